@@ -1,0 +1,36 @@
+/**
+ * @module
+ * Streambed: a Durable Streams server for Deno. Embed it with
+ * `startServer(config)`:
+ *
+ * ```ts
+ * import { defaultConfig, startServer } from "@streambed/server";
+ * const config = defaultConfig();
+ * config.http.port = 0;
+ * const server = await startServer(config);
+ * console.log(server.url);
+ * await server.close();
+ * ```
+ */
+
+export { startServer } from "./src/server.ts";
+export type { ServerHandle, StartOptions } from "./src/server.ts";
+export {
+  defaultConfig,
+  mergeConfig,
+  parseConfig,
+  testConfig,
+} from "./src/config.ts";
+export type {
+  Config,
+  ConfigOverrides,
+  Durability,
+  HttpConfig,
+  LimitsConfig,
+  LogConfig,
+  LogLevel,
+  StorageConfig,
+} from "./src/config.ts";
+export { STATUS, StreamError } from "./src/errors.ts";
+export type { ErrorKind, Result } from "./src/errors.ts";
+export type { Logger } from "./src/log.ts";

@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { defaultConfig, helpText, OPTIONS, parseConfig } from "./config.ts";
+
+Deno.test("parseConfig() gives defaults with no input", () => {
+  const parsed = parseConfig({ env: {}, args: [] });
+  assert.ok(parsed.ok);
+  assert.deepEqual(parsed.value, defaultConfig());
+  assert.equal(parsed.value.http.port, 4437);
+});
+
+Deno.test("parseConfig() lets flags override env", () => {
+  const parsed = parseConfig({
+    env: { DS_PORT: "5000", DS_DURABILITY: "os" },
+    args: ["--port", "6000", "--long-poll-timeout-ms=500"],
+  });
+  assert.ok(parsed.ok);
+  assert.equal(parsed.value.http.port, 6000);
+  assert.equal(parsed.value.storage.durability, "os");
+  assert.equal(parsed.value.http.longPollTimeoutMs, 500);
+});
+
+Deno.test("parseConfig() reports every bad value", () => {
+  const parsed = parseConfig({
+    env: { DS_PORT: "70000" },
+    args: ["--durability", "maybe", "--nope", "1", "--body-bytes-max", "-5"],
+  });
+  assert.ok(!parsed.ok);
+  assert.equal(parsed.errors.length, 4, parsed.errors.join("\n"));
+});
+
+Deno.test("parseConfig() warns about unknown DS_ variables", () => {
+  const parsed = parseConfig({ env: { DS_TYPO: "1" }, args: ["--help"] });
+  assert.ok(parsed.ok && parsed.help);
+  assert.deepEqual(parsed.warnings, [
+    "Unknown environment variable DS_TYPO ignored",
+  ]);
+});
+
+Deno.test("helpText() documents every option", () => {
+  const text = helpText();
+  for (const o of OPTIONS) {
+    assert.ok(text.includes(`--${o.flag}`) && text.includes(o.env), o.flag);
+  }
+});

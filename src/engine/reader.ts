@@ -1,0 +1,142 @@
+/**
+ * @module
+ * Gathers a stream's bytes for a read: from a position (rounded up to the
+ * next record boundary) to the visible tail, across the fork chain (a fork
+ * reads its source below its fork position, clipped there), stopping at a
+ * soft byte cap on a record boundary. At least one record is returned.
+ */
+
+import { StreamError } from "../errors.ts";
+import type { Chunk } from "../storage/wal_store.ts";
+
+/** One link of a fork chain, as the reader needs it. */
+export interface ReadSource {
+  /** Stream id to read chunks of. */
+  id: number;
+  /** The source this stream was forked from, if any. */
+  parent: ReadSource | undefined;
+  /** Where this stream branches off `parent`. */
+  forkPos: number;
+}
+
+/** Reads chunks of one stream overlapping `[fromPos, endPos)`. */
+export type ChunkReader = (
+  streamId: number,
+  fromPos: number,
+  endPos: number,
+  bytesMax: number,
+) => Promise<Chunk[]>;
+
+/** Bytes gathered for a read. */
+export interface Gathered {
+  /** Position of the first returned byte (after rounding up). */
+  startPos: number;
+  /** Position after the last returned byte. */
+  endPos: number;
+  /** Pieces of the stored bytes, in order. */
+  pieces: Uint8Array[];
+  /** Total bytes in `pieces`. */
+  bytes: number;
+}
+
+/** Gathers `[fromPos, tailPos)` of `source`, up to about `bytesMax` bytes. */
+export async function gather(
+  read: ChunkReader,
+  source: ReadSource,
+  fromPos: number,
+  tailPos: number,
+  bytesMax: number,
+): Promise<Gathered> {
+  const out: Gathered = {
+    startPos: fromPos,
+    endPos: fromPos,
+    pieces: [],
+    bytes: 0,
+  };
+  let pos = fromPos;
+  let first = true;
+  let full = false;
+  while (pos < tailPos && !full) {
+    let owner = source;
+    let limit = tailPos;
+    while (owner.parent !== undefined && pos < owner.forkPos) {
+      limit = Math.min(limit, owner.forkPos);
+      owner = owner.parent;
+    }
+    const chunks = await read(owner.id, pos, limit, bytesMax - out.bytes);
+    if (chunks.length === 0 || chunks[0].startPos > pos) {
+      throw new StreamError(
+        "corrupt",
+        `Stream data missing at position ${pos} (stream id ${owner.id})`,
+      );
+    }
+    for (const chunk of chunks) {
+      const taken = take(
+        chunk,
+        pos,
+        limit,
+        bytesMax - out.bytes,
+        out.bytes === 0,
+      );
+      if (first) {
+        out.startPos = taken.startPos;
+        first = false;
+      }
+      if (taken.endPos > taken.startPos) {
+        out.pieces.push(
+          chunk.data.subarray(
+            taken.startPos - chunk.startPos,
+            taken.endPos - chunk.startPos,
+          ),
+        );
+        out.bytes += taken.endPos - taken.startPos;
+      }
+      pos = taken.endPos;
+      if (
+        out.bytes >= bytesMax || taken.endPos < Math.min(chunk.endPos, limit)
+      ) {
+        full = true; // the cap cut this chunk short
+        break;
+      }
+      if (pos >= limit) break;
+    }
+  }
+  out.endPos = first ? Math.min(pos, tailPos) : pos;
+  if (first) out.startPos = out.endPos;
+  return out;
+}
+
+/**
+ * The part of `chunk` to return: from the first record boundary at or after
+ * `pos`, whole records while under `budget` (at least one when `mustTake`),
+ * clipped at `limit` (a fork point may cut a record).
+ */
+function take(
+  chunk: Chunk,
+  pos: number,
+  limit: number,
+  budget: number,
+  mustTake: boolean,
+): { startPos: number; endPos: number } {
+  const end = Math.min(chunk.endPos, limit);
+  if (chunk.lengths === null) {
+    const start = pos <= chunk.startPos ? chunk.startPos : chunk.endPos;
+    return { startPos: Math.min(start, end), endPos: end };
+  }
+  let recordStart = chunk.startPos;
+  let i = 0;
+  while (i < chunk.lengths.length && recordStart < pos) {
+    recordStart += chunk.lengths[i++];
+  }
+  const startPos = Math.min(recordStart, end);
+  let endPos = startPos;
+  let mustTakeOne = mustTake;
+  while (i < chunk.lengths.length && endPos < end) {
+    const next = endPos + chunk.lengths[i];
+    if (next - startPos > budget && !mustTakeOne) break;
+    endPos = Math.min(next, end);
+    mustTakeOne = false;
+    i++;
+  }
+  return { startPos, endPos };
+}

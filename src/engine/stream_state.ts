@@ -1,0 +1,123 @@
+/**
+ * @module
+ * In-memory state of one stream. Two views live side by side: the *assigned*
+ * fields (`tailPos`, `closed`, producers, `streamSeq`) include appends still
+ * waiting for their commit and are what new requests are validated against;
+ * the *visible* fields (`visibleTailPos`, `visibleClosed`) move only after a
+ * commit and are all readers ever see.
+ */
+
+import type { ProducerState } from "../protocol/producer.ts";
+import type { ClosedBy, StreamRow } from "../storage/wal_store.ts";
+
+/** What a waiting reader is woken with. */
+export type Wake = () => void;
+
+/** One stream, as the engine tracks it. */
+export class StreamState {
+  /** Internal id. */
+  readonly id: number;
+  /** URL name. */
+  readonly name: string;
+  /** Content type from creation. */
+  readonly contentType: string;
+  /** True for `application/json` streams. */
+  readonly json: boolean;
+  /** Creation time. */
+  readonly createdAtMs: number;
+  /** Sliding TTL, seconds. */
+  readonly ttlSeconds: number | null;
+  /** Absolute expiry. */
+  readonly expiresAtMs: number | null;
+  /** Source stream of a fork. */
+  readonly parent: StreamState | undefined;
+  /** Where a fork branches off its source (0 for plain streams). */
+  readonly forkPos: number;
+
+  /** Tail including uncommitted appends. */
+  tailPos: number;
+  /** Closed, including an uncommitted close. */
+  closed: boolean;
+  /** Producer tuple of the closing request. */
+  closedBy: ClosedBy | null;
+  /** Last accepted `Stream-Seq`. */
+  streamSeq: string | null;
+  /** Producer states by id, including uncommitted ones. */
+  readonly producers: Map<string, ProducerState> = new Map();
+
+  /** Committed tail: readers never see past it. */
+  visibleTailPos: number;
+  /** Committed closure. */
+  visibleClosed: boolean;
+  /** False until the creating transaction commits. */
+  visible = false;
+  /** Deleted while forks still read from it. */
+  softDeleted: boolean;
+  /** Removed for good (hard delete or expiry). */
+  deleted = false;
+  /** Live (not hard-deleted) forks whose source this is. */
+  forkCount = 0;
+  /** Last access that reset the sliding TTL. */
+  accessedAtMs: number;
+  /** `accessedAtMs` as last written to the WAL. */
+  persistedAccessMs: number;
+  /** Readers waiting for this stream to change. */
+  readonly waiters: Set<Wake> = new Set();
+
+  /** Builds state from a durable row; `parent` must already be resolved. */
+  constructor(row: StreamRow, parent: StreamState | undefined, json: boolean) {
+    this.id = row.id;
+    this.name = row.name;
+    this.contentType = row.contentType;
+    this.json = json;
+    this.createdAtMs = row.createdAtMs;
+    this.ttlSeconds = row.ttlSeconds;
+    this.expiresAtMs = row.expiresAtMs;
+    this.parent = parent;
+    this.forkPos = row.forkPos ?? 0;
+    this.tailPos = row.tailPos;
+    this.closed = row.closed;
+    this.closedBy = row.closedBy;
+    this.streamSeq = row.streamSeq;
+    this.visibleTailPos = row.tailPos;
+    this.visibleClosed = row.closed;
+    this.softDeleted = row.softDeleted;
+    this.accessedAtMs = row.accessedAtMs;
+    this.persistedAccessMs = row.accessedAtMs;
+  }
+
+  /** True once a sliding TTL or absolute expiry has passed. */
+  isExpired(nowMs: number): boolean {
+    if (this.expiresAtMs !== null && nowMs >= this.expiresAtMs) return true;
+    return this.ttlSeconds !== null &&
+      nowMs >= this.accessedAtMs + this.ttlSeconds * 1000;
+  }
+
+  /** Wakes every waiting reader (after a commit, close or delete). */
+  wakeAll(): void {
+    if (this.waiters.size === 0) return;
+    const wakes = [...this.waiters];
+    this.waiters.clear();
+    for (const wake of wakes) wake();
+  }
+
+  /** The durable row for this state's assigned view. */
+  toRow(): StreamRow {
+    return {
+      id: this.id,
+      name: this.name,
+      contentType: this.contentType,
+      createdAtMs: this.createdAtMs,
+      accessedAtMs: this.accessedAtMs,
+      ttlSeconds: this.ttlSeconds,
+      expiresAtMs: this.expiresAtMs,
+      tailPos: this.tailPos,
+      closed: this.closed,
+      closedBy: this.closedBy,
+      streamSeq: this.streamSeq,
+      forkedFrom: this.parent?.id ?? null,
+      forkPos: this.parent === undefined ? null : this.forkPos,
+      softDeleted: this.softDeleted,
+    };
+  }
+}

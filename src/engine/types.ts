@@ -1,0 +1,104 @@
+/**
+ * @module
+ * Request and outcome shapes the HTTP layer exchanges with the engine.
+ */
+
+import type { ProducerHeaders } from "../protocol/headers.ts";
+
+/** A fork request (`Stream-Forked-From` and friends). */
+export interface ForkRequest {
+  /** Source stream name. */
+  source: string;
+  /** Byte position in the source; the source tail when absent. */
+  position: number | undefined;
+  /** Messages (JSON) or bytes past `position`. */
+  subOffset: number | undefined;
+}
+
+/** A create (PUT). */
+export interface CreateRequest {
+  /** `Content-Type`, if sent. */
+  contentType: string | undefined;
+  /** `Stream-TTL`, seconds. */
+  ttlSeconds: number | undefined;
+  /** `Stream-Expires-At`, epoch ms. */
+  expiresAtMs: number | undefined;
+  /** `Stream-Closed: true`. */
+  closed: boolean;
+  /** Initial data (may be empty). */
+  body: Uint8Array;
+  /** Fork parameters. */
+  fork: ForkRequest | undefined;
+}
+
+/** An append and/or close (POST). */
+export interface AppendRequest {
+  /** `Content-Type`, if sent. */
+  contentType: string | undefined;
+  /** The body (empty for close-only). */
+  body: Uint8Array;
+  /** `Stream-Closed: true`. */
+  close: boolean;
+  /** `Stream-Seq`. */
+  streamSeq: string | undefined;
+  /** Producer headers. */
+  producer: ProducerHeaders | undefined;
+}
+
+/** What a client may see of a stream. */
+export interface StreamView {
+  /** Internal id (used in ETags). */
+  id: number;
+  /** URL name. */
+  name: string;
+  /** Content type. */
+  contentType: string;
+  /** Committed tail position. */
+  tailPos: number;
+  /** Committed closure. */
+  closed: boolean;
+  /** Sliding TTL seconds. */
+  ttlSeconds: number | null;
+  /** Absolute expiry, epoch ms. */
+  expiresAtMs: number | null;
+  /** Creation time, epoch ms. */
+  createdAtMs: number;
+}
+
+/** Result of a create. */
+export interface CreateOutcome {
+  /** False when the stream already existed with the same config. */
+  created: boolean;
+  /** The stream after the request. */
+  stream: StreamView;
+}
+
+/** Result of an append or close. */
+export interface AppendOutcome {
+  /** `accepted` wrote data or closed; `duplicate` was a producer retry. */
+  kind: "accepted" | "duplicate" | "close_only";
+  /** Position after the request's data (the new tail). */
+  nextPos: number;
+  /** Whether the stream is closed now. */
+  closed: boolean;
+  /** Producer state to echo, when producer headers were sent. */
+  producer: { epoch: number; seq: number } | undefined;
+  /** True when the producer headers opened a new producer or epoch. */
+  producerNew: boolean;
+}
+
+/** Result of a read. */
+export interface ReadOutcome {
+  /** The stream read. */
+  stream: StreamView;
+  /** Position of the first returned byte. */
+  startPos: number;
+  /** Where the next read continues. */
+  nextPos: number;
+  /** Stored bytes (JSON streams: messages each followed by a comma). */
+  data: Uint8Array;
+  /** True when the response reaches the committed tail. */
+  upToDate: boolean;
+  /** True when the stream is closed and the response reaches its end. */
+  closed: boolean;
+}

@@ -1,0 +1,251 @@
+/**
+ * @module
+ * The group-commit writer. Requests enqueue their WAL operations; one flush
+ * at a time takes everything queued (up to `commitBatchMax` requests),
+ * merges consecutive appends to the same stream into one chunk, commits the
+ * lot in one transaction and only then acknowledges each request. The queue
+ * is bounded in requests and bytes; a full queue answers `overloaded`.
+ */
+
+import { assert } from "../assert.ts";
+import { StreamError } from "../errors.ts";
+import type {
+  Chunk,
+  StreamTail,
+  WalOp,
+  WalStore,
+} from "../storage/wal_store.ts";
+
+/** Writer limits, from `config.limits`. */
+export interface WriterLimits {
+  /** Requests queued at most. */
+  appendQueueMax: number;
+  /** Bytes queued at most. */
+  appendQueueBytesMax: number;
+  /** Requests per transaction at most. */
+  commitBatchMax: number;
+}
+
+interface Item {
+  ops: WalOp[];
+  bytes: number;
+  onCommit: (() => void) | undefined;
+  resolve: () => void;
+  reject: (error: StreamError) => void;
+}
+
+/** Largest chunk the writer builds by merging appends. */
+const MERGED_CHUNK_BYTES_MAX = 1024 * 1024;
+
+/** Serialises all WAL writes and batches them into shared commits. */
+export class Writer {
+  #store: WalStore;
+  #limits: WriterLimits;
+  #nextStreamId: () => number;
+  #onFatal: (error: StreamError) => void;
+  #queue: Item[] = [];
+  #queuedBytes = 0;
+  #scheduled = false;
+  #flushing: Promise<void> | undefined;
+  #failed: StreamError | undefined;
+  #idle: (() => void)[] = [];
+
+  /** `nextStreamId` is persisted with every commit. */
+  constructor(
+    store: WalStore,
+    limits: WriterLimits,
+    nextStreamId: () => number,
+    onFatal: (error: StreamError) => void,
+  ) {
+    this.#store = store;
+    this.#limits = limits;
+    this.#nextStreamId = nextStreamId;
+    this.#onFatal = onFatal;
+  }
+
+  /** Requests waiting for a commit. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Whether a request of `bytes` fits in the queue now. */
+  admit(bytes: number): StreamError | undefined {
+    if (this.#failed !== undefined) return this.#failed;
+    if (
+      this.#queue.length >= this.#limits.appendQueueMax ||
+      this.#queuedBytes + bytes > this.#limits.appendQueueBytesMax
+    ) {
+      return new StreamError(
+        "overloaded",
+        "Server is busy: the append queue is full",
+        { retryAfterSeconds: 1 },
+      );
+    }
+    return undefined;
+  }
+
+  /**
+   * Queues `ops`; resolves after they commit. `onCommit` runs right after the
+   * commit, before any later request is acknowledged. Call `admit` first.
+   */
+  enqueue(ops: WalOp[], bytes: number, onCommit?: () => void): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ ops, bytes, onCommit, resolve, reject });
+      this.#queuedBytes += bytes;
+      this.#schedule();
+    });
+  }
+
+  /** Resolves once everything queued so far has committed. */
+  barrier(): Promise<void> {
+    if (this.#queue.length === 0 && this.#flushing === undefined) {
+      return this.#failed ? Promise.reject(this.#failed) : Promise.resolve();
+    }
+    return this.enqueue([], 0);
+  }
+
+  /** Resolves when the queue is empty and no commit is running. */
+  drain(): Promise<void> {
+    if (this.#queue.length === 0 && this.#flushing === undefined) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#flushing !== undefined) return;
+    this.#scheduled = true;
+    // A macrotask, not a microtask: requests whose bodies arrive in the same
+    // turn of the event loop join this commit.
+    setTimeout(() => {
+      this.#scheduled = false;
+      this.#flushing = this.#flush().finally(() => {
+        this.#flushing = undefined;
+        if (this.#queue.length > 0) this.#schedule();
+        else for (const resolve of this.#idle.splice(0)) resolve();
+      });
+    }, 0);
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#queue.splice(0, this.#limits.commitBatchMax);
+    for (const item of batch) this.#queuedBytes -= item.bytes;
+    const ops = mergeAppends(batch.flatMap((item) => item.ops));
+    try {
+      if (ops.length > 0) await this.#store.commit(ops, this.#nextStreamId());
+    } catch (cause) {
+      this.#fail(batch, cause);
+      return;
+    }
+    for (const item of batch) item.onCommit?.();
+    for (const item of batch) item.resolve();
+  }
+
+  // A failed commit leaves memory ahead of disk; nothing can be trusted
+  // until the process restarts and reloads the WAL, so stop taking writes.
+  #fail(batch: Item[], cause: unknown): void {
+    const error = new StreamError(
+      "unavailable",
+      "The write-ahead log failed; the server must restart",
+      undefined,
+      { cause },
+    );
+    this.#failed = error;
+    for (const item of batch.concat(this.#queue.splice(0))) item.reject(error);
+    this.#queuedBytes = 0;
+    this.#onFatal(error);
+  }
+}
+
+/**
+ * Merges each append into the previous append of the same stream when their
+ * chunks are contiguous, keeping the later tail. Producer ops do not block a
+ * merge (another table); any other op on the stream does. Runs are gathered
+ * first and concatenated once, so a batch costs linear copying.
+ */
+export function mergeAppends(ops: WalOp[]): WalOp[] {
+  const out: (WalOp | Run)[] = [];
+  const lastRun = new Map<number, Run>();
+  for (const op of ops) {
+    if (op.op === "producer") {
+      out.push(op);
+      continue;
+    }
+    if (op.op !== "append") {
+      lastRun.delete(op.op === "create" ? op.stream.id : op.streamId);
+      out.push(op);
+      continue;
+    }
+    const run = lastRun.get(op.streamId);
+    if (run !== undefined && fits(run, op.chunk)) {
+      if (op.chunk !== null) run.chunks.push(op.chunk);
+      run.bytes += op.chunk?.data.length ?? 0;
+      run.tail = op.tail;
+      continue;
+    }
+    const fresh: Run = {
+      run: true,
+      streamId: op.streamId,
+      chunks: op.chunk === null ? [] : [op.chunk],
+      bytes: op.chunk?.data.length ?? 0,
+      tail: op.tail,
+    };
+    lastRun.set(op.streamId, fresh);
+    out.push(fresh);
+  }
+  return out.map((entry) => "run" in entry ? finishRun(entry) : entry);
+}
+
+interface Run {
+  run: true;
+  streamId: number;
+  chunks: Chunk[];
+  bytes: number;
+  tail: StreamTail;
+}
+
+function fits(run: Run, chunk: Chunk | null): boolean {
+  if (chunk === null || run.chunks.length === 0) return true;
+  const last = run.chunks[run.chunks.length - 1];
+  return last.endPos === chunk.startPos &&
+    run.bytes + chunk.data.length <= MERGED_CHUNK_BYTES_MAX;
+}
+
+function finishRun(run: Run): WalOp {
+  const { chunks } = run;
+  if (chunks.length <= 1) {
+    return {
+      op: "append",
+      streamId: run.streamId,
+      chunk: chunks[0] ?? null,
+      tail: run.tail,
+    };
+  }
+  const data = new Uint8Array(run.bytes);
+  let records = 0;
+  for (const c of chunks) records += c.lengths?.length ?? 1;
+  const lengths = new Uint32Array(records);
+  let at = 0;
+  let index = 0;
+  for (const c of chunks) {
+    data.set(c.data, at);
+    at += c.data.length;
+    if (c.lengths === null) lengths[index++] = c.data.length;
+    else {
+      lengths.set(c.lengths, index);
+      index += c.lengths.length;
+    }
+  }
+  assert(
+    at === data.length && index === records,
+    "merged run covers its chunks",
+  );
+  const chunk = {
+    startPos: chunks[0].startPos,
+    endPos: chunks[chunks.length - 1].endPos,
+    data,
+    lengths,
+  };
+  return { op: "append", streamId: run.streamId, chunk, tail: run.tail };
+}

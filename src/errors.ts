@@ -1,0 +1,90 @@
+/**
+ * @module
+ * Typed error kinds and the one table that maps them to HTTP statuses.
+ * Expected failures travel as values (`Result`); only `http/respond.ts` turns
+ * them into responses. Never branch on message text: branch on `kind`.
+ */
+
+/** Every expected failure the server can report. */
+export type ErrorKind =
+  | "bad_request"
+  | "not_found"
+  | "method_not_allowed"
+  | "stream_not_found"
+  | "stream_gone"
+  | "stream_exists"
+  | "config_mismatch"
+  | "content_type_mismatch"
+  | "seq_conflict"
+  | "producer_stale_epoch"
+  | "producer_seq_gap"
+  | "stream_closed"
+  | "offset_gone"
+  | "payload_too_large"
+  | "overloaded"
+  | "unavailable"
+  | "corrupt"
+  | "internal";
+
+/** HTTP status for each kind; the compiler flags a new kind with no status. */
+export const STATUS: Record<ErrorKind, number> = {
+  bad_request: 400,
+  not_found: 404,
+  method_not_allowed: 405,
+  stream_not_found: 404,
+  stream_gone: 410,
+  stream_exists: 409,
+  config_mismatch: 409,
+  content_type_mismatch: 409,
+  seq_conflict: 409,
+  producer_stale_epoch: 403,
+  producer_seq_gap: 409,
+  stream_closed: 409,
+  offset_gone: 410,
+  payload_too_large: 413,
+  overloaded: 503,
+  unavailable: 503,
+  corrupt: 500,
+  internal: 500,
+};
+
+/** An expected failure with a kind, a message, and data the client needs. */
+export class StreamError extends Error {
+  /** Error kind; maps to a status through `STATUS`. */
+  readonly kind: ErrorKind;
+  /** Extra data for the client (for example `{ expectedSeq }`). */
+  readonly detail: Record<string, unknown> | undefined;
+
+  /** Creates an error of `kind`; `options.cause` chains the underlying error. */
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    detail?: Record<string, unknown>,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "StreamError";
+    this.kind = kind;
+    this.detail = detail;
+  }
+}
+
+/** Success or an expected failure. */
+export type Result<T, E = StreamError> = { ok: true; value: T } | {
+  ok: false;
+  error: E;
+};
+
+/** Wraps a value as a successful `Result`. */
+export function ok<T>(value: T): { ok: true; value: T } {
+  return { ok: true, value };
+}
+
+/** Wraps a `StreamError` as a failed `Result`. */
+export function fail(
+  kind: ErrorKind,
+  message: string,
+  detail?: Record<string, unknown>,
+): { ok: false; error: StreamError } {
+  return { ok: false, error: new StreamError(kind, message, detail) };
+}

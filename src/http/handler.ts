@@ -1,0 +1,179 @@
+/**
+ * @module
+ * The HTTP entry: CORS preflight, routing, method checks, and the one error
+ * boundary that turns a thrown error into a 500 (our bug) or a 503.
+ */
+
+import type { HttpConfig, LimitsConfig } from "../config.ts";
+import type { Engine } from "../engine/engine.ts";
+import { StreamError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { STREAM_PREFIX } from "./request_headers.ts";
+import {
+  ALLOWED_HEADERS,
+  errorResponse,
+  respond,
+  respondJson,
+} from "./respond.ts";
+import {
+  deleteStream,
+  getStream,
+  headStream,
+  postStream,
+  putStream,
+  type StreamRouteContext,
+} from "./stream_routes.ts";
+import { listStreams } from "./list_route.ts";
+
+/** What the handler needs. */
+export interface HandlerOptions {
+  /** The engine. */
+  engine: Engine;
+  /** HTTP settings. */
+  http: HttpConfig;
+  /** Limits. */
+  limits: LimitsConfig;
+  /** Logger. */
+  log: Logger;
+}
+
+const STREAM_METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
+
+/** Builds the `Deno.serve` handler. */
+export function createHandler(
+  options: HandlerOptions,
+): (request: Request) => Promise<Response> {
+  const ctx: StreamRouteContext = {
+    engine: options.engine,
+    http: options.http,
+    limits: options.limits,
+  };
+  return async (request) => {
+    try {
+      return await route(ctx, request);
+    } catch (error) {
+      if (error instanceof StreamError) {
+        return errorResponse(error, request.method);
+      }
+      options.log.error(`${request.method} ${request.url} failed`, error);
+      return errorResponse(
+        new StreamError("internal", "Internal server error"),
+        request.method,
+      );
+    }
+  };
+}
+
+async function route(
+  ctx: StreamRouteContext,
+  request: Request,
+): Promise<Response> {
+  const url = new URL(request.url);
+  const path = url.pathname;
+  if (request.method === "OPTIONS") return preflight();
+  if (path.startsWith(STREAM_PREFIX)) {
+    const name = streamName(
+      path.slice(STREAM_PREFIX.length),
+      ctx.limits.streamNameBytesMax,
+    );
+    if (name instanceof StreamError) return errorResponse(name, request.method);
+    switch (request.method) {
+      case "PUT":
+        return await putStream(ctx, name, request);
+      case "POST":
+        return await postStream(ctx, name, request);
+      case "GET":
+        return await getStream(ctx, name, request, url);
+      case "HEAD":
+        return headStream(ctx, name);
+      case "DELETE":
+        return await deleteStream(ctx, name);
+      default:
+        return methodNotAllowed(request.method, STREAM_METHODS);
+    }
+  }
+  if (path === "/v1/streams") {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return methodNotAllowed(request.method, "GET, HEAD");
+    }
+    return listStreams(ctx, url);
+  }
+  if (path === "/health") {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return methodNotAllowed(request.method, "GET, HEAD");
+    }
+    return respondJson({ status: "ok", streams: ctx.engine.streamCount });
+  }
+  return errorResponse(
+    new StreamError("not_found", `No route for ${path}`),
+    request.method,
+  );
+}
+
+function preflight(): Response {
+  const headers = new Headers({
+    "access-control-allow-methods": STREAM_METHODS,
+    "access-control-allow-headers": ALLOWED_HEADERS,
+    "access-control-max-age": "86400",
+  });
+  return respond(null, 204, headers);
+}
+
+function methodNotAllowed(method: string, allow: string): Response {
+  return errorResponse(
+    new StreamError(
+      "method_not_allowed",
+      `Method ${method} is not allowed here`,
+      { allow },
+    ),
+    method,
+  );
+}
+
+const encoder = new TextEncoder();
+
+/** Decodes and validates a stream name from the URL path. */
+export function streamName(
+  raw: string,
+  bytesMax: number,
+): string | StreamError {
+  let name: string;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    return new StreamError(
+      "bad_request",
+      "Stream name is not valid percent-encoding",
+    );
+  }
+  if (name.length === 0) {
+    return new StreamError("bad_request", "Stream name must not be empty");
+  }
+  if (encoder.encode(name).length > bytesMax) {
+    return new StreamError(
+      "bad_request",
+      `Stream name is longer than ${bytesMax} bytes`,
+    );
+  }
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) {
+    return new StreamError(
+      "bad_request",
+      "Stream name must not contain control characters",
+    );
+  }
+  const segments = name.split("/");
+  if (segments.some((s) => s === "." || s === "..")) {
+    return new StreamError(
+      "bad_request",
+      "Stream name must not contain . or .. segments",
+    );
+  }
+  if (segments[0] === "__ds") {
+    return new StreamError(
+      "not_found",
+      "The __ds prefix is reserved for subscription APIs",
+    );
+  }
+  return name;
+}

@@ -1,0 +1,109 @@
+/**
+ * @module
+ * The only place a `StreamError` becomes a `Response`: status from `STATUS`,
+ * a JSON body `{"error":{"code","message"}}`, and the protocol headers some
+ * kinds carry (`Stream-Closed`, `Producer-Epoch`, `Retry-After`, ...). Also
+ * the headers every response carries (CORS, nosniff).
+ */
+
+import { STATUS, type StreamError } from "../errors.ts";
+import { encodeOffset } from "../protocol/offset.ts";
+
+/** Headers the browser may read from our responses. */
+const EXPOSED_HEADERS = [
+  "Stream-Next-Offset",
+  "Stream-Up-To-Date",
+  "Stream-Closed",
+  "Stream-Cursor",
+  "Stream-TTL",
+  "Stream-Expires-At",
+  "ETag",
+  "Location",
+  "Content-Type",
+  "Producer-Epoch",
+  "Producer-Seq",
+  "Producer-Expected-Seq",
+  "Producer-Received-Seq",
+  "Retry-After",
+  "stream-sse-data-encoding",
+].join(", ");
+
+/** Request headers a browser may send (CORS preflight). */
+export const ALLOWED_HEADERS: string = [
+  "Content-Type",
+  "Stream-TTL",
+  "Stream-Expires-At",
+  "Stream-Closed",
+  "Stream-Seq",
+  "Producer-Id",
+  "Producer-Epoch",
+  "Producer-Seq",
+  "Stream-Forked-From",
+  "Stream-Fork-Offset",
+  "Stream-Fork-Sub-Offset",
+  "If-None-Match",
+  "Authorization",
+].join(", ");
+
+/** Adds the headers every response carries. */
+export function withCommonHeaders(headers: Headers): Headers {
+  headers.set("access-control-allow-origin", "*");
+  headers.set("access-control-expose-headers", EXPOSED_HEADERS);
+  headers.set("x-content-type-options", "nosniff");
+  headers.set("cross-origin-resource-policy", "cross-origin");
+  return headers;
+}
+
+/** A response with the common headers. */
+export function respond(
+  body: BodyInit | null,
+  status: number,
+  headers: Headers = new Headers(),
+): Response {
+  return new Response(body, { status, headers: withCommonHeaders(headers) });
+}
+
+/** A JSON response. */
+export function respondJson(
+  value: unknown,
+  status = 200,
+  headers: Headers = new Headers(),
+): Response {
+  headers.set("content-type", "application/json");
+  headers.set("cache-control", "no-store");
+  return respond(JSON.stringify(value), status, headers);
+}
+
+/** The response for an expected failure. */
+export function errorResponse(error: StreamError, method = "GET"): Response {
+  const headers = new Headers({ "cache-control": "no-store" });
+  const detail = error.detail ?? {};
+  switch (error.kind) {
+    case "stream_closed":
+      headers.set("stream-closed", "true");
+      if (typeof detail.nextPos === "number") {
+        headers.set("stream-next-offset", encodeOffset(detail.nextPos));
+      }
+      break;
+    case "producer_stale_epoch":
+      headers.set("producer-epoch", String(detail.currentEpoch));
+      break;
+    case "producer_seq_gap":
+      headers.set("producer-expected-seq", String(detail.expectedSeq));
+      headers.set("producer-received-seq", String(detail.receivedSeq));
+      break;
+    case "overloaded":
+    case "unavailable":
+      headers.set("retry-after", String(detail.retryAfterSeconds ?? 1));
+      break;
+    case "method_not_allowed":
+      if (typeof detail.allow === "string") headers.set("allow", detail.allow);
+      break;
+  }
+  if (method === "HEAD") return respond(null, STATUS[error.kind], headers);
+  headers.set("content-type", "application/json");
+  const body = JSON.stringify({
+    error: { code: error.kind, message: error.message },
+  });
+  return respond(body, STATUS[error.kind], headers);
+}

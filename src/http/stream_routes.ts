@@ -1,0 +1,304 @@
+/**
+ * @module
+ * Handlers for `/v1/stream/{name}`: PUT creates, POST appends or closes,
+ * GET reads (catch-up, long-poll, SSE), HEAD describes, DELETE deletes.
+ * Each parses, calls one engine function and responds.
+ */
+
+import type { HttpConfig, LimitsConfig } from "../config.ts";
+import type { Engine } from "../engine/engine.ts";
+import type { ReadOutcome, StreamView } from "../engine/types.ts";
+import { fail, type Result, StreamError } from "../errors.ts";
+import { isJsonContentType } from "../protocol/headers.ts";
+import { jsonArrayBody } from "../protocol/json.ts";
+import { encodeOffset, parseOffsetParam } from "../protocol/offset.ts";
+import { responseCursor } from "../protocol/cursor.ts";
+import { readBody } from "./body.ts";
+import {
+  parseAppendHeaders,
+  parseCreateHeaders,
+  STREAM_PREFIX,
+} from "./request_headers.ts";
+import { errorResponse, respond } from "./respond.ts";
+import { sseBody } from "./sse.ts";
+
+/** What the stream handlers need. */
+export interface StreamRouteContext {
+  /** The engine. */
+  engine: Engine;
+  /** HTTP settings. */
+  http: HttpConfig;
+  /** Limits. */
+  limits: LimitsConfig;
+}
+
+const CACHEABLE = "public, max-age=60, stale-while-revalidate=300";
+
+/** PUT: create, confirm, or fork (§5.1, §4.2). */
+export async function putStream(
+  ctx: StreamRouteContext,
+  name: string,
+  request: Request,
+): Promise<Response> {
+  const body = await readBody(request, ctx.limits.bodyBytesMax);
+  if (!body.ok) return errorResponse(body.error);
+  const parsed = parseCreateHeaders(request.headers, body.value);
+  if (!parsed.ok) return errorResponse(parsed.error);
+  const resolved = await ctx.engine.resolveForkSubOffset(parsed.value);
+  if (!resolved.ok) return errorResponse(resolved.error);
+  const created = await ctx.engine.create(name, resolved.value);
+  if (!created.ok) return errorResponse(created.error);
+  const headers = streamHeaders(created.value.stream);
+  if (created.value.created) {
+    headers.set(
+      "location",
+      new URL(STREAM_PREFIX + encodePath(name), request.url).href,
+    );
+  }
+  return respond(null, created.value.created ? 201 : 200, headers);
+}
+
+/** POST: append and/or close (§5.2, §5.3). */
+export async function postStream(
+  ctx: StreamRouteContext,
+  name: string,
+  request: Request,
+): Promise<Response> {
+  const body = await readBody(request, ctx.limits.bodyBytesMax);
+  if (!body.ok) return errorResponse(body.error);
+  const parsed = parseAppendHeaders(request.headers, body.value);
+  if (!parsed.ok) return errorResponse(parsed.error);
+  const appended = await ctx.engine.append(name, parsed.value);
+  if (!appended.ok) return errorResponse(appended.error);
+  const outcome = appended.value;
+  const headers = new Headers({
+    "stream-next-offset": encodeOffset(outcome.nextPos),
+  });
+  if (outcome.closed) headers.set("stream-closed", "true");
+  if (outcome.producer !== undefined) {
+    headers.set("producer-epoch", String(outcome.producer.epoch));
+    headers.set("producer-seq", String(outcome.producer.seq));
+  }
+  const status =
+    outcome.kind === "accepted" && parsed.value.producer !== undefined
+      ? 200
+      : 204;
+  return respond(null, status, headers);
+}
+
+/** HEAD: metadata, never cached, does not reset the TTL (§5.5). */
+export function headStream(ctx: StreamRouteContext, name: string): Response {
+  const found = ctx.engine.head(name);
+  if (!found.ok) return errorResponse(found.error, "HEAD");
+  const headers = streamHeaders(found.value);
+  if (found.value.ttlSeconds !== null) {
+    headers.set("stream-ttl", String(found.value.ttlSeconds));
+  }
+  if (found.value.expiresAtMs !== null) {
+    headers.set(
+      "stream-expires-at",
+      new Date(found.value.expiresAtMs).toISOString(),
+    );
+  }
+  headers.set("cache-control", "no-store");
+  return respond(null, 200, headers);
+}
+
+/** DELETE (§5.4). */
+export async function deleteStream(
+  ctx: StreamRouteContext,
+  name: string,
+): Promise<Response> {
+  const deleted = await ctx.engine.delete(name);
+  if (!deleted.ok) return errorResponse(deleted.error);
+  return respond(null, 204);
+}
+
+/** GET: catch-up, long-poll or SSE, by the `live` parameter (§5.6-5.8). */
+export async function getStream(
+  ctx: StreamRouteContext,
+  name: string,
+  request: Request,
+  url: URL,
+): Promise<Response> {
+  const params = url.searchParams;
+  const offsetParam = params.get("offset");
+  const offset = parseOffsetParam(offsetParam);
+  if (offset === undefined) {
+    return errorResponse(
+      new StreamError("bad_request", `Invalid offset "${offsetParam}"`),
+    );
+  }
+  const from = offset.kind === "position" ? offset.position : offset.kind;
+  const live = params.get("live");
+  if (live === null) return await catchUp(ctx, name, request, from);
+  if (offsetParam === null) {
+    return errorResponse(
+      new StreamError("bad_request", "Live reads need an offset parameter"),
+    );
+  }
+  if (live === "long-poll") {
+    const timeout = parseTimeout(
+      params.get("timeout"),
+      ctx.http.longPollTimeoutMs,
+    );
+    if (!timeout.ok) return errorResponse(timeout.error);
+    return await longPoll(ctx, name, from, params.get("cursor"), timeout.value);
+  }
+  if (live === "sse") return await sse(ctx, name, from, params.get("cursor"));
+  return errorResponse(
+    new StreamError(
+      "bad_request",
+      `Invalid live mode "${live}": use long-poll or sse`,
+    ),
+  );
+}
+
+async function catchUp(
+  ctx: StreamRouteContext,
+  name: string,
+  request: Request,
+  from: number | "start" | "now",
+): Promise<Response> {
+  const read = await ctx.engine.read(name, from);
+  if (!read.ok) return errorResponse(read.error);
+  const r = read.value;
+  const headers = readHeaders(r);
+  if (from === "now") {
+    headers.set("cache-control", "no-store");
+  } else {
+    const etag = `"${r.stream.id}:${r.startPos}:${r.nextPos}${
+      r.closed ? ":c" : ""
+    }"`;
+    headers.set("etag", etag);
+    headers.set("cache-control", CACHEABLE);
+    if (matchesEtag(request.headers.get("if-none-match"), etag)) {
+      return respond(null, 304, headers);
+    }
+  }
+  return respond(readBodyBytes(r), 200, headers);
+}
+
+async function longPoll(
+  ctx: StreamRouteContext,
+  name: string,
+  from: number | "start" | "now",
+  clientCursor: string | null,
+  timeoutMs: number,
+): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  let position = from;
+  while (true) {
+    const read = await ctx.engine.read(name, position);
+    if (!read.ok) return errorResponse(read.error);
+    const r = read.value;
+    const cursor = responseCursor(clientCursor, Date.now());
+    if (r.data.length > 0) {
+      const headers = readHeaders(r);
+      if (!r.closed) headers.set("stream-cursor", cursor);
+      headers.set("cache-control", CACHEABLE);
+      headers.set(
+        "etag",
+        `"${r.stream.id}:${r.startPos}:${r.nextPos}${r.closed ? ":c" : ""}"`,
+      );
+      return respond(readBodyBytes(r), 200, headers);
+    }
+    position = r.nextPos;
+    const left = deadline - Date.now();
+    if (r.closed || left <= 0) return longPollEmpty(r, cursor);
+    // No abort on disconnect: the wait is bounded by the long-poll timeout.
+    const waited = await ctx.engine.waitForData(name, r.nextPos, left);
+    if (!waited.ok) return errorResponse(waited.error);
+    if (waited.value === "aborted") return longPollEmpty(r, cursor);
+  }
+}
+
+function longPollEmpty(r: ReadOutcome, cursor: string): Response {
+  const headers = new Headers({
+    "stream-next-offset": encodeOffset(r.nextPos),
+    "stream-up-to-date": "true",
+    "cache-control": "no-store",
+  });
+  if (r.closed) headers.set("stream-closed", "true");
+  else headers.set("stream-cursor", cursor);
+  return respond(null, 204, headers);
+}
+
+async function sse(
+  ctx: StreamRouteContext,
+  name: string,
+  from: number | "start" | "now",
+  clientCursor: string | null,
+): Promise<Response> {
+  // Fail fast with a proper status when the stream or offset is bad.
+  const probe = await ctx.engine.read(name, from, 1);
+  if (!probe.ok) return errorResponse(probe.error);
+  const headers = new Headers({
+    "content-type": "text/event-stream",
+    "cache-control": "no-cache",
+    "connection": "keep-alive",
+  });
+  const type = probe.value.stream.contentType;
+  if (!type.toLowerCase().startsWith("text/") && !isJsonContentType(type)) {
+    headers.set("stream-sse-data-encoding", "base64");
+  }
+  const body = sseBody({
+    engine: ctx.engine,
+    name,
+    from: from === "now" ? probe.value.nextPos : from,
+    clientCursor,
+    connectionMs: ctx.http.sseConnectionMs,
+    readBytesMax: ctx.limits.readBytesMax,
+  });
+  return respond(body, 200, headers);
+}
+
+function parseTimeout(
+  value: string | null,
+  fallbackMs: number,
+): Result<number> {
+  if (value === null) return { ok: true, value: fallbackMs };
+  // `timeout` is in seconds, as in the reference server; capped by our own.
+  if (!/^\d{1,6}(\.\d{1,3})?$/.test(value)) {
+    return fail("bad_request", `Invalid timeout "${value}": expected seconds`);
+  }
+  return { ok: true, value: Math.min(Number(value) * 1000, fallbackMs) };
+}
+
+function streamHeaders(stream: StreamView): Headers {
+  const headers = new Headers({
+    "content-type": stream.contentType,
+    "stream-next-offset": encodeOffset(stream.tailPos),
+  });
+  if (stream.closed) headers.set("stream-closed", "true");
+  return headers;
+}
+
+function readHeaders(r: ReadOutcome): Headers {
+  const headers = new Headers({
+    "content-type": r.stream.contentType,
+    "stream-next-offset": encodeOffset(r.nextPos),
+  });
+  if (r.upToDate) headers.set("stream-up-to-date", "true");
+  if (r.closed) headers.set("stream-closed", "true");
+  return headers;
+}
+
+function readBodyBytes(r: ReadOutcome): Uint8Array<ArrayBuffer> {
+  const bytes = isJsonContentType(r.stream.contentType)
+    ? jsonArrayBody(r.data)
+    : r.data;
+  return bytes as Uint8Array<ArrayBuffer>;
+}
+
+function matchesEtag(ifNoneMatch: string | null, etag: string): boolean {
+  if (ifNoneMatch === null) return false;
+  return ifNoneMatch.split(",").some((t) => {
+    const tag = t.trim();
+    return tag === "*" || tag === etag || tag === `W/${etag}`;
+  });
+}
+
+function encodePath(name: string): string {
+  return name.split("/").map(encodeURIComponent).join("/");
+}

@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { frameJsonMessages, jsonArrayBody } from "./json.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+Deno.test("frameJsonMessages() flattens exactly one level", () => {
+  const framed = frameJsonMessages(enc('[{"a":1}, [1, 2], "x"]'), false);
+  assert.ok(framed.ok);
+  assert.equal(dec(framed.value.bytes), '{"a":1},[1,2],"x",');
+  assert.deepEqual(framed.value.lengths, [8, 6, 4]);
+  assert.equal(dec(jsonArrayBody(framed.value.bytes)), '[{"a":1},[1,2],"x"]');
+});
+
+Deno.test("frameJsonMessages() rejects empty arrays on append and bad JSON", () => {
+  assert.equal(frameJsonMessages(enc("[]"), false).ok, false);
+  const empty = frameJsonMessages(enc("[]"), true);
+  assert.ok(empty.ok && empty.value.lengths.length === 0);
+  for (const bad of ["", "{", "[1,]", "nul", "{'a':1}"]) {
+    const result = frameJsonMessages(enc(bad), false);
+    assert.ok(!result.ok && result.error.kind === "bad_request", bad);
+  }
+  assert.equal(
+    frameJsonMessages(new Uint8Array([0x22, 0xff, 0x22]), false).ok,
+    false,
+  );
+});
+
+Deno.test("jsonArrayBody() of any framed values parses back to them (property)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.jsonValue(), { minLength: 1, maxLength: 20 }),
+      (values) => {
+        const framed = frameJsonMessages(enc(JSON.stringify(values)), false);
+        if (!framed.ok) return false;
+        const back = JSON.parse(dec(jsonArrayBody(framed.value.bytes)));
+        return JSON.stringify(back) === JSON.stringify(values);
+      },
+    ),
+  );
+  assert.equal(dec(jsonArrayBody(new Uint8Array())), "[]");
+});

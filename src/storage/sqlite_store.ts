@@ -1,0 +1,371 @@
+/**
+ * @module
+ * `WalStore` on Deno's built-in `node:sqlite`, in WAL journal mode. One
+ * connection, synchronous calls: a commit is one `BEGIN IMMEDIATE ... COMMIT`
+ * covering a whole group of appends, so its fsync is shared by all of them.
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { StreamError } from "../errors.ts";
+import type {
+  Chunk,
+  ProducerRow,
+  StreamRow,
+  StreamTail,
+  WalOp,
+  WalSnapshot,
+  WalStore,
+} from "./wal_store.ts";
+import type { Durability } from "../config.ts";
+
+const SCHEMA_VERSION = "1";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS streams (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  content_type TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  accessed_at_ms INTEGER NOT NULL,
+  ttl_s INTEGER,
+  expires_at_ms INTEGER,
+  tail_pos INTEGER NOT NULL,
+  closed INTEGER NOT NULL,
+  closed_by_producer TEXT,
+  closed_by_epoch INTEGER,
+  closed_by_seq INTEGER,
+  stream_seq TEXT,
+  forked_from INTEGER,
+  fork_pos INTEGER,
+  soft_deleted INTEGER NOT NULL DEFAULT 0
+);
+-- One row per group-commit run of a stream's records. 'keys' is the slot for
+-- per-record routing keys (unused until keyed reads arrive).
+CREATE TABLE IF NOT EXISTS chunks (
+  stream_id INTEGER NOT NULL,
+  start_pos INTEGER NOT NULL,
+  end_pos INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  lengths BLOB,
+  keys BLOB,
+  PRIMARY KEY (stream_id, start_pos)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS producers (
+  stream_id INTEGER NOT NULL,
+  producer_id TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  PRIMARY KEY (stream_id, producer_id)
+) WITHOUT ROWID;
+`;
+
+type Row = Record<string, unknown>;
+
+/** Opens (creating if needed) the SQLite WAL at `path`. */
+export function openSqliteStore(
+  path: string,
+  durability: Durability,
+): SqliteStore {
+  return new SqliteStore(path, durability);
+}
+
+/** The SQLite `WalStore`. Use `openSqliteStore`. */
+export class SqliteStore implements WalStore {
+  #db: DatabaseSync;
+  #insertStream: StatementSync;
+  #insertChunk: StatementSync;
+  #updateTail: StatementSync;
+  #upsertProducer: StatementSync;
+  #softDelete: StatementSync;
+  #deleteStream: StatementSync;
+  #deleteChunks: StatementSync;
+  #deleteProducers: StatementSync;
+  #touch: StatementSync;
+  #setNextId: StatementSync;
+  #readChunks: StatementSync;
+  #closed = false;
+
+  /** Opens the database and creates the schema. */
+  constructor(path: string, durability: Durability) {
+    this.#db = new DatabaseSync(path);
+    const synchronous = durability === "fsync" ? "FULL" : "OFF";
+    this.#db.exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=${synchronous};
+      PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536;`);
+    this.#db.exec(SCHEMA);
+    this.#checkVersion();
+    const db = this.#db;
+    this.#insertStream = db.prepare(
+      `INSERT INTO streams (id, name, content_type, created_at_ms, accessed_at_ms,
+       ttl_s, expires_at_ms, tail_pos, closed, closed_by_producer, closed_by_epoch,
+       closed_by_seq, stream_seq, forked_from, fork_pos, soft_deleted)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+    );
+    this.#insertChunk = db.prepare(
+      "INSERT INTO chunks (stream_id, start_pos, end_pos, data, lengths) VALUES (?,?,?,?,?)",
+    );
+    this.#updateTail = db.prepare(
+      `UPDATE streams SET tail_pos=?, closed=?, closed_by_producer=?, closed_by_epoch=?,
+       closed_by_seq=?, stream_seq=?, accessed_at_ms=? WHERE id=?`,
+    );
+    this.#upsertProducer = db.prepare(
+      `INSERT INTO producers (stream_id, producer_id, epoch, seq, updated_at_ms)
+       VALUES (?,?,?,?,?) ON CONFLICT (stream_id, producer_id) DO UPDATE SET
+       epoch=excluded.epoch, seq=excluded.seq, updated_at_ms=excluded.updated_at_ms`,
+    );
+    this.#softDelete = db.prepare(
+      "UPDATE streams SET soft_deleted=1 WHERE id=?",
+    );
+    this.#deleteStream = db.prepare("DELETE FROM streams WHERE id=?");
+    this.#deleteChunks = db.prepare("DELETE FROM chunks WHERE stream_id=?");
+    this.#deleteProducers = db.prepare(
+      "DELETE FROM producers WHERE stream_id=?",
+    );
+    this.#touch = db.prepare("UPDATE streams SET accessed_at_ms=? WHERE id=?");
+    this.#setNextId = db.prepare(
+      "INSERT INTO meta (key, value) VALUES ('next_stream_id', ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+    );
+    // The chunk holding fromPos, then every later one below endPos.
+    this.#readChunks = db.prepare(
+      `SELECT start_pos, end_pos, data, lengths FROM chunks
+       WHERE stream_id = ?1 AND start_pos < ?3 AND start_pos >= coalesce(
+         (SELECT max(start_pos) FROM chunks WHERE stream_id = ?1 AND start_pos <= ?2), 0)
+       ORDER BY start_pos`,
+    );
+    // Arrays instead of objects: about 3x faster on the read path. The
+    // method exists at run time; Deno's bundled node:sqlite types lag it.
+    (this.#readChunks as unknown as { setReturnArrays(on: boolean): void })
+      .setReturnArrays(true);
+  }
+
+  #checkVersion(): void {
+    const row = this.#db.prepare(
+      "SELECT value FROM meta WHERE key='schema_version'",
+    )
+      .get() as Row | undefined;
+    if (row === undefined) {
+      this.#db.prepare(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+      )
+        .run(SCHEMA_VERSION);
+    } else if (row.value !== SCHEMA_VERSION) {
+      throw new StreamError(
+        "corrupt",
+        `Cannot open WAL: schema version ${row.value} is not ${SCHEMA_VERSION}`,
+      );
+    }
+  }
+
+  /** Reads every stream and producer. */
+  load(): Promise<WalSnapshot> {
+    const streams =
+      (this.#db.prepare("SELECT * FROM streams ORDER BY id").all() as Row[])
+        .map(streamFromRow);
+    const producers =
+      (this.#db.prepare("SELECT * FROM producers").all() as Row[])
+        .map((r): ProducerRow => ({
+          streamId: Number(r.stream_id),
+          producerId: String(r.producer_id),
+          epoch: Number(r.epoch),
+          seq: Number(r.seq),
+          updatedAtMs: Number(r.updated_at_ms),
+        }));
+    const next = this.#db.prepare(
+      "SELECT value FROM meta WHERE key='next_stream_id'",
+    )
+      .get() as Row | undefined;
+    const maxId = streams.reduce((m, s) => Math.max(m, s.id), 0);
+    const nextStreamId = Math.max(
+      next === undefined ? 1 : Number(next.value),
+      maxId + 1,
+    );
+    return Promise.resolve({ streams, producers, nextStreamId });
+  }
+
+  /** Applies `ops` in one transaction. */
+  commit(ops: WalOp[], nextStreamId: number): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new StreamError("unavailable", "WAL is closed"));
+    }
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const op of ops) this.#apply(op);
+      this.#setNextId.run(String(nextStreamId));
+      this.#db.exec("COMMIT");
+    } catch (cause) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      return Promise.reject(
+        new StreamError("unavailable", "WAL commit failed", undefined, {
+          cause,
+        }),
+      );
+    }
+    return Promise.resolve();
+  }
+
+  #apply(op: WalOp): void {
+    switch (op.op) {
+      case "create": {
+        const s = op.stream;
+        this.#insertStream.run(
+          s.id,
+          s.name,
+          s.contentType,
+          s.createdAtMs,
+          s.accessedAtMs,
+          s.ttlSeconds,
+          s.expiresAtMs,
+          s.tailPos,
+          s.closed ? 1 : 0,
+          s.closedBy?.producerId ?? null,
+          s.closedBy?.epoch ?? null,
+          s.closedBy?.seq ?? null,
+          s.streamSeq,
+          s.forkedFrom,
+          s.forkPos,
+          s.softDeleted ? 1 : 0,
+        );
+        return;
+      }
+      case "append":
+        if (op.chunk !== null) this.#writeChunk(op.streamId, op.chunk);
+        this.#writeTail(op.streamId, op.tail);
+        return;
+      case "producer": {
+        const r = op.row;
+        this.#upsertProducer.run(
+          r.streamId,
+          r.producerId,
+          r.epoch,
+          r.seq,
+          r.updatedAtMs,
+        );
+        return;
+      }
+      case "soft_delete":
+        this.#softDelete.run(op.streamId);
+        return;
+      case "delete":
+        this.#deleteChunks.run(op.streamId);
+        this.#deleteProducers.run(op.streamId);
+        this.#deleteStream.run(op.streamId);
+        return;
+      case "touch":
+        this.#touch.run(op.accessedAtMs, op.streamId);
+        return;
+    }
+  }
+
+  #writeChunk(streamId: number, chunk: Chunk): void {
+    const lengths = chunk.lengths === null ? null : new Uint8Array(
+      chunk.lengths.buffer,
+      chunk.lengths.byteOffset,
+      chunk.lengths.byteLength,
+    );
+    this.#insertChunk.run(
+      streamId,
+      chunk.startPos,
+      chunk.endPos,
+      chunk.data,
+      lengths,
+    );
+  }
+
+  #writeTail(streamId: number, t: StreamTail): void {
+    this.#updateTail.run(
+      t.tailPos,
+      t.closed ? 1 : 0,
+      t.closedBy?.producerId ?? null,
+      t.closedBy?.epoch ?? null,
+      t.closedBy?.seq ?? null,
+      t.streamSeq,
+      t.accessedAtMs,
+      streamId,
+    );
+  }
+
+  /** Chunks overlapping `[fromPos, endPos)`, up to about `bytesMax` bytes. */
+  readChunks(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    bytesMax: number,
+  ): Promise<Chunk[]> {
+    const chunks: Chunk[] = [];
+    let bytes = 0;
+    for (
+      const row of this.#readChunks.iterate(
+        streamId,
+        fromPos,
+        endPos,
+      ) as unknown as unknown[][]
+    ) {
+      const chunk = chunkFromRow(row);
+      if (chunk.endPos <= fromPos) continue;
+      chunks.push(chunk);
+      bytes += chunk.data.length;
+      if (bytes >= bytesMax) break;
+    }
+    return Promise.resolve(chunks);
+  }
+
+  /** Closes the database. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#db.close();
+    }
+    return Promise.resolve();
+  }
+}
+
+function chunkFromRow(row: unknown[]): Chunk {
+  const data = row[2] as Uint8Array;
+  const rawLengths = row[3] as Uint8Array | null;
+  let lengths: Uint32Array | null = null;
+  if (rawLengths !== null) {
+    if (rawLengths.byteLength % 4 !== 0) {
+      throw new StreamError(
+        "corrupt",
+        "Chunk record lengths are not a whole number of u32s",
+      );
+    }
+    // Copy: the blob's offset need not be 4-byte aligned.
+    lengths = new Uint32Array(rawLengths.slice().buffer);
+  }
+  const startPos = Number(row[0]);
+  const endPos = Number(row[1]);
+  if (endPos - startPos !== data.length) {
+    throw new StreamError(
+      "corrupt",
+      `Chunk at ${startPos} has ${data.length} bytes, expected ${
+        endPos - startPos
+      }`,
+    );
+  }
+  return { startPos, endPos, data, lengths };
+}
+
+function streamFromRow(r: Row): StreamRow {
+  return {
+    id: Number(r.id),
+    name: String(r.name),
+    contentType: String(r.content_type),
+    createdAtMs: Number(r.created_at_ms),
+    accessedAtMs: Number(r.accessed_at_ms),
+    ttlSeconds: r.ttl_s === null ? null : Number(r.ttl_s),
+    expiresAtMs: r.expires_at_ms === null ? null : Number(r.expires_at_ms),
+    tailPos: Number(r.tail_pos),
+    closed: Number(r.closed) === 1,
+    closedBy: r.closed_by_producer === null ? null : {
+      producerId: String(r.closed_by_producer),
+      epoch: Number(r.closed_by_epoch),
+      seq: Number(r.closed_by_seq),
+    },
+    streamSeq: r.stream_seq === null ? null : String(r.stream_seq),
+    forkedFrom: r.forked_from === null ? null : Number(r.forked_from),
+    forkPos: r.fork_pos === null ? null : Number(r.fork_pos),
+    softDeleted: Number(r.soft_deleted) === 1,
+  };
+}

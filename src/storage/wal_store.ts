@@ -1,0 +1,131 @@
+/**
+ * @module
+ * The `WalStore` seam: what the engine needs from a write-ahead log. SQLite
+ * implements it today (`sqlite_store.ts`); PostgreSQL will for scale-out.
+ * A store applies a batch of operations atomically and reads chunks back.
+ * It knows nothing of HTTP or of the protocol's rules.
+ */
+
+/** The producer that closed a stream, for deduplicating its retries. */
+export interface ClosedBy {
+  /** `Producer-Id` of the closing request. */
+  producerId: string;
+  /** Its epoch. */
+  epoch: number;
+  /** Its seq. */
+  seq: number;
+}
+
+/** A stream's durable metadata. */
+export interface StreamRow {
+  /** Internal id, never reused. */
+  id: number;
+  /** The name in the URL after `/v1/stream/`. */
+  name: string;
+  /** Content type as given at creation. */
+  contentType: string;
+  /** Creation time. */
+  createdAtMs: number;
+  /** Last read or write that reset the sliding TTL. */
+  accessedAtMs: number;
+  /** Sliding TTL in seconds, if any. */
+  ttlSeconds: number | null;
+  /** Absolute expiry, if any. */
+  expiresAtMs: number | null;
+  /** Byte position after the last record. */
+  tailPos: number;
+  /** Closed streams take no more appends. */
+  closed: boolean;
+  /** The producer tuple that closed it, if a producer did. */
+  closedBy: ClosedBy | null;
+  /** Last accepted `Stream-Seq`. */
+  streamSeq: string | null;
+  /** Source stream id, for forks. */
+  forkedFrom: number | null;
+  /** Position in the source where the fork branches off. */
+  forkPos: number | null;
+  /** Deleted while forks still read from it. */
+  softDeleted: boolean;
+}
+
+/**
+ * A run of records stored together. Records are back to back in `data`;
+ * `lengths` gives each record's length when there is more than one.
+ */
+export interface Chunk {
+  /** Position of the first byte. */
+  startPos: number;
+  /** Position after the last byte (`startPos + data.length`). */
+  endPos: number;
+  /** The records' bytes. */
+  data: Uint8Array;
+  /** Record lengths, or `null` for a single record. */
+  lengths: Uint32Array | null;
+}
+
+/** A producer's persisted state on one stream. */
+export interface ProducerRow {
+  /** Stream id. */
+  streamId: number;
+  /** `Producer-Id`. */
+  producerId: string;
+  /** Current epoch. */
+  epoch: number;
+  /** Highest accepted seq. */
+  seq: number;
+  /** Last update, for expiry. */
+  updatedAtMs: number;
+}
+
+/** The per-stream fields an append or close changes. */
+export interface StreamTail {
+  /** New tail position. */
+  tailPos: number;
+  /** New closed flag. */
+  closed: boolean;
+  /** Closing producer tuple. */
+  closedBy: ClosedBy | null;
+  /** New last `Stream-Seq`. */
+  streamSeq: string | null;
+  /** Access time for the sliding TTL. */
+  accessedAtMs: number;
+}
+
+/** One change inside an atomic batch. */
+export type WalOp =
+  | { op: "create"; stream: StreamRow }
+  | { op: "append"; streamId: number; chunk: Chunk | null; tail: StreamTail }
+  | { op: "producer"; row: ProducerRow }
+  | { op: "soft_delete"; streamId: number }
+  | { op: "delete"; streamId: number }
+  | { op: "touch"; streamId: number; accessedAtMs: number };
+
+/** Everything a store holds at startup. */
+export interface WalSnapshot {
+  /** All streams, soft-deleted ones included. */
+  streams: StreamRow[];
+  /** All producer states. */
+  producers: ProducerRow[];
+  /** The next stream id to hand out. */
+  nextStreamId: number;
+}
+
+/** A write-ahead log of streams. */
+export interface WalStore {
+  /** Reads every stream and producer, for startup. */
+  load(): Promise<WalSnapshot>;
+  /** Applies `ops` in order, atomically and durably, then resolves. */
+  commit(ops: WalOp[], nextStreamId: number): Promise<void>;
+  /**
+   * Chunks of stream `streamId` overlapping `[fromPos, endPos)`, in order,
+   * stopping once `bytesMax` bytes are gathered (at least one chunk).
+   */
+  readChunks(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    bytesMax: number,
+  ): Promise<Chunk[]>;
+  /** Closes the store; later calls fail. */
+  close(): Promise<void>;
+}
