@@ -37,6 +37,19 @@ import type {
 } from "./types.ts";
 import { Writer } from "./writer.ts";
 
+/**
+ * Observes committed changes (subscriptions build on this). Called after the
+ * commit, synchronously; listeners must not throw or block.
+ */
+export interface StreamListener {
+  /** A stream was created (its creation committed). */
+  created?(stream: StreamView): void;
+  /** Data was appended and/or the stream closed; `stream` is the new state. */
+  appended?(stream: StreamView): void;
+  /** A stream was deleted, soft-deleted or expired. */
+  deleted?(name: string): void;
+}
+
 /** How a live wait ended. */
 export type WaitOutcome = "changed" | "timeout" | "aborted";
 
@@ -65,6 +78,7 @@ export class Engine {
   #byId = new Map<number, StreamState>();
   #nextStreamId: number;
   #waiting = 0;
+  #listeners: StreamListener[] = [];
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
@@ -129,6 +143,39 @@ export class Engine {
       });
     }
     this.#log.info(`recovered ${this.#streams.size} streams from the WAL`);
+  }
+
+  /** Registers a listener for committed changes. */
+  addListener(listener: StreamListener): void {
+    this.#listeners.push(listener);
+  }
+
+  #emit(event: "created" | "appended", state: StreamState): void {
+    if (this.#listeners.length === 0) return;
+    const v = view(state);
+    for (const listener of this.#listeners) {
+      try {
+        listener[event]?.(v);
+      } catch (error) {
+        this.#log.error(`stream listener failed on ${event}`, error);
+      }
+    }
+  }
+
+  #emitDeleted(name: string): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener.deleted?.(name);
+      } catch (error) {
+        this.#log.error("stream listener failed on deleted", error);
+      }
+    }
+  }
+
+  /** The committed view of stream `name`, without touching its TTL. */
+  view(name: string): StreamView | undefined {
+    const state = this.#streams.get(name);
+    return state !== undefined && state.visible ? view(state) : undefined;
   }
 
   /** Number of live streams. */
@@ -199,6 +246,7 @@ export class Engine {
       state.visible = true;
       state.visibleTailPos = state.tailPos;
       state.visibleClosed = state.closed;
+      this.#emit("created", state);
     });
     return ok({ created: true, stream: view(state) });
   }
@@ -546,6 +594,7 @@ export class Engine {
       state.visibleTailPos = Math.max(state.visibleTailPos, endPos);
       state.visibleClosed ||= closed;
       state.wakeAll();
+      this.#emit("appended", state);
     });
     return {
       kind: framed.bytes.length === 0 ? "close_only" : "accepted",
@@ -601,13 +650,17 @@ export class Engine {
     if (!found.ok) return found;
     const ops = this.#deleteOps(found.value);
     await this.#writer.enqueue(ops, 0);
+    this.#emitDeleted(name);
     return ok(undefined);
   }
 
   #expire(state: StreamState): void {
     this.#log.debug(`stream "${state.name}" expired`);
     const ops = this.#deleteOps(state);
-    this.#writer.enqueue(ops, 0).catch(() => {/* fatal path already logged */});
+    this.#writer.enqueue(ops, 0).then(
+      () => this.#emitDeleted(state.name),
+      () => {/* fatal path already logged */},
+    );
   }
 
   #deleteOps(state: StreamState): WalOp[] {

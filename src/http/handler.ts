@@ -35,9 +35,15 @@ export interface HandlerOptions {
   limits: LimitsConfig;
   /** Logger. */
   log: Logger;
+  /**
+   * Handles the reserved `/v1/stream/__ds/...` routes (subscriptions); they
+   * are routed before stream handling. Without it those paths answer 404.
+   */
+  reservedRoutes?: (request: Request, url: URL) => Promise<Response>;
 }
 
 const STREAM_METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
+const RESERVED_PREFIX = STREAM_PREFIX + "__ds/";
 
 /** Builds the `Deno.serve` handler. */
 export function createHandler(
@@ -50,7 +56,7 @@ export function createHandler(
   };
   return async (request) => {
     try {
-      return await route(ctx, request);
+      return await route(ctx, request, options.reservedRoutes);
     } catch (error) {
       if (error instanceof StreamError) {
         return errorResponse(error, request.method);
@@ -67,10 +73,19 @@ export function createHandler(
 async function route(
   ctx: StreamRouteContext,
   request: Request,
+  reservedRoutes: HandlerOptions["reservedRoutes"],
 ): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
   if (request.method === "OPTIONS") return preflight();
+  // PROTOCOL.md §6: the reserved __ds prefix is routed before streams.
+  if (path.startsWith(RESERVED_PREFIX)) {
+    if (reservedRoutes !== undefined) return await reservedRoutes(request, url);
+    return errorResponse(
+      new StreamError("not_found", `No route for ${path}`),
+      request.method,
+    );
+  }
   if (path.startsWith(STREAM_PREFIX)) {
     const name = streamName(
       path.slice(STREAM_PREFIX.length),
