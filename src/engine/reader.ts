@@ -120,8 +120,13 @@ function take(
 ): { startPos: number; endPos: number } {
   const end = Math.min(chunk.endPos, limit);
   if (chunk.lengths === null) {
-    const start = pos <= chunk.startPos ? chunk.startPos : chunk.endPos;
-    return { startPos: Math.min(start, end), endPos: end };
+    // One record: take it whole (clipped at a fork point) if the budget
+    // allows or nothing has been taken yet; never start inside it.
+    if (pos > chunk.startPos) return { startPos: end, endPos: end };
+    if (end - chunk.startPos > budget && !mustTake) {
+      return { startPos: chunk.startPos, endPos: chunk.startPos };
+    }
+    return { startPos: chunk.startPos, endPos: end };
   }
   let recordStart = chunk.startPos;
   let i = 0;

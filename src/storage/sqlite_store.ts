@@ -292,22 +292,35 @@ export class SqliteStore implements WalStore {
     endPos: number,
     bytesMax: number,
   ): Promise<Chunk[]> {
+    if (this.#closed) {
+      return Promise.reject(new StreamError("unavailable", "WAL is closed"));
+    }
+    try {
+      return Promise.resolve(
+        this.#collectChunks(streamId, fromPos, endPos, bytesMax),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #collectChunks(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    bytesMax: number,
+  ): Chunk[] {
     const chunks: Chunk[] = [];
     let bytes = 0;
-    for (
-      const row of this.#readChunks.iterate(
-        streamId,
-        fromPos,
-        endPos,
-      ) as unknown as unknown[][]
-    ) {
+    const rows = this.#readChunks.iterate(streamId, fromPos, endPos);
+    for (const row of rows as unknown as unknown[][]) {
       const chunk = chunkFromRow(row);
       if (chunk.endPos <= fromPos) continue;
       chunks.push(chunk);
       bytes += chunk.data.length;
       if (bytes >= bytesMax) break;
     }
-    return Promise.resolve(chunks);
+    return chunks;
   }
 
   /** Closes the database. */

@@ -1,0 +1,288 @@
+import assert from "node:assert/strict";
+import { defaultConfig, type LimitsConfig } from "../config.ts";
+import type { StreamError } from "../errors.ts";
+import { createLogger } from "../log.ts";
+import { MemoryStore, MemoryWal } from "../storage/memory_store.ts";
+import { Engine } from "./engine.ts";
+import type { AppendRequest, CreateRequest } from "./types.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+const tick = (ms = 5) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function createReq(extra: Partial<CreateRequest> = {}): CreateRequest {
+  return {
+    contentType: "text/plain",
+    ttlSeconds: undefined,
+    expiresAtMs: undefined,
+    closed: false,
+    body: new Uint8Array(),
+    fork: undefined,
+    ...extra,
+  };
+}
+function appendReq(
+  body: string,
+  extra: Partial<AppendRequest> = {},
+): AppendRequest {
+  return {
+    contentType: "text/plain",
+    body: enc(body),
+    close: false,
+    streamSeq: undefined,
+    producer: undefined,
+    ...extra,
+  };
+}
+
+interface Harness {
+  engine: Engine;
+  store: MemoryStore;
+  wal: MemoryWal;
+  fatal: StreamError[];
+  clock: { now: number };
+}
+
+async function open(
+  limits: Partial<LimitsConfig> = {},
+  wal = new MemoryWal(),
+  clock = { now: 1_000_000 },
+): Promise<Harness> {
+  const store = new MemoryStore(wal);
+  const fatal: StreamError[] = [];
+  const engine = await Engine.open(store, {
+    limits: { ...defaultConfig().limits, ...limits },
+    log: createLogger("error"),
+    onFatal: (e) => fatal.push(e),
+    now: () => clock.now,
+  });
+  return { engine, store, wal, fatal, clock };
+}
+
+Deno.test("Engine answers overloaded when the append queue is full (appendQueueMax)", async () => {
+  const h = await open({ appendQueueMax: 2 });
+  await h.engine.create("s", createReq());
+  let release!: () => void;
+  h.store.commitGate = new Promise((r) => (release = r));
+  const first = h.engine.append("s", appendReq("a"));
+  await tick(); // the flush has taken "a" and waits at the gate
+  const queued = [
+    h.engine.append("s", appendReq("b")),
+    h.engine.append("s", appendReq("c")),
+  ];
+  const refused = await h.engine.append("s", appendReq("d"));
+  assert.ok(!refused.ok && refused.error.kind === "overloaded");
+  release();
+  h.store.commitGate = undefined;
+  for (const r of [await first, ...(await Promise.all(queued))]) {
+    assert.ok(r.ok);
+  }
+  const read = await h.engine.read("s", "start");
+  assert.ok(
+    read.ok && dec(read.value.data) === "abc",
+    "the refused append wrote nothing",
+  );
+  await h.engine.close();
+});
+
+Deno.test("Engine answers overloaded when queued bytes exceed appendQueueBytesMax", async () => {
+  const h = await open({ appendQueueBytesMax: 10 });
+  await h.engine.create("s", createReq());
+  let release!: () => void;
+  h.store.commitGate = new Promise((r) => (release = r));
+  const first = h.engine.append("s", appendReq("x"));
+  await tick();
+  const fits = h.engine.append("s", appendReq("123456789"));
+  const refused = await h.engine.append("s", appendReq("12"));
+  assert.ok(!refused.ok && refused.error.kind === "overloaded");
+  release();
+  h.store.commitGate = undefined;
+  assert.ok((await first).ok && (await fits).ok);
+  await h.engine.close();
+});
+
+Deno.test("Engine commits at most commitBatchMax requests per transaction", async () => {
+  const h = await open({ commitBatchMax: 3 });
+  await h.engine.create("s", createReq());
+  let release!: () => void;
+  h.store.commitGate = new Promise((r) => (release = r));
+  const first = h.engine.append("s", appendReq("0"));
+  await tick();
+  const commitsBefore = h.wal.commits;
+  const rest = Array.from(
+    { length: 7 },
+    (_, i) => h.engine.append("s", appendReq(String(i + 1))),
+  );
+  release();
+  h.store.commitGate = undefined;
+  await first;
+  await Promise.all(rest);
+  assert.equal(
+    h.wal.commits - commitsBefore,
+    1 + 3,
+    "the held commit, then 7 requests in batches of 3, 3, 1",
+  );
+  const read = await h.engine.read("s", "start");
+  assert.ok(read.ok && dec(read.value.data) === "01234567");
+  await h.engine.close();
+});
+
+Deno.test("Engine merges a batch's appends to one stream into one chunk", async () => {
+  const h = await open();
+  await h.engine.create("s", createReq());
+  await Promise.all(
+    ["a", "bb", "ccc"].map((b) => h.engine.append("s", appendReq(b))),
+  );
+  const chunks = h.wal.chunks.get(1)!;
+  assert.equal(chunks.length, 1);
+  assert.deepEqual([...chunks[0].lengths!], [1, 2, 3]);
+  await h.engine.close();
+});
+
+Deno.test("Engine refuses live readers beyond waitersMax", async () => {
+  const h = await open({ waitersMax: 1 });
+  await h.engine.create("s", createReq());
+  const waiting = h.engine.waitForData("s", 0, 10_000);
+  const refused = await h.engine.waitForData("s", 0, 10_000);
+  assert.ok(!refused.ok && refused.error.kind === "overloaded");
+  await h.engine.append("s", appendReq("wake"));
+  const woken = await waiting;
+  assert.ok(woken.ok && woken.value === "changed");
+  assert.equal(h.engine.waiting, 0);
+  await h.engine.close();
+});
+
+Deno.test("Engine caps reads at readBytesMax on record boundaries", async () => {
+  const h = await open({ readBytesMax: 4 });
+  await h.engine.create("s", createReq());
+  for (const b of ["aaa", "bbb", "ccc"]) {
+    await h.engine.append("s", appendReq(b));
+  }
+  const first = await h.engine.read("s", "start");
+  assert.ok(first.ok);
+  assert.equal(dec(first.value.data), "aaa");
+  assert.equal(first.value.upToDate, false);
+  const rest = await h.engine.read("s", first.value.nextPos, 100);
+  assert.ok(
+    rest.ok && dec(rest.value.data) === "bbbccc" && rest.value.upToDate,
+  );
+  await h.engine.close();
+});
+
+Deno.test("Engine stops taking writes after a failed commit and reports it once", async () => {
+  const h = await open();
+  await h.engine.create("s", createReq());
+  h.store.failNextCommit = new Error("disk on fire");
+  await assert.rejects(
+    h.engine.append("s", appendReq("lost")),
+    (e: StreamError) => e.kind === "unavailable",
+  );
+  assert.equal(h.fatal.length, 1);
+  const later = await h.engine.append("s", appendReq("later"));
+  assert.ok(!later.ok && later.error.kind === "unavailable");
+  const read = await h.engine.read("s", "start");
+  assert.ok(
+    read.ok && read.value.data.length === 0,
+    "readers never saw the failed append",
+  );
+});
+
+Deno.test("Engine recovers forks, soft deletes and producer state after a restart", async () => {
+  const wal = new MemoryWal();
+  let h = await open({}, wal);
+  await h.engine.create("src", createReq({ body: enc("hello ") }));
+  await h.engine.append(
+    "src",
+    appendReq("world", { producer: { id: "p", epoch: 1, seq: 0 } }),
+  );
+  await h.engine.create(
+    "fork",
+    createReq({ fork: { source: "src", position: 6, subOffset: undefined } }),
+  );
+  await h.engine.append("fork", appendReq("there"));
+  const deleted = await h.engine.delete("src");
+  assert.ok(deleted.ok);
+  await h.engine.close();
+
+  h = await open({}, wal);
+  const gone = await h.engine.read("src", "start");
+  assert.ok(!gone.ok && gone.error.kind === "stream_gone");
+  const fork = await h.engine.read("fork", "start");
+  assert.ok(fork.ok && dec(fork.value.data) === "hello there");
+  const recreate = await h.engine.create("src", createReq());
+  assert.ok(!recreate.ok && recreate.error.kind === "stream_exists");
+  // Deleting the last fork cascades to the soft-deleted source.
+  assert.ok((await h.engine.delete("fork")).ok);
+  assert.equal(wal.streams.size, 0);
+  const again = await h.engine.create("src", createReq());
+  assert.ok(again.ok && again.value.created);
+  await h.engine.close();
+
+  const wal2 = new MemoryWal();
+  h = await open({}, wal2);
+  await h.engine.create("p", createReq());
+  await h.engine.append(
+    "p",
+    appendReq("x", { producer: { id: "w", epoch: 3, seq: 0 } }),
+  );
+  await h.engine.close();
+  h = await open({}, wal2);
+  const dup = await h.engine.append(
+    "p",
+    appendReq("x", { producer: { id: "w", epoch: 3, seq: 0 } }),
+  );
+  assert.ok(dup.ok && dup.value.kind === "duplicate");
+  const stale = await h.engine.append(
+    "p",
+    appendReq("y", { producer: { id: "w", epoch: 2, seq: 0 } }),
+  );
+  assert.ok(!stale.ok && stale.error.kind === "producer_stale_epoch");
+  await h.engine.close();
+});
+
+Deno.test("Engine expires streams by sliding TTL and absolute expiry", async () => {
+  const clock = { now: 1_000_000 };
+  const h = await open({}, new MemoryWal(), clock);
+  await h.engine.create("ttl", createReq({ ttlSeconds: 10 }));
+  await h.engine.create("abs", createReq({ expiresAtMs: clock.now + 15_000 }));
+  clock.now += 8_000;
+  assert.ok(
+    (await h.engine.read("ttl", "start")).ok,
+    "a read resets the sliding TTL",
+  );
+  clock.now += 8_000;
+  assert.ok(
+    h.engine.head("ttl").ok,
+    "16 s after creation but 8 s after the read",
+  );
+  const abs = h.engine.head("abs");
+  assert.ok(!abs.ok && abs.error.kind === "stream_not_found");
+  clock.now += 10_001;
+  const ttl = h.engine.head("ttl");
+  assert.ok(!ttl.ok && ttl.error.kind === "stream_not_found");
+  const recreated = await h.engine.create("ttl", createReq());
+  assert.ok(recreated.ok && recreated.value.created);
+  await h.engine.close();
+});
+
+Deno.test("Engine resolves JSON fork sub-offsets in messages", async () => {
+  const h = await open();
+  await h.engine.create(
+    "j",
+    createReq({ contentType: "application/json", body: enc("[1,2,3,4]") }),
+  );
+  const request = createReq({
+    contentType: "application/json",
+    fork: { source: "j", position: 0, subOffset: 2 },
+  });
+  const resolved = await h.engine.resolveForkSubOffset(request);
+  assert.ok(resolved.ok);
+  assert.ok((await h.engine.create("f", resolved.value)).ok);
+  const read = await h.engine.read("f", "start");
+  assert.ok(read.ok && dec(read.value.data) === "1,2,");
+  const beyond = await h.engine.resolveForkSubOffset(
+    createReq({ fork: { source: "j", position: 0, subOffset: 5 } }),
+  );
+  assert.ok(!beyond.ok && beyond.error.kind === "bad_request");
+  await h.engine.close();
+});

@@ -1,0 +1,236 @@
+/**
+ * @module
+ * The `WalStore` contract: one suite every implementation must pass
+ * (SQLite now, PostgreSQL later). Call `walStoreContract(name, open)` from an
+ * implementation's test file; `open(dir)` must reopen the same store when
+ * given the same directory.
+ */
+
+import assert from "node:assert/strict";
+import type { StreamRow, WalStore } from "./wal_store.ts";
+
+/** Opens a store keeping its data under `dir`. */
+export type OpenStore = (dir: string) => WalStore | Promise<WalStore>;
+
+function streamRow(
+  id: number,
+  name: string,
+  extra: Partial<StreamRow> = {},
+): StreamRow {
+  return {
+    id,
+    name,
+    contentType: "application/octet-stream",
+    createdAtMs: 1000,
+    accessedAtMs: 1000,
+    ttlSeconds: null,
+    expiresAtMs: null,
+    tailPos: 0,
+    closed: false,
+    closedBy: null,
+    streamSeq: null,
+    forkedFrom: null,
+    forkPos: null,
+    softDeleted: false,
+    ...extra,
+  };
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Registers the contract tests for one implementation. */
+export function walStoreContract(name: string, open: OpenStore): void {
+  const withStore = (
+    title: string,
+    fn: (store: WalStore, dir: string) => Promise<void>,
+  ) =>
+    Deno.test(`${name}: ${title}`, async () => {
+      const dir = await Deno.makeTempDir({ prefix: "walstore-" });
+      const store = await open(dir);
+      try {
+        await fn(store, dir);
+      } finally {
+        await store.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+
+  withStore("an empty store loads nothing", async (store) => {
+    const snapshot = await store.load();
+    assert.deepEqual(snapshot.streams, []);
+    assert.deepEqual(snapshot.producers, []);
+    assert.equal(snapshot.nextStreamId, 1);
+  });
+
+  withStore("commits survive a reopen exactly", async (store, dir) => {
+    const row = streamRow(7, "a/b", {
+      ttlSeconds: 60,
+      contentType: "application/json",
+    });
+    await store.commit([
+      { op: "create", stream: row },
+      {
+        op: "append",
+        streamId: 7,
+        chunk: {
+          startPos: 0,
+          endPos: 6,
+          data: bytes("1,22,3"),
+          lengths: Uint32Array.of(2, 3, 1),
+        },
+        tail: {
+          tailPos: 6,
+          closed: true,
+          closedBy: { producerId: "p", epoch: 2, seq: 9 },
+          streamSeq: "s1",
+          accessedAtMs: 5000,
+        },
+      },
+      {
+        op: "producer",
+        row: {
+          streamId: 7,
+          producerId: "p",
+          epoch: 2,
+          seq: 9,
+          updatedAtMs: 5000,
+        },
+      },
+    ], 8);
+    await store.close();
+    const again = await open(dir);
+    try {
+      const snapshot = await again.load();
+      assert.equal(snapshot.nextStreamId, 8);
+      assert.deepEqual(snapshot.streams, [{
+        ...row,
+        tailPos: 6,
+        closed: true,
+        closedBy: { producerId: "p", epoch: 2, seq: 9 },
+        streamSeq: "s1",
+        accessedAtMs: 5000,
+      }]);
+      assert.deepEqual(snapshot.producers, [{
+        streamId: 7,
+        producerId: "p",
+        epoch: 2,
+        seq: 9,
+        updatedAtMs: 5000,
+      }]);
+      const chunks = await again.readChunks(7, 0, 6, 1000);
+      assert.equal(chunks.length, 1);
+      assert.equal(text(chunks[0].data), "1,22,3");
+      assert.deepEqual([...chunks[0].lengths!], [2, 3, 1]);
+    } finally {
+      await again.close();
+    }
+  });
+
+  withStore(
+    "readChunks() starts at the chunk holding the position and honours the byte cap",
+    async (store) => {
+      await store.commit([{ op: "create", stream: streamRow(1, "s") }], 2);
+      let pos = 0;
+      for (const piece of ["aaaa", "bbbb", "cccc", "dddd"]) {
+        await store.commit([{
+          op: "append",
+          streamId: 1,
+          chunk: {
+            startPos: pos,
+            endPos: pos + 4,
+            data: bytes(piece),
+            lengths: null,
+          },
+          tail: {
+            tailPos: pos + 4,
+            closed: false,
+            closedBy: null,
+            streamSeq: null,
+            accessedAtMs: 0,
+          },
+        }], 2);
+        pos += 4;
+      }
+      const fromMiddle = await store.readChunks(1, 5, 16, 1000);
+      assert.deepEqual(fromMiddle.map((c) => text(c.data)), [
+        "bbbb",
+        "cccc",
+        "dddd",
+      ]);
+      const capped = await store.readChunks(1, 0, 16, 5);
+      assert.deepEqual(capped.map((c) => text(c.data)), ["aaaa", "bbbb"]);
+      const bounded = await store.readChunks(1, 0, 8, 1000);
+      assert.deepEqual(bounded.map((c) => text(c.data)), ["aaaa", "bbbb"]);
+      assert.deepEqual(await store.readChunks(1, 16, 16, 1000), []);
+    },
+  );
+
+  withStore("a failed batch leaves nothing behind", async (store) => {
+    await store.commit([{ op: "create", stream: streamRow(1, "dup") }], 2);
+    await assert.rejects(
+      store.commit([
+        {
+          op: "append",
+          streamId: 1,
+          chunk: { startPos: 0, endPos: 1, data: bytes("x"), lengths: null },
+          tail: {
+            tailPos: 1,
+            closed: false,
+            closedBy: null,
+            streamSeq: null,
+            accessedAtMs: 0,
+          },
+        },
+        { op: "create", stream: streamRow(2, "dup") }, // unique name violated
+      ], 3),
+    );
+    const snapshot = await store.load();
+    assert.equal(snapshot.streams.length, 1);
+    assert.equal(snapshot.streams[0].tailPos, 0);
+    assert.deepEqual(await store.readChunks(1, 0, 1, 100), []);
+  });
+
+  withStore(
+    "delete removes a stream's chunks and producers; soft delete keeps them",
+    async (store) => {
+      await store.commit([
+        { op: "create", stream: streamRow(1, "gone") },
+        { op: "create", stream: streamRow(2, "kept") },
+        {
+          op: "append",
+          streamId: 2,
+          chunk: { startPos: 0, endPos: 2, data: bytes("hi"), lengths: null },
+          tail: {
+            tailPos: 2,
+            closed: false,
+            closedBy: null,
+            streamSeq: null,
+            accessedAtMs: 0,
+          },
+        },
+        {
+          op: "producer",
+          row: {
+            streamId: 1,
+            producerId: "p",
+            epoch: 0,
+            seq: 0,
+            updatedAtMs: 0,
+          },
+        },
+      ], 3);
+      await store.commit([{ op: "delete", streamId: 1 }, {
+        op: "soft_delete",
+        streamId: 2,
+      }], 3);
+      const snapshot = await store.load();
+      assert.deepEqual(snapshot.streams.map((s) => [s.name, s.softDeleted]), [[
+        "kept",
+        true,
+      ]]);
+      assert.deepEqual(snapshot.producers, []);
+      assert.equal((await store.readChunks(2, 0, 2, 100)).length, 1);
+    },
+  );
+}

@@ -1,0 +1,146 @@
+/**
+ * @module
+ * An in-memory `WalStore` for tests: the same contract as SQLite, no disk.
+ * `commitGate` lets a test hold commits open to observe queueing.
+ */
+
+import { StreamError } from "../errors.ts";
+import type {
+  Chunk,
+  ProducerRow,
+  StreamRow,
+  WalOp,
+  WalSnapshot,
+  WalStore,
+} from "./wal_store.ts";
+
+/** Keeps all data in maps; "reopening" shares the same `MemoryWal` state. */
+export class MemoryWal {
+  /** Streams by id. */
+  streams: Map<number, StreamRow> = new Map();
+  /** Chunks by stream id, in position order. */
+  chunks: Map<number, Chunk[]> = new Map();
+  /** Producers by `streamId/producerId`. */
+  producers: Map<string, ProducerRow> = new Map();
+  /** Next stream id. */
+  nextStreamId = 1;
+  /** Number of commits applied. */
+  commits = 0;
+  /** Sizes (op count) of each commit, for batching tests. */
+  commitSizes: number[] = [];
+}
+
+/** A `WalStore` on a `MemoryWal`. */
+export class MemoryStore implements WalStore {
+  #wal: MemoryWal;
+  #closed = false;
+  /** When set, each commit waits for this promise first. */
+  commitGate: Promise<void> | undefined;
+  /** When set, the next commit fails with it (once). */
+  failNextCommit: Error | undefined;
+
+  /** Wraps `wal` (a fresh one by default). */
+  constructor(wal: MemoryWal = new MemoryWal()) {
+    this.#wal = wal;
+  }
+
+  /** Returns a deep-enough copy of everything. */
+  load(): Promise<WalSnapshot> {
+    return Promise.resolve({
+      streams: [...this.#wal.streams.values()].sort((a, b) => a.id - b.id).map((
+        s,
+      ) => ({ ...s })),
+      producers: [...this.#wal.producers.values()].map((p) => ({ ...p })),
+      nextStreamId: this.#wal.nextStreamId,
+    });
+  }
+
+  /** Validates the whole batch, then applies it. */
+  async commit(ops: WalOp[], nextStreamId: number): Promise<void> {
+    if (this.#closed) throw new StreamError("unavailable", "store is closed");
+    if (this.commitGate !== undefined) await this.commitGate;
+    if (this.failNextCommit !== undefined) {
+      const error = this.failNextCommit;
+      this.failNextCommit = undefined;
+      throw new StreamError("unavailable", "commit failed", undefined, {
+        cause: error,
+      });
+    }
+    // Check the batch in order (as SQLite would) before applying any of it.
+    const names = new Map(
+      [...this.#wal.streams.values()].map((s) => [s.id, s.name]),
+    );
+    for (const op of ops) {
+      if (op.op === "delete") names.delete(op.streamId);
+      if (op.op !== "create") continue;
+      if ([...names.values()].includes(op.stream.name)) {
+        throw new StreamError("unavailable", "unique name violated");
+      }
+      names.set(op.stream.id, op.stream.name);
+    }
+    for (const op of ops) this.#apply(op);
+    this.#wal.nextStreamId = nextStreamId;
+    this.#wal.commits++;
+    this.#wal.commitSizes.push(ops.length);
+  }
+
+  #apply(op: WalOp): void {
+    const wal = this.#wal;
+    switch (op.op) {
+      case "create":
+        wal.streams.set(op.stream.id, { ...op.stream });
+        wal.chunks.set(op.stream.id, []);
+        return;
+      case "append": {
+        const row = wal.streams.get(op.streamId)!;
+        if (op.chunk !== null) wal.chunks.get(op.streamId)!.push(op.chunk);
+        wal.streams.set(op.streamId, { ...row, ...op.tail });
+        return;
+      }
+      case "producer":
+        wal.producers.set(`${op.row.streamId}/${op.row.producerId}`, {
+          ...op.row,
+        });
+        return;
+      case "soft_delete":
+        wal.streams.get(op.streamId)!.softDeleted = true;
+        return;
+      case "delete":
+        wal.streams.delete(op.streamId);
+        wal.chunks.delete(op.streamId);
+        for (const key of [...wal.producers.keys()]) {
+          if (key.startsWith(`${op.streamId}/`)) wal.producers.delete(key);
+        }
+        return;
+      case "touch": {
+        const row = wal.streams.get(op.streamId);
+        if (row !== undefined) row.accessedAtMs = op.accessedAtMs;
+        return;
+      }
+    }
+  }
+
+  /** Chunks overlapping `[fromPos, endPos)`. */
+  readChunks(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    bytesMax: number,
+  ): Promise<Chunk[]> {
+    const out: Chunk[] = [];
+    let bytes = 0;
+    for (const chunk of this.#wal.chunks.get(streamId) ?? []) {
+      if (chunk.endPos <= fromPos || chunk.startPos >= endPos) continue;
+      out.push(chunk);
+      bytes += chunk.data.length;
+      if (bytes >= bytesMax) break;
+    }
+    return Promise.resolve(out);
+  }
+
+  /** Marks the store closed (the data stays in the `MemoryWal`). */
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,9 @@
+import { walStoreContract } from "./_contract.ts";
+import { MemoryStore, MemoryWal } from "./memory_store.ts";
+
+// Reopening the same directory must see the same data: share one MemoryWal per dir.
+const wals = new Map<string, MemoryWal>();
+walStoreContract("MemoryStore", (dir) => {
+  if (!wals.has(dir)) wals.set(dir, new MemoryWal());
+  return new MemoryStore(wals.get(dir));
+});

@@ -1,0 +1,334 @@
+/**
+ * Cross-layer HTTP tests for what the conformance suite leaves open: JSON
+ * error bodies for bad input (and nothing written), body and name limits,
+ * routing, listing, health, CORS, SSE framing details.
+ */
+
+import assert from "node:assert/strict";
+import { startTestServer } from "./_server.ts";
+
+type Server = Awaited<ReturnType<typeof startTestServer>>;
+
+async function withServer(
+  overrides: Parameters<typeof startTestServer>[0],
+  fn: (server: Server) => Promise<void>,
+): Promise<void> {
+  const server = await startTestServer(overrides);
+  try {
+    await fn(server);
+  } finally {
+    await server.close();
+    await Deno.remove(server.dataDir, { recursive: true });
+  }
+}
+
+async function expectError(
+  response: Response,
+  status: number,
+  code: string,
+): Promise<void> {
+  assert.equal(response.status, status);
+  assert.equal(response.headers.get("content-type"), "application/json");
+  const body = await response.json();
+  assert.equal(body.error.code, code);
+  assert.equal(typeof body.error.message, "string");
+}
+
+Deno.test("bad input gets a 4xx JSON error and writes nothing", async () => {
+  await withServer({}, async ({ url }) => {
+    const stream = `${url}/v1/stream/bad-input`;
+    await (await fetch(stream, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+    })).body?.cancel();
+    const cases: [RequestInit, number, string][] = [
+      [
+        {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "{not json",
+        },
+        400,
+        "bad_request",
+      ],
+      [
+        {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "[]",
+        },
+        400,
+        "bad_request",
+      ],
+      [
+        {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "",
+        },
+        400,
+        "bad_request",
+      ],
+      [
+        {
+          method: "POST",
+          headers: { "content-type": "text/plain" },
+          body: "x",
+        },
+        409,
+        "content_type_mismatch",
+      ],
+      [
+        {
+          method: "POST",
+          headers: { "content-type": "application/json", "producer-id": "p" },
+          body: "1",
+        },
+        400,
+        "bad_request",
+      ],
+      [
+        {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "producer-id": "p",
+            "producer-epoch": "x",
+            "producer-seq": "0",
+          },
+          body: "1",
+        },
+        400,
+        "bad_request",
+      ],
+      [
+        {
+          method: "POST",
+          headers: { "content-type": "not a type" },
+          body: "1",
+        },
+        400,
+        "bad_request",
+      ],
+    ];
+    for (const [init, status, code] of cases) {
+      await expectError(await fetch(stream, init), status, code);
+    }
+    const read = await fetch(stream);
+    assert.equal(await read.text(), "[]");
+    assert.equal(
+      read.headers.get("stream-next-offset"),
+      "0000000000000000_0000000000000000",
+    );
+    await expectError(
+      await fetch(`${stream}?offset=banana`),
+      400,
+      "bad_request",
+    );
+    await expectError(
+      await fetch(`${stream}?offset=-1&live=carrier-pigeon`),
+      400,
+      "bad_request",
+    );
+    await expectError(
+      await fetch(`${stream}?offset=0000000000000000_0000000000000099`),
+      400,
+      "bad_request",
+    );
+    await expectError(
+      await fetch(`${url}/v1/stream/ttl-bad`, {
+        method: "PUT",
+        headers: { "stream-ttl": "01" },
+      }),
+      400,
+      "bad_request",
+    );
+    const missing = await fetch(`${url}/v1/stream/ttl-bad`, { method: "HEAD" });
+    assert.equal(missing.status, 404);
+  });
+});
+
+Deno.test("bodies over body-bytes-max get 413 and names over the limit 400", async () => {
+  await withServer(
+    { limits: { bodyBytesMax: 1024, streamNameBytesMax: 32 } },
+    async ({ url }) => {
+      const stream = `${url}/v1/stream/limits`;
+      await (await fetch(stream, { method: "PUT" })).body?.cancel();
+      await expectError(
+        await fetch(stream, {
+          method: "POST",
+          headers: { "content-type": "application/octet-stream" },
+          body: new Uint8Array(1025),
+        }),
+        413,
+        "payload_too_large",
+      );
+      // A chunked body (no Content-Length) is cut off as it crosses the limit.
+      const chunked = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < 4; i++) controller.enqueue(new Uint8Array(400));
+          controller.close();
+        },
+      });
+      await expectError(
+        await fetch(stream, {
+          method: "POST",
+          headers: { "content-type": "application/octet-stream" },
+          body: chunked,
+        }),
+        413,
+        "payload_too_large",
+      );
+      const ok = await fetch(stream, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: new Uint8Array(1024),
+      });
+      assert.equal(ok.status, 204);
+      assert.equal(
+        ok.headers.get("stream-next-offset"),
+        "0000000000000000_0000000000001024",
+      );
+      await expectError(
+        await fetch(`${url}/v1/stream/${"n".repeat(33)}`, { method: "PUT" }),
+        400,
+        "bad_request",
+      );
+      await expectError(
+        await fetch(`${url}/v1/stream/%E0%A4%A`, { method: "PUT" }),
+        400,
+        "bad_request",
+      );
+    },
+  );
+});
+
+Deno.test("routing: unknown paths 404, wrong methods 405, reserved __ds 404", async () => {
+  await withServer({}, async ({ url }) => {
+    await expectError(await fetch(`${url}/nope`), 404, "not_found");
+    const wrong = await fetch(`${url}/v1/stream/x`, { method: "PATCH" });
+    assert.equal(
+      wrong.headers.get("allow"),
+      "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+    );
+    await expectError(wrong, 405, "method_not_allowed");
+    await expectError(
+      await fetch(`${url}/health`, { method: "POST" }),
+      405,
+      "method_not_allowed",
+    );
+    await expectError(
+      await fetch(`${url}/v1/stream/__ds/anything`, { method: "PUT" }),
+      404,
+      "not_found",
+    );
+    const health = await fetch(`${url}/health`);
+    assert.deepEqual(await health.json(), { status: "ok", streams: 0 });
+  });
+});
+
+Deno.test("GET /v1/streams lists by prefix with pagination", async () => {
+  await withServer({ limits: { listPageMax: 2 } }, async ({ url }) => {
+    for (const name of ["a/1", "a/2", "a/3", "b/1"]) {
+      await (await fetch(`${url}/v1/stream/${name}`, { method: "PUT" })).body
+        ?.cancel();
+    }
+    const first = await (await fetch(`${url}/v1/streams?prefix=a/&limit=50`))
+      .json();
+    assert.deepEqual(first.streams.map((s: { name: string }) => s.name), [
+      "a/1",
+      "a/2",
+    ], "capped at listPageMax");
+    assert.equal(first.next, "a/2");
+    const second =
+      await (await fetch(`${url}/v1/streams?prefix=a/&after=${first.next}`))
+        .json();
+    assert.deepEqual(second.streams.map((s: { name: string }) => s.name), [
+      "a/3",
+    ]);
+    assert.equal(second.next, null);
+    assert.equal(
+      second.streams[0].nextOffset,
+      "0000000000000000_0000000000000000",
+    );
+    await expectError(
+      await fetch(`${url}/v1/streams?limit=0`),
+      400,
+      "bad_request",
+    );
+  });
+});
+
+Deno.test("CORS preflight allows protocol headers and responses carry nosniff", async () => {
+  await withServer({}, async ({ url }) => {
+    const preflight = await fetch(`${url}/v1/stream/x`, { method: "OPTIONS" });
+    assert.equal(preflight.status, 204);
+    const allowed = preflight.headers.get("access-control-allow-headers")!
+      .toLowerCase();
+    for (
+      const h of [
+        "if-none-match",
+        "producer-id",
+        "stream-closed",
+        "stream-forked-from",
+      ]
+    ) assert.ok(allowed.includes(h), h);
+    const created = await fetch(`${url}/v1/stream/x`, { method: "PUT" });
+    assert.equal(created.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(created.headers.get("access-control-allow-origin"), "*");
+    assert.ok(
+      created.headers.get("access-control-expose-headers")!.includes(
+        "Stream-Next-Offset",
+      ),
+    );
+    assert.equal(created.headers.get("location"), `${url}/v1/stream/x`);
+  });
+});
+
+Deno.test("SSE keeps leading spaces and never lets payload text forge an event", async () => {
+  await withServer({}, async ({ url }) => {
+    const stream = `${url}/v1/stream/sse-text`;
+    await (await fetch(stream, {
+      method: "PUT",
+      headers: { "content-type": "text/plain" },
+      body: '  indented\nevent: control\ndata: {"streamClosed":true}',
+    })).body?.cancel();
+    await (await fetch(stream, {
+      method: "POST",
+      headers: { "stream-closed": "true" },
+    })).body?.cancel();
+    const text = await (await fetch(`${stream}?offset=-1&live=sse`)).text();
+    const events = text.split("\n\n").filter((e) => e.length > 0);
+    assert.equal(events.length, 2, text);
+    assert.ok(
+      events[0].startsWith(
+        "event: data\ndata:   indented\ndata:event: control\n",
+      ),
+      events[0],
+    );
+    const control = JSON.parse(events[1].split("\n")[1].slice("data:".length));
+    assert.equal(control.streamClosed, true);
+    assert.equal(control.streamNextOffset, "0000000000000000_0000000000000053");
+  });
+});
+
+Deno.test("a long-poll waiting at the tail gets the final message of an append-with-close", async () => {
+  await withServer({ http: { longPollTimeoutMs: 5000 } }, async ({ url }) => {
+    const stream = `${url}/v1/stream/lp-close`;
+    await (await fetch(stream, {
+      method: "PUT",
+      headers: { "content-type": "text/plain" },
+    })).body?.cancel();
+    const waiting = fetch(`${stream}?offset=now&live=long-poll`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await (await fetch(stream, {
+      method: "POST",
+      headers: { "content-type": "text/plain", "stream-closed": "true" },
+      body: "last words",
+    })).body?.cancel();
+    const response = await waiting;
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), "last words");
+    assert.equal(response.headers.get("stream-closed"), "true");
+  });
+});
