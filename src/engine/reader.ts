@@ -128,6 +128,12 @@ function take(
     }
     return { startPos: chunk.startPos, endPos: end };
   }
+  if (
+    pos <= chunk.startPos && end === chunk.endPos &&
+    end - chunk.startPos <= budget
+  ) {
+    return { startPos: chunk.startPos, endPos: end }; // whole chunk: no need to walk records
+  }
   let recordStart = chunk.startPos;
   let i = 0;
   while (i < chunk.lengths.length && recordStart < pos) {

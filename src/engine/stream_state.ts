@@ -61,6 +61,8 @@ export class StreamState {
   accessedAtMs: number;
   /** `accessedAtMs` as last written to the WAL. */
   persistedAccessMs: number;
+  /** Own chunks below this position are full-size (WAL compaction). */
+  compactedPos: number;
   /** Readers waiting for this stream to change. */
   readonly waiters: Set<Wake> = new Set();
 
@@ -84,6 +86,7 @@ export class StreamState {
     this.softDeleted = row.softDeleted;
     this.accessedAtMs = row.accessedAtMs;
     this.persistedAccessMs = row.accessedAtMs;
+    this.compactedPos = row.forkPos ?? 0;
   }
 
   /** True once a sliding TTL or absolute expiry has passed. */

@@ -7,6 +7,7 @@
  * is bounded in requests and bytes; a full queue answers `overloaded`.
  */
 
+import { setImmediate } from "node:timers";
 import { assert } from "../assert.ts";
 import { StreamError } from "../errors.ts";
 import type {
@@ -116,16 +117,17 @@ export class Writer {
   #schedule(): void {
     if (this.#scheduled || this.#flushing !== undefined) return;
     this.#scheduled = true;
-    // A macrotask, not a microtask: requests whose bodies arrive in the same
-    // turn of the event loop join this commit.
-    setTimeout(() => {
+    // A macrotask, not a microtask, so requests whose bodies arrive in the
+    // same turn of the event loop join this commit. setImmediate, not
+    // setTimeout(0): Deno's timers cost ~2 ms per hop here, setImmediate ~8 µs.
+    setImmediate(() => {
       this.#scheduled = false;
       this.#flushing = this.#flush().finally(() => {
         this.#flushing = undefined;
         if (this.#queue.length > 0) this.#schedule();
         else for (const resolve of this.#idle.splice(0)) resolve();
       });
-    }, 0);
+    });
   }
 
   async #flush(): Promise<void> {

@@ -5,6 +5,7 @@
  */
 
 import { StreamError } from "../errors.ts";
+import { mergeChunks, planCompaction } from "./_compact.ts";
 import type {
   Chunk,
   ProducerRow,
@@ -136,6 +137,27 @@ export class MemoryStore implements WalStore {
       if (bytes >= bytesMax) break;
     }
     return Promise.resolve(out);
+  }
+
+  /** Merges small chunks (see `WalStore`). */
+  compact(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    targetBytes: number,
+    bytesMax: number,
+  ): Promise<number> {
+    const chunks = this.#wal.chunks.get(streamId) ?? [];
+    const inRange = chunks.filter((c) =>
+      c.startPos >= fromPos && c.startPos < endPos
+    );
+    const plan = planCompaction(inRange, targetBytes, bytesMax);
+    for (const run of plan.runs) {
+      const first = chunks.findIndex((c) => c.startPos === run[0].startPos);
+      const merged = mergeChunks(chunks.slice(first, first + run.length));
+      chunks.splice(first, run.length, merged);
+    }
+    return Promise.resolve(plan.compactedPos);
   }
 
   /** Marks the store closed (the data stays in the `MemoryWal`). */

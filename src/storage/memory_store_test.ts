@@ -1,9 +1,11 @@
-import { walStoreContract } from "./_contract.ts";
+import { walStoreCompactionContract, walStoreContract } from "./_contract.ts";
 import { MemoryStore, MemoryWal } from "./memory_store.ts";
 
 // Reopening the same directory must see the same data: share one MemoryWal per dir.
 const wals = new Map<string, MemoryWal>();
-walStoreContract("MemoryStore", (dir) => {
+const openMemory = (dir: string) => {
   if (!wals.has(dir)) wals.set(dir, new MemoryWal());
   return new MemoryStore(wals.get(dir));
-});
+};
+walStoreContract("MemoryStore", openMemory);
+walStoreCompactionContract("MemoryStore", openMemory);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { walStoreContract } from "./_contract.ts";
+import { walStoreCompactionContract, walStoreContract } from "./_contract.ts";
 import { openSqliteStore } from "./sqlite_store.ts";
 import { DatabaseSync } from "node:sqlite";
 

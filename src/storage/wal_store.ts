@@ -126,6 +126,21 @@ export interface WalStore {
     endPos: number,
     bytesMax: number,
   ): Promise<Chunk[]>;
+  /**
+   * Merges runs of small chunks of stream `streamId` in `[fromPos, endPos)`
+   * into chunks of about `targetBytes`, atomically, keeping every byte and
+   * record boundary. `fromPos` must be a chunk start. A trailing run smaller
+   * than `targetBytes` is left alone. Work stops after about `bytesMax`
+   * bytes. Returns the position up to which chunks are now full-size: the
+   * next call's `fromPos`.
+   */
+  compact(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    targetBytes: number,
+    bytesMax: number,
+  ): Promise<number>;
   /** Closes the store; later calls fail. */
   close(): Promise<void>;
 }

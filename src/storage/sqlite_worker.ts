@@ -1,0 +1,84 @@
+/**
+ * @module
+ * Worker side of `ThreadedSqliteStore`: owns the write connection, so a
+ * commit's fsync blocks this thread, not the one serving HTTP. Handles one
+ * message at a time, in order.
+ */
+
+/// <reference lib="deno.worker" />
+
+import type { Durability } from "../config.ts";
+import { StreamError } from "../errors.ts";
+import type { WalOp } from "./wal_store.ts";
+import { SqliteStore } from "./sqlite_store.ts";
+
+/** A request from the main thread. */
+export type WorkerRequest =
+  | { id: number; type: "open"; path: string; durability: Durability }
+  | { id: number; type: "commit"; ops: WalOp[]; nextStreamId: number }
+  | {
+    id: number;
+    type: "compact";
+    streamId: number;
+    fromPos: number;
+    endPos: number;
+    targetBytes: number;
+    bytesMax: number;
+  }
+  | { id: number; type: "close" };
+
+/** The worker's answer. */
+export type WorkerReply =
+  | { id: number; ok: true; value?: number }
+  | { id: number; ok: false; kind: string; message: string };
+
+let store: SqliteStore | undefined;
+
+self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
+  const request = event.data;
+  try {
+    const value = await handle(request);
+    self.postMessage({ id: request.id, ok: true, value } satisfies WorkerReply);
+  } catch (error) {
+    const kind = error instanceof StreamError ? error.kind : "unavailable";
+    const cause = error instanceof Error && error.cause instanceof Error
+      ? `: ${error.cause.message}`
+      : "";
+    const message = `${
+      error instanceof Error ? error.message : String(error)
+    }${cause}`;
+    self.postMessage(
+      { id: request.id, ok: false, kind, message } satisfies WorkerReply,
+    );
+  }
+};
+
+async function handle(request: WorkerRequest): Promise<number | undefined> {
+  switch (request.type) {
+    case "open":
+      store = new SqliteStore(request.path, request.durability);
+      return undefined;
+    case "commit":
+      await open().commit(request.ops, request.nextStreamId);
+      return undefined;
+    case "compact":
+      return await open().compact(
+        request.streamId,
+        request.fromPos,
+        request.endPos,
+        request.targetBytes,
+        request.bytesMax,
+      );
+    case "close":
+      await store?.close();
+      store = undefined;
+      return undefined;
+  }
+}
+
+function open(): SqliteStore {
+  if (store === undefined) {
+    throw new StreamError("unavailable", "WAL worker is not open");
+  }
+  return store;
+}

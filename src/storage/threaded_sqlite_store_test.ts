@@ -1,0 +1,7 @@
+import { walStoreCompactionContract, walStoreContract } from "./_contract.ts";
+import { openThreadedSqliteStore } from "./threaded_sqlite_store.ts";
+
+const openThreaded = (dir: string) =>
+  openThreadedSqliteStore(`${dir}/wal.sqlite`, "fsync");
+walStoreContract("ThreadedSqliteStore", openThreaded);
+walStoreCompactionContract("ThreadedSqliteStore", openThreaded);
