@@ -203,7 +203,7 @@ Deno.test("bodies over body-bytes-max get 413 and names over the limit 400", asy
   );
 });
 
-Deno.test("routing: unknown paths 404, wrong methods 405, reserved __ds 404", async () => {
+Deno.test("routing: unknown paths 404, wrong methods 405", async () => {
   await withServer({}, async ({ url }) => {
     await expectError(await fetch(`${url}/nope`), 404, "not_found");
     const wrong = await fetch(`${url}/v1/stream/x`, { method: "PATCH" });

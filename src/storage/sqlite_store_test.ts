@@ -3,10 +3,9 @@ import { walStoreCompactionContract, walStoreContract } from "./_contract.ts";
 import { openSqliteStore } from "./sqlite_store.ts";
 import { DatabaseSync } from "node:sqlite";
 
-walStoreContract(
-  "SqliteStore",
-  (dir) => openSqliteStore(`${dir}/wal.sqlite`, "fsync"),
-);
+const openSqlite = (dir: string) => openSqliteStore(`${dir}/wal.sqlite`, "fsync");
+walStoreContract("SqliteStore", openSqlite);
+walStoreCompactionContract("SqliteStore", openSqlite);
 
 Deno.test("SqliteStore refuses a database with another schema version", async () => {
   const dir = await Deno.makeTempDir();
