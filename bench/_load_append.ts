@@ -5,6 +5,7 @@
  * per-append latency (request start to drained response).
  */
 
+import process from "node:process";
 import {
   append,
   createStreams,
@@ -13,7 +14,6 @@ import {
 } from "./_load_client.ts";
 import { finiteOrNull, type ScenarioResult } from "./_load_report.ts";
 import { SampleRecorder } from "./_load_stats.ts";
-import process from "node:process";
 
 /** Appends allowed per scenario phase, whatever the duration (loop bound). */
 export const APPENDS_MAX = 5_000_000;

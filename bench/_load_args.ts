@@ -7,6 +7,12 @@
 
 import { parseArgs } from "node:util";
 
+/** Parsed flag values as `node:util` parseArgs returns them. */
+export type FlagValues = Record<
+  string,
+  string | boolean | string[] | undefined
+>;
+
 /** Everything bench/load.ts needs to run. */
 export interface LoadOptions {
   /** Server base URL (loopback only); streams live at `URL/v1/stream/<name>`. */
@@ -86,7 +92,7 @@ export function parseLoadArgs(args: readonly string[]): LoadOptions {
 
 /** Builds {@linkcode LoadOptions} from parsed flag values. */
 export function loadOptionsFrom(
-  values: Record<string, string | boolean | undefined>,
+  values: FlagValues,
 ): LoadOptions {
   const url = values.url;
   if (typeof url !== "string" || url === "") {
@@ -123,7 +129,7 @@ export function loadOptionsFrom(
   };
 }
 
-function listFlag(value: string | boolean | undefined): string[] {
+function listFlag(value: FlagValues[string]): string[] {
   if (typeof value !== "string") return [];
   return value.split(",").map((item) => item.trim()).filter((item) =>
     item !== ""
@@ -131,7 +137,7 @@ function listFlag(value: string | boolean | undefined): string[] {
 }
 
 function intFlag(
-  values: Record<string, string | boolean | undefined>,
+  values: FlagValues,
   name: string,
   fallback: number,
   min: number,

@@ -108,17 +108,16 @@ async function fillStream(
   options: CatchupOptions,
 ): Promise<{ elapsedMs: number }> {
   const body = randomBytes(options.messageBytes);
-  const signal = AbortSignal.timeout(options.timeoutMs);
+  // One failure aborts every filler, so none keeps appending into the next scenario.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([
+    stop.signal,
+    AbortSignal.timeout(options.timeoutMs),
+  ]);
   const startMs = performance.now();
-  const deadlineMs = startMs + options.timeoutMs;
   let issued = 0;
   async function filler(): Promise<void> {
-    while (issued < options.messages) {
-      if (performance.now() > deadlineMs) {
-        throw new Error(
-          `Cannot fill "${url}": timed out after ${issued} appends`,
-        );
-      }
+    while (issued < options.messages && !signal.aborted) {
       issued += 1;
       const status = await append(url, contentType, body, signal);
       if (!isAppendOk(status)) {
@@ -126,7 +125,19 @@ async function fillStream(
       }
     }
   }
-  await Promise.all(Array.from({ length: options.fillConcurrency }, filler));
+  const fillers = Array.from({ length: options.fillConcurrency }, filler);
+  try {
+    await Promise.all(fillers);
+  } catch (error) {
+    stop.abort();
+    await Promise.allSettled(fillers);
+    throw new Error(`Cannot fill "${url}" after ${issued} appends`, {
+      cause: error,
+    });
+  }
+  if (issued < options.messages) {
+    throw new Error(`Cannot fill "${url}": timed out after ${issued} appends`);
+  }
   return { elapsedMs: performance.now() - startMs };
 }
 

@@ -13,6 +13,7 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
+  type FlagValues,
   LOAD_FLAGS,
   LOAD_USAGE,
   loadOptionsFrom,
@@ -32,6 +33,8 @@ import { type LoadReport, logProgress, printReport, runLoad } from "./load.ts";
 
 const COMPARE_USAGE = `Usage: deno task bench:compare -- [flags]
   --streambed-url URL    use a running Streambed instead of starting main.ts
+  --streambed-arg=ARG    extra argument for main.ts (repeatable), e.g.
+                         --streambed-arg=--durability --streambed-arg=os
   --reference-url URL    use a running reference server instead of starting one
   --start-timeout-ms N   wait this long for a server's "listening on" line (default 120000)
   --reference-runtime R  deno (default: run the npm package under Deno) or node
@@ -46,11 +49,12 @@ const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Parsed compare flags. */
 interface CompareFlags {
   streambedUrl: string | null;
+  streambedArgs: string[];
   referenceUrl: string | null;
   referenceRuntime: "deno" | "node";
   startTimeoutMs: number;
   showTables: boolean;
-  load: Record<string, string | boolean | undefined>;
+  load: FlagValues;
 }
 
 function parseCompareArgs(args: readonly string[]): CompareFlags {
@@ -60,6 +64,7 @@ function parseCompareArgs(args: readonly string[]): CompareFlags {
     options: {
       ...loadFlags,
       "streambed-url": { type: "string" },
+      "streambed-arg": { type: "string", multiple: true },
       "reference-url": { type: "string" },
       "reference-runtime": { type: "string", default: "deno" },
       "start-timeout-ms": { type: "string", default: "120000" },
@@ -75,6 +80,7 @@ function parseCompareArgs(args: readonly string[]): CompareFlags {
   loadOptionsFrom({ ...values, url: "http://127.0.0.1:1" });
   return {
     streambedUrl: values["streambed-url"] ?? null,
+    streambedArgs: values["streambed-arg"] ?? [],
     referenceUrl: values["reference-url"] ?? null,
     referenceRuntime: runtimeFlag(values["reference-runtime"]),
     startTimeoutMs,
@@ -110,6 +116,7 @@ async function startStreambed(
       dataDir,
       "--log-level",
       "warn",
+      ...flags.streambedArgs,
     ],
     cwd: REPO_ROOT,
     startTimeoutMs: flags.startTimeoutMs,

@@ -117,7 +117,7 @@ async function runGuarded(
     }
     return rows;
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = describeError(error);
     log(`${scenario.id}: FAILED: ${message}`);
     return [{
       id: scenario.id,
@@ -131,6 +131,16 @@ async function runGuarded(
       notes: `FAILED: ${message}`,
     }];
   }
+}
+
+/** An error's message followed by its chain of causes. */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  for (let e = error, depth = 0; e !== undefined && depth < 5; depth++) {
+    parts.push(e instanceof Error ? e.message : String(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(": ");
 }
 
 function planScenarios(
