@@ -218,7 +218,10 @@ Deno.test("routing: unknown paths 404, wrong methods 405", async () => {
       "method_not_allowed",
     );
     const health = await fetch(`${url}/health`);
-    assert.deepEqual(await health.json(), { status: "ok", streams: 0 });
+    const body = await health.json();
+    assert.equal(body.status, "ok");
+    assert.equal(body.streams, 0);
+    assert.equal(typeof body.writer.commits, "number");
   });
 });
 
@@ -325,5 +328,38 @@ Deno.test("a long-poll waiting at the tail gets the final message of an append-w
     assert.equal(response.status, 200);
     assert.equal(await response.text(), "last words");
     assert.equal(response.headers.get("stream-closed"), "true");
+  });
+});
+
+Deno.test("an offset inside a record resumes at the next record (Yjs-style +1)", async () => {
+  await withServer({}, async ({ url }) => {
+    const stream = `${url}/v1/stream/yjs-offsets`;
+    await (await fetch(stream, {
+      method: "PUT",
+      headers: { "content-type": "application/octet-stream" },
+    })).body?.cancel();
+    const first = await fetch(stream, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: "0123456789",
+    });
+    const afterFirst = first.headers.get("stream-next-offset")!;
+    await (await fetch(stream, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: "abc",
+    })).body?.cancel();
+    const [epoch, position] = afterFirst.split("_");
+    // One byte into the second record: resume at the record after it.
+    const inside = `${epoch}_${String(Number(position) + 1).padStart(16, "0")}`;
+    const read = await fetch(`${stream}?offset=${inside}`);
+    assert.equal(await read.text(), "");
+    assert.equal(
+      read.headers.get("stream-next-offset"),
+      "0000000000000000_0000000000000013",
+    );
+    // Exactly at the boundary: the second record whole.
+    const exact = await fetch(`${stream}?offset=${afterFirst}`);
+    assert.equal(await exact.text(), "abc");
   });
 });
