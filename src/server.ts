@@ -9,12 +9,6 @@ import { Engine } from "./engine/engine.ts";
 import type { StreamError } from "./errors.ts";
 import { createHandler } from "./http/handler.ts";
 import { createLogger, type Logger } from "./log.ts";
-import {
-  openSqliteSubscriptionStore,
-  type SubscriptionStore,
-} from "./storage/subscription_store.ts";
-import { SubscriptionManager } from "./subscriptions/manager.ts";
-import { createSubscriptionRoutes } from "./subscriptions/routes.ts";
 import { openThreadedSqliteStore } from "./storage/threaded_sqlite_store.ts";
 
 /** A running server. */
@@ -62,28 +56,11 @@ export async function startServer(
     await store.close();
     throw error;
   }
-  let subscriptions: Awaited<ReturnType<typeof openSubscriptions>> | undefined;
-  try {
-    if (config.subscriptions.enabled) {
-      subscriptions = await openSubscriptions(config, engine, log);
-    }
-  } catch (error) {
-    await engine.close();
-    await store.close();
-    throw error;
-  }
   const handler = createHandler({
     engine,
     http: config.http,
     limits: config.limits,
     log,
-    reservedRoutes: subscriptions === undefined
-      ? undefined
-      : createSubscriptionRoutes(
-        subscriptions.manager,
-        config.subscriptions,
-        config.limits,
-      ),
   });
   const abort = new AbortController();
   let bound!: Deno.NetAddr;
@@ -103,15 +80,12 @@ export async function startServer(
     ? `[${bound.hostname}]`
     : bound.hostname;
   const url = `http://${host}:${bound.port}`;
-  subscriptions?.manager.setBaseUrl(config.subscriptions.publicUrl || url);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      await subscriptions?.manager.close(); // stop timers and webhook requests
       await engine.close(); // drain queued appends first: they were accepted
       abort.abort();
       await server.finished;
-      subscriptions?.store.close();
       await store.close();
     })();
     return closing;
@@ -122,29 +96,4 @@ export async function startServer(
     close,
     finished: server.finished.then(() => closing),
   };
-}
-
-/** Opens the subscription tables beside the WAL and starts the manager. */
-async function openSubscriptions(
-  config: Config,
-  engine: Engine,
-  log: Logger,
-): Promise<{ manager: SubscriptionManager; store: SubscriptionStore }> {
-  const store = openSqliteSubscriptionStore(
-    `${config.storage.dataDir}/wal.sqlite`,
-    config.storage.durability,
-  );
-  try {
-    const manager = await SubscriptionManager.open({
-      engine,
-      store,
-      config: config.subscriptions,
-      limits: config.limits,
-      log,
-    });
-    return { manager, store };
-  } catch (error) {
-    store.close();
-    throw error;
-  }
 }
