@@ -29,8 +29,18 @@ export type {
   LimitsConfig,
   LogConfig,
   LogLevel,
+  ObjectStoreConfig,
+  ParsedConfig,
+  Section,
+  SegmentConfig,
   StorageConfig,
+  SubscriptionsConfig,
 } from "./src/config.ts";
 export { STATUS, StreamError } from "./src/errors.ts";
 export type { ErrorKind, Result } from "./src/errors.ts";
 export type { Logger } from "./src/log.ts";
+export type {
+  ListPage,
+  ObjectHead,
+  ObjectStore,
+} from "./src/objectstore/object_store.ts";

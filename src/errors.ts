@@ -24,7 +24,18 @@ export type ErrorKind =
   | "overloaded"
   | "unavailable"
   | "corrupt"
-  | "internal";
+  | "internal"
+  // Subscriptions (PROTOCOL.md §6-7); the wire code is the kind upper-cased.
+  | "subscription_not_found"
+  | "subscription_exists"
+  | "subscription_limit"
+  | "webhook_url_rejected"
+  | "token_invalid"
+  | "token_expired"
+  | "fenced"
+  | "already_claimed"
+  | "no_pending_work"
+  | "invalid_offset";
 
 /** HTTP status for each kind; the compiler flags a new kind with no status. */
 export const STATUS: Record<ErrorKind, number> = {
@@ -46,6 +57,16 @@ export const STATUS: Record<ErrorKind, number> = {
   unavailable: 503,
   corrupt: 500,
   internal: 500,
+  subscription_not_found: 404,
+  subscription_exists: 409,
+  subscription_limit: 429,
+  webhook_url_rejected: 400,
+  token_invalid: 401,
+  token_expired: 401,
+  fenced: 409,
+  already_claimed: 409,
+  no_pending_work: 409,
+  invalid_offset: 409,
 };
 
 /** An expected failure with a kind, a message, and data the client needs. */

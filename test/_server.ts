@@ -29,10 +29,14 @@ export interface ServerProcess {
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
-/** Spawns `deno run -A main.ts` on port 0 and waits for its listening line. */
+/**
+ * Spawns `deno run -A main.ts` on port 0 and waits for its listening line;
+ * `env` adds variables (for example `DS_TEST_CRASH_POINT`).
+ */
 export async function spawnServer(
   dataDir: string,
   extraArgs: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -49,6 +53,7 @@ export async function spawnServer(
     ],
     stdout: "piped",
     stderr: "piped",
+    env,
   }).spawn();
   let errText = "";
   (async () => {

@@ -21,9 +21,15 @@ interface VitestReport {
 }
 
 const CORE_TESTS = 332;
+const SUBSCRIPTION_TESTS = 6;
 
 Deno.test("upstream conformance suite passes against Streambed", async (t) => {
-  const server = await startTestServer({ http: { longPollTimeoutMs: 500 } });
+  // The suite's webhook receivers listen on 127.0.0.1: allow the
+  // development localhost exception (PROTOCOL.md §6.2).
+  const server = await startTestServer({
+    http: { longPollTimeoutMs: 500 },
+    subscriptions: { webhookAllowLocalhost: true },
+  });
   const reportPath = await Deno.makeTempFile({ suffix: ".json" });
   try {
     const child = new Deno.Command(Deno.execPath(), {
@@ -41,6 +47,7 @@ Deno.test("upstream conformance suite passes against Streambed", async (t) => {
       env: {
         DS_CONFORMANCE_URL: server.url,
         DS_CONFORMANCE_LONG_POLL_MS: "500",
+        DS_CONFORMANCE_SUBSCRIPTIONS: "1",
       },
       stdout: "piped",
       stderr: "piped",
@@ -70,8 +77,8 @@ Deno.test("upstream conformance suite passes against Streambed", async (t) => {
     );
     assert.equal(
       report.numPassedTests,
-      CORE_TESTS,
-      "every core conformance test ran and passed",
+      CORE_TESTS + SUBSCRIPTION_TESTS,
+      "every core and subscription conformance test ran and passed",
     );
   } finally {
     await Deno.remove(reportPath).catch(() => {});

@@ -221,6 +221,7 @@ Deno.test("routing: unknown paths 404, wrong methods 405", async () => {
     const body = await health.json();
     assert.equal(body.status, "ok");
     assert.equal(body.streams, 0);
+    assert.equal(typeof body.writer.commits, "number");
   });
 });
 

@@ -25,7 +25,8 @@ import type {
   WalOp,
   WalStore,
 } from "../storage/wal_store.ts";
-import { gather } from "./reader.ts";
+import { type ChunkReader, gather } from "./reader.ts";
+import type { StreamInfo } from "./tier.ts";
 import { StreamState } from "./stream_state.ts";
 import type {
   AppendOutcome,
@@ -35,7 +36,7 @@ import type {
   ReadOutcome,
   StreamView,
 } from "./types.ts";
-import { Writer } from "./writer.ts";
+import { Writer, type WriterStats } from "./writer.ts";
 
 /**
  * Observes committed changes (subscriptions build on this). Called after the
@@ -85,6 +86,8 @@ export interface EngineOptions {
 }
 
 const SWEEP_INTERVAL_MS = 1000;
+/** Reads up to this size are memoised per stream for fan-out to live readers. */
+const READ_MEMO_BYTES_MAX = 64 * 1024;
 
 /** Streams on a `WalStore`. Create with `Engine.open`. */
 export class Engine {
@@ -210,6 +213,11 @@ export class Engine {
   view(name: string): StreamView | undefined {
     const state = this.#streams.get(name);
     return state !== undefined && state.visible ? view(state) : undefined;
+  }
+
+  /** Group-commit counters. */
+  writerStats(): WriterStats {
+    return this.#writer.stats();
   }
 
   /** Number of live streams. */
@@ -797,12 +805,43 @@ export class Engine {
 
   // ---- reads ---------------------------------------------------------------
 
-  #readChunks = (
+  #readChunks: ChunkReader = (
     id: number,
     from: number,
     end: number,
     bytesMax: number,
   ): Promise<Chunk[]> => this.#store.readChunks(id, from, end, bytesMax);
+
+  /**
+   * Replaces how reads fetch chunks (tiered storage wraps the WAL's reader);
+   * `wrap` receives the WAL reader. Call before serving requests.
+   */
+  wrapChunkReader(wrap: (wal: ChunkReader) => ChunkReader): void {
+    this.#readChunks = wrap(this.#readChunks);
+  }
+
+  /** Committed state of every stream, soft-deleted ones included (for tiering). */
+  *streamInfos(): Generator<StreamInfo> {
+    for (const state of this.#byId.values()) {
+      if (!state.visible || state.deleted) continue;
+      yield {
+        id: state.id,
+        name: state.name,
+        contentType: state.contentType,
+        createdAtMs: state.createdAtMs,
+        ttlSeconds: state.ttlSeconds,
+        expiresAtMs: state.expiresAtMs,
+        tailPos: state.visibleTailPos,
+        closed: state.visibleClosed,
+        softDeleted: state.softDeleted,
+        fork: state.parent === undefined ? null : {
+          sourceId: state.parent.id,
+          sourceName: state.parent.name,
+          position: state.forkPos,
+        },
+      };
+    }
+  }
 
   /**
    * Reads from `position` (`"start"`, `"now"` or a byte position) up to the
@@ -828,14 +867,8 @@ export class Engine {
         `Offset is beyond the tail of stream "${name}"`,
       );
     }
-    const got = await gather(
-      this.#readChunks,
-      state,
-      fromPos,
-      tailPos,
-      bytesMax,
-    );
-    const data = concat(got.pieces, got.bytes);
+    const got = await this.#gatherMemo(state, fromPos, tailPos, bytesMax);
+    const data = got.data;
     const upToDate = got.endPos >= tailPos;
     return ok({
       stream: view(state),
@@ -846,6 +879,41 @@ export class Engine {
       closed: upToDate && state.visibleClosed &&
         tailPos === state.visibleTailPos,
     });
+  }
+
+  /**
+   * Gathers a read, reusing the stream's previous small read when position,
+   * tail and cap match: when a commit wakes many live readers at one offset,
+   * one WAL read serves them all. Bytes are immutable, so sharing is safe.
+   */
+  async #gatherMemo(
+    state: StreamState,
+    fromPos: number,
+    tailPos: number,
+    bytesMax: number,
+  ): Promise<{ startPos: number; endPos: number; data: Uint8Array }> {
+    const memo = state.lastRead;
+    if (
+      memo !== undefined && memo.fromPos === fromPos &&
+      memo.tailPos === tailPos && memo.bytesMax === bytesMax
+    ) return memo;
+    const got = await gather(
+      this.#readChunks,
+      state,
+      fromPos,
+      tailPos,
+      bytesMax,
+    );
+    const result = {
+      fromPos,
+      tailPos,
+      bytesMax,
+      startPos: got.startPos,
+      endPos: got.endPos,
+      data: concat(got.pieces, got.bytes),
+    };
+    if (got.bytes <= READ_MEMO_BYTES_MAX) state.lastRead = result;
+    return result;
   }
 
   /**

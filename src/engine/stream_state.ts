@@ -63,6 +63,17 @@ export class StreamState {
   persistedAccessMs: number;
   /** Own chunks below this position are full-size (WAL compaction). */
   compactedPos: number;
+  /** The last small read, shared by live readers woken at one offset. */
+  lastRead:
+    | {
+      fromPos: number;
+      tailPos: number;
+      bytesMax: number;
+      startPos: number;
+      endPos: number;
+      data: Uint8Array;
+    }
+    | undefined;
   /** Readers waiting for this stream to change. */
   readonly waiters: Set<Wake> = new Set();
 

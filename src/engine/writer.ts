@@ -35,6 +35,18 @@ interface Item {
   reject: (error: StreamError) => void;
 }
 
+/** Counters for operators (`GET /health`). */
+export interface WriterStats {
+  /** Transactions committed. */
+  commits: number;
+  /** Requests acknowledged by those commits. */
+  requests: number;
+  /** Total time spent waiting for commits, in ms. */
+  commitMs: number;
+  /** Requests waiting now. */
+  queued: number;
+}
+
 /** Largest chunk the writer builds by merging appends. */
 const MERGED_CHUNK_BYTES_MAX = 1024 * 1024;
 
@@ -50,6 +62,7 @@ export class Writer {
   #flushing: Promise<void> | undefined;
   #failed: StreamError | undefined;
   #idle: (() => void)[] = [];
+  #stats = { commits: 0, requests: 0, commitMs: 0 };
 
   /** `nextStreamId` is persisted with every commit. */
   constructor(
@@ -67,6 +80,11 @@ export class Writer {
   /** Requests waiting for a commit. */
   get queued(): number {
     return this.#queue.length;
+  }
+
+  /** Commit counters since start. */
+  stats(): WriterStats {
+    return { ...this.#stats, queued: this.#queue.length };
   }
 
   /** Whether a request of `bytes` fits in the queue now. */
@@ -134,12 +152,16 @@ export class Writer {
     const batch = this.#queue.splice(0, this.#limits.commitBatchMax);
     for (const item of batch) this.#queuedBytes -= item.bytes;
     const ops = mergeAppends(batch.flatMap((item) => item.ops));
+    const startedMs = performance.now();
     try {
       if (ops.length > 0) await this.#store.commit(ops, this.#nextStreamId());
     } catch (cause) {
       this.#fail(batch, cause);
       return;
     }
+    this.#stats.commits++;
+    this.#stats.requests += batch.length;
+    this.#stats.commitMs += performance.now() - startedMs;
     for (const item of batch) item.onCommit?.();
     for (const item of batch) item.resolve();
   }

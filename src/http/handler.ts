@@ -6,7 +6,7 @@
 
 import type { HttpConfig, LimitsConfig } from "../config.ts";
 import type { Engine } from "../engine/engine.ts";
-import { StreamError } from "../errors.ts";
+import { type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { STREAM_PREFIX } from "./request_headers.ts";
 import {
@@ -40,6 +40,8 @@ export interface HandlerOptions {
    * are routed before stream handling. Without it those paths answer 404.
    */
   reservedRoutes?: (request: Request, url: URL) => Promise<Response>;
+  /** `GET /v1/stream/{name}/_details`: where the stream's bytes live. */
+  details?: (name: string) => Result<Record<string, unknown>>;
 }
 
 const STREAM_METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
@@ -56,7 +58,7 @@ export function createHandler(
   };
   return async (request) => {
     try {
-      return await route(ctx, request, options.reservedRoutes);
+      return await route(ctx, request, options);
     } catch (error) {
       if (error instanceof StreamError) {
         return errorResponse(error, request.method);
@@ -73,8 +75,9 @@ export function createHandler(
 async function route(
   ctx: StreamRouteContext,
   request: Request,
-  reservedRoutes: HandlerOptions["reservedRoutes"],
+  options: HandlerOptions,
 ): Promise<Response> {
+  const reservedRoutes = options.reservedRoutes;
   const url = new URL(request.url);
   const path = url.pathname;
   if (request.method === "OPTIONS") return preflight();
@@ -92,6 +95,9 @@ async function route(
       ctx.limits.streamNameBytesMax,
     );
     if (name instanceof StreamError) return errorResponse(name, request.method);
+    if (name === DETAILS || name.endsWith("/" + DETAILS)) {
+      return details(options, name, request.method);
+    }
     switch (request.method) {
       case "PUT":
         return await putStream(ctx, name, request);
@@ -117,12 +123,57 @@ async function route(
     if (request.method !== "GET" && request.method !== "HEAD") {
       return methodNotAllowed(request.method, "GET, HEAD");
     }
-    return respondJson({ status: "ok", streams: ctx.engine.streamCount });
+    const writer = ctx.engine.writerStats();
+    return respondJson({
+      status: "ok",
+      streams: ctx.engine.streamCount,
+      waiting: ctx.engine.waiting,
+      writer: {
+        commits: writer.commits,
+        requests: writer.requests,
+        batchAvg: writer.commits === 0
+          ? 0
+          : Number((writer.requests / writer.commits).toFixed(2)),
+        commitMsAvg: writer.commits === 0
+          ? 0
+          : Number((writer.commitMs / writer.commits).toFixed(3)),
+        queued: writer.queued,
+      },
+    });
   }
   return errorResponse(
     new StreamError("not_found", `No route for ${path}`),
     request.method,
   );
+}
+
+/** A last path segment reserved for `_details` (docs/segments.md). */
+const DETAILS = "_details";
+
+function details(
+  options: HandlerOptions,
+  name: string,
+  method: string,
+): Response {
+  const stream = name.slice(0, -(DETAILS.length + 1));
+  if (method !== "GET" && method !== "HEAD") {
+    return errorResponse(
+      new StreamError(
+        "bad_request",
+        `Stream names ending in "/${DETAILS}" are reserved`,
+      ),
+      method,
+    );
+  }
+  if (stream.length === 0 || options.details === undefined) {
+    return errorResponse(
+      new StreamError("not_found", `No details for "${name}"`),
+      method,
+    );
+  }
+  const found = options.details(stream);
+  if (!found.ok) return errorResponse(found.error, method);
+  return respondJson(found.value);
 }
 
 function preflight(): Response {

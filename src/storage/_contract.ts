@@ -235,6 +235,88 @@ export function walStoreContract(name: string, open: OpenStore): void {
   );
 }
 
+/** Registers the segment-row and truncation tests for one implementation. */
+export function walStoreSegmentContract(name: string, open: OpenStore): void {
+  Deno.test(`${name}: segments are recorded, truncate() drops covered chunks only, delete drops rows`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "walstore-" });
+    let store = await open(dir);
+    try {
+      await store.commit([{ op: "create", stream: streamRow(1, "s") }], 2);
+      let pos = 0;
+      for (const record of ["aaaa", "bbbb", "cccc"]) {
+        await store.commit([{
+          op: "append",
+          streamId: 1,
+          chunk: {
+            startPos: pos,
+            endPos: pos + 4,
+            data: bytes(record),
+            lengths: null,
+          },
+          tail: {
+            tailPos: pos + 4,
+            closed: false,
+            closedBy: null,
+            streamSeq: null,
+            accessedAtMs: 0,
+          },
+        }], 2);
+        pos += 4;
+      }
+      const seg = {
+        streamId: 1,
+        startPos: 0,
+        endPos: 8,
+        sizeBytes: 99,
+        uploaded: false,
+      };
+      await store.addSegment(seg);
+      // A row for a stream that does not exist (deleted meanwhile) is ignored.
+      await store.addSegment({ ...seg, streamId: 42 });
+      assert.deepEqual((await store.load()).segments, [seg]);
+      await store.truncate(1, 6); // chunk [4, 8) straddles 6: it stays
+      assert.deepEqual(
+        (await store.readChunks(1, 0, 12, 100)).map((c) => c.startPos),
+        [4, 8],
+      );
+      assert.equal((await store.load()).segments[0].uploaded, false);
+      await store.truncate(1, 8);
+      assert.deepEqual(
+        (await store.readChunks(1, 0, 12, 100)).map((c) => text(c.data)),
+        ["cccc"],
+      );
+      await store.close();
+      store = await open(dir);
+      const snapshot = await store.load();
+      assert.deepEqual(snapshot.segments, [{ ...seg, uploaded: true }]);
+      assert.equal(snapshot.streams[0].tailPos, 12);
+      // Bootstrap path: segment rows inside a commit, beside the create.
+      await store.commit([
+        { op: "create", stream: streamRow(5, "r", { tailPos: 10 }) },
+        {
+          op: "segment",
+          streamId: 5,
+          segment: {
+            streamId: 5,
+            startPos: 0,
+            endPos: 10,
+            sizeBytes: 50,
+            uploaded: true,
+          },
+        },
+        { op: "delete", streamId: 1 },
+      ], 6);
+      assert.deepEqual(
+        (await store.load()).segments.map((s) => [s.streamId, s.endPos]),
+        [[5, 10]],
+      );
+    } finally {
+      await store.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
 /** Registers the compaction contract tests for one implementation. */
 export function walStoreCompactionContract(
   name: string,

@@ -9,6 +9,7 @@ import { mergeChunks, planCompaction } from "./_compact.ts";
 import type {
   Chunk,
   ProducerRow,
+  SegmentRow,
   StreamRow,
   WalOp,
   WalSnapshot,
@@ -23,6 +24,8 @@ export class MemoryWal {
   chunks: Map<number, Chunk[]> = new Map();
   /** Producers by `streamId/producerId`. */
   producers: Map<string, ProducerRow> = new Map();
+  /** Segment rows by stream id, in position order. */
+  segments: Map<number, SegmentRow[]> = new Map();
   /** Next stream id. */
   nextStreamId = 1;
   /** Number of commits applied. */
@@ -52,6 +55,10 @@ export class MemoryStore implements WalStore {
         s,
       ) => ({ ...s })),
       producers: [...this.#wal.producers.values()].map((p) => ({ ...p })),
+      segments: [...this.#wal.segments.entries()]
+        .filter(([id]) => this.#wal.streams.has(id))
+        .sort((a, b) => a[0] - b[0])
+        .flatMap(([, rows]) => rows.map((r) => ({ ...r }))),
       nextStreamId: this.#wal.nextStreamId,
     });
   }
@@ -106,9 +113,13 @@ export class MemoryStore implements WalStore {
       case "soft_delete":
         wal.streams.get(op.streamId)!.softDeleted = true;
         return;
+      case "segment":
+        this.#putSegment(op.segment);
+        return;
       case "delete":
         wal.streams.delete(op.streamId);
         wal.chunks.delete(op.streamId);
+        wal.segments.delete(op.streamId);
         for (const key of [...wal.producers.keys()]) {
           if (key.startsWith(`${op.streamId}/`)) wal.producers.delete(key);
         }
@@ -119,6 +130,42 @@ export class MemoryStore implements WalStore {
         return;
       }
     }
+  }
+
+  #putSegment(row: SegmentRow): void {
+    if (!this.#wal.streams.has(row.streamId)) return;
+    const rows = (this.#wal.segments.get(row.streamId) ?? [])
+      .filter((r) => r.startPos !== row.startPos);
+    rows.push({ ...row });
+    rows.sort((a, b) => a.startPos - b.startPos);
+    this.#wal.segments.set(row.streamId, rows);
+  }
+
+  /** Records a sealed segment (see `WalStore`). */
+  addSegment(row: SegmentRow): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new StreamError("unavailable", "store is closed"));
+    }
+    this.#putSegment(row);
+    return Promise.resolve();
+  }
+
+  /** Marks segments uploaded and drops chunks below `belowPos`. */
+  truncate(streamId: number, belowPos: number): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new StreamError("unavailable", "store is closed"));
+    }
+    for (const row of this.#wal.segments.get(streamId) ?? []) {
+      if (row.endPos <= belowPos) row.uploaded = true;
+    }
+    const chunks = this.#wal.chunks.get(streamId);
+    if (chunks !== undefined) {
+      this.#wal.chunks.set(
+        streamId,
+        chunks.filter((c) => c.endPos > belowPos),
+      );
+    }
+    return Promise.resolve();
   }
 
   /** Chunks overlapping `[fromPos, endPos)`. */

@@ -1,4 +1,8 @@
-import { walStoreCompactionContract, walStoreContract } from "./_contract.ts";
+import {
+  walStoreCompactionContract,
+  walStoreContract,
+  walStoreSegmentContract,
+} from "./_contract.ts";
 import { MemoryStore, MemoryWal } from "./memory_store.ts";
 
 // Reopening the same directory must see the same data: share one MemoryWal per dir.
@@ -8,4 +12,5 @@ const openMemory = (dir: string) => {
   return new MemoryStore(wals.get(dir));
 };
 walStoreContract("MemoryStore", openMemory);
+walStoreSegmentContract("MemoryStore", openMemory);
 walStoreCompactionContract("MemoryStore", openMemory);

@@ -11,6 +11,7 @@ import { mergeChunks, planCompaction } from "./_compact.ts";
 import type {
   Chunk,
   ProducerRow,
+  SegmentRow,
   StreamRow,
   StreamTail,
   WalOp,
@@ -52,6 +53,16 @@ CREATE TABLE IF NOT EXISTS chunks (
   keys BLOB,
   PRIMARY KEY (stream_id, start_pos)
 ) WITHOUT ROWID;
+-- Sealed segments of a stream's own records; 'uploaded' once a published
+-- manifest names them (then the WAL chunks below are gone).
+CREATE TABLE IF NOT EXISTS segments (
+  stream_id INTEGER NOT NULL,
+  start_pos INTEGER NOT NULL,
+  end_pos INTEGER NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  uploaded INTEGER NOT NULL,
+  PRIMARY KEY (stream_id, start_pos)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS producers (
   stream_id INTEGER NOT NULL,
   producer_id TEXT NOT NULL,
@@ -89,7 +100,12 @@ export class SqliteStore implements WalStore {
   #chunkSpans: StatementSync;
   #chunkRange: StatementSync;
   #deleteChunkRange: StatementSync;
+  #insertSegment: StatementSync;
+  #deleteSegments: StatementSync;
+  #markUploaded: StatementSync;
+  #deleteChunksBelow: StatementSync;
   #closed = false;
+  #persistedNextId = -1;
 
   /** Opens the database and creates the schema. */
   constructor(path: string, durability: Durability) {
@@ -148,6 +164,17 @@ export class SqliteStore implements WalStore {
     this.#deleteChunkRange = db.prepare(
       "DELETE FROM chunks WHERE stream_id = ? AND start_pos >= ? AND start_pos < ?",
     );
+    this.#insertSegment = db.prepare(
+      `INSERT OR REPLACE INTO segments (stream_id, start_pos, end_pos, size_bytes, uploaded)
+       SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM streams WHERE id = ?1)`,
+    );
+    this.#deleteSegments = db.prepare("DELETE FROM segments WHERE stream_id=?");
+    this.#markUploaded = db.prepare(
+      "UPDATE segments SET uploaded=1 WHERE stream_id = ? AND end_pos <= ?",
+    );
+    this.#deleteChunksBelow = db.prepare(
+      "DELETE FROM chunks WHERE stream_id = ? AND end_pos <= ?",
+    );
     for (const statement of [this.#chunkSpans, this.#chunkRange]) {
       (statement as unknown as { setReturnArrays(on: boolean): void })
         .setReturnArrays(true);
@@ -190,6 +217,16 @@ export class SqliteStore implements WalStore {
           seq: Number(r.seq),
           updatedAtMs: Number(r.updated_at_ms),
         }));
+    const segments = (this.#db.prepare(
+      `SELECT * FROM segments WHERE stream_id IN (SELECT id FROM streams)
+       ORDER BY stream_id, start_pos`,
+    ).all() as Row[]).map((r): SegmentRow => ({
+      streamId: Number(r.stream_id),
+      startPos: Number(r.start_pos),
+      endPos: Number(r.end_pos),
+      sizeBytes: Number(r.size_bytes),
+      uploaded: Number(r.uploaded) === 1,
+    }));
     const next = this.#db.prepare(
       "SELECT value FROM meta WHERE key='next_stream_id'",
     )
@@ -199,7 +236,7 @@ export class SqliteStore implements WalStore {
       next === undefined ? 1 : Number(next.value),
       maxId + 1,
     );
-    return Promise.resolve({ streams, producers, nextStreamId });
+    return Promise.resolve({ streams, producers, segments, nextStreamId });
   }
 
   /** Applies `ops` in one transaction. */
@@ -210,8 +247,12 @@ export class SqliteStore implements WalStore {
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       for (const op of ops) this.#apply(op);
-      this.#setNextId.run(String(nextStreamId));
+      // Only when it moved: a write per commit would cost a WAL page each.
+      if (nextStreamId !== this.#persistedNextId) {
+        this.#setNextId.run(String(nextStreamId));
+      }
       this.#db.exec("COMMIT");
+      this.#persistedNextId = nextStreamId;
     } catch (cause) {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
       return Promise.reject(
@@ -265,7 +306,11 @@ export class SqliteStore implements WalStore {
       case "soft_delete":
         this.#softDelete.run(op.streamId);
         return;
+      case "segment":
+        this.#writeSegment(op.segment);
+        return;
       case "delete":
+        this.#deleteSegments.run(op.streamId);
         this.#deleteChunks.run(op.streamId);
         this.#deleteProducers.run(op.streamId);
         this.#deleteStream.run(op.streamId);
@@ -274,6 +319,54 @@ export class SqliteStore implements WalStore {
         this.#touch.run(op.accessedAtMs, op.streamId);
         return;
     }
+  }
+
+  #writeSegment(r: SegmentRow): void {
+    this.#insertSegment.run(
+      r.streamId,
+      r.startPos,
+      r.endPos,
+      r.sizeBytes,
+      r.uploaded ? 1 : 0,
+    );
+  }
+
+  /** Records a sealed segment (see `WalStore`). */
+  addSegment(row: SegmentRow): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new StreamError("unavailable", "WAL is closed"));
+    }
+    try {
+      this.#writeSegment(row);
+    } catch (cause) {
+      return Promise.reject(
+        new StreamError("unavailable", "Cannot record segment", undefined, {
+          cause,
+        }),
+      );
+    }
+    return Promise.resolve();
+  }
+
+  /** Marks segments uploaded and deletes WAL chunks below `belowPos`, in one transaction. */
+  truncate(streamId: number, belowPos: number): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new StreamError("unavailable", "WAL is closed"));
+    }
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      this.#markUploaded.run(streamId, belowPos);
+      this.#deleteChunksBelow.run(streamId, belowPos);
+      this.#db.exec("COMMIT");
+    } catch (cause) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      return Promise.reject(
+        new StreamError("unavailable", "WAL truncation failed", undefined, {
+          cause,
+        }),
+      );
+    }
+    return Promise.resolve();
   }
 
   #writeChunk(streamId: number, chunk: Chunk): void {

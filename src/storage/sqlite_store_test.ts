@@ -1,10 +1,16 @@
 import assert from "node:assert/strict";
-import { walStoreCompactionContract, walStoreContract } from "./_contract.ts";
+import {
+  walStoreCompactionContract,
+  walStoreContract,
+  walStoreSegmentContract,
+} from "./_contract.ts";
 import { openSqliteStore } from "./sqlite_store.ts";
 import { DatabaseSync } from "node:sqlite";
 
-const openSqlite = (dir: string) => openSqliteStore(`${dir}/wal.sqlite`, "fsync");
+const openSqlite = (dir: string) =>
+  openSqliteStore(`${dir}/wal.sqlite`, "fsync");
 walStoreContract("SqliteStore", openSqlite);
+walStoreSegmentContract("SqliteStore", openSqlite);
 walStoreCompactionContract("SqliteStore", openSqlite);
 
 Deno.test("SqliteStore refuses a database with another schema version", async () => {

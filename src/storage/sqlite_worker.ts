@@ -9,7 +9,7 @@
 
 import type { Durability } from "../config.ts";
 import { StreamError } from "../errors.ts";
-import type { WalOp } from "./wal_store.ts";
+import type { SegmentRow, WalOp } from "./wal_store.ts";
 import { SqliteStore } from "./sqlite_store.ts";
 
 /** A request from the main thread. */
@@ -25,6 +25,8 @@ export type WorkerRequest =
     targetBytes: number;
     bytesMax: number;
   }
+  | { id: number; type: "addSegment"; row: SegmentRow }
+  | { id: number; type: "truncate"; streamId: number; belowPos: number }
   | { id: number; type: "close" };
 
 /** The worker's answer. */
@@ -69,6 +71,12 @@ async function handle(request: WorkerRequest): Promise<number | undefined> {
         request.targetBytes,
         request.bytesMax,
       );
+    case "addSegment":
+      await open().addSegment(request.row);
+      return undefined;
+    case "truncate":
+      await open().truncate(request.streamId, request.belowPos);
+      return undefined;
     case "close":
       await store?.close();
       store = undefined;

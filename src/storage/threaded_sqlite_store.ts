@@ -10,7 +10,13 @@
 
 import type { Durability } from "../config.ts";
 import { type ErrorKind, StreamError } from "../errors.ts";
-import type { Chunk, WalOp, WalSnapshot, WalStore } from "./wal_store.ts";
+import type {
+  Chunk,
+  SegmentRow,
+  WalOp,
+  WalSnapshot,
+  WalStore,
+} from "./wal_store.ts";
 import { SqliteStore } from "./sqlite_store.ts";
 import type { WorkerReply, WorkerRequest } from "./sqlite_worker.ts";
 
@@ -115,6 +121,16 @@ export class ThreadedSqliteStore implements WalStore {
       bytesMax,
     });
     return value ?? fromPos;
+  }
+
+  /** Records a segment on the writer thread. */
+  async addSegment(row: SegmentRow): Promise<void> {
+    await this.call({ type: "addSegment", row });
+  }
+
+  /** Marks segments uploaded and truncates on the writer thread. */
+  async truncate(streamId: number, belowPos: number): Promise<void> {
+    await this.call({ type: "truncate", streamId, belowPos });
   }
 
   /** Reads chunks on this thread. */

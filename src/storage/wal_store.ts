@@ -91,9 +91,28 @@ export interface StreamTail {
   accessedAtMs: number;
 }
 
+/**
+ * A sealed segment of a stream's own records, `[startPos, endPos)`: written
+ * to local disk by the segmenter, then uploaded. Segments of one stream tile
+ * its positions without gaps from its first position on.
+ */
+export interface SegmentRow {
+  /** Stream id. */
+  streamId: number;
+  /** Position of the first record. */
+  startPos: number;
+  /** Position after the last record. */
+  endPos: number;
+  /** Encoded segment size, in bytes. */
+  sizeBytes: number;
+  /** True once the segment is in the object store and a manifest names it. */
+  uploaded: boolean;
+}
+
 /** One change inside an atomic batch. */
 export type WalOp =
   | { op: "create"; stream: StreamRow }
+  | { op: "segment"; streamId: number; segment: SegmentRow }
   | { op: "append"; streamId: number; chunk: Chunk | null; tail: StreamTail }
   | { op: "producer"; row: ProducerRow }
   | { op: "soft_delete"; streamId: number }
@@ -106,6 +125,8 @@ export interface WalSnapshot {
   streams: StreamRow[];
   /** All producer states. */
   producers: ProducerRow[];
+  /** All segment rows of existing streams, by stream id then position. */
+  segments: SegmentRow[];
   /** The next stream id to hand out. */
   nextStreamId: number;
 }
@@ -141,6 +162,18 @@ export interface WalStore {
     targetBytes: number,
     bytesMax: number,
   ): Promise<number>;
+  /**
+   * Records a sealed segment (replacing a row with the same start). Does
+   * nothing when the stream no longer exists (it was deleted meanwhile).
+   */
+  addSegment(row: SegmentRow): Promise<void>;
+  /**
+   * After a manifest naming them is published: marks the stream's segments
+   * ending at or below `belowPos` uploaded and deletes its WAL chunks that
+   * end at or below `belowPos`, atomically. Chunks straddling `belowPos`
+   * stay (reads above `belowPos` still find them).
+   */
+  truncate(streamId: number, belowPos: number): Promise<void>;
   /** Closes the store; later calls fail. */
   close(): Promise<void>;
 }

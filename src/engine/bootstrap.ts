@@ -1,0 +1,124 @@
+/**
+ * @module
+ * `--bootstrap`: rebuilds the WAL of a node with an empty data dir from the
+ * manifests in the object store, in one transaction: every published stream
+ * comes back with its id, name, content type, TTL, fork link and segments,
+ * its tail at the manifest's `uploadedThrough`. What was never published
+ * (the WAL tail, producer states, `Stream-Seq`) is not restored.
+ */
+
+import { decodeManifest, type Manifest } from "../objectstore/manifest.ts";
+import { STREAMS_PREFIX } from "../objectstore/manifest.ts";
+import type { ObjectStore } from "../objectstore/object_store.ts";
+import type { Logger } from "../log.ts";
+import type { StreamRow, WalOp, WalStore } from "../storage/wal_store.ts";
+
+const LIST_PAGES_MAX = 1_000_000;
+
+/**
+ * Restores every stream named by a manifest when `store` holds no streams;
+ * returns how many were restored (0 when the WAL already had streams).
+ */
+export async function bootstrapFromObjects(
+  store: WalStore,
+  objects: ObjectStore,
+  log: Logger,
+  now: number = Date.now(),
+): Promise<number> {
+  const snapshot = await store.load();
+  if (snapshot.streams.length > 0) {
+    log.warn("--bootstrap ignored: the WAL already holds streams");
+    return 0;
+  }
+  const manifests = await readManifests(objects);
+  const ops: WalOp[] = [];
+  const restored = new Map<number, Manifest>();
+  const byName = new Map<string, number>();
+  const sources = new Set(manifests.flatMap((m) => m.fork?.sourceId ?? []));
+  for (const m of manifests) {
+    if (m.softDeleted && !sources.has(m.id)) continue; // its forks are gone too
+    if (m.fork !== null && !restored.has(m.fork.sourceId)) {
+      log.warn(`bootstrap: skipping fork "${m.name}": its source is missing`);
+      continue;
+    }
+    const previous = byName.get(m.name);
+    if (previous !== undefined) {
+      // A deleted and re-created name whose old objects were not released
+      // yet: the newer id wins.
+      log.warn(
+        `bootstrap: "${m.name}" has an older manifest; using id ${m.id}`,
+      );
+      removeStream(ops, previous);
+    }
+    byName.set(m.name, m.id);
+    restored.set(m.id, m);
+    ops.push({ op: "create", stream: rowOf(m, now) });
+    for (const s of m.segments) {
+      ops.push({
+        op: "segment",
+        streamId: m.id,
+        segment: {
+          streamId: m.id,
+          startPos: s.startPos,
+          endPos: s.endPos,
+          sizeBytes: s.bytes,
+          uploaded: true,
+        },
+      });
+    }
+  }
+  const nextStreamId = manifests.reduce((n, m) => Math.max(n, m.id + 1), 1);
+  if (ops.length > 0) await store.commit(ops, nextStreamId);
+  const count = ops.filter((op) => op.op === "create").length;
+  log.info(`bootstrap: restored ${count} streams from the object store`);
+  return count;
+}
+
+function removeStream(ops: WalOp[], id: number): void {
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const op = ops[i];
+    const opId = op.op === "create"
+      ? op.stream.id
+      : "streamId" in op
+      ? op.streamId
+      : -1;
+    if (opId === id) ops.splice(i, 1);
+  }
+}
+
+async function readManifests(objects: ObjectStore): Promise<Manifest[]> {
+  const keys: string[] = [];
+  let next: string | undefined;
+  for (let page = 0; page < LIST_PAGES_MAX; page++) {
+    const listed = await objects.list(STREAMS_PREFIX, next);
+    keys.push(...listed.keys.filter((k) => k.endsWith("/manifest.json")));
+    next = listed.next;
+    if (next === undefined) break;
+  }
+  const manifests: Manifest[] = [];
+  for (const key of keys) {
+    const bytes = await objects.get(key);
+    if (bytes !== undefined) manifests.push(decodeManifest(bytes, key));
+  }
+  // A fork's source always has a smaller id.
+  return manifests.sort((a, b) => a.id - b.id);
+}
+
+function rowOf(m: Manifest, now: number): StreamRow {
+  return {
+    id: m.id,
+    name: m.name,
+    contentType: m.contentType,
+    createdAtMs: m.createdAtMs,
+    accessedAtMs: now,
+    ttlSeconds: m.ttlSeconds,
+    expiresAtMs: m.expiresAtMs,
+    tailPos: m.uploadedThrough,
+    closed: m.closed,
+    closedBy: null,
+    streamSeq: null,
+    forkedFrom: m.fork?.sourceId ?? null,
+    forkPos: m.fork?.position ?? null,
+    softDeleted: m.softDeleted,
+  };
+}

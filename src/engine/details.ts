@@ -1,0 +1,39 @@
+/**
+ * @module
+ * `GET /v1/stream/{name}/_details`: where a stream's bytes live. Offsets use
+ * the protocol's format; `tier` carries the node-wide tiering counters.
+ */
+
+import { ok, type Result } from "../errors.ts";
+import { encodeOffset } from "../protocol/offset.ts";
+import type { Engine } from "./engine.ts";
+import type { Tier } from "./tier.ts";
+
+/** The `_details` body of stream `name` (404/410 as a read would answer). */
+export function streamDetails(
+  engine: Engine,
+  tier: Tier | undefined,
+  name: string,
+): Result<Record<string, unknown>> {
+  const found = engine.head(name);
+  if (!found.ok) return found;
+  const view = found.value;
+  let basePos = 0;
+  for (const info of engine.streamInfos()) {
+    if (info.id === view.id) basePos = info.fork?.position ?? 0;
+  }
+  const t = tier?.details(view.id, basePos);
+  return ok({
+    name: view.name,
+    contentType: view.contentType,
+    closed: view.closed,
+    tailOffset: encodeOffset(view.tailPos),
+    sealedThroughOffset: encodeOffset(t?.sealedThroughPos ?? basePos),
+    uploadedThroughOffset: encodeOffset(t?.uploadedThroughPos ?? basePos),
+    walStartOffset: encodeOffset(t?.walStartPos ?? basePos),
+    segmentCount: t?.segmentCount ?? 0,
+    segmentBytes: t?.segmentBytes ?? 0,
+    uploadedSegmentCount: t?.uploadedSegmentCount ?? 0,
+    tier: tier?.stats() ?? null,
+  });
+}

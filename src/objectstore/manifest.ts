@@ -1,0 +1,136 @@
+/**
+ * @module
+ * Per-stream manifests: the JSON object that makes a stream's uploaded
+ * segments visible. Publishing a manifest is the commit point of an upload
+ * (docs/segments.md "Manifests"); a manifest only ever names segments that
+ * were uploaded before it. Keys and parsing live here; this module does no I/O.
+ */
+
+import { StreamError } from "../errors.ts";
+
+/** Manifest format version. */
+export const MANIFEST_VERSION = 1;
+
+/** Prefix of every stream's objects. */
+export const STREAMS_PREFIX = "streams/";
+
+/** One uploaded segment as a manifest names it. */
+export interface ManifestSegment {
+  /** Object key of the segment. */
+  key: string;
+  /** Position of its first record. */
+  startPos: number;
+  /** Position after its last record. */
+  endPos: number;
+  /** Object size in bytes. */
+  bytes: number;
+}
+
+/** A stream's published state. */
+export interface Manifest {
+  /** Format version, `1`. */
+  version: number;
+  /** Stream name. */
+  name: string;
+  /** Internal stream id (ids are never reused). */
+  id: number;
+  /** Content type. */
+  contentType: string;
+  /** Creation time, epoch ms. */
+  createdAtMs: number;
+  /** True only when the stream is closed and everything up to its tail is published. */
+  closed: boolean;
+  /** Sliding TTL in seconds, or null. */
+  ttlSeconds: number | null;
+  /** Absolute expiry, epoch ms, or null. */
+  expiresAtMs: number | null;
+  /** Deleted while forks still read from it. */
+  softDeleted: boolean;
+  /** Fork source and position, or null for a plain stream. */
+  fork: { sourceId: number; sourceName: string; position: number } | null;
+  /** Uploaded segments in position order, tiling `[firstPos, uploadedThrough)`. */
+  segments: ManifestSegment[];
+  /** Position up to which the stream's own records are published. */
+  uploadedThrough: number;
+}
+
+/** Key of stream `id`'s folder: `streams/<16-digit id>/`. */
+export function streamPrefix(id: number): string {
+  return `${STREAMS_PREFIX}${pad(id)}/`;
+}
+
+/** Key of stream `id`'s manifest. */
+export function manifestKey(id: number): string {
+  return `${streamPrefix(id)}manifest.json`;
+}
+
+/** Key of the segment `[startPos, endPos)` of stream `id`. */
+export function segmentKey(
+  id: number,
+  startPos: number,
+  endPos: number,
+): string {
+  return `${streamPrefix(id)}segments/${pad(startPos)}-${pad(endPos)}.seg`;
+}
+
+function pad(n: number): string {
+  return String(n).padStart(16, "0");
+}
+
+/** Serializes a manifest as UTF-8 JSON. */
+export function encodeManifest(m: Manifest): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(m, null, 1));
+}
+
+/** Parses and checks a manifest; bad bytes are `corrupt`. */
+export function decodeManifest(bytes: Uint8Array, key: string): Manifest {
+  let m: Manifest;
+  try {
+    m = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (cause) {
+    throw new StreamError("corrupt", `Manifest "${key}" is not JSON`, {
+      key,
+    }, { cause });
+  }
+  const problem = manifestProblem(m);
+  if (problem !== undefined) {
+    throw new StreamError("corrupt", `Manifest "${key}": ${problem}`, { key });
+  }
+  return m;
+}
+
+function isCount(n: unknown): n is number {
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+}
+
+function manifestProblem(m: Manifest): string | undefined {
+  if (typeof m !== "object" || m === null) return "not an object";
+  if (m.version !== MANIFEST_VERSION) return `version ${m.version}`;
+  if (typeof m.name !== "string" || m.name.length === 0) return "bad name";
+  if (!isCount(m.id) || m.id < 1) return "bad id";
+  if (typeof m.contentType !== "string") return "bad content type";
+  if (!isCount(m.createdAtMs)) return "bad createdAtMs";
+  if (typeof m.closed !== "boolean" || typeof m.softDeleted !== "boolean") {
+    return "bad flags";
+  }
+  if (m.ttlSeconds !== null && !isCount(m.ttlSeconds)) return "bad ttl";
+  if (m.expiresAtMs !== null && !isCount(m.expiresAtMs)) return "bad expiry";
+  if (
+    m.fork !== null &&
+    (typeof m.fork !== "object" || !isCount(m.fork.sourceId) ||
+      !isCount(m.fork.position) || typeof m.fork.sourceName !== "string")
+  ) return "bad fork";
+  if (!Array.isArray(m.segments) || !isCount(m.uploadedThrough)) {
+    return "bad segments";
+  }
+  let pos = m.fork?.position ?? 0;
+  for (const s of m.segments) {
+    if (
+      typeof s.key !== "string" || s.startPos !== pos ||
+      !isCount(s.endPos) || s.endPos <= s.startPos || !isCount(s.bytes)
+    ) return `segments do not tile from ${pos}`;
+    pos = s.endPos;
+  }
+  if (pos !== m.uploadedThrough) return "uploadedThrough disagrees";
+  return undefined;
+}

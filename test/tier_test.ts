@@ -1,0 +1,417 @@
+/**
+ * Tiered storage through the HTTP API, in process: sealed segments are
+ * uploaded with manifests, WAL rows below them go, reads (catch-up, long-poll,
+ * forks) stay seamless across the WAL, the segment cache and the object
+ * store, and the tier's limits hold.
+ */
+
+import assert from "node:assert/strict";
+import type { ConfigOverrides } from "../src/config.ts";
+import { backoffMs } from "../src/engine/tier.ts";
+import { FaultyObjectStore, seededRandom } from "../src/objectstore/faulty.ts";
+import { MemoryObjectStore } from "../src/objectstore/memory.ts";
+import { startTestServer } from "./_server.ts";
+import { startServer } from "../src/server.ts";
+import { testConfig } from "../src/config.ts";
+import { DatabaseSync } from "node:sqlite";
+
+const TIERED: ConfigOverrides = {
+  objectStore: { kind: "fs" },
+  segment: { segmentBytes: 4096, segmentAgeMs: 50 },
+};
+
+/** Appends `count` JSON messages of ~100 bytes; returns them. */
+export async function appendMessages(
+  url: string,
+  stream: string,
+  count: number,
+  tag = "m",
+): Promise<string[]> {
+  const sent: string[] = [];
+  for (let i = 0; i < count; i += 10) {
+    const batch = Array.from(
+      { length: 10 },
+      (_, j) => `${tag}-${i + j}-${"x".repeat(80)}`,
+    );
+    const response = await fetch(`${url}/v1/stream/${stream}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(batch),
+    });
+    await response.body?.cancel();
+    assert.equal(response.status, 204, `append got ${response.status}`);
+    sent.push(...batch);
+  }
+  return sent;
+}
+
+/** Reads a whole JSON stream by catch-up reads. */
+export async function readJson(url: string, stream: string): Promise<string[]> {
+  const out: string[] = [];
+  let offset = "-1";
+  for (let guard = 0; guard < 100_000; guard++) {
+    const response = await fetch(`${url}/v1/stream/${stream}?offset=${offset}`);
+    assert.equal(response.status, 200, await response.clone().text());
+    out.push(...await response.json() as string[]);
+    offset = response.headers.get("stream-next-offset")!;
+    if (response.headers.get("stream-up-to-date") === "true") break;
+  }
+  return out;
+}
+
+/** `_details` of a stream. */
+export async function details(
+  url: string,
+  stream: string,
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${url}/v1/stream/${stream}/_details`);
+  assert.equal(response.status, 200);
+  return await response.json();
+}
+
+/** Polls `_details` until `done` holds (at most ~20 s). */
+export async function waitDetails(
+  url: string,
+  stream: string,
+  done: (d: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 400; i++) {
+    const d = await details(url, stream);
+    if (done(d)) return d;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(
+    `details never matched: ${JSON.stringify(await details(url, stream))}`,
+  );
+}
+
+const fullyUploaded = (d: Record<string, unknown>) =>
+  d.uploadedThroughOffset === d.tailOffset && d.walStartOffset === d.tailOffset;
+
+async function createJson(url: string, stream: string, headers = {}) {
+  const response = await fetch(`${url}/v1/stream/${stream}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json", ...headers },
+  });
+  await response.body?.cancel();
+  assert.equal(response.status, 201);
+}
+
+function walChunkCount(dataDir: string, streamId?: number): number {
+  const db = new DatabaseSync(`${dataDir}/wal.sqlite`, { readOnly: true });
+  try {
+    const row = streamId === undefined
+      ? db.prepare("SELECT count(*) AS n FROM chunks").get()
+      : db.prepare("SELECT count(*) AS n FROM chunks WHERE stream_id = ?").get(
+        streamId,
+      );
+    return Number((row as { n: number }).n);
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("tiering seals, uploads, truncates the WAL and reads back across tiers (and after a restart with a cold cache)", async () => {
+  const server = await startTestServer(TIERED);
+  try {
+    await createJson(server.url, "t/a");
+    const sent = await appendMessages(server.url, "t/a", 400);
+    const d = await waitDetails(server.url, "t/a", fullyUploaded);
+    assert.ok((d.segmentCount as number) >= 5, `segments: ${d.segmentCount}`);
+    assert.equal(d.uploadedSegmentCount, d.segmentCount);
+    assert.equal(walChunkCount(server.dataDir), 0, "WAL rows are gone");
+    assert.deepEqual(await readJson(server.url, "t/a"), sent);
+    // A fork at a position inside published data reads the source's segments.
+    const forkResponse = await fetch(`${server.url}/v1/stream/t/fork`, {
+      method: "PUT",
+      headers: {
+        "content-type": "application/json",
+        "stream-forked-from": "/v1/stream/t/a",
+        "stream-fork-offset": d.uploadedThroughOffset as string,
+      },
+    });
+    await forkResponse.body?.cancel();
+    assert.equal(forkResponse.status, 201);
+    const more = await appendMessages(server.url, "t/fork", 50, "f");
+    assert.deepEqual(await readJson(server.url, "t/fork"), [...sent, ...more]);
+    // Appends continue after the published range, readable seamlessly.
+    const tail = await appendMessages(server.url, "t/a", 30, "tail");
+    assert.deepEqual(await readJson(server.url, "t/a"), [...sent, ...tail]);
+  } finally {
+    await server.close();
+  }
+  // Restart: empty cache, reads go through to the object store.
+  const again = await startTestServer(TIERED, server.dataDir);
+  try {
+    const all = await readJson(again.url, "t/a");
+    assert.equal(all.length, 430);
+    const d = await details(again.url, "t/a");
+    assert.ok((d.tier as { cache: { misses: number } }).cache.misses > 0);
+  } finally {
+    await again.close();
+    await Deno.remove(server.dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a long-poll reader crosses from segments into the WAL tail", async () => {
+  const server = await startTestServer(TIERED);
+  try {
+    await createJson(server.url, "lp");
+    const sent = await appendMessages(server.url, "lp", 200);
+    await waitDetails(server.url, "lp", fullyUploaded);
+    const out: string[] = [];
+    let offset = "-1";
+    const late = appendMessages(server.url, "lp", 10, "late");
+    while (out.length < 210) {
+      const response = await fetch(
+        `${server.url}/v1/stream/lp?offset=${offset}&live=long-poll`,
+      );
+      if (response.status === 204) {
+        await response.body?.cancel();
+        continue;
+      }
+      assert.equal(response.status, 200);
+      out.push(...await response.json() as string[]);
+      offset = response.headers.get("stream-next-offset")!;
+    }
+    assert.deepEqual(out, [...sent, ...await late]);
+  } finally {
+    await server.close();
+    await Deno.remove(server.dataDir, { recursive: true });
+  }
+});
+
+Deno.test("_details names are reserved: creating one is a 400", async () => {
+  const server = await startTestServer();
+  try {
+    const response = await fetch(`${server.url}/v1/stream/a/_details`, {
+      method: "PUT",
+    });
+    await response.body?.cancel();
+    assert.equal(response.status, 400);
+    const missing = await fetch(`${server.url}/v1/stream/nope/_details`);
+    await missing.body?.cancel();
+    assert.equal(missing.status, 404);
+  } finally {
+    await server.close();
+    await Deno.remove(server.dataDir, { recursive: true });
+  }
+});
+
+Deno.test("deleting a stream releases its objects", async () => {
+  const objects = new MemoryObjectStore();
+  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const server = await startServer(testConfig(dir, TIERED), {
+    objectStore: objects,
+  });
+  try {
+    await createJson(server.url, "gone");
+    await appendMessages(server.url, "gone", 100);
+    await waitDetails(server.url, "gone", fullyUploaded);
+    assert.ok((await objects.list("streams/")).keys.length > 1);
+    const response = await fetch(`${server.url}/v1/stream/gone`, {
+      method: "DELETE",
+    });
+    await response.body?.cancel();
+    assert.equal(response.status, 204);
+    for (let i = 0; i < 200; i++) {
+      if ((await objects.list("streams/")).keys.length === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.deepEqual((await objects.list("streams/")).keys, []);
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a soft-deleted source keeps its objects while a fork reads them; the last fork's delete releases both", async () => {
+  const objects = new MemoryObjectStore();
+  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const server = await startServer(testConfig(dir, TIERED), {
+    objectStore: objects,
+  });
+  const del = async (name: string) => {
+    const response = await fetch(`${server.url}/v1/stream/${name}`, {
+      method: "DELETE",
+    });
+    await response.body?.cancel();
+    assert.equal(response.status, 204);
+  };
+  const keys = async (id: number) =>
+    (await objects.list(`streams/${String(id).padStart(16, "0")}/`)).keys;
+  try {
+    await createJson(server.url, "src");
+    const sent = await appendMessages(server.url, "src", 100);
+    await waitDetails(server.url, "src", fullyUploaded);
+    const response = await fetch(`${server.url}/v1/stream/fk`, {
+      method: "PUT",
+      headers: {
+        "content-type": "application/json",
+        "stream-forked-from": "/v1/stream/src",
+      },
+    });
+    await response.body?.cancel();
+    assert.equal(response.status, 201);
+    await del("src");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.ok((await keys(1)).length > 1, "the source's objects stay");
+    assert.deepEqual(await readJson(server.url, "fk"), sent);
+    await del("fk");
+    for (let i = 0; i < 200 && (await keys(1)).length > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.deepEqual(await keys(1), []);
+    assert.deepEqual(await keys(2), []);
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("TTL expiry releases a stream's objects", async () => {
+  const objects = new MemoryObjectStore();
+  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const server = await startServer(testConfig(dir, TIERED), {
+    objectStore: objects,
+  });
+  try {
+    await createJson(server.url, "ttl", { "stream-ttl": "3" });
+    await appendMessages(server.url, "ttl", 60);
+    let seen = 0;
+    for (let i = 0; i < 400; i++) {
+      const n = (await objects.list("streams/")).keys.length;
+      seen = Math.max(seen, n);
+      if (seen > 1 && n === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.ok(seen > 1, "segments and a manifest were published");
+    assert.deepEqual((await objects.list("streams/")).keys, []);
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("object-store faults: appends stay acknowledged, nothing is lost, uploads catch up", async () => {
+  const objects = new FaultyObjectStore(new MemoryObjectStore(), {
+    failureRate: 0.5,
+    random: seededRandom(7),
+  });
+  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const server = await startServer(
+    testConfig(dir, {
+      ...TIERED,
+      segment: {
+        ...TIERED.segment,
+        uploadRetryMinMs: 5,
+        uploadRetryMaxMs: 20,
+      },
+    }),
+    { objectStore: objects },
+  );
+  try {
+    await createJson(server.url, "f");
+    const sent = await appendMessages(server.url, "f", 300);
+    assert.deepEqual(await readJson(server.url, "f"), sent);
+    objects.setFaults({ failureRate: 0 });
+    await waitDetails(server.url, "f", fullyUploaded);
+    assert.deepEqual(await readJson(server.url, "f"), sent);
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the upload backlog limit pauses sealing while uploads fail", async () => {
+  const objects = new FaultyObjectStore(new MemoryObjectStore(), {
+    failureRate: 1,
+  });
+  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const server = await startServer(
+    testConfig(dir, {
+      ...TIERED,
+      segment: {
+        ...TIERED.segment,
+        uploadBacklogBytesMax: 512,
+        uploadRetryMinMs: 5,
+        uploadRetryMaxMs: 10,
+      },
+    }),
+    { objectStore: objects },
+  );
+  try {
+    await createJson(server.url, "b");
+    const sent = await appendMessages(server.url, "b", 300);
+    const d = await waitDetails(
+      server.url,
+      "b",
+      (d) => (d.tier as { backlogBytes: number }).backlogBytes >= 512,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const before = await details(server.url, "b");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = await details(server.url, "b");
+    // Sealing stops once the 512-byte backlog limit is reached, with data left.
+    assert.equal(after.segmentCount, before.segmentCount);
+    assert.ok(after.sealedThroughOffset! < after.tailOffset!);
+    const backlog = (after.tier as { backlogBytes: number }).backlogBytes;
+    assert.ok(backlog >= 512, `backlog ${backlog}`);
+    assert.equal(d.uploadedSegmentCount, 0);
+    assert.deepEqual(await readJson(server.url, "b"), sent);
+    objects.setFaults({ failureRate: 0 });
+    await waitDetails(server.url, "b", fullyUploaded);
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the release queue limit drops releases beyond it", async () => {
+  const objects = new FaultyObjectStore(new MemoryObjectStore(), {});
+  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const server = await startServer(
+    testConfig(dir, {
+      ...TIERED,
+      segment: {
+        ...TIERED.segment,
+        releaseQueueMax: 2,
+        uploadRetryMinMs: 1000,
+      },
+    }),
+    { objectStore: objects },
+  );
+  try {
+    for (const name of ["r1", "r2", "r3", "r4"]) {
+      await createJson(server.url, name);
+      await waitDetails(server.url, name, (d) => d.tier !== null);
+    }
+    await createJson(server.url, "keep");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    objects.setFaults({ failureRate: 1 });
+    for (const name of ["r1", "r2", "r3", "r4"]) {
+      const response = await fetch(`${server.url}/v1/stream/${name}`, {
+        method: "DELETE",
+      });
+      await response.body?.cancel();
+    }
+    const d = await waitDetails(
+      server.url,
+      "keep",
+      (d) => (d.tier as { releasesDropped: number }).releasesDropped >= 2,
+    );
+    assert.equal((d.tier as { releaseQueue: number }).releaseQueue, 2);
+    objects.setFaults({ failureRate: 0 });
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("backoffMs() doubles and is capped", () => {
+  assert.equal(backoffMs(1, 100, 1000), 100);
+  assert.equal(backoffMs(2, 100, 1000), 200);
+  assert.equal(backoffMs(4, 100, 1000), 800);
+  assert.equal(backoffMs(5, 100, 1000), 1000);
+  assert.equal(backoffMs(500, 100, 1000), 1000);
+});
