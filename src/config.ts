@@ -36,6 +36,12 @@ export interface StorageConfig {
    * milliseconds. @default false
    */
   walWorker: boolean;
+  /**
+   * WAL compaction merges runs of small chunks into chunks of about this
+   * many bytes, so catch-up reads fetch few rows; 0 turns it off.
+   * @default 65536
+   */
+  compactChunkBytes: number;
 }
 
 /** Limits on every body, queue, batch and scan. */
@@ -217,6 +223,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     field: "walWorker",
     kind: "bool",
     doc: "commit the WAL on a Worker thread (for disks with slow fsync)",
+  },
+  {
+    flag: "compact-chunk-bytes",
+    env: "DS_COMPACT_CHUNK_BYTES",
+    section: "storage",
+    field: "compactChunkBytes",
+    kind: "int",
+    min: 0,
+    max: 16 * MIB,
+    doc: "WAL compaction merges small chunks up to this size (0 = off)",
   },
   {
     flag: "long-poll-timeout-ms",
@@ -560,7 +576,12 @@ export function defaultConfig(): Config {
       longPollTimeoutMs: 30_000,
       sseConnectionMs: 60_000,
     },
-    storage: { dataDir: "./data", durability: "fsync", walWorker: false },
+    storage: {
+      dataDir: "./data",
+      durability: "fsync",
+      walWorker: false,
+      compactChunkBytes: 64 * 1024,
+    },
     limits: {
       bodyBytesMax: 16 * MIB,
       readBytesMax: 1 * MIB,
@@ -729,7 +750,9 @@ function parseArgs(
         o.kind === "bool" && o.flag === arg.slice(2)
       );
       if (eq > 0) values.push([arg.slice(2, eq), arg.slice(eq + 1)]);
-      else if (isBool) values.push([arg.slice(2), "true"]); // bare flag
+      else if (isBool && (args[i + 1] === "true" || args[i + 1] === "false")) {
+        values.push([arg.slice(2), args[++i]]); // --flag false
+      } else if (isBool) values.push([arg.slice(2), "true"]); // bare flag
       else if (i + 1 < args.length) values.push([arg.slice(2), args[++i]]);
       else errors.push(`Flag ${arg} needs a value`);
     } else errors.push(`Unexpected argument "${arg}"`);

@@ -42,3 +42,20 @@ Deno.test("helpText() documents every option", () => {
     assert.ok(text.includes(`--${o.flag}`) && text.includes(o.env), o.flag);
   }
 });
+
+Deno.test("parseConfig() takes bool flags bare, with =, or with a true/false value", () => {
+  const bare = parseConfig({ env: {}, args: ["--wal-worker"] });
+  assert.ok(bare.ok && bare.value.storage.walWorker === true);
+  const spaced = parseConfig({
+    env: {},
+    args: ["--subscriptions", "false", "--port", "1"],
+  });
+  assert.ok(
+    spaced.ok && spaced.value.subscriptions.enabled === false &&
+      spaced.value.http.port === 1,
+  );
+  const eq = parseConfig({ env: {}, args: ["--subscriptions=false"] });
+  assert.ok(eq.ok && eq.value.subscriptions.enabled === false);
+  const bad = parseConfig({ env: {}, args: ["--subscriptions=maybe"] });
+  assert.ok(!bad.ok);
+});

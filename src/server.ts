@@ -5,7 +5,7 @@
  */
 
 import type { Config } from "./config.ts";
-import { Engine } from "./engine/engine.ts";
+import { DEFAULT_COMPACTION, Engine } from "./engine/engine.ts";
 import type { StreamError } from "./errors.ts";
 import { createHandler } from "./http/handler.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -72,6 +72,10 @@ export async function startServer(
       await bootstrapFromObjects(store, objects.store, log);
     }
     engine = await Engine.open(store, {
+      compaction: {
+        ...DEFAULT_COMPACTION,
+        chunkBytesTarget: config.storage.compactChunkBytes,
+      },
       limits: config.limits,
       log,
       onFatal: (error) => {

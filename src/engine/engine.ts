@@ -769,7 +769,8 @@ export class Engine {
    */
   async #compactTick(): Promise<void> {
     if (
-      this.#compacting || this.#closed || this.#compactCandidates.size === 0
+      this.#compacting || this.#closed || this.#compactCandidates.size === 0 ||
+      this.#compaction.chunkBytesTarget === 0 // turned off
     ) return;
     this.#compacting = true;
     const { chunkBytesTarget, tickBytesMax } = this.#compaction;

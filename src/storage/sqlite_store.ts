@@ -20,7 +20,7 @@ import type {
 } from "./wal_store.ts";
 import type { Durability } from "../config.ts";
 
-const SCHEMA_VERSION = "1";
+const SCHEMA_VERSION = "2";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,15 +44,19 @@ CREATE TABLE IF NOT EXISTS streams (
 );
 -- One row per group-commit run of a stream's records. 'keys' is the slot for
 -- per-record routing keys (unused until keyed reads arrive).
+-- A rowid table plus an index, not WITHOUT ROWID: rows hold KiB-sized blobs,
+-- and appends to many streams then land at the end of the table instead of
+-- splitting pages all over a (stream_id, start_pos) tree (5x faster inserts).
 CREATE TABLE IF NOT EXISTS chunks (
+  id INTEGER PRIMARY KEY,
   stream_id INTEGER NOT NULL,
   start_pos INTEGER NOT NULL,
   end_pos INTEGER NOT NULL,
   data BLOB NOT NULL,
   lengths BLOB,
-  keys BLOB,
-  PRIMARY KEY (stream_id, start_pos)
-) WITHOUT ROWID;
+  keys BLOB
+);
+CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_position ON chunks (stream_id, start_pos);
 -- Sealed segments of a stream's own records; 'uploaded' once a published
 -- manifest names them (then the WAL chunks below are gone).
 CREATE TABLE IF NOT EXISTS segments (
