@@ -98,6 +98,8 @@ export class Engine {
   #now: () => number;
   #streams = new Map<string, StreamState>();
   #byId = new Map<number, StreamState>();
+  /** Soft-deleted streams by name: they still answer 410 and block re-creation. */
+  #softDeletedByName = new Map<string, StreamState>();
   #nextStreamId: number;
   #waiting = 0;
   #listeners: StreamListener[] = [];
@@ -172,6 +174,7 @@ export class Engine {
       if (parent !== undefined) parent.forkCount++;
       this.#byId.set(state.id, state);
       if (!state.softDeleted) this.#streams.set(state.name, state);
+      else this.#softDeletedByName.set(state.name, state);
     }
     for (const p of producers) {
       this.#byId.get(p.streamId)?.producers.set(p.producerId, {
@@ -252,12 +255,7 @@ export class Engine {
   }
 
   #softDeletedNamed(name: string): StreamState | undefined {
-    for (const state of this.#byId.values()) {
-      if (state.softDeleted && !state.deleted && state.name === name) {
-        return state;
-      }
-    }
-    return undefined;
+    return this.#softDeletedByName.get(name);
   }
 
   /** Metadata for HEAD; does not reset the TTL. */
@@ -715,6 +713,7 @@ export class Engine {
     if (state.forkCount > 0) {
       state.softDeleted = true;
       this.#streams.delete(state.name);
+      this.#softDeletedByName.set(state.name, state);
       state.wakeAll();
       return [{ op: "soft_delete", streamId: state.id }];
     }
@@ -725,6 +724,9 @@ export class Engine {
       current.deleted = true;
       if (this.#streams.get(current.name) === current) {
         this.#streams.delete(current.name);
+      }
+      if (this.#softDeletedByName.get(current.name) === current) {
+        this.#softDeletedByName.delete(current.name);
       }
       this.#byId.delete(current.id);
       current.wakeAll();

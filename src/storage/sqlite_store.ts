@@ -115,8 +115,10 @@ export class SqliteStore implements WalStore {
   constructor(path: string, durability: Durability) {
     this.#db = new DatabaseSync(path);
     const synchronous = durability === "fsync" ? "FULL" : "OFF";
-    this.#db.exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=${synchronous};
-      PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536;`);
+    // busy_timeout first: switching to WAL mode needs a lock that a closing
+    // connection (a previous server in this process) may still hold.
+    this.#db.exec(`PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL;
+      PRAGMA synchronous=${synchronous}; PRAGMA cache_size=-65536;`);
     this.#db.exec(SCHEMA);
     this.#checkVersion();
     const db = this.#db;

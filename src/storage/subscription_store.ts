@@ -162,8 +162,8 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
   constructor(path: string, durability: Durability) {
     this.#db = new DatabaseSync(path);
     const synchronous = durability === "fsync" ? "FULL" : "OFF";
-    this.#db.exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=${synchronous};
-      PRAGMA busy_timeout=5000;`);
+    this.#db.exec(`PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL;
+      PRAGMA synchronous=${synchronous};`);
     this.#db.exec(SCHEMA);
     const db = this.#db;
     this.#putSubscription = db.prepare(
