@@ -34,6 +34,36 @@ export interface ServerCommand {
   startTimeoutMs: number;
 }
 
+/**
+ * The command that starts Streambed from `main.ts` in `repoRoot` on a free
+ * port with `dataDir`, plus `extraArgs`.
+ */
+export function streambedCommand(
+  repoRoot: string,
+  dataDir: string,
+  extraArgs: string[],
+  startTimeoutMs: number,
+): ServerCommand {
+  return {
+    name: "streambed",
+    command: Deno.execPath(),
+    args: [
+      "run",
+      "-A",
+      "main.ts",
+      "--port",
+      "0",
+      "--data-dir",
+      dataDir,
+      "--log-level",
+      "warn",
+      ...extraArgs,
+    ],
+    cwd: repoRoot,
+    startTimeoutMs,
+  };
+}
+
 /** Grace period between SIGTERM and SIGKILL. */
 export const STOP_GRACE_MS = 5000;
 const LISTENING = /listening on (http:\/\/\S+)/;

@@ -19,7 +19,11 @@ import {
   loadOptionsFrom,
   stripDashDash,
 } from "./_load_args.ts";
-import { type ServerProcess, startServer } from "./_load_process.ts";
+import {
+  type ServerProcess,
+  startServer,
+  streambedCommand,
+} from "./_load_process.ts";
 import {
   nodeReferenceCommand,
   prepareNodeReference,
@@ -103,24 +107,14 @@ async function startStreambed(
   flags: CompareFlags,
   dataDir: string,
 ): Promise<ServerProcess> {
-  return await startServer({
-    name: "streambed",
-    command: Deno.execPath(),
-    args: [
-      "run",
-      "-A",
-      "main.ts",
-      "--port",
-      "0",
-      "--data-dir",
+  return await startServer(
+    streambedCommand(
+      REPO_ROOT,
       dataDir,
-      "--log-level",
-      "warn",
-      ...flags.streambedArgs,
-    ],
-    cwd: REPO_ROOT,
-    startTimeoutMs: flags.startTimeoutMs,
-  });
+      flags.streambedArgs,
+      flags.startTimeoutMs,
+    ),
+  );
 }
 
 /** Starts the reference server (in memory) under Deno or Node. */

@@ -26,7 +26,7 @@
  * earliest) is reported too.
  */
 
-import { startServer } from "./_load_process.ts";
+import { startServer, streambedCommand } from "./_load_process.ts";
 
 type Json = Record<string, unknown>;
 
@@ -198,26 +198,14 @@ async function main(): Promise<void> {
   let workerErrors = 0;
   let appendErrors = 0;
 
-  const server = await startServer({
-    name: "streambed",
-    command: Deno.execPath(),
-    args: [
-      "run",
-      "-A",
-      "main.ts",
-      "--port",
-      "0",
-      "--data-dir",
+  const server = await startServer(
+    streambedCommand(
+      root,
       dataDir,
-      "--log-level",
-      "warn",
-      "--webhook-allow-localhost",
-      "--object-store",
-      "none",
-    ],
-    cwd: root,
-    startTimeoutMs: 20_000,
-  });
+      ["--webhook-allow-localhost", "--object-store", "none"],
+      20_000,
+    ),
+  );
   const base = server.url.replace("://localhost", "://127.0.0.1");
   const streamUrl = (p: string) => `${base}/v1/stream/${p}`;
   const subUrl = `${base}/v1/stream/__ds/subscriptions/${subId}`;

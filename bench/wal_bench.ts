@@ -7,27 +7,12 @@
 
 import { decodeOffset, encodeOffset } from "../src/protocol/offset.ts";
 import { openSqliteStore } from "../src/storage/sqlite_store.ts";
-import type { StreamRow, WalOp } from "../src/storage/wal_store.ts";
+import { appendRecord, streamRow } from "../src/storage/_contract.ts";
+import type { WalOp } from "../src/storage/wal_store.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "streambed-bench-" });
 const store = openSqliteStore(`${dir}/wal.sqlite`, "fsync");
-const row: StreamRow = {
-  id: 1,
-  name: "bench",
-  contentType: "application/octet-stream",
-  createdAtMs: 0,
-  accessedAtMs: 0,
-  ttlSeconds: null,
-  expiresAtMs: null,
-  tailPos: 0,
-  closed: false,
-  closedBy: null,
-  streamSeq: null,
-  forkedFrom: null,
-  forkPos: null,
-  softDeleted: false,
-};
-await store.commit([{ op: "create", stream: row }], 2);
+await store.commit([{ op: "create", stream: streamRow(1, "bench") }], 2);
 let pos = 0;
 const record = new Uint8Array(100).fill(7);
 
@@ -35,18 +20,7 @@ const record = new Uint8Array(100).fill(7);
 async function commitRows(rows: number): Promise<void> {
   const ops: WalOp[] = [];
   for (let i = 0; i < rows; i++) {
-    ops.push({
-      op: "append",
-      streamId: 1,
-      chunk: { startPos: pos, endPos: pos + 100, data: record, lengths: null },
-      tail: {
-        tailPos: pos + 100,
-        closed: false,
-        closedBy: null,
-        streamSeq: null,
-        accessedAtMs: 0,
-      },
-    });
+    ops.push(appendRecord(1, pos, record));
     pos += 100;
   }
   await store.commit(ops, 2);

@@ -79,3 +79,11 @@ export async function spawnServer(
   child.kill("SIGKILL");
   throw new Error(`server did not start: ${out}\n${errText}`);
 }
+
+/** Kills `server` with SIGKILL (if it still runs) and waits for it to exit. */
+export async function killServer(server: ServerProcess): Promise<void> {
+  try {
+    server.child.kill("SIGKILL");
+  } catch { /* already gone */ }
+  await server.child.status;
+}

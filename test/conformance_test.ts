@@ -5,20 +5,8 @@
  */
 
 import assert from "node:assert/strict";
+import { runConformanceSuite } from "./_conformance.ts";
 import { startTestServer } from "./_server.ts";
-
-interface VitestReport {
-  numTotalTests: number;
-  numPassedTests: number;
-  numFailedTests: number;
-  testResults: {
-    assertionResults: {
-      fullName: string;
-      status: string;
-      failureMessages: string[];
-    }[];
-  }[];
-}
 
 const CORE_TESTS = 332;
 const SUBSCRIPTION_TESTS = 6;
@@ -30,32 +18,10 @@ Deno.test("upstream conformance suite passes against Streambed", async (t) => {
     http: { longPollTimeoutMs: 500 },
     subscriptions: { webhookAllowLocalhost: true },
   });
-  const reportPath = await Deno.makeTempFile({ suffix: ".json" });
   try {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "npm:vitest@4.1.12",
-        "run",
-        "--config",
-        "test/conformance/vitest.config.ts",
-        "--reporter=json",
-        `--outputFile=${reportPath}`,
-      ],
-      cwd: new URL("..", import.meta.url).pathname,
-      env: {
-        DS_CONFORMANCE_URL: server.url,
-        DS_CONFORMANCE_LONG_POLL_MS: "500",
-        DS_CONFORMANCE_SUBSCRIPTIONS: "1",
-      },
-      stdout: "piped",
-      stderr: "piped",
+    const { report, stderr } = await runConformanceSuite(server.url, {
+      subscriptions: true,
     });
-    const output = await child.output();
-    const report = JSON.parse(
-      await Deno.readTextFile(reportPath),
-    ) as VitestReport;
     for (const file of report.testResults) {
       for (const result of file.assertionResults) {
         if (result.status === "skipped" || result.status === "pending") {
@@ -73,7 +39,7 @@ Deno.test("upstream conformance suite passes against Streambed", async (t) => {
     assert.equal(
       report.numFailedTests,
       0,
-      new TextDecoder().decode(output.stderr).slice(-4000),
+      stderr.slice(-4000),
     );
     assert.equal(
       report.numPassedTests,
@@ -81,7 +47,6 @@ Deno.test("upstream conformance suite passes against Streambed", async (t) => {
       "every core and subscription conformance test ran and passed",
     );
   } finally {
-    await Deno.remove(reportPath).catch(() => {});
     await server.close();
     await Deno.remove(server.dataDir, { recursive: true });
   }

@@ -7,19 +7,8 @@
 
 import assert from "node:assert/strict";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
+import { runConformanceSuite } from "./_conformance.ts";
 import { startTestServer } from "./_server.ts";
-
-interface VitestReport {
-  numPassedTests: number;
-  numFailedTests: number;
-  testResults: {
-    assertionResults: {
-      fullName: string;
-      status: string;
-      failureMessages: string[];
-    }[];
-  }[];
-}
 
 Deno.test("upstream conformance suite passes with aggressive tiering", async () => {
   const server = await startTestServer({
@@ -27,33 +16,13 @@ Deno.test("upstream conformance suite passes with aggressive tiering", async () 
     objectStore: { kind: "fs" },
     segment: { segmentBytes: 1024, segmentAgeMs: 10, cacheBytes: 4096 },
   });
-  const reportPath = await Deno.makeTempFile({ suffix: ".json" });
   try {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "npm:vitest@4.1.12",
-        "run",
-        "--config",
-        "test/conformance/vitest.config.ts",
-        "--reporter=json",
-        `--outputFile=${reportPath}`,
-      ],
-      cwd: new URL("..", import.meta.url).pathname,
-      env: {
-        DS_CONFORMANCE_URL: server.url,
-        DS_CONFORMANCE_LONG_POLL_MS: "500",
-      },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const report = JSON.parse(
-      await Deno.readTextFile(reportPath),
-    ) as VitestReport;
+    const { report, stderr } = await runConformanceSuite(server.url, {
+      subscriptions: false,
+    });
     // Cases built on 1-second TTLs are timing-sensitive when this second
     // suite runs beside the whole parallel test run; conformance_test.ts
-    // covers them, and tiering does not touch expiry.
+    // runs all of them against the same expiry code.
     const failed = report.testResults.flatMap((f) =>
       f.assertionResults.filter((r) =>
         r.status === "failed" && !/TTL|Expir/i.test(r.fullName)
@@ -64,7 +33,7 @@ Deno.test("upstream conformance suite passes with aggressive tiering", async () 
     assert.deepEqual(
       failed,
       [],
-      new TextDecoder().decode(output.stderr).slice(-2000),
+      stderr.slice(-2000),
     );
     assert.ok(report.numPassedTests >= 300, `${report.numPassedTests} passed`);
     // The run really went through segments.
@@ -78,7 +47,6 @@ Deno.test("upstream conformance suite passes with aggressive tiering", async () 
     } while (next !== undefined);
     assert.ok(segments > 50, `${segments} segments published`);
   } finally {
-    await Deno.remove(reportPath).catch(() => {});
     await server.close();
     await Deno.remove(server.dataDir, { recursive: true });
   }

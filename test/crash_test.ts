@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnServer } from "./_server.ts";
+import { killServer, spawnServer } from "./_server.ts";
 
 const STREAMS = 3;
 const WRITERS = 8;
@@ -209,10 +209,7 @@ Deno.test("SIGKILL mid-flight loses no acknowledged append and duplicates none",
       assert.equal(all.length, before.length + 1);
     }
   } finally {
-    try {
-      server.child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await server.child.status;
+    await killServer(server);
     await Deno.remove(dataDir, { recursive: true });
   }
 });
@@ -272,10 +269,7 @@ Deno.test("SIGTERM drains queued appends and exits 0", async () => {
     );
     assert.equal(new Set(stored).size, stored.length, "no duplicates");
   } finally {
-    try {
-      server.child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await server.child.status;
+    await killServer(server);
     await Deno.remove(dataDir, { recursive: true });
   }
 });

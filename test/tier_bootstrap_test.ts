@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { startFauxqs } from "fauxqs";
-import { spawnServer } from "./_server.ts";
+import { killServer, spawnServer } from "./_server.ts";
 
 const TINY = ["--segment-bytes", "4096", "--segment-age-ms", "50"];
 
@@ -175,8 +175,7 @@ async function bootstrapScenario(
     for (const name of names) before.set(name, await snapshot(first.url, name));
     assert.ok(before.get("closed")!.closed);
   } finally {
-    first.child.kill("SIGKILL");
-    await first.child.status;
+    await killServer(first);
   }
   const second = await spawnServer(dirB, [...storeArgs, "--bootstrap"], env);
   try {
@@ -193,8 +192,7 @@ async function bootstrapScenario(
     const grown = await snapshot(second.url, "j");
     assert.equal(grown.bytes.length, before.get("j")!.bytes.length + 2);
   } finally {
-    second.child.kill("SIGKILL");
-    await second.child.status;
+    await killServer(second);
     await Deno.remove(dirA, { recursive: true });
     await Deno.remove(dirB, { recursive: true });
   }

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
 import { decodeManifest } from "../src/objectstore/manifest.ts";
-import { spawnServer } from "./_server.ts";
+import { killServer, spawnServer } from "./_server.ts";
 
 const TINY = ["--segment-bytes", "4096", "--segment-age-ms", "50"];
 const POINTS = [
@@ -136,8 +136,7 @@ async function crashCase(point: string): Promise<void> {
       `${point}: segments published`,
     );
   } finally {
-    second.child.kill("SIGKILL");
-    await second.child.status;
+    await killServer(second);
     await Deno.remove(dir, { recursive: true });
   }
 }

@@ -6,12 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import type { ConfigOverrides } from "../src/config.ts";
+import type { ConfigOverrides, SegmentConfig } from "../src/config.ts";
+import type { ObjectStore } from "../src/objectstore/object_store.ts";
 import { backoffMs } from "../src/engine/tier.ts";
 import { FaultyObjectStore, seededRandom } from "../src/objectstore/faulty.ts";
 import { MemoryObjectStore } from "../src/objectstore/memory.ts";
 import { startTestServer } from "./_server.ts";
-import { startServer } from "../src/server.ts";
+import { type ServerHandle, startServer } from "../src/server.ts";
 import { testConfig } from "../src/config.ts";
 import { DatabaseSync } from "node:sqlite";
 
@@ -19,6 +20,28 @@ const TIERED: ConfigOverrides = {
   objectStore: { kind: "fs" },
   segment: { segmentBytes: 4096, segmentAgeMs: 50 },
 };
+
+/**
+ * Runs `fn` against an in-process tiered server on `objects` (TIERED plus
+ * `segment` overrides), then stops it and removes its data dir.
+ */
+async function withTieredServer(
+  objects: ObjectStore,
+  segment: Partial<SegmentConfig>,
+  fn: (server: ServerHandle) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const server = await startServer(
+    testConfig(dir, { ...TIERED, segment: { ...TIERED.segment, ...segment } }),
+    { objectStore: objects },
+  );
+  try {
+    await fn(server);
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
 /** Appends `count` JSON messages of ~100 bytes; returns them. */
 export async function appendMessages(
@@ -200,11 +223,7 @@ Deno.test("_details names are reserved: creating one is a 400", async () => {
 
 Deno.test("deleting a stream releases its objects", async () => {
   const objects = new MemoryObjectStore();
-  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
-  const server = await startServer(testConfig(dir, TIERED), {
-    objectStore: objects,
-  });
-  try {
+  await withTieredServer(objects, {}, async (server) => {
     await createJson(server.url, "gone");
     await appendMessages(server.url, "gone", 100);
     await waitDetails(server.url, "gone", fullyUploaded);
@@ -219,28 +238,21 @@ Deno.test("deleting a stream releases its objects", async () => {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     assert.deepEqual((await objects.list("streams/")).keys, []);
-  } finally {
-    await server.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a soft-deleted source keeps its objects while a fork reads them; the last fork's delete releases both", async () => {
   const objects = new MemoryObjectStore();
-  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
-  const server = await startServer(testConfig(dir, TIERED), {
-    objectStore: objects,
-  });
-  const del = async (name: string) => {
-    const response = await fetch(`${server.url}/v1/stream/${name}`, {
-      method: "DELETE",
-    });
-    await response.body?.cancel();
-    assert.equal(response.status, 204);
-  };
-  const keys = async (id: number) =>
-    (await objects.list(`streams/${String(id).padStart(16, "0")}/`)).keys;
-  try {
+  await withTieredServer(objects, {}, async (server) => {
+    const del = async (name: string) => {
+      const response = await fetch(`${server.url}/v1/stream/${name}`, {
+        method: "DELETE",
+      });
+      await response.body?.cancel();
+      assert.equal(response.status, 204);
+    };
+    const keys = async (id: number) =>
+      (await objects.list(`streams/${String(id).padStart(16, "0")}/`)).keys;
     await createJson(server.url, "src");
     const sent = await appendMessages(server.url, "src", 100);
     await waitDetails(server.url, "src", fullyUploaded);
@@ -263,19 +275,12 @@ Deno.test("a soft-deleted source keeps its objects while a fork reads them; the 
     }
     assert.deepEqual(await keys(1), []);
     assert.deepEqual(await keys(2), []);
-  } finally {
-    await server.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("TTL expiry releases a stream's objects", async () => {
   const objects = new MemoryObjectStore();
-  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
-  const server = await startServer(testConfig(dir, TIERED), {
-    objectStore: objects,
-  });
-  try {
+  await withTieredServer(objects, {}, async (server) => {
     await createJson(server.url, "ttl", { "stream-ttl": "3" });
     await appendMessages(server.url, "ttl", 60);
     let seen = 0;
@@ -287,10 +292,7 @@ Deno.test("TTL expiry releases a stream's objects", async () => {
     }
     assert.ok(seen > 1, "segments and a manifest were published");
     assert.deepEqual((await objects.list("streams/")).keys, []);
-  } finally {
-    await server.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("object-store faults: appends stay acknowledged, nothing is lost, uploads catch up", async () => {
@@ -298,49 +300,29 @@ Deno.test("object-store faults: appends stay acknowledged, nothing is lost, uplo
     failureRate: 0.5,
     random: seededRandom(7),
   });
-  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
-  const server = await startServer(
-    testConfig(dir, {
-      ...TIERED,
-      segment: {
-        ...TIERED.segment,
-        uploadRetryMinMs: 5,
-        uploadRetryMaxMs: 20,
-      },
-    }),
-    { objectStore: objects },
+  await withTieredServer(
+    objects,
+    { uploadRetryMinMs: 5, uploadRetryMaxMs: 20 },
+    async (server) => {
+      await createJson(server.url, "f");
+      const sent = await appendMessages(server.url, "f", 300);
+      assert.deepEqual(await readJson(server.url, "f"), sent);
+      objects.setFaults({ failureRate: 0 });
+      await waitDetails(server.url, "f", fullyUploaded);
+      assert.deepEqual(await readJson(server.url, "f"), sent);
+    },
   );
-  try {
-    await createJson(server.url, "f");
-    const sent = await appendMessages(server.url, "f", 300);
-    assert.deepEqual(await readJson(server.url, "f"), sent);
-    objects.setFaults({ failureRate: 0 });
-    await waitDetails(server.url, "f", fullyUploaded);
-    assert.deepEqual(await readJson(server.url, "f"), sent);
-  } finally {
-    await server.close();
-    await Deno.remove(dir, { recursive: true });
-  }
 });
 
 Deno.test("the upload backlog limit pauses sealing while uploads fail", async () => {
   const objects = new FaultyObjectStore(new MemoryObjectStore(), {
     failureRate: 1,
   });
-  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
-  const server = await startServer(
-    testConfig(dir, {
-      ...TIERED,
-      segment: {
-        ...TIERED.segment,
-        uploadBacklogBytesMax: 512,
-        uploadRetryMinMs: 5,
-        uploadRetryMaxMs: 10,
-      },
-    }),
-    { objectStore: objects },
-  );
-  try {
+  await withTieredServer(objects, {
+    uploadBacklogBytesMax: 512,
+    uploadRetryMinMs: 5,
+    uploadRetryMaxMs: 10,
+  }, async (server) => {
     await createJson(server.url, "b");
     const sent = await appendMessages(server.url, "b", 300);
     const d = await waitDetails(
@@ -361,27 +343,15 @@ Deno.test("the upload backlog limit pauses sealing while uploads fail", async ()
     assert.deepEqual(await readJson(server.url, "b"), sent);
     objects.setFaults({ failureRate: 0 });
     await waitDetails(server.url, "b", fullyUploaded);
-  } finally {
-    await server.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("the release queue limit drops releases beyond it", async () => {
   const objects = new FaultyObjectStore(new MemoryObjectStore(), {});
-  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
-  const server = await startServer(
-    testConfig(dir, {
-      ...TIERED,
-      segment: {
-        ...TIERED.segment,
-        releaseQueueMax: 2,
-        uploadRetryMinMs: 1000,
-      },
-    }),
-    { objectStore: objects },
-  );
-  try {
+  await withTieredServer(objects, {
+    releaseQueueMax: 2,
+    uploadRetryMinMs: 1000,
+  }, async (server) => {
     for (const name of ["r1", "r2", "r3", "r4"]) {
       await createJson(server.url, name);
       await waitDetails(server.url, name, (d) => d.tier !== null);
@@ -402,10 +372,7 @@ Deno.test("the release queue limit drops releases beyond it", async () => {
     );
     assert.equal((d.tier as { releaseQueue: number }).releaseQueue, 2);
     objects.setFaults({ failureRate: 0 });
-  } finally {
-    await server.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("backoffMs() doubles and is capped", () => {

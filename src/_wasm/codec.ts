@@ -11,6 +11,7 @@ import * as zstdWasm from "@bokuweb/zstd-wasm";
 import * as zlib from "node:zlib";
 import { assert } from "../assert.ts";
 import { StreamError } from "../errors.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** A block compressor; `decompress` accepts any valid zstd frames. */
 export interface Codec {
@@ -160,19 +161,6 @@ function checkBound(frames: ZstdFrame[], max: number): void {
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 function checkLevel(level: number): void {
   assert(
     Number.isInteger(level) && level >= -7 && level <= 22,
@@ -222,7 +210,7 @@ class ZstdWasmCodec implements Codec {
       total += out.length;
       parts.push(out);
     }
-    return parts.length === 0 ? new Uint8Array(0) : concat(parts);
+    return parts.length === 0 ? new Uint8Array(0) : concatBytes(parts);
   }
 }
 
@@ -274,7 +262,7 @@ class NodeZstdCodec implements Codec {
       total += out.length;
       parts.push(new Uint8Array(out.buffer, out.byteOffset, out.length));
     }
-    return parts.length === 0 ? new Uint8Array(0) : concat(parts);
+    return parts.length === 0 ? new Uint8Array(0) : concatBytes(parts);
   }
 }
 

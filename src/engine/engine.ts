@@ -7,7 +7,6 @@
  * data only. The engine knows neither HTTP nor SQL.
  */
 
-import { assert } from "../assert.ts";
 import type { LimitsConfig } from "../config.ts";
 import { fail, ok, type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -37,6 +36,7 @@ import type {
   StreamView,
 } from "./types.ts";
 import { Writer, type WriterStats } from "./writer.ts";
+import { concatBytes } from "../bytes.ts";
 
 /**
  * Observes committed changes (subscriptions build on this). Called after the
@@ -913,7 +913,7 @@ export class Engine {
       bytesMax,
       startPos: got.startPos,
       endPos: got.endPos,
-      data: concat(got.pieces, got.bytes),
+      data: concatBytes(got.pieces),
     };
     if (got.bytes <= READ_MEMO_BYTES_MAX) state.lastRead = result;
     return result;
@@ -1056,18 +1056,6 @@ function frameBody(
   }
   if (body.length === 0) return ok({ bytes: body, lengths: [] });
   return frameJsonMessages(body, allowEmptyArray);
-}
-
-function concat(pieces: Uint8Array[], bytes: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0];
-  const out = new Uint8Array(bytes);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  assert(at === bytes, "read pieces add up");
-  return out;
 }
 
 /** Names the first config field that differs, or `undefined` when all match. */

@@ -8,8 +8,8 @@
  */
 
 import { setImmediate } from "node:timers";
-import { assert } from "../assert.ts";
 import { StreamError } from "../errors.ts";
+import { mergeChunks } from "../storage/chunk.ts";
 import type {
   Chunk,
   StreamTail,
@@ -238,38 +238,6 @@ function fits(run: Run, chunk: Chunk | null): boolean {
 
 function finishRun(run: Run): WalOp {
   const { chunks } = run;
-  if (chunks.length <= 1) {
-    return {
-      op: "append",
-      streamId: run.streamId,
-      chunk: chunks[0] ?? null,
-      tail: run.tail,
-    };
-  }
-  const data = new Uint8Array(run.bytes);
-  let records = 0;
-  for (const c of chunks) records += c.lengths?.length ?? 1;
-  const lengths = new Uint32Array(records);
-  let at = 0;
-  let index = 0;
-  for (const c of chunks) {
-    data.set(c.data, at);
-    at += c.data.length;
-    if (c.lengths === null) lengths[index++] = c.data.length;
-    else {
-      lengths.set(c.lengths, index);
-      index += c.lengths.length;
-    }
-  }
-  assert(
-    at === data.length && index === records,
-    "merged run covers its chunks",
-  );
-  const chunk = {
-    startPos: chunks[0].startPos,
-    endPos: chunks[chunks.length - 1].endPos,
-    data,
-    lengths,
-  };
+  const chunk = chunks.length <= 1 ? chunks[0] ?? null : mergeChunks(chunks);
   return { op: "append", streamId: run.streamId, chunk, tail: run.tail };
 }

@@ -4,6 +4,7 @@
  * the limit as soon as they cross it rather than after buffering them.
  */
 
+import { readBytesLimited } from "../bytes.ts";
 import { fail, ok, type Result } from "../errors.ts";
 
 /** Reads `request`'s body, at most `bytesMax` bytes. */
@@ -16,34 +17,16 @@ export async function readBody(
     return tooLarge(bytesMax);
   }
   if (request.body === null) return ok(new Uint8Array(0));
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  const reader = request.body.getReader();
+  let body: Uint8Array | undefined;
   try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > bytesMax) {
-        await reader.cancel().catch(() => {});
-        return tooLarge(bytesMax);
-      }
-      parts.push(value);
-    }
+    body = await readBytesLimited(request.body, bytesMax);
   } catch (cause) {
     return fail(
       "bad_request",
       `Could not read the request body: ${(cause as Error).message}`,
     );
   }
-  if (parts.length === 1) return ok(parts[0]);
-  const body = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    body.set(part, at);
-    at += part.length;
-  }
-  return ok(body);
+  return body === undefined ? tooLarge(bytesMax) : ok(body);
 }
 
 function tooLarge(bytesMax: number): Result<Uint8Array> {

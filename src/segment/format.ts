@@ -26,6 +26,7 @@ import {
   writeTrailer,
 } from "./_layout.ts";
 import { type SegmentRecord, writePayload } from "./_payload.ts";
+import { concatBytes } from "../bytes.ts";
 
 export type { BlockInfo } from "./_layout.ts";
 export type { SegmentRecord } from "./_payload.ts";
@@ -183,7 +184,7 @@ export class SegmentEncoder {
         footerCrc: crc32c(footer),
       }),
     );
-    return concat(this.#parts);
+    return concatBytes(this.#parts);
   }
 
   #flush(): void {
@@ -248,15 +249,5 @@ function encodeBlock(
   out.set(bloom, BLOCK_HEADER_BYTES);
   viewOf(out).setUint32(headBytes, crc32c(out.subarray(0, headBytes)), true);
   out.set(stored, headBytes + BLOCK_CRC_BYTES);
-  return out;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }

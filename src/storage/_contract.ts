@@ -7,12 +7,13 @@
  */
 
 import assert from "node:assert/strict";
-import type { StreamRow, WalStore } from "./wal_store.ts";
+import type { StreamRow, WalOp, WalStore } from "./wal_store.ts";
 
 /** Opens a store keeping its data under `dir`. */
 export type OpenStore = (dir: string) => WalStore | Promise<WalStore>;
 
-function streamRow(
+/** A stream row with defaults, for contract tests and benchmarks. */
+export function streamRow(
   id: number,
   name: string,
   extra: Partial<StreamRow> = {},
@@ -33,6 +34,27 @@ function streamRow(
     forkPos: null,
     softDeleted: false,
     ...extra,
+  };
+}
+
+/** An append of one record at `startPos` that leaves the stream open. */
+export function appendRecord(
+  streamId: number,
+  startPos: number,
+  data: Uint8Array,
+): WalOp {
+  const endPos = startPos + data.length;
+  return {
+    op: "append",
+    streamId,
+    chunk: { startPos, endPos, data, lengths: null },
+    tail: {
+      tailPos: endPos,
+      closed: false,
+      closedBy: null,
+      streamSeq: null,
+      accessedAtMs: 0,
+    },
   };
 }
 
@@ -133,23 +155,7 @@ export function walStoreContract(name: string, open: OpenStore): void {
       await store.commit([{ op: "create", stream: streamRow(1, "s") }], 2);
       let pos = 0;
       for (const piece of ["aaaa", "bbbb", "cccc", "dddd"]) {
-        await store.commit([{
-          op: "append",
-          streamId: 1,
-          chunk: {
-            startPos: pos,
-            endPos: pos + 4,
-            data: bytes(piece),
-            lengths: null,
-          },
-          tail: {
-            tailPos: pos + 4,
-            closed: false,
-            closedBy: null,
-            streamSeq: null,
-            accessedAtMs: 0,
-          },
-        }], 2);
+        await store.commit([appendRecord(1, pos, bytes(piece))], 2);
         pos += 4;
       }
       const fromMiddle = await store.readChunks(1, 5, 16, 1000);
@@ -170,18 +176,7 @@ export function walStoreContract(name: string, open: OpenStore): void {
     await store.commit([{ op: "create", stream: streamRow(1, "dup") }], 2);
     await assert.rejects(
       store.commit([
-        {
-          op: "append",
-          streamId: 1,
-          chunk: { startPos: 0, endPos: 1, data: bytes("x"), lengths: null },
-          tail: {
-            tailPos: 1,
-            closed: false,
-            closedBy: null,
-            streamSeq: null,
-            accessedAtMs: 0,
-          },
-        },
+        appendRecord(1, 0, bytes("x")),
         { op: "create", stream: streamRow(2, "dup") }, // unique name violated
       ], 3),
     );
@@ -197,18 +192,7 @@ export function walStoreContract(name: string, open: OpenStore): void {
       await store.commit([
         { op: "create", stream: streamRow(1, "gone") },
         { op: "create", stream: streamRow(2, "kept") },
-        {
-          op: "append",
-          streamId: 2,
-          chunk: { startPos: 0, endPos: 2, data: bytes("hi"), lengths: null },
-          tail: {
-            tailPos: 2,
-            closed: false,
-            closedBy: null,
-            streamSeq: null,
-            accessedAtMs: 0,
-          },
-        },
+        appendRecord(2, 0, bytes("hi")),
         {
           op: "producer",
           row: {
@@ -244,23 +228,7 @@ export function walStoreSegmentContract(name: string, open: OpenStore): void {
       await store.commit([{ op: "create", stream: streamRow(1, "s") }], 2);
       let pos = 0;
       for (const record of ["aaaa", "bbbb", "cccc"]) {
-        await store.commit([{
-          op: "append",
-          streamId: 1,
-          chunk: {
-            startPos: pos,
-            endPos: pos + 4,
-            data: bytes(record),
-            lengths: null,
-          },
-          tail: {
-            tailPos: pos + 4,
-            closed: false,
-            closedBy: null,
-            streamSeq: null,
-            accessedAtMs: 0,
-          },
-        }], 2);
+        await store.commit([appendRecord(1, pos, bytes(record))], 2);
         pos += 4;
       }
       const seg = {
@@ -332,23 +300,7 @@ export function walStoreCompactionContract(
       for (let i = 0; i < 10; i++) {
         const record = `r${i};`.repeat(i % 3 + 1);
         records.push(record);
-        await store.commit([{
-          op: "append",
-          streamId: 1,
-          chunk: {
-            startPos: pos,
-            endPos: pos + record.length,
-            data: bytes(record),
-            lengths: null,
-          },
-          tail: {
-            tailPos: pos + record.length,
-            closed: false,
-            closedBy: null,
-            streamSeq: null,
-            accessedAtMs: 0,
-          },
-        }], 2);
+        await store.commit([appendRecord(1, pos, bytes(record))], 2);
         pos += record.length;
       }
       const compacted = await store.compact(1, 0, pos, 12, 1 << 20);

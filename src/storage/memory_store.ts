@@ -5,7 +5,8 @@
  */
 
 import { StreamError } from "../errors.ts";
-import { mergeChunks, planCompaction } from "./_compact.ts";
+import { planCompaction } from "./_compact.ts";
+import { mergeChunks } from "./chunk.ts";
 import type {
   Chunk,
   ProducerRow,

@@ -7,7 +7,8 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { StreamError } from "../errors.ts";
-import { mergeChunks, planCompaction } from "./_compact.ts";
+import { planCompaction } from "./_compact.ts";
+import { mergeChunks } from "./chunk.ts";
 import type {
   Chunk,
   ProducerRow,
@@ -247,27 +248,48 @@ export class SqliteStore implements WalStore {
 
   /** Applies `ops` in one transaction. */
   commit(ops: WalOp[], nextStreamId: number): Promise<void> {
+    return this.#run(() => {
+      this.#transaction("WAL commit failed", () => {
+        for (const op of ops) this.#apply(op);
+        // Only when it moved: a write per commit would cost a WAL page each.
+        if (nextStreamId !== this.#persistedNextId) {
+          this.#setNextId.run(String(nextStreamId));
+        }
+      });
+      this.#persistedNextId = nextStreamId;
+    });
+  }
+
+  /**
+   * Runs synchronous `work` as a promise: rejected when the store is closed
+   * or with whatever `work` throws.
+   */
+  #run<T>(work: () => T): Promise<T> {
     if (this.#closed) {
       return Promise.reject(new StreamError("unavailable", "WAL is closed"));
     }
-    this.#db.exec("BEGIN IMMEDIATE");
     try {
-      for (const op of ops) this.#apply(op);
-      // Only when it moved: a write per commit would cost a WAL page each.
-      if (nextStreamId !== this.#persistedNextId) {
-        this.#setNextId.run(String(nextStreamId));
-      }
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Runs `work` in one write transaction. On failure it rolls back; typed
+   * errors pass through, anything else becomes `unavailable` with `message`.
+   */
+  #transaction<T>(message: string, work: () => T): T {
+    try {
+      this.#db.exec("BEGIN IMMEDIATE");
+      const result = work();
       this.#db.exec("COMMIT");
-      this.#persistedNextId = nextStreamId;
+      return result;
     } catch (cause) {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      return Promise.reject(
-        new StreamError("unavailable", "WAL commit failed", undefined, {
-          cause,
-        }),
-      );
+      if (cause instanceof StreamError) throw cause; // e.g. corrupt rows
+      throw new StreamError("unavailable", message, undefined, { cause });
     }
-    return Promise.resolve();
   }
 
   #apply(op: WalOp): void {
@@ -339,40 +361,19 @@ export class SqliteStore implements WalStore {
 
   /** Records a sealed segment (see `WalStore`). */
   addSegment(row: SegmentRow): Promise<void> {
-    if (this.#closed) {
-      return Promise.reject(new StreamError("unavailable", "WAL is closed"));
-    }
-    try {
-      this.#writeSegment(row);
-    } catch (cause) {
-      return Promise.reject(
-        new StreamError("unavailable", "Cannot record segment", undefined, {
-          cause,
-        }),
-      );
-    }
-    return Promise.resolve();
+    return this.#run(() =>
+      this.#transaction("Cannot record segment", () => this.#writeSegment(row))
+    );
   }
 
   /** Marks segments uploaded and deletes WAL chunks below `belowPos`, in one transaction. */
   truncate(streamId: number, belowPos: number): Promise<void> {
-    if (this.#closed) {
-      return Promise.reject(new StreamError("unavailable", "WAL is closed"));
-    }
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      this.#markUploaded.run(streamId, belowPos);
-      this.#deleteChunksBelow.run(streamId, belowPos);
-      this.#db.exec("COMMIT");
-    } catch (cause) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      return Promise.reject(
-        new StreamError("unavailable", "WAL truncation failed", undefined, {
-          cause,
-        }),
-      );
-    }
-    return Promise.resolve();
+    return this.#run(() =>
+      this.#transaction("WAL truncation failed", () => {
+        this.#markUploaded.run(streamId, belowPos);
+        this.#deleteChunksBelow.run(streamId, belowPos);
+      })
+    );
   }
 
   #writeChunk(streamId: number, chunk: Chunk): void {
@@ -410,16 +411,9 @@ export class SqliteStore implements WalStore {
     endPos: number,
     bytesMax: number,
   ): Promise<Chunk[]> {
-    if (this.#closed) {
-      return Promise.reject(new StreamError("unavailable", "WAL is closed"));
-    }
-    try {
-      return Promise.resolve(
-        this.#collectChunks(streamId, fromPos, endPos, bytesMax),
-      );
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#run(() =>
+      this.#collectChunks(streamId, fromPos, endPos, bytesMax)
+    );
   }
 
   #collectChunks(
@@ -449,17 +443,9 @@ export class SqliteStore implements WalStore {
     targetBytes: number,
     bytesMax: number,
   ): Promise<number> {
-    if (this.#closed) {
-      return Promise.reject(new StreamError("unavailable", "WAL is closed"));
-    }
-    try {
-      return Promise.resolve(
-        this.#compact(streamId, fromPos, endPos, targetBytes, bytesMax),
-      );
-    } catch (error) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      return Promise.reject(error);
-    }
+    return this.#run(() =>
+      this.#compact(streamId, fromPos, endPos, targetBytes, bytesMax)
+    );
   }
 
   #compact(
@@ -483,20 +469,20 @@ export class SqliteStore implements WalStore {
       }));
     const plan = planCompaction(spans, targetBytes, bytesMax);
     if (plan.runs.length === 0) return plan.compactedPos;
-    this.#db.exec("BEGIN IMMEDIATE");
-    for (const run of plan.runs) {
-      const start = run[0].startPos;
-      const end = run[run.length - 1].endPos;
-      const rows = this.#chunkRange.all(
-        streamId,
-        start,
-        end,
-      ) as unknown as unknown[][];
-      const merged = mergeChunks(rows.map(chunkFromRow));
-      this.#deleteChunkRange.run(streamId, start, end);
-      this.#writeChunk(streamId, merged);
-    }
-    this.#db.exec("COMMIT");
+    this.#transaction("WAL compaction failed", () => {
+      for (const run of plan.runs) {
+        const start = run[0].startPos;
+        const end = run[run.length - 1].endPos;
+        const rows = this.#chunkRange.all(
+          streamId,
+          start,
+          end,
+        ) as unknown as unknown[][];
+        const merged = mergeChunks(rows.map(chunkFromRow));
+        this.#deleteChunkRange.run(streamId, start, end);
+        this.#writeChunk(streamId, merged);
+      }
+    });
     return plan.compactedPos;
   }
 

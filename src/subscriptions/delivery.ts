@@ -14,6 +14,7 @@ import {
   isLocalDevHost,
   validateWebhookUrl,
 } from "./webhook_url.ts";
+import { readBytesLimited } from "../bytes.ts";
 
 /** How an attempt ended. */
 export type AttemptOutcome =
@@ -92,29 +93,13 @@ export async function attemptWebhook(
 
 async function readLimited(response: Response): Promise<string | undefined> {
   if (response.body === null) return undefined;
-  const reader = response.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
+  let bytes: Uint8Array | undefined;
   try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > RESPONSE_BYTES_MAX) {
-        await reader.cancel();
-        return undefined;
-      }
-      parts.push(value);
-    }
+    bytes = await readBytesLimited(response.body, RESPONSE_BYTES_MAX);
   } catch {
     return undefined;
   }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    bytes.set(part, at);
-    at += part.length;
-  }
+  if (bytes === undefined) return undefined;
   return new TextDecoder().decode(bytes);
 }
 
