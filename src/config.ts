@@ -3,7 +3,9 @@
  * The one typed configuration. Only this module reads argv and env; every
  * other module receives its own section. Options are declared once in
  * `OPTIONS`, which drives flag parsing, `DS_*` env vars, range checks and
- * `--help` alike.
+ * `--help` alike. Most of its length is that table and the typed sections it
+ * fills: one declaration per option, kept together so none is documented,
+ * parsed or defaulted in a second place.
  */
 
 /** Log verbosity, most to least. */

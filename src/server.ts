@@ -5,7 +5,8 @@
  */
 
 import type { Config } from "./config.ts";
-import { DEFAULT_COMPACTION, Engine } from "./engine/engine.ts";
+import { DEFAULT_COMPACTION } from "./engine/compactor.ts";
+import { Engine } from "./engine/engine.ts";
 import type { StreamError } from "./errors.ts";
 import { createHandler } from "./http/handler.ts";
 import { createLogger, type Logger } from "./log.ts";

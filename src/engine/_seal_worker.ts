@@ -5,12 +5,11 @@
  * at a time, so compression never runs on the thread serving HTTP.
  */
 
-/// <reference lib="deno.worker" />
-
 import { createNodeZstdCodec } from "../_wasm/codec.ts";
 import { StreamError } from "../errors.ts";
 import { SqliteStore } from "../storage/sqlite_store.ts";
 import { type SealReply, type SealRequest, sealToFile } from "./_seal.ts";
+import { workerScope } from "../worker_scope.ts";
 
 const codec = createNodeZstdCodec();
 let store: { path: string; db: SqliteStore } | undefined;
@@ -24,7 +23,9 @@ function open(path: string): SqliteStore {
   return store.db;
 }
 
-self.onmessage = async (event: MessageEvent<SealRequest>) => {
+const scope = workerScope<SealRequest>();
+
+scope.onmessage = async (event: MessageEvent<SealRequest>) => {
   const r = event.data;
   try {
     const db = open(r.walPath);
@@ -37,9 +38,9 @@ self.onmessage = async (event: MessageEvent<SealRequest>) => {
       r.fromPos,
       r.limitPos,
     );
-    self.postMessage({ id: r.id, ok: true, sealed } satisfies SealReply);
+    scope.postMessage({ id: r.id, ok: true, sealed } satisfies SealReply);
   } catch (error) {
-    self.postMessage(
+    scope.postMessage(
       {
         id: r.id,
         ok: false,
@@ -50,4 +51,4 @@ self.onmessage = async (event: MessageEvent<SealRequest>) => {
   }
 };
 
-self.postMessage({ ready: true } satisfies SealReply);
+scope.postMessage({ ready: true } satisfies SealReply);

@@ -5,6 +5,13 @@
  * assigns positions synchronously, hands WAL operations to the group-commit
  * writer, and acknowledges only after the commit. Readers see committed
  * data only. The engine knows neither HTTP nor SQL.
+ *
+ * Past the usual size because every operation reads and changes the same
+ * maps (live streams by name and id, soft-deleted names, fork counts) and
+ * the same pending/visible pair of each stream, and must do so without an
+ * `await` between check and assign. The pure parts live beside it: rules in
+ * `protocol/`, group commit in `writer.ts`, reads in `reader.ts`, compaction
+ * in `compactor.ts`, tiering in `tier.ts`.
  */
 
 import type { LimitsConfig } from "../config.ts";
@@ -35,6 +42,11 @@ import type {
   ReadOutcome,
   StreamView,
 } from "./types.ts";
+import {
+  type CompactionOptions,
+  Compactor,
+  DEFAULT_COMPACTION,
+} from "./compactor.ts";
 import { Writer, type WriterStats } from "./writer.ts";
 import { concatBytes } from "../bytes.ts";
 
@@ -53,23 +65,6 @@ export interface StreamListener {
 
 /** How a live wait ended. */
 export type WaitOutcome = "changed" | "timeout" | "aborted";
-
-/** Background merging of small WAL chunks (keeps catch-up reads fast). */
-export interface CompactionOptions {
-  /** Size merged chunks aim for, in bytes. */
-  chunkBytesTarget: number;
-  /** Bytes merged per tick at most (the loop's budget). */
-  tickBytesMax: number;
-  /** Time between ticks. */
-  intervalMs: number;
-}
-
-/** Compaction defaults: 64 KiB chunks, 8 MiB per 100 ms tick. */
-export const DEFAULT_COMPACTION: CompactionOptions = {
-  chunkBytesTarget: 64 * 1024,
-  tickBytesMax: 8 * 1024 * 1024,
-  intervalMs: 100,
-};
 
 /** Options for `Engine.open`. */
 export interface EngineOptions {
@@ -104,10 +99,7 @@ export class Engine {
   #waiting = 0;
   #listeners: StreamListener[] = [];
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
-  #compaction: CompactionOptions;
-  #compactTimer: ReturnType<typeof setInterval> | undefined;
-  #compactCandidates = new Set<StreamState>();
-  #compacting = false;
+  #compactor: Compactor;
   #closed = false;
 
   private constructor(
@@ -120,7 +112,11 @@ export class Engine {
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
     this.#nextStreamId = nextStreamId;
-    this.#compaction = options.compaction ?? DEFAULT_COMPACTION;
+    this.#compactor = new Compactor(
+      store,
+      options.compaction ?? DEFAULT_COMPACTION,
+      options.log,
+    );
     this.#writer = new Writer(
       store,
       options.limits,
@@ -137,16 +133,7 @@ export class Engine {
     const timer = setInterval(() => engine.#sweep(), SWEEP_INTERVAL_MS);
     Deno.unrefTimer(timer);
     engine.#sweepTimer = timer;
-    const compactTimer = setInterval(
-      () => void engine.#compactTick(),
-      engine.#compaction.intervalMs,
-    );
-    Deno.unrefTimer(compactTimer);
-    engine.#compactTimer = compactTimer;
-    // After a restart, every stream may hold small chunks.
-    for (const state of engine.#byId.values()) {
-      engine.#compactCandidates.add(state);
-    }
+    engine.#compactor.start(engine.#byId.values());
     return engine;
   }
 
@@ -634,12 +621,7 @@ export class Engine {
       state.visibleTailPos = Math.max(state.visibleTailPos, endPos);
       state.visibleClosed ||= closed;
       state.wakeAll();
-      if (
-        state.visibleTailPos - state.compactedPos >=
-          this.#compaction.chunkBytesTarget
-      ) {
-        this.#compactCandidates.add(state);
-      }
+      this.#compactor.offer(state);
       this.#emit("appended", state);
     });
     return {
@@ -761,48 +743,6 @@ export class Engine {
       this.#writer.enqueue(touches, 0).catch(
         () => {/* fatal path already logged */},
       );
-    }
-  }
-
-  /**
-   * One budgeted pass of WAL compaction over streams with enough small
-   * chunks. Runs between commits (the store is single-writer), never on the
-   * request path.
-   */
-  async #compactTick(): Promise<void> {
-    if (
-      this.#compacting || this.#closed || this.#compactCandidates.size === 0 ||
-      this.#compaction.chunkBytesTarget === 0 // turned off
-    ) return;
-    this.#compacting = true;
-    const { chunkBytesTarget, tickBytesMax } = this.#compaction;
-    let budget = tickBytesMax;
-    try {
-      for (const state of [...this.#compactCandidates]) {
-        if (budget <= 0) break;
-        this.#compactCandidates.delete(state);
-        if (state.deleted || !state.visible) continue;
-        const end = state.visibleTailPos;
-        const before = state.compactedPos;
-        state.compactedPos = await this.#store.compact(
-          state.id,
-          before,
-          end,
-          chunkBytesTarget,
-          budget,
-        );
-        budget -= state.compactedPos - before;
-        if (
-          end - state.compactedPos >= chunkBytesTarget &&
-          state.compactedPos > before
-        ) {
-          this.#compactCandidates.add(state); // budget ran out: continue next tick
-        }
-      }
-    } catch (error) {
-      this.#log.error("WAL compaction failed; will retry", error);
-    } finally {
-      this.#compacting = false;
     }
   }
 
@@ -1001,10 +941,7 @@ export class Engine {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweepTimer);
-    clearInterval(this.#compactTimer);
-    while (this.#compacting) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await this.#compactor.stop();
     await this.#writer.drain();
     for (const state of this.#byId.values()) state.wakeAll();
   }

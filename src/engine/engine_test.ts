@@ -286,3 +286,33 @@ Deno.test("Engine resolves JSON fork sub-offsets in messages", async () => {
   assert.ok(!beyond.ok && beyond.error.kind === "bad_request");
   await h.engine.close();
 });
+
+Deno.test("Engine compacts small committed chunks in the background", async () => {
+  const wal = new MemoryWal();
+  const store = new MemoryStore(wal);
+  const engine = await Engine.open(store, {
+    limits: defaultConfig().limits,
+    log: createLogger("error"),
+    onFatal: () => {},
+    compaction: {
+      chunkBytesTarget: 8,
+      tickBytesMax: 1 << 20,
+      intervalMs: 5,
+      tickStreamsMax: 1,
+    },
+  });
+  await engine.create("s", createReq());
+  for (const piece of ["aaaa", "bbbb", "cccc", "dddd", "eeee", "ff"]) {
+    await engine.append("s", appendReq(piece)); // one commit, one chunk each
+  }
+  assert.equal(wal.chunks.get(1)!.length, 6);
+  for (let i = 0; i < 200 && wal.chunks.get(1)!.length > 4; i++) await tick();
+  // Runs that reach 8 bytes merge; the 6-byte tail waits for more data.
+  assert.deepEqual(
+    wal.chunks.get(1)!.map((c) => dec(c.data)),
+    ["aaaabbbb", "ccccdddd", "eeee", "ff"],
+  );
+  const read = await engine.read("s", "start");
+  assert.ok(read.ok && dec(read.value.data) === "aaaabbbbccccddddeeeeff");
+  await engine.close();
+});

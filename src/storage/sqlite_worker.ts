@@ -5,12 +5,11 @@
  * message at a time, in order.
  */
 
-/// <reference lib="deno.worker" />
-
 import type { Durability } from "../config.ts";
 import { StreamError } from "../errors.ts";
 import type { SegmentRow, WalOp } from "./wal_store.ts";
 import { SqliteStore } from "./sqlite_store.ts";
+import { workerScope } from "../worker_scope.ts";
 
 /** A request from the main thread. */
 export type WorkerRequest =
@@ -36,11 +35,15 @@ export type WorkerReply =
 
 let store: SqliteStore | undefined;
 
-self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
+const scope = workerScope<WorkerRequest>();
+
+scope.onmessage = async (event: MessageEvent<WorkerRequest>) => {
   const request = event.data;
   try {
     const value = await handle(request);
-    self.postMessage({ id: request.id, ok: true, value } satisfies WorkerReply);
+    scope.postMessage(
+      { id: request.id, ok: true, value } satisfies WorkerReply,
+    );
   } catch (error) {
     const kind = error instanceof StreamError ? error.kind : "unavailable";
     const cause = error instanceof Error && error.cause instanceof Error
@@ -49,7 +52,7 @@ self.onmessage = async (event: MessageEvent<WorkerRequest>) => {
     const message = `${
       error instanceof Error ? error.message : String(error)
     }${cause}`;
-    self.postMessage(
+    scope.postMessage(
       { id: request.id, ok: false, kind, message } satisfies WorkerReply,
     );
   }

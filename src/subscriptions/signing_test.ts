@@ -7,33 +7,7 @@ import {
   TokenSigner,
   WebhookSigner,
 } from "./signing.ts";
-
-// An independent verifier: only Web Crypto and the published JWK.
-async function verify(
-  header: string,
-  body: string,
-  jwk: JsonWebKey,
-): Promise<boolean> {
-  const match = /^t=(\d+),kid=([^,]+),ed25519=([A-Za-z0-9_-]+)$/.exec(header);
-  if (match === null) return false;
-  const key = await crypto.subtle.importKey(
-    "jwk",
-    jwk,
-    { name: "Ed25519" },
-    false,
-    ["verify"],
-  );
-  const sig = Uint8Array.from(
-    atob(match[3].replaceAll("-", "+").replaceAll("_", "/")),
-    (c) => c.charCodeAt(0),
-  );
-  return await crypto.subtle.verify(
-    "Ed25519",
-    key,
-    sig,
-    new TextEncoder().encode(`${match[1]}.${body}`),
-  );
-}
+import { verifyWebhookSignature } from "./_testing.ts";
 
 Deno.test("WebhookSigner signatures verify against the published JWK only", async () => {
   const record = await generateSigningKey(Date.now());
@@ -43,14 +17,18 @@ Deno.test("WebhookSigner signatures verify against the published JWK only", asyn
   const body = '{"subscription_id":"s","generation":1}';
   const header = await signer.sign(body, Date.now());
   assert.match(header, new RegExp(`^t=\\d+,kid=${jwk.kid},ed25519=`));
-  assert.equal(await verify(header, body, jwk as unknown as JsonWebKey), true);
+  const jwks = { keys: [jwk as unknown as JsonWebKey] };
+  assert.equal(await verifyWebhookSignature(body, header, jwks), true);
   assert.equal(
-    await verify(header, body + " ", jwk as unknown as JsonWebKey),
+    await verifyWebhookSignature(body + " ", header, jwks),
     false,
   );
+  // Another key under the same kid: the signature itself must not verify.
   const other = publicJwk(await generateSigningKey(Date.now()));
   assert.equal(
-    await verify(header, body, other as unknown as JsonWebKey),
+    await verifyWebhookSignature(body, header, {
+      keys: [{ ...other, kid: jwk.kid } as unknown as JsonWebKey],
+    }),
     false,
   );
 });
