@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { startFauxqs } from "fauxqs";
 import { killServer, spawnServer } from "./_server.ts";
+import { concatBytes } from "../src/bytes.ts";
 
 const TINY = ["--segment-bytes", "4096", "--segment-age-ms", "50"];
 
@@ -66,7 +67,7 @@ async function snapshot(url: string, path: string): Promise<Snapshot> {
     offset = response.headers.get("stream-next-offset")!;
     if (response.headers.get("stream-up-to-date") === "true") {
       return {
-        bytes: concat(
+        bytes: concatBytes(
           contentType.includes("json") ? parts.map(unwrapJson) : parts,
         ),
         contentType,
@@ -84,16 +85,6 @@ function unwrapJson(body: Uint8Array): Uint8Array {
   return new TextEncoder().encode(
     items.map((i) => JSON.stringify(i) + ",").join(""),
   );
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 async function waitPublished(

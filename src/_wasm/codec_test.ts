@@ -9,6 +9,7 @@ import {
   createZstdWasmCodec,
   zstdFrames,
 } from "./codec.ts";
+import { concatBytes } from "../bytes.ts";
 
 const codecs: Codec[] = [await createZstdWasmCodec(), createNodeZstdCodec()];
 
@@ -52,15 +53,7 @@ function frameWithoutContentSize(
   return concat(...parts);
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]): Uint8Array => concatBytes(parts);
 
 Deno.test("frames from either codec decode with both", () => {
   const inputs = [new Uint8Array(0), jsonLines(1), jsonLines(5000)];
