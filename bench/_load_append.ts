@@ -7,9 +7,10 @@
 
 import process from "node:process";
 import {
-  append,
+  type Appender,
   createStreams,
   isAppendOk,
+  makeAppender,
   type Target,
 } from "./_load_client.ts";
 import { finiteOrNull, type ScenarioResult } from "./_load_report.ts";
@@ -93,11 +94,21 @@ export async function runAppendScenario(
     scenario.streamCount,
     scenario.contentType,
   );
-  await runPhase(urls, scenario, timing.warmupMs, null);
+  const appenders = Array.from(
+    { length: scenario.writers },
+    () => makeAppender(target),
+  );
+  await runPhase(urls, appenders, scenario, timing.warmupMs, null);
   const recorder = new SampleRecorder();
   const startMs = performance.now();
   const cpuBefore = process.cpuUsage();
-  const state = await runPhase(urls, scenario, timing.durationMs, recorder);
+  const state = await runPhase(
+    urls,
+    appenders,
+    scenario,
+    timing.durationMs,
+    recorder,
+  );
   const elapsedMs = performance.now() - startMs;
   const clientCpu = clientCpuPercent(cpuBefore, elapsedMs);
   const summary = recorder.summary();
@@ -129,6 +140,7 @@ export function clientCpuPercent(
 
 async function runPhase(
   urls: readonly string[],
+  appenders: readonly Appender[],
   scenario: AppendScenario,
   phaseMs: number,
   recorder: SampleRecorder | null,
@@ -139,7 +151,16 @@ async function runPhase(
   const writers = Array.from(
     { length: scenario.writers },
     (_, writer) =>
-      writerLoop({ urls, scenario, endMs, recorder, state, writer, signal }),
+      writerLoop({
+        urls,
+        append: appenders[writer],
+        scenario,
+        endMs,
+        recorder,
+        state,
+        writer,
+        signal,
+      }),
   );
   await Promise.all(writers);
   return state;
@@ -147,6 +168,7 @@ async function runPhase(
 
 interface WriterContext {
   urls: readonly string[];
+  append: Appender;
   scenario: AppendScenario;
   endMs: number;
   recorder: SampleRecorder | null;
@@ -165,7 +187,12 @@ async function writerLoop(ctx: WriterContext): Promise<void> {
     const body = scenario.makeBody(writer, seq);
     const startMs = performance.now();
     try {
-      const status = await append(url, scenario.contentType, body, ctx.signal);
+      const status = await ctx.append(
+        url,
+        scenario.contentType,
+        body,
+        ctx.signal,
+      );
       if (!isAppendOk(status)) throw new Error(`HTTP ${status}`);
       state.appends += 1;
       ctx.recorder?.add(performance.now() - startMs);

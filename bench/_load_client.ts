@@ -5,6 +5,8 @@
  * so Deno's fetch can reuse keep-alive connections. Refuses non-loopback URLs.
  */
 
+import { RawHttpConnection } from "./_load_raw_http.ts";
+
 /** Header names used by the benchmark (PROTOCOL.md §3). */
 export const HEADER = {
   nextOffset: "stream-next-offset",
@@ -16,16 +18,24 @@ export const HEADER = {
 /** Longest wait for a PUT (create) response. */
 export const CREATE_TIMEOUT_MS = 10_000;
 
+/**
+ * HTTP client of the timed requests: `raw` (bench/_load_raw_http.ts, one
+ * keep-alive socket per writer or reader, little client CPU) or `fetch`.
+ */
+export type ClientKind = "raw" | "fetch";
+
 /** Where streams live and how this run names them. */
 export interface Target {
   /** Server base URL, e.g. `http://127.0.0.1:4437` (no trailing slash). */
   baseUrl: string;
   /** Random per-run prefix so repeated runs never collide. */
   runId: string;
+  /** Client of the timed appends and long-poll reads. */
+  client: ClientKind;
 }
 
 /** Builds a {@linkcode Target}, asserting the URL points at loopback. */
-export function makeTarget(url: string): Target {
+export function makeTarget(url: string, client: ClientKind = "raw"): Target {
   const parsed = new URL(url);
   if (parsed.protocol !== "http:") {
     throw new Error(`Cannot benchmark "${url}": only http:// is supported`);
@@ -36,7 +46,7 @@ export function makeTarget(url: string): Target {
     );
   }
   const baseUrl = `${parsed.origin}${parsed.pathname}`.replace(/\/+$/, "");
-  return { baseUrl, runId: crypto.randomUUID().slice(0, 8) };
+  return { baseUrl, runId: crypto.randomUUID().slice(0, 8), client };
 }
 
 /** True for 127.0.0.0/8, `localhost` and `::1`. */
@@ -98,6 +108,76 @@ export async function append(
   });
   await drain(res);
   return res.status;
+}
+
+/** Sends appends: one per call, in order (one writer's connection). */
+export type Appender = (
+  url: string,
+  contentType: string,
+  body: Uint8Array<ArrayBuffer> | string,
+  signal?: AbortSignal,
+) => Promise<number>;
+
+/** A fresh appender: its own socket for `raw`, the shared pool for `fetch`. */
+export function makeAppender(target: Target): Appender {
+  if (target.client === "fetch") return append;
+  const conn = new RawHttpConnection(target.baseUrl);
+  return async (url, contentType, body, signal) => {
+    const res = await conn.request(
+      "POST",
+      new URL(url).pathname,
+      { "content-type": contentType },
+      body,
+      signal,
+    );
+    return res.status;
+  };
+}
+
+/** A GET's status, headers and text, whichever client made it. */
+export interface GetResult {
+  /** HTTP status. */
+  status: number;
+  /** A response header by lower-case name. */
+  header(name: string): string | null;
+  /** The body as text. */
+  text: string;
+}
+
+/** Sends GETs of full URLs: one at a time over one socket for `raw`. */
+export type Getter = (url: string, signal: AbortSignal) => Promise<GetResult>;
+
+const utf8 = new TextDecoder();
+
+/** A fresh getter for one reader. */
+export function makeGetter(target: Target): Getter {
+  if (target.client === "fetch") {
+    return async (url, signal) => {
+      const res = await fetch(url, { signal });
+      const text = await res.text();
+      return {
+        status: res.status,
+        header: (name) => res.headers.get(name),
+        text,
+      };
+    };
+  }
+  const conn = new RawHttpConnection(target.baseUrl);
+  return async (url, signal) => {
+    const parsed = new URL(url);
+    const res = await conn.request(
+      "GET",
+      parsed.pathname + parsed.search,
+      {},
+      undefined,
+      signal,
+    );
+    return {
+      status: res.status,
+      header: (name) => res.headers.get(name) ?? null,
+      text: utf8.decode(res.body),
+    };
+  };
 }
 
 /** True for the append success statuses (PROTOCOL.md §5.2: 204, or 200). */

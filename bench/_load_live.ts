@@ -7,11 +7,14 @@
  */
 
 import {
-  append,
+  type Appender,
   createStream,
   drain,
+  type Getter,
   HEADER,
   isAppendOk,
+  makeAppender,
+  makeGetter,
   settlesWithin,
   sleep,
   streamUrl,
@@ -64,6 +67,7 @@ interface Reader {
 
 interface ReaderContext {
   url: string;
+  get: Getter;
   startOffset: string;
   reader: Reader;
   stats: ReaderStats;
@@ -94,11 +98,18 @@ export async function runLiveScenario(
   }));
   const loop = mode === "sse" ? sseReader : longPollReader;
   const running = readers.map((reader) =>
-    loop({ url, startOffset, reader, stats, signal: controller.signal })
+    loop({
+      url,
+      get: makeGetter(target),
+      startOffset,
+      reader,
+      stats,
+      signal: controller.signal,
+    })
   );
   try {
     await waitReady(mode, stats, readerCount, options.readyMs);
-    const writes = await writeMessages(url, options);
+    const writes = await writeMessages(url, makeAppender(target), options);
     const wanted = readerCount * writes.acked;
     const drainEndMs = performance.now() + options.drainMs;
     while (stats.delivered < wanted && performance.now() < drainEndMs) {
@@ -136,6 +147,7 @@ interface Writes {
 
 async function writeMessages(
   url: string,
+  append: Appender,
   options: LiveOptions,
 ): Promise<Writes> {
   const writes: Writes = {
@@ -251,19 +263,16 @@ async function longPollReader(ctx: ReaderContext): Promise<void> {
       (cursor === null ? "" : `cursor=${encodeURIComponent(cursor)}&`) +
       `live=long-poll&offset=${encodeURIComponent(offset)}`;
     try {
-      const res: Response = await fetch(`${ctx.url}?${query}`, {
-        signal: ctx.signal,
-      });
+      const res = await ctx.get(`${ctx.url}?${query}`, ctx.signal);
       if (res.status === 200) {
-        const text = await res.text();
-        recordMessages(ctx, text, performance.now());
+        recordMessages(ctx, res.text, performance.now());
+      } else if (res.status === 204) {
+        ctx.stats.timeouts += 1;
       } else {
-        await drain(res);
-        if (res.status === 204) ctx.stats.timeouts += 1;
-        else throw new Error(`HTTP ${res.status}`);
+        throw new Error(`HTTP ${res.status}`);
       }
-      offset = res.headers.get(HEADER.nextOffset) ?? offset;
-      cursor = res.headers.get(HEADER.cursor) ?? cursor;
+      offset = res.header(HEADER.nextOffset) ?? offset;
+      cursor = res.header(HEADER.cursor) ?? cursor;
     } catch {
       if (ctx.signal.aborted) return;
       ctx.stats.errors += 1;

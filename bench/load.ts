@@ -72,7 +72,7 @@ export async function runLoad(
   options: LoadOptions,
   log: (line: string) => void = logProgress,
 ): Promise<LoadReport> {
-  const target = makeTarget(options.url);
+  const target = makeTarget(options.url, options.client);
   const loadAvgStart = loadAvg1m();
   const planned = planScenarios(options, log).filter((s) =>
     isSelected(s.id, options.only)

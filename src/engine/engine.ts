@@ -829,7 +829,7 @@ export class Engine {
    * tail and cap match: when a commit wakes many live readers at one offset,
    * one WAL read serves them all. Bytes are immutable, so sharing is safe.
    */
-  async #gatherMemo(
+  #gatherMemo(
     state: StreamState,
     fromPos: number,
     tailPos: number,
@@ -839,23 +839,28 @@ export class Engine {
     if (
       memo !== undefined && memo.fromPos === fromPos &&
       memo.tailPos === tailPos && memo.bytesMax === bytesMax
-    ) return memo;
-    const got = await gather(
+    ) return memo.result;
+    const result = gather(
       this.#readChunks,
       state,
       fromPos,
       tailPos,
       bytesMax,
-    );
-    const result = {
-      fromPos,
-      tailPos,
-      bytesMax,
+    ).then((got) => ({
       startPos: got.startPos,
       endPos: got.endPos,
       data: concatBytes(got.pieces),
+    }));
+    // Memoised before it settles: live readers woken by one append all ask
+    // at once, and must share one read, not start a hundred.
+    const entry = { fromPos, tailPos, bytesMax, result };
+    state.lastRead = entry;
+    const forget = () => {
+      if (state.lastRead === entry) state.lastRead = undefined;
     };
-    if (got.bytes <= READ_MEMO_BYTES_MAX) state.lastRead = result;
+    result.then((got) => {
+      if (got.data.length > READ_MEMO_BYTES_MAX) forget();
+    }, forget);
     return result;
   }
 

@@ -316,3 +316,32 @@ Deno.test("Engine compacts small committed chunks in the background", async () =
   assert.ok(read.ok && dec(read.value.data) === "aaaabbbbccccddddeeeeff");
   await engine.close();
 });
+
+Deno.test("Engine serves readers woken together with one WAL read", async () => {
+  const h = await open();
+  await h.engine.create("s", createReq());
+  await h.engine.append("s", appendReq("first"));
+  const tail = await h.engine.read("s", "start");
+  assert.ok(tail.ok);
+  const waits = Array.from(
+    { length: 50 },
+    () => h.engine.waitForData("s", tail.value.nextPos, 10_000),
+  );
+  await tick();
+  let storeReads = 0;
+  const readChunks = h.store.readChunks.bind(h.store);
+  h.store.readChunks = (...args) => {
+    storeReads++;
+    return readChunks(...args);
+  };
+  await h.engine.append("s", appendReq("second"));
+  await Promise.all(waits);
+  const reads = await Promise.all(
+    waits.map(() => h.engine.read("s", tail.value.nextPos)),
+  );
+  for (const read of reads) {
+    assert.ok(read.ok && dec(read.value.data) === "second");
+  }
+  assert.equal(storeReads, 1, "50 concurrent identical reads share one");
+  await h.engine.close();
+});

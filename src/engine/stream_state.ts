@@ -63,15 +63,16 @@ export class StreamState {
   persistedAccessMs: number;
   /** Own chunks below this position are full-size (WAL compaction). */
   compactedPos: number;
-  /** The last small read, shared by live readers woken at one offset. */
+  /**
+   * The last small read, shared by live readers woken at one offset. It is
+   * memoised as a promise, so readers woken together share one read.
+   */
   lastRead:
     | {
       fromPos: number;
       tailPos: number;
       bytesMax: number;
-      startPos: number;
-      endPos: number;
-      data: Uint8Array;
+      result: Promise<{ startPos: number; endPos: number; data: Uint8Array }>;
     }
     | undefined;
   /** Readers waiting for this stream to change. */
