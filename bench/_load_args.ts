@@ -35,6 +35,8 @@ export interface LoadOptions {
   catchupRepeats: number;
   /** Appends made by the writer in each live scenario. @default 100 */
   liveIterations: number;
+  /** Unmeasured appends before the measured ones in each live scenario. @default 10 */
+  liveWarmup: number;
   /** Gap between live appends. @default 20 */
   liveIntervalMs: number;
   /** Reader counts for the live scenarios. @default [1, 100] */
@@ -56,6 +58,7 @@ export const LOAD_FLAGS = {
   "catchup-repeats": { type: "string" },
   "live-iterations": { type: "string" },
   "live-interval-ms": { type: "string" },
+  "live-warmup": { type: "string" },
   "live-readers": { type: "string" },
   client: { type: "string" },
   help: { type: "boolean" },
@@ -73,7 +76,8 @@ export const LOAD_USAGE =
                          live-longpoll-1, live-longpoll-100, live-sse-1, live-sse-100
   --catchup-messages N   messages in the catch-up stream (default 100000)
   --catchup-repeats N    timed full reads (default 5)
-  --live-iterations N    appends per live scenario (default 100)
+  --live-iterations N    measured appends per live scenario (default 100)
+  --live-warmup N        unmeasured appends first, per live scenario (default 10)
   --live-interval-ms N   gap between live appends (default 20)
   --live-readers a,b     reader counts for live scenarios (default 1,100)
   --client raw|fetch     HTTP client of appends and long-poll reads (default raw:
@@ -132,6 +136,7 @@ export function loadOptionsFrom(
     ),
     catchupRepeats: intFlag(values, "catchup-repeats", 5, 1, 100),
     liveIterations: intFlag(values, "live-iterations", 100, 1, 100_000),
+    liveWarmup: intFlag(values, "live-warmup", 10, 0, 10_000),
     liveIntervalMs: intFlag(values, "live-interval-ms", 20, 1, 10_000),
     liveReaders: listFlag(values["live-readers"] ?? "1,100").map((item) =>
       parseIntIn("--live-readers", item, 1, 1000)

@@ -35,6 +35,12 @@ export type LiveMode = "long-poll" | "sse";
 export interface LiveOptions {
   /** Appends made by the writer. */
   iterations: number;
+  /**
+   * The first this-many appends warm both sides up and are not measured
+   * (one cold round would otherwise be the whole p99: a round is 1% of the
+   * samples with 100 readers and 100 appends).
+   */
+  warmup: number;
   /** Gap between appends. */
   intervalMs: number;
   /** Wait at most this long after the last ack for readers to catch up. */
@@ -115,7 +121,7 @@ export async function runLiveScenario(
     while (stats.delivered < wanted && performance.now() < drainEndMs) {
       await sleep(5);
     }
-    return liveRow(id, mode, readers, writes, stats);
+    return liveRow(id, mode, readers, writes, stats, options.warmup);
   } finally {
     controller.abort();
     // Bounded: a reader that ignores the abort must not hang the run.
@@ -185,13 +191,14 @@ function liveRow(
   readers: readonly Reader[],
   writes: Writes,
   stats: ReaderStats,
+  warmup: number,
 ): ScenarioResult {
   const ackToSeen = new SampleRecorder();
   const sendToSeen = new SampleRecorder();
   let missed = 0;
   let early = 0;
   for (const reader of readers) {
-    for (let i = 0; i < writes.ackMs.length; i++) {
+    for (let i = warmup; i < writes.ackMs.length; i++) {
       if (Number.isNaN(writes.ackMs[i])) continue;
       const seenMs = reader.seenMs[i];
       if (Number.isNaN(seenMs)) {

@@ -222,7 +222,8 @@ function planAppendScenarios(options: LoadOptions): PlannedScenario[] {
 
 function planLiveScenarios(options: LoadOptions): PlannedScenario[] {
   const live = {
-    iterations: options.liveIterations,
+    iterations: options.liveWarmup + options.liveIterations,
+    warmup: options.liveWarmup,
     intervalMs: options.liveIntervalMs,
     drainMs: 3000,
     readyMs: 3000,
