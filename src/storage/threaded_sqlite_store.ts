@@ -1,8 +1,11 @@
 /**
  * @module
- * The SQLite `WalStore` the server uses: writes (commits, compaction) run on
- * a Worker with its own connection, so fsync never stalls the event loop and
- * the next group commit forms while the previous one syncs. Reads and
+ * The SQLite `WalStore` with its writes on a Worker (opt-in: `--wal-worker`).
+ * Commits and compaction run on the Worker's own connection, so fsync never
+ * stalls the event loop and the next group commit forms while the previous
+ * one syncs. On the 2-core machines we measure on, the hand-off between
+ * threads costs more than the stall it avoids (bench/README.md), so the
+ * inline `SqliteStore` is the default. Reads and
  * startup loading use a connection on the calling thread; SQLite's WAL mode
  * lets them run beside the writer, and the engine never reads past what a
  * finished commit made visible.
