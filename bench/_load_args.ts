@@ -41,6 +41,8 @@ export interface LoadOptions {
   liveIntervalMs: number;
   /** Reader counts for the live scenarios. @default [1, 100] */
   liveReaders: number[];
+  /** Client processes the live readers are spread over. @default 1 */
+  readerProcesses: number;
   /** Client of the timed appends and long-poll reads. @default "raw" */
   client: "raw" | "fetch";
 }
@@ -61,6 +63,7 @@ export const LOAD_FLAGS = {
   "live-warmup": { type: "string" },
   "live-readers": { type: "string" },
   client: { type: "string" },
+  "reader-processes": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -80,6 +83,8 @@ export const LOAD_USAGE =
   --live-warmup N        unmeasured appends first, per live scenario (default 10)
   --live-interval-ms N   gap between live appends (default 20)
   --live-readers a,b     reader counts for live scenarios (default 1,100)
+  --reader-processes N   spread live readers over N client processes (default 1:
+                         all in the benchmark process, beside the writer)
   --client raw|fetch     HTTP client of appends and long-poll reads (default raw:
                          one keep-alive socket each, little client CPU; fetch:
                          Deno's fetch, 50-70 us of client CPU per request)
@@ -141,6 +146,7 @@ export function loadOptionsFrom(
     liveReaders: listFlag(values["live-readers"] ?? "1,100").map((item) =>
       parseIntIn("--live-readers", item, 1, 1000)
     ),
+    readerProcesses: intFlag(values, "reader-processes", 1, 1, 64),
     client,
   };
 }

@@ -26,6 +26,7 @@ import {
   type ScenarioResult,
 } from "./_load_report.ts";
 import { parseSse } from "./_load_sse.ts";
+import { startReaderProcesses } from "./_load_live_processes.ts";
 import { SampleRecorder } from "./_load_stats.ts";
 
 /** Live reading mode (PROTOCOL.md §5.7, §5.8). */
@@ -47,6 +48,11 @@ export interface LiveOptions {
   drainMs: number;
   /** Wait at most this long for readers to be parked at the tail. */
   readyMs: number;
+  /**
+   * Client processes the readers are spread over; 1 runs them in this
+   * process, beside the writer.
+   */
+  readerProcesses: number;
 }
 
 /** Requests (long-poll) or connections (SSE) per reader (loop bound). */
@@ -57,7 +63,8 @@ export const SETTLE_MS = 2000;
 export const APPEND_TIMEOUT_MS = 10_000;
 const JSON_TYPE = "application/json";
 
-interface ReaderStats {
+/** Counters shared by the readers of one group. */
+export interface ReaderStats {
   timeouts: number;
   errors: number;
   reconnects: number;
@@ -65,13 +72,15 @@ interface ReaderStats {
   ready: number;
 }
 
-interface Reader {
+/** One reader's observations. */
+export interface Reader {
   /** Time each message index was first seen (NaN = not yet). */
   seenMs: Float64Array;
   ready: boolean;
 }
 
-interface ReaderContext {
+/** What a reader loop needs. */
+export interface ReaderContext {
   url: string;
   get: Getter;
   startOffset: string;
@@ -90,15 +99,55 @@ export async function runLiveScenario(
   const id = `live-${mode.replace("-", "")}-${readerCount}`;
   const url = streamUrl(target, id);
   const startOffset = await createStream(url, JSON_TYPE);
-  const stats: ReaderStats = {
-    timeouts: 0,
-    errors: 0,
-    reconnects: 0,
-    delivered: 0,
-    ready: 0,
-  };
+  const group = options.readerProcesses > 1
+    ? await startReaderProcesses(target, url, startOffset, mode, readerCount, {
+      ...options,
+    })
+    : startReadersHere(target, url, startOffset, mode, readerCount, options);
+  try {
+    await group.ready();
+    const writes = await writeMessages(url, makeAppender(target), options);
+    await group.drained(readerCount * writes.acked, options.drainMs);
+    const { readers, stats } = await group.collect();
+    const row = liveRow(id, mode, readers, writes, stats, options.warmup);
+    if (options.readerProcesses > 1) {
+      row.notes += `; readers in ${options.readerProcesses} processes`;
+    }
+    return row;
+  } finally {
+    await group.stop();
+  }
+}
+
+/** Readers running somewhere, observed in this process's clock. */
+export interface ReaderGroup {
+  /** Resolves once the readers are parked (or the ready wait ran out). */
+  ready(): Promise<void>;
+  /** Resolves once `wanted` deliveries were seen or `drainMs` passed. */
+  drained(wanted: number, drainMs: number): Promise<void>;
+  /** Stops the readers and returns what they saw. */
+  collect(): Promise<{ readers: Reader[]; stats: ReaderStats }>;
+  /** Stops everything (idempotent, bounded). */
+  stop(): Promise<void>;
+}
+
+/** Fresh zeroed counters. */
+export function newStats(): ReaderStats {
+  return { timeouts: 0, errors: 0, reconnects: 0, delivered: 0, ready: 0 };
+}
+
+/** Starts `count` reader loops in this process; see {@linkcode ReaderGroup}. */
+export function startReadersHere(
+  target: Target,
+  url: string,
+  startOffset: string,
+  mode: LiveMode,
+  count: number,
+  options: Pick<LiveOptions, "iterations" | "readyMs">,
+): ReaderGroup {
+  const stats = newStats();
   const controller = new AbortController();
-  const readers: Reader[] = Array.from({ length: readerCount }, () => ({
+  const readers: Reader[] = Array.from({ length: count }, () => ({
     seenMs: new Float64Array(options.iterations).fill(NaN),
     ready: false,
   }));
@@ -113,23 +162,29 @@ export async function runLiveScenario(
       signal: controller.signal,
     })
   );
-  try {
-    await waitReady(mode, stats, readerCount, options.readyMs);
-    const writes = await writeMessages(url, makeAppender(target), options);
-    const wanted = readerCount * writes.acked;
-    const drainEndMs = performance.now() + options.drainMs;
-    while (stats.delivered < wanted && performance.now() < drainEndMs) {
-      await sleep(5);
-    }
-    return liveRow(id, mode, readers, writes, stats, options.warmup);
-  } finally {
+  const stop = async () => {
     controller.abort();
     // Bounded: a reader that ignores the abort must not hang the run.
     await settlesWithin(Promise.allSettled(running), SETTLE_MS);
-  }
+  };
+  return {
+    ready: () => waitReady(mode, stats, count, options.readyMs),
+    async drained(wanted, drainMs) {
+      const endMs = performance.now() + drainMs;
+      while (stats.delivered < wanted && performance.now() < endMs) {
+        await sleep(5);
+      }
+    },
+    async collect() {
+      await stop();
+      return { readers, stats };
+    },
+    stop,
+  };
 }
 
-async function waitReady(
+/** Resolves when the readers can be assumed parked at the tail. */
+export async function waitReady(
   mode: LiveMode,
   stats: ReaderStats,
   readerCount: number,
@@ -257,7 +312,8 @@ function recordMessages(
   }
 }
 
-async function longPollReader(ctx: ReaderContext): Promise<void> {
+/** Long-polls from `ctx.startOffset` until aborted, recording what it sees. */
+export async function longPollReader(ctx: ReaderContext): Promise<void> {
   let offset = ctx.startOffset;
   let cursor: string | null = null;
   for (
@@ -288,7 +344,8 @@ async function longPollReader(ctx: ReaderContext): Promise<void> {
   }
 }
 
-async function sseReader(ctx: ReaderContext): Promise<void> {
+/** Follows SSE from `ctx.startOffset` until aborted, recording what it sees. */
+export async function sseReader(ctx: ReaderContext): Promise<void> {
   let offset = ctx.startOffset;
   for (
     let connect = 0;

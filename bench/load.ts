@@ -224,6 +224,7 @@ function planLiveScenarios(options: LoadOptions): PlannedScenario[] {
   const live = {
     iterations: options.liveWarmup + options.liveIterations,
     warmup: options.liveWarmup,
+    readerProcesses: options.readerProcesses,
     intervalMs: options.liveIntervalMs,
     drainMs: 3000,
     readyMs: 3000,
