@@ -33,7 +33,7 @@ import type {
 } from "../storage/wal_store.ts";
 import { type ChunkReader, gather } from "./reader.ts";
 import type { StreamInfo } from "./tier.ts";
-import { StreamState } from "./stream_state.ts";
+import { StreamsByName, StreamState } from "./stream_state.ts";
 import type {
   AppendOutcome,
   AppendRequest,
@@ -91,7 +91,11 @@ export class Engine {
   #limits: LimitsConfig;
   #log: Logger;
   #now: () => number;
-  #streams = new Map<string, StreamState>();
+  #streams = new StreamsByName();
+  /** Streams with a TTL or an expiry time: the only ones the sweep checks. */
+  #expiring = new Set<StreamState>();
+  /** Streams read since their access time was last written. */
+  #accessDirty = new Set<StreamState>();
   #byId = new Map<number, StreamState>();
   /** Soft-deleted streams by name: they still answer 410 and block re-creation. */
   #softDeletedByName = new Map<string, StreamState>();
@@ -162,6 +166,7 @@ export class Engine {
       this.#byId.set(state.id, state);
       if (!state.softDeleted) this.#streams.set(state.name, state);
       else this.#softDeletedByName.set(state.name, state);
+      if (canExpire(state)) this.#expiring.add(state);
     }
     for (const p of producers) {
       this.#byId.get(p.streamId)?.producers.set(p.producerId, {
@@ -237,7 +242,10 @@ export class Engine {
       this.#expire(state);
       return fail("stream_not_found", `Stream "${name}" not found (expired)`);
     }
-    if (touch) state.accessedAtMs = now;
+    if (touch && state.accessedAtMs !== now) {
+      state.accessedAtMs = now;
+      this.#accessDirty.add(state);
+    }
     return ok(state);
   }
 
@@ -471,6 +479,7 @@ export class Engine {
   #register(state: StreamState): void {
     this.#streams.set(state.name, state);
     this.#byId.set(state.id, state);
+    if (canExpire(state)) this.#expiring.add(state);
     if (state.parent !== undefined) state.parent.forkCount++;
   }
 
@@ -723,21 +732,31 @@ export class Engine {
     return ops;
   }
 
+  // Checks only the streams that can expire and the ones read since their
+  // access time was written, not every stream.
   #sweep(): void {
     if (this.#closed) return;
     const now = this.#now();
-    const touches: WalOp[] = [];
-    for (const state of [...this.#streams.values()]) {
-      if (!state.visible) continue;
-      if (state.isExpired(now)) this.#expire(state);
-      else if (state.accessedAtMs !== state.persistedAccessMs) {
-        touches.push({
-          op: "touch",
-          streamId: state.id,
-          accessedAtMs: state.accessedAtMs,
-        });
-        state.persistedAccessMs = state.accessedAtMs;
+    for (const state of [...this.#expiring]) {
+      if (this.#streams.get(state.name) !== state) {
+        this.#expiring.delete(state); // deleted, soft-deleted or replaced
+      } else if (state.visible && state.isExpired(now)) {
+        this.#expiring.delete(state);
+        this.#expire(state);
       }
+    }
+    const touches: WalOp[] = [];
+    for (const state of this.#accessDirty) {
+      if (!state.visible) continue; // its creation commits first
+      this.#accessDirty.delete(state);
+      if (this.#streams.get(state.name) !== state) continue;
+      if (state.accessedAtMs === state.persistedAccessMs) continue;
+      touches.push({
+        op: "touch",
+        streamId: state.id,
+        accessedAtMs: state.accessedAtMs,
+      });
+      state.persistedAccessMs = state.accessedAtMs;
     }
     if (touches.length > 0 && this.#writer.admit(0) === undefined) {
       this.#writer.enqueue(touches, 0).catch(
@@ -911,21 +930,14 @@ export class Engine {
     limit: number,
   ): { streams: StreamView[]; more: boolean } {
     const now = this.#now();
-    const names: string[] = [];
-    for (const [name, state] of this.#streams) {
-      if (
-        state.visible && name.startsWith(prefix) &&
-        (after === undefined || name > after) && !state.isExpired(now)
-      ) {
-        names.push(name);
-      }
+    const streams: StreamView[] = [];
+    for (const name of this.#streams.namesFrom(prefix, after)) {
+      const state = this.#streams.get(name)!;
+      if (!state.visible || state.isExpired(now)) continue;
+      if (streams.length === limit) return { streams, more: true };
+      streams.push(view(state));
     }
-    names.sort();
-    const page = names.slice(0, limit);
-    return {
-      streams: page.map((n) => view(this.#streams.get(n)!)),
-      more: names.length > limit,
-    };
+    return { streams, more: false };
   }
 
   // ---- lifecycle -----------------------------------------------------------
@@ -950,6 +962,10 @@ export class Engine {
     await this.#writer.drain();
     for (const state of this.#byId.values()) state.wakeAll();
   }
+}
+
+function canExpire(state: StreamState): boolean {
+  return state.ttlSeconds !== null || state.expiresAtMs !== null;
 }
 
 function view(state: StreamState): StreamView {

@@ -345,3 +345,31 @@ Deno.test("Engine serves readers woken together with one WAL read", async () => 
   assert.equal(storeReads, 1, "50 concurrent identical reads share one");
   await h.engine.close();
 });
+
+Deno.test("Engine's sweep deletes expired streams nobody asks for and writes read streams' access times", async () => {
+  const clock = { now: 1_000_000 };
+  const h = await open({}, new MemoryWal(), clock);
+  await h.engine.create("ttl", createReq({ ttlSeconds: 10 }));
+  await h.engine.create("plain", createReq());
+  const idOf = (name: string) =>
+    [...h.wal.streams.values()].find((row) => row.name === name)?.id;
+  const ttlId = idOf("ttl")!;
+  const plainId = idOf("plain")!;
+  clock.now += 5_000;
+  assert.ok((await h.engine.read("plain", "start")).ok);
+  await waitFor(() => h.wal.streams.get(plainId)?.accessedAtMs === clock.now);
+  clock.now += 6_000; // 11 s after "ttl" was created; no request touches it
+  await waitFor(() => !h.wal.streams.has(ttlId));
+  assert.ok(h.wal.streams.has(plainId), "a stream without TTL stays");
+  assert.equal(h.engine.list("", undefined, 10).streams.length, 1);
+  await h.engine.close();
+});
+
+/** Polls `done` every 20 ms for up to 5 s (the sweep runs once a second). */
+async function waitFor(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error("condition not reached in 5 s");
+    await tick(20);
+  }
+}

@@ -136,3 +136,58 @@ export class StreamState {
     };
   }
 }
+
+/**
+ * Live streams by name, with a sorted copy of the names that is rebuilt only
+ * after a name is added or removed: paging through `GET /v1/streams` costs a
+ * binary search per page, not a sort of every name.
+ */
+export class StreamsByName extends Map<string, StreamState> {
+  #sorted: string[] | undefined;
+
+  /** Adds or replaces; a new name invalidates the sorted copy. */
+  override set(name: string, state: StreamState): this {
+    if (!this.has(name)) this.#sorted = undefined;
+    return super.set(name, state);
+  }
+
+  /** Removes; invalidates the sorted copy when the name was present. */
+  override delete(name: string): boolean {
+    const had = super.delete(name);
+    if (had) this.#sorted = undefined;
+    return had;
+  }
+
+  /** Removes everything. */
+  override clear(): void {
+    super.clear();
+    this.#sorted = undefined;
+  }
+
+  /**
+   * Names starting with `prefix` and ordered after `after` (if given), in
+   * UTF-16 code unit order, lazily.
+   */
+  *namesFrom(prefix: string, after: string | undefined): Generator<string> {
+    const sorted = this.#sorted ??= [...this.keys()].sort();
+    let i = firstAtLeast(sorted, prefix);
+    if (after !== undefined) {
+      i = Math.max(i, firstAtLeast(sorted, after));
+      if (sorted[i] === after) i++;
+    }
+    for (; i < sorted.length && sorted[i].startsWith(prefix); i++) {
+      yield sorted[i];
+    }
+  }
+}
+
+function firstAtLeast(sorted: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { streamRow } from "../storage/_contract.ts";
+import { StreamsByName, StreamState } from "./stream_state.ts";
+
+function stateNamed(name: string, id: number): StreamState {
+  return new StreamState(streamRow(id, name), undefined, false);
+}
+
+Deno.test("StreamsByName.namesFrom matches filtering and sorting every name, across adds and removes", () => {
+  const name = fc.stringMatching(/^[ab/é]{0,4}$/);
+  const step = fc.oneof(
+    fc.record({ add: name }),
+    fc.record({ remove: name }),
+    fc.record({ prefix: name, after: fc.option(name, { nil: undefined }) }),
+  );
+  fc.assert(fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+    const map = new StreamsByName();
+    let id = 1;
+    for (const s of steps) {
+      if ("add" in s) map.set(s.add, stateNamed(s.add, id++));
+      else if ("remove" in s) map.delete(s.remove);
+      else {
+        const expected = [...map.keys()]
+          .filter((n) =>
+            n.startsWith(s.prefix) && (s.after === undefined || n > s.after)
+          )
+          .sort();
+        assert.deepEqual([...map.namesFrom(s.prefix, s.after)], expected);
+      }
+    }
+  }));
+});
+
+Deno.test("StreamsByName keeps its sorted names when a name is replaced, and drops them on clear", () => {
+  const map = new StreamsByName();
+  map.set("b", stateNamed("b", 1));
+  map.set("a", stateNamed("a", 2));
+  assert.deepEqual([...map.namesFrom("", undefined)], ["a", "b"]);
+  const replacement = stateNamed("a", 3);
+  map.set("a", replacement);
+  assert.deepEqual([...map.namesFrom("", "a")], ["b"]);
+  assert.equal(map.get("a"), replacement);
+  map.clear();
+  assert.deepEqual([...map.namesFrom("", undefined)], []);
+});
