@@ -122,10 +122,13 @@ export type Appender = (
 export function makeAppender(target: Target): Appender {
   if (target.client === "fetch") return append;
   const conn = new RawHttpConnection(target.baseUrl);
+  const paths = new Map<string, string>();
   return async (url, contentType, body, signal) => {
+    let path = paths.get(url);
+    if (path === undefined) paths.set(url, path = new URL(url).pathname);
     const res = await conn.request(
       "POST",
-      new URL(url).pathname,
+      path,
       { "content-type": contentType },
       body,
       signal,

@@ -9,6 +9,8 @@
  * `Content-Length` or chunked encoding, loopback `http:` only.
  */
 
+import { concatBytes } from "../src/bytes.ts";
+
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
 const CR = 13;
@@ -188,14 +190,7 @@ export class RawHttpConnection {
       parts.push(await this.#readExact(conn, size));
       await this.#readExact(conn, 2); // CRLF after the chunk
     }
-    if (parts.length === 1) return parts[0];
-    const body = new Uint8Array(total);
-    let at = 0;
-    for (const part of parts) {
-      body.set(part, at);
-      at += part.length;
-    }
-    return body;
+    return concatBytes(parts);
   }
 
   // Reads more bytes, compacting or growing the buffer so that at least
