@@ -16,10 +16,19 @@ export async function readBody(
   if (declared !== null && Number(declared) > bytesMax) {
     return tooLarge(bytesMax);
   }
-  if (request.body === null) return ok(new Uint8Array(0));
   let body: Uint8Array | undefined;
   try {
-    body = await readBytesLimited(request.body, bytesMax);
+    if (declared !== null && /^\d+$/.test(declared)) {
+      // A declared length within the limit: the HTTP layer reads exactly
+      // that much, so take it in one step. Not touching `request.body`
+      // matters: creating that stream costs more than the rest of the read
+      // (appends/s +12-30% in bench/README.md).
+      body = await request.bytes();
+    } else if (request.body === null) {
+      return ok(new Uint8Array(0));
+    } else {
+      body = await readBytesLimited(request.body, bytesMax);
+    }
   } catch (cause) {
     return fail(
       "bad_request",
