@@ -382,3 +382,48 @@ Deno.test("backoffMs() doubles and is capped", () => {
   assert.equal(backoffMs(5, 100, 1000), 1000);
   assert.equal(backoffMs(500, 100, 1000), 1000);
 });
+
+/** A memory object store that records the keys put into it. */
+class RecordingObjectStore extends MemoryObjectStore {
+  puts: string[] = [];
+  override async put(key: string, bytes: Uint8Array): Promise<void> {
+    this.puts.push(key);
+    await super.put(key, bytes);
+  }
+}
+
+Deno.test("a restart publishes no manifest again for open streams whose segments are all uploaded", async () => {
+  const objects = new RecordingObjectStore();
+  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const config = testConfig(dir, TIERED);
+  const first = await startServer(config, { objectStore: objects });
+  let openKey: string;
+  try {
+    await createJson(first.url, "r/open");
+    await appendMessages(first.url, "r/open", 100);
+    await waitDetails(first.url, "r/open", fullyUploaded);
+    // r/open is the only stream, so the manifests put are all its own.
+    const manifests = new Set(
+      objects.puts.filter((key) => key.endsWith("manifest.json")),
+    );
+    assert.equal(manifests.size, 1, [...manifests].join(", "));
+    openKey = [...manifests][0];
+  } finally {
+    await first.close();
+  }
+  objects.puts = [];
+  const again = await startServer(config, { objectStore: objects });
+  try {
+    // A new stream published after the restart shows the upload loop ran.
+    await createJson(again.url, "r/probe");
+    await appendMessages(again.url, "r/probe", 100);
+    await waitDetails(again.url, "r/probe", fullyUploaded);
+    assert.ok(objects.puts.some((key) => key.endsWith("manifest.json")));
+    assert.ok(!objects.puts.includes(openKey), "no republish of r/open");
+    // Its data still reads back after the restart.
+    assert.equal((await readJson(again.url, "r/open")).length, 100);
+  } finally {
+    await again.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -33,7 +33,12 @@ import {
   type Sealer,
   workerSealer,
 } from "./_seal.ts";
-import type { Chunk, SegmentRow, WalStore } from "../storage/wal_store.ts";
+import type {
+  Chunk,
+  SegmentRow,
+  StreamRow,
+  WalStore,
+} from "../storage/wal_store.ts";
 import type { ChunkReader } from "./reader.ts";
 
 /** What the tier needs to know of a stream (from the engine, committed state). */
@@ -208,6 +213,10 @@ export class Tier {
         s.sealedThrough = row.endPos;
         if (row.uploaded) s.walStart = row.endPos;
         else tier.#backlogBytes += row.sizeBytes;
+      }
+      for (const row of snapshot.streams) {
+        const s = tier.#streams.get(row.id);
+        if (s !== undefined) s.published = publishedAtStart(s, row);
       }
       await tier.#sweepFiles();
       tier.#loops = [
@@ -628,6 +637,21 @@ function findSegment(rows: SegmentRow[], pos: number): SegmentRow | undefined {
     else return rows[mid];
   }
   return undefined;
+}
+
+/**
+ * What the last published manifest of `s` must have said, when that can be
+ * known after a restart, so the first upload pass does not publish every
+ * stream's manifest again. Segments are marked uploaded only after a
+ * manifest naming them is published, so with none pending that manifest ends
+ * at the last segment; a stream open and not soft-deleted now was so at
+ * every publish (both only ever turn on). Otherwise `undefined`: publish once.
+ */
+function publishedAtStart(s: TierStream, row: StreamRow): string | undefined {
+  const last = s.segments[s.segments.length - 1];
+  if (last === undefined || !last.uploaded) return undefined;
+  if (row.closed || row.softDeleted) return undefined;
+  return `${last.endPos}|false|false`;
 }
 
 function manifestOf(
