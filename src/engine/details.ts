@@ -18,10 +18,7 @@ export function streamDetails(
   const found = engine.head(name);
   if (!found.ok) return found;
   const view = found.value;
-  let basePos = 0;
-  for (const info of engine.streamInfos()) {
-    if (info.id === view.id) basePos = info.fork?.position ?? 0;
-  }
+  const basePos = engine.streamInfo(view.id)?.fork?.position ?? 0;
   const t = tier?.details(view.id, basePos);
   return ok({
     name: view.name,

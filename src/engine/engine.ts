@@ -786,23 +786,16 @@ export class Engine {
   *streamInfos(): Generator<StreamInfo> {
     for (const state of this.#byId.values()) {
       if (!state.visible || state.deleted) continue;
-      yield {
-        id: state.id,
-        name: state.name,
-        contentType: state.contentType,
-        createdAtMs: state.createdAtMs,
-        ttlSeconds: state.ttlSeconds,
-        expiresAtMs: state.expiresAtMs,
-        tailPos: state.visibleTailPos,
-        closed: state.visibleClosed,
-        softDeleted: state.softDeleted,
-        fork: state.parent === undefined ? null : {
-          sourceId: state.parent.id,
-          sourceName: state.parent.name,
-          position: state.forkPos,
-        },
-      };
+      yield info(state);
     }
+  }
+
+  /** Committed state of the stream with internal id `id`, if it exists. */
+  streamInfo(id: number): StreamInfo | undefined {
+    const state = this.#byId.get(id);
+    return state === undefined || !state.visible || state.deleted
+      ? undefined
+      : info(state);
   }
 
   /**
@@ -966,6 +959,25 @@ export class Engine {
 
 function canExpire(state: StreamState): boolean {
   return state.ttlSeconds !== null || state.expiresAtMs !== null;
+}
+
+function info(state: StreamState): StreamInfo {
+  return {
+    id: state.id,
+    name: state.name,
+    contentType: state.contentType,
+    createdAtMs: state.createdAtMs,
+    ttlSeconds: state.ttlSeconds,
+    expiresAtMs: state.expiresAtMs,
+    tailPos: state.visibleTailPos,
+    closed: state.visibleClosed,
+    softDeleted: state.softDeleted,
+    fork: state.parent === undefined ? null : {
+      sourceId: state.parent.id,
+      sourceName: state.parent.name,
+      position: state.forkPos,
+    },
+  };
 }
 
 function view(state: StreamState): StreamView {
