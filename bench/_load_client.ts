@@ -122,13 +122,11 @@ export type Appender = (
 export function makeAppender(target: Target): Appender {
   if (target.client === "fetch") return append;
   const conn = new RawHttpConnection(target.baseUrl);
-  const paths = new Map<string, string>();
+  const origin = new URL(target.baseUrl).origin;
   return async (url, contentType, body, signal) => {
-    let path = paths.get(url);
-    if (path === undefined) paths.set(url, path = new URL(url).pathname);
     const res = await conn.request(
       "POST",
-      path,
+      pathOf(origin, url),
       { "content-type": contentType },
       body,
       signal,
@@ -166,11 +164,11 @@ export function makeGetter(target: Target): Getter {
     };
   }
   const conn = new RawHttpConnection(target.baseUrl);
+  const origin = new URL(target.baseUrl).origin;
   return async (url, signal) => {
-    const parsed = new URL(url);
     const res = await conn.request(
       "GET",
-      parsed.pathname + parsed.search,
+      pathOf(origin, url),
       {},
       undefined,
       signal,
@@ -181,6 +179,14 @@ export function makeGetter(target: Target): Getter {
       text: utf8.decode(res.body),
     };
   };
+}
+
+/** Path and query of `url`, which must start with `origin`. */
+function pathOf(origin: string, url: string): string {
+  if (!url.startsWith(origin + "/")) {
+    throw new Error(`"${url}" is not on ${origin}`);
+  }
+  return url.slice(origin.length);
 }
 
 /** True for the append success statuses (PROTOCOL.md §5.2: 204, or 200). */

@@ -99,11 +99,10 @@ export async function runLiveScenario(
   const id = `live-${mode.replace("-", "")}-${readerCount}`;
   const url = streamUrl(target, id);
   const startOffset = await createStream(url, JSON_TYPE);
-  const group = options.readerProcesses > 1
-    ? await startReaderProcesses(target, url, startOffset, mode, readerCount, {
-      ...options,
-    })
-    : startReadersHere(target, url, startOffset, mode, readerCount, options);
+  const start = options.readerProcesses > 1
+    ? startReaderProcesses
+    : startReadersHere;
+  const group = start(target, url, startOffset, mode, readerCount, options);
   try {
     await group.ready();
     const writes = await writeMessages(url, makeAppender(target), options);

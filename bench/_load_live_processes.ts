@@ -67,7 +67,7 @@ interface Child {
   result: Promise<ChildResult>;
 }
 
-/** Starts the children; resolves once all are running. */
+/** Starts the children; {@linkcode ReaderGroup.ready} waits for them. */
 export function startReaderProcesses(
   target: Target,
   url: string,
@@ -75,7 +75,7 @@ export function startReaderProcesses(
   mode: LiveMode,
   count: number,
   options: LiveOptions,
-): Promise<ReaderGroup> {
+): ReaderGroup {
   const processes = Math.min(options.readerProcesses, count);
   const children = Array.from({ length: processes }, (_, i) => {
     const share = Math.floor(count / processes) +
@@ -97,7 +97,7 @@ export function startReaderProcesses(
     stopped = true;
     await Promise.all(children.map(stopChild));
   };
-  return Promise.resolve({
+  return {
     async ready() {
       await withTimeout(
         Promise.all(children.map((c) => c.ready)),
@@ -139,7 +139,7 @@ export function startReaderProcesses(
       return { readers, stats };
     },
     stop,
-  });
+  };
 }
 
 function spawnChild(spec: ChildSpec): Child {

@@ -737,7 +737,7 @@ export class Engine {
   #sweep(): void {
     if (this.#closed) return;
     const now = this.#now();
-    for (const state of [...this.#expiring]) {
+    for (const state of this.#expiring) {
       if (this.#streams.get(state.name) !== state) {
         this.#expiring.delete(state); // deleted, soft-deleted or replaced
       } else if (state.visible && state.isExpired(now)) {
@@ -963,14 +963,7 @@ function canExpire(state: StreamState): boolean {
 
 function info(state: StreamState): StreamInfo {
   return {
-    id: state.id,
-    name: state.name,
-    contentType: state.contentType,
-    createdAtMs: state.createdAtMs,
-    ttlSeconds: state.ttlSeconds,
-    expiresAtMs: state.expiresAtMs,
-    tailPos: state.visibleTailPos,
-    closed: state.visibleClosed,
+    ...view(state),
     softDeleted: state.softDeleted,
     fork: state.parent === undefined ? null : {
       sourceId: state.parent.id,
