@@ -130,10 +130,14 @@ Deno.test("bad input gets a 4xx JSON error and writes nothing", async () => {
       400,
       "bad_request",
     );
-    await expectError(
-      await fetch(`${stream}?offset=0000000000000000_0000000000000099`),
-      400,
-      "bad_request",
+    // An offset past the tail is not bad input: it reads as the tail.
+    const past = await fetch(
+      `${stream}?offset=0000000000000000_0000000000000099`,
+    );
+    assert.equal(await past.text(), "[]");
+    assert.equal(
+      past.headers.get("stream-next-offset"),
+      "0000000000000000_0000000000000000",
     );
     await expectError(
       await fetch(`${url}/v1/stream/ttl-bad`, {
@@ -331,35 +335,116 @@ Deno.test("a long-poll waiting at the tail gets the final message of an append-w
   });
 });
 
-Deno.test("an offset inside a record resumes at the next record (Yjs-style +1)", async () => {
+/** The offset of byte position `pos` (epoch 0). */
+const offsetAt = (pos: number) =>
+  `0000000000000000_${String(pos).padStart(16, "0")}`;
+
+Deno.test("an offset inside a record reads from that record's start (catch-up, ETag, long-poll, SSE)", async () => {
   await withServer({}, async ({ url }) => {
-    const stream = `${url}/v1/stream/yjs-offsets`;
+    const stream = `${url}/v1/stream/inside-offsets`;
+    const post = async (body: string, headers: Record<string, string> = {}) =>
+      await (await fetch(stream, {
+        method: "POST",
+        headers: { "content-type": "text/plain", ...headers },
+        body,
+      })).body?.cancel();
     await (await fetch(stream, {
       method: "PUT",
-      headers: { "content-type": "application/octet-stream" },
+      headers: { "content-type": "text/plain" },
     })).body?.cancel();
-    const first = await fetch(stream, {
-      method: "POST",
-      headers: { "content-type": "application/octet-stream" },
-      body: "0123456789",
+    await post("0123456789"); // [0, 10)
+    await post("abc"); // [10, 13)
+    // One byte into the second record (a client adding 1 to a position):
+    // the second record whole, then the next offset as usual.
+    const read = await fetch(`${stream}?offset=${offsetAt(11)}`);
+    assert.equal(await read.text(), "abc");
+    assert.equal(read.headers.get("stream-next-offset"), offsetAt(13));
+    assert.equal(read.headers.get("stream-up-to-date"), "true");
+    const first = await fetch(`${stream}?offset=${offsetAt(1)}`);
+    assert.equal(await first.text(), "0123456789abc");
+    // Exactly at the boundary: the same bytes, so the same ETag.
+    const exact = await fetch(`${stream}?offset=${offsetAt(10)}`);
+    assert.equal(await exact.text(), "abc");
+    assert.equal(exact.headers.get("etag"), read.headers.get("etag"));
+    const cached = await fetch(`${stream}?offset=${offsetAt(12)}`, {
+      headers: { "if-none-match": read.headers.get("etag")! },
     });
-    const afterFirst = first.headers.get("stream-next-offset")!;
+    await cached.body?.cancel();
+    assert.equal(cached.status, 304);
+    // A long-poll inside the last record returns it at once.
+    const poll = await fetch(
+      `${stream}?offset=${offsetAt(12)}&live=long-poll`,
+    );
+    assert.equal(poll.status, 200);
+    assert.equal(await poll.text(), "abc");
+    assert.equal(poll.headers.get("stream-next-offset"), offsetAt(13));
+    // SSE (closed stream, so the connection ends after the tail).
+    await post("", { "stream-closed": "true" });
+    const text =
+      await (await fetch(`${stream}?offset=${offsetAt(11)}&live=sse`))
+        .text();
+    const events = text.split("\n\n").filter((e) => e.length > 0);
+    assert.equal(events[0], "event: data\ndata:abc", text);
+    const control = JSON.parse(events[1].split("\n")[1].slice("data:".length));
+    assert.equal(control.streamNextOffset, offsetAt(13));
+  });
+});
+
+Deno.test("an offset inside a JSON message reads from that message", async () => {
+  await withServer({}, async ({ url }) => {
+    const stream = `${url}/v1/stream/inside-json`;
+    await (await fetch(stream, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+    })).body?.cancel();
     await (await fetch(stream, {
       method: "POST",
-      headers: { "content-type": "application/octet-stream" },
-      body: "abc",
+      headers: { "content-type": "application/json" },
+      body: '[{"a":1},{"b":2}]', // stored as {"a":1}, [0, 8) and {"b":2}, [8, 16)
     })).body?.cancel();
-    const [epoch, position] = afterFirst.split("_");
-    // One byte into the second record: resume at the record after it.
-    const inside = `${epoch}_${String(Number(position) + 1).padStart(16, "0")}`;
-    const read = await fetch(`${stream}?offset=${inside}`);
+    const inSecond = await fetch(`${stream}?offset=${offsetAt(9)}`);
+    assert.deepEqual(await inSecond.json(), [{ b: 2 }]);
+    assert.equal(inSecond.headers.get("stream-next-offset"), offsetAt(16));
+    const inFirst = await fetch(`${stream}?offset=${offsetAt(7)}`);
+    assert.deepEqual(await inFirst.json(), [{ a: 1 }, { b: 2 }]);
+  });
+});
+
+Deno.test("an offset past the tail reads as the tail (catch-up, long-poll, SSE)", async () => {
+  await withServer({}, async ({ url }) => {
+    const stream = `${url}/v1/stream/past-tail`;
+    await (await fetch(stream, {
+      method: "PUT",
+      headers: { "content-type": "text/plain" },
+      body: "0123456789", // [0, 10)
+    })).body?.cancel();
+    const past = `${stream}?offset=${offsetAt(11)}`;
+    const read = await fetch(past);
+    assert.equal(read.status, 200);
     assert.equal(await read.text(), "");
-    assert.equal(
-      read.headers.get("stream-next-offset"),
-      "0000000000000000_0000000000000013",
-    );
-    // Exactly at the boundary: the second record whole.
-    const exact = await fetch(`${stream}?offset=${afterFirst}`);
-    assert.equal(await exact.text(), "abc");
+    assert.equal(read.headers.get("stream-next-offset"), offsetAt(10));
+    assert.equal(read.headers.get("stream-up-to-date"), "true");
+    // A long-poll one byte past the tail waits there and gets the next
+    // record, the one that then holds that position.
+    const poll = fetch(`${past}&live=long-poll&timeout=30`);
+    await (await fetch(stream, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: "abc", // [10, 13)
+    })).body?.cancel();
+    const polled = await poll;
+    assert.equal(polled.status, 200);
+    assert.equal(await polled.text(), "abc");
+    assert.equal(polled.headers.get("stream-next-offset"), offsetAt(13));
+    await (await fetch(stream, {
+      method: "POST",
+      headers: { "stream-closed": "true" },
+    })).body?.cancel();
+    const text =
+      await (await fetch(`${stream}?offset=${offsetAt(99)}&live=sse`))
+        .text();
+    const control = JSON.parse(text.split("\n")[1].slice("data:".length));
+    assert.equal(control.streamNextOffset, offsetAt(13));
+    assert.equal(control.streamClosed, true);
   });
 });

@@ -204,6 +204,66 @@ Deno.test("a long-poll reader crosses from segments into the WAL tail", async ()
   }
 });
 
+Deno.test("offsets inside records read from the record's start in sealed segments and through a fork", async () => {
+  const server = await startTestServer(TIERED);
+  try {
+    await createJson(server.url, "in");
+    const sent = await appendMessages(server.url, "in", 120);
+    const d = await waitDetails(server.url, "in", fullyUploaded);
+    assert.equal(
+      walChunkCount(server.dataDir),
+      0,
+      "every read is from segments",
+    );
+    // Stored as `"<text>",`: positions of each message.
+    const starts: number[] = [];
+    let pos = 0;
+    for (const m of sent) {
+      starts.push(pos);
+      pos += JSON.stringify(m).length + 1;
+    }
+    assert.equal(offsetPos(d.tailOffset as string), pos);
+    for (const k of [0, 1, 37, 64, 119]) {
+      const at = starts[k] + 1 + (k % 5);
+      const response = await fetch(
+        `${server.url}/v1/stream/in?offset=${offsetOf(at)}`,
+      );
+      const got = await response.json() as string[];
+      assert.equal(got[0], sent[k], `message ${k}`);
+      assert.deepEqual(got, sent.slice(k, k + got.length));
+    }
+    // A fork at message 50: inside message 49 (the source's segments) and
+    // inside the fork's second own message, reads start at that message.
+    const fork = await fetch(`${server.url}/v1/stream/in-fork`, {
+      method: "PUT",
+      headers: {
+        "content-type": "application/json",
+        "stream-forked-from": "/v1/stream/in",
+        "stream-fork-offset": offsetOf(starts[50]),
+      },
+    });
+    await fork.body?.cancel();
+    assert.equal(fork.status, 201);
+    const own = await appendMessages(server.url, "in-fork", 10, "own");
+    const inherited = await fetch(
+      `${server.url}/v1/stream/in-fork?offset=${offsetOf(starts[49] + 3)}`,
+    );
+    assert.deepEqual(await inherited.json(), [sent[49], ...own]);
+    const ownStart = starts[50] + JSON.stringify(own[0]).length + 1;
+    const inOwn = await fetch(
+      `${server.url}/v1/stream/in-fork?offset=${offsetOf(ownStart + 2)}`,
+    );
+    assert.deepEqual(await inOwn.json(), own.slice(1));
+  } finally {
+    await server.close();
+    await Deno.remove(server.dataDir, { recursive: true });
+  }
+});
+
+const offsetOf = (pos: number) =>
+  `0000000000000000_${String(pos).padStart(16, "0")}`;
+const offsetPos = (offset: string) => Number(offset.split("_")[1]);
+
 Deno.test("_details names are reserved: creating one is a 400", async () => {
   const server = await startTestServer();
   try {

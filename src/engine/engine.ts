@@ -800,7 +800,8 @@ export class Engine {
 
   /**
    * Reads from `position` (`"start"`, `"now"` or a byte position) up to the
-   * read cap. An offset beyond the tail is a 400.
+   * read cap. A position inside a record reads from that record's start; one
+   * beyond the tail reads as the tail (nothing yet, next offset the tail).
    */
   async read(
     name: string,
@@ -815,13 +816,7 @@ export class Engine {
       ? 0
       : position === "now"
       ? tailPos
-      : position;
-    if (fromPos > tailPos) {
-      return fail(
-        "bad_request",
-        `Offset is beyond the tail of stream "${name}"`,
-      );
-    }
+      : Math.min(position, tailPos);
     const got = await this.#gatherMemo(state, fromPos, tailPos, bytesMax);
     const data = got.data;
     const upToDate = got.endPos >= tailPos;

@@ -1,9 +1,10 @@
 /**
  * @module
- * Gathers a stream's bytes for a read: from a position (rounded up to the
- * next record boundary) to the visible tail, across the fork chain (a fork
- * reads its source below its fork position, clipped there), stopping at a
- * soft byte cap on a record boundary. At least one record is returned.
+ * Gathers a stream's bytes for a read: from the start of the record holding
+ * a position (a position inside a record reads that record whole) to the
+ * visible tail, across the fork chain (a fork reads its source below its fork
+ * position, clipped there), stopping at a soft byte cap on a record boundary.
+ * At least one record is returned.
  */
 
 import { StreamError } from "../errors.ts";
@@ -29,7 +30,8 @@ export type ChunkReader = (
 
 /** Bytes gathered for a read. */
 export interface Gathered {
-  /** Position of the first returned byte (after rounding up). */
+  /** Position of the first returned byte: the start of the record holding
+   * the requested position (clipped at a fork point). */
   startPos: number;
   /** Position after the last returned byte. */
   endPos: number;
@@ -107,9 +109,9 @@ export async function gather(
 }
 
 /**
- * The part of `chunk` to return: from the first record boundary at or after
- * `pos`, whole records while under `budget` (at least one when `mustTake`),
- * clipped at `limit` (a fork point may cut a record).
+ * The part of `chunk` to return: from the start of the record holding `pos`,
+ * whole records while under `budget` (at least one when `mustTake`), clipped
+ * at `limit` (a fork point may cut a record).
  */
 function take(
   chunk: Chunk,
@@ -120,9 +122,8 @@ function take(
 ): { startPos: number; endPos: number } {
   const end = Math.min(chunk.endPos, limit);
   if (chunk.lengths === null) {
-    // One record: take it whole (clipped at a fork point) if the budget
-    // allows or nothing has been taken yet; never start inside it.
-    if (pos > chunk.startPos) return { startPos: end, endPos: end };
+    // One record, whether `pos` is at its start or inside it: take it whole
+    // (clipped at a fork point) if the budget allows or nothing is taken yet.
     if (end - chunk.startPos > budget && !mustTake) {
       return { startPos: chunk.startPos, endPos: chunk.startPos };
     }
@@ -136,7 +137,7 @@ function take(
   }
   let recordStart = chunk.startPos;
   let i = 0;
-  while (i < chunk.lengths.length && recordStart < pos) {
+  while (i < chunk.lengths.length && recordStart + chunk.lengths[i] <= pos) {
     recordStart += chunk.lengths[i++];
   }
   const startPos = Math.min(recordStart, end);

@@ -28,19 +28,43 @@ function chunkOf(startPos: number, records: string[]): Chunk {
 const text = (g: { pieces: Uint8Array[] }) =>
   g.pieces.map((p) => new TextDecoder().decode(p)).join("");
 
-Deno.test("gather() rounds a position inside a record up to the next record", async () => {
+Deno.test("gather() reads a position inside a record from that record's start", async () => {
   const read = memoryReader(
     new Map([[1, [chunkOf(0, ["aaa", "bbb"]), chunkOf(6, ["cc"])]]]),
   );
   const source: ReadSource = { id: 1, parent: undefined, forkPos: 0 };
   const g = await gather(read, source, 1, 8, 1000);
-  assert.equal(text(g), "bbbcc");
-  assert.equal(g.startPos, 3);
+  assert.equal(text(g), "aaabbbcc");
+  assert.equal(g.startPos, 0);
   assert.equal(g.endPos, 8);
+  const second = await gather(read, source, 4, 8, 1000);
+  assert.equal(text(second), "bbbcc");
+  assert.equal(second.startPos, 3);
   const single = await gather(read, source, 7, 8, 1000);
-  assert.equal(text(single), "");
-  assert.equal(single.startPos, 8);
+  assert.equal(text(single), "cc");
+  assert.equal(single.startPos, 6);
   assert.equal(single.endPos, 8);
+  // The containing record is returned even when it alone exceeds the cap.
+  const capped = await gather(read, source, 5, 8, 1);
+  assert.equal(text(capped), "bbb");
+  assert.equal(capped.endPos, 6);
+});
+
+Deno.test("gather() inside a fork's clipped source record reads the clipped part", async () => {
+  const read = memoryReader(
+    new Map([
+      [1, [chunkOf(0, ["src1", "src2"])]],
+      [2, [chunkOf(6, ["own"])]],
+    ]),
+  );
+  const parent: ReadSource = { id: 1, parent: undefined, forkPos: 0 };
+  const fork: ReadSource = { id: 2, parent, forkPos: 6 };
+  const inSource = await gather(read, fork, 5, 9, 1000);
+  assert.equal(text(inSource), "srown");
+  assert.equal(inSource.startPos, 4);
+  const inOwn = await gather(read, fork, 7, 9, 1000);
+  assert.equal(text(inOwn), "own");
+  assert.equal(inOwn.startPos, 6);
 });
 
 Deno.test("gather() stops at the byte cap on a record boundary but returns one record", async () => {
@@ -102,6 +126,42 @@ Deno.test("gather() returns every byte exactly once when paging (property)", asy
           at = g.endPos;
         }
         return all === chunkRecords.flat().join("");
+      },
+    ),
+  );
+});
+
+Deno.test("gather() from any position starts at the record holding it (property)", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.array(fc.string({ minLength: 1, maxLength: 5 }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        { minLength: 1, maxLength: 6 },
+      ),
+      fc.nat(),
+      async (chunkRecords, where) => {
+        const chunks: Chunk[] = [];
+        let pos = 0;
+        for (const records of chunkRecords) {
+          const c = chunkOf(pos, records);
+          chunks.push(c);
+          pos = c.endPos;
+        }
+        const read = memoryReader(new Map([[1, chunks]]));
+        const source: ReadSource = { id: 1, parent: undefined, forkPos: 0 };
+        const at = where % pos;
+        let start = 0;
+        const expected: string[] = [];
+        for (const record of chunkRecords.flat()) {
+          if (start + record.length > at) expected.push(record);
+          start += record.length;
+        }
+        const g = await gather(read, source, at, pos, 1000);
+        return text(g) === expected.join("") &&
+          g.startPos === pos - text(g).length && g.endPos === pos;
       },
     ),
   );

@@ -311,8 +311,9 @@ export class Tier {
       return bytes;
     };
     const segment = await this.#cache.get(key, load);
-    // Whole decoded blocks from the one holding fromPos: gather() rounds up
-    // to the next record boundary and clips at the fork point or tail.
+    // Whole decoded blocks from the one holding fromPos (blocks hold whole
+    // records, so also the record holding it): gather() starts at that
+    // record and clips at the fork point or tail.
     const chunks: Chunk[] = [];
     let bytes = 0;
     for (

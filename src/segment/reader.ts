@@ -45,7 +45,7 @@ export interface OpenSegmentOptions {
 
 /** What `readFrom` returns. */
 export interface ReadFromResult {
-  /** Whole records in order; the first starts at the boundary >= pos. */
+  /** Whole records in order; the first is the one holding pos. */
   records: SegmentRecord[];
   /** Position to continue from (the segment's `endPos` when done). */
   nextPos: number;
@@ -169,9 +169,10 @@ export class SegmentReader {
   }
 
   /**
-   * Records from the first record boundary >= `pos`, up to `bytesMax` record
-   * bytes; always at least one record when any remain, so a record larger
-   * than `bytesMax` still makes progress.
+   * Records from the one holding `pos` (a position inside a record reads
+   * that record whole), up to `bytesMax` record bytes; always at least one
+   * record when any remain, so a record larger than `bytesMax` still makes
+   * progress.
    */
   async readFrom(pos: number, bytesMax: number): Promise<ReadFromResult> {
     assert(
@@ -183,7 +184,7 @@ export class SegmentReader {
     let bytes = 0;
     for (let i = this.blockFor(pos); i >= 0 && i < this.blocks.length; i++) {
       for (const r of await this.readBlock(i)) {
-        if (r.pos < pos) continue;
+        if (r.pos + r.data.length <= pos) continue;
         if (records.length > 0 && bytes + r.data.length > bytesMax) {
           return { records, nextPos: r.pos };
         }
