@@ -104,6 +104,10 @@ export interface SegmentConfig {
   uploadRetryMinMs: number;
   /** Longest upload retry delay, in ms. @default 30000 */
   uploadRetryMaxMs: number;
+  /** First retry delay after a stream's seal failed, in ms (doubles per failure). @default 1000 */
+  sealRetryMinMs: number;
+  /** Longest seal retry delay, in ms. @default 60000 */
+  sealRetryMaxMs: number;
   /** Deleted streams whose objects wait for deletion, at most. @default 10000 */
   releaseQueueMax: number;
   /** Test only (`DS_TEST_CRASH_POINT`, not a flag): SIGKILL self there. @default "" */
@@ -549,6 +553,26 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: "longest upload retry delay",
   },
   {
+    flag: "seal-retry-min-ms",
+    env: "DS_SEAL_RETRY_MIN_MS",
+    section: "segment",
+    field: "sealRetryMinMs",
+    kind: "int",
+    min: 1,
+    max: 3_600_000,
+    doc: "first retry delay after sealing failed (doubles per failure)",
+  },
+  {
+    flag: "seal-retry-max-ms",
+    env: "DS_SEAL_RETRY_MAX_MS",
+    section: "segment",
+    field: "sealRetryMaxMs",
+    kind: "int",
+    min: 1,
+    max: 3_600_000,
+    doc: "longest seal retry delay",
+  },
+  {
     flag: "release-queue-max",
     env: "DS_RELEASE_QUEUE_MAX",
     section: "segment",
@@ -613,6 +637,8 @@ export function defaultConfig(): Config {
       uploadBacklogBytesMax: 1024 * MIB,
       uploadRetryMinMs: 100,
       uploadRetryMaxMs: 30_000,
+      sealRetryMinMs: 1000,
+      sealRetryMaxMs: 60_000,
       releaseQueueMax: 10_000,
       testCrashPoint: "",
     },
@@ -710,6 +736,9 @@ export function parseConfig(
   }
   if (config.segment.uploadRetryMinMs > config.segment.uploadRetryMaxMs) {
     errors.push("upload-retry-min-ms must not exceed upload-retry-max-ms");
+  }
+  if (config.segment.sealRetryMinMs > config.segment.sealRetryMaxMs) {
+    errors.push("seal-retry-min-ms must not exceed seal-retry-max-ms");
   }
   if (config.objectStore.kind === "s3" && config.objectStore.s3Bucket === "") {
     errors.push("--object-store s3 needs --s3-bucket");

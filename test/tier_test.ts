@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import type { ConfigOverrides, SegmentConfig } from "../src/config.ts";
 import type { ObjectStore } from "../src/objectstore/object_store.ts";
-import { backoffMs } from "../src/engine/tier.ts";
 import { FaultyObjectStore, seededRandom } from "../src/objectstore/faulty.ts";
 import { MemoryObjectStore } from "../src/objectstore/memory.ts";
 import { startTestServer } from "./_server.ts";
@@ -373,14 +372,6 @@ Deno.test("the release queue limit drops releases beyond it", async () => {
     assert.equal((d.tier as { releaseQueue: number }).releaseQueue, 2);
     objects.setFaults({ failureRate: 0 });
   });
-});
-
-Deno.test("backoffMs() doubles and is capped", () => {
-  assert.equal(backoffMs(1, 100, 1000), 100);
-  assert.equal(backoffMs(2, 100, 1000), 200);
-  assert.equal(backoffMs(4, 100, 1000), 800);
-  assert.equal(backoffMs(5, 100, 1000), 1000);
-  assert.equal(backoffMs(500, 100, 1000), 1000);
 });
 
 /** A memory object store that records the keys put into it. */

@@ -13,6 +13,7 @@
 
 import { join } from "node:path";
 import { assert } from "../assert.ts";
+import { backoff } from "../backoff.ts";
 import type { Codec } from "../_wasm/codec.ts";
 import type { SegmentConfig } from "../config.ts";
 import { StreamError } from "../errors.ts";
@@ -90,14 +91,52 @@ export interface TierOptions {
   streams: () => Iterable<StreamInfo>;
   /** Logger. */
   log: Logger;
-  /** Clock, for tests. */
-  now?: () => number;
+  /** Time and the wait between passes; tests step the loops by hand. */
+  clock?: TierClock;
+  /** Jitter source for retry delays, uniform in [0, 1). @default Math.random */
+  random?: () => number;
+  /** Seals ranges into files; tests inject failures. Default: see `walPath`. */
+  sealer?: Sealer;
   /**
    * Path of the SQLite WAL: sealing (WAL reads, compression, checksums, the
    * file write) then runs on a Worker with its own read connection. Without
    * it, sealing runs on this thread in slices that yield between blocks.
    */
   walPath?: string;
+}
+
+/** Time and waits, injectable so tests can run the loops pass by pass. */
+export interface TierClock {
+  /** Now, in epoch ms. */
+  now(): number;
+  /** Resolves after `ms`, or as soon as `signal` aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** The real clock: `Date.now` and an unref'd timer. */
+export const SYSTEM_CLOCK: TierClock = {
+  now: Date.now,
+  sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const wake = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      Deno.unrefTimer(timer);
+      signal.addEventListener("abort", wake);
+    });
+  },
+};
+
+/** When a failing step may run again. */
+interface Retry {
+  /** Failures in a row; 0 after a success. */
+  failures: number;
+  /** No attempt before this time (epoch ms). */
+  retryAtMs: number;
 }
 
 /** Per-stream tiering state. */
@@ -116,8 +155,9 @@ interface TierStream {
   put: Set<number>;
   /** Summary of the last published manifest. */
   published: string | undefined;
-  failures: number;
-  retryAtMs: number;
+  /** Sealing and uploading fail and back off independently. */
+  seal: Retry;
+  upload: Retry;
 }
 
 /** `_details` figures of one stream. */
@@ -151,50 +191,40 @@ export interface TierStats {
 const TICK_MS = 50;
 const SEAL_TICK_BYTES_MAX = 64 * 1024 * 1024;
 
-/** Capped exponential backoff: `minMs * 2^(failures-1)`, at most `maxMs`. */
-export function backoffMs(
-  failures: number,
-  minMs: number,
-  maxMs: number,
-): number {
-  assert(failures >= 1 && minMs >= 0 && maxMs >= minMs, "backoff arguments");
-  return Math.min(maxMs, minMs * 2 ** Math.min(failures - 1, 40));
-}
-
 /** See the module doc. Create with `Tier.open`. */
 export class Tier {
   readonly #o: TierOptions;
-  readonly #now: () => number;
+  readonly #clock: TierClock;
+  readonly #random: () => number;
   readonly #cache: SegmentCache;
   readonly #sealer: Sealer;
   readonly #streams = new Map<number, TierStream>();
-  readonly #releases = new Map<
-    number,
-    { failures: number; retryAtMs: number }
-  >();
+  readonly #releases = new Map<number, Retry>();
   #releasesDropped = 0;
   #crashHits = 0;
   #backlogBytes = 0;
-  #sleepers = new Set<() => void>();
+  readonly #stop = new AbortController();
   #loops: Promise<void>[] = [];
   #closed = false;
 
   private constructor(options: TierOptions) {
     this.#o = options;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
+    this.#random = options.random ?? Math.random;
     this.#cache = new SegmentCache(options.config.cacheBytes, options.codec);
-    this.#sealer = options.walPath === undefined
-      ? inThreadSealer(
-        options.store,
-        options.codec,
-        options.segmentDir,
-        options.config.segmentBytes,
-      )
-      : workerSealer(
-        options.walPath,
-        options.segmentDir,
-        options.config.segmentBytes,
-      );
+    this.#sealer = options.sealer ??
+      (options.walPath === undefined
+        ? inThreadSealer(
+          options.store,
+          options.codec,
+          options.segmentDir,
+          options.config.segmentBytes,
+        )
+        : workerSealer(
+          options.walPath,
+          options.segmentDir,
+          options.config.segmentBytes,
+        ));
   }
 
   /** Loads segment rows, sweeps stray files, and starts the loop. */
@@ -242,8 +272,8 @@ export class Tier {
         unsealedSinceMs: undefined,
         put: new Set(),
         published: undefined,
-        failures: 0,
-        retryAtMs: 0,
+        seal: { failures: 0, retryAtMs: 0 },
+        upload: { failures: 0, retryAtMs: 0 },
       };
       this.#streams.set(id, s);
     }
@@ -342,16 +372,7 @@ export class Tier {
         this.#o.log.error("tiering pass failed; will retry", error);
       }
       if (this.#closed) break;
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          this.#sleepers.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, TICK_MS);
-        Deno.unrefTimer(timer);
-        this.#sleepers.add(wake);
-      });
+      await this.#clock.sleep(TICK_MS, this.#stop.signal);
     }
   }
 
@@ -370,10 +391,14 @@ export class Tier {
     for (const info of this.#refresh()) {
       if (this.#closed || budget <= 0) return;
       const s = this.#stream(info.id, info.fork?.position ?? 0);
+      if (this.#clock.now() < s.seal.retryAtMs) continue;
       try {
         budget -= await this.#sealDue(s, info, budget);
+        s.seal.failures = 0;
       } catch (error) {
-        this.#failed(s, error);
+        const { sealRetryMinMs, sealRetryMaxMs } = this.#o.config;
+        this.#retryLater(s.seal, sealRetryMinMs, sealRetryMaxMs);
+        this.#warnFailed("sealing", s.id, s.seal, error);
       }
     }
   }
@@ -382,27 +407,37 @@ export class Tier {
     for (const info of this.#refresh()) {
       if (this.#closed) return;
       const s = this.#stream(info.id, info.fork?.position ?? 0);
+      if (this.#clock.now() < s.upload.retryAtMs) continue;
       try {
         await this.#uploadDue(s, info);
       } catch (error) {
-        this.#failed(s, error);
+        const { uploadRetryMinMs, uploadRetryMaxMs } = this.#o.config;
+        this.#retryLater(s.upload, uploadRetryMinMs, uploadRetryMaxMs);
+        this.#warnFailed("uploading", s.id, s.upload, error);
       }
     }
     await this.#releaseDue();
   }
 
-  #failed(s: TierStream, error: unknown): void {
-    s.failures++;
-    const { uploadRetryMinMs, uploadRetryMaxMs } = this.#o.config;
-    s.retryAtMs = this.#now() +
-      backoffMs(s.failures, uploadRetryMinMs, uploadRetryMaxMs);
-    if (s.failures === 1 || s.failures % 20 === 0) {
-      this.#o.log.warn(
-        `tiering stream id ${s.id} failed (attempt ${s.failures}); will retry: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
-      );
-    }
+  /** Counts a failure of `retry` and schedules the next attempt. */
+  #retryLater(retry: Retry, minMs: number, maxMs: number): void {
+    retry.failures++;
+    retry.retryAtMs = this.#clock.now() +
+      backoff(retry.failures, minMs, maxMs, this.#random);
+  }
+
+  #warnFailed(
+    step: "sealing" | "uploading",
+    id: number,
+    { failures }: Retry,
+    error: unknown,
+  ): void {
+    if (failures !== 1 && failures % 20 !== 0) return;
+    this.#o.log.warn(
+      `${step} stream id ${id} failed (attempt ${failures}); will retry: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    );
   }
 
   // ---- sealing -------------------------------------------------------------
@@ -422,14 +457,16 @@ export class Tier {
         s.unsealedSinceMs = undefined;
         break;
       }
-      s.unsealedSinceMs ??= this.#now();
-      const aged = this.#now() - s.unsealedSinceMs >= segmentAgeMs;
+      s.unsealedSinceMs ??= this.#clock.now();
+      const aged = this.#clock.now() - s.unsealedSinceMs >= segmentAgeMs;
       if (unsealed < segmentBytes && !aged) break;
       if (this.#backlogBytes >= uploadBacklogBytesMax) break; // uploads are behind
       const row = await this.#seal(s, info.tailPos);
       if (row === undefined) break;
       sealed += row.endPos - row.startPos;
-      s.unsealedSinceMs = row.endPos < info.tailPos ? this.#now() : undefined;
+      s.unsealedSinceMs = row.endPos < info.tailPos
+        ? this.#clock.now()
+        : undefined;
     }
     return sealed;
   }
@@ -463,7 +500,6 @@ export class Tier {
   // ---- upload, manifest, WAL cleanup ---------------------------------------
 
   async #uploadDue(s: TierStream, info: StreamInfo): Promise<void> {
-    if (this.#now() < s.retryAtMs) return;
     const last = s.segments[s.segments.length - 1];
     const pending = last !== undefined && !last.uploaded;
     const closed = info.closed && s.sealedThrough === info.tailPos;
@@ -508,7 +544,7 @@ export class Tier {
       }
       s.put.clear();
     }
-    s.failures = 0;
+    s.upload.failures = 0;
   }
 
   /** A sealed segment's bytes: its file, else rebuilt from the WAL. */
@@ -555,7 +591,7 @@ export class Tier {
   async #releaseDue(): Promise<void> {
     for (const [id, state] of [...this.#releases]) {
       if (this.#closed) return;
-      if (this.#now() < state.retryAtMs) continue;
+      if (this.#clock.now() < state.retryAtMs) continue;
       try {
         // The manifest goes first: without it, bootstrap ignores the rest.
         await this.#o.objects.delete(manifestKey(id));
@@ -566,10 +602,8 @@ export class Tier {
         }
         this.#releases.delete(id);
       } catch {
-        state.failures++;
         const { uploadRetryMinMs, uploadRetryMaxMs } = this.#o.config;
-        state.retryAtMs = this.#now() +
-          backoffMs(state.failures, uploadRetryMinMs, uploadRetryMaxMs);
+        this.#retryLater(state, uploadRetryMinMs, uploadRetryMaxMs);
       }
     }
   }
@@ -621,7 +655,7 @@ export class Tier {
   /** Stops the loop after the current step. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const wake of [...this.#sleepers]) wake();
+    this.#stop.abort();
     await Promise.all(this.#loops);
     this.#sealer.close();
   }
