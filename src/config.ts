@@ -100,6 +100,11 @@ export interface SegmentConfig {
   cacheBytes: number;
   /** Sealed bytes awaiting upload before sealing pauses. @default 1 GiB */
   uploadBacklogBytesMax: number;
+  /**
+   * Local backlog (WAL bytes not yet published plus sealed bytes not yet
+   * uploaded) above which appends get 503. @default 10 GiB
+   */
+  backlogBytesMax: number;
   /** First upload retry delay, in ms (doubles per failure). @default 100 */
   uploadRetryMinMs: number;
   /** Longest upload retry delay, in ms. @default 30000 */
@@ -533,6 +538,17 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: "sealed bytes awaiting upload before sealing pauses",
   },
   {
+    flag: "backlog-bytes-max",
+    env: "DS_BACKLOG_BYTES_MAX",
+    section: "segment",
+    field: "backlogBytesMax",
+    kind: "int",
+    min: 1,
+    max: 1024 * 1024 * MIB,
+    doc:
+      "WAL bytes not yet published plus sealed bytes not yet uploaded before appends get 503",
+  },
+  {
     flag: "upload-retry-min-ms",
     env: "DS_UPLOAD_RETRY_MIN_MS",
     section: "segment",
@@ -635,6 +651,7 @@ export function defaultConfig(): Config {
       segmentAgeMs: 60_000,
       cacheBytes: 256 * MIB,
       uploadBacklogBytesMax: 1024 * MIB,
+      backlogBytesMax: 10 * 1024 * MIB,
       uploadRetryMinMs: 100,
       uploadRetryMaxMs: 30_000,
       sealRetryMinMs: 1000,
@@ -736,6 +753,9 @@ export function parseConfig(
   }
   if (config.segment.uploadRetryMinMs > config.segment.uploadRetryMaxMs) {
     errors.push("upload-retry-min-ms must not exceed upload-retry-max-ms");
+  }
+  if (config.segment.backlogBytesMax < config.segment.segmentBytes) {
+    errors.push("backlog-bytes-max must be at least segment-bytes");
   }
   if (config.segment.sealRetryMinMs > config.segment.sealRetryMaxMs) {
     errors.push("seal-retry-min-ms must not exceed seal-retry-max-ms");

@@ -6,9 +6,12 @@
  * a `ChunkReader` that serves positions below a stream's WAL range from
  * segments (a byte-bounded cache, else the object store), so `gather()` and
  * fork chains read across tiers unchanged. Deleted streams' objects are
- * released in the background. See docs/segments.md. One file past the usual
+ * released in the background. It also counts the local backlog (WAL bytes
+ * not yet published, sealed bytes not yet uploaded) and refuses new bytes
+ * above its budget (`admit`). See docs/segments.md. One file past the usual
  * size because sealing, publishing, cleanup and reads share per-stream state
- * (`sealedThrough`, `walStart`) whose invariants must change together.
+ * (`sealedThrough`, `walStart`, `tailPos` and the backlog counters) whose
+ * invariants must change together.
  */
 
 import { join } from "node:path";
@@ -38,6 +41,7 @@ import type {
   Chunk,
   SegmentRow,
   StreamRow,
+  WalSnapshot,
   WalStore,
 } from "../storage/wal_store.ts";
 import type { ChunkReader } from "./reader.ts";
@@ -89,6 +93,8 @@ export interface TierOptions {
   config: SegmentConfig;
   /** Committed streams, from the engine. */
   streams: () => Iterable<StreamInfo>;
+  /** One committed stream, for streams first seen through `committed()`. */
+  streamInfo?: (id: number) => StreamInfo | undefined;
   /** Logger. */
   log: Logger;
   /** Time and the wait between passes; tests step the loops by hand. */
@@ -149,6 +155,8 @@ interface TierStream {
   sealedThrough: number;
   /** Positions below are served from segments (the WAL rows are gone). */
   walStart: number;
+  /** Committed tail, as last seen (for the WAL backlog figure). */
+  tailPos: number;
   /** When data past `sealedThrough` was first seen. */
   unsealedSinceMs: number | undefined;
   /** Segment starts put into the object store (not yet marked uploaded). */
@@ -178,8 +186,19 @@ export interface TierDetails {
 
 /** Whole-tier counters. */
 export interface TierStats {
-  /** Sealed bytes waiting for upload. */
+  /**
+   * Local bytes waiting for the object store: `walBacklogBytes +
+   * uploadBacklogBytes`. Appends get 503 while it is above `backlogBytesMax`.
+   */
   backlogBytes: number;
+  /** The budget, `--backlog-bytes-max`. */
+  backlogBytesMax: number;
+  /** Streams' own bytes in the WAL not yet published (unsealed or not uploaded). */
+  walBacklogBytes: number;
+  /** Sealed segment bytes waiting for upload (files in the segment folder). */
+  uploadBacklogBytes: number;
+  /** Sealed segments waiting for upload. */
+  uploadsPending: number;
   /** Streams whose objects wait to be deleted. */
   releaseQueue: number;
   /** Releases dropped because the queue was full. */
@@ -202,7 +221,11 @@ export class Tier {
   readonly #releases = new Map<number, Retry>();
   #releasesDropped = 0;
   #crashHits = 0;
-  #backlogBytes = 0;
+  /** Σ over streams of `tailPos - walStart`. */
+  #walBacklogBytes = 0;
+  /** Σ of the sizes of sealed, not uploaded segments, and their count. */
+  #uploadBacklogBytes = 0;
+  #uploadsPending = 0;
   readonly #stop = new AbortController();
   #loops: Promise<void>[] = [];
   #closed = false;
@@ -232,22 +255,7 @@ export class Tier {
     const tier = new Tier(options);
     try {
       await Deno.mkdir(options.segmentDir, { recursive: true });
-      const snapshot = await options.store.load();
-      const forkPos = new Map(
-        snapshot.streams.map((s) => [s.id, s.forkPos ?? 0]),
-      );
-      for (const row of snapshot.segments) {
-        const s = tier.#stream(row.streamId, forkPos.get(row.streamId) ?? 0);
-        assert(row.startPos === s.sealedThrough, "segments tile the stream");
-        s.segments.push(row);
-        s.sealedThrough = row.endPos;
-        if (row.uploaded) s.walStart = row.endPos;
-        else tier.#backlogBytes += row.sizeBytes;
-      }
-      for (const row of snapshot.streams) {
-        const s = tier.#streams.get(row.id);
-        if (s !== undefined) s.published = publishedAtStart(s, row);
-      }
+      tier.#load(await options.store.load());
       await tier.#sweepFiles();
       tier.#loops = [
         tier.#run(() => tier.#sealPass()),
@@ -260,6 +268,33 @@ export class Tier {
     return tier;
   }
 
+  /** Per-stream state and the backlog counters from the WAL's tables. */
+  #load(snapshot: WalSnapshot): void {
+    const forkPos = new Map(
+      snapshot.streams.map((s) => [s.id, s.forkPos ?? 0]),
+    );
+    for (const row of snapshot.segments) {
+      const s = this.#stream(row.streamId, forkPos.get(row.streamId) ?? 0);
+      assert(row.startPos === s.sealedThrough, "segments tile the stream");
+      s.segments.push(row);
+      s.sealedThrough = row.endPos;
+      if (row.uploaded) s.walStart = row.endPos;
+      else {
+        this.#uploadBacklogBytes += row.sizeBytes;
+        this.#uploadsPending++;
+      }
+    }
+    for (const row of snapshot.streams) {
+      const s = this.#stream(row.id, row.forkPos ?? 0);
+      s.tailPos = row.tailPos;
+      s.published = publishedAtStart(s, row);
+    }
+    for (const s of this.#streams.values()) {
+      s.tailPos = Math.max(s.tailPos, s.sealedThrough); // rows of no stream
+      this.#walBacklogBytes += s.tailPos - s.walStart;
+    }
+  }
+
   #stream(id: number, basePos: number): TierStream {
     let s = this.#streams.get(id);
     if (s === undefined) {
@@ -269,6 +304,7 @@ export class Tier {
         segments: [],
         sealedThrough: basePos,
         walStart: basePos,
+        tailPos: basePos,
         unsealedSinceMs: undefined,
         put: new Set(),
         published: undefined,
@@ -391,6 +427,7 @@ export class Tier {
     for (const info of this.#refresh()) {
       if (this.#closed || budget <= 0) return;
       const s = this.#stream(info.id, info.fork?.position ?? 0);
+      this.#noteTail(s, info.tailPos);
       if (this.#clock.now() < s.seal.retryAtMs) continue;
       try {
         budget -= await this.#sealDue(s, info, budget);
@@ -407,6 +444,7 @@ export class Tier {
     for (const info of this.#refresh()) {
       if (this.#closed) return;
       const s = this.#stream(info.id, info.fork?.position ?? 0);
+      this.#noteTail(s, info.tailPos);
       if (this.#clock.now() < s.upload.retryAtMs) continue;
       try {
         await this.#uploadDue(s, info);
@@ -460,7 +498,7 @@ export class Tier {
       s.unsealedSinceMs ??= this.#clock.now();
       const aged = this.#clock.now() - s.unsealedSinceMs >= segmentAgeMs;
       if (unsealed < segmentBytes && !aged) break;
-      if (this.#backlogBytes >= uploadBacklogBytesMax) break; // uploads are behind
+      if (this.#uploadBacklogBytes >= uploadBacklogBytesMax) break; // uploads are behind
       const row = await this.#seal(s, info.tailPos);
       if (row === undefined) break;
       sealed += row.endPos - row.startPos;
@@ -493,7 +531,8 @@ export class Tier {
     }
     s.segments.push(row);
     s.sealedThrough = row.endPos;
-    this.#backlogBytes += row.sizeBytes;
+    this.#uploadBacklogBytes += row.sizeBytes;
+    this.#uploadsPending++;
     return row;
   }
 
@@ -531,13 +570,17 @@ export class Tier {
       s.published = summary;
     }
     if (through > s.walStart) {
+      assert(through <= s.tailPos, "published data was committed");
+      this.#walBacklogBytes -= through - s.walStart;
       s.walStart = through; // readers switch to segments before rows go
       await this.#o.store.truncate(s.id, through);
       this.#crashPoint("after_wal_truncate");
+      if (this.#streams.get(s.id) !== s) return; // released: counted there
       for (const row of done) {
         if (row.uploaded) continue;
         row.uploaded = true;
-        this.#backlogBytes -= row.sizeBytes;
+        this.#uploadBacklogBytes -= row.sizeBytes;
+        this.#uploadsPending--;
         await Deno.remove(join(this.#o.segmentDir, fileName(row))).catch(
           () => {},
         );
@@ -573,8 +616,12 @@ export class Tier {
     const s = this.#streams.get(id);
     if (s === undefined) return;
     this.#streams.delete(id);
+    this.#walBacklogBytes -= s.tailPos - s.walStart;
     for (const row of s.segments) {
-      if (!row.uploaded) this.#backlogBytes -= row.sizeBytes;
+      if (!row.uploaded) {
+        this.#uploadBacklogBytes -= row.sizeBytes;
+        this.#uploadsPending--;
+      }
       this.#cache.delete(segmentKey(id, row.startPos, row.endPos));
       Deno.remove(join(this.#o.segmentDir, fileName(row))).catch(() => {});
     }
@@ -608,6 +655,46 @@ export class Tier {
     }
   }
 
+  // ---- the local backlog -----------------------------------------------------
+
+  /**
+   * Notes stream `id`'s committed tail. The server calls it after every
+   * commit, so the backlog figure `admit()` checks is current without a scan.
+   */
+  committed(id: number, tailPos: number): void {
+    let s = this.#streams.get(id);
+    if (s === undefined) {
+      const info = this.#o.streamInfo?.(id);
+      if (info === undefined) return;
+      s = this.#stream(id, info.fork?.position ?? 0);
+    }
+    this.#noteTail(s, tailPos);
+  }
+
+  #noteTail(s: TierStream, tailPos: number): void {
+    if (tailPos <= s.tailPos) return;
+    this.#walBacklogBytes += tailPos - s.tailPos;
+    s.tailPos = tailPos;
+  }
+
+  /**
+   * Refuses writes that add bytes while the local backlog (WAL bytes not yet
+   * published plus sealed bytes not yet uploaded) is above
+   * `--backlog-bytes-max`, so an object-store outage cannot fill the disk.
+   * Writes already queued still commit: the WAL ends at most one append
+   * queue's worth above the budget.
+   */
+  admit(_bytes: number): StreamError | undefined {
+    const backlogBytes = this.#walBacklogBytes + this.#uploadBacklogBytes;
+    const { backlogBytesMax } = this.#o.config;
+    if (backlogBytes <= backlogBytesMax) return undefined;
+    return new StreamError(
+      "overloaded",
+      `Server is busy: ${backlogBytes} bytes wait for the object store (limit ${backlogBytesMax})`,
+      { retryAfterSeconds: 5 },
+    );
+  }
+
   // ---- introspection and lifecycle -----------------------------------------
 
   /** `_details` figures for stream `id`. */
@@ -633,8 +720,17 @@ export class Tier {
 
   /** Whole-tier counters. */
   stats(): TierStats {
+    assert(
+      this.#walBacklogBytes >= 0 && this.#uploadBacklogBytes >= 0 &&
+        this.#uploadsPending >= 0,
+      "backlog counters never go negative",
+    );
     return {
-      backlogBytes: this.#backlogBytes,
+      backlogBytes: this.#walBacklogBytes + this.#uploadBacklogBytes,
+      backlogBytesMax: this.#o.config.backlogBytesMax,
+      walBacklogBytes: this.#walBacklogBytes,
+      uploadBacklogBytes: this.#uploadBacklogBytes,
+      uploadsPending: this.#uploadsPending,
       releaseQueue: this.#releases.size,
       releasesDropped: this.#releasesDropped,
       cache: this.#cache.stats(),

@@ -6,6 +6,7 @@ import { StreamError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import { FaultyObjectStore } from "../objectstore/faulty.ts";
 import { MemoryObjectStore } from "../objectstore/memory.ts";
+import { appendRecord, streamRow } from "../storage/_contract.ts";
 import { MemoryStore } from "../storage/memory_store.ts";
 import type { Sealer } from "./_seal.ts";
 import { type StreamInfo, Tier, type TierClock } from "./tier.ts";
@@ -123,6 +124,91 @@ Deno.test("seal retries follow their own backoff, and seal failures never delay 
     }
     assert.equal(sealer.calls, 3);
     assert.equal(objects.calls.put, 9);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the backlog figure follows commits and deletes, and admit() refuses above --backlog-bytes-max", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const clock = new ManualClock();
+  const fork: StreamInfo = {
+    ...STREAM,
+    id: 2,
+    name: "fork",
+    tailPos: 1000,
+    fork: { sourceId: 1, sourceName: "s", position: 1000 },
+  };
+  const streams = new Map<number, StreamInfo>();
+  const tier = await Tier.open({
+    store: new MemoryStore(),
+    objects: new FaultyObjectStore(new MemoryObjectStore(), { failureRate: 1 }),
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: { ...defaultConfig().segment, backlogBytesMax: 3000 },
+    streams: () => streams.values(),
+    streamInfo: (id) => streams.get(id),
+    log: createLogger("error"),
+    clock,
+    sealer: failingSealer(),
+  });
+  try {
+    await clock.settle();
+    streams.set(1, STREAM);
+    tier.committed(1, 3000);
+    assert.equal(tier.stats().backlogBytes, 3000);
+    assert.equal(tier.admit(10), undefined, "at the budget: admitted");
+    streams.set(2, fork);
+    tier.committed(2, 1500); // a fork's own bytes start at its fork position
+    assert.equal(tier.stats().walBacklogBytes, 3500);
+    const refused = tier.admit(10);
+    assert.equal(refused?.kind, "overloaded");
+    assert.deepEqual(refused?.detail, { retryAfterSeconds: 5 });
+    tier.committed(1, 3000); // no new bytes
+    await clock.advance(100); // a pass sees the same tails
+    assert.equal(tier.stats().backlogBytes, 3500);
+    streams.delete(1); // deleted: the next pass forgets its bytes
+    await clock.advance(100);
+    assert.equal(tier.stats().backlogBytes, 500);
+    assert.equal(tier.admit(10), undefined);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("after a restart the backlog is rebuilt from the WAL: unpublished bytes plus pending segments", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const store = new MemoryStore();
+  await store.commit([
+    { op: "create", stream: streamRow(1, "s") },
+    appendRecord(1, 0, new Uint8Array(1000)),
+    appendRecord(1, 1000, new Uint8Array(1000)),
+    appendRecord(1, 2000, new Uint8Array(500)),
+  ], 2);
+  const segment = { streamId: 1, sizeBytes: 70, uploaded: false };
+  await store.addSegment({ ...segment, startPos: 0, endPos: 1000 });
+  await store.addSegment({ ...segment, startPos: 1000, endPos: 2000 });
+  await store.truncate(1, 1000); // the first segment is published
+  const clock = new ManualClock();
+  const tier = await Tier.open({
+    store,
+    objects: new FaultyObjectStore(new MemoryObjectStore(), { failureRate: 1 }),
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: defaultConfig().segment,
+    streams: () => [{ ...STREAM, tailPos: 2500 }],
+    log: createLogger("error"),
+    clock,
+    sealer: failingSealer(),
+  });
+  try {
+    const stats = tier.stats();
+    assert.equal(stats.walBacklogBytes, 1500); // [1000, 2500) is not published
+    assert.equal(stats.uploadBacklogBytes, 70);
+    assert.equal(stats.uploadsPending, 1);
+    assert.equal(stats.backlogBytes, 1570);
   } finally {
     await tier.close();
     await Deno.remove(dir, { recursive: true });
