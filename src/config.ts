@@ -100,10 +100,19 @@ export interface SegmentConfig {
   cacheBytes: number;
   /** Sealed bytes awaiting upload before sealing pauses. @default 1 GiB */
   uploadBacklogBytesMax: number;
+  /**
+   * Local backlog (WAL bytes not yet published plus sealed bytes not yet
+   * uploaded) above which appends get 503. @default 10 GiB
+   */
+  backlogBytesMax: number;
   /** First upload retry delay, in ms (doubles per failure). @default 100 */
   uploadRetryMinMs: number;
   /** Longest upload retry delay, in ms. @default 30000 */
   uploadRetryMaxMs: number;
+  /** First retry delay after a stream's seal failed, in ms (doubles per failure). @default 1000 */
+  sealRetryMinMs: number;
+  /** Longest seal retry delay, in ms. @default 60000 */
+  sealRetryMaxMs: number;
   /** Deleted streams whose objects wait for deletion, at most. @default 10000 */
   releaseQueueMax: number;
   /** Test only (`DS_TEST_CRASH_POINT`, not a flag): SIGKILL self there. @default "" */
@@ -529,6 +538,17 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: "sealed bytes awaiting upload before sealing pauses",
   },
   {
+    flag: "backlog-bytes-max",
+    env: "DS_BACKLOG_BYTES_MAX",
+    section: "segment",
+    field: "backlogBytesMax",
+    kind: "int",
+    min: 1,
+    max: 1024 * 1024 * MIB,
+    doc:
+      "WAL bytes not yet published plus sealed bytes not yet uploaded before appends get 503",
+  },
+  {
     flag: "upload-retry-min-ms",
     env: "DS_UPLOAD_RETRY_MIN_MS",
     section: "segment",
@@ -547,6 +567,26 @@ export const OPTIONS: readonly OptionSpec[] = [
     min: 1,
     max: 3_600_000,
     doc: "longest upload retry delay",
+  },
+  {
+    flag: "seal-retry-min-ms",
+    env: "DS_SEAL_RETRY_MIN_MS",
+    section: "segment",
+    field: "sealRetryMinMs",
+    kind: "int",
+    min: 1,
+    max: 3_600_000,
+    doc: "first retry delay after sealing failed (doubles per failure)",
+  },
+  {
+    flag: "seal-retry-max-ms",
+    env: "DS_SEAL_RETRY_MAX_MS",
+    section: "segment",
+    field: "sealRetryMaxMs",
+    kind: "int",
+    min: 1,
+    max: 3_600_000,
+    doc: "longest seal retry delay",
   },
   {
     flag: "release-queue-max",
@@ -611,8 +651,11 @@ export function defaultConfig(): Config {
       segmentAgeMs: 60_000,
       cacheBytes: 256 * MIB,
       uploadBacklogBytesMax: 1024 * MIB,
+      backlogBytesMax: 10 * 1024 * MIB,
       uploadRetryMinMs: 100,
       uploadRetryMaxMs: 30_000,
+      sealRetryMinMs: 1000,
+      sealRetryMaxMs: 60_000,
       releaseQueueMax: 10_000,
       testCrashPoint: "",
     },
@@ -710,6 +753,12 @@ export function parseConfig(
   }
   if (config.segment.uploadRetryMinMs > config.segment.uploadRetryMaxMs) {
     errors.push("upload-retry-min-ms must not exceed upload-retry-max-ms");
+  }
+  if (config.segment.backlogBytesMax < config.segment.segmentBytes) {
+    errors.push("backlog-bytes-max must be at least segment-bytes");
+  }
+  if (config.segment.sealRetryMinMs > config.segment.sealRetryMaxMs) {
+    errors.push("seal-retry-min-ms must not exceed seal-retry-max-ms");
   }
   if (config.objectStore.kind === "s3" && config.objectStore.s3Bucket === "") {
     errors.push("--object-store s3 needs --s3-bucket");

@@ -59,3 +59,23 @@ Deno.test("parseConfig() takes bool flags bare, with =, or with a true/false val
   const bad = parseConfig({ env: {}, args: ["--subscriptions=maybe"] });
   assert.ok(!bad.ok);
 });
+
+Deno.test("parseConfig() reads the backlog budget and the seal retry delays, and checks them against related limits", () => {
+  const parsed = parseConfig({
+    env: { DS_BACKLOG_BYTES_MAX: "1048576" },
+    args: ["--segment-bytes", "4096", "--seal-retry-min-ms", "50"],
+  });
+  assert.ok(parsed.ok);
+  assert.equal(parsed.value.segment.backlogBytesMax, 1048576);
+  assert.equal(parsed.value.segment.sealRetryMinMs, 50);
+  assert.equal(defaultConfig().segment.backlogBytesMax, 10 * 1024 ** 3);
+  const bad = parseConfig({
+    env: {},
+    args: ["--backlog-bytes-max", "4096", "--seal-retry-min-ms", "70000"],
+  });
+  assert.ok(!bad.ok);
+  assert.deepEqual(bad.errors, [
+    "backlog-bytes-max must be at least segment-bytes",
+    "seal-retry-min-ms must not exceed seal-retry-max-ms",
+  ]);
+});

@@ -93,10 +93,10 @@ export async function startServer(
         walPath: `${config.storage.dataDir}/wal.sqlite`,
         config: config.segment,
         streams: () => engine.streamInfos(),
+        streamInfo: (id) => engine.streamInfo(id),
         log,
       });
-      const t = tier;
-      engine.wrapChunkReader((wal) => t.reader(wal));
+      wireTier(engine, tier);
     }
   } catch (error) {
     await tier?.close();
@@ -122,6 +122,7 @@ export async function startServer(
     limits: config.limits,
     log,
     details: (name) => streamDetails(engine, tier, name),
+    health: tier === undefined ? undefined : tierHealth(tier),
     reservedRoutes: subscriptions === undefined
       ? undefined
       : createSubscriptionRoutes(
@@ -168,6 +169,32 @@ export async function startServer(
     port: bound.port,
     close,
     finished: server.finished.then(() => closing),
+  };
+}
+
+/**
+ * Reads below the WAL come from the tier; every commit updates its backlog
+ * figure, and writes that add bytes pass its backlog budget.
+ */
+function wireTier(engine: Engine, tier: Tier): void {
+  engine.wrapChunkReader((wal) => tier.reader(wal));
+  const committed = (stream: { id: number; tailPos: number }) =>
+    tier.committed(stream.id, stream.tailPos);
+  engine.addListener({ created: committed, appended: committed });
+  engine.setAdmissionGate(tier);
+}
+
+/** The tier's part of `GET /health`. */
+function tierHealth(tier: Tier): () => Record<string, unknown> {
+  return () => {
+    const stats = tier.stats();
+    return {
+      tier: {
+        backlogBytes: stats.backlogBytes,
+        backlogBytesMax: stats.backlogBytesMax,
+        uploadsPending: stats.uploadsPending,
+      },
+    };
   };
 }
 

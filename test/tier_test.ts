@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import type { ConfigOverrides, SegmentConfig } from "../src/config.ts";
 import type { ObjectStore } from "../src/objectstore/object_store.ts";
-import { backoffMs } from "../src/engine/tier.ts";
 import { FaultyObjectStore, seededRandom } from "../src/objectstore/faulty.ts";
 import { MemoryObjectStore } from "../src/objectstore/memory.ts";
 import { startTestServer } from "./_server.ts";
@@ -388,7 +387,8 @@ Deno.test("the upload backlog limit pauses sealing while uploads fail", async ()
     const d = await waitDetails(
       server.url,
       "b",
-      (d) => (d.tier as { backlogBytes: number }).backlogBytes >= 512,
+      (d) =>
+        (d.tier as { uploadBacklogBytes: number }).uploadBacklogBytes >= 512,
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
     const before = await details(server.url, "b");
@@ -397,7 +397,8 @@ Deno.test("the upload backlog limit pauses sealing while uploads fail", async ()
     // Sealing stops once the 512-byte backlog limit is reached, with data left.
     assert.equal(after.segmentCount, before.segmentCount);
     assert.ok(after.sealedThroughOffset! < after.tailOffset!);
-    const backlog = (after.tier as { backlogBytes: number }).backlogBytes;
+    const backlog =
+      (after.tier as { uploadBacklogBytes: number }).uploadBacklogBytes;
     assert.ok(backlog >= 512, `backlog ${backlog}`);
     assert.equal(d.uploadedSegmentCount, 0);
     assert.deepEqual(await readJson(server.url, "b"), sent);
@@ -435,12 +436,119 @@ Deno.test("the release queue limit drops releases beyond it", async () => {
   });
 });
 
-Deno.test("backoffMs() doubles and is capped", () => {
-  assert.equal(backoffMs(1, 100, 1000), 100);
-  assert.equal(backoffMs(2, 100, 1000), 200);
-  assert.equal(backoffMs(4, 100, 1000), 800);
-  assert.equal(backoffMs(5, 100, 1000), 1000);
-  assert.equal(backoffMs(500, 100, 1000), 1000);
+/** Bytes of stream data in the WAL's chunk rows. */
+function walDataBytes(dataDir: string): number {
+  const db = new DatabaseSync(`${dataDir}/wal.sqlite`, { readOnly: true });
+  try {
+    const row = db.prepare(
+      "SELECT coalesce(sum(length(data)), 0) AS n FROM chunks",
+    ).get();
+    return Number((row as { n: number }).n);
+  } finally {
+    db.close();
+  }
+}
+
+interface TierHealth {
+  backlogBytes: number;
+  backlogBytesMax: number;
+  uploadsPending: number;
+}
+
+async function tierHealth(url: string): Promise<TierHealth> {
+  const response = await fetch(`${url}/health`);
+  assert.equal(response.status, 200);
+  return (await response.json()).tier as TierHealth;
+}
+
+/** POSTs one JSON message; returns the response with its body read. */
+async function postMessage(
+  url: string,
+  stream: string,
+  message: string,
+): Promise<{ status: number; retryAfter: string | null; code?: string }> {
+  const response = await fetch(`${url}/v1/stream/${stream}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify([message]),
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    retryAfter: response.headers.get("retry-after"),
+    code: text === "" ? undefined : JSON.parse(text).error?.code,
+  };
+}
+
+Deno.test("with the object store down, appends past --backlog-bytes-max get 503 overloaded; once it returns, uploads drain and appends succeed", async () => {
+  const MIB = 1024 * 1024;
+  const queueBytesMax = 64 * 1024;
+  const objects = new FaultyObjectStore(new MemoryObjectStore(), {
+    failureRate: 1, // the store is down from the start
+  });
+  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const server = await startServer(
+    testConfig(dir, {
+      ...TIERED,
+      segment: {
+        ...TIERED.segment,
+        backlogBytesMax: MIB,
+        uploadRetryMinMs: 5,
+        uploadRetryMaxMs: 50,
+      },
+      limits: { appendQueueBytesMax: queueBytesMax },
+    }),
+    { objectStore: objects },
+  );
+  try {
+    await createJson(server.url, "o");
+    const accepted: string[] = [];
+    let refused: Awaited<ReturnType<typeof postMessage>> | undefined;
+    for (let i = 0; i < 1000 && refused === undefined; i++) {
+      const message = `o-${i}-${"x".repeat(8000)}`;
+      const result = await postMessage(server.url, "o", message);
+      if (result.status === 204) accepted.push(message);
+      else refused = result;
+    }
+    assert.ok(refused !== undefined, "an append was refused");
+    assert.deepEqual(refused, {
+      status: 503,
+      retryAfter: "5",
+      code: "overloaded",
+    });
+    const over = await tierHealth(server.url);
+    assert.equal(over.backlogBytesMax, MIB);
+    assert.ok(over.backlogBytes > MIB, `backlog ${over.backlogBytes}`);
+    // A create with a body is refused too; one without a body is not.
+    const withBody = await fetch(`${server.url}/v1/stream/o2`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(["y"]),
+    });
+    await withBody.body?.cancel();
+    assert.equal(withBody.status, 503);
+    await createJson(server.url, "o3");
+    // Still refused while the store is down; the WAL stays within budget.
+    assert.equal((await postMessage(server.url, "o", "z")).status, 503);
+    const walBytes = walDataBytes(dir);
+    assert.ok(walBytes <= MIB + queueBytesMax, `WAL holds ${walBytes} bytes`);
+
+    objects.setFaults({ failureRate: 0 });
+    let drained = over;
+    for (let i = 0; i < 400 && drained.backlogBytes > MIB; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      drained = await tierHealth(server.url);
+    }
+    assert.ok(drained.backlogBytes <= MIB, `backlog ${drained.backlogBytes}`);
+    const again = await postMessage(server.url, "o", "after");
+    assert.equal(again.status, 204);
+    accepted.push("after");
+    assert.deepEqual(await readJson(server.url, "o"), accepted);
+    assert.ok(walDataBytes(dir) < walBytes, "uploaded rows left the WAL");
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 /** A memory object store that records the keys put into it. */

@@ -63,6 +63,16 @@ export interface StreamListener {
   deleted?(name: string): void;
 }
 
+/**
+ * Admits or refuses writes that add bytes to the WAL, beyond the writer's own
+ * queue limits (tiered storage refuses while its local backlog is over
+ * budget). Must be cheap: it runs on every append.
+ */
+export interface AdmissionGate {
+  /** `undefined` admits a write of `bytes` new WAL bytes; an error refuses it. */
+  admit(bytes: number): StreamError | undefined;
+}
+
 /** How a live wait ended. */
 export type WaitOutcome = "changed" | "timeout" | "aborted";
 
@@ -104,6 +114,7 @@ export class Engine {
   #listeners: StreamListener[] = [];
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #compactor: Compactor;
+  #gate: AdmissionGate | undefined;
   #closed = false;
 
   private constructor(
@@ -274,7 +285,7 @@ export class Engine {
     const planned = this.#planCreate(name, request);
     if (!planned.ok) return planned;
     const { state, ops, bytes } = planned.value;
-    const refused = this.#writer.admit(bytes);
+    const refused = this.#admit(bytes);
     if (refused !== undefined) return { ok: false, error: refused };
     this.#register(state);
     await this.#writer.enqueue(ops, bytes, () => {
@@ -568,7 +579,7 @@ export class Engine {
       ? ok({ bytes: request.body, lengths: [] })
       : frameBody(request.body, state.json, false);
     if (!framed.ok) return framed;
-    const refused = this.#writer.admit(framed.value.bytes.length);
+    const refused = this.#admit(framed.value.bytes.length);
     if (refused !== undefined) return { ok: false, error: refused };
     return ok(
       await this.#commitAppend(
@@ -579,6 +590,12 @@ export class Engine {
         producerNew,
       ),
     );
+  }
+
+  /** The writer's queue limits, then the gate for writes that add bytes. */
+  #admit(bytes: number): StreamError | undefined {
+    return this.#writer.admit(bytes) ??
+      (bytes > 0 ? this.#gate?.admit(bytes) : undefined);
   }
 
   async #commitAppend(
@@ -780,6 +797,14 @@ export class Engine {
    */
   wrapChunkReader(wrap: (wal: ChunkReader) => ChunkReader): void {
     this.#readChunks = wrap(this.#readChunks);
+  }
+
+  /**
+   * Adds a check to creates with a body and appends with data (closes,
+   * deletes and empty creates pass). Call before serving requests.
+   */
+  setAdmissionGate(gate: AdmissionGate): void {
+    this.#gate = gate;
   }
 
   /** Committed state of every stream, soft-deleted ones included (for tiering). */

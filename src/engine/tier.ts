@@ -6,13 +6,17 @@
  * a `ChunkReader` that serves positions below a stream's WAL range from
  * segments (a byte-bounded cache, else the object store), so `gather()` and
  * fork chains read across tiers unchanged. Deleted streams' objects are
- * released in the background. See docs/segments.md. One file past the usual
+ * released in the background. It also counts the local backlog (WAL bytes
+ * not yet published, sealed bytes not yet uploaded) and refuses new bytes
+ * above its budget (`admit`). See docs/segments.md. One file past the usual
  * size because sealing, publishing, cleanup and reads share per-stream state
- * (`sealedThrough`, `walStart`) whose invariants must change together.
+ * (`sealedThrough`, `walStart`, `tailPos` and the backlog counters) whose
+ * invariants must change together.
  */
 
 import { join } from "node:path";
 import { assert } from "../assert.ts";
+import { backoff } from "../backoff.ts";
 import type { Codec } from "../_wasm/codec.ts";
 import type { SegmentConfig } from "../config.ts";
 import { StreamError } from "../errors.ts";
@@ -37,6 +41,7 @@ import type {
   Chunk,
   SegmentRow,
   StreamRow,
+  WalSnapshot,
   WalStore,
 } from "../storage/wal_store.ts";
 import type { ChunkReader } from "./reader.ts";
@@ -88,16 +93,56 @@ export interface TierOptions {
   config: SegmentConfig;
   /** Committed streams, from the engine. */
   streams: () => Iterable<StreamInfo>;
+  /** One committed stream, for streams first seen through `committed()`. */
+  streamInfo?: (id: number) => StreamInfo | undefined;
   /** Logger. */
   log: Logger;
-  /** Clock, for tests. */
-  now?: () => number;
+  /** Time and the wait between passes; tests step the loops by hand. */
+  clock?: TierClock;
+  /** Jitter source for retry delays, uniform in [0, 1). @default Math.random */
+  random?: () => number;
+  /** Seals ranges into files; tests inject failures. Default: see `walPath`. */
+  sealer?: Sealer;
   /**
    * Path of the SQLite WAL: sealing (WAL reads, compression, checksums, the
    * file write) then runs on a Worker with its own read connection. Without
    * it, sealing runs on this thread in slices that yield between blocks.
    */
   walPath?: string;
+}
+
+/** Time and waits, injectable so tests can run the loops pass by pass. */
+export interface TierClock {
+  /** Now, in epoch ms. */
+  now(): number;
+  /** Resolves after `ms`, or as soon as `signal` aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** The real clock: `Date.now` and an unref'd timer. */
+export const SYSTEM_CLOCK: TierClock = {
+  now: Date.now,
+  sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const wake = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      Deno.unrefTimer(timer);
+      signal.addEventListener("abort", wake);
+    });
+  },
+};
+
+/** When a failing step may run again. */
+interface Retry {
+  /** Failures in a row; 0 after a success. */
+  failures: number;
+  /** No attempt before this time (epoch ms). */
+  retryAtMs: number;
 }
 
 /** Per-stream tiering state. */
@@ -110,14 +155,17 @@ interface TierStream {
   sealedThrough: number;
   /** Positions below are served from segments (the WAL rows are gone). */
   walStart: number;
+  /** Committed tail, as last seen (for the WAL backlog figure). */
+  tailPos: number;
   /** When data past `sealedThrough` was first seen. */
   unsealedSinceMs: number | undefined;
   /** Segment starts put into the object store (not yet marked uploaded). */
   put: Set<number>;
   /** Summary of the last published manifest. */
   published: string | undefined;
-  failures: number;
-  retryAtMs: number;
+  /** Sealing and uploading fail and back off independently. */
+  seal: Retry;
+  upload: Retry;
 }
 
 /** `_details` figures of one stream. */
@@ -138,8 +186,19 @@ export interface TierDetails {
 
 /** Whole-tier counters. */
 export interface TierStats {
-  /** Sealed bytes waiting for upload. */
+  /**
+   * Local bytes waiting for the object store: `walBacklogBytes +
+   * uploadBacklogBytes`. Appends get 503 while it is above `backlogBytesMax`.
+   */
   backlogBytes: number;
+  /** The budget, `--backlog-bytes-max`. */
+  backlogBytesMax: number;
+  /** Streams' own bytes in the WAL not yet published (unsealed or not uploaded). */
+  walBacklogBytes: number;
+  /** Sealed segment bytes waiting for upload (files in the segment folder). */
+  uploadBacklogBytes: number;
+  /** Sealed segments waiting for upload. */
+  uploadsPending: number;
   /** Streams whose objects wait to be deleted. */
   releaseQueue: number;
   /** Releases dropped because the queue was full. */
@@ -151,50 +210,44 @@ export interface TierStats {
 const TICK_MS = 50;
 const SEAL_TICK_BYTES_MAX = 64 * 1024 * 1024;
 
-/** Capped exponential backoff: `minMs * 2^(failures-1)`, at most `maxMs`. */
-export function backoffMs(
-  failures: number,
-  minMs: number,
-  maxMs: number,
-): number {
-  assert(failures >= 1 && minMs >= 0 && maxMs >= minMs, "backoff arguments");
-  return Math.min(maxMs, minMs * 2 ** Math.min(failures - 1, 40));
-}
-
 /** See the module doc. Create with `Tier.open`. */
 export class Tier {
   readonly #o: TierOptions;
-  readonly #now: () => number;
+  readonly #clock: TierClock;
+  readonly #random: () => number;
   readonly #cache: SegmentCache;
   readonly #sealer: Sealer;
   readonly #streams = new Map<number, TierStream>();
-  readonly #releases = new Map<
-    number,
-    { failures: number; retryAtMs: number }
-  >();
+  readonly #releases = new Map<number, Retry>();
   #releasesDropped = 0;
   #crashHits = 0;
-  #backlogBytes = 0;
-  #sleepers = new Set<() => void>();
+  /** Σ over streams of `tailPos - walStart`. */
+  #walBacklogBytes = 0;
+  /** Σ of the sizes of sealed, not uploaded segments, and their count. */
+  #uploadBacklogBytes = 0;
+  #uploadsPending = 0;
+  readonly #stop = new AbortController();
   #loops: Promise<void>[] = [];
   #closed = false;
 
   private constructor(options: TierOptions) {
     this.#o = options;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? SYSTEM_CLOCK;
+    this.#random = options.random ?? Math.random;
     this.#cache = new SegmentCache(options.config.cacheBytes, options.codec);
-    this.#sealer = options.walPath === undefined
-      ? inThreadSealer(
-        options.store,
-        options.codec,
-        options.segmentDir,
-        options.config.segmentBytes,
-      )
-      : workerSealer(
-        options.walPath,
-        options.segmentDir,
-        options.config.segmentBytes,
-      );
+    this.#sealer = options.sealer ??
+      (options.walPath === undefined
+        ? inThreadSealer(
+          options.store,
+          options.codec,
+          options.segmentDir,
+          options.config.segmentBytes,
+        )
+        : workerSealer(
+          options.walPath,
+          options.segmentDir,
+          options.config.segmentBytes,
+        ));
   }
 
   /** Loads segment rows, sweeps stray files, and starts the loop. */
@@ -202,22 +255,7 @@ export class Tier {
     const tier = new Tier(options);
     try {
       await Deno.mkdir(options.segmentDir, { recursive: true });
-      const snapshot = await options.store.load();
-      const forkPos = new Map(
-        snapshot.streams.map((s) => [s.id, s.forkPos ?? 0]),
-      );
-      for (const row of snapshot.segments) {
-        const s = tier.#stream(row.streamId, forkPos.get(row.streamId) ?? 0);
-        assert(row.startPos === s.sealedThrough, "segments tile the stream");
-        s.segments.push(row);
-        s.sealedThrough = row.endPos;
-        if (row.uploaded) s.walStart = row.endPos;
-        else tier.#backlogBytes += row.sizeBytes;
-      }
-      for (const row of snapshot.streams) {
-        const s = tier.#streams.get(row.id);
-        if (s !== undefined) s.published = publishedAtStart(s, row);
-      }
+      tier.#load(await options.store.load());
       await tier.#sweepFiles();
       tier.#loops = [
         tier.#run(() => tier.#sealPass()),
@@ -230,6 +268,33 @@ export class Tier {
     return tier;
   }
 
+  /** Per-stream state and the backlog counters from the WAL's tables. */
+  #load(snapshot: WalSnapshot): void {
+    const forkPos = new Map(
+      snapshot.streams.map((s) => [s.id, s.forkPos ?? 0]),
+    );
+    for (const row of snapshot.segments) {
+      const s = this.#stream(row.streamId, forkPos.get(row.streamId) ?? 0);
+      assert(row.startPos === s.sealedThrough, "segments tile the stream");
+      s.segments.push(row);
+      s.sealedThrough = row.endPos;
+      if (row.uploaded) s.walStart = row.endPos;
+      else {
+        this.#uploadBacklogBytes += row.sizeBytes;
+        this.#uploadsPending++;
+      }
+    }
+    for (const row of snapshot.streams) {
+      const s = this.#stream(row.id, row.forkPos ?? 0);
+      s.tailPos = row.tailPos;
+      s.published = publishedAtStart(s, row);
+    }
+    for (const s of this.#streams.values()) {
+      s.tailPos = Math.max(s.tailPos, s.sealedThrough); // rows of no stream
+      this.#walBacklogBytes += s.tailPos - s.walStart;
+    }
+  }
+
   #stream(id: number, basePos: number): TierStream {
     let s = this.#streams.get(id);
     if (s === undefined) {
@@ -239,11 +304,12 @@ export class Tier {
         segments: [],
         sealedThrough: basePos,
         walStart: basePos,
+        tailPos: basePos,
         unsealedSinceMs: undefined,
         put: new Set(),
         published: undefined,
-        failures: 0,
-        retryAtMs: 0,
+        seal: { failures: 0, retryAtMs: 0 },
+        upload: { failures: 0, retryAtMs: 0 },
       };
       this.#streams.set(id, s);
     }
@@ -343,16 +409,7 @@ export class Tier {
         this.#o.log.error("tiering pass failed; will retry", error);
       }
       if (this.#closed) break;
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          this.#sleepers.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, TICK_MS);
-        Deno.unrefTimer(timer);
-        this.#sleepers.add(wake);
-      });
+      await this.#clock.sleep(TICK_MS, this.#stop.signal);
     }
   }
 
@@ -371,10 +428,15 @@ export class Tier {
     for (const info of this.#refresh()) {
       if (this.#closed || budget <= 0) return;
       const s = this.#stream(info.id, info.fork?.position ?? 0);
+      this.#noteTail(s, info.tailPos);
+      if (this.#clock.now() < s.seal.retryAtMs) continue;
       try {
         budget -= await this.#sealDue(s, info, budget);
+        s.seal.failures = 0;
       } catch (error) {
-        this.#failed(s, error);
+        const { sealRetryMinMs, sealRetryMaxMs } = this.#o.config;
+        this.#retryLater(s.seal, sealRetryMinMs, sealRetryMaxMs);
+        this.#warnFailed("sealing", s.id, s.seal, error);
       }
     }
   }
@@ -383,27 +445,38 @@ export class Tier {
     for (const info of this.#refresh()) {
       if (this.#closed) return;
       const s = this.#stream(info.id, info.fork?.position ?? 0);
+      this.#noteTail(s, info.tailPos);
+      if (this.#clock.now() < s.upload.retryAtMs) continue;
       try {
         await this.#uploadDue(s, info);
       } catch (error) {
-        this.#failed(s, error);
+        const { uploadRetryMinMs, uploadRetryMaxMs } = this.#o.config;
+        this.#retryLater(s.upload, uploadRetryMinMs, uploadRetryMaxMs);
+        this.#warnFailed("uploading", s.id, s.upload, error);
       }
     }
     await this.#releaseDue();
   }
 
-  #failed(s: TierStream, error: unknown): void {
-    s.failures++;
-    const { uploadRetryMinMs, uploadRetryMaxMs } = this.#o.config;
-    s.retryAtMs = this.#now() +
-      backoffMs(s.failures, uploadRetryMinMs, uploadRetryMaxMs);
-    if (s.failures === 1 || s.failures % 20 === 0) {
-      this.#o.log.warn(
-        `tiering stream id ${s.id} failed (attempt ${s.failures}); will retry: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
-      );
-    }
+  /** Counts a failure of `retry` and schedules the next attempt. */
+  #retryLater(retry: Retry, minMs: number, maxMs: number): void {
+    retry.failures++;
+    retry.retryAtMs = this.#clock.now() +
+      backoff(retry.failures, minMs, maxMs, this.#random);
+  }
+
+  #warnFailed(
+    step: "sealing" | "uploading",
+    id: number,
+    { failures }: Retry,
+    error: unknown,
+  ): void {
+    if (failures !== 1 && failures % 20 !== 0) return;
+    this.#o.log.warn(
+      `${step} stream id ${id} failed (attempt ${failures}); will retry: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+    );
   }
 
   // ---- sealing -------------------------------------------------------------
@@ -423,14 +496,16 @@ export class Tier {
         s.unsealedSinceMs = undefined;
         break;
       }
-      s.unsealedSinceMs ??= this.#now();
-      const aged = this.#now() - s.unsealedSinceMs >= segmentAgeMs;
+      s.unsealedSinceMs ??= this.#clock.now();
+      const aged = this.#clock.now() - s.unsealedSinceMs >= segmentAgeMs;
       if (unsealed < segmentBytes && !aged) break;
-      if (this.#backlogBytes >= uploadBacklogBytesMax) break; // uploads are behind
+      if (this.#uploadBacklogBytes >= uploadBacklogBytesMax) break; // uploads are behind
       const row = await this.#seal(s, info.tailPos);
       if (row === undefined) break;
       sealed += row.endPos - row.startPos;
-      s.unsealedSinceMs = row.endPos < info.tailPos ? this.#now() : undefined;
+      s.unsealedSinceMs = row.endPos < info.tailPos
+        ? this.#clock.now()
+        : undefined;
     }
     return sealed;
   }
@@ -457,14 +532,14 @@ export class Tier {
     }
     s.segments.push(row);
     s.sealedThrough = row.endPos;
-    this.#backlogBytes += row.sizeBytes;
+    this.#uploadBacklogBytes += row.sizeBytes;
+    this.#uploadsPending++;
     return row;
   }
 
   // ---- upload, manifest, WAL cleanup ---------------------------------------
 
   async #uploadDue(s: TierStream, info: StreamInfo): Promise<void> {
-    if (this.#now() < s.retryAtMs) return;
     const last = s.segments[s.segments.length - 1];
     const pending = last !== undefined && !last.uploaded;
     const closed = info.closed && s.sealedThrough === info.tailPos;
@@ -496,20 +571,24 @@ export class Tier {
       s.published = summary;
     }
     if (through > s.walStart) {
+      assert(through <= s.tailPos, "published data was committed");
+      this.#walBacklogBytes -= through - s.walStart;
       s.walStart = through; // readers switch to segments before rows go
       await this.#o.store.truncate(s.id, through);
       this.#crashPoint("after_wal_truncate");
+      if (this.#streams.get(s.id) !== s) return; // released: counted there
       for (const row of done) {
         if (row.uploaded) continue;
         row.uploaded = true;
-        this.#backlogBytes -= row.sizeBytes;
+        this.#uploadBacklogBytes -= row.sizeBytes;
+        this.#uploadsPending--;
         await Deno.remove(join(this.#o.segmentDir, fileName(row))).catch(
           () => {},
         );
       }
       s.put.clear();
     }
-    s.failures = 0;
+    s.upload.failures = 0;
   }
 
   /** A sealed segment's bytes: its file, else rebuilt from the WAL. */
@@ -538,8 +617,12 @@ export class Tier {
     const s = this.#streams.get(id);
     if (s === undefined) return;
     this.#streams.delete(id);
+    this.#walBacklogBytes -= s.tailPos - s.walStart;
     for (const row of s.segments) {
-      if (!row.uploaded) this.#backlogBytes -= row.sizeBytes;
+      if (!row.uploaded) {
+        this.#uploadBacklogBytes -= row.sizeBytes;
+        this.#uploadsPending--;
+      }
       this.#cache.delete(segmentKey(id, row.startPos, row.endPos));
       Deno.remove(join(this.#o.segmentDir, fileName(row))).catch(() => {});
     }
@@ -556,7 +639,7 @@ export class Tier {
   async #releaseDue(): Promise<void> {
     for (const [id, state] of [...this.#releases]) {
       if (this.#closed) return;
-      if (this.#now() < state.retryAtMs) continue;
+      if (this.#clock.now() < state.retryAtMs) continue;
       try {
         // The manifest goes first: without it, bootstrap ignores the rest.
         await this.#o.objects.delete(manifestKey(id));
@@ -567,12 +650,50 @@ export class Tier {
         }
         this.#releases.delete(id);
       } catch {
-        state.failures++;
         const { uploadRetryMinMs, uploadRetryMaxMs } = this.#o.config;
-        state.retryAtMs = this.#now() +
-          backoffMs(state.failures, uploadRetryMinMs, uploadRetryMaxMs);
+        this.#retryLater(state, uploadRetryMinMs, uploadRetryMaxMs);
       }
     }
+  }
+
+  // ---- the local backlog -----------------------------------------------------
+
+  /**
+   * Notes stream `id`'s committed tail. The server calls it after every
+   * commit, so the backlog figure `admit()` checks is current without a scan.
+   */
+  committed(id: number, tailPos: number): void {
+    let s = this.#streams.get(id);
+    if (s === undefined) {
+      const info = this.#o.streamInfo?.(id);
+      if (info === undefined) return;
+      s = this.#stream(id, info.fork?.position ?? 0);
+    }
+    this.#noteTail(s, tailPos);
+  }
+
+  #noteTail(s: TierStream, tailPos: number): void {
+    if (tailPos <= s.tailPos) return;
+    this.#walBacklogBytes += tailPos - s.tailPos;
+    s.tailPos = tailPos;
+  }
+
+  /**
+   * Refuses writes that add bytes while the local backlog (WAL bytes not yet
+   * published plus sealed bytes not yet uploaded) is above
+   * `--backlog-bytes-max`, so an object-store outage cannot fill the disk.
+   * Writes already queued still commit: the WAL ends at most one append
+   * queue's worth above the budget.
+   */
+  admit(_bytes: number): StreamError | undefined {
+    const backlogBytes = this.#walBacklogBytes + this.#uploadBacklogBytes;
+    const { backlogBytesMax } = this.#o.config;
+    if (backlogBytes <= backlogBytesMax) return undefined;
+    return new StreamError(
+      "overloaded",
+      `Server is busy: ${backlogBytes} bytes wait for the object store (limit ${backlogBytesMax})`,
+      { retryAfterSeconds: 5 },
+    );
   }
 
   // ---- introspection and lifecycle -----------------------------------------
@@ -600,8 +721,17 @@ export class Tier {
 
   /** Whole-tier counters. */
   stats(): TierStats {
+    assert(
+      this.#walBacklogBytes >= 0 && this.#uploadBacklogBytes >= 0 &&
+        this.#uploadsPending >= 0,
+      "backlog counters never go negative",
+    );
     return {
-      backlogBytes: this.#backlogBytes,
+      backlogBytes: this.#walBacklogBytes + this.#uploadBacklogBytes,
+      backlogBytesMax: this.#o.config.backlogBytesMax,
+      walBacklogBytes: this.#walBacklogBytes,
+      uploadBacklogBytes: this.#uploadBacklogBytes,
+      uploadsPending: this.#uploadsPending,
       releaseQueue: this.#releases.size,
       releasesDropped: this.#releasesDropped,
       cache: this.#cache.stats(),
@@ -622,7 +752,7 @@ export class Tier {
   /** Stops the loop after the current step. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const wake of [...this.#sleepers]) wake();
+    this.#stop.abort();
     await Promise.all(this.#loops);
     this.#sealer.close();
   }

@@ -42,6 +42,8 @@ export interface HandlerOptions {
   reservedRoutes?: (request: Request, url: URL) => Promise<Response>;
   /** `GET /v1/stream/{name}/_details`: where the stream's bytes live. */
   details?: (name: string) => Result<Record<string, unknown>>;
+  /** More fields for `GET /health` (the tiered-storage backlog). */
+  health?: () => Record<string, unknown>;
 }
 
 const STREAM_METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
@@ -139,6 +141,7 @@ async function route(
           : Number((writer.commitMs / writer.commits).toFixed(3)),
         queued: writer.queued,
       },
+      ...options.health?.(),
     });
   }
   return errorResponse(

@@ -1,0 +1,216 @@
+import assert from "node:assert/strict";
+import { createNodeZstdCodec } from "../_wasm/codec.ts";
+import { backoff } from "../backoff.ts";
+import { defaultConfig, type SegmentConfig } from "../config.ts";
+import { StreamError } from "../errors.ts";
+import { createLogger } from "../log.ts";
+import { FaultyObjectStore } from "../objectstore/faulty.ts";
+import { MemoryObjectStore } from "../objectstore/memory.ts";
+import { appendRecord, streamRow } from "../storage/_contract.ts";
+import { MemoryStore } from "../storage/memory_store.ts";
+import type { Sealer } from "./_seal.ts";
+import { type StreamInfo, Tier, type TierClock } from "./tier.ts";
+
+/**
+ * A clock the test moves by hand. The tier's two loops sleep on it between
+ * passes; `advance()` moves time, wakes them and waits until both sleep
+ * again, so every advance runs exactly one pass of each loop.
+ */
+class ManualClock implements TierClock {
+  nowMs = 0;
+  #sleeping: (() => void)[] = [];
+
+  now = (): number => this.nowMs;
+
+  sleep(_ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      this.#sleeping.push(resolve);
+      signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+  }
+
+  /** Waits until both loops finished their pass and sleep. */
+  async settle(): Promise<void> {
+    for (let i = 0; i < 100_000 && this.#sleeping.length < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.equal(this.#sleeping.length, 2, "both loops sleep");
+  }
+
+  async advance(ms: number): Promise<void> {
+    this.nowMs += ms;
+    for (const wake of this.#sleeping.splice(0)) wake();
+    await this.settle();
+  }
+}
+
+/** A sealer whose every call fails, as on a full or read-only disk. */
+function failingSealer(): Sealer & { calls: number } {
+  const sealer = {
+    calls: 0,
+    seal(): Promise<undefined> {
+      sealer.calls++;
+      return Promise.reject(
+        new StreamError("unavailable", "Cannot write segment: disk is full"),
+      );
+    },
+    close() {},
+  };
+  return sealer;
+}
+
+/** Times (from 0) of the attempts a retry loop makes with no jitter, up to `endMs`. */
+function attemptTimes(minMs: number, maxMs: number, endMs: number): number[] {
+  const times = [0];
+  for (let n = 1; n < 1000; n++) {
+    const next = times[n - 1] + backoff(n, minMs, maxMs, () => 0);
+    if (next > endMs) break;
+    times.push(next);
+  }
+  return times;
+}
+
+const STREAM: StreamInfo = {
+  id: 1,
+  name: "s",
+  contentType: "application/octet-stream",
+  createdAtMs: 0,
+  ttlSeconds: null,
+  expiresAtMs: null,
+  tailPos: 3000,
+  closed: false,
+  softDeleted: false,
+  fork: null,
+};
+
+Deno.test("seal retries follow their own backoff, and seal failures never delay uploads (nor uploads seals)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const clock = new ManualClock();
+  const sealer = failingSealer();
+  const objects = new FaultyObjectStore(new MemoryObjectStore(), {
+    failureRate: 1,
+  });
+  const config: SegmentConfig = {
+    ...defaultConfig().segment,
+    segmentBytes: 1024, // 3000 unsealed bytes: a seal is due on every pass
+    segmentAgeMs: 0,
+    sealRetryMinMs: 1000,
+    sealRetryMaxMs: 60_000,
+    uploadRetryMinMs: 100,
+    uploadRetryMaxMs: 400,
+  };
+  const tier = await Tier.open({
+    store: new MemoryStore(),
+    objects,
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config,
+    streams: () => [STREAM],
+    log: createLogger("error"),
+    clock,
+    random: () => 0,
+    sealer,
+  });
+  try {
+    await clock.settle(); // the first pass of each loop, at time 0
+    const seals = attemptTimes(1000, 60_000, 3000); // 0, 1000, 3000
+    const uploads = attemptTimes(100, 400, 3000); // 0, 100, 300, 700, 1100, ...
+    for (let t = 0; t <= 3000; t += 100) {
+      if (t > 0) await clock.advance(100);
+      const at = `at ${t} ms`;
+      assert.equal(sealer.calls, seals.filter((s) => s <= t).length, at);
+      // Each upload attempt fails on its first put (the manifest).
+      assert.equal(objects.calls.put, uploads.filter((u) => u <= t).length, at);
+    }
+    assert.equal(sealer.calls, 3);
+    assert.equal(objects.calls.put, 9);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the backlog figure follows commits and deletes, and admit() refuses above --backlog-bytes-max", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const clock = new ManualClock();
+  const fork: StreamInfo = {
+    ...STREAM,
+    id: 2,
+    name: "fork",
+    tailPos: 1000,
+    fork: { sourceId: 1, sourceName: "s", position: 1000 },
+  };
+  const streams = new Map<number, StreamInfo>();
+  const tier = await Tier.open({
+    store: new MemoryStore(),
+    objects: new FaultyObjectStore(new MemoryObjectStore(), { failureRate: 1 }),
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: { ...defaultConfig().segment, backlogBytesMax: 3000 },
+    streams: () => streams.values(),
+    streamInfo: (id) => streams.get(id),
+    log: createLogger("error"),
+    clock,
+    sealer: failingSealer(),
+  });
+  try {
+    await clock.settle();
+    streams.set(1, STREAM);
+    tier.committed(1, 3000);
+    assert.equal(tier.stats().backlogBytes, 3000);
+    assert.equal(tier.admit(10), undefined, "at the budget: admitted");
+    streams.set(2, fork);
+    tier.committed(2, 1500); // a fork's own bytes start at its fork position
+    assert.equal(tier.stats().walBacklogBytes, 3500);
+    const refused = tier.admit(10);
+    assert.equal(refused?.kind, "overloaded");
+    assert.deepEqual(refused?.detail, { retryAfterSeconds: 5 });
+    tier.committed(1, 3000); // no new bytes
+    await clock.advance(100); // a pass sees the same tails
+    assert.equal(tier.stats().backlogBytes, 3500);
+    streams.delete(1); // deleted: the next pass forgets its bytes
+    await clock.advance(100);
+    assert.equal(tier.stats().backlogBytes, 500);
+    assert.equal(tier.admit(10), undefined);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("after a restart the backlog is rebuilt from the WAL: unpublished bytes plus pending segments", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const store = new MemoryStore();
+  await store.commit([
+    { op: "create", stream: streamRow(1, "s") },
+    appendRecord(1, 0, new Uint8Array(1000)),
+    appendRecord(1, 1000, new Uint8Array(1000)),
+    appendRecord(1, 2000, new Uint8Array(500)),
+  ], 2);
+  const segment = { streamId: 1, sizeBytes: 70, uploaded: false };
+  await store.addSegment({ ...segment, startPos: 0, endPos: 1000 });
+  await store.addSegment({ ...segment, startPos: 1000, endPos: 2000 });
+  await store.truncate(1, 1000); // the first segment is published
+  const clock = new ManualClock();
+  const tier = await Tier.open({
+    store,
+    objects: new FaultyObjectStore(new MemoryObjectStore(), { failureRate: 1 }),
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: defaultConfig().segment,
+    streams: () => [{ ...STREAM, tailPos: 2500 }],
+    log: createLogger("error"),
+    clock,
+    sealer: failingSealer(),
+  });
+  try {
+    const stats = tier.stats();
+    assert.equal(stats.walBacklogBytes, 1500); // [1000, 2500) is not published
+    assert.equal(stats.uploadBacklogBytes, 70);
+    assert.equal(stats.uploadsPending, 1);
+    assert.equal(stats.backlogBytes, 1570);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
