@@ -145,7 +145,9 @@ export async function getStream(
     if (!timeout.ok) return errorResponse(timeout.error);
     return await longPoll(ctx, name, from, params.get("cursor"), timeout.value);
   }
-  if (live === "sse") return await sse(ctx, name, from, params.get("cursor"));
+  if (live === "sse") {
+    return await sse(ctx, name, from, params.get("cursor"), request.signal);
+  }
   return errorResponse(
     new StreamError(
       "bad_request",
@@ -229,26 +231,31 @@ async function sse(
   name: string,
   from: number | "start" | "now",
   clientCursor: string | null,
+  signal: AbortSignal,
 ): Promise<Response> {
-  // Fail fast with a proper status when the stream or offset is bad.
-  const probe = await ctx.engine.read(name, from, 1);
-  if (!probe.ok) return errorResponse(probe.error);
+  // The first read happens here, so a missing stream or bad offset gets its
+  // status before the 200; the body starts by sending it.
+  const first = await ctx.engine.read(name, from, ctx.limits.readBytesMax);
+  if (!first.ok) return errorResponse(first.error);
   const headers = new Headers({
     "content-type": "text/event-stream",
     "cache-control": "no-cache",
     "connection": "keep-alive",
   });
-  const type = probe.value.stream.contentType;
+  const type = first.value.stream.contentType;
   if (!type.toLowerCase().startsWith("text/") && !isJsonContentType(type)) {
     headers.set("stream-sse-data-encoding", "base64");
   }
   const body = sseBody({
     engine: ctx.engine,
     name,
-    from: from === "now" ? probe.value.nextPos : from,
+    from,
+    first: first.value,
     clientCursor,
     connectionMs: ctx.http.sseConnectionMs,
     readBytesMax: ctx.limits.readBytesMax,
+    stallMs: ctx.http.liveStallMs,
+    signal,
   });
   return respond(body, 200, headers);
 }
