@@ -1,7 +1,7 @@
 /**
- * Live reads against a real server: an SSE client that hangs up frees its
- * waiter slot at once, and one that stops reading is disconnected instead of
- * being buffered for.
+ * Live reads against a real server: a client that hangs up frees its waiter
+ * slot at once, and an SSE client that stops reading is disconnected instead
+ * of being buffered for.
  */
 
 import assert from "node:assert/strict";
@@ -62,6 +62,37 @@ async function append(stream: string, body: string): Promise<void> {
   await appended.body?.cancel();
   assert.equal(appended.status, 204);
 }
+
+Deno.test("aborted long-polls free their waiter slots at once", async () => {
+  const polls = 20;
+  await withServer({
+    http: { longPollTimeoutMs: 60_000 },
+    limits: { waitersMax: polls },
+  }, async ({ url }) => {
+    const stream = `${url}/v1/stream/lp`;
+    await createStream(stream);
+    const live = `${stream}?offset=now&live=long-poll`;
+    const aborts = Array.from({ length: polls }, () => new AbortController());
+    const pending = aborts.map((abort) =>
+      fetch(live, { signal: abort.signal }).then(
+        (response) => response.body?.cancel(),
+        () => {}, // aborted
+      )
+    );
+    assert.equal(await waitingBecomes(url, polls, 10_000), polls);
+    for (const abort of aborts) abort.abort();
+    await Promise.all(pending);
+    // Bounded by the 60 s long-poll timeout if hang-ups kept their slots.
+    assert.equal(await waitingBecomes(url, 0, 5_000), 0);
+    // The freed slots take new long-polls (not 503), which get the data.
+    const next = fetch(live);
+    assert.equal(await waitingBecomes(url, 1, 10_000), 1);
+    await append(stream, "after");
+    const response = await next;
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), "after");
+  });
+});
 
 Deno.test("an aborted SSE reader frees its waiter slot at once", async () => {
   await withServer({ http: { sseConnectionMs: 60_000 } }, async ({ url }) => {

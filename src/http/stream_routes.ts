@@ -143,7 +143,14 @@ export async function getStream(
       ctx.http.longPollTimeoutMs,
     );
     if (!timeout.ok) return errorResponse(timeout.error);
-    return await longPoll(ctx, name, from, params.get("cursor"), timeout.value);
+    return await longPoll(
+      ctx,
+      name,
+      from,
+      params.get("cursor"),
+      timeout.value,
+      request.signal,
+    );
   }
   if (live === "sse") {
     return await sse(ctx, name, from, params.get("cursor"), request.signal);
@@ -187,6 +194,7 @@ async function longPoll(
   from: number | "start" | "now",
   clientCursor: string | null,
   timeoutMs: number,
+  signal: AbortSignal,
 ): Promise<Response> {
   const deadline = Date.now() + timeoutMs;
   let position = from;
@@ -208,8 +216,8 @@ async function longPoll(
     position = r.nextPos;
     const left = deadline - Date.now();
     if (r.closed || left <= 0) return longPollEmpty(r, cursor);
-    // No abort on disconnect: the wait is bounded by the long-poll timeout.
-    const waited = await ctx.engine.waitForData(name, r.nextPos, left);
+    // A client that hangs up frees its waiter slot at once.
+    const waited = await ctx.engine.waitForData(name, r.nextPos, left, signal);
     if (!waited.ok) return errorResponse(waited.error);
     if (waited.value === "aborted") return longPollEmpty(r, cursor);
   }
