@@ -23,6 +23,11 @@ export interface HttpConfig {
   longPollTimeoutMs: number;
   /** SSE connections are closed after this long, in ms (§5.8). @default 60000 */
   sseConnectionMs: number;
+  /**
+   * An SSE reader that takes nothing from its full queue for this long (it
+   * stopped reading) is disconnected, in ms. @default 30000
+   */
+  liveStallMs: number;
 }
 
 /** Where and how data is kept. */
@@ -264,6 +269,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     min: 100,
     max: 3_600_000,
     doc: "SSE connections close after this long; clients reconnect",
+  },
+  {
+    flag: "live-stall-ms",
+    env: "DS_LIVE_STALL_MS",
+    section: "http",
+    field: "liveStallMs",
+    kind: "int",
+    min: 10,
+    max: 3_600_000,
+    doc: "disconnect an SSE reader that has read nothing for this long",
   },
   {
     flag: "body-bytes-max",
@@ -617,6 +632,7 @@ export function defaultConfig(): Config {
       port: 4437,
       longPollTimeoutMs: 30_000,
       sseConnectionMs: 60_000,
+      liveStallMs: 30_000,
     },
     storage: {
       dataDir: "./data",

@@ -7,7 +7,7 @@
 import type { Config } from "./config.ts";
 import { DEFAULT_COMPACTION } from "./engine/compactor.ts";
 import { Engine } from "./engine/engine.ts";
-import type { StreamError } from "./errors.ts";
+import { StreamError } from "./errors.ts";
 import { createHandler } from "./http/handler.ts";
 import { createLogger, type Logger } from "./log.ts";
 import {
@@ -141,7 +141,10 @@ export async function startServer(
       bound = addr as Deno.NetAddr;
     },
     onError: (error) => {
-      log.error("unhandled request error", error);
+      // The handler answers its own errors, so this sees streamed bodies
+      // that failed; a typed one is expected (a stalled SSE reader is cut).
+      if (error instanceof StreamError) log.warn(error.message);
+      else log.error("unhandled request error", error);
       return new Response("Internal server error", { status: 500 });
     },
   }, handler);

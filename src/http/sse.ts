@@ -2,7 +2,9 @@
  * @module
  * Server-sent events framing and the SSE read loop (PROTOCOL.md §5.8). Each
  * data event and the control event after it go out in one write, so a client
- * that stops at the first `event: control` never splits a pair.
+ * that stops at the first `event: control` never splits a pair. Events are
+ * produced as the client takes them (pull), so a slow reader costs a bounded
+ * queue, and one that stops reading is disconnected.
  */
 
 import type { Engine } from "../engine/engine.ts";
@@ -11,26 +13,40 @@ import { isJsonContentType, isTextContentType } from "../protocol/headers.ts";
 import { jsonArrayBody } from "../protocol/json.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 import { responseCursor } from "../protocol/cursor.ts";
+import { ok, StreamError } from "../errors.ts";
 import { encodeBase64 } from "./base64.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const KEEP_ALIVE_MS = 15_000;
 
+/** What the SSE loop needs from the engine. */
+export type SseEngine = Pick<Engine, "read" | "waitForData">;
+
 /** What the SSE loop needs. */
 export interface SseOptions {
   /** The engine. */
-  engine: Engine;
+  engine: SseEngine;
   /** Stream name. */
   name: string;
   /** First read: start, now or a byte position. */
   from: number | "start" | "now";
+  /**
+   * The first read, when the caller already did it (to answer a missing
+   * stream or bad offset with its status before the 200); the loop sends it
+   * and continues from its `nextPos`.
+   */
+  first?: ReadOutcome;
   /** Client cursor, echoed forward. */
   clientCursor: string | null;
   /** Close the connection after this long (clients reconnect). */
   connectionMs: number;
   /** Read cap per event. */
   readBytesMax: number;
+  /** Disconnect a reader that takes nothing from a full queue this long. */
+  stallMs: number;
+  /** Aborted when the client goes away (the request's signal). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -70,61 +86,139 @@ export function controlEvent(
   return `event: control\ndata:${JSON.stringify(control)}\n\n`;
 }
 
+/**
+ * Bytes the body stream queues before it stops asking for events. One event
+ * (one read, at most `readBytesMax` before framing) may cross it, so a
+ * reader that stops reading holds at most one read plus this much here.
+ */
+const QUEUE_HIGH_WATER_BYTES = 64 * 1024;
+const KEEP_ALIVE = ": keep-alive\n\n";
+
 /** The SSE body for a stream: catch-up, then live, until closed or timed out. */
 export function sseBody(options: SseOptions): ReadableStream<Uint8Array> {
-  const { engine, name } = options;
-  const gone = new AbortController(); // aborted when the client disconnects
-  const signal = gone.signal;
-  const deadline = Date.now() + options.connectionMs;
-  let cursor = options.clientCursor;
-  const nextCursor = () => (cursor = responseCursor(cursor, Date.now()));
-  return new ReadableStream<Uint8Array>({
-    async start(controller) {
-      const send = (text: string) => controller.enqueue(encoder.encode(text));
-      let from: number | "start" | "now" = options.from;
-      let sentAny = false;
-      try {
-        while (!signal.aborted && Date.now() < deadline) {
-          const read = await engine.read(name, from, options.readBytesMax);
-          if (!read.ok) break;
-          const r = read.value;
-          from = r.nextPos;
-          if (r.data.length > 0) {
-            send(
-              dataEvent(r) +
-                controlEvent(r.nextPos, r.upToDate, r.closed, nextCursor()),
-            );
-            sentAny = true;
-            if (r.closed) break;
-            continue;
-          }
-          if (r.closed || !sentAny) {
-            send(controlEvent(r.nextPos, true, r.closed, nextCursor()));
-            sentAny = true;
-            if (r.closed) break;
-          }
-          const waitMs = Math.min(KEEP_ALIVE_MS, deadline - Date.now());
-          if (waitMs <= 0) break;
-          const waited = await engine.waitForData(
-            name,
-            r.nextPos,
-            waitMs,
-            signal,
-          );
-          if (!waited.ok || waited.value === "aborted") break;
-          if (waited.value === "timeout" && Date.now() < deadline) {
-            send(": keep-alive\n\n");
-          }
-        }
-      } catch {
-        // The client went away mid-write, or the stream vanished: just end.
+  const session = new SseSession(options);
+  return new ReadableStream<Uint8Array>(
+    {
+      pull: (controller) => session.pull(controller),
+      cancel: () => session.end(),
+    },
+    {
+      highWaterMark: QUEUE_HIGH_WATER_BYTES,
+      size: (chunk) => chunk.byteLength,
+    },
+  );
+}
+
+/**
+ * One SSE connection. The body stream asks for an event only while its
+ * queue is under the high-water mark, that is once the socket has taken
+ * what came before, so a reader that stops reading stops our reads too.
+ * One whose queue stays full for `stallMs` is disconnected.
+ */
+class SseSession {
+  readonly #options: SseOptions;
+  readonly #gone = new AbortController(); // cancelled, stalled or done
+  readonly #signal: AbortSignal;
+  readonly #deadline: number;
+  #first: ReadOutcome | undefined;
+  #from: number | "start" | "now";
+  #cursor: string | null;
+  #sentAny = false;
+  #closed = false;
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(options: SseOptions) {
+    this.#options = options;
+    this.#signal = options.signal === undefined
+      ? this.#gone.signal
+      : AbortSignal.any([this.#gone.signal, options.signal]);
+    this.#deadline = Date.now() + options.connectionMs;
+    this.#first = options.first;
+    this.#from = options.from;
+    this.#cursor = options.clientCursor;
+  }
+
+  /** Enqueues the next event, or closes the body when the loop is over. */
+  async pull(
+    controller: ReadableStreamDefaultController<Uint8Array>,
+  ): Promise<void> {
+    clearTimeout(this.#stallTimer);
+    let event: string | null = null;
+    try {
+      event = await this.#next();
+    } catch {
+      // The stream vanished mid-read: just end.
+    }
+    if (this.#gone.signal.aborted) return; // cancelled meanwhile
+    if (event === null) {
+      this.end();
+      controller.close();
+      return;
+    }
+    controller.enqueue(encoder.encode(event));
+    if ((controller.desiredSize ?? 0) <= 0) this.#watchStall(controller);
+  }
+
+  /** Stops waiting and reading: the body was cancelled or is done. */
+  end(): void {
+    clearTimeout(this.#stallTimer);
+    this.#gone.abort();
+  }
+
+  /** Errors the body (dropping its queue) unless a pull comes in time. */
+  #watchStall(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    this.#stallTimer = setTimeout(() => {
+      this.end();
+      controller.error(
+        new StreamError(
+          "unavailable",
+          `SSE reader of stream "${this.#options.name}" took nothing for ${this.#options.stallMs} ms: disconnected`,
+        ),
+      );
+    }, this.#options.stallMs);
+  }
+
+  /** The next event: data, control or keep-alive; null ends the body. */
+  async #next(): Promise<string | null> {
+    const { engine, name, readBytesMax } = this.#options;
+    while (
+      !this.#closed && !this.#signal.aborted && Date.now() < this.#deadline
+    ) {
+      const first = this.#first;
+      this.#first = undefined;
+      const read = first !== undefined
+        ? ok(first)
+        : await engine.read(name, this.#from, readBytesMax);
+      if (!read.ok) return null;
+      const r = read.value;
+      this.#from = r.nextPos;
+      this.#closed = r.closed;
+      if (r.data.length > 0) {
+        this.#sentAny = true;
+        return dataEvent(r) + this.#control(r, r.upToDate);
       }
-      try {
-        controller.close();
-      } catch { /* already closed by a cancel */ }
-    },
-    cancel() {
-      gone.abort();
-    },
-  });
+      if (r.closed || !this.#sentAny) {
+        this.#sentAny = true;
+        return this.#control(r, true);
+      }
+      const waitMs = Math.min(KEEP_ALIVE_MS, this.#deadline - Date.now());
+      if (waitMs <= 0) return null;
+      const waited = await engine.waitForData(
+        name,
+        r.nextPos,
+        waitMs,
+        this.#signal,
+      );
+      if (!waited.ok || waited.value === "aborted") return null;
+      if (waited.value === "timeout") {
+        return Date.now() < this.#deadline ? KEEP_ALIVE : null;
+      }
+    }
+    return null;
+  }
+
+  #control(r: ReadOutcome, upToDate: boolean): string {
+    this.#cursor = responseCursor(this.#cursor, Date.now());
+    return controlEvent(r.nextPos, upToDate, r.closed, this.#cursor);
+  }
 }

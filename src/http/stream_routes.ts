@@ -143,9 +143,18 @@ export async function getStream(
       ctx.http.longPollTimeoutMs,
     );
     if (!timeout.ok) return errorResponse(timeout.error);
-    return await longPoll(ctx, name, from, params.get("cursor"), timeout.value);
+    return await longPoll(
+      ctx,
+      name,
+      from,
+      params.get("cursor"),
+      timeout.value,
+      request.signal,
+    );
   }
-  if (live === "sse") return await sse(ctx, name, from, params.get("cursor"));
+  if (live === "sse") {
+    return await sse(ctx, name, from, params.get("cursor"), request.signal);
+  }
   return errorResponse(
     new StreamError(
       "bad_request",
@@ -185,6 +194,7 @@ async function longPoll(
   from: number | "start" | "now",
   clientCursor: string | null,
   timeoutMs: number,
+  signal: AbortSignal,
 ): Promise<Response> {
   const deadline = Date.now() + timeoutMs;
   let position = from;
@@ -206,8 +216,8 @@ async function longPoll(
     position = r.nextPos;
     const left = deadline - Date.now();
     if (r.closed || left <= 0) return longPollEmpty(r, cursor);
-    // No abort on disconnect: the wait is bounded by the long-poll timeout.
-    const waited = await ctx.engine.waitForData(name, r.nextPos, left);
+    // A client that hangs up frees its waiter slot at once.
+    const waited = await ctx.engine.waitForData(name, r.nextPos, left, signal);
     if (!waited.ok) return errorResponse(waited.error);
     if (waited.value === "aborted") return longPollEmpty(r, cursor);
   }
@@ -229,26 +239,31 @@ async function sse(
   name: string,
   from: number | "start" | "now",
   clientCursor: string | null,
+  signal: AbortSignal,
 ): Promise<Response> {
-  // Fail fast with a proper status when the stream or offset is bad.
-  const probe = await ctx.engine.read(name, from, 1);
-  if (!probe.ok) return errorResponse(probe.error);
+  // The first read happens here, so a missing stream or bad offset gets its
+  // status before the 200; the body starts by sending it.
+  const first = await ctx.engine.read(name, from, ctx.limits.readBytesMax);
+  if (!first.ok) return errorResponse(first.error);
   const headers = new Headers({
     "content-type": "text/event-stream",
     "cache-control": "no-cache",
     "connection": "keep-alive",
   });
-  const type = probe.value.stream.contentType;
+  const type = first.value.stream.contentType;
   if (!type.toLowerCase().startsWith("text/") && !isJsonContentType(type)) {
     headers.set("stream-sse-data-encoding", "base64");
   }
   const body = sseBody({
     engine: ctx.engine,
     name,
-    from: from === "now" ? probe.value.nextPos : from,
+    from,
+    first: first.value,
     clientCursor,
     connectionMs: ctx.http.sseConnectionMs,
     readBytesMax: ctx.limits.readBytesMax,
+    stallMs: ctx.http.liveStallMs,
+    signal,
   });
   return respond(body, 200, headers);
 }
