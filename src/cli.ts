@@ -4,7 +4,7 @@
  * handling. `main.ts` calls `runCli`.
  */
 
-import { helpText, parseConfig } from "./config.ts";
+import { helpText, parseConfig, printableConfig } from "./config.ts";
 import { startServer } from "./server.ts";
 
 /** Runs the server from the command line; resolves with the exit code. */
@@ -21,7 +21,7 @@ export async function runCli(args: string[]): Promise<number> {
     return 0;
   }
   if (parsed.printConfig) {
-    console.log(JSON.stringify(parsed.value, null, 2));
+    console.log(JSON.stringify(printableConfig(parsed.value), null, 2));
     return 0;
   }
   const config = parsed.value;
