@@ -7,7 +7,7 @@
 
 import { helpText, parseConfig, printableConfig } from "./config.ts";
 import { StartupError, StreamError } from "./errors.ts";
-import { type ServerHandle, startServer } from "./server.ts";
+import { type ServerHandle, type StartOptions, startServer } from "./server.ts";
 
 /**
  * How long a fatal exit waits for in-flight responses (an SSE connection
@@ -15,8 +15,14 @@ import { type ServerHandle, startServer } from "./server.ts";
  */
 const FATAL_DRAIN_MS = 5000;
 
-/** Runs the server from the command line; resolves with the exit code. */
-export async function runCli(args: string[]): Promise<number> {
+/**
+ * Runs the server from the command line; resolves with the exit code.
+ * `options` reach `startServer` (tests inject WAL faults this way).
+ */
+export async function runCli(
+  args: string[],
+  options: StartOptions = {},
+): Promise<number> {
   const parsed = parseConfig({ env: Deno.env.toObject(), args });
   if (!parsed.ok) {
     for (const error of parsed.errors) console.error(`error: ${error}`);
@@ -36,6 +42,7 @@ export async function runCli(args: string[]): Promise<number> {
   let server: ServerHandle | undefined;
   try {
     server = await startServer(config, {
+      ...options,
       onFatal: () => void exitAfterFatal(server),
     });
   } catch (error) {
