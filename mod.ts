@@ -36,11 +36,22 @@ export type {
   StorageConfig,
   SubscriptionsConfig,
 } from "./src/config.ts";
-export { STATUS, StreamError } from "./src/errors.ts";
-export type { ErrorKind, Result } from "./src/errors.ts";
+export { StartupError, STATUS, StreamError } from "./src/errors.ts";
+export type { ErrorKind, Result, StartupProblem } from "./src/errors.ts";
 export type { Logger } from "./src/log.ts";
 export type {
   ListPage,
   ObjectHead,
   ObjectStore,
 } from "./src/objectstore/object_store.ts";
+export type {
+  Chunk,
+  ClosedBy,
+  ProducerRow,
+  SegmentRow,
+  StreamRow,
+  StreamTail,
+  WalOp,
+  WalSnapshot,
+  WalStore,
+} from "./src/storage/wal_store.ts";

@@ -1,14 +1,28 @@
 /**
  * @module
  * Command line: argv and env to a `Config`, then `startServer`, with signal
- * handling. `main.ts` calls `runCli`.
+ * handling. `main.ts` calls `runCli`. Start-up failures print one line and
+ * exit 1; a fatal WAL failure answers the requests in flight, then exits 1.
  */
 
-import { helpText, parseConfig } from "./config.ts";
-import { startServer } from "./server.ts";
+import { helpText, parseConfig, printableConfig } from "./config.ts";
+import { StartupError, StreamError } from "./errors.ts";
+import { type ServerHandle, type StartOptions, startServer } from "./server.ts";
 
-/** Runs the server from the command line; resolves with the exit code. */
-export async function runCli(args: string[]): Promise<number> {
+/**
+ * How long a fatal exit waits for in-flight responses (an SSE connection
+ * may hold the HTTP server open until its own deadline).
+ */
+const FATAL_DRAIN_MS = 5000;
+
+/**
+ * Runs the server from the command line; resolves with the exit code.
+ * `options` reach `startServer` (tests inject WAL faults this way).
+ */
+export async function runCli(
+  args: string[],
+  options: StartOptions = {},
+): Promise<number> {
   const parsed = parseConfig({ env: Deno.env.toObject(), args });
   if (!parsed.ok) {
     for (const error of parsed.errors) console.error(`error: ${error}`);
@@ -21,18 +35,20 @@ export async function runCli(args: string[]): Promise<number> {
     return 0;
   }
   if (parsed.printConfig) {
-    console.log(JSON.stringify(parsed.value, null, 2));
+    console.log(JSON.stringify(printableConfig(parsed.value), null, 2));
     return 0;
   }
   const config = parsed.value;
-  const server = await startServer(config, {
-    onFatal: () => {
-      console.error(
-        "fatal: the write-ahead log failed; exiting so a restart can recover",
-      );
-      Deno.exit(1);
-    },
-  });
+  let server: ServerHandle | undefined;
+  try {
+    server = await startServer(config, {
+      ...options,
+      onFatal: () => void exitAfterFatal(server),
+    });
+  } catch (error) {
+    reportStartFailure(error);
+    return 1;
+  }
   console.log(
     `streambed listening on ${server.url} (data: ${config.storage.dataDir}, durability: ${config.storage.durability})`,
   );
@@ -45,4 +61,31 @@ export async function runCli(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
   await server.finished;
   return 0;
+}
+
+/** One line for the failures an operator can fix; a stack for the rest. */
+function reportStartFailure(error: unknown): void {
+  if (error instanceof StartupError || error instanceof StreamError) {
+    console.error(`error: ${error.message}`);
+  } else {
+    console.error("error: the server failed to start:", error);
+  }
+}
+
+/**
+ * The WAL failed for good: every request in flight has been rejected with a
+ * 503; let the HTTP server write those responses, then exit so a restart
+ * recovers from the WAL.
+ */
+async function exitAfterFatal(server: ServerHandle | undefined): Promise<void> {
+  console.error(
+    "fatal: the write-ahead log failed; exiting so a restart can recover",
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(resolve, FATAL_DRAIN_MS);
+  });
+  await Promise.race([server?.close().catch(() => {}), timeout]);
+  clearTimeout(timer);
+  Deno.exit(1);
 }

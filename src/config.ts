@@ -8,6 +8,8 @@
  * parsed or defaulted in a second place.
  */
 
+import { join } from "node:path";
+
 /** Log verbosity, most to least. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 /** `fsync`: commit waits for the disk. `os`: commit waits for the OS only. */
@@ -128,7 +130,10 @@ export interface SegmentConfig {
 export interface ObjectStoreConfig {
   /** `fs` (a folder), `s3`, or `none` (WAL only). @default "fs" */
   kind: "fs" | "s3" | "none";
-  /** Folder of the fs store; "" means `<data-dir>/objects`. @default "" */
+  /**
+   * Folder of the fs store; "" means `<data-dir>/objects` (`parseConfig`
+   * resolves it). @default ""
+   */
   dir: string;
   /** S3 bucket. @default "" */
   s3Bucket: string;
@@ -763,9 +768,8 @@ export function parseConfig(
   }
   const flags = parseArgs(input.args, errors);
   for (const [flag, value] of flags.values) {
-    const option = OPTIONS.find((o) => o.flag === flag);
-    if (option === undefined) errors.push(`Unknown flag --${flag}`);
-    else applyOption(config, option, value, `--${flag}`, errors);
+    const option = OPTIONS.find((o) => o.flag === flag)!; // parseArgs checked
+    applyOption(config, option, value, `--${flag}`, errors);
   }
   if (config.segment.uploadRetryMinMs > config.segment.uploadRetryMaxMs) {
     errors.push("upload-retry-min-ms must not exceed upload-retry-max-ms");
@@ -778,6 +782,9 @@ export function parseConfig(
   }
   if (config.objectStore.kind === "s3" && config.objectStore.s3Bucket === "") {
     errors.push("--object-store s3 needs --s3-bucket");
+  }
+  if (config.objectStore.kind === "fs" && config.objectStore.dir === "") {
+    config.objectStore.dir = join(config.storage.dataDir, "objects");
   }
   if (config.objectStore.bootstrap && config.objectStore.kind === "none") {
     errors.push("--bootstrap needs an object store");
@@ -811,20 +818,44 @@ function parseArgs(
     const arg = args[i];
     if (arg === "--help" || arg === "-h") help = true;
     else if (arg === "--print-config") printConfig = true;
-    else if (arg.startsWith("--")) {
-      const eq = arg.indexOf("=");
-      const isBool = OPTIONS.some((o) =>
-        o.kind === "bool" && o.flag === arg.slice(2)
-      );
-      if (eq > 0) values.push([arg.slice(2, eq), arg.slice(eq + 1)]);
-      else if (isBool && (args[i + 1] === "true" || args[i + 1] === "false")) {
-        values.push([arg.slice(2), args[++i]]); // --flag false
-      } else if (isBool) values.push([arg.slice(2), "true"]); // bare flag
-      else if (i + 1 < args.length) values.push([arg.slice(2), args[++i]]);
-      else errors.push(`Flag ${arg} needs a value`);
-    } else errors.push(`Unexpected argument "${arg}"`);
+    else if (arg.startsWith("--")) i += parseFlag(args, i, values, errors);
+    else errors.push(`Unexpected argument "${arg}"`);
   }
   return { values, help, printConfig };
+}
+
+/** Parses the flag at `args[i]`; returns how many following args it took. */
+function parseFlag(
+  args: string[],
+  i: number,
+  values: [string, string][],
+  errors: string[],
+): number {
+  const arg = args[i];
+  const next = args[i + 1];
+  const eq = arg.indexOf("=");
+  const name = arg.slice(2, eq > 0 ? eq : undefined);
+  const option = OPTIONS.find((o) => o.flag === name);
+  if (option === undefined) {
+    errors.push(`Unknown flag --${name}`);
+    // Skip what looks like its value, so it is not reported a second time.
+    return eq < 0 && next !== undefined && !next.startsWith("--") ? 1 : 0;
+  }
+  if (eq > 0) {
+    values.push([name, arg.slice(eq + 1)]);
+    return 0;
+  }
+  if (option.kind === "bool") {
+    const spelled = next === "true" || next === "false"; // --flag false
+    values.push([name, spelled ? next : "true"]); // or a bare flag
+    return spelled ? 1 : 0;
+  }
+  if (next === undefined) {
+    errors.push(`Flag ${arg} needs a value`);
+    return 0;
+  }
+  values.push([name, next]);
+  return 1;
 }
 
 function applyOption(
@@ -860,6 +891,23 @@ function applyOption(
       `${source} must be an integer in ${option.min}..${option.max}; got "${raw}"`,
     );
   } else section[option.field] = n;
+}
+
+/** Fields that exist for tests only (set from env, never from a flag). */
+const TEST_ONLY_FIELDS: readonly [Section, string][] = [
+  ["segment", "testCrashPoint"],
+];
+
+/** `config` as `--print-config` shows it: without its test-only fields. */
+export function printableConfig(
+  config: Config,
+): Record<Section, Record<string, unknown>> {
+  const copy = structuredClone(config) as unknown as Record<
+    Section,
+    Record<string, unknown>
+  >;
+  for (const [section, field] of TEST_ONLY_FIELDS) delete copy[section][field];
+  return copy;
 }
 
 /** The `--help` text, generated from `OPTIONS`. */

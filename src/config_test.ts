@@ -1,11 +1,59 @@
 import assert from "node:assert/strict";
-import { defaultConfig, helpText, OPTIONS, parseConfig } from "./config.ts";
+import {
+  defaultConfig,
+  helpText,
+  OPTIONS,
+  parseConfig,
+  printableConfig,
+} from "./config.ts";
 
 Deno.test("parseConfig() gives defaults with no input", () => {
   const parsed = parseConfig({ env: {}, args: [] });
   assert.ok(parsed.ok);
-  assert.deepEqual(parsed.value, defaultConfig());
+  const expected = defaultConfig();
+  expected.objectStore.dir = "data/objects";
+  assert.deepEqual(parsed.value, expected);
   assert.equal(parsed.value.http.port, 4437);
+});
+
+Deno.test("parseConfig() resolves the object dir under the data dir", () => {
+  const parsed = parseConfig({ env: {}, args: ["--data-dir", "/srv/ds"] });
+  assert.ok(parsed.ok);
+  assert.equal(parsed.value.objectStore.dir, "/srv/ds/objects");
+  const given = parseConfig({
+    env: {},
+    args: ["--data-dir", "/srv/ds", "--object-dir", "/mnt/objects"],
+  });
+  assert.ok(given.ok);
+  assert.equal(given.value.objectStore.dir, "/mnt/objects");
+});
+
+Deno.test("printableConfig() leaves out test-only fields", () => {
+  const parsed = parseConfig({
+    env: { DS_TEST_CRASH_POINT: "after-seal" },
+    args: [],
+  });
+  assert.ok(parsed.ok);
+  assert.equal(parsed.value.segment.testCrashPoint, "after-seal");
+  const printed = printableConfig(parsed.value);
+  assert.ok(!("testCrashPoint" in printed.segment));
+  assert.equal(printed.segment.segmentBytes, parsed.value.segment.segmentBytes);
+  assert.equal(printed.objectStore.dir, "data/objects");
+});
+
+Deno.test("parseConfig() calls a bare unknown flag unknown", () => {
+  const bare = parseConfig({ env: {}, args: ["--frobnicate"] });
+  assert.ok(!bare.ok);
+  assert.deepEqual(bare.errors, ["Unknown flag --frobnicate"]);
+  const valued = parseConfig({
+    env: {},
+    args: ["--frobnicate", "7", "--port", "1"],
+  });
+  assert.ok(!valued.ok);
+  assert.deepEqual(valued.errors, ["Unknown flag --frobnicate"]);
+  const missing = parseConfig({ env: {}, args: ["--port"] });
+  assert.ok(!missing.ok);
+  assert.deepEqual(missing.errors, ["Flag --port needs a value"]);
 });
 
 Deno.test("parseConfig() lets flags override env", () => {

@@ -109,3 +109,30 @@ export function fail(
 ): { ok: false; error: StreamError } {
   return { ok: false, error: new StreamError(kind, message, detail) };
 }
+
+/** Why the server could not start. */
+export type StartupProblem =
+  | "data_dir_unusable"
+  | "data_dir_locked"
+  | "listen_failed";
+
+/**
+ * A start-up failure the operator can fix (a taken port, a data dir another
+ * server holds). Its message is one line naming the problem and the flag;
+ * the command line prints it and exits 1, without a stack trace.
+ */
+export class StartupError extends Error {
+  /** What went wrong. */
+  readonly problem: StartupProblem;
+
+  /** Creates an error for `problem`; `options.cause` chains the OS error. */
+  constructor(
+    problem: StartupProblem,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "StartupError";
+    this.problem = problem;
+  }
+}

@@ -1,23 +1,26 @@
 /**
  * @module
- * Wiring: open the WAL, load the engine, serve HTTP, and shut down in order
- * (stop accepting, drain queued appends, close the WAL).
+ * Wiring: lock the data dir, open the WAL, load the engine, serve HTTP, and
+ * shut down in order. Every resource is pushed onto one close stack as it
+ * opens, so a failed start releases what had opened (in reverse) and
+ * shutdown does the same after quiescing (stop background work, drain
+ * queued appends, wake live readers).
  */
 
 import type { Config } from "./config.ts";
 import { DEFAULT_COMPACTION } from "./engine/compactor.ts";
 import { Engine } from "./engine/engine.ts";
-import { StreamError } from "./errors.ts";
+import type { StreamError } from "./errors.ts";
 import { createHandler } from "./http/handler.ts";
+import { listen, probeAddress } from "./listen.ts";
 import { createLogger, type Logger } from "./log.ts";
-import {
-  openSqliteSubscriptionStore,
-  type SubscriptionStore,
-} from "./storage/subscription_store.ts";
+import { openSqliteSubscriptionStore } from "./storage/subscription_store.ts";
 import { SubscriptionManager } from "./subscriptions/manager.ts";
 import { createSubscriptionRoutes } from "./subscriptions/routes.ts";
+import { lockDataDir } from "./storage/data_dir_lock.ts";
 import { openSqliteStore } from "./storage/sqlite_store.ts";
 import { openThreadedSqliteStore } from "./storage/threaded_sqlite_store.ts";
+import type { WalStore } from "./storage/wal_store.ts";
 import { createNodeZstdCodec } from "./_wasm/codec.ts";
 import { bootstrapFromObjects } from "./engine/bootstrap.ts";
 import { streamDetails } from "./engine/details.ts";
@@ -41,81 +44,70 @@ export interface ServerHandle {
 export interface StartOptions {
   /** Logger; defaults to stderr at `config.log.level`. */
   log?: Logger;
-  /** Called if the WAL fails; defaults to logging. `main.ts` exits. */
+  /**
+   * Called if the WAL fails in a way the server cannot recover from (not a
+   * full disk); defaults to logging. `main.ts` drains and exits.
+   */
   onFatal?: (error: StreamError) => void;
   /**
    * Used instead of the store `config.objectStore` names (tests inject a
    * fault-wrapped store here); ignored with `--object-store none`.
    */
   objectStore?: ObjectStore;
+  /** Wraps the WAL store once opened (tests inject faults here). */
+  wrapWal?: (store: WalStore) => WalStore;
 }
 
-/** Starts a server with `config`. */
+/**
+ * Starts a server with `config`. Rejects with a `StartupError` when the
+ * port or the data dir cannot be used; nothing stays open then.
+ */
 export async function startServer(
   config: Config,
   options: StartOptions = {},
 ): Promise<ServerHandle> {
   const log = options.log ?? createLogger(config.log.level);
-  await Deno.mkdir(config.storage.dataDir, { recursive: true });
-  const walPath = `${config.storage.dataDir}/wal.sqlite`;
-  const store = config.storage.walWorker
-    ? await openThreadedSqliteStore(walPath, config.storage.durability)
-    : openSqliteStore(walPath, config.storage.durability);
+  const stack = new AsyncDisposableStack();
+  try {
+    return await open(config, options, log, stack);
+  } catch (error) {
+    await stack.disposeAsync().catch((closeError) =>
+      log.error("closing after a failed start failed", closeError)
+    );
+    throw error;
+  }
+}
+
+async function open(
+  config: Config,
+  options: StartOptions,
+  log: Logger,
+  stack: AsyncDisposableStack,
+): Promise<ServerHandle> {
+  probeAddress(config.http); // before the data dir is created or locked
+  const lock = await lockDataDir(config.storage.dataDir);
+  stack.defer(() => lock.release());
+  const opened = await openWal(config);
+  stack.defer(() => opened.close());
+  const store = options.wrapWal?.(opened) ?? opened;
   const objects = config.objectStore.kind === "none"
     ? undefined
     : options.objectStore !== undefined
     ? { store: options.objectStore, close: () => {} }
     : openObjectStore(config.objectStore, config.storage.dataDir);
-  let engine: Engine;
-  let tier: Tier | undefined;
-  try {
-    if (objects !== undefined && config.objectStore.bootstrap) {
-      await bootstrapFromObjects(store, objects.store, log);
-    }
-    engine = await Engine.open(store, {
-      compaction: {
-        ...DEFAULT_COMPACTION,
-        chunkBytesTarget: config.storage.compactChunkBytes,
-      },
-      limits: config.limits,
-      log,
-      onFatal: (error) => {
-        log.error("write-ahead log failed", error.cause ?? error);
-        options.onFatal?.(error);
-      },
-    });
-    if (objects !== undefined) {
-      tier = await Tier.open({
-        store,
-        objects: objects.store,
-        codec: createNodeZstdCodec(),
-        segmentDir: `${config.storage.dataDir}/segments`,
-        walPath: `${config.storage.dataDir}/wal.sqlite`,
-        config: config.segment,
-        streams: () => engine.streamInfos(),
-        streamInfo: (id) => engine.streamInfo(id),
-        log,
-      });
-      wireTier(engine, tier);
-    }
-  } catch (error) {
-    await tier?.close();
-    await store.close();
-    objects?.close();
-    throw error;
+  if (objects !== undefined) stack.defer(() => objects.close());
+  if (objects !== undefined && config.objectStore.bootstrap) {
+    await bootstrapFromObjects(store, objects.store, log);
   }
-  let subscriptions: Awaited<ReturnType<typeof openSubscriptions>> | undefined;
-  try {
-    if (config.subscriptions.enabled) {
-      subscriptions = await openSubscriptions(config, engine, log);
-    }
-  } catch (error) {
-    await tier?.close();
-    await engine.close();
-    await store.close();
-    objects?.close();
-    throw error;
-  }
+  const engine = await openEngine(config, store, options, log);
+  stack.defer(() => engine.close());
+  const tier = objects === undefined
+    ? undefined
+    : await openTier(config, store, objects.store, engine, log);
+  if (tier !== undefined) stack.defer(() => tier.close());
+  const subscriptions = config.subscriptions.enabled
+    ? await openSubscriptions(config, engine, log, stack)
+    : undefined;
   const handler = createHandler({
     engine,
     http: config.http,
@@ -126,53 +118,81 @@ export async function startServer(
     reservedRoutes: subscriptions === undefined
       ? undefined
       : createSubscriptionRoutes(
-        subscriptions.manager,
+        subscriptions,
         config.subscriptions,
         config.limits,
       ),
   });
-  const abort = new AbortController();
-  let bound!: Deno.NetAddr;
-  const server = Deno.serve({
-    hostname: config.http.host,
-    port: config.http.port,
-    signal: abort.signal,
-    onListen: (addr) => {
-      bound = addr as Deno.NetAddr;
-    },
-    onError: (error) => {
-      // The handler answers its own errors, so this sees streamed bodies
-      // that failed; a typed one is expected (a stalled SSE reader is cut).
-      if (error instanceof StreamError) log.warn(error.message);
-      else log.error("unhandled request error", error);
-      return new Response("Internal server error", { status: 500 });
-    },
-  }, handler);
-  const host = bound.hostname.includes(":")
-    ? `[${bound.hostname}]`
-    : bound.hostname;
-  const url = `http://${host}:${bound.port}`;
-  subscriptions?.manager.setBaseUrl(config.subscriptions.publicUrl || url);
+  const http = listen(config.http, handler, log);
+  // Shutdown waits for in-flight responses; nothing below closes before.
+  stack.defer(() => http.server.shutdown());
+  subscriptions?.setBaseUrl(config.subscriptions.publicUrl || http.url);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      await subscriptions?.manager.close(); // stop timers and webhook requests
+      // Quiesce first (each close is idempotent; the stack repeats it):
+      await subscriptions?.close(); // stop timers and webhook requests
       await tier?.close(); // stop sealing and uploads between steps
-      await engine.close(); // drain queued appends first: they were accepted
-      abort.abort();
-      await server.finished;
-      subscriptions?.store.close();
-      await store.close();
-      objects?.close();
+      await engine.close(); // drain accepted appends, wake live readers
+      await stack.disposeAsync(); // HTTP server, then storage, then the lock
     })();
     return closing;
   };
   return {
-    url,
-    port: bound.port,
+    url: http.url,
+    port: http.port,
     close,
-    finished: server.finished.then(() => closing),
+    finished: http.server.finished.then(() => closing),
   };
+}
+
+function openWal(config: Config): Promise<WalStore> | WalStore {
+  const walPath = `${config.storage.dataDir}/wal.sqlite`;
+  return config.storage.walWorker
+    ? openThreadedSqliteStore(walPath, config.storage.durability)
+    : openSqliteStore(walPath, config.storage.durability);
+}
+
+function openEngine(
+  config: Config,
+  store: WalStore,
+  options: StartOptions,
+  log: Logger,
+): Promise<Engine> {
+  return Engine.open(store, {
+    compaction: {
+      ...DEFAULT_COMPACTION,
+      chunkBytesTarget: config.storage.compactChunkBytes,
+    },
+    limits: config.limits,
+    log,
+    onFatal: (error) => {
+      log.error("write-ahead log failed", error.cause ?? error);
+      options.onFatal?.(error);
+    },
+  });
+}
+
+async function openTier(
+  config: Config,
+  store: WalStore,
+  objects: ObjectStore,
+  engine: Engine,
+  log: Logger,
+): Promise<Tier> {
+  const tier = await Tier.open({
+    store,
+    objects,
+    codec: createNodeZstdCodec(),
+    segmentDir: `${config.storage.dataDir}/segments`,
+    walPath: `${config.storage.dataDir}/wal.sqlite`,
+    config: config.segment,
+    streams: () => engine.streamInfos(),
+    streamInfo: (id) => engine.streamInfo(id),
+    log,
+  });
+  wireTier(engine, tier);
+  return tier;
 }
 
 /**
@@ -206,22 +226,20 @@ async function openSubscriptions(
   config: Config,
   engine: Engine,
   log: Logger,
-): Promise<{ manager: SubscriptionManager; store: SubscriptionStore }> {
+  stack: AsyncDisposableStack,
+): Promise<SubscriptionManager> {
   const store = openSqliteSubscriptionStore(
     `${config.storage.dataDir}/wal.sqlite`,
     config.storage.durability,
   );
-  try {
-    const manager = await SubscriptionManager.open({
-      engine,
-      store,
-      config: config.subscriptions,
-      limits: config.limits,
-      log,
-    });
-    return { manager, store };
-  } catch (error) {
-    store.close();
-    throw error;
-  }
+  stack.defer(() => store.close());
+  const manager = await SubscriptionManager.open({
+    engine,
+    store,
+    config: config.subscriptions,
+    limits: config.limits,
+    log,
+  });
+  stack.defer(() => manager.close());
+  return manager;
 }

@@ -31,18 +31,20 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /**
  * Spawns `deno run -A main.ts` on port 0 and waits for its listening line;
- * `env` adds variables (for example `DS_TEST_CRASH_POINT`).
+ * `env` adds variables (for example `DS_TEST_CRASH_POINT`); `entry` runs
+ * another script taking main.ts's flags instead.
  */
 export async function spawnServer(
   dataDir: string,
   extraArgs: string[] = [],
   env: Record<string, string> = {},
+  entry: string = MAIN,
 ): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
-      MAIN,
+      entry,
       "--port",
       "0",
       "--data-dir",

@@ -4,7 +4,9 @@
  * waits. It validates every request against the assigned (pending) state,
  * assigns positions synchronously, hands WAL operations to the group-commit
  * writer, and acknowledges only after the commit. Readers see committed
- * data only. The engine knows neither HTTP nor SQL.
+ * data only. The engine knows neither HTTP nor SQL. When a commit fails for
+ * a full disk, the assigned state is rolled back to what the WAL holds and
+ * writes resume once space returns (`#rollBack`).
  *
  * Past the usual size because every operation reads and changes the same
  * maps (live streams by name and id, soft-deleted names, fork counts) and
@@ -27,10 +29,13 @@ import { frameJsonMessages } from "../protocol/json.ts";
 import { decideProducer } from "../protocol/producer.ts";
 import type {
   Chunk,
+  ProducerRow,
   StreamRow,
   WalOp,
+  WalSnapshot,
   WalStore,
 } from "../storage/wal_store.ts";
+import { assert } from "../assert.ts";
 import { type ChunkReader, gather } from "./reader.ts";
 import type { StreamInfo } from "./tier.ts";
 import { StreamsByName, StreamState } from "./stream_state.ts";
@@ -84,7 +89,10 @@ export interface EngineOptions {
   limits: LimitsConfig;
   /** Logger. */
   log: Logger;
-  /** Called once if the WAL fails; the process should restart. */
+  /**
+   * Called once if the WAL fails beyond a full disk; the process should
+   * restart. (A full disk only refuses writes until space returns.)
+   */
   onFatal: (error: StreamError) => void;
   /** Clock, for tests. */
   now?: () => number;
@@ -109,6 +117,12 @@ export class Engine {
   #byId = new Map<number, StreamState>();
   /** Soft-deleted streams by name: they still answer 410 and block re-creation. */
   #softDeletedByName = new Map<string, StreamState>();
+  /**
+   * Streams removed from memory whose delete has not committed yet: the WAL
+   * still holds them, so tiering must keep their objects, and a failed
+   * commit brings them back.
+   */
+  #uncommittedDeletes = new Map<number, StreamState>();
   #nextStreamId: number;
   #waiting = 0;
   #listeners: StreamListener[] = [];
@@ -136,7 +150,11 @@ export class Engine {
       store,
       options.limits,
       () => this.#nextStreamId,
-      options.onFatal,
+      {
+        onFatal: options.onFatal,
+        onDiskFull: () => void this.#rollBack(),
+      },
+      this.#now,
     );
   }
 
@@ -152,40 +170,50 @@ export class Engine {
     return engine;
   }
 
-  #restore(
-    rows: StreamRow[],
-    producers: Awaited<ReturnType<WalStore["load"]>>["producers"],
-  ): void {
+  #restore(rows: StreamRow[], producers: ProducerRow[]): void {
     // Rows come in id order and a fork's source always has a smaller id.
     for (const row of rows) {
-      const parent = row.forkedFrom === null
-        ? undefined
-        : this.#byId.get(row.forkedFrom);
-      if (row.forkedFrom !== null && parent === undefined) {
-        throw new StreamError(
-          "corrupt",
-          `Stream "${row.name}" is forked from missing stream id ${row.forkedFrom}`,
-        );
-      }
+      const parent = this.#parentOf(row);
       const state = new StreamState(
         row,
         parent,
         isJsonContentType(row.contentType),
       );
       state.visible = true;
-      if (parent !== undefined) parent.forkCount++;
-      this.#byId.set(state.id, state);
-      if (!state.softDeleted) this.#streams.set(state.name, state);
-      else this.#softDeletedByName.set(state.name, state);
-      if (canExpire(state)) this.#expiring.add(state);
+      this.#adopt(state);
     }
+    this.#setProducers(producers);
+    this.#log.info(`recovered ${this.#streams.size} streams from the WAL`);
+  }
+
+  #parentOf(row: StreamRow): StreamState | undefined {
+    if (row.forkedFrom === null) return undefined;
+    const parent = this.#byId.get(row.forkedFrom);
+    if (parent === undefined) {
+      throw new StreamError(
+        "corrupt",
+        `Stream "${row.name}" is forked from missing stream id ${row.forkedFrom}`,
+      );
+    }
+    return parent;
+  }
+
+  /** Registers a committed stream in the maps. */
+  #adopt(state: StreamState): void {
+    if (state.parent !== undefined) state.parent.forkCount++;
+    this.#byId.set(state.id, state);
+    if (!state.softDeleted) this.#streams.set(state.name, state);
+    else this.#softDeletedByName.set(state.name, state);
+    if (canExpire(state)) this.#expiring.add(state);
+  }
+
+  #setProducers(producers: ProducerRow[]): void {
     for (const p of producers) {
       this.#byId.get(p.streamId)?.producers.set(p.producerId, {
         epoch: p.epoch,
         seq: p.seq,
       });
     }
-    this.#log.info(`recovered ${this.#streams.size} streams from the WAL`);
   }
 
   /** Registers a listener for committed changes. */
@@ -702,33 +730,45 @@ export class Engine {
     this.#assertOpen();
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
-    const ops = this.#deleteOps(found.value);
-    await this.#writer.enqueue(ops, 0);
+    const refused = this.#writer.admit(0);
+    if (refused !== undefined) return { ok: false, error: refused };
+    const { ops, removed } = this.#deleteOps(found.value);
+    await this.#writer.enqueue(ops, 0, () => this.#deleteCommitted(removed));
     this.#emitDeleted(name);
     return ok(undefined);
   }
 
+  // Expiry that cannot be written now (writes refused) waits for the next
+  // sweep or lookup; the stream already answers 404 meanwhile.
   #expire(state: StreamState): void {
+    if (this.#writer.admit(0) !== undefined) return;
     this.#log.debug(`stream "${state.name}" expired`);
-    const ops = this.#deleteOps(state);
-    this.#writer.enqueue(ops, 0).then(
+    const { ops, removed } = this.#deleteOps(state);
+    this.#writer.enqueue(ops, 0, () => this.#deleteCommitted(removed)).then(
       () => this.#emitDeleted(state.name),
-      () => {/* fatal path already logged */},
+      () => {/* refused: logged by the writer's owner */},
     );
   }
 
-  #deleteOps(state: StreamState): WalOp[] {
+  #deleteCommitted(removed: StreamState[]): void {
+    for (const state of removed) this.#uncommittedDeletes.delete(state.id);
+  }
+
+  #deleteOps(state: StreamState): { ops: WalOp[]; removed: StreamState[] } {
     if (state.forkCount > 0) {
       state.softDeleted = true;
       this.#streams.delete(state.name);
       this.#softDeletedByName.set(state.name, state);
       state.wakeAll();
-      return [{ op: "soft_delete", streamId: state.id }];
+      return { ops: [{ op: "soft_delete", streamId: state.id }], removed: [] };
     }
     const ops: WalOp[] = [];
+    const removed: StreamState[] = [];
     let current: StreamState | undefined = state;
     while (current !== undefined) {
       ops.push({ op: "delete", streamId: current.id });
+      removed.push(current);
+      this.#uncommittedDeletes.set(current.id, current);
       current.deleted = true;
       if (this.#streams.get(current.name) === current) {
         this.#streams.delete(current.name);
@@ -746,7 +786,7 @@ export class Engine {
         ? parent
         : undefined;
     }
-    return ops;
+    return { ops, removed };
   }
 
   // Checks only the streams that can expire and the ones read since their
@@ -807,20 +847,24 @@ export class Engine {
     this.#gate = gate;
   }
 
-  /** Committed state of every stream, soft-deleted ones included (for tiering). */
+  /**
+   * Committed state of every stream, soft-deleted ones included (for
+   * tiering), and streams whose delete has not committed yet: until it
+   * does, their objects must stay.
+   */
   *streamInfos(): Generator<StreamInfo> {
     for (const state of this.#byId.values()) {
-      if (!state.visible || state.deleted) continue;
-      yield info(state);
+      if (state.visible) yield info(state);
+    }
+    for (const state of this.#uncommittedDeletes.values()) {
+      if (state.visible) yield info(state);
     }
   }
 
   /** Committed state of the stream with internal id `id`, if it exists. */
   streamInfo(id: number): StreamInfo | undefined {
-    const state = this.#byId.get(id);
-    return state === undefined || !state.visible || state.deleted
-      ? undefined
-      : info(state);
+    const state = this.#byId.get(id) ?? this.#uncommittedDeletes.get(id);
+    return state === undefined || !state.visible ? undefined : info(state);
   }
 
   /**
@@ -951,6 +995,96 @@ export class Engine {
       streams.push(view(state));
     }
     return { streams, more: false };
+  }
+
+  // ---- rolling back after a full disk ---------------------------------------
+
+  /**
+   * A commit failed for a full disk: the WAL kept nothing of it, and the
+   * writer refused every request still queued. Memory's assigned state
+   * (positions, producers, Stream-Seq, closes, creates, deletes) ran ahead
+   * of the WAL, so it is reset to what the WAL holds, then writes resume.
+   * Committed (visible) state never moved, so readers notice nothing.
+   */
+  async #rollBack(): Promise<void> {
+    try {
+      const snapshot = await this.#store.load();
+      if (this.#closed) return;
+      const undone = this.#resetTo(snapshot);
+      this.#log.warn(
+        `disk full: a commit failed; ${undone} uncommitted stream changes undone, writes refused until space returns`,
+      );
+      this.#writer.resume();
+    } catch (error) {
+      this.#writer.halt(error); // fatal: memory and WAL may disagree
+    }
+  }
+
+  /** Resets assigned state to `snapshot`; returns how many streams changed. */
+  #resetTo(snapshot: WalSnapshot): number {
+    const rows = new Map(snapshot.streams.map((row) => [row.id, row]));
+    let undone = 0;
+    for (const state of [...this.#byId.values()]) {
+      if (!rows.has(state.id)) undone += this.#forgetUncommitted(state);
+    }
+    for (const row of snapshot.streams) {
+      let state = this.#byId.get(row.id);
+      if (state === undefined) {
+        state = this.#uncommittedDeletes.get(row.id);
+        assert(state !== undefined, `stream id ${row.id} is in the WAL only`);
+        state.deleted = false;
+        this.#adopt(state);
+        undone++;
+      }
+      undone += this.#resetStream(state, row);
+      state.producers.clear();
+    }
+    this.#uncommittedDeletes.clear();
+    this.#setProducers(snapshot.producers);
+    this.#nextStreamId = Math.max(this.#nextStreamId, snapshot.nextStreamId);
+    return undone;
+  }
+
+  /** Drops a stream whose creation never committed. */
+  #forgetUncommitted(state: StreamState): number {
+    assert(
+      !state.visible,
+      `committed stream "${state.name}" is not in the WAL`,
+    );
+    if (this.#streams.get(state.name) === state) {
+      this.#streams.delete(state.name);
+    }
+    this.#byId.delete(state.id);
+    this.#expiring.delete(state);
+    this.#accessDirty.delete(state);
+    if (state.parent !== undefined) state.parent.forkCount--;
+    state.deleted = true;
+    state.wakeAll();
+    return 1;
+  }
+
+  /** Puts a stream's assigned fields back to its row; 1 if any differed. */
+  #resetStream(state: StreamState, row: StreamRow): number {
+    assert(
+      state.visibleTailPos === row.tailPos &&
+        state.visibleClosed === row.closed,
+      `stream "${state.name}": committed state differs from the WAL`,
+    );
+    const changed = state.tailPos !== row.tailPos ||
+      state.closed !== row.closed || state.streamSeq !== row.streamSeq ||
+      state.softDeleted !== row.softDeleted;
+    state.tailPos = row.tailPos;
+    state.closed = row.closed;
+    state.closedBy = row.closedBy;
+    state.streamSeq = row.streamSeq;
+    state.persistedAccessMs = row.accessedAtMs;
+    if (state.softDeleted && !row.softDeleted) {
+      this.#softDeletedByName.delete(state.name);
+      this.#streams.set(state.name, state);
+      state.softDeleted = false;
+    }
+    if (canExpire(state)) this.#expiring.add(state);
+    return changed ? 1 : 0;
   }
 
   // ---- lifecycle -----------------------------------------------------------

@@ -5,16 +5,22 @@
  * merges consecutive appends to the same stream into one chunk, commits the
  * lot in one transaction and only then acknowledges each request. The queue
  * is bounded in requests and bytes; a full queue answers `overloaded`.
+ *
+ * A commit that fails for a full disk (the store kept nothing of it) pauses
+ * the writer: every queued request gets `unavailable`, the owner rolls its
+ * memory back to the WAL and calls `resume()`, and writes are refused until
+ * `DISK_FULL_PAUSE_MS` after the failure. Any other failed commit is fatal.
  */
 
 import { setImmediate } from "node:timers";
 import { StreamError } from "../errors.ts";
 import { mergeChunks } from "../storage/chunk.ts";
-import type {
-  Chunk,
-  StreamTail,
-  WalOp,
-  WalStore,
+import {
+  type Chunk,
+  isDiskFull,
+  type StreamTail,
+  type WalOp,
+  type WalStore,
 } from "../storage/wal_store.ts";
 
 /** Writer limits, from `config.limits`. */
@@ -47,34 +53,59 @@ export interface WriterStats {
   queued: number;
 }
 
+/** What the writer reports to its owner. */
+export interface WriterEvents {
+  /** The WAL failed for good; nothing more will commit. */
+  onFatal: (error: StreamError) => void;
+  /**
+   * A commit failed for a full disk and every queued request was rejected:
+   * memory is ahead of the WAL. Roll it back, then call `resume()` (or
+   * `halt()` if that fails).
+   */
+  onDiskFull: () => void;
+}
+
 /** Largest chunk the writer builds by merging appends. */
 const MERGED_CHUNK_BYTES_MAX = 1024 * 1024;
+/**
+ * After a full-disk failure, writes are refused this long before one commit
+ * tries again, so a full disk costs one failed commit (and one roll-back)
+ * per interval, not one per request. Matches the `Retry-After: 1` sent.
+ */
+export const DISK_FULL_PAUSE_MS = 1000;
 
 /** Serialises all WAL writes and batches them into shared commits. */
 export class Writer {
   #store: WalStore;
   #limits: WriterLimits;
   #nextStreamId: () => number;
-  #onFatal: (error: StreamError) => void;
+  #events: WriterEvents;
+  #now: () => number;
   #queue: Item[] = [];
   #queuedBytes = 0;
   #scheduled = false;
   #flushing: Promise<void> | undefined;
   #failed: StreamError | undefined;
+  /** Set from a full-disk failure until `resume()`. */
+  #paused: StreamError | undefined;
+  /** Writes are refused before this time (after a full-disk failure). */
+  #pausedUntilMs = 0;
   #idle: (() => void)[] = [];
   #stats = { commits: 0, requests: 0, commitMs: 0 };
 
-  /** `nextStreamId` is persisted with every commit. */
+  /** `nextStreamId` is persisted with every commit; `now` is the clock. */
   constructor(
     store: WalStore,
     limits: WriterLimits,
     nextStreamId: () => number,
-    onFatal: (error: StreamError) => void,
+    events: WriterEvents,
+    now: () => number = Date.now,
   ) {
     this.#store = store;
     this.#limits = limits;
     this.#nextStreamId = nextStreamId;
-    this.#onFatal = onFatal;
+    this.#events = events;
+    this.#now = now;
   }
 
   /** Requests waiting for a commit. */
@@ -89,7 +120,8 @@ export class Writer {
 
   /** Whether a request of `bytes` fits in the queue now. */
   admit(bytes: number): StreamError | undefined {
-    if (this.#failed !== undefined) return this.#failed;
+    const refused = this.#refusal();
+    if (refused !== undefined) return refused;
     if (
       this.#queue.length >= this.#limits.appendQueueMax ||
       this.#queuedBytes + bytes > this.#limits.appendQueueBytesMax
@@ -108,7 +140,8 @@ export class Writer {
    * commit, before any later request is acknowledged. Call `admit` first.
    */
   enqueue(ops: WalOp[], bytes: number, onCommit?: () => void): Promise<void> {
-    if (this.#failed !== undefined) return Promise.reject(this.#failed);
+    const refused = this.#refusal();
+    if (refused !== undefined) return Promise.reject(refused);
     return new Promise((resolve, reject) => {
       this.#queue.push({ ops, bytes, onCommit, resolve, reject });
       this.#queuedBytes += bytes;
@@ -116,12 +149,42 @@ export class Writer {
     });
   }
 
-  /** Resolves once everything queued so far has committed. */
+  /**
+   * Resolves once everything queued so far has committed. Rejects while
+   * paused: memory may still hold state that never committed.
+   */
   barrier(): Promise<void> {
+    const refused = this.#failed ?? this.#paused;
+    if (refused !== undefined) return Promise.reject(refused);
     if (this.#queue.length === 0 && this.#flushing === undefined) {
-      return this.#failed ? Promise.reject(this.#failed) : Promise.resolve();
+      return Promise.resolve();
     }
     return this.enqueue([], 0);
+  }
+
+  /** Ends a full-disk pause once the owner's memory matches the WAL again. */
+  resume(): void {
+    if (this.#failed === undefined) this.#paused = undefined;
+  }
+
+  /** Stops taking writes for good and reports `cause` as fatal. */
+  halt(cause: unknown): void {
+    if (this.#failed === undefined) this.#stop(this.#queue.splice(0), cause);
+    this.#queuedBytes = 0;
+  }
+
+  /** Why a write must be refused now, if it must. */
+  #refusal(): StreamError | undefined {
+    if (this.#failed !== undefined) return this.#failed;
+    if (this.#paused !== undefined) return this.#paused;
+    if (this.#now() < this.#pausedUntilMs) {
+      return new StreamError(
+        "unavailable",
+        "Cannot write: the disk was full moments ago; retry shortly",
+        { retryAfterSeconds: 1 },
+      );
+    }
+    return undefined;
   }
 
   /** Resolves when the queue is empty and no commit is running. */
@@ -166,9 +229,33 @@ export class Writer {
     for (const item of batch) item.resolve();
   }
 
-  // A failed commit leaves memory ahead of disk; nothing can be trusted
-  // until the process restarts and reloads the WAL, so stop taking writes.
+  // A failed commit leaves memory ahead of disk. Requests still queued were
+  // checked against that memory, so they are refused with the batch. After
+  // a full disk the store kept nothing and stays usable: pause until the
+  // owner has rolled memory back. Otherwise nothing can be trusted until
+  // the process restarts and reloads the WAL, so stop taking writes.
   #fail(batch: Item[], cause: unknown): void {
+    const rejected = batch.concat(this.#queue.splice(0));
+    this.#queuedBytes = 0;
+    if (isDiskFull(cause)) this.#pause(rejected, cause);
+    else this.#stop(rejected, cause);
+  }
+
+  #pause(rejected: Item[], cause: unknown): void {
+    const first = this.#paused === undefined;
+    const error = new StreamError(
+      "unavailable",
+      "Cannot write: the disk is full; retry later",
+      { retryAfterSeconds: 1 },
+      { cause },
+    );
+    this.#paused ??= error;
+    this.#pausedUntilMs = this.#now() + DISK_FULL_PAUSE_MS;
+    for (const item of rejected) item.reject(error);
+    if (first) this.#events.onDiskFull();
+  }
+
+  #stop(rejected: Item[], cause: unknown): void {
     const error = new StreamError(
       "unavailable",
       "The write-ahead log failed; the server must restart",
@@ -176,9 +263,8 @@ export class Writer {
       { cause },
     );
     this.#failed = error;
-    for (const item of batch.concat(this.#queue.splice(0))) item.reject(error);
-    this.#queuedBytes = 0;
-    this.#onFatal(error);
+    for (const item of rejected) item.reject(error);
+    this.#events.onFatal(error);
   }
 }
 

@@ -41,7 +41,7 @@ export class MemoryStore implements WalStore {
   #closed = false;
   /** When set, each commit waits for this promise first. */
   commitGate: Promise<void> | undefined;
-  /** When set, the next commit fails with it (once). */
+  /** When set, the next commit fails with it (once), applying nothing. */
   failNextCommit: Error | undefined;
 
   /** Wraps `wal` (a fresh one by default). */
@@ -71,6 +71,8 @@ export class MemoryStore implements WalStore {
     if (this.failNextCommit !== undefined) {
       const error = this.failNextCommit;
       this.failNextCommit = undefined;
+      // A StreamError (e.g. a diskFullError) is thrown as the store's own.
+      if (error instanceof StreamError) throw error;
       throw new StreamError("unavailable", "commit failed", undefined, {
         cause: error,
       });

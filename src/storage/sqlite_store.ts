@@ -9,15 +9,16 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { StreamError } from "../errors.ts";
 import { planCompaction } from "./_compact.ts";
 import { mergeChunks } from "./chunk.ts";
-import type {
-  Chunk,
-  ProducerRow,
-  SegmentRow,
-  StreamRow,
-  StreamTail,
-  WalOp,
-  WalSnapshot,
-  WalStore,
+import {
+  type Chunk,
+  diskFullError,
+  type ProducerRow,
+  type SegmentRow,
+  type StreamRow,
+  type StreamTail,
+  type WalOp,
+  type WalSnapshot,
+  type WalStore,
 } from "./wal_store.ts";
 import type { Durability } from "../config.ts";
 
@@ -80,13 +81,33 @@ CREATE TABLE IF NOT EXISTS producers (
 
 type Row = Record<string, unknown>;
 
+/** Options of `openSqliteStore`. */
+export interface SqliteStoreOptions {
+  /**
+   * Largest database size, in pages (SQLite `max_page_count`): beyond it a
+   * commit fails as on a full disk. Unlimited by default; tests use it.
+   */
+  pagesMax?: number;
+}
+
 /** Opens (creating if needed) the SQLite WAL at `path`. */
 export function openSqliteStore(
   path: string,
   durability: Durability,
+  options: SqliteStoreOptions = {},
 ): SqliteStore {
-  return new SqliteStore(path, durability);
+  return new SqliteStore(path, durability, options);
 }
+
+/**
+ * SQLite `synchronous` level per durability. WAL mode with NORMAL syncs at
+ * checkpoints only: a power loss may lose the last commits but never
+ * corrupts the database. OFF would risk corruption on an OS crash.
+ */
+export const SYNCHRONOUS: Readonly<Record<Durability, "FULL" | "NORMAL">> = {
+  fsync: "FULL",
+  os: "NORMAL",
+};
 
 /** The SQLite `WalStore`. Use `openSqliteStore`. */
 export class SqliteStore implements WalStore {
@@ -109,14 +130,23 @@ export class SqliteStore implements WalStore {
   #deleteSegments: StatementSync;
   #markUploaded: StatementSync;
   #deleteChunksBelow: StatementSync;
+  // Prepared, not exec'd: only statement errors carry SQLite's result code
+  // (`errcode`), which tells a full disk from other failures.
+  #begin: StatementSync;
+  #commit: StatementSync;
+  #rollback: StatementSync;
   #closed = false;
   #persistedNextId = -1;
-  #synchronous: "FULL" | "OFF";
+  #synchronous: "FULL" | "NORMAL";
 
   /** Opens the database and creates the schema. */
-  constructor(path: string, durability: Durability) {
+  constructor(
+    path: string,
+    durability: Durability,
+    options: SqliteStoreOptions = {},
+  ) {
     this.#db = new DatabaseSync(path);
-    const synchronous = durability === "fsync" ? "FULL" : "OFF";
+    const synchronous = SYNCHRONOUS[durability];
     this.#synchronous = synchronous;
     // busy_timeout first: switching to WAL mode needs a lock that a closing
     // connection (a previous server in this process) may still hold.
@@ -124,6 +154,9 @@ export class SqliteStore implements WalStore {
       PRAGMA synchronous=${synchronous}; PRAGMA cache_size=-65536;`);
     this.#db.exec(SCHEMA);
     this.#checkVersion();
+    if (options.pagesMax !== undefined) {
+      this.#db.exec(`PRAGMA max_page_count=${Math.trunc(options.pagesMax)}`);
+    }
     const db = this.#db;
     this.#insertStream = db.prepare(
       `INSERT INTO streams (id, name, content_type, created_at_ms, accessed_at_ms,
@@ -181,6 +214,9 @@ export class SqliteStore implements WalStore {
     this.#markUploaded = db.prepare(
       "UPDATE segments SET uploaded=1 WHERE stream_id = ? AND end_pos <= ?",
     );
+    this.#begin = db.prepare("BEGIN IMMEDIATE");
+    this.#commit = db.prepare("COMMIT");
+    this.#rollback = db.prepare("ROLLBACK");
     this.#deleteChunksBelow = db.prepare(
       "DELETE FROM chunks WHERE stream_id = ? AND end_pos <= ?",
     );
@@ -283,14 +319,36 @@ export class SqliteStore implements WalStore {
    */
   #transaction<T>(message: string, work: () => T): T {
     try {
-      this.#db.exec("BEGIN IMMEDIATE");
+      this.#begin.run();
       const result = work();
-      this.#db.exec("COMMIT");
+      this.#commit.run();
       return result;
     } catch (cause) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      this.#rollBack(message, cause);
       if (cause instanceof StreamError) throw cause; // e.g. corrupt rows
+      // SQLite guarantees a full disk leaves the database as it was, once
+      // the transaction is rolled back: the store stays usable.
+      if (isSqliteFull(cause)) throw diskFullError(message, cause);
       throw new StreamError("unavailable", message, undefined, { cause });
+    }
+  }
+
+  /**
+   * Ends a failed transaction. SQLite may have rolled it back already (it
+   * does on SQLITE_FULL); if an explicit ROLLBACK fails too, the store's
+   * state is unknown and the failure is not a recoverable one.
+   */
+  #rollBack(message: string, cause: unknown): void {
+    if (!this.#db.isTransaction) return;
+    try {
+      this.#rollback.run();
+    } catch (rollbackError) {
+      throw new StreamError(
+        "unavailable",
+        `${message}, and so did its rollback`,
+        undefined,
+        { cause: new AggregateError([cause, rollbackError]) },
+      );
     }
   }
 
@@ -508,6 +566,18 @@ export class SqliteStore implements WalStore {
     });
   }
 
+  /** The connection's `PRAGMA synchronous` (0 OFF, 1 NORMAL, 2 FULL). */
+  synchronousLevel(): number {
+    const row = this.#db.prepare("PRAGMA synchronous").get() as Row;
+    return Number(row.synchronous);
+  }
+
+  /** Database size now, in pages (for tests of `pagesMax`). */
+  pageCount(): number {
+    const row = this.#db.prepare("PRAGMA page_count").get() as Row;
+    return Number(row.page_count);
+  }
+
   /** Closes the database. */
   close(): Promise<void> {
     if (!this.#closed) {
@@ -516,6 +586,14 @@ export class SqliteStore implements WalStore {
     }
     return Promise.resolve();
   }
+}
+
+/** SQLITE_FULL: "database or disk is full" (primary result code 13). */
+const SQLITE_FULL = 13;
+
+function isSqliteFull(error: unknown): boolean {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return typeof code === "number" && (code & 0xff) === SQLITE_FULL;
 }
 
 function chunkFromRow(row: unknown[]): Chunk {

@@ -31,7 +31,13 @@ export type WorkerRequest =
 /** The worker's answer. */
 export type WorkerReply =
   | { id: number; ok: true; value?: number }
-  | { id: number; ok: false; kind: string; message: string };
+  | {
+    id: number;
+    ok: false;
+    kind: string;
+    message: string;
+    detail?: Record<string, unknown>;
+  };
 
 let store: SqliteStore | undefined;
 
@@ -52,8 +58,16 @@ scope.onmessage = async (event: MessageEvent<WorkerRequest>) => {
     const message = `${
       error instanceof Error ? error.message : String(error)
     }${cause}`;
+    // detail carries plain values (e.g. diskFull), safe to clone.
+    const detail = error instanceof StreamError ? error.detail : undefined;
     scope.postMessage(
-      { id: request.id, ok: false, kind, message } satisfies WorkerReply,
+      {
+        id: request.id,
+        ok: false,
+        kind,
+        message,
+        detail,
+      } satisfies WorkerReply,
     );
   }
 };

@@ -11,6 +11,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { Durability } from "../config.ts";
 import { StreamError } from "../errors.ts";
+import { SYNCHRONOUS } from "./sqlite_store.ts";
 
 /** One subscription row, live or tombstoned. */
 export interface SubscriptionRow {
@@ -161,9 +162,8 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
   /** Opens the connection and creates the tables. */
   constructor(path: string, durability: Durability) {
     this.#db = new DatabaseSync(path);
-    const synchronous = durability === "fsync" ? "FULL" : "OFF";
     this.#db.exec(`PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL;
-      PRAGMA synchronous=${synchronous};`);
+      PRAGMA synchronous=${SYNCHRONOUS[durability]};`);
     this.#db.exec(SCHEMA);
     const db = this.#db;
     this.#putSubscription = db.prepare(

@@ -76,9 +76,11 @@ export class ThreadedSqliteStore implements WalStore {
     if (pending === undefined) return;
     this.#pending.delete(reply.id);
     if (reply.ok) pending.resolve(reply.value);
-    else {pending.reject(
-        new StreamError(reply.kind as ErrorKind, reply.message),
-      );}
+    else {
+      pending.reject(
+        new StreamError(reply.kind as ErrorKind, reply.message, reply.detail),
+      );
+    }
   }
 
   #failAll(error: StreamError): void {

@@ -6,6 +6,8 @@
  * It knows nothing of HTTP or of the protocol's rules.
  */
 
+import { StreamError } from "../errors.ts";
+
 /** The producer that closed a stream, for deduplicating its retries. */
 export interface ClosedBy {
   /** `Producer-Id` of the closing request. */
@@ -131,11 +133,35 @@ export interface WalSnapshot {
   nextStreamId: number;
 }
 
+/**
+ * The error a store throws when a write failed because the disk is full.
+ * The store guarantees that nothing of the failed write remains (the
+ * transaction rolled back) and that it stays usable: a later write may
+ * succeed once space returns. Any other failed commit may have left the
+ * store in an unknown state.
+ */
+export function diskFullError(action: string, cause: unknown): StreamError {
+  return new StreamError(
+    "unavailable",
+    `${action}: the disk is full`,
+    { retryAfterSeconds: 1, diskFull: true },
+    { cause },
+  );
+}
+
+/** True for errors made by `diskFullError`. */
+export function isDiskFull(error: unknown): boolean {
+  return error instanceof StreamError && error.detail?.diskFull === true;
+}
+
 /** A write-ahead log of streams. */
 export interface WalStore {
   /** Reads every stream and producer, for startup. */
   load(): Promise<WalSnapshot>;
-  /** Applies `ops` in order, atomically and durably, then resolves. */
+  /**
+   * Applies `ops` in order, atomically and durably, then resolves. Rejects
+   * with a `diskFullError` when nothing was written for lack of space.
+   */
   commit(ops: WalOp[], nextStreamId: number): Promise<void>;
   /**
    * Chunks of stream `streamId` overlapping `[fromPos, endPos)`, in order,
