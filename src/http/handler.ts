@@ -24,6 +24,7 @@ import {
   type StreamRouteContext,
 } from "./stream_routes.ts";
 import { listStreams } from "./list_route.ts";
+import { requestTarget } from "./request_target.ts";
 
 /** What the handler needs. */
 export interface HandlerOptions {
@@ -78,12 +79,20 @@ async function route(
   options: HandlerOptions,
 ): Promise<Response> {
   const reservedRoutes = options.reservedRoutes;
-  const url = new URL(request.url);
-  const path = url.pathname;
+  const target = requestTarget(request.url);
+  if (target === undefined) {
+    return errorResponse(
+      new StreamError("bad_request", "Malformed Host header or request URL"),
+      request.method,
+    );
+  }
+  const path = target.path;
   if (request.method === "OPTIONS") return preflight();
   // PROTOCOL.md §6: the reserved __ds prefix is routed before streams.
   if (path.startsWith(RESERVED_PREFIX)) {
-    if (reservedRoutes !== undefined) return await reservedRoutes(request, url);
+    if (reservedRoutes !== undefined) {
+      return await reservedRoutes(request, new URL(request.url));
+    }
     return errorResponse(
       new StreamError("not_found", `No route for ${path}`),
       request.method,
@@ -104,7 +113,12 @@ async function route(
       case "POST":
         return await postStream(ctx, name, request);
       case "GET":
-        return await getStream(ctx, name, request, url);
+        return await getStream(
+          ctx,
+          name,
+          request,
+          new URLSearchParams(target.query),
+        );
       case "HEAD":
         return headStream(ctx, name);
       case "DELETE":
@@ -117,7 +131,7 @@ async function route(
     if (request.method !== "GET" && request.method !== "HEAD") {
       return methodNotAllowed(request.method, "GET, HEAD");
     }
-    return listStreams(ctx, url);
+    return listStreams(ctx, new URLSearchParams(target.query));
   }
   if (path === "/health") {
     if (request.method !== "GET" && request.method !== "HEAD") {

@@ -119,9 +119,8 @@ export async function getStream(
   ctx: StreamRouteContext,
   name: string,
   request: Request,
-  url: URL,
+  params: URLSearchParams,
 ): Promise<Response> {
-  const params = url.searchParams;
   const offsetParam = params.get("offset");
   const offset = parseOffsetParam(offsetParam);
   if (offset === undefined) {
