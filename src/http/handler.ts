@@ -23,6 +23,7 @@ import {
   putStream,
   type StreamRouteContext,
 } from "./stream_routes.ts";
+import { BodyBudget } from "./body.ts";
 import { listStreams } from "./list_route.ts";
 import { requestTarget } from "./request_target.ts";
 
@@ -52,10 +53,21 @@ const RESERVED_PREFIX = STREAM_PREFIX + "__ds/";
 export function createHandler(
   options: HandlerOptions,
 ): (request: Request) => Promise<Response> {
+  const { engine, limits } = options;
+  // Never below body-bytes-max: any body the server takes can be read when
+  // nothing else is in flight, so a 503 for the budget is always temporary.
+  const budget = new BodyBudget(
+    Math.max(limits.bodyInflightBytesMax, limits.bodyBytesMax),
+  );
   const ctx: StreamRouteContext = {
-    engine: options.engine,
+    engine,
     http: options.http,
-    limits: options.limits,
+    limits,
+    body: {
+      bytesMax: limits.bodyBytesMax,
+      budget,
+      admit: (bytes) => engine.admitAppendBytes(bytes),
+    },
   };
   return async (request) => {
     try {
@@ -153,6 +165,7 @@ async function route(
           : Number((writer.commitMs / writer.commits).toFixed(3)),
         queued: writer.queued,
       },
+      bodyBytesInFlight: ctx.body.budget?.reservedBytes ?? 0,
     });
   }
   return errorResponse(
