@@ -57,6 +57,13 @@ export interface StorageConfig {
 export interface LimitsConfig {
   /** Largest request body, in bytes. @default 16 MiB */
   bodyBytesMax: number;
+  /**
+   * Bytes of request bodies held in memory at once, reserved from
+   * `Content-Length` before a body is read (as it arrives when chunked) and
+   * released once its append commits or fails; never below `bodyBytesMax`.
+   * Bodies that do not fit get 503. @default 64 MiB
+   */
+  bodyInflightBytesMax: number;
   /** Soft cap on bytes returned by one read (at least one message is returned). @default 1 MiB */
   readBytesMax: number;
   /** Appends waiting for the writer before new ones get 503. @default 10000 */
@@ -296,6 +303,17 @@ export const OPTIONS: readonly OptionSpec[] = [
     doc: "largest request body (413 above)",
   },
   {
+    flag: "body-inflight-bytes-max",
+    env: "DS_BODY_INFLIGHT_BYTES_MAX",
+    section: "limits",
+    field: "bodyInflightBytesMax",
+    kind: "int",
+    min: 1,
+    max: 16 * 1024 * MIB,
+    doc:
+      "request body bytes held in memory at once before 503 (at least body-bytes-max)",
+  },
+  {
     flag: "read-bytes-max",
     env: "DS_READ_BYTES_MAX",
     section: "limits",
@@ -323,7 +341,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: "int",
     min: 1,
     max: 16 * 1024 * MIB,
-    doc: "bytes queued for the writer before 503",
+    doc: "bytes queued for the writer before 503 (a larger append: 413)",
   },
   {
     flag: "commit-batch-max",
@@ -647,6 +665,7 @@ export function defaultConfig(): Config {
     },
     limits: {
       bodyBytesMax: 16 * MIB,
+      bodyInflightBytesMax: 64 * MIB,
       readBytesMax: 1 * MIB,
       appendQueueMax: 10_000,
       appendQueueBytesMax: 256 * MIB,

@@ -152,6 +152,33 @@ Deno.test("bad input gets a 4xx JSON error and writes nothing", async () => {
   });
 });
 
+Deno.test("a stream that would be born expired, or expire at an impossible time, is refused with 400", async () => {
+  await withServer({}, async ({ url }) => {
+    const past = new Date(Date.now() - 60_000).toISOString();
+    const cases: Record<string, string>[] = [
+      { "stream-ttl": "0" },
+      { "stream-expires-at": past },
+      { "stream-expires-at": "2027-02-30T00:00:00Z" },
+      { "stream-expires-at": "2099-01-01T24:00:00Z" },
+      { "stream-expires-at": "2099-01-01T12:00:00+24:00" },
+    ];
+    for (const headers of cases) {
+      await expectError(
+        await fetch(`${url}/v1/stream/born-expired`, {
+          method: "PUT",
+          headers,
+        }),
+        400,
+        "bad_request",
+      );
+      const head = await fetch(`${url}/v1/stream/born-expired`, {
+        method: "HEAD",
+      });
+      assert.equal(head.status, 404, JSON.stringify(headers));
+    }
+  });
+});
+
 Deno.test("bodies over body-bytes-max get 413 and names over the limit 400", async () => {
   await withServer(
     { limits: { bodyBytesMax: 1024, streamNameBytesMax: 32 } },

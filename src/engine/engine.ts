@@ -249,6 +249,16 @@ export class Engine {
     return state !== undefined && state.visible ? view(state) : undefined;
   }
 
+  /**
+   * Whether an append or create of `bytes` would be admitted to the write
+   * queue now (checked from `Content-Length` before a body is read): an
+   * `overloaded` error while the queue is full, `payload_too_large` when it
+   * could never fit.
+   */
+  admitAppendBytes(bytes: number): StreamError | undefined {
+    return this.#writer.admit(bytes);
+  }
+
   /** Group-commit counters. */
   writerStats(): WriterStats {
     return this.#writer.stats();

@@ -118,10 +118,20 @@ export class Writer {
     return { ...this.#stats, queued: this.#queue.length };
   }
 
-  /** Whether a request of `bytes` fits in the queue now. */
+  /**
+   * Whether a request of `bytes` fits in the queue now: `overloaded` (503,
+   * retry later) when the queue is full, `payload_too_large` (413) when the
+   * request is larger than the whole queue and so could never fit.
+   */
   admit(bytes: number): StreamError | undefined {
     const refused = this.#refusal();
     if (refused !== undefined) return refused;
+    if (bytes > this.#limits.appendQueueBytesMax) {
+      return new StreamError(
+        "payload_too_large",
+        `An append of ${bytes} bytes is larger than the append queue (${this.#limits.appendQueueBytesMax} bytes)`,
+      );
+    }
     if (
       this.#queue.length >= this.#limits.appendQueueMax ||
       this.#queuedBytes + bytes > this.#limits.appendQueueBytesMax

@@ -23,7 +23,9 @@ import {
   putStream,
   type StreamRouteContext,
 } from "./stream_routes.ts";
+import { BodyBudget } from "./body.ts";
 import { listStreams } from "./list_route.ts";
+import { requestTarget } from "./request_target.ts";
 
 /** What the handler needs. */
 export interface HandlerOptions {
@@ -53,10 +55,21 @@ const RESERVED_PREFIX = STREAM_PREFIX + "__ds/";
 export function createHandler(
   options: HandlerOptions,
 ): (request: Request) => Promise<Response> {
+  const { engine, limits } = options;
+  // Never below body-bytes-max: any body the server takes can be read when
+  // nothing else is in flight, so a 503 for the budget is always temporary.
+  const budget = new BodyBudget(
+    Math.max(limits.bodyInflightBytesMax, limits.bodyBytesMax),
+  );
   const ctx: StreamRouteContext = {
-    engine: options.engine,
+    engine,
     http: options.http,
-    limits: options.limits,
+    limits,
+    body: {
+      bytesMax: limits.bodyBytesMax,
+      budget,
+      admit: (bytes) => engine.admitAppendBytes(bytes),
+    },
   };
   return async (request) => {
     try {
@@ -80,12 +93,20 @@ async function route(
   options: HandlerOptions,
 ): Promise<Response> {
   const reservedRoutes = options.reservedRoutes;
-  const url = new URL(request.url);
-  const path = url.pathname;
+  const target = requestTarget(request.url);
+  if (target === undefined) {
+    return errorResponse(
+      new StreamError("bad_request", "Malformed Host header or request URL"),
+      request.method,
+    );
+  }
+  const path = target.path;
   if (request.method === "OPTIONS") return preflight();
   // PROTOCOL.md §6: the reserved __ds prefix is routed before streams.
   if (path.startsWith(RESERVED_PREFIX)) {
-    if (reservedRoutes !== undefined) return await reservedRoutes(request, url);
+    if (reservedRoutes !== undefined) {
+      return await reservedRoutes(request, new URL(request.url));
+    }
     return errorResponse(
       new StreamError("not_found", `No route for ${path}`),
       request.method,
@@ -106,7 +127,12 @@ async function route(
       case "POST":
         return await postStream(ctx, name, request);
       case "GET":
-        return await getStream(ctx, name, request, url);
+        return await getStream(
+          ctx,
+          name,
+          request,
+          new URLSearchParams(target.query),
+        );
       case "HEAD":
         return headStream(ctx, name);
       case "DELETE":
@@ -119,7 +145,7 @@ async function route(
     if (request.method !== "GET" && request.method !== "HEAD") {
       return methodNotAllowed(request.method, "GET, HEAD");
     }
-    return listStreams(ctx, url);
+    return listStreams(ctx, new URLSearchParams(target.query));
   }
   if (path === "/health") {
     if (request.method !== "GET" && request.method !== "HEAD") {
@@ -141,6 +167,7 @@ async function route(
           : Number((writer.commitMs / writer.commits).toFixed(3)),
         queued: writer.queued,
       },
+      bodyBytesInFlight: ctx.body.budget?.reservedBytes ?? 0,
       ...options.health?.(),
     });
   }

@@ -10,8 +10,10 @@ import { errorResponse, respondJson } from "./respond.ts";
 import type { StreamRouteContext } from "./stream_routes.ts";
 
 /** Lists streams. */
-export function listStreams(ctx: StreamRouteContext, url: URL): Response {
-  const params = url.searchParams;
+export function listStreams(
+  ctx: StreamRouteContext,
+  params: URLSearchParams,
+): Response {
   const prefix = params.get("prefix") ?? "";
   const after = params.get("after") ?? undefined;
   const limitRaw = params.get("limit");

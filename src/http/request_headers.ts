@@ -22,10 +22,14 @@ import { decodeOffset } from "../protocol/offset.ts";
 /** URL prefix of stream paths. */
 export const STREAM_PREFIX = "/v1/stream/";
 
-/** Parses the headers of a PUT (create or fork). */
+/**
+ * Parses the headers of a PUT (create or fork); `nowMs` is the time a
+ * `Stream-Expires-At` must lie after.
+ */
 export function parseCreateHeaders(
   headers: Headers,
   body: Uint8Array,
+  nowMs: number = Date.now(),
 ): Result<CreateRequest> {
   const contentType = parseContentType(headers);
   if (!contentType.ok) return contentType;
@@ -45,7 +49,7 @@ export function parseCreateHeaders(
   }
   let expiresAtMs: number | undefined;
   if (expiresHeader !== null) {
-    const expires = parseExpiresAt(expiresHeader);
+    const expires = parseExpiresAt(expiresHeader, nowMs);
     if (!expires.ok) return expires;
     expiresAtMs = expires.value;
   }

@@ -13,7 +13,7 @@ import { isJsonContentType } from "../protocol/headers.ts";
 import { jsonArrayBody } from "../protocol/json.ts";
 import { encodeOffset, parseOffsetParam } from "../protocol/offset.ts";
 import { responseCursor } from "../protocol/cursor.ts";
-import { readBody } from "./body.ts";
+import { type BodyLimits, withBody } from "./body.ts";
 import {
   parseAppendHeaders,
   parseCreateHeaders,
@@ -30,6 +30,8 @@ export interface StreamRouteContext {
   http: HttpConfig;
   /** Limits. */
   limits: LimitsConfig;
+  /** What PUT and POST bodies are read under (size, budget, admission). */
+  body: BodyLimits;
 }
 
 const CACHEABLE = "public, max-age=60, stale-while-revalidate=300";
@@ -40,9 +42,20 @@ export async function putStream(
   name: string,
   request: Request,
 ): Promise<Response> {
-  const body = await readBody(request, ctx.limits.bodyBytesMax);
-  if (!body.ok) return errorResponse(body.error);
-  const parsed = parseCreateHeaders(request.headers, body.value);
+  return await withBody(
+    request,
+    ctx.body,
+    (body) => create(ctx, name, request, body),
+  );
+}
+
+async function create(
+  ctx: StreamRouteContext,
+  name: string,
+  request: Request,
+  body: Uint8Array,
+): Promise<Response> {
+  const parsed = parseCreateHeaders(request.headers, body);
   if (!parsed.ok) return errorResponse(parsed.error);
   const resolved = await ctx.engine.resolveForkSubOffset(parsed.value);
   if (!resolved.ok) return errorResponse(resolved.error);
@@ -64,9 +77,20 @@ export async function postStream(
   name: string,
   request: Request,
 ): Promise<Response> {
-  const body = await readBody(request, ctx.limits.bodyBytesMax);
-  if (!body.ok) return errorResponse(body.error);
-  const parsed = parseAppendHeaders(request.headers, body.value);
+  return await withBody(
+    request,
+    ctx.body,
+    (body) => append(ctx, name, request.headers, body),
+  );
+}
+
+async function append(
+  ctx: StreamRouteContext,
+  name: string,
+  requestHeaders: Headers,
+  body: Uint8Array,
+): Promise<Response> {
+  const parsed = parseAppendHeaders(requestHeaders, body);
   if (!parsed.ok) return errorResponse(parsed.error);
   const appended = await ctx.engine.append(name, parsed.value);
   if (!appended.ok) return errorResponse(appended.error);
@@ -119,9 +143,8 @@ export async function getStream(
   ctx: StreamRouteContext,
   name: string,
   request: Request,
-  url: URL,
+  params: URLSearchParams,
 ): Promise<Response> {
-  const params = url.searchParams;
   const offsetParam = params.get("offset");
   const offset = parseOffsetParam(offsetParam);
   if (offset === undefined) {

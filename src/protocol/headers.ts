@@ -47,7 +47,11 @@ export function parseStreamClosed(value: string | null): boolean {
   return value !== null && value.trim().toLowerCase() === "true";
 }
 
-/** Parses `Stream-TTL`: a canonical non-negative decimal integer of seconds. */
+/**
+ * Parses `Stream-TTL`: a canonical decimal integer of seconds, at least 1.
+ * PROTOCOL.md §5.1 allows 0 by syntax, but such a stream would be expired
+ * the moment it is created (201, then 404), so it is refused as a 400.
+ */
 export function parseTtl(value: string): Result<number> {
   if (!/^(0|[1-9][0-9]*)$/.test(value)) {
     return fail(
@@ -56,6 +60,12 @@ export function parseTtl(value: string): Result<number> {
     );
   }
   const seconds = Number(value);
+  if (seconds === 0) {
+    return fail(
+      "bad_request",
+      "Invalid Stream-TTL 0: the stream would expire as it is created",
+    );
+  }
   if (seconds > TTL_SECONDS_MAX) {
     return fail(
       "bad_request",
@@ -65,16 +75,77 @@ export function parseTtl(value: string): Result<number> {
   return ok(seconds);
 }
 
+/**
+ * RFC 3339 §5.6 `date-time`: `T` (or `t`, or a space, per its note) between
+ * date and time, optional fraction, `Z`/`z` or a `±HH:MM` offset. Field
+ * ranges and the calendar are checked after the match.
+ */
 const RFC3339 =
-  /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
+const MINUTE_MS = 60_000;
 
-/** Parses `Stream-Expires-At` (RFC 3339) into epoch milliseconds. */
-export function parseExpiresAt(value: string): Result<number> {
-  const ms = RFC3339.test(value) ? Date.parse(value) : NaN;
-  if (Number.isNaN(ms)) {
+/**
+ * Parses an RFC 3339 timestamp into epoch milliseconds, or `undefined` when
+ * it is malformed or names no real time: the day must exist in its month
+ * (leap years included), hours run 0-23, minutes 0-59, seconds 0-59, and
+ * offsets up to ±23:59. A leap second (`:60`) is taken only where RFC 3339
+ * §5.7 puts one, at 23:59:60 UTC on a month's last day, and counts as the
+ * next midnight (epoch time has no leap seconds). Fractions past
+ * milliseconds are truncated.
+ */
+export function parseRfc3339(value: string): number | undefined {
+  const m = RFC3339.exec(value);
+  if (m === null) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  const offsetHours = m[8] === undefined ? 0 : Number(m[9]);
+  const offsetMinutes = m[8] === undefined ? 0 : Number(m[10]);
+  if (
+    month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) ||
+    hour > 23 || minute > 59 || second > 60 || offsetHours > 23 ||
+    offsetMinutes > 59
+  ) return undefined;
+  const ms = m[7] === undefined ? 0 : Number(m[7].slice(1, 4).padEnd(3, "0"));
+  const sign = m[8] === "-" ? -1 : 1;
+  const offsetMs = sign * (offsetHours * 60 + offsetMinutes) * MINUTE_MS;
+  const local = Date.UTC(year, month - 1, day, hour, minute, 0, 0);
+  // Date.UTC maps years 0-99 to 1900-1999; set the year explicitly.
+  const localMs = new Date(local).setUTCFullYear(year, month - 1, day);
+  const utcMs = localMs - offsetMs;
+  if (second === 60 && !isLeapSecondSlot(utcMs)) return undefined;
+  return utcMs + second * 1000 + ms;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) {
+    const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+    return leap ? 29 : 28;
+  }
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/** True when `minuteMs` (UTC) is 23:59 on the last day of a month. */
+function isLeapSecondSlot(minuteMs: number): boolean {
+  const at = new Date(minuteMs);
+  return at.getUTCHours() === 23 && at.getUTCMinutes() === 59 &&
+    new Date(minuteMs + MINUTE_MS).getUTCDate() === 1;
+}
+
+/**
+ * Parses `Stream-Expires-At` (RFC 3339) into epoch milliseconds; a time at
+ * or before `nowMs` is refused (the stream would be created expired).
+ */
+export function parseExpiresAt(value: string, nowMs: number): Result<number> {
+  const ms = parseRfc3339(value);
+  if (ms === undefined) {
     return fail(
       "bad_request",
-      `Invalid Stream-Expires-At "${value}": expected an RFC 3339 timestamp`,
+      `Invalid Stream-Expires-At "${value}": expected an RFC 3339 timestamp of a real time`,
+    );
+  }
+  if (ms <= nowMs) {
+    return fail(
+      "bad_request",
+      `Invalid Stream-Expires-At "${value}": the time has passed`,
     );
   }
   return ok(ms);

@@ -43,22 +43,41 @@ export function frameJsonMessages(
   if (values.length === 0 && !allowEmptyArray) {
     return fail("bad_request", "Cannot append an empty JSON array");
   }
-  const parts = values.map((v) => encoder.encode(JSON.stringify(v) + ","));
-  return ok(concatParts(parts));
+  return ok(encodeMessages(values.map((v) => JSON.stringify(v) + ",")));
 }
 
-function concatParts(parts: Uint8Array[]): FramedMessages {
+// Encodes each message straight into one buffer: no per-message buffers to
+// concatenate (a large batch would otherwise be held twice).
+function encodeMessages(texts: string[]): FramedMessages {
+  if (texts.length === 1) {
+    const bytes = encoder.encode(texts[0]);
+    return { bytes, lengths: [bytes.length] };
+  }
+  const lengths = texts.map(utf8Length);
   let total = 0;
-  for (const part of parts) total += part.length;
+  for (const length of lengths) total += length;
   const bytes = new Uint8Array(total);
-  const lengths = new Array<number>(parts.length);
   let at = 0;
-  for (let i = 0; i < parts.length; i++) {
-    bytes.set(parts[i], at);
-    at += parts[i].length;
-    lengths[i] = parts[i].length;
+  for (let i = 0; i < texts.length; i++) {
+    encoder.encodeInto(texts[i], bytes.subarray(at, at + lengths[i]));
+    at += lengths[i];
   }
   return { bytes, lengths };
+}
+
+/** UTF-8 length of well-formed text (JSON.stringify escapes lone surrogates). */
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) bytes += 1;
+    else if (unit >= 0xd800 && unit <= 0xdbff) {
+      bytes += 2; // a pair: 4 bytes for 2 units
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
 }
 
 /**

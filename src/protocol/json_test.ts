@@ -41,3 +41,26 @@ Deno.test("jsonArrayBody() of any framed values parses back to them (property)",
   );
   assert.equal(dec(jsonArrayBody(new Uint8Array())), "[]");
 });
+
+// One-, two-, three- and four-byte characters, a control character and a
+// lone surrogate (which JSON.stringify escapes).
+const UNITS = fc.constantFrom("a", "é", "€", "😀", "\u0001", "\ud800");
+
+Deno.test("frameJsonMessages() gives each message's UTF-8 length, for any text (property)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.string({ unit: UNITS }), { minLength: 1, maxLength: 8 }),
+      (texts) => {
+        const framed = frameJsonMessages(enc(JSON.stringify(texts)), false);
+        assert.ok(framed.ok);
+        let at = 0;
+        framed.value.lengths.forEach((length, i) => {
+          const message = framed.value.bytes.subarray(at, at + length);
+          assert.equal(dec(message), JSON.stringify(texts[i]) + ",");
+          at += length;
+        });
+        assert.equal(at, framed.value.bytes.length);
+      },
+    ),
+  );
+});
