@@ -65,7 +65,7 @@ export async function startServer(
     ? undefined
     : options.objectStore !== undefined
     ? { store: options.objectStore, close: () => {} }
-    : openObjectStore(config.objectStore, config.storage.dataDir);
+    : await openObjectStore(config.objectStore, config.storage.dataDir);
   let engine: Engine;
   let tier: Tier | undefined;
   try {
