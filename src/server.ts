@@ -94,7 +94,7 @@ async function open(
     ? undefined
     : options.objectStore !== undefined
     ? { store: options.objectStore, close: () => {} }
-    : openObjectStore(config.objectStore, config.storage.dataDir);
+    : await openObjectStore(config.objectStore, config.storage.dataDir);
   if (objects !== undefined) stack.defer(() => objects.close());
   if (objects !== undefined && config.objectStore.bootstrap) {
     await bootstrapFromObjects(store, objects.store, log);

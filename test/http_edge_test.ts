@@ -52,7 +52,20 @@ Deno.test("a malformed Host header is a 400 with a JSON error, and the server ke
   await withServer({}, async ({ url }, logged) => {
     await (await fetch(`${url}/v1/stream/h`, { method: "PUT" })).body
       ?.cancel();
-    for (const host of ["a b", "x:99999", "[::1", "a%zz", "h:1:2"]) {
+    for (
+      const host of [
+        "a b",
+        "x:99999",
+        "[::1",
+        "a%zz",
+        "h:1:2",
+        "h/v1/stream/other?",
+        "h?x",
+        "h#x",
+        "h\\x",
+        "u@h",
+      ]
+    ) {
       for (const method of ["GET", "PUT", "POST", "HEAD"]) {
         const response = await rawRequest(
           url,

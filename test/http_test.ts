@@ -288,6 +288,23 @@ Deno.test("GET /v1/streams lists by prefix with pagination", async () => {
   });
 });
 
+Deno.test("GET /v1/streams treats empty parameters as their defaults", async () => {
+  await withServer({}, async ({ url }) => {
+    for (const name of ["a/1", "b/1"]) {
+      await (await fetch(`${url}/v1/stream/${name}`, { method: "PUT" })).body
+        ?.cancel();
+    }
+    const response = await fetch(`${url}/v1/streams?prefix=&after=&limit=`);
+    assert.equal(response.status, 200);
+    const page = await response.json();
+    assert.deepEqual(page.streams.map((s: { name: string }) => s.name), [
+      "a/1",
+      "b/1",
+    ]);
+    assert.equal(page.next, null);
+  });
+});
+
 Deno.test("CORS preflight allows protocol headers and responses carry nosniff", async () => {
   await withServer({}, async ({ url }) => {
     const preflight = await fetch(`${url}/v1/stream/x`, { method: "OPTIONS" });

@@ -93,7 +93,7 @@ async function route(
   options: HandlerOptions,
 ): Promise<Response> {
   const reservedRoutes = options.reservedRoutes;
-  const target = requestTarget(request.url);
+  const target = requestTarget(request.url, request.headers.get("host"));
   if (target === undefined) {
     return errorResponse(
       new StreamError("bad_request", "Malformed Host header or request URL"),

@@ -1,7 +1,8 @@
 /**
  * @module
  * `GET /v1/streams?prefix=&after=&limit=`: a page of live streams, sorted by
- * name, with `next` naming the `after` value for the following page.
+ * name, with `next` naming the `after` value for the following page. An
+ * empty parameter (`?prefix=&after=&limit=`) means its default.
  */
 
 import { StreamError } from "../errors.ts";
@@ -15,10 +16,10 @@ export function listStreams(
   params: URLSearchParams,
 ): Response {
   const prefix = params.get("prefix") ?? "";
-  const after = params.get("after") ?? undefined;
-  const limitRaw = params.get("limit");
+  const after = params.get("after") || undefined;
+  const limitRaw = params.get("limit") ?? "";
   let limit = ctx.limits.listPageMax;
-  if (limitRaw !== null) {
+  if (limitRaw !== "") {
     if (!/^[1-9]\d{0,6}$/.test(limitRaw)) {
       return errorResponse(
         new StreamError("bad_request", `Invalid limit "${limitRaw}"`),

@@ -26,10 +26,16 @@ const VALID_AUTHORITIES_MAX = 64;
 
 /**
  * Path and query of `url` (a request's absolute URL), or `undefined` when
- * its authority (from the `Host` header or an absolute-form target) is
- * malformed.
+ * its authority (from the `Host` header or an absolute-form target) or the
+ * `Host` header itself is malformed. The URL is built from `Host`, so a
+ * `Host` holding `/`, `?` or `#` would otherwise move the path
+ * (`Host: h/v1/stream/x?` reroutes a request to stream `x`).
  */
-export function requestTarget(url: string): RequestTarget | undefined {
+export function requestTarget(
+  url: string,
+  host: string | null = null,
+): RequestTarget | undefined {
+  if (host !== null && !isValidAuthority(host)) return undefined;
   const schemeEnd = url.indexOf("://");
   if (schemeEnd < 0) return undefined;
   const authorityStart = schemeEnd + 3;

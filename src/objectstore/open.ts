@@ -9,7 +9,6 @@ import { join } from "node:path";
 import type { ObjectStoreConfig } from "../config.ts";
 import { FsObjectStore } from "./fs.ts";
 import type { ObjectStore } from "./object_store.ts";
-import { S3ObjectStore } from "./s3.ts";
 
 /** An opened store and how to release it. */
 export interface OpenedObjectStore {
@@ -19,11 +18,15 @@ export interface OpenedObjectStore {
   close(): void;
 }
 
-/** The configured store, or undefined for `none`. */
-export function openObjectStore(
+/**
+ * The configured store, or undefined for `none`. The S3 module (and with it
+ * the AWS SDK) is imported only when `s3` is chosen; the literal specifier
+ * keeps it in the module graph for `deno compile`.
+ */
+export async function openObjectStore(
   config: ObjectStoreConfig,
   dataDir: string,
-): OpenedObjectStore | undefined {
+): Promise<OpenedObjectStore | undefined> {
   switch (config.kind) {
     case "none":
       return undefined;
@@ -35,6 +38,7 @@ export function openObjectStore(
         close: () => {},
       };
     case "s3": {
+      const { S3ObjectStore } = await import("./s3.ts");
       const store = new S3ObjectStore({
         bucket: config.s3Bucket,
         endpoint: config.s3Endpoint === "" ? undefined : config.s3Endpoint,
