@@ -115,11 +115,21 @@ Deno.test("a full disk refuses appends with 503 JSON, keeps serving reads, and r
   }
 });
 
-/** Polls `/health` until `count` requests wait for the writer. */
-async function waitForQueued(url: string, count: number): Promise<void> {
+/**
+ * Polls `/health` until `count` requests wait for the writer and the server
+ * holds `bodyBytes` of request bodies (the queue also takes the sweep's
+ * access-time writes, so the count alone does not prove every append is in).
+ */
+async function waitForQueued(
+  url: string,
+  count: number,
+  bodyBytes = 0,
+): Promise<void> {
   for (let attempt = 0; attempt < RETRIES_MAX; attempt++) {
     const health = await (await fetch(`${url}/health`)).json();
-    if (health.writer.queued >= count) return;
+    if (
+      health.writer.queued >= count && health.bodyBytesInFlight >= bodyBytes
+    ) return;
     await new Promise((resolve) => setTimeout(resolve, RETRY_GAP_MS / 10));
   }
   throw new Error(`never saw ${count} queued requests`);
@@ -140,9 +150,14 @@ Deno.test("a fatal WAL failure answers every append in flight with 503 JSON befo
     });
     assert.equal(created.status, 201);
     await created.body?.cancel();
-    const sent = Array.from({ length: 40 }, (_, i) => append(url, `m-${i}`));
+    const messages = Array.from({ length: 40 }, (_, i) => `m-${i}`);
+    const sent = messages.map((message) => append(url, message));
     // All 40 are in the server: one in the held commit, the rest queued.
-    await waitForQueued(server.url, 39);
+    const bodyBytes = messages.reduce(
+      (sum, message) => sum + JSON.stringify([message]).length,
+      0,
+    );
+    await waitForQueued(server.url, 39, bodyBytes);
     server.child.kill("SIGUSR1"); // the held commit fails now
     const replies = await Promise.all(sent);
     for (const reply of replies) assertRefused(reply);
