@@ -305,7 +305,8 @@ Deno.test("Engine compacts small committed chunks in the background", async () =
   for (const piece of ["aaaa", "bbbb", "cccc", "dddd", "eeee", "ff"]) {
     await engine.append("s", appendReq(piece)); // one commit, one chunk each
   }
-  assert.equal(wal.chunks.get(1)!.length, 6);
+  // The loop may already have merged some of the six chunks (it runs every
+  // 5 ms); whatever it merged so far, the end state is the same.
   for (let i = 0; i < 200 && wal.chunks.get(1)!.length > 4; i++) await tick();
   // Runs that reach 8 bytes merge; the 6-byte tail waits for more data.
   assert.deepEqual(
