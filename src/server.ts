@@ -22,9 +22,9 @@ import { openSqliteStore } from "./storage/sqlite_store.ts";
 import { openThreadedSqliteStore } from "./storage/threaded_sqlite_store.ts";
 import type { WalStore } from "./storage/wal_store.ts";
 import { createNodeZstdCodec } from "./_wasm/codec.ts";
-import { bootstrapFromObjects } from "./engine/bootstrap.ts";
-import { streamDetails } from "./engine/details.ts";
-import { Tier } from "./engine/tier.ts";
+import { bootstrapFromObjects } from "./tier/bootstrap.ts";
+import { streamDetails } from "./tier/details.ts";
+import { Tier } from "./tier/tier.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
 import { openObjectStore } from "./objectstore/open.ts";
 

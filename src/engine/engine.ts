@@ -13,7 +13,8 @@
  * the same pending/visible pair of each stream, and must do so without an
  * `await` between check and assign. The pure parts live beside it: rules in
  * `protocol/`, group commit in `writer.ts`, reads in `reader.ts`, compaction
- * in `compactor.ts`, tiering in `tier.ts`.
+ * in `compactor.ts`; tiering lives in `src/tier/` and reaches the engine
+ * only through the hooks `server.ts` wires.
  */
 
 import type { LimitsConfig } from "../config.ts";
@@ -37,7 +38,6 @@ import type {
 } from "../storage/wal_store.ts";
 import { assert } from "../assert.ts";
 import { type ChunkReader, gather } from "./reader.ts";
-import type { StreamInfo } from "./tier.ts";
 import { StreamsByName, StreamState } from "./stream_state.ts";
 import type {
   AppendOutcome,
@@ -45,6 +45,7 @@ import type {
   CreateOutcome,
   CreateRequest,
   ReadOutcome,
+  StreamInfo,
   StreamView,
 } from "./types.ts";
 import {

@@ -1,6 +1,7 @@
 /**
  * @module
- * Request and outcome shapes the HTTP layer exchanges with the engine.
+ * Request and outcome shapes the HTTP layer exchanges with the engine, and
+ * the committed stream state its observers (tiering, subscriptions) see.
  */
 
 import type { ProducerHeaders } from "../protocol/headers.ts";
@@ -63,6 +64,18 @@ export interface StreamView {
   expiresAtMs: number | null;
   /** Creation time, epoch ms. */
   createdAtMs: number;
+}
+
+/**
+ * Committed state of a stream beyond what clients see: whether it is
+ * soft-deleted and what it was forked from. Tiering publishes it in
+ * manifests.
+ */
+export interface StreamInfo extends StreamView {
+  /** Soft-deleted (forks still read it). */
+  softDeleted: boolean;
+  /** Fork source, if any. */
+  fork: { sourceId: number; sourceName: string; position: number } | null;
 }
 
 /** Result of a create. */
