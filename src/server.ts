@@ -8,7 +8,7 @@
  */
 
 import type { Config } from "./config.ts";
-import { DEFAULT_COMPACTION } from "./engine/compactor.ts";
+import { compactionOptions } from "./engine/compactor.ts";
 import { Engine } from "./engine/engine.ts";
 import type { StreamError } from "./errors.ts";
 import { createHandler } from "./http/handler.ts";
@@ -160,10 +160,7 @@ function openEngine(
   log: Logger,
 ): Promise<Engine> {
   return Engine.open(store, {
-    compaction: {
-      ...DEFAULT_COMPACTION,
-      chunkBytesTarget: config.storage.compactChunkBytes,
-    },
+    compaction: compactionOptions(config.storage.compactChunkBytes),
     limits: config.limits,
     log,
     onFatal: (error) => {
