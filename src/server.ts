@@ -7,6 +7,7 @@
  * queued appends, wake live readers).
  */
 
+import { join } from "node:path";
 import type { Config } from "./config.ts";
 import { compactionOptions } from "./engine/compactor.ts";
 import { Engine } from "./engine/engine.ts";
@@ -85,9 +86,10 @@ async function open(
   stack: AsyncDisposableStack,
 ): Promise<ServerHandle> {
   probeAddress(config.http); // before the data dir is created or locked
+  const paths = dataPaths(config.storage.dataDir);
   const lock = await lockDataDir(config.storage.dataDir);
   stack.defer(() => lock.release());
-  const opened = await openWal(config);
+  const opened = await openWal(config, paths.wal);
   stack.defer(() => opened.close());
   const store = options.wrapWal?.(opened) ?? opened;
   const objects = config.objectStore.kind === "none"
@@ -103,10 +105,10 @@ async function open(
   stack.defer(() => engine.close());
   const tier = objects === undefined
     ? undefined
-    : await openTier(config, store, objects.store, engine, log);
+    : await openTier(config, paths, store, objects.store, engine, log);
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
-    ? await openSubscriptions(config, engine, log, stack)
+    ? await openSubscriptions(config, paths.wal, engine, log, stack)
     : undefined;
   const handler = createHandler({
     engine,
@@ -146,8 +148,25 @@ async function open(
   };
 }
 
-function openWal(config: Config): Promise<WalStore> | WalStore {
-  const walPath = `${config.storage.dataDir}/wal.sqlite`;
+/** The files the server keeps under the data dir, named in one place. */
+interface DataPaths {
+  /** The SQLite WAL (also holds the subscription tables). */
+  wal: string;
+  /** Sealed segments waiting for upload. */
+  segments: string;
+}
+
+function dataPaths(dataDir: string): DataPaths {
+  return {
+    wal: join(dataDir, "wal.sqlite"),
+    segments: join(dataDir, "segments"),
+  };
+}
+
+function openWal(
+  config: Config,
+  walPath: string,
+): Promise<WalStore> | WalStore {
   return config.storage.walWorker
     ? openThreadedSqliteStore(walPath, config.storage.durability)
     : openSqliteStore(walPath, config.storage.durability);
@@ -172,6 +191,7 @@ function openEngine(
 
 async function openTier(
   config: Config,
+  paths: DataPaths,
   store: WalStore,
   objects: ObjectStore,
   engine: Engine,
@@ -181,8 +201,8 @@ async function openTier(
     store,
     objects,
     codec: createNodeZstdCodec(),
-    segmentDir: `${config.storage.dataDir}/segments`,
-    walPath: `${config.storage.dataDir}/wal.sqlite`,
+    segmentDir: paths.segments,
+    walPath: paths.wal,
     config: config.segment,
     streams: () => engine.streamInfos(),
     streamInfo: (id) => engine.streamInfo(id),
@@ -221,12 +241,13 @@ function tierHealth(tier: Tier): () => Record<string, unknown> {
 /** Opens the subscription tables beside the WAL and starts the manager. */
 async function openSubscriptions(
   config: Config,
+  walPath: string,
   engine: Engine,
   log: Logger,
   stack: AsyncDisposableStack,
 ): Promise<SubscriptionManager> {
   const store = openSqliteSubscriptionStore(
-    `${config.storage.dataDir}/wal.sqlite`,
+    walPath,
     config.storage.durability,
   );
   stack.defer(() => store.close());
