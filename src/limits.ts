@@ -2,13 +2,20 @@
  * @module
  * Every fixed limit, interval and budget that is not a configuration option,
  * in one place, one name each (units last). What an operator should tune is
- * an option in `config.ts` instead; facts of a format or of an outside
- * system (S3's 1024-byte keys, a file name's 255 bytes, the segment layout)
- * stay beside the code that encodes them.
+ * an option in `config.ts` instead. Facts of an outside system (S3's
+ * 1024-byte keys and 1000-key pages, a file name's 255 bytes), protocol
+ * rules (`protocol/`) and the parameters of a format or kernel (segment
+ * layout and block target, zstd block bound, bloom and fuse sizing) stay
+ * beside the code that encodes them. Leaves may import this module.
  */
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
+
+// ---- retries (src/backoff.ts) -----------------------------------------------
+
+/** Largest share of a retry delay that jitter takes off. */
+export const BACKOFF_JITTER = 0.2;
 
 // ---- tiering (src/tier/) ---------------------------------------------------
 
