@@ -18,7 +18,7 @@ import {
   testConfig,
 } from "../src/config.ts";
 import { Engine } from "../src/engine/engine.ts";
-import { Tier } from "../src/engine/tier.ts";
+import { Tier } from "../src/tier/tier.ts";
 import { createLogger } from "../src/log.ts";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
 import { openThreadedSqliteStore } from "../src/storage/threaded_sqlite_store.ts";

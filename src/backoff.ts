@@ -6,9 +6,7 @@
  */
 
 import { assert } from "./assert.ts";
-
-/** Largest share of a delay that jitter takes off. */
-export const BACKOFF_JITTER = 0.2;
+import { BACKOFF_JITTER } from "./limits.ts";
 
 /**
  * The delay before retry `attempt` (1 after the first failure), in ms:

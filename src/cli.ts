@@ -7,13 +7,8 @@
 
 import { helpText, parseConfig, printableConfig } from "./config.ts";
 import { StartupError, StreamError } from "./errors.ts";
+import { FATAL_DRAIN_MS } from "./limits.ts";
 import { type ServerHandle, type StartOptions, startServer } from "./server.ts";
-
-/**
- * How long a fatal exit waits for in-flight responses (an SSE connection
- * may hold the HTTP server open until its own deadline).
- */
-const FATAL_DRAIN_MS = 5000;
 
 /**
  * Runs the server from the command line; resolves with the exit code.

@@ -127,3 +127,22 @@ Deno.test("parseConfig() reads the backlog budget and the seal retry delays, and
     "seal-retry-min-ms must not exceed seal-retry-max-ms",
   ]);
 });
+
+Deno.test("the README's flag table matches --help: flags, env vars and defaults, in order", async () => {
+  const readme = await Deno.readTextFile(
+    new URL("../README.md", import.meta.url),
+  );
+  const plain = (cell: string) => cell.trim().replaceAll("`", "");
+  const documented = readme.split("\n")
+    .filter((line) => line.startsWith("| `--"))
+    .map((line) => {
+      const [flag, env, fallback] = line.split("|").slice(1, 4).map(plain);
+      return `${flag} ${env} ${fallback}`;
+    });
+  const helped = helpText().split("\n")
+    .map((line) => line.match(/^ {2}(--\S+)\s+(DS_\S+)\s.*\[default: (.*)\]$/))
+    .filter((match) => match !== null)
+    .map(([, flag, env, fallback]) => `${flag} ${env} ${fallback}`);
+  assert.equal(helped.length, OPTIONS.length);
+  assert.deepEqual(documented, helped);
+});

@@ -7,8 +7,9 @@
  * queued appends, wake live readers).
  */
 
+import { join } from "node:path";
 import type { Config } from "./config.ts";
-import { DEFAULT_COMPACTION } from "./engine/compactor.ts";
+import { compactionOptions } from "./engine/compactor.ts";
 import { Engine } from "./engine/engine.ts";
 import type { StreamError } from "./errors.ts";
 import { createHandler } from "./http/handler.ts";
@@ -22,9 +23,9 @@ import { openSqliteStore } from "./storage/sqlite_store.ts";
 import { openThreadedSqliteStore } from "./storage/threaded_sqlite_store.ts";
 import type { WalStore } from "./storage/wal_store.ts";
 import { createNodeZstdCodec } from "./_wasm/codec.ts";
-import { bootstrapFromObjects } from "./engine/bootstrap.ts";
-import { streamDetails } from "./engine/details.ts";
-import { Tier } from "./engine/tier.ts";
+import { bootstrapFromObjects } from "./tier/bootstrap.ts";
+import { streamDetails } from "./tier/details.ts";
+import { Tier } from "./tier/tier.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
 import { openObjectStore } from "./objectstore/open.ts";
 
@@ -85,9 +86,10 @@ async function open(
   stack: AsyncDisposableStack,
 ): Promise<ServerHandle> {
   probeAddress(config.http); // before the data dir is created or locked
+  const paths = dataPaths(config.storage.dataDir);
   const lock = await lockDataDir(config.storage.dataDir);
   stack.defer(() => lock.release());
-  const opened = await openWal(config);
+  const opened = await openWal(config, paths.wal);
   stack.defer(() => opened.close());
   const store = options.wrapWal?.(opened) ?? opened;
   const objects = config.objectStore.kind === "none"
@@ -103,10 +105,10 @@ async function open(
   stack.defer(() => engine.close());
   const tier = objects === undefined
     ? undefined
-    : await openTier(config, store, objects.store, engine, log);
+    : await openTier(config, paths, store, objects.store, engine, log);
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
-    ? await openSubscriptions(config, engine, log, stack)
+    ? await openSubscriptions(config, paths.wal, engine, log, stack)
     : undefined;
   const handler = createHandler({
     engine,
@@ -146,8 +148,25 @@ async function open(
   };
 }
 
-function openWal(config: Config): Promise<WalStore> | WalStore {
-  const walPath = `${config.storage.dataDir}/wal.sqlite`;
+/** The files the server keeps under the data dir, named in one place. */
+interface DataPaths {
+  /** The SQLite WAL (also holds the subscription tables). */
+  wal: string;
+  /** Sealed segments waiting for upload. */
+  segments: string;
+}
+
+function dataPaths(dataDir: string): DataPaths {
+  return {
+    wal: join(dataDir, "wal.sqlite"),
+    segments: join(dataDir, "segments"),
+  };
+}
+
+function openWal(
+  config: Config,
+  walPath: string,
+): Promise<WalStore> | WalStore {
   return config.storage.walWorker
     ? openThreadedSqliteStore(walPath, config.storage.durability)
     : openSqliteStore(walPath, config.storage.durability);
@@ -160,10 +179,7 @@ function openEngine(
   log: Logger,
 ): Promise<Engine> {
   return Engine.open(store, {
-    compaction: {
-      ...DEFAULT_COMPACTION,
-      chunkBytesTarget: config.storage.compactChunkBytes,
-    },
+    compaction: compactionOptions(config.storage.compactChunkBytes),
     limits: config.limits,
     log,
     onFatal: (error) => {
@@ -175,6 +191,7 @@ function openEngine(
 
 async function openTier(
   config: Config,
+  paths: DataPaths,
   store: WalStore,
   objects: ObjectStore,
   engine: Engine,
@@ -184,8 +201,8 @@ async function openTier(
     store,
     objects,
     codec: createNodeZstdCodec(),
-    segmentDir: `${config.storage.dataDir}/segments`,
-    walPath: `${config.storage.dataDir}/wal.sqlite`,
+    segmentDir: paths.segments,
+    walPath: paths.wal,
     config: config.segment,
     streams: () => engine.streamInfos(),
     streamInfo: (id) => engine.streamInfo(id),
@@ -224,12 +241,13 @@ function tierHealth(tier: Tier): () => Record<string, unknown> {
 /** Opens the subscription tables beside the WAL and starts the manager. */
 async function openSubscriptions(
   config: Config,
+  walPath: string,
   engine: Engine,
   log: Logger,
   stack: AsyncDisposableStack,
 ): Promise<SubscriptionManager> {
   const store = openSqliteSubscriptionStore(
-    `${config.storage.dataDir}/wal.sqlite`,
+    walPath,
     config.storage.durability,
   );
   stack.defer(() => store.close());

@@ -6,6 +6,12 @@
  * never on the request path; bytes and record boundaries never change.
  */
 
+import {
+  COMPACTION_CHUNK_BYTES_DEFAULT,
+  COMPACTION_INTERVAL_MS,
+  COMPACTION_TICK_BYTES_MAX,
+  COMPACTION_TICK_STREAMS_MAX,
+} from "../limits.ts";
 import type { Logger } from "../log.ts";
 import type { WalStore } from "../storage/wal_store.ts";
 import type { StreamState } from "./stream_state.ts";
@@ -25,13 +31,20 @@ export interface CompactionOptions {
   tickStreamsMax: number;
 }
 
+/** Compaction merging to `chunkBytesTarget`, with the fixed tick budgets. */
+export function compactionOptions(chunkBytesTarget: number): CompactionOptions {
+  return {
+    chunkBytesTarget,
+    tickBytesMax: COMPACTION_TICK_BYTES_MAX,
+    intervalMs: COMPACTION_INTERVAL_MS,
+    tickStreamsMax: COMPACTION_TICK_STREAMS_MAX,
+  };
+}
+
 /** Compaction defaults: 64 KiB chunks, 8 MiB per 100 ms tick. */
-export const DEFAULT_COMPACTION: CompactionOptions = {
-  chunkBytesTarget: 64 * 1024,
-  tickBytesMax: 8 * 1024 * 1024,
-  intervalMs: 100,
-  tickStreamsMax: 256,
-};
+export const DEFAULT_COMPACTION: CompactionOptions = compactionOptions(
+  COMPACTION_CHUNK_BYTES_DEFAULT,
+);
 
 /** Runs WAL compaction over the streams offered to it. */
 export class Compactor {

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { defaultConfig } from "../config.ts";
 import { StreamError } from "../errors.ts";
+import { DISK_FULL_PAUSE_MS } from "../limits.ts";
 import { createLogger } from "../log.ts";
 import { MemoryStore, MemoryWal } from "../storage/memory_store.ts";
 import { diskFullError } from "../storage/wal_store.ts";
 import { Engine } from "./engine.ts";
 import type { AppendRequest, CreateRequest } from "./types.ts";
-import { DISK_FULL_PAUSE_MS } from "./writer.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);

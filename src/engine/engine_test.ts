@@ -59,6 +59,40 @@ async function open(
   return { engine, store, wal, fatal, clock };
 }
 
+Deno.test("Engine checks and assigns without an await between", async () => {
+  const h = await open();
+  // Started in one turn: the second create sees the first one's stream.
+  const creates = await Promise.all([
+    h.engine.create("s", createReq()),
+    h.engine.create("s", createReq()),
+  ]);
+  assert.deepEqual(creates.map((r) => r.ok && r.value.created), [true, false]);
+  // Started in one turn: each append is checked against the producer seq and
+  // tail the previous one assigned, and the retry of seq 2 is a duplicate.
+  const producer = (seq: number) => ({ id: "p", epoch: 0, seq });
+  const appends = [0, 1, 2, 2].map((seq) =>
+    h.engine.append("s", appendReq("ab", { producer: producer(seq) }))
+  );
+  const streamSeqs = ["a", "a"].map((streamSeq) =>
+    h.engine.append("s", appendReq("cd", { streamSeq }))
+  );
+  const results = await Promise.all([...appends, ...streamSeqs]);
+  assert.deepEqual(
+    results.map((r) =>
+      r.ok ? `${r.value.kind} ${r.value.nextPos}` : r.error.kind
+    ),
+    [
+      "accepted 2",
+      "accepted 4",
+      "accepted 6",
+      "duplicate 8",
+      "accepted 8",
+      "seq_conflict",
+    ],
+  );
+  await h.engine.close();
+});
+
 Deno.test("Engine answers overloaded when the append queue is full (appendQueueMax)", async () => {
   const h = await open({ appendQueueMax: 2 });
   await h.engine.create("s", createReq());

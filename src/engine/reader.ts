@@ -152,3 +152,25 @@ function take(
   }
   return { startPos, endPos };
 }
+
+/**
+ * The position `count` records (JSON messages) past `fromPos` in `source`,
+ * below its tail (`tailPos()`, asked again after each read, as commits may
+ * move it); `undefined` when the stream ends first.
+ */
+export async function skipRecords(
+  read: ChunkReader,
+  source: ReadSource,
+  fromPos: number,
+  tailPos: () => number,
+  count: number,
+): Promise<number | undefined> {
+  let pos = fromPos;
+  for (let left = count; left > 0; left--) {
+    if (pos >= tailPos()) return undefined;
+    const got = await gather(read, source, pos, tailPos(), 1);
+    if (got.endPos <= pos) return undefined;
+    pos = got.endPos;
+  }
+  return pos;
+}

@@ -1,8 +1,11 @@
 /**
  * @module
- * Request and outcome shapes the HTTP layer exchanges with the engine.
+ * Request and outcome shapes the HTTP layer exchanges with the engine, the
+ * committed stream state its observers (tiering, subscriptions) see, and the
+ * hooks `server.ts` plugs into it (listeners, the admission gate).
  */
 
+import type { StreamError } from "../errors.ts";
 import type { ProducerHeaders } from "../protocol/headers.ts";
 
 /** A fork request (`Stream-Forked-From` and friends). */
@@ -65,6 +68,18 @@ export interface StreamView {
   createdAtMs: number;
 }
 
+/**
+ * Committed state of a stream beyond what clients see: whether it is
+ * soft-deleted and what it was forked from. Tiering publishes it in
+ * manifests.
+ */
+export interface StreamInfo extends StreamView {
+  /** Soft-deleted (forks still read it). */
+  softDeleted: boolean;
+  /** Fork source, if any. */
+  fork: { sourceId: number; sourceName: string; position: number } | null;
+}
+
 /** Result of a create. */
 export interface CreateOutcome {
   /** False when the stream already existed with the same config. */
@@ -101,4 +116,30 @@ export interface ReadOutcome {
   upToDate: boolean;
   /** True when the stream is closed and the response reaches its end. */
   closed: boolean;
+}
+
+/** How a live wait ended. */
+export type WaitOutcome = "changed" | "timeout" | "aborted";
+
+/**
+ * Observes committed changes (subscriptions and tiering build on this).
+ * Called after the commit, synchronously; listeners must not throw or block.
+ */
+export interface StreamListener {
+  /** A stream was created (its creation committed). */
+  created?(stream: StreamView): void;
+  /** Data was appended and/or the stream closed; `stream` is the new state. */
+  appended?(stream: StreamView): void;
+  /** A stream was deleted, soft-deleted or expired. */
+  deleted?(name: string): void;
+}
+
+/**
+ * Admits or refuses writes that add bytes to the WAL, beyond the writer's own
+ * queue limits (tiered storage refuses while its local backlog is over
+ * budget). Must be cheap: it runs on every append.
+ */
+export interface AdmissionGate {
+  /** `undefined` admits a write of `bytes` new WAL bytes; an error refuses it. */
+  admit(bytes: number): StreamError | undefined;
 }

@@ -14,6 +14,12 @@
 
 import { setImmediate } from "node:timers";
 import { StreamError } from "../errors.ts";
+import {
+  DISK_FULL_PAUSE_MS,
+  DISK_FULL_RETRY_AFTER_SECONDS,
+  MERGED_CHUNK_BYTES_MAX,
+  QUEUE_FULL_RETRY_AFTER_SECONDS,
+} from "../limits.ts";
 import { mergeChunks } from "../storage/chunk.ts";
 import {
   type Chunk,
@@ -64,15 +70,6 @@ export interface WriterEvents {
    */
   onDiskFull: () => void;
 }
-
-/** Largest chunk the writer builds by merging appends. */
-const MERGED_CHUNK_BYTES_MAX = 1024 * 1024;
-/**
- * After a full-disk failure, writes are refused this long before one commit
- * tries again, so a full disk costs one failed commit (and one roll-back)
- * per interval, not one per request. Matches the `Retry-After: 1` sent.
- */
-export const DISK_FULL_PAUSE_MS = 1000;
 
 /** Serialises all WAL writes and batches them into shared commits. */
 export class Writer {
@@ -139,7 +136,7 @@ export class Writer {
       return new StreamError(
         "overloaded",
         "Server is busy: the append queue is full",
-        { retryAfterSeconds: 1 },
+        { retryAfterSeconds: QUEUE_FULL_RETRY_AFTER_SECONDS },
       );
     }
     return undefined;
@@ -191,7 +188,7 @@ export class Writer {
       return new StreamError(
         "unavailable",
         "Cannot write: the disk was full moments ago; retry shortly",
-        { retryAfterSeconds: 1 },
+        { retryAfterSeconds: DISK_FULL_RETRY_AFTER_SECONDS },
       );
     }
     return undefined;
@@ -256,7 +253,7 @@ export class Writer {
     const error = new StreamError(
       "unavailable",
       "Cannot write: the disk is full; retry later",
-      { retryAfterSeconds: 1 },
+      { retryAfterSeconds: DISK_FULL_RETRY_AFTER_SECONDS },
       { cause },
     );
     this.#paused ??= error;

@@ -9,15 +9,17 @@
 
 import { join } from "node:path";
 import { StreamError } from "../errors.ts";
-import { etagOf, page, pageKeysMax } from "./memory.ts";
 import {
   checkKey,
   checkPrefix,
   checkRange,
   compareKeys,
+  etagOf,
   type ListPage,
   type ObjectHead,
   type ObjectStore,
+  page,
+  pageKeysMax,
   unavailable,
 } from "./object_store.ts";
 

@@ -3,7 +3,8 @@
  * Per-stream manifests: the JSON object that makes a stream's uploaded
  * segments visible. Publishing a manifest is the commit point of an upload
  * (docs/segments.md "Manifests"); a manifest only ever names segments that
- * were uploaded before it. Keys and parsing live here; this module does no I/O.
+ * were uploaded before it. Keys, building and parsing live here; this module
+ * does no I/O.
  */
 
 import { StreamError } from "../errors.ts";
@@ -75,6 +76,73 @@ export function segmentKey(
 
 function pad(n: number): string {
   return String(n).padStart(16, "0");
+}
+
+/** What a manifest records of its stream besides segments. */
+export interface ManifestStream {
+  /** Internal stream id. */
+  id: number;
+  /** Stream name. */
+  name: string;
+  /** Content type. */
+  contentType: string;
+  /** Creation time, epoch ms. */
+  createdAtMs: number;
+  /** Sliding TTL in seconds, or null. */
+  ttlSeconds: number | null;
+  /** Absolute expiry, epoch ms, or null. */
+  expiresAtMs: number | null;
+  /** Deleted while forks still read from it. */
+  softDeleted: boolean;
+  /** Fork source and position, or null. */
+  fork: { sourceId: number; sourceName: string; position: number } | null;
+  /** Closed (committed). */
+  closed: boolean;
+  /** Committed tail position. */
+  tailPos: number;
+}
+
+/** An uploaded segment's span and size (a WAL `SegmentRow` fits). */
+export interface SegmentSpan {
+  /** Stream id. */
+  streamId: number;
+  /** Position of its first record. */
+  startPos: number;
+  /** Position after its last record. */
+  endPos: number;
+  /** Object size in bytes. */
+  sizeBytes: number;
+}
+
+/**
+ * The manifest of `stream` naming `segments` (in position order, ending at
+ * `uploadedThrough`). It says closed only once everything up to the closed
+ * stream's tail is published.
+ */
+export function buildManifest(
+  stream: ManifestStream,
+  segments: readonly SegmentSpan[],
+  uploadedThrough: number,
+): Manifest {
+  return {
+    version: MANIFEST_VERSION,
+    name: stream.name,
+    id: stream.id,
+    contentType: stream.contentType,
+    createdAtMs: stream.createdAtMs,
+    closed: stream.closed && uploadedThrough === stream.tailPos,
+    ttlSeconds: stream.ttlSeconds,
+    expiresAtMs: stream.expiresAtMs,
+    softDeleted: stream.softDeleted,
+    fork: stream.fork,
+    segments: segments.map((s) => ({
+      key: segmentKey(s.streamId, s.startPos, s.endPos),
+      startPos: s.startPos,
+      endPos: s.endPos,
+      bytes: s.sizeBytes,
+    })),
+    uploadedThrough,
+  };
 }
 
 /** Serializes a manifest as UTF-8 JSON. */

@@ -5,17 +5,17 @@
  * pages `list` with the last returned key as its continuation token.
  */
 
-import { xxhash64 } from "../_wasm/checksum.ts";
-import { StreamError } from "../errors.ts";
 import {
   checkKey,
   checkPrefix,
   checkRange,
   compareKeys,
-  LIST_PAGE_KEYS_MAX,
+  etagOf,
   type ListPage,
   type ObjectHead,
   type ObjectStore,
+  page,
+  pageKeysMax,
 } from "./object_store.ts";
 
 /** Options of `MemoryObjectStore`. */
@@ -110,28 +110,4 @@ function settle<T>(fn: () => T): Promise<T> {
   } catch (e) {
     return Promise.reject(e);
   }
-}
-
-/** Checks a configured page size and applies the default. */
-export function pageKeysMax(value: number | undefined): number {
-  const n = value ?? LIST_PAGE_KEYS_MAX;
-  if (!Number.isInteger(n) || n < 1 || n > LIST_PAGE_KEYS_MAX) {
-    throw new StreamError(
-      "bad_request",
-      `listPageKeysMax must be an integer in 1..${LIST_PAGE_KEYS_MAX}`,
-    );
-  }
-  return n;
-}
-
-/** First page of sorted `keys`; the last key is the continuation token. */
-export function page(keys: string[], max: number): ListPage {
-  if (keys.length <= max) return { keys };
-  const taken = keys.slice(0, max);
-  return { keys: taken, next: taken[taken.length - 1] };
-}
-
-/** The etag of `bytes`: XXH64 in hex plus the size. */
-export function etagOf(bytes: Uint8Array): string {
-  return `${xxhash64(bytes).toString(16).padStart(16, "0")}-${bytes.length}`;
 }

@@ -4,8 +4,11 @@
  * offers them. Segments and manifests live here (a folder by default, any
  * S3-compatible store in production). Failures are typed: `unavailable` for
  * transient trouble worth a retry, `corrupt` for bytes that cannot be right.
+ * Also the rules every store shares: valid keys, key order, list paging and
+ * etags, so the fs, S3 and in-memory stores answer alike.
  */
 
+import { xxhash64 } from "../_wasm/checksum.ts";
 import { StreamError } from "../errors.ts";
 
 /** Size and entity tag of a stored object. */
@@ -119,4 +122,28 @@ export function unavailable(
     { key },
     { cause },
   );
+}
+
+/** Checks a configured page size and applies the default. */
+export function pageKeysMax(value: number | undefined): number {
+  const n = value ?? LIST_PAGE_KEYS_MAX;
+  if (!Number.isInteger(n) || n < 1 || n > LIST_PAGE_KEYS_MAX) {
+    throw new StreamError(
+      "bad_request",
+      `listPageKeysMax must be an integer in 1..${LIST_PAGE_KEYS_MAX}`,
+    );
+  }
+  return n;
+}
+
+/** First page of sorted `keys`; the last key is the continuation token. */
+export function page(keys: string[], max: number): ListPage {
+  if (keys.length <= max) return { keys };
+  const taken = keys.slice(0, max);
+  return { keys: taken, next: taken[taken.length - 1] };
+}
+
+/** The etag of `bytes`: XXH64 in hex plus the size. */
+export function etagOf(bytes: Uint8Array): string {
+  return `${xxhash64(bytes).toString(16).padStart(16, "0")}-${bytes.length}`;
 }

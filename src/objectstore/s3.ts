@@ -15,7 +15,6 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { StreamError } from "../errors.ts";
-import { pageKeysMax } from "./memory.ts";
 import {
   checkKey,
   checkPrefix,
@@ -23,6 +22,7 @@ import {
   type ListPage,
   type ObjectHead,
   type ObjectStore,
+  pageKeysMax,
   unavailable,
 } from "./object_store.ts";
 

@@ -3,83 +3,37 @@
  * `WalStore` on Deno's built-in `node:sqlite`, in WAL journal mode. One
  * connection, synchronous calls: a commit is one `BEGIN IMMEDIATE ... COMMIT`
  * covering a whole group of appends, so its fsync is shared by all of them.
+ * The tables and row decoding live in `_sqlite_schema.ts`; this file is the
+ * prepared statements and the operations on them (about 500 lines, one
+ * statement set shared by every method).
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { Durability } from "../config.ts";
 import { StreamError } from "../errors.ts";
 import { planCompaction } from "./_compact.ts";
+import {
+  chunkFromRow,
+  isSqliteFull,
+  type Row,
+  SCHEMA,
+  SCHEMA_VERSION,
+  streamFromRow,
+  SYNCHRONOUS,
+} from "./_sqlite_schema.ts";
 import { mergeChunks } from "./chunk.ts";
 import {
   type Chunk,
   diskFullError,
   type ProducerRow,
   type SegmentRow,
-  type StreamRow,
   type StreamTail,
   type WalOp,
   type WalSnapshot,
   type WalStore,
 } from "./wal_store.ts";
-import type { Durability } from "../config.ts";
 
-const SCHEMA_VERSION = "2";
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS streams (
-  id INTEGER PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  content_type TEXT NOT NULL,
-  created_at_ms INTEGER NOT NULL,
-  accessed_at_ms INTEGER NOT NULL,
-  ttl_s INTEGER,
-  expires_at_ms INTEGER,
-  tail_pos INTEGER NOT NULL,
-  closed INTEGER NOT NULL,
-  closed_by_producer TEXT,
-  closed_by_epoch INTEGER,
-  closed_by_seq INTEGER,
-  stream_seq TEXT,
-  forked_from INTEGER,
-  fork_pos INTEGER,
-  soft_deleted INTEGER NOT NULL DEFAULT 0
-);
--- One row per group-commit run of a stream's records. 'keys' is the slot for
--- per-record routing keys (unused until keyed reads arrive).
--- A rowid table plus an index, not WITHOUT ROWID: rows hold KiB-sized blobs,
--- and appends to many streams then land at the end of the table instead of
--- splitting pages all over a (stream_id, start_pos) tree (5x faster inserts).
-CREATE TABLE IF NOT EXISTS chunks (
-  id INTEGER PRIMARY KEY,
-  stream_id INTEGER NOT NULL,
-  start_pos INTEGER NOT NULL,
-  end_pos INTEGER NOT NULL,
-  data BLOB NOT NULL,
-  lengths BLOB,
-  keys BLOB
-);
-CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_position ON chunks (stream_id, start_pos);
--- Sealed segments of a stream's own records; 'uploaded' once a published
--- manifest names them (then the WAL chunks below are gone).
-CREATE TABLE IF NOT EXISTS segments (
-  stream_id INTEGER NOT NULL,
-  start_pos INTEGER NOT NULL,
-  end_pos INTEGER NOT NULL,
-  size_bytes INTEGER NOT NULL,
-  uploaded INTEGER NOT NULL,
-  PRIMARY KEY (stream_id, start_pos)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS producers (
-  stream_id INTEGER NOT NULL,
-  producer_id TEXT NOT NULL,
-  epoch INTEGER NOT NULL,
-  seq INTEGER NOT NULL,
-  updated_at_ms INTEGER NOT NULL,
-  PRIMARY KEY (stream_id, producer_id)
-) WITHOUT ROWID;
-`;
-
-type Row = Record<string, unknown>;
+export { SYNCHRONOUS } from "./_sqlite_schema.ts";
 
 /** Options of `openSqliteStore`. */
 export interface SqliteStoreOptions {
@@ -98,16 +52,6 @@ export function openSqliteStore(
 ): SqliteStore {
   return new SqliteStore(path, durability, options);
 }
-
-/**
- * SQLite `synchronous` level per durability. WAL mode with NORMAL syncs at
- * checkpoints only: a power loss may lose the last commits but never
- * corrupts the database. OFF would risk corruption on an OS crash.
- */
-export const SYNCHRONOUS: Readonly<Record<Durability, "FULL" | "NORMAL">> = {
-  fsync: "FULL",
-  os: "NORMAL",
-};
 
 /** The SQLite `WalStore`. Use `openSqliteStore`. */
 export class SqliteStore implements WalStore {
@@ -586,62 +530,4 @@ export class SqliteStore implements WalStore {
     }
     return Promise.resolve();
   }
-}
-
-/** SQLITE_FULL: "database or disk is full" (primary result code 13). */
-const SQLITE_FULL = 13;
-
-function isSqliteFull(error: unknown): boolean {
-  const code = (error as { errcode?: unknown } | null)?.errcode;
-  return typeof code === "number" && (code & 0xff) === SQLITE_FULL;
-}
-
-function chunkFromRow(row: unknown[]): Chunk {
-  const data = row[2] as Uint8Array;
-  const rawLengths = row[3] as Uint8Array | null;
-  let lengths: Uint32Array | null = null;
-  if (rawLengths !== null) {
-    if (rawLengths.byteLength % 4 !== 0) {
-      throw new StreamError(
-        "corrupt",
-        "Chunk record lengths are not a whole number of u32s",
-      );
-    }
-    // Copy: the blob's offset need not be 4-byte aligned.
-    lengths = new Uint32Array(rawLengths.slice().buffer);
-  }
-  const startPos = Number(row[0]);
-  const endPos = Number(row[1]);
-  if (endPos - startPos !== data.length) {
-    throw new StreamError(
-      "corrupt",
-      `Chunk at ${startPos} has ${data.length} bytes, expected ${
-        endPos - startPos
-      }`,
-    );
-  }
-  return { startPos, endPos, data, lengths };
-}
-
-function streamFromRow(r: Row): StreamRow {
-  return {
-    id: Number(r.id),
-    name: String(r.name),
-    contentType: String(r.content_type),
-    createdAtMs: Number(r.created_at_ms),
-    accessedAtMs: Number(r.accessed_at_ms),
-    ttlSeconds: r.ttl_s === null ? null : Number(r.ttl_s),
-    expiresAtMs: r.expires_at_ms === null ? null : Number(r.expires_at_ms),
-    tailPos: Number(r.tail_pos),
-    closed: Number(r.closed) === 1,
-    closedBy: r.closed_by_producer === null ? null : {
-      producerId: String(r.closed_by_producer),
-      epoch: Number(r.closed_by_epoch),
-      seq: Number(r.closed_by_seq),
-    },
-    streamSeq: r.stream_seq === null ? null : String(r.stream_seq),
-    forkedFrom: r.forked_from === null ? null : Number(r.forked_from),
-    forkPos: r.fork_pos === null ? null : Number(r.fork_pos),
-    softDeleted: Number(r.soft_deleted) === 1,
-  };
 }

@@ -11,7 +11,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { Durability } from "../config.ts";
 import { StreamError } from "../errors.ts";
-import { SYNCHRONOUS } from "./sqlite_store.ts";
+import { SYNCHRONOUS } from "./_sqlite_schema.ts";
 
 /** One subscription row, live or tombstoned. */
 export interface SubscriptionRow {

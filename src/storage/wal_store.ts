@@ -7,6 +7,7 @@
  */
 
 import { StreamError } from "../errors.ts";
+import { DISK_FULL_RETRY_AFTER_SECONDS } from "../limits.ts";
 
 /** The producer that closed a stream, for deduplicating its retries. */
 export interface ClosedBy {
@@ -144,7 +145,7 @@ export function diskFullError(action: string, cause: unknown): StreamError {
   return new StreamError(
     "unavailable",
     `${action}: the disk is full`,
-    { retryAfterSeconds: 1, diskFull: true },
+    { retryAfterSeconds: DISK_FULL_RETRY_AFTER_SECONDS, diskFull: true },
     { cause },
   );
 }

@@ -1,17 +1,26 @@
 /**
  * @module
  * `GET /v1/stream/{name}/_details`: where a stream's bytes live. Offsets use
- * the protocol's format; `tier` carries the node-wide tiering counters.
+ * the protocol's format; `tier` carries the node-wide tiering counters. The
+ * engine is reached through the two reads this needs, not imported.
  */
 
+import type { StreamInfo, StreamView } from "../engine/types.ts";
 import { ok, type Result } from "../errors.ts";
 import { encodeOffset } from "../protocol/offset.ts";
-import type { Engine } from "./engine.ts";
 import type { Tier } from "./tier.ts";
+
+/** The engine reads `_details` needs (an `Engine` fits). */
+export interface DetailsSource {
+  /** Metadata of stream `name`, as HEAD answers it. */
+  head(name: string): Result<StreamView>;
+  /** Committed state of stream `id`. */
+  streamInfo(id: number): StreamInfo | undefined;
+}
 
 /** The `_details` body of stream `name` (404/410 as a read would answer). */
 export function streamDetails(
-  engine: Engine,
+  engine: DetailsSource,
   tier: Tier | undefined,
   name: string,
 ): Result<Record<string, unknown>> {

@@ -7,13 +7,15 @@
  * (the WAL tail, producer states, `Stream-Seq`) is not restored.
  */
 
-import { decodeManifest, type Manifest } from "../objectstore/manifest.ts";
-import { STREAMS_PREFIX } from "../objectstore/manifest.ts";
-import type { ObjectStore } from "../objectstore/object_store.ts";
+import { BOOTSTRAP_LIST_PAGES_MAX } from "../limits.ts";
 import type { Logger } from "../log.ts";
+import {
+  decodeManifest,
+  type Manifest,
+  STREAMS_PREFIX,
+} from "../objectstore/manifest.ts";
+import type { ObjectStore } from "../objectstore/object_store.ts";
 import type { StreamRow, WalOp, WalStore } from "../storage/wal_store.ts";
-
-const LIST_PAGES_MAX = 1_000_000;
 
 /**
  * Restores every stream named by a manifest when `store` holds no streams;
@@ -89,7 +91,7 @@ function removeStream(ops: WalOp[], id: number): void {
 async function readManifests(objects: ObjectStore): Promise<Manifest[]> {
   const keys: string[] = [];
   let next: string | undefined;
-  for (let page = 0; page < LIST_PAGES_MAX; page++) {
+  for (let page = 0; page < BOOTSTRAP_LIST_PAGES_MAX; page++) {
     const listed = await objects.list(STREAMS_PREFIX, next);
     keys.push(...listed.keys.filter((k) => k.endsWith("/manifest.json")));
     next = listed.next;

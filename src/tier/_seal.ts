@@ -10,13 +10,11 @@
 import { join } from "node:path";
 import type { Codec } from "../_wasm/codec.ts";
 import { type ErrorKind, StreamError } from "../errors.ts";
+import { SEAL_READ_SLICE_BYTES, SEAL_YIELD_BYTES } from "../limits.ts";
 import { writeFileDurably } from "../segment/builder.ts";
 import { chunkRecords, SegmentEncoder } from "../segment/format.ts";
-import type { Chunk, SegmentRow, WalStore } from "../storage/wal_store.ts";
-
-// WAL bytes read per query while sealing, and record bytes between yields.
-const READ_SLICE_BYTES = 256 * 1024;
-const YIELD_BYTES = 64 * 1024;
+import type { Chunk, WalStore } from "../storage/wal_store.ts";
+import { fileName } from "./segment_files.ts";
 
 /** Reads chunks of one stream (a `WalStore.readChunks`). */
 export type WalRead = (
@@ -46,14 +44,6 @@ export interface Sealer {
   close(): void;
 }
 
-/** The local file name of a segment (sortable by stream and position). */
-export function fileName(
-  row: Pick<SegmentRow, "streamId" | "startPos" | "endPos">,
-): string {
-  const pad = (n: number) => String(n).padStart(16, "0");
-  return `${pad(row.streamId)}-${pad(row.startPos)}-${pad(row.endPos)}.seg`;
-}
-
 /**
  * Encodes WAL records from `fromPos` (a record boundary) up to the first
  * chunk boundary at or past `segmentBytes` (or exactly to `endPosExact`, to
@@ -78,7 +68,7 @@ export async function encodeRange(
   let sinceYield = 0;
   let stop = false;
   while (!stop && pos < limitPos) {
-    const chunks = await read(streamId, pos, limitPos, READ_SLICE_BYTES);
+    const chunks = await read(streamId, pos, limitPos, SEAL_READ_SLICE_BYTES);
     if (chunks.length === 0 || chunks[0].startPos > pos) {
       throw new StreamError(
         "corrupt",
@@ -100,7 +90,7 @@ export async function encodeRange(
         encoder.add(record);
         pos += record.data.length;
         sinceYield += record.data.length;
-        if (sinceYield >= YIELD_BYTES) {
+        if (sinceYield >= SEAL_YIELD_BYTES) {
           sinceYield = 0; // a block was compressed: let others run
           await new Promise((resolve) => setImmediate(resolve));
         }

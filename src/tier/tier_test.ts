@@ -8,8 +8,10 @@ import { FaultyObjectStore } from "../objectstore/faulty.ts";
 import { MemoryObjectStore } from "../objectstore/memory.ts";
 import { appendRecord, streamRow } from "../storage/_contract.ts";
 import { MemoryStore } from "../storage/memory_store.ts";
+import type { StreamInfo } from "../engine/types.ts";
 import type { Sealer } from "./_seal.ts";
-import { type StreamInfo, Tier, type TierClock } from "./tier.ts";
+import type { TierClock } from "./clock.ts";
+import { Tier } from "./tier.ts";
 
 /**
  * A clock the test moves by hand. The tier's two loops sleep on it between

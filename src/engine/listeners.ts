@@ -1,0 +1,49 @@
+/**
+ * @module
+ * Fan-out of committed changes to `StreamListener`s (subscriptions, the
+ * tier's backlog figure). Runs right after a commit, synchronously; a
+ * listener that throws is logged and the others still run.
+ */
+
+import type { Logger } from "../log.ts";
+import type { StreamListener, StreamView } from "./types.ts";
+
+/** Registered listeners. */
+export class Listeners {
+  readonly #log: Logger;
+  readonly #listeners: StreamListener[] = [];
+
+  /** No listeners yet; failures go to `log`. */
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  /** Adds a listener. */
+  add(listener: StreamListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Tells every listener; `view` is built only when someone listens. */
+  emit(event: "created" | "appended", view: () => StreamView): void {
+    if (this.#listeners.length === 0) return;
+    const v = view();
+    for (const listener of this.#listeners) {
+      try {
+        listener[event]?.(v);
+      } catch (error) {
+        this.#log.error(`stream listener failed on ${event}`, error);
+      }
+    }
+  }
+
+  /** Tells every listener that stream `name` is gone. */
+  emitDeleted(name: string): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener.deleted?.(name);
+      } catch (error) {
+        this.#log.error("stream listener failed on deleted", error);
+      }
+    }
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * @module
+ * Create planning (PROTOCOL.md §5.1, forks §5.5): pure functions that check
+ * a fork request against its source, build the new stream's state and WAL
+ * operations, and compare a repeated create with the stream that exists.
+ * Nothing here registers anything; the engine does that right after
+ * planning, with no `await` between.
+ */
+
+import { fail, ok, type Result } from "../errors.ts";
+import {
+  DEFAULT_CONTENT_TYPE,
+  isJsonContentType,
+  mediaType,
+} from "../protocol/headers.ts";
+import type { StreamRow, WalOp } from "../storage/wal_store.ts";
+import { chunkAt, frameBody, tailOf } from "./ops.ts";
+import { StreamState } from "./stream_state.ts";
+import type { CreateRequest } from "./types.ts";
+
+/** Where a fork branches off. */
+export interface ForkPoint {
+  /** The source stream. */
+  parent: StreamState;
+  /** Byte position in the source. */
+  position: number;
+}
+
+/** A create turned into the new stream and its WAL operations. */
+export interface CreatePlan {
+  /** The new stream (not yet visible). */
+  state: StreamState;
+  /** WAL operations: the create, and an append for an initial body. */
+  ops: WalOp[];
+  /** Bytes it adds to the WAL. */
+  bytes: number;
+}
+
+/**
+ * Checks a fork of `parent` (the stream named by `request.fork.source`,
+ * live or soft-deleted, if any); `undefined` when the request is no fork.
+ */
+export function checkFork(
+  request: CreateRequest,
+  parent: StreamState | undefined,
+  now: number,
+): Result<ForkPoint | undefined> {
+  const fork = request.fork;
+  if (fork === undefined) return ok(undefined);
+  if (
+    parent === undefined || !parent.visible ||
+    (!parent.softDeleted && parent.isExpired(now))
+  ) {
+    return fail(
+      "stream_not_found",
+      `Cannot fork: source stream "${fork.source}" not found`,
+    );
+  }
+  if (parent.softDeleted) {
+    return fail(
+      "stream_exists",
+      `Cannot fork: source stream "${fork.source}" was deleted`,
+    );
+  }
+  if (
+    request.contentType !== undefined &&
+    mediaType(request.contentType) !== mediaType(parent.contentType)
+  ) {
+    return fail(
+      "content_type_mismatch",
+      `Cannot fork "${fork.source}": content type ${request.contentType} differs from the source's ${parent.contentType}`,
+    );
+  }
+  const base = fork.position ?? parent.visibleTailPos;
+  if (base > parent.visibleTailPos) {
+    return fail(
+      "bad_request",
+      `Cannot fork "${fork.source}": Stream-Fork-Offset is beyond the source tail`,
+    );
+  }
+  return ok({ parent, position: base });
+}
+
+/** Plans stream `id` named `name`; changes nothing. */
+export function planCreate(
+  name: string,
+  request: CreateRequest,
+  fork: ForkPoint | undefined,
+  id: number,
+  now: number,
+): Result<CreatePlan> {
+  const contentType = request.contentType ?? fork?.parent.contentType ??
+    DEFAULT_CONTENT_TYPE;
+  const json = isJsonContentType(contentType);
+  const framed = frameBody(request.body, json, true);
+  if (!framed.ok) return framed;
+  const startPos = fork?.position ?? 0;
+  const inherit = fork !== undefined && request.ttlSeconds === undefined &&
+    request.expiresAtMs === undefined;
+  const row: StreamRow = {
+    id,
+    name,
+    contentType,
+    createdAtMs: now,
+    accessedAtMs: now,
+    ttlSeconds: (inherit ? fork.parent.ttlSeconds : request.ttlSeconds) ??
+      null,
+    expiresAtMs: (inherit ? fork.parent.expiresAtMs : request.expiresAtMs) ??
+      null,
+    tailPos: startPos + framed.value.bytes.length,
+    closed: request.closed,
+    closedBy: null,
+    streamSeq: null,
+    forkedFrom: fork?.parent.id ?? null,
+    forkPos: fork === undefined ? null : startPos,
+    softDeleted: false,
+  };
+  const state = new StreamState(row, fork?.parent, json);
+  const ops: WalOp[] = [{ op: "create", stream: row }];
+  if (framed.value.bytes.length > 0) {
+    ops.push({
+      op: "append",
+      streamId: row.id,
+      chunk: chunkAt(startPos, framed.value),
+      tail: tailOf(state, now),
+    });
+  }
+  return ok({ state, ops, bytes: framed.value.bytes.length });
+}
+
+/** Names the first config field that differs, or `undefined` when all match. */
+export function configMismatch(
+  state: StreamState,
+  request: CreateRequest,
+  forkSource: StreamState | undefined,
+): string | undefined {
+  const contentType = request.contentType ??
+    (state.parent?.contentType ?? DEFAULT_CONTENT_TYPE);
+  if (mediaType(contentType) !== mediaType(state.contentType)) {
+    return "content type";
+  }
+  if (request.fork === undefined) {
+    if ((request.ttlSeconds ?? null) !== state.ttlSeconds) return "Stream-TTL";
+    if ((request.expiresAtMs ?? null) !== state.expiresAtMs) {
+      return "Stream-Expires-At";
+    }
+  } else {
+    if (
+      request.ttlSeconds !== undefined &&
+      request.ttlSeconds !== state.ttlSeconds
+    ) return "Stream-TTL";
+    if (
+      request.expiresAtMs !== undefined &&
+      request.expiresAtMs !== state.expiresAtMs
+    ) return "Stream-Expires-At";
+  }
+  if (request.closed !== state.closed) return "closed state";
+  if ((forkSource ?? undefined) !== state.parent) return "fork source";
+  if (
+    request.fork !== undefined && request.fork.position !== undefined &&
+    request.fork.position !== state.forkPos
+  ) {
+    return "fork offset";
+  }
+  return undefined;
+}

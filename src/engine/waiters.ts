@@ -1,0 +1,61 @@
+/**
+ * @module
+ * Live readers waiting for a stream to change (long-poll and SSE), counted
+ * against `--waiters-max`: beyond it a wait is refused with 503 instead of
+ * holding another timer and promise. A commit, close or delete wakes a
+ * stream's waiters (`StreamState.wakeAll`).
+ */
+
+import { fail, ok, type Result } from "../errors.ts";
+import { WAITERS_RETRY_AFTER_SECONDS } from "../limits.ts";
+import type { StreamState } from "./stream_state.ts";
+import type { WaitOutcome } from "./types.ts";
+
+/** Bounded waiting on stream changes. */
+export class Waiters {
+  readonly #waitersMax: number;
+  #waiting = 0;
+
+  /** At most `waitersMax` waits at once. */
+  constructor(waitersMax: number) {
+    this.#waitersMax = waitersMax;
+  }
+
+  /** Readers waiting now. */
+  get count(): number {
+    return this.#waiting;
+  }
+
+  /**
+   * Waits until `state` is woken, `timeoutMs` passes or `signal` aborts;
+   * `overloaded` when `waitersMax` readers wait already.
+   */
+  wait(
+    state: StreamState,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Result<WaitOutcome>> {
+    if (this.#waiting >= this.#waitersMax) {
+      return Promise.resolve(
+        fail("overloaded", "Too many live readers are waiting", {
+          retryAfterSeconds: WAITERS_RETRY_AFTER_SECONDS,
+        }),
+      );
+    }
+    this.#waiting++;
+    return new Promise((resolve) => {
+      const finish = (outcome: WaitOutcome) => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        state.waiters.delete(wake);
+        this.#waiting--;
+        resolve(ok(outcome));
+      };
+      const wake = () => finish("changed");
+      const onAbort = () => finish("aborted");
+      const timer = setTimeout(() => finish("timeout"), timeoutMs);
+      state.waiters.add(wake);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * @module
+ * Every fixed limit, interval and budget that is not a configuration option,
+ * in one place, one name each (units last). What an operator should tune is
+ * an option in `config.ts` instead. Facts of an outside system (S3's
+ * 1024-byte keys and 1000-key pages, a file name's 255 bytes), protocol
+ * rules (`protocol/`) and the parameters of a format or kernel (segment
+ * layout and block target, zstd block bound, bloom and fuse sizing) stay
+ * beside the code that encodes them. Leaves may import this module.
+ */
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+// ---- retries (src/backoff.ts) -----------------------------------------------
+
+/** Largest share of a retry delay that jitter takes off. */
+export const BACKOFF_JITTER = 0.2;
+
+// ---- tiering (src/tier/) ---------------------------------------------------
+
+/** Wait between two passes of each tiering loop (sealing, uploading). */
+export const TIER_TICK_MS = 50;
+/** WAL bytes one seal pass turns into segments at most, over all streams. */
+export const SEAL_PASS_BYTES_MAX = 64 * MIB;
+/** WAL bytes read per query while sealing. */
+export const SEAL_READ_SLICE_BYTES = 256 * KIB;
+/** Record bytes encoded between two yields to the event loop while sealing. */
+export const SEAL_YIELD_BYTES = 64 * KIB;
+/** `list` pages read per released stream at most (a guard, not a budget). */
+export const RELEASE_LIST_PAGES_MAX = 1_000_000;
+/** `list` pages of manifests read by `--bootstrap` at most. */
+export const BOOTSTRAP_LIST_PAGES_MAX = 1_000_000;
+/** `Retry-After` of a write refused while the local backlog is over budget. */
+export const BACKLOG_RETRY_AFTER_SECONDS = 5;
+
+// ---- the engine (src/engine/) ----------------------------------------------
+
+/** Time between sweeps for expired streams and unwritten access times. */
+export const SWEEP_INTERVAL_MS = 1000;
+/** Reads up to this size are shared by live readers woken together. */
+export const READ_MEMO_BYTES_MAX = 64 * KIB;
+/** Largest chunk the writer builds by merging one flush's appends. */
+export const MERGED_CHUNK_BYTES_MAX = 1 * MIB;
+/**
+ * After a full-disk failure, writes are refused this long before one commit
+ * tries again, so a full disk costs one failed commit (and one roll-back)
+ * per interval, not one per request.
+ */
+export const DISK_FULL_PAUSE_MS = 1000;
+/** Default size WAL compaction merges chunks to (`--compact-chunk-bytes`). */
+export const COMPACTION_CHUNK_BYTES_DEFAULT = 64 * KIB;
+/** Bytes WAL compaction merges per tick at most. */
+export const COMPACTION_TICK_BYTES_MAX = 8 * MIB;
+/** Time between WAL compaction ticks. */
+export const COMPACTION_INTERVAL_MS = 100;
+/**
+ * Streams WAL compaction examines per tick at most: after a restart every
+ * stream is a candidate, and each costs a WAL query even when nothing merges.
+ */
+export const COMPACTION_TICK_STREAMS_MAX = 256;
+
+// ---- Retry-After (seconds) of the engine's refusals --------------------------
+
+/** The append queue is full (`--append-queue-max`, `--append-queue-bytes-max`). */
+export const QUEUE_FULL_RETRY_AFTER_SECONDS = 1;
+/** Too many live readers wait (`--waiters-max`). */
+export const WAITERS_RETRY_AFTER_SECONDS = 1;
+/** The disk is full (matches `DISK_FULL_PAUSE_MS`). */
+export const DISK_FULL_RETRY_AFTER_SECONDS = 1;
+
+// ---- the command line (src/cli.ts) -------------------------------------------
+
+/**
+ * How long a fatal exit waits for in-flight responses (an SSE connection
+ * may hold the HTTP server open until its own deadline).
+ */
+export const FATAL_DRAIN_MS = 5000;

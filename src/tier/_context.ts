@@ -1,0 +1,69 @@
+/**
+ * @module
+ * What the tiering loops share: the stores, the per-stream state, the
+ * segment cache, time, and the test-only crash points. `Tier` builds one
+ * and hands it to the seal loop, the upload loop and the release queue.
+ */
+
+import type { Codec } from "../_wasm/codec.ts";
+import type { SegmentConfig } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { ObjectStore } from "../objectstore/object_store.ts";
+import type { SegmentCache } from "../segment/cache.ts";
+import type { WalStore } from "../storage/wal_store.ts";
+import type { TierClock } from "./clock.ts";
+import type { TierStreams } from "./streams.ts";
+
+/** Test-only crash points (`DS_TEST_CRASH_POINT`); see docs/segments.md. */
+export const CRASH_POINTS = [
+  "after_segment_write",
+  "after_segment_seal",
+  "after_segment_upload",
+  "after_manifest_publish",
+  "after_wal_truncate",
+] as const;
+
+/** One of `CRASH_POINTS`. */
+export type CrashPoint = (typeof CRASH_POINTS)[number];
+
+/** Shared by the loops of one `Tier`. */
+export interface TierContext {
+  /** The WAL. */
+  store: WalStore;
+  /** Where segments and manifests are published. */
+  objects: ObjectStore;
+  /** Block codec. */
+  codec: Codec;
+  /** Folder of sealed files awaiting upload. */
+  segmentDir: string;
+  /** Thresholds and limits. */
+  config: SegmentConfig;
+  /** Logger. */
+  log: Logger;
+  /** Time. */
+  clock: TierClock;
+  /** Jitter source for retry delays, uniform in [0, 1). */
+  random: () => number;
+  /** Per-stream state and backlog counters. */
+  streams: TierStreams;
+  /** Published segments in memory. */
+  cache: SegmentCache;
+  /** True once the tier is closing: loops stop between steps. */
+  closed(): boolean;
+  /** Test only: may kill the process here (`crashPointHook`). */
+  crashPoint(point: CrashPoint): void;
+}
+
+/**
+ * Test only (`DS_TEST_CRASH_POINT=<point>[:<n>]`, `spec` here): a hook that
+ * dies like `kill -9` the n-th time (default 1st) a loop reaches `point`.
+ */
+export function crashPointHook(spec: string): (point: CrashPoint) => void {
+  const [name, nth] = spec.split(":");
+  let hits = 0;
+  return (point) => {
+    if (name !== point) return;
+    hits++;
+    if (hits >= Number(nth ?? "1")) Deno.kill(Deno.pid, "SIGKILL");
+  };
+}

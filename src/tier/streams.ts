@@ -1,0 +1,275 @@
+/**
+ * @module
+ * The tier's per-stream state and the local backlog counters. Each stream's
+ * segments tile `[basePos, sealedThrough)`; positions below `walStart` are
+ * served from segments (their WAL rows are gone). The counters (WAL bytes
+ * not yet published, sealed bytes and segments not yet uploaded) change only
+ * here, in the same step as the fields they sum, so the loops, the reader
+ * and `admit()` always agree.
+ */
+
+import { assert } from "../assert.ts";
+import type {
+  SegmentRow,
+  StreamRow,
+  WalSnapshot,
+} from "../storage/wal_store.ts";
+import { freshRetry, type Retry } from "./retry.ts";
+
+/** Per-stream tiering state. */
+export interface TierStream {
+  /** Stream id. */
+  id: number;
+  /** First own position (the fork position, else 0). */
+  basePos: number;
+  /** Sealed segments in position order, tiling `[basePos, sealedThrough)`. */
+  segments: SegmentRow[];
+  /** Position up to which segments are sealed. */
+  sealedThrough: number;
+  /** Positions below are served from segments (the WAL rows are gone). */
+  walStart: number;
+  /** Committed tail, as last seen (for the WAL backlog figure). */
+  tailPos: number;
+  /** When data past `sealedThrough` was first seen. */
+  unsealedSinceMs: number | undefined;
+  /** Segment starts put into the object store (not yet marked uploaded). */
+  put: Set<number>;
+  /** Summary of the last published manifest (`publishedSummary`). */
+  published: string | undefined;
+  /** Sealing fails and backs off independently of uploading. */
+  seal: Retry;
+  /** Uploading's retry state. */
+  upload: Retry;
+}
+
+/** `_details` figures of one stream. */
+export interface TierDetails {
+  /** Position up to which segments are sealed. */
+  sealedThroughPos: number;
+  /** Position up to which a published manifest names segments. */
+  uploadedThroughPos: number;
+  /** Positions below are read from segments. */
+  walStartPos: number;
+  /** Sealed segments. */
+  segmentCount: number;
+  /** Their encoded bytes. */
+  segmentBytes: number;
+  /** Segments a published manifest names. */
+  uploadedSegmentCount: number;
+}
+
+/** What a published manifest said, compactly: to skip publishing it again. */
+export function publishedSummary(
+  through: number,
+  closed: boolean,
+  softDeleted: boolean,
+): string {
+  return `${through}|${closed}|${softDeleted}`;
+}
+
+/** Tiered streams by id, with the backlog counters. */
+export class TierStreams {
+  readonly #streams = new Map<number, TierStream>();
+  /** Σ over streams of `tailPos - walStart`. */
+  #walBacklogBytes = 0;
+  /** Σ of the sizes of sealed, not uploaded segments, and their count. */
+  #uploadBacklogBytes = 0;
+  #uploadsPending = 0;
+
+  /** Per-stream state and the backlog counters from the WAL's tables. */
+  load(snapshot: WalSnapshot): void {
+    const forkPos = new Map(
+      snapshot.streams.map((s) => [s.id, s.forkPos ?? 0]),
+    );
+    for (const row of snapshot.segments) {
+      const s = this.ensure(row.streamId, forkPos.get(row.streamId) ?? 0);
+      assert(row.startPos === s.sealedThrough, "segments tile the stream");
+      s.segments.push(row);
+      s.sealedThrough = row.endPos;
+      if (row.uploaded) s.walStart = row.endPos;
+      else {
+        this.#uploadBacklogBytes += row.sizeBytes;
+        this.#uploadsPending++;
+      }
+    }
+    for (const row of snapshot.streams) {
+      const s = this.ensure(row.id, row.forkPos ?? 0);
+      s.tailPos = row.tailPos;
+      s.published = publishedAtStart(s, row);
+    }
+    for (const s of this.#streams.values()) {
+      s.tailPos = Math.max(s.tailPos, s.sealedThrough); // rows of no stream
+      this.#walBacklogBytes += s.tailPos - s.walStart;
+    }
+  }
+
+  /** Stream `id`, if tracked. */
+  get(id: number): TierStream | undefined {
+    return this.#streams.get(id);
+  }
+
+  /** Ids of every tracked stream. */
+  ids(): number[] {
+    return [...this.#streams.keys()];
+  }
+
+  /** Segments not yet uploaded, over all streams. */
+  *pendingSegments(): Generator<SegmentRow> {
+    for (const s of this.#streams.values()) {
+      for (const row of s.segments) if (!row.uploaded) yield row;
+    }
+  }
+
+  /** False once `s` was released (it is no longer the tracked state). */
+  isCurrent(s: TierStream): boolean {
+    return this.#streams.get(s.id) === s;
+  }
+
+  /** Stream `id`, tracked from now on if it was not. */
+  ensure(id: number, basePos: number): TierStream {
+    let s = this.#streams.get(id);
+    if (s === undefined) {
+      s = {
+        id,
+        basePos,
+        segments: [],
+        sealedThrough: basePos,
+        walStart: basePos,
+        tailPos: basePos,
+        unsealedSinceMs: undefined,
+        put: new Set(),
+        published: undefined,
+        seal: freshRetry(),
+        upload: freshRetry(),
+      };
+      this.#streams.set(id, s);
+    }
+    return s;
+  }
+
+  /** Notes a committed tail of `s` (tails only grow). */
+  noteTail(s: TierStream, tailPos: number): void {
+    if (tailPos <= s.tailPos) return;
+    this.#walBacklogBytes += tailPos - s.tailPos;
+    s.tailPos = tailPos;
+  }
+
+  /** Records a sealed segment of `s`, waiting for upload. */
+  addSealed(s: TierStream, row: SegmentRow): void {
+    assert(row.startPos === s.sealedThrough, "segments tile the stream");
+    s.segments.push(row);
+    s.sealedThrough = row.endPos;
+    this.#uploadBacklogBytes += row.sizeBytes;
+    this.#uploadsPending++;
+  }
+
+  /** A manifest published `s` up to `through`: reads below come from segments. */
+  publishedThrough(s: TierStream, through: number): void {
+    assert(through <= s.tailPos, "published data was committed");
+    this.#walBacklogBytes -= through - s.walStart;
+    s.walStart = through;
+  }
+
+  /** Marks `row` uploaded (a published manifest names it). */
+  markUploaded(row: SegmentRow): void {
+    if (row.uploaded) return;
+    row.uploaded = true;
+    this.#uploadBacklogBytes -= row.sizeBytes;
+    this.#uploadsPending--;
+  }
+
+  /** Stops tracking stream `id`, taking its bytes off the backlog. */
+  remove(id: number): TierStream | undefined {
+    const s = this.#streams.get(id);
+    if (s === undefined) return undefined;
+    this.#streams.delete(id);
+    this.#walBacklogBytes -= s.tailPos - s.walStart;
+    for (const row of s.segments) {
+      if (!row.uploaded) {
+        this.#uploadBacklogBytes -= row.sizeBytes;
+        this.#uploadsPending--;
+      }
+    }
+    return s;
+  }
+
+  /** The local backlog: WAL bytes not published plus sealed bytes not uploaded. */
+  get backlogBytes(): number {
+    return this.#walBacklogBytes + this.#uploadBacklogBytes;
+  }
+
+  /** Sealed bytes not yet uploaded. */
+  get uploadBacklogBytes(): number {
+    return this.#uploadBacklogBytes;
+  }
+
+  /** The counters, checked. */
+  counters(): {
+    walBacklogBytes: number;
+    uploadBacklogBytes: number;
+    uploadsPending: number;
+  } {
+    assert(
+      this.#walBacklogBytes >= 0 && this.#uploadBacklogBytes >= 0 &&
+        this.#uploadsPending >= 0,
+      "backlog counters never go negative",
+    );
+    return {
+      walBacklogBytes: this.#walBacklogBytes,
+      uploadBacklogBytes: this.#uploadBacklogBytes,
+      uploadsPending: this.#uploadsPending,
+    };
+  }
+
+  /** `_details` figures for stream `id`. */
+  details(id: number, basePos: number): TierDetails {
+    const s = this.#streams.get(id);
+    const segments = s?.segments ?? [];
+    let uploadedThroughPos = basePos;
+    let uploadedSegmentCount = 0;
+    for (const row of segments) {
+      if (!row.uploaded) break;
+      uploadedThroughPos = row.endPos;
+      uploadedSegmentCount++;
+    }
+    return {
+      sealedThroughPos: s?.sealedThrough ?? basePos,
+      uploadedThroughPos,
+      walStartPos: s?.walStart ?? basePos,
+      segmentCount: segments.length,
+      segmentBytes: segments.reduce((n, r) => n + r.sizeBytes, 0),
+      uploadedSegmentCount,
+    };
+  }
+}
+
+/** The segment of `rows` (in position order) holding `pos`. */
+export function findSegment(
+  rows: SegmentRow[],
+  pos: number,
+): SegmentRow | undefined {
+  let lo = 0;
+  let hi = rows.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (rows[mid].endPos <= pos) lo = mid + 1;
+    else if (rows[mid].startPos > pos) hi = mid - 1;
+    else return rows[mid];
+  }
+  return undefined;
+}
+
+/**
+ * What the last published manifest of `s` must have said, when that can be
+ * known after a restart, so the first upload pass does not publish every
+ * stream's manifest again. Segments are marked uploaded only after a
+ * manifest naming them is published, so with none pending that manifest ends
+ * at the last segment; a stream open and not soft-deleted now was so at
+ * every publish (both only ever turn on). Otherwise `undefined`: publish once.
+ */
+function publishedAtStart(s: TierStream, row: StreamRow): string | undefined {
+  const last = s.segments[s.segments.length - 1];
+  if (last === undefined || !last.uploaded) return undefined;
+  if (row.closed || row.softDeleted) return undefined;
+  return publishedSummary(last.endPos, false, false);
+}
