@@ -8,9 +8,9 @@
  */
 
 import type { LimitsConfig, SubscriptionsConfig } from "../config.ts";
-import { type Result, STATUS, StreamError } from "../errors.ts";
+import { type Result, StreamError } from "../errors.ts";
 import { readBody } from "../http/body.ts";
-import { respond, respondJson } from "../http/respond.ts";
+import { errorResponse, respond, respondJson } from "../http/respond.ts";
 import type { SubscriptionManager } from "./manager.ts";
 import {
   parseAck,
@@ -222,24 +222,7 @@ function out<T>(result: Result<T>, status: number): Response {
 
 /** A subscription error: `{"error":{"code":"FENCED","message":...,...detail}}`. */
 function errorOut(error: StreamError): Response {
-  const code = error.kind === "bad_request"
-    ? "INVALID_REQUEST"
-    : error.kind.toUpperCase();
-  const headers = new Headers({ "cache-control": "no-store" });
-  if (
-    error.kind === "method_not_allowed" &&
-    typeof error.detail?.allow === "string"
-  ) {
-    headers.set("allow", error.detail.allow);
-  }
-  if (error.kind === "unavailable" || error.kind === "subscription_limit") {
-    headers.set("retry-after", "1");
-  }
-  return respondJson(
-    { error: { ...error.detail, code, message: error.message } },
-    STATUS[error.kind],
-    headers,
-  );
+  return errorResponse(error, "GET", "subscriptions");
 }
 
 function notAllowed(allow: string): Response {
