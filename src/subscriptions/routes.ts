@@ -11,6 +11,11 @@ import type { LimitsConfig, SubscriptionsConfig } from "../config.ts";
 import { type Result, StreamError } from "../errors.ts";
 import { readBody } from "../http/body.ts";
 import { errorResponse, respond, respondJson } from "../http/respond.ts";
+import {
+  ackJson,
+  claimJson,
+  subscriptionJson,
+} from "../http/subscription_json.ts";
 import type { SubscriptionManager } from "./manager.ts";
 import {
   parseAck,
@@ -92,7 +97,12 @@ async function dispatch(
   };
   switch (route.action) {
     case "base":
-      if (method === "GET") return out(manager.get(route.id), 200);
+      if (method === "GET") {
+        const got = manager.get(route.id);
+        return got.ok
+          ? respondJson(subscriptionJson(got.value))
+          : errorOut(got.error);
+      }
       if (method === "DELETE") return out(manager.delete(route.id), 204);
       if (method !== "PUT") return notAllowed("GET, PUT, DELETE");
       return await put(manager, wire, route.id, await body());
@@ -116,7 +126,10 @@ async function dispatch(
       if (!parsed.ok) return errorOut(parsed.error);
       const worker = parseClaim(parsed.value);
       if (!worker.ok) return errorOut(worker.error);
-      return out(manager.claim(route.id, worker.value), 200);
+      const claimed = manager.claim(route.id, worker.value);
+      return claimed.ok
+        ? respondJson(claimJson(claimed.value))
+        : errorOut(claimed.error);
     }
     case "callback":
     case "ack":
@@ -138,8 +151,10 @@ async function dispatch(
       if (route.action === "release") {
         return out(manager.release(route.id, token, ack.value), 204);
       }
-      const call = route.action === "callback" ? manager.callback : manager.ack;
-      return out(call.call(manager, route.id, token, ack.value), 200);
+      const done = route.action === "callback"
+        ? manager.callback(route.id, token, ack.value)
+        : manager.ack(route.id, token, ack.value);
+      return done.ok ? respondJson(ackJson(done.value)) : errorOut(done.error);
     }
   }
 }
@@ -155,7 +170,8 @@ async function put(
   if (!config.ok) return errorOut(config.error);
   const result = await manager.put(id, config.value);
   if (!result.ok) return errorOut(result.error);
-  return respondJson(result.value.body, result.value.created ? 201 : 200);
+  const { created, subscription } = result.value;
+  return respondJson(subscriptionJson(subscription), created ? 201 : 200);
 }
 
 function parseRoute(pathname: string): Route | StreamError {
@@ -214,10 +230,9 @@ function bearer(request: Request): string | undefined {
   return match === null ? undefined : match[1];
 }
 
-function out<T>(result: Result<T>, status: number): Response {
+function out(result: Result<void>, status: 204): Response {
   if (!result.ok) return errorOut(result.error);
-  if (status === 204) return respond(null, 204);
-  return respondJson(result.value, status);
+  return respond(null, status);
 }
 
 /** A subscription error: `{"error":{"code":"FENCED","message":...,...detail}}`. */
