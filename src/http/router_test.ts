@@ -88,6 +88,12 @@ Deno.test("Router: subscription paths route only when their rows are there", () 
   }
   const bad = matchOf(on, "GET", "/v1/stream/__ds/subscriptions/a%20b");
   assert.ok(bad instanceof StreamError && bad.kind === "bad_request");
-  const unknown = matchOf(on, "POST", "/v1/stream/__ds/subscriptions/s/nope");
-  assert.ok(unknown instanceof StreamError && unknown.kind === "not_found");
+  for (const rest of ["s/nope", "s/", "s/claim/x", "", "x"]) {
+    const path = rest === "x"
+      ? "/v1/stream/__ds/x"
+      : `/v1/stream/__ds/subscriptions/${rest}`;
+    const unknown = matchOf(on, "POST", path);
+    assert.ok(unknown instanceof StreamError, path);
+    assert.equal(unknown.kind, rest === "" ? "bad_request" : "not_found", path);
+  }
 });

@@ -50,7 +50,10 @@ export function parseSubscriptionPath(
     );
   }
   if (parts.length === 1) return { id, sub: "", name: "" };
-  if (parts.length === 2) return { id, sub: parts[1], name: "" };
+  if (parts.length === 2) {
+    // `subscriptions/{id}/` names nothing: "" is the subscription itself.
+    return parts[1] === "" ? undefined : { id, sub: parts[1], name: "" };
+  }
   if (parts[1] !== "streams") return undefined;
   const name = decoded(parts.slice(2).join("/"));
   if (name === undefined) {
