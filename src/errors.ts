@@ -25,7 +25,7 @@ export type ErrorKind =
   | "unavailable"
   | "corrupt"
   | "internal"
-  // Subscriptions (PROTOCOL.md §6-7); the wire code is the kind upper-cased.
+  // Subscriptions (PROTOCOL.md §6-7); wire codes in `SUBSCRIPTION_CODE`.
   | "subscription_not_found"
   | "subscription_exists"
   | "subscription_limit"
@@ -67,6 +67,53 @@ export const STATUS: Record<ErrorKind, number> = {
   already_claimed: 409,
   no_pending_work: 409,
   invalid_offset: 409,
+};
+
+/**
+ * The error `code` the subscription API sends for each kind (PROTOCOL.md
+ * §6-7 spells codes upper-case, and a bad request is `INVALID_REQUEST`).
+ * Stream routes send the kind itself. `http/respond.ts` picks the column.
+ */
+export const SUBSCRIPTION_CODE: Record<ErrorKind, string> = {
+  bad_request: "INVALID_REQUEST",
+  not_found: "NOT_FOUND",
+  method_not_allowed: "METHOD_NOT_ALLOWED",
+  stream_not_found: "STREAM_NOT_FOUND",
+  stream_gone: "STREAM_GONE",
+  stream_exists: "STREAM_EXISTS",
+  config_mismatch: "CONFIG_MISMATCH",
+  content_type_mismatch: "CONTENT_TYPE_MISMATCH",
+  seq_conflict: "SEQ_CONFLICT",
+  producer_stale_epoch: "PRODUCER_STALE_EPOCH",
+  producer_seq_gap: "PRODUCER_SEQ_GAP",
+  stream_closed: "STREAM_CLOSED",
+  offset_gone: "OFFSET_GONE",
+  payload_too_large: "PAYLOAD_TOO_LARGE",
+  overloaded: "OVERLOADED",
+  unavailable: "UNAVAILABLE",
+  corrupt: "CORRUPT",
+  internal: "INTERNAL",
+  subscription_not_found: "SUBSCRIPTION_NOT_FOUND",
+  subscription_exists: "SUBSCRIPTION_EXISTS",
+  subscription_limit: "SUBSCRIPTION_LIMIT",
+  webhook_url_rejected: "WEBHOOK_URL_REJECTED",
+  token_invalid: "TOKEN_INVALID",
+  token_expired: "TOKEN_EXPIRED",
+  fenced: "FENCED",
+  already_claimed: "ALREADY_CLAIMED",
+  no_pending_work: "NO_PENDING_WORK",
+  invalid_offset: "INVALID_OFFSET",
+};
+
+/**
+ * Kinds that are temporary, with the `Retry-After` (seconds) a client gets
+ * when the error's `detail.retryAfterSeconds` does not name its own (the
+ * tier's backlog asks for 5).
+ */
+export const RETRY_AFTER_S: Partial<Record<ErrorKind, number>> = {
+  overloaded: 1,
+  unavailable: 1,
+  subscription_limit: 1,
 };
 
 /** An expected failure with a kind, a message, and data the client needs. */

@@ -29,14 +29,17 @@ const MAY_IMPORT: Record<string, string[]> = {
     "objectstore/",
     "_wasm/",
   ],
-  "http/": ["protocol/", "engine/"],
-  "subscriptions/": ["protocol/", "engine/", "storage/", "http/"],
+  "http/": ["protocol/", "engine/", "subscriptions/", "tier/"],
+  "subscriptions/": ["protocol/", "engine/", "storage/"],
   "listen.ts": [],
   "server.ts": ["*"],
   "cli.ts": ["server.ts"],
 };
 /** Parts that may take only types from a part they may import. */
-const TYPES_ONLY: Record<string, string[]> = { "tier/": ["engine/"] };
+const TYPES_ONLY: Record<string, string[]> = {
+  "tier/": ["engine/"],
+  "http/": ["tier/"],
+};
 
 const SRC = dirname(fileURLToPath(import.meta.url));
 

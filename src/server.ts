@@ -17,7 +17,6 @@ import { listen, probeAddress } from "./listen.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { openSqliteSubscriptionStore } from "./storage/subscription_store.ts";
 import { SubscriptionManager } from "./subscriptions/manager.ts";
-import { createSubscriptionRoutes } from "./subscriptions/routes.ts";
 import { lockDataDir } from "./storage/data_dir_lock.ts";
 import { openSqliteStore } from "./storage/sqlite_store.ts";
 import { openThreadedSqliteStore } from "./storage/threaded_sqlite_store.ts";
@@ -117,13 +116,9 @@ async function open(
     log,
     details: (name) => streamDetails(engine, tier, name),
     health: tier === undefined ? undefined : tierHealth(tier),
-    reservedRoutes: subscriptions === undefined
+    subscriptions: subscriptions === undefined
       ? undefined
-      : createSubscriptionRoutes(
-        subscriptions,
-        config.subscriptions,
-        config.limits,
-      ),
+      : { manager: subscriptions, config: config.subscriptions },
   });
   const http = listen(config.http, handler, log);
   // Shutdown waits for in-flight responses; nothing below closes before.

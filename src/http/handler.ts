@@ -1,31 +1,51 @@
 /**
  * @module
- * The HTTP entry: CORS preflight, routing, method checks, and the one error
- * boundary that turns a thrown error into a 500 (our bug) or a 503.
+ * The HTTP entry: the request target, the CORS preflight, routing through
+ * the route tables, the optional middleware around each routed operation,
+ * and the one error boundary that turns a thrown error into a 500 (our bug)
+ * or its `StreamError` status.
  */
 
-import type { HttpConfig, LimitsConfig } from "../config.ts";
+import type {
+  HttpConfig,
+  LimitsConfig,
+  SubscriptionsConfig,
+} from "../config.ts";
+import type { StreamDetails } from "../tier/details.ts";
 import type { Engine } from "../engine/engine.ts";
 import { type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { STREAM_PREFIX } from "./request_headers.ts";
+import type { SubscriptionManager } from "../subscriptions/manager.ts";
+import { BodyBudget } from "./body.ts";
+import type { HttpContext } from "./context.ts";
+import { requestTarget } from "./request_target.ts";
 import {
   ALLOWED_HEADERS,
+  type ErrorDialect,
   errorResponse,
   respond,
-  respondJson,
 } from "./respond.ts";
 import {
-  deleteStream,
-  getStream,
-  headStream,
-  postStream,
-  putStream,
-  type StreamRouteContext,
-} from "./stream_routes.ts";
-import { BodyBudget } from "./body.ts";
-import { listStreams } from "./list_route.ts";
-import { requestTarget } from "./request_target.ts";
+  type Method,
+  type Operation,
+  Router,
+  type RouteRequest,
+} from "./router.ts";
+import { STREAM_ROUTES } from "./routes.ts";
+import {
+  SUBSCRIPTION_ROUTES,
+  subscriptionContext,
+} from "./subscription_routes.ts";
+
+/**
+ * Runs around each routed operation (metrics, access logs): `req.route` and
+ * `operation.name` say what was matched; `next()` runs the operation.
+ */
+export type RouteMiddleware = (
+  req: RouteRequest,
+  operation: Operation,
+  next: () => Promise<Response>,
+) => Promise<Response>;
 
 /** What the handler needs. */
 export interface HandlerOptions {
@@ -38,30 +58,84 @@ export interface HandlerOptions {
   /** Logger. */
   log: Logger;
   /**
-   * Handles the reserved `/v1/stream/__ds/...` routes (subscriptions); they
-   * are routed before stream handling. Without it those paths answer 404.
+   * Serves the reserved `/v1/stream/__ds/...` routes (PROTOCOL.md §6-7).
+   * Without it those paths answer 404.
    */
-  reservedRoutes?: (request: Request, url: URL) => Promise<Response>;
+  subscriptions?: { manager: SubscriptionManager; config: SubscriptionsConfig };
   /** `GET /v1/stream/{name}/_details`: where the stream's bytes live. */
-  details?: (name: string) => Result<Record<string, unknown>>;
+  details?: (name: string) => Result<StreamDetails>;
   /** More fields for `GET /health` (the tiered-storage backlog). */
   health?: () => Record<string, unknown>;
+  /** Wraps every routed operation. */
+  around?: RouteMiddleware;
 }
-
-const STREAM_METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS";
-const RESERVED_PREFIX = STREAM_PREFIX + "__ds/";
 
 /** Builds the `Deno.serve` handler. */
 export function createHandler(
   options: HandlerOptions,
 ): (request: Request) => Promise<Response> {
+  const ctx = httpContext(options);
+  const router = new Router(
+    options.subscriptions === undefined
+      ? STREAM_ROUTES
+      : [...STREAM_ROUTES, ...SUBSCRIPTION_ROUTES],
+    options.limits.streamNameBytesMax,
+  );
+  const preflightAllow = allMethods(router);
+  const around = options.around;
+  return async (request) => {
+    const method = request.method;
+    const target = requestTarget(request.url, request.headers.get("host"));
+    if (target === undefined) {
+      return errorResponse(
+        new StreamError("bad_request", "Malformed Host header or request URL"),
+        method,
+      );
+    }
+    const routed = router.match(request, target.path, target.query);
+    if (method === "OPTIONS") {
+      return preflight(
+        routed instanceof StreamError
+          ? preflightAllow
+          : router.allow(routed.route),
+      );
+    }
+    const dialect = routed instanceof StreamError
+      ? router.dialect(target.path)
+      : routed.route.dialect ?? "streams";
+    try {
+      if (routed instanceof StreamError) {
+        return errorResponse(routed, method, dialect);
+      }
+      const operation = routed.route.methods[method as Method];
+      if (operation === undefined) {
+        return errorResponse(
+          router.refuse(routed.route, method),
+          method,
+          dialect,
+        );
+      }
+      if (around === undefined) return await operation.handle(ctx, routed);
+      return await around(
+        routed,
+        operation,
+        async () => await operation.handle(ctx, routed),
+      );
+    } catch (error) {
+      return failed(error, request, dialect, options.log);
+    }
+  };
+}
+
+function httpContext(options: HandlerOptions): HttpContext {
   const { engine, limits } = options;
   // Never below body-bytes-max: any body the server takes can be read when
   // nothing else is in flight, so a 503 for the budget is always temporary.
   const budget = new BodyBudget(
     Math.max(limits.bodyInflightBytesMax, limits.bodyBytesMax),
   );
-  const ctx: StreamRouteContext = {
+  const subs = options.subscriptions;
+  return {
     engine,
     http: options.http,
     limits,
@@ -70,206 +144,46 @@ export function createHandler(
       budget,
       admit: (bytes) => engine.admitAppendBytes(bytes),
     },
-  };
-  return async (request) => {
-    try {
-      return await route(ctx, request, options);
-    } catch (error) {
-      if (error instanceof StreamError) {
-        return errorResponse(error, request.method);
-      }
-      options.log.error(`${request.method} ${request.url} failed`, error);
-      return errorResponse(
-        new StreamError("internal", "Internal server error"),
-        request.method,
-      );
-    }
+    details: options.details,
+    health: options.health,
+    subscriptions: subs === undefined
+      ? undefined
+      : subscriptionContext(subs.manager, subs.config, limits),
   };
 }
 
-async function route(
-  ctx: StreamRouteContext,
+/** The error boundary: a `StreamError` answers its status, anything else 500. */
+function failed(
+  error: unknown,
   request: Request,
-  options: HandlerOptions,
-): Promise<Response> {
-  const reservedRoutes = options.reservedRoutes;
-  const target = requestTarget(request.url, request.headers.get("host"));
-  if (target === undefined) {
-    return errorResponse(
-      new StreamError("bad_request", "Malformed Host header or request URL"),
-      request.method,
-    );
+  dialect: ErrorDialect,
+  log: Logger,
+): Response {
+  if (error instanceof StreamError) {
+    return errorResponse(error, request.method, dialect);
   }
-  const path = target.path;
-  if (request.method === "OPTIONS") return preflight();
-  // PROTOCOL.md §6: the reserved __ds prefix is routed before streams.
-  if (path.startsWith(RESERVED_PREFIX)) {
-    if (reservedRoutes !== undefined) {
-      return await reservedRoutes(request, new URL(request.url));
-    }
-    return errorResponse(
-      new StreamError("not_found", `No route for ${path}`),
-      request.method,
-    );
-  }
-  if (path.startsWith(STREAM_PREFIX)) {
-    const name = streamName(
-      path.slice(STREAM_PREFIX.length),
-      ctx.limits.streamNameBytesMax,
-    );
-    if (name instanceof StreamError) return errorResponse(name, request.method);
-    if (name === DETAILS || name.endsWith("/" + DETAILS)) {
-      return details(options, name, request.method);
-    }
-    switch (request.method) {
-      case "PUT":
-        return await putStream(ctx, name, request);
-      case "POST":
-        return await postStream(ctx, name, request);
-      case "GET":
-        return await getStream(
-          ctx,
-          name,
-          request,
-          new URLSearchParams(target.query),
-        );
-      case "HEAD":
-        return headStream(ctx, name);
-      case "DELETE":
-        return await deleteStream(ctx, name);
-      default:
-        return methodNotAllowed(request.method, STREAM_METHODS);
-    }
-  }
-  if (path === "/v1/streams") {
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return methodNotAllowed(request.method, "GET, HEAD");
-    }
-    return listStreams(ctx, new URLSearchParams(target.query));
-  }
-  if (path === "/health") {
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return methodNotAllowed(request.method, "GET, HEAD");
-    }
-    const writer = ctx.engine.writerStats();
-    return respondJson({
-      status: "ok",
-      streams: ctx.engine.streamCount,
-      waiting: ctx.engine.waiting,
-      writer: {
-        commits: writer.commits,
-        requests: writer.requests,
-        batchAvg: writer.commits === 0
-          ? 0
-          : Number((writer.requests / writer.commits).toFixed(2)),
-        commitMsAvg: writer.commits === 0
-          ? 0
-          : Number((writer.commitMs / writer.commits).toFixed(3)),
-        queued: writer.queued,
-      },
-      bodyBytesInFlight: ctx.body.budget?.reservedBytes ?? 0,
-      ...options.health?.(),
-    });
-  }
+  log.error(`${request.method} ${request.url} failed`, error);
   return errorResponse(
-    new StreamError("not_found", `No route for ${path}`),
+    new StreamError("internal", "Internal server error"),
     request.method,
+    dialect,
   );
 }
 
-/** A last path segment reserved for `_details` (docs/segments.md). */
-const DETAILS = "_details";
-
-function details(
-  options: HandlerOptions,
-  name: string,
-  method: string,
-): Response {
-  const stream = name.slice(0, -(DETAILS.length + 1));
-  if (method !== "GET" && method !== "HEAD") {
-    return errorResponse(
-      new StreamError(
-        "bad_request",
-        `Stream names ending in "/${DETAILS}" are reserved`,
-      ),
-      method,
-    );
+/** Every method some route maps, for a preflight to a path none matches. */
+function allMethods(router: Router): string {
+  const methods = new Set<string>();
+  for (const route of router.routes) {
+    for (const method of Object.keys(route.methods)) methods.add(method);
   }
-  if (stream.length === 0 || options.details === undefined) {
-    return errorResponse(
-      new StreamError("not_found", `No details for "${name}"`),
-      method,
-    );
-  }
-  const found = options.details(stream);
-  if (!found.ok) return errorResponse(found.error, method);
-  return respondJson(found.value);
+  return [...methods, "OPTIONS"].join(", ");
 }
 
-function preflight(): Response {
+function preflight(allow: string): Response {
   const headers = new Headers({
-    "access-control-allow-methods": STREAM_METHODS,
+    "access-control-allow-methods": allow,
     "access-control-allow-headers": ALLOWED_HEADERS,
     "access-control-max-age": "86400",
   });
   return respond(null, 204, headers);
-}
-
-function methodNotAllowed(method: string, allow: string): Response {
-  return errorResponse(
-    new StreamError(
-      "method_not_allowed",
-      `Method ${method} is not allowed here`,
-      { allow },
-    ),
-    method,
-  );
-}
-
-const encoder = new TextEncoder();
-
-/** Decodes and validates a stream name from the URL path. */
-export function streamName(
-  raw: string,
-  bytesMax: number,
-): string | StreamError {
-  let name: string;
-  try {
-    name = decodeURIComponent(raw);
-  } catch {
-    return new StreamError(
-      "bad_request",
-      "Stream name is not valid percent-encoding",
-    );
-  }
-  if (name.length === 0) {
-    return new StreamError("bad_request", "Stream name must not be empty");
-  }
-  if (encoder.encode(name).length > bytesMax) {
-    return new StreamError(
-      "bad_request",
-      `Stream name is longer than ${bytesMax} bytes`,
-    );
-  }
-  // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) {
-    return new StreamError(
-      "bad_request",
-      "Stream name must not contain control characters",
-    );
-  }
-  const segments = name.split("/");
-  if (segments.some((s) => s === "." || s === "..")) {
-    return new StreamError(
-      "bad_request",
-      "Stream name must not contain . or .. segments",
-    );
-  }
-  if (segments[0] === "__ds") {
-    return new StreamError(
-      "not_found",
-      "The __ds prefix is reserved for subscription APIs",
-    );
-  }
-  return name;
 }

@@ -1,29 +1,128 @@
 import assert from "node:assert/strict";
-import { StreamError } from "../errors.ts";
-import { streamName } from "./handler.ts";
+import { defaultConfig } from "../config.ts";
+import { Engine } from "../engine/engine.ts";
+import { createLogger } from "../log.ts";
+import { MemoryStore, MemoryWal } from "../storage/memory_store.ts";
+import { createHandler } from "./handler.ts";
 
-Deno.test("streamName() decodes and accepts nested names", () => {
-  assert.equal(streamName("a/b%20c", 100), "a/b c");
-  assert.equal(streamName("%E2%9C%93", 100), "✓");
+async function handler(seen: string[] = []) {
+  const config = defaultConfig();
+  const engine = await Engine.open(new MemoryStore(new MemoryWal()), {
+    limits: config.limits,
+    log: createLogger("error"),
+    onFatal: () => {},
+  });
+  const handle = createHandler({
+    engine,
+    http: config.http,
+    limits: config.limits,
+    log: createLogger("error"),
+    around: async (req, operation, next) => {
+      seen.push(`${operation.name} ${req.name}`);
+      return await next();
+    },
+  });
+  const call = async (method: string, path: string, body?: string) => {
+    const response = await handle(
+      new Request(`http://h${path}`, { method, body }),
+    );
+    const text = await response.text();
+    return {
+      status: response.status,
+      headers: response.headers,
+      code: text.startsWith("{") ? JSON.parse(text).error?.code : undefined,
+    };
+  };
+  return { call, close: () => engine.close() };
+}
+
+Deno.test("middleware sees each routed operation's name", async () => {
+  const seen: string[] = [];
+  const h = await handler(seen);
+  try {
+    await h.call("PUT", "/v1/stream/a%2Fb");
+    await h.call("POST", "/v1/stream/a/b", "x");
+    await h.call("GET", "/v1/stream/a/b?offset=-1");
+    await h.call("HEAD", "/v1/stream/a/b");
+    await h.call("GET", "/v1/stream/a/b/_details");
+    await h.call("GET", "/v1/streams");
+    await h.call("GET", "/health");
+    await h.call("DELETE", "/v1/stream/a/b");
+    await h.call("PATCH", "/v1/stream/a/b"); // refused by the router
+    assert.deepEqual(seen, [
+      "stream_create a/b",
+      "stream_append a/b",
+      "stream_get a/b",
+      "stream_head a/b",
+      "details_get a/b",
+      "streams_list ",
+      "health_get ",
+      "stream_delete a/b",
+    ]);
+  } finally {
+    await h.close();
+  }
 });
 
-Deno.test("streamName() rejects empty, dot segments, control characters, bad escapes, long names and __ds", () => {
-  for (
-    const raw of [
-      "",
-      "a/../b",
-      "./a",
-      "a/.",
-      "a%00b",
-      "a%0Ab",
-      "%E0%A4%A",
-      "x".repeat(11),
-      "__ds/subscriptions/x",
-    ]
-  ) {
-    const result = streamName(raw, 10);
-    assert.ok(result instanceof StreamError, raw);
+Deno.test("Allow and the preflight's methods come from the route table", async () => {
+  const h = await handler();
+  try {
+    const stream = await h.call("PATCH", "/v1/stream/x");
+    assert.equal(stream.status, 405);
+    assert.equal(
+      stream.headers.get("allow"),
+      "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+    );
+    const health = await h.call("POST", "/health");
+    assert.equal(health.status, 405);
+    assert.equal(health.headers.get("allow"), "GET, HEAD, OPTIONS");
+    const preflight = await h.call("OPTIONS", "/v1/stream/x/_details");
+    assert.equal(preflight.status, 204);
+    assert.equal(
+      preflight.headers.get("access-control-allow-methods"),
+      "GET, HEAD, OPTIONS",
+    );
+    const anywhere = await h.call("OPTIONS", "/nope");
+    assert.equal(
+      anywhere.headers.get("access-control-allow-methods"),
+      "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+    );
+  } finally {
+    await h.close();
   }
-  assert.equal((streamName("__ds/x", 100) as StreamError).kind, "not_found");
-  assert.equal((streamName("", 100) as StreamError).kind, "bad_request");
+});
+
+Deno.test("subresource names are reserved: writes are 400, unserved reads 404", async () => {
+  const h = await handler();
+  try {
+    for (
+      const path of [
+        "a/pk/b",
+        "a/_details",
+        "a/_schema",
+        "_x",
+        "a/touch/meta",
+        "a/touch/templates/activate",
+        "a/_otlp/v1/traces",
+        "a%2F_details", // the decoded name is reserved too
+      ]
+    ) {
+      const put = await h.call("PUT", `/v1/stream/${path}`);
+      assert.deepEqual([put.status, put.code], [400, "bad_request"], path);
+    }
+    const post = await h.call("POST", "/v1/stream/a/_details", "x");
+    assert.equal(post.status, 400);
+    for (const path of ["a/_schema", "a/pk/b", "a/touch/meta"]) {
+      const get = await h.call("GET", `/v1/stream/${path}`);
+      assert.deepEqual([get.status, get.code], [404, "not_found"], path);
+    }
+    const list = await h.call("GET", "/v1/streams");
+    assert.equal(list.status, 200);
+    assert.equal((await h.call("HEAD", "/v1/stream/a")).status, 404);
+    // A name merely containing such segments is fine.
+    assert.equal((await h.call("PUT", "/v1/stream/a/_b/c")).status, 201);
+    assert.equal((await h.call("PUT", "/v1/stream/a/pk")).status, 201);
+  } finally {
+    await h.close();
+  }
 });

@@ -7,14 +7,13 @@
 
 import { StreamError } from "../errors.ts";
 import { encodeOffset } from "../protocol/offset.ts";
+import type { HttpContext } from "./context.ts";
 import { errorResponse, respondJson } from "./respond.ts";
-import type { StreamRouteContext } from "./stream_routes.ts";
+import type { RouteRequest } from "./router.ts";
 
 /** Lists streams. */
-export function listStreams(
-  ctx: StreamRouteContext,
-  params: URLSearchParams,
-): Response {
+export function listStreams(ctx: HttpContext, req: RouteRequest): Response {
+  const params = new URLSearchParams(req.query);
   const prefix = params.get("prefix") ?? "";
   const after = params.get("after") || undefined;
   const limitRaw = params.get("limit") ?? "";

@@ -18,9 +18,7 @@ import {
   parseTtl,
 } from "../protocol/headers.ts";
 import { decodeOffset } from "../protocol/offset.ts";
-
-/** URL prefix of stream paths. */
-export const STREAM_PREFIX = "/v1/stream/";
+import { STREAM_PREFIX } from "./stream_path.ts";
 
 /**
  * Parses the headers of a PUT (create or fork); `nowMs` is the time a

@@ -6,7 +6,12 @@
  * the headers every response carries (CORS, nosniff).
  */
 
-import { STATUS, type StreamError } from "../errors.ts";
+import {
+  RETRY_AFTER_S,
+  STATUS,
+  type StreamError,
+  SUBSCRIPTION_CODE,
+} from "../errors.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 
 /** Headers the browser may read from our responses. */
@@ -74,8 +79,41 @@ export function respondJson(
   return respond(JSON.stringify(value), status, headers);
 }
 
-/** The response for an expected failure. */
-export function errorResponse(error: StreamError, method = "GET"): Response {
+/**
+ * How an error body is spelled: stream routes send `{"error":{"code","message"}}`
+ * with the kind as the code; the subscription API (PROTOCOL.md §6-7) sends
+ * its upper-case code and spreads the error's detail into the object
+ * (`current_holder`, `generation`, ...).
+ */
+export type ErrorDialect = "streams" | "subscriptions";
+
+/**
+ * The response for an expected failure: status from `STATUS`, the protocol
+ * headers its kind carries, `Retry-After` for temporary kinds, and no body
+ * for HEAD.
+ */
+export function errorResponse(
+  error: StreamError,
+  method = "GET",
+  dialect: ErrorDialect = "streams",
+): Response {
+  const headers = errorHeaders(error);
+  const status = STATUS[error.kind];
+  if (method === "HEAD") return respond(null, status, headers);
+  headers.set("content-type", "application/json");
+  const body = dialect === "streams"
+    ? { error: { code: error.kind, message: error.message } }
+    : {
+      error: {
+        ...error.detail,
+        code: SUBSCRIPTION_CODE[error.kind],
+        message: error.message,
+      },
+    };
+  return respond(JSON.stringify(body), status, headers);
+}
+
+function errorHeaders(error: StreamError): Headers {
   const headers = new Headers({ "cache-control": "no-store" });
   const detail = error.detail ?? {};
   switch (error.kind) {
@@ -92,18 +130,13 @@ export function errorResponse(error: StreamError, method = "GET"): Response {
       headers.set("producer-expected-seq", String(detail.expectedSeq));
       headers.set("producer-received-seq", String(detail.receivedSeq));
       break;
-    case "overloaded":
-    case "unavailable":
-      headers.set("retry-after", String(detail.retryAfterSeconds ?? 1));
-      break;
     case "method_not_allowed":
       if (typeof detail.allow === "string") headers.set("allow", detail.allow);
       break;
   }
-  if (method === "HEAD") return respond(null, STATUS[error.kind], headers);
-  headers.set("content-type", "application/json");
-  const body = JSON.stringify({
-    error: { code: error.kind, message: error.message },
-  });
-  return respond(body, STATUS[error.kind], headers);
+  const retryAfterS = detail.retryAfterSeconds ?? RETRY_AFTER_S[error.kind];
+  if (retryAfterS !== undefined) {
+    headers.set("retry-after", String(retryAfterS));
+  }
+  return headers;
 }

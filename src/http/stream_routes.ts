@@ -5,43 +5,33 @@
  * Each parses, calls one engine function and responds.
  */
 
-import type { HttpConfig, LimitsConfig } from "../config.ts";
-import type { Engine } from "../engine/engine.ts";
 import type { ReadOutcome, StreamView } from "../engine/types.ts";
 import { fail, type Result, StreamError } from "../errors.ts";
 import { isJsonContentType } from "../protocol/headers.ts";
 import { jsonArrayBody } from "../protocol/json.ts";
 import { encodeOffset, parseOffsetParam } from "../protocol/offset.ts";
 import { responseCursor } from "../protocol/cursor.ts";
-import { type BodyLimits, withBody } from "./body.ts";
-import {
-  parseAppendHeaders,
-  parseCreateHeaders,
-  STREAM_PREFIX,
-} from "./request_headers.ts";
+import { withBody } from "./body.ts";
+import type { HttpContext } from "./context.ts";
+import { parseAppendHeaders, parseCreateHeaders } from "./request_headers.ts";
 import { errorResponse, respond } from "./respond.ts";
+import type { RouteRequest } from "./router.ts";
 import { sseBody } from "./sse.ts";
-
-/** What the stream handlers need. */
-export interface StreamRouteContext {
-  /** The engine. */
-  engine: Engine;
-  /** HTTP settings. */
-  http: HttpConfig;
-  /** Limits. */
-  limits: LimitsConfig;
-  /** What PUT and POST bodies are read under (size, budget, admission). */
-  body: BodyLimits;
-}
+import { reservedNameProblem, streamUrlPath } from "./stream_path.ts";
 
 const CACHEABLE = "public, max-age=60, stale-while-revalidate=300";
 
-/** PUT: create, confirm, or fork (§5.1, §4.2). */
+/**
+ * PUT: create, confirm, or fork (§5.1, §4.2). A name that would read as a
+ * subresource of a shorter one (`a/_x`, `a/pk/k`) is a 400.
+ */
 export async function putStream(
-  ctx: StreamRouteContext,
-  name: string,
-  request: Request,
+  ctx: HttpContext,
+  req: RouteRequest,
 ): Promise<Response> {
+  const { name, request } = req;
+  const reserved = reservedNameProblem(name);
+  if (reserved !== undefined) return errorResponse(reserved);
   return await withBody(
     request,
     ctx.body,
@@ -50,7 +40,7 @@ export async function putStream(
 }
 
 async function create(
-  ctx: StreamRouteContext,
+  ctx: HttpContext,
   name: string,
   request: Request,
   body: Uint8Array,
@@ -65,7 +55,7 @@ async function create(
   if (created.value.created) {
     headers.set(
       "location",
-      new URL(STREAM_PREFIX + encodePath(name), request.url).href,
+      new URL(streamUrlPath(name), request.url).href,
     );
   }
   return respond(null, created.value.created ? 201 : 200, headers);
@@ -73,10 +63,10 @@ async function create(
 
 /** POST: append and/or close (§5.2, §5.3). */
 export async function postStream(
-  ctx: StreamRouteContext,
-  name: string,
-  request: Request,
+  ctx: HttpContext,
+  req: RouteRequest,
 ): Promise<Response> {
+  const { name, request } = req;
   return await withBody(
     request,
     ctx.body,
@@ -85,7 +75,7 @@ export async function postStream(
 }
 
 async function append(
-  ctx: StreamRouteContext,
+  ctx: HttpContext,
   name: string,
   requestHeaders: Headers,
   body: Uint8Array,
@@ -111,8 +101,8 @@ async function append(
 }
 
 /** HEAD: metadata, never cached, does not reset the TTL (§5.5). */
-export function headStream(ctx: StreamRouteContext, name: string): Response {
-  const found = ctx.engine.head(name);
+export function headStream(ctx: HttpContext, req: RouteRequest): Response {
+  const found = ctx.engine.head(req.name);
   if (!found.ok) return errorResponse(found.error, "HEAD");
   const headers = streamHeaders(found.value);
   if (found.value.ttlSeconds !== null) {
@@ -130,21 +120,21 @@ export function headStream(ctx: StreamRouteContext, name: string): Response {
 
 /** DELETE (§5.4). */
 export async function deleteStream(
-  ctx: StreamRouteContext,
-  name: string,
+  ctx: HttpContext,
+  req: RouteRequest,
 ): Promise<Response> {
-  const deleted = await ctx.engine.delete(name);
+  const deleted = await ctx.engine.delete(req.name);
   if (!deleted.ok) return errorResponse(deleted.error);
   return respond(null, 204);
 }
 
 /** GET: catch-up, long-poll or SSE, by the `live` parameter (§5.6-5.8). */
 export async function getStream(
-  ctx: StreamRouteContext,
-  name: string,
-  request: Request,
-  params: URLSearchParams,
+  ctx: HttpContext,
+  req: RouteRequest,
 ): Promise<Response> {
+  const { name, request } = req;
+  const params = new URLSearchParams(req.query);
   const offsetParam = params.get("offset");
   const offset = parseOffsetParam(offsetParam);
   if (offset === undefined) {
@@ -187,7 +177,7 @@ export async function getStream(
 }
 
 async function catchUp(
-  ctx: StreamRouteContext,
+  ctx: HttpContext,
   name: string,
   request: Request,
   from: number | "start" | "now",
@@ -212,7 +202,7 @@ async function catchUp(
 }
 
 async function longPoll(
-  ctx: StreamRouteContext,
+  ctx: HttpContext,
   name: string,
   from: number | "start" | "now",
   clientCursor: string | null,
@@ -258,7 +248,7 @@ function longPollEmpty(r: ReadOutcome, cursor: string): Response {
 }
 
 async function sse(
-  ctx: StreamRouteContext,
+  ctx: HttpContext,
   name: string,
   from: number | "start" | "now",
   clientCursor: string | null,
@@ -335,8 +325,4 @@ function matchesEtag(ifNoneMatch: string | null, etag: string): boolean {
     const tag = t.trim();
     return tag === "*" || tag === etag || tag === `W/${etag}`;
   });
-}
-
-function encodePath(name: string): string {
-  return name.split("/").map(encodeURIComponent).join("/");
 }

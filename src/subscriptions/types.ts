@@ -1,8 +1,8 @@
 /**
  * @module
- * Shapes shared by the subscription manager, its wire parsing and its
- * routes: the normalised subscription config and the per-stream view the
- * protocol serialises (PROTOCOL.md §6.1-6.3, §7).
+ * Shapes shared by the subscription manager, its wire parsing and the HTTP
+ * routes: the normalised subscription config, and the typed results the
+ * manager returns (PROTOCOL.md §6.1-6.3, §7), which `http/` turns into JSON.
  */
 
 /** Delivery mechanism. */
@@ -26,18 +26,60 @@ export interface SubscriptionConfig {
   description: string | null;
 }
 
-/** One linked stream as the protocol shows it. */
-export interface StreamInfo {
+/** One linked stream: a cursor and the tail it is measured against. */
+export interface LinkInfo {
   /** Stream path. */
   path: string;
-  /** `explicit` wins over `glob` when both apply (§6.1). */
-  link_type: "glob" | "explicit";
-  /** Last processed offset, inclusive. */
-  acked_offset: string;
-  /** Tail offset (in a wake: captured when the wake was issued). */
-  tail_offset: string;
-  /** Whether `tail_offset` is past `acked_offset`. */
-  has_pending: boolean;
+  /** Linked through `streams` (wins over a glob link, PROTOCOL.md §6.1). */
+  explicit: boolean;
+  /** Last processed byte position, inclusive. */
+  ackedPos: number;
+  /** Tail position (in a wake: captured when the wake was issued). */
+  tailPos: number;
+}
+
+/** A subscription as GET and PUT report it (PROTOCOL.md §6.3). */
+export interface SubscriptionView {
+  /** Subscription id. */
+  id: string;
+  /** Its normalised config. */
+  config: SubscriptionConfig;
+  /** Linked streams, sorted by path. */
+  links: LinkInfo[];
+  /** Creation time, epoch ms. */
+  createdAtMs: number;
+  /** `failed` while a webhook retry is scheduled. */
+  status: "active" | "failed";
+  /** The key webhook deliveries are signed with, and where it is published. */
+  signing: { kid: string; jwksUrl: string };
+}
+
+/** A successful PUT (PROTOCOL.md §6.2). */
+export interface PutOutcome {
+  /** True when new (201), false when re-confirmed (200). */
+  created: boolean;
+  /** The subscription. */
+  subscription: SubscriptionView;
+}
+
+/** A successful pull-wake claim (PROTOCOL.md §7.2). */
+export interface ClaimOutcome {
+  /** The wake claimed. */
+  wakeId: string;
+  /** Its generation. */
+  generation: number;
+  /** Token for ack and release. */
+  token: string;
+  /** Linked streams, tails as of the claim. */
+  links: LinkInfo[];
+  /** Lease duration. */
+  leaseTtlMs: number;
+}
+
+/** A successful callback or ack (PROTOCOL.md §7.1-7.2). */
+export interface AckOutcome {
+  /** True when finishing the wake started another at once. */
+  nextWake: boolean;
 }
 
 /** A callback, ack or release request body. */

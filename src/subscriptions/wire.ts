@@ -1,16 +1,21 @@
 /**
  * @module
- * Parses subscription request bodies (PUT config, POST streams, claim,
- * callback/ack/release) into typed values, with a 400 for the first problem.
+ * The subscription protocol's JSON, both ways and pure: request bodies (PUT
+ * config, POST streams, claim, callback/ack/release) parsed into typed
+ * values with a 400 for the first problem, the canonical config that gets
+ * hashed, and the per-stream object that claims, webhook payloads and
+ * subscription views share (PROTOCOL.md §6-7).
  */
 
 import { fail, ok, type Result } from "../errors.ts";
 import { parseGlob } from "./glob.ts";
+import { encodeOffset } from "../protocol/offset.ts";
 import {
   type AckRequest,
   LEASE_TTL_DEFAULT_MS,
   LEASE_TTL_MAX_MS,
   LEASE_TTL_MIN_MS,
+  type LinkInfo,
   type SubscriptionConfig,
 } from "./types.ts";
 import { validateWebhookUrl } from "./webhook_url.ts";
@@ -206,6 +211,14 @@ export function canonicalConfig(config: SubscriptionConfig): string {
   });
 }
 
+/** SHA-256 of a canonical config, hex: equal configs have equal hashes. */
+export async function configHash(canonical: string): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", encoder.encode(canonical)),
+  );
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** Reads a canonical config back from the store. */
 export function configFromCanonical(json: string): SubscriptionConfig {
   const c = JSON.parse(json);
@@ -282,4 +295,29 @@ export function parseAck(
     acks,
     done: body.done === true,
   });
+}
+
+/** One linked stream as the protocol shows it (PROTOCOL.md §6.3, §7). */
+export interface StreamInfoJson {
+  /** Stream path. */
+  path: string;
+  /** `explicit` wins over `glob` when both apply (§6.1). */
+  link_type: "glob" | "explicit";
+  /** Last processed offset, inclusive. */
+  acked_offset: string;
+  /** Tail offset (in a wake: captured when the wake was issued). */
+  tail_offset: string;
+  /** Whether `tail_offset` is past `acked_offset`. */
+  has_pending: boolean;
+}
+
+/** The protocol's object for one linked stream. */
+export function streamInfoJson(link: LinkInfo): StreamInfoJson {
+  return {
+    path: link.path,
+    link_type: link.explicit ? "explicit" : "glob",
+    acked_offset: encodeOffset(link.ackedPos),
+    tail_offset: encodeOffset(link.tailPos),
+    has_pending: link.tailPos > link.ackedPos,
+  };
 }

@@ -1,14 +1,13 @@
 /**
  * @module
- * `GET /v1/stream/{name}/_details`: where a stream's bytes live. Offsets use
- * the protocol's format; `tier` carries the node-wide tiering counters. The
- * engine is reached through the two reads this needs, not imported.
+ * Where a stream's bytes live, for `GET /v1/stream/{name}/_details`: its
+ * tail, how far it is sealed and uploaded, where the WAL starts, its
+ * segments, and the node-wide tiering counters. `http/` renders it.
  */
 
-import type { StreamInfo, StreamView } from "../engine/types.ts";
 import { ok, type Result } from "../errors.ts";
-import { encodeOffset } from "../protocol/offset.ts";
-import type { Tier } from "./tier.ts";
+import type { StreamInfo, StreamView } from "../engine/types.ts";
+import type { Tier, TierStats } from "./tier.ts";
 
 /** The engine reads `_details` needs (an `Engine` fits). */
 export interface DetailsSource {
@@ -18,12 +17,38 @@ export interface DetailsSource {
   streamInfo(id: number): StreamInfo | undefined;
 }
 
-/** The `_details` body of stream `name` (404/410 as a read would answer). */
+/** A stream's storage, positions in bytes. */
+export interface StreamDetails {
+  /** Stream name. */
+  name: string;
+  /** Content type. */
+  contentType: string;
+  /** Whether the stream is closed. */
+  closed: boolean;
+  /** Committed tail. */
+  tailPos: number;
+  /** Sealed into segments up to here. */
+  sealedThroughPos: number;
+  /** Named by a published manifest up to here. */
+  uploadedThroughPos: number;
+  /** Read from the WAL from here on. */
+  walStartPos: number;
+  /** Sealed segments. */
+  segmentCount: number;
+  /** Their encoded bytes. */
+  segmentBytes: number;
+  /** Segments a published manifest names. */
+  uploadedSegmentCount: number;
+  /** Node-wide tiering counters; null without an object store. */
+  tier: TierStats | null;
+}
+
+/** The details of stream `name` (404/410 as a read would answer). */
 export function streamDetails(
   engine: DetailsSource,
   tier: Tier | undefined,
   name: string,
-): Result<Record<string, unknown>> {
+): Result<StreamDetails> {
   const found = engine.head(name);
   if (!found.ok) return found;
   const view = found.value;
@@ -33,10 +58,10 @@ export function streamDetails(
     name: view.name,
     contentType: view.contentType,
     closed: view.closed,
-    tailOffset: encodeOffset(view.tailPos),
-    sealedThroughOffset: encodeOffset(t?.sealedThroughPos ?? basePos),
-    uploadedThroughOffset: encodeOffset(t?.uploadedThroughPos ?? basePos),
-    walStartOffset: encodeOffset(t?.walStartPos ?? basePos),
+    tailPos: view.tailPos,
+    sealedThroughPos: t?.sealedThroughPos ?? basePos,
+    uploadedThroughPos: t?.uploadedThroughPos ?? basePos,
+    walStartPos: t?.walStartPos ?? basePos,
     segmentCount: t?.segmentCount ?? 0,
     segmentBytes: t?.segmentBytes ?? 0,
     uploadedSegmentCount: t?.uploadedSegmentCount ?? 0,

@@ -1,9 +1,9 @@
 /**
  * @module
- * One webhook attempt (PROTOCOL.md §7.1) and the retry schedule. The request
- * goes only to the subscription's own URL, re-validated before every attempt
- * (the SSRF rules or the localhost exception may have changed since
- * creation), never follows redirects, and reads at most a small response.
+ * One webhook attempt (PROTOCOL.md §7.1). The request goes only to the
+ * subscription's own URL, re-validated before every attempt (the SSRF rules
+ * or the localhost exception may have changed since creation), never
+ * follows redirects, and reads at most a small response.
  * A hostname is also resolved first and refused if any address is private;
  * `fetch` resolves again, so this narrows DNS rebinding but cannot close it.
  */
@@ -23,32 +23,27 @@ export type AttemptOutcome =
 
 const RESPONSE_BYTES_MAX = 64 * 1024;
 
-/** Exponential backoff with ±20% jitter: `min * 2^(n-1)`, capped at `max`. */
-export function retryDelayMs(
-  failures: number,
-  minMs: number,
-  maxMs: number,
-  random: () => number = Math.random,
-): number {
-  const base = Math.min(
-    maxMs,
-    minMs * 2 ** Math.max(0, Math.min(failures - 1, 40)),
-  );
-  const jitter = base * 0.2 * (random() * 2 - 1);
-  return Math.max(1, Math.round(base + jitter));
+/** One attempt's request. */
+export interface AttemptOptions {
+  /** The subscription's webhook URL. */
+  url: string;
+  /** The JSON payload. */
+  body: string;
+  /** Signs the payload. */
+  signer: WebhookSigner;
+  /** Development exception for localhost receivers. */
+  allowLocalhost: boolean;
+  /** Request timeout. */
+  timeoutMs: number;
+  /** Aborts the request at shutdown. */
+  signal: AbortSignal;
+  /** Signature time, epoch ms. */
+  nowMs: number;
 }
 
 /** POSTs `body`, signed, to `url`; a 2xx is success and `{done:true}` finishes the wake. */
 export async function attemptWebhook(
-  options: {
-    url: string;
-    body: string;
-    signer: WebhookSigner;
-    allowLocalhost: boolean;
-    timeoutMs: number;
-    signal: AbortSignal;
-    nowMs: number;
-  },
+  options: AttemptOptions,
 ): Promise<AttemptOutcome> {
   const checked = validateWebhookUrl(options.url, options.allowLocalhost);
   if (!checked.ok) return { ok: false, reason: checked.error.message };

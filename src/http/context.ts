@@ -1,0 +1,42 @@
+/**
+ * @module
+ * What route handlers share: the engine, settings and limits, the body
+ * limits, and the optional parts the server wires in (`_details`, extra
+ * `/health` fields, the subscription manager).
+ */
+
+import type { HttpConfig, LimitsConfig } from "../config.ts";
+import type { Engine } from "../engine/engine.ts";
+import type { StreamDetails } from "../tier/details.ts";
+import type { Result } from "../errors.ts";
+import type { SubscriptionManager } from "../subscriptions/manager.ts";
+import type { WireLimits } from "../subscriptions/wire.ts";
+import type { BodyLimits } from "./body.ts";
+
+/** The subscription APIs' part of the context. */
+export interface SubscriptionContext {
+  /** The manager. */
+  manager: SubscriptionManager;
+  /** What request parsing checks against. */
+  wire: WireLimits;
+  /** Largest control-request body. */
+  bodyBytesMax: number;
+}
+
+/** Shared by every route handler. */
+export interface HttpContext {
+  /** The engine. */
+  engine: Engine;
+  /** HTTP settings. */
+  http: HttpConfig;
+  /** Limits. */
+  limits: LimitsConfig;
+  /** What PUT and POST bodies are read under (size, budget, admission). */
+  body: BodyLimits;
+  /** `GET /v1/stream/{name}/_details`: where the stream's bytes live. */
+  details?: (name: string) => Result<StreamDetails>;
+  /** More fields for `GET /health` (the tiered-storage backlog). */
+  health?: () => Record<string, unknown>;
+  /** The subscription APIs, when enabled. */
+  subscriptions?: SubscriptionContext;
+}

@@ -1,0 +1,32 @@
+/**
+ * @module
+ * `GET /health`: liveness plus the figures an operator watches (streams,
+ * waiting readers, group-commit batching, request bodies held in memory,
+ * and whatever the server adds, such as the tiered-storage backlog).
+ */
+
+import type { HttpContext } from "./context.ts";
+import { respondJson } from "./respond.ts";
+
+/** GET and HEAD of `/health`. */
+export function getHealth(ctx: HttpContext): Response {
+  const writer = ctx.engine.writerStats();
+  return respondJson({
+    status: "ok",
+    streams: ctx.engine.streamCount,
+    waiting: ctx.engine.waiting,
+    writer: {
+      commits: writer.commits,
+      requests: writer.requests,
+      batchAvg: writer.commits === 0
+        ? 0
+        : Number((writer.requests / writer.commits).toFixed(2)),
+      commitMsAvg: writer.commits === 0
+        ? 0
+        : Number((writer.commitMs / writer.commits).toFixed(3)),
+      queued: writer.queued,
+    },
+    bodyBytesInFlight: ctx.body.budget?.reservedBytes ?? 0,
+    ...ctx.health?.(),
+  });
+}

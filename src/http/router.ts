@@ -1,0 +1,227 @@
+/**
+ * @module
+ * Routes as data. A route is a path shape with a method map, and each
+ * method's operation has a name (`stream_append`, `details_get`) that
+ * middleware sees, for metrics labels and access logs. `Allow` (405) and the
+ * CORS preflight's allowed methods come from the same map. Matching is a
+ * prefix check and a split: no regular expression runs for the common
+ * `/v1/stream/{name}`.
+ */
+
+import { StreamError } from "../errors.ts";
+import type { HttpContext } from "./context.ts";
+import type { ErrorDialect } from "./respond.ts";
+import {
+  parseStreamPath,
+  reservedNameError,
+  STREAM_PREFIX,
+} from "./stream_path.ts";
+import { DS_PREFIX, parseSubscriptionPath } from "./subscription_path.ts";
+
+/** The methods a route may map (OPTIONS is the preflight, answered for all). */
+export type Method = "GET" | "HEAD" | "POST" | "PUT" | "DELETE";
+
+/** What one method of one route does. */
+export interface Operation {
+  /** Stable name (`stream_append`): a metrics label, an access-log field. */
+  readonly name: string;
+  /** Parses, calls one domain function, responds. */
+  readonly handle: (
+    ctx: HttpContext,
+    req: RouteRequest,
+  ) => Response | Promise<Response>;
+}
+
+/**
+ * One path shape and its methods:
+ * - `stream`: `/v1/stream/{name}`;
+ * - `stream_sub`: `/v1/stream/{name}/{sub}` (`_details`, `pk/{key}`, ...);
+ * - `subscription`: `/v1/stream/__ds/subscriptions/{id}/{sub}`;
+ * - `path`: one exact path (`/health`).
+ */
+export interface Route {
+  /** The path shape. */
+  readonly shape: "stream" | "stream_sub" | "subscription" | "path";
+  /**
+   * `stream_sub`: the subresource as `parseStreamPath` names it;
+   * `subscription`: what follows the id ("", `streams`, `streams/*`, ...).
+   */
+  readonly sub?: string;
+  /** `path`: the exact path. */
+  readonly path?: string;
+  /** How this route's errors are spelled (default `streams`). */
+  readonly dialect?: ErrorDialect;
+  /** The methods, in the order `Allow` lists them. */
+  readonly methods: Readonly<Partial<Record<Method, Operation>>>;
+}
+
+/** A request and what its path matched. */
+export interface RouteRequest {
+  /** The request. */
+  readonly request: Request;
+  /** The route matched. */
+  readonly route: Route;
+  /** The query string without `?` ("" when none). */
+  readonly query: string;
+  /** Stream name, decoded (stream shapes, `subscription` `streams/*`). */
+  readonly name: string;
+  /** Routing key of `pk/{key}`, decoded; "" otherwise. */
+  readonly key: string;
+  /** Subscription id (`subscription` shapes); "" otherwise. */
+  readonly id: string;
+}
+
+const READS: ReadonlySet<string> = new Set(["GET", "HEAD"]);
+
+/** Finds routes for paths, and answers what a route does not take. */
+export class Router {
+  #streamNameBytesMax: number;
+  #stream: Route | undefined;
+  #streamSubs = new Map<string, Route>();
+  #subscriptions = new Map<string, Route>();
+  #paths = new Map<string, Route>();
+  #allow = new Map<Route, string>();
+
+  /** Compiles `routes`; a shape listed twice is a bug and throws. */
+  constructor(routes: readonly Route[], streamNameBytesMax: number) {
+    this.#streamNameBytesMax = streamNameBytesMax;
+    for (const route of routes) this.#add(route);
+  }
+
+  #add(route: Route): void {
+    const table = route.shape === "stream_sub"
+      ? this.#streamSubs
+      : route.shape === "subscription"
+      ? this.#subscriptions
+      : route.shape === "path"
+      ? this.#paths
+      : undefined;
+    const key = route.shape === "path" ? route.path : route.sub;
+    if (table === undefined) {
+      if (this.#stream !== undefined) throw new Error("two stream routes");
+      this.#stream = route;
+    } else {
+      if (key === undefined || table.has(key)) {
+        throw new Error(
+          `route ${route.shape} "${key}" is missing or listed twice`,
+        );
+      }
+      table.set(key, route);
+    }
+    this.#allow.set(
+      route,
+      [...Object.keys(route.methods), "OPTIONS"].join(", "),
+    );
+  }
+
+  /** Every route, in the order given. */
+  get routes(): Route[] {
+    return [...this.#allow.keys()];
+  }
+
+  /** The `Allow` value of `route`: its methods and OPTIONS. */
+  allow(route: Route): string {
+    return this.#allow.get(route)!;
+  }
+
+  /**
+   * The route for `path` (still percent-encoded) with its parameters, or
+   * the error to answer: 404, a 400 for a malformed name, or, for a
+   * subresource no route serves, a 400 for writes (the name is reserved).
+   */
+  match(
+    request: Request,
+    path: string,
+    query: string,
+  ): RouteRequest | StreamError {
+    if (path.startsWith(STREAM_PREFIX)) {
+      if (path.startsWith(DS_PREFIX)) {
+        return this.#matchDs(request, path, query);
+      }
+      const target = parseStreamPath(
+        path.slice(STREAM_PREFIX.length),
+        this.#streamNameBytesMax,
+      );
+      if (target instanceof StreamError) return target;
+      const route = target.sub === undefined
+        ? this.#stream
+        : target.name.length === 0
+        ? undefined
+        : this.#streamSubs.get(target.sub);
+      if (route === undefined) {
+        return target.sub === undefined
+          ? notFound(path)
+          : unservedSubresource(target.sub, request.method, path);
+      }
+      return {
+        request,
+        route,
+        query,
+        name: target.name,
+        key: target.key,
+        id: "",
+      };
+    }
+    const route = this.#paths.get(path);
+    if (route === undefined) return notFound(path);
+    return { request, route, query, name: "", key: "", id: "" };
+  }
+
+  #matchDs(
+    request: Request,
+    path: string,
+    query: string,
+  ): RouteRequest | StreamError {
+    const exact = this.#paths.get(path);
+    if (exact !== undefined) {
+      return { request, route: exact, query, name: "", key: "", id: "" };
+    }
+    if (this.#subscriptions.size === 0) return notFound(path);
+    const target = parseSubscriptionPath(path.slice(DS_PREFIX.length));
+    if (target instanceof StreamError) return target;
+    if (target === undefined) return notFound(path);
+    const route = this.#subscriptions.get(target.sub);
+    if (route === undefined) return notFound(path);
+    const { id, name } = target;
+    return { request, route, query, name, key: "", id };
+  }
+
+  /** How errors for `path` are spelled when no route answers. */
+  dialect(path: string): ErrorDialect {
+    return this.#subscriptions.size > 0 && path.startsWith(DS_PREFIX)
+      ? "subscriptions"
+      : "streams";
+  }
+
+  /**
+   * The error for a method `route` does not map: 405 with `Allow`; except
+   * that a write to a subresource that takes only reads (`_details`,
+   * `pk/{key}`) is a write to a reserved stream name, a 400.
+   */
+  refuse(route: Route, method: string): StreamError {
+    const allow = this.allow(route);
+    if (
+      route.shape === "stream_sub" && !READS.has(method) &&
+      Object.keys(route.methods).every((m) => READS.has(m))
+    ) {
+      return reservedNameError(route.sub!);
+    }
+    return new StreamError(
+      "method_not_allowed",
+      `Method ${method} is not allowed here: use ${allow}`,
+      { allow },
+    );
+  }
+}
+
+function notFound(path: string): StreamError {
+  return new StreamError("not_found", `No route for ${path}`);
+}
+
+function unservedSubresource(
+  sub: string,
+  method: string,
+  path: string,
+): StreamError {
+  return READS.has(method) ? notFound(path) : reservedNameError(sub);
+}

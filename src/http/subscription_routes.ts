@@ -1,0 +1,251 @@
+/**
+ * @module
+ * Routes of the reserved `__ds` prefix (PROTOCOL.md §6-7): the JWKS,
+ * subscription PUT/GET/DELETE, explicit stream links, and the delivery
+ * endpoints (callback, claim, ack, release). Each handler parses, calls one
+ * manager method and responds. Errors speak the subscription dialect
+ * (`FENCED`, `ALREADY_CLAIMED`, ...) with statuses from the one `STATUS` table.
+ */
+
+import type { LimitsConfig, SubscriptionsConfig } from "../config.ts";
+import { type Result, StreamError } from "../errors.ts";
+import type { SubscriptionManager } from "../subscriptions/manager.ts";
+import {
+  parseAck,
+  parseClaim,
+  parseJsonObject,
+  parseStreamList,
+  parseStreamPath,
+  parseSubscriptionConfig,
+} from "../subscriptions/wire.ts";
+import type { AckRequest } from "../subscriptions/types.ts";
+import { readBody } from "./body.ts";
+import type { HttpContext, SubscriptionContext } from "./context.ts";
+import { errorResponse, respond, respondJson } from "./respond.ts";
+import type { Route, RouteRequest } from "./router.ts";
+import { ackJson, claimJson, subscriptionJson } from "./subscription_json.ts";
+import { DS_PREFIX } from "./subscription_path.ts";
+
+/** Control request bodies are small JSON objects. */
+const CONTROL_BODY_BYTES_MAX = 1024 * 1024;
+
+/** What the subscription routes need, from the manager and its settings. */
+export function subscriptionContext(
+  manager: SubscriptionManager,
+  config: SubscriptionsConfig,
+  limits: LimitsConfig,
+): SubscriptionContext {
+  return {
+    manager,
+    wire: {
+      streamNameBytesMax: limits.streamNameBytesMax,
+      linksMax: config.linksMax,
+      webhookAllowLocalhost: config.webhookAllowLocalhost,
+    },
+    bodyBytesMax: Math.min(limits.bodyBytesMax, CONTROL_BODY_BYTES_MAX),
+  };
+}
+
+/** Routes of the subscription APIs; served only when subscriptions are on. */
+export const SUBSCRIPTION_ROUTES: readonly Route[] = [
+  {
+    shape: "path",
+    path: DS_PREFIX + "jwks.json",
+    dialect: "subscriptions",
+    methods: {
+      GET: { name: "jwks_get", handle: getJwks },
+      HEAD: { name: "jwks_head", handle: getJwks },
+    },
+  },
+  {
+    shape: "subscription",
+    sub: "",
+    dialect: "subscriptions",
+    methods: {
+      GET: { name: "subscription_get", handle: getSubscription },
+      PUT: { name: "subscription_put", handle: putSubscription },
+      DELETE: { name: "subscription_delete", handle: deleteSubscription },
+    },
+  },
+  {
+    shape: "subscription",
+    sub: "streams",
+    dialect: "subscriptions",
+    methods: { POST: { name: "subscription_streams_add", handle: addStreams } },
+  },
+  {
+    shape: "subscription",
+    sub: "streams/*",
+    dialect: "subscriptions",
+    methods: {
+      DELETE: { name: "subscription_stream_remove", handle: removeStream },
+    },
+  },
+  {
+    shape: "subscription",
+    sub: "callback",
+    dialect: "subscriptions",
+    methods: { POST: { name: "subscription_callback", handle: callback } },
+  },
+  {
+    shape: "subscription",
+    sub: "claim",
+    dialect: "subscriptions",
+    methods: { POST: { name: "subscription_claim", handle: claim } },
+  },
+  {
+    shape: "subscription",
+    sub: "ack",
+    dialect: "subscriptions",
+    methods: { POST: { name: "subscription_ack", handle: ack } },
+  },
+  {
+    shape: "subscription",
+    sub: "release",
+    dialect: "subscriptions",
+    methods: { POST: { name: "subscription_release", handle: release } },
+  },
+];
+
+function getJwks(ctx: HttpContext, req: RouteRequest): Response {
+  const headers = new Headers({
+    "content-type": "application/jwk-set+json",
+    "cache-control": "public, max-age=300",
+  });
+  const body = req.request.method === "HEAD"
+    ? null
+    : JSON.stringify(subs(ctx).manager.jwks());
+  return respond(body, 200, headers);
+}
+
+function getSubscription(ctx: HttpContext, req: RouteRequest): Response {
+  const got = subs(ctx).manager.get(req.id);
+  return got.ok ? respondJson(subscriptionJson(got.value)) : refuse(got.error);
+}
+
+async function putSubscription(
+  ctx: HttpContext,
+  req: RouteRequest,
+): Promise<Response> {
+  const sc = subs(ctx);
+  const body = await jsonBody(sc, req.request);
+  if (!body.ok) return refuse(body.error);
+  const config = parseSubscriptionConfig(body.value, sc.wire);
+  if (!config.ok) return refuse(config.error);
+  const put = await sc.manager.put(req.id, config.value);
+  if (!put.ok) return refuse(put.error);
+  const { created, subscription } = put.value;
+  return respondJson(subscriptionJson(subscription), created ? 201 : 200);
+}
+
+function deleteSubscription(ctx: HttpContext, req: RouteRequest): Response {
+  return noContent(subs(ctx).manager.delete(req.id));
+}
+
+async function addStreams(
+  ctx: HttpContext,
+  req: RouteRequest,
+): Promise<Response> {
+  const sc = subs(ctx);
+  const body = await jsonBody(sc, req.request);
+  if (!body.ok) return refuse(body.error);
+  const list = parseStreamList(body.value.streams, sc.wire);
+  if (!list.ok) return refuse(list.error);
+  return noContent(sc.manager.addStreams(req.id, list.value));
+}
+
+function removeStream(ctx: HttpContext, req: RouteRequest): Response {
+  const sc = subs(ctx);
+  const path = parseStreamPath(req.name, sc.wire);
+  if (!path.ok) return refuse(path.error);
+  return noContent(sc.manager.removeStream(req.id, path.value));
+}
+
+async function claim(ctx: HttpContext, req: RouteRequest): Promise<Response> {
+  const sc = subs(ctx);
+  const body = await jsonBody(sc, req.request);
+  if (!body.ok) return refuse(body.error);
+  const worker = parseClaim(body.value);
+  if (!worker.ok) return refuse(worker.error);
+  const claimed = sc.manager.claim(req.id, worker.value);
+  return claimed.ok
+    ? respondJson(claimJson(claimed.value))
+    : refuse(claimed.error);
+}
+
+async function callback(
+  ctx: HttpContext,
+  req: RouteRequest,
+): Promise<Response> {
+  const sc = subs(ctx);
+  const parsed = await tokenAndAck(sc, req.request);
+  if (!parsed.ok) return refuse(parsed.error);
+  const { token, ack } = parsed.value;
+  const done = sc.manager.callback(req.id, token, ack);
+  return done.ok ? respondJson(ackJson(done.value)) : refuse(done.error);
+}
+
+async function ack(ctx: HttpContext, req: RouteRequest): Promise<Response> {
+  const sc = subs(ctx);
+  const parsed = await tokenAndAck(sc, req.request);
+  if (!parsed.ok) return refuse(parsed.error);
+  const { token, ack } = parsed.value;
+  const done = sc.manager.ack(req.id, token, ack);
+  return done.ok ? respondJson(ackJson(done.value)) : refuse(done.error);
+}
+
+async function release(
+  ctx: HttpContext,
+  req: RouteRequest,
+): Promise<Response> {
+  const sc = subs(ctx);
+  const parsed = await tokenAndAck(sc, req.request);
+  if (!parsed.ok) return refuse(parsed.error);
+  const { token, ack } = parsed.value;
+  return noContent(sc.manager.release(req.id, token, ack));
+}
+
+/** The bearer token and the ack body of a callback, ack or release. */
+async function tokenAndAck(
+  sc: SubscriptionContext,
+  request: Request,
+): Promise<Result<{ token: string; ack: AckRequest }>> {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(
+    request.headers.get("authorization") ?? "",
+  );
+  if (match === null) {
+    return {
+      ok: false,
+      error: new StreamError(
+        "token_invalid",
+        "Send the token as Authorization: Bearer <token>",
+      ),
+    };
+  }
+  const body = await jsonBody(sc, request);
+  if (!body.ok) return body;
+  const parsed = parseAck(body.value, sc.wire);
+  if (!parsed.ok) return parsed;
+  return { ok: true, value: { token: match[1], ack: parsed.value } };
+}
+
+async function jsonBody(
+  sc: SubscriptionContext,
+  request: Request,
+): Promise<Result<Record<string, unknown>>> {
+  const bytes = await readBody(request, sc.bodyBytesMax);
+  return bytes.ok ? parseJsonObject(bytes.value) : bytes;
+}
+
+/** The subscription context; these routes exist only when it does. */
+function subs(ctx: HttpContext): SubscriptionContext {
+  return ctx.subscriptions!;
+}
+
+function noContent(result: Result<void>): Response {
+  return result.ok ? respond(null, 204) : refuse(result.error);
+}
+
+function refuse(error: StreamError): Response {
+  return errorResponse(error, "GET", "subscriptions");
+}

@@ -1,0 +1,299 @@
+/**
+ * @module
+ * The subscriptions in memory (PROTOCOL.md §6): each one's row, config,
+ * glob and links, the tombstones of deleted ones, and an index from stream
+ * path to the subscriptions linking it. Callers commit a change to the
+ * `SubscriptionStore` first and apply it here after, so memory never shows
+ * what a crash could lose. It also answers for linked streams' tails.
+ */
+
+import type {
+  AppendOutcome,
+  AppendRequest,
+  StreamView,
+} from "../engine/types.ts";
+import { fail, type Result, StreamError } from "../errors.ts";
+import type {
+  LinkRow,
+  SubscriptionOp,
+  SubscriptionRow,
+  SubscriptionStore,
+} from "../storage/subscription_store.ts";
+import { globMatch, type GlobPattern, parseGlob } from "./glob.ts";
+import type { LinkInfo, SubscriptionConfig } from "./types.ts";
+import { configFromCanonical } from "./wire.ts";
+
+/** The parts of the engine subscriptions use. */
+export interface StreamSource {
+  /** Committed view of a stream. */
+  view(name: string): StreamView | undefined;
+  /** Sorted page of live streams. */
+  list(
+    prefix: string,
+    after: string | undefined,
+    limit: number,
+  ): { streams: StreamView[]; more: boolean };
+  /** Appends (pull-wake events). */
+  append(name: string, request: AppendRequest): Promise<Result<AppendOutcome>>;
+  /** Observes committed changes. */
+  addListener(listener: {
+    created?(stream: StreamView): void;
+    appended?(stream: StreamView): void;
+    deleted?(name: string): void;
+  }): void;
+}
+
+/** A cursor: one stream linked to one subscription. */
+export interface Link {
+  /** Stream path. */
+  path: string;
+  /** Linked through `streams`. */
+  explicit: boolean;
+  /** Linked through the pattern. */
+  glob: boolean;
+  /** Acked byte position. */
+  ackedPos: number;
+}
+
+/** A live subscription. */
+export interface Sub {
+  /** Its stored row (wake, lease, retry state); mutated, then persisted. */
+  row: SubscriptionRow;
+  /** Its config. */
+  config: SubscriptionConfig;
+  /** Its parsed pattern, if any. */
+  glob: GlobPattern | undefined;
+  /** Its links by path. */
+  links: Map<string, Link>;
+}
+
+/** A subscription as new in memory, with no links yet. */
+export function newSub(row: SubscriptionRow, config: SubscriptionConfig): Sub {
+  let glob: GlobPattern | undefined;
+  if (config.pattern !== null) {
+    const parsed = parseGlob(config.pattern);
+    if (!parsed.ok) {
+      throw new StreamError(
+        "corrupt",
+        `Subscription "${row.id}" has a bad pattern`,
+      );
+    }
+    glob = parsed.value;
+  }
+  return { row, config, glob, links: new Map() };
+}
+
+/** The 404 for a missing subscription. */
+export function subscriptionNotFound(
+  id: string,
+): { ok: false; error: StreamError } {
+  return fail("subscription_not_found", `Subscription "${id}" not found`);
+}
+
+/** A subscription never links its own wake stream: its events would wake it forever. */
+export function mayLink(sub: Sub, path: string): boolean {
+  return path !== sub.config.wakeStream;
+}
+
+/** The stream tails a wake captured, by path. */
+export function snapshotOf(row: SubscriptionRow): Record<string, number> {
+  return row.wakeSnapshot === null ? {} : JSON.parse(row.wakeSnapshot);
+}
+
+/** Live subscriptions, tombstones and the stream index. */
+export class SubscriptionRegistry {
+  #store: SubscriptionStore;
+  #streams: StreamSource;
+  #listPageMax: number;
+  #subs = new Map<string, Sub>();
+  #tombstones = new Map<string, SubscriptionRow>();
+  #byStream = new Map<string, Set<string>>();
+
+  /** A registry over `store`; `listPageMax` bounds each page of a stream scan. */
+  constructor(
+    store: SubscriptionStore,
+    streams: StreamSource,
+    listPageMax: number,
+  ) {
+    this.#store = store;
+    this.#streams = streams;
+    this.#listPageMax = listPageMax;
+  }
+
+  /** Loads every subscription, tombstone and link from the store. */
+  load(): void {
+    const snapshot = this.#store.load();
+    const links = new Map<string, LinkRow[]>();
+    for (const link of snapshot.links) {
+      const list = links.get(link.subscriptionId) ?? [];
+      list.push(link);
+      links.set(link.subscriptionId, list);
+    }
+    for (const row of snapshot.subscriptions) {
+      if (row.deleted) {
+        this.#tombstones.set(row.id, row);
+        continue;
+      }
+      const sub = newSub(row, configFromCanonical(row.config));
+      for (const l of links.get(row.id) ?? []) {
+        const { path, explicit, glob, ackedPos } = l;
+        sub.links.set(path, { path, explicit, glob, ackedPos });
+      }
+      this.add(sub);
+    }
+  }
+
+  /** Live subscription `id`. */
+  get(id: string): Sub | undefined {
+    return this.#subs.get(id);
+  }
+
+  /** Number of live subscriptions. */
+  get size(): number {
+    return this.#subs.size;
+  }
+
+  /** Live subscriptions. */
+  values(): IterableIterator<Sub> {
+    return this.#subs.values();
+  }
+
+  /** The tombstone of deleted subscription `id`. */
+  tombstone(id: string): SubscriptionRow | undefined {
+    return this.#tombstones.get(id);
+  }
+
+  /** Tombstoned ids, oldest first. */
+  tombstoneIds(): string[] {
+    return [...this.#tombstones.keys()];
+  }
+
+  /** Ids of the subscriptions linking stream `path`. */
+  subscribersOf(path: string): ReadonlySet<string> {
+    return this.#byStream.get(path) ?? EMPTY;
+  }
+
+  // ---- durable changes (commit first, then apply) --------------------------
+
+  /** Commits `ops` in one transaction. */
+  commit(ops: SubscriptionOp[]): void {
+    this.#store.commit(ops);
+  }
+
+  /** Commits `sub`'s row. */
+  persist(sub: Sub): void {
+    this.#store.commit([{ op: "put_subscription", row: { ...sub.row } }]);
+  }
+
+  /** The op that stores `link` of `sub`. */
+  linkOp(sub: Sub, link: Link): SubscriptionOp {
+    return { op: "put_link", row: { subscriptionId: sub.row.id, ...link } };
+  }
+
+  // ---- in-memory changes ---------------------------------------------------
+
+  /** Adds `sub` (and indexes its links); a tombstone of its id goes. */
+  add(sub: Sub): void {
+    this.#tombstones.delete(sub.row.id);
+    this.#subs.set(sub.row.id, sub);
+    for (const link of sub.links.values()) this.#index(sub.row.id, link.path);
+  }
+
+  /** Replaces live `id` with tombstone `row`, and drops tombstones `purged`. */
+  remove(id: string, row: SubscriptionRow, purged: readonly string[]): void {
+    for (const old of purged) this.#tombstones.delete(old);
+    const sub = this.#subs.get(id);
+    for (const path of sub?.links.keys() ?? []) this.#unindex(id, path);
+    this.#subs.delete(id);
+    this.#tombstones.set(id, row);
+  }
+
+  /**
+   * Sets `link` on `sub`. Only a registered subscription's links enter the
+   * stream index; a new one's are indexed by `add`, once it is committed.
+   */
+  setLink(sub: Sub, link: Link): void {
+    sub.links.set(link.path, link);
+    if (this.#subs.get(sub.row.id) === sub) this.#index(sub.row.id, link.path);
+  }
+
+  /** Removes the link of `sub` to `path`. */
+  dropLink(sub: Sub, path: string): void {
+    sub.links.delete(path);
+    this.#unindex(sub.row.id, path);
+  }
+
+  #index(id: string, path: string): void {
+    let ids = this.#byStream.get(path);
+    if (ids === undefined) this.#byStream.set(path, ids = new Set());
+    ids.add(id);
+  }
+
+  #unindex(id: string, path: string): void {
+    const ids = this.#byStream.get(path);
+    ids?.delete(id);
+    if (ids?.size === 0) this.#byStream.delete(path);
+  }
+
+  // ---- streams -------------------------------------------------------------
+
+  /** Committed tail of stream `path` (0 when it does not exist). */
+  tail(path: string): number {
+    return this.#streams.view(path)?.tailPos ?? 0;
+  }
+
+  /** Tails of every stream `sub` links. */
+  tails(sub: Sub): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const path of sub.links.keys()) out[path] = this.tail(path);
+    return out;
+  }
+
+  /** A linked stream with data past its cursor, if any. */
+  firstPending(sub: Sub): string | undefined {
+    for (const link of sub.links.values()) {
+      if (this.tail(link.path) > link.ackedPos) return link.path;
+    }
+    return undefined;
+  }
+
+  /** `sub`'s links sorted by path; inside a wake, tails are the wake's. */
+  links(sub: Sub): LinkInfo[] {
+    const snapshot = sub.row.wakeId === null ? {} : snapshotOf(sub.row);
+    return [...sub.links.values()]
+      .sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+      .map((link) => ({
+        path: link.path,
+        explicit: link.explicit,
+        ackedPos: link.ackedPos,
+        tailPos: Math.max(
+          snapshot[link.path] ?? this.tail(link.path),
+          link.ackedPos,
+        ),
+      }));
+  }
+
+  /** Calls `visit` for every live stream `glob` matches, page by page. */
+  scanMatching(glob: GlobPattern, visit: (view: StreamView) => void): void {
+    let after: string | undefined;
+    while (true) {
+      const page = this.#streams.list(
+        glob.literalPrefix,
+        after,
+        this.#listPageMax,
+      );
+      for (const view of page.streams) {
+        if (globMatch(glob, view.name)) visit(view);
+      }
+      if (!page.more || page.streams.length === 0) return;
+      after = page.streams[page.streams.length - 1].name;
+    }
+  }
+
+  /** Whether stream `path` exists. */
+  exists(path: string): boolean {
+    return this.#streams.view(path) !== undefined;
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
