@@ -20,6 +20,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "storage/": [],
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
+  "index/": ["objectstore/", "storage/", "_wasm/"],
   "engine/": ["protocol/", "storage/"],
   "tier/": [
     "engine/",
@@ -27,6 +28,7 @@ const MAY_IMPORT: Record<string, string[]> = {
     "storage/",
     "segment/",
     "objectstore/",
+    "index/",
     "_wasm/",
   ],
   "http/": ["protocol/", "engine/", "subscriptions/", "tier/"],
@@ -39,6 +41,7 @@ const MAY_IMPORT: Record<string, string[]> = {
 const TYPES_ONLY: Record<string, string[]> = {
   "tier/": ["engine/"],
   "http/": ["tier/"],
+  "index/": ["storage/"],
 };
 
 const SRC = dirname(fileURLToPath(import.meta.url));

@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { StreamError } from "../errors.ts";
+import { buildL0Run, compactRuns, sortedDistinct } from "./build.ts";
+import {
+  fingerprintKeys,
+  fingerprintOf,
+  seedFromHex,
+  seedToHex,
+  segmentKeys,
+} from "./fingerprint.ts";
+import { readVarint, type RoutingRun, writeVarint } from "./run.ts";
+import { decodeRun, encodeRun, RUN_HEADER_BYTES } from "./run_format.ts";
+
+/** Keys of each segment: small alphabets so keys repeat across segments. */
+const layoutArb = (segmentsMax: number) =>
+  fc.array(
+    fc.array(
+      fc.string({ minLength: 1, maxLength: 6, unit: "grapheme-ascii" }),
+      {
+        maxLength: 30,
+      },
+    ),
+    { minLength: 1, maxLength: segmentsMax },
+  );
+
+/** Which segments (absolute ordinals) hold each key. */
+function model(first: number, layout: string[][]): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  layout.forEach((keys, i) => {
+    for (const k of new Set(keys)) {
+      const list = m.get(k) ?? [];
+      list.push(first + i);
+      m.set(k, list);
+    }
+  });
+  return m;
+}
+
+function l0(first: number, layout: string[][], seed: bigint): RoutingRun {
+  return buildL0Run(
+    first,
+    layout.map((keys) => fingerprintKeys(segmentKeys(keys), seed)),
+  );
+}
+
+function assertAnswers(
+  run: RoutingRun,
+  want: Map<string, number[]>,
+  seed: bigint,
+  absent: string[],
+): void {
+  for (const [key, segments] of want) {
+    // 64-bit fingerprints: equality unless two keys collide (never seen).
+    assert.deepEqual(run.lookup(fingerprintOf(key, seed)), segments, key);
+  }
+  for (const key of absent) {
+    if (!want.has(key)) {
+      assert.deepEqual(run.lookup(fingerprintOf(key, seed)), [], key);
+    }
+  }
+}
+
+Deno.test("fingerprints depend on the seed, and seeds round-trip as hex", () => {
+  assert.notEqual(fingerprintOf("k", 1n), fingerprintOf("k", 2n));
+  assert.equal(
+    fingerprintOf("k", 7n),
+    fingerprintOf(new TextEncoder().encode("k"), 7n),
+  );
+  const seed = 0xfedcba9876543210n;
+  assert.equal(seedToHex(seed), "fedcba9876543210");
+  assert.equal(seedFromHex(seedToHex(seed)), seed);
+  assert.equal(seedFromHex("xyz"), undefined);
+  assert.equal(seedFromHex("FEDCBA9876543210"), undefined);
+});
+
+Deno.test("sortedDistinct() sorts and drops duplicates", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })),
+      (xs) => {
+        const got = Array.from(sortedDistinct(BigUint64Array.from(xs)));
+        const want = [...new Set(xs)].sort((
+          a,
+          b,
+        ) => (a < b ? -1 : a > b ? 1 : 0));
+        assert.deepEqual(got, want);
+      },
+    ),
+  );
+});
+
+Deno.test("varints round-trip and reject truncation", () => {
+  fc.assert(
+    fc.property(fc.nat({ max: 2 ** 48 }), (v) => {
+      const out: number[] = [];
+      writeVarint(out, v);
+      assert.deepEqual(readVarint(Uint8Array.from(out), 0), [v, out.length]);
+      if (out.length > 1) {
+        assert.equal(readVarint(Uint8Array.from(out.slice(0, -1)), 0)[0], -1);
+      }
+    }),
+  );
+});
+
+Deno.test("an L0 run names exactly the segments holding each key, through encode/decode", () => {
+  fc.assert(
+    fc.property(
+      layoutArb(16),
+      fc.nat({ max: 1000 }),
+      fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      fc.array(fc.string({ minLength: 1, maxLength: 6 }), { maxLength: 20 }),
+      (layout, first, seed, probes) => {
+        const run = l0(first, layout, seed);
+        const want = model(first, layout);
+        assert.equal(run.entryCount, want.size);
+        assert.equal(run.level, 0);
+        assertAnswers(run, want, seed, probes);
+        const decoded = decodeRun(encodeRun(run));
+        assert.equal(decoded.firstSegment, first);
+        assert.equal(decoded.lastSegment, first + layout.length - 1);
+        assertAnswers(decoded, want, seed, probes);
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
+Deno.test("compaction keeps every key's segments, over two levels and encode/decode", () => {
+  fc.assert(
+    fc.property(
+      fc.array(layoutArb(4), { minLength: 2, maxLength: 5 }),
+      fc.integer({ min: 2, max: 3 }),
+      fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      (groups, fanout, seed) => {
+        // Runs of 4 segments each (the last may be shorter only at the end).
+        const layouts = groups.map((
+          g,
+        ) => [...g, ...Array(4 - g.length).fill([])]);
+        const l0s = layouts.map((g, i) => l0(4 * i, g, seed));
+        const l1s: RoutingRun[] = [];
+        for (let i = 0; i + fanout <= l0s.length; i += fanout) {
+          l1s.push(decodeRun(encodeRun(compactRuns(l0s.slice(i, i + fanout)))));
+        }
+        const covered = l1s.length * fanout;
+        for (const [i, run] of l1s.entries()) {
+          const part = layouts.slice(i * fanout, (i + 1) * fanout).flat();
+          assert.equal(run.level, 1);
+          assertAnswers(run, model(4 * fanout * i, part), seed, []);
+        }
+        if (l1s.length >= 2) {
+          const l2 = decodeRun(encodeRun(compactRuns(l1s)));
+          assert.equal(l2.level, 2);
+          assertAnswers(l2, model(0, layouts.slice(0, covered).flat()), seed, [
+            "absent",
+          ]);
+        }
+      },
+    ),
+    { numRuns: 40 },
+  );
+});
+
+Deno.test("compactRuns() refuses gaps and mixed levels", () => {
+  const seed = 1n;
+  const a = l0(0, [["a"]], seed);
+  const b = l0(2, [["b"]], seed);
+  assert.throws(() => compactRuns([a, b]), /contiguous/);
+  const c = l0(1, [["c"]], seed);
+  const ac = compactRuns([a, c]);
+  assert.throws(() => compactRuns([ac, l0(2, [["d"]], seed)]), /one level/);
+});
+
+Deno.test("an L0 run of segments without keys is valid and empty", () => {
+  const run = decodeRun(encodeRun(l0(5, [[], []], 3n)));
+  assert.equal(run.entryCount, 0);
+  assert.deepEqual(run.lookup(fingerprintOf("a", 3n)), []);
+});
+
+Deno.test("decodeRun() reports every flipped byte or cut as corrupt", () => {
+  const seed = 9n;
+  const bytes = encodeRun(
+    compactRuns([
+      l0(0, [["a", "b"], ["b"]], seed),
+      l0(2, [["c"], ["a"]], seed),
+    ]),
+  );
+  for (let i = 0; i < bytes.length; i++) {
+    const bad = bytes.slice();
+    bad[i] ^= 0x41;
+    assert.throws(
+      () => decodeRun(bad),
+      (e) => e instanceof StreamError && e.kind === "corrupt",
+      `byte ${i}`,
+    );
+  }
+  for (const cut of [0, 10, RUN_HEADER_BYTES, bytes.length - 1]) {
+    assert.throws(
+      () => decodeRun(bytes.subarray(0, cut)),
+      (e) => e instanceof StreamError && e.kind === "corrupt",
+    );
+  }
+});
