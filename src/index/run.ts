@@ -46,6 +46,7 @@ export class RoutingRun {
   /** Fingerprints and their segments. */
   readonly table: RunTable;
 
+  /** Wraps a filter and table (from `build.ts` or `decodeRun`). */
   constructor(
     firstSegment: number,
     lastSegment: number,

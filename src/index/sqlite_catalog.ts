@@ -64,6 +64,7 @@ export class SqliteRunCatalog implements RunCatalog {
   #deleteRuns: StatementSync;
   #deleteState: StatementSync;
 
+  /** Wraps `db`, creating the tables if missing. */
   constructor(db: DatabaseSync, durability: Durability) {
     this.#db = db;
     db.exec(`PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL;

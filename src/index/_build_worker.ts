@@ -1,0 +1,41 @@
+/**
+ * @module
+ * Worker side of `workerRunBuilder`: hashes keys, builds and compacts runs
+ * one request at a time, so index builds never run on the thread serving
+ * HTTP. Results go back as transferred buffers.
+ */
+
+import { StreamError } from "../errors.ts";
+import { workerScope } from "../worker_scope.ts";
+import {
+  buildL0Bytes,
+  type BuildReply,
+  type BuildRequest,
+  compactBytes,
+} from "./_build.ts";
+
+const scope = workerScope<BuildRequest>();
+
+scope.onmessage = (event: MessageEvent<BuildRequest>) => {
+  const r = event.data;
+  try {
+    const { bytes, entryCount } = r.kind === "l0"
+      ? buildL0Bytes(r.seed, r.firstSegment, r.keys)
+      : compactBytes(r.runs);
+    const reply: BuildReply = { id: r.id, ok: true, bytes, entryCount };
+    // The run is fresh: hand its buffer over instead of copying it.
+    const post = scope.postMessage as (m: unknown, t: Transferable[]) => void;
+    post.call(scope, reply, [bytes.buffer as ArrayBuffer]);
+  } catch (error) {
+    scope.postMessage(
+      {
+        id: r.id,
+        ok: false,
+        kind: error instanceof StreamError ? error.kind : "internal",
+        message: error instanceof Error ? error.message : String(error),
+      } satisfies BuildReply,
+    );
+  }
+};
+
+scope.postMessage({ ready: true } satisfies BuildReply);

@@ -1,0 +1,139 @@
+/**
+ * @module
+ * `RunBuilder`: where run builds and compactions execute. `workerRunBuilder`
+ * runs them on a dedicated Worker (the server's choice: a 16-segment build
+ * hashes and sorts millions of keys), `inThreadRunBuilder` runs them here
+ * (tests, tools). Both take keys and encoded runs and return encoded runs,
+ * so only flat buffers cross the thread boundary, transferred, not copied.
+ */
+
+import { assert } from "../assert.ts";
+import { type ErrorKind, StreamError } from "../errors.ts";
+import { ROUTING_BUILD_PENDING_MAX } from "../limits.ts";
+import {
+  buildL0Bytes,
+  type BuildReply,
+  type BuildRequest,
+  compactBytes,
+} from "./_build.ts";
+import type { SegmentKeys } from "./fingerprint.ts";
+
+/** An encoded run and its distinct fingerprints. */
+export interface BuiltRun {
+  /** The run file. */
+  bytes: Uint8Array;
+  /** Distinct fingerprints in it. */
+  entryCount: number;
+}
+
+/** Builds and compacts runs somewhere off the caller's hands. */
+export interface RunBuilder {
+  /**
+   * The L0 run over `keys[i]` = keys of segment `firstSegment + i`. The
+   * key buffers may be transferred: the caller must not use them after.
+   */
+  buildL0(
+    seed: bigint,
+    firstSegment: number,
+    keys: SegmentKeys[],
+  ): Promise<BuiltRun>;
+  /** The next-level run merging encoded, contiguous runs of one level. */
+  compact(runs: Uint8Array[]): Promise<BuiltRun>;
+  /** Releases the Worker, if any; later calls fail. */
+  close(): void;
+}
+
+/** Runs builds on the calling thread (tests and tools). */
+export function inThreadRunBuilder(): RunBuilder {
+  return {
+    buildL0: (seed, first, keys) =>
+      Promise.resolve(buildL0Bytes(seed, first, keys)),
+    compact: (runs) => Promise.resolve(compactBytes(runs)),
+    close() {},
+  };
+}
+
+/** A request without its id (the builder assigns it). */
+type BuildRequestBody = BuildRequest extends infer R
+  ? R extends { id: number } ? Omit<R, "id"> : never
+  : never;
+
+type Pending = { resolve: (r: BuiltRun) => void; reject: (e: Error) => void };
+
+/** Runs builds on a dedicated Worker, one at a time in request order. */
+export function workerRunBuilder(): RunBuilder {
+  const worker = new Worker(new URL("./_build_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  let failed: StreamError | undefined;
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => markReady = resolve);
+  const fail = (error: StreamError) => {
+    failed ??= error;
+    markReady();
+    for (const p of pending.values()) p.reject(error);
+    pending.clear();
+  };
+  worker.onmessage = (event: MessageEvent<BuildReply>) => {
+    const reply = event.data;
+    if ("ready" in reply) return markReady();
+    const p = pending.get(reply.id);
+    if (p === undefined) return;
+    pending.delete(reply.id);
+    if (reply.ok) {
+      p.resolve({ bytes: reply.bytes, entryCount: reply.entryCount });
+    } else p.reject(new StreamError(reply.kind as ErrorKind, reply.message));
+  };
+  worker.onerror = (event) => {
+    event.preventDefault();
+    fail(
+      new StreamError(
+        "unavailable",
+        `Index build worker crashed: ${event.message}`,
+      ),
+    );
+  };
+  const send = async (
+    request: BuildRequestBody,
+    transfer: ArrayBuffer[],
+  ): Promise<BuiltRun> => {
+    await ready;
+    if (failed !== undefined) throw failed;
+    assert(
+      pending.size < ROUTING_BUILD_PENDING_MAX,
+      "index builds wait in a bounded queue",
+    );
+    const id = nextId++;
+    return await new Promise<BuiltRun>((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ ...request, id }, transfer);
+    });
+  };
+  return {
+    buildL0(seed, firstSegment, keys) {
+      const transfer = distinct(
+        keys.flatMap((k) => [k.data.buffer, k.offsets.buffer]),
+      );
+      return send({ kind: "l0", seed, firstSegment, keys }, transfer);
+    },
+    compact(runs) {
+      return send(
+        { kind: "compact", runs },
+        distinct(runs.map((r) => r.buffer)),
+      );
+    },
+    close() {
+      fail(new StreamError("unavailable", "Index build worker closed"));
+      worker.terminate();
+    },
+  };
+}
+
+/** Transferable buffers of a list (each once; shared ones cannot move). */
+function distinct(buffers: ArrayBufferLike[]): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const b of buffers) if (b instanceof ArrayBuffer) out.add(b);
+  return [...out];
+}

@@ -1,0 +1,316 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { StreamError } from "../errors.ts";
+import { FaultyObjectStore, seededRandom } from "../objectstore/faulty.ts";
+import { MemoryObjectStore } from "../objectstore/memory.ts";
+import type { ObjectStore } from "../objectstore/object_store.ts";
+import {
+  inThreadRunBuilder,
+  type RunBuilder,
+  workerRunBuilder,
+} from "./builder.ts";
+import { RunCache } from "./cache.ts";
+import {
+  MemoryRunCatalog,
+  parseRoutingIndexManifest,
+  type RunCatalog,
+} from "./catalog.ts";
+import { segmentKeys } from "./fingerprint.ts";
+import type { RoutingIndexShape } from "./plan.ts";
+import { RoutingKeyIndex } from "./routing_index.ts";
+import { openSqliteRunCatalog } from "./sqlite_catalog.ts";
+
+interface Setup {
+  layout: string[][]; // keys of each uploaded segment
+  objects?: ObjectStore;
+  catalog?: RunCatalog;
+  builder?: RunBuilder;
+  shape?: RoutingIndexShape;
+  cacheBytes?: number;
+}
+
+function makeIndex(s: Setup) {
+  const objects = s.objects ?? new MemoryObjectStore();
+  const catalog = s.catalog ?? new MemoryRunCatalog();
+  let nowMs = 1_000;
+  const index = new RoutingKeyIndex({
+    objects,
+    catalog,
+    builder: s.builder ?? inThreadRunBuilder(),
+    cache: new RunCache(s.cacheBytes ?? 1 << 20),
+    readKeys: (_id, ordinal) => Promise.resolve(segmentKeys(s.layout[ordinal])),
+    shape: s.shape ?? { span: 2, fanout: 2, levelMax: 2 },
+    now: () => nowMs,
+  });
+  return { index, objects, catalog, tick: (ms: number) => nowMs += ms };
+}
+
+/** Segments holding each key. */
+function truth(layout: string[][]): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  layout.forEach((keys, s) => {
+    for (const k of new Set(keys)) m.set(k, [...(m.get(k) ?? []), s]);
+  });
+  return m;
+}
+
+async function assertNoFalseNegatives(
+  index: RoutingKeyIndex,
+  layout: string[][],
+  uploaded: number,
+  probes: string[] = [],
+): Promise<void> {
+  const want = truth(layout.slice(0, uploaded));
+  for (const [key, segments] of want) {
+    const got = await index.candidates(1, key, uploaded);
+    for (const s of segments) {
+      assert.ok(got.segments.includes(s), `key ${key} segment ${s}`);
+    }
+    // With every run read, indexed segments are exact unless 64-bit
+    // fingerprints collide.
+    if (got.runsUnreadable === 0) {
+      const indexed = got.segments.filter((s) => s < got.indexedThrough);
+      assert.deepEqual(indexed, segments.filter((s) => s < got.indexedThrough));
+    }
+    for (let s = got.indexedThrough; s < uploaded; s++) {
+      assert.ok(got.segments.includes(s));
+    }
+  }
+  for (const key of probes) {
+    if (want.has(key)) continue;
+    const got = await index.candidates(1, key, uploaded);
+    assert.ok(
+      got.segments.every((s) => s >= got.indexedThrough),
+      `absent ${key}`,
+    );
+  }
+}
+
+const layoutArb = fc.array(
+  fc.array(fc.string({ minLength: 1, maxLength: 4, unit: "grapheme-ascii" }), {
+    maxLength: 12,
+  }),
+  { minLength: 1, maxLength: 40 },
+);
+const shapeArb = fc.record({
+  span: fc.integer({ min: 1, max: 4 }),
+  fanout: fc.integer({ min: 2, max: 3 }),
+  levelMax: fc.integer({ min: 0, max: 3 }),
+});
+
+Deno.test("candidates never miss a segment, at every step of builds and compactions", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      layoutArb,
+      shapeArb,
+      fc.array(fc.nat(), { minLength: 1, maxLength: 6 }),
+      async (layout, shape, uploads) => {
+        const { index, catalog } = makeIndex({ layout, shape });
+        // Segments arrive in bursts; the index catches up step by step.
+        let uploaded = 0;
+        for (const burst of uploads) {
+          uploaded = Math.min(layout.length, uploaded + (burst % 9));
+          while (await index.step(1, uploaded) !== undefined) {
+            await assertNoFalseNegatives(index, layout, uploaded, ["zz", "q"]);
+          }
+          await assertNoFalseNegatives(index, layout, uploaded, ["zz"]);
+        }
+        const state = catalog.state(1)!;
+        assert.equal(state.indexedThrough, uploaded - (uploaded % shape.span));
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
+Deno.test("compaction reaches the top level and lookups then read one run", async () => {
+  const layout = Array.from(
+    { length: 16 },
+    (_, s) => [`k${s}`, `k${s + 1}`, "all"],
+  );
+  const { index, catalog, objects } = makeIndex({
+    layout,
+    shape: { span: 2, fanout: 2, levelMax: 3 },
+  });
+  const tasks: string[] = [];
+  for (;;) {
+    const t = await index.step(1, 16);
+    if (t === undefined) break;
+    tasks.push(
+      t.kind === "build"
+        ? `b${t.firstSegment}`
+        : `c${t.level}@${t.runs[0].firstSegment}`,
+    );
+  }
+  assert.deepEqual(tasks.filter((t) => t.startsWith("b")).length, 8);
+  assert.deepEqual(tasks.filter((t) => t.startsWith("c")).length, 4 + 2 + 1);
+  const manifest = index.manifest(1)!;
+  assert.deepEqual(
+    manifest.runs.map((r) => [r.level, r.firstSegment, r.lastSegment]),
+    [[3, 0, 15]],
+  );
+  assert.deepEqual((await index.candidates(1, "all", 16)).segments, [
+    ...Array(16).keys(),
+  ]);
+  assert.deepEqual((await index.candidates(1, "k5", 16)).segments, [4, 5]);
+  assert.deepEqual((await index.candidates(1, "k5", 16, 5)).segments, [5]);
+  assert.deepEqual((await index.candidates(1, "absent", 16)).segments, []);
+  assert.deepEqual((await index.candidates(1, "absent", 18)).segments, [
+    16,
+    17,
+  ]);
+  // Retired runs stay until their grace period passes, then go.
+  const retired = catalog.runs(1).filter((r) => r.retiredAtMs !== null);
+  assert.equal(retired.length, 8 + 4 + 2);
+  assert.equal(await index.collectRetired(1, 60_000), 0);
+  assert.ok(await objects.get(retired[0].objectKey));
+  const later = makeIndexAt(catalog, objects, layout, 120_000);
+  assert.equal(await later.collectRetired(1, 60_000), 14);
+  assert.equal(await objects.get(retired[0].objectKey), undefined);
+  assert.deepEqual((await later.candidates(1, "k5", 16)).segments, [4, 5]);
+  await later.dropStream(1);
+  assert.equal(catalog.state(1), undefined);
+  assert.equal((await objects.list("streams/")).keys.length, 0);
+});
+
+function makeIndexAt(
+  catalog: RunCatalog,
+  objects: ObjectStore,
+  layout: string[][],
+  nowMs: number,
+) {
+  return new RoutingKeyIndex({
+    objects,
+    catalog,
+    builder: inThreadRunBuilder(),
+    cache: new RunCache(1 << 20),
+    readKeys: (_id, ordinal) => Promise.resolve(segmentKeys(layout[ordinal])),
+    shape: { span: 2, fanout: 2, levelMax: 3 },
+    now: () => nowMs,
+  });
+}
+
+Deno.test("object-store failures fail a step without changing the catalog; lookups fall back to scanning", async () => {
+  const layout = Array.from({ length: 24 }, (_, s) => [`k${s % 5}`]);
+  const objects = new FaultyObjectStore(new MemoryObjectStore(), {
+    random: seededRandom(7),
+  });
+  const { index, catalog } = makeIndex({
+    layout,
+    objects,
+    shape: { span: 4, fanout: 2, levelMax: 2 },
+    cacheBytes: 0,
+  });
+  let failures = 0;
+  objects.setFaults({ failureRate: 0.4 });
+  for (let i = 0; i < 200; i++) {
+    const before = JSON.stringify(catalog.runs(1));
+    try {
+      if (await index.step(1, 24) === undefined) break;
+    } catch (error) {
+      assert.ok(error instanceof StreamError && error.kind === "unavailable");
+      assert.equal(JSON.stringify(catalog.runs(1)), before);
+      failures++;
+    }
+    await assertNoFalseNegatives(index, layout, 24);
+  }
+  assert.ok(failures > 0, "some steps failed");
+  assert.equal(catalog.state(1)!.indexedThrough, 24);
+  // With every read failing, candidates are all segments: slow, never wrong.
+  objects.setFaults({ failureRate: 1 });
+  const all = await index.candidates(1, "k1", 24);
+  assert.deepEqual(all.segments, [...Array(24).keys()]);
+  assert.ok(all.runsUnreadable > 0);
+});
+
+Deno.test("a SQLite catalog and the manifest section carry the index across a restart and a bootstrap", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const layout = Array.from({ length: 10 }, (_, s) => [`a${s}`, "b"]);
+    const objects = new MemoryObjectStore();
+    const first = makeIndex({
+      layout,
+      objects,
+      catalog: openSqliteRunCatalog(`${dir}/wal.sqlite`, "os"),
+    });
+    while (await first.index.step(1, 10) !== undefined) { /* catch up */ }
+    const manifest = JSON.parse(JSON.stringify(first.index.manifest(1)));
+    first.catalog.close();
+    const reopened = makeIndex({
+      layout,
+      objects,
+      catalog: openSqliteRunCatalog(`${dir}/wal.sqlite`, "os"),
+    });
+    assert.deepEqual(reopened.index.manifest(1), manifest);
+    await assertNoFalseNegatives(reopened.index, layout, 10);
+    reopened.catalog.close();
+    const restored = new MemoryRunCatalog();
+    const { state, rows } = parseRoutingIndexManifest(manifest, 5);
+    restored.replace(1, state, rows);
+    const booted = makeIndex({ layout, objects, catalog: restored });
+    assert.deepEqual((await booted.index.candidates(1, "a3", 10)).segments, [
+      3,
+    ]);
+    await assertNoFalseNegatives(booted.index, layout, 10);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("workerRunBuilder() builds the same runs as the in-thread builder", async () => {
+  const builder = workerRunBuilder();
+  try {
+    const layout = Array.from(
+      { length: 8 },
+      (_, s) => Array.from({ length: 50 }, (_, i) => `u${(s * 31 + i) % 97}`),
+    );
+    const viaWorker = makeIndex({
+      layout,
+      builder,
+      shape: { span: 4, fanout: 2, levelMax: 1 },
+    });
+    const inThread = makeIndex({
+      layout,
+      shape: { span: 4, fanout: 2, levelMax: 1 },
+    });
+    viaWorker.catalog.init(1, 42n, 0);
+    inThread.catalog.init(1, 42n, 0);
+    while (await viaWorker.index.step(1, 8) !== undefined) { /* catch up */ }
+    while (await inThread.index.step(1, 8) !== undefined) { /* catch up */ }
+    const keys = (await viaWorker.objects.list("")).keys;
+    assert.deepEqual(keys, (await inThread.objects.list("")).keys);
+    for (const k of keys) {
+      assert.deepEqual(
+        await viaWorker.objects.get(k),
+        await inThread.objects.get(k),
+      );
+    }
+    await assertNoFalseNegatives(viaWorker.index, layout, 8);
+    // A run that does not decode comes back as a typed error.
+    await assert.rejects(
+      builder.compact([new Uint8Array(8), new Uint8Array(8)]),
+      (e) => e instanceof StreamError && e.kind === "corrupt",
+    );
+  } finally {
+    builder.close();
+  }
+  await assert.rejects(
+    builder.compact([]),
+    (e) => e instanceof StreamError && e.kind === "unavailable",
+  );
+});
+
+Deno.test("RoutingKeyIndex refuses an invalid shape", () => {
+  for (
+    const shape of [{ span: 17, fanout: 16, levelMax: 4 }, {
+      span: 16,
+      fanout: 1,
+      levelMax: 4,
+    }, { span: 16, fanout: 16, levelMax: 16 }]
+  ) {
+    assert.throws(
+      () => makeIndex({ layout: [], shape }),
+      (e) => e instanceof StreamError && e.kind === "bad_request",
+    );
+  }
+});
