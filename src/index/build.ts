@@ -2,81 +2,46 @@
  * @module
  * Building runs: an L0 run from the fingerprints of up to 16 consecutive
  * segments, and a level L+1 run from contiguous level L runs (compaction).
- * Both are a k-way merge of sorted fingerprint columns (compared as two
- * 32-bit halves, so the merge allocates no BigInts) followed by one fuse16
- * build in the WASM kernel over the merged, distinct fingerprints.
+ * Both tag each input fingerprint with its segment or run number (in the
+ * fingerprint's free low bits), sort all of them at once with the native
+ * typed-array sort, group equal fingerprints in one pass over 32-bit words
+ * (no BigInts), and build one fuse16 filter in WASM over the distinct ones.
  */
 
 import { assert } from "../assert.ts";
 import { FuseFilter } from "../_wasm/fuse.ts";
+import { FINGERPRINT_TAG_BITS } from "./fingerprint.ts";
 import { L0_SPAN_MAX, RoutingRun, type RunTable, writeVarint } from "./run.ts";
 
-/** Sorted distinct copy of `fps`. */
-export function sortedDistinct(fps: BigUint64Array): BigUint64Array {
-  const sorted = fps.slice().sort();
-  if (sorted.length === 0) return sorted;
-  const w = new Uint32Array(sorted.buffer);
-  let n = 1;
-  for (let i = 1; i < sorted.length; i++) {
-    const lo = w[2 * i];
-    const hi = w[2 * i + 1];
-    if (lo !== w[2 * n - 2] || hi !== w[2 * n - 1]) {
-      w[2 * n] = lo;
-      w[2 * n + 1] = hi;
-      n++;
-    }
-  }
-  return sorted.subarray(0, n);
-}
+const TAG_MASK = (1 << FINGERPRINT_TAG_BITS) - 1;
+/** Most inputs one build merges: segments of an L0 run, runs of a compaction. */
+export const MERGE_INPUTS_MAX = 1 << FINGERPRINT_TAG_BITS;
 
 /**
- * Merges sorted distinct `lists`: calls `emit(members, count)` once per
- * distinct value in ascending order, where `members[0..count)` are the
- * indexes of the lists holding it, ascending, and `cursor[i]` is the
- * position of the value in list `i` for each member. Returns the merged
- * column of distinct values.
+ * All of `lists` in one array, each fingerprint tagged in its free low bits
+ * with the index of its list, sorted. Equal fingerprints end up adjacent,
+ * in list order; one native sort replaces a k-way merge.
  */
-function mergeSorted(
-  lists: BigUint64Array[],
-  emit: (members: Int32Array, count: number, cursor: Int32Array) => void,
-): BigUint64Array {
-  const k = lists.length;
-  const words = lists.map((l) =>
-    new Uint32Array(l.buffer, l.byteOffset, 2 * l.length)
-  );
-  const cursor = new Int32Array(k);
-  const members = new Int32Array(k);
+function tagAndSort(lists: readonly BigUint64Array[]): BigUint64Array {
+  assert(lists.length <= MERGE_INPUTS_MAX, "one tag per input list");
   let total = 0;
   for (const l of lists) total += l.length;
   const out = new BigUint64Array(total);
-  const ow = new Uint32Array(out.buffer);
-  let n = 0;
-  for (;;) {
-    let count = 0;
-    let minHi = 0;
-    let minLo = 0;
-    for (let i = 0; i < k; i++) {
-      const c = cursor[i];
-      if (c >= lists[i].length) continue;
-      const lo = words[i][2 * c];
-      const hi = words[i][2 * c + 1];
-      if (count === 0 || hi < minHi || (hi === minHi && lo < minLo)) {
-        minHi = hi;
-        minLo = lo;
-        members[0] = i;
-        count = 1;
-      } else if (hi === minHi && lo === minLo) {
-        members[count++] = i;
-      }
+  const words = new Uint32Array(out.buffer);
+  let at = 0;
+  for (let tag = 0; tag < lists.length; tag++) {
+    out.set(lists[tag], at);
+    const end = at + lists[tag].length;
+    for (let i = at; i < end; i++) {
+      assert(
+        (words[2 * i] & TAG_MASK) === 0,
+        "fingerprints keep their tag bits clear",
+      );
+      words[2 * i] |= tag;
     }
-    if (count === 0) break;
-    emit(members, count, cursor);
-    ow[2 * n] = minLo;
-    ow[2 * n + 1] = minHi;
-    n++;
-    for (let m = 0; m < count; m++) cursor[members[m]]++;
+    at = end;
   }
-  return out.slice(0, n);
+  return out.sort();
 }
 
 /**
@@ -93,21 +58,32 @@ export function buildL0Run(
     n >= 1 && n <= L0_SPAN_MAX,
     `an L0 run covers 1..16 segments, not ${n}`,
   );
-  const lists = perSegment.map(sortedDistinct);
-  let total = 0;
-  for (const l of lists) total += l.length;
-  const masks = new Uint16Array(total);
-  let j = 0;
-  const fingerprints = mergeSorted(lists, (members, count) => {
-    let mask = 0;
-    for (let m = 0; m < count; m++) mask |= 1 << members[m];
-    masks[j++] = mask;
-  });
-  const table: RunTable = { level: 0, fingerprints, masks: masks.slice(0, j) };
+  const tagged = tagAndSort(perSegment);
+  const words = new Uint32Array(tagged.buffer);
+  const fingerprints = new BigUint64Array(tagged.length);
+  const out = new Uint32Array(fingerprints.buffer);
+  const masks = new Uint16Array(tagged.length);
+  let j = -1;
+  for (let i = 0; i < tagged.length; i++) {
+    const raw = words[2 * i];
+    const lo = (raw & ~TAG_MASK) >>> 0;
+    const hi = words[2 * i + 1];
+    if (j < 0 || lo !== out[2 * j] || hi !== out[2 * j + 1]) {
+      j++;
+      out[2 * j] = lo;
+      out[2 * j + 1] = hi;
+    }
+    masks[j] |= 1 << (raw & TAG_MASK);
+  }
+  const table: RunTable = {
+    level: 0,
+    fingerprints: fingerprints.slice(0, j + 1),
+    masks: masks.slice(0, j + 1),
+  };
   return new RoutingRun(
     firstSegment,
     firstSegment + n - 1,
-    FuseFilter.build(fingerprints, 16),
+    FuseFilter.build(table.fingerprints, 16),
     table,
   );
 }
@@ -137,7 +113,10 @@ class ByteSink {
  * run of the next level covering all their segments.
  */
 export function compactRuns(runs: readonly RoutingRun[]): RoutingRun {
-  assert(runs.length >= 2, "compaction merges at least two runs");
+  assert(
+    runs.length >= 2 && runs.length <= MERGE_INPUTS_MAX,
+    "compaction merges 2..16 runs",
+  );
   const level = runs[0].level;
   for (let i = 0; i < runs.length; i++) {
     assert(runs[i].level === level, "compaction merges runs of one level");
@@ -147,37 +126,52 @@ export function compactRuns(runs: readonly RoutingRun[]): RoutingRun {
     );
   }
   const first = runs[0].firstSegment;
+  const tagged = tagAndSort(runs.map((r) => r.table.fingerprints));
+  const words = new Uint32Array(tagged.buffer);
+  const fingerprints = new BigUint64Array(tagged.length);
+  const out = new Uint32Array(fingerprints.buffer);
+  const cursor = new Int32Array(runs.length);
   const sink = new ByteSink();
   const starts: number[] = [];
   const segments: number[] = [];
-  const fingerprints = mergeSorted(
-    runs.map((r) => r.table.fingerprints),
-    (members, count, cursor) => {
-      starts.push(sink.length);
-      segments.length = 0;
-      for (let m = 0; m < count; m++) {
-        const r = members[m];
-        for (const s of runs[r].segmentsAt(cursor[r])) segments.push(s);
-      }
-      sink.varint(segments.length);
-      let previous = first;
-      for (const s of segments) {
-        sink.varint(s - previous);
-        previous = s;
-      }
-    },
-  );
+  let j = -1;
+  const flush = () => {
+    if (j < 0) return;
+    starts.push(sink.length);
+    sink.varint(segments.length);
+    let previous = first;
+    for (const s of segments) {
+      sink.varint(s - previous);
+      previous = s;
+    }
+    segments.length = 0;
+  };
+  for (let i = 0; i < tagged.length; i++) {
+    const raw = words[2 * i];
+    const lo = (raw & ~TAG_MASK) >>> 0;
+    const hi = words[2 * i + 1];
+    if (j < 0 || lo !== out[2 * j] || hi !== out[2 * j + 1]) {
+      flush();
+      j++;
+      out[2 * j] = lo;
+      out[2 * j + 1] = hi;
+    }
+    // Runs are in segment order and tags sort ascending: segments stay sorted.
+    const r = raw & TAG_MASK;
+    for (const s of runs[r].segmentsAt(cursor[r]++)) segments.push(s);
+  }
+  flush();
   starts.push(sink.length);
   const table: RunTable = {
     level: level + 1,
-    fingerprints,
+    fingerprints: fingerprints.slice(0, j + 1),
     postings: sink.bytes.slice(0, sink.length),
     postingOffsets: Uint32Array.from(starts),
   };
   return new RoutingRun(
     first,
     runs[runs.length - 1].lastSegment,
-    FuseFilter.build(fingerprints, 16),
+    FuseFilter.build(table.fingerprints, 16),
     table,
   );
 }

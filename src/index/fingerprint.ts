@@ -1,8 +1,9 @@
 /**
  * @module
- * Keyed 64-bit fingerprints of routing keys: XXH64 of the key's UTF-8 bytes
- * seeded with the stream's secret 64-bit seed, so no one outside can craft
- * keys that collide in the index. Keys travel as one byte buffer plus an
+ * Keyed fingerprints of routing keys: XXH64 of the key's UTF-8 bytes seeded
+ * with the stream's secret 64-bit seed, so no one outside can craft keys
+ * that collide in the index, with the low 4 bits cleared (60 significant
+ * bits): run builds put a segment or run number there while sorting. Keys travel as one byte buffer plus an
  * offsets column (`SegmentKeys`), which crosses the WASM and Worker
  * boundaries in one copy each, and are hashed in one kernel call per batch.
  */
@@ -43,6 +44,9 @@ export function keyCount(keys: SegmentKeys): number {
   return keys.offsets.length - 1;
 }
 
+/** Low bits of a fingerprint that are always zero (free for a tag). */
+export const FINGERPRINT_TAG_BITS = 4;
+
 /**
  * Fingerprints of every key of `keys` under `seed`, in one kernel call per
  * `KEYS_MAX` keys. Throws an assertion error on malformed offsets.
@@ -53,13 +57,21 @@ export function fingerprintKeys(
 ): BigUint64Array {
   const n = keyCount(keys);
   assert(n >= 0 && keys.offsets[0] === 0, "offsets must start at 0");
-  if (n <= KEYS_MAX) return xxhash64BatchSeeded(keys.data, keys.offsets, seed);
-  const out = new BigUint64Array(n);
-  for (let at = 0; at < n; at += KEYS_MAX) {
-    const end = Math.min(n, at + KEYS_MAX);
-    const offsets = keys.offsets.slice(at, end + 1);
-    out.set(xxhash64BatchSeeded(keys.data, offsets, seed), at);
+  let out: BigUint64Array;
+  if (n <= KEYS_MAX) {
+    out = xxhash64BatchSeeded(keys.data, keys.offsets, seed);
+  } else {
+    out = new BigUint64Array(n);
+    for (let at = 0; at < n; at += KEYS_MAX) {
+      const end = Math.min(n, at + KEYS_MAX);
+      const offsets = keys.offsets.slice(at, end + 1);
+      out.set(xxhash64BatchSeeded(keys.data, offsets, seed), at);
+    }
   }
+  // Little-endian words: the low word of fingerprint i is words[2 * i].
+  const words = new Uint32Array(out.buffer, out.byteOffset, 2 * n);
+  const keep = ~((1 << FINGERPRINT_TAG_BITS) - 1);
+  for (let i = 0; i < words.length; i += 2) words[i] &= keep;
   return out;
 }
 

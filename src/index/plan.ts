@@ -16,13 +16,14 @@ import {
 } from "../limits.ts";
 import { streamPrefix } from "../objectstore/manifest.ts";
 import { activeRuns, type RoutingState, type RunRow } from "./catalog.ts";
+import { MERGE_INPUTS_MAX } from "./build.ts";
 import { L0_SPAN_MAX, RUN_LEVEL_MAX } from "./run.ts";
 
 /** Shape of the run hierarchy. */
 export interface RoutingIndexShape {
   /** Segments per L0 run, 1..16. */
   span: number;
-  /** Runs of one level per run of the next, 2..64. */
+  /** Runs of one level per run of the next, 2..16. */
   fanout: number;
   /** Highest level compaction builds, 0..RUN_LEVEL_MAX. */
   levelMax: number;
@@ -45,7 +46,9 @@ export function shapeErrors(shape: RoutingIndexShape): string[] {
   if (!intIn(shape.span, 1, L0_SPAN_MAX)) {
     errors.push(`span must be in 1..${L0_SPAN_MAX}`);
   }
-  if (!intIn(shape.fanout, 2, 64)) errors.push("fanout must be in 2..64");
+  if (!intIn(shape.fanout, 2, MERGE_INPUTS_MAX)) {
+    errors.push(`fanout must be in 2..${MERGE_INPUTS_MAX}`);
+  }
   if (!intIn(shape.levelMax, 0, RUN_LEVEL_MAX)) {
     errors.push(`levelMax must be in 0..${RUN_LEVEL_MAX}`);
   }

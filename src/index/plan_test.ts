@@ -71,8 +71,8 @@ Deno.test("runObjectKey() names level and covered ordinals under the stream's fo
 
 Deno.test("shapeErrors() accepts the default and names each bad field", () => {
   assert.deepEqual(shapeErrors(defaultShape()), []);
-  assert.equal(shapeErrors({ span: 0, fanout: 65, levelMax: -1 }).length, 3);
-  assert.deepEqual(shapeErrors({ span: 16, fanout: 64, levelMax: 15 }), [
+  assert.equal(shapeErrors({ span: 0, fanout: 17, levelMax: -1 }).length, 3);
+  assert.deepEqual(shapeErrors({ span: 16, fanout: 16, levelMax: 15 }), [
     "span * fanout^levelMax must stay below 2^40 segments",
   ]);
 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { StreamError } from "../errors.ts";
-import { buildL0Run, compactRuns, sortedDistinct } from "./build.ts";
+import { AssertionError } from "../assert.ts";
+import { buildL0Run, compactRuns } from "./build.ts";
 import {
   fingerprintKeys,
   fingerprintOf,
@@ -74,19 +75,22 @@ Deno.test("fingerprints depend on the seed, and seeds round-trip as hex", () => 
   assert.equal(seedFromHex("FEDCBA9876543210"), undefined);
 });
 
-Deno.test("sortedDistinct() sorts and drops duplicates", () => {
+Deno.test("fingerprints keep their 4 tag bits clear; builds refuse ones that do not", () => {
   fc.assert(
     fc.property(
-      fc.array(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })),
-      (xs) => {
-        const got = Array.from(sortedDistinct(BigUint64Array.from(xs)));
-        const want = [...new Set(xs)].sort((
-          a,
-          b,
-        ) => (a < b ? -1 : a > b ? 1 : 0));
-        assert.deepEqual(got, want);
+      fc.array(fc.string()),
+      fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+      (keys, seed) => {
+        for (const fp of fingerprintKeys(segmentKeys(keys), seed)) {
+          assert
+            .equal(fp & 15n, 0n);
+        }
       },
     ),
+  );
+  assert.throws(
+    () => buildL0Run(0, [BigUint64Array.of(0x10n, 0x21n)]),
+    AssertionError,
   );
 });
 
