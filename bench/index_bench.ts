@@ -123,6 +123,14 @@ const l1 = compactRuns(l0Runs);
 const hitFp = l1.table.fingerprints[l1.entryCount >> 1];
 const missFp = fingerprintOf("no-such-customer", SEED);
 
+const l1File = encodeRun(l1);
+Deno.bench(`decode an L1 run file (${l1File.length} bytes, checked)`, {
+  group: "decode",
+  ...HEAVY,
+}, () => {
+  decodeRun(l1File);
+});
+
 Deno.bench("lookup in one L1 run (256 segments): hit", {
   group: "lookup-run",
   baseline: true,

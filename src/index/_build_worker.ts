@@ -1,12 +1,14 @@
 /**
  * @module
- * Worker side of `workerRunBuilder`: hashes keys, builds and compacts runs
- * one request at a time, so index builds never run on the thread serving
- * HTTP. Results go back as transferred buffers.
+ * Worker side of `workerRunBuilder`: hashes keys, builds, compacts and
+ * decodes runs one request at a time, so none of that runs on the thread
+ * serving HTTP. Results go back as transferred buffers.
  */
 
 import { StreamError } from "../errors.ts";
 import { workerScope } from "../worker_scope.ts";
+import { runPartsBuffers, runToParts } from "./run.ts";
+import { decodeRun } from "./run_format.ts";
 import {
   buildL0Bytes,
   type BuildReply,
@@ -19,12 +21,18 @@ const scope = workerScope<BuildRequest>();
 scope.onmessage = (event: MessageEvent<BuildRequest>) => {
   const r = event.data;
   try {
+    // Results are fresh: hand their buffers over instead of copying them.
+    const post = scope.postMessage as (m: unknown, t: Transferable[]) => void;
+    if (r.kind === "decode") {
+      const parts = runToParts(decodeRun(r.bytes));
+      const reply: BuildReply = { id: r.id, ok: true, parts };
+      post.call(scope, reply, runPartsBuffers(parts));
+      return;
+    }
     const { bytes, entryCount } = r.kind === "l0"
       ? buildL0Bytes(r.seed, r.firstSegment, r.keys)
       : compactBytes(r.runs);
     const reply: BuildReply = { id: r.id, ok: true, bytes, entryCount };
-    // The run is fresh: hand its buffer over instead of copying it.
-    const post = scope.postMessage as (m: unknown, t: Transferable[]) => void;
     post.call(scope, reply, [bytes.buffer as ArrayBuffer]);
   } catch (error) {
     scope.postMessage(

@@ -3,8 +3,9 @@
  * `RunBuilder`: where run builds and compactions execute. `workerRunBuilder`
  * runs them on a dedicated Worker (the server's choice: a 16-segment build
  * hashes and sorts millions of keys), `inThreadRunBuilder` runs them here
- * (tests, tools). Both take keys and encoded runs and return encoded runs,
- * so only flat buffers cross the thread boundary, transferred, not copied.
+ * (tests, tools). Builds take keys and encoded runs and return encoded
+ * runs; `decode` checks a run file there and returns its columns. Only flat
+ * buffers cross the thread boundary, transferred where possible.
  */
 
 import { assert } from "../assert.ts";
@@ -17,6 +18,8 @@ import {
   compactBytes,
 } from "./_build.ts";
 import type { SegmentKeys } from "./fingerprint.ts";
+import { type RoutingRun, runFromParts, type RunParts } from "./run.ts";
+import { decodeRun } from "./run_format.ts";
 
 /** An encoded run and its distinct fingerprints. */
 export interface BuiltRun {
@@ -39,6 +42,8 @@ export interface RunBuilder {
   ): Promise<BuiltRun>;
   /** The next-level run merging encoded, contiguous runs of one level. */
   compact(runs: Uint8Array[]): Promise<BuiltRun>;
+  /** The checked, decoded run file (`corrupt` if it is not one). */
+  decode(bytes: Uint8Array): Promise<RoutingRun>;
   /** Releases the Worker, if any; later calls fail. */
   close(): void;
 }
@@ -49,6 +54,7 @@ export function inThreadRunBuilder(): RunBuilder {
     buildL0: (seed, first, keys) =>
       Promise.resolve(buildL0Bytes(seed, first, keys)),
     compact: (runs) => Promise.resolve(compactBytes(runs)),
+    decode: (bytes) => Promise.resolve().then(() => decodeRun(bytes)),
     close() {},
   };
 }
@@ -58,7 +64,8 @@ type BuildRequestBody = BuildRequest extends infer R
   ? R extends { id: number } ? Omit<R, "id"> : never
   : never;
 
-type Pending = { resolve: (r: BuiltRun) => void; reject: (e: Error) => void };
+type Reply = BuiltRun | { parts: RunParts };
+type Pending = { resolve: (r: Reply) => void; reject: (e: Error) => void };
 
 /** Runs builds on a dedicated Worker, one at a time in request order. */
 export function workerRunBuilder(): RunBuilder {
@@ -82,9 +89,10 @@ export function workerRunBuilder(): RunBuilder {
     const p = pending.get(reply.id);
     if (p === undefined) return;
     pending.delete(reply.id);
-    if (reply.ok) {
-      p.resolve({ bytes: reply.bytes, entryCount: reply.entryCount });
-    } else p.reject(new StreamError(reply.kind as ErrorKind, reply.message));
+    if (!reply.ok) {
+      p.reject(new StreamError(reply.kind as ErrorKind, reply.message));
+    } else if ("parts" in reply) p.resolve({ parts: reply.parts });
+    else p.resolve({ bytes: reply.bytes, entryCount: reply.entryCount });
   };
   worker.onerror = (event) => {
     event.preventDefault();
@@ -98,7 +106,7 @@ export function workerRunBuilder(): RunBuilder {
   const send = async (
     request: BuildRequestBody,
     transfer: ArrayBuffer[],
-  ): Promise<BuiltRun> => {
+  ): Promise<Reply> => {
     await ready;
     if (failed !== undefined) throw failed;
     assert(
@@ -106,29 +114,40 @@ export function workerRunBuilder(): RunBuilder {
       "index builds wait in a bounded queue",
     );
     const id = nextId++;
-    return await new Promise<BuiltRun>((resolve, reject) => {
+    return await new Promise<Reply>((resolve, reject) => {
       pending.set(id, { resolve, reject });
       worker.postMessage({ ...request, id }, transfer);
     });
   };
   return {
-    buildL0(seed, firstSegment, keys) {
+    async buildL0(seed, firstSegment, keys) {
       const transfer = distinct(
         keys.flatMap((k) => [k.data.buffer, k.offsets.buffer]),
       );
-      return send({ kind: "l0", seed, firstSegment, keys }, transfer);
-    },
-    compact(runs) {
-      return send(
-        { kind: "compact", runs },
-        distinct(runs.map((r) => r.buffer)),
+      return built(
+        await send({ kind: "l0", seed, firstSegment, keys }, transfer),
       );
+    },
+    async compact(runs) {
+      const transfer = distinct(runs.map((r) => r.buffer));
+      return built(await send({ kind: "compact", runs }, transfer));
+    },
+    async decode(bytes) {
+      // Copied, not transferred: the caller may keep the file.
+      const reply = await send({ kind: "decode", bytes }, []);
+      assert("parts" in reply, "a decode request gets a decoded run");
+      return runFromParts(reply.parts);
     },
     close() {
       fail(new StreamError("unavailable", "Index build worker closed"));
       worker.terminate();
     },
   };
+}
+
+function built(reply: Reply): BuiltRun {
+  assert("bytes" in reply, "a build request gets a run file");
+  return reply;
 }
 
 /** Transferable buffers of a list (each once; shared ones cannot move). */

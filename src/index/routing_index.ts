@@ -34,7 +34,6 @@ import {
   shapeErrors,
 } from "./plan.ts";
 import type { RoutingRun } from "./run.ts";
-import { decodeRun } from "./run_format.ts";
 
 /** Reads the routing keys of one uploaded segment (records without keys left out). */
 export type SegmentKeyReader = (
@@ -50,6 +49,12 @@ export interface RoutingKeyIndexDeps {
   catalog: RunCatalog;
   /** Where builds run. */
   builder: RunBuilder;
+  /**
+   * Where run files fetched for lookups are checked and decoded (default:
+   * `builder`). The server gives it a Worker of its own, so a lookup that
+   * misses the cache does not wait behind a build.
+   */
+  decoder?: RunBuilder;
   /** Decoded runs. */
   cache: RunCache;
   /** Keys of uploaded segments. */
@@ -197,9 +202,10 @@ export class RoutingKeyIndex {
 
   /** The decoded run at `key`, through the cache. */
   #run(key: string): Promise<RoutingRun> {
+    const decoder = this.#d.decoder ?? this.#d.builder;
     return this.#d.cache.get(
       key,
-      async () => decodeRun(await this.#getObject(key)),
+      async () => await decoder.decode(await this.#getObject(key)),
     );
   }
 

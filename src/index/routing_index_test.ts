@@ -19,12 +19,14 @@ import { segmentKeys } from "./fingerprint.ts";
 import type { RoutingIndexShape } from "./plan.ts";
 import { RoutingKeyIndex } from "./routing_index.ts";
 import { openSqliteRunCatalog } from "./sqlite_catalog.ts";
+import { decodeRun } from "./run_format.ts";
 
 interface Setup {
   layout: string[][]; // keys of each uploaded segment
   objects?: ObjectStore;
   catalog?: RunCatalog;
   builder?: RunBuilder;
+  decoder?: RunBuilder;
   shape?: RoutingIndexShape;
   cacheBytes?: number;
 }
@@ -37,6 +39,7 @@ function makeIndex(s: Setup) {
     objects,
     catalog,
     builder: s.builder ?? inThreadRunBuilder(),
+    decoder: s.decoder,
     cache: new RunCache(s.cacheBytes ?? 1 << 20),
     readKeys: (_id, ordinal) => Promise.resolve(segmentKeys(s.layout[ordinal])),
     shape: s.shape ?? { span: 2, fanout: 2, levelMax: 2 },
@@ -257,8 +260,9 @@ Deno.test("a SQLite catalog and the manifest section carry the index across a re
   }
 });
 
-Deno.test("workerRunBuilder() builds the same runs as the in-thread builder", async () => {
+Deno.test("workerRunBuilder() builds and decodes the same runs as the in-thread builder", async () => {
   const builder = workerRunBuilder();
+  const decoder = workerRunBuilder();
   try {
     const layout = Array.from(
       { length: 8 },
@@ -267,6 +271,7 @@ Deno.test("workerRunBuilder() builds the same runs as the in-thread builder", as
     const viaWorker = makeIndex({
       layout,
       builder,
+      decoder,
       shape: { span: 4, fanout: 2, levelMax: 1 },
     });
     const inThread = makeIndex({
@@ -286,13 +291,22 @@ Deno.test("workerRunBuilder() builds the same runs as the in-thread builder", as
       );
     }
     await assertNoFalseNegatives(viaWorker.index, layout, 8);
-    // A run that does not decode comes back as a typed error.
+    const file = (await viaWorker.objects.get(keys[keys.length - 1]))!;
+    const decoded = await decoder.decode(file);
+    assert.deepEqual(decoded.table, decodeRun(file).table);
+    assert.deepEqual(decoded.filter.data, decodeRun(file).filter.data);
+    // Bad bytes come back as typed errors.
+    await assert.rejects(
+      decoder.decode(file.subarray(1)),
+      (e) => e instanceof StreamError && e.kind === "corrupt",
+    );
     await assert.rejects(
       builder.compact([new Uint8Array(8), new Uint8Array(8)]),
       (e) => e instanceof StreamError && e.kind === "corrupt",
     );
   } finally {
     builder.close();
+    decoder.close();
   }
   await assert.rejects(
     builder.compact([]),

@@ -9,7 +9,7 @@
  */
 
 import { assert } from "../assert.ts";
-import type { FuseFilter } from "../_wasm/fuse.ts";
+import { type FuseData, FuseFilter } from "../_wasm/fuse.ts";
 
 /** Most segments an L0 run covers (one bit each in a 16-bit mask). */
 export const L0_SPAN_MAX = 16;
@@ -136,6 +136,59 @@ export class RoutingRun {
     const j = this.indexOf(fingerprint);
     return j < 0 ? [] : this.segmentsAt(j);
   }
+}
+
+/** A run as plain data: what crosses a Worker boundary. */
+export interface RunParts {
+  /** First segment ordinal covered. */
+  firstSegment: number;
+  /** Last segment ordinal covered (inclusive). */
+  lastSegment: number;
+  /** The filter's parameters and fingerprints. */
+  filter: FuseData;
+  /** Fingerprints and their segments. */
+  table: RunTable;
+}
+
+/** `run` as plain data (sharing its arrays). */
+export function runToParts(run: RoutingRun): RunParts {
+  return {
+    firstSegment: run.firstSegment,
+    lastSegment: run.lastSegment,
+    filter: { ...run.filter.data },
+    table: run.table,
+  };
+}
+
+/**
+ * The run of `parts`, which must come from `runToParts` of a checked run
+ * (`decodeRun` on the other side of a Worker): only lengths are re-checked.
+ */
+export function runFromParts(parts: RunParts): RoutingRun {
+  const t = parts.table;
+  const n = t.fingerprints.length;
+  assert(
+    "masks" in t ? t.masks.length === n : t.postingOffsets.length === n + 1,
+    "run columns have one entry per fingerprint",
+  );
+  return new RoutingRun(
+    parts.firstSegment,
+    parts.lastSegment,
+    FuseFilter.fromData(parts.filter),
+    t,
+  );
+}
+
+/** Buffers of `parts`, to transfer rather than copy. */
+export function runPartsBuffers(parts: RunParts): ArrayBuffer[] {
+  const t = parts.table;
+  const views: ArrayBufferView[] = "masks" in t
+    ? [t.fingerprints, t.masks]
+    : [t.fingerprints, t.postings, t.postingOffsets];
+  views.push(parts.filter.fingerprints);
+  const out = new Set<ArrayBuffer>();
+  for (const v of views) if (v.buffer instanceof ArrayBuffer) out.add(v.buffer);
+  return [...out];
 }
 
 /** Appends the unsigned LEB128 form of `value` to `out`. */
