@@ -115,7 +115,9 @@ export class RoutingKeyIndex {
     streamId: number,
     uploadedCount: number,
   ): Promise<IndexTask | undefined> {
-    const state = this.ensureStream(streamId);
+    // Reads only, unless the stream has no state yet: loops call this often.
+    const state = this.#d.catalog.state(streamId) ??
+      this.ensureStream(streamId);
     const task = nextIndexTask(
       state,
       this.#d.catalog.runs(streamId),
@@ -257,15 +259,22 @@ export class RoutingKeyIndex {
   }
 
   /**
-   * Deletes objects of runs retired at least `graceMs` ago (default five
-   * minutes, so readers holding an older manifest still find them), then
-   * forgets their rows. Returns how many were deleted.
+   * Deletes objects of runs retired long enough ago that no reader can
+   * still need them, then forgets their rows; returns how many. A run
+   * retired at T is due once T is at least `graceMs` (default five minutes)
+   * in the past and before `secondLastManifestAtMs`, the publication time
+   * of the manifest before the latest one: two manifests not naming the run
+   * have then been published since.
    */
   async collectRetired(
     streamId: number,
-    graceMs = ROUTING_RUN_RETIRED_GRACE_MS,
+    secondLastManifestAtMs: number,
+    graceMs: number = ROUTING_RUN_RETIRED_GRACE_MS,
   ): Promise<number> {
-    const cutoff = this.#d.now() - graceMs;
+    const cutoff = Math.min(
+      this.#d.now() - graceMs,
+      secondLastManifestAtMs - 1,
+    );
     const due = this.#d.catalog.runs(streamId)
       .filter((r) => r.retiredAtMs !== null && r.retiredAtMs <= cutoff);
     for (const r of due) {
