@@ -331,3 +331,31 @@ Deno.test("RoutingKeyIndex refuses an invalid shape", () => {
     );
   }
 });
+
+Deno.test("step() with nothing to do writes nothing to the catalog", async () => {
+  const writes: string[] = [];
+  class Counting extends MemoryRunCatalog {
+    override init(streamId: number, seed: bigint, nowMs: number) {
+      writes.push("init");
+      return super.init(streamId, seed, nowMs);
+    }
+    override commit(
+      streamId: number,
+      change: Parameters<MemoryRunCatalog["commit"]>[1],
+    ) {
+      writes.push("commit");
+      super.commit(streamId, change);
+    }
+  }
+  const layout = [["a"], ["b"], ["c"]];
+  const { index } = makeIndex({
+    layout,
+    catalog: new Counting(),
+    shape: { span: 2, fanout: 2, levelMax: 1 },
+  });
+  assert.equal(await index.step(1, 1), undefined);
+  assert.deepEqual(writes, ["init"]);
+  assert.equal((await index.step(1, 3))?.kind, "build");
+  for (let i = 0; i < 5; i++) assert.equal(await index.step(1, 3), undefined);
+  assert.deepEqual(writes, ["init", "commit"]);
+});
