@@ -11,7 +11,7 @@
 import { assert } from "../assert.ts";
 import { FuseFilter } from "../_wasm/fuse.ts";
 import { FINGERPRINT_TAG_BITS } from "./fingerprint.ts";
-import { L0_SPAN_MAX, RoutingRun, type RunTable, writeVarint } from "./run.ts";
+import { L0_SPAN_MAX, RoutingRun, type RunTable } from "./run.ts";
 
 const TAG_MASK = (1 << FINGERPRINT_TAG_BITS) - 1;
 /** Most inputs one build merges: segments of an L0 run, runs of a compaction. */
@@ -92,19 +92,18 @@ export function buildL0Run(
 class ByteSink {
   bytes = new Uint8Array(1024);
   length = 0;
-  #scratch: number[] = [];
 
   varint(value: number): void {
-    this.#scratch.length = 0;
-    writeVarint(this.#scratch, value);
-    if (this.length + this.#scratch.length > this.bytes.length) {
-      const grown = new Uint8Array(
-        2 * this.bytes.length + this.#scratch.length,
-      );
+    if (this.length + 10 > this.bytes.length) {
+      const grown = new Uint8Array(2 * this.bytes.length);
       grown.set(this.bytes.subarray(0, this.length));
       this.bytes = grown;
     }
-    for (const b of this.#scratch) this.bytes[this.length++] = b;
+    while (value >= 0x80) {
+      this.bytes[this.length++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.bytes[this.length++] = value;
   }
 }
 
@@ -158,7 +157,7 @@ export function compactRuns(runs: readonly RoutingRun[]): RoutingRun {
     }
     // Runs are in segment order and tags sort ascending: segments stay sorted.
     const r = raw & TAG_MASK;
-    for (const s of runs[r].segmentsAt(cursor[r]++)) segments.push(s);
+    runs[r].appendSegmentsAt(cursor[r]++, segments);
   }
   flush();
   starts.push(sink.length);

@@ -103,28 +103,45 @@ export class RoutingRun {
 
   /** Segment ordinals of entry `j`, ascending. */
   segmentsAt(j: number): number[] {
-    const t = this.table;
     const out: number[] = [];
+    this.appendSegmentsAt(j, out);
+    return out;
+  }
+
+  /** Pushes the segment ordinals of entry `j` onto `out`, ascending. */
+  appendSegmentsAt(j: number, out: number[]): void {
+    const t = this.table;
     if ("masks" in t) {
-      const mask = t.masks[j];
-      for (let i = 0; i < L0_SPAN_MAX; i++) {
-        if (mask & (1 << i)) out.push(this.firstSegment + i);
+      let mask = t.masks[j];
+      while (mask !== 0) {
+        const low = mask & -mask;
+        out.push(this.firstSegment + 31 - Math.clz32(low));
+        mask ^= low;
       }
-      return out;
+      return;
     }
-    const end = t.postingOffsets[j + 1];
+    const bytes = t.postings;
     let at = t.postingOffsets[j];
     let count: number;
-    [count, at] = readVarint(t.postings, at);
+    [count, at] = readVarint(bytes, at);
     let segment = this.firstSegment;
     for (let i = 0; i < count; i++) {
-      let step: number;
-      [step, at] = readVarint(t.postings, at);
-      segment += step;
+      // Gaps below 128 (nearly all of them) take one byte.
+      const b = bytes[at];
+      if (b < 0x80) {
+        segment += b;
+        at++;
+      } else {
+        let step: number;
+        [step, at] = readVarint(bytes, at);
+        segment += step;
+      }
       out.push(segment);
     }
-    assert(at === end, "posting list length matches its offsets");
-    return out;
+    assert(
+      at === t.postingOffsets[j + 1],
+      "posting list length matches its offsets",
+    );
   }
 
   /**

@@ -11,6 +11,7 @@
 import { FuseFilter } from "../_wasm/fuse.ts";
 import { crc32c } from "../_wasm/checksum.ts";
 import { StreamError } from "../errors.ts";
+import { FINGERPRINT_TAG_BITS } from "./fingerprint.ts";
 import {
   L0_SPAN_MAX,
   readVarint,
@@ -25,6 +26,7 @@ export const RUN_HEADER_BYTES = 40;
 export const RUN_VERSION = 1;
 const MAGIC = [0x53, 0x42, 0x52, 0x4b]; // "SBRK"
 const TRAILER_BYTES = 4;
+const TAG_MASK = (1 << FINGERPRINT_TAG_BITS) - 1;
 
 /** Encodes `run` as a run file. */
 export function encodeRun(run: RoutingRun): Uint8Array {
@@ -133,8 +135,14 @@ function decodeTable(
   }
   // Copies, so the columns are aligned and do not pin the file's buffer.
   const fingerprints = new BigUint64Array(bytes.slice(0, entries * 8).buffer);
-  for (let j = 1; j < entries; j++) {
-    if (fingerprints[j - 1] >= fingerprints[j]) {
+  // Compared as 32-bit halves (little-endian: low word first), no BigInts.
+  const w = new Uint32Array(fingerprints.buffer);
+  for (let j = 0; j < entries; j++) {
+    if ((w[2 * j] & TAG_MASK) !== 0) corrupt("fingerprint tag bits not clear");
+    if (
+      j > 0 && (w[2 * j + 1] < w[2 * j - 1] ||
+        (w[2 * j + 1] === w[2 * j - 1] && w[2 * j] <= w[2 * j - 2]))
+    ) {
       corrupt("fingerprints not ascending");
     }
   }
@@ -175,8 +183,9 @@ function checkPostings(
   }
   let segment = first;
   for (let i = 0; i < count; i++) {
-    let step: number;
-    [step, at] = readVarint(bytes, at);
+    let step = bytes[at];
+    if (step < 0x80) at++; // one-byte gaps: nearly all of them
+    else [step, at] = readVarint(bytes, at);
     if (step < 0 || (i > 0 && step === 0)) {
       corrupt("posting list not ascending");
     }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { StreamError } from "../errors.ts";
+import { crc32c } from "../_wasm/checksum.ts";
 import { AssertionError } from "../assert.ts";
 import { buildL0Run, compactRuns } from "./build.ts";
 import {
@@ -204,4 +205,61 @@ Deno.test("decodeRun() reports every flipped byte or cut as corrupt", () => {
       (e) => e instanceof StreamError && e.kind === "corrupt",
     );
   }
+});
+
+/** `bytes` with its trailing CRC32C recomputed, as a careless writer would. */
+function resealed(bytes: Uint8Array): Uint8Array {
+  const out = bytes.slice();
+  new DataView(out.buffer).setUint32(
+    out.length - 4,
+    crc32c(out.subarray(0, out.length - 4)),
+    true,
+  );
+  return out;
+}
+
+Deno.test("decodeRun() checks the table itself, not only the checksum", () => {
+  const seed = 4n;
+  const l0run = l0(0, [["a", "b", "c"], ["c", "d"]], seed);
+  const file = encodeRun(l0run);
+  const view = new DataView(file.buffer);
+  const tableAt = RUN_HEADER_BYTES + view.getUint32(28, true);
+  const n = l0run.entryCount;
+  const cases: [string, (b: Uint8Array) => void][] = [
+    ["not ascending", (b) => {
+      const first = b.slice(tableAt, tableAt + 8);
+      b.copyWithin(tableAt, tableAt + 8, tableAt + 16);
+      b.set(first, tableAt + 8);
+    }],
+    ["tag bits", (b) => b[tableAt] |= 1],
+    ["mask", (b) => b[tableAt + 8 * n] = 0],
+    ["mask", (b) => b[tableAt + 8 * n] = 0x04], // segment 2 of a 2-segment run
+  ];
+  for (const [what, damage] of cases) {
+    const bad = file.slice();
+    damage(bad);
+    assert.throws(
+      () => decodeRun(resealed(bad)),
+      (e) =>
+        e instanceof StreamError && e.kind === "corrupt" &&
+        e.message.includes(what),
+      what,
+    );
+  }
+  const l1 = encodeRun(compactRuns([l0run, l0(2, [["a"], ["e"]], seed)]));
+  const l1At = RUN_HEADER_BYTES + new DataView(l1.buffer).getUint32(28, true);
+  const postingsAt = l1At + 8 * new DataView(l1.buffer).getUint32(24, true);
+  for (const [byte, what] of [[0, "count"], [9, "count"]] as const) {
+    const bad = l1.slice();
+    bad[postingsAt] = byte;
+    assert.throws(
+      () => decodeRun(resealed(bad)),
+      (e) =>
+        e instanceof StreamError && e.kind === "corrupt" &&
+        e.message.includes(what),
+    );
+  }
+  const beyond = l1.slice();
+  beyond[postingsAt + 1] = 9; // first segment 9 of a 0..3 run
+  assert.throws(() => decodeRun(resealed(beyond)), /beyond|ascending|trailing/);
 });
