@@ -5,7 +5,13 @@
  * L0 -> L1 compaction of 16 runs, and lookup cost, from one probe of a
  * decoded run to `candidates()` over a stream's warm runs.
  * Run: deno bench -A bench/index_bench.ts (results in bench/README.md).
+ *
+ * `deno run -A bench/index_bench.ts --cpu` prints throughput per CPU second
+ * of this process (one thread does the work), which holds up better than
+ * wall time on a machine shared with other work.
  */
+
+import process from "node:process";
 
 import { buildL0Run, compactRuns } from "../src/index/build.ts";
 import { inThreadRunBuilder } from "../src/index/builder.ts";
@@ -190,3 +196,42 @@ Deno.bench(
     await index.candidates(1, "no-such-customer", 496);
   },
 );
+
+/** Median CPU ms (user + system) of `fn` over `n` runs. */
+function cpuMs(fn: () => void, n: number): number {
+  fn(); // warm up
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = process.cpuUsage();
+    fn();
+    const used = process.cpuUsage(start);
+    samples.push((used.user + used.system) / 1000);
+  }
+  return samples.sort((a, b) => a - b)[n >> 1];
+}
+
+if (Deno.args.includes("--cpu")) {
+  const build = cpuMs(() => {
+    const fps = l0Input.map((k) => fingerprintKeys(k, SEED));
+    encodeRun(buildL0Run(0, fps));
+  }, 5);
+  const compact = cpuMs(() => encodeRun(compactRuns(l0Runs)), 5);
+  const decode = cpuMs(() => decodeRun(l1File), 5);
+  const perSecond = (count: number, ms: number) =>
+    Math.round(count / (ms / 1000)).toLocaleString("en-US");
+  console.log(
+    `L0 build: ${build.toFixed(0)} CPU ms for ${L0_KEYS} keys = ${
+      perSecond(L0_KEYS, build)
+    } keys per CPU second`,
+  );
+  console.log(
+    `L0 -> L1 compaction of 16 runs: ${
+      compact.toFixed(0)
+    } CPU ms for ${l0Entries} entries = ${
+      perSecond(l0Entries, compact)
+    } entries per CPU second`,
+  );
+  console.log(
+    `decode L1 run (${l1File.length} bytes): ${decode.toFixed(0)} CPU ms`,
+  );
+}
