@@ -39,6 +39,51 @@ export function segmentKeys(
   return { data, offsets };
 }
 
+/**
+ * Collects one segment's keys record by record (say, from a segment
+ * reader's blocks) into `SegmentKeys` without a copy per key.
+ */
+export class SegmentKeysBuilder {
+  #data = new Uint8Array(4096);
+  #offsets = new Uint32Array(257);
+  #count = 0;
+
+  /** Adds a record's key; `null` (no key) is skipped. */
+  add(key: Uint8Array | null): void {
+    if (key === null) return;
+    const at = this.#offsets[this.#count];
+    assert(at + key.length < 2 ** 32, "one segment's keys fit u32 offsets");
+    if (at + key.length > this.#data.length) {
+      const grown = new Uint8Array(
+        Math.max(2 * this.#data.length, at + key.length),
+      );
+      grown.set(this.#data.subarray(0, at));
+      this.#data = grown;
+    }
+    if (this.#count + 2 > this.#offsets.length) {
+      const grown = new Uint32Array(2 * this.#offsets.length);
+      grown.set(this.#offsets);
+      this.#offsets = grown;
+    }
+    this.#data.set(key, at);
+    this.#offsets[++this.#count] = at + key.length;
+  }
+
+  /** Keys added so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** The collected keys (copies, sized to fit). */
+  finish(): SegmentKeys {
+    const n = this.#count;
+    return {
+      data: this.#data.slice(0, this.#offsets[n]),
+      offsets: this.#offsets.slice(0, n + 1),
+    };
+  }
+}
+
 /** Number of keys in `keys`. */
 export function keyCount(keys: SegmentKeys): number {
   return keys.offsets.length - 1;

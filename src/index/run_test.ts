@@ -10,6 +10,7 @@ import {
   seedFromHex,
   seedToHex,
   segmentKeys,
+  SegmentKeysBuilder,
 } from "./fingerprint.ts";
 import { readVarint, type RoutingRun, writeVarint } from "./run.ts";
 import { decodeRun, encodeRun, RUN_HEADER_BYTES } from "./run_format.ts";
@@ -92,6 +93,30 @@ Deno.test("fingerprints keep their 4 tag bits clear; builds refuse ones that do 
   assert.throws(
     () => buildL0Run(0, [BigUint64Array.of(0x10n, 0x21n)]),
     AssertionError,
+  );
+});
+
+Deno.test("SegmentKeysBuilder collects keys, skipping records without one", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.option(fc.uint8Array({ maxLength: 300, size: "max" }), {
+          nil: null,
+        }),
+        {
+          maxLength: 400,
+          size: "max",
+        },
+      ),
+      (keys) => {
+        const b = new SegmentKeysBuilder();
+        for (const k of keys) b.add(k);
+        const present = keys.flatMap((k) => k === null ? [] : [k]);
+        assert.equal(b.count, present.length);
+        assert.deepEqual(b.finish(), segmentKeys(present));
+      },
+    ),
+    { numRuns: 60 },
   );
 });
 
