@@ -72,7 +72,7 @@ export const ROUTING_INDEX_LEVEL_MAX_DEFAULT = 4;
 export const ROUTING_RUN_CACHE_BYTES_DEFAULT = 64 * MIB;
 /** A retired run's object is deleted no sooner than this after retirement. */
 export const ROUTING_RUN_RETIRED_GRACE_MS = 5 * 60_000;
-/** Build requests waiting on the index Worker at most. */
+/** Index steps (and Worker requests) waiting at most. */
 export const ROUTING_BUILD_PENDING_MAX = 16;
 
 // ---- Retry-After (seconds) of the engine's refusals --------------------------

@@ -10,7 +10,10 @@
 
 import { assert } from "../assert.ts";
 import { StreamError } from "../errors.ts";
-import { ROUTING_RUN_RETIRED_GRACE_MS } from "../limits.ts";
+import {
+  ROUTING_BUILD_PENDING_MAX,
+  ROUTING_RUN_RETIRED_GRACE_MS,
+} from "../limits.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import type { RunBuilder } from "./builder.ts";
 import type { RunCache } from "./cache.ts";
@@ -78,6 +81,8 @@ export interface Candidates {
 /** The routing-key index of many streams. */
 export class RoutingKeyIndex {
   readonly #d: RoutingKeyIndexDeps;
+  #running: Promise<void> = Promise.resolve();
+  #waiting = 0;
 
   /** Checks the shape (`bad_request` if invalid) and keeps `deps`. */
   constructor(deps: RoutingKeyIndexDeps) {
@@ -109,9 +114,34 @@ export class RoutingKeyIndex {
    * Does the next unit of work for a stream with `uploadedCount` uploaded
    * segments, and returns it (undefined when the index is up to date). A
    * failure leaves the catalog as it was; an uploaded run nobody names yet
-   * is overwritten by the retry, which writes the same key.
+   * is overwritten by the retry, which writes the same key. Steps run one
+   * at a time per index (one build per node): a call made while another
+   * runs waits for it, and at most `ROUTING_BUILD_PENDING_MAX` may wait.
    */
   async step(
+    streamId: number,
+    uploadedCount: number,
+  ): Promise<IndexTask | undefined> {
+    if (this.#waiting >= ROUTING_BUILD_PENDING_MAX) {
+      throw new StreamError(
+        "overloaded",
+        "Too many routing-key index steps waiting",
+      );
+    }
+    this.#waiting++;
+    const previous = this.#running;
+    let done!: () => void;
+    this.#running = new Promise<void>((resolve) => done = resolve);
+    try {
+      await previous;
+      return await this.#step(streamId, uploadedCount);
+    } finally {
+      this.#waiting--;
+      done();
+    }
+  }
+
+  async #step(
     streamId: number,
     uploadedCount: number,
   ): Promise<IndexTask | undefined> {

@@ -359,3 +359,28 @@ Deno.test("step() with nothing to do writes nothing to the catalog", async () =>
   for (let i = 0; i < 5; i++) assert.equal(await index.step(1, 3), undefined);
   assert.deepEqual(writes, ["init", "commit"]);
 });
+
+Deno.test("concurrent step() calls run one at a time and each does distinct work", async () => {
+  const layout = Array.from({ length: 8 }, (_, s) => [`k${s}`]);
+  const { index, catalog } = makeIndex({
+    layout,
+    shape: { span: 2, fanout: 2, levelMax: 2 },
+  });
+  const tasks = await Promise.all(
+    Array.from({ length: 10 }, () => index.step(1, 8)),
+  );
+  const done = tasks.filter((t) => t !== undefined);
+  assert.equal(done.length, 4 + 2 + 1);
+  assert.equal(catalog.state(1)!.indexedThrough, 8);
+  await assertNoFalseNegatives(index, layout, 8);
+  const flood = Array.from({ length: 20 }, () => index.step(1, 8));
+  const settled = await Promise.allSettled(flood);
+  const refused = settled.filter((r) => r.status === "rejected");
+  assert.equal(refused.length, 4);
+  for (const r of refused) {
+    assert.ok(
+      r.status === "rejected" && r.reason instanceof StreamError &&
+        r.reason.kind === "overloaded",
+    );
+  }
+});
