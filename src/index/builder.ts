@@ -67,8 +67,13 @@ type BuildRequestBody = BuildRequest extends infer R
 type Reply = BuiltRun | { parts: RunParts };
 type Pending = { resolve: (r: Reply) => void; reject: (e: Error) => void };
 
-/** Runs builds on a dedicated Worker, one at a time in request order. */
-export function workerRunBuilder(): RunBuilder {
+/**
+ * Runs builds on a dedicated Worker, one at a time in request order; past
+ * `pendingMax` waiting requests, calls fail with `overloaded`.
+ */
+export function workerRunBuilder(
+  pendingMax: number = ROUTING_BUILD_PENDING_MAX,
+): RunBuilder {
   const worker = new Worker(new URL("./_build_worker.ts", import.meta.url), {
     type: "module",
   });
@@ -109,10 +114,12 @@ export function workerRunBuilder(): RunBuilder {
   ): Promise<Reply> => {
     await ready;
     if (failed !== undefined) throw failed;
-    assert(
-      pending.size < ROUTING_BUILD_PENDING_MAX,
-      "index builds wait in a bounded queue",
-    );
+    if (pending.size >= pendingMax) {
+      throw new StreamError(
+        "overloaded",
+        `Index worker has ${pending.size} requests waiting`,
+      );
+    }
     const id = nextId++;
     return await new Promise<Reply>((resolve, reject) => {
       pending.set(id, { resolve, reject });

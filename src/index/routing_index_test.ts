@@ -15,11 +15,12 @@ import {
   parseRoutingIndexManifest,
   type RunCatalog,
 } from "./catalog.ts";
-import { segmentKeys } from "./fingerprint.ts";
+import { fingerprintKeys, segmentKeys } from "./fingerprint.ts";
 import type { RoutingIndexShape } from "./plan.ts";
 import { RoutingKeyIndex } from "./routing_index.ts";
 import { openSqliteRunCatalog } from "./sqlite_catalog.ts";
-import { decodeRun } from "./run_format.ts";
+import { decodeRun, encodeRun } from "./run_format.ts";
+import { buildL0Run } from "./build.ts";
 
 interface Setup {
   layout: string[][]; // keys of each uploaded segment
@@ -384,3 +385,26 @@ Deno.test("concurrent step() calls run one at a time and each does distinct work
     );
   }
 });
+
+Deno.test("workerRunBuilder() refuses requests past its queue bound as overloaded", async () => {
+  const worker = workerRunBuilder(1);
+  try {
+    const file = encodeRunOf(["a", "b"]);
+    const [first, second] = await Promise.allSettled([
+      worker.decode(file),
+      worker.decode(file),
+    ]);
+    assert.equal(first.status, "fulfilled");
+    assert.ok(
+      second.status === "rejected" && second.reason instanceof StreamError &&
+        second.reason.kind === "overloaded",
+    );
+    assert.deepEqual((await worker.decode(file)).table, decodeRun(file).table);
+  } finally {
+    worker.close();
+  }
+});
+
+function encodeRunOf(keys: string[]): Uint8Array {
+  return encodeRun(buildL0Run(0, [fingerprintKeys(segmentKeys(keys), 3n)]));
+}
