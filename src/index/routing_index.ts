@@ -270,7 +270,10 @@ export class RoutingKeyIndex {
         let hits: number[];
         try {
           hits = (await this.#run(row.objectKey)).lookup(fp);
-        } catch {
+        } catch (error) {
+          // Store trouble, bad bytes, a full decode queue: scan instead.
+          // Our own broken invariants (assertions) still surface.
+          if (!(error instanceof StreamError)) throw error;
           runsUnreadable++;
           hits = [];
           for (let s = row.firstSegment; s <= row.lastSegment; s++) {
