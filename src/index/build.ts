@@ -32,13 +32,12 @@ function tagAndSort(lists: readonly BigUint64Array[]): BigUint64Array {
   for (let tag = 0; tag < lists.length; tag++) {
     out.set(lists[tag], at);
     const end = at + lists[tag].length;
+    let stray = 0;
     for (let i = at; i < end; i++) {
-      assert(
-        (words[2 * i] & TAG_MASK) === 0,
-        "fingerprints keep their tag bits clear",
-      );
+      stray |= words[2 * i] & TAG_MASK;
       words[2 * i] |= tag;
     }
+    assert(stray === 0, "fingerprints keep their tag bits clear");
     at = end;
   }
   return out.sort();
