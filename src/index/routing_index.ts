@@ -19,6 +19,7 @@ import type { RunBuilder } from "./builder.ts";
 import type { RunCache } from "./cache.ts";
 import {
   activeRuns,
+  parseRoutingIndexManifest,
   type RoutingIndexManifest,
   routingIndexManifest,
   type RoutingState,
@@ -37,6 +38,11 @@ import {
   shapeErrors,
 } from "./plan.ts";
 import type { RoutingRun } from "./run.ts";
+import {
+  type RoutingIndexStatus,
+  routingIndexStatus,
+  type RoutingIndexStatusInput,
+} from "./status.ts";
 
 /** Reads the routing keys of one uploaded segment (records without keys left out). */
 export type SegmentKeyReader = (
@@ -108,6 +114,28 @@ export class RoutingKeyIndex {
   manifest(streamId: number): RoutingIndexManifest | undefined {
     const state = this.#d.catalog.state(streamId);
     return state && routingIndexManifest(state, this.#d.catalog.runs(streamId));
+  }
+
+  /**
+   * Replaces the stream's index state with a manifest's `routingIndex`
+   * section (bootstrap); throws `corrupt` if the section is malformed.
+   */
+  restore(streamId: number, section: unknown): void {
+    const { state, rows } = parseRoutingIndexManifest(section, this.#d.now());
+    this.#d.catalog.replace(streamId, state, rows);
+  }
+
+  /** The stream's `routing_key_index` status object (see `status.ts`). */
+  status(
+    streamId: number,
+    progress: Omit<RoutingIndexStatusInput, "state" | "rows" | "nowMs">,
+  ): RoutingIndexStatus {
+    return routingIndexStatus({
+      ...progress,
+      state: this.#d.catalog.state(streamId),
+      rows: this.#d.catalog.runs(streamId),
+      nowMs: this.#d.now(),
+    });
   }
 
   /**

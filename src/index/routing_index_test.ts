@@ -10,11 +10,7 @@ import {
   workerRunBuilder,
 } from "./builder.ts";
 import { RunCache } from "./cache.ts";
-import {
-  MemoryRunCatalog,
-  parseRoutingIndexManifest,
-  type RunCatalog,
-} from "./catalog.ts";
+import { MemoryRunCatalog, type RunCatalog } from "./catalog.ts";
 import { fingerprintKeys, segmentKeys } from "./fingerprint.ts";
 import type { RoutingIndexShape } from "./plan.ts";
 import { RoutingKeyIndex } from "./routing_index.ts";
@@ -251,10 +247,22 @@ Deno.test("a SQLite catalog and the manifest section carry the index across a re
     assert.deepEqual(reopened.index.manifest(1), manifest);
     await assertNoFalseNegatives(reopened.index, layout, 10);
     reopened.catalog.close();
-    const restored = new MemoryRunCatalog();
-    const { state, rows } = parseRoutingIndexManifest(manifest, 5);
-    restored.replace(1, state, rows);
-    const booted = makeIndex({ layout, objects, catalog: restored });
+    const booted = makeIndex({ layout, objects });
+    booted.index.restore(1, manifest);
+    assert.throws(
+      () => booted.index.restore(2, { ...manifest, seed: "x" }),
+      (e) => e instanceof StreamError && e.kind === "corrupt",
+    );
+    const status = booted.index.status(1, {
+      configured: true,
+      uploadedCount: 11,
+      oldestUnindexedUploadedAtMs: 400,
+    });
+    assert.ok(status.configured);
+    assert.equal(status.indexed_segment_count, 10);
+    assert.equal(status.lag_segments, 1);
+    assert.equal(status.lag_ms, "600");
+    assert.equal(status.active_run_count, manifest.runs.length);
     assert.deepEqual((await booted.index.candidates(1, "a3", 10)).segments, [
       3,
     ]);
