@@ -416,3 +416,40 @@ Deno.test("workerRunBuilder() refuses requests past its queue bound as overloade
 function encodeRunOf(keys: string[]): Uint8Array {
   return encodeRun(buildL0Run(0, [fingerprintKeys(segmentKeys(keys), 3n)]));
 }
+
+Deno.test("a crash between a run's upload and its catalog commit leaves no stray object after the restart", async () => {
+  const layout = Array.from({ length: 12 }, (_, s) => [`k${s % 4}`, `s${s}`]);
+  const shape = { span: 2, fanout: 2, levelMax: 2 };
+  for (let crashAt = 1; crashAt <= 9; crashAt++) {
+    const dir = await Deno.makeTempDir();
+    try {
+      const path = `${dir}/wal.sqlite`;
+      const objects = new MemoryObjectStore();
+      // The process "dies" on its crashAt-th catalog commit, after the put.
+      const dying = openSqliteRunCatalog(path, "fsync");
+      let commits = 0;
+      const realCommit = dying.commit.bind(dying);
+      dying.commit = (id, change) => {
+        if (++commits === crashAt) throw new Error("killed");
+        realCommit(id, change);
+      };
+      const first = makeIndex({ layout, objects, catalog: dying, shape });
+      await assert.rejects(async () => {
+        while (await first.index.step(1, 12) !== undefined) {
+          /* until killed */
+        }
+      }, /killed/);
+      dying.close();
+      const catalog = openSqliteRunCatalog(path, "fsync");
+      const second = makeIndex({ layout, objects, catalog, shape });
+      while (await second.index.step(1, 12) !== undefined) { /* catch up */ }
+      await assertNoFalseNegatives(second.index, layout, 12, ["zz"]);
+      const named = catalog.runs(1).map((r) => r.objectKey).sort();
+      const stored = (await objects.list("streams/")).keys.sort();
+      assert.deepEqual(stored, named, `crash at commit ${crashAt}`);
+      catalog.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+});
