@@ -210,6 +210,55 @@ function cpuMs(fn: () => void, n: number): number {
   return samples.sort((a, b) => a - b)[n >> 1];
 }
 
+/**
+ * Segments a keyed read would open: 256 uploaded segments of 400 records
+ * keyed from 100,000 ids (1 L1 run after compaction), plus 16 more as one
+ * L0 run and 7 not yet indexed; the candidate count of 1,000 ids against
+ * the segments that really hold them.
+ */
+async function candidateCounts(): Promise<string> {
+  const segments = layout(279, 400, 100_000, 11);
+  const keyed = new RoutingKeyIndex({
+    objects: new MemoryObjectStore(),
+    catalog: new MemoryRunCatalog(),
+    builder: inThreadRunBuilder(),
+    cache: new RunCache(64 * 1024 * 1024),
+    readKeys: (_id, ordinal) => Promise.resolve(segments[ordinal]),
+    shape: { span: 16, fanout: 16, levelMax: 4 },
+    now: () => 0,
+  });
+  while (await keyed.step(2, segments.length) !== undefined) { /* catch up */ }
+  const holding = new Map<string, Set<number>>();
+  segments.forEach((keys, s) => {
+    for (let i = 0; i + 1 < keys.offsets.length; i++) {
+      const k = new TextDecoder().decode(
+        keys.data.subarray(keys.offsets[i], keys.offsets[i + 1]),
+      );
+      if (!holding.has(k)) holding.set(k, new Set());
+      holding.get(k)!.add(s);
+    }
+  });
+  let opened = 0;
+  let extra = 0;
+  let worst = 0;
+  let indexedThrough = 0;
+  for (let id = 0; id < 100_000; id += 100) {
+    const k = `customer-${id}`;
+    const c = await keyed.candidates(2, k, segments.length);
+    indexedThrough = c.indexedThrough;
+    const indexed = c.segments.filter((s) => s < c.indexedThrough);
+    opened += indexed.length;
+    worst = Math.max(worst, indexed.length);
+    extra += indexed.filter((s) => !holding.get(k)?.has(s)).length;
+  }
+  return `candidates over ${indexedThrough} indexed segments (+${
+    segments.length - indexedThrough
+  } unindexed), 1,000 ids: ` +
+    `mean ${
+      (opened / 1000).toFixed(2)
+    } segments, max ${worst}, segments without the id ${extra}`;
+}
+
 if (Deno.args.includes("--cpu")) {
   const build = cpuMs(() => {
     const fps = l0Input.map((k) => fingerprintKeys(k, SEED));
@@ -234,4 +283,5 @@ if (Deno.args.includes("--cpu")) {
   console.log(
     `decode L1 run (${l1File.length} bytes): ${decode.toFixed(0)} CPU ms`,
   );
+  console.log(await candidateCounts());
 }
