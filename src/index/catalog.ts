@@ -101,7 +101,8 @@ export function checkTiling(active: readonly RunRow[], through: number): void {
 
 /**
  * The rows after `change`, checked: retired keys must be active, added
- * keys new, coverage may only grow, and the result must tile.
+ * keys not active (after the retirements), coverage may only grow, and
+ * the result must tile.
  */
 export function applyChange(
   state: RoutingState,
@@ -120,7 +121,9 @@ export function applyChange(
     row.retiredAtMs = change.nowMs;
   }
   for (const add of change.add) {
-    if (byKey.has(add.objectKey)) {
+    // A retired key may come back: a repair rebuilds an L0 run that a
+    // compaction retired, under the same key and with the same bytes.
+    if (byKey.get(add.objectKey)?.retiredAtMs === null) {
       throw new StreamError(
         "internal",
         `Run "${add.objectKey}" is already cataloged`,

@@ -131,7 +131,7 @@ for (const [name, make] of makers) {
       { add: [run(0, 4, 5)], retire: [], indexedThrough: 5, nowMs: 2 }, // wrong coverage
       { add: [run(1, 0, 3)], retire: [], indexedThrough: 4, nowMs: 2 }, // overlap
       { add: [], retire: ["nope"], indexedThrough: 4, nowMs: 2 }, // unknown run
-      { add: [run(0, 0, 3)], retire: ["L0-0"], indexedThrough: 4, nowMs: 2 }, // same key
+      { add: [run(0, 0, 3)], retire: [], indexedThrough: 4, nowMs: 2 }, // key active
       { add: [], retire: ["L0-0"], indexedThrough: 0, nowMs: 2 }, // shrink
     ];
     for (const change of bad) {
@@ -145,6 +145,20 @@ for (const [name, make] of makers) {
       ["L0-0", null],
     ]);
     assert.equal(catalog.state(2)?.indexedThrough, 4);
+    // A repair retires a run and adds one under the same key: it is active
+    // again, with the new size.
+    catalog.commit(2, {
+      add: [{ ...run(0, 0, 3), bytes: 7 }],
+      retire: ["L0-0"],
+      indexedThrough: 4,
+      nowMs: 3,
+    });
+    assert.deepEqual(
+      catalog.runs(2).map((r) => [r.objectKey, r.bytes, r.retiredAtMs]),
+      [
+        ["L0-0", 7, null],
+      ],
+    );
     catalog.close();
   });
 

@@ -60,8 +60,16 @@ export function shapeErrors(shape: RoutingIndexShape): string[] {
   return errors;
 }
 
-/** One unit of index work. */
+/**
+ * One unit of index work. `repair` is never planned here: the index does
+ * it when a run turns out missing or corrupt (rebuilt from its segments).
+ */
 export type IndexTask =
+  | PlannedTask
+  | { kind: "repair"; runs: RunRow[] };
+
+/** The work `nextIndexTask` plans: an L0 build or a compaction. */
+export type PlannedTask =
   | { kind: "build"; firstSegment: number; lastSegment: number }
   | { kind: "compact"; level: number; runs: RunRow[] };
 
@@ -80,7 +88,7 @@ export function nextIndexTask(
   rows: readonly RunRow[],
   uploadedCount: number,
   shape: RoutingIndexShape,
-): IndexTask | undefined {
+): PlannedTask | undefined {
   assert(
     shapeErrors(shape).length === 0,
     "the index shape was checked at start",

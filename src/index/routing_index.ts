@@ -15,7 +15,7 @@ import {
   ROUTING_RUN_RETIRED_GRACE_MS,
 } from "../limits.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
-import type { RunBuilder } from "./builder.ts";
+import type { BuiltRun, RunBuilder } from "./builder.ts";
 import type { RunCache } from "./cache.ts";
 import {
   activeRuns,
@@ -24,6 +24,7 @@ import {
   routingIndexManifest,
   type RoutingState,
   type RunCatalog,
+  type RunRow,
 } from "./catalog.ts";
 import {
   fingerprintOf,
@@ -84,11 +85,16 @@ export interface Candidates {
   runsUnreadable: number;
 }
 
+/** Unreadable runs remembered per stream until a step rebuilds them. */
+const SUSPECT_RUNS_MAX = 64;
+
 /** The routing-key index of many streams. */
 export class RoutingKeyIndex {
   readonly #d: RoutingKeyIndexDeps;
   #running: Promise<void> = Promise.resolve();
   #waiting = 0;
+  // Runs a lookup could not decode, checked (and rebuilt) by the next step.
+  #suspects = new Map<number, Set<string>>();
 
   /** Checks the shape (`bad_request` if invalid) and keeps `deps`. */
   constructor(deps: RoutingKeyIndexDeps) {
@@ -146,10 +152,19 @@ export class RoutingKeyIndex {
    * at a time per index (one build per node): a call made while another
    * runs waits for it, and at most `ROUTING_BUILD_PENDING_MAX` may wait.
    */
-  async step(
+  step(
     streamId: number,
     uploadedCount: number,
   ): Promise<IndexTask | undefined> {
+    return this.#serial(() => this.#step(streamId, uploadedCount));
+  }
+
+  /**
+   * Runs `work` after every earlier call: steps, retired-run collection
+   * and stream drops never interleave (a repair may re-add a run that a
+   * collection is deleting).
+   */
+  async #serial<T>(work: () => Promise<T>): Promise<T> {
     if (this.#waiting >= ROUTING_BUILD_PENDING_MAX) {
       throw new StreamError(
         "overloaded",
@@ -162,7 +177,7 @@ export class RoutingKeyIndex {
     this.#running = new Promise<void>((resolve) => done = resolve);
     try {
       await previous;
-      return await this.#step(streamId, uploadedCount);
+      return await work();
     } finally {
       this.#waiting--;
       done();
@@ -176,6 +191,8 @@ export class RoutingKeyIndex {
     // Reads only, unless the stream has no state yet: loops call this often.
     const state = this.#d.catalog.state(streamId) ??
       this.ensureStream(streamId);
+    const repaired = await this.#repairSuspects(streamId, state);
+    if (repaired !== undefined) return repaired;
     const task = nextIndexTask(
       state,
       this.#d.catalog.runs(streamId),
@@ -183,54 +200,75 @@ export class RoutingKeyIndex {
       this.#d.shape,
     );
     if (task === undefined) return undefined;
-    if (task.kind === "build") await this.#build(streamId, state, task);
-    else await this.#compact(streamId, state, task);
-    return task;
+    if (task.kind === "build") return await this.#build(streamId, state, task);
+    return await this.#compact(streamId, state, task);
   }
 
   async #build(
     streamId: number,
     state: RoutingState,
     task: Extract<IndexTask, { kind: "build" }>,
-  ): Promise<void> {
-    const keys: SegmentKeys[] = [];
-    for (let s = task.firstSegment; s <= task.lastSegment; s++) {
-      keys.push(await this.#d.readKeys(streamId, s));
-    }
-    const built = await this.#d.builder.buildL0(
-      state.seed,
-      task.firstSegment,
-      keys,
-    );
-    const objectKey = runObjectKey(
+  ): Promise<IndexTask> {
+    const { firstSegment, lastSegment } = task;
+    const built = await this.#buildL0(
       streamId,
-      0,
-      task.firstSegment,
-      task.lastSegment,
+      state,
+      firstSegment,
+      lastSegment,
     );
-    await this.#d.objects.put(objectKey, built.bytes);
     this.#d.catalog.commit(streamId, {
-      add: [{
-        level: 0,
-        firstSegment: task.firstSegment,
-        lastSegment: task.lastSegment,
-        objectKey,
-        bytes: built.bytes.length,
-      }],
+      add: [{ level: 0, firstSegment, lastSegment, ...built }],
       retire: [],
-      indexedThrough: task.lastSegment + 1,
+      indexedThrough: lastSegment + 1,
       nowMs: this.#d.now(),
     });
+    return task;
+  }
+
+  /** Builds and uploads the L0 run over `[first, last]`; returns its key and size. */
+  async #buildL0(
+    streamId: number,
+    state: RoutingState,
+    first: number,
+    last: number,
+  ): Promise<{ objectKey: string; bytes: number }> {
+    const keys: SegmentKeys[] = [];
+    for (let s = first; s <= last; s++) {
+      keys.push(await this.#d.readKeys(streamId, s));
+    }
+    const built = await this.#d.builder.buildL0(state.seed, first, keys);
+    const objectKey = runObjectKey(streamId, 0, first, last);
+    await this.#d.objects.put(objectKey, built.bytes);
+    return { objectKey, bytes: built.bytes.length };
   }
 
   async #compact(
     streamId: number,
     state: RoutingState,
     task: Extract<IndexTask, { kind: "compact" }>,
-  ): Promise<void> {
+  ): Promise<IndexTask> {
     const inputs: Uint8Array[] = [];
-    for (const r of task.runs) inputs.push(await this.#getObject(r.objectKey));
-    const built = await this.#d.builder.compact(inputs);
+    const bad: RunRow[] = [];
+    for (const r of task.runs) {
+      const bytes = await this.#d.objects.get(r.objectKey);
+      if (bytes === undefined) bad.push(r);
+      else inputs.push(bytes);
+    }
+    if (bad.length > 0) return await this.#repair(streamId, state, bad);
+    let built: BuiltRun;
+    try {
+      built = await this.#d.builder.compact(inputs);
+    } catch (error) {
+      if (!(error instanceof StreamError && error.kind === "corrupt")) {
+        throw error;
+      }
+      // Which input is bad? Check each (a rare path), then rebuild those.
+      for (const [i, r] of task.runs.entries()) {
+        if (await this.#decodes(inputs[i]) === false) bad.push(r);
+      }
+      if (bad.length === 0) throw error;
+      return await this.#repair(streamId, state, bad);
+    }
     const first = task.runs[0].firstSegment;
     const last = task.runs[task.runs.length - 1].lastSegment;
     const objectKey = runObjectKey(streamId, task.level + 1, first, last);
@@ -247,6 +285,83 @@ export class RoutingKeyIndex {
       indexedThrough: state.indexedThrough,
       nowMs: this.#d.now(),
     });
+    return task;
+  }
+
+  /** Whether `bytes` decode as a run (false only for `corrupt`). */
+  async #decodes(bytes: Uint8Array): Promise<boolean> {
+    const decoder = this.#d.decoder ?? this.#d.builder;
+    try {
+      await decoder.decode(bytes);
+      return true;
+    } catch (error) {
+      if (error instanceof StreamError && error.kind === "corrupt") {
+        return false;
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Checks the runs lookups could not decode; the first still bad (missing
+   * or corrupt) is rebuilt, and the task is returned. Runs that read fine
+   * now (the trouble was transient) are simply cleared.
+   */
+  async #repairSuspects(
+    streamId: number,
+    state: RoutingState,
+  ): Promise<IndexTask | undefined> {
+    const suspects = this.#suspects.get(streamId);
+    if (suspects === undefined) return undefined;
+    const active = activeRuns(this.#d.catalog.runs(streamId));
+    for (const key of suspects) {
+      const row = active.find((r) => r.objectKey === key);
+      const bytes = row && await this.#d.objects.get(key);
+      suspects.delete(key);
+      if (row === undefined) continue; // replaced or gone meanwhile
+      if (bytes !== undefined && await this.#decodes(bytes)) continue;
+      if (suspects.size === 0) this.#suspects.delete(streamId);
+      return await this.#repair(streamId, state, [row]);
+    }
+    this.#suspects.delete(streamId);
+    return undefined;
+  }
+
+  /**
+   * Replaces unreadable runs by L0 runs rebuilt from their segments, in one
+   * catalog change; compaction then merges them up again. Tiling holds:
+   * the new runs cover exactly the ranges of the ones they replace.
+   */
+  async #repair(
+    streamId: number,
+    state: RoutingState,
+    bad: RunRow[],
+  ): Promise<IndexTask> {
+    const add: Omit<RunRow, "retiredAtMs">[] = [];
+    for (const row of bad) {
+      for (
+        let first = row.firstSegment;
+        first <= row.lastSegment;
+        first += this.#d.shape.span
+      ) {
+        const last = Math.min(row.lastSegment, first + this.#d.shape.span - 1);
+        const built = await this.#buildL0(streamId, state, first, last);
+        add.push({
+          level: 0,
+          firstSegment: first,
+          lastSegment: last,
+          ...built,
+        });
+      }
+    }
+    this.#d.catalog.commit(streamId, {
+      add,
+      retire: bad.map((r) => r.objectKey),
+      indexedThrough: state.indexedThrough,
+      nowMs: this.#d.now(),
+    });
+    for (const r of bad) this.#d.cache.delete(r.objectKey);
+    return { kind: "repair", runs: bad };
   }
 
   async #getObject(key: string): Promise<Uint8Array> {
@@ -302,6 +417,7 @@ export class RoutingKeyIndex {
           // Store trouble, bad bytes, a full decode queue: scan instead.
           // Our own broken invariants (assertions) still surface.
           if (!(error instanceof StreamError)) throw error;
+          if (error.kind === "corrupt") this.#suspect(streamId, row.objectKey);
           runsUnreadable++;
           hits = [];
           for (let s = row.firstSegment; s <= row.lastSegment; s++) {
@@ -319,6 +435,13 @@ export class RoutingKeyIndex {
     return { segments, indexedThrough: through, runsUnreadable };
   }
 
+  /** Notes a run to check on the next step (at most 64 per stream). */
+  #suspect(streamId: number, objectKey: string): void {
+    let set = this.#suspects.get(streamId);
+    if (set === undefined) this.#suspects.set(streamId, set = new Set());
+    if (set.size < SUSPECT_RUNS_MAX) set.add(objectKey);
+  }
+
   /**
    * Deletes objects of runs retired long enough ago that no reader can
    * still need them, then forgets their rows; returns how many. A run
@@ -327,10 +450,20 @@ export class RoutingKeyIndex {
    * of the manifest before the latest one: two manifests not naming the run
    * have then been published since.
    */
-  async collectRetired(
+  collectRetired(
     streamId: number,
     secondLastManifestAtMs: number,
     graceMs: number = ROUTING_RUN_RETIRED_GRACE_MS,
+  ): Promise<number> {
+    return this.#serial(() =>
+      this.#collectRetired(streamId, secondLastManifestAtMs, graceMs)
+    );
+  }
+
+  async #collectRetired(
+    streamId: number,
+    secondLastManifestAtMs: number,
+    graceMs: number,
   ): Promise<number> {
     const cutoff = Math.min(
       this.#d.now() - graceMs,
@@ -347,11 +480,14 @@ export class RoutingKeyIndex {
   }
 
   /** Deletes every run object of the stream and forgets its index. */
-  async dropStream(streamId: number): Promise<void> {
-    for (const r of this.#d.catalog.runs(streamId)) {
-      await this.#d.objects.delete(r.objectKey);
-      this.#d.cache.delete(r.objectKey);
-    }
-    this.#d.catalog.drop(streamId);
+  dropStream(streamId: number): Promise<void> {
+    return this.#serial(async () => {
+      for (const r of this.#d.catalog.runs(streamId)) {
+        await this.#d.objects.delete(r.objectKey);
+        this.#d.cache.delete(r.objectKey);
+      }
+      this.#d.catalog.drop(streamId);
+      this.#suspects.delete(streamId);
+    });
   }
 }

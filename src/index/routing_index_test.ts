@@ -139,7 +139,7 @@ Deno.test("compaction reaches the top level and lookups then read one run", asyn
     tasks.push(
       t.kind === "build"
         ? `b${t.firstSegment}`
-        : `c${t.level}@${t.runs[0].firstSegment}`,
+        : `c${t.kind === "compact" ? t.level : "r"}@${t.runs[0].firstSegment}`,
     );
   }
   assert.deepEqual(tasks.filter((t) => t.startsWith("b")).length, 8);
@@ -452,4 +452,52 @@ Deno.test("a crash between a run's upload and its catalog commit leaves no stray
       await Deno.remove(dir, { recursive: true });
     }
   }
+});
+
+Deno.test("a corrupt or missing run is rebuilt from its segments, before compaction or after a lookup", async () => {
+  const layout = Array.from({ length: 8 }, (_, s) => [`k${s % 3}`, `s${s}`]);
+  const shape = { span: 2, fanout: 2, levelMax: 2 };
+  const { index, objects, catalog } = makeIndex({ layout, shape });
+  // Two L0 runs; damage the first, then let compaction find it.
+  assert.equal((await index.step(1, 4))?.kind, "build");
+  assert.equal((await index.step(1, 4))?.kind, "build");
+  const [a] = catalog.runs(1);
+  const good = (await objects.get(a.objectKey))!;
+  await objects.put(a.objectKey, good.subarray(0, good.length - 1));
+  const repair = await index.step(1, 4);
+  assert.equal(repair?.kind, "repair");
+  assert.deepEqual(repair?.runs.map((r) => r.objectKey), [a.objectKey]);
+  assert.deepEqual(await objects.get(a.objectKey), good); // same bytes again
+  assert.equal((await index.step(1, 4))?.kind, "compact");
+  // Catch up to one L2 run, then lose it: lookups scan, the next step rebuilds.
+  while (await index.step(1, 8) !== undefined) { /* catch up */ }
+  const [top] = catalog.runs(1).filter((r) => r.retiredAtMs === null);
+  assert.equal(top.level, 2);
+  await objects.delete(top.objectKey);
+  const cacheless = makeIndex({ layout, objects, catalog, shape });
+  const scanned = await cacheless.index.candidates(1, "s5", 8);
+  assert.equal(scanned.runsUnreadable, 1);
+  assert.deepEqual(scanned.segments, [...Array(8).keys()]);
+  assert.equal((await cacheless.index.step(1, 8))?.kind, "repair");
+  assert.deepEqual(
+    catalog.runs(1).filter((r) => r.retiredAtMs === null).map((r) => r.level),
+    [0, 0, 0, 0],
+  );
+  while (await cacheless.index.step(1, 8) !== undefined) { /* compact again */ }
+  const exact = await cacheless.index.candidates(1, "s5", 8);
+  assert.deepEqual(exact, {
+    segments: [5],
+    indexedThrough: 8,
+    runsUnreadable: 0,
+  });
+  await assertNoFalseNegatives(cacheless.index, layout, 8);
+  // A run missing only for a while is not rebuilt: it reads fine by then.
+  const [l2] = catalog.runs(1).filter((r) => r.retiredAtMs === null);
+  const bytes = (await objects.get(l2.objectKey))!;
+  await objects.delete(l2.objectKey);
+  const third = makeIndex({ layout, objects, catalog, shape });
+  assert.equal((await third.index.candidates(1, "s5", 8)).runsUnreadable, 1);
+  await objects.put(l2.objectKey, bytes);
+  assert.equal(await third.index.step(1, 8), undefined);
+  assert.deepEqual((await third.index.candidates(1, "s5", 8)).segments, [5]);
 });

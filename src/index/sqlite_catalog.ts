@@ -81,7 +81,7 @@ export class SqliteRunCatalog implements RunCatalog {
       "SELECT * FROM rk_runs WHERE stream_id = ? ORDER BY first_seg, level",
     );
     this.#insertRun = db.prepare(
-      "INSERT INTO rk_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+      "INSERT OR REPLACE INTO rk_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
     this.#retireRun = db.prepare(
       "UPDATE rk_runs SET retired_at_ms = ? WHERE stream_id = ? AND object_key = ?",
