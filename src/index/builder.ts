@@ -5,7 +5,7 @@
  * hashes and sorts millions of keys), `inThreadRunBuilder` runs them here
  * (tests, tools). Builds take keys and encoded runs and return encoded
  * runs; `decode` checks a run file there and returns its columns. Only flat
- * buffers cross the thread boundary, transferred where possible.
+ * buffers cross the thread boundary: copied in, transferred back.
  */
 
 import { assert } from "../assert.ts";
@@ -31,10 +31,7 @@ export interface BuiltRun {
 
 /** Builds and compacts runs somewhere off the caller's hands. */
 export interface RunBuilder {
-  /**
-   * The L0 run over `keys[i]` = keys of segment `firstSegment + i`. The
-   * key buffers may be transferred: the caller must not use them after.
-   */
+  /** The L0 run over `keys[i]` = keys of segment `firstSegment + i`. */
   buildL0(
     seed: bigint,
     firstSegment: number,
@@ -127,20 +124,16 @@ export function workerRunBuilder(
     });
   };
   return {
+    // Inputs are copied, not transferred: a caller may keep them (a key
+    // reader's cache, a store's own buffer), and a transferred buffer would
+    // read as empty there afterwards. Results come back transferred.
     async buildL0(seed, firstSegment, keys) {
-      const transfer = distinct(
-        keys.flatMap((k) => [k.data.buffer, k.offsets.buffer]),
-      );
-      return built(
-        await send({ kind: "l0", seed, firstSegment, keys }, transfer),
-      );
+      return built(await send({ kind: "l0", seed, firstSegment, keys }, []));
     },
     async compact(runs) {
-      const transfer = distinct(runs.map((r) => r.buffer));
-      return built(await send({ kind: "compact", runs }, transfer));
+      return built(await send({ kind: "compact", runs }, []));
     },
     async decode(bytes) {
-      // Copied, not transferred: the caller may keep the file.
       const reply = await send({ kind: "decode", bytes }, []);
       assert("parts" in reply, "a decode request gets a decoded run");
       return runFromParts(reply.parts);
@@ -155,11 +148,4 @@ export function workerRunBuilder(
 function built(reply: Reply): BuiltRun {
   assert("bytes" in reply, "a build request gets a run file");
   return reply;
-}
-
-/** Transferable buffers of a list (each once; shared ones cannot move). */
-function distinct(buffers: ArrayBufferLike[]): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
-  for (const b of buffers) if (b instanceof ArrayBuffer) out.add(b);
-  return [...out];
 }

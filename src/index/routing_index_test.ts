@@ -501,3 +501,19 @@ Deno.test("a corrupt or missing run is rebuilt from its segments, before compact
   assert.equal(await third.index.step(1, 8), undefined);
   assert.deepEqual((await third.index.candidates(1, "s5", 8)).segments, [5]);
 });
+
+Deno.test("workerRunBuilder() leaves its inputs usable (a key reader may cache them)", async () => {
+  const worker = workerRunBuilder();
+  try {
+    const keys = [segmentKeys(["a", "b"]), segmentKeys(["c"])];
+    const first = await worker.buildL0(5n, 0, keys);
+    assert.equal(keys[0].data.length, 2);
+    const again = await worker.buildL0(5n, 0, keys);
+    assert.deepEqual(again.bytes, first.bytes);
+    const runs = [first.bytes, (await worker.buildL0(5n, 2, keys)).bytes];
+    await worker.compact(runs);
+    assert.deepEqual(decodeRun(runs[0]).table, decodeRun(first.bytes).table);
+  } finally {
+    worker.close();
+  }
+});
