@@ -8,7 +8,7 @@
  */
 
 import { fail, ok, type Result } from "../errors.ts";
-import { parseGlob } from "./glob.ts";
+import { parseGlob } from "../glob.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 import {
   type AckRequest,
