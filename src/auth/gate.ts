@@ -10,9 +10,9 @@
 
 import { StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { BrowserPolicy, isStateChanging } from "./browser.ts";
+import { type BrowserPolicy, isStateChanging } from "./browser.ts";
 import type { ApiKey, Scope } from "./keys.ts";
-import { KeyStore } from "./key_store.ts";
+import type { KeyStore } from "./key_store.ts";
 import { Principal } from "./principal.ts";
 import { RateLimiter } from "./rate_limit.ts";
 

@@ -9,7 +9,7 @@
 
 import { createHash } from "node:crypto";
 import { type GlobPattern, parseGlob } from "../glob.ts";
-import { fail, ok, type Result } from "../errors.ts";
+import { ok, type Result } from "../errors.ts";
 import { KEY_STREAMS_MAX, KEYS_MAX } from "../limits.ts";
 
 /** What a key may do; `admin` implies the others. */
