@@ -177,7 +177,8 @@ export type StartupProblem =
   | "data_dir_unusable"
   | "data_dir_locked"
   | "listen_failed"
-  | "auth_config";
+  | "auth_config"
+  | "tls_config";
 
 /**
  * A start-up failure the operator can fix (a taken port, a data dir another

@@ -89,3 +89,8 @@ export const KEY_STREAMS_MAX = 256;
 export const KEYS_FILE_POLL_MS = 1000;
 /** Origins `--cors-origins` and names `--allowed-hosts` may list. */
 export const ORIGINS_MAX = 256;
+/**
+ * Stream names one `GET /v1/streams` examines at most when the key may
+ * read only some of them; past it the page ends early with `next` set.
+ */
+export const LIST_SCAN_NAMES_MAX = 10_000;
