@@ -89,6 +89,7 @@ async function open(
 ): Promise<ServerHandle> {
   const browser = browserPolicy(config); // before anything is opened
   probeAddress(config.http); // before the data dir is created or locked
+  const gate = await openGate(config, browser, log, stack); // reads the keys
   const paths = dataPaths(config.storage.dataDir);
   const lock = await lockDataDir(config.storage.dataDir);
   stack.defer(() => lock.release());
@@ -113,7 +114,6 @@ async function open(
   const subscriptions = config.subscriptions.enabled
     ? await openSubscriptions(config, paths.wal, engine, log, stack)
     : undefined;
-  const gate = await openGate(config, browser, log, stack);
   const handler = createHandler({
     gate,
     engine,

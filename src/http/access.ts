@@ -77,7 +77,8 @@ export function withCors(
   policy: BrowserPolicy,
 ): Response {
   const origin = request.headers.get("origin");
-  if (origin === null) return response;
+  // A preflight's grant depends on the method it asks about: `preflight()`.
+  if (origin === null || request.method === "OPTIONS") return response;
   const headers = response.headers;
   headers.append("vary", "Origin");
   if (policy.allowsOrigin(origin, request.method)) {
