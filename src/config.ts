@@ -368,7 +368,7 @@ export const OPTION_TABLE: OptionTable = {
       env: "DS_ALLOWED_HOSTS",
       kind: "string",
       default: "",
-      defaultDoc: "loopback and IP addresses",
+      defaultDoc: "loopback, IPs",
       doc:
         "comma-separated Host names accepted with --auth none (*.example.com for subdomains, * = any)",
     },
