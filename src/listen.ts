@@ -56,6 +56,16 @@ export function listen(
       },
     }, handler);
   } catch (cause) {
+    // The address was just probed: with TLS, a failure is most likely the PEM.
+    if (tls !== undefined && !(cause instanceof Deno.errors.AddrInUse)) {
+      throw new StartupError(
+        "tls_config",
+        `cannot serve HTTPS with --tls-cert ${config.tlsCert} and --tls-key ${config.tlsKey}: ${
+          (cause as Error).message
+        }`,
+        { cause },
+      );
+    }
     throw listenError(config, cause);
   }
   const { hostname, port } = server.addr;

@@ -87,6 +87,16 @@ Deno.test("bad key and TLS settings fail with one line", async () => {
       })),
       (e) => e instanceof StartupError && e.problem === "tls_config",
     );
+    const garbage = join(dir, "garbage.pem");
+    await Deno.writeTextFile(garbage, "not a certificate");
+    await assert.rejects(
+      startServer(testConfig(join(dir, "d3"), {
+        http: { tlsCert: garbage, tlsKey: garbage },
+      })),
+      (e) =>
+        e instanceof StartupError && e.problem === "tls_config" &&
+        !e.message.includes("\n"),
+    );
   });
 });
 
