@@ -53,6 +53,16 @@ export interface GateOptions {
   log: Logger;
 }
 
+/** Who a request acts as, and why it is refused, if it is. */
+export interface Admission {
+  /** The key's principal (`NOBODY` without a valid key, `OPEN` under `--auth none`). */
+  principal: Principal;
+  /** The refusal (401, 403, 421, 429), if any. */
+  error?: StreamError;
+}
+
+const NOBODY = Principal.NOBODY;
+
 /** The 401 body says only this, whatever was wrong. */
 const UNAUTHORIZED = "unauthorized";
 
@@ -96,41 +106,44 @@ export class AccessGate {
   }
 
   /**
-   * The principal `request` acts as, or why it is refused. `operation` is
-   * the route's operation name (undefined for requests no route serves,
-   * which need a key like any other); `stream` the stream it acts on.
+   * The principal `request` acts as, and `error` when it is refused (a
+   * refused key still names its principal, for the access log).
+   * `operation` is the route's operation name (undefined for requests no
+   * route serves, which need a key like any other); `stream` the stream it
+   * acts on.
    */
   check(
     request: Request,
     access: RouteAccess,
     operation?: string,
     stream?: string,
-  ): Principal | StreamError {
+  ): Admission {
     const refused = this.#browserCheck(request);
-    if (refused !== undefined) return refused;
-    if (this.#open) return Principal.OPEN;
+    if (refused !== undefined) return { principal: NOBODY, error: refused };
+    if (this.#open) return { principal: Principal.OPEN };
     if (
       access === "public" || access === "token" ||
       (operation !== undefined && this.#public.has(operation))
     ) {
-      return this.#optionalKey(request);
+      return { principal: this.#optionalKey(request) };
     }
     const key = this.#authenticate(request);
-    if (key instanceof StreamError) return key;
+    if (key instanceof StreamError) return { principal: NOBODY, error: key };
+    const principal = Principal.of(key);
     const retryAfterSeconds = this.#limiter.take(key);
     if (retryAfterSeconds > 0) {
       this.counts.rateLimited++;
-      return new StreamError(
+      const error = new StreamError(
         "rate_limited",
         `key '${key.id}' is over its rate limit`,
         { retryAfterSeconds },
       );
+      return { principal, error };
     }
-    const principal = Principal.of(key);
-    if (access === "key") return principal;
-    const denied = principal.authorize(access, stream);
-    if (denied !== undefined) this.counts.forbidden++;
-    return denied ?? principal;
+    if (access === "key") return { principal };
+    const error = principal.authorize(access, stream);
+    if (error !== undefined) this.counts.forbidden++;
+    return { principal, error };
   }
 
   /** Counts a 403 a handler decided (subscription streams, for example). */

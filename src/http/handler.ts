@@ -102,8 +102,8 @@ export function createHandler(
     }
     const routed = router.match(request, target.path, target.query);
     if (method === "OPTIONS") {
-      const refused = gate.check(request, "public");
-      if (refused instanceof StreamError) return errorResponse(refused, method);
+      const refused = gate.check(request, "public").error;
+      if (refused !== undefined) return errorResponse(refused, method);
       const allow = routed instanceof StreamError
         ? preflightAllow
         : router.allow(routed.route);
@@ -118,8 +118,8 @@ export function createHandler(
         : routed.route.methods[method as Method];
       if (routed instanceof StreamError || operation === undefined) {
         // No route serves this: still needs a key (no probing without one).
-        const refused = gate.check(request, "key");
-        const error = refused instanceof StreamError
+        const refused = gate.check(request, "key").error;
+        const error = refused !== undefined
           ? refused
           : routed instanceof StreamError
           ? routed
@@ -127,7 +127,7 @@ export function createHandler(
         return errorResponse(error, method, dialect);
       }
       const next = async () => {
-        const principal = gate.check(
+        const admitted = gate.check(
           request,
           operation.access,
           operation.name,
@@ -135,10 +135,10 @@ export function createHandler(
             ? routed.name
             : undefined,
         );
-        if (principal instanceof StreamError) {
-          return errorResponse(principal, method, dialect);
+        routed.principal = admitted.principal;
+        if (admitted.error !== undefined) {
+          return errorResponse(admitted.error, method, dialect);
         }
-        routed.principal = principal;
         return await operation.handle(ctx, routed);
       };
       if (around === undefined) return await next();
