@@ -10,12 +10,14 @@ const LEAVES = [
   "bytes.ts",
   "config.ts",
   "errors.ts",
+  "glob.ts",
   "limits.ts",
   "log.ts",
   "worker_scope.ts",
 ];
 const MAY_IMPORT: Record<string, string[]> = {
   "_wasm/": [],
+  "auth/": [],
   "protocol/": [],
   "storage/": [],
   "segment/": ["_wasm/"],
@@ -31,7 +33,7 @@ const MAY_IMPORT: Record<string, string[]> = {
     "index/",
     "_wasm/",
   ],
-  "http/": ["protocol/", "engine/", "subscriptions/", "tier/"],
+  "http/": ["protocol/", "engine/", "subscriptions/", "tier/", "auth/"],
   "subscriptions/": ["protocol/", "engine/", "storage/"],
   "listen.ts": [],
   "server.ts": ["*"],

@@ -121,3 +121,21 @@ export const WEBHOOK_DNS_TIMEOUT_MS = 2000;
  * may hold the HTTP server open until its own deadline).
  */
 export const FATAL_DRAIN_MS = 5000;
+
+// ---- access control (src/auth/) ---------------------------------------------
+
+/** Largest API keys file read (`--api-keys-file`). */
+export const KEYS_FILE_BYTES_MAX = 1 * MIB;
+/** Keys one keys file may hold. */
+export const KEYS_MAX = 10_000;
+/** Stream globs one key may list. */
+export const KEY_STREAMS_MAX = 256;
+/** How often the keys file is checked for changes (besides SIGHUP). */
+export const KEYS_FILE_POLL_MS = 1000;
+/** Origins `--cors-origins` and names `--allowed-hosts` may list. */
+export const ORIGINS_MAX = 256;
+/**
+ * Stream names one `GET /v1/streams` examines at most when the key may
+ * read only some of them; past it the page ends early with `next` set.
+ */
+export const LIST_SCAN_NAMES_MAX = 10_000;

@@ -9,7 +9,7 @@
 
 import { DESCRIPTION_CHARS_MAX, WORKER_CHARS_MAX } from "../limits.ts";
 import { fail, ok, type Result } from "../errors.ts";
-import { parseGlob } from "./glob.ts";
+import { parseGlob } from "../glob.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 import {
   type AckRequest,
