@@ -60,6 +60,21 @@ export const COMPACTION_INTERVAL_MS = 100;
  */
 export const COMPACTION_TICK_STREAMS_MAX = 256;
 
+// ---- the routing-key index (src/index/) ---------------------------------------
+
+/** Default segments per L0 run (at most 16: one bit each in a run's mask). */
+export const ROUTING_INDEX_SPAN_DEFAULT = 16;
+/** Default runs of one level merged into one run of the next. */
+export const ROUTING_INDEX_FANOUT_DEFAULT = 16;
+/** Default highest level compaction builds (L4 = 16 * 16^4 segments). */
+export const ROUTING_INDEX_LEVEL_MAX_DEFAULT = 4;
+/** Default bytes of decoded runs kept in the run cache. */
+export const ROUTING_RUN_CACHE_BYTES_DEFAULT = 64 * MIB;
+/** A retired run's object is deleted no sooner than this after retirement. */
+export const ROUTING_RUN_RETIRED_GRACE_MS = 5 * 60_000;
+/** Index steps (and Worker requests) waiting at most. */
+export const ROUTING_BUILD_PENDING_MAX = 16;
+
 // ---- Retry-After (seconds) of the engine's refusals --------------------------
 
 /** The append queue is full (`--append-queue-max`, `--append-queue-bytes-max`). */
