@@ -161,7 +161,8 @@ export function fail(
 export type StartupProblem =
   | "data_dir_unusable"
   | "data_dir_locked"
-  | "listen_failed";
+  | "listen_failed"
+  | "database_unusable";
 
 /**
  * A start-up failure the operator can fix (a taken port, a data dir another

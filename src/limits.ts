@@ -69,6 +69,25 @@ export const WAITERS_RETRY_AFTER_SECONDS = 1;
 /** The disk is full (matches `DISK_FULL_PAUSE_MS`). */
 export const DISK_FULL_RETRY_AFTER_SECONDS = 1;
 
+// ---- PostgreSQL (src/storage/pg_store.ts) ------------------------------------
+
+/** PostgreSQL is unreachable or timed out; retry after this long. */
+export const DATABASE_RETRY_AFTER_SECONDS = 1;
+/** Tries of one commit that hits a deadlock or serialization failure. */
+export const PG_CONFLICT_RETRIES_MAX = 3;
+/**
+ * Interval between asks of `txid_status` after the connection dropped
+ * during `COMMIT` (up to `--postgres-connect-timeout-ms` in all).
+ */
+export const PG_OUTCOME_POLL_MS = 100;
+/** Chunk rows fetched per query of a read (a read stops at its byte cap). */
+export const PG_READ_PAGE_ROWS = 32;
+/**
+ * Rows per multi-row statement at most (PostgreSQL takes 65,535 parameters
+ * per statement; a stream row has 16).
+ */
+export const PG_ROWS_PER_STATEMENT_MAX = 1000;
+
 // ---- the command line (src/cli.ts) -------------------------------------------
 
 /**

@@ -1,0 +1,284 @@
+import assert from "node:assert/strict";
+// @ts-types="@types/pg"
+import pg from "pg";
+import { StartupError } from "../errors.ts";
+import {
+  appendRecord,
+  streamRow,
+  walStoreCompactionContract,
+  walStoreContract,
+  walStoreSegmentContract,
+} from "./_contract.ts";
+import {
+  freshSchema,
+  PG_TEST_PASSWORD,
+  sharedPgCluster,
+} from "./_pg_testing.ts";
+import { PG_SCHEMA_VERSION } from "./_pg_schema.ts";
+import { openPgStore, type PgStoreOptions } from "./pg_store.ts";
+import { isRetryable } from "./wal_store.ts";
+
+async function options(
+  schema: string,
+  extra: Partial<PgStoreOptions> = {},
+): Promise<PgStoreOptions> {
+  const cluster = await sharedPgCluster();
+  return {
+    url: cluster.url,
+    schema,
+    poolSize: 4,
+    statementTimeoutMs: 5000,
+    connectTimeoutMs: 2000,
+    durability: "fsync",
+    ...extra,
+  };
+}
+
+// The contract reopens a store by directory: one schema per directory.
+const schemaOfDir = new Map<string, string>();
+const openPg = async (dir: string) => {
+  if (!schemaOfDir.has(dir)) schemaOfDir.set(dir, freshSchema("contract"));
+  return openPgStore(await options(schemaOfDir.get(dir)!));
+};
+walStoreContract("PgStore", openPg);
+walStoreSegmentContract("PgStore", openPg);
+walStoreCompactionContract("PgStore", openPg);
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("PgStore migrates once under concurrent opens and stamps the version", async () => {
+  const schema = freshSchema();
+  const stores = await Promise.all(
+    [1, 2, 3].map(async () => openPgStore(await options(schema))),
+  );
+  for (const store of stores) await store.close();
+  const cluster = await sharedPgCluster();
+  assert.equal(
+    (await cluster.psql(`SELECT version FROM ${schema}.schema_version`)).trim(),
+    String(PG_SCHEMA_VERSION),
+  );
+});
+
+Deno.test("PgStore refuses a schema stamped with a newer version, in one line", async () => {
+  const schema = freshSchema();
+  await (await openPgStore(await options(schema))).close();
+  const cluster = await sharedPgCluster();
+  await cluster.psql(`UPDATE ${schema}.schema_version SET version = 999`);
+  await assert.rejects(
+    async () => openPgStore(await options(schema)),
+    (error: Error) => {
+      assert.ok(error instanceof StartupError);
+      assert.match(error.message, /version 999, newer than this server's/);
+      assert.ok(!error.message.includes("\n"));
+      return true;
+    },
+  );
+});
+
+Deno.test("PgStore never puts the password in its errors", async () => {
+  const cluster = await sharedPgCluster();
+  const wrong = "wr0ng-Pass%word";
+  const attempts = [
+    cluster.urlWithPassword(wrong), // authentication fails
+    `postgres://streambed:${wrong}@127.0.0.1:1/postgres`, // nothing listens
+    `postgres://streambed:${wrong}@[not a host/postgres`, // malformed
+  ];
+  for (const url of attempts) {
+    const error = await openPgStore(
+      await options(freshSchema(), { url, connectTimeoutMs: 1000 }),
+    ).then(() => undefined, (e: Error) => e);
+    assert.ok(error instanceof StartupError, String(error));
+    const text = `${error.message} ${error.stack} ${String(error.cause)}`;
+    assert.ok(!text.includes(wrong), text);
+    assert.ok(!text.includes(encodeURIComponent(wrong)), text);
+    assert.ok(!text.includes(PG_TEST_PASSWORD), text);
+    assert.match(error.message, /--postgres-url/);
+  }
+});
+
+Deno.test("PgStore refuses synchronous_commit=off unless durability is os", async () => {
+  const cluster = await sharedPgCluster();
+  const schema = freshSchema();
+  await cluster.psql(
+    `ALTER ROLE streambed IN DATABASE postgres SET synchronous_commit = off`,
+  );
+  try {
+    await assert.rejects(
+      async () => openPgStore(await options(schema)),
+      /synchronous_commit=off/,
+    );
+    const os = await openPgStore(await options(schema, { durability: "os" }));
+    await os.close();
+  } finally {
+    await cluster.psql(
+      `ALTER ROLE streambed IN DATABASE postgres RESET synchronous_commit`,
+    );
+  }
+});
+
+Deno.test("PgStore reports a chunk whose length disagrees with its positions as corrupt", async () => {
+  const schema = freshSchema();
+  const store = await openPgStore(await options(schema));
+  try {
+    await store.commit([{ op: "create", stream: streamRow(1, "s") }], 2);
+    const cluster = await sharedPgCluster();
+    await cluster.psql(
+      `INSERT INTO ${schema}.chunks (stream_id, start_pos, end_pos, data) VALUES (1, 0, 10, '\\x0102')`,
+    );
+    await assert.rejects(
+      store.readChunks(1, 0, 10, 100),
+      (e: Error) => (e as { kind?: string }).kind === "corrupt",
+    );
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("PgStore reads long streams in pages and stops at the byte cap", async () => {
+  const store = await openPgStore(await options(freshSchema()));
+  try {
+    await store.commit([{ op: "create", stream: streamRow(1, "s") }], 2);
+    const ops = [];
+    for (let i = 0; i < 100; i++) {
+      ops.push(appendRecord(1, i * 3, bytes(String(i).padStart(3, "0"))));
+    }
+    await store.commit(ops, 2);
+    const all = await store.readChunks(1, 0, 300, 1 << 20);
+    assert.equal(all.length, 100);
+    assert.equal(
+      all.map((c) => new TextDecoder().decode(c.data)).join(""),
+      [
+        ...Array(100).keys(),
+      ].map((i) => String(i).padStart(3, "0")).join(""),
+    );
+    const capped = await store.readChunks(1, 31, 300, 90);
+    assert.equal(capped[0].startPos, 30);
+    assert.equal(capped.length, 30);
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("PgStore waits for the rows another transaction holds, locked in id order, without deadlock", async () => {
+  const schema = freshSchema();
+  const store = await openPgStore(await options(schema));
+  const cluster = await sharedPgCluster();
+  const other = new pg.Client({
+    connectionString: cluster.url,
+    options: `-c search_path=${schema}`,
+  });
+  await other.connect();
+  try {
+    await store.commit([
+      { op: "create", stream: streamRow(1, "a") },
+      { op: "create", stream: streamRow(2, "b") },
+    ], 3);
+    // Another writer holds stream 1's row; a batch touching 2 then 1 locks
+    // 1 first (id order), so it waits holding nothing.
+    await other.query("SET deadlock_timeout = '100ms'"); // it would detect first
+    await other.query("BEGIN");
+    await other.query("SELECT id FROM streams WHERE id = 1 FOR UPDATE");
+    let done = false;
+    const pending = store.commit([
+      appendRecord(2, 0, bytes("bb")),
+      appendRecord(1, 0, bytes("aa")),
+    ], 3).then(() => done = true);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(done, false, "the commit waits for the row lock");
+    // The holder now takes stream 2 too. Had the batch locked in arrival
+    // order (2, then 1), this would deadlock and fail here with 40P01.
+    await other.query("SELECT id FROM streams WHERE id = 2 FOR UPDATE");
+    await other.query("COMMIT");
+    await pending;
+    const snapshot = await store.load();
+    assert.deepEqual(snapshot.streams.map((s) => s.tailPos), [2, 2]);
+  } finally {
+    await other.end();
+    await store.close();
+  }
+});
+
+Deno.test("PgStore: a lost connection fails the commit as retryable, keeps none of it, and the next commit reconnects", async () => {
+  const schema = freshSchema();
+  const store = await openPgStore(await options(schema));
+  const cluster = await sharedPgCluster();
+  try {
+    await store.commit([{ op: "create", stream: streamRow(1, "s") }], 2);
+    await store.commit([appendRecord(1, 0, bytes("one"))], 2);
+    // Cut every connection of the store (its pool's idle ones included).
+    await cluster.psql(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'streambed'`,
+    );
+    // The pool may hand out a dead idle connection first: that commit fails
+    // as retryable; the next one connects afresh.
+    let failure: unknown;
+    for (let i = 0; i < 5; i++) {
+      try {
+        await store.commit([appendRecord(1, 3, bytes("two"))], 2);
+        failure = undefined;
+        break;
+      } catch (error) {
+        failure = error;
+        assert.ok(isRetryable(error), String(error));
+        const snapshot = await store.load();
+        assert.equal(snapshot.streams[0].tailPos, 3, "nothing kept");
+      }
+    }
+    assert.equal(failure, undefined);
+    const chunks = await store.readChunks(1, 0, 6, 100);
+    assert.equal(
+      chunks.map((c) => new TextDecoder().decode(c.data)).join(""),
+      "onetwo",
+    );
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("PgStore: while PostgreSQL is down reads and commits fail as retryable; after it returns they succeed", async () => {
+  const schema = freshSchema();
+  const store = await openPgStore(await options(schema));
+  const cluster = await sharedPgCluster();
+  try {
+    await store.commit([{ op: "create", stream: streamRow(1, "s") }], 2);
+    await cluster.stop();
+    try {
+      await assert.rejects(
+        store.commit([appendRecord(1, 0, bytes("x"))], 2),
+        (e) => isRetryable(e),
+      );
+      await assert.rejects(
+        store.readChunks(1, 0, 1, 100),
+        (e) => isRetryable(e),
+      );
+      await assert.rejects(store.load(), (e) => isRetryable(e));
+    } finally {
+      await cluster.start();
+    }
+    await store.commit([appendRecord(1, 0, bytes("x"))], 2);
+    assert.equal((await store.load()).streams[0].tailPos, 1);
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("pg under Deno delivers NOTIFY to a LISTENing connection after COMMIT", async () => {
+  const cluster = await sharedPgCluster();
+  const listener = new pg.Client({ connectionString: cluster.url });
+  const sender = new pg.Client({ connectionString: cluster.url });
+  await listener.connect();
+  await sender.connect();
+  try {
+    await listener.query("LISTEN streambed_check");
+    const received = new Promise<string | undefined>((resolve) =>
+      listener.on("notification", (m) => resolve(m.payload))
+    );
+    await sender.query("BEGIN");
+    await sender.query("SELECT pg_notify('streambed_check', '7:42')");
+    await sender.query("COMMIT");
+    assert.equal(await received, "7:42");
+  } finally {
+    await listener.end();
+    await sender.end();
+  }
+});
