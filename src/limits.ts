@@ -69,6 +69,14 @@ export const WAITERS_RETRY_AFTER_SECONDS = 1;
 /** The disk is full (matches `DISK_FULL_PAUSE_MS`). */
 export const DISK_FULL_RETRY_AFTER_SECONDS = 1;
 
+/**
+ * First retry delay of reloading the WAL after a failed commit, while the
+ * WAL cannot be read (its database is away), in ms; doubles per failure.
+ */
+export const ROLLBACK_RETRY_MIN_MS = 100;
+/** Longest retry delay of that reload, in ms. */
+export const ROLLBACK_RETRY_MAX_MS = 2000;
+
 // ---- PostgreSQL (src/storage/pg_store.ts) ------------------------------------
 
 /** PostgreSQL is unreachable or timed out; retry after this long. */

@@ -131,13 +131,16 @@ export class PgStore implements WalStore {
       application_name: "streambed",
       options: sessionOptions.join(" "),
     });
-    // An idle pooled connection that dies emits here; without a listener
-    // the process would crash. The pool drops it and connects anew later.
-    this.#pool.on("error", (error) => {
+    // A connection that dies emits "error": on the pool while idle, on the
+    // client while checked out (the failing query rejects too). Without a
+    // listener either would crash the process. The pool drops the dead
+    // connection and connects anew when next asked.
+    const lost = (error: Error) =>
       options.log?.warn(
         `PostgreSQL connection lost: ${describe(error, options.url)}`,
       );
-    });
+    this.#pool.on("error", lost);
+    this.#pool.on("connect", (client) => client.on("error", lost));
   }
 
   /** Brings the schema to `PG_SCHEMA_VERSION`; refuses a newer one. */

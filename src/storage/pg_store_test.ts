@@ -282,3 +282,106 @@ Deno.test("pg under Deno delivers NOTIFY to a LISTENing connection after COMMIT"
     await sender.end();
   }
 });
+
+/**
+ * A TCP proxy in front of the cluster that, once armed, cuts the next
+ * connection that sends `COMMIT`: either before passing it on (the
+ * database never sees it) or after (the database commits, the answer is
+ * lost). The store must then learn the outcome and report it truly.
+ */
+function commitCutter(targetPort: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let armed: "before" | "after" | undefined;
+  const conns = new Set<Deno.Conn>();
+  const pipe = async (
+    from: Deno.Conn,
+    to: Deno.Conn,
+    inspect: boolean,
+    cut: { now: boolean },
+  ) => {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await from.read(buffer);
+        if (n === null || cut.now) break;
+        const data = buffer.subarray(0, n);
+        const commit = inspect && armed !== undefined &&
+          new TextDecoder().decode(data).includes("COMMIT\0");
+        if (commit && armed === "before") {
+          armed = undefined;
+          break;
+        }
+        await to.write(data);
+        if (commit && armed === "after") {
+          armed = undefined;
+          cut.now = true; // the reply is dropped
+          await new Promise((r) => setTimeout(r, 300)); // let it commit
+          break;
+        }
+      }
+    } catch { /* closed */ }
+    for (const c of [from, to]) {
+      try {
+        c.close();
+      } catch { /* already */ }
+      conns.delete(c);
+    }
+  };
+  const accepting = (async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: targetPort,
+      });
+      conns.add(client);
+      conns.add(server);
+      const cut = { now: false };
+      pipe(client, server, true, cut);
+      pipe(server, client, false, cut);
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    arm(when: "before" | "after") {
+      armed = when;
+    },
+    async close() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* already */ }
+      }
+      await accepting;
+    },
+  };
+}
+
+Deno.test("PgStore learns the outcome of a commit whose connection dropped during COMMIT", async () => {
+  const cluster = await sharedPgCluster();
+  const proxy = commitCutter(cluster.port);
+  const url = cluster.url.replace(`:${cluster.port}/`, `:${proxy.port}/`);
+  const store = await openPgStore(await options(freshSchema(), { url }));
+  try {
+    await store.commit([{ op: "create", stream: streamRow(1, "s") }], 2);
+    // Cut after COMMIT reached the database: it committed, so the commit
+    // resolves (the store asked txid_status on a new connection).
+    proxy.arm("after");
+    await store.commit([appendRecord(1, 0, bytes("kept"))], 2);
+    assert.equal((await store.load()).streams[0].tailPos, 4);
+    // Cut before COMMIT reached it: rolled back, reported as retryable.
+    proxy.arm("before");
+    await assert.rejects(
+      store.commit([appendRecord(1, 4, bytes("lost"))], 2),
+      (e) => isRetryable(e),
+    );
+    assert.equal((await store.load()).streams[0].tailPos, 4);
+    const chunks = await store.readChunks(1, 0, 8, 100);
+    assert.deepEqual(chunks.map((c) => new TextDecoder().decode(c.data)), [
+      "kept",
+    ]);
+  } finally {
+    await store.close();
+    await proxy.close();
+  }
+});
