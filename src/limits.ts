@@ -91,6 +91,11 @@ export const PG_OUTCOME_POLL_MS = 100;
 /** Chunk rows fetched per query of a read (a read stops at its byte cap). */
 export const PG_READ_PAGE_ROWS = 32;
 /**
+ * Characters per simple-query message of a commit, about: a group commit
+ * is sent as one message unless its records are larger (hex doubles them).
+ */
+export const PG_MESSAGE_BYTES_MAX = 8 * 1024 * 1024;
+/**
  * Rows per multi-row statement at most (PostgreSQL takes 65,535 parameters
  * per statement; a stream row has 16).
  */

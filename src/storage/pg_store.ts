@@ -4,7 +4,8 @@
  * transaction for a whole group of appends: it locks the stream rows it
  * touches in id order (so two writers batching the same streams never
  * deadlock), writes chunks, tails and producer states with a few multi-row
- * statements, and resolves only after `COMMIT` returns.
+ * statements sent together (`_pg_batch.ts`), and resolves only after
+ * `COMMIT` returns.
  *
  * Failures: a deadlock or serialization failure retries the transaction; a
  * lost connection or a statement timeout before `COMMIT` rolled everything
@@ -21,15 +22,23 @@
 import pg from "pg";
 import type { Durability } from "../config.ts";
 import { StartupError, StreamError } from "../errors.ts";
+import { assert } from "../assert.ts";
 import {
   DATABASE_RETRY_AFTER_SECONDS,
   PG_CONFLICT_RETRIES_MAX,
+  PG_MESSAGE_BYTES_MAX,
   PG_OUTCOME_POLL_MS,
   PG_READ_PAGE_ROWS,
-  PG_ROWS_PER_STATEMENT_MAX,
 } from "../limits.ts";
 import type { Logger } from "../log.ts";
 import { planCompaction } from "./_compact.ts";
+import {
+  batchStatements,
+  insertChunks,
+  literal,
+  packMessages,
+  segmentStatement,
+} from "./_pg_batch.ts";
 import {
   chunkFromPgRow,
   describe,
@@ -52,8 +61,6 @@ import {
   type ProducerRow,
   retryableError,
   type SegmentRow,
-  type StreamRow,
-  type StreamTail,
   type WalOp,
   type WalSnapshot,
   type WalStore,
@@ -119,7 +126,11 @@ export class PgStore implements WalStore {
   /** Creates the pool; nothing connects until the first query. */
   constructor(options: PgStoreOptions) {
     this.#options = options;
-    const sessionOptions = [`-c search_path=${options.schema}`];
+    const sessionOptions = [
+      `-c search_path=${options.schema}`,
+      // Literals in _pg_batch.ts are written for standard strings.
+      "-c standard_conforming_strings=on",
+    ];
     if (options.durability === "os") {
       sessionOptions.push("-c synchronous_commit=off");
     }
@@ -269,15 +280,7 @@ export class PgStore implements WalStore {
     const client = await this.#connect("WAL commit failed");
     let xid: string | undefined;
     try {
-      xid = await this.#begin(client, lockIds(ops));
-      await applyOps(client, ops);
-      if (nextStreamId !== this.#persistedNextId) {
-        await client.query(
-          `INSERT INTO meta (key, value) VALUES ('next_stream_id', $1)
-           ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-          [String(nextStreamId)],
-        );
-      }
+      xid = await this.#write(client, ops, nextStreamId);
     } catch (error) {
       await this.#abandon(client, error);
       throw error;
@@ -294,22 +297,45 @@ export class PgStore implements WalStore {
   }
 
   /**
-   * Opens the transaction and locks the rows of `ids` (sorted) in one round
-   * trip; returns the transaction id, to learn its fate if the connection
-   * drops during `COMMIT`.
+   * Opens the transaction, locks the stream rows of `ops` in id order (so
+   * two writers batching the same streams cannot deadlock) and applies
+   * `ops`, in as few messages as their size allows: usually one round trip.
+   * Returns the transaction id, to learn its fate if the connection drops
+   * during `COMMIT`.
    */
-  async #begin(client: Client, ids: number[]): Promise<string> {
-    // Ids are integers from our own ops, so they can be inlined, which lets
-    // the three statements share one round trip (a simple query).
-    const lock = ids.length === 0
-      ? ""
-      : `SELECT id FROM streams WHERE id IN (${
-        ids.join(",")
-      }) ORDER BY id FOR UPDATE;`;
-    const results = await client.query(
-      `BEGIN; SELECT txid_current() AS xid; ${lock}`,
-    ) as unknown as pg.QueryResult[];
-    return String(results[1].rows[0].xid);
+  async #write(
+    client: Client,
+    ops: WalOp[],
+    nextStreamId: number,
+  ): Promise<string> {
+    const ids = lockIds(ops);
+    const statements = ["BEGIN", "SELECT txid_current() AS xid"];
+    if (ids.length > 0) {
+      statements.push(
+        `SELECT id FROM streams WHERE id IN (${
+          ids.join(",")
+        }) ORDER BY id FOR UPDATE`,
+      );
+    }
+    statements.push(...batchStatements(ops, PG_MESSAGE_BYTES_MAX / 2));
+    if (nextStreamId !== this.#persistedNextId) {
+      statements.push(
+        `INSERT INTO meta (key, value) VALUES ('next_stream_id', ${
+          literal(String(nextStreamId))
+        }) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      );
+    }
+    let xid: string | undefined;
+    for (const message of packMessages(statements, PG_MESSAGE_BYTES_MAX)) {
+      const result = await client.query(message);
+      const results =
+        (Array.isArray(result) ? result : [result]) as pg.QueryResult[];
+      for (const r of results) {
+        if (r.fields?.[0]?.name === "xid") xid = String(r.rows[0].xid);
+      }
+    }
+    assert(xid !== undefined, "the first message reports the transaction id");
+    return xid;
   }
 
   /** Rolls back after a failed statement; drops the connection if it broke. */
@@ -416,7 +442,7 @@ export class PgStore implements WalStore {
   /** Records a sealed segment (see `WalStore`). */
   addSegment(row: SegmentRow): Promise<void> {
     return this.#transaction("Cannot record segment", async (client) => {
-      await writeSegment(client, row);
+      await client.query(segmentStatement(row));
     });
   }
 
@@ -497,7 +523,11 @@ export class PgStore implements WalStore {
         const merged = mergeChunks(
           rows.map(chunkFromPgRow).sort((a, b) => a.startPos - b.startPos),
         );
-        await insertChunks(client, [[streamId, merged]]);
+        for (
+          const statement of insertChunks([[streamId, merged]], Infinity)
+        ) {
+          await client.query(statement);
+        }
       }
       return plan.compactedPos;
     });
@@ -559,254 +589,4 @@ async function readPages(
       [streamId, after, endPos, PG_READ_PAGE_ROWS],
     ));
   }
-}
-
-// ---- applying a batch ------------------------------------------------------
-
-/**
- * Applies `ops` in order, as few statements as that allows: each run of
- * creates is one insert; each run of appends and producer updates (which
- * never depend on each other's order) is one chunk insert, one tail update
- * and one producer upsert; a run of touches is one update.
- */
-async function applyOps(client: Client, ops: WalOp[]): Promise<void> {
-  for (let i = 0; i < ops.length;) {
-    const group = groupOf(ops[i]);
-    let j = i + 1;
-    while (j < ops.length && groupOf(ops[j]) === group && group !== "single") {
-      j++;
-    }
-    const run = ops.slice(i, j);
-    if (group === "create") await insertStreams(client, run);
-    else if (group === "write") await writeRun(client, run);
-    else if (group === "touch") await touchStreams(client, run);
-    else await applyOne(client, run[0]);
-    i = j;
-  }
-}
-
-function groupOf(op: WalOp): "create" | "write" | "touch" | "single" {
-  if (op.op === "create") return "create";
-  if (op.op === "append" || op.op === "producer") return "write";
-  if (op.op === "touch") return "touch";
-  return "single";
-}
-
-async function applyOne(client: Client, op: WalOp): Promise<void> {
-  switch (op.op) {
-    case "segment":
-      await writeSegment(client, op.segment);
-      return;
-    case "soft_delete":
-      await client.query(
-        "UPDATE streams SET soft_deleted = true WHERE id = $1",
-        [
-          op.streamId,
-        ],
-      );
-      return;
-    case "delete": // chunks, segments and producers go with it (cascade)
-      await client.query("DELETE FROM streams WHERE id = $1", [op.streamId]);
-      return;
-    default:
-      throw new Error(`unexpected op ${op.op} applied alone`);
-  }
-}
-
-function writeSegment(client: Client, r: SegmentRow): Promise<unknown> {
-  return client.query(
-    `INSERT INTO segments (stream_id, start_pos, end_pos, size_bytes, uploaded)
-     SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM streams WHERE id = $1)
-     ON CONFLICT (stream_id, start_pos) DO UPDATE SET end_pos = excluded.end_pos,
-       size_bytes = excluded.size_bytes, uploaded = excluded.uploaded`,
-    [r.streamId, r.startPos, r.endPos, r.sizeBytes, r.uploaded],
-  );
-}
-
-/**
- * `(…),(…)` with `rows` tuples of `casts.length` parameters each, numbered
- * from `$1`; each parameter carries its cast (types of a `VALUES` list in
- * `FROM` are not inferred from the target table).
- */
-function tuples(rows: number, casts: readonly string[]): string {
-  const out: string[] = [];
-  let n = 1;
-  for (let r = 0; r < rows; r++) {
-    out.push(`(${casts.map((c) => `$${n++}::${c}`).join(",")})`);
-  }
-  return out.join(",");
-}
-
-/** Runs `statement(rows)` over `rows` in slices small enough for one statement. */
-async function inSlices<T>(
-  rows: T[],
-  statement: (slice: T[]) => Promise<unknown>,
-): Promise<void> {
-  for (let i = 0; i < rows.length; i += PG_ROWS_PER_STATEMENT_MAX) {
-    await statement(rows.slice(i, i + PG_ROWS_PER_STATEMENT_MAX));
-  }
-}
-
-const STREAM_CASTS = [
-  "bigint",
-  "text",
-  "text",
-  "bigint",
-  "bigint",
-  "bigint",
-  "bigint",
-  "bigint",
-  "boolean",
-  "text",
-  "bigint",
-  "bigint",
-  "text",
-  "bigint",
-  "bigint",
-  "boolean",
-] as const;
-
-function insertStreams(client: Client, ops: WalOp[]): Promise<void> {
-  const rows = ops.map((op) => (op as { stream: StreamRow }).stream);
-  return inSlices(rows, (slice) =>
-    client.query(
-      `INSERT INTO streams (id, name, content_type, created_at_ms, accessed_at_ms,
-       ttl_s, expires_at_ms, tail_pos, closed, closed_by_producer, closed_by_epoch,
-       closed_by_seq, stream_seq, forked_from, fork_pos, soft_deleted)
-       VALUES ${tuples(slice.length, STREAM_CASTS)}`,
-      slice.flatMap((s) => [
-        s.id,
-        s.name,
-        s.contentType,
-        s.createdAtMs,
-        s.accessedAtMs,
-        s.ttlSeconds,
-        s.expiresAtMs,
-        s.tailPos,
-        s.closed,
-        s.closedBy?.producerId ?? null,
-        s.closedBy?.epoch ?? null,
-        s.closedBy?.seq ?? null,
-        s.streamSeq,
-        s.forkedFrom,
-        s.forkPos,
-        s.softDeleted,
-      ]),
-    ));
-}
-
-/** One run of appends and producer updates: three statements at most. */
-async function writeRun(client: Client, ops: WalOp[]): Promise<void> {
-  const chunks: [number, Chunk][] = [];
-  const tails = new Map<number, StreamTail>(); // the last tail per stream wins
-  const producers = new Map<string, ProducerRow>(); // the last state wins
-  for (const op of ops) {
-    if (op.op === "append") {
-      if (op.chunk !== null) chunks.push([op.streamId, op.chunk]);
-      tails.set(op.streamId, op.tail);
-    } else if (op.op === "producer") {
-      producers.set(
-        JSON.stringify([op.row.streamId, op.row.producerId]),
-        op.row,
-      );
-    }
-  }
-  await insertChunks(client, chunks);
-  await updateTails(client, [...tails]);
-  await upsertProducers(client, [...producers.values()]);
-}
-
-function insertChunks(
-  client: Client,
-  chunks: [number, Chunk][],
-): Promise<void> {
-  return inSlices(chunks, (slice) =>
-    client.query(
-      `INSERT INTO chunks (stream_id, start_pos, end_pos, data, lengths)
-       VALUES ${
-        tuples(slice.length, ["bigint", "bigint", "bigint", "bytea", "bytea"])
-      }`,
-      slice.flatMap(([streamId, c]) => [
-        streamId,
-        c.startPos,
-        c.endPos,
-        c.data,
-        c.lengths === null ? null : new Uint8Array(
-          c.lengths.buffer,
-          c.lengths.byteOffset,
-          c.lengths.byteLength,
-        ),
-      ]),
-    ));
-}
-
-const TAIL_CASTS = [
-  "bigint",
-  "bigint",
-  "boolean",
-  "text",
-  "bigint",
-  "bigint",
-  "text",
-  "bigint",
-] as const;
-
-function updateTails(
-  client: Client,
-  tails: [number, StreamTail][],
-): Promise<void> {
-  return inSlices(tails, (slice) =>
-    client.query(
-      `UPDATE streams AS s SET tail_pos = v.tail_pos, closed = v.closed,
-         closed_by_producer = v.producer, closed_by_epoch = v.epoch,
-         closed_by_seq = v.seq, stream_seq = v.stream_seq, accessed_at_ms = v.accessed
-       FROM (VALUES ${tuples(slice.length, TAIL_CASTS)})
-         AS v(id, tail_pos, closed, producer, epoch, seq, stream_seq, accessed)
-       WHERE s.id = v.id`,
-      slice.flatMap(([id, t]) => [
-        id,
-        t.tailPos,
-        t.closed,
-        t.closedBy?.producerId ?? null,
-        t.closedBy?.epoch ?? null,
-        t.closedBy?.seq ?? null,
-        t.streamSeq,
-        t.accessedAtMs,
-      ]),
-    ));
-}
-
-function upsertProducers(client: Client, rows: ProducerRow[]): Promise<void> {
-  return inSlices(rows, (slice) =>
-    client.query(
-      `INSERT INTO producers (stream_id, producer_id, epoch, seq, updated_at_ms)
-       VALUES ${
-        tuples(slice.length, ["bigint", "text", "bigint", "bigint", "bigint"])
-      }
-       ON CONFLICT (stream_id, producer_id) DO UPDATE SET epoch = excluded.epoch,
-         seq = excluded.seq, updated_at_ms = excluded.updated_at_ms`,
-      slice.flatMap((r) => [
-        r.streamId,
-        r.producerId,
-        r.epoch,
-        r.seq,
-        r.updatedAtMs,
-      ]),
-    ));
-}
-
-function touchStreams(client: Client, ops: WalOp[]): Promise<void> {
-  const last = new Map<number, number>();
-  for (const op of ops) {
-    if (op.op === "touch") last.set(op.streamId, op.accessedAtMs);
-  }
-  return inSlices([...last], (slice) =>
-    client.query(
-      `UPDATE streams AS s SET accessed_at_ms = v.accessed
-       FROM (VALUES ${
-        tuples(slice.length, ["bigint", "bigint"])
-      }) AS v(id, accessed)
-       WHERE s.id = v.id`,
-      slice.flat(),
-    ));
 }

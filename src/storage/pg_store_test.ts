@@ -385,3 +385,46 @@ Deno.test("PgStore learns the outcome of a commit whose connection dropped durin
     await proxy.close();
   }
 });
+
+Deno.test("PgStore keeps quotes, backslashes and non-ASCII in names, producers and Stream-Seq exactly", async () => {
+  const schema = freshSchema();
+  const store = await openPgStore(await options(schema));
+  const odd = `it's a \\ "name"; DROP TABLE streams; -- é 🚀 \\x00`;
+  try {
+    const row = streamRow(1, odd, { contentType: `text/plain; q='\\'` });
+    await store.commit([
+      { op: "create", stream: row },
+      {
+        op: "append",
+        streamId: 1,
+        chunk: { startPos: 0, endPos: 3, data: bytes("a'b"), lengths: null },
+        tail: {
+          tailPos: 3,
+          closed: false,
+          closedBy: null,
+          streamSeq: odd,
+          accessedAtMs: 7,
+        },
+      },
+      {
+        op: "producer",
+        row: {
+          streamId: 1,
+          producerId: odd,
+          epoch: 1,
+          seq: 2,
+          updatedAtMs: 7,
+        },
+      },
+    ], 2);
+    const snapshot = await store.load();
+    assert.equal(snapshot.streams[0].name, odd);
+    assert.equal(snapshot.streams[0].contentType, row.contentType);
+    assert.equal(snapshot.streams[0].streamSeq, odd);
+    assert.equal(snapshot.producers[0].producerId, odd);
+    const [chunk] = await store.readChunks(1, 0, 3, 100);
+    assert.equal(new TextDecoder().decode(chunk.data), "a'b");
+  } finally {
+    await store.close();
+  }
+});
