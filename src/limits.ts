@@ -88,6 +88,12 @@ export const PG_CONFLICT_RETRIES_MAX = 3;
  * during `COMMIT` (up to `--postgres-connect-timeout-ms` in all).
  */
 export const PG_OUTCOME_POLL_MS = 100;
+/**
+ * How much longer than `--postgres-statement-timeout-ms` our side waits for
+ * an answer (and an idle transaction may live) before the connection is
+ * taken for lost.
+ */
+export const QUERY_TIMEOUT_MARGIN_MS = 1000;
 /** Chunk rows fetched per query of a read (a read stops at its byte cap). */
 export const PG_READ_PAGE_ROWS = 32;
 /**

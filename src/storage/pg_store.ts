@@ -29,6 +29,7 @@ import {
   PG_MESSAGE_BYTES_MAX,
   PG_OUTCOME_POLL_MS,
   PG_READ_PAGE_ROWS,
+  QUERY_TIMEOUT_MARGIN_MS,
 } from "../limits.ts";
 import type { Logger } from "../log.ts";
 import { planCompaction } from "./_compact.ts";
@@ -130,6 +131,10 @@ export class PgStore implements WalStore {
       `-c search_path=${options.schema}`,
       // Literals in _pg_batch.ts are written for standard strings.
       "-c standard_conforming_strings=on",
+      // A transaction whose client vanished must not hold its row locks.
+      `-c idle_in_transaction_session_timeout=${
+        options.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS
+      }`,
     ];
     if (options.durability === "os") {
       sessionOptions.push("-c synchronous_commit=off");
@@ -139,6 +144,10 @@ export class PgStore implements WalStore {
       max: options.poolSize,
       connectionTimeoutMillis: options.connectTimeoutMs,
       statement_timeout: options.statementTimeoutMs,
+      // Our side's limit, for a network that drops packets without a reset
+      // (the server's statement_timeout cannot answer then).
+      query_timeout: options.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
+      keepAlive: true,
       application_name: "streambed",
       options: sessionOptions.join(" "),
     });
@@ -278,6 +287,7 @@ export class PgStore implements WalStore {
 
   async #commitOnce(ops: WalOp[], nextStreamId: number): Promise<void> {
     const client = await this.#connect("WAL commit failed");
+    const pid = (client as unknown as { processID: number | null }).processID;
     let xid: string | undefined;
     try {
       xid = await this.#write(client, ops, nextStreamId);
@@ -291,7 +301,7 @@ export class PgStore implements WalStore {
     } catch (error) {
       client.release(true);
       if (!isConnectionError(error)) throw error;
-      if (await this.#committed(xid, error)) return;
+      if (await this.#committed(xid, pid, error)) return;
       throw error; // rolled back: reported as retryable by #failure
     }
   }
@@ -355,9 +365,15 @@ export class PgStore implements WalStore {
   /**
    * Whether transaction `xid` committed, asked on a fresh connection until
    * the database answers or the connect timeout passes (then the outcome is
-   * unknown, which is fatal: memory and database may disagree).
+   * unknown, which is fatal: memory and database may disagree). While the
+   * old session (`pid`) still holds it open (its packets lost, not reset),
+   * that session is terminated, which settles the transaction one way.
    */
-  async #committed(xid: string | undefined, lost: unknown): Promise<boolean> {
+  async #committed(
+    xid: string | undefined,
+    pid: number | null,
+    lost: unknown,
+  ): Promise<boolean> {
     if (xid === undefined) return false;
     const deadline = Date.now() + this.#options.connectTimeoutMs;
     for (;;) {
@@ -369,6 +385,9 @@ export class PgStore implements WalStore {
         const status = rows[0].status as string | null;
         if (status === "committed") return true;
         if (status !== "in progress") return false; // aborted, or long gone
+        if (pid !== null) {
+          await this.#pool.query("SELECT pg_terminate_backend($1)", [pid]);
+        }
       } catch (error) {
         if (!isConnectionError(error)) throw error;
       }

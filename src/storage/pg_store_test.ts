@@ -285,13 +285,15 @@ Deno.test("pg under Deno delivers NOTIFY to a LISTENing connection after COMMIT"
 
 /**
  * A TCP proxy in front of the cluster that, once armed, cuts the next
- * connection that sends `COMMIT`: either before passing it on (the
- * database never sees it) or after (the database commits, the answer is
- * lost). The store must then learn the outcome and report it truly.
+ * connection that sends `COMMIT`: before passing it on (the database never
+ * sees it), after (the database commits, the answer is lost), or by going
+ * silent with both sockets open (a network partition). The store must then
+ * learn the outcome and report it truly.
  */
 function commitCutter(targetPort: number) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let armed: "before" | "after" | undefined;
+  let armed: "before" | "after" | "hang" | undefined;
+  const hung: Deno.Conn[] = [];
   const conns = new Set<Deno.Conn>();
   const pipe = async (
     from: Deno.Conn,
@@ -310,6 +312,14 @@ function commitCutter(targetPort: number) {
         if (commit && armed === "before") {
           armed = undefined;
           break;
+        }
+        if (commit && armed === "hang") {
+          // Swallow it and everything after, keeping both sockets open: a
+          // network that drops packets without resetting the connection.
+          armed = undefined;
+          cut.now = true;
+          hung.push(from, to);
+          return;
         }
         await to.write(data);
         if (commit && armed === "after") {
@@ -342,11 +352,12 @@ function commitCutter(targetPort: number) {
   })().catch(() => {});
   return {
     port: (listener.addr as Deno.NetAddr).port,
-    arm(when: "before" | "after") {
+    arm(when: "before" | "after" | "hang") {
       armed = when;
     },
     async close() {
       listener.close();
+      for (const c of hung) conns.add(c);
       for (const c of conns) {
         try {
           c.close();
@@ -426,5 +437,31 @@ Deno.test("PgStore keeps quotes, backslashes and non-ASCII in names, producers a
     assert.equal(new TextDecoder().decode(chunk.data), "a'b");
   } finally {
     await store.close();
+  }
+});
+
+Deno.test("PgStore settles a commit whose connection went silent during COMMIT: it ends that session and reports the rollback", async () => {
+  const cluster = await sharedPgCluster();
+  const proxy = commitCutter(cluster.port);
+  const url = cluster.url.replace(`:${cluster.port}/`, `:${proxy.port}/`);
+  const store = await openPgStore(
+    await options(freshSchema(), { url, statementTimeoutMs: 300 }),
+  );
+  try {
+    await store.commit([{ op: "create", stream: streamRow(1, "s") }], 2);
+    proxy.arm("hang");
+    await assert.rejects(
+      store.commit([appendRecord(1, 0, bytes("lost"))], 2),
+      (e) => isRetryable(e),
+    );
+    // The stuck session was ended, so its row lock is free again.
+    await store.commit([appendRecord(1, 0, bytes("next"))], 2);
+    const chunks = await store.readChunks(1, 0, 4, 100);
+    assert.deepEqual(chunks.map((c) => new TextDecoder().decode(c.data)), [
+      "next",
+    ]);
+  } finally {
+    await store.close();
+    await proxy.close();
   }
 });
