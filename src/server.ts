@@ -88,7 +88,11 @@ async function open(
   const paths = dataPaths(config);
   const lock = await lockDataDir(config.storage.dataDir);
   stack.defer(() => lock.release());
-  const opened = await openWal(config, paths.wal, log);
+  const { store: opened, health: walHealth } = await openWal(
+    config,
+    paths.wal,
+    log,
+  );
   stack.defer(() => opened.close());
   const store = options.wrapWal?.(opened) ?? opened;
   const objects = config.objectStore.kind === "none"
@@ -115,7 +119,7 @@ async function open(
     limits: config.limits,
     log,
     details: (name) => streamDetails(engine, tier, name),
-    health: tier === undefined ? undefined : tierHealth(tier),
+    health: tier === undefined ? walHealth : tierHealth(tier),
     subscriptions: subscriptions === undefined
       ? undefined
       : { manager: subscriptions, config: config.subscriptions },
@@ -168,16 +172,22 @@ function dataPaths(config: Config): DataPaths {
   };
 }
 
+/** The WAL, and what it adds to `GET /health` (PostgreSQL's reachability). */
+interface OpenedWal {
+  store: WalStore;
+  health?: () => Record<string, unknown>;
+}
+
 async function openWal(
   config: Config,
   walPath: string,
   log: Logger,
-): Promise<WalStore> {
+): Promise<OpenedWal> {
   const storage = config.storage;
   if (storage.backend === "postgres") {
     // Loaded only when used, so SQLite servers never fetch the driver.
     const { openPgStore } = await import("./storage/pg_store.ts");
-    return await openPgStore({
+    const store = await openPgStore({
       url: storage.postgresUrl,
       schema: storage.postgresSchema,
       poolSize: storage.postgresPoolSize,
@@ -186,10 +196,22 @@ async function openWal(
       durability: storage.durability,
       log,
     });
+    const health = () => {
+      const unreachable = store.unreachable;
+      return unreachable === undefined
+        ? { database: { kind: "postgres", reachable: true } }
+        : {
+          status: "unavailable",
+          database: { kind: "postgres", reachable: false, error: unreachable },
+        };
+    };
+    return { store, health };
   }
-  return storage.walWorker
-    ? await openThreadedSqliteStore(walPath, storage.durability)
-    : openSqliteStore(walPath, storage.durability);
+  return {
+    store: storage.walWorker
+      ? await openThreadedSqliteStore(walPath, storage.durability)
+      : openSqliteStore(walPath, storage.durability),
+  };
 }
 
 function openEngine(

@@ -132,6 +132,11 @@ Deno.test("PostgreSQL WAL: while the database is down writes and reads get 503 w
       assert.ok(!JSON.stringify(body).includes(PG_TEST_PASSWORD));
       // Still refused a moment later: the writer is paused, not dead.
       assert.equal((await append("still-down")).status, 503);
+      const health = await fetch(`${server.url}/health`);
+      assert.equal(health.status, 503);
+      const report = await health.json();
+      assert.equal(report.status, "unavailable");
+      assert.equal(report.database.reachable, false);
       await cluster.start();
       restarted = true;
     } finally {
@@ -147,6 +152,9 @@ Deno.test("PostgreSQL WAL: while the database is down writes and reads get 503 w
       }
     }
     assert.equal(status, 204, "appends succeed again");
+    const health = await fetch(`${server.url}/health`);
+    assert.equal(health.status, 200);
+    assert.equal((await health.json()).database.reachable, true);
     const read = await fetch(`${url}?offset=-1`);
     assert.equal(read.status, 200);
     const messages = await read.json() as string[];

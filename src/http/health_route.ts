@@ -2,7 +2,9 @@
  * @module
  * `GET /health`: liveness plus the figures an operator watches (streams,
  * waiting readers, group-commit batching, request bodies held in memory,
- * and whatever the server adds, such as the tiered-storage backlog).
+ * and whatever the server adds, such as the tiered-storage backlog). When
+ * what the server adds says `status: "unavailable"` (its database cannot be
+ * reached), the answer is 503.
  */
 
 import type { HttpContext } from "./context.ts";
@@ -11,6 +13,7 @@ import { respondJson } from "./respond.ts";
 /** GET and HEAD of `/health`. */
 export function getHealth(ctx: HttpContext): Response {
   const writer = ctx.engine.writerStats();
+  const extra = ctx.health?.() ?? {};
   return respondJson({
     status: "ok",
     streams: ctx.engine.streamCount,
@@ -27,6 +30,6 @@ export function getHealth(ctx: HttpContext): Response {
       queued: writer.queued,
     },
     bodyBytesInFlight: ctx.body.budget?.reservedBytes ?? 0,
-    ...ctx.health?.(),
-  });
+    ...extra,
+  }, extra.status === "unavailable" ? 503 : 200);
 }

@@ -123,6 +123,7 @@ export class PgStore implements WalStore {
   #options: PgStoreOptions;
   #closed = false;
   #persistedNextId = -1;
+  #unreachable: string | undefined;
 
   /** Creates the pool; nothing connects until the first query. */
   constructor(options: PgStoreOptions) {
@@ -155,10 +156,10 @@ export class PgStore implements WalStore {
     // client while checked out (the failing query rejects too). Without a
     // listener either would crash the process. The pool drops the dead
     // connection and connects anew when next asked.
-    const lost = (error: Error) =>
-      options.log?.warn(
-        `PostgreSQL connection lost: ${describe(error, options.url)}`,
-      );
+    const lost = (error: Error) => {
+      this.#unreachable = describe(error, options.url);
+      options.log?.warn(`PostgreSQL connection lost: ${this.#unreachable}`);
+    };
     this.#pool.on("error", lost);
     this.#pool.on("connect", (client) => client.on("error", lost));
   }
@@ -403,11 +404,21 @@ export class PgStore implements WalStore {
     }
   }
 
+  /**
+   * Why the database looks unreachable (the last connection failure), or
+   * `undefined` once a connection worked again; for `GET /health`.
+   */
+  get unreachable(): string | undefined {
+    return this.#unreachable;
+  }
+
   /** A pooled connection, or a retryable error when none can be had. */
   async #connect(action: string): Promise<Client> {
     if (this.#closed) throw new StreamError("unavailable", "WAL is closed");
     try {
-      return await this.#pool.connect();
+      const client = await this.#pool.connect();
+      this.#unreachable = undefined;
+      return client;
     } catch (error) {
       throw this.#failure(action, error);
     }
@@ -424,6 +435,7 @@ export class PgStore implements WalStore {
     const why = describe(error, this.#options.url);
     if (isPgDiskFull(error)) return diskFullError(action, error);
     if (isConnectionError(error)) {
+      this.#unreachable = why;
       return retryableError(
         action,
         `PostgreSQL is unreachable (${why})`,
