@@ -64,7 +64,7 @@ export const MIGRATIONS: readonly string[] = [
 ];
 
 /** The version this code writes and reads. */
-export const PG_SCHEMA_VERSION = MIGRATIONS.length;
+export const PG_SCHEMA_VERSION: number = MIGRATIONS.length;
 
 /**
  * First key of the advisory lock migrations run under (the second is the
