@@ -465,3 +465,48 @@ Deno.test("PgStore settles a commit whose connection went silent during COMMIT: 
     await proxy.close();
   }
 });
+
+Deno.test("PgStore retries a commit chosen as a deadlock victim, and applies it once", async () => {
+  const schema = freshSchema();
+  const store = await openPgStore(await options(schema));
+  const cluster = await sharedPgCluster();
+  const other = new pg.Client({
+    connectionString: cluster.url,
+    options: `-c search_path=${schema}`,
+  });
+  await other.connect();
+  try {
+    await store.commit([
+      { op: "create", stream: streamRow(1, "a") },
+      { op: "create", stream: streamRow(2, "b") },
+    ], 3);
+    // The other session takes 2 then 1 (out of order) and waits longer
+    // before checking for deadlock, so the store's transaction (holding 1,
+    // waiting for 2) is the one PostgreSQL aborts.
+    await other.query("SET deadlock_timeout = '20s'");
+    await other.query("BEGIN");
+    await other.query("SELECT id FROM streams WHERE id = 2 FOR UPDATE");
+    const pending = store.commit([
+      appendRecord(1, 0, bytes("aa")),
+      appendRecord(2, 0, bytes("bb")),
+    ], 3);
+    // Wait until the store holds 1 and waits for 2 (an ungranted lock).
+    for (let i = 0; i < 200; i++) {
+      const waiting = await cluster.psql(
+        "SELECT count(*) FROM pg_locks WHERE NOT granted",
+      );
+      if (Number(waiting) > 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await other.query("SELECT id FROM streams WHERE id = 1 FOR UPDATE");
+    await other.query("COMMIT");
+    await pending; // retried after 40P01
+    const snapshot = await store.load();
+    assert.deepEqual(snapshot.streams.map((s) => s.tailPos), [2, 2]);
+    assert.equal((await store.readChunks(1, 0, 2, 100)).length, 1);
+    assert.equal((await store.readChunks(2, 0, 2, 100)).length, 1);
+  } finally {
+    await other.end();
+    await store.close();
+  }
+});
