@@ -42,16 +42,23 @@ export interface PgClusterOptions {
   fsync?: boolean;
 }
 
-/** Where Debian puts the server binaries (newest version first). */
+/**
+ * The server binaries: `$PG_BIN` when set (only there), else where Debian
+ * puts them (newest version first).
+ */
 export function findPgBin(): string {
   const fromEnv = Deno.env.get("PG_BIN");
   const candidates = fromEnv !== undefined ? [fromEnv] : [];
-  try {
-    const versions = [...Deno.readDirSync("/usr/lib/postgresql")]
-      .map((e) => e.name).filter((n) => /^\d+$/.test(n))
-      .sort((a, b) => Number(b) - Number(a));
-    for (const v of versions) candidates.push(`/usr/lib/postgresql/${v}/bin`);
-  } catch { /* no Debian layout */ }
+  if (fromEnv === undefined) {
+    try {
+      const versions = [...Deno.readDirSync("/usr/lib/postgresql")]
+        .map((e) => e.name).filter((n) => /^\d+$/.test(n))
+        .sort((a, b) => Number(b) - Number(a));
+      for (const v of versions) {
+        candidates.push(`/usr/lib/postgresql/${v}/bin`);
+      }
+    } catch { /* no Debian layout */ }
+  }
   for (const dir of candidates) {
     try {
       Deno.statSync(`${dir}/initdb`);
@@ -60,7 +67,7 @@ export function findPgBin(): string {
     } catch { /* next */ }
   }
   throw new Error(
-    "PostgreSQL server binaries not found (looked in $PG_BIN and /usr/lib/postgresql/*/bin): " +
+    "PostgreSQL server binaries not found (looked in $PG_BIN, else /usr/lib/postgresql/*/bin): " +
       "install them with `apt-get install -y postgresql`; the PostgreSQL tests need a real server",
   );
 }
@@ -108,7 +115,12 @@ export async function startPgCluster(
   options: PgClusterOptions = {},
 ): Promise<PgTestCluster> {
   const bin = findPgBin();
-  const root = await Deno.makeTempDir({ prefix: "streambed-pg-" });
+  // As root the cluster runs as nobody, who must reach its directory: under
+  // /tmp, not a $TMPDIR that may sit in root's home.
+  const root = await Deno.makeTempDir({
+    prefix: "streambed-pg-",
+    dir: isRoot ? "/tmp" : undefined,
+  });
   const data = `${root}/data`;
   const pwfile = `${root}/pw`;
   await Deno.writeTextFile(pwfile, PG_TEST_PASSWORD + "\n");
