@@ -102,10 +102,40 @@ export const PG_READ_PAGE_ROWS = 32;
  */
 export const PG_MESSAGE_BYTES_MAX = 8 * 1024 * 1024;
 /**
- * Rows per multi-row statement at most (PostgreSQL takes 65,535 parameters
- * per statement; a stream row has 16).
+ * Rows per multi-row statement of a commit at most, so no one statement's
+ * text or plan grows with the batch.
  */
 export const PG_ROWS_PER_STATEMENT_MAX = 1000;
+
+// ---- the HTTP edge (src/http/) -------------------------------------------------
+
+/** An idle SSE connection gets a comment line this often. */
+export const SSE_KEEP_ALIVE_MS = 15_000;
+/**
+ * Bytes an SSE body stream queues before it stops asking for events. One
+ * event (one read, at most `--read-bytes-max` before framing) may cross it,
+ * so a reader that stops reading holds at most one read plus this much.
+ */
+export const SSE_QUEUE_HIGH_WATER_BYTES = 64 * KIB;
+/** Subscription control request bodies are small JSON objects. */
+export const CONTROL_BODY_BYTES_MAX = 1 * MIB;
+/** `Host` values remembered as valid; cleared when full, so it stays small. */
+export const VALID_AUTHORITIES_MAX = 64;
+
+// ---- subscriptions (src/subscriptions/) -----------------------------------------
+
+/** Longest subscription `description`. */
+export const DESCRIPTION_CHARS_MAX = 1024;
+/** Longest `worker` name of a claim. */
+export const WORKER_CHARS_MAX = 256;
+/** Callback and claim tokens expire after a day; fencing bounds them far sooner. */
+export const TOKEN_TTL_S = 24 * 3600;
+/** Retired signing keys stay published this long (2x the 5 min replay window). */
+export const KEY_PUBLISH_AFTER_RETIRE_MS = 10 * 60_000;
+/** Bytes of a webhook response body read at most. */
+export const WEBHOOK_RESPONSE_BYTES_MAX = 64 * KIB;
+/** Time a webhook target's DNS lookup may take. */
+export const WEBHOOK_DNS_TIMEOUT_MS = 2000;
 
 // ---- the command line (src/cli.ts) -------------------------------------------
 

@@ -7,6 +7,7 @@
  * (`FENCED`, `ALREADY_CLAIMED`, ...) with statuses from the one `STATUS` table.
  */
 
+import { CONTROL_BODY_BYTES_MAX } from "../limits.ts";
 import type { LimitsConfig, SubscriptionsConfig } from "../config.ts";
 import { type Result, StreamError } from "../errors.ts";
 import type { SubscriptionManager } from "../subscriptions/manager.ts";
@@ -25,9 +26,6 @@ import { errorResponse, respond, respondJson } from "./respond.ts";
 import type { Route, RouteRequest } from "./router.ts";
 import { ackJson, claimJson, subscriptionJson } from "./subscription_json.ts";
 import { DS_PREFIX } from "./subscription_path.ts";
-
-/** Control request bodies are small JSON objects. */
-const CONTROL_BODY_BYTES_MAX = 1024 * 1024;
 
 /** What the subscription routes need, from the manager and its settings. */
 export function subscriptionContext(
