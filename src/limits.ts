@@ -84,6 +84,44 @@ export const WAITERS_RETRY_AFTER_SECONDS = 1;
 /** The disk is full (matches `DISK_FULL_PAUSE_MS`). */
 export const DISK_FULL_RETRY_AFTER_SECONDS = 1;
 
+/**
+ * First retry delay of reloading the WAL after a failed commit, while the
+ * WAL cannot be read (its database is away), in ms; doubles per failure.
+ */
+export const ROLLBACK_RETRY_MIN_MS = 100;
+/** Longest retry delay of that reload, in ms. */
+export const ROLLBACK_RETRY_MAX_MS = 2000;
+
+// ---- PostgreSQL (src/storage/pg_store.ts) ------------------------------------
+
+/** PostgreSQL is unreachable or timed out; retry after this long. */
+export const DATABASE_RETRY_AFTER_SECONDS = 1;
+/** Tries of one commit that hits a deadlock or serialization failure. */
+export const PG_CONFLICT_RETRIES_MAX = 3;
+/**
+ * Interval between asks of `txid_status` after the connection dropped
+ * during `COMMIT` (up to `--postgres-connect-timeout-ms` in all).
+ */
+export const PG_OUTCOME_POLL_MS = 100;
+/**
+ * How much longer than `--postgres-statement-timeout-ms` our side waits for
+ * an answer (and an idle transaction may live) before the connection is
+ * taken for lost.
+ */
+export const QUERY_TIMEOUT_MARGIN_MS = 1000;
+/** Chunk rows fetched per query of a read (a read stops at its byte cap). */
+export const PG_READ_PAGE_ROWS = 32;
+/**
+ * Characters per simple-query message of a commit, about: a group commit
+ * is sent as one message unless its records are larger (hex doubles them).
+ */
+export const PG_MESSAGE_BYTES_MAX = 8 * 1024 * 1024;
+/**
+ * Rows per multi-row statement of a commit at most, so no one statement's
+ * text or plan grows with the batch.
+ */
+export const PG_ROWS_PER_STATEMENT_MAX = 1000;
+
 // ---- the HTTP edge (src/http/) -------------------------------------------------
 
 /** An idle SSE connection gets a comment line this often. */
