@@ -12,6 +12,7 @@ const LEAVES = [
   "errors.ts",
   "limits.ts",
   "log.ts",
+  "record_meta.ts",
   "worker_scope.ts",
 ];
 const MAY_IMPORT: Record<string, string[]> = {

@@ -33,6 +33,7 @@ import {
 import { Listeners } from "./listeners.ts";
 import { assign, checkAppend, planAppend } from "./plan_append.ts";
 import { checkFork, configMismatch, planCreate } from "./plan_create.ts";
+import { recordKeys } from "./ops.ts";
 import { gatherShared } from "./read_memo.ts";
 import { type ChunkReader, skipRecords } from "./reader.ts";
 import { StreamRegistry, viewOf } from "./registry.ts";
@@ -44,6 +45,7 @@ import type {
   AppendRequest,
   CreateOutcome,
   CreateRequest,
+  KeyExtractor,
   ReadOutcome,
   StreamInfo,
   StreamListener,
@@ -85,6 +87,7 @@ export class Engine {
   readonly #listeners: Listeners;
   readonly #compactor: Compactor;
   #gate: AdmissionGate | undefined;
+  #keyExtractor: KeyExtractor | undefined;
   #closed = false;
 
   private constructor(
@@ -160,6 +163,15 @@ export class Engine {
    */
   setAdmissionGate(gate: AdmissionGate): void {
     this.#gate = gate;
+  }
+
+  /**
+   * Sets where JSON appends take their routing keys from before
+   * `Stream-Key` (a schema's key rule). Must not await: it runs between
+   * the checks and the assignment of an append.
+   */
+  setKeyExtractor(extractor: KeyExtractor): void {
+    this.#keyExtractor = extractor;
   }
 
   // ---- lookups and figures -------------------------------------------------
@@ -270,6 +282,15 @@ export class Engine {
       fork.value,
       registry.nextStreamId,
       now,
+      (view, json, framed) =>
+        recordKeys(
+          view,
+          json,
+          framed,
+          request.routingKey,
+          this.#keyExtractor,
+          this.#limits.routingKeyBytesMax,
+        ),
     );
     if (!planned.ok) return planned;
     registry.nextStreamId++;
@@ -372,7 +393,18 @@ export class Engine {
       await this.#writer.barrier();
       return ok(answer());
     }
-    const plan = planAppend(state, request, checked.value.write, this.#now());
+    const write = checked.value.write;
+    const keys = recordKeys(
+      viewOf(state),
+      state.json,
+      write.framed,
+      request.routingKey,
+      this.#keyExtractor,
+      this.#limits.routingKeyBytesMax,
+    );
+    if (!keys.ok) return keys;
+    write.keys = keys.value;
+    const plan = planAppend(state, request, write, this.#now());
     const refused = this.#admit(plan.bytes);
     if (refused !== undefined) return { ok: false, error: refused };
     assign(state, plan.assigned);

@@ -45,7 +45,11 @@ async function create(
   request: Request,
   body: Uint8Array,
 ): Promise<Response> {
-  const parsed = parseCreateHeaders(request.headers, body);
+  const parsed = parseCreateHeaders(
+    request.headers,
+    body,
+    ctx.limits.routingKeyBytesMax,
+  );
   if (!parsed.ok) return errorResponse(parsed.error);
   const resolved = await ctx.engine.resolveForkSubOffset(parsed.value);
   if (!resolved.ok) return errorResponse(resolved.error);
@@ -80,7 +84,11 @@ async function append(
   requestHeaders: Headers,
   body: Uint8Array,
 ): Promise<Response> {
-  const parsed = parseAppendHeaders(requestHeaders, body);
+  const parsed = parseAppendHeaders(
+    requestHeaders,
+    body,
+    ctx.limits.routingKeyBytesMax,
+  );
   if (!parsed.ok) return errorResponse(parsed.error);
   const appended = await ctx.engine.append(name, parsed.value);
   if (!appended.ok) return errorResponse(appended.error);

@@ -200,13 +200,24 @@ Deno.test("encodeSegment() takes WAL chunks like records", async () => {
       endPos: 64 + 13,
       data: cat(recs.slice(0, 3)),
       lengths: new Uint32Array([3, 9, 1]),
+      keys: null,
+      times: null,
     },
-    { startPos: 77, endPos: 97, data: recs[3].data, lengths: null },
+    {
+      startPos: 77,
+      endPos: 97,
+      data: recs[3].data,
+      lengths: null,
+      keys: null,
+      times: null,
+    },
     {
       startPos: 97,
       endPos: 111,
       data: cat(recs.slice(4)),
       lengths: new Uint32Array([7, 7]),
+      keys: null,
+      times: null,
     },
   ];
   const options = { streamId: "c", codec: wasm, blockBytesTarget: 16 };
@@ -328,7 +339,7 @@ Deno.test("wrong magic, version or trailer is corrupt", async () => {
   const good = sampleSegment();
   const cases: [string, (b: Uint8Array) => void][] = [
     ["magic", (b) => b[0] = 0x58],
-    ["version", (b) => b[5] = 2],
+    ["version", (b) => b[5] = 3],
     ["reserved", (b) => b[7] = 1],
     ["trailer magic", (b) => b[b.length - 8] = 0x58],
     ["trailer version", (b) => b[b.length - 3] = 9],

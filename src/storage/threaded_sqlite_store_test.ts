@@ -1,6 +1,7 @@
 import {
   walStoreCompactionContract,
   walStoreContract,
+  walStoreKeysContract,
   walStoreSegmentContract,
 } from "./_contract.ts";
 import { openThreadedSqliteStore } from "./threaded_sqlite_store.ts";
@@ -10,3 +11,4 @@ const openThreaded = (dir: string) =>
 walStoreContract("ThreadedSqliteStore", openThreaded);
 walStoreSegmentContract("ThreadedSqliteStore", openThreaded);
 walStoreCompactionContract("ThreadedSqliteStore", openThreaded);
+walStoreKeysContract("ThreadedSqliteStore", openThreaded);
