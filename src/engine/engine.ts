@@ -21,7 +21,9 @@
  * stay together for that invariant to be visible in one place.
  */
 
+import { concatBytes } from "../bytes.ts";
 import type { LimitsConfig } from "../config.ts";
+import { KEYED_READ_SLICE_BYTES } from "../limits.ts";
 import { fail, ok, type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Chunk, WalStore } from "../storage/wal_store.ts";
@@ -35,7 +37,8 @@ import { assign, checkAppend, planAppend } from "./plan_append.ts";
 import { checkFork, configMismatch, planCreate } from "./plan_create.ts";
 import { recordKeys } from "./ops.ts";
 import { gatherShared } from "./read_memo.ts";
-import { type ChunkReader, skipRecords } from "./reader.ts";
+import { chainRanges, type ChunkReader, skipRecords } from "./reader.ts";
+import { gatherKeyed, type KeyedChunkReader } from "./keyed_reader.ts";
 import { StreamRegistry, viewOf } from "./registry.ts";
 import type { StreamState } from "./stream_state.ts";
 import { Sweeper } from "./sweeper.ts";
@@ -45,11 +48,13 @@ import type {
   AppendRequest,
   CreateOutcome,
   CreateRequest,
+  KeyedReadOutcome,
   KeyExtractor,
   ReadOutcome,
   StreamInfo,
   StreamListener,
   StreamView,
+  TimeSeeker,
   WaitOutcome,
 } from "./types.ts";
 import { Waiters } from "./waiters.ts";
@@ -155,6 +160,23 @@ export class Engine {
    */
   wrapChunkReader(wrap: (wal: ChunkReader) => ChunkReader): void {
     this.#readChunks = wrap(this.#readChunks);
+  }
+
+  /**
+   * Replaces how keyed reads fetch records (tiered storage skips segment
+   * blocks whose bloom filter rules the key out); `make` receives the WAL's
+   * plain reader.
+   */
+  wrapKeyedReader(make: (wal: ChunkReader) => KeyedChunkReader): void {
+    this.#readKeyed = make(this.#walChunks);
+  }
+
+  /**
+   * Replaces how `since=` finds a record by time (tiered storage searches
+   * segments by their time bounds); `make` receives the WAL's seeker.
+   */
+  wrapTimeSeeker(make: (wal: TimeSeeker) => TimeSeeker): void {
+    this.#seekTime = make(this.#walSeek);
   }
 
   /**
@@ -461,12 +483,92 @@ export class Engine {
 
   // ---- reads and live waits --------------------------------------------------
 
-  #readChunks: ChunkReader = (
+  readonly #walChunks: ChunkReader = (
     id: number,
     from: number,
     end: number,
     bytesMax: number,
   ): Promise<Chunk[]> => this.#store.readChunks(id, from, end, bytesMax);
+  #readChunks: ChunkReader = this.#walChunks;
+  #readKeyed: KeyedChunkReader = (id, from, end, bytesMax) =>
+    this.#readChunks(id, from, end, bytesMax);
+  readonly #walSeek: TimeSeeker = (id, from, end, timeMs) =>
+    this.#store.seekTime(id, from, end, timeMs);
+  #seekTime: TimeSeeker = this.#walSeek;
+
+  /**
+   * Reads the records of `name` from `position` whose routing key is `key`
+   * (byte for byte), examining at most `scanBytesMax` stored bytes. The
+   * next offset is the position after the last record examined, so a
+   * client never rescans records that did not match.
+   */
+  async readKeyed(
+    name: string,
+    position: number | "start" | "now",
+    key: Uint8Array,
+    bytesMax: number = this.#limits.readBytesMax,
+    scanBytesMax: number = this.#limits.keyedScanBytesMax,
+  ): Promise<Result<KeyedReadOutcome>> {
+    const found = this.#lookup(name, true);
+    if (!found.ok) return found;
+    const state = found.value;
+    const tailPos = state.visibleTailPos;
+    const fromPos = position === "start"
+      ? 0
+      : position === "now"
+      ? tailPos
+      : Math.min(position, tailPos);
+    const got = await gatherKeyed(
+      this.#readKeyed,
+      state,
+      fromPos,
+      tailPos,
+      key,
+      {
+        bytesMax,
+        scanBytesMax,
+        sliceBytes: KEYED_READ_SLICE_BYTES,
+      },
+    );
+    const upToDate = got.endPos >= tailPos;
+    return ok({
+      stream: viewOf(state),
+      startPos: fromPos,
+      nextPos: got.endPos,
+      data: concatBytes(got.pieces),
+      upToDate,
+      closed: upToDate && state.visibleClosed &&
+        tailPos === state.visibleTailPos,
+      scannedBytes: got.scannedBytes,
+      scanLimitReached: got.scanLimitReached,
+    });
+  }
+
+  /**
+   * The position of the first record of `name` appended at or after
+   * `timeMs` (its committed tail when there is none), across its fork
+   * chain: times never decrease along a stream's records.
+   */
+  async positionAtTime(
+    name: string,
+    timeMs: number,
+  ): Promise<Result<number>> {
+    const found = this.#lookup(name, true);
+    if (!found.ok) return found;
+    const state = found.value;
+    const tailPos = state.visibleTailPos;
+    for (const range of chainRanges(state, tailPos)) {
+      if (range.fromPos >= range.endPos) continue;
+      const pos = await this.#seekTime(
+        range.id,
+        range.fromPos,
+        range.endPos,
+        timeMs,
+      );
+      if (pos !== undefined) return ok(Math.max(pos, range.fromPos));
+    }
+    return ok(tailPos);
+  }
 
   /**
    * Reads from `position` (`"start"`, `"now"` or a byte position) up to the

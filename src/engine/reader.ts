@@ -28,6 +28,32 @@ export type ChunkReader = (
   bytesMax: number,
 ) => Promise<Chunk[]>;
 
+/** One stream's own part of a fork chain's positions. */
+export interface ChainRange {
+  /** Stream id whose chunks hold these positions. */
+  id: number;
+  /** First position. */
+  fromPos: number;
+  /** Position after the last. */
+  endPos: number;
+}
+
+/**
+ * The parts of `source`'s positions `[0, tailPos)` in position order: the
+ * root source's records below the first fork point, then each fork's own
+ * records, ending with `source`'s.
+ */
+export function chainRanges(source: ReadSource, tailPos: number): ChainRange[] {
+  const ranges: ChainRange[] = [];
+  let end = tailPos;
+  for (let s: ReadSource | undefined = source; s !== undefined; s = s.parent) {
+    const from = s.parent === undefined ? 0 : s.forkPos;
+    ranges.push({ id: s.id, fromPos: Math.min(from, end), endPos: end });
+    end = Math.min(end, from);
+  }
+  return ranges.reverse();
+}
+
 /** Bytes gathered for a read. */
 export interface Gathered {
   /** Position of the first returned byte: the start of the record holding

@@ -146,6 +146,25 @@ export interface ReadOutcome {
   closed: boolean;
 }
 
+/** Result of a key-filtered read. */
+export interface KeyedReadOutcome extends ReadOutcome {
+  /** Stored bytes examined (or ruled out by a filter) for this answer. */
+  scannedBytes: number;
+  /** True when the scan budget ran out before the tail. */
+  scanLimitReached: boolean;
+}
+
+/**
+ * Finds the position of the first record of stream `streamId` in
+ * `[fromPos, endPos)` whose append time is at least `timeMs`.
+ */
+export type TimeSeeker = (
+  streamId: number,
+  fromPos: number,
+  endPos: number,
+  timeMs: number,
+) => Promise<number | undefined>;
+
 /** How a live wait ended. */
 export type WaitOutcome = "changed" | "timeout" | "aborted";
 

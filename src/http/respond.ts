@@ -30,6 +30,8 @@ const EXPOSED_HEADERS = [
   "Producer-Expected-Seq",
   "Producer-Received-Seq",
   "Retry-After",
+  "Stream-Scanned-Bytes",
+  "Stream-Scan-Limit-Reached",
   "stream-sse-data-encoding",
 ].join(", ");
 
@@ -46,6 +48,8 @@ export const ALLOWED_HEADERS: string = [
   "Stream-Forked-From",
   "Stream-Fork-Offset",
   "Stream-Fork-Sub-Offset",
+  "Stream-Key",
+  "Stream-Timestamp",
   "If-None-Match",
   "Authorization",
 ].join(", ");

@@ -33,6 +33,13 @@ export const STREAM_ROUTES: readonly Route[] = [
   },
   {
     shape: "stream_sub",
+    sub: "pk",
+    methods: {
+      GET: { name: "stream_get_key", handle: getStream },
+    },
+  },
+  {
+    shape: "stream_sub",
     sub: "_details",
     methods: {
       GET: { name: "details_get", handle: getDetails },
