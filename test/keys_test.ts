@@ -412,3 +412,69 @@ Deno.test("keys and append times survive a restart; new appends stay after the o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("_routing_keys lists distinct keys in byte order, paged, with coverage (test 21)", async () => {
+  await withServer({}, async (_server, base) => {
+    const url = `${base}/rk`;
+    await put(url);
+    for (const key of ["b", "a", "é", "b", "c", "a"]) {
+      const header = String.fromCharCode(...new TextEncoder().encode(key));
+      await post(url, "x", { "stream-key": header });
+    }
+    await post(url, "y"); // no key
+    const page = async (query: string) => {
+      const response = await fetch(`${url}/_routing_keys${query}`);
+      assert.equal(response.status, 200, query);
+      return await response.json();
+    };
+    const first = await page("?limit=2");
+    assert.deepEqual(first.keys, ["a", "b"]);
+    assert.equal(first.next_after, "b");
+    assert.equal(first.stream, "rk");
+    assert.deepEqual(first.coverage, {
+      complete: true,
+      indexed_segments: 0,
+      scanned_segments: 0,
+      scanned_wal_records: 7,
+    });
+    const second = await page("?limit=2&after=b");
+    assert.deepEqual(second.keys, ["c", "é"]); // UTF-8 byte order
+    assert.equal(second.next_after, null);
+    assert.deepEqual((await page("")).keys, ["a", "b", "c", "é"]);
+    assert.deepEqual((await page("?after=%C3%A9")).keys, []);
+    for (
+      const bad of [
+        "?limit=0",
+        "?limit=-1",
+        "?limit=1.5",
+        "?limit=501",
+        "?after=",
+      ]
+    ) {
+      const response = await fetch(`${url}/_routing_keys${bad}`);
+      assert.equal(response.status, 400, bad);
+      await response.body?.cancel();
+    }
+    const missing = await fetch(`${base}/nope/_routing_keys`);
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+  });
+});
+
+Deno.test("_routing_keys reports an incomplete scan when the scan budget ends before the tail", async () => {
+  await withServer(
+    { limits: { keyedScanBytesMax: 4 } },
+    async (_server, base) => {
+      const url = `${base}/rk-budget`;
+      await put(url);
+      for (const key of ["z", "y", "x", "w", "v", "u"]) {
+        await post(url, "12", { "stream-key": key });
+      }
+      const response = await fetch(`${url}/_routing_keys`);
+      const body = await response.json();
+      assert.deepEqual(body.keys, ["y", "z"]);
+      assert.equal(body.coverage.complete, false);
+      assert.equal(body.coverage.scanned_wal_records, 2);
+    },
+  );
+});

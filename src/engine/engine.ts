@@ -39,6 +39,7 @@ import { recordKeys } from "./ops.ts";
 import { gatherShared } from "./read_memo.ts";
 import { chainRanges, type ChunkReader, skipRecords } from "./reader.ts";
 import { gatherKeyed, type KeyedChunkReader } from "./keyed_reader.ts";
+import { type KeyPage, listKeys } from "./key_listing.ts";
 import { StreamRegistry, viewOf } from "./registry.ts";
 import type { StreamState } from "./stream_state.ts";
 import { Sweeper } from "./sweeper.ts";
@@ -542,6 +543,35 @@ export class Engine {
       scannedBytes: got.scannedBytes,
       scanLimitReached: got.scanLimitReached,
     });
+  }
+
+  /**
+   * A page of the distinct routing keys of `name` after `after`, ascending
+   * by bytes, found by scanning the stream from its start for at most
+   * `scanBytesMax` stored bytes (see `listKeys`). `splitPos` splits the
+   * count of records examined (the WAL start, for coverage figures).
+   */
+  async routingKeys(
+    name: string,
+    options: {
+      after: Uint8Array | undefined;
+      limit: number;
+      splitPos: number;
+      scanBytesMax?: number;
+    },
+  ): Promise<Result<KeyPage>> {
+    const found = this.#lookup(name, true);
+    if (!found.ok) return found;
+    const state = found.value;
+    return ok(
+      await listKeys(this.#readChunks, state, state.visibleTailPos, {
+        after: options.after,
+        limit: options.limit,
+        scanBytesMax: options.scanBytesMax ?? this.#limits.keyedScanBytesMax,
+        sliceBytes: KEYED_READ_SLICE_BYTES,
+        splitPos: options.splitPos,
+      }),
+    );
   }
 
   /**

@@ -10,6 +10,7 @@ import type { Route } from "./router.ts";
 import { getDetails } from "./details_route.ts";
 import { getHealth } from "./health_route.ts";
 import { listStreams } from "./list_route.ts";
+import { getRoutingKeys } from "./routing_keys_route.ts";
 import {
   deleteStream,
   getStream,
@@ -36,6 +37,13 @@ export const STREAM_ROUTES: readonly Route[] = [
     sub: "pk",
     methods: {
       GET: { name: "stream_get_key", handle: getStream },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "_routing_keys",
+    methods: {
+      GET: { name: "routing_keys_get", handle: getRoutingKeys },
     },
   },
   {
