@@ -7,7 +7,9 @@
  */
 
 import assert from "node:assert/strict";
-import type { ConfigOverrides } from "../src/config.ts";
+import { type ConfigOverrides, testConfig } from "../src/config.ts";
+import { MemoryObjectStore } from "../src/objectstore/memory.ts";
+import { startServer } from "../src/server.ts";
 import { startTestServer } from "./_server.ts";
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
@@ -477,4 +479,57 @@ Deno.test("_routing_keys reports an incomplete scan when the scan budget ends be
       assert.equal(body.coverage.scanned_wal_records, 2);
     },
   );
+});
+
+Deno.test("--bootstrap restores keys and append times from the object store, and appends stay after the restored times", async () => {
+  const objects = new MemoryObjectStore();
+  const tiered = (dir: string, bootstrap: boolean) =>
+    startServer(
+      testConfig(dir, {
+        objectStore: { kind: "fs", bootstrap },
+        segment: { segmentBytes: 256, segmentAgeMs: 20 },
+      }),
+      { objectStore: objects },
+    );
+  const first = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const second = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  let server = await tiered(first, false);
+  try {
+    const url = `${server.url}/v1/stream/boot`;
+    await put(url);
+    for (let i = 0; i < 40; i++) {
+      const response = await post(url, `r${i};`.padEnd(20, "."), {
+        "stream-key": `k${i % 3}`,
+        "stream-timestamp": new Date(Date.UTC(2040, 0, 1, 0, 0, i))
+          .toISOString(),
+      });
+      assert.equal(response.status, 204);
+    }
+    const end = await tail(url);
+    for (let i = 0; i < 400; i++) {
+      const d = await (await fetch(`${url}/_details`)).json();
+      if (d.uploadedThroughOffset === end) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const before = await (await fetch(`${url}/pk/k1`)).text();
+    await server.close();
+    server = await tiered(second, true);
+    const restored = `${server.url}/v1/stream/boot`;
+    assert.equal(await tail(restored), end);
+    assert.equal(await (await fetch(`${restored}/pk/k1`)).text(), before);
+    const since = await fetch(
+      `${restored}?since=2040-01-01T00:00:39Z&key=k0`,
+    );
+    assert.equal(await since.text(), "r39;".padEnd(20, "."));
+    // The clock is before 2040: the next append is raised past the last time.
+    await post(restored, "late", { "stream-key": "k0" });
+    const late = await fetch(
+      `${restored}?since=2040-01-01T00:00:39.001Z&key=k0`,
+    );
+    assert.equal(await late.text(), "late");
+  } finally {
+    await server.close();
+    await Deno.remove(first, { recursive: true });
+    await Deno.remove(second, { recursive: true });
+  }
 });
