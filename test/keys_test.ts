@@ -533,3 +533,54 @@ Deno.test("--bootstrap restores keys and append times from the object store, and
     await Deno.remove(second, { recursive: true });
   }
 });
+
+Deno.test("concurrent keyed appends committed together keep each record's key; PUT with a body takes Stream-Key", async () => {
+  await withServer({}, async (_server, base) => {
+    const url = `${base}/many`;
+    await put(url, "application/json");
+    const sends = Array.from(
+      { length: 40 },
+      (_, i) =>
+        post(url, JSON.stringify([{ i }, { i: i + 1000 }]), {
+          "stream-key": `k${i % 4}`,
+        }, "application/json"),
+    );
+    for (const response of await Promise.all(sends)) {
+      assert.equal(response.status, 204);
+    }
+    const all = await (await fetch(`${url}?offset=-1`)).json() as {
+      i: number;
+    }[];
+    assert.equal(all.length, 80);
+    for (let k = 0; k < 4; k++) {
+      const keyed = await (await fetch(`${url}/pk/k${k}`)).json() as {
+        i: number;
+      }[];
+      assert.deepEqual(
+        keyed.map((m) => m.i),
+        all.map((m) => m.i).filter((i) => (i % 1000) % 4 === k),
+      );
+    }
+    const created = await fetch(`${base}/with-body`, {
+      method: "PUT",
+      headers: { "content-type": "text/plain", "stream-key": "first" },
+      body: "hello",
+    });
+    assert.equal(created.status, 201);
+    await created.body?.cancel();
+    assert.equal(
+      await (await fetch(`${base}/with-body/pk/first`)).text(),
+      "hello",
+    );
+    const refused = await fetch(`${base}/bad-key`, {
+      method: "PUT",
+      headers: { "content-type": "text/plain", "stream-key": "" },
+      body: "x",
+    });
+    assert.equal(refused.status, 400);
+    await refused.body?.cancel();
+    const head = await fetch(`${base}/bad-key`, { method: "HEAD" });
+    assert.equal(head.status, 404);
+    await head.body?.cancel();
+  });
+});

@@ -178,6 +178,7 @@ export async function getStream(
     );
     if (!timeout.ok) return errorResponse(timeout.error);
     return await longPoll(ctx, read, name, from, {
+      params: p,
       clientCursor: params.get("cursor"),
       timeoutMs: timeout.value,
       signal: request.signal,
@@ -257,6 +258,7 @@ async function longPoll(
   name: string,
   from: number | "start" | "now",
   options: {
+    params: ReadParams;
     clientCursor: string | null;
     timeoutMs: number;
     signal: AbortSignal;
@@ -275,10 +277,7 @@ async function longPoll(
       const headers = readHeaders(r);
       if (!r.closed) headers.set("stream-cursor", cursor);
       headers.set("cache-control", CACHEABLE);
-      headers.set(
-        "etag",
-        `"${r.stream.id}:${r.startPos}:${r.nextPos}${r.closed ? ":c" : ""}"`,
-      );
+      headers.set("etag", etagOf(r, options.params));
       return respond(readBodyBytes(r), 200, headers);
     }
     position = r.nextPos;
