@@ -584,3 +584,51 @@ Deno.test("concurrent keyed appends committed together keep each record's key; P
     await head.body?.cancel();
   });
 });
+
+Deno.test("a server starts on a data dir written before keys and times (WAL version 2), serves it, and keys new appends", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  await Deno.copyFile(
+    new URL("./fixtures/wal_v2.sqlite", import.meta.url),
+    `${dir}/wal.sqlite`,
+  );
+  const server = await startTestServer({}, dir);
+  try {
+    const base = `${server.url}/v1/stream/legacy`;
+    assert.equal(
+      await (await fetch(`${base}/bytes?offset=-1`)).text(),
+      "hello world",
+    );
+    assert.equal(
+      await (await fetch(`${base}/fork?offset=-1`)).text(),
+      "hello world!",
+    );
+    assert.deepEqual(await (await fetch(`${base}/json?offset=-1`)).json(), [
+      { a: 1 },
+      { a: 2 },
+    ]);
+    // Old records have no key and time 0.
+    assert.equal(
+      await (await fetch(`${base}/bytes?offset=-1&key=k`)).text(),
+      "",
+    );
+    assert.equal(
+      await (await fetch(`${base}/bytes?since=1970-01-01T00:00:00Z`)).text(),
+      "hello world",
+    );
+    assert.equal(
+      await (await fetch(`${base}/bytes?since=1970-01-01T00:00:00.001Z`))
+        .text(),
+      "",
+    );
+    await post(`${base}/bytes`, "!", { "stream-key": "k" }, "text/plain");
+    assert.equal(await (await fetch(`${base}/bytes/pk/k`)).text(), "!");
+    assert.equal(
+      await (await fetch(`${base}/bytes?since=1970-01-01T00:00:00.001Z`))
+        .text(),
+      "!",
+    );
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -207,14 +207,25 @@ export class SqliteStore implements WalStore {
       return;
     }
     while (row !== undefined && row.value !== SCHEMA_VERSION) {
-      const step = MIGRATIONS[String(row.value)];
+      const from = String(row.value);
+      const step = MIGRATIONS[from];
       if (step === undefined) {
         throw new StreamError(
           "corrupt",
-          `Cannot open WAL: schema version ${row.value} is not ${SCHEMA_VERSION}`,
+          `Cannot open WAL: schema version ${from} is not ${SCHEMA_VERSION}`,
         );
       }
-      this.#db.exec(`BEGIN IMMEDIATE; ${step} COMMIT;`);
+      // Another connection (a threaded store's other side) may migrate at
+      // the same moment: check again under the write lock.
+      this.#db.exec("BEGIN IMMEDIATE");
+      try {
+        const current = read.get() as Row | undefined;
+        if (current?.value === from) this.#db.exec(step);
+        this.#db.exec("COMMIT");
+      } catch (error) {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+        throw error;
+      }
       row = read.get() as Row | undefined;
     }
   }
