@@ -10,6 +10,7 @@ const LEAVES = [
   "bytes.ts",
   "config.ts",
   "errors.ts",
+  "glob.ts",
   "limits.ts",
   "log.ts",
   "record_meta.ts",
@@ -17,6 +18,7 @@ const LEAVES = [
 ];
 const MAY_IMPORT: Record<string, string[]> = {
   "_wasm/": [],
+  "auth/": [],
   "protocol/": [],
   "storage/": [],
   "segment/": ["_wasm/"],
@@ -30,7 +32,7 @@ const MAY_IMPORT: Record<string, string[]> = {
     "objectstore/",
     "_wasm/",
   ],
-  "http/": ["protocol/", "engine/", "subscriptions/", "tier/"],
+  "http/": ["protocol/", "engine/", "subscriptions/", "tier/", "auth/"],
   "subscriptions/": ["protocol/", "engine/", "storage/"],
   "listen.ts": [],
   "server.ts": ["*"],
