@@ -16,12 +16,11 @@
  * order (`engine_test.ts`: "Engine checks and assigns without an await
  * between"). Readers see committed (visible) state only. When a commit
  * fails for a full disk, the assigned state is reset to what the WAL holds
- * and writes resume once space returns (`#rollBack`). About 500 lines, most
+ * and writes resume once space returns (`#rollBack`). About 650 lines, most
  * of them JSDoc: each method is the few steps of orchestration that must
  * stay together for that invariant to be visible in one place.
  */
 
-import { concatBytes } from "../bytes.ts";
 import type { LimitsConfig } from "../config.ts";
 import { KEYED_READ_SLICE_BYTES } from "../limits.ts";
 import { fail, ok, type Result, StreamError } from "../errors.ts";
@@ -37,8 +36,8 @@ import { assign, checkAppend, planAppend } from "./plan_append.ts";
 import { checkFork, configMismatch, planCreate } from "./plan_create.ts";
 import { recordKeys } from "./ops.ts";
 import { gatherShared } from "./read_memo.ts";
-import { chainRanges, type ChunkReader, skipRecords } from "./reader.ts";
-import { gatherKeyed, type KeyedChunkReader } from "./keyed_reader.ts";
+import { type ChunkReader, seekChain, skipRecords } from "./reader.ts";
+import { type KeyedChunkReader, readKeyedFrom } from "./keyed_reader.ts";
 import { type KeyPage, listKeys } from "./key_listing.ts";
 import { StreamRegistry, viewOf } from "./registry.ts";
 import type { StreamState } from "./stream_state.ts";
@@ -512,37 +511,13 @@ export class Engine {
   ): Promise<Result<KeyedReadOutcome>> {
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
-    const state = found.value;
-    const tailPos = state.visibleTailPos;
-    const fromPos = position === "start"
-      ? 0
-      : position === "now"
-      ? tailPos
-      : Math.min(position, tailPos);
-    const got = await gatherKeyed(
-      this.#readKeyed,
-      state,
-      fromPos,
-      tailPos,
-      key,
-      {
+    return ok(
+      await readKeyedFrom(this.#readKeyed, found.value, position, key, {
         bytesMax,
         scanBytesMax,
         sliceBytes: KEYED_READ_SLICE_BYTES,
-      },
+      }),
     );
-    const upToDate = got.endPos >= tailPos;
-    return ok({
-      stream: viewOf(state),
-      startPos: fromPos,
-      nextPos: got.endPos,
-      data: concatBytes(got.pieces),
-      upToDate,
-      closed: upToDate && state.visibleClosed &&
-        tailPos === state.visibleTailPos,
-      scannedBytes: got.scannedBytes,
-      scanLimitReached: got.scanLimitReached,
-    });
   }
 
   /**
@@ -586,18 +561,9 @@ export class Engine {
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
     const state = found.value;
-    const tailPos = state.visibleTailPos;
-    for (const range of chainRanges(state, tailPos)) {
-      if (range.fromPos >= range.endPos) continue;
-      const pos = await this.#seekTime(
-        range.id,
-        range.fromPos,
-        range.endPos,
-        timeMs,
-      );
-      if (pos !== undefined) return ok(Math.max(pos, range.fromPos));
-    }
-    return ok(tailPos);
+    return ok(
+      await seekChain(this.#seekTime, state, state.visibleTailPos, timeMs),
+    );
   }
 
   /**

@@ -12,7 +12,11 @@
 import { StreamError } from "../errors.ts";
 import { decodeKeys, sameBytes } from "../record_meta.ts";
 import type { Chunk } from "../storage/wal_store.ts";
+import { concatBytes } from "../bytes.ts";
 import type { ReadSource } from "./reader.ts";
+import { viewOf } from "./registry.ts";
+import type { StreamState } from "./stream_state.ts";
+import type { KeyedReadOutcome } from "./types.ts";
 
 /** A range the reader skipped: no record in it has the key asked for. */
 export interface SkippedRange {
@@ -116,6 +120,40 @@ export async function gatherKeyed(
   }
   out.endPos = Math.min(Math.max(out.endPos, pos), tailPos);
   return out;
+}
+
+/**
+ * A keyed read of `state` from `position` (`"start"`, `"now"` or a byte
+ * position, capped at the committed tail): the matching records, the next
+ * offset after the last record examined, and the scan figures.
+ */
+export async function readKeyedFrom(
+  read: KeyedChunkReader,
+  state: StreamState,
+  position: number | "start" | "now",
+  key: Uint8Array,
+  limits: KeyedLimits,
+): Promise<KeyedReadOutcome> {
+  const tailPos = state.visibleTailPos;
+  const fromPos = position === "start"
+    ? 0
+    : position === "now"
+    ? tailPos
+    : Math.min(position, tailPos);
+  const got = await gatherKeyed(read, state, fromPos, tailPos, key, limits);
+  const upToDate = got.endPos >= tailPos;
+  return {
+    stream: viewOf(state),
+    startPos: fromPos,
+    nextPos: got.endPos,
+    data: concatBytes(got.pieces),
+    upToDate,
+    // Closed only if nothing was committed while this read ran.
+    closed: upToDate && state.visibleClosed &&
+      tailPos === state.visibleTailPos,
+    scannedBytes: got.scannedBytes,
+    scanLimitReached: got.scanLimitReached,
+  };
 }
 
 /**

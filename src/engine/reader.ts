@@ -54,6 +54,30 @@ export function chainRanges(source: ReadSource, tailPos: number): ChainRange[] {
   return ranges.reverse();
 }
 
+/**
+ * The position of the first record of `source` in `[0, tailPos)` appended
+ * at or after `timeMs`, or `tailPos` when there is none: each link of the
+ * fork chain is asked in position order (times never decrease along it).
+ */
+export async function seekChain(
+  seek: (
+    id: number,
+    fromPos: number,
+    endPos: number,
+    timeMs: number,
+  ) => Promise<number | undefined>,
+  source: ReadSource,
+  tailPos: number,
+  timeMs: number,
+): Promise<number> {
+  for (const range of chainRanges(source, tailPos)) {
+    if (range.fromPos >= range.endPos) continue;
+    const pos = await seek(range.id, range.fromPos, range.endPos, timeMs);
+    if (pos !== undefined) return Math.max(pos, range.fromPos);
+  }
+  return tailPos;
+}
+
 /** Bytes gathered for a read. */
 export interface Gathered {
   /** Position of the first returned byte: the start of the record holding
