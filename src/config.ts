@@ -17,6 +17,14 @@ import { COMPACTION_CHUNK_BYTES_DEFAULT } from "./limits.ts";
 export type LogLevel = "debug" | "info" | "warn" | "error";
 /** `fsync`: commit waits for the disk. `os`: commit waits for the OS only. */
 export type Durability = "fsync" | "os";
+/** How log lines are written: plain text or one JSON object per line. */
+export type LogFormat = "text" | "json";
+/**
+ * Which requests get an access-log line: none, every one, or every error
+ * and every success except on the hot routes, where one in
+ * `accessLogSampleEvery`.
+ */
+export type AccessLogMode = "off" | "on" | "sampled";
 
 /** HTTP listener and live-read behaviour. */
 export interface HttpConfig {
@@ -33,6 +41,16 @@ export interface HttpConfig {
    * stopped reading) is disconnected, in ms.
    */
   liveStallMs: number;
+  /**
+   * `GET /metrics` needs no credential. Takes effect with API-key auth; with
+   * auth off every route is public.
+   */
+  publicMetrics: boolean;
+  /**
+   * `GET /health` needs no credential. Takes effect with API-key auth; with
+   * auth off every route is public.
+   */
+  publicHealth: boolean;
 }
 
 /** Where and how data is kept. */
@@ -160,6 +178,17 @@ export interface ObjectStoreConfig {
 export interface LogConfig {
   /** Lowest level printed. */
   level: LogLevel;
+  /** Text lines or JSON lines (log and access log alike). */
+  format: LogFormat;
+  /** Which requests get an access-log line. */
+  accessLog: AccessLogMode;
+  /** `sampled`: one successful hot-route request in this many is logged. */
+  accessLogSampleEvery: number;
+  /**
+   * Add the request path (stream names included, query left out) to
+   * access-log lines; off, lines name the route only.
+   */
+  accessLogPaths: boolean;
 }
 
 /** Everything the server needs to start. */
@@ -278,6 +307,20 @@ export const OPTION_TABLE: OptionTable = {
       max: 3_600_000,
       default: 30_000,
       doc: "disconnect an SSE reader that has read nothing for this long",
+    },
+    publicMetrics: {
+      flag: "public-metrics",
+      env: "DS_PUBLIC_METRICS",
+      kind: "bool",
+      default: false,
+      doc: "GET /metrics needs no API key (with --auth api-key; else public)",
+    },
+    publicHealth: {
+      flag: "public-health",
+      env: "DS_PUBLIC_HEALTH",
+      kind: "bool",
+      default: false,
+      doc: "GET /health needs no API key (with --auth api-key; else public)",
     },
   },
   storage: {
@@ -651,6 +694,40 @@ export const OPTION_TABLE: OptionTable = {
       default: "info",
       doc: "lowest log level printed",
     },
+    format: {
+      flag: "log-format",
+      env: "DS_LOG_FORMAT",
+      kind: "enum",
+      choices: ["text", "json"],
+      default: "text",
+      doc: "log and access-log lines as text or as JSON objects",
+    },
+    accessLog: {
+      flag: "access-log",
+      env: "DS_ACCESS_LOG",
+      kind: "enum",
+      choices: ["off", "on", "sampled"],
+      default: "sampled",
+      doc:
+        "access-log lines: none, all, or errors and cold routes always, hot-route successes sampled",
+    },
+    accessLogSampleEvery: {
+      flag: "access-log-sample-every",
+      env: "DS_ACCESS_LOG_SAMPLE_EVERY",
+      kind: "int",
+      min: 1,
+      max: 1_000_000,
+      default: 100,
+      doc:
+        "sampled: log one successful read or append in this many (per route)",
+    },
+    accessLogPaths: {
+      flag: "access-log-paths",
+      env: "DS_ACCESS_LOG_PATHS",
+      kind: "bool",
+      default: false,
+      doc: "add the request path (with stream names) to access-log lines",
+    },
   },
 };
 
@@ -734,6 +811,7 @@ export function testConfig(
   // Tiering is opt-in for in-process tests (set objectStore.kind).
   base.objectStore.kind = "none";
   base.log.level = "warn";
+  base.log.accessLog = "off";
   return mergeConfig(base, overrides);
 }
 

@@ -10,6 +10,7 @@ const LEAVES = [
   "bytes.ts",
   "config.ts",
   "errors.ts",
+  "histogram.ts",
   "limits.ts",
   "log.ts",
   "worker_scope.ts",
@@ -29,7 +30,8 @@ const MAY_IMPORT: Record<string, string[]> = {
     "objectstore/",
     "_wasm/",
   ],
-  "http/": ["protocol/", "engine/", "subscriptions/", "tier/"],
+  "http/": ["protocol/", "engine/", "subscriptions/", "tier/", "metrics/"],
+  "metrics/": ["engine/", "tier/", "objectstore/"],
   "subscriptions/": ["protocol/", "engine/", "storage/"],
   "listen.ts": [],
   "server.ts": ["*"],
@@ -39,6 +41,7 @@ const MAY_IMPORT: Record<string, string[]> = {
 const TYPES_ONLY: Record<string, string[]> = {
   "tier/": ["engine/"],
   "http/": ["tier/"],
+  "metrics/": ["engine/", "tier/"],
 };
 
 const SRC = dirname(fileURLToPath(import.meta.url));

@@ -76,3 +76,10 @@ export const DISK_FULL_RETRY_AFTER_SECONDS = 1;
  * may hold the HTTP server open until its own deadline).
  */
 export const FATAL_DRAIN_MS = 5000;
+
+// ---- the operator's view (src/metrics/, src/http/observe.ts) ----------------
+
+/** Streams listed by size in `GET /v1/server/_details` at most. */
+export const SERVER_DETAILS_TOP_STREAMS = 20;
+/** Longest `X-Request-Id` taken from a client; a longer one is replaced. */
+export const REQUEST_ID_CHARS_MAX = 128;

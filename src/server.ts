@@ -11,8 +11,17 @@ import { join } from "node:path";
 import type { Config } from "./config.ts";
 import { compactionOptions } from "./engine/compactor.ts";
 import { Engine } from "./engine/engine.ts";
+import type { StreamInfo } from "./engine/types.ts";
 import type { StreamError } from "./errors.ts";
+import { BodyBudget } from "./http/body.ts";
+import type { OpsContext } from "./http/context.ts";
 import { createHandler } from "./http/handler.ts";
+import { observeRequests, routeMeters } from "./http/observe.ts";
+import { sseConnections } from "./http/sse.ts";
+import { createMetrics } from "./metrics/families.ts";
+import type { HttpMeters } from "./metrics/http_meters.ts";
+import { type DetailsParts, serverDetails } from "./metrics/server_details.ts";
+import { MeteredObjectStore } from "./objectstore/metered.ts";
 import { listen, probeAddress } from "./listen.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { openSqliteSubscriptionStore } from "./storage/subscription_store.ts";
@@ -66,7 +75,8 @@ export async function startServer(
   config: Config,
   options: StartOptions = {},
 ): Promise<ServerHandle> {
-  const log = options.log ?? createLogger(config.log.level);
+  const log = options.log ??
+    createLogger(config.log.level, config.log.format);
   const stack = new AsyncDisposableStack();
   try {
     return await open(config, options, log, stack);
@@ -97,18 +107,25 @@ async function open(
     ? { store: options.objectStore, close: () => {} }
     : await openObjectStore(config.objectStore, config.storage.dataDir);
   if (objects !== undefined) stack.defer(() => objects.close());
-  if (objects !== undefined && config.objectStore.bootstrap) {
-    await bootstrapFromObjects(store, objects.store, log);
+  const metered = objects === undefined
+    ? undefined
+    : new MeteredObjectStore(objects.store);
+  if (metered !== undefined && config.objectStore.bootstrap) {
+    await bootstrapFromObjects(store, metered, log);
   }
   const engine = await openEngine(config, store, options, log);
   stack.defer(() => engine.close());
-  const tier = objects === undefined
+  const tier = metered === undefined
     ? undefined
-    : await openTier(config, paths, store, objects.store, engine, log);
+    : await openTier(config, paths, store, metered, engine, log);
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
     ? await openSubscriptions(config, paths.wal, engine, log, stack)
     : undefined;
+  const bodyBudget = new BodyBudget(
+    Math.max(config.limits.bodyInflightBytesMax, config.limits.bodyBytesMax),
+  );
+  const meters = routeMeters();
   const handler = createHandler({
     engine,
     http: config.http,
@@ -119,8 +136,24 @@ async function open(
     subscriptions: subscriptions === undefined
       ? undefined
       : { manager: subscriptions, config: config.subscriptions },
+    bodyBudget,
+    ops: operatorView({
+      http: meters,
+      engine,
+      tier,
+      objects: metered,
+      subscriptions: subscriptions && (() => subscriptions.size),
+      bodyBytesInFlight: () => bodyBudget.reservedBytes,
+      sseConnections,
+      config,
+      streams: () => liveStreams(engine),
+    }),
   });
-  const http = listen(config.http, handler, log);
+  const http = listen(
+    config.http,
+    observeRequests(handler, { meters, log: config.log }),
+    log,
+  );
   // Shutdown waits for in-flight responses; nothing below closes before.
   stack.defer(() => http.server.shutdown());
   subscriptions?.setBaseUrl(config.subscriptions.publicUrl || http.url);
@@ -217,6 +250,25 @@ function wireTier(engine: Engine, tier: Tier): void {
     tier.committed(stream.id, stream.tailPos);
   engine.addListener({ created: committed, appended: committed });
   engine.setAdmissionGate(tier);
+}
+
+/** `/metrics` and `/v1/server/_details` over the running parts. */
+function operatorView(parts: DetailsParts & { http: HttpMeters }): OpsContext {
+  const metrics = createMetrics(parts);
+  return {
+    metrics: async () => ({
+      contentType: metrics.contentType,
+      body: await metrics.render(),
+    }),
+    details: () => serverDetails(parts),
+  };
+}
+
+/** Every stream clients can see (soft-deleted ones left out). */
+function* liveStreams(engine: Engine): Generator<StreamInfo> {
+  for (const info of engine.streamInfos()) {
+    if (!info.softDeleted) yield info;
+  }
 }
 
 /** The tier's part of `GET /health`. */

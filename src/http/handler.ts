@@ -17,7 +17,7 @@ import { type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { SubscriptionManager } from "../subscriptions/manager.ts";
 import { BodyBudget } from "./body.ts";
-import type { HttpContext } from "./context.ts";
+import type { HttpContext, OpsContext, RequestNote } from "./context.ts";
 import { requestTarget } from "./request_target.ts";
 import {
   ALLOWED_HEADERS,
@@ -68,12 +68,23 @@ export interface HandlerOptions {
   health?: () => Record<string, unknown>;
   /** Wraps every routed operation. */
   around?: RouteMiddleware;
+  /** `/metrics` and `/v1/server/_details`. */
+  ops?: OpsContext;
+  /** The request-body budget (default: a new one from `limits`). */
+  bodyBudget?: BodyBudget;
 }
 
+/**
+ * The handler: `note`, when given, receives the matched route's name
+ * (`observe.ts` passes it; `Deno.serve` itself never does).
+ */
+export type NotedHandler = (
+  request: Request,
+  note?: RequestNote,
+) => Promise<Response>;
+
 /** Builds the `Deno.serve` handler. */
-export function createHandler(
-  options: HandlerOptions,
-): (request: Request) => Promise<Response> {
+export function createHandler(options: HandlerOptions): NotedHandler {
   const ctx = httpContext(options);
   const router = new Router(
     options.subscriptions === undefined
@@ -83,7 +94,7 @@ export function createHandler(
   );
   const preflightAllow = allMethods(router);
   const around = options.around;
-  return async (request) => {
+  return async (request, note) => {
     const method = request.method;
     const target = requestTarget(request.url, request.headers.get("host"));
     if (target === undefined) {
@@ -115,6 +126,7 @@ export function createHandler(
           dialect,
         );
       }
+      if (note !== undefined) note.route = operation.name;
       if (around === undefined) return await operation.handle(ctx, routed);
       return await around(
         routed,
@@ -122,7 +134,7 @@ export function createHandler(
         async () => await operation.handle(ctx, routed),
       );
     } catch (error) {
-      return failed(error, request, dialect, options.log);
+      return failed(error, request, dialect, options.log, note);
     }
   };
 }
@@ -131,7 +143,7 @@ function httpContext(options: HandlerOptions): HttpContext {
   const { engine, limits } = options;
   // Never below body-bytes-max: any body the server takes can be read when
   // nothing else is in flight, so a 503 for the budget is always temporary.
-  const budget = new BodyBudget(
+  const budget = options.bodyBudget ?? new BodyBudget(
     Math.max(limits.bodyInflightBytesMax, limits.bodyBytesMax),
   );
   const subs = options.subscriptions;
@@ -149,6 +161,7 @@ function httpContext(options: HandlerOptions): HttpContext {
     subscriptions: subs === undefined
       ? undefined
       : subscriptionContext(subs.manager, subs.config, limits),
+    ops: options.ops,
   };
 }
 
@@ -158,11 +171,13 @@ function failed(
   request: Request,
   dialect: ErrorDialect,
   log: Logger,
+  note: RequestNote | undefined,
 ): Response {
   if (error instanceof StreamError) {
     return errorResponse(error, request.method, dialect);
   }
-  log.error(`${request.method} ${request.url} failed`, error);
+  const id = note === undefined ? "" : ` (request ${note.requestId})`;
+  log.error(`${request.method} ${request.url} failed${id}`, error);
   return errorResponse(
     new StreamError("internal", "Internal server error"),
     request.method,

@@ -6,10 +6,12 @@
  * reserved-name rules follow from the table (see `router.ts`).
  */
 
+import type { HttpConfig } from "../config.ts";
 import type { Route } from "./router.ts";
 import { getDetails } from "./details_route.ts";
 import { getHealth } from "./health_route.ts";
 import { listStreams } from "./list_route.ts";
+import { getMetrics, getServerDetails } from "./ops_routes.ts";
 import {
   deleteStream,
   getStream,
@@ -55,4 +57,43 @@ export const STREAM_ROUTES: readonly Route[] = [
       HEAD: { name: "health_head", handle: getHealth },
     },
   },
+  {
+    shape: "path",
+    path: "/metrics",
+    methods: {
+      GET: { name: "metrics_get", handle: getMetrics },
+      HEAD: { name: "metrics_head", handle: getMetrics },
+    },
+  },
+  {
+    shape: "path",
+    path: "/v1/server/_details",
+    methods: {
+      GET: { name: "server_details_get", handle: getServerDetails },
+      HEAD: { name: "server_details_head", handle: getServerDetails },
+    },
+  },
 ];
+
+/**
+ * Route names that need the `admin` scope when API-key auth is on, and the
+ * flag that opens each to everyone (`undefined`: none). With auth off every
+ * route is public.
+ */
+export const ADMIN_ROUTES: Readonly<
+  Record<string, keyof HttpConfig | undefined>
+> = {
+  metrics_get: "publicMetrics",
+  metrics_head: "publicMetrics",
+  server_details_get: undefined,
+  server_details_head: undefined,
+  health_get: "publicHealth",
+  health_head: "publicHealth",
+};
+
+/** Whether route `name` needs the `admin` scope under API-key auth. */
+export function needsAdmin(name: string, http: HttpConfig): boolean {
+  if (!Object.hasOwn(ADMIN_ROUTES, name)) return false;
+  const opener = ADMIN_ROUTES[name];
+  return opener === undefined || http[opener] !== true;
+}
