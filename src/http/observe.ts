@@ -52,7 +52,10 @@ export function observeRequests(
     const startedMs = performance.now();
     const method = request.method;
     const note: RequestNote = {
-      requestId: requestIdOf(request.headers.get("x-request-id")),
+      requestId: requestIdOf(
+        request.headers.get("x-request-id"),
+        Math.floor(performance.timeOrigin + startedMs),
+      ),
       route: "",
       keyId: "",
     };
@@ -170,9 +173,9 @@ function contentLength(headers: Headers): number {
   return Number.isSafeInteger(n) && n >= 0 ? n : 0;
 }
 
-/** The client's request id when it is sane, else a new one. */
-export function requestIdOf(given: string | null): string {
-  return given !== null && isSaneRequestId(given) ? given : uuidv7();
+/** The client's request id when it is sane, else a new one (at `nowMs`). */
+export function requestIdOf(given: string | null, nowMs?: number): string {
+  return given !== null && isSaneRequestId(given) ? given : uuidv7(nowMs);
 }
 
 /** 1..`REQUEST_ID_CHARS_MAX` characters of `[A-Za-z0-9._:-]`. */
@@ -188,33 +191,25 @@ export function isSaneRequestId(id: string): boolean {
   return true;
 }
 
-const HEX: readonly string[] = Array.from(
-  { length: 256 },
-  (_, i) => i.toString(16).padStart(2, "0"),
-);
-/** Random bytes drawn 4 KiB at a time, 10 per id. */
-const pool = new Uint8Array(4096);
-let poolAt = pool.length;
+/** The time part of the ids of the current millisecond, and its time. */
+let idPrefix = "";
+let idPrefixMs = -1;
 
 /**
- * A UUIDv7 (RFC 9562): 48 bits of Unix time in ms, version 7, 74 random
- * bits. Sorts by creation time, so ids from several nodes interleave in
- * time order.
+ * A UUIDv7 (RFC 9562): 48 bits of Unix time in ms, version 7, and the
+ * random bits and variant of a native UUIDv4 (`crypto.randomUUID`, much
+ * cheaper than drawing and formatting the bits here). Sorts by creation
+ * time to the millisecond, so ids from several nodes interleave in time
+ * order.
  */
 export function uuidv7(nowMs: number = Date.now()): string {
-  if (poolAt + 10 > pool.length) {
-    crypto.getRandomValues(pool);
-    poolAt = 0;
+  if (nowMs !== idPrefixMs) {
+    const t = nowMs.toString(16).padStart(12, "0");
+    idPrefix = `${t.slice(0, 8)}-${t.slice(8)}-7`;
+    idPrefixMs = nowMs;
   }
-  const r = pool;
-  const i = poolAt;
-  poolAt += 10;
-  const t = nowMs.toString(16).padStart(12, "0");
-  return `${t.slice(0, 8)}-${t.slice(8)}-7${HEX[r[i]].slice(1)}${
-    HEX[r[i + 1]]
-  }-${HEX[0x80 | (r[i + 2] & 0x3f)]}${HEX[r[i + 3]]}-${HEX[r[i + 4]]}${
-    HEX[r[i + 5]]
-  }${HEX[r[i + 6]]}${HEX[r[i + 7]]}${HEX[r[i + 8]]}${HEX[r[i + 9]]}`;
+  // randomUUID(): xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx; keep from after the 4.
+  return idPrefix + crypto.randomUUID().slice(15);
 }
 
 /** Meters for every operation of the stream and subscription route tables. */
