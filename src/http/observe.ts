@@ -46,8 +46,7 @@ export function observeRequests(
 ): (request: Request) => Promise<Response> {
   const { meters, log } = options;
   const write = options.write ?? writeStderr;
-  const mode: AccessLogMode = log.accessLog;
-  const every = log.accessLogSampleEvery;
+  const logs = accessLogFilter(log.accessLog, log.accessLogSampleEvery);
   return async (request) => {
     const startedMs = performance.now();
     const method = request.method;
@@ -67,12 +66,7 @@ export function observeRequests(
       : 0;
     meter.record(response.status, durationMs / 1000, bytesIn);
     response.headers.set("x-request-id", note.requestId);
-    if (
-      mode === "on" ||
-      (mode === "sampled" &&
-        (response.status >= 400 || !HOT_ROUTES.has(meter.route) ||
-          meter.seconds.count % every === 1 % every))
-    ) {
+    if (logs(response.status, meter)) {
       const fields = accessFields(request, response, note, meter, {
         bytesIn,
         durationMs,
@@ -82,6 +76,21 @@ export function observeRequests(
     }
     return response;
   };
+}
+
+/**
+ * Whether a response (already counted in `meter`) gets a line: `sampled`
+ * logs errors and cold routes always, and the 1st, (N+1)th, ... request of
+ * each hot route.
+ */
+function accessLogFilter(
+  mode: AccessLogMode,
+  every: number,
+): (status: number, meter: RouteMeter) => boolean {
+  if (mode !== "sampled") return () => mode === "on";
+  return (status, meter) =>
+    status >= 400 || !HOT_ROUTES.has(meter.route) ||
+    meter.seconds.count % every === 1 % every;
 }
 
 function meterOf(
