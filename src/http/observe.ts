@@ -61,14 +61,10 @@ export function observeRequests(
     const response = await inner(request, note);
     const durationMs = performance.now() - startedMs;
     const meter = meterOf(meters, note.route, method);
-    const bytesIn = method === "POST" || method === "PUT"
-      ? contentLength(request.headers)
-      : 0;
-    meter.record(response.status, durationMs / 1000, bytesIn);
+    meter.record(response.status, durationMs / 1000);
     response.headers.set("x-request-id", note.requestId);
     if (logs(response.status, meter)) {
       const fields = accessFields(request, response, note, meter, {
-        bytesIn,
         durationMs,
         paths: log.accessLogPaths,
       });
@@ -134,7 +130,7 @@ function accessFields(
   response: Response,
   note: RequestNote,
   meter: RouteMeter,
-  extra: { bytesIn: number; durationMs: number; paths: boolean },
+  extra: { durationMs: number; paths: boolean },
 ): AccessFields {
   const declared = response.headers.get("content-length");
   const fields: AccessFields = {
@@ -144,7 +140,7 @@ function accessFields(
     method: request.method,
     route: meter.route,
     status: response.status,
-    bytes_in: extra.bytesIn,
+    bytes_in: contentLength(request.headers),
     bytes_out: declared === null ? null : Number(declared),
     duration_ms: Math.round(extra.durationMs * 1000) / 1000,
   };

@@ -99,17 +99,6 @@ function httpFamilies(registry: Registry, http: HttpMeters): void {
       }
     }
   });
-  counterFamily(registry, {
-    name: `${P}http_request_body_bytes_total`,
-    help: "Request body bytes declared by Content-Length, by route name",
-    labelNames: ["route", "method"],
-  }, function* () {
-    for (const m of http.all()) {
-      if (m.bytesIn > 0) {
-        yield [{ route: m.route, method: m.method }, m.bytesIn];
-      }
-    }
-  });
 }
 
 function appendFamilies(

@@ -36,8 +36,6 @@ export class RouteMeter {
   readonly statuses: Float64Array = new Float64Array(STATUS_CLASSES.length);
   /** Time to the response head, in seconds. */
   readonly seconds: Histogram = new Histogram();
-  /** Request body bytes declared by `Content-Length`. */
-  bytesIn = 0;
 
   /** A meter for `route` reached by `method`. */
   constructor(route: string, method: string) {
@@ -46,11 +44,10 @@ export class RouteMeter {
   }
 
   /** Counts one response. */
-  record(status: number, seconds: number, bytesIn: number): void {
+  record(status: number, seconds: number): void {
     const c = (status / 100) | 0;
     this.statuses[c >= 1 && c <= 5 ? c - 1 : 4]++;
     this.seconds.observe(seconds);
-    this.bytesIn += bytesIn;
   }
 }
 
