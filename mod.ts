@@ -22,12 +22,14 @@ export {
   testConfig,
 } from "./src/config.ts";
 export type {
+  AccessLogMode,
   Config,
   ConfigOverrides,
   Durability,
   HttpConfig,
   LimitsConfig,
   LogConfig,
+  LogFormat,
   LogLevel,
   ObjectStoreConfig,
   ParsedConfig,
