@@ -10,7 +10,7 @@ const op = (name: string): Operation => ({
   handle: () => new Response(name),
 });
 
-/** The table as it will be once `_schema` and `pk/{key}` land: one row each. */
+/** The table as it will be once `_schema`, `pk/{key}` and `/console` land: one row each. */
 const WITH_NEW_ROWS: Route[] = [
   ...STREAM_ROUTES,
   {
@@ -19,7 +19,7 @@ const WITH_NEW_ROWS: Route[] = [
     methods: { GET: op("schema_get"), POST: op("schema_update") },
   },
   { shape: "stream_sub", sub: "pk", methods: { GET: op("key_read") } },
-  { shape: "path", path: "/metrics", methods: { GET: op("metrics_get") } },
+  { shape: "path", path: "/console", methods: { GET: op("console_get") } },
 ];
 
 function matchOf(router: Router, method: string, path: string) {
@@ -46,9 +46,9 @@ Deno.test("Router: a new subresource or path is one row", () => {
   assert.ok(!(key instanceof StreamError));
   assert.deepEqual([key.name, key.key], ["a", "b/c"]);
   assert.equal(router.refuse(key.route, "PUT").kind, "bad_request");
-  const metrics = matchOf(router, "GET", "/metrics?x=1");
-  assert.ok(!(metrics instanceof StreamError));
-  assert.equal(metrics.query, "x=1");
+  const console = matchOf(router, "GET", "/console?x=1");
+  assert.ok(!(console instanceof StreamError));
+  assert.equal(console.query, "x=1");
 });
 
 Deno.test("Router refuses a shape listed twice", () => {

@@ -35,6 +35,8 @@ export interface SegmentCacheStats {
   bytes: number;
   /** Segments held. */
   entries: number;
+  /** Lookups answered from memory. */
+  hits: number;
   /** Loads from the backing source. */
   misses: number;
   /** Entries dropped to stay under the byte limit. */
@@ -49,6 +51,7 @@ export class SegmentCache {
   readonly #entries = new Map<string, Entry>();
   readonly #loading = new Map<string, Promise<SegmentReader>>();
   #bytes = 0;
+  #hits = 0;
   #misses = 0;
   #evictions = 0;
 
@@ -66,6 +69,7 @@ export class SegmentCache {
   ): Promise<SegmentReader> {
     const hit = this.#entries.get(key);
     if (hit !== undefined) {
+      this.#hits++;
       this.#entries.delete(key);
       this.#entries.set(key, hit);
       return hit.reader;
@@ -164,6 +168,7 @@ export class SegmentCache {
     return {
       bytes: this.#bytes,
       entries: this.#entries.size,
+      hits: this.#hits,
       misses: this.#misses,
       evictions: this.#evictions,
     };
