@@ -179,3 +179,9 @@ export const ORIGINS_MAX = 256;
  * read only some of them; past it the page ends early with `next` set.
  */
 export const LIST_SCAN_NAMES_MAX = 10_000;
+// ---- the operator's view (src/metrics/, src/http/observe.ts) ----------------
+
+/** Streams listed by size in `GET /v1/server/_details` at most. */
+export const SERVER_DETAILS_TOP_STREAMS = 20;
+/** Longest `X-Request-Id` taken from a client; a longer one is replaced. */
+export const REQUEST_ID_CHARS_MAX = 128;
