@@ -50,12 +50,31 @@ export const ALLOWED_HEADERS: string = [
   "Authorization",
 ].join(", ");
 
+/**
+ * Response headers as a plain record (lower-case names). `new Response`
+ * checks a record's names and values once; a `Headers` object would have
+ * them checked twice, once when built and again when copied.
+ */
+export type HeaderRecord = Record<string, string>;
+
+/** The headers every response carries. */
+const COMMON_HEADERS: Readonly<HeaderRecord> = Object.freeze({
+  "access-control-allow-origin": "*",
+  "access-control-expose-headers": EXPOSED_HEADERS,
+  "x-content-type-options": "nosniff",
+  "cross-origin-resource-policy": "cross-origin",
+});
+
+/**
+ * Bodiless responses with only the common headers, one per status, built
+ * once: a clone copies their checked header list, so the long
+ * `Access-Control-Expose-Headers` value is not checked again per response.
+ */
+const bodiless = new Map<number, Response>();
+
 /** Adds the headers every response carries. */
 export function withCommonHeaders(headers: Headers): Headers {
-  headers.set("access-control-allow-origin", "*");
-  headers.set("access-control-expose-headers", EXPOSED_HEADERS);
-  headers.set("x-content-type-options", "nosniff");
-  headers.set("cross-origin-resource-policy", "cross-origin");
+  for (const name in COMMON_HEADERS) headers.set(name, COMMON_HEADERS[name]);
   return headers;
 }
 
@@ -63,19 +82,45 @@ export function withCommonHeaders(headers: Headers): Headers {
 export function respond(
   body: BodyInit | null,
   status: number,
-  headers: Headers = new Headers(),
+  headers?: Headers | HeaderRecord,
 ): Response {
-  return new Response(body, { status, headers: withCommonHeaders(headers) });
+  if (headers instanceof Headers) {
+    return new Response(body, { status, headers: withCommonHeaders(headers) });
+  }
+  if (body === null) return bodilessResponse(status, headers);
+  return new Response(body, {
+    status,
+    headers: headers === undefined
+      ? COMMON_HEADERS
+      : Object.assign(headers, COMMON_HEADERS),
+  });
+}
+
+function bodilessResponse(
+  status: number,
+  headers: HeaderRecord | undefined,
+): Response {
+  let template = bodiless.get(status);
+  if (template === undefined) {
+    template = new Response(null, { status, headers: COMMON_HEADERS });
+    bodiless.set(status, template);
+  }
+  const response = template.clone();
+  if (headers !== undefined) {
+    const target = response.headers;
+    for (const name in headers) target.set(name, headers[name]);
+  }
+  return response;
 }
 
 /** A JSON response. */
 export function respondJson(
   value: unknown,
   status = 200,
-  headers: Headers = new Headers(),
+  headers: HeaderRecord = {},
 ): Response {
-  headers.set("content-type", "application/json");
-  headers.set("cache-control", "no-store");
+  headers["content-type"] = "application/json";
+  headers["cache-control"] = "no-store";
   return respond(JSON.stringify(value), status, headers);
 }
 
@@ -100,7 +145,7 @@ export function errorResponse(
   const headers = errorHeaders(error);
   const status = STATUS[error.kind];
   if (method === "HEAD") return respond(null, status, headers);
-  headers.set("content-type", "application/json");
+  headers["content-type"] = "application/json";
   const body = dialect === "streams"
     ? { error: { code: error.kind, message: error.message } }
     : {
@@ -113,30 +158,30 @@ export function errorResponse(
   return respond(JSON.stringify(body), status, headers);
 }
 
-function errorHeaders(error: StreamError): Headers {
-  const headers = new Headers({ "cache-control": "no-store" });
+function errorHeaders(error: StreamError): HeaderRecord {
+  const headers: HeaderRecord = { "cache-control": "no-store" };
   const detail = error.detail ?? {};
   switch (error.kind) {
     case "stream_closed":
-      headers.set("stream-closed", "true");
+      headers["stream-closed"] = "true";
       if (typeof detail.nextPos === "number") {
-        headers.set("stream-next-offset", encodeOffset(detail.nextPos));
+        headers["stream-next-offset"] = encodeOffset(detail.nextPos);
       }
       break;
     case "producer_stale_epoch":
-      headers.set("producer-epoch", String(detail.currentEpoch));
+      headers["producer-epoch"] = String(detail.currentEpoch);
       break;
     case "producer_seq_gap":
-      headers.set("producer-expected-seq", String(detail.expectedSeq));
-      headers.set("producer-received-seq", String(detail.receivedSeq));
+      headers["producer-expected-seq"] = String(detail.expectedSeq);
+      headers["producer-received-seq"] = String(detail.receivedSeq);
       break;
     case "method_not_allowed":
-      if (typeof detail.allow === "string") headers.set("allow", detail.allow);
+      if (typeof detail.allow === "string") headers["allow"] = detail.allow;
       break;
   }
   const retryAfterS = detail.retryAfterSeconds ?? RETRY_AFTER_S[error.kind];
   if (retryAfterS !== undefined) {
-    headers.set("retry-after", String(retryAfterS));
+    headers["retry-after"] = String(retryAfterS);
   }
   return headers;
 }
