@@ -31,7 +31,9 @@ const USAGE =
   --tree NAME=WHERE      a server to measure (repeatable, 2 or more; the first is the
                          baseline of the ratios). WHERE is a checkout directory (its
                          main.ts is started), "floor" (bench/floor_server.ts) or
-                         "reference" (@durable-streams/server in memory, under Deno)
+                         "reference" (@durable-streams/server in memory, under Deno);
+                         words after WHERE are extra main.ts arguments of that
+                         server only ("lean=. --object-store none")
   --rounds N             rounds; each runs every server once, order alternating (default 4)
   --server-arg=ARG       extra argument for every main.ts (repeatable)
   --json                 also print every run's report as JSON
@@ -44,6 +46,8 @@ const START_TIMEOUT_MS = 120_000;
 interface Tree {
   name: string;
   where: string;
+  /** Extra main.ts arguments of this server only. */
+  args: string[];
 }
 
 function parseTrees(specs: readonly string[]): Tree[] {
@@ -52,7 +56,8 @@ function parseTrees(specs: readonly string[]): Tree[] {
     if (at <= 0 || at === spec.length - 1) {
       throw new Error(`Invalid --tree "${spec}": expected NAME=WHERE`);
     }
-    return { name: spec.slice(0, at), where: spec.slice(at + 1) };
+    const [where, ...args] = spec.slice(at + 1).trim().split(/\s+/);
+    return { name: spec.slice(0, at), where, args };
   });
   if (trees.length < 2) throw new Error("Give at least two --tree flags");
   return trees;
@@ -91,7 +96,12 @@ function commandFor(
     };
   }
   return {
-    ...streambedCommand(tree.where, dataDir, serverArgs, START_TIMEOUT_MS),
+    ...streambedCommand(
+      tree.where,
+      dataDir,
+      [...serverArgs, ...tree.args],
+      START_TIMEOUT_MS,
+    ),
     name: tree.name,
   };
 }
