@@ -22,6 +22,8 @@ export {
   testConfig,
 } from "./src/config.ts";
 export type {
+  AuthConfig,
+  AuthMode,
   Config,
   ConfigOverrides,
   Durability,
@@ -31,8 +33,10 @@ export type {
   LogLevel,
   ObjectStoreConfig,
   ParsedConfig,
+  PostgresMode,
   Section,
   SegmentConfig,
+  StorageBackend,
   StorageConfig,
   SubscriptionsConfig,
 } from "./src/config.ts";

@@ -17,6 +17,8 @@ import { COMPACTION_CHUNK_BYTES_DEFAULT } from "./limits.ts";
 export type LogLevel = "debug" | "info" | "warn" | "error";
 /** `fsync`: commit waits for the disk. `os`: commit waits for the OS only. */
 export type Durability = "fsync" | "os";
+/** `none`: no credentials (loopback only by default). `api-key`: bearer keys. */
+export type AuthMode = "none" | "api-key";
 
 /** HTTP listener and live-read behaviour. */
 export interface HttpConfig {
@@ -33,12 +35,59 @@ export interface HttpConfig {
    * stopped reading) is disconnected, in ms.
    */
   liveStallMs: number;
+  /** PEM certificate chain file; with `tlsKey`, the server speaks HTTPS. */
+  tlsCert: string;
+  /** PEM private key file of `tlsCert`. */
+  tlsKey: string;
 }
+
+/** Who may call the API, and from which browsers and hosts (README: Security). */
+export interface AuthConfig {
+  /** `none` or `api-key`. */
+  mode: AuthMode;
+  /** JSON file of API keys (id, SHA-256 of the secret, scopes, streams). */
+  keysFile: string;
+  /** Env only (`API_KEY`): one admin key on every stream; never printed. */
+  apiKey: string;
+  /** Allow `--auth none` on a non-loopback `--host`. */
+  allowUnauthenticated: boolean;
+  /** Comma-separated browser origins allowed by CORS; `*` for any. */
+  corsOrigins: string;
+  /** Comma-separated extra `Host` names accepted with `--auth none`. */
+  allowedHosts: string;
+  /** `GET /health` without a key (answers only the status). */
+  publicHealth: boolean;
+}
+
+/** Which database holds the WAL. */
+export type StorageBackend = "sqlite" | "postgres";
+/**
+ * What PostgreSQL holds: `wal` everything (no object store); `full` the
+ * tail and metadata beside an object store (not implemented yet).
+ */
+export type PostgresMode = "wal" | "full";
 
 /** Where and how data is kept. */
 export interface StorageConfig {
   /** Directory for the SQLite WAL (and later segments). */
   dataDir: string;
+  /** The WAL's database: a SQLite file in the data dir, or PostgreSQL. */
+  backend: StorageBackend;
+  /** PostgreSQL connection URL (`postgres://user:password@host:port/db`). */
+  postgresUrl: string;
+  /** What PostgreSQL holds (`wal` only, for now). */
+  postgresMode: PostgresMode;
+  /** PostgreSQL schema for the tables, so one database can host several. */
+  postgresSchema: string;
+  /** PostgreSQL connections per server at most. */
+  postgresPoolSize: number;
+  /** Longest PostgreSQL statement, in ms. */
+  postgresStatementTimeoutMs: number;
+  /**
+   * Longest wait for a PostgreSQL connection, in ms; also how long the
+   * outcome of a commit whose connection dropped during COMMIT is sought.
+   */
+  postgresConnectTimeoutMs: number;
   /** Commit durability. */
   durability: Durability;
   /**
@@ -166,6 +215,8 @@ export interface LogConfig {
 export interface Config {
   /** HTTP listener and live reads. */
   http: HttpConfig;
+  /** Credentials, CORS and the Host guard. */
+  auth: AuthConfig;
   /** Data directory and durability. */
   storage: StorageConfig;
   /** Limits. */
@@ -279,6 +330,80 @@ export const OPTION_TABLE: OptionTable = {
       default: 30_000,
       doc: "disconnect an SSE reader that has read nothing for this long",
     },
+    tlsCert: {
+      flag: "tls-cert",
+      env: "DS_TLS_CERT",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc: "PEM certificate chain file: serve HTTPS (needs --tls-key)",
+    },
+    tlsKey: {
+      flag: "tls-key",
+      env: "DS_TLS_KEY",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc: "PEM private key file for --tls-cert",
+    },
+  },
+  auth: {
+    mode: {
+      flag: "auth",
+      env: "DS_AUTH",
+      kind: "enum",
+      choices: ["none", "api-key"],
+      default: "none",
+      doc:
+        "none: no credentials (loopback only unless --allow-unauthenticated); api-key: Authorization: Bearer keys",
+    },
+    keysFile: {
+      flag: "api-keys-file",
+      env: "DS_API_KEYS_FILE",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc:
+        "JSON file of API keys (id, sha256, scopes, streams, rate); reloaded on SIGHUP and on change",
+    },
+    apiKey: {
+      env: "API_KEY",
+      kind: "string",
+      default: "",
+      doc: "one admin key on every stream (environment only, never printed)",
+    },
+    allowUnauthenticated: {
+      flag: "allow-unauthenticated",
+      env: "DS_ALLOW_UNAUTHENTICATED",
+      kind: "bool",
+      default: false,
+      doc: "allow --auth none on a non-loopback --host",
+    },
+    corsOrigins: {
+      flag: "cors-origins",
+      env: "DS_CORS_ORIGINS",
+      kind: "string",
+      default: "",
+      defaultDoc: "loopback reads only",
+      doc:
+        "comma-separated browser origins allowed to call the API (* = any); by default, with --auth none, pages on localhost may read",
+    },
+    allowedHosts: {
+      flag: "allowed-hosts",
+      env: "DS_ALLOWED_HOSTS",
+      kind: "string",
+      default: "",
+      defaultDoc: "loopback, IPs",
+      doc:
+        "comma-separated Host names accepted with --auth none (*.example.com for subdomains, * = any)",
+    },
+    publicHealth: {
+      flag: "public-health",
+      env: "DS_PUBLIC_HEALTH",
+      kind: "bool",
+      default: false,
+      doc: "GET /health without a key (status only) under --auth api-key",
+    },
   },
   storage: {
     dataDir: {
@@ -286,7 +411,68 @@ export const OPTION_TABLE: OptionTable = {
       env: "DS_DATA_DIR",
       kind: "string",
       default: "./data",
-      doc: "directory for the SQLite WAL",
+      doc:
+        "directory for the SQLite WAL (with postgres: the lock and subscription tables)",
+    },
+    backend: {
+      flag: "storage",
+      env: "DS_STORAGE",
+      kind: "enum",
+      choices: ["sqlite", "postgres"],
+      default: "sqlite",
+      doc: "where the WAL lives: a SQLite file in the data dir, or PostgreSQL",
+    },
+    postgresUrl: {
+      flag: "postgres-url",
+      env: "DS_POSTGRES_URL",
+      kind: "string",
+      default: "",
+      defaultDoc: "(none)",
+      doc:
+        "PostgreSQL URL, postgres://user:password@host:port/db (the password is never logged)",
+    },
+    postgresMode: {
+      flag: "postgres-mode",
+      env: "DS_POSTGRES_MODE",
+      kind: "enum",
+      choices: ["wal", "full"],
+      default: "wal",
+      doc:
+        "wal: everything in PostgreSQL, no object store (full: not implemented yet)",
+    },
+    postgresSchema: {
+      flag: "postgres-schema",
+      env: "DS_POSTGRES_SCHEMA",
+      kind: "string",
+      default: "streambed",
+      doc: "PostgreSQL schema of the tables (created if missing)",
+    },
+    postgresPoolSize: {
+      flag: "postgres-pool-size",
+      env: "DS_POSTGRES_POOL_SIZE",
+      kind: "int",
+      min: 1,
+      max: 1000,
+      default: 10,
+      doc: "PostgreSQL connections at most",
+    },
+    postgresStatementTimeoutMs: {
+      flag: "postgres-statement-timeout-ms",
+      env: "DS_POSTGRES_STATEMENT_TIMEOUT_MS",
+      kind: "int",
+      min: 100,
+      max: 600_000,
+      default: 5000,
+      doc: "longest PostgreSQL statement (then 503)",
+    },
+    postgresConnectTimeoutMs: {
+      flag: "postgres-connect-timeout-ms",
+      env: "DS_POSTGRES_CONNECT_TIMEOUT_MS",
+      kind: "int",
+      min: 100,
+      max: 600_000,
+      default: 10_000,
+      doc: "longest wait for a PostgreSQL connection",
     },
     durability: {
       flag: "durability",
@@ -699,8 +885,12 @@ export const OPTIONS: readonly OptionSpec[] = ROWS.filter(
   (row): row is OptionSpec => row.flag !== undefined,
 );
 
-/** Fields set from the environment only, for tests (`DS_TEST_CRASH_POINT`). */
-const TEST_ONLY_ROWS = ROWS.filter((row) => row.flag === undefined);
+/**
+ * Fields set from the environment only: test hooks (`DS_TEST_CRASH_POINT`)
+ * and the `API_KEY` secret, which must show in neither `ps` nor
+ * `--print-config`.
+ */
+const ENV_ONLY_ROWS = ROWS.filter((row) => row.flag === undefined);
 
 /** The embedded defaults `deno run -A main.ts` uses. */
 export function defaultConfig(): Config {
@@ -741,6 +931,7 @@ export function testConfig(
 export function mergeConfig(base: Config, overrides: ConfigOverrides): Config {
   return {
     http: { ...base.http, ...overrides.http },
+    auth: { ...base.auth, ...overrides.auth },
     storage: { ...base.storage, ...overrides.storage },
     limits: { ...base.limits, ...overrides.limits },
     subscriptions: { ...base.subscriptions, ...overrides.subscriptions },
@@ -772,9 +963,9 @@ export function parseConfig(
   const errors: string[] = [];
   const warnings: string[] = [];
   const known = new Set(ROWS.map((o) => o.env));
-  // Test only, deliberately not flags nor in --help (docs/segments.md):
-  // taken as given, unchecked.
-  for (const row of TEST_ONLY_ROWS) {
+  // Deliberately not flags nor in --help (docs/segments.md, README
+  // Security): taken as given, checked below where it matters.
+  for (const row of ENV_ONLY_ROWS) {
     const value = input.env[row.env];
     const section = config[row.section] as unknown as Record<string, unknown>;
     if (value !== undefined) section[row.field] = value;
@@ -807,6 +998,9 @@ export function parseConfig(
   if (config.objectStore.kind === "s3" && config.objectStore.s3Bucket === "") {
     errors.push("--object-store s3 needs --s3-bucket");
   }
+  const given = (flag: string, env: string) =>
+    input.env[env] !== undefined || flags.values.some(([f]) => f === flag);
+  checkPostgres(config, given, errors, warnings);
   if (config.objectStore.kind === "fs" && config.objectStore.dir === "") {
     config.objectStore.dir = join(config.storage.dataDir, "objects");
   }
@@ -818,6 +1012,7 @@ export function parseConfig(
   ) {
     errors.push("webhook-retry-min-ms must not exceed webhook-retry-max-ms");
   }
+  checkAuth(config, errors);
   if (config.limits.readBytesMax > config.limits.bodyBytesMax * 64) {
     warnings.push("read-bytes-max is far above body-bytes-max");
   }
@@ -829,6 +1024,76 @@ export function parseConfig(
     printConfig: flags.printConfig,
     warnings,
   };
+}
+
+/** Cross-field rules of TLS and credentials; the secret is never echoed. */
+function checkAuth(config: Config, errors: string[]): void {
+  const { tlsCert, tlsKey } = config.http;
+  if ((tlsCert === "") !== (tlsKey === "")) {
+    errors.push("--tls-cert and --tls-key go together");
+  }
+  const { mode, keysFile, apiKey } = config.auth;
+  if (apiKey !== "" && !/^[\x21-\x7e]{10,256}$/.test(apiKey)) {
+    errors.push(
+      "API_KEY must be 10-256 printable ASCII characters without spaces",
+    );
+  }
+  if (mode === "api-key" && keysFile === "" && apiKey === "") {
+    errors.push("--auth api-key needs --api-keys-file or the API_KEY variable");
+  }
+  if (mode === "none" && (keysFile !== "" || apiKey !== "")) {
+    // Keys given but not enforced would leave the server open by mistake.
+    errors.push(
+      "API keys are configured but --auth is none: add --auth api-key",
+    );
+  }
+}
+
+/**
+ * The PostgreSQL options' cross-checks. WAL mode keeps everything in the
+ * database, so the object store defaults to `none` there and naming one is
+ * an error.
+ */
+function checkPostgres(
+  config: Config,
+  given: (flag: string, env: string) => boolean,
+  errors: string[],
+  warnings: string[],
+): void {
+  const storage = config.storage;
+  if (storage.backend !== "postgres") {
+    if (storage.postgresUrl !== "") {
+      warnings.push("--postgres-url is ignored without --storage postgres");
+    }
+    return;
+  }
+  if (storage.postgresUrl === "") {
+    errors.push("--storage postgres needs --postgres-url");
+  }
+  if (storage.postgresMode === "full") {
+    errors.push(
+      "--postgres-mode full is not implemented yet; use --postgres-mode wal",
+    );
+    return;
+  }
+  if (given("object-store", "DS_OBJECT_STORE")) {
+    if (config.objectStore.kind !== "none") {
+      errors.push(
+        "--postgres-mode wal keeps every record in PostgreSQL: --object-store must be none",
+      );
+    }
+  } else config.objectStore.kind = "none";
+  if (storage.walWorker) {
+    errors.push("--wal-worker applies to the SQLite WAL only");
+  }
+}
+
+/** `url` with the password (if any) replaced by `***`. */
+export function redactUrlPassword(url: string): string {
+  return url.replace(
+    /^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^@/]*@/i,
+    "$1***@",
+  );
 }
 
 function parseArgs(
@@ -917,7 +1182,7 @@ function applyOption(
   } else section[option.field] = n;
 }
 
-/** `config` as `--print-config` shows it: without its test-only fields. */
+/** `config` as `--print-config` shows it: without its env-only fields. */
 export function printableConfig(
   config: Config,
 ): Record<Section, Record<string, unknown>> {
@@ -925,7 +1190,8 @@ export function printableConfig(
     Section,
     Record<string, unknown>
   >;
-  for (const row of TEST_ONLY_ROWS) delete copy[row.section][row.field];
+  for (const row of ENV_ONLY_ROWS) delete copy[row.section][row.field];
+  copy.storage.postgresUrl = redactUrlPassword(config.storage.postgresUrl);
   return copy;
 }
 

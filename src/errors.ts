@@ -35,7 +35,13 @@ export type ErrorKind =
   | "fenced"
   | "already_claimed"
   | "no_pending_work"
-  | "invalid_offset";
+  | "invalid_offset"
+  // Access control (README, Security): no or bad credential, a key without
+  // the scope or stream, a key over its rate, a Host the server refuses.
+  | "unauthorized"
+  | "forbidden"
+  | "rate_limited"
+  | "host_not_allowed";
 
 /** HTTP status for each kind; the compiler flags a new kind with no status. */
 export const STATUS: Record<ErrorKind, number> = {
@@ -67,6 +73,10 @@ export const STATUS: Record<ErrorKind, number> = {
   already_claimed: 409,
   no_pending_work: 409,
   invalid_offset: 409,
+  unauthorized: 401,
+  forbidden: 403,
+  rate_limited: 429,
+  host_not_allowed: 421,
 };
 
 /**
@@ -103,6 +113,10 @@ export const SUBSCRIPTION_CODE: Record<ErrorKind, string> = {
   already_claimed: "ALREADY_CLAIMED",
   no_pending_work: "NO_PENDING_WORK",
   invalid_offset: "INVALID_OFFSET",
+  unauthorized: "UNAUTHORIZED",
+  forbidden: "FORBIDDEN",
+  rate_limited: "RATE_LIMITED",
+  host_not_allowed: "HOST_NOT_ALLOWED",
 };
 
 /**
@@ -114,6 +128,7 @@ export const RETRY_AFTER_S: Partial<Record<ErrorKind, number>> = {
   overloaded: 1,
   unavailable: 1,
   subscription_limit: 1,
+  rate_limited: 1,
 };
 
 /** An expected failure with a kind, a message, and data the client needs. */
@@ -161,7 +176,10 @@ export function fail(
 export type StartupProblem =
   | "data_dir_unusable"
   | "data_dir_locked"
-  | "listen_failed";
+  | "listen_failed"
+  | "auth_config"
+  | "tls_config"
+  | "database_unusable";
 
 /**
  * A start-up failure the operator can fix (a taken port, a data dir another

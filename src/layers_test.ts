@@ -10,16 +10,19 @@ const LEAVES = [
   "bytes.ts",
   "config.ts",
   "errors.ts",
+  "glob.ts",
   "limits.ts",
   "log.ts",
   "worker_scope.ts",
 ];
 const MAY_IMPORT: Record<string, string[]> = {
   "_wasm/": [],
+  "auth/": [],
   "protocol/": [],
   "storage/": [],
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
+  "index/": ["objectstore/", "storage/", "_wasm/"],
   "engine/": ["protocol/", "storage/"],
   "tier/": [
     "engine/",
@@ -27,9 +30,10 @@ const MAY_IMPORT: Record<string, string[]> = {
     "storage/",
     "segment/",
     "objectstore/",
+    "index/",
     "_wasm/",
   ],
-  "http/": ["protocol/", "engine/", "subscriptions/", "tier/"],
+  "http/": ["protocol/", "engine/", "subscriptions/", "tier/", "auth/"],
   "subscriptions/": ["protocol/", "engine/", "storage/"],
   "listen.ts": [],
   "server.ts": ["*"],
@@ -39,6 +43,7 @@ const MAY_IMPORT: Record<string, string[]> = {
 const TYPES_ONLY: Record<string, string[]> = {
   "tier/": ["engine/"],
   "http/": ["tier/"],
+  "index/": ["storage/"],
 };
 
 const SRC = dirname(fileURLToPath(import.meta.url));

@@ -60,6 +60,21 @@ export const COMPACTION_INTERVAL_MS = 100;
  */
 export const COMPACTION_TICK_STREAMS_MAX = 256;
 
+// ---- the routing-key index (src/index/) ---------------------------------------
+
+/** Default segments per L0 run (at most 16: one bit each in a run's mask). */
+export const ROUTING_INDEX_SPAN_DEFAULT = 16;
+/** Default runs of one level merged into one run of the next. */
+export const ROUTING_INDEX_FANOUT_DEFAULT = 16;
+/** Default highest level compaction builds (L4 = 16 * 16^4 segments). */
+export const ROUTING_INDEX_LEVEL_MAX_DEFAULT = 4;
+/** Default bytes of decoded runs kept in the run cache. */
+export const ROUTING_RUN_CACHE_BYTES_DEFAULT = 64 * MIB;
+/** A retired run's object is deleted no sooner than this after retirement. */
+export const ROUTING_RUN_RETIRED_GRACE_MS = 5 * 60_000;
+/** Index steps (and Worker requests) waiting at most. */
+export const ROUTING_BUILD_PENDING_MAX = 16;
+
 // ---- Retry-After (seconds) of the engine's refusals --------------------------
 
 /** The append queue is full (`--append-queue-max`, `--append-queue-bytes-max`). */
@@ -69,6 +84,74 @@ export const WAITERS_RETRY_AFTER_SECONDS = 1;
 /** The disk is full (matches `DISK_FULL_PAUSE_MS`). */
 export const DISK_FULL_RETRY_AFTER_SECONDS = 1;
 
+/**
+ * First retry delay of reloading the WAL after a failed commit, while the
+ * WAL cannot be read (its database is away), in ms; doubles per failure.
+ */
+export const ROLLBACK_RETRY_MIN_MS = 100;
+/** Longest retry delay of that reload, in ms. */
+export const ROLLBACK_RETRY_MAX_MS = 2000;
+
+// ---- PostgreSQL (src/storage/pg_store.ts) ------------------------------------
+
+/** PostgreSQL is unreachable or timed out; retry after this long. */
+export const DATABASE_RETRY_AFTER_SECONDS = 1;
+/** Tries of one commit that hits a deadlock or serialization failure. */
+export const PG_CONFLICT_RETRIES_MAX = 3;
+/**
+ * Interval between asks of `txid_status` after the connection dropped
+ * during `COMMIT` (up to `--postgres-connect-timeout-ms` in all).
+ */
+export const PG_OUTCOME_POLL_MS = 100;
+/**
+ * How much longer than `--postgres-statement-timeout-ms` our side waits for
+ * an answer (and an idle transaction may live) before the connection is
+ * taken for lost.
+ */
+export const QUERY_TIMEOUT_MARGIN_MS = 1000;
+/** Chunk rows fetched per query of a read (a read stops at its byte cap). */
+export const PG_READ_PAGE_ROWS = 32;
+/**
+ * Characters per simple-query message of a commit, about: a group commit
+ * is sent as one message unless its records are larger (hex doubles them).
+ */
+export const PG_MESSAGE_BYTES_MAX = 8 * 1024 * 1024;
+/**
+ * Rows per multi-row statement of a commit at most, so no one statement's
+ * text or plan grows with the batch.
+ */
+export const PG_ROWS_PER_STATEMENT_MAX = 1000;
+
+// ---- the HTTP edge (src/http/) -------------------------------------------------
+
+/** An idle SSE connection gets a comment line this often. */
+export const SSE_KEEP_ALIVE_MS = 15_000;
+/**
+ * Bytes an SSE body stream queues before it stops asking for events. One
+ * event (one read, at most `--read-bytes-max` before framing) may cross it,
+ * so a reader that stops reading holds at most one read plus this much.
+ */
+export const SSE_QUEUE_HIGH_WATER_BYTES = 64 * KIB;
+/** Subscription control request bodies are small JSON objects. */
+export const CONTROL_BODY_BYTES_MAX = 1 * MIB;
+/** `Host` values remembered as valid; cleared when full, so it stays small. */
+export const VALID_AUTHORITIES_MAX = 64;
+
+// ---- subscriptions (src/subscriptions/) -----------------------------------------
+
+/** Longest subscription `description`. */
+export const DESCRIPTION_CHARS_MAX = 1024;
+/** Longest `worker` name of a claim. */
+export const WORKER_CHARS_MAX = 256;
+/** Callback and claim tokens expire after a day; fencing bounds them far sooner. */
+export const TOKEN_TTL_S = 24 * 3600;
+/** Retired signing keys stay published this long (2x the 5 min replay window). */
+export const KEY_PUBLISH_AFTER_RETIRE_MS = 10 * 60_000;
+/** Bytes of a webhook response body read at most. */
+export const WEBHOOK_RESPONSE_BYTES_MAX = 64 * KIB;
+/** Time a webhook target's DNS lookup may take. */
+export const WEBHOOK_DNS_TIMEOUT_MS = 2000;
+
 // ---- the command line (src/cli.ts) -------------------------------------------
 
 /**
@@ -76,3 +159,21 @@ export const DISK_FULL_RETRY_AFTER_SECONDS = 1;
  * may hold the HTTP server open until its own deadline).
  */
 export const FATAL_DRAIN_MS = 5000;
+
+// ---- access control (src/auth/) ---------------------------------------------
+
+/** Largest API keys file read (`--api-keys-file`). */
+export const KEYS_FILE_BYTES_MAX = 1 * MIB;
+/** Keys one keys file may hold. */
+export const KEYS_MAX = 10_000;
+/** Stream globs one key may list. */
+export const KEY_STREAMS_MAX = 256;
+/** How often the keys file is checked for changes (besides SIGHUP). */
+export const KEYS_FILE_POLL_MS = 1000;
+/** Origins `--cors-origins` and names `--allowed-hosts` may list. */
+export const ORIGINS_MAX = 256;
+/**
+ * Stream names one `GET /v1/streams` examines at most when the key may
+ * read only some of them; past it the page ends early with `next` set.
+ */
+export const LIST_SCAN_NAMES_MAX = 10_000;

@@ -8,10 +8,13 @@
  */
 
 import { join } from "node:path";
+import { BrowserPolicy, isLoopbackHost } from "./auth/browser.ts";
+import { AccessGate } from "./auth/gate.ts";
+import { KeyStore } from "./auth/key_store.ts";
 import type { Config } from "./config.ts";
 import { compactionOptions } from "./engine/compactor.ts";
 import { Engine } from "./engine/engine.ts";
-import type { StreamError } from "./errors.ts";
+import { StartupError, type StreamError } from "./errors.ts";
 import { createHandler } from "./http/handler.ts";
 import { listen, probeAddress } from "./listen.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -84,11 +87,17 @@ async function open(
   log: Logger,
   stack: AsyncDisposableStack,
 ): Promise<ServerHandle> {
+  const browser = browserPolicy(config); // before anything is opened
   probeAddress(config.http); // before the data dir is created or locked
-  const paths = dataPaths(config.storage.dataDir);
+  const gate = await openGate(config, browser, log, stack); // reads the keys
+  const paths = dataPaths(config);
   const lock = await lockDataDir(config.storage.dataDir);
   stack.defer(() => lock.release());
-  const opened = await openWal(config, paths.wal);
+  const { store: opened, health: walHealth } = await openWal(
+    config,
+    paths.wal,
+    log,
+  );
   stack.defer(() => opened.close());
   const store = options.wrapWal?.(opened) ?? opened;
   const objects = config.objectStore.kind === "none"
@@ -107,15 +116,16 @@ async function open(
     : await openTier(config, paths, store, objects.store, engine, log);
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
-    ? await openSubscriptions(config, paths.wal, engine, log, stack)
+    ? await openSubscriptions(config, paths.subscriptions, engine, log, stack)
     : undefined;
   const handler = createHandler({
+    gate,
     engine,
     http: config.http,
     limits: config.limits,
     log,
     details: (name) => streamDetails(engine, tier, name),
-    health: tier === undefined ? undefined : tierHealth(tier),
+    health: tier === undefined ? walHealth : tierHealth(tier),
     subscriptions: subscriptions === undefined
       ? undefined
       : { manager: subscriptions, config: config.subscriptions },
@@ -143,28 +153,131 @@ async function open(
   };
 }
 
+/**
+ * The browser policy of `config`; refuses `--auth none` on a non-loopback
+ * host unless `--allow-unauthenticated`, and malformed origin or host lists.
+ */
+function browserPolicy(config: Config): BrowserPolicy {
+  const { auth, http } = config;
+  if (
+    auth.mode === "none" && !auth.allowUnauthenticated &&
+    !isLoopbackHost(http.host)
+  ) {
+    throw new StartupError(
+      "auth_config",
+      `refusing to serve ${http.host} without authentication: use --auth api-key, or --allow-unauthenticated if a proxy in front authenticates`,
+    );
+  }
+  const parsed = BrowserPolicy.parse({
+    open: auth.mode === "none",
+    corsOrigins: auth.corsOrigins,
+    allowedHosts: auth.allowedHosts,
+  });
+  if (!parsed.ok) throw new StartupError("auth_config", parsed.error.message);
+  return parsed.value;
+}
+
+/**
+ * The access gate: under `--auth api-key`, the keys (followed on SIGHUP and
+ * when the keys file changes) and the routes `--public-health` opens.
+ */
+async function openGate(
+  config: Config,
+  browser: BrowserPolicy,
+  log: Logger,
+  stack: AsyncDisposableStack,
+): Promise<AccessGate> {
+  const { auth } = config;
+  if (auth.mode === "none") {
+    return new AccessGate({ mode: "none", browser, log });
+  }
+  const keys = await KeyStore.open(
+    { file: auth.keysFile, apiKey: auth.apiKey },
+    log,
+  );
+  keys.watch();
+  stack.defer(() => keys.close());
+  if (auth.keysFile !== "" && Deno.build.os !== "windows") {
+    const reload = () => void keys.reload();
+    Deno.addSignalListener("SIGHUP", reload);
+    stack.defer(() => Deno.removeSignalListener("SIGHUP", reload));
+  }
+  return new AccessGate({
+    mode: "api-key",
+    keys,
+    browser,
+    publicOperations: new Set(
+      auth.publicHealth ? ["health_get", "health_head"] : [],
+    ),
+    log,
+  });
+}
+
 /** The files the server keeps under the data dir, named in one place. */
 interface DataPaths {
-  /** The SQLite WAL (also holds the subscription tables). */
+  /** The SQLite WAL. */
   wal: string;
+  /**
+   * The subscription tables: in the SQLite WAL's file, or (with the WAL in
+   * PostgreSQL) a SQLite file of their own.
+   */
+  subscriptions: string;
   /** Sealed segments waiting for upload. */
   segments: string;
 }
 
-function dataPaths(dataDir: string): DataPaths {
+function dataPaths(config: Config): DataPaths {
+  const dataDir = config.storage.dataDir;
+  const wal = join(dataDir, "wal.sqlite");
   return {
-    wal: join(dataDir, "wal.sqlite"),
+    wal,
+    subscriptions: config.storage.backend === "postgres"
+      ? join(dataDir, "subscriptions.sqlite")
+      : wal,
     segments: join(dataDir, "segments"),
   };
 }
 
-function openWal(
+/** The WAL, and what it adds to `GET /health` (PostgreSQL's reachability). */
+interface OpenedWal {
+  store: WalStore;
+  health?: () => Record<string, unknown>;
+}
+
+async function openWal(
   config: Config,
   walPath: string,
-): Promise<WalStore> | WalStore {
-  return config.storage.walWorker
-    ? openThreadedSqliteStore(walPath, config.storage.durability)
-    : openSqliteStore(walPath, config.storage.durability);
+  log: Logger,
+): Promise<OpenedWal> {
+  const storage = config.storage;
+  if (storage.backend === "postgres") {
+    // Loaded only when used, so SQLite servers never fetch the driver.
+    const { openPgStore } = await import("./storage/pg_store.ts");
+    const store = await openPgStore({
+      url: storage.postgresUrl,
+      schema: storage.postgresSchema,
+      poolSize: storage.postgresPoolSize,
+      statementTimeoutMs: storage.postgresStatementTimeoutMs,
+      connectTimeoutMs: storage.postgresConnectTimeoutMs,
+      durability: storage.durability,
+      log,
+    });
+    const health = () => {
+      const unreachable = store.unreachable;
+      return unreachable === undefined
+        ? { database: { kind: "postgres", reachable: true } }
+        : {
+          status: "unavailable",
+          database: { kind: "postgres", reachable: false, error: unreachable },
+        };
+    };
+    return { store, health };
+  }
+  return {
+    store: storage.walWorker
+      ? await openThreadedSqliteStore(walPath, storage.durability)
+      : openSqliteStore(walPath, storage.durability),
+  };
 }
 
 function openEngine(
@@ -233,16 +346,16 @@ function tierHealth(tier: Tier): () => Record<string, unknown> {
   };
 }
 
-/** Opens the subscription tables beside the WAL and starts the manager. */
+/** Opens the subscription tables at `path` and starts the manager. */
 async function openSubscriptions(
   config: Config,
-  walPath: string,
+  path: string,
   engine: Engine,
   log: Logger,
   stack: AsyncDisposableStack,
 ): Promise<SubscriptionManager> {
   const store = openSqliteSubscriptionStore(
-    walPath,
+    path,
     config.storage.durability,
   );
   stack.defer(() => store.close());

@@ -15,8 +15,9 @@
  * the writer. So concurrent requests see each other's effects in arrival
  * order (`engine_test.ts`: "Engine checks and assigns without an await
  * between"). Readers see committed (visible) state only. When a commit
- * fails for a full disk, the assigned state is reset to what the WAL holds
- * and writes resume once space returns (`#rollBack`). About 500 lines, most
+ * fails for a passing reason (a full disk, a lost database connection), the
+ * assigned state is reset to what the WAL holds and writes resume once the
+ * WAL takes them again (`#rollBack`). About 500 lines, most
  * of them JSDoc: each method is the few steps of orchestration that must
  * stay together for that invariant to be visible in one place.
  */
@@ -24,7 +25,13 @@
 import type { LimitsConfig } from "../config.ts";
 import { fail, ok, type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Chunk, WalStore } from "../storage/wal_store.ts";
+import { backoff } from "../backoff.ts";
+import { ROLLBACK_RETRY_MAX_MS, ROLLBACK_RETRY_MIN_MS } from "../limits.ts";
+import {
+  type Chunk,
+  isRetryable,
+  type WalStore,
+} from "../storage/wal_store.ts";
 import {
   type CompactionOptions,
   Compactor,
@@ -110,7 +117,7 @@ export class Engine {
       () => this.#registry.nextStreamId,
       {
         onFatal: options.onFatal,
-        onDiskFull: () => void this.#rollBack(),
+        onRolledBack: (cause) => void this.#rollBack(cause),
       },
       this.#now,
     );
@@ -493,26 +500,49 @@ export class Engine {
     return this.#waiters.wait(state, timeoutMs, signal);
   }
 
-  // ---- rolling back after a full disk ---------------------------------------
+  // ---- rolling back after a failed commit -----------------------------------
 
   /**
-   * A commit failed for a full disk: the WAL kept nothing of it, and the
-   * writer refused every request still queued. Memory's assigned state
-   * (positions, producers, Stream-Seq, closes, creates, deletes) ran ahead
-   * of the WAL, so it is reset to what the WAL holds, then writes resume.
-   * Committed (visible) state never moved, so readers notice nothing.
+   * A commit failed for a passing reason (a full disk, a lost database
+   * connection): the WAL kept nothing of it, and the writer refused every
+   * request still queued. Memory's assigned state (positions, producers,
+   * Stream-Seq, closes, creates, deletes) ran ahead of the WAL, so it is
+   * reset to what the WAL holds, then writes resume. Committed (visible)
+   * state never moved, so readers notice nothing. While the WAL cannot be
+   * read either (the database is still away), writes stay refused and the
+   * load is retried.
    */
-  async #rollBack(): Promise<void> {
-    try {
-      const snapshot = await this.#store.load();
-      if (this.#closed) return;
-      const undone = this.#registry.resetTo(snapshot);
-      this.#log.warn(
-        `disk full: a commit failed; ${undone} uncommitted stream changes undone, writes refused until space returns`,
-      );
-      this.#writer.resume();
-    } catch (error) {
-      this.#writer.halt(error); // fatal: memory and WAL may disagree
+  async #rollBack(cause: StreamError): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        const snapshot = await this.#store.load();
+        if (this.#closed) return;
+        const undone = this.#registry.resetTo(snapshot);
+        this.#log.warn(
+          `${cause.message}: ${undone} uncommitted stream changes undone; writes resume once the WAL takes them`,
+        );
+        this.#writer.resume();
+        return;
+      } catch (error) {
+        if (this.#closed) return;
+        if (!isRetryable(error)) {
+          this.#writer.halt(error); // fatal: memory and WAL may disagree
+          return;
+        }
+        if (attempt === 1) {
+          this.#log.warn(
+            `${cause.message}; writes are refused until the WAL can be read again`,
+          );
+        }
+        await sleep(
+          backoff(
+            attempt,
+            ROLLBACK_RETRY_MIN_MS,
+            ROLLBACK_RETRY_MAX_MS,
+            Math.random,
+          ),
+        );
+      }
     }
   }
 
@@ -533,4 +563,8 @@ export class Engine {
     await this.#writer.drain();
     for (const state of this.#registry.all()) state.wakeAll();
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

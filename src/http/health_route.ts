@@ -2,15 +2,24 @@
  * @module
  * `GET /health`: liveness plus the figures an operator watches (streams,
  * waiting readers, group-commit batching, request bodies held in memory,
- * and whatever the server adds, such as the tiered-storage backlog).
+ * and whatever the server adds, such as the tiered-storage backlog). When
+ * what the server adds says `status: "unavailable"` (its database cannot be
+ * reached), the answer is 503.
  */
 
+import { Principal } from "../auth/principal.ts";
 import type { HttpContext } from "./context.ts";
 import { respondJson } from "./respond.ts";
+import type { RouteRequest } from "./router.ts";
 
-/** GET and HEAD of `/health`. */
-export function getHealth(ctx: HttpContext): Response {
+/**
+ * GET and HEAD of `/health`. Without a key (`--public-health` under
+ * `--auth api-key`) it answers only the status.
+ */
+export function getHealth(ctx: HttpContext, req: RouteRequest): Response {
+  if (req.principal === Principal.NOBODY) return respondJson({ status: "ok" });
   const writer = ctx.engine.writerStats();
+  const extra = ctx.health?.() ?? {};
   return respondJson({
     status: "ok",
     streams: ctx.engine.streamCount,
@@ -27,6 +36,6 @@ export function getHealth(ctx: HttpContext): Response {
       queued: writer.queued,
     },
     bodyBytesInFlight: ctx.body.budget?.reservedBytes ?? 0,
-    ...ctx.health?.(),
-  });
+    ...extra,
+  }, extra.status === "unavailable" ? 503 : 200);
 }

@@ -3,7 +3,8 @@
  * The only place a `StreamError` becomes a `Response`: status from `STATUS`,
  * a JSON body `{"error":{"code","message"}}`, and the protocol headers some
  * kinds carry (`Stream-Closed`, `Producer-Epoch`, `Retry-After`, ...). Also
- * the headers every response carries (CORS, nosniff).
+ * the headers every response carries (nosniff; CORS grants depend on the
+ * request's origin and are added by `access.ts`).
  */
 
 import {
@@ -14,8 +15,8 @@ import {
 } from "../errors.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 
-/** Headers the browser may read from our responses. */
-const EXPOSED_HEADERS = [
+/** Headers the browser may read from our responses (when CORS grants it). */
+export const EXPOSED_HEADERS: string = [
   "Stream-Next-Offset",
   "Stream-Up-To-Date",
   "Stream-Closed",
@@ -55,16 +56,14 @@ export type HeaderRecord = Record<string, string>;
 
 /** The headers every response carries. */
 const COMMON_HEADERS: Readonly<HeaderRecord> = Object.freeze({
-  "access-control-allow-origin": "*",
-  "access-control-expose-headers": EXPOSED_HEADERS,
   "x-content-type-options": "nosniff",
   "cross-origin-resource-policy": "cross-origin",
 });
 
 /**
  * Bodiless responses with only the common headers, one per status, built
- * once: a clone copies their checked header list, so the long
- * `Access-Control-Expose-Headers` value is not checked again per response.
+ * once: a clone copies their checked header list instead of building and
+ * checking it again per response.
  */
 const bodiless = new Map<number, Response>();
 
@@ -176,6 +175,9 @@ function errorHeaders(error: StreamError): HeaderRecord {
       break;
     case "method_not_allowed":
       if (typeof detail.allow === "string") headers["allow"] = detail.allow;
+      break;
+    case "unauthorized":
+      headers["www-authenticate"] = "Bearer";
       break;
   }
   const retryAfterS = detail.retryAfterSeconds ?? RETRY_AFTER_S[error.kind];

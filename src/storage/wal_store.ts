@@ -1,7 +1,7 @@
 /**
  * @module
  * The `WalStore` seam: what the engine needs from a write-ahead log. SQLite
- * implements it today (`sqlite_store.ts`); PostgreSQL will for scale-out.
+ * and PostgreSQL (`pg_store.ts`) implement it.
  * A store applies a batch of operations atomically and reads chunks back.
  * It knows nothing of HTTP or of the protocol's rules.
  */
@@ -135,7 +135,8 @@ export interface WalSnapshot {
 }
 
 /**
- * The error a store throws when a write failed because the disk is full.
+ * The error a store throws when a write failed because the disk is full (a
+ * kind of `retryableError`).
  * The store guarantees that nothing of the failed write remains (the
  * transaction rolled back) and that it stays usable: a later write may
  * succeed once space returns. Any other failed commit may have left the
@@ -145,7 +146,11 @@ export function diskFullError(action: string, cause: unknown): StreamError {
   return new StreamError(
     "unavailable",
     `${action}: the disk is full`,
-    { retryAfterSeconds: DISK_FULL_RETRY_AFTER_SECONDS, diskFull: true },
+    {
+      retryAfterSeconds: DISK_FULL_RETRY_AFTER_SECONDS,
+      diskFull: true,
+      retryable: true,
+    },
     { cause },
   );
 }
@@ -153,6 +158,32 @@ export function diskFullError(action: string, cause: unknown): StreamError {
 /** True for errors made by `diskFullError`. */
 export function isDiskFull(error: unknown): boolean {
   return error instanceof StreamError && error.detail?.diskFull === true;
+}
+
+/**
+ * The error a store throws when an operation failed as a whole for a reason
+ * that may pass (a full disk, a lost database connection, a statement
+ * timeout): the store kept nothing of it and stays usable, so the same
+ * operation may succeed later. `reason` ends the message, e.g. "PostgreSQL
+ * is unreachable".
+ */
+export function retryableError(
+  action: string,
+  reason: string,
+  retryAfterSeconds: number,
+  cause?: unknown,
+): StreamError {
+  return new StreamError(
+    "unavailable",
+    `${action}: ${reason}`,
+    { retryAfterSeconds, retryable: true },
+    { cause },
+  );
+}
+
+/** True for errors made by `retryableError` or `diskFullError`. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof StreamError && error.detail?.retryable === true;
 }
 
 /** A write-ahead log of streams. */
