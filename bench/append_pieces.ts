@@ -86,6 +86,8 @@ out["engine.append alone, memory WAL"] = await cpu(
       close: false,
       streamSeq: undefined,
       producer: undefined,
+      routingKey: undefined,
+      timestampMs: undefined,
     }),
 );
 out["frameJsonMessages 100 B"] = await cpu(
@@ -95,7 +97,7 @@ out["frameJsonMessages 100 B"] = await cpu(
 );
 out["parseAppendHeaders"] = await cpu(
   50000,
-  () => parseAppendHeaders(reqH, bytes),
+  () => parseAppendHeaders(reqH, bytes, config.limits.routingKeyBytesMax),
   1,
 );
 out["respond 204"] = await cpu(

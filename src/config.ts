@@ -129,6 +129,13 @@ export interface LimitsConfig {
   waitersMax: number;
   /** Streams per page of `GET /v1/streams`. */
   listPageMax: number;
+  /** Longest routing key (`Stream-Key`, `?key=`), in UTF-8 bytes. */
+  routingKeyBytesMax: number;
+  /**
+   * Stored bytes one keyed read response examines at most; past it the
+   * response ends early with `Stream-Scan-Limit-Reached: true`.
+   */
+  keyedScanBytesMax: number;
 }
 
 /** Subscriptions: webhook and pull-wake delivery (PROTOCOL.md §6-7). */
@@ -555,6 +562,25 @@ export const OPTION_TABLE: OptionTable = {
       max: 1_000_000,
       default: 1024,
       doc: "operations per group commit",
+    },
+    routingKeyBytesMax: {
+      flag: "routing-key-bytes-max",
+      env: "DS_ROUTING_KEY_BYTES_MAX",
+      kind: "int",
+      min: 1,
+      max: 65536,
+      default: 1024,
+      doc: "longest routing key (Stream-Key, key=) in UTF-8 bytes",
+    },
+    keyedScanBytesMax: {
+      flag: "keyed-scan-bytes-max",
+      env: "DS_KEYED_SCAN_BYTES_MAX",
+      kind: "int",
+      min: 1,
+      max: 16 * 1024 * MIB,
+      default: 64 * MIB,
+      doc:
+        "stored bytes one keyed read response examines before it stops early",
     },
     streamNameBytesMax: {
       flag: "stream-name-bytes-max",

@@ -13,6 +13,7 @@ const LEAVES = [
   "glob.ts",
   "limits.ts",
   "log.ts",
+  "record_meta.ts",
   "worker_scope.ts",
 ];
 const MAY_IMPORT: Record<string, string[]> = {

@@ -40,6 +40,8 @@ export const BACKLOG_RETRY_AFTER_SECONDS = 5;
 export const SWEEP_INTERVAL_MS = 1000;
 /** Reads up to this size are shared by live readers woken together. */
 export const READ_MEMO_BYTES_MAX = 64 * KIB;
+/** Stored bytes a keyed read asks of the chunk reader per call. */
+export const KEYED_READ_SLICE_BYTES = 1 * MIB;
 /** Largest chunk the writer builds by merging one flush's appends. */
 export const MERGED_CHUNK_BYTES_MAX = 1 * MIB;
 /**

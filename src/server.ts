@@ -326,6 +326,8 @@ async function openTier(
  */
 function wireTier(engine: Engine, tier: Tier): void {
   engine.wrapChunkReader((wal) => tier.reader(wal));
+  engine.wrapKeyedReader((wal) => tier.keyedReader(wal));
+  engine.wrapTimeSeeker((wal) => tier.timeSeeker(wal));
   const committed = (stream: { id: number; tailPos: number }) =>
     tier.committed(stream.id, stream.tailPos);
   engine.addListener({ created: committed, appended: committed });

@@ -11,6 +11,7 @@
 
 // @ts-types="@types/pg"
 import pg from "pg";
+import { encodeTimes } from "../record_meta.ts";
 import { assert } from "../assert.ts";
 import { PG_ROWS_PER_STATEMENT_MAX } from "../limits.ts";
 import type {
@@ -151,7 +152,7 @@ function insertStreams(ops: WalOp[]): string[] {
   return slices(rows, () => 1, Infinity).map((slice) =>
     `INSERT INTO streams (id, name, content_type, created_at_ms, accessed_at_ms,
      ttl_s, expires_at_ms, tail_pos, closed, closed_by_producer, closed_by_epoch,
-     closed_by_seq, stream_seq, forked_from, fork_pos, soft_deleted)
+     closed_by_seq, stream_seq, forked_from, fork_pos, soft_deleted, last_time_ms)
      VALUES ${values(slice)}`
   );
 }
@@ -174,6 +175,7 @@ function streamValues(s: StreamRow): Value[] {
     s.forkedFrom,
     s.forkPos,
     s.softDeleted,
+    s.lastTimeMs,
   ];
 }
 
@@ -206,7 +208,8 @@ export function insertChunks(
   bytesMax: number,
 ): string[] {
   return slices(chunks, ([, c]) => c.data.length, bytesMax).map((slice) =>
-    `INSERT INTO chunks (stream_id, start_pos, end_pos, data, lengths) VALUES ${
+    `INSERT INTO chunks (stream_id, start_pos, end_pos, data, lengths, keys,
+       times, max_time_ms) VALUES ${
       values(slice.map(([streamId, c]) => [
         streamId,
         c.startPos,
@@ -217,6 +220,9 @@ export function insertChunks(
           c.lengths.byteOffset,
           c.lengths.byteLength,
         ),
+        c.keys,
+        c.times === null ? null : encodeTimes(c.times),
+        c.times === null ? 0 : c.times[c.times.length - 1],
       ]))
     }`
   );
@@ -231,13 +237,15 @@ const TAIL_CASTS = [
   "bigint",
   "text",
   "bigint",
+  "bigint",
 ] as const;
 
 function updateTails(tails: [number, StreamTail][]): string[] {
   return slices(tails, () => 1, Infinity).map((slice) =>
     `UPDATE streams AS s SET tail_pos = v.tail_pos, closed = v.closed,
        closed_by_producer = v.producer, closed_by_epoch = v.epoch,
-       closed_by_seq = v.seq, stream_seq = v.stream_seq, accessed_at_ms = v.accessed
+       closed_by_seq = v.seq, stream_seq = v.stream_seq, accessed_at_ms = v.accessed,
+       last_time_ms = v.last_time
      FROM (VALUES ${
       values(
         slice.map(([id, t]) => [
@@ -249,10 +257,11 @@ function updateTails(tails: [number, StreamTail][]): string[] {
           t.closedBy?.seq ?? null,
           t.streamSeq,
           t.accessedAtMs,
+          t.lastTimeMs,
         ]),
         TAIL_CASTS,
       )
-    }) AS v(id, tail_pos, closed, producer, epoch, seq, stream_seq, accessed)
+    }) AS v(id, tail_pos, closed, producer, epoch, seq, stream_seq, accessed, last_time)
      WHERE s.id = v.id`
   );
 }

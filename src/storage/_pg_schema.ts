@@ -7,6 +7,7 @@
  */
 
 import { StreamError } from "../errors.ts";
+import { decodeTimes } from "../record_meta.ts";
 import type { Chunk, StreamRow } from "./wal_store.ts";
 
 /**
@@ -61,6 +62,13 @@ export const MIGRATIONS: readonly string[] = [
      updated_at_ms bigint NOT NULL,
      PRIMARY KEY (stream_id, producer_id)
    );`,
+  // Append times per record: 'times' as runs (src/record_meta.ts; NULL for
+  // records written before, read as 0), 'max_time_ms' the last record's time
+  // for time seeks, and each stream's last append time.
+  `ALTER TABLE chunks ADD COLUMN times bytea;
+   ALTER TABLE chunks ADD COLUMN max_time_ms bigint NOT NULL DEFAULT 0;
+   CREATE INDEX chunks_by_time ON chunks (stream_id, max_time_ms, start_pos);
+   ALTER TABLE streams ADD COLUMN last_time_ms bigint NOT NULL DEFAULT 0;`,
 ];
 
 /** The version this code writes and reads. */
@@ -85,7 +93,7 @@ export function bytesOf(value: unknown): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** A `chunks` row (start_pos, end_pos, data, lengths), checked. */
+/** A `chunks` row (start_pos, end_pos, data, lengths, keys, times), checked. */
 export function chunkFromPgRow(row: PgRow): Chunk {
   const data = bytesOf(row.data);
   let lengths: Uint32Array | null = null;
@@ -109,7 +117,13 @@ export function chunkFromPgRow(row: PgRow): Chunk {
       }`,
     );
   }
-  return { startPos, endPos, data, lengths };
+  const keys = row.keys === null || row.keys === undefined
+    ? null
+    : bytesOf(row.keys);
+  const times = row.times === null || row.times === undefined
+    ? null
+    : decodeTimes(bytesOf(row.times), lengths?.length ?? 1);
+  return { startPos, endPos, data, lengths, keys, times };
 }
 
 const orNull = (v: unknown) => v === null ? null : Number(v);
@@ -135,6 +149,7 @@ export function streamFromPgRow(r: PgRow): StreamRow {
     forkedFrom: orNull(r.forked_from),
     forkPos: orNull(r.fork_pos),
     softDeleted: r.soft_deleted === true,
+    lastTimeMs: Number(r.last_time_ms ?? 0),
   };
 }
 

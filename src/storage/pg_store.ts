@@ -55,7 +55,7 @@ import {
   SCHEMA_NAME,
   streamFromPgRow,
 } from "./_pg_schema.ts";
-import { mergeChunks } from "./chunk.ts";
+import { mergeChunks, seekTimeInChunk } from "./chunk.ts";
 import {
   type Chunk,
   diskFullError,
@@ -520,6 +520,34 @@ export class PgStore implements WalStore {
     }
   }
 
+  /** The first record at or after a time (see `WalStore`). */
+  async seekTime(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    timeMs: number,
+  ): Promise<number | undefined> {
+    const client = await this.#connect("Cannot read the WAL");
+    try {
+      // Times never decrease along a stream, so max_time_ms orders like
+      // start_pos: the first chunk whose last record is late enough.
+      const { rows } = await client.query(
+        `SELECT start_pos, end_pos, data, lengths, keys, times FROM chunks
+         WHERE stream_id = $1 AND max_time_ms >= $2 AND end_pos > $3 AND start_pos < $4
+         ORDER BY max_time_ms, start_pos LIMIT 1`,
+        [streamId, timeMs, fromPos, endPos],
+      );
+      client.release();
+      if (rows.length === 0) return undefined;
+      const pos = seekTimeInChunk(chunkFromPgRow(rows[0]), fromPos, timeMs);
+      return pos === undefined || pos >= endPos ? undefined : pos;
+    } catch (error) {
+      client.release(isConnectionError(error));
+      if (error instanceof StreamError) throw error; // corrupt rows
+      throw this.#failure("Cannot read the WAL", error);
+    }
+  }
+
   /** Merges small chunks into ~`targetBytes` ones (see `WalStore`). */
   compact(
     streamId: number,
@@ -548,7 +576,7 @@ export class PgStore implements WalStore {
         const end = run[run.length - 1].endPos;
         const { rows } = await client.query(
           `DELETE FROM chunks WHERE stream_id = $1 AND start_pos >= $2 AND start_pos < $3
-           RETURNING start_pos, end_pos, data, lengths`,
+           RETURNING start_pos, end_pos, data, lengths, keys, times`,
           [streamId, start, end],
         );
         const merged = mergeChunks(
@@ -597,7 +625,7 @@ async function readPages(
   let bytes = 0;
   // The chunk holding fromPos, then every later one below endPos.
   let { rows } = await client.query(
-    `SELECT start_pos, end_pos, data, lengths FROM chunks
+    `SELECT start_pos, end_pos, data, lengths, keys, times FROM chunks
      WHERE stream_id = $1 AND start_pos < $3 AND start_pos >= coalesce(
        (SELECT max(start_pos) FROM chunks WHERE stream_id = $1 AND start_pos <= $2), 0)
      ORDER BY start_pos LIMIT $4`,
@@ -614,7 +642,7 @@ async function readPages(
     if (rows.length < PG_READ_PAGE_ROWS) return chunks;
     const after = Number(rows[rows.length - 1].start_pos);
     ({ rows } = await client.query(
-      `SELECT start_pos, end_pos, data, lengths FROM chunks
+      `SELECT start_pos, end_pos, data, lengths, keys, times FROM chunks
        WHERE stream_id = $1 AND start_pos > $2 AND start_pos < $3
        ORDER BY start_pos LIMIT $4`,
       [streamId, after, endPos, PG_READ_PAGE_ROWS],

@@ -7,6 +7,7 @@ import {
   streamRow,
   walStoreCompactionContract,
   walStoreContract,
+  walStoreKeysContract,
   walStoreSegmentContract,
 } from "./_contract.ts";
 import {
@@ -43,6 +44,7 @@ const openPg = async (dir: string) => {
 walStoreContract("PgStore", openPg);
 walStoreSegmentContract("PgStore", openPg);
 walStoreCompactionContract("PgStore", openPg);
+walStoreKeysContract("PgStore", openPg);
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -408,13 +410,21 @@ Deno.test("PgStore keeps quotes, backslashes and non-ASCII in names, producers a
       {
         op: "append",
         streamId: 1,
-        chunk: { startPos: 0, endPos: 3, data: bytes("a'b"), lengths: null },
+        chunk: {
+          startPos: 0,
+          endPos: 3,
+          data: bytes("a'b"),
+          lengths: null,
+          keys: null,
+          times: null,
+        },
         tail: {
           tailPos: 3,
           closed: false,
           closedBy: null,
           streamSeq: odd,
           accessedAtMs: 7,
+          lastTimeMs: 0,
         },
       },
       {

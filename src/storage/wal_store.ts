@@ -49,11 +49,14 @@ export interface StreamRow {
   forkPos: number | null;
   /** Deleted while forks still read from it. */
   softDeleted: boolean;
+  /** Append time of the last record, ms (0 before any timed record). */
+  lastTimeMs: number;
 }
 
 /**
  * A run of records stored together. Records are back to back in `data`;
- * `lengths` gives each record's length when there is more than one.
+ * `lengths` gives each record's length when there is more than one; `keys`
+ * and `times` give each record's routing key and append time.
  */
 export interface Chunk {
   /** Position of the first byte. */
@@ -64,6 +67,17 @@ export interface Chunk {
   data: Uint8Array;
   /** Record lengths, or `null` for a single record. */
   lengths: Uint32Array | null;
+  /**
+   * Routing keys as a key table (`src/record_meta.ts`: a u32 length per
+   * record, `0xFFFFFFFF` for none, then the bytes), or `null` when no record
+   * has a key.
+   */
+  keys: Uint8Array | null;
+  /**
+   * Append time of each record in ms, non-decreasing; `null` for records
+   * written before append times were stored, which read as time 0.
+   */
+  times: Float64Array | null;
 }
 
 /** A producer's persisted state on one stream. */
@@ -92,6 +106,8 @@ export interface StreamTail {
   streamSeq: string | null;
   /** Access time for the sliding TTL. */
   accessedAtMs: number;
+  /** Append time of the last record, ms. */
+  lastTimeMs: number;
 }
 
 /**
@@ -205,6 +221,17 @@ export interface WalStore {
     endPos: number,
     bytesMax: number,
   ): Promise<Chunk[]>;
+  /**
+   * Position of the first record of stream `streamId` in `[fromPos, endPos)`
+   * whose append time is at least `timeMs`, or `undefined` when there is
+   * none. Times never decrease along a stream, so this is a seek.
+   */
+  seekTime(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    timeMs: number,
+  ): Promise<number | undefined>;
   /**
    * Merges runs of small chunks of stream `streamId` in `[fromPos, endPos)`
    * into chunks of about `targetBytes`, atomically, keeping every byte and
