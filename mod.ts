@@ -33,8 +33,10 @@ export type {
   LogLevel,
   ObjectStoreConfig,
   ParsedConfig,
+  PostgresMode,
   Section,
   SegmentConfig,
+  StorageBackend,
   StorageConfig,
   SubscriptionsConfig,
 } from "./src/config.ts";

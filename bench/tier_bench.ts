@@ -57,6 +57,8 @@ function chunksOf(bytes: Uint8Array, chunkBytes: number, recordBytes: number) {
       endPos: at + data.length,
       data,
       lengths: Uint32Array.from(lengths),
+      keys: null,
+      times: null,
     });
   }
   return chunks;

@@ -5,7 +5,13 @@
  * exit 1; a fatal WAL failure answers the requests in flight, then exits 1.
  */
 
-import { helpText, parseConfig, printableConfig } from "./config.ts";
+import {
+  type Config,
+  helpText,
+  parseConfig,
+  printableConfig,
+  redactUrlPassword,
+} from "./config.ts";
 import { StartupError, StreamError } from "./errors.ts";
 import { FATAL_DRAIN_MS } from "./limits.ts";
 import { type ServerHandle, type StartOptions, startServer } from "./server.ts";
@@ -45,7 +51,9 @@ export async function runCli(
     return 1;
   }
   console.log(
-    `streambed listening on ${server.url} (data: ${config.storage.dataDir}, durability: ${config.storage.durability})`,
+    `streambed listening on ${server.url} (data: ${
+      describeStorage(config)
+    }, durability: ${config.storage.durability})`,
   );
   const stop = async (signal: string) => {
     console.error(`${signal} received: draining appends and shutting down`);
@@ -56,6 +64,15 @@ export async function runCli(
   Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
   await server.finished;
   return 0;
+}
+
+/** Where the data is, for the start-up line (never with a password). */
+function describeStorage(config: Config): string {
+  const storage = config.storage;
+  if (storage.backend === "sqlite") return storage.dataDir;
+  return `postgres ${
+    redactUrlPassword(storage.postgresUrl)
+  } schema ${storage.postgresSchema}, mode ${storage.postgresMode}`;
 }
 
 /** One line for the failures an operator can fix; a stack for the rest. */

@@ -59,10 +59,35 @@ export interface AuthConfig {
   publicHealth: boolean;
 }
 
+/** Which database holds the WAL. */
+export type StorageBackend = "sqlite" | "postgres";
+/**
+ * What PostgreSQL holds: `wal` everything (no object store); `full` the
+ * tail and metadata beside an object store (not implemented yet).
+ */
+export type PostgresMode = "wal" | "full";
+
 /** Where and how data is kept. */
 export interface StorageConfig {
   /** Directory for the SQLite WAL (and later segments). */
   dataDir: string;
+  /** The WAL's database: a SQLite file in the data dir, or PostgreSQL. */
+  backend: StorageBackend;
+  /** PostgreSQL connection URL (`postgres://user:password@host:port/db`). */
+  postgresUrl: string;
+  /** What PostgreSQL holds (`wal` only, for now). */
+  postgresMode: PostgresMode;
+  /** PostgreSQL schema for the tables, so one database can host several. */
+  postgresSchema: string;
+  /** PostgreSQL connections per server at most. */
+  postgresPoolSize: number;
+  /** Longest PostgreSQL statement, in ms. */
+  postgresStatementTimeoutMs: number;
+  /**
+   * Longest wait for a PostgreSQL connection, in ms; also how long the
+   * outcome of a commit whose connection dropped during COMMIT is sought.
+   */
+  postgresConnectTimeoutMs: number;
   /** Commit durability. */
   durability: Durability;
   /**
@@ -104,6 +129,13 @@ export interface LimitsConfig {
   waitersMax: number;
   /** Streams per page of `GET /v1/streams`. */
   listPageMax: number;
+  /** Longest routing key (`Stream-Key`, `?key=`), in UTF-8 bytes. */
+  routingKeyBytesMax: number;
+  /**
+   * Stored bytes one keyed read response examines at most; past it the
+   * response ends early with `Stream-Scan-Limit-Reached: true`.
+   */
+  keyedScanBytesMax: number;
 }
 
 /** Subscriptions: webhook and pull-wake delivery (PROTOCOL.md §6-7). */
@@ -386,7 +418,68 @@ export const OPTION_TABLE: OptionTable = {
       env: "DS_DATA_DIR",
       kind: "string",
       default: "./data",
-      doc: "directory for the SQLite WAL",
+      doc:
+        "directory for the SQLite WAL (with postgres: the lock and subscription tables)",
+    },
+    backend: {
+      flag: "storage",
+      env: "DS_STORAGE",
+      kind: "enum",
+      choices: ["sqlite", "postgres"],
+      default: "sqlite",
+      doc: "where the WAL lives: a SQLite file in the data dir, or PostgreSQL",
+    },
+    postgresUrl: {
+      flag: "postgres-url",
+      env: "DS_POSTGRES_URL",
+      kind: "string",
+      default: "",
+      defaultDoc: "(none)",
+      doc:
+        "PostgreSQL URL, postgres://user:password@host:port/db (the password is never logged)",
+    },
+    postgresMode: {
+      flag: "postgres-mode",
+      env: "DS_POSTGRES_MODE",
+      kind: "enum",
+      choices: ["wal", "full"],
+      default: "wal",
+      doc:
+        "wal: everything in PostgreSQL, no object store (full: not implemented yet)",
+    },
+    postgresSchema: {
+      flag: "postgres-schema",
+      env: "DS_POSTGRES_SCHEMA",
+      kind: "string",
+      default: "streambed",
+      doc: "PostgreSQL schema of the tables (created if missing)",
+    },
+    postgresPoolSize: {
+      flag: "postgres-pool-size",
+      env: "DS_POSTGRES_POOL_SIZE",
+      kind: "int",
+      min: 1,
+      max: 1000,
+      default: 10,
+      doc: "PostgreSQL connections at most",
+    },
+    postgresStatementTimeoutMs: {
+      flag: "postgres-statement-timeout-ms",
+      env: "DS_POSTGRES_STATEMENT_TIMEOUT_MS",
+      kind: "int",
+      min: 100,
+      max: 600_000,
+      default: 5000,
+      doc: "longest PostgreSQL statement (then 503)",
+    },
+    postgresConnectTimeoutMs: {
+      flag: "postgres-connect-timeout-ms",
+      env: "DS_POSTGRES_CONNECT_TIMEOUT_MS",
+      kind: "int",
+      min: 100,
+      max: 600_000,
+      default: 10_000,
+      doc: "longest wait for a PostgreSQL connection",
     },
     durability: {
       flag: "durability",
@@ -469,6 +562,25 @@ export const OPTION_TABLE: OptionTable = {
       max: 1_000_000,
       default: 1024,
       doc: "operations per group commit",
+    },
+    routingKeyBytesMax: {
+      flag: "routing-key-bytes-max",
+      env: "DS_ROUTING_KEY_BYTES_MAX",
+      kind: "int",
+      min: 1,
+      max: 65536,
+      default: 1024,
+      doc: "longest routing key (Stream-Key, key=) in UTF-8 bytes",
+    },
+    keyedScanBytesMax: {
+      flag: "keyed-scan-bytes-max",
+      env: "DS_KEYED_SCAN_BYTES_MAX",
+      kind: "int",
+      min: 1,
+      max: 16 * 1024 * MIB,
+      default: 64 * MIB,
+      doc:
+        "stored bytes one keyed read response examines before it stops early",
     },
     streamNameBytesMax: {
       flag: "stream-name-bytes-max",
@@ -912,6 +1024,9 @@ export function parseConfig(
   if (config.objectStore.kind === "s3" && config.objectStore.s3Bucket === "") {
     errors.push("--object-store s3 needs --s3-bucket");
   }
+  const given = (flag: string, env: string) =>
+    input.env[env] !== undefined || flags.values.some(([f]) => f === flag);
+  checkPostgres(config, given, errors, warnings);
   if (config.objectStore.kind === "fs" && config.objectStore.dir === "") {
     config.objectStore.dir = join(config.storage.dataDir, "objects");
   }
@@ -958,6 +1073,53 @@ function checkAuth(config: Config, errors: string[]): void {
       "API keys are configured but --auth is none: add --auth api-key",
     );
   }
+}
+
+/**
+ * The PostgreSQL options' cross-checks. WAL mode keeps everything in the
+ * database, so the object store defaults to `none` there and naming one is
+ * an error.
+ */
+function checkPostgres(
+  config: Config,
+  given: (flag: string, env: string) => boolean,
+  errors: string[],
+  warnings: string[],
+): void {
+  const storage = config.storage;
+  if (storage.backend !== "postgres") {
+    if (storage.postgresUrl !== "") {
+      warnings.push("--postgres-url is ignored without --storage postgres");
+    }
+    return;
+  }
+  if (storage.postgresUrl === "") {
+    errors.push("--storage postgres needs --postgres-url");
+  }
+  if (storage.postgresMode === "full") {
+    errors.push(
+      "--postgres-mode full is not implemented yet; use --postgres-mode wal",
+    );
+    return;
+  }
+  if (given("object-store", "DS_OBJECT_STORE")) {
+    if (config.objectStore.kind !== "none") {
+      errors.push(
+        "--postgres-mode wal keeps every record in PostgreSQL: --object-store must be none",
+      );
+    }
+  } else config.objectStore.kind = "none";
+  if (storage.walWorker) {
+    errors.push("--wal-worker applies to the SQLite WAL only");
+  }
+}
+
+/** `url` with the password (if any) replaced by `***`. */
+export function redactUrlPassword(url: string): string {
+  return url.replace(
+    /^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^@/]*@/i,
+    "$1***@",
+  );
 }
 
 function parseArgs(
@@ -1055,6 +1217,7 @@ export function printableConfig(
     Record<string, unknown>
   >;
   for (const row of ENV_ONLY_ROWS) delete copy[row.section][row.field];
+  copy.storage.postgresUrl = redactUrlPassword(config.storage.postgresUrl);
   return copy;
 }
 

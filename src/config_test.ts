@@ -173,3 +173,61 @@ Deno.test("parseConfig() checks the auth and TLS options, and never prints API_K
     "--auth api-key needs --api-keys-file or the API_KEY variable",
   ]);
 });
+
+Deno.test("parseConfig() checks the PostgreSQL options against each other", () => {
+  const errorsOf = (args: string[], env: Record<string, string> = {}) => {
+    const parsed = parseConfig({ env, args });
+    return parsed.ok ? [] : parsed.errors;
+  };
+  const url = ["--postgres-url", "postgres://u:pw@h/db"];
+  assert.deepEqual(errorsOf(["--storage", "postgres"]), [
+    "--storage postgres needs --postgres-url",
+  ]);
+  assert.deepEqual(
+    errorsOf(["--storage", "postgres", ...url, "--object-store", "fs"]),
+    [
+      "--postgres-mode wal keeps every record in PostgreSQL: --object-store must be none",
+    ],
+  );
+  assert.deepEqual(
+    errorsOf(["--storage", "postgres", ...url], { DS_OBJECT_STORE: "s3" }),
+    [
+      "--object-store s3 needs --s3-bucket",
+      "--postgres-mode wal keeps every record in PostgreSQL: --object-store must be none",
+    ],
+  );
+  assert.deepEqual(
+    errorsOf(["--storage", "postgres", ...url, "--postgres-mode", "full"]),
+    ["--postgres-mode full is not implemented yet; use --postgres-mode wal"],
+  );
+  assert.deepEqual(errorsOf(["--storage", "postgres", ...url, "--bootstrap"]), [
+    "--bootstrap needs an object store",
+  ]);
+  assert.deepEqual(
+    errorsOf(["--storage", "postgres", ...url, "--wal-worker"]),
+    ["--wal-worker applies to the SQLite WAL only"],
+  );
+  // WAL mode needs no object store: the default fs one is dropped.
+  const parsed = parseConfig({
+    env: {},
+    args: ["--storage", "postgres", ...url],
+  });
+  assert.ok(parsed.ok);
+  assert.equal(parsed.value.objectStore.kind, "none");
+  assert.equal(parsed.value.storage.postgresSchema, "streambed");
+});
+
+Deno.test("--print-config masks the PostgreSQL password", () => {
+  const parsed = parseConfig({
+    env: { DS_POSTGRES_URL: "postgres://app:hunter%402@db:5432/streams" },
+    args: ["--storage", "postgres"],
+  });
+  assert.ok(parsed.ok);
+  const printed = JSON.stringify(printableConfig(parsed.value));
+  assert.ok(!printed.includes("hunter"), printed);
+  assert.match(printed, /postgres:\/\/app:\*\*\*@db:5432\/streams/);
+  assert.equal(
+    parsed.value.storage.postgresUrl,
+    "postgres://app:hunter%402@db:5432/streams",
+  );
+});

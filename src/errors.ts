@@ -178,7 +178,8 @@ export type StartupProblem =
   | "data_dir_locked"
   | "listen_failed"
   | "auth_config"
-  | "tls_config";
+  | "tls_config"
+  | "database_unusable";
 
 /**
  * A start-up failure the operator can fix (a taken port, a data dir another

@@ -13,6 +13,7 @@ const LEAVES = [
   "glob.ts",
   "limits.ts",
   "log.ts",
+  "record_meta.ts",
   "worker_scope.ts",
 ];
 const MAY_IMPORT: Record<string, string[]> = {
@@ -22,6 +23,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "storage/": [],
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
+  "index/": ["objectstore/", "storage/", "_wasm/"],
   "engine/": ["protocol/", "storage/"],
   "tier/": [
     "engine/",
@@ -29,6 +31,7 @@ const MAY_IMPORT: Record<string, string[]> = {
     "storage/",
     "segment/",
     "objectstore/",
+    "index/",
     "_wasm/",
   ],
   "http/": ["protocol/", "engine/", "subscriptions/", "tier/", "auth/"],
@@ -41,6 +44,7 @@ const MAY_IMPORT: Record<string, string[]> = {
 const TYPES_ONLY: Record<string, string[]> = {
   "tier/": ["engine/"],
   "http/": ["tier/"],
+  "index/": ["storage/"],
 };
 
 const SRC = dirname(fileURLToPath(import.meta.url));

@@ -40,6 +40,8 @@ export const BACKLOG_RETRY_AFTER_SECONDS = 5;
 export const SWEEP_INTERVAL_MS = 1000;
 /** Reads up to this size are shared by live readers woken together. */
 export const READ_MEMO_BYTES_MAX = 64 * KIB;
+/** Stored bytes a keyed read asks of the chunk reader per call. */
+export const KEYED_READ_SLICE_BYTES = 1 * MIB;
 /** Largest chunk the writer builds by merging one flush's appends. */
 export const MERGED_CHUNK_BYTES_MAX = 1 * MIB;
 /**
@@ -60,6 +62,21 @@ export const COMPACTION_INTERVAL_MS = 100;
  */
 export const COMPACTION_TICK_STREAMS_MAX = 256;
 
+// ---- the routing-key index (src/index/) ---------------------------------------
+
+/** Default segments per L0 run (at most 16: one bit each in a run's mask). */
+export const ROUTING_INDEX_SPAN_DEFAULT = 16;
+/** Default runs of one level merged into one run of the next. */
+export const ROUTING_INDEX_FANOUT_DEFAULT = 16;
+/** Default highest level compaction builds (L4 = 16 * 16^4 segments). */
+export const ROUTING_INDEX_LEVEL_MAX_DEFAULT = 4;
+/** Default bytes of decoded runs kept in the run cache. */
+export const ROUTING_RUN_CACHE_BYTES_DEFAULT = 64 * MIB;
+/** A retired run's object is deleted no sooner than this after retirement. */
+export const ROUTING_RUN_RETIRED_GRACE_MS = 5 * 60_000;
+/** Index steps (and Worker requests) waiting at most. */
+export const ROUTING_BUILD_PENDING_MAX = 16;
+
 // ---- Retry-After (seconds) of the engine's refusals --------------------------
 
 /** The append queue is full (`--append-queue-max`, `--append-queue-bytes-max`). */
@@ -68,6 +85,44 @@ export const QUEUE_FULL_RETRY_AFTER_SECONDS = 1;
 export const WAITERS_RETRY_AFTER_SECONDS = 1;
 /** The disk is full (matches `DISK_FULL_PAUSE_MS`). */
 export const DISK_FULL_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * First retry delay of reloading the WAL after a failed commit, while the
+ * WAL cannot be read (its database is away), in ms; doubles per failure.
+ */
+export const ROLLBACK_RETRY_MIN_MS = 100;
+/** Longest retry delay of that reload, in ms. */
+export const ROLLBACK_RETRY_MAX_MS = 2000;
+
+// ---- PostgreSQL (src/storage/pg_store.ts) ------------------------------------
+
+/** PostgreSQL is unreachable or timed out; retry after this long. */
+export const DATABASE_RETRY_AFTER_SECONDS = 1;
+/** Tries of one commit that hits a deadlock or serialization failure. */
+export const PG_CONFLICT_RETRIES_MAX = 3;
+/**
+ * Interval between asks of `txid_status` after the connection dropped
+ * during `COMMIT` (up to `--postgres-connect-timeout-ms` in all).
+ */
+export const PG_OUTCOME_POLL_MS = 100;
+/**
+ * How much longer than `--postgres-statement-timeout-ms` our side waits for
+ * an answer (and an idle transaction may live) before the connection is
+ * taken for lost.
+ */
+export const QUERY_TIMEOUT_MARGIN_MS = 1000;
+/** Chunk rows fetched per query of a read (a read stops at its byte cap). */
+export const PG_READ_PAGE_ROWS = 32;
+/**
+ * Characters per simple-query message of a commit, about: a group commit
+ * is sent as one message unless its records are larger (hex doubles them).
+ */
+export const PG_MESSAGE_BYTES_MAX = 8 * 1024 * 1024;
+/**
+ * Rows per multi-row statement of a commit at most, so no one statement's
+ * text or plan grows with the batch.
+ */
+export const PG_ROWS_PER_STATEMENT_MAX = 1000;
 
 // ---- the HTTP edge (src/http/) -------------------------------------------------
 

@@ -90,10 +90,14 @@ async function open(
   const browser = browserPolicy(config); // before anything is opened
   probeAddress(config.http); // before the data dir is created or locked
   const gate = await openGate(config, browser, log, stack); // reads the keys
-  const paths = dataPaths(config.storage.dataDir);
+  const paths = dataPaths(config);
   const lock = await lockDataDir(config.storage.dataDir);
   stack.defer(() => lock.release());
-  const opened = await openWal(config, paths.wal);
+  const { store: opened, health: walHealth } = await openWal(
+    config,
+    paths.wal,
+    log,
+  );
   stack.defer(() => opened.close());
   const store = options.wrapWal?.(opened) ?? opened;
   const objects = config.objectStore.kind === "none"
@@ -112,7 +116,7 @@ async function open(
     : await openTier(config, paths, store, objects.store, engine, log);
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
-    ? await openSubscriptions(config, paths.wal, engine, log, stack)
+    ? await openSubscriptions(config, paths.subscriptions, engine, log, stack)
     : undefined;
   const handler = createHandler({
     gate,
@@ -121,7 +125,7 @@ async function open(
     limits: config.limits,
     log,
     details: (name) => streamDetails(engine, tier, name),
-    health: tier === undefined ? undefined : tierHealth(tier),
+    health: tier === undefined ? walHealth : tierHealth(tier),
     subscriptions: subscriptions === undefined
       ? undefined
       : { manager: subscriptions, config: config.subscriptions },
@@ -211,26 +215,69 @@ async function openGate(
 
 /** The files the server keeps under the data dir, named in one place. */
 interface DataPaths {
-  /** The SQLite WAL (also holds the subscription tables). */
+  /** The SQLite WAL. */
   wal: string;
+  /**
+   * The subscription tables: in the SQLite WAL's file, or (with the WAL in
+   * PostgreSQL) a SQLite file of their own.
+   */
+  subscriptions: string;
   /** Sealed segments waiting for upload. */
   segments: string;
 }
 
-function dataPaths(dataDir: string): DataPaths {
+function dataPaths(config: Config): DataPaths {
+  const dataDir = config.storage.dataDir;
+  const wal = join(dataDir, "wal.sqlite");
   return {
-    wal: join(dataDir, "wal.sqlite"),
+    wal,
+    subscriptions: config.storage.backend === "postgres"
+      ? join(dataDir, "subscriptions.sqlite")
+      : wal,
     segments: join(dataDir, "segments"),
   };
 }
 
-function openWal(
+/** The WAL, and what it adds to `GET /health` (PostgreSQL's reachability). */
+interface OpenedWal {
+  store: WalStore;
+  health?: () => Record<string, unknown>;
+}
+
+async function openWal(
   config: Config,
   walPath: string,
-): Promise<WalStore> | WalStore {
-  return config.storage.walWorker
-    ? openThreadedSqliteStore(walPath, config.storage.durability)
-    : openSqliteStore(walPath, config.storage.durability);
+  log: Logger,
+): Promise<OpenedWal> {
+  const storage = config.storage;
+  if (storage.backend === "postgres") {
+    // Loaded only when used, so SQLite servers never fetch the driver.
+    const { openPgStore } = await import("./storage/pg_store.ts");
+    const store = await openPgStore({
+      url: storage.postgresUrl,
+      schema: storage.postgresSchema,
+      poolSize: storage.postgresPoolSize,
+      statementTimeoutMs: storage.postgresStatementTimeoutMs,
+      connectTimeoutMs: storage.postgresConnectTimeoutMs,
+      durability: storage.durability,
+      log,
+    });
+    const health = () => {
+      const unreachable = store.unreachable;
+      return unreachable === undefined
+        ? { database: { kind: "postgres", reachable: true } }
+        : {
+          status: "unavailable",
+          database: { kind: "postgres", reachable: false, error: unreachable },
+        };
+    };
+    return { store, health };
+  }
+  return {
+    store: storage.walWorker
+      ? await openThreadedSqliteStore(walPath, storage.durability)
+      : openSqliteStore(walPath, storage.durability),
+  };
 }
 
 function openEngine(
@@ -279,6 +326,8 @@ async function openTier(
  */
 function wireTier(engine: Engine, tier: Tier): void {
   engine.wrapChunkReader((wal) => tier.reader(wal));
+  engine.wrapKeyedReader((wal) => tier.keyedReader(wal));
+  engine.wrapTimeSeeker((wal) => tier.timeSeeker(wal));
   const committed = (stream: { id: number; tailPos: number }) =>
     tier.committed(stream.id, stream.tailPos);
   engine.addListener({ created: committed, appended: committed });
@@ -299,16 +348,16 @@ function tierHealth(tier: Tier): () => Record<string, unknown> {
   };
 }
 
-/** Opens the subscription tables beside the WAL and starts the manager. */
+/** Opens the subscription tables at `path` and starts the manager. */
 async function openSubscriptions(
   config: Config,
-  walPath: string,
+  path: string,
   engine: Engine,
   log: Logger,
   stack: AsyncDisposableStack,
 ): Promise<SubscriptionManager> {
   const store = openSqliteSubscriptionStore(
-    walPath,
+    path,
     config.storage.durability,
   );
   stack.defer(() => store.close());

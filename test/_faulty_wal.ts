@@ -78,6 +78,16 @@ export class FaultyWal implements WalStore {
   }
 
   /** Delegates. */
+  seekTime(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    timeMs: number,
+  ): Promise<number | undefined> {
+    return this.#inner.seekTime(streamId, fromPos, endPos, timeMs);
+  }
+
+  /** Delegates. */
   compact(
     streamId: number,
     fromPos: number,

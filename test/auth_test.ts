@@ -67,6 +67,8 @@ export const EXPECTED: Record<string, number[]> = {
   stream_append: /*        */ [401, 401, 403, 204, 403, 204, 403],
   stream_create: /*        */ [401, 401, 403, 201, 403, 201, 403],
   stream_delete: /*        */ [401, 401, 403, 403, 204, 204, 403],
+  stream_get_key: /*       */ [401, 401, 200, 403, 403, 200, 403],
+  routing_keys_get: /*     */ [401, 401, 200, 403, 403, 200, 403],
   details_get: /*          */ [401, 401, 200, 403, 403, 200, 403],
   details_head: /*         */ [401, 401, 200, 403, 403, 200, 403],
   streams_list: /*         */ [401, 401, 200, 403, 403, 200, 200],
@@ -119,6 +121,10 @@ function requestFor(
       return { method: "PUT", path: `${s}-new`, headers: JSON_TYPE };
     case "stream_delete":
       return { method: "DELETE", path: s };
+    case "stream_get_key":
+      return { method: "GET", path: `${s}/pk/k` };
+    case "routing_keys_get":
+      return { method: "GET", path: `${s}/_routing_keys` };
     case "details_get":
       return { method: "GET", path: `${s}/_details` };
     case "details_head":

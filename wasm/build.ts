@@ -17,7 +17,12 @@ const KERNELS: Kernel[] = [
   {
     name: "hash",
     sources: ["hash.c"],
-    exports: ["xxh64_batch", "xxh64_one", "crc32c_update"],
+    exports: [
+      "xxh64_batch",
+      "xxh64_batch_seeded",
+      "xxh64_one",
+      "crc32c_update",
+    ],
   },
   {
     name: "bloom",

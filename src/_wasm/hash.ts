@@ -1,7 +1,7 @@
 /**
  * @module
- * Typed wrapper of the `hash` WASM kernel: XXH64 (seed 0) over a batch of
- * short keys in one call, and single-buffer XXH64 / CRC32C for inputs too
+ * Typed wrapper of the `hash` WASM kernel: XXH64 over a batch of short keys
+ * in one call (seed 0, or a caller's seed for keyed fingerprints), and single-buffer XXH64 / CRC32C for inputs too
  * small to be worth a hash-wasm call. Callers pass bytes, never pointers.
  */
 
@@ -15,6 +15,14 @@ interface HashExports {
     dataLen: number,
     offsets: number,
     n: number,
+    out: number,
+  ): number;
+  xxh64_batch_seeded(
+    data: number,
+    dataLen: number,
+    offsets: number,
+    n: number,
+    seed: bigint,
     out: number,
   ): number;
   xxh64_one(ptr: number, len: number): bigint;
@@ -44,6 +52,23 @@ export function xxhash64Batch(
   data: Uint8Array,
   offsets: Uint32Array,
 ): BigUint64Array {
+  return xxhash64BatchSeeded(data, offsets, 0n);
+}
+
+/**
+ * XXH64 seeded by `seed` (an unsigned 64-bit value) of each key
+ * `data[offsets[i] .. offsets[i + 1])`, in one kernel call; `offsets` as
+ * for `xxhash64Batch`.
+ */
+export function xxhash64BatchSeeded(
+  data: Uint8Array,
+  offsets: Uint32Array,
+  seed: bigint,
+): BigUint64Array {
+  assert(
+    seed >= 0n && seed < 1n << 64n,
+    "seed must be an unsigned 64-bit value",
+  );
   assert(offsets.length >= 1, "offsets needs n + 1 entries");
   const n = offsets.length - 1;
   assert(n <= KEYS_MAX, `batch of ${n} keys exceeds ${KEYS_MAX}`);
@@ -55,7 +80,14 @@ export function xxhash64Batch(
   k.commit(layout);
   k.u8(dataPtr, data.length).set(data);
   k.u32(offPtr, offsets.length).set(offsets);
-  const rc = k.fn.xxh64_batch(dataPtr, data.length, offPtr, n, outPtr);
+  const rc = k.fn.xxh64_batch_seeded(
+    dataPtr,
+    data.length,
+    offPtr,
+    n,
+    BigInt.asIntN(64, seed),
+    outPtr,
+  );
   assert(rc === 0, "offsets must be nondecreasing and within data");
   return k.u64(outPtr, n).slice();
 }

@@ -1,6 +1,6 @@
 /**
  * @module
- * Plain-TypeScript reference for the `hash` kernel: XXH64 (seed 0) written
+ * Plain-TypeScript reference for the `hash` kernel: XXH64 (any seed) written
  * with BigInt straight from the xxHash spec, and bitwise-table CRC32C. Slow
  * and obvious on purpose; differential tests compare the kernel against it.
  */
@@ -38,13 +38,14 @@ function merge(acc: bigint, val: bigint): bigint {
   return (acc * P1 + P4) & M64;
 }
 
-/** XXH64 with seed 0 of `bytes`. */
-export function xxhash64Ref(bytes: Uint8Array): bigint {
+/** XXH64 of `bytes` with `seed` (0 unless given). */
+export function xxhash64Ref(bytes: Uint8Array, seed = 0n): bigint {
   const len = bytes.length;
   let p = 0;
   let h: bigint;
   if (len >= 32) {
-    let v1 = (P1 + P2) & M64, v2 = P2, v3 = 0n, v4 = (0n - P1) & M64;
+    let v1 = (seed + P1 + P2) & M64, v2 = (seed + P2) & M64, v3 = seed;
+    let v4 = (seed - P1) & M64;
     for (; p + 32 <= len; p += 32) {
       v1 = round(v1, read64(bytes, p));
       v2 = round(v2, read64(bytes, p + 8));
@@ -54,7 +55,7 @@ export function xxhash64Ref(bytes: Uint8Array): bigint {
     h = (rotl(v1, 1n) + rotl(v2, 7n) + rotl(v3, 12n) + rotl(v4, 18n)) & M64;
     for (const v of [v1, v2, v3, v4]) h = merge(h, v);
   } else {
-    h = P5;
+    h = (seed + P5) & M64;
   }
   h = (h + BigInt(len)) & M64;
   for (; p + 8 <= len; p += 8) {
@@ -78,14 +79,15 @@ export function xxhash64Ref(bytes: Uint8Array): bigint {
   return h;
 }
 
-/** XXH64 of each key `data[offsets[i] .. offsets[i + 1])`. */
+/** XXH64 with `seed` of each key `data[offsets[i] .. offsets[i + 1])`. */
 export function xxhash64BatchRef(
   data: Uint8Array,
   offsets: Uint32Array,
+  seed = 0n,
 ): BigUint64Array {
   const out = new BigUint64Array(offsets.length - 1);
   for (let i = 0; i < out.length; i++) {
-    out[i] = xxhash64Ref(data.subarray(offsets[i], offsets[i + 1]));
+    out[i] = xxhash64Ref(data.subarray(offsets[i], offsets[i + 1]), seed);
   }
   return out;
 }

@@ -5,11 +5,13 @@ import {
   crc32cKernel,
   hashMemoryBytes,
   xxhash64Batch,
+  xxhash64BatchSeeded,
   xxhash64Kernel,
   xxhash64Keys,
 } from "./hash.ts";
 import { crc32cRef, xxhash64BatchRef, xxhash64Ref } from "./hash_ref.ts";
 import { xxhash64HashWasm } from "./checksum.ts";
+import { createXXHash64 } from "hash-wasm";
 
 const enc = new TextEncoder();
 
@@ -70,6 +72,40 @@ Deno.test("xxhash64Batch() equals the reference on random key batches", () => {
       },
     ),
     { numRuns: 150 },
+  );
+});
+
+Deno.test("xxhash64BatchSeeded() equals the reference and hash-wasm for any seed", async () => {
+  const seeds = fc.oneof(
+    fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+    fc.constantFrom(0n, 1n, 1n << 63n, (1n << 64n) - 1n),
+  );
+  const samples = fc.sample(
+    fc.tuple(
+      seeds,
+      fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 40 }),
+    ),
+    { numRuns: 100, seed: 1234 },
+  );
+  for (const [seed, keys] of samples) {
+    const [data, offsets] = concatKeys(keys);
+    const got = xxhash64BatchSeeded(data, offsets, seed);
+    assert.deepEqual(got, xxhash64BatchRef(data, offsets, seed));
+    const hasher = await createXXHash64(
+      Number(seed & 0xffffffffn),
+      Number(seed >> 32n),
+    );
+    keys.forEach((key, i) => {
+      hasher.init();
+      hasher.update(key);
+      assert.equal(BigInt("0x" + hasher.digest("hex")), got[i], `key ${i}`);
+    });
+  }
+  const one = enc.encode("same key");
+  const [data, offsets] = concatKeys([one]);
+  assert.notEqual(
+    xxhash64BatchSeeded(data, offsets, 1n)[0],
+    xxhash64BatchSeeded(data, offsets, 2n)[0],
   );
 });
 

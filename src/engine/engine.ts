@@ -15,8 +15,9 @@
  * the writer. So concurrent requests see each other's effects in arrival
  * order (`engine_test.ts`: "Engine checks and assigns without an await
  * between"). Readers see committed (visible) state only. When a commit
- * fails for a full disk, the assigned state is reset to what the WAL holds
- * and writes resume once space returns (`#rollBack`). About 500 lines, most
+ * fails for a passing reason (a full disk, a lost database connection), the
+ * assigned state is reset to what the WAL holds and writes resume once the
+ * WAL takes them again (`#rollBack`). About 650 lines, most
  * of them JSDoc: each method is the few steps of orchestration that must
  * stay together for that invariant to be visible in one place.
  */
@@ -24,7 +25,17 @@
 import type { LimitsConfig } from "../config.ts";
 import { fail, ok, type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Chunk, WalStore } from "../storage/wal_store.ts";
+import { backoff } from "../backoff.ts";
+import {
+  KEYED_READ_SLICE_BYTES,
+  ROLLBACK_RETRY_MAX_MS,
+  ROLLBACK_RETRY_MIN_MS,
+} from "../limits.ts";
+import {
+  type Chunk,
+  isRetryable,
+  type WalStore,
+} from "../storage/wal_store.ts";
 import {
   type CompactionOptions,
   Compactor,
@@ -33,8 +44,11 @@ import {
 import { Listeners } from "./listeners.ts";
 import { assign, checkAppend, planAppend } from "./plan_append.ts";
 import { checkFork, configMismatch, planCreate } from "./plan_create.ts";
+import { recordKeys } from "./ops.ts";
 import { gatherShared } from "./read_memo.ts";
-import { type ChunkReader, skipRecords } from "./reader.ts";
+import { type ChunkReader, seekChain, skipRecords } from "./reader.ts";
+import { type KeyedChunkReader, readKeyedFrom } from "./keyed_reader.ts";
+import { type KeyPage, listKeys } from "./key_listing.ts";
 import { StreamRegistry, viewOf } from "./registry.ts";
 import type { StreamState } from "./stream_state.ts";
 import { Sweeper } from "./sweeper.ts";
@@ -44,10 +58,13 @@ import type {
   AppendRequest,
   CreateOutcome,
   CreateRequest,
+  KeyedReadOutcome,
+  KeyExtractor,
   ReadOutcome,
   StreamInfo,
   StreamListener,
   StreamView,
+  TimeSeeker,
   WaitOutcome,
 } from "./types.ts";
 import { Waiters } from "./waiters.ts";
@@ -85,6 +102,7 @@ export class Engine {
   readonly #listeners: Listeners;
   readonly #compactor: Compactor;
   #gate: AdmissionGate | undefined;
+  #keyExtractor: KeyExtractor | undefined;
   #closed = false;
 
   private constructor(
@@ -110,7 +128,7 @@ export class Engine {
       () => this.#registry.nextStreamId,
       {
         onFatal: options.onFatal,
-        onDiskFull: () => void this.#rollBack(),
+        onRolledBack: (cause) => void this.#rollBack(cause),
       },
       this.#now,
     );
@@ -155,11 +173,37 @@ export class Engine {
   }
 
   /**
+   * Replaces how keyed reads fetch records (tiered storage skips segment
+   * blocks whose bloom filter rules the key out); `make` receives the WAL's
+   * plain reader.
+   */
+  wrapKeyedReader(make: (wal: ChunkReader) => KeyedChunkReader): void {
+    this.#readKeyed = make(this.#walChunks);
+  }
+
+  /**
+   * Replaces how `since=` finds a record by time (tiered storage searches
+   * segments by their time bounds); `make` receives the WAL's seeker.
+   */
+  wrapTimeSeeker(make: (wal: TimeSeeker) => TimeSeeker): void {
+    this.#seekTime = make(this.#walSeek);
+  }
+
+  /**
    * Adds a check to creates with a body and appends with data (closes,
    * deletes and empty creates pass).
    */
   setAdmissionGate(gate: AdmissionGate): void {
     this.#gate = gate;
+  }
+
+  /**
+   * Sets where JSON appends take their routing keys from before
+   * `Stream-Key` (a schema's key rule). Must not await: it runs between
+   * the checks and the assignment of an append.
+   */
+  setKeyExtractor(extractor: KeyExtractor): void {
+    this.#keyExtractor = extractor;
   }
 
   // ---- lookups and figures -------------------------------------------------
@@ -270,6 +314,15 @@ export class Engine {
       fork.value,
       registry.nextStreamId,
       now,
+      (view, json, framed) =>
+        recordKeys(
+          view,
+          json,
+          framed,
+          request.routingKey,
+          this.#keyExtractor,
+          this.#limits.routingKeyBytesMax,
+        ),
     );
     if (!planned.ok) return planned;
     registry.nextStreamId++;
@@ -372,7 +425,18 @@ export class Engine {
       await this.#writer.barrier();
       return ok(answer());
     }
-    const plan = planAppend(state, request, checked.value.write, this.#now());
+    const write = checked.value.write;
+    const keys = recordKeys(
+      viewOf(state),
+      state.json,
+      write.framed,
+      request.routingKey,
+      this.#keyExtractor,
+      this.#limits.routingKeyBytesMax,
+    );
+    if (!keys.ok) return keys;
+    write.keys = keys.value;
+    const plan = planAppend(state, request, write, this.#now());
     const refused = this.#admit(plan.bytes);
     if (refused !== undefined) return { ok: false, error: refused };
     assign(state, plan.assigned);
@@ -429,12 +493,88 @@ export class Engine {
 
   // ---- reads and live waits --------------------------------------------------
 
-  #readChunks: ChunkReader = (
+  readonly #walChunks: ChunkReader = (
     id: number,
     from: number,
     end: number,
     bytesMax: number,
   ): Promise<Chunk[]> => this.#store.readChunks(id, from, end, bytesMax);
+  #readChunks: ChunkReader = this.#walChunks;
+  #readKeyed: KeyedChunkReader = (id, from, end, bytesMax) =>
+    this.#readChunks(id, from, end, bytesMax);
+  readonly #walSeek: TimeSeeker = (id, from, end, timeMs) =>
+    this.#store.seekTime(id, from, end, timeMs);
+  #seekTime: TimeSeeker = this.#walSeek;
+
+  /**
+   * Reads the records of `name` from `position` whose routing key is `key`
+   * (byte for byte), examining at most `scanBytesMax` stored bytes. The
+   * next offset is the position after the last record examined, so a
+   * client never rescans records that did not match.
+   */
+  async readKeyed(
+    name: string,
+    position: number | "start" | "now",
+    key: Uint8Array,
+    bytesMax: number = this.#limits.readBytesMax,
+    scanBytesMax: number = this.#limits.keyedScanBytesMax,
+  ): Promise<Result<KeyedReadOutcome>> {
+    const found = this.#lookup(name, true);
+    if (!found.ok) return found;
+    return ok(
+      await readKeyedFrom(this.#readKeyed, found.value, position, key, {
+        bytesMax,
+        scanBytesMax,
+        sliceBytes: KEYED_READ_SLICE_BYTES,
+      }),
+    );
+  }
+
+  /**
+   * A page of the distinct routing keys of `name` after `after`, ascending
+   * by bytes, found by scanning the stream from its start for at most
+   * `scanBytesMax` stored bytes (see `listKeys`). `splitPos` splits the
+   * count of records examined (the WAL start, for coverage figures).
+   */
+  async routingKeys(
+    name: string,
+    options: {
+      after: Uint8Array | undefined;
+      limit: number;
+      splitPos: number;
+      scanBytesMax?: number;
+    },
+  ): Promise<Result<KeyPage>> {
+    const found = this.#lookup(name, true);
+    if (!found.ok) return found;
+    const state = found.value;
+    return ok(
+      await listKeys(this.#readChunks, state, state.visibleTailPos, {
+        after: options.after,
+        limit: options.limit,
+        scanBytesMax: options.scanBytesMax ?? this.#limits.keyedScanBytesMax,
+        sliceBytes: KEYED_READ_SLICE_BYTES,
+        splitPos: options.splitPos,
+      }),
+    );
+  }
+
+  /**
+   * The position of the first record of `name` appended at or after
+   * `timeMs` (its committed tail when there is none), across its fork
+   * chain: times never decrease along a stream's records.
+   */
+  async positionAtTime(
+    name: string,
+    timeMs: number,
+  ): Promise<Result<number>> {
+    const found = this.#lookup(name, true);
+    if (!found.ok) return found;
+    const state = found.value;
+    return ok(
+      await seekChain(this.#seekTime, state, state.visibleTailPos, timeMs),
+    );
+  }
 
   /**
    * Reads from `position` (`"start"`, `"now"` or a byte position) up to the
@@ -493,26 +633,49 @@ export class Engine {
     return this.#waiters.wait(state, timeoutMs, signal);
   }
 
-  // ---- rolling back after a full disk ---------------------------------------
+  // ---- rolling back after a failed commit -----------------------------------
 
   /**
-   * A commit failed for a full disk: the WAL kept nothing of it, and the
-   * writer refused every request still queued. Memory's assigned state
-   * (positions, producers, Stream-Seq, closes, creates, deletes) ran ahead
-   * of the WAL, so it is reset to what the WAL holds, then writes resume.
-   * Committed (visible) state never moved, so readers notice nothing.
+   * A commit failed for a passing reason (a full disk, a lost database
+   * connection): the WAL kept nothing of it, and the writer refused every
+   * request still queued. Memory's assigned state (positions, producers,
+   * Stream-Seq, closes, creates, deletes) ran ahead of the WAL, so it is
+   * reset to what the WAL holds, then writes resume. Committed (visible)
+   * state never moved, so readers notice nothing. While the WAL cannot be
+   * read either (the database is still away), writes stay refused and the
+   * load is retried.
    */
-  async #rollBack(): Promise<void> {
-    try {
-      const snapshot = await this.#store.load();
-      if (this.#closed) return;
-      const undone = this.#registry.resetTo(snapshot);
-      this.#log.warn(
-        `disk full: a commit failed; ${undone} uncommitted stream changes undone, writes refused until space returns`,
-      );
-      this.#writer.resume();
-    } catch (error) {
-      this.#writer.halt(error); // fatal: memory and WAL may disagree
+  async #rollBack(cause: StreamError): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        const snapshot = await this.#store.load();
+        if (this.#closed) return;
+        const undone = this.#registry.resetTo(snapshot);
+        this.#log.warn(
+          `${cause.message}: ${undone} uncommitted stream changes undone; writes resume once the WAL takes them`,
+        );
+        this.#writer.resume();
+        return;
+      } catch (error) {
+        if (this.#closed) return;
+        if (!isRetryable(error)) {
+          this.#writer.halt(error); // fatal: memory and WAL may disagree
+          return;
+        }
+        if (attempt === 1) {
+          this.#log.warn(
+            `${cause.message}; writes are refused until the WAL can be read again`,
+          );
+        }
+        await sleep(
+          backoff(
+            attempt,
+            ROLLBACK_RETRY_MIN_MS,
+            ROLLBACK_RETRY_MAX_MS,
+            Math.random,
+          ),
+        );
+      }
     }
   }
 
@@ -533,4 +696,8 @@ export class Engine {
     await this.#writer.drain();
     for (const state of this.#registry.all()) state.wakeAll();
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

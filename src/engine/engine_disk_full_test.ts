@@ -21,6 +21,8 @@ function createReq(extra: Partial<CreateRequest> = {}): CreateRequest {
     closed: false,
     body: new Uint8Array(),
     fork: undefined,
+    routingKey: undefined,
+    timestampMs: undefined,
     ...extra,
   };
 }
@@ -35,6 +37,8 @@ function appendReq(
     close: false,
     streamSeq: undefined,
     producer: undefined,
+    routingKey: undefined,
+    timestampMs: undefined,
     ...extra,
   };
 }

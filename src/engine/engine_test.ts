@@ -18,6 +18,8 @@ function createReq(extra: Partial<CreateRequest> = {}): CreateRequest {
     closed: false,
     body: new Uint8Array(),
     fork: undefined,
+    routingKey: undefined,
+    timestampMs: undefined,
     ...extra,
   };
 }
@@ -31,6 +33,8 @@ function appendReq(
     close: false,
     streamSeq: undefined,
     producer: undefined,
+    routingKey: undefined,
+    timestampMs: undefined,
     ...extra,
   };
 }

@@ -5,10 +5,13 @@
  * stream's tail as the WAL stores it. Pure.
  */
 
-import { ok, type Result } from "../errors.ts";
+import { assert } from "../assert.ts";
+import { fail, ok, type Result } from "../errors.ts";
+import { encodeKeys } from "../record_meta.ts";
 import { frameJsonMessages } from "../protocol/json.ts";
 import type { Chunk, StreamTail } from "../storage/wal_store.ts";
 import type { StreamState } from "./stream_state.ts";
+import type { KeyExtractor, StreamView } from "./types.ts";
 
 /** A body as stored: its bytes and the length of each record. */
 export interface Framed {
@@ -16,6 +19,8 @@ export interface Framed {
   bytes: Uint8Array;
   /** Record lengths, in order. */
   lengths: number[];
+  /** JSON: the messages as parsed, one per record. */
+  values?: readonly unknown[];
 }
 
 /**
@@ -34,20 +39,89 @@ export function frameBody(
   return frameJsonMessages(body, allowEmptyArray);
 }
 
-/** The chunk holding `framed` at `startPos`. */
-export function chunkAt(startPos: number, framed: Framed): Chunk {
+/**
+ * The chunk holding `framed` at `startPos`, each record with its key
+ * (`keys`, one per record, or none) and the append time `timeMs`.
+ */
+export function chunkAt(
+  startPos: number,
+  framed: Framed,
+  keys: readonly (Uint8Array | null)[] | undefined,
+  timeMs: number,
+): Chunk {
   const { bytes, lengths } = framed;
+  assert(
+    keys === undefined || keys.length === lengths.length,
+    "one key per record",
+  );
   return {
     startPos,
     endPos: startPos + bytes.length,
     data: bytes,
     lengths: lengths.length > 1 ? Uint32Array.from(lengths) : null,
+    keys: keys === undefined ? null : encodeKeys(keys),
+    times: new Float64Array(lengths.length).fill(timeMs),
   };
+}
+
+/**
+ * The routing key of each record of `framed`, appended to `stream`: from
+ * the stream's key rule (`extractor`) for JSON, else `headerKey` for every
+ * record, else none (`undefined`). A key over `keyBytesMax` bytes or an
+ * error from the rule rejects the request.
+ */
+export function recordKeys(
+  stream: StreamView,
+  json: boolean,
+  framed: Framed,
+  headerKey: Uint8Array | undefined,
+  extractor: KeyExtractor | undefined,
+  keyBytesMax: number,
+): Result<(Uint8Array | null)[] | undefined> {
+  if (framed.lengths.length === 0) return ok(undefined);
+  if (json && extractor !== undefined) {
+    assert(framed.values !== undefined, "JSON records come parsed");
+    const extracted = extractor.keysFor(stream, framed.values, headerKey);
+    if (!extracted.ok) return extracted;
+    if (extracted.value !== undefined) {
+      const keys = extracted.value;
+      assert(keys.length === framed.lengths.length, "one key per element");
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i];
+        if (key !== null && (key.length === 0 || key.length > keyBytesMax)) {
+          return fail(
+            "bad_request",
+            `element ${i}: routing key must be 1..${keyBytesMax} bytes`,
+          );
+        }
+      }
+      return ok(keys);
+    }
+  }
+  if (headerKey === undefined) return ok(undefined);
+  return ok(new Array(framed.lengths.length).fill(headerKey));
+}
+
+/**
+ * The append time of a request to a stream whose last record has time
+ * `lastTimeMs`: the time asked for (`Stream-Timestamp`) or the server's
+ * clock, raised to one millisecond past the last one, so times strictly
+ * increase from request to request.
+ */
+export function appendTime(
+  lastTimeMs: number,
+  askedMs: number | undefined,
+  now: number,
+): number {
+  return Math.max(askedMs ?? now, lastTimeMs + 1);
 }
 
 /** The assigned tail of `state`, as an append op writes it. */
 export function tailOf(
-  state: Pick<StreamState, "tailPos" | "closed" | "closedBy" | "streamSeq">,
+  state: Pick<
+    StreamState,
+    "tailPos" | "closed" | "closedBy" | "streamSeq" | "lastTimeMs"
+  >,
   now: number,
 ): StreamTail {
   return {
@@ -56,5 +130,6 @@ export function tailOf(
     closedBy: state.closedBy,
     streamSeq: state.streamSeq,
     accessedAtMs: now,
+    lastTimeMs: state.lastTimeMs,
   };
 }

@@ -12,7 +12,7 @@ import { fail, ok, type Result } from "../errors.ts";
 import { compareStreamSeq, mediaType } from "../protocol/headers.ts";
 import { decideProducer, type ProducerState } from "../protocol/producer.ts";
 import type { ClosedBy, WalOp } from "../storage/wal_store.ts";
-import { chunkAt, frameBody, type Framed, tailOf } from "./ops.ts";
+import { appendTime, chunkAt, frameBody, type Framed, tailOf } from "./ops.ts";
 import type { StreamState } from "./stream_state.ts";
 import type { AppendOutcome, AppendRequest } from "./types.ts";
 
@@ -24,6 +24,8 @@ export interface AppendWrite {
   producerNext: ProducerState | undefined;
   /** True when the request opened a new producer or epoch. */
   producerNew: boolean;
+  /** Routing key per record, or `undefined` when no record has one. */
+  keys: (Uint8Array | null)[] | undefined;
 }
 
 /**
@@ -90,7 +92,12 @@ export function checkAppend(
   if (!framed.ok) return framed;
   return ok({
     kind: "write",
-    write: { framed: framed.value, producerNext, producerNew },
+    write: {
+      framed: framed.value,
+      producerNext,
+      producerNew,
+      keys: undefined,
+    },
   });
 }
 
@@ -197,6 +204,8 @@ export interface Assigned {
   producer: { id: string; state: ProducerState } | undefined;
   /** The access time the WAL will hold. */
   persistedAccessMs: number;
+  /** Append time of the stream's last record after this request. */
+  lastTimeMs: number;
 }
 
 /** An append turned into WAL operations and the state it assigns. */
@@ -220,6 +229,10 @@ export function planAppend(
 ): AppendPlan {
   const { framed, producerNext, producerNew } = write;
   const startPos = state.tailPos;
+  const writes = framed.bytes.length > 0;
+  const timeMs = writes
+    ? appendTime(state.lastTimeMs, request.timestampMs, now)
+    : state.lastTimeMs;
   const p = request.producer;
   const closing = request.close && !state.closed;
   const assigned: Assigned = {
@@ -233,11 +246,12 @@ export function planAppend(
       ? undefined
       : { id: p.id, state: producerNext },
     persistedAccessMs: now,
+    lastTimeMs: timeMs,
   };
   const ops: WalOp[] = [{
     op: "append",
     streamId: state.id,
-    chunk: framed.bytes.length === 0 ? null : chunkAt(startPos, framed),
+    chunk: writes ? chunkAt(startPos, framed, write.keys, timeMs) : null,
     tail: tailOf(assigned, now),
   }];
   if (assigned.producer !== undefined) {
@@ -275,4 +289,5 @@ export function assign(state: StreamState, assigned: Assigned): void {
     state.producers.set(assigned.producer.id, assigned.producer.state);
   }
   state.persistedAccessMs = assigned.persistedAccessMs;
+  state.lastTimeMs = assigned.lastTimeMs;
 }

@@ -14,9 +14,9 @@ import {
   mediaType,
 } from "../protocol/headers.ts";
 import type { StreamRow, WalOp } from "../storage/wal_store.ts";
-import { chunkAt, frameBody, tailOf } from "./ops.ts";
+import { appendTime, chunkAt, frameBody, type Framed, tailOf } from "./ops.ts";
 import { StreamState } from "./stream_state.ts";
-import type { CreateRequest } from "./types.ts";
+import type { CreateRequest, StreamView } from "./types.ts";
 
 /** Where a fork branches off. */
 export interface ForkPoint {
@@ -88,6 +88,9 @@ export function planCreate(
   fork: ForkPoint | undefined,
   id: number,
   now: number,
+  keysOf: (view: StreamView, json: boolean, framed: Framed) => Result<
+    (Uint8Array | null)[] | undefined
+  >,
 ): Result<CreatePlan> {
   const contentType = request.contentType ?? fork?.parent.contentType ??
     DEFAULT_CONTENT_TYPE;
@@ -95,6 +98,29 @@ export function planCreate(
   const framed = frameBody(request.body, json, true);
   if (!framed.ok) return framed;
   const startPos = fork?.position ?? 0;
+  const keyed = keysOf(
+    {
+      id,
+      name,
+      contentType,
+      tailPos: startPos,
+      closed: false,
+      ttlSeconds: null,
+      expiresAtMs: null,
+      createdAtMs: now,
+    },
+    json,
+    framed.value,
+  );
+  if (!keyed.ok) return keyed;
+  const keys = keyed.value;
+  // A fork's own records come after the source's: its times start above
+  // the source's last one, so times never decrease along the fork's view.
+  const floorMs = fork?.parent.lastTimeMs ?? 0;
+  const writes = framed.value.bytes.length > 0;
+  const timeMs = writes
+    ? appendTime(floorMs, request.timestampMs, now)
+    : floorMs;
   const inherit = fork !== undefined && request.ttlSeconds === undefined &&
     request.expiresAtMs === undefined;
   const row: StreamRow = {
@@ -114,14 +140,15 @@ export function planCreate(
     forkedFrom: fork?.parent.id ?? null,
     forkPos: fork === undefined ? null : startPos,
     softDeleted: false,
+    lastTimeMs: timeMs,
   };
   const state = new StreamState(row, fork?.parent, json);
   const ops: WalOp[] = [{ op: "create", stream: row }];
-  if (framed.value.bytes.length > 0) {
+  if (writes) {
     ops.push({
       op: "append",
       streamId: row.id,
-      chunk: chunkAt(startPos, framed.value),
+      chunk: chunkAt(startPos, framed.value, keys, timeMs),
       tail: tailOf(state, now),
     });
   }

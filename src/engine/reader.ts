@@ -28,6 +28,56 @@ export type ChunkReader = (
   bytesMax: number,
 ) => Promise<Chunk[]>;
 
+/** One stream's own part of a fork chain's positions. */
+export interface ChainRange {
+  /** Stream id whose chunks hold these positions. */
+  id: number;
+  /** First position. */
+  fromPos: number;
+  /** Position after the last. */
+  endPos: number;
+}
+
+/**
+ * The parts of `source`'s positions `[0, tailPos)` in position order: the
+ * root source's records below the first fork point, then each fork's own
+ * records, ending with `source`'s.
+ */
+export function chainRanges(source: ReadSource, tailPos: number): ChainRange[] {
+  const ranges: ChainRange[] = [];
+  let end = tailPos;
+  for (let s: ReadSource | undefined = source; s !== undefined; s = s.parent) {
+    const from = s.parent === undefined ? 0 : s.forkPos;
+    ranges.push({ id: s.id, fromPos: Math.min(from, end), endPos: end });
+    end = Math.min(end, from);
+  }
+  return ranges.reverse();
+}
+
+/**
+ * The position of the first record of `source` in `[0, tailPos)` appended
+ * at or after `timeMs`, or `tailPos` when there is none: each link of the
+ * fork chain is asked in position order (times never decrease along it).
+ */
+export async function seekChain(
+  seek: (
+    id: number,
+    fromPos: number,
+    endPos: number,
+    timeMs: number,
+  ) => Promise<number | undefined>,
+  source: ReadSource,
+  tailPos: number,
+  timeMs: number,
+): Promise<number> {
+  for (const range of chainRanges(source, tailPos)) {
+    if (range.fromPos >= range.endPos) continue;
+    const pos = await seek(range.id, range.fromPos, range.endPos, timeMs);
+    if (pos !== undefined) return Math.max(pos, range.fromPos);
+  }
+  return tailPos;
+}
+
 /** Bytes gathered for a read. */
 export interface Gathered {
   /** Position of the first returned byte: the start of the record holding

@@ -22,6 +22,8 @@ function chunkOf(startPos: number, records: string[]): Chunk {
     lengths: records.length === 1
       ? null
       : Uint32Array.from(records.map((r) => r.length)),
+    keys: null,
+    times: null,
   };
 }
 

@@ -254,6 +254,7 @@ export class StreamRegistry {
     state.closed = row.closed;
     state.closedBy = row.closedBy;
     state.streamSeq = row.streamSeq;
+    state.lastTimeMs = row.lastTimeMs;
     state.persistedAccessMs = row.accessedAtMs;
     if (state.softDeleted && !row.softDeleted) {
       this.#softDeletedByName.delete(state.name);

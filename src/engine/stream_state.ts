@@ -42,6 +42,11 @@ export class StreamState {
   closedBy: ClosedBy | null;
   /** Last accepted `Stream-Seq`. */
   streamSeq: string | null;
+  /**
+   * Append time of the last record, including uncommitted appends, ms: the
+   * next append's time is above it (times strictly increase per request).
+   */
+  lastTimeMs: number;
   /** Producer states by id, including uncommitted ones. */
   readonly producers: Map<string, ProducerState> = new Map();
 
@@ -93,6 +98,7 @@ export class StreamState {
     this.closed = row.closed;
     this.closedBy = row.closedBy;
     this.streamSeq = row.streamSeq;
+    this.lastTimeMs = row.lastTimeMs;
     this.visibleTailPos = row.tailPos;
     this.visibleClosed = row.closed;
     this.softDeleted = row.softDeleted;
@@ -133,6 +139,7 @@ export class StreamState {
       forkedFrom: this.parent?.id ?? null,
       forkPos: this.parent === undefined ? null : this.forkPos,
       softDeleted: this.softDeleted,
+      lastTimeMs: this.lastTimeMs,
     };
   }
 }

@@ -5,7 +5,7 @@
  * hooks `server.ts` plugs into it (listeners, the admission gate).
  */
 
-import type { StreamError } from "../errors.ts";
+import type { Result, StreamError } from "../errors.ts";
 import type { ProducerHeaders } from "../protocol/headers.ts";
 
 /** A fork request (`Stream-Forked-From` and friends). */
@@ -32,6 +32,10 @@ export interface CreateRequest {
   body: Uint8Array;
   /** Fork parameters. */
   fork: ForkRequest | undefined;
+  /** `Stream-Key`: routing key of every record of the initial body. */
+  routingKey: Uint8Array | undefined;
+  /** `Stream-Timestamp`: the append time asked for, ms (clamped). */
+  timestampMs: number | undefined;
 }
 
 /** An append and/or close (POST). */
@@ -46,6 +50,30 @@ export interface AppendRequest {
   streamSeq: string | undefined;
   /** Producer headers. */
   producer: ProducerHeaders | undefined;
+  /** `Stream-Key`: routing key of every record of this request. */
+  routingKey: Uint8Array | undefined;
+  /** `Stream-Timestamp`: the append time asked for, ms (clamped). */
+  timestampMs: number | undefined;
+}
+
+/**
+ * Routing keys taken from the records themselves (a schema's `routingKey`
+ * JSON pointer). Called for every JSON append and create with a body,
+ * synchronously, before anything is assigned; an error rejects the whole
+ * request and nothing is written.
+ */
+export interface KeyExtractor {
+  /**
+   * One key (or null) per element of a JSON append to `stream`, or
+   * `undefined` when the stream has no key rule (then `Stream-Key`, if
+   * sent, keys every record). `elements` are the parsed JSON messages;
+   * `headerKey` is `Stream-Key`, which a stream with a key rule refuses.
+   */
+  keysFor(
+    stream: StreamView,
+    elements: readonly unknown[],
+    headerKey: Uint8Array | undefined,
+  ): Result<(Uint8Array | null)[] | undefined>;
 }
 
 /** What a client may see of a stream. */
@@ -117,6 +145,25 @@ export interface ReadOutcome {
   /** True when the stream is closed and the response reaches its end. */
   closed: boolean;
 }
+
+/** Result of a key-filtered read. */
+export interface KeyedReadOutcome extends ReadOutcome {
+  /** Stored bytes examined (or ruled out by a filter) for this answer. */
+  scannedBytes: number;
+  /** True when the scan budget ran out before the tail. */
+  scanLimitReached: boolean;
+}
+
+/**
+ * Finds the position of the first record of stream `streamId` in
+ * `[fromPos, endPos)` whose append time is at least `timeMs`.
+ */
+export type TimeSeeker = (
+  streamId: number,
+  fromPos: number,
+  endPos: number,
+  timeMs: number,
+) => Promise<number | undefined>;
 
 /** How a live wait ended. */
 export type WaitOutcome = "changed" | "timeout" | "aborted";

@@ -6,8 +6,9 @@
  * lot in one transaction and only then acknowledges each request. The queue
  * is bounded in requests and bytes; a full queue answers `overloaded`.
  *
- * A commit that fails for a full disk (the store kept nothing of it) pauses
- * the writer: every queued request gets `unavailable`, the owner rolls its
+ * A commit that fails for a passing reason (a full disk, a lost database
+ * connection: the store kept nothing of it, see `isRetryable`) pauses the
+ * writer: every queued request gets `unavailable`, the owner rolls its
  * memory back to the WAL and calls `resume()`, and writes are refused until
  * `DISK_FULL_PAUSE_MS` after the failure. Any other failed commit is fatal.
  */
@@ -24,6 +25,7 @@ import { mergeChunks } from "../storage/chunk.ts";
 import {
   type Chunk,
   isDiskFull,
+  isRetryable,
   type StreamTail,
   type WalOp,
   type WalStore,
@@ -64,11 +66,12 @@ export interface WriterEvents {
   /** The WAL failed for good; nothing more will commit. */
   onFatal: (error: StreamError) => void;
   /**
-   * A commit failed for a full disk and every queued request was rejected:
-   * memory is ahead of the WAL. Roll it back, then call `resume()` (or
-   * `halt()` if that fails).
+   * A commit failed for a passing reason (see `isRetryable`) and every
+   * queued request was rejected: memory is ahead of the WAL. Roll it back,
+   * then call `resume()` (or `halt()` if that fails). `cause` is the
+   * store's error.
    */
-  onDiskFull: () => void;
+  onRolledBack: (cause: StreamError) => void;
 }
 
 /** Serialises all WAL writes and batches them into shared commits. */
@@ -83,10 +86,12 @@ export class Writer {
   #scheduled = false;
   #flushing: Promise<void> | undefined;
   #failed: StreamError | undefined;
-  /** Set from a full-disk failure until `resume()`. */
+  /** Set from a retryable failure until `resume()`. */
   #paused: StreamError | undefined;
-  /** Writes are refused before this time (after a full-disk failure). */
+  /** Writes are refused before this time (after a retryable failure)... */
   #pausedUntilMs = 0;
+  /** ... with this reason. */
+  #pauseReason = "";
   #idle: (() => void)[] = [];
   #stats = { commits: 0, requests: 0, commitMs: 0 };
 
@@ -169,7 +174,7 @@ export class Writer {
     return this.enqueue([], 0);
   }
 
-  /** Ends a full-disk pause once the owner's memory matches the WAL again. */
+  /** Ends a pause once the owner's memory matches the WAL again. */
   resume(): void {
     if (this.#failed === undefined) this.#paused = undefined;
   }
@@ -187,7 +192,7 @@ export class Writer {
     if (this.#now() < this.#pausedUntilMs) {
       return new StreamError(
         "unavailable",
-        "Cannot write: the disk was full moments ago; retry shortly",
+        `Cannot write: ${this.#pauseReason} moments ago; retry shortly`,
         { retryAfterSeconds: DISK_FULL_RETRY_AFTER_SECONDS },
       );
     }
@@ -238,28 +243,38 @@ export class Writer {
 
   // A failed commit leaves memory ahead of disk. Requests still queued were
   // checked against that memory, so they are refused with the batch. After
-  // a full disk the store kept nothing and stays usable: pause until the
-  // owner has rolled memory back. Otherwise nothing can be trusted until
-  // the process restarts and reloads the WAL, so stop taking writes.
+  // a retryable failure (a full disk, a lost database connection) the store
+  // kept nothing and stays usable: pause until the owner has rolled memory
+  // back. Otherwise nothing can be trusted until the process restarts and
+  // reloads the WAL, so stop taking writes.
   #fail(batch: Item[], cause: unknown): void {
     const rejected = batch.concat(this.#queue.splice(0));
     this.#queuedBytes = 0;
-    if (isDiskFull(cause)) this.#pause(rejected, cause);
+    if (isRetryable(cause)) this.#pause(rejected, cause as StreamError);
     else this.#stop(rejected, cause);
   }
 
-  #pause(rejected: Item[], cause: unknown): void {
+  #pause(rejected: Item[], cause: StreamError): void {
     const first = this.#paused === undefined;
+    const diskFull = isDiskFull(cause);
+    this.#pauseReason = diskFull
+      ? "the disk was full"
+      : "the write-ahead log failed";
     const error = new StreamError(
       "unavailable",
-      "Cannot write: the disk is full; retry later",
-      { retryAfterSeconds: DISK_FULL_RETRY_AFTER_SECONDS },
+      diskFull
+        ? "Cannot write: the disk is full; retry later"
+        : `Cannot write: ${cause.message}; retry later`,
+      {
+        retryAfterSeconds: cause.detail?.retryAfterSeconds ??
+          DISK_FULL_RETRY_AFTER_SECONDS,
+      },
       { cause },
     );
     this.#paused ??= error;
     this.#pausedUntilMs = this.#now() + DISK_FULL_PAUSE_MS;
     for (const item of rejected) item.reject(error);
-    if (first) this.#events.onDiskFull();
+    if (first) this.#events.onRolledBack(cause);
   }
 
   #stop(rejected: Item[], cause: unknown): void {

@@ -38,7 +38,10 @@ export interface HttpContext {
   body: BodyLimits;
   /** `GET /v1/stream/{name}/_details`: where the stream's bytes live. */
   details?: (name: string) => Result<StreamDetails>;
-  /** More fields for `GET /health` (the tiered-storage backlog). */
+  /**
+   * More fields for `GET /health` (the tiered-storage backlog, the
+   * database); `status: "unavailable"` among them answers 503.
+   */
   health?: () => Record<string, unknown>;
   /** The subscription APIs, when enabled. */
   subscriptions?: SubscriptionContext;

@@ -65,7 +65,10 @@ export interface HandlerOptions {
   subscriptions?: { manager: SubscriptionManager; config: SubscriptionsConfig };
   /** `GET /v1/stream/{name}/_details`: where the stream's bytes live. */
   details?: (name: string) => Result<StreamDetails>;
-  /** More fields for `GET /health` (the tiered-storage backlog). */
+  /**
+   * More fields for `GET /health` (the tiered-storage backlog, the
+   * database); `status: "unavailable"` among them answers 503.
+   */
   health?: () => Record<string, unknown>;
   /** Wraps every routed operation. */
   around?: RouteMiddleware;

@@ -112,10 +112,13 @@ Deno.test("subresource names are reserved: writes are 400, unserved reads 404", 
     }
     const post = await h.call("POST", "/v1/stream/a/_details", "x");
     assert.equal(post.status, 400);
-    for (const path of ["a/_schema", "a/pk/b", "a/touch/meta"]) {
+    for (const path of ["a/_schema", "a/touch/meta"]) {
       const get = await h.call("GET", `/v1/stream/${path}`);
       assert.deepEqual([get.status, get.code], [404, "not_found"], path);
     }
+    // pk/{key} is served: a keyed read of a missing stream.
+    const keyed = await h.call("GET", "/v1/stream/a/pk/b");
+    assert.equal(keyed.status, 404);
     const list = await h.call("GET", "/v1/streams");
     assert.equal(list.status, 200);
     assert.equal((await h.call("HEAD", "/v1/stream/a")).status, 404);

@@ -2,7 +2,9 @@
  * @module
  * `GET /health`: liveness plus the figures an operator watches (streams,
  * waiting readers, group-commit batching, request bodies held in memory,
- * and whatever the server adds, such as the tiered-storage backlog).
+ * and whatever the server adds, such as the tiered-storage backlog). When
+ * what the server adds says `status: "unavailable"` (its database cannot be
+ * reached), the answer is 503.
  */
 
 import { Principal } from "../auth/principal.ts";
@@ -17,6 +19,7 @@ import type { RouteRequest } from "./router.ts";
 export function getHealth(ctx: HttpContext, req: RouteRequest): Response {
   if (req.principal === Principal.NOBODY) return respondJson({ status: "ok" });
   const writer = ctx.engine.writerStats();
+  const extra = ctx.health?.() ?? {};
   return respondJson({
     status: "ok",
     streams: ctx.engine.streamCount,
@@ -33,6 +36,6 @@ export function getHealth(ctx: HttpContext, req: RouteRequest): Response {
       queued: writer.queued,
     },
     bodyBytesInFlight: ctx.body.budget?.reservedBytes ?? 0,
-    ...ctx.health?.(),
-  });
+    ...extra,
+  }, extra.status === "unavailable" ? 503 : 200);
 }

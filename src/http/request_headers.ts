@@ -14,7 +14,9 @@ import {
   isValidContentType,
   parseExpiresAt,
   parseProducerHeaders,
+  parseRoutingKeyHeader,
   parseStreamClosed,
+  parseStreamTimestamp,
   parseTtl,
 } from "../protocol/headers.ts";
 import { decodeOffset } from "../protocol/offset.ts";
@@ -27,6 +29,7 @@ import { STREAM_PREFIX } from "./stream_path.ts";
 export function parseCreateHeaders(
   headers: Headers,
   body: Uint8Array,
+  keyBytesMax: number,
   nowMs: number = Date.now(),
 ): Result<CreateRequest> {
   const contentType = parseContentType(headers);
@@ -53,7 +56,10 @@ export function parseCreateHeaders(
   }
   const fork = parseForkHeaders(headers);
   if (!fork.ok) return fork;
+  const record = parseRecordHeaders(headers, keyBytesMax);
+  if (!record.ok) return record;
   return ok({
+    ...record.value,
     contentType: contentType.value,
     ttlSeconds,
     expiresAtMs,
@@ -125,6 +131,7 @@ function forkSourceName(value: string): string | undefined {
 export function parseAppendHeaders(
   headers: Headers,
   body: Uint8Array,
+  keyBytesMax: number,
 ): Result<AppendRequest> {
   const contentType = parseContentType(headers);
   if (!contentType.ok) return contentType;
@@ -134,13 +141,40 @@ export function parseAppendHeaders(
     headers.get("producer-seq"),
   );
   if (!producer.ok) return producer;
+  const record = parseRecordHeaders(headers, keyBytesMax);
+  if (!record.ok) return record;
   return ok({
+    ...record.value,
     contentType: contentType.value,
     body,
     close: parseStreamClosed(headers.get("stream-closed")),
     streamSeq: headers.get("stream-seq") ?? undefined,
     producer: producer.value,
   });
+}
+
+/** `Stream-Key` and `Stream-Timestamp`, which apply to every record sent. */
+function parseRecordHeaders(
+  headers: Headers,
+  keyBytesMax: number,
+): Result<
+  { routingKey: Uint8Array | undefined; timestampMs: number | undefined }
+> {
+  const key = headers.get("stream-key");
+  let routingKey: Uint8Array | undefined;
+  if (key !== null) {
+    const parsed = parseRoutingKeyHeader(key, keyBytesMax);
+    if (!parsed.ok) return parsed;
+    routingKey = parsed.value;
+  }
+  const time = headers.get("stream-timestamp");
+  let timestampMs: number | undefined;
+  if (time !== null) {
+    const parsed = parseStreamTimestamp(time);
+    if (!parsed.ok) return parsed;
+    timestampMs = parsed.value;
+  }
+  return ok({ routingKey, timestampMs });
 }
 
 function parseContentType(headers: Headers): Result<string | undefined> {

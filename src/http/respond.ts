@@ -31,6 +31,8 @@ export const EXPOSED_HEADERS: string = [
   "Producer-Expected-Seq",
   "Producer-Received-Seq",
   "Retry-After",
+  "Stream-Scanned-Bytes",
+  "Stream-Scan-Limit-Reached",
   "stream-sse-data-encoding",
 ].join(", ");
 
@@ -47,6 +49,8 @@ export const ALLOWED_HEADERS: string = [
   "Stream-Forked-From",
   "Stream-Fork-Offset",
   "Stream-Fork-Sub-Offset",
+  "Stream-Key",
+  "Stream-Timestamp",
   "If-None-Match",
   "Authorization",
 ].join(", ");

@@ -10,7 +10,7 @@ const op = (name: string): Operation => ({
   handle: () => new Response(name),
 });
 
-/** The table as it will be once `_schema` and `pk/{key}` land: one row each. */
+/** The table as it will be once `_schema` lands (`pk/{key}` has): one row each. */
 const WITH_NEW_ROWS: Route[] = [
   ...STREAM_ROUTES,
   {
@@ -18,7 +18,6 @@ const WITH_NEW_ROWS: Route[] = [
     sub: "_schema",
     methods: { GET: op("schema_get"), POST: op("schema_update") },
   },
-  { shape: "stream_sub", sub: "pk", methods: { GET: op("key_read") } },
   { shape: "path", path: "/metrics", methods: { GET: op("metrics_get") } },
 ];
 
@@ -45,6 +44,7 @@ Deno.test("Router: a new subresource or path is one row", () => {
   const key = matchOf(router, "PUT", "/v1/stream/a/pk/b%2Fc");
   assert.ok(!(key instanceof StreamError));
   assert.deepEqual([key.name, key.key], ["a", "b/c"]);
+  assert.equal(key.route.methods.GET?.name, "stream_get_key");
   assert.equal(router.refuse(key.route, "PUT").kind, "bad_request");
   const metrics = matchOf(router, "GET", "/metrics?x=1");
   assert.ok(!(metrics instanceof StreamError));

@@ -11,6 +11,7 @@ import type { Route } from "./router.ts";
 import { getDetails } from "./details_route.ts";
 import { getHealth } from "./health_route.ts";
 import { listStreams } from "./list_route.ts";
+import { getRoutingKeys } from "./routing_keys_route.ts";
 import {
   deleteStream,
   getStream,
@@ -30,6 +31,24 @@ export const STREAM_ROUTES: readonly Route[] = [
       POST: { name: "stream_append", access: "write", handle: postStream },
       PUT: { name: "stream_create", access: "write", handle: putStream },
       DELETE: { name: "stream_delete", access: "delete", handle: deleteStream },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "pk",
+    methods: {
+      GET: { name: "stream_get_key", access: "read", handle: getStream },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "_routing_keys",
+    methods: {
+      GET: {
+        name: "routing_keys_get",
+        access: "read",
+        handle: getRoutingKeys,
+      },
     },
   },
   {

@@ -14,7 +14,7 @@ import { isJsonContentType, isTextContentType } from "../protocol/headers.ts";
 import { jsonArrayBody } from "../protocol/json.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 import { responseCursor } from "../protocol/cursor.ts";
-import { ok, StreamError } from "../errors.ts";
+import { ok, type Result, StreamError } from "../errors.ts";
 import { encodeBase64 } from "./base64.ts";
 
 const encoder = new TextEncoder();
@@ -27,6 +27,14 @@ export type SseEngine = Pick<Engine, "read" | "waitForData">;
 export interface SseOptions {
   /** The engine. */
   engine: SseEngine;
+  /**
+   * How to read from a position (a keyed read, say); `engine.read` of
+   * `name` when absent.
+   */
+  read?: (
+    from: number | "start" | "now",
+    bytesMax: number,
+  ) => Promise<Result<ReadOutcome>>;
   /** Stream name. */
   name: string;
   /** First read: start, now or a byte position. */
@@ -175,6 +183,9 @@ class SseSession {
   /** The next event: data, control or keep-alive; null ends the body. */
   async #next(): Promise<string | null> {
     const { engine, name, readBytesMax } = this.#options;
+    const readFrom = this.#options.read ??
+      ((from: number | "start" | "now", bytesMax: number) =>
+        engine.read(name, from, bytesMax));
     while (
       !this.#closed && !this.#signal.aborted && Date.now() < this.#deadline
     ) {
@@ -182,7 +193,7 @@ class SseSession {
       this.#first = undefined;
       const read = first !== undefined
         ? ok(first)
-        : await engine.read(name, this.#from, readBytesMax);
+        : await readFrom(this.#from, readBytesMax);
       if (!read.ok) return null;
       const r = read.value;
       this.#from = r.nextPos;
@@ -191,9 +202,11 @@ class SseSession {
         this.#sentAny = true;
         return dataEvent(r) + this.#control(r, r.upToDate);
       }
-      if (r.closed || !this.#sentAny) {
+      if (r.closed || !this.#sentAny || !r.upToDate) {
+        // A keyed scan that stopped at its budget reports its progress and
+        // goes on scanning.
         this.#sentAny = true;
-        return this.#control(r, true);
+        return this.#control(r, r.upToDate);
       }
       const waitMs = Math.min(SSE_KEEP_ALIVE_MS, this.#deadline - Date.now());
       if (waitMs <= 0) return null;

@@ -23,6 +23,8 @@ async function engineWith(chunks: string[], closed: boolean): Promise<Engine> {
     closed: false,
     body: new Uint8Array(),
     fork: undefined,
+    routingKey: undefined,
+    timestampMs: undefined,
   });
   assert.ok(created.ok);
   for (const [i, chunk] of chunks.entries()) {
@@ -32,6 +34,8 @@ async function engineWith(chunks: string[], closed: boolean): Promise<Engine> {
       close: closed && i === chunks.length - 1,
       streamSeq: undefined,
       producer: undefined,
+      routingKey: undefined,
+      timestampMs: undefined,
     });
     assert.ok(appended.ok);
   }
@@ -131,6 +135,8 @@ Deno.test("sseBody() keeps a reader at the tail past stallMs: an empty queue is 
     close: false,
     streamSeq: undefined,
     producer: undefined,
+    routingKey: undefined,
+    timestampMs: undefined,
   });
   const next = new TextDecoder().decode((await reader.read()).value);
   assert.deepEqual(dataPayloads(next), ["late"]);

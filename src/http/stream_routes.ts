@@ -5,14 +5,19 @@
  * Each parses, calls one engine function and responds.
  */
 
-import type { ReadOutcome, StreamView } from "../engine/types.ts";
+import type {
+  KeyedReadOutcome,
+  ReadOutcome,
+  StreamView,
+} from "../engine/types.ts";
 import { fail, type Result, StreamError } from "../errors.ts";
 import { isJsonContentType } from "../protocol/headers.ts";
 import { jsonArrayBody } from "../protocol/json.ts";
-import { encodeOffset, parseOffsetParam } from "../protocol/offset.ts";
+import { encodeOffset } from "../protocol/offset.ts";
 import { responseCursor } from "../protocol/cursor.ts";
 import { withBody } from "./body.ts";
 import type { HttpContext } from "./context.ts";
+import { parseReadParams, type ReadParams } from "./read_params.ts";
 import { parseAppendHeaders, parseCreateHeaders } from "./request_headers.ts";
 import { errorResponse, respond } from "./respond.ts";
 import type { RouteRequest } from "./router.ts";
@@ -45,7 +50,11 @@ async function create(
   request: Request,
   body: Uint8Array,
 ): Promise<Response> {
-  const parsed = parseCreateHeaders(request.headers, body);
+  const parsed = parseCreateHeaders(
+    request.headers,
+    body,
+    ctx.limits.routingKeyBytesMax,
+  );
   if (!parsed.ok) return errorResponse(parsed.error);
   const resolved = await ctx.engine.resolveForkSubOffset(parsed.value);
   if (!resolved.ok) return errorResponse(resolved.error);
@@ -80,7 +89,11 @@ async function append(
   requestHeaders: Headers,
   body: Uint8Array,
 ): Promise<Response> {
-  const parsed = parseAppendHeaders(requestHeaders, body);
+  const parsed = parseAppendHeaders(
+    requestHeaders,
+    body,
+    ctx.limits.routingKeyBytesMax,
+  );
   if (!parsed.ok) return errorResponse(parsed.error);
   const appended = await ctx.engine.append(name, parsed.value);
   if (!appended.ok) return errorResponse(appended.error);
@@ -128,26 +141,34 @@ export async function deleteStream(
   return respond(null, 204);
 }
 
-/** GET: catch-up, long-poll or SSE, by the `live` parameter (§5.6-5.8). */
+/**
+ * GET: catch-up, long-poll or SSE, by the `live` parameter (§5.6-5.8);
+ * `since` starts at a time, `key` (or `pk/{key}`) keeps one key's records.
+ */
 export async function getStream(
   ctx: HttpContext,
   req: RouteRequest,
 ): Promise<Response> {
   const { name, request } = req;
   const params = new URLSearchParams(req.query);
-  const offsetParam = params.get("offset");
-  const offset = parseOffsetParam(offsetParam);
-  if (offset === undefined) {
-    return errorResponse(
-      new StreamError("bad_request", `Invalid offset "${offsetParam}"`),
-    );
+  const parsed = parseReadParams(req, params, ctx.limits.routingKeyBytesMax);
+  if (!parsed.ok) return errorResponse(parsed.error);
+  const p = parsed.value;
+  let from = p.from;
+  if (p.sinceMs !== undefined) {
+    const found = await ctx.engine.positionAtTime(name, p.sinceMs);
+    if (!found.ok) return errorResponse(found.error);
+    from = found.value;
   }
-  const from = offset.kind === "position" ? offset.position : offset.kind;
+  const read = readerFor(ctx, name, p);
   const live = params.get("live");
-  if (live === null) return await catchUp(ctx, name, request, from);
-  if (offsetParam === null) {
+  if (live === null) return await catchUp(read, p, request, from);
+  if (p.offsetParam === null && p.sinceMs === undefined) {
     return errorResponse(
-      new StreamError("bad_request", "Live reads need an offset parameter"),
+      new StreamError(
+        "bad_request",
+        "Live reads need an offset (or since) parameter",
+      ),
     );
   }
   if (live === "long-poll") {
@@ -156,17 +177,22 @@ export async function getStream(
       ctx.http.longPollTimeoutMs,
     );
     if (!timeout.ok) return errorResponse(timeout.error);
-    return await longPoll(
+    return await longPoll(ctx, read, name, from, {
+      params: p,
+      clientCursor: params.get("cursor"),
+      timeoutMs: timeout.value,
+      signal: request.signal,
+    });
+  }
+  if (live === "sse") {
+    return await sse(
       ctx,
+      read,
       name,
       from,
       params.get("cursor"),
-      timeout.value,
       request.signal,
     );
-  }
-  if (live === "sse") {
-    return await sse(ctx, name, from, params.get("cursor"), request.signal);
   }
   return errorResponse(
     new StreamError(
@@ -176,22 +202,37 @@ export async function getStream(
   );
 }
 
+/** A read of the stream from a position: every record, or one key's. */
+type Read = (
+  from: number | "start" | "now",
+  bytesMax?: number,
+) => Promise<Result<ReadOutcome & Partial<KeyedScan>>>;
+
+/** What a keyed read adds to a read's outcome. */
+type KeyedScan = Pick<KeyedReadOutcome, "scannedBytes" | "scanLimitReached">;
+
+function readerFor(ctx: HttpContext, name: string, p: ReadParams): Read {
+  const key = p.key;
+  if (key === undefined) {
+    return (from, bytesMax) => ctx.engine.read(name, from, bytesMax);
+  }
+  return (from, bytesMax) => ctx.engine.readKeyed(name, from, key, bytesMax);
+}
+
 async function catchUp(
-  ctx: HttpContext,
-  name: string,
+  read: Read,
+  p: ReadParams,
   request: Request,
   from: number | "start" | "now",
 ): Promise<Response> {
-  const read = await ctx.engine.read(name, from);
-  if (!read.ok) return errorResponse(read.error);
-  const r = read.value;
+  const result = await read(from);
+  if (!result.ok) return errorResponse(result.error);
+  const r = result.value;
   const headers = readHeaders(r);
   if (from === "now") {
     headers.set("cache-control", "no-store");
   } else {
-    const etag = `"${r.stream.id}:${r.startPos}:${r.nextPos}${
-      r.closed ? ":c" : ""
-    }"`;
+    const etag = etagOf(r, p);
     headers.set("etag", etag);
     headers.set("cache-control", CACHEABLE);
     if (matchesEtag(request.headers.get("if-none-match"), etag)) {
@@ -201,36 +242,54 @@ async function catchUp(
   return respond(readBodyBytes(r), 200, headers);
 }
 
+/** The ETag of a read: stream, range, the key if any, closure. */
+function etagOf(r: ReadOutcome, p: ReadParams): string {
+  const key = p.key === undefined
+    ? ""
+    : `:key=${encodeURIComponent(p.keyText)}`;
+  return `"${r.stream.id}:${r.startPos}:${r.nextPos}${key}${
+    r.closed ? ":c" : ""
+  }"`;
+}
+
 async function longPoll(
   ctx: HttpContext,
+  read: Read,
   name: string,
   from: number | "start" | "now",
-  clientCursor: string | null,
-  timeoutMs: number,
-  signal: AbortSignal,
+  options: {
+    params: ReadParams;
+    clientCursor: string | null;
+    timeoutMs: number;
+    signal: AbortSignal;
+  },
 ): Promise<Response> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + options.timeoutMs;
   let position = from;
   while (true) {
-    const read = await ctx.engine.read(name, position);
-    if (!read.ok) return errorResponse(read.error);
-    const r = read.value;
-    const cursor = responseCursor(clientCursor, Date.now());
-    if (r.data.length > 0) {
+    const result = await read(position);
+    if (!result.ok) return errorResponse(result.error);
+    const r = result.value;
+    const cursor = responseCursor(options.clientCursor, Date.now());
+    // A keyed scan that stopped at its budget answers what it found, so the
+    // client moves on from the stop point.
+    if (r.data.length > 0 || r.scanLimitReached === true) {
       const headers = readHeaders(r);
       if (!r.closed) headers.set("stream-cursor", cursor);
       headers.set("cache-control", CACHEABLE);
-      headers.set(
-        "etag",
-        `"${r.stream.id}:${r.startPos}:${r.nextPos}${r.closed ? ":c" : ""}"`,
-      );
+      headers.set("etag", etagOf(r, options.params));
       return respond(readBodyBytes(r), 200, headers);
     }
     position = r.nextPos;
     const left = deadline - Date.now();
     if (r.closed || left <= 0) return longPollEmpty(r, cursor);
     // A client that hangs up frees its waiter slot at once.
-    const waited = await ctx.engine.waitForData(name, r.nextPos, left, signal);
+    const waited = await ctx.engine.waitForData(
+      name,
+      r.nextPos,
+      left,
+      options.signal,
+    );
     if (!waited.ok) return errorResponse(waited.error);
     if (waited.value === "aborted") return longPollEmpty(r, cursor);
   }
@@ -249,6 +308,7 @@ function longPollEmpty(r: ReadOutcome, cursor: string): Response {
 
 async function sse(
   ctx: HttpContext,
+  read: Read,
   name: string,
   from: number | "start" | "now",
   clientCursor: string | null,
@@ -256,7 +316,7 @@ async function sse(
 ): Promise<Response> {
   // The first read happens here, so a missing stream or bad offset gets its
   // status before the 200; the body starts by sending it.
-  const first = await ctx.engine.read(name, from, ctx.limits.readBytesMax);
+  const first = await read(from, ctx.limits.readBytesMax);
   if (!first.ok) return errorResponse(first.error);
   const headers = new Headers({
     "content-type": "text/event-stream",
@@ -269,6 +329,7 @@ async function sse(
   }
   const body = sseBody({
     engine: ctx.engine,
+    read,
     name,
     from,
     first: first.value,
@@ -302,13 +363,19 @@ function streamHeaders(stream: StreamView): Headers {
   return headers;
 }
 
-function readHeaders(r: ReadOutcome): Headers {
+function readHeaders(r: ReadOutcome & Partial<KeyedScan>): Headers {
   const headers = new Headers({
     "content-type": r.stream.contentType,
     "stream-next-offset": encodeOffset(r.nextPos),
   });
   if (r.upToDate) headers.set("stream-up-to-date", "true");
   if (r.closed) headers.set("stream-closed", "true");
+  if (r.scannedBytes !== undefined) {
+    headers.set("stream-scanned-bytes", String(r.scannedBytes));
+  }
+  if (r.scanLimitReached === true) {
+    headers.set("stream-scan-limit-reached", "true");
+  }
   return headers;
 }
 

@@ -151,6 +151,90 @@ export function parseExpiresAt(value: string, nowMs: number): Result<number> {
   return ok(ms);
 }
 
+/**
+ * Parses a point in time given as RFC 3339 or as integer Unix nanoseconds
+ * (`Stream-Timestamp`, `since=`) into epoch milliseconds, or `undefined`.
+ * `round` says which way nanoseconds between two milliseconds go: `floor`
+ * for an append time, `ceil` for a lower bound (`since`: the first record
+ * at or after the time). Times before 1970 are refused.
+ */
+export function parseTimePoint(
+  value: string,
+  round: "floor" | "ceil",
+): number | undefined {
+  if (/^[0-9]{1,19}$/.test(value)) {
+    const nanos = BigInt(value);
+    let ms = nanos / 1_000_000n;
+    if (round === "ceil" && nanos % 1_000_000n !== 0n) ms++;
+    return ms <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(ms) : undefined;
+  }
+  const ms = parseRfc3339(value);
+  if (ms === undefined || ms < 0) return undefined;
+  // parseRfc3339 truncates to milliseconds; a lower bound rounds up.
+  const fraction = /\.(\d+)/.exec(value)?.[1] ?? "";
+  const subMs = /[1-9]/.test(fraction.slice(3));
+  return round === "ceil" && subMs ? ms + 1 : ms;
+}
+
+/** Parses `Stream-Timestamp` into epoch ms (see `parseTimePoint`). */
+export function parseStreamTimestamp(value: string): Result<number> {
+  const ms = parseTimePoint(value.trim(), "floor");
+  if (ms === undefined) {
+    return fail(
+      "bad_request",
+      `Invalid Stream-Timestamp "${value}": expected RFC 3339 or integer Unix nanoseconds, not before 1970`,
+    );
+  }
+  return ok(ms);
+}
+
+/**
+ * Parses a routing key given in a header (`Stream-Key`). Header values
+ * arrive as byte strings (one char per byte), so they are reinterpreted as
+ * UTF-8, which makes the header and the percent-decoded `key=` agree;
+ * invalid UTF-8, an empty key or one over `bytesMax` bytes is a 400.
+ */
+export function parseRoutingKeyHeader(
+  value: string,
+  bytesMax: number,
+): Result<Uint8Array> {
+  let bytes: Uint8Array;
+  if (isByteString(value)) {
+    bytes = Uint8Array.from(value, (c) => c.charCodeAt(0));
+    try {
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      return fail("bad_request", "Stream-Key is not valid UTF-8");
+    }
+  } else {
+    bytes = new TextEncoder().encode(value); // already decoded text
+  }
+  return checkRoutingKey(bytes, "Stream-Key", bytesMax);
+}
+
+function isByteString(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    if (value.charCodeAt(i) > 0xff) return false;
+  }
+  return true;
+}
+
+/** A routing key must be 1..`bytesMax` bytes; `what` names its source. */
+export function checkRoutingKey(
+  bytes: Uint8Array,
+  what: string,
+  bytesMax: number,
+): Result<Uint8Array> {
+  if (bytes.length === 0) return fail("bad_request", `${what} is empty`);
+  if (bytes.length > bytesMax) {
+    return fail(
+      "bad_request",
+      `${what} is ${bytes.length} bytes; routing keys are at most ${bytesMax}`,
+    );
+  }
+  return ok(bytes);
+}
+
 /** Producer headers of one request. */
 export interface ProducerHeaders {
   /** `Producer-Id`: a non-empty string naming the writer. */

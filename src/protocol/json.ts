@@ -20,6 +20,8 @@ export interface FramedMessages {
   bytes: Uint8Array;
   /** Stored length of each message, in order; sums to `bytes.length`. */
   lengths: number[];
+  /** The messages as parsed, in order (for key extraction and validation). */
+  values?: readonly unknown[];
 }
 
 /**
@@ -43,7 +45,8 @@ export function frameJsonMessages(
   if (values.length === 0 && !allowEmptyArray) {
     return fail("bad_request", "Cannot append an empty JSON array");
   }
-  return ok(encodeMessages(values.map((v) => JSON.stringify(v) + ",")));
+  const framed = encodeMessages(values.map((v) => JSON.stringify(v) + ","));
+  return ok({ ...framed, values });
 }
 
 // Encodes each message straight into one buffer: no per-message buffers to

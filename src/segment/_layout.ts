@@ -11,8 +11,14 @@ import { StreamError } from "../errors.ts";
 
 /** "SBSEG", the first five bytes of a segment and of its trailer tag. */
 export const MAGIC: Uint8Array = new Uint8Array([0x53, 0x42, 0x53, 0x45, 0x47]);
-/** The one format version this code writes and reads. */
-export const VERSION = 1;
+/**
+ * The format version this code writes. Version 2 added per-record append
+ * times (block payload) and per-block time bounds (footer index); version 1
+ * files, whose records read as time 0, are still read.
+ */
+export const VERSION = 2;
+/** Versions this code reads. */
+export const VERSIONS_READ: readonly number[] = [1, 2];
 /** File header: magic, version, two reserved zero bytes. */
 export const FILE_HEADER_BYTES = 8;
 /** Trailer: footer offset u64, footer length u32, footer crc u32, tag. */
@@ -21,8 +27,13 @@ export const TRAILER_BYTES = 24;
 export const BLOCK_HEADER_BYTES = 32;
 /** The header crc that follows the bloom. */
 export const BLOCK_CRC_BYTES = 4;
-/** One footer index entry: first pos u64, file offset u64, len, count. */
-export const INDEX_ENTRY_BYTES = 24;
+/**
+ * One footer index entry: first pos u64, file offset u64, len u32, count
+ * u32, and from version 2 min and max append time u64.
+ */
+export function indexEntryBytes(version: number): number {
+  return version >= 2 ? 40 : 24;
+}
 /** Footer fields after the stream id. */
 export const FOOTER_FIXED_BYTES = 32;
 /** Longest stream id, in UTF-8 bytes. */
@@ -33,8 +44,7 @@ export const CODEC_RAW = 0;
 export const CODEC_ZSTD = 1;
 /** Block flag: the payload carries routing keys. */
 export const FLAG_KEYS = 1;
-/** Key length meaning "this record has no routing key". */
-export const NO_KEY = 0xffffffff;
+export { NO_KEY } from "../record_meta.ts";
 
 /** Throws a `corrupt` StreamError about a segment. */
 export function corrupt(
@@ -72,13 +82,13 @@ export function tagBytes(): Uint8Array {
   return tag;
 }
 
-/** Checks an 8-byte tag (file header or trailer end). */
-export function checkTag(bytes: Uint8Array, where: string): void {
+/** Checks an 8-byte tag (file header or trailer end); returns its version. */
+export function checkTag(bytes: Uint8Array, where: string): number {
   assert(bytes.length === FILE_HEADER_BYTES, "a tag is 8 bytes");
   for (let i = 0; i < MAGIC.length; i++) {
     if (bytes[i] !== MAGIC[i]) corrupt(`bad magic in ${where}`);
   }
-  if (bytes[5] !== VERSION) {
+  if (!VERSIONS_READ.includes(bytes[5])) {
     corrupt(`unsupported version ${bytes[5]} in ${where}`, {
       version: bytes[5],
     });
@@ -86,6 +96,7 @@ export function checkTag(bytes: Uint8Array, where: string): void {
   if (bytes[6] !== 0 || bytes[7] !== 0) {
     corrupt(`reserved bytes not zero in ${where}`);
   }
+  return bytes[5];
 }
 
 /** Parsed trailer. */
@@ -109,10 +120,19 @@ export function writeTrailer(t: Trailer): Uint8Array {
   return out;
 }
 
-/** Decodes the trailer of a file of `size` bytes and checks it fits. */
-export function readTrailer(bytes: Uint8Array, size: number): Trailer {
+/**
+ * Decodes the trailer of a file of `size` bytes and checks it fits and
+ * names `version`, the file header's.
+ */
+export function readTrailer(
+  bytes: Uint8Array,
+  size: number,
+  version: number,
+): Trailer {
   assert(bytes.length === TRAILER_BYTES, "trailer is 24 bytes");
-  checkTag(bytes.subarray(16), "trailer");
+  if (checkTag(bytes.subarray(16), "trailer") !== version) {
+    corrupt("file header and trailer versions differ");
+  }
   const view = viewOf(bytes);
   const footerOffset = getU64(view, 0, "footer offset");
   const footerLength = view.getUint32(8, true);
@@ -142,6 +162,10 @@ export interface BlockInfo {
   length: number;
   /** Records in the block (>= 1). */
   recordCount: number;
+  /** Append time of its first record, ms (0 in version 1 files). */
+  minTimeMs: number;
+  /** Append time of its last record, ms (0 in version 1 files). */
+  maxTimeMs: number;
 }
 
 /** Segment-wide fields kept in the footer. */
@@ -162,8 +186,9 @@ export interface FooterInfo {
 export function writeFooter(f: FooterInfo): Uint8Array {
   const id = new TextEncoder().encode(f.streamId);
   assert(id.length <= STREAM_ID_BYTES_MAX, "stream id too long");
+  const entryBytes = indexEntryBytes(VERSION);
   const out = new Uint8Array(
-    4 + id.length + FOOTER_FIXED_BYTES + f.blocks.length * INDEX_ENTRY_BYTES,
+    4 + id.length + FOOTER_FIXED_BYTES + f.blocks.length * entryBytes,
   );
   const view = viewOf(out);
   view.setUint32(0, id.length, true);
@@ -179,7 +204,9 @@ export function writeFooter(f: FooterInfo): Uint8Array {
     setU64(view, at + 8, b.fileOffset);
     view.setUint32(at + 16, b.length, true);
     view.setUint32(at + 20, b.recordCount, true);
-    at += INDEX_ENTRY_BYTES;
+    setU64(view, at + 24, b.minTimeMs);
+    setU64(view, at + 32, b.maxTimeMs);
+    at += entryBytes;
   }
   assert(at === out.length, "footer filled exactly");
   return out;
@@ -193,6 +220,7 @@ export function writeFooter(f: FooterInfo): Uint8Array {
 export function readFooter(
   bytes: Uint8Array,
   footerOffset: number,
+  version: number,
 ): FooterInfo {
   const view = viewOf(bytes);
   if (bytes.length < 4) corrupt("footer truncated");
@@ -216,24 +244,32 @@ export function readFooter(
   const blockCount = view.getUint32(at + 24, true);
   if (view.getUint32(at + 28, true) !== 0) corrupt("reserved footer field");
   at += FOOTER_FIXED_BYTES;
-  if (bytes.length !== at + blockCount * INDEX_ENTRY_BYTES) {
+  if (bytes.length !== at + blockCount * indexEntryBytes(version)) {
     corrupt("footer length does not match its block count", { blockCount });
   }
   if (blockCount < 1 || startPos >= endPos) corrupt("segment has no records");
-  const blocks = readIndex(view, at, blockCount);
+  const blocks = readIndex(view, at, blockCount, version);
   checkTiling(blocks, startPos, endPos, recordCount, footerOffset);
   return { streamId, startPos, endPos, recordCount, blocks };
 }
 
-function readIndex(view: DataView, at: number, count: number): BlockInfo[] {
+function readIndex(
+  view: DataView,
+  at: number,
+  count: number,
+  version: number,
+): BlockInfo[] {
   const blocks: BlockInfo[] = [];
-  for (let i = 0; i < count; i++, at += INDEX_ENTRY_BYTES) {
+  const timed = version >= 2;
+  for (let i = 0; i < count; i++, at += indexEntryBytes(version)) {
     blocks.push({
       firstPos: getU64(view, at, "block position"),
       endPos: 0, // filled by checkTiling
       fileOffset: getU64(view, at + 8, "block offset"),
       length: view.getUint32(at + 16, true),
       recordCount: view.getUint32(at + 20, true),
+      minTimeMs: timed ? getU64(view, at + 24, "block time") : 0,
+      maxTimeMs: timed ? getU64(view, at + 32, "block time") : 0,
     });
   }
   return blocks;
@@ -264,6 +300,11 @@ function checkTiling(
     }
     if (b.length < BLOCK_HEADER_BYTES + BLOCK_CRC_BYTES) {
       corrupt(`block ${i} too short`, { block: i });
+    }
+    // Append times never decrease along a stream: time seeks rely on it.
+    const previousMax = i === 0 ? 0 : blocks[i - 1].maxTimeMs;
+    if (b.minTimeMs > b.maxTimeMs || b.minTimeMs < previousMax) {
+      corrupt(`block ${i} append times out of order`, { block: i });
     }
     offset += b.length;
     records += b.recordCount;

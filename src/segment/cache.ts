@@ -9,6 +9,7 @@
 
 import { assert } from "../assert.ts";
 import type { Codec } from "../_wasm/codec.ts";
+import { encodeKeys } from "../record_meta.ts";
 import { openSegment, type SegmentReader } from "./reader.ts";
 
 /** One decoded block: its records back to back, as a WAL chunk holds them. */
@@ -21,6 +22,10 @@ export interface DecodedBlock {
   data: Uint8Array;
   /** Record lengths, or null for a single record. */
   lengths: Uint32Array | null;
+  /** Key table (`src/record_meta.ts`), or null when no record has a key. */
+  keys: Uint8Array | null;
+  /** Append time per record, ms, or null (version 1 files: all 0). */
+  times: Float64Array | null;
 }
 
 interface Entry {
@@ -114,10 +119,15 @@ export class SegmentCache {
       lengths: records.length > 1
         ? Uint32Array.from(records, (r) => r.data.length)
         : null,
+      keys: encodeKeys(records.map((r) => r.key)),
+      times: reader.version >= 2
+        ? Float64Array.from(records, (r) => r.timeMs)
+        : null,
     };
     const current = this.#entries.get(key);
     if (current !== undefined && current === entry) {
-      const size = block.data.length + (block.lengths?.byteLength ?? 0);
+      const size = block.data.length + (block.lengths?.byteLength ?? 0) +
+        (block.keys?.byteLength ?? 0) + (block.times?.byteLength ?? 0);
       current.blocks.set(index, block);
       current.bytes += size;
       this.#bytes += size;

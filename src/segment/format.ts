@@ -27,6 +27,7 @@ import {
 } from "./_layout.ts";
 import { type SegmentRecord, writePayload } from "./_payload.ts";
 import { concatBytes } from "../bytes.ts";
+import { decodeKeys } from "../record_meta.ts";
 
 export type { BlockInfo } from "./_layout.ts";
 export type { SegmentRecord } from "./_payload.ts";
@@ -46,6 +47,8 @@ export interface SegmentRecordInput {
   data: Uint8Array;
   /** Routing key, if any. */
   key?: Uint8Array | null;
+  /** Append time, ms (0 when unknown). Never less than the previous one's. */
+  timeMs?: number;
 }
 
 /** A WAL chunk (src/storage/wal_store.ts `Chunk`): records back to back. */
@@ -58,6 +61,10 @@ export interface ChunkInput {
   data: Uint8Array;
   /** Record lengths, or null for a single record. */
   lengths: Uint32Array | null;
+  /** Key table (`src/record_meta.ts`), or null when no record has a key. */
+  keys: Uint8Array | null;
+  /** Append time per record, ms, or null (all 0). */
+  times: Float64Array | null;
 }
 
 /** How `encodeSegment` lays out blocks. */
@@ -84,16 +91,26 @@ export function routingKeyHash(key: Uint8Array): bigint {
   return xxhash64(key);
 }
 
-/** Splits WAL chunks into records (a chunk without lengths is one record). */
+/**
+ * Splits WAL chunks into records with their keys and times (a chunk
+ * without lengths is one record).
+ */
 export function* chunkRecords(
   chunks: Iterable<ChunkInput>,
 ): Generator<SegmentRecordInput> {
   for (const c of chunks) {
     assert(c.endPos - c.startPos === c.data.length, "chunk length mismatch");
     const lengths = c.lengths ?? [c.data.length];
+    const keys = decodeKeys(c.keys, lengths.length);
     let at = 0;
-    for (const length of lengths) {
-      yield { pos: c.startPos + at, data: c.data.subarray(at, at + length) };
+    for (let i = 0; i < lengths.length; i++) {
+      const length = lengths[i];
+      yield {
+        pos: c.startPos + at,
+        data: c.data.subarray(at, at + length),
+        key: keys[i],
+        timeMs: c.times?.[i] ?? 0,
+      };
       at += length;
     }
     assert(at === c.data.length, "chunk lengths must cover its data");
@@ -128,6 +145,7 @@ export class SegmentEncoder {
   #pendingBytes = 0;
   #startPos = -1;
   #nextPos = -1;
+  #lastTimeMs = 0;
   #finished = false;
 
   /** Starts an empty segment; see `EncodeSegmentOptions`. */
@@ -151,6 +169,12 @@ export class SegmentEncoder {
       this.#nextPos < 0 || r.pos === this.#nextPos,
       "records must be contiguous",
     );
+    const timeMs = r.timeMs ?? 0;
+    assert(
+      Number.isSafeInteger(timeMs) && timeMs >= this.#lastTimeMs,
+      "append times must not decrease",
+    );
+    this.#lastTimeMs = timeMs;
     if (this.#startPos < 0) this.#startPos = r.pos;
     if (
       this.#pending.length > 0 &&
@@ -158,7 +182,12 @@ export class SegmentEncoder {
     ) {
       this.#flush();
     }
-    this.#pending.push({ pos: r.pos, data: r.data, key: r.key ?? null });
+    this.#pending.push({
+      pos: r.pos,
+      data: r.data,
+      key: r.key ?? null,
+      timeMs,
+    });
     this.#pendingBytes += r.data.length;
     this.#nextPos = r.pos + r.data.length;
   }
@@ -195,6 +224,8 @@ export class SegmentEncoder {
       fileOffset: this.#offset,
       length: block.length,
       recordCount: this.#pending.length,
+      minTimeMs: this.#pending[0].timeMs,
+      maxTimeMs: this.#pending[this.#pending.length - 1].timeMs,
     });
     this.#parts.push(block);
     this.#offset += block.length;

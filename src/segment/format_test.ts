@@ -200,13 +200,24 @@ Deno.test("encodeSegment() takes WAL chunks like records", async () => {
       endPos: 64 + 13,
       data: cat(recs.slice(0, 3)),
       lengths: new Uint32Array([3, 9, 1]),
+      keys: null,
+      times: null,
     },
-    { startPos: 77, endPos: 97, data: recs[3].data, lengths: null },
+    {
+      startPos: 77,
+      endPos: 97,
+      data: recs[3].data,
+      lengths: null,
+      keys: null,
+      times: null,
+    },
     {
       startPos: 97,
       endPos: 111,
       data: cat(recs.slice(4)),
       lengths: new Uint32Array([7, 7]),
+      keys: null,
+      times: null,
     },
   ];
   const options = { streamId: "c", codec: wasm, blockBytesTarget: 16 };
@@ -328,7 +339,7 @@ Deno.test("wrong magic, version or trailer is corrupt", async () => {
   const good = sampleSegment();
   const cases: [string, (b: Uint8Array) => void][] = [
     ["magic", (b) => b[0] = 0x58],
-    ["version", (b) => b[5] = 2],
+    ["version", (b) => b[5] = 3],
     ["reserved", (b) => b[7] = 1],
     ["trailer magic", (b) => b[b.length - 8] = 0x58],
     ["trailer version", (b) => b[b.length - 3] = 9],
@@ -388,4 +399,102 @@ Deno.test("incompressible blocks are stored raw", async () => {
   // Readable without a codec: no block needed one.
   const reader = await openSegment(bytes, { codec: null });
   assert.deepEqual((await readAll(reader))[0].data, data);
+});
+
+Deno.test("records keep their keys and append times; the index bounds each block's times", async () => {
+  const records: SegmentRecordInput[] = [];
+  let pos = 0;
+  for (let i = 0; i < 60; i++) {
+    const data = enc.encode(`rec-${i};`.repeat(1 + i % 3));
+    records.push({
+      pos,
+      data,
+      key: i % 4 === 0 ? null : enc.encode(`k${i % 5}`),
+      timeMs: 1_700_000_000_000 + Math.floor(i / 3) * 7, // 3 records per time
+    });
+    pos += data.length;
+  }
+  for (const codec of codecs) {
+    const reader = await openSegment(
+      encodeSegment(records, { streamId: "t", codec, blockBytesTarget: 90 }),
+      { codec },
+    );
+    assert.equal(reader.version, 2);
+    assert.ok(reader.blocks.length > 5);
+    const got = [];
+    for (let b = 0; b < reader.blocks.length; b++) {
+      const block = await reader.readBlock(b);
+      assert.equal(reader.blocks[b].minTimeMs, block[0].timeMs);
+      assert.equal(reader.blocks[b].maxTimeMs, block[block.length - 1].timeMs);
+      got.push(...block);
+    }
+    assert.deepEqual(
+      got.map((
+        r,
+      ) => [r.pos, r.key && new TextDecoder().decode(r.key), r.timeMs]),
+      records.map((r) => [
+        r.pos,
+        r.key ? new TextDecoder().decode(r.key) : null,
+        r.timeMs,
+      ]),
+    );
+    for (
+      const t of [0, 1_700_000_000_000, 1_700_000_000_050, 1_800_000_000_000]
+    ) {
+      const b = reader.blockAtTime(t);
+      const first = records.findIndex((r) => r.timeMs! >= t);
+      if (first < 0) assert.equal(b, -1);
+      else {
+        assert.equal(reader.blockFor(records[first].pos) >= b, true);
+        assert.ok(reader.blocks[b].maxTimeMs >= t);
+        if (b > 0) assert.ok(reader.blocks[b - 1].maxTimeMs < t);
+      }
+    }
+  }
+});
+
+Deno.test("the encoder refuses append times that go backwards", () => {
+  assert.throws(
+    () =>
+      encodeSegment([
+        { pos: 0, data: enc.encode("a"), timeMs: 5 },
+        { pos: 1, data: enc.encode("b"), timeMs: 4 },
+      ], { streamId: "t", codec: null }),
+    AssertionError,
+  );
+});
+
+Deno.test("a version 1 segment (written before append times) still reads, its records at time 0", async () => {
+  // test/fixtures/segment_v1.seg: 30 records from position 100, record i is
+  // `record-${i};` repeated 1 + i % 4 times, keyed k0/k1 unless i % 3 == 0.
+  const bytes = await Deno.readFile(
+    new URL("../../test/fixtures/segment_v1.seg", import.meta.url),
+  );
+  const reader = await openSegment(bytes, { codec: native });
+  assert.equal(reader.version, 1);
+  await reader.verify();
+  const got = [];
+  for (let b = 0; b < reader.blocks.length; b++) {
+    assert.equal(reader.blocks[b].maxTimeMs, 0);
+    got.push(...await reader.readBlock(b));
+  }
+  assert.equal(got.length, 30);
+  got.forEach((r, i) => {
+    assert.equal(
+      new TextDecoder().decode(r.data),
+      `record-${i};`.repeat(1 + i % 4),
+    );
+    assert.equal(
+      r.key === null ? null : new TextDecoder().decode(r.key),
+      i % 3 === 0 ? null : `k${i % 2}`,
+    );
+    assert.equal(r.timeMs, 0);
+  });
+  assert.equal(reader.blockAtTime(0), 0);
+  assert.equal(reader.blockAtTime(1), -1);
+  const b = reader.blockFor(got[4].pos);
+  assert.equal(
+    await reader.mayContainKey(b, routingKeyHash(enc.encode("k0"))),
+    true,
+  );
 });

@@ -72,13 +72,16 @@ export async function openSegment(
   if (size < FILE_HEADER_BYTES + TRAILER_BYTES) {
     corrupt(`file of ${size} bytes is too short`, { size });
   }
-  checkTag(await readExact(src, 0, FILE_HEADER_BYTES), "file header");
+  const version = checkTag(
+    await readExact(src, 0, FILE_HEADER_BYTES),
+    "file header",
+  );
   const trailerBytes = await readExact(
     src,
     size - TRAILER_BYTES,
     TRAILER_BYTES,
   );
-  const trailer = readTrailer(trailerBytes, size);
+  const trailer = readTrailer(trailerBytes, size, version);
   const footerBytes = await readExact(
     src,
     trailer.footerOffset,
@@ -91,8 +94,8 @@ export async function openSegment(
       actual,
     });
   }
-  const footer = readFooter(footerBytes, trailer.footerOffset);
-  return new SegmentReader(src, footer, options.codec);
+  const footer = readFooter(footerBytes, trailer.footerOffset, version);
+  return new SegmentReader(src, { ...footer, version }, options.codec);
 }
 
 async function readExact(
@@ -122,6 +125,8 @@ export class SegmentReader {
   readonly recordCount: number;
   /** The footer index, in position and file order. */
   readonly blocks: readonly BlockInfo[];
+  /** Format version (1: no append times, read as 0). */
+  readonly version: number;
   readonly #src: RangeSource;
   readonly #codec: Codec | null;
   // One decoded block: sequential reads of one block decode it once.
@@ -139,6 +144,7 @@ export class SegmentReader {
       endPos: number;
       recordCount: number;
       blocks: BlockInfo[];
+      version: number;
     },
     codec: Codec | null,
   ) {
@@ -149,6 +155,23 @@ export class SegmentReader {
     this.endPos = footer.endPos;
     this.recordCount = footer.recordCount;
     this.blocks = footer.blocks;
+    this.version = footer.version;
+  }
+
+  /**
+   * Index of the first block holding a record with append time at least
+   * `timeMs` (block bounds never decrease), or -1 when none does. Reads
+   * only the footer.
+   */
+  blockAtTime(timeMs: number): number {
+    let lo = 0;
+    let hi = this.blocks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.blocks[mid].maxTimeMs >= timeMs) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo < this.blocks.length ? lo : -1;
   }
 
   /** Index of the block holding `pos`, or -1 outside [startPos, endPos). */
@@ -210,14 +233,16 @@ export class SegmentReader {
       corrupt(`block ${index} payload checksum mismatch`, { block: index });
     }
     const payload = this.#decompress(stored, header, index);
-    const records = readPayload(
-      payload,
-      header.recordCount,
-      (header.flags & FLAG_KEYS) !== 0,
-      block.firstPos,
-      block.endPos,
+    const records = readPayload(payload, {
+      count: header.recordCount,
+      withKeys: (header.flags & FLAG_KEYS) !== 0,
+      withTimes: this.version >= 2,
+      firstPos: block.firstPos,
+      endPos: block.endPos,
+      minTimeMs: block.minTimeMs,
+      maxTimeMs: block.maxTimeMs,
       index,
-    );
+    });
     this.#lastBlock = index;
     this.#lastRecords = records;
     return records;

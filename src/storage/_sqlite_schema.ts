@@ -7,10 +7,15 @@
 
 import type { Durability } from "../config.ts";
 import { StreamError } from "../errors.ts";
+import { decodeTimes } from "../record_meta.ts";
 import type { Chunk, StreamRow } from "./wal_store.ts";
 
-/** Bumped when the tables change incompatibly; a mismatch refuses to open. */
-export const SCHEMA_VERSION = "2";
+/**
+ * Bumped when the tables change. A WAL of an older version this code can
+ * migrate (`MIGRATIONS`) is migrated on open; any other mismatch refuses
+ * to open.
+ */
+export const SCHEMA_VERSION = "3";
 
 /** Every table of the WAL, created if missing. */
 export const SCHEMA = `
@@ -31,10 +36,14 @@ CREATE TABLE IF NOT EXISTS streams (
   stream_seq TEXT,
   forked_from INTEGER,
   fork_pos INTEGER,
-  soft_deleted INTEGER NOT NULL DEFAULT 0
+  soft_deleted INTEGER NOT NULL DEFAULT 0,
+  last_time_ms INTEGER NOT NULL DEFAULT 0
 );
--- One row per group-commit run of a stream's records. 'keys' is the slot for
--- per-record routing keys (unused until keyed reads arrive).
+-- One row per group-commit run of a stream's records. 'keys' holds the
+-- per-record routing keys as a key table (src/record_meta.ts, the segment
+-- block layout) or NULL when none has a key; 'times' the per-record append
+-- times as runs (NULL: written before times were kept, read as 0);
+-- 'max_time_ms' the last record's time, indexed for time seeks.
 -- A rowid table plus an index, not WITHOUT ROWID: rows hold KiB-sized blobs,
 -- and appends to many streams then land at the end of the table instead of
 -- splitting pages all over a (stream_id, start_pos) tree (5x faster inserts).
@@ -45,9 +54,12 @@ CREATE TABLE IF NOT EXISTS chunks (
   end_pos INTEGER NOT NULL,
   data BLOB NOT NULL,
   lengths BLOB,
-  keys BLOB
+  keys BLOB,
+  times BLOB,
+  max_time_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS chunks_by_position ON chunks (stream_id, start_pos);
+CREATE INDEX IF NOT EXISTS chunks_by_time ON chunks (stream_id, max_time_ms, start_pos);
 -- Sealed segments of a stream's own records; 'uploaded' once a published
 -- manifest names them (then the WAL chunks below are gone).
 CREATE TABLE IF NOT EXISTS segments (
@@ -67,6 +79,21 @@ CREATE TABLE IF NOT EXISTS producers (
   PRIMARY KEY (stream_id, producer_id)
 ) WITHOUT ROWID;
 `;
+
+/**
+ * Statements that take a WAL of the keyed version to the next, run in one
+ * transaction with the version update. Version 2 had no append times (its
+ * records read as time 0) and an unused `chunks.keys` column.
+ */
+export const MIGRATIONS: Readonly<Record<string, string>> = {
+  "2": `
+ALTER TABLE streams ADD COLUMN last_time_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chunks ADD COLUMN times BLOB;
+ALTER TABLE chunks ADD COLUMN max_time_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS chunks_by_time ON chunks (stream_id, max_time_ms, start_pos);
+UPDATE meta SET value = '3' WHERE key = 'schema_version';
+`,
+};
 
 /** A row as `node:sqlite` returns it in object mode. */
 export type Row = Record<string, unknown>;
@@ -90,7 +117,10 @@ export function isSqliteFull(error: unknown): boolean {
   return typeof code === "number" && (code & 0xff) === SQLITE_FULL;
 }
 
-/** A `chunks` row read in array mode (start, end, data, lengths), checked. */
+/**
+ * A `chunks` row read in array mode (start, end, data, lengths, keys,
+ * times), checked.
+ */
 export function chunkFromRow(row: unknown[]): Chunk {
   const data = row[2] as Uint8Array;
   const rawLengths = row[3] as Uint8Array | null;
@@ -115,7 +145,11 @@ export function chunkFromRow(row: unknown[]): Chunk {
       }`,
     );
   }
-  return { startPos, endPos, data, lengths };
+  const count = lengths?.length ?? 1;
+  const keys = (row[4] ?? null) as Uint8Array | null;
+  const rawTimes = (row[5] ?? null) as Uint8Array | null;
+  const times = rawTimes === null ? null : decodeTimes(rawTimes, count);
+  return { startPos, endPos, data, lengths, keys, times };
 }
 
 /** A `streams` row. */
@@ -139,5 +173,6 @@ export function streamFromRow(r: Row): StreamRow {
     forkedFrom: r.forked_from === null ? null : Number(r.forked_from),
     forkPos: r.fork_pos === null ? null : Number(r.fork_pos),
     softDeleted: Number(r.soft_deleted) === 1,
+    lastTimeMs: Number(r.last_time_ms ?? 0),
   };
 }

@@ -6,7 +6,7 @@
 
 import { StreamError } from "../errors.ts";
 import { planCompaction } from "./_compact.ts";
-import { mergeChunks } from "./chunk.ts";
+import { mergeChunks, seekTimeInChunk } from "./chunk.ts";
 import type {
   Chunk,
   ProducerRow,
@@ -187,6 +187,23 @@ export class MemoryStore implements WalStore {
       if (bytes >= bytesMax) break;
     }
     return Promise.resolve(out);
+  }
+
+  /** The first record at or after a time (see `WalStore`). */
+  seekTime(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    timeMs: number,
+  ): Promise<number | undefined> {
+    for (const chunk of this.#wal.chunks.get(streamId) ?? []) {
+      if (chunk.endPos <= fromPos || chunk.startPos >= endPos) continue;
+      const pos = seekTimeInChunk(chunk, fromPos, timeMs);
+      if (pos !== undefined) {
+        return Promise.resolve(pos < endPos ? pos : undefined);
+      }
+    }
+    return Promise.resolve(undefined);
   }
 
   /** Merges small chunks (see `WalStore`). */

@@ -1,6 +1,7 @@
 import {
   walStoreCompactionContract,
   walStoreContract,
+  walStoreKeysContract,
   walStoreSegmentContract,
 } from "./_contract.ts";
 import { MemoryStore, MemoryWal } from "./memory_store.ts";
@@ -14,3 +15,4 @@ const openMemory = (dir: string) => {
 walStoreContract("MemoryStore", openMemory);
 walStoreSegmentContract("MemoryStore", openMemory);
 walStoreCompactionContract("MemoryStore", openMemory);
+walStoreKeysContract("MemoryStore", openMemory);

@@ -15,13 +15,15 @@ import { planCompaction } from "./_compact.ts";
 import {
   chunkFromRow,
   isSqliteFull,
+  MIGRATIONS,
   type Row,
   SCHEMA,
   SCHEMA_VERSION,
   streamFromRow,
   SYNCHRONOUS,
 } from "./_sqlite_schema.ts";
-import { mergeChunks } from "./chunk.ts";
+import { encodeTimes } from "../record_meta.ts";
+import { mergeChunks, seekTimeInChunk } from "./chunk.ts";
 import {
   type Chunk,
   diskFullError,
@@ -74,6 +76,7 @@ export class SqliteStore implements WalStore {
   #deleteSegments: StatementSync;
   #markUploaded: StatementSync;
   #deleteChunksBelow: StatementSync;
+  #seekTime: StatementSync;
   // Prepared, not exec'd: only statement errors carry SQLite's result code
   // (`errcode`), which tells a full disk from other failures.
   #begin: StatementSync;
@@ -96,8 +99,8 @@ export class SqliteStore implements WalStore {
     // connection (a previous server in this process) may still hold.
     this.#db.exec(`PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL;
       PRAGMA synchronous=${synchronous}; PRAGMA cache_size=-65536;`);
-    this.#db.exec(SCHEMA);
     this.#checkVersion();
+    this.#db.exec(SCHEMA);
     if (options.pagesMax !== undefined) {
       this.#db.exec(`PRAGMA max_page_count=${Math.trunc(options.pagesMax)}`);
     }
@@ -105,15 +108,16 @@ export class SqliteStore implements WalStore {
     this.#insertStream = db.prepare(
       `INSERT INTO streams (id, name, content_type, created_at_ms, accessed_at_ms,
        ttl_s, expires_at_ms, tail_pos, closed, closed_by_producer, closed_by_epoch,
-       closed_by_seq, stream_seq, forked_from, fork_pos, soft_deleted)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+       closed_by_seq, stream_seq, forked_from, fork_pos, soft_deleted, last_time_ms)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
     );
     this.#insertChunk = db.prepare(
-      "INSERT INTO chunks (stream_id, start_pos, end_pos, data, lengths) VALUES (?,?,?,?,?)",
+      `INSERT INTO chunks (stream_id, start_pos, end_pos, data, lengths, keys,
+       times, max_time_ms) VALUES (?,?,?,?,?,?,?,?)`,
     );
     this.#updateTail = db.prepare(
       `UPDATE streams SET tail_pos=?, closed=?, closed_by_producer=?, closed_by_epoch=?,
-       closed_by_seq=?, stream_seq=?, accessed_at_ms=? WHERE id=?`,
+       closed_by_seq=?, stream_seq=?, accessed_at_ms=?, last_time_ms=? WHERE id=?`,
     );
     this.#upsertProducer = db.prepare(
       `INSERT INTO producers (stream_id, producer_id, epoch, seq, updated_at_ms)
@@ -134,7 +138,7 @@ export class SqliteStore implements WalStore {
     );
     // The chunk holding fromPos, then every later one below endPos.
     this.#readChunks = db.prepare(
-      `SELECT start_pos, end_pos, data, lengths FROM chunks
+      `SELECT start_pos, end_pos, data, lengths, keys, times FROM chunks
        WHERE stream_id = ?1 AND start_pos < ?3 AND start_pos >= coalesce(
          (SELECT max(start_pos) FROM chunks WHERE stream_id = ?1 AND start_pos <= ?2), 0)
        ORDER BY start_pos`,
@@ -144,8 +148,8 @@ export class SqliteStore implements WalStore {
        AND start_pos < ? ORDER BY start_pos LIMIT ?`,
     );
     this.#chunkRange = db.prepare(
-      `SELECT start_pos, end_pos, data, lengths FROM chunks WHERE stream_id = ?
-       AND start_pos >= ? AND start_pos < ? ORDER BY start_pos`,
+      `SELECT start_pos, end_pos, data, lengths, keys, times FROM chunks
+       WHERE stream_id = ? AND start_pos >= ? AND start_pos < ? ORDER BY start_pos`,
     );
     this.#deleteChunkRange = db.prepare(
       "DELETE FROM chunks WHERE stream_id = ? AND start_pos >= ? AND start_pos < ?",
@@ -164,7 +168,16 @@ export class SqliteStore implements WalStore {
     this.#deleteChunksBelow = db.prepare(
       "DELETE FROM chunks WHERE stream_id = ? AND end_pos <= ?",
     );
-    for (const statement of [this.#chunkSpans, this.#chunkRange]) {
+    // The first chunk whose last record is at or after the time: times never
+    // decrease along a stream, so max_time_ms orders like start_pos.
+    this.#seekTime = db.prepare(
+      `SELECT start_pos, end_pos, data, lengths, keys, times FROM chunks
+       WHERE stream_id = ?1 AND max_time_ms >= ?2 AND end_pos > ?3 AND start_pos < ?4
+       ORDER BY max_time_ms, start_pos LIMIT 1`,
+    );
+    for (
+      const statement of [this.#chunkSpans, this.#chunkRange, this.#seekTime]
+    ) {
       (statement as unknown as { setReturnArrays(on: boolean): void })
         .setReturnArrays(true);
     }
@@ -174,21 +187,46 @@ export class SqliteStore implements WalStore {
       .setReturnArrays(true);
   }
 
+  /**
+   * Stamps a new WAL with the schema version, migrates an older one it
+   * knows (each step in one transaction), and refuses any other. Runs
+   * before `SCHEMA`, whose indexes may name columns a migration adds.
+   */
   #checkVersion(): void {
-    const row = this.#db.prepare(
+    this.#db.exec(
+      "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    );
+    const read = this.#db.prepare(
       "SELECT value FROM meta WHERE key='schema_version'",
-    )
-      .get() as Row | undefined;
+    );
+    let row = read.get() as Row | undefined;
     if (row === undefined) {
       this.#db.prepare(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
-      )
-        .run(SCHEMA_VERSION);
-    } else if (row.value !== SCHEMA_VERSION) {
-      throw new StreamError(
-        "corrupt",
-        `Cannot open WAL: schema version ${row.value} is not ${SCHEMA_VERSION}`,
-      );
+      ).run(SCHEMA_VERSION);
+      return;
+    }
+    while (row !== undefined && row.value !== SCHEMA_VERSION) {
+      const from = String(row.value);
+      const step = MIGRATIONS[from];
+      if (step === undefined) {
+        throw new StreamError(
+          "corrupt",
+          `Cannot open WAL: schema version ${from} is not ${SCHEMA_VERSION}`,
+        );
+      }
+      // Another connection (a threaded store's other side) may migrate at
+      // the same moment: check again under the write lock.
+      this.#db.exec("BEGIN IMMEDIATE");
+      try {
+        const current = read.get() as Row | undefined;
+        if (current?.value === from) this.#db.exec(step);
+        this.#db.exec("COMMIT");
+      } catch (error) {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+        throw error;
+      }
+      row = read.get() as Row | undefined;
     }
   }
 
@@ -317,6 +355,7 @@ export class SqliteStore implements WalStore {
           s.forkedFrom,
           s.forkPos,
           s.softDeleted ? 1 : 0,
+          s.lastTimeMs,
         );
         return;
       }
@@ -386,12 +425,16 @@ export class SqliteStore implements WalStore {
       chunk.lengths.byteOffset,
       chunk.lengths.byteLength,
     );
+    const times = chunk.times;
     this.#insertChunk.run(
       streamId,
       chunk.startPos,
       chunk.endPos,
       chunk.data,
       lengths,
+      chunk.keys,
+      times === null ? null : encodeTimes(times),
+      times === null ? 0 : times[times.length - 1],
     );
   }
 
@@ -404,6 +447,7 @@ export class SqliteStore implements WalStore {
       t.closedBy?.seq ?? null,
       t.streamSeq,
       t.accessedAtMs,
+      t.lastTimeMs,
       streamId,
     );
   }
@@ -437,6 +481,23 @@ export class SqliteStore implements WalStore {
       if (bytes >= bytesMax) break;
     }
     return chunks;
+  }
+
+  /** The first record at or after a time (see `WalStore`). */
+  seekTime(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    timeMs: number,
+  ): Promise<number | undefined> {
+    return this.#run(() => {
+      const row = this.#seekTime.get(streamId, timeMs, fromPos, endPos) as
+        | unknown[]
+        | undefined;
+      if (row === undefined) return undefined;
+      const pos = seekTimeInChunk(chunkFromRow(row), fromPos, timeMs);
+      return pos === undefined || pos >= endPos ? undefined : pos;
+    });
   }
 
   /** Merges small chunks into ~`targetBytes` ones (see `WalStore`). */

@@ -4,6 +4,7 @@ import {
   streamRow,
   walStoreCompactionContract,
   walStoreContract,
+  walStoreKeysContract,
   walStoreSegmentContract,
 } from "./_contract.ts";
 import { openSqliteStore } from "./sqlite_store.ts";
@@ -15,6 +16,7 @@ const openSqlite = (dir: string) =>
 walStoreContract("SqliteStore", openSqlite);
 walStoreSegmentContract("SqliteStore", openSqlite);
 walStoreCompactionContract("SqliteStore", openSqlite);
+walStoreKeysContract("SqliteStore", openSqlite);
 
 Deno.test("SqliteStore refuses a database with another schema version", async () => {
   const dir = await Deno.makeTempDir();
@@ -102,4 +104,99 @@ Deno.test("SqliteStore on a full disk rejects the commit as disk-full, keeps non
     await store.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("SqliteStore migrates a version 2 WAL (written by the previous release) in place", async () => {
+  // test/fixtures/wal_v2.sqlite: a data dir's WAL written by the code before
+  // append times existed: "legacy/bytes" ("hello world", two appends),
+  // "legacy/json" (two messages), and "legacy/fork" (a fork of legacy/bytes
+  // with "!" appended).
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/wal.sqlite`;
+  await Deno.copyFile(
+    new URL("../../test/fixtures/wal_v2.sqlite", import.meta.url),
+    path,
+  );
+  const before = new DatabaseSync(path);
+  const version = before.prepare(
+    "SELECT value FROM meta WHERE key='schema_version'",
+  ).get() as { value: string };
+  assert.equal(version.value, "2");
+  before.close();
+  let store = openSqliteStore(path, "os");
+  try {
+    const snapshot = await store.load();
+    const byName = new Map(snapshot.streams.map((s) => [s.name, s]));
+    assert.deepEqual([...byName.keys()].sort(), [
+      "legacy/bytes",
+      "legacy/fork",
+      "legacy/json",
+    ]);
+    for (const s of snapshot.streams) assert.equal(s.lastTimeMs, 0);
+    const bytes = byName.get("legacy/bytes")!;
+    const chunks = await store.readChunks(bytes.id, 0, bytes.tailPos, 1 << 20);
+    assert.equal(
+      chunks.map((c) => new TextDecoder().decode(c.data)).join(""),
+      "hello world",
+    );
+    for (const c of chunks) {
+      assert.equal(c.keys, null);
+      assert.equal(c.times, null); // read as time 0
+    }
+    assert.equal(await store.seekTime(bytes.id, 0, bytes.tailPos, 0), 0);
+    assert.equal(
+      await store.seekTime(bytes.id, 0, bytes.tailPos, 1),
+      undefined,
+    );
+    // New appends after the migration carry keys and times.
+    await store.commit([
+      {
+        op: "append",
+        streamId: bytes.id,
+        chunk: {
+          startPos: bytes.tailPos,
+          endPos: bytes.tailPos + 1,
+          data: new Uint8Array([33]),
+          lengths: null,
+          keys: new Uint8Array([1, 0, 0, 0, 107]),
+          times: Float64Array.of(5000),
+        },
+        tail: {
+          tailPos: bytes.tailPos + 1,
+          closed: false,
+          closedBy: null,
+          streamSeq: null,
+          accessedAtMs: 5000,
+          lastTimeMs: 5000,
+        },
+      },
+    ], snapshot.nextStreamId);
+    await store.close();
+    store = openSqliteStore(path, "os"); // reopening a migrated WAL is a no-op
+    const again = await store.load();
+    assert.equal(
+      again.streams.find((s) => s.id === bytes.id)!.lastTimeMs,
+      5000,
+    );
+    assert.equal(
+      await store.seekTime(bytes.id, 0, bytes.tailPos + 1, 1),
+      bytes.tailPos,
+    );
+    const last = await store.readChunks(
+      bytes.id,
+      bytes.tailPos,
+      bytes.tailPos + 1,
+      100,
+    );
+    assert.deepEqual([...last[0].keys!], [1, 0, 0, 0, 107]);
+  } finally {
+    await store.close();
+  }
+  const after = new DatabaseSync(path);
+  const migrated = after.prepare(
+    "SELECT value FROM meta WHERE key='schema_version'",
+  ).get() as { value: string };
+  after.close();
+  assert.equal(migrated.value, "3");
+  await Deno.remove(dir, { recursive: true });
 });

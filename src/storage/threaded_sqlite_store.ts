@@ -148,6 +148,16 @@ export class ThreadedSqliteStore implements WalStore {
     return this.#reader.readChunks(streamId, fromPos, endPos, bytesMax);
   }
 
+  /** Seeks by append time on this thread. */
+  seekTime(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    timeMs: number,
+  ): Promise<number | undefined> {
+    return this.#reader.seekTime(streamId, fromPos, endPos, timeMs);
+  }
+
   /** Closes the writer (after its queued work), then the reader. */
   async close(): Promise<void> {
     if (this.#closed) return;

@@ -1,7 +1,7 @@
 /**
  * @module
  * The `WalStore` seam: what the engine needs from a write-ahead log. SQLite
- * implements it today (`sqlite_store.ts`); PostgreSQL will for scale-out.
+ * and PostgreSQL (`pg_store.ts`) implement it.
  * A store applies a batch of operations atomically and reads chunks back.
  * It knows nothing of HTTP or of the protocol's rules.
  */
@@ -49,11 +49,14 @@ export interface StreamRow {
   forkPos: number | null;
   /** Deleted while forks still read from it. */
   softDeleted: boolean;
+  /** Append time of the last record, ms (0 before any timed record). */
+  lastTimeMs: number;
 }
 
 /**
  * A run of records stored together. Records are back to back in `data`;
- * `lengths` gives each record's length when there is more than one.
+ * `lengths` gives each record's length when there is more than one; `keys`
+ * and `times` give each record's routing key and append time.
  */
 export interface Chunk {
   /** Position of the first byte. */
@@ -64,6 +67,17 @@ export interface Chunk {
   data: Uint8Array;
   /** Record lengths, or `null` for a single record. */
   lengths: Uint32Array | null;
+  /**
+   * Routing keys as a key table (`src/record_meta.ts`: a u32 length per
+   * record, `0xFFFFFFFF` for none, then the bytes), or `null` when no record
+   * has a key.
+   */
+  keys: Uint8Array | null;
+  /**
+   * Append time of each record in ms, non-decreasing; `null` for records
+   * written before append times were stored, which read as time 0.
+   */
+  times: Float64Array | null;
 }
 
 /** A producer's persisted state on one stream. */
@@ -92,6 +106,8 @@ export interface StreamTail {
   streamSeq: string | null;
   /** Access time for the sliding TTL. */
   accessedAtMs: number;
+  /** Append time of the last record, ms. */
+  lastTimeMs: number;
 }
 
 /**
@@ -135,7 +151,8 @@ export interface WalSnapshot {
 }
 
 /**
- * The error a store throws when a write failed because the disk is full.
+ * The error a store throws when a write failed because the disk is full (a
+ * kind of `retryableError`).
  * The store guarantees that nothing of the failed write remains (the
  * transaction rolled back) and that it stays usable: a later write may
  * succeed once space returns. Any other failed commit may have left the
@@ -145,7 +162,11 @@ export function diskFullError(action: string, cause: unknown): StreamError {
   return new StreamError(
     "unavailable",
     `${action}: the disk is full`,
-    { retryAfterSeconds: DISK_FULL_RETRY_AFTER_SECONDS, diskFull: true },
+    {
+      retryAfterSeconds: DISK_FULL_RETRY_AFTER_SECONDS,
+      diskFull: true,
+      retryable: true,
+    },
     { cause },
   );
 }
@@ -153,6 +174,32 @@ export function diskFullError(action: string, cause: unknown): StreamError {
 /** True for errors made by `diskFullError`. */
 export function isDiskFull(error: unknown): boolean {
   return error instanceof StreamError && error.detail?.diskFull === true;
+}
+
+/**
+ * The error a store throws when an operation failed as a whole for a reason
+ * that may pass (a full disk, a lost database connection, a statement
+ * timeout): the store kept nothing of it and stays usable, so the same
+ * operation may succeed later. `reason` ends the message, e.g. "PostgreSQL
+ * is unreachable".
+ */
+export function retryableError(
+  action: string,
+  reason: string,
+  retryAfterSeconds: number,
+  cause?: unknown,
+): StreamError {
+  return new StreamError(
+    "unavailable",
+    `${action}: ${reason}`,
+    { retryAfterSeconds, retryable: true },
+    { cause },
+  );
+}
+
+/** True for errors made by `retryableError` or `diskFullError`. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof StreamError && error.detail?.retryable === true;
 }
 
 /** A write-ahead log of streams. */
@@ -174,6 +221,17 @@ export interface WalStore {
     endPos: number,
     bytesMax: number,
   ): Promise<Chunk[]>;
+  /**
+   * Position of the first record of stream `streamId` in `[fromPos, endPos)`
+   * whose append time is at least `timeMs`, or `undefined` when there is
+   * none. Times never decrease along a stream, so this is a seek.
+   */
+  seekTime(
+    streamId: number,
+    fromPos: number,
+    endPos: number,
+    timeMs: number,
+  ): Promise<number | undefined>;
   /**
    * Merges runs of small chunks of stream `streamId` in `[fromPos, endPos)`
    * into chunks of about `targetBytes`, atomically, keeping every byte and

@@ -80,6 +80,8 @@ export class WakeEventQueue {
           close: false,
           streamSeq: undefined,
           producer: undefined,
+          routingKey: undefined,
+          timestampMs: undefined,
         });
         if (!appended.ok) {
           this.#log.warn(

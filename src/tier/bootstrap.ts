@@ -7,7 +7,9 @@
  * (the WAL tail, producer states, `Stream-Seq`) is not restored.
  */
 
+import { StreamError } from "../errors.ts";
 import { BOOTSTRAP_LIST_PAGES_MAX } from "../limits.ts";
+import { openSegment } from "../segment/reader.ts";
 import type { Logger } from "../log.ts";
 import {
   decodeManifest,
@@ -36,6 +38,7 @@ export async function bootstrapFromObjects(
   const ops: WalOp[] = [];
   const restored = new Map<number, Manifest>();
   const byName = new Map<string, number>();
+  const lastTimes = new Map<number, number>();
   const sources = new Set(manifests.flatMap((m) => m.fork?.sourceId ?? []));
   for (const m of manifests) {
     if (m.softDeleted && !sources.has(m.id)) continue; // its forks are gone too
@@ -54,7 +57,10 @@ export async function bootstrapFromObjects(
     }
     byName.set(m.name, m.id);
     restored.set(m.id, m);
-    ops.push({ op: "create", stream: rowOf(m, now) });
+    const floorMs = m.fork === null ? 0 : lastTimes.get(m.fork.sourceId) ?? 0;
+    const lastTimeMs = Math.max(floorMs, await lastSegmentTime(objects, m));
+    lastTimes.set(m.id, lastTimeMs);
+    ops.push({ op: "create", stream: rowOf(m, now, lastTimeMs) });
     for (const s of m.segments) {
       ops.push({
         op: "segment",
@@ -106,7 +112,26 @@ async function readManifests(objects: ObjectStore): Promise<Manifest[]> {
   return manifests.sort((a, b) => a.id - b.id);
 }
 
-function rowOf(m: Manifest, now: number): StreamRow {
+/**
+ * Append time of the last published record of `m` (0 when it has no
+ * segments or they predate append times), from the last segment's footer,
+ * so appends after the bootstrap keep times increasing.
+ */
+async function lastSegmentTime(
+  objects: ObjectStore,
+  m: Manifest,
+): Promise<number> {
+  const last = m.segments[m.segments.length - 1];
+  if (last === undefined) return 0;
+  const bytes = await objects.get(last.key);
+  if (bytes === undefined) {
+    throw new StreamError("corrupt", `Segment object "${last.key}" is missing`);
+  }
+  const segment = await openSegment(bytes, { codec: null });
+  return segment.blocks[segment.blocks.length - 1].maxTimeMs;
+}
+
+function rowOf(m: Manifest, now: number, lastTimeMs: number): StreamRow {
   return {
     id: m.id,
     name: m.name,
@@ -122,5 +147,6 @@ function rowOf(m: Manifest, now: number): StreamRow {
     forkedFrom: m.fork?.sourceId ?? null,
     forkPos: m.fork?.position ?? null,
     softDeleted: m.softDeleted,
+    lastTimeMs,
   };
 }

@@ -8,6 +8,12 @@
 
 import { StreamError } from "../errors.ts";
 import type { ChunkReader } from "../engine/reader.ts";
+import type { KeyedChunkReader, SkippedRange } from "../engine/keyed_reader.ts";
+import type { TimeSeeker } from "../engine/types.ts";
+import type { SegmentReader } from "../segment/reader.ts";
+import { routingKeyHash } from "../segment/format.ts";
+import { seekTimeInChunk } from "../storage/chunk.ts";
+import type { SegmentRow } from "../storage/wal_store.ts";
 import { segmentKey } from "../objectstore/manifest.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import type { SegmentCache } from "../segment/cache.ts";
@@ -22,7 +28,7 @@ export function tieredReader(
   wal: ChunkReader,
 ): ChunkReader {
   const segments = (s: TierStream, fromPos: number, bytesMax: number) =>
-    readSegments(objects, cache, s, fromPos, bytesMax);
+    readSegments(objects, cache, s, fromPos, bytesMax) as Promise<Chunk[]>;
   return async (id, fromPos, endPos, bytesMax) => {
     const s = streams.get(id);
     if (s !== undefined && fromPos < s.walStart) {
@@ -38,21 +44,108 @@ export function tieredReader(
   };
 }
 
-async function readSegments(
+/**
+ * The keyed variant of `tieredReader`: below the WAL range, segment blocks
+ * whose bloom filter rules the key out come back as skipped ranges, read
+ * from their headers only; the WAL's chunks are returned whole.
+ */
+export function tieredKeyedReader(
+  streams: TierStreams,
+  objects: ObjectStore,
+  cache: SegmentCache,
+  wal: ChunkReader,
+): KeyedChunkReader {
+  const segments = (
+    s: TierStream,
+    fromPos: number,
+    bytesMax: number,
+    key: Uint8Array,
+  ) => readSegments(objects, cache, s, fromPos, bytesMax, key);
+  return async (id, fromPos, endPos, bytesMax, key) => {
+    const s = streams.get(id);
+    if (s !== undefined && fromPos < s.walStart) {
+      return await segments(s, fromPos, bytesMax, key);
+    }
+    const chunks = await wal(id, fromPos, endPos, bytesMax);
+    const missing = chunks.length === 0 || chunks[0].startPos > fromPos;
+    if (missing && s !== undefined && fromPos < s.walStart) {
+      return await segments(s, fromPos, bytesMax, key);
+    }
+    return chunks;
+  };
+}
+
+/**
+ * Wraps the WAL's time seeker: positions below a stream's WAL range are
+ * searched in its segments, by the time bounds in their footers (a binary
+ * search over segments, then over blocks), then one block is decoded.
+ */
+export function tieredTimeSeeker(
+  streams: TierStreams,
+  objects: ObjectStore,
+  cache: SegmentCache,
+  wal: TimeSeeker,
+): TimeSeeker {
+  return async (id, fromPos, endPos, timeMs) => {
+    const s = streams.get(id);
+    let walFrom = fromPos;
+    if (s !== undefined && fromPos < s.walStart) {
+      const walStart = s.walStart;
+      const found = await seekSegments(objects, cache, s, fromPos, timeMs);
+      if (found !== undefined) return found < endPos ? found : undefined;
+      walFrom = walStart;
+    }
+    if (walFrom >= endPos) return undefined;
+    return await wal(id, walFrom, endPos, timeMs);
+  };
+}
+
+async function seekSegments(
   objects: ObjectStore,
   cache: SegmentCache,
   s: TierStream,
   fromPos: number,
-  bytesMax: number,
-): Promise<Chunk[]> {
-  const row = findSegment(s.segments, fromPos);
-  if (row === undefined) {
-    throw new StreamError(
-      "corrupt",
-      `No segment holds position ${fromPos} of stream id ${s.id}`,
-    );
+  timeMs: number,
+): Promise<number | undefined> {
+  const rows = s.segments.filter((r) =>
+    r.endPos > fromPos && r.startPos < s.walStart
+  );
+  // The first segment whose last record is at or after the time.
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const segment = await openRow(objects, cache, s.id, rows[mid]);
+    if (segment.reader.blocks.at(-1)!.maxTimeMs >= timeMs) hi = mid;
+    else lo = mid + 1;
   }
-  const key = segmentKey(s.id, row.startPos, row.endPos);
+  for (let i = lo; i < rows.length; i++) {
+    const { reader, key, load } = await openRow(objects, cache, s.id, rows[i]);
+    const first = Math.max(
+      reader.blockAtTime(timeMs),
+      reader.blockFor(fromPos),
+    );
+    if (reader.blockAtTime(timeMs) < 0 || first < 0) continue;
+    for (let b = first; b < reader.blocks.length; b++) {
+      const block = await cache.block(key, load, b);
+      const pos = seekTimeInChunk(block, fromPos, timeMs);
+      if (pos !== undefined) return pos;
+    }
+  }
+  return undefined;
+}
+
+async function openRow(
+  objects: ObjectStore,
+  cache: SegmentCache,
+  streamId: number,
+  row: SegmentRow,
+): Promise<{
+  reader: SegmentReader;
+  key: string;
+  load: () => Promise<Uint8Array>;
+}> {
+  const key = segmentKey(streamId, row.startPos, row.endPos);
   const load = async () => {
     const bytes = await objects.get(key);
     if (bytes === undefined) {
@@ -62,20 +155,52 @@ async function readSegments(
     }
     return bytes;
   };
-  const segment = await cache.get(key, load);
+  return { reader: await cache.get(key, load), key, load };
+}
+
+async function readSegments(
+  objects: ObjectStore,
+  cache: SegmentCache,
+  s: TierStream,
+  fromPos: number,
+  bytesMax: number,
+  routingKey?: Uint8Array,
+): Promise<(Chunk | SkippedRange)[]> {
+  const row = findSegment(s.segments, fromPos);
+  if (row === undefined) {
+    throw new StreamError(
+      "corrupt",
+      `No segment holds position ${fromPos} of stream id ${s.id}`,
+    );
+  }
+  const { reader: segment, key, load } = await openRow(
+    objects,
+    cache,
+    s.id,
+    row,
+  );
+  const hash = routingKey === undefined
+    ? undefined
+    : routingKeyHash(routingKey);
   // Whole decoded blocks from the one holding fromPos (blocks hold whole
   // records, so also the record holding it): gather() starts at that
   // record and clips at the fork point or tail.
-  const chunks: Chunk[] = [];
+  const chunks: (Chunk | SkippedRange)[] = [];
   let bytes = 0;
   for (
     let b = segment.blockFor(fromPos);
     b >= 0 && b < segment.blocks.length && bytes < bytesMax;
     b++
   ) {
-    const block = await cache.block(key, load, b);
-    chunks.push(block);
-    bytes += block.endPos - Math.max(block.startPos, fromPos);
+    const info = segment.blocks[b];
+    if (hash !== undefined && !await segment.mayContainKey(b, hash)) {
+      chunks.push({
+        skipped: true,
+        startPos: info.firstPos,
+        endPos: info.endPos,
+      });
+    } else chunks.push(await cache.block(key, load, b));
+    bytes += info.endPos - Math.max(info.firstPos, fromPos);
   }
   return chunks;
 }

@@ -22,7 +22,9 @@ import type { WalStore } from "../storage/wal_store.ts";
 import { crashPointHook, type TierContext } from "./_context.ts";
 import { inThreadSealer, type Sealer, workerSealer } from "./_seal.ts";
 import { SYSTEM_CLOCK, type TierClock } from "./clock.ts";
-import { tieredReader } from "./reader.ts";
+import { tieredKeyedReader, tieredReader, tieredTimeSeeker } from "./reader.ts";
+import type { KeyedChunkReader } from "../engine/keyed_reader.ts";
+import type { TimeSeeker } from "../engine/types.ts";
 import { ReleaseQueue } from "./release_queue.ts";
 import { sealPass } from "./seal_loop.ts";
 import { sweepSegmentFiles } from "./segment_files.ts";
@@ -167,6 +169,18 @@ export class Tier {
   reader(wal: ChunkReader): ChunkReader {
     const { streams, objects, cache } = this.#ctx;
     return tieredReader(streams, objects, cache, wal);
+  }
+
+  /** Wraps the WAL's reader for keyed reads (bloom filters skip blocks). */
+  keyedReader(wal: ChunkReader): KeyedChunkReader {
+    const { streams, objects, cache } = this.#ctx;
+    return tieredKeyedReader(streams, objects, cache, wal);
+  }
+
+  /** Wraps the WAL's time seeker: segments are searched by time bounds. */
+  timeSeeker(wal: TimeSeeker): TimeSeeker {
+    const { streams, objects, cache } = this.#ctx;
+    return tieredTimeSeeker(streams, objects, cache, wal);
   }
 
   /**

@@ -1,7 +1,7 @@
 /*
- * Key hashing kernel: XXH64 (seed 0) over a batch of keys in one call, plus
- * single-buffer XXH64 and CRC32C (Castagnoli) for small inputs that are not
- * worth a hash-wasm call. Freestanding C: no libc, no allocation; the TS
+ * Key hashing kernel: XXH64 over a batch of keys in one call (seed 0, or a
+ * caller's 64-bit seed for keyed fingerprints), plus single-buffer XXH64 and
+ * CRC32C (Castagnoli) for small inputs that are not worth a hash-wasm call. Freestanding C: no libc, no allocation; the TS
  * wrapper (src/_wasm/hash.ts) lays out every buffer in linear memory.
  */
 typedef unsigned long long u64;
@@ -39,12 +39,12 @@ static inline u64 xmerge(u64 acc, u64 val) {
   return acc * P1 + P4;
 }
 
-static u64 xxh64(const u8 *p, u32 len) {
+static u64 xxh64(const u8 *p, u32 len, u64 seed) {
   const u8 *end = p + len;
   u64 h;
   if (len >= 32) {
     const u8 *limit = end - 32;
-    u64 v1 = P1 + P2, v2 = P2, v3 = 0, v4 = 0 - P1;
+    u64 v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
     do {
       v1 = xround(v1, read64(p));
       v2 = xround(v2, read64(p + 8));
@@ -58,7 +58,7 @@ static u64 xxh64(const u8 *p, u32 len) {
     h = xmerge(h, v3);
     h = xmerge(h, v4);
   } else {
-    h = P5;
+    h = seed + P5;
   }
   h += (u64)len;
   while (p + 8 <= end) {
@@ -85,25 +85,31 @@ static u64 xxh64(const u8 *p, u32 len) {
 }
 
 /*
- * Hashes keys data[offsets[i] .. offsets[i+1]) for i < n into out[i].
- * Returns 0, or 1 (writing nothing further) at the first offset that is
- * decreasing or past data_len, so a bad offsets array never reads out of
- * bounds even if the wrapper's own check were skipped.
+ * Hashes keys data[offsets[i] .. offsets[i+1]) for i < n into out[i] with
+ * XXH64 seeded by `seed`. Returns 0, or 1 (writing nothing further) at the
+ * first offset that is decreasing or past data_len, so a bad offsets array
+ * never reads out of bounds even if the wrapper's own check were skipped.
  */
-int xxh64_batch(const u8 *data, u32 data_len, const u32 *offsets, u32 n,
-                u64 *out) {
+int xxh64_batch_seeded(const u8 *data, u32 data_len, const u32 *offsets,
+                       u32 n, u64 seed, u64 *out) {
   if (offsets[0] > data_len) return 1;
   for (u32 i = 0; i < n; i++) {
     u32 start = offsets[i];
     u32 stop = offsets[i + 1];
     if (stop < start || stop > data_len) return 1;
-    out[i] = xxh64(data + start, stop - start);
+    out[i] = xxh64(data + start, stop - start, seed);
   }
   return 0;
 }
 
+/* xxh64_batch_seeded with seed 0 (block blooms, checksums). */
+int xxh64_batch(const u8 *data, u32 data_len, const u32 *offsets, u32 n,
+                u64 *out) {
+  return xxh64_batch_seeded(data, data_len, offsets, n, 0, out);
+}
+
 /* XXH64 (seed 0) of one buffer. */
-u64 xxh64_one(const u8 *p, u32 len) { return xxh64(p, len); }
+u64 xxh64_one(const u8 *p, u32 len) { return xxh64(p, len, 0); }
 
 /* Slice-by-8 tables for reflected CRC32C (polynomial 0x82F63B78). */
 static u32 crc_table[8][256];

@@ -1,0 +1,49 @@
+/**
+ * @module
+ * Worker side of `workerRunBuilder`: hashes keys, builds, compacts and
+ * decodes runs one request at a time, so none of that runs on the thread
+ * serving HTTP. Results go back as transferred buffers.
+ */
+
+import { StreamError } from "../errors.ts";
+import { workerScope } from "../worker_scope.ts";
+import { runPartsBuffers, runToParts } from "./run.ts";
+import { decodeRun } from "./run_format.ts";
+import {
+  buildL0Bytes,
+  type BuildReply,
+  type BuildRequest,
+  compactBytes,
+} from "./_build.ts";
+
+const scope = workerScope<BuildRequest>();
+
+scope.onmessage = (event: MessageEvent<BuildRequest>) => {
+  const r = event.data;
+  try {
+    // Results are fresh: hand their buffers over instead of copying them.
+    const post = scope.postMessage as (m: unknown, t: Transferable[]) => void;
+    if (r.kind === "decode") {
+      const parts = runToParts(decodeRun(r.bytes));
+      const reply: BuildReply = { id: r.id, ok: true, parts };
+      post.call(scope, reply, runPartsBuffers(parts));
+      return;
+    }
+    const { bytes, entryCount } = r.kind === "l0"
+      ? buildL0Bytes(r.seed, r.firstSegment, r.keys)
+      : compactBytes(r.runs);
+    const reply: BuildReply = { id: r.id, ok: true, bytes, entryCount };
+    post.call(scope, reply, [bytes.buffer as ArrayBuffer]);
+  } catch (error) {
+    scope.postMessage(
+      {
+        id: r.id,
+        ok: false,
+        kind: error instanceof StreamError ? error.kind : "internal",
+        message: error instanceof Error ? error.message : String(error),
+      } satisfies BuildReply,
+    );
+  }
+};
+
+scope.postMessage({ ready: true } satisfies BuildReply);

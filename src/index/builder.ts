@@ -1,0 +1,151 @@
+/**
+ * @module
+ * `RunBuilder`: where run builds and compactions execute. `workerRunBuilder`
+ * runs them on a dedicated Worker (the server's choice: a 16-segment build
+ * hashes and sorts millions of keys), `inThreadRunBuilder` runs them here
+ * (tests, tools). Builds take keys and encoded runs and return encoded
+ * runs; `decode` checks a run file there and returns its columns. Only flat
+ * buffers cross the thread boundary: copied in, transferred back.
+ */
+
+import { assert } from "../assert.ts";
+import { type ErrorKind, StreamError } from "../errors.ts";
+import { ROUTING_BUILD_PENDING_MAX } from "../limits.ts";
+import {
+  buildL0Bytes,
+  type BuildReply,
+  type BuildRequest,
+  compactBytes,
+} from "./_build.ts";
+import type { SegmentKeys } from "./fingerprint.ts";
+import { type RoutingRun, runFromParts, type RunParts } from "./run.ts";
+import { decodeRun } from "./run_format.ts";
+
+/** An encoded run and its distinct fingerprints. */
+export interface BuiltRun {
+  /** The run file. */
+  bytes: Uint8Array;
+  /** Distinct fingerprints in it. */
+  entryCount: number;
+}
+
+/** Builds and compacts runs somewhere off the caller's hands. */
+export interface RunBuilder {
+  /** The L0 run over `keys[i]` = keys of segment `firstSegment + i`. */
+  buildL0(
+    seed: bigint,
+    firstSegment: number,
+    keys: SegmentKeys[],
+  ): Promise<BuiltRun>;
+  /** The next-level run merging encoded, contiguous runs of one level. */
+  compact(runs: Uint8Array[]): Promise<BuiltRun>;
+  /** The checked, decoded run file (`corrupt` if it is not one). */
+  decode(bytes: Uint8Array): Promise<RoutingRun>;
+  /** Releases the Worker, if any; later calls fail. */
+  close(): void;
+}
+
+/** Runs builds on the calling thread (tests and tools). */
+export function inThreadRunBuilder(): RunBuilder {
+  return {
+    buildL0: (seed, first, keys) =>
+      Promise.resolve(buildL0Bytes(seed, first, keys)),
+    compact: (runs) => Promise.resolve(compactBytes(runs)),
+    decode: (bytes) => Promise.resolve().then(() => decodeRun(bytes)),
+    close() {},
+  };
+}
+
+/** A request without its id (the builder assigns it). */
+type BuildRequestBody = BuildRequest extends infer R
+  ? R extends { id: number } ? Omit<R, "id"> : never
+  : never;
+
+type Reply = BuiltRun | { parts: RunParts };
+type Pending = { resolve: (r: Reply) => void; reject: (e: Error) => void };
+
+/**
+ * Runs builds on a dedicated Worker, one at a time in request order; past
+ * `pendingMax` waiting requests, calls fail with `overloaded`.
+ */
+export function workerRunBuilder(
+  pendingMax: number = ROUTING_BUILD_PENDING_MAX,
+): RunBuilder {
+  const worker = new Worker(new URL("./_build_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  let failed: StreamError | undefined;
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => markReady = resolve);
+  const fail = (error: StreamError) => {
+    failed ??= error;
+    markReady();
+    for (const p of pending.values()) p.reject(error);
+    pending.clear();
+  };
+  worker.onmessage = (event: MessageEvent<BuildReply>) => {
+    const reply = event.data;
+    if ("ready" in reply) return markReady();
+    const p = pending.get(reply.id);
+    if (p === undefined) return;
+    pending.delete(reply.id);
+    if (!reply.ok) {
+      p.reject(new StreamError(reply.kind as ErrorKind, reply.message));
+    } else if ("parts" in reply) p.resolve({ parts: reply.parts });
+    else p.resolve({ bytes: reply.bytes, entryCount: reply.entryCount });
+  };
+  worker.onerror = (event) => {
+    event.preventDefault();
+    fail(
+      new StreamError(
+        "unavailable",
+        `Index build worker crashed: ${event.message}`,
+      ),
+    );
+  };
+  const send = async (
+    request: BuildRequestBody,
+    transfer: ArrayBuffer[],
+  ): Promise<Reply> => {
+    await ready;
+    if (failed !== undefined) throw failed;
+    if (pending.size >= pendingMax) {
+      throw new StreamError(
+        "overloaded",
+        `Index worker has ${pending.size} requests waiting`,
+      );
+    }
+    const id = nextId++;
+    return await new Promise<Reply>((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ ...request, id }, transfer);
+    });
+  };
+  return {
+    // Inputs are copied, not transferred: a caller may keep them (a key
+    // reader's cache, a store's own buffer), and a transferred buffer would
+    // read as empty there afterwards. Results come back transferred.
+    async buildL0(seed, firstSegment, keys) {
+      return built(await send({ kind: "l0", seed, firstSegment, keys }, []));
+    },
+    async compact(runs) {
+      return built(await send({ kind: "compact", runs }, []));
+    },
+    async decode(bytes) {
+      const reply = await send({ kind: "decode", bytes }, []);
+      assert("parts" in reply, "a decode request gets a decoded run");
+      return runFromParts(reply.parts);
+    },
+    close() {
+      fail(new StreamError("unavailable", "Index build worker closed"));
+      worker.terminate();
+    },
+  };
+}
+
+function built(reply: Reply): BuiltRun {
+  assert("bytes" in reply, "a build request gets a run file");
+  return reply;
+}
