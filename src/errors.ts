@@ -35,7 +35,11 @@ export type ErrorKind =
   | "fenced"
   | "already_claimed"
   | "no_pending_work"
-  | "invalid_offset";
+  | "invalid_offset"
+  // Schema registry and lenses.
+  | "schema_invalid"
+  | "validation_failed"
+  | "lens_version_mismatch";
 
 /** HTTP status for each kind; the compiler flags a new kind with no status. */
 export const STATUS: Record<ErrorKind, number> = {
@@ -67,6 +71,9 @@ export const STATUS: Record<ErrorKind, number> = {
   already_claimed: 409,
   no_pending_work: 409,
   invalid_offset: 409,
+  schema_invalid: 400,
+  validation_failed: 400,
+  lens_version_mismatch: 409,
 };
 
 /**
@@ -103,6 +110,9 @@ export const SUBSCRIPTION_CODE: Record<ErrorKind, string> = {
   already_claimed: "ALREADY_CLAIMED",
   no_pending_work: "NO_PENDING_WORK",
   invalid_offset: "INVALID_OFFSET",
+  schema_invalid: "SCHEMA_INVALID",
+  validation_failed: "VALIDATION_FAILED",
+  lens_version_mismatch: "LENS_VERSION_MISMATCH",
 };
 
 /**

@@ -17,6 +17,7 @@ const LEAVES = [
 const MAY_IMPORT: Record<string, string[]> = {
   "_wasm/": [],
   "protocol/": [],
+  "schema/": [],
   "storage/": [],
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
