@@ -21,7 +21,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "storage/": [],
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
-  "engine/": ["protocol/", "storage/"],
+  "engine/": ["protocol/", "storage/", "schema/"],
   "tier/": [
     "engine/",
     "protocol/",
@@ -30,7 +30,7 @@ const MAY_IMPORT: Record<string, string[]> = {
     "objectstore/",
     "_wasm/",
   ],
-  "http/": ["protocol/", "engine/", "subscriptions/", "tier/"],
+  "http/": ["protocol/", "engine/", "subscriptions/", "tier/", "schema/"],
   "subscriptions/": ["protocol/", "engine/", "storage/"],
   "listen.ts": [],
   "server.ts": ["*"],

@@ -24,18 +24,25 @@
 import type { LimitsConfig } from "../config.ts";
 import { fail, ok, type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Chunk, WalStore } from "../storage/wal_store.ts";
+import type { Chunk, WalSnapshot, WalStore } from "../storage/wal_store.ts";
 import {
   type CompactionOptions,
   Compactor,
   DEFAULT_COMPACTION,
 } from "./compactor.ts";
 import { Listeners } from "./listeners.ts";
+import type { ActiveRegistry, Registry } from "../schema/registry.ts";
 import { assign, checkAppend, planAppend } from "./plan_append.ts";
 import { checkFork, configMismatch, planCreate } from "./plan_create.ts";
 import { gatherShared } from "./read_memo.ts";
 import { type ChunkReader, skipRecords } from "./reader.ts";
 import { StreamRegistry, viewOf } from "./registry.ts";
+import {
+  planSchemaChange,
+  promoteStored,
+  registryOf,
+  restoredRegistries,
+} from "./schemas.ts";
 import type { StreamState } from "./stream_state.ts";
 import { Sweeper } from "./sweeper.ts";
 import type {
@@ -131,6 +138,7 @@ export class Engine {
     const snapshot = await store.load();
     const engine = new Engine(store, snapshot.nextStreamId, options);
     engine.#registry.restore(snapshot.streams, snapshot.producers);
+    engine.#restoreSchemas(snapshot.schemaRegistries, true);
     engine.#log.info(
       `recovered ${engine.#registry.size} streams from the WAL`,
     );
@@ -279,6 +287,7 @@ export class Engine {
     registry.adopt(state);
     // Assigned: nothing awaited since the checks above.
     await this.#writer.enqueue(ops, bytes, () => {
+      state.visibleSchema = state.schema;
       state.visible = true;
       state.visibleTailPos = state.tailPos;
       state.visibleClosed = state.closed;
@@ -395,6 +404,66 @@ export class Engine {
       (bytes > 0 ? this.#gate?.admit(bytes) : undefined);
   }
 
+  // ---- schema registry -----------------------------------------------------
+
+  /** The committed schema registry of stream `name` (empty without one). */
+  schemaRegistry(
+    name: string,
+  ): Result<{ stream: StreamView; registry: Registry }> {
+    const found = this.#lookup(name, false);
+    if (!found.ok) return found;
+    const state = found.value;
+    return ok({
+      stream: viewOf(state),
+      registry: registryOf(state, state.visibleSchema),
+    });
+  }
+
+  /**
+   * Applies a `POST .../_schema` body. The change is planned against the
+   * assigned state and assigned with no `await` between (like an append):
+   * the new version starts at the assigned tail, appends assigned earlier
+   * are older records, and appends after it validate against the new schema.
+   * Resolves once the change has committed.
+   */
+  async updateSchema(name: string, body: unknown): Promise<Result<Registry>> {
+    this.#assertOpen();
+    const found = this.#lookup(name, false);
+    if (!found.ok) return found;
+    const state = found.value;
+    const planned = planSchemaChange(state, body);
+    if (!planned.ok) return planned;
+    const refused = this.#writer.admit(0);
+    if (refused !== undefined) return { ok: false, error: refused };
+    const { active, op } = planned.value;
+    state.schema = active;
+    // Assigned: nothing awaited since the checks above.
+    await this.#writer.enqueue([op], 0, () => {
+      if (state.deleted) return;
+      state.visibleSchema = active;
+      this.#listeners.emit("schemaChanged", () => viewOf(state));
+    });
+    return ok(active.registry);
+  }
+
+  /**
+   * Puts stored registries on their streams: at startup (committed, so
+   * visible too) and after a full disk (assigned only).
+   */
+  #restoreSchemas(
+    rows: WalSnapshot["schemaRegistries"],
+    visible: boolean,
+  ): void {
+    const restored = restoredRegistries(rows);
+    if (!restored.ok) throw restored.error;
+    for (const state of this.#registry.all()) {
+      const active: ActiveRegistry | null = restored.value.get(state.id) ??
+        null;
+      state.schema = active;
+      if (visible) state.visibleSchema = active;
+    }
+  }
+
   // ---- delete and expiry ---------------------------------------------------
 
   /** Deletes a stream; soft-deletes it while forks read from it (§5.4). */
@@ -463,11 +532,18 @@ export class Engine {
       bytesMax,
     );
     const upToDate = got.endPos >= tailPos;
+    const data = state.json
+      ? promoteStored(state.visibleSchema, got.startPos, got.data)
+      : { ok: true as const, value: got.data };
+    if (!data.ok) {
+      this.#log.error(`stream "${name}": ${data.error.message}`);
+      return data;
+    }
     return ok({
       stream: viewOf(state),
       startPos: got.startPos,
       nextPos: got.endPos,
-      data: got.data,
+      data: data.value,
       upToDate,
       closed: upToDate && state.visibleClosed &&
         tailPos === state.visibleTailPos,
@@ -507,6 +583,7 @@ export class Engine {
       const snapshot = await this.#store.load();
       if (this.#closed) return;
       const undone = this.#registry.resetTo(snapshot);
+      this.#restoreSchemas(snapshot.schemaRegistries, false);
       this.#log.warn(
         `disk full: a commit failed; ${undone} uncommitted stream changes undone, writes refused until space returns`,
       );

@@ -16,6 +16,8 @@ export interface Framed {
   bytes: Uint8Array;
   /** Record lengths, in order. */
   lengths: number[];
+  /** The parsed messages of a JSON body (schema validation reads them). */
+  values?: unknown[];
 }
 
 /**

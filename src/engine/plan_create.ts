@@ -15,6 +15,7 @@ import {
 } from "../protocol/headers.ts";
 import type { StreamRow, WalOp } from "../storage/wal_store.ts";
 import { chunkAt, frameBody, tailOf } from "./ops.ts";
+import { checkMessages, forkRegistry, registryOp } from "./schemas.ts";
 import { StreamState } from "./stream_state.ts";
 import type { CreateRequest } from "./types.ts";
 
@@ -117,6 +118,13 @@ export function planCreate(
   };
   const state = new StreamState(row, fork?.parent, json);
   const ops: WalOp[] = [{ op: "create", stream: row }];
+  if (fork !== undefined) {
+    // A fork starts with its source's registry as of the fork position.
+    state.schema = forkRegistry(fork.parent.schema, startPos);
+    if (state.schema !== null) ops.push(registryOp(row.id, state.schema));
+    const valid = checkMessages(state, framed.value);
+    if (!valid.ok) return valid;
+  }
   if (framed.value.bytes.length > 0) {
     ops.push({
       op: "append",

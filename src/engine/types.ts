@@ -130,6 +130,8 @@ export interface StreamListener {
   created?(stream: StreamView): void;
   /** Data was appended and/or the stream closed; `stream` is the new state. */
   appended?(stream: StreamView): void;
+  /** A stream's schema registry changed (the change committed). */
+  schemaChanged?(stream: StreamView): void;
   /** A stream was deleted, soft-deleted or expired. */
   deleted?(name: string): void;
 }
