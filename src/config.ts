@@ -80,6 +80,8 @@ export interface LimitsConfig {
   waitersMax: number;
   /** Streams per page of `GET /v1/streams`. */
   listPageMax: number;
+  /** Largest `POST .../_schema` body, in bytes (the body cap applies first). */
+  schemaBytesMax: number;
 }
 
 /** Subscriptions: webhook and pull-wake delivery (PROTOCOL.md §6-7). */
@@ -396,6 +398,15 @@ export const OPTION_TABLE: OptionTable = {
       max: 100_000,
       default: 1000,
       doc: "streams per page of GET /v1/streams",
+    },
+    schemaBytesMax: {
+      flag: "schema-bytes-max",
+      env: "DS_SCHEMA_BYTES_MAX",
+      kind: "int",
+      min: 1024,
+      max: 64 * MIB,
+      default: 4 * MIB,
+      doc: "largest POST .../_schema body (413 above)",
     },
   },
   subscriptions: {

@@ -9,14 +9,9 @@ const op = (name: string): Operation => ({
   handle: () => new Response(name),
 });
 
-/** The table as it will be once `_schema` and `pk/{key}` land: one row each. */
+/** The table as it will be once `pk/{key}` lands: one row more. */
 const WITH_NEW_ROWS: Route[] = [
   ...STREAM_ROUTES,
-  {
-    shape: "stream_sub",
-    sub: "_schema",
-    methods: { GET: op("schema_get"), POST: op("schema_update") },
-  },
   { shape: "stream_sub", sub: "pk", methods: { GET: op("key_read") } },
   { shape: "path", path: "/metrics", methods: { GET: op("metrics_get") } },
 ];
@@ -39,7 +34,7 @@ Deno.test("Router: a new subresource or path is one row", () => {
   // A subresource that takes writes answers other methods with 405.
   const put = router.refuse(schema.route, "PUT");
   assert.equal(put.kind, "method_not_allowed");
-  assert.equal(put.detail?.allow, "GET, POST, OPTIONS");
+  assert.equal(put.detail?.allow, "GET, HEAD, POST, OPTIONS");
   // A read-only one treats writes as a reserved stream name.
   const key = matchOf(router, "PUT", "/v1/stream/a/pk/b%2Fc");
   assert.ok(!(key instanceof StreamError));

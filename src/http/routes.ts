@@ -10,6 +10,7 @@ import type { Route } from "./router.ts";
 import { getDetails } from "./details_route.ts";
 import { getHealth } from "./health_route.ts";
 import { listStreams } from "./list_route.ts";
+import { getSchema, postSchema } from "./schema_route.ts";
 import {
   deleteStream,
   getStream,
@@ -37,6 +38,15 @@ export const STREAM_ROUTES: readonly Route[] = [
     methods: {
       GET: { name: "details_get", handle: getDetails },
       HEAD: { name: "details_head", handle: getDetails },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "_schema",
+    methods: {
+      GET: { name: "schema_get", handle: getSchema },
+      HEAD: { name: "schema_head", handle: getSchema },
+      POST: { name: "schema_update", handle: postSchema },
     },
   },
   {
