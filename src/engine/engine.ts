@@ -38,6 +38,7 @@ import { gatherShared } from "./read_memo.ts";
 import { type ChunkReader, skipRecords } from "./reader.ts";
 import { StreamRegistry, viewOf } from "./registry.ts";
 import {
+  clampBoundaries,
   planSchemaChange,
   promoteStored,
   registryOf,
@@ -459,6 +460,7 @@ export class Engine {
     for (const state of this.#registry.all()) {
       const active: ActiveRegistry | null = restored.value.get(state.id) ??
         null;
+      if (active !== null) clampBoundaries(active, state.tailPos);
       state.schema = active;
       if (visible) state.visibleSchema = active;
     }

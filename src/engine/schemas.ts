@@ -195,3 +195,15 @@ export function promoteStored(
   }
   return ok(out);
 }
+
+/**
+ * Moves boundaries past `tailPos` back to it. A registry restored from an
+ * object store may have been published with a version that began after the
+ * last published record; on the restored stream that version begins at the
+ * tail (there are no records between).
+ */
+export function clampBoundaries(active: ActiveRegistry, tailPos: number): void {
+  for (const boundary of active.registry.boundaries) {
+    if (boundary.position > tailPos) boundary.position = tailPos;
+  }
+}

@@ -7,6 +7,7 @@
 
 import type { StreamError } from "../errors.ts";
 import type { ProducerHeaders } from "../protocol/headers.ts";
+import type { Registry } from "../schema/registry.ts";
 
 /** A fork request (`Stream-Forked-From` and friends). */
 export interface ForkRequest {
@@ -78,6 +79,11 @@ export interface StreamInfo extends StreamView {
   softDeleted: boolean;
   /** Fork source, if any. */
   fork: { sourceId: number; sourceName: string; position: number } | null;
+  /**
+   * The committed schema registry, or `null`; a new object after each
+   * change (tiering publishes it beside the manifest).
+   */
+  schemaRegistry: Registry | null;
 }
 
 /** Result of a create. */
