@@ -50,6 +50,8 @@ export function promote(
   return ok(value);
 }
 
+const encoder = new TextEncoder();
+
 /**
  * Routing keys for each element from the registry's pointer, or `null` when
  * the registry has no rule (then the `Stream-Key` header, if any, applies).
