@@ -119,77 +119,81 @@ function printTable(rows: readonly Row[]): void {
   }));
 }
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    "duration-ms": { type: "string", default: "3000" },
-    "warmup-ms": { type: "string", default: "500" },
-    rounds: { type: "string", default: "3" },
-    writers: { type: "string", default: "16" },
-    "routing-key": { type: "boolean", default: false },
-    "streambed-arg": { type: "string", multiple: true, default: [] },
-  },
-});
-const timing = {
-  durationMs: Number(values["duration-ms"]),
-  warmupMs: Number(values["warmup-ms"]),
-};
-const writers = Number(values.writers);
-const dataDir = await Deno.makeTempDir({ prefix: "streambed-schema-bench-" });
-const server = await startServer(
-  streambedCommand(REPO_ROOT, dataDir, values["streambed-arg"] ?? [], 30_000),
-);
-try {
-  const target = makeTarget(server.url, "raw");
-  const rows: Row[] = [];
-  for (let round = 0; round < Number(values.rounds); round++) {
-    const rate = async (withSchema: boolean) => {
-      const cpuBefore = cpuSeconds(server.pid);
-      const result = await runAppendScenario(target, {
-        id: `${withSchema ? "schema" : "plain"}-${round}`,
-        label: withSchema ? "10-field schema" : "no schema",
-        contentType: "application/json",
-        streamCount: 1,
-        writers,
-        makeBody: body,
-        prepare: withSchema
-          ? (urls) => installSchema(urls[0], values["routing-key"]!)
-          : undefined,
-      }, timing);
-      if (result.errors > 0) throw new Error(`${result.id}: ${result.notes}`);
-      // Server CPU per append over warm-up and measurement together: what
-      // decides throughput once the server is CPU-bound, and far steadier
-      // than appends/s on a shared machine.
-      const cpuUs = (cpuSeconds(server.pid) - cpuBefore) * 1e6;
-      const appends = result.samples *
-        (1 + timing.warmupMs / timing.durationMs);
-      return { rate: result.rate ?? 0, us: cpuUs / appends };
-    };
-    // Alternate which goes first, so drift does not favour one side.
-    const first = round % 2 === 0;
-    const a = await rate(!first);
-    const b = await rate(first);
-    const [plain, schema] = first ? [a, b] : [b, a];
-    rows.push({
-      round,
-      plain: plain.rate,
-      schema: schema.rate,
-      plainUs: plain.us,
-      schemaUs: schema.us,
-    });
-    console.error(
-      `round ${round}: plain ${plain.rate.toFixed(0)}/s ${
-        plain.us.toFixed(1)
-      } µs, schema ${schema.rate.toFixed(0)}/s ${schema.us.toFixed(1)} µs`,
-    );
-  }
-  printTable(rows);
-  console.log(
-    `machine: ${navigator.hardwareConcurrency} CPUs, load ${
-      Deno.loadavg()[0].toFixed(2)
-    }, Deno ${Deno.version.deno}`,
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      "duration-ms": { type: "string", default: "3000" },
+      "warmup-ms": { type: "string", default: "500" },
+      rounds: { type: "string", default: "3" },
+      writers: { type: "string", default: "16" },
+      "routing-key": { type: "boolean", default: false },
+      "streambed-arg": { type: "string", multiple: true, default: [] },
+    },
+  });
+  const timing = {
+    durationMs: Number(values["duration-ms"]),
+    warmupMs: Number(values["warmup-ms"]),
+  };
+  const writers = Number(values.writers);
+  const dataDir = await Deno.makeTempDir({ prefix: "streambed-schema-bench-" });
+  const server = await startServer(
+    streambedCommand(REPO_ROOT, dataDir, values["streambed-arg"] ?? [], 30_000),
   );
-} finally {
-  await server.stop();
-  await Deno.remove(dataDir, { recursive: true });
+  try {
+    const target = makeTarget(server.url, "raw");
+    const rows: Row[] = [];
+    for (let round = 0; round < Number(values.rounds); round++) {
+      const rate = async (withSchema: boolean) => {
+        const cpuBefore = cpuSeconds(server.pid);
+        const result = await runAppendScenario(target, {
+          id: `${withSchema ? "schema" : "plain"}-${round}`,
+          label: withSchema ? "10-field schema" : "no schema",
+          contentType: "application/json",
+          streamCount: 1,
+          writers,
+          makeBody: body,
+          prepare: withSchema
+            ? (urls) => installSchema(urls[0], values["routing-key"]!)
+            : undefined,
+        }, timing);
+        if (result.errors > 0) throw new Error(`${result.id}: ${result.notes}`);
+        // Server CPU per append over warm-up and measurement together: what
+        // decides throughput once the server is CPU-bound, and far steadier
+        // than appends/s on a shared machine.
+        const cpuUs = (cpuSeconds(server.pid) - cpuBefore) * 1e6;
+        const appends = result.samples *
+          (1 + timing.warmupMs / timing.durationMs);
+        return { rate: result.rate ?? 0, us: cpuUs / appends };
+      };
+      // Alternate which goes first, so drift does not favour one side.
+      const first = round % 2 === 0;
+      const a = await rate(!first);
+      const b = await rate(first);
+      const [plain, schema] = first ? [a, b] : [b, a];
+      rows.push({
+        round,
+        plain: plain.rate,
+        schema: schema.rate,
+        plainUs: plain.us,
+        schemaUs: schema.us,
+      });
+      console.error(
+        `round ${round}: plain ${plain.rate.toFixed(0)}/s ${
+          plain.us.toFixed(1)
+        } µs, schema ${schema.rate.toFixed(0)}/s ${schema.us.toFixed(1)} µs`,
+      );
+    }
+    printTable(rows);
+    console.log(
+      `machine: ${navigator.hardwareConcurrency} CPUs, load ${
+        Deno.loadavg()[0].toFixed(2)
+      }, Deno ${Deno.version.deno}`,
+    );
+  } finally {
+    await server.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
 }
+
+if (import.meta.main) await main();
