@@ -55,8 +55,11 @@ function newAjv(): Ajv {
   return ajv;
 }
 
-let ajv: Ajv = newAjv();
-const cache = new Map<string, CompiledSchema & { source: object }>();
+let shared: Ajv = newAjv();
+const cache = new Map<
+  string,
+  CompiledSchema & { source: object; ajv: Ajv }
+>();
 
 /**
  * A 64-bit hash of `text` as 16 hex digits: two 32-bit FNV-1a lanes with
@@ -116,7 +119,14 @@ export function compileSchema(schema: unknown): Result<CompiledSchema> {
   }
   // Ajv keeps every compiled schema object; compile a private copy so that
   // evicting it (`removeSchema`) frees exactly what the cache held.
-  const source = JSON.parse(text) as object;
+  const source = JSON.parse(text) as Record<string, unknown>;
+  // Draft-07 keywords whatever the schema declares: `$schema` is ignored
+  // (Ajv would otherwise refuse a meta-schema it does not hold).
+  if (isPlainObject(source)) delete source.$schema;
+  // Ajv refuses a second schema with an `$id` it already holds: schemas that
+  // name themselves get an instance of their own, so two streams may use
+  // different schemas with the same `$id`.
+  const ajv = text.includes('"$id"') ? newAjv() : shared;
   let validate: ValidateFunction;
   try {
     validate = ajv.compile(source);
@@ -129,6 +139,7 @@ export function compileSchema(schema: unknown): Result<CompiledSchema> {
   const compiled = {
     hash,
     source,
+    ajv,
     check: (value: unknown) =>
       validate(value) ? undefined : describeErrors(validate.errors),
   };
@@ -140,13 +151,13 @@ export function compileSchema(schema: unknown): Result<CompiledSchema> {
 function evictOldest(): void {
   const [hash, entry] = cache.entries().next().value!;
   cache.delete(hash);
+  if (entry.ajv !== shared) return; // its own instance goes with it
   try {
-    ajv.removeSchema(entry.source);
+    shared.removeSchema(entry.source);
   } catch {
-    // A schema Ajv cannot remove (it shares an $id with another): start a
-    // fresh instance rather than let it grow.
-    ajv = newAjv();
-    cache.clear();
+    // A schema Ajv cannot remove: start a fresh instance rather than let the
+    // old one grow (validators compiled on it keep working).
+    shared = newAjv();
   }
 }
 

@@ -90,3 +90,31 @@ Deno.test("compileSchema() caches by content and stays bounded", () => {
   assert.equal(cachedValidatorCount(), VALIDATOR_CACHE_ENTRIES_MAX);
   assert.notEqual(textHash("ab"), textHash("ba"));
 });
+
+Deno.test("compileSchema() keeps schemas that share an $id apart", () => {
+  const a = compileSchema({
+    $id: "https://example.com/s.json",
+    type: "object",
+  });
+  const b = compileSchema({
+    $id: "https://example.com/s.json",
+    type: "string",
+  });
+  assert.ok(a.ok && b.ok);
+  assert.equal(a.value.check({}), undefined);
+  assert.notEqual(a.value.check("x"), undefined);
+  assert.equal(b.value.check("x"), undefined);
+});
+
+Deno.test("compileSchema() ignores $schema", () => {
+  for (
+    const uri of [
+      "https://json-schema.org/draft/2020-12/schema",
+      "http://json-schema.org/draft-04/schema#",
+    ]
+  ) {
+    const schema = compileSchema({ $schema: uri, type: "object" });
+    assert.ok(schema.ok, uri);
+    assert.notEqual(schema.value.check(1), undefined);
+  }
+});
