@@ -16,7 +16,7 @@
  * order (`engine_test.ts`: "Engine checks and assigns without an await
  * between"). Readers see committed (visible) state only. When a commit
  * fails for a full disk, the assigned state is reset to what the WAL holds
- * and writes resume once space returns (`#rollBack`). About 500 lines, most
+ * and writes resume once space returns (`#rollBack`). About 600 lines, most
  * of them JSDoc: each method is the few steps of orchestration that must
  * stay together for that invariant to be visible in one place.
  */
@@ -24,6 +24,7 @@
 import type { LimitsConfig } from "../config.ts";
 import { fail, ok, type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { ActiveRegistry, Registry } from "../schema/registry.ts";
 import type { Chunk, WalSnapshot, WalStore } from "../storage/wal_store.ts";
 import {
   type CompactionOptions,
@@ -31,7 +32,6 @@ import {
   DEFAULT_COMPACTION,
 } from "./compactor.ts";
 import { Listeners } from "./listeners.ts";
-import type { ActiveRegistry, Registry } from "../schema/registry.ts";
 import { assign, checkAppend, planAppend } from "./plan_append.ts";
 import { checkFork, configMismatch, planCreate } from "./plan_create.ts";
 import { gatherShared } from "./read_memo.ts";

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { defaultConfig } from "../config.ts";
 import { createLogger } from "../log.ts";
 import { MemoryStore, MemoryWal } from "../storage/memory_store.ts";
+import {
+  activate,
+  emptyRegistry,
+  planSchemaUpdate,
+} from "../schema/registry.ts";
 import { Engine } from "./engine.ts";
+import { promoteStored } from "./schemas.ts";
 import type { AppendRequest, CreateRequest } from "./types.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -180,4 +186,39 @@ Deno.test("Engine refuses schemas on byte streams and a first schema on a non-em
   assert.equal(missing.ok, false);
   if (!missing.ok) assert.equal(missing.error.kind, "stream_not_found");
   await engine.close();
+});
+
+Deno.test("promoteStored() upgrades only records before the current boundary, and reports a failing lens", () => {
+  const v1 = planSchemaUpdate(emptyRegistry("s"), { schema: V1 }, {
+    tail: 0,
+    empty: true,
+  });
+  assert.ok(v1.ok);
+  const stored = '{"id":"a"},{"id":"b,\\"}"},';
+  const boundary = '{"id":"a"},'.length;
+  const v2 = planSchemaUpdate(v1.value, { schema: V2, lens: { ...LENS } }, {
+    tail: boundary,
+    empty: false,
+  });
+  assert.ok(v2.ok);
+  const active = activate(v2.value);
+  const out = promoteStored(active, 0, enc(stored));
+  assert.ok(out.ok);
+  assert.equal(dec(out.value), '{"id":"a","n":0},{"id":"b,\\"}"},');
+  // A read starting at the boundary is returned as stored (same bytes).
+  const tail = enc('{"id":"c","n":1},');
+  const fast = promoteStored(active, boundary, tail);
+  assert.ok(fast.ok);
+  assert.equal(fast.value, tail);
+  // A lens that cannot apply (the proof rules this out) is an internal error
+  // naming the record's position, never a partial body.
+  (active.lenses as Map<number, unknown>).set(1, [
+    { op: "remove", path: ["missing"] },
+  ]);
+  const broken = promoteStored(active, 0, enc(stored));
+  assert.equal(broken.ok, false);
+  if (!broken.ok) {
+    assert.equal(broken.error.kind, "internal");
+    assert.match(broken.error.message, /position 0/);
+  }
 });
