@@ -728,6 +728,14 @@ function convertedSchema(
 
 // ---- the entry points ----------------------------------------------------
 
+/** A schema nested beyond the call stack (the walks here recurse). */
+function tooDeep(): { ok: false; error: ReturnType<typeof fail>["error"] } {
+  return fail(
+    "schema_invalid",
+    "Lens proof failed: a schema is nested too deeply to analyse",
+  );
+}
+
 /**
  * Fills in each `add` op's missing default from the new schema (its
  * `default`, else `{}` for objects and `[]` for arrays), as the registry
@@ -738,6 +746,7 @@ export function fillDefaults(lens: Lens, next: Schema): Result<Lens> {
   try {
     fillOps(copy.ops, inlineRefs(next), "");
   } catch (cause) {
+    if (cause instanceof RangeError) return tooDeep();
     if (!(cause instanceof Refusal)) throw cause;
     return fail("schema_invalid", `Invalid lens: ${cause.message}`);
   }
@@ -795,6 +804,7 @@ export function proveLens(
       refuse(`the lens output may not fit schema ${lens.to}: ${gap}`);
     }
   } catch (cause) {
+    if (cause instanceof RangeError) return tooDeep();
     if (!(cause instanceof Refusal)) throw cause;
     return fail("schema_invalid", `Lens proof failed: ${cause.message}`);
   }
@@ -806,6 +816,7 @@ export function derivedSchema(previous: Schema, lens: Lens): Result<Schema> {
   try {
     return ok(deriveOps(inlineRefs(previous), lens.ops, ""));
   } catch (cause) {
+    if (cause instanceof RangeError) return tooDeep();
     if (!(cause instanceof Refusal)) throw cause;
     return fail("schema_invalid", cause.message);
   }

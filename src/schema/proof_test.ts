@@ -616,3 +616,18 @@ Deno.test("proof: an accepted lens turns every old instance into a new one (fast
     `only ${checkedInstances} instances checked`,
   );
 });
+
+Deno.test("proof: a schema nested beyond the stack is refused, not a crash", () => {
+  let deep: Schema = { type: "object" };
+  for (let i = 0; i < 100_000; i++) {
+    deep = { type: "object", properties: { a: deep } };
+  }
+  const result = prove(deep, deep, [{
+    op: "add",
+    path: "/b",
+    schema: {},
+    default: 1,
+  }]);
+  assert.equal(result.ok, false);
+  if (!result.ok) assert.equal(result.error.kind, "schema_invalid");
+});
