@@ -5,7 +5,11 @@
  */
 
 import assert from "node:assert/strict";
+import { testConfig } from "../src/config.ts";
+import { FaultyObjectStore } from "../src/objectstore/faulty.ts";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
+import { MemoryObjectStore } from "../src/objectstore/memory.ts";
+import { startServer } from "../src/server.ts";
 import { decodeManifest } from "../src/objectstore/manifest.ts";
 import { startTestServer } from "./_server.ts";
 
@@ -126,5 +130,79 @@ Deno.test("the schema registry is published with the manifest and restored by --
     await Deno.remove(first.dataDir, { recursive: true });
     if (second) await Deno.remove(second.dataDir, { recursive: true });
     await Deno.remove(objects, { recursive: true });
+  }
+});
+
+Deno.test("POST _schema answers once the object store has the registry, 503 while it cannot take it", async () => {
+  const objects = new FaultyObjectStore(new MemoryObjectStore());
+  const dir = await Deno.makeTempDir({ prefix: "streambed-schema-pub-" });
+  const server = await startServer(
+    testConfig(dir, {
+      objectStore: { kind: "fs" },
+      segment: {
+        segmentBytes: 4096,
+        segmentAgeMs: 50,
+        schemaPublishWaitMs: 300,
+        uploadRetryMinMs: 20,
+        uploadRetryMaxMs: 100,
+      },
+    }),
+    { objectStore: objects },
+  );
+  try {
+    const base = `${server.url}/v1/stream/pub`;
+    assert.equal((await send(base, "PUT")).status, 201);
+    const first = await send(`${base}/_schema`, "POST", {
+      schema: { type: "object" },
+    });
+    assert.equal(first.status, 200);
+    // Already named by the published manifest when the 200 arrives.
+    const named = async () => {
+      const keys = (await objects.list("streams/")).keys;
+      const manifestKey = keys.find((k) => k.endsWith("/manifest.json"))!;
+      const manifest = decodeManifest(
+        (await objects.get(manifestKey))!,
+        manifestKey,
+      );
+      const text = new TextDecoder().decode(
+        (await objects.get(manifest.schemaRegistry!.key))!,
+      );
+      return JSON.parse(text) as {
+        currentVersion: number;
+        routingKey: unknown;
+      };
+    };
+    assert.equal((await named()).currentVersion, 1);
+    // The object store refuses everything: the change is kept locally, the
+    // request gets 503 with Retry-After, and publication happens later.
+    objects.setFaults({ failureRate: 1 });
+    const refused = await fetch(`${base}/_schema`, {
+      method: "POST",
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ routingKey: { jsonPointer: "/k" } }),
+    });
+    assert.equal(refused.status, 503);
+    assert.ok(refused.headers.get("retry-after") !== null);
+    assert.equal((await refused.json()).error.code, "unavailable");
+    const local = await send(`${base}/_schema`, "GET");
+    assert.deepEqual(local.json.routingKey, {
+      jsonPointer: "/k",
+      required: false,
+    });
+    objects.setFaults({ failureRate: 0 });
+    for (let i = 0; i < 400; i++) {
+      const published = await named().catch(() => undefined);
+      if (
+        published?.routingKey !== undefined && published.routingKey !== null
+      ) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.deepEqual((await named()).routingKey, {
+      jsonPointer: "/k",
+      required: false,
+    });
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

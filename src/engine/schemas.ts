@@ -110,6 +110,7 @@ export function forkRegistry(
     schemas: {},
     lenses: {},
     search: version === 0 ? null : from.search,
+    revision: from.revision,
   };
   for (let v = 1; v <= version; v++) {
     registry.schemas[v] = from.schemas[v];

@@ -66,6 +66,8 @@ export interface HandlerOptions {
   details?: (name: string) => Result<StreamDetails>;
   /** More fields for `GET /health` (the tiered-storage backlog). */
   health?: () => Record<string, unknown>;
+  /** With tiered storage: waits for a schema registry's publication. */
+  schemaPublished?: (name: string, revision: number) => Promise<boolean>;
   /** Wraps every routed operation. */
   around?: RouteMiddleware;
 }
@@ -146,6 +148,7 @@ function httpContext(options: HandlerOptions): HttpContext {
     },
     details: options.details,
     health: options.health,
+    schemaPublished: options.schemaPublished,
     subscriptions: subs === undefined
       ? undefined
       : subscriptionContext(subs.manager, subs.config, limits),

@@ -5,7 +5,7 @@
  * configuration) and changes to it (docs/schemas-and-lenses.md).
  */
 
-import { fail, type Result } from "../errors.ts";
+import { fail, type Result, StreamError } from "../errors.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 import { type Registry, registryJson } from "../schema/registry.ts";
 import { readBody } from "./body.ts";
@@ -40,6 +40,20 @@ export async function postSchema(
   if (!parsed.ok) return errorResponse(parsed.error);
   const updated = await ctx.engine.updateSchema(req.name, parsed.value);
   if (!updated.ok) return errorResponse(updated.error);
+  // With tiered storage the change counts once the object store has it (so
+  // `--bootstrap` restores it); the upload loop publishes it.
+  const published = await ctx.schemaPublished?.(
+    req.name,
+    updated.value.revision,
+  );
+  if (published === false) {
+    return errorResponse(
+      new StreamError(
+        "unavailable",
+        `Schema of stream "${req.name}" changed on this node, but the object store has not taken it yet; it is retried in the background`,
+      ),
+    );
+  }
   return respondJson(schemaJson(updated.value));
 }
 

@@ -58,6 +58,11 @@ export interface Registry {
   lenses: Record<string, Lens>;
   /** The search configuration, kept as given. */
   search: unknown;
+  /**
+   * Counts the changes (1 after the first): which of two registries of a
+   * stream is newer, for publication. Not part of the API's JSON.
+   */
+  revision: number;
 }
 
 /** The registry of a stream with no schema. */
@@ -70,6 +75,7 @@ export function emptyRegistry(name: string): Registry {
     schemas: {},
     lenses: {},
     search: null,
+    revision: 0,
   };
 }
 
@@ -140,6 +146,7 @@ export function planSchemaUpdate(
     );
   }
   let next: Registry = structuredClone(current);
+  next.revision = current.revision + 1;
   if (body.schema !== undefined) {
     const evolved = addVersion(next, body.schema, body.lens, context);
     if (!evolved.ok) return evolved;
@@ -357,5 +364,8 @@ export function parseStoredRegistry(text: string): Result<Registry> {
     schemas: value.schemas,
     lenses: value.lenses as Record<string, Lens>,
     search: value.search ?? null,
+    revision: Number.isSafeInteger(value.revision)
+      ? value.revision as number
+      : 0,
   });
 }

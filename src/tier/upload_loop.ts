@@ -91,6 +91,9 @@ async function uploadDue(
     await ctx.objects.put(manifestKey(s.id), encodeManifest(manifest));
     ctx.crashPoint("after_manifest_publish");
     s.published = summary;
+    if (info.schemaRegistry !== null) {
+      ctx.schemaPublished(s.id, info.schemaRegistry.revision);
+    }
     await dropOldSchema(ctx, s, schema?.key);
   }
   if (through > s.walStart) await truncateBelow(ctx, s, done, through);
