@@ -11,7 +11,8 @@
  */
 
 import { frameJsonMessages } from "../src/protocol/json.ts";
-import { promote, routingKeys } from "../src/schema/promote.ts";
+import { promote } from "../src/schema/promote.ts";
+import { routingKeys } from "../src/schema/routing_key.ts";
 import {
   activate,
   emptyRegistry,

@@ -8,7 +8,8 @@ import {
   registryJson,
   SCHEMA_VERSIONS_MAX,
 } from "./registry.ts";
-import { needsPromotion, promote, routingKeys, versionAt } from "./promote.ts";
+import { needsPromotion, promote, versionAt } from "./promote.ts";
+import { routingKeys } from "./routing_key.ts";
 
 const EMPTY = { tail: 0, empty: true };
 
