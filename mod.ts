@@ -48,6 +48,8 @@ export type {
   Chunk,
   ClosedBy,
   ProducerRow,
+  SchemaRegistryOp,
+  SchemaRegistryRow,
   SegmentRow,
   StreamRow,
   StreamTail,
