@@ -22,6 +22,8 @@ export {
   testConfig,
 } from "./src/config.ts";
 export type {
+  AuthConfig,
+  AuthMode,
   Config,
   ConfigOverrides,
   Durability,

@@ -17,6 +17,8 @@ import { COMPACTION_CHUNK_BYTES_DEFAULT } from "./limits.ts";
 export type LogLevel = "debug" | "info" | "warn" | "error";
 /** `fsync`: commit waits for the disk. `os`: commit waits for the OS only. */
 export type Durability = "fsync" | "os";
+/** `none`: no credentials (loopback only by default). `api-key`: bearer keys. */
+export type AuthMode = "none" | "api-key";
 
 /** HTTP listener and live-read behaviour. */
 export interface HttpConfig {
@@ -33,6 +35,28 @@ export interface HttpConfig {
    * stopped reading) is disconnected, in ms.
    */
   liveStallMs: number;
+  /** PEM certificate chain file; with `tlsKey`, the server speaks HTTPS. */
+  tlsCert: string;
+  /** PEM private key file of `tlsCert`. */
+  tlsKey: string;
+}
+
+/** Who may call the API, and from which browsers and hosts (README: Security). */
+export interface AuthConfig {
+  /** `none` or `api-key`. */
+  mode: AuthMode;
+  /** JSON file of API keys (id, SHA-256 of the secret, scopes, streams). */
+  keysFile: string;
+  /** Env only (`API_KEY`): one admin key on every stream; never printed. */
+  apiKey: string;
+  /** Allow `--auth none` on a non-loopback `--host`. */
+  allowUnauthenticated: boolean;
+  /** Comma-separated browser origins allowed by CORS; `*` for any. */
+  corsOrigins: string;
+  /** Comma-separated extra `Host` names accepted with `--auth none`. */
+  allowedHosts: string;
+  /** `GET /health` without a key (answers only the status). */
+  publicHealth: boolean;
 }
 
 /** Where and how data is kept. */
@@ -174,6 +198,8 @@ export interface LogConfig {
 export interface Config {
   /** HTTP listener and live reads. */
   http: HttpConfig;
+  /** Credentials, CORS and the Host guard. */
+  auth: AuthConfig;
   /** Data directory and durability. */
   storage: StorageConfig;
   /** Limits. */
@@ -286,6 +312,80 @@ export const OPTION_TABLE: OptionTable = {
       max: 3_600_000,
       default: 30_000,
       doc: "disconnect an SSE reader that has read nothing for this long",
+    },
+    tlsCert: {
+      flag: "tls-cert",
+      env: "DS_TLS_CERT",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc: "PEM certificate chain file: serve HTTPS (needs --tls-key)",
+    },
+    tlsKey: {
+      flag: "tls-key",
+      env: "DS_TLS_KEY",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc: "PEM private key file for --tls-cert",
+    },
+  },
+  auth: {
+    mode: {
+      flag: "auth",
+      env: "DS_AUTH",
+      kind: "enum",
+      choices: ["none", "api-key"],
+      default: "none",
+      doc:
+        "none: no credentials (loopback only unless --allow-unauthenticated); api-key: Authorization: Bearer keys",
+    },
+    keysFile: {
+      flag: "api-keys-file",
+      env: "DS_API_KEYS_FILE",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc:
+        "JSON file of API keys (id, sha256, scopes, streams, rate); reloaded on SIGHUP and on change",
+    },
+    apiKey: {
+      env: "API_KEY",
+      kind: "string",
+      default: "",
+      doc: "one admin key on every stream (environment only, never printed)",
+    },
+    allowUnauthenticated: {
+      flag: "allow-unauthenticated",
+      env: "DS_ALLOW_UNAUTHENTICATED",
+      kind: "bool",
+      default: false,
+      doc: "allow --auth none on a non-loopback --host",
+    },
+    corsOrigins: {
+      flag: "cors-origins",
+      env: "DS_CORS_ORIGINS",
+      kind: "string",
+      default: "",
+      defaultDoc: "loopback reads only",
+      doc:
+        "comma-separated browser origins allowed to call the API (* = any); by default, with --auth none, pages on localhost may read",
+    },
+    allowedHosts: {
+      flag: "allowed-hosts",
+      env: "DS_ALLOWED_HOSTS",
+      kind: "string",
+      default: "",
+      defaultDoc: "loopback, IPs",
+      doc:
+        "comma-separated Host names accepted with --auth none (*.example.com for subdomains, * = any)",
+    },
+    publicHealth: {
+      flag: "public-health",
+      env: "DS_PUBLIC_HEALTH",
+      kind: "bool",
+      default: false,
+      doc: "GET /health without a key (status only) under --auth api-key",
     },
   },
   storage: {
@@ -725,8 +825,12 @@ export const OPTIONS: readonly OptionSpec[] = ROWS.filter(
   (row): row is OptionSpec => row.flag !== undefined,
 );
 
-/** Fields set from the environment only, for tests (`DS_TEST_CRASH_POINT`). */
-const TEST_ONLY_ROWS = ROWS.filter((row) => row.flag === undefined);
+/**
+ * Fields set from the environment only: test hooks (`DS_TEST_CRASH_POINT`)
+ * and the `API_KEY` secret, which must show in neither `ps` nor
+ * `--print-config`.
+ */
+const ENV_ONLY_ROWS = ROWS.filter((row) => row.flag === undefined);
 
 /** The embedded defaults `deno run -A main.ts` uses. */
 export function defaultConfig(): Config {
@@ -767,6 +871,7 @@ export function testConfig(
 export function mergeConfig(base: Config, overrides: ConfigOverrides): Config {
   return {
     http: { ...base.http, ...overrides.http },
+    auth: { ...base.auth, ...overrides.auth },
     storage: { ...base.storage, ...overrides.storage },
     limits: { ...base.limits, ...overrides.limits },
     subscriptions: { ...base.subscriptions, ...overrides.subscriptions },
@@ -798,9 +903,9 @@ export function parseConfig(
   const errors: string[] = [];
   const warnings: string[] = [];
   const known = new Set(ROWS.map((o) => o.env));
-  // Test only, deliberately not flags nor in --help (docs/segments.md):
-  // taken as given, unchecked.
-  for (const row of TEST_ONLY_ROWS) {
+  // Deliberately not flags nor in --help (docs/segments.md, README
+  // Security): taken as given, checked below where it matters.
+  for (const row of ENV_ONLY_ROWS) {
     const value = input.env[row.env];
     const section = config[row.section] as unknown as Record<string, unknown>;
     if (value !== undefined) section[row.field] = value;
@@ -844,6 +949,7 @@ export function parseConfig(
   ) {
     errors.push("webhook-retry-min-ms must not exceed webhook-retry-max-ms");
   }
+  checkAuth(config, errors);
   if (config.limits.readBytesMax > config.limits.bodyBytesMax * 64) {
     warnings.push("read-bytes-max is far above body-bytes-max");
   }
@@ -855,6 +961,29 @@ export function parseConfig(
     printConfig: flags.printConfig,
     warnings,
   };
+}
+
+/** Cross-field rules of TLS and credentials; the secret is never echoed. */
+function checkAuth(config: Config, errors: string[]): void {
+  const { tlsCert, tlsKey } = config.http;
+  if ((tlsCert === "") !== (tlsKey === "")) {
+    errors.push("--tls-cert and --tls-key go together");
+  }
+  const { mode, keysFile, apiKey } = config.auth;
+  if (apiKey !== "" && !/^[\x21-\x7e]{10,256}$/.test(apiKey)) {
+    errors.push(
+      "API_KEY must be 10-256 printable ASCII characters without spaces",
+    );
+  }
+  if (mode === "api-key" && keysFile === "" && apiKey === "") {
+    errors.push("--auth api-key needs --api-keys-file or the API_KEY variable");
+  }
+  if (mode === "none" && (keysFile !== "" || apiKey !== "")) {
+    // Keys given but not enforced would leave the server open by mistake.
+    errors.push(
+      "API keys are configured but --auth is none: add --auth api-key",
+    );
+  }
 }
 
 function parseArgs(
@@ -943,7 +1072,7 @@ function applyOption(
   } else section[option.field] = n;
 }
 
-/** `config` as `--print-config` shows it: without its test-only fields. */
+/** `config` as `--print-config` shows it: without its env-only fields. */
 export function printableConfig(
   config: Config,
 ): Record<Section, Record<string, unknown>> {
@@ -951,7 +1080,7 @@ export function printableConfig(
     Section,
     Record<string, unknown>
   >;
-  for (const row of TEST_ONLY_ROWS) delete copy[row.section][row.field];
+  for (const row of ENV_ONLY_ROWS) delete copy[row.section][row.field];
   return copy;
 }
 

@@ -146,3 +146,30 @@ Deno.test("the README's flag table matches --help: flags, env vars and defaults,
   assert.equal(helped.length, OPTIONS.length);
   assert.deepEqual(documented, helped);
 });
+
+Deno.test("parseConfig() checks the auth and TLS options, and never prints API_KEY", () => {
+  const keyed = parseConfig({
+    env: { API_KEY: "0123456789abcdef" },
+    args: ["--auth", "api-key"],
+  });
+  assert.ok(keyed.ok);
+  assert.equal(keyed.value.auth.apiKey, "0123456789abcdef");
+  const printed = JSON.stringify(printableConfig(keyed.value));
+  assert.ok(!printed.includes("0123456789abcdef"));
+  assert.ok(!("apiKey" in printableConfig(keyed.value).auth));
+  const bad = parseConfig({
+    env: { API_KEY: "short" },
+    args: ["--tls-cert", "c.pem"],
+  });
+  assert.ok(!bad.ok);
+  assert.deepEqual(bad.errors, [
+    "--tls-cert and --tls-key go together",
+    "API_KEY must be 10-256 printable ASCII characters without spaces",
+    "API keys are configured but --auth is none: add --auth api-key",
+  ]);
+  const keyless = parseConfig({ env: {}, args: ["--auth", "api-key"] });
+  assert.ok(!keyless.ok);
+  assert.deepEqual(keyless.errors, [
+    "--auth api-key needs --api-keys-file or the API_KEY variable",
+  ]);
+});

@@ -36,6 +36,12 @@ export type ErrorKind =
   | "already_claimed"
   | "no_pending_work"
   | "invalid_offset"
+  // Access control (README, Security): no or bad credential, a key without
+  // the scope or stream, a key over its rate, a Host the server refuses.
+  | "unauthorized"
+  | "forbidden"
+  | "rate_limited"
+  | "host_not_allowed"
   // Schema registry and lenses.
   | "schema_invalid"
   | "validation_failed"
@@ -71,6 +77,10 @@ export const STATUS: Record<ErrorKind, number> = {
   already_claimed: 409,
   no_pending_work: 409,
   invalid_offset: 409,
+  unauthorized: 401,
+  forbidden: 403,
+  rate_limited: 429,
+  host_not_allowed: 421,
   schema_invalid: 400,
   validation_failed: 400,
   lens_version_mismatch: 409,
@@ -110,6 +120,10 @@ export const SUBSCRIPTION_CODE: Record<ErrorKind, string> = {
   already_claimed: "ALREADY_CLAIMED",
   no_pending_work: "NO_PENDING_WORK",
   invalid_offset: "INVALID_OFFSET",
+  unauthorized: "UNAUTHORIZED",
+  forbidden: "FORBIDDEN",
+  rate_limited: "RATE_LIMITED",
+  host_not_allowed: "HOST_NOT_ALLOWED",
   schema_invalid: "SCHEMA_INVALID",
   validation_failed: "VALIDATION_FAILED",
   lens_version_mismatch: "LENS_VERSION_MISMATCH",
@@ -124,6 +138,7 @@ export const RETRY_AFTER_S: Partial<Record<ErrorKind, number>> = {
   overloaded: 1,
   unavailable: 1,
   subscription_limit: 1,
+  rate_limited: 1,
 };
 
 /** An expected failure with a kind, a message, and data the client needs. */
@@ -171,7 +186,9 @@ export function fail(
 export type StartupProblem =
   | "data_dir_unusable"
   | "data_dir_locked"
-  | "listen_failed";
+  | "listen_failed"
+  | "auth_config"
+  | "tls_config";
 
 /**
  * A start-up failure the operator can fix (a taken port, a data dir another

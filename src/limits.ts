@@ -69,6 +69,36 @@ export const WAITERS_RETRY_AFTER_SECONDS = 1;
 /** The disk is full (matches `DISK_FULL_PAUSE_MS`). */
 export const DISK_FULL_RETRY_AFTER_SECONDS = 1;
 
+// ---- the HTTP edge (src/http/) -------------------------------------------------
+
+/** An idle SSE connection gets a comment line this often. */
+export const SSE_KEEP_ALIVE_MS = 15_000;
+/**
+ * Bytes an SSE body stream queues before it stops asking for events. One
+ * event (one read, at most `--read-bytes-max` before framing) may cross it,
+ * so a reader that stops reading holds at most one read plus this much.
+ */
+export const SSE_QUEUE_HIGH_WATER_BYTES = 64 * KIB;
+/** Subscription control request bodies are small JSON objects. */
+export const CONTROL_BODY_BYTES_MAX = 1 * MIB;
+/** `Host` values remembered as valid; cleared when full, so it stays small. */
+export const VALID_AUTHORITIES_MAX = 64;
+
+// ---- subscriptions (src/subscriptions/) -----------------------------------------
+
+/** Longest subscription `description`. */
+export const DESCRIPTION_CHARS_MAX = 1024;
+/** Longest `worker` name of a claim. */
+export const WORKER_CHARS_MAX = 256;
+/** Callback and claim tokens expire after a day; fencing bounds them far sooner. */
+export const TOKEN_TTL_S = 24 * 3600;
+/** Retired signing keys stay published this long (2x the 5 min replay window). */
+export const KEY_PUBLISH_AFTER_RETIRE_MS = 10 * 60_000;
+/** Bytes of a webhook response body read at most. */
+export const WEBHOOK_RESPONSE_BYTES_MAX = 64 * KIB;
+/** Time a webhook target's DNS lookup may take. */
+export const WEBHOOK_DNS_TIMEOUT_MS = 2000;
+
 // ---- the command line (src/cli.ts) -------------------------------------------
 
 /**
@@ -76,3 +106,21 @@ export const DISK_FULL_RETRY_AFTER_SECONDS = 1;
  * may hold the HTTP server open until its own deadline).
  */
 export const FATAL_DRAIN_MS = 5000;
+
+// ---- access control (src/auth/) ---------------------------------------------
+
+/** Largest API keys file read (`--api-keys-file`). */
+export const KEYS_FILE_BYTES_MAX = 1 * MIB;
+/** Keys one keys file may hold. */
+export const KEYS_MAX = 10_000;
+/** Stream globs one key may list. */
+export const KEY_STREAMS_MAX = 256;
+/** How often the keys file is checked for changes (besides SIGHUP). */
+export const KEYS_FILE_POLL_MS = 1000;
+/** Origins `--cors-origins` and names `--allowed-hosts` may list. */
+export const ORIGINS_MAX = 256;
+/**
+ * Stream names one `GET /v1/streams` examines at most when the key may
+ * read only some of them; past it the page ends early with `next` set.
+ */
+export const LIST_SCAN_NAMES_MAX = 10_000;

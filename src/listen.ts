@@ -15,7 +15,7 @@ import type { Logger } from "./log.ts";
 export interface Listener {
   /** The server. */
   server: Deno.HttpServer<Deno.NetAddr>;
-  /** Base URL, e.g. `http://127.0.0.1:4437`. */
+  /** Base URL, e.g. `http://127.0.0.1:4437` (`https://` with TLS). */
   url: string;
   /** The bound port. */
   port: number;
@@ -39,9 +39,11 @@ export function listen(
   handler: Deno.ServeHandler<Deno.NetAddr>,
   log: Logger,
 ): Listener {
+  const tls = readTls(config);
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({
+      ...tls,
       hostname: config.host,
       port: config.port,
       onListen: () => {}, // the command line prints its own line
@@ -54,11 +56,44 @@ export function listen(
       },
     }, handler);
   } catch (cause) {
+    // The address was just probed: with TLS, a failure is most likely the PEM.
+    if (tls !== undefined && !(cause instanceof Deno.errors.AddrInUse)) {
+      throw new StartupError(
+        "tls_config",
+        `cannot serve HTTPS with --tls-cert ${config.tlsCert} and --tls-key ${config.tlsKey}: ${
+          (cause as Error).message
+        }`,
+        { cause },
+      );
+    }
     throw listenError(config, cause);
   }
   const { hostname, port } = server.addr;
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-  return { server, url: `http://${host}:${port}`, port };
+  const scheme = tls === undefined ? "http" : "https";
+  return { server, url: `${scheme}://${host}:${port}`, port };
+}
+
+/** The PEM certificate and key of `--tls-cert`/`--tls-key`, if given. */
+function readTls(
+  config: HttpConfig,
+): { cert: string; key: string } | undefined {
+  if (config.tlsCert === "") return undefined;
+  const read = (path: string, flag: string) => {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch (cause) {
+      throw new StartupError(
+        "tls_config",
+        `cannot read ${flag} ${path}: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+  };
+  return {
+    cert: read(config.tlsCert, "--tls-cert"),
+    key: read(config.tlsKey, "--tls-key"),
+  };
 }
 
 function listenError(config: HttpConfig, cause: unknown): StartupError {

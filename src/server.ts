@@ -8,10 +8,13 @@
  */
 
 import { join } from "node:path";
+import { BrowserPolicy, isLoopbackHost } from "./auth/browser.ts";
+import { AccessGate } from "./auth/gate.ts";
+import { KeyStore } from "./auth/key_store.ts";
 import type { Config } from "./config.ts";
 import { compactionOptions } from "./engine/compactor.ts";
 import { Engine } from "./engine/engine.ts";
-import type { StreamError } from "./errors.ts";
+import { StartupError, type StreamError } from "./errors.ts";
 import { createHandler } from "./http/handler.ts";
 import { listen, probeAddress } from "./listen.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -84,7 +87,9 @@ async function open(
   log: Logger,
   stack: AsyncDisposableStack,
 ): Promise<ServerHandle> {
+  const browser = browserPolicy(config); // before anything is opened
   probeAddress(config.http); // before the data dir is created or locked
+  const gate = await openGate(config, browser, log, stack); // reads the keys
   const paths = dataPaths(config.storage.dataDir);
   const lock = await lockDataDir(config.storage.dataDir);
   stack.defer(() => lock.release());
@@ -110,6 +115,7 @@ async function open(
     ? await openSubscriptions(config, paths.wal, engine, log, stack)
     : undefined;
   const handler = createHandler({
+    gate,
     engine,
     http: config.http,
     limits: config.limits,
@@ -144,6 +150,66 @@ async function open(
     close,
     finished: http.server.finished.then(() => closing),
   };
+}
+
+/**
+ * The browser policy of `config`; refuses `--auth none` on a non-loopback
+ * host unless `--allow-unauthenticated`, and malformed origin or host lists.
+ */
+function browserPolicy(config: Config): BrowserPolicy {
+  const { auth, http } = config;
+  if (
+    auth.mode === "none" && !auth.allowUnauthenticated &&
+    !isLoopbackHost(http.host)
+  ) {
+    throw new StartupError(
+      "auth_config",
+      `refusing to serve ${http.host} without authentication: use --auth api-key, or --allow-unauthenticated if a proxy in front authenticates`,
+    );
+  }
+  const parsed = BrowserPolicy.parse({
+    open: auth.mode === "none",
+    corsOrigins: auth.corsOrigins,
+    allowedHosts: auth.allowedHosts,
+  });
+  if (!parsed.ok) throw new StartupError("auth_config", parsed.error.message);
+  return parsed.value;
+}
+
+/**
+ * The access gate: under `--auth api-key`, the keys (followed on SIGHUP and
+ * when the keys file changes) and the routes `--public-health` opens.
+ */
+async function openGate(
+  config: Config,
+  browser: BrowserPolicy,
+  log: Logger,
+  stack: AsyncDisposableStack,
+): Promise<AccessGate> {
+  const { auth } = config;
+  if (auth.mode === "none") {
+    return new AccessGate({ mode: "none", browser, log });
+  }
+  const keys = await KeyStore.open(
+    { file: auth.keysFile, apiKey: auth.apiKey },
+    log,
+  );
+  keys.watch();
+  stack.defer(() => keys.close());
+  if (auth.keysFile !== "" && Deno.build.os !== "windows") {
+    const reload = () => void keys.reload();
+    Deno.addSignalListener("SIGHUP", reload);
+    stack.defer(() => Deno.removeSignalListener("SIGHUP", reload));
+  }
+  return new AccessGate({
+    mode: "api-key",
+    keys,
+    browser,
+    publicOperations: new Set(
+      auth.publicHealth ? ["health_get", "health_head"] : [],
+    ),
+    log,
+  });
 }
 
 /** The files the server keeps under the data dir, named in one place. */

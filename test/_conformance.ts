@@ -20,10 +20,13 @@ export interface VitestReport {
   }[];
 }
 
-/** Runs the suite against `url`; `stderr` is vitest's, for failure messages. */
+/**
+ * Runs the suite against `url`; `stderr` is vitest's, for failure messages.
+ * With `bearer`, every request the suite sends carries that API key.
+ */
 export async function runConformanceSuite(
   url: string,
-  options: { subscriptions: boolean },
+  options: { subscriptions: boolean; bearer?: string },
 ): Promise<{ report: VitestReport; stderr: string }> {
   const reportPath = await Deno.makeTempFile({ suffix: ".json" });
   try {
@@ -43,6 +46,7 @@ export async function runConformanceSuite(
         DS_CONFORMANCE_URL: url,
         DS_CONFORMANCE_LONG_POLL_MS: "500",
         DS_CONFORMANCE_SUBSCRIPTIONS: options.subscriptions ? "1" : "0",
+        DS_CONFORMANCE_BEARER: options.bearer ?? "",
       },
       stdout: "piped",
       stderr: "piped",

@@ -69,7 +69,7 @@ export async function spawnServer(
     const { done, value } = await reader.read();
     if (done) break;
     out += value;
-    const match = /listening on (http:\/\/\S+)/.exec(out);
+    const match = /listening on (https?:\/\/\S+)/.exec(out);
     if (match) {
       // Keep draining stdout so the child never blocks on a full pipe.
       (async () => {

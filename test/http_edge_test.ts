@@ -133,7 +133,7 @@ async function responseBeforeBody(conn: RawConnection): Promise<RawResponse> {
 }
 
 function postHead(name: string, length: number): string {
-  return `POST /v1/stream/${name} HTTP/1.1\r\nHost: test\r\n` +
+  return `POST /v1/stream/${name} HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
     `Content-Type: ${BINARY}\r\nContent-Length: ${length}\r\n\r\n`;
 }
 
@@ -173,7 +173,7 @@ Deno.test("a chunked body is refused with 503 once it outgrows the in-flight bud
   const limits = { bodyBytesMax: 1000, bodyInflightBytesMax: 1000 };
   await withServer({ limits }, async ({ url }) => {
     await createStream(url, "chunked");
-    const head = `POST /v1/stream/chunked HTTP/1.1\r\nHost: test\r\n` +
+    const head = `POST /v1/stream/chunked HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
       `Content-Type: ${BINARY}\r\nTransfer-Encoding: chunked\r\n\r\n`;
     const chunk = (text: string) =>
       `${text.length.toString(16)}\r\n${text}\r\n`;

@@ -321,13 +321,19 @@ Deno.test("CORS preflight allows protocol headers and responses carry nosniff", 
     ) assert.ok(allowed.includes(h), h);
     const created = await fetch(`${url}/v1/stream/x`, { method: "PUT" });
     assert.equal(created.headers.get("x-content-type-options"), "nosniff");
-    assert.equal(created.headers.get("access-control-allow-origin"), "*");
+    assert.equal(created.headers.get("access-control-allow-origin"), null);
+    assert.equal(created.headers.get("location"), `${url}/v1/stream/x`);
+    // A page served from loopback may read (the default under --auth none).
+    const origin = "http://localhost:5173";
+    const read = await fetch(`${url}/v1/stream/x`, { headers: { origin } });
+    await read.body?.cancel();
+    assert.equal(read.headers.get("access-control-allow-origin"), origin);
+    assert.equal(read.headers.get("vary"), "Origin");
     assert.ok(
-      created.headers.get("access-control-expose-headers")!.includes(
+      read.headers.get("access-control-expose-headers")!.includes(
         "Stream-Next-Offset",
       ),
     );
-    assert.equal(created.headers.get("location"), `${url}/v1/stream/x`);
   });
 });
 

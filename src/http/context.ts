@@ -1,10 +1,11 @@
 /**
  * @module
- * What route handlers share: the engine, settings and limits, the body
- * limits, and the optional parts the server wires in (`_details`, extra
+ * What route handlers share: the engine, settings and limits, the access
+ * gate, the body limits, and the optional parts the server wires in (`_details`, extra
  * `/health` fields, the subscription manager).
  */
 
+import type { AccessGate } from "../auth/gate.ts";
 import type { HttpConfig, LimitsConfig } from "../config.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { StreamDetails } from "../tier/details.ts";
@@ -31,6 +32,8 @@ export interface HttpContext {
   http: HttpConfig;
   /** Limits. */
   limits: LimitsConfig;
+  /** Credentials, scopes, CORS: who may do what (`access.ts`). */
+  gate: AccessGate;
   /** What PUT and POST bodies are read under (size, budget, admission). */
   body: BodyLimits;
   /** `GET /v1/stream/{name}/_details`: where the stream's bytes live. */

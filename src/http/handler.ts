@@ -1,9 +1,10 @@
 /**
  * @module
  * The HTTP entry: the request target, the CORS preflight, routing through
- * the route tables, the optional middleware around each routed operation,
- * and the one error boundary that turns a thrown error into a 500 (our bug)
- * or its `StreamError` status.
+ * the route tables, the access gate (Host and Origin guards, key, rate,
+ * scope) inside the optional middleware around each routed operation, CORS
+ * grants on every response, and the one error boundary that turns a thrown
+ * error into a 500 (our bug) or its `StreamError` status.
  */
 
 import type {
@@ -11,20 +12,18 @@ import type {
   LimitsConfig,
   SubscriptionsConfig,
 } from "../config.ts";
+import { BrowserPolicy } from "../auth/browser.ts";
+import { AccessGate } from "../auth/gate.ts";
 import type { StreamDetails } from "../tier/details.ts";
 import type { Engine } from "../engine/engine.ts";
 import { type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { SubscriptionManager } from "../subscriptions/manager.ts";
 import { BodyBudget } from "./body.ts";
+import { preflight, withCors } from "./access.ts";
 import type { HttpContext } from "./context.ts";
 import { requestTarget } from "./request_target.ts";
-import {
-  ALLOWED_HEADERS,
-  type ErrorDialect,
-  errorResponse,
-  respond,
-} from "./respond.ts";
+import { type ErrorDialect, errorResponse } from "./respond.ts";
 import {
   type Method,
   type Operation,
@@ -39,7 +38,9 @@ import {
 
 /**
  * Runs around each routed operation (metrics, access logs): `req.route` and
- * `operation.name` say what was matched; `next()` runs the operation.
+ * `operation.name` say what was matched; `next()` runs the access gate and
+ * then the operation, so it sees 401/403/429 too, and after it returns
+ * `req.principal.keyId` names the key (null without one).
  */
 export type RouteMiddleware = (
   req: RouteRequest,
@@ -70,6 +71,11 @@ export interface HandlerOptions {
   schemaPublished?: (name: string, revision: number) => Promise<boolean>;
   /** Wraps every routed operation. */
   around?: RouteMiddleware;
+  /**
+   * Who may do what; defaults to `--auth none` with the default browser
+   * policy (Host and Origin guards on).
+   */
+  gate?: AccessGate;
 }
 
 /** Builds the `Deno.serve` handler. */
@@ -85,7 +91,9 @@ export function createHandler(
   );
   const preflightAllow = allMethods(router);
   const around = options.around;
-  return async (request) => {
+  const gate = ctx.gate;
+  const policy = gate.browser;
+  const handle = async (request: Request): Promise<Response> => {
     const method = request.method;
     const target = requestTarget(request.url, request.headers.get("host"));
     if (target === undefined) {
@@ -96,37 +104,52 @@ export function createHandler(
     }
     const routed = router.match(request, target.path, target.query);
     if (method === "OPTIONS") {
-      return preflight(
-        routed instanceof StreamError
-          ? preflightAllow
-          : router.allow(routed.route),
-      );
+      const refused = gate.check(request, "public").error;
+      if (refused !== undefined) return errorResponse(refused, method);
+      const allow = routed instanceof StreamError
+        ? preflightAllow
+        : router.allow(routed.route);
+      return preflight(request, allow, policy);
     }
     const dialect = routed instanceof StreamError
       ? router.dialect(target.path)
       : routed.route.dialect ?? "streams";
     try {
-      if (routed instanceof StreamError) {
-        return errorResponse(routed, method, dialect);
+      const operation = routed instanceof StreamError
+        ? undefined
+        : routed.route.methods[method as Method];
+      if (routed instanceof StreamError || operation === undefined) {
+        // No route serves this: still needs a key (no probing without one).
+        const refused = gate.check(request, "key").error;
+        const error = refused !== undefined
+          ? refused
+          : routed instanceof StreamError
+          ? routed
+          : router.refuse(routed.route, method);
+        return errorResponse(error, method, dialect);
       }
-      const operation = routed.route.methods[method as Method];
-      if (operation === undefined) {
-        return errorResponse(
-          router.refuse(routed.route, method),
-          method,
-          dialect,
+      const next = async () => {
+        const admitted = gate.check(
+          request,
+          operation.access,
+          operation.name,
+          routed.route.shape === "stream" || routed.route.shape === "stream_sub"
+            ? routed.name
+            : undefined,
         );
-      }
-      if (around === undefined) return await operation.handle(ctx, routed);
-      return await around(
-        routed,
-        operation,
-        async () => await operation.handle(ctx, routed),
-      );
+        routed.principal = admitted.principal;
+        if (admitted.error !== undefined) {
+          return errorResponse(admitted.error, method, dialect);
+        }
+        return await operation.handle(ctx, routed);
+      };
+      if (around === undefined) return await next();
+      return await around(routed, operation, next);
     } catch (error) {
       return failed(error, request, dialect, options.log);
     }
   };
+  return async (request) => withCors(await handle(request), request, policy);
 }
 
 function httpContext(options: HandlerOptions): HttpContext {
@@ -146,6 +169,7 @@ function httpContext(options: HandlerOptions): HttpContext {
       budget,
       admit: (bytes) => engine.admitAppendBytes(bytes),
     },
+    gate: options.gate ?? openGate(options.log),
     details: options.details,
     health: options.health,
     schemaPublished: options.schemaPublished,
@@ -182,11 +206,13 @@ function allMethods(router: Router): string {
   return [...methods, "OPTIONS"].join(", ");
 }
 
-function preflight(allow: string): Response {
-  const headers = new Headers({
-    "access-control-allow-methods": allow,
-    "access-control-allow-headers": ALLOWED_HEADERS,
-    "access-control-max-age": "86400",
+/** `--auth none` with the default browser policy. */
+function openGate(log: Logger): AccessGate {
+  const browser = BrowserPolicy.parse({
+    open: true,
+    corsOrigins: "",
+    allowedHosts: "",
   });
-  return respond(null, 204, headers);
+  if (!browser.ok) throw browser.error; // the defaults parse
+  return new AccessGate({ mode: "none", browser: browser.value, log });
 }

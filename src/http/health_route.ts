@@ -5,11 +5,17 @@
  * and whatever the server adds, such as the tiered-storage backlog).
  */
 
+import { Principal } from "../auth/principal.ts";
 import type { HttpContext } from "./context.ts";
 import { respondJson } from "./respond.ts";
+import type { RouteRequest } from "./router.ts";
 
-/** GET and HEAD of `/health`. */
-export function getHealth(ctx: HttpContext): Response {
+/**
+ * GET and HEAD of `/health`. Without a key (`--public-health` under
+ * `--auth api-key`) it answers only the status.
+ */
+export function getHealth(ctx: HttpContext, req: RouteRequest): Response {
+  if (req.principal === Principal.NOBODY) return respondJson({ status: "ok" });
   const writer = ctx.engine.writerStats();
   return respondJson({
     status: "ok",

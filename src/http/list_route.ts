@@ -2,10 +2,16 @@
  * @module
  * `GET /v1/streams?prefix=&after=&limit=`: a page of live streams, sorted by
  * name, with `next` naming the `after` value for the following page. An
- * empty parameter (`?prefix=&after=&limit=`) means its default.
+ * empty parameter (`?prefix=&after=&limit=`) means its default. A key sees
+ * only the streams it may read; a page may then end early (with `next`)
+ * when many names in a row are not readable.
  */
 
+import { Principal } from "../auth/principal.ts";
+import type { Engine } from "../engine/engine.ts";
+import type { StreamView } from "../engine/types.ts";
 import { StreamError } from "../errors.ts";
+import { LIST_SCAN_NAMES_MAX } from "../limits.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 import type { HttpContext } from "./context.ts";
 import { errorResponse, respondJson } from "./respond.ts";
@@ -26,7 +32,10 @@ export function listStreams(ctx: HttpContext, req: RouteRequest): Response {
     }
     limit = Math.min(Number(limitRaw), ctx.limits.listPageMax);
   }
-  const page = ctx.engine.list(prefix, after, limit);
+  const page: { streams: StreamView[]; more: boolean; next?: string } =
+    req.principal === Principal.OPEN
+      ? ctx.engine.list(prefix, after, limit)
+      : readablePage(ctx.engine, req.principal, prefix, after, limit);
   const streams = page.streams.map((s) => ({
     name: s.name,
     contentType: s.contentType,
@@ -38,6 +47,40 @@ export function listStreams(ctx: HttpContext, req: RouteRequest): Response {
       ? null
       : new Date(s.expiresAtMs).toISOString(),
   }));
-  const next = page.more ? streams[streams.length - 1].name : null;
+  const next = page.next ??
+    (page.more ? streams[streams.length - 1].name : null);
   return respondJson({ streams, next });
+}
+
+/**
+ * A page of the streams `principal` may read: scans pages of names until
+ * `limit` are readable, the names run out, or `LIST_SCAN_NAMES_MAX` were
+ * examined (then `next` is the last name examined).
+ */
+function readablePage(
+  engine: Engine,
+  principal: Principal,
+  prefix: string,
+  after: string | undefined,
+  limit: number,
+): { streams: StreamView[]; more: boolean; next?: string } {
+  const streams: StreamView[] = [];
+  let scanned = 0;
+  for (;;) {
+    const page = engine.list(prefix, after, limit);
+    for (const [i, view] of page.streams.entries()) {
+      if (!principal.allows("read", view.name)) continue;
+      if (streams.length === limit) return { streams, more: true };
+      streams.push(view);
+      if (streams.length === limit && i === page.streams.length - 1) {
+        return { streams, more: page.more };
+      }
+    }
+    scanned += page.streams.length;
+    if (!page.more) return { streams, more: false };
+    after = page.streams[page.streams.length - 1].name;
+    if (scanned >= LIST_SCAN_NAMES_MAX) {
+      return { streams, more: true, next: after };
+    }
+  }
 }

@@ -8,6 +8,8 @@
  * backslashes) still go through it, so routing sees what it always saw.
  */
 
+import { VALID_AUTHORITIES_MAX } from "../limits.ts";
+
 /** The parts of a request URL that routing uses. */
 export interface RequestTarget {
   /** The path, still percent-encoded (`/v1/stream/a%20b`). */
@@ -22,7 +24,6 @@ const AUTHORITY_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=%:[\]]+$/;
 const NEEDS_URL_PARSER = /\\|\/(?:\.|%2e)/i;
 /** Authorities seen valid; cleared when full, so it stays small. */
 const validAuthorities = new Set<string>();
-const VALID_AUTHORITIES_MAX = 64;
 
 /**
  * Path and query of `url` (a request's absolute URL), or `undefined` when

@@ -3,7 +3,8 @@
  * The only place a `StreamError` becomes a `Response`: status from `STATUS`,
  * a JSON body `{"error":{"code","message"}}`, and the protocol headers some
  * kinds carry (`Stream-Closed`, `Producer-Epoch`, `Retry-After`, ...). Also
- * the headers every response carries (CORS, nosniff).
+ * the headers every response carries (nosniff; CORS grants depend on the
+ * request's origin and are added by `access.ts`).
  */
 
 import {
@@ -14,8 +15,8 @@ import {
 } from "../errors.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 
-/** Headers the browser may read from our responses. */
-const EXPOSED_HEADERS = [
+/** Headers the browser may read from our responses (when CORS grants it). */
+export const EXPOSED_HEADERS: string = [
   "Stream-Next-Offset",
   "Stream-Up-To-Date",
   "Stream-Closed",
@@ -52,8 +53,6 @@ export const ALLOWED_HEADERS: string = [
 
 /** Adds the headers every response carries. */
 export function withCommonHeaders(headers: Headers): Headers {
-  headers.set("access-control-allow-origin", "*");
-  headers.set("access-control-expose-headers", EXPOSED_HEADERS);
   headers.set("x-content-type-options", "nosniff");
   headers.set("cross-origin-resource-policy", "cross-origin");
   return headers;
@@ -132,6 +131,9 @@ function errorHeaders(error: StreamError): Headers {
       break;
     case "method_not_allowed":
       if (typeof detail.allow === "string") headers.set("allow", detail.allow);
+      break;
+    case "unauthorized":
+      headers.set("www-authenticate", "Bearer");
       break;
   }
   const retryAfterS = detail.retryAfterSeconds ?? RETRY_AFTER_S[error.kind];

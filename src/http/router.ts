@@ -8,6 +8,8 @@
  * `/v1/stream/{name}`.
  */
 
+import type { RouteAccess } from "../auth/gate.ts";
+import { Principal } from "../auth/principal.ts";
 import { StreamError } from "../errors.ts";
 import type { HttpContext } from "./context.ts";
 import type { ErrorDialect } from "./respond.ts";
@@ -25,6 +27,11 @@ export type Method = "GET" | "HEAD" | "POST" | "PUT" | "DELETE";
 export interface Operation {
   /** Stable name (`stream_append`): a metrics label, an access-log field. */
   readonly name: string;
+  /**
+   * What a caller needs (`read`, `write`, `delete`, `admin` on the route's
+   * stream; `key`, `public`, `token`): the gate checks it before `handle`.
+   */
+  readonly access: RouteAccess;
   /** Parses, calls one domain function, responds. */
   readonly handle: (
     ctx: HttpContext,
@@ -69,6 +76,11 @@ export interface RouteRequest {
   readonly key: string;
   /** Subscription id (`subscription` shapes); "" otherwise. */
   readonly id: string;
+  /**
+   * Who the request acts as, set by the gate before the operation runs
+   * (`principal.keyId` is the access log's key id); `NOBODY` until then.
+   */
+  principal: Principal;
 }
 
 const READS: ReadonlySet<string> = new Set(["GET", "HEAD"]);
@@ -160,11 +172,12 @@ export class Router {
         name: target.name,
         key: target.key,
         id: "",
+        principal: Principal.NOBODY,
       };
     }
     const route = this.#paths.get(path);
     if (route === undefined) return notFound(path);
-    return { request, route, query, name: "", key: "", id: "" };
+    return routeRequest(request, route, query);
   }
 
   #matchDs(
@@ -174,7 +187,7 @@ export class Router {
   ): RouteRequest | StreamError {
     const exact = this.#paths.get(path);
     if (exact !== undefined) {
-      return { request, route: exact, query, name: "", key: "", id: "" };
+      return routeRequest(request, exact, query);
     }
     if (this.#subscriptions.size === 0) return notFound(path);
     const target = parseSubscriptionPath(path.slice(DS_PREFIX.length));
@@ -183,7 +196,8 @@ export class Router {
     const route = this.#subscriptions.get(target.sub);
     if (route === undefined) return notFound(path);
     const { id, name } = target;
-    return { request, route, query, name, key: "", id };
+    const principal = Principal.NOBODY;
+    return { request, route, query, name, key: "", id, principal };
   }
 
   /** How errors for `path` are spelled when no route answers. */
@@ -212,6 +226,15 @@ export class Router {
       { allow },
     );
   }
+}
+
+function routeRequest(
+  request: Request,
+  route: Route,
+  query: string,
+): RouteRequest {
+  const principal = Principal.NOBODY;
+  return { request, route, query, name: "", key: "", id: "", principal };
 }
 
 function notFound(path: string): StreamError {

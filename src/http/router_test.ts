@@ -6,6 +6,7 @@ import { SUBSCRIPTION_ROUTES } from "./subscription_routes.ts";
 
 const op = (name: string): Operation => ({
   name,
+  access: "public",
   handle: () => new Response(name),
 });
 

@@ -1,7 +1,8 @@
 /**
  * @module
  * The route table of the stream API: one row per path shape, each method
- * named. A new subresource (`_schema`, `pk/{key}`, `touch/meta`) or path
+ * named, with the access it needs (scope on the route's stream, any key,
+ * or none). A new subresource (`_schema`, `pk/{key}`, `touch/meta`) or path
  * (`/metrics`) is one more row here; `Allow`, the CORS preflight and the
  * reserved-name rules follow from the table (see `router.ts`).
  */
@@ -25,44 +26,47 @@ export const STREAM_ROUTES: readonly Route[] = [
     shape: "stream",
     // This order is the order `Allow` lists them in.
     methods: {
-      GET: { name: "stream_get", handle: getStream },
-      HEAD: { name: "stream_head", handle: headStream },
-      POST: { name: "stream_append", handle: postStream },
-      PUT: { name: "stream_create", handle: putStream },
-      DELETE: { name: "stream_delete", handle: deleteStream },
+      GET: { name: "stream_get", access: "read", handle: getStream },
+      HEAD: { name: "stream_head", access: "read", handle: headStream },
+      POST: { name: "stream_append", access: "write", handle: postStream },
+      PUT: { name: "stream_create", access: "write", handle: putStream },
+      DELETE: { name: "stream_delete", access: "delete", handle: deleteStream },
     },
   },
   {
     shape: "stream_sub",
     sub: "_details",
     methods: {
-      GET: { name: "details_get", handle: getDetails },
-      HEAD: { name: "details_head", handle: getDetails },
+      GET: { name: "details_get", access: "read", handle: getDetails },
+      HEAD: { name: "details_head", access: "read", handle: getDetails },
     },
   },
   {
     shape: "stream_sub",
     sub: "_schema",
     methods: {
-      GET: { name: "schema_get", handle: getSchema },
-      HEAD: { name: "schema_head", handle: getSchema },
-      POST: { name: "schema_update", handle: postSchema },
+      GET: { name: "schema_get", access: "read", handle: getSchema },
+      HEAD: { name: "schema_head", access: "read", handle: getSchema },
+      // A schema decides which appends every writer may make: `admin`.
+      POST: { name: "schema_update", access: "admin", handle: postSchema },
     },
   },
   {
     shape: "path",
     path: "/v1/streams",
     methods: {
-      GET: { name: "streams_list", handle: listStreams },
-      HEAD: { name: "streams_head", handle: listStreams },
+      // `read` on some stream; the list holds only the readable ones.
+      GET: { name: "streams_list", access: "read", handle: listStreams },
+      HEAD: { name: "streams_head", access: "read", handle: listStreams },
     },
   },
   {
     shape: "path",
     path: "/health",
     methods: {
-      GET: { name: "health_get", handle: getHealth },
-      HEAD: { name: "health_head", handle: getHealth },
+      // Any key; no key with --public-health (the status only).
+      GET: { name: "health_get", access: "key", handle: getHealth },
+      HEAD: { name: "health_head", access: "key", handle: getHealth },
     },
   },
 ];

@@ -7,6 +7,7 @@
  * queue, and one that stops reading is disconnected.
  */
 
+import { SSE_KEEP_ALIVE_MS, SSE_QUEUE_HIGH_WATER_BYTES } from "../limits.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { ReadOutcome } from "../engine/types.ts";
 import { isJsonContentType, isTextContentType } from "../protocol/headers.ts";
@@ -18,7 +19,6 @@ import { encodeBase64 } from "./base64.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const KEEP_ALIVE_MS = 15_000;
 
 /** What the SSE loop needs from the engine. */
 export type SseEngine = Pick<Engine, "read" | "waitForData">;
@@ -86,12 +86,6 @@ export function controlEvent(
   return `event: control\ndata:${JSON.stringify(control)}\n\n`;
 }
 
-/**
- * Bytes the body stream queues before it stops asking for events. One event
- * (one read, at most `readBytesMax` before framing) may cross it, so a
- * reader that stops reading holds at most one read plus this much here.
- */
-const QUEUE_HIGH_WATER_BYTES = 64 * 1024;
 const KEEP_ALIVE = ": keep-alive\n\n";
 
 /** The SSE body for a stream: catch-up, then live, until closed or timed out. */
@@ -103,7 +97,7 @@ export function sseBody(options: SseOptions): ReadableStream<Uint8Array> {
       cancel: () => session.end(),
     },
     {
-      highWaterMark: QUEUE_HIGH_WATER_BYTES,
+      highWaterMark: SSE_QUEUE_HIGH_WATER_BYTES,
       size: (chunk) => chunk.byteLength,
     },
   );
@@ -201,7 +195,7 @@ class SseSession {
         this.#sentAny = true;
         return this.#control(r, true);
       }
-      const waitMs = Math.min(KEEP_ALIVE_MS, this.#deadline - Date.now());
+      const waitMs = Math.min(SSE_KEEP_ALIVE_MS, this.#deadline - Date.now());
       if (waitMs <= 0) return null;
       const waited = await engine.waitForData(
         name,

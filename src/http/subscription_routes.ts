@@ -7,6 +7,7 @@
  * (`FENCED`, `ALREADY_CLAIMED`, ...) with statuses from the one `STATUS` table.
  */
 
+import { CONTROL_BODY_BYTES_MAX } from "../limits.ts";
 import type { LimitsConfig, SubscriptionsConfig } from "../config.ts";
 import { type Result, StreamError } from "../errors.ts";
 import type { SubscriptionManager } from "../subscriptions/manager.ts";
@@ -19,15 +20,14 @@ import {
   parseSubscriptionConfig,
 } from "../subscriptions/wire.ts";
 import type { AckRequest } from "../subscriptions/types.ts";
+import { Principal } from "../auth/principal.ts";
+import { authorizeSubscription } from "./access.ts";
 import { readBody } from "./body.ts";
 import type { HttpContext, SubscriptionContext } from "./context.ts";
 import { errorResponse, respond, respondJson } from "./respond.ts";
 import type { Route, RouteRequest } from "./router.ts";
 import { ackJson, claimJson, subscriptionJson } from "./subscription_json.ts";
 import { DS_PREFIX } from "./subscription_path.ts";
-
-/** Control request bodies are small JSON objects. */
-const CONTROL_BODY_BYTES_MAX = 1024 * 1024;
 
 /** What the subscription routes need, from the manager and its settings. */
 export function subscriptionContext(
@@ -53,8 +53,8 @@ export const SUBSCRIPTION_ROUTES: readonly Route[] = [
     path: DS_PREFIX + "jwks.json",
     dialect: "subscriptions",
     methods: {
-      GET: { name: "jwks_get", handle: getJwks },
-      HEAD: { name: "jwks_head", handle: getJwks },
+      GET: { name: "jwks_get", access: "public", handle: getJwks },
+      HEAD: { name: "jwks_head", access: "public", handle: getJwks },
     },
   },
   {
@@ -62,48 +62,83 @@ export const SUBSCRIPTION_ROUTES: readonly Route[] = [
     sub: "",
     dialect: "subscriptions",
     methods: {
-      GET: { name: "subscription_get", handle: getSubscription },
-      PUT: { name: "subscription_put", handle: putSubscription },
-      DELETE: { name: "subscription_delete", handle: deleteSubscription },
+      GET: {
+        name: "subscription_get",
+        access: "admin",
+        handle: getSubscription,
+      },
+      PUT: {
+        name: "subscription_put",
+        access: "admin",
+        handle: putSubscription,
+      },
+      DELETE: {
+        name: "subscription_delete",
+        access: "admin",
+        handle: deleteSubscription,
+      },
     },
   },
   {
     shape: "subscription",
     sub: "streams",
     dialect: "subscriptions",
-    methods: { POST: { name: "subscription_streams_add", handle: addStreams } },
+    methods: {
+      POST: {
+        name: "subscription_streams_add",
+        access: "admin",
+        handle: addStreams,
+      },
+    },
   },
   {
     shape: "subscription",
     sub: "streams/*",
     dialect: "subscriptions",
     methods: {
-      DELETE: { name: "subscription_stream_remove", handle: removeStream },
+      DELETE: {
+        name: "subscription_stream_remove",
+        access: "admin",
+        handle: removeStream,
+      },
     },
   },
   {
     shape: "subscription",
     sub: "callback",
     dialect: "subscriptions",
-    methods: { POST: { name: "subscription_callback", handle: callback } },
+    // The callback token is the credential (Authorization: Bearer).
+    methods: {
+      POST: {
+        name: "subscription_callback",
+        access: "token",
+        handle: callback,
+      },
+    },
   },
   {
     shape: "subscription",
     sub: "claim",
     dialect: "subscriptions",
-    methods: { POST: { name: "subscription_claim", handle: claim } },
+    methods: {
+      POST: { name: "subscription_claim", access: "admin", handle: claim },
+    },
   },
   {
     shape: "subscription",
     sub: "ack",
     dialect: "subscriptions",
-    methods: { POST: { name: "subscription_ack", handle: ack } },
+    methods: {
+      POST: { name: "subscription_ack", access: "token", handle: ack },
+    },
   },
   {
     shape: "subscription",
     sub: "release",
     dialect: "subscriptions",
-    methods: { POST: { name: "subscription_release", handle: release } },
+    methods: {
+      POST: { name: "subscription_release", access: "token", handle: release },
+    },
   },
 ];
 
@@ -119,6 +154,8 @@ function getJwks(ctx: HttpContext, req: RouteRequest): Response {
 }
 
 function getSubscription(ctx: HttpContext, req: RouteRequest): Response {
+  const denied = existingDenied(ctx, req);
+  if (denied !== undefined) return refuse(denied);
   const got = subs(ctx).manager.get(req.id);
   return got.ok ? respondJson(subscriptionJson(got.value)) : refuse(got.error);
 }
@@ -132,6 +169,9 @@ async function putSubscription(
   if (!body.ok) return refuse(body.error);
   const config = parseSubscriptionConfig(body.value, sc.wire);
   if (!config.ok) return refuse(config.error);
+  const denied = existingDenied(ctx, req) ??
+    authorizeSubscription(ctx, req, "admin", config.value);
+  if (denied !== undefined) return refuse(denied);
   const put = await sc.manager.put(req.id, config.value);
   if (!put.ok) return refuse(put.error);
   const { created, subscription } = put.value;
@@ -139,6 +179,8 @@ async function putSubscription(
 }
 
 function deleteSubscription(ctx: HttpContext, req: RouteRequest): Response {
+  const denied = existingDenied(ctx, req);
+  if (denied !== undefined) return refuse(denied);
   return noContent(subs(ctx).manager.delete(req.id));
 }
 
@@ -151,6 +193,13 @@ async function addStreams(
   if (!body.ok) return refuse(body.error);
   const list = parseStreamList(body.value.streams, sc.wire);
   if (!list.ok) return refuse(list.error);
+  const denied = existingDenied(ctx, req) ??
+    authorizeSubscription(ctx, req, "admin", {
+      pattern: null,
+      streams: list.value,
+      wakeStream: null,
+    });
+  if (denied !== undefined) return refuse(denied);
   return noContent(sc.manager.addStreams(req.id, list.value));
 }
 
@@ -158,6 +207,8 @@ function removeStream(ctx: HttpContext, req: RouteRequest): Response {
   const sc = subs(ctx);
   const path = parseStreamPath(req.name, sc.wire);
   if (!path.ok) return refuse(path.error);
+  const denied = existingDenied(ctx, req);
+  if (denied !== undefined) return refuse(denied);
   return noContent(sc.manager.removeStream(req.id, path.value));
 }
 
@@ -167,6 +218,8 @@ async function claim(ctx: HttpContext, req: RouteRequest): Promise<Response> {
   if (!body.ok) return refuse(body.error);
   const worker = parseClaim(body.value);
   if (!worker.ok) return refuse(worker.error);
+  const denied = existingDenied(ctx, req);
+  if (denied !== undefined) return refuse(denied);
   const claimed = sc.manager.claim(req.id, worker.value);
   return claimed.ok
     ? respondJson(claimJson(claimed.value))
@@ -235,6 +288,22 @@ async function jsonBody(
 ): Promise<Result<Record<string, unknown>>> {
   const bytes = await readBody(request, sc.bodyBytesMax);
   return bytes.ok ? parseJsonObject(bytes.value) : bytes;
+}
+
+/**
+ * The 403 when subscription `req.id` exists and reaches streams beyond the
+ * key's (an admin of one tenant must not read or steer another's).
+ * Missing subscriptions pass: the handler answers their 404.
+ */
+function existingDenied(
+  ctx: HttpContext,
+  req: RouteRequest,
+): StreamError | undefined {
+  if (req.principal === Principal.OPEN) return undefined;
+  const got = subs(ctx).manager.get(req.id);
+  return got.ok
+    ? authorizeSubscription(ctx, req, "admin", got.value.config)
+    : undefined;
 }
 
 /** The subscription context; these routes exist only when it does. */

@@ -13,7 +13,7 @@ import type {
   SubscriptionRow,
 } from "../storage/subscription_store.ts";
 import type { Clock } from "./clock.ts";
-import { globMatch } from "./glob.ts";
+import { globMatch } from "../glob.ts";
 import type { StreamLinks } from "./links.ts";
 import {
   type Link,

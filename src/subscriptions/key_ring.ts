@@ -6,6 +6,7 @@
  * five-minute replay window, so receivers can still verify recent deliveries.
  */
 
+import { KEY_PUBLISH_AFTER_RETIRE_MS } from "../limits.ts";
 import type {
   SubscriptionOp,
   SubscriptionStore,
@@ -19,8 +20,6 @@ import {
   WebhookSigner,
 } from "./signing.ts";
 
-/** Retired keys stay published this long (2x the 5 min replay window). */
-export const KEY_PUBLISH_AFTER_RETIRE_MS = 10 * 60_000;
 const TOKEN_SECRET = "token_hmac";
 
 type Published = PublicJwk & { retiredAtMs: number | null };

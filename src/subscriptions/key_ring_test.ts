@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { openSqliteSubscriptionStore } from "../storage/subscription_store.ts";
-import { KEY_PUBLISH_AFTER_RETIRE_MS, KeyRing } from "./key_ring.ts";
+import { KeyRing } from "./key_ring.ts";
+import { KEY_PUBLISH_AFTER_RETIRE_MS } from "../limits.ts";
 
 Deno.test("KeyRing persists its key and secret, and publishes retired keys for the replay window", async () => {
   const dir = await Deno.makeTempDir({ prefix: "streambed-keys-" });

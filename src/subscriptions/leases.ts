@@ -7,6 +7,7 @@
  * and the whole change is committed in one transaction.
  */
 
+import { TOKEN_TTL_S } from "../limits.ts";
 import { fail, ok, type Result } from "../errors.ts";
 import { decodeOffset } from "../protocol/offset.ts";
 import type { SubscriptionRow } from "../storage/subscription_store.ts";
@@ -25,9 +26,6 @@ import type {
   SubscriptionType,
 } from "./types.ts";
 import { clearWake, type Waker } from "./wake.ts";
-
-/** Callback and claim tokens expire after a day; fencing bounds them far sooner. */
-const TOKEN_TTL_S = 24 * 3600;
 
 /** A token naming `row`'s subscription, generation and current wake. */
 export function mintToken(

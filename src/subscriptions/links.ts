@@ -10,7 +10,7 @@
 import type { StreamView } from "../engine/types.ts";
 import type { Logger } from "../log.ts";
 import type { SubscriptionOp } from "../storage/subscription_store.ts";
-import { globMatch } from "./glob.ts";
+import { globMatch } from "../glob.ts";
 import {
   type Link,
   mayLink,

@@ -19,7 +19,7 @@ import type {
   SubscriptionRow,
   SubscriptionStore,
 } from "../storage/subscription_store.ts";
-import { globMatch, type GlobPattern, parseGlob } from "./glob.ts";
+import { globMatch, type GlobPattern, parseGlob } from "../glob.ts";
 import type { LinkInfo, SubscriptionConfig } from "./types.ts";
 import { configFromCanonical } from "./wire.ts";
 

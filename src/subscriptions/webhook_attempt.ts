@@ -8,6 +8,10 @@
  * `fetch` resolves again, so this narrows DNS rebinding but cannot close it.
  */
 
+import {
+  WEBHOOK_DNS_TIMEOUT_MS,
+  WEBHOOK_RESPONSE_BYTES_MAX,
+} from "../limits.ts";
 import type { WebhookSigner } from "./signing.ts";
 import {
   isBlockedHost,
@@ -20,8 +24,6 @@ import { readBytesLimited } from "../bytes.ts";
 export type AttemptOutcome =
   | { ok: true; done: boolean }
   | { ok: false; reason: string };
-
-const RESPONSE_BYTES_MAX = 64 * 1024;
 
 /** One attempt's request. */
 export interface AttemptOptions {
@@ -90,15 +92,13 @@ async function readLimited(response: Response): Promise<string | undefined> {
   if (response.body === null) return undefined;
   let bytes: Uint8Array | undefined;
   try {
-    bytes = await readBytesLimited(response.body, RESPONSE_BYTES_MAX);
+    bytes = await readBytesLimited(response.body, WEBHOOK_RESPONSE_BYTES_MAX);
   } catch {
     return undefined;
   }
   if (bytes === undefined) return undefined;
   return new TextDecoder().decode(bytes);
 }
-
-const DNS_TIMEOUT_MS = 2000;
 
 /** Why a hostname's addresses are unsafe, or undefined if they look public. */
 async function checkResolvedHost(
@@ -113,7 +113,7 @@ async function checkResolvedHost(
     try {
       addresses.push(
         ...await Deno.resolveDns(host, type, {
-          signal: AbortSignal.timeout(DNS_TIMEOUT_MS),
+          signal: AbortSignal.timeout(WEBHOOK_DNS_TIMEOUT_MS),
         }),
       );
     } catch {

@@ -7,8 +7,9 @@
  * subscription views share (PROTOCOL.md §6-7).
  */
 
+import { DESCRIPTION_CHARS_MAX, WORKER_CHARS_MAX } from "../limits.ts";
 import { fail, ok, type Result } from "../errors.ts";
-import { parseGlob } from "./glob.ts";
+import { parseGlob } from "../glob.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 import {
   type AckRequest,
@@ -30,8 +31,6 @@ export interface WireLimits {
   webhookAllowLocalhost: boolean;
 }
 
-const DESCRIPTION_CHARS_MAX = 1024;
-const WORKER_CHARS_MAX = 256;
 const encoder = new TextEncoder();
 
 /** Parses JSON bytes into an object, or a 400. */

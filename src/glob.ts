@@ -7,7 +7,7 @@
  * O(segments of path x segments of pattern) at worst, never exponentially.
  */
 
-import { fail, ok, type Result } from "../errors.ts";
+import { fail, ok, type Result } from "./errors.ts";
 
 /** A parsed pattern: its segments, and the literal prefix for listing. */
 export interface GlobPattern {
@@ -82,4 +82,32 @@ export function globMatch(glob: GlobPattern, path: string): boolean {
   }
   while (p < pattern.length && pattern[p] === "**") p++;
   return p === pattern.length;
+}
+
+/**
+ * Whether every path `inner` matches also matches `outer` (a subscription's
+ * pattern within an API key's streams). Decided segment by segment: a `**`
+ * of `outer` absorbs anything, a `*` absorbs one literal or `*`, a literal
+ * only itself. Sound but not complete: it never says yes wrongly, and says
+ * no to a few equivalent spellings (`*` + `**` against `**` + `*`).
+ */
+export function globCovers(outer: GlobPattern, inner: GlobPattern): boolean {
+  const o = outer.segments;
+  const n = inner.segments;
+  // memo[i * (o.length + 1) + j]: inner[i..] within outer[j..]; O(|n| x |o|).
+  const memo = new Int8Array((n.length + 1) * (o.length + 1));
+  const covers = (i: number, j: number): boolean => {
+    const at = i * (o.length + 1) + j;
+    if (memo[at] !== 0) return memo[at] > 0;
+    let result: boolean;
+    if (i === n.length) result = o.slice(j).every((s) => s === "**");
+    else if (j === o.length) result = false;
+    else if (o[j] === "**") result = covers(i, j + 1) || covers(i + 1, j);
+    else if (n[i] === "**") result = false;
+    else if (o[j] === "*" || o[j] === n[i]) result = covers(i + 1, j + 1);
+    else result = false;
+    memo[at] = result ? 1 : -1;
+    return result;
+  };
+  return covers(0, 0);
 }

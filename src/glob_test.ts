@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { globMatch, parseGlob } from "./glob.ts";
+import { globCovers, globMatch, parseGlob } from "./glob.ts";
 
 function matches(pattern: string, path: string): boolean {
   const parsed = parseGlob(pattern);
@@ -63,4 +63,55 @@ Deno.test("parseGlob() computes the literal listing prefix", () => {
   assert.equal(prefix("a/b/**/c"), "a/b/");
   assert.equal(prefix("**"), "");
   assert.equal(prefix("exact/name"), "exact/name");
+});
+
+function covers(outer: string, inner: string): boolean {
+  const o = parseGlob(outer);
+  const i = parseGlob(inner);
+  assert.ok(o.ok && i.ok);
+  return globCovers(o.value, i.value);
+}
+
+Deno.test("globCovers() accepts narrower patterns and refuses wider ones", () => {
+  assert.equal(covers("**", "events/*"), true);
+  assert.equal(covers("events/**", "events/*"), true);
+  assert.equal(covers("events/**", "events/a/**"), true);
+  assert.equal(covers("events/**", "events"), true);
+  assert.equal(covers("events/*", "events/a"), true);
+  assert.equal(covers("events/*", "events/*"), true);
+  assert.equal(covers("*/x", "a/x"), true);
+  assert.equal(covers("**/x", "a/**/x"), true);
+  assert.equal(covers("events/*", "events/**"), false);
+  assert.equal(covers("events/**", "**"), false);
+  assert.equal(covers("events/**", "other/a"), false);
+  assert.equal(covers("events/a", "events/*"), false);
+  assert.equal(covers("a/*/c", "a/**/c"), false);
+  assert.equal(covers("**/x", "a/*"), false);
+});
+
+Deno.test("globCovers() never says yes when some path escapes", () => {
+  const patterns = [
+    "**",
+    "*",
+    "a",
+    "b",
+    "a/*",
+    "a/**",
+    "*/b",
+    "**/b",
+    "a/**/b",
+    "*/*",
+    "a/b",
+  ];
+  const paths = ["a", "b", "a/b", "b/b", "a/a/b", "a/c", "c/b/b", "a/b/c"];
+  for (const outer of patterns) {
+    for (const inner of patterns) {
+      if (!covers(outer, inner)) continue;
+      for (const path of paths) {
+        if (matches(inner, path)) {
+          assert.ok(matches(outer, path), `${outer} ⊇ ${inner} but ${path}`);
+        }
+      }
+    }
+  }
 });
