@@ -52,6 +52,8 @@ export type {
   Chunk,
   ClosedBy,
   ProducerRow,
+  SchemaRegistryOp,
+  SchemaRegistryRow,
   SegmentRow,
   StreamRow,
   StreamTail,
