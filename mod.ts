@@ -54,6 +54,8 @@ export type {
   Chunk,
   ClosedBy,
   ProducerRow,
+  SchemaRegistryOp,
+  SchemaRegistryRow,
   SegmentRow,
   StreamRow,
   StreamTail,

@@ -44,6 +44,8 @@ export interface AppendScenario {
   writers: number;
   /** Body generator. */
   makeBody: BodyFactory;
+  /** Runs once the streams exist, before the warm-up (e.g. installs a schema). */
+  prepare?: (urls: readonly string[]) => Promise<void>;
 }
 
 /** Timing knobs shared by the append scenarios. */
@@ -97,6 +99,7 @@ export async function runAppendScenario(
     scenario.streamCount,
     scenario.contentType,
   );
+  await scenario.prepare?.(urls);
   const appenders = Array.from(
     { length: scenario.writers },
     () => makeAppender(target),

@@ -146,6 +146,8 @@ export interface LimitsConfig {
    * response ends early with `Stream-Scan-Limit-Reached: true`.
    */
   keyedScanBytesMax: number;
+  /** Largest `POST .../_schema` body, in bytes (the body cap applies first). */
+  schemaBytesMax: number;
 }
 
 /** Subscriptions: webhook and pull-wake delivery (PROTOCOL.md §6-7). */
@@ -191,6 +193,12 @@ export interface SegmentConfig {
   uploadRetryMinMs: number;
   /** Longest upload retry delay, in ms. */
   uploadRetryMaxMs: number;
+  /**
+   * How long `POST .../_schema` waits for the new registry to be published
+   * to the object store before answering 503 (the change stays and is
+   * published later), in ms.
+   */
+  schemaPublishWaitMs: number;
   /** First retry delay after a stream's seal failed, in ms (doubles per failure). */
   sealRetryMinMs: number;
   /** Longest seal retry delay, in ms. */
@@ -637,6 +645,15 @@ export const OPTION_TABLE: OptionTable = {
       default: 1000,
       doc: "streams per page of GET /v1/streams",
     },
+    schemaBytesMax: {
+      flag: "schema-bytes-max",
+      env: "DS_SCHEMA_BYTES_MAX",
+      kind: "int",
+      min: 1024,
+      max: 64 * MIB,
+      default: 4 * MIB,
+      doc: "largest POST .../_schema body (413 above)",
+    },
   },
   subscriptions: {
     enabled: {
@@ -847,6 +864,15 @@ export const OPTION_TABLE: OptionTable = {
       max: 3_600_000,
       default: 30_000,
       doc: "longest upload retry delay",
+    },
+    schemaPublishWaitMs: {
+      flag: "schema-publish-wait-ms",
+      env: "DS_SCHEMA_PUBLISH_WAIT_MS",
+      kind: "int",
+      min: 0,
+      max: 600_000,
+      default: 10_000,
+      doc: "POST .../_schema waits this long for the object store before 503",
     },
     sealRetryMinMs: {
       flag: "seal-retry-min-ms",

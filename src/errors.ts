@@ -41,7 +41,11 @@ export type ErrorKind =
   | "unauthorized"
   | "forbidden"
   | "rate_limited"
-  | "host_not_allowed";
+  | "host_not_allowed"
+  // Schema registry and lenses.
+  | "schema_invalid"
+  | "validation_failed"
+  | "lens_version_mismatch";
 
 /** HTTP status for each kind; the compiler flags a new kind with no status. */
 export const STATUS: Record<ErrorKind, number> = {
@@ -77,6 +81,9 @@ export const STATUS: Record<ErrorKind, number> = {
   forbidden: 403,
   rate_limited: 429,
   host_not_allowed: 421,
+  schema_invalid: 400,
+  validation_failed: 400,
+  lens_version_mismatch: 409,
 };
 
 /**
@@ -117,6 +124,9 @@ export const SUBSCRIPTION_CODE: Record<ErrorKind, string> = {
   forbidden: "FORBIDDEN",
   rate_limited: "RATE_LIMITED",
   host_not_allowed: "HOST_NOT_ALLOWED",
+  schema_invalid: "SCHEMA_INVALID",
+  validation_failed: "VALIDATION_FAILED",
+  lens_version_mismatch: "LENS_VERSION_MISMATCH",
 };
 
 /**

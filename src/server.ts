@@ -145,6 +145,9 @@ async function open(
     log,
     details: (name) => streamDetails(engine, tier, name),
     health: tier === undefined ? walHealth : tierHealth(tier),
+    schemaPublished: tier === undefined
+      ? undefined
+      : schemaPublication(engine, tier, config.segment.schemaPublishWaitMs),
     subscriptions: subscriptions === undefined
       ? undefined
       : { manager: subscriptions, config: config.subscriptions },
@@ -401,6 +404,26 @@ function* liveStreams(engine: Engine): Generator<StreamInfo> {
   for (const info of engine.streamInfos()) {
     if (!info.softDeleted) yield info;
   }
+}
+
+/**
+ * Waits (at most `waitMs`) until the upload loop has
+ * published a manifest naming stream `name`'s registry at `revision`.
+ */
+function schemaPublication(
+  engine: Engine,
+  tier: Tier,
+  waitMs: number,
+): (name: string, revision: number) => Promise<boolean> {
+  return (name, revision) => {
+    const view = engine.view(name);
+    if (view === undefined) return Promise.resolve(true); // deleted meanwhile
+    return tier.schemaPublishedWithin(
+      view.id,
+      revision,
+      waitMs,
+    );
+  };
 }
 
 /** The tier's part of `GET /health`. */

@@ -72,6 +72,9 @@ export const EXPECTED: Record<string, number[]> = {
   routing_keys_get: /*     */ [401, 401, 200, 403, 403, 200, 403],
   details_get: /*          */ [401, 401, 200, 403, 403, 200, 403],
   details_head: /*         */ [401, 401, 200, 403, 403, 200, 403],
+  schema_get: /*           */ [401, 401, 200, 403, 403, 200, 403],
+  schema_head: /*          */ [401, 401, 200, 403, 403, 200, 403],
+  schema_update: /*        */ [401, 401, 403, 403, 403, 200, 403],
   streams_list: /*         */ [401, 401, 200, 403, 403, 200, 200],
   streams_head: /*         */ [401, 401, 200, 403, 403, 200, 200],
   health_get: /*           */ [401, 401, 200, 200, 200, 200, 200],
@@ -135,6 +138,17 @@ function requestFor(
       return { method: "GET", path: `${s}/_details` };
     case "details_head":
       return { method: "HEAD", path: `${s}/_details` };
+    case "schema_get":
+      return { method: "GET", path: `${s}/_schema` };
+    case "schema_head":
+      return { method: "HEAD", path: `${s}/_schema` };
+    case "schema_update":
+      return {
+        method: "POST",
+        path: `${s}/_schema`,
+        body: JSON.stringify({ routingKey: { jsonPointer: "/n" } }),
+        headers: JSON_TYPE,
+      };
     case "streams_list":
       return { method: "GET", path: "/v1/streams" };
     case "streams_head":

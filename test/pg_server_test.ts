@@ -170,3 +170,60 @@ Deno.test("PostgreSQL WAL: while the database is down writes and reads get 503 w
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("PostgreSQL WAL: a schema registry and the keys its pointer gives survive a restart", async () => {
+  const cluster = await sharedPgCluster();
+  const schema = freshSchema("registry");
+  const open = async (dataDir: string) =>
+    await startServer(
+      testConfig(dataDir, {
+        storage: {
+          backend: "postgres",
+          postgresUrl: cluster.url,
+          postgresSchema: schema,
+        },
+      }),
+    );
+  const send = async (url: string, method: string, body?: unknown) => {
+    const response = await fetch(url, {
+      method,
+      headers: json,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, text: await response.text() };
+  };
+  let dataDir = await Deno.makeTempDir({ prefix: "streambed-pg-schema-" });
+  let server = await open(dataDir);
+  try {
+    let url = `${server.url}/v1/stream/orders`;
+    assert.equal((await send(url, "PUT")).status, 201);
+    const set = await send(`${url}/_schema`, "POST", {
+      schema: { type: "object", required: ["id"] },
+      routingKey: { jsonPointer: "/id", required: true },
+    });
+    assert.equal(set.status, 200, set.text);
+    const appended = await send(url, "POST", [{ id: "a" }, { id: "b" }]);
+    assert.equal(appended.status, 204, appended.text);
+    assert.equal((await send(url, "POST", [{ id: 1 }])).status, 400);
+    const registry = (await send(`${url}/_schema`, "GET")).text;
+    await server.close();
+    await Deno.remove(dataDir, { recursive: true });
+    // Everything lives in PostgreSQL: a fresh data dir sees it all.
+    dataDir = await Deno.makeTempDir({ prefix: "streambed-pg-schema-" });
+    server = await open(dataDir);
+    url = `${server.url}/v1/stream/orders`;
+    assert.equal((await send(`${url}/_schema`, "GET")).text, registry);
+    const keyed = await send(`${url}/pk/b`, "GET");
+    assert.equal(keyed.status, 200);
+    assert.deepEqual(JSON.parse(keyed.text), [{ id: "b" }]);
+    assert.equal((await send(url, "POST", [{ x: 1 }])).status, 400);
+    assert.equal((await send(url, "POST", [{ id: "b", n: 2 }])).status, 204);
+    assert.deepEqual(JSON.parse((await send(`${url}/pk/b`, "GET")).text), [
+      { id: "b" },
+      { id: "b", n: 2 },
+    ]);
+  } finally {
+    await server.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

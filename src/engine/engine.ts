@@ -17,7 +17,7 @@
  * between"). Readers see committed (visible) state only. When a commit
  * fails for a passing reason (a full disk, a lost database connection), the
  * assigned state is reset to what the WAL holds and writes resume once the
- * WAL takes them again (`#rollBack`). About 700 lines, most
+ * WAL takes them again (`#rollBack`). About 780 lines, most
  * of them JSDoc: each method is the few steps of orchestration that must
  * stay together for that invariant to be visible in one place.
  */
@@ -31,9 +31,11 @@ import {
   ROLLBACK_RETRY_MAX_MS,
   ROLLBACK_RETRY_MIN_MS,
 } from "../limits.ts";
+import type { ActiveRegistry, Registry } from "../schema/registry.ts";
 import {
   type Chunk,
   isRetryable,
+  type WalSnapshot,
   type WalStore,
 } from "../storage/wal_store.ts";
 import {
@@ -50,6 +52,13 @@ import { type ChunkReader, seekChain, skipRecords } from "./reader.ts";
 import { type KeyedChunkReader, readKeyedFrom } from "./keyed_reader.ts";
 import { type KeyPage, listKeys } from "./key_listing.ts";
 import { StreamRegistry, viewOf } from "./registry.ts";
+import {
+  clampBoundaries,
+  planSchemaChange,
+  promoteStored,
+  registryOf,
+  restoredRegistries,
+} from "./schemas.ts";
 import type { StreamState } from "./stream_state.ts";
 import { Sweeper } from "./sweeper.ts";
 import type {
@@ -149,6 +158,7 @@ export class Engine {
     const snapshot = await store.load();
     const engine = new Engine(store, snapshot.nextStreamId, options);
     engine.#registry.restore(snapshot.streams, snapshot.producers);
+    engine.#restoreSchemas(snapshot.schemaRegistries, true);
     engine.#log.info(
       `recovered ${engine.#registry.size} streams from the WAL`,
     );
@@ -198,9 +208,10 @@ export class Engine {
   }
 
   /**
-   * Sets where JSON appends take their routing keys from before
-   * `Stream-Key` (a schema's key rule). Must not await: it runs between
-   * the checks and the assignment of an append.
+   * Sets where JSON appends take their routing keys from when the stream's
+   * schema registry has no pointer, before `Stream-Key` (say, a profile's
+   * default key). Must not await: it runs between the checks and the
+   * assignment of an append.
    */
   setKeyExtractor(extractor: KeyExtractor): void {
     this.#keyExtractor = extractor;
@@ -314,7 +325,7 @@ export class Engine {
       fork.value,
       registry.nextStreamId,
       now,
-      (view, json, framed) =>
+      (view, json, framed, schema) =>
         recordKeys(
           view,
           json,
@@ -322,6 +333,7 @@ export class Engine {
           request.routingKey,
           this.#keyExtractor,
           this.#limits.routingKeyBytesMax,
+          schema,
         ),
     );
     if (!planned.ok) return planned;
@@ -332,6 +344,7 @@ export class Engine {
     registry.adopt(state);
     // Assigned: nothing awaited since the checks above.
     await this.#writer.enqueue(ops, bytes, () => {
+      state.visibleSchema = state.schema;
       state.visible = true;
       state.visibleTailPos = state.tailPos;
       state.visibleClosed = state.closed;
@@ -433,6 +446,7 @@ export class Engine {
       request.routingKey,
       this.#keyExtractor,
       this.#limits.routingKeyBytesMax,
+      state.schema,
     );
     if (!keys.ok) return keys;
     write.keys = keys.value;
@@ -457,6 +471,67 @@ export class Engine {
   #admit(bytes: number): StreamError | undefined {
     return this.#writer.admit(bytes) ??
       (bytes > 0 ? this.#gate?.admit(bytes) : undefined);
+  }
+
+  // ---- schema registry -----------------------------------------------------
+
+  /** The committed schema registry of stream `name` (empty without one). */
+  schemaRegistry(
+    name: string,
+  ): Result<{ stream: StreamView; registry: Registry }> {
+    const found = this.#lookup(name, false);
+    if (!found.ok) return found;
+    const state = found.value;
+    return ok({
+      stream: viewOf(state),
+      registry: registryOf(state, state.visibleSchema),
+    });
+  }
+
+  /**
+   * Applies a `POST .../_schema` body. The change is planned against the
+   * assigned state and assigned with no `await` between (like an append):
+   * the new version starts at the assigned tail, appends assigned earlier
+   * are older records, and appends after it validate against the new schema.
+   * Resolves once the change has committed.
+   */
+  async updateSchema(name: string, body: unknown): Promise<Result<Registry>> {
+    this.#assertOpen();
+    const found = this.#lookup(name, false);
+    if (!found.ok) return found;
+    const state = found.value;
+    const planned = planSchemaChange(state, body);
+    if (!planned.ok) return planned;
+    const refused = this.#writer.admit(0);
+    if (refused !== undefined) return { ok: false, error: refused };
+    const { active, op } = planned.value;
+    state.schema = active;
+    // Assigned: nothing awaited since the checks above.
+    await this.#writer.enqueue([op], 0, () => {
+      if (state.deleted) return;
+      state.visibleSchema = active;
+      this.#listeners.emit("schemaChanged", () => viewOf(state));
+    });
+    return ok(active.registry);
+  }
+
+  /**
+   * Puts stored registries on their streams: at startup (committed, so
+   * visible too) and after a full disk (assigned only).
+   */
+  #restoreSchemas(
+    rows: WalSnapshot["schemaRegistries"],
+    visible: boolean,
+  ): void {
+    const restored = restoredRegistries(rows);
+    if (!restored.ok) throw restored.error;
+    for (const state of this.#registry.all()) {
+      const active: ActiveRegistry | null = restored.value.get(state.id) ??
+        null;
+      if (active !== null) clampBoundaries(active, state.tailPos);
+      state.schema = active;
+      if (visible) state.visibleSchema = active;
+    }
   }
 
   // ---- delete and expiry ---------------------------------------------------
@@ -603,11 +678,18 @@ export class Engine {
       bytesMax,
     );
     const upToDate = got.endPos >= tailPos;
+    const data = state.json
+      ? promoteStored(state.visibleSchema, got.startPos, got.data)
+      : { ok: true as const, value: got.data };
+    if (!data.ok) {
+      this.#log.error(`stream "${name}": ${data.error.message}`);
+      return data;
+    }
     return ok({
       stream: viewOf(state),
       startPos: got.startPos,
       nextPos: got.endPos,
-      data: got.data,
+      data: data.value,
       upToDate,
       closed: upToDate && state.visibleClosed &&
         tailPos === state.visibleTailPos,
@@ -651,6 +733,7 @@ export class Engine {
         const snapshot = await this.#store.load();
         if (this.#closed) return;
         const undone = this.#registry.resetTo(snapshot);
+        this.#restoreSchemas(snapshot.schemaRegistries, false);
         this.#log.warn(
           `${cause.message}: ${undone} uncommitted stream changes undone; writes resume once the WAL takes them`,
         );

@@ -24,7 +24,10 @@ export class Listeners {
   }
 
   /** Tells every listener; `view` is built only when someone listens. */
-  emit(event: "created" | "appended", view: () => StreamView): void {
+  emit(
+    event: "created" | "appended" | "schemaChanged",
+    view: () => StreamView,
+  ): void {
     if (this.#listeners.length === 0) return;
     const v = view();
     for (const listener of this.#listeners) {

@@ -12,6 +12,11 @@ import { frameJsonMessages } from "../protocol/json.ts";
 import type { Chunk, StreamTail } from "../storage/wal_store.ts";
 import type { StreamState } from "./stream_state.ts";
 import type { KeyExtractor, StreamView } from "./types.ts";
+import type { ActiveRegistry } from "../schema/registry.ts";
+import { routingKeys } from "../schema/routing_key.ts";
+
+const encoder = new TextEncoder();
+const utf8 = new TextDecoder();
 
 /** A body as stored: its bytes and the length of each record. */
 export interface Framed {
@@ -66,9 +71,11 @@ export function chunkAt(
 
 /**
  * The routing key of each record of `framed`, appended to `stream`: from
- * the stream's key rule (`extractor`) for JSON, else `headerKey` for every
- * record, else none (`undefined`). A key over `keyBytesMax` bytes or an
- * error from the rule rejects the request.
+ * the pointer of the stream's schema registry (`schema.routingKey`) for
+ * JSON, else from the key rule `extractor` for JSON, else `headerKey` for
+ * every record, else none (`undefined`). `Stream-Key` beside a pointer, a
+ * missing required key, a key that is not a string or is empty or over
+ * `keyBytesMax` bytes, or an error from the rule rejects the request.
  */
 export function recordKeys(
   stream: StreamView,
@@ -77,8 +84,26 @@ export function recordKeys(
   headerKey: Uint8Array | undefined,
   extractor: KeyExtractor | undefined,
   keyBytesMax: number,
+  schema: ActiveRegistry | null,
 ): Result<(Uint8Array | null)[] | undefined> {
   if (framed.lengths.length === 0) return ok(undefined);
+  if (json && schema !== null && schema.routingKey !== null) {
+    assert(framed.values !== undefined, "JSON records come parsed");
+    const pointed = routingKeys(
+      schema,
+      framed.values,
+      headerKey === undefined ? undefined : utf8.decode(headerKey),
+      keyBytesMax,
+    );
+    if (!pointed.ok) return pointed;
+    if (pointed.value !== null) {
+      return ok(
+        pointed.value.map((key) =>
+          key === undefined ? null : encoder.encode(key)
+        ),
+      );
+    }
+  }
   if (json && extractor !== undefined) {
     assert(framed.values !== undefined, "JSON records come parsed");
     const extracted = extractor.keysFor(stream, framed.values, headerKey);

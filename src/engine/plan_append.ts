@@ -13,6 +13,7 @@ import { compareStreamSeq, mediaType } from "../protocol/headers.ts";
 import { decideProducer, type ProducerState } from "../protocol/producer.ts";
 import type { ClosedBy, WalOp } from "../storage/wal_store.ts";
 import { appendTime, chunkAt, frameBody, type Framed, tailOf } from "./ops.ts";
+import { checkMessages } from "./schemas.ts";
 import type { StreamState } from "./stream_state.ts";
 import type { AppendOutcome, AppendRequest } from "./types.ts";
 
@@ -141,9 +142,13 @@ function checkSeqAndFrame(
       `Stream-Seq "${request.streamSeq}" is not greater than the last one, "${state.streamSeq}"`,
     );
   }
-  return request.body.length === 0
-    ? ok({ bytes: request.body, lengths: [] })
-    : frameBody(request.body, state.json, false);
+  if (request.body.length === 0) {
+    return ok({ bytes: request.body, lengths: [] });
+  }
+  const framed = frameBody(request.body, state.json, false);
+  if (!framed.ok) return framed;
+  const valid = checkMessages(state, framed.value);
+  return valid.ok ? framed : valid;
 }
 
 /**

@@ -15,6 +15,8 @@ import {
 } from "../protocol/headers.ts";
 import type { StreamRow, WalOp } from "../storage/wal_store.ts";
 import { appendTime, chunkAt, frameBody, type Framed, tailOf } from "./ops.ts";
+import { checkMessages, forkRegistry, registryOp } from "./schemas.ts";
+import type { ActiveRegistry } from "../schema/registry.ts";
 import { StreamState } from "./stream_state.ts";
 import type { CreateRequest, StreamView } from "./types.ts";
 
@@ -88,9 +90,12 @@ export function planCreate(
   fork: ForkPoint | undefined,
   id: number,
   now: number,
-  keysOf: (view: StreamView, json: boolean, framed: Framed) => Result<
-    (Uint8Array | null)[] | undefined
-  >,
+  keysOf: (
+    view: StreamView,
+    json: boolean,
+    framed: Framed,
+    schema: ActiveRegistry | null,
+  ) => Result<(Uint8Array | null)[] | undefined>,
 ): Result<CreatePlan> {
   const contentType = request.contentType ?? fork?.parent.contentType ??
     DEFAULT_CONTENT_TYPE;
@@ -98,6 +103,9 @@ export function planCreate(
   const framed = frameBody(request.body, json, true);
   if (!framed.ok) return framed;
   const startPos = fork?.position ?? 0;
+  const forkSchema = fork === undefined
+    ? null
+    : forkRegistry(fork.parent.schema, startPos);
   const keyed = keysOf(
     {
       id,
@@ -111,6 +119,7 @@ export function planCreate(
     },
     json,
     framed.value,
+    forkSchema,
   );
   if (!keyed.ok) return keyed;
   const keys = keyed.value;
@@ -144,6 +153,13 @@ export function planCreate(
   };
   const state = new StreamState(row, fork?.parent, json);
   const ops: WalOp[] = [{ op: "create", stream: row }];
+  if (fork !== undefined) {
+    // A fork starts with its source's registry as of the fork position.
+    state.schema = forkSchema;
+    if (state.schema !== null) ops.push(registryOp(row.id, state.schema));
+    const valid = checkMessages(state, framed.value);
+    if (!valid.ok) return valid;
+  }
   if (writes) {
     ops.push({
       op: "append",

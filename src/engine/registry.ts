@@ -293,5 +293,6 @@ function infoOf(state: StreamState): StreamInfo {
       sourceName: state.parent.name,
       position: state.forkPos,
     },
+    schemaRegistry: state.visibleSchema?.registry ?? null,
   };
 }

@@ -8,6 +8,7 @@
  */
 
 import type { ProducerState } from "../protocol/producer.ts";
+import type { ActiveRegistry } from "../schema/registry.ts";
 import type { ClosedBy, StreamRow } from "../storage/wal_store.ts";
 
 /** What a waiting reader is woken with. */
@@ -82,6 +83,13 @@ export class StreamState {
     | undefined;
   /** Readers waiting for this stream to change. */
   readonly waiters: Set<Wake> = new Set();
+  /**
+   * Schema registry, including an uncommitted change: appends validate
+   * against it. `null` when the stream has none.
+   */
+  schema: ActiveRegistry | null = null;
+  /** Committed schema registry: reads promote records with it. */
+  visibleSchema: ActiveRegistry | null = null;
 
   /** Builds state from a durable row; `parent` must already be resolved. */
   constructor(row: StreamRow, parent: StreamState | undefined, json: boolean) {

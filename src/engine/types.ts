@@ -7,6 +7,7 @@
 
 import type { Result, StreamError } from "../errors.ts";
 import type { ProducerHeaders } from "../protocol/headers.ts";
+import type { Registry } from "../schema/registry.ts";
 
 /** A fork request (`Stream-Forked-From` and friends). */
 export interface ForkRequest {
@@ -57,10 +58,12 @@ export interface AppendRequest {
 }
 
 /**
- * Routing keys taken from the records themselves (a schema's `routingKey`
- * JSON pointer). Called for every JSON append and create with a body,
- * synchronously, before anything is assigned; an error rejects the whole
- * request and nothing is written.
+ * Routing keys taken from the records themselves by a rule that does not
+ * live in the schema registry (a registry's `routingKey` pointer is applied
+ * first, by the engine itself). Called for every JSON append and create with
+ * a body to a stream whose registry has no pointer, synchronously, before
+ * anything is assigned; an error rejects the whole request and nothing is
+ * written.
  */
 export interface KeyExtractor {
   /**
@@ -106,6 +109,11 @@ export interface StreamInfo extends StreamView {
   softDeleted: boolean;
   /** Fork source, if any. */
   fork: { sourceId: number; sourceName: string; position: number } | null;
+  /**
+   * The committed schema registry, or `null`; a new object after each
+   * change (tiering publishes it beside the manifest).
+   */
+  schemaRegistry: Registry | null;
 }
 
 /** Result of a create. */
@@ -177,6 +185,8 @@ export interface StreamListener {
   created?(stream: StreamView): void;
   /** Data was appended and/or the stream closed; `stream` is the new state. */
   appended?(stream: StreamView): void;
+  /** A stream's schema registry changed (the change committed). */
+  schemaChanged?(stream: StreamView): void;
   /** A stream was deleted, soft-deleted or expired. */
   deleted?(name: string): void;
 }

@@ -61,6 +61,12 @@ export interface HttpContext {
   /** `GET /v1/stream/{name}/_details`: where the stream's bytes live. */
   details?: (name: string) => Result<StreamDetails>;
   /**
+   * With tiered storage: resolves true once stream `name`'s registry
+   * `revision` is published to the object store, false when that did not
+   * happen in time (`POST .../_schema` then answers 503).
+   */
+  schemaPublished?: (name: string, revision: number) => Promise<boolean>;
+  /**
    * More fields for `GET /health` (the tiered-storage backlog, the
    * database); `status: "unavailable"` among them answers 503.
    */

@@ -7,6 +7,7 @@
 import type { StreamDetails } from "../tier/details.ts";
 import { StreamError } from "../errors.ts";
 import { encodeOffset } from "../protocol/offset.ts";
+import type { Registry } from "../schema/registry.ts";
 import type { HttpContext } from "./context.ts";
 import { errorResponse, respondJson } from "./respond.ts";
 import type { RouteRequest } from "./router.ts";
@@ -22,11 +23,31 @@ export function getDetails(ctx: HttpContext, req: RouteRequest): Response {
   }
   const found = ctx.details(req.name);
   if (!found.ok) return errorResponse(found.error, method);
-  return respondJson(detailsJson(found.value));
+  const schema = ctx.engine.schemaRegistry(req.name);
+  return respondJson(
+    detailsJson(found.value, schema.ok ? schema.value.registry : undefined),
+  );
+}
+
+/** The schema part of `_details`: versions and key rule, not the schemas. */
+export function schemaSummary(registry: Registry): Record<string, unknown> {
+  return {
+    name: registry.schema,
+    currentVersion: registry.currentVersion,
+    routingKey: registry.routingKey,
+    boundaries: registry.boundaries.map((b) => ({
+      offset: encodeOffset(b.position),
+      version: b.version,
+    })),
+    search: registry.search !== null,
+  };
 }
 
 /** The `_details` JSON body. */
-export function detailsJson(d: StreamDetails): Record<string, unknown> {
+export function detailsJson(
+  d: StreamDetails,
+  registry?: Registry,
+): Record<string, unknown> {
   return {
     name: d.name,
     contentType: d.contentType,
@@ -39,5 +60,6 @@ export function detailsJson(d: StreamDetails): Record<string, unknown> {
     segmentBytes: d.segmentBytes,
     uploadedSegmentCount: d.uploadedSegmentCount,
     tier: d.tier,
+    ...(registry === undefined ? {} : { schema: schemaSummary(registry) }),
   };
 }

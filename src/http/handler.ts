@@ -70,6 +70,8 @@ export interface HandlerOptions {
    * database); `status: "unavailable"` among them answers 503.
    */
   health?: () => Record<string, unknown>;
+  /** With tiered storage: waits for a schema registry's publication. */
+  schemaPublished?: (name: string, revision: number) => Promise<boolean>;
   /** Wraps every routed operation. */
   around?: RouteMiddleware;
   /**
@@ -197,6 +199,7 @@ function httpContext(options: HandlerOptions): HttpContext {
     gate: options.gate ?? openGate(options.log),
     details: options.details,
     health: options.health,
+    schemaPublished: options.schemaPublished,
     subscriptions: subs === undefined
       ? undefined
       : subscriptionContext(subs.manager, subs.config, limits),

@@ -10,13 +10,17 @@ const op = (name: string): Operation => ({
   handle: () => new Response(name),
 });
 
-/** The table as it will be once `_schema` and `/console` land: one row each. */
+/** The table as it will be once `_search` and `/console` land: one row each. */
 const WITH_NEW_ROWS: Route[] = [
   ...STREAM_ROUTES,
   {
     shape: "stream_sub",
-    sub: "_schema",
-    methods: { GET: op("schema_get"), POST: op("schema_update") },
+    sub: "_search",
+    methods: {
+      GET: op("search_get"),
+      HEAD: op("search_head"),
+      POST: op("search_post"),
+    },
   },
   { shape: "path", path: "/console", methods: { GET: op("console_get") } },
 ];
@@ -32,14 +36,14 @@ function matchOf(router: Router, method: string, path: string) {
 
 Deno.test("Router: a new subresource or path is one row", () => {
   const router = new Router(WITH_NEW_ROWS, 1024);
-  const schema = matchOf(router, "GET", "/v1/stream/x/_schema");
-  assert.ok(!(schema instanceof StreamError));
-  assert.equal(schema.route.methods.GET?.name, "schema_get");
-  assert.equal(schema.name, "x");
+  const search = matchOf(router, "GET", "/v1/stream/x/_search");
+  assert.ok(!(search instanceof StreamError));
+  assert.equal(search.route.methods.GET?.name, "search_get");
+  assert.equal(search.name, "x");
   // A subresource that takes writes answers other methods with 405.
-  const put = router.refuse(schema.route, "PUT");
+  const put = router.refuse(search.route, "PUT");
   assert.equal(put.kind, "method_not_allowed");
-  assert.equal(put.detail?.allow, "GET, POST, OPTIONS");
+  assert.equal(put.detail?.allow, "GET, HEAD, POST, OPTIONS");
   // A read-only one treats writes as a reserved stream name.
   const key = matchOf(router, "PUT", "/v1/stream/a/pk/b%2Fc");
   assert.ok(!(key instanceof StreamError));

@@ -13,6 +13,7 @@ import { getHealth } from "./health_route.ts";
 import { listStreams } from "./list_route.ts";
 import { getRoutingKeys } from "./routing_keys_route.ts";
 import { getMetrics, getServerDetails } from "./ops_routes.ts";
+import { getSchema, postSchema } from "./schema_route.ts";
 import {
   deleteStream,
   getStream,
@@ -58,6 +59,16 @@ export const STREAM_ROUTES: readonly Route[] = [
     methods: {
       GET: { name: "details_get", access: "read", handle: getDetails },
       HEAD: { name: "details_head", access: "read", handle: getDetails },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "_schema",
+    methods: {
+      GET: { name: "schema_get", access: "read", handle: getSchema },
+      HEAD: { name: "schema_head", access: "read", handle: getSchema },
+      // A schema decides which appends every writer may make: `admin`.
+      POST: { name: "schema_update", access: "admin", handle: postSchema },
     },
   },
   {

@@ -53,6 +53,19 @@ export interface Manifest {
   segments: ManifestSegment[];
   /** Position up to which the stream's own records are published. */
   uploadedThrough: number;
+  /**
+   * The stream's schema registry object and the SHA-256 (hex) of its bytes;
+   * absent when the stream has none.
+   */
+  schemaRegistry?: SchemaRegistryRef;
+}
+
+/** A published schema registry, as a manifest names it. */
+export interface SchemaRegistryRef {
+  /** Object key (`schemaRegistryKey`). */
+  key: string;
+  /** SHA-256 of the object's bytes, lower-case hex. */
+  sha256: string;
 }
 
 /** Key of stream `id`'s folder: `streams/<16-digit id>/`. */
@@ -63,6 +76,15 @@ export function streamPrefix(id: number): string {
 /** Key of stream `id`'s manifest. */
 export function manifestKey(id: number): string {
   return `${streamPrefix(id)}manifest.json`;
+}
+
+/**
+ * Key of stream `id`'s schema registry with content hash `sha256`: a new
+ * key per content, so a published manifest never names an object that a
+ * later change overwrote.
+ */
+export function schemaRegistryKey(id: number, sha256: string): string {
+  return `${streamPrefix(id)}schema-registry/${sha256}.json`;
 }
 
 /** Key of the segment `[startPos, endPos)` of stream `id`. */
@@ -123,8 +145,9 @@ export function buildManifest(
   stream: ManifestStream,
   segments: readonly SegmentSpan[],
   uploadedThrough: number,
+  schemaRegistry?: SchemaRegistryRef,
 ): Manifest {
-  return {
+  const manifest: Manifest = {
     version: MANIFEST_VERSION,
     name: stream.name,
     id: stream.id,
@@ -143,6 +166,8 @@ export function buildManifest(
     })),
     uploadedThrough,
   };
+  if (schemaRegistry !== undefined) manifest.schemaRegistry = schemaRegistry;
+  return manifest;
 }
 
 /** Serializes a manifest as UTF-8 JSON. */
@@ -200,5 +225,14 @@ function manifestProblem(m: Manifest): string | undefined {
     pos = s.endPos;
   }
   if (pos !== m.uploadedThrough) return "uploadedThrough disagrees";
+  const schema = m.schemaRegistry;
+  if (
+    schema !== undefined &&
+    (typeof schema !== "object" || schema === null ||
+      typeof schema.key !== "string" ||
+      !schema.key.startsWith(streamPrefix(m.id)) ||
+      typeof schema.sha256 !== "string" ||
+      !/^[0-9a-f]{64}$/.test(schema.sha256))
+  ) return "bad schemaRegistry";
   return undefined;
 }

@@ -95,3 +95,29 @@ export function jsonArrayBody(stored: Uint8Array): Uint8Array {
   out[stored.length] = CLOSE_BRACKET; // replaces the last message's comma
   return out;
 }
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+
+/**
+ * The end offset (exclusive, after its comma) of each stored message in
+ * `stored`, a run of whole messages each followed by a comma. Scans the
+ * bytes once, tracking strings and nesting; no parse.
+ */
+export function storedMessageEnds(stored: Uint8Array): number[] {
+  const ends: number[] = [];
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < stored.length; i++) {
+    const byte = stored[i];
+    if (inString) {
+      if (byte === BACKSLASH) i++;
+      else if (byte === QUOTE) inString = false;
+    } else if (byte === QUOTE) inString = true;
+    else if (byte === 0x7b || byte === OPEN_BRACKET) depth++;
+    else if (byte === 0x7d || byte === CLOSE_BRACKET) depth--;
+    else if (byte === COMMA && depth === 0) ends.push(i + 1);
+  }
+  return ends;
+}

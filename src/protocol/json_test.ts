@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { frameJsonMessages, jsonArrayBody } from "./json.ts";
+import { frameJsonMessages, jsonArrayBody, storedMessageEnds } from "./json.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -63,4 +63,20 @@ Deno.test("frameJsonMessages() gives each message's UTF-8 length, for any text (
       },
     ),
   );
+});
+
+Deno.test("storedMessageEnds() finds each stored message's end (property)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.jsonValue(), { minLength: 1, maxLength: 8 }),
+      (values) => {
+        const framed = frameJsonMessages(enc(JSON.stringify(values)), false);
+        assert.ok(framed.ok);
+        const ends = storedMessageEnds(framed.value.bytes);
+        let at = 0;
+        assert.deepEqual(ends, framed.value.lengths.map((n) => at += n));
+      },
+    ),
+  );
+  assert.deepEqual(storedMessageEnds(enc('"a,\\\\",{"b":[1,2]},')), [7, 19]);
 });

@@ -85,6 +85,7 @@ export function walStoreContract(name: string, open: OpenStore): void {
     const snapshot = await store.load();
     assert.deepEqual(snapshot.streams, []);
     assert.deepEqual(snapshot.producers, []);
+    assert.deepEqual(snapshot.schemaRegistries, []);
     assert.equal(snapshot.nextStreamId, 1);
   });
 
@@ -191,6 +192,50 @@ export function walStoreContract(name: string, open: OpenStore): void {
     assert.equal(snapshot.streams[0].tailPos, 0);
     assert.deepEqual(await store.readChunks(1, 0, 1, 100), []);
   });
+
+  withStore(
+    "schema registries commit with appends, survive a reopen, go with their stream",
+    async (store, dir) => {
+      await store.commit([
+        {
+          op: "create",
+          stream: streamRow(1, "s", { contentType: "application/json" }),
+        },
+        { op: "create", stream: streamRow(2, "t") },
+        { op: "schema_registry", streamId: 1, registry: '{"v":1}' },
+        { op: "schema_registry", streamId: 2, registry: '{"v":"t"}' },
+      ], 3);
+      await store.commit([
+        appendRecord(1, 0, bytes("1,")),
+        { op: "schema_registry", streamId: 1, registry: '{"v":2}' },
+      ], 3);
+      // A failed batch keeps neither its append nor its registry change.
+      await assert.rejects(store.commit([
+        appendRecord(1, 2, bytes("2,")),
+        { op: "schema_registry", streamId: 1, registry: '{"v":3}' },
+        { op: "create", stream: streamRow(3, "t") }, // unique name violated
+      ], 4));
+      await store.commit([{
+        op: "schema_registry",
+        streamId: 2,
+        registry: null,
+      }], 3);
+      await store.close();
+      const again = await open(dir);
+      try {
+        let snapshot = await again.load();
+        assert.deepEqual(snapshot.schemaRegistries, [
+          { streamId: 1, registry: '{"v":2}' },
+        ]);
+        assert.equal(snapshot.streams[0].tailPos, 2);
+        await again.commit([{ op: "delete", streamId: 1 }], 3);
+        snapshot = await again.load();
+        assert.deepEqual(snapshot.schemaRegistries, []);
+      } finally {
+        await again.close();
+      }
+    },
+  );
 
   withStore(
     "delete removes a stream's chunks and producers; soft delete keeps them",

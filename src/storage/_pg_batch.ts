@@ -127,8 +127,10 @@ function single(op: WalOp): string {
       return `UPDATE streams SET soft_deleted = true WHERE id = ${
         literal(op.streamId)
       }`;
-    case "delete": // chunks, segments and producers go with it (cascade)
+    case "delete": // chunks, segments, producers, registry go with it (cascade)
       return `DELETE FROM streams WHERE id = ${literal(op.streamId)}`;
+    case "schema_registry":
+      return schemaRegistryStatement(op.streamId, op.registry);
     default:
       throw new Error(`unexpected op ${op.op} applied alone`);
   }
@@ -143,6 +145,23 @@ export function segmentStatement(r: SegmentRow): string {
     WHERE EXISTS (SELECT 1 FROM streams WHERE id = ${literal(r.streamId)})
     ON CONFLICT (stream_id, start_pos) DO UPDATE SET end_pos = excluded.end_pos,
       size_bytes = excluded.size_bytes, uploaded = excluded.uploaded`;
+}
+
+/**
+ * Stores (or, for `null`, removes) stream `streamId`'s schema registry;
+ * like a segment row, nothing is stored for a stream that is gone.
+ */
+export function schemaRegistryStatement(
+  streamId: number,
+  registry: string | null,
+): string {
+  if (registry === null) {
+    return `DELETE FROM stream_schemas WHERE stream_id = ${literal(streamId)}`;
+  }
+  return `INSERT INTO stream_schemas (stream_id, registry)
+    SELECT ${literal(streamId)}, ${literal(registry)}
+    WHERE EXISTS (SELECT 1 FROM streams WHERE id = ${literal(streamId)})
+    ON CONFLICT (stream_id) DO UPDATE SET registry = excluded.registry`;
 }
 
 function insertStreams(ops: WalOp[]): string[] {

@@ -69,6 +69,12 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE chunks ADD COLUMN max_time_ms bigint NOT NULL DEFAULT 0;
    CREATE INDEX chunks_by_time ON chunks (stream_id, max_time_ms, start_pos);
    ALTER TABLE streams ADD COLUMN last_time_ms bigint NOT NULL DEFAULT 0;`,
+  // Schema registries: one JSON document per stream that has one, removed
+  // with its stream.
+  `CREATE TABLE stream_schemas (
+     stream_id bigint PRIMARY KEY REFERENCES streams (id) ON DELETE CASCADE,
+     registry text NOT NULL
+   );`,
 ];
 
 /** The version this code writes and reads. */

@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS segments (
   uploaded INTEGER NOT NULL,
   PRIMARY KEY (stream_id, start_pos)
 ) WITHOUT ROWID;
+-- A stream's schema registry (JSON text): versions, boundaries, lenses,
+-- routing-key rule. Written by commits like appends, so it is ordered with them.
+CREATE TABLE IF NOT EXISTS stream_schemas (
+  stream_id INTEGER PRIMARY KEY,
+  registry TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS producers (
   stream_id INTEGER NOT NULL,
   producer_id TEXT NOT NULL,

@@ -27,6 +27,8 @@ export class MemoryWal {
   producers: Map<string, ProducerRow> = new Map();
   /** Segment rows by stream id, in position order. */
   segments: Map<number, SegmentRow[]> = new Map();
+  /** Schema registries by stream id. */
+  schemaRegistries: Map<number, string> = new Map();
   /** Next stream id. */
   nextStreamId = 1;
   /** Number of commits applied. */
@@ -61,6 +63,10 @@ export class MemoryStore implements WalStore {
         .sort((a, b) => a[0] - b[0])
         .flatMap(([, rows]) => rows.map((r) => ({ ...r }))),
       nextStreamId: this.#wal.nextStreamId,
+      schemaRegistries: [...this.#wal.schemaRegistries.entries()]
+        .filter(([id]) => this.#wal.streams.has(id))
+        .sort((a, b) => a[0] - b[0])
+        .map(([streamId, registry]) => ({ streamId, registry })),
     });
   }
 
@@ -119,7 +125,12 @@ export class MemoryStore implements WalStore {
       case "segment":
         this.#putSegment(op.segment);
         return;
+      case "schema_registry":
+        if (op.registry === null) wal.schemaRegistries.delete(op.streamId);
+        else wal.schemaRegistries.set(op.streamId, op.registry);
+        return;
       case "delete":
+        wal.schemaRegistries.delete(op.streamId);
         wal.streams.delete(op.streamId);
         wal.chunks.delete(op.streamId);
         wal.segments.delete(op.streamId);

@@ -65,6 +65,7 @@ import {
   diskFullError,
   type ProducerRow,
   retryableError,
+  type SchemaRegistryRow,
   type SegmentRow,
   type WalOp,
   type WalSnapshot,
@@ -227,7 +228,10 @@ export class PgStore implements WalStore {
     }
   }
 
-  /** Reads every stream, producer and segment in one snapshot. */
+  /**
+   * Reads every stream, producer, segment and schema registry in one
+   * snapshot.
+   */
   async load(): Promise<WalSnapshot> {
     const client = await this.#connect("Cannot load the WAL");
     try {
@@ -251,6 +255,12 @@ export class PgStore implements WalStore {
         sizeBytes: Number(r.size_bytes),
         uploaded: r.uploaded === true,
       }));
+      const schemaRegistries = (await client.query(
+        "SELECT stream_id, registry FROM stream_schemas ORDER BY stream_id",
+      )).rows.map((r: PgRow): SchemaRegistryRow => ({
+        streamId: Number(r.stream_id),
+        registry: String(r.registry),
+      }));
       const next = await client.query(
         "SELECT value FROM meta WHERE key = 'next_stream_id'",
       );
@@ -263,6 +273,7 @@ export class PgStore implements WalStore {
         producers,
         segments,
         nextStreamId: Math.max(stored, maxId + 1),
+        schemaRegistries,
       };
     } catch (error) {
       client.release(true);

@@ -15,7 +15,7 @@ import {
   PG_TEST_PASSWORD,
   sharedPgCluster,
 } from "./_pg_testing.ts";
-import { PG_SCHEMA_VERSION } from "./_pg_schema.ts";
+import { MIGRATIONS, PG_SCHEMA_VERSION } from "./_pg_schema.ts";
 import { openPgStore, type PgStoreOptions } from "./pg_store.ts";
 import { isRetryable } from "./wal_store.ts";
 
@@ -75,6 +75,41 @@ Deno.test("PgStore refuses a schema stamped with a newer version, in one line", 
       return true;
     },
   );
+});
+
+Deno.test("PgStore upgrades a version-2 schema: streams kept, schema registries stored from then on", async () => {
+  const schema = freshSchema();
+  const cluster = await sharedPgCluster();
+  await cluster.psql(
+    `CREATE SCHEMA ${schema}; SET search_path TO ${schema};
+     ${MIGRATIONS[0]}; ${MIGRATIONS[1]};
+     CREATE TABLE schema_version (version integer NOT NULL);
+     INSERT INTO schema_version VALUES (2);
+     INSERT INTO streams (id, name, content_type, created_at_ms, accessed_at_ms,
+       tail_pos, closed) VALUES (1, 'old', 'application/json', 1, 1, 0, false);`,
+  );
+  const store = await openPgStore(await options(schema));
+  try {
+    assert.equal(
+      (await cluster.psql(`SELECT version FROM ${schema}.schema_version`))
+        .trim(),
+      String(PG_SCHEMA_VERSION),
+    );
+    let snapshot = await store.load();
+    assert.deepEqual(snapshot.streams.map((s) => s.name), ["old"]);
+    assert.deepEqual(snapshot.schemaRegistries, []);
+    await store.commit([
+      { op: "schema_registry", streamId: 1, registry: '{"v":1}' },
+      // A registry for a stream the WAL does not hold stores nothing.
+      { op: "schema_registry", streamId: 9, registry: '{"v":9}' },
+    ], 2);
+    snapshot = await store.load();
+    assert.deepEqual(snapshot.schemaRegistries, [
+      { streamId: 1, registry: '{"v":1}' },
+    ]);
+  } finally {
+    await store.close();
+  }
 });
 
 Deno.test("PgStore never puts the password in its errors", async () => {

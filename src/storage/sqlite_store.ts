@@ -67,6 +67,8 @@ export class SqliteStore implements WalStore {
   #deleteChunks: StatementSync;
   #deleteProducers: StatementSync;
   #touch: StatementSync;
+  #putSchemaRegistry: StatementSync;
+  #deleteSchemaRegistry: StatementSync;
   #setNextId: StatementSync;
   #readChunks: StatementSync;
   #chunkSpans: StatementSync;
@@ -133,6 +135,13 @@ export class SqliteStore implements WalStore {
       "DELETE FROM producers WHERE stream_id=?",
     );
     this.#touch = db.prepare("UPDATE streams SET accessed_at_ms=? WHERE id=?");
+    this.#putSchemaRegistry = db.prepare(
+      `INSERT INTO stream_schemas (stream_id, registry) VALUES (?, ?)
+       ON CONFLICT (stream_id) DO UPDATE SET registry=excluded.registry`,
+    );
+    this.#deleteSchemaRegistry = db.prepare(
+      "DELETE FROM stream_schemas WHERE stream_id=?",
+    );
     this.#setNextId = db.prepare(
       "INSERT INTO meta (key, value) VALUES ('next_stream_id', ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
     );
@@ -254,6 +263,13 @@ export class SqliteStore implements WalStore {
       sizeBytes: Number(r.size_bytes),
       uploaded: Number(r.uploaded) === 1,
     }));
+    const schemaRegistries = (this.#db.prepare(
+      `SELECT stream_id, registry FROM stream_schemas
+       WHERE stream_id IN (SELECT id FROM streams) ORDER BY stream_id`,
+    ).all() as Row[]).map((r) => ({
+      streamId: Number(r.stream_id),
+      registry: String(r.registry),
+    }));
     const next = this.#db.prepare(
       "SELECT value FROM meta WHERE key='next_stream_id'",
     )
@@ -263,7 +279,13 @@ export class SqliteStore implements WalStore {
       next === undefined ? 1 : Number(next.value),
       maxId + 1,
     );
-    return Promise.resolve({ streams, producers, segments, nextStreamId });
+    return Promise.resolve({
+      streams,
+      producers,
+      segments,
+      nextStreamId,
+      schemaRegistries,
+    });
   }
 
   /** Applies `ops` in one transaction. */
@@ -380,7 +402,12 @@ export class SqliteStore implements WalStore {
       case "segment":
         this.#writeSegment(op.segment);
         return;
+      case "schema_registry":
+        if (op.registry === null) this.#deleteSchemaRegistry.run(op.streamId);
+        else this.#putSchemaRegistry.run(op.streamId, op.registry);
+        return;
       case "delete":
+        this.#deleteSchemaRegistry.run(op.streamId);
         this.#deleteSegments.run(op.streamId);
         this.#deleteChunks.run(op.streamId);
         this.#deleteProducers.run(op.streamId);

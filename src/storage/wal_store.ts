@@ -136,7 +136,32 @@ export type WalOp =
   | { op: "producer"; row: ProducerRow }
   | { op: "soft_delete"; streamId: number }
   | { op: "delete"; streamId: number }
-  | { op: "touch"; streamId: number; accessedAtMs: number };
+  | { op: "touch"; streamId: number; accessedAtMs: number }
+  | SchemaRegistryOp;
+
+/**
+ * Replaces a stream's schema registry (a JSON document the store keeps
+ * opaque); `null` removes it. It is a commit op, not a method of its own, so
+ * that it is ordered with the appends around it: the registry's new version
+ * starts at the tail the engine assigned, and every append assigned before
+ * the change commits before it (or with it).
+ */
+export interface SchemaRegistryOp {
+  /** Discriminator. */
+  op: "schema_registry";
+  /** Stream id. */
+  streamId: number;
+  /** The registry's JSON text, or `null` to remove it. */
+  registry: string | null;
+}
+
+/** A stream's stored schema registry. */
+export interface SchemaRegistryRow {
+  /** Stream id. */
+  streamId: number;
+  /** The registry's JSON text. */
+  registry: string;
+}
 
 /** Everything a store holds at startup. */
 export interface WalSnapshot {
@@ -148,6 +173,8 @@ export interface WalSnapshot {
   segments: SegmentRow[];
   /** The next stream id to hand out. */
   nextStreamId: number;
+  /** Schema registries of existing streams, by stream id. */
+  schemaRegistries: SchemaRegistryRow[];
 }
 
 /**

@@ -50,6 +50,8 @@ export interface TierContext {
   cache: SegmentCache;
   /** True once the tier is closing: loops stop between steps. */
   closed(): boolean;
+  /** Tells waiters that stream `id`'s registry `revision` is published. */
+  schemaPublished(id: number, revision: number): void;
   /** Test only: may kill the process here (`crashPointHook`). */
   crashPoint(point: CrashPoint): void;
 }

@@ -3,7 +3,8 @@
  * `--bootstrap`: rebuilds the WAL of a node with an empty data dir from the
  * manifests in the object store, in one transaction: every published stream
  * comes back with its id, name, content type, TTL, fork link and segments,
- * its tail at the manifest's `uploadedThrough`. What was never published
+ * its tail at the manifest's `uploadedThrough`, and its schema registry if
+ * the manifest names one. What was never published
  * (the WAL tail, producer states, `Stream-Seq`) is not restored.
  */
 
@@ -61,6 +62,10 @@ export async function bootstrapFromObjects(
     const lastTimeMs = Math.max(floorMs, await lastSegmentTime(objects, m));
     lastTimes.set(m.id, lastTimeMs);
     ops.push({ op: "create", stream: rowOf(m, now, lastTimeMs) });
+    const registry = await schemaRegistryOf(objects, m);
+    if (registry !== undefined) {
+      ops.push({ op: "schema_registry", streamId: m.id, registry });
+    }
     for (const s of m.segments) {
       ops.push({
         op: "segment",
@@ -80,6 +85,37 @@ export async function bootstrapFromObjects(
   const count = ops.filter((op) => op.op === "create").length;
   log.info(`bootstrap: restored ${count} streams from the object store`);
   return count;
+}
+
+/**
+ * The schema registry a manifest names, checked against its hash; a missing
+ * or altered object is `corrupt` (the manifest was published after it).
+ */
+async function schemaRegistryOf(
+  objects: ObjectStore,
+  m: Manifest,
+): Promise<string | undefined> {
+  const ref = m.schemaRegistry;
+  if (ref === undefined) return undefined;
+  const bytes = await objects.get(ref.key);
+  if (bytes === undefined) {
+    throw new StreamError(
+      "corrupt",
+      `Stream "${m.name}": its manifest names schema registry "${ref.key}", which is missing`,
+    );
+  }
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
+  );
+  const sha256 = [...digest].map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
+  if (sha256 !== ref.sha256) {
+    throw new StreamError(
+      "corrupt",
+      `Stream "${m.name}": schema registry "${ref.key}" does not match its hash`,
+    );
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 function removeStream(ops: WalOp[], id: number): void {

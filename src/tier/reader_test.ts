@@ -54,6 +54,7 @@ async function fixture() {
     producers: [],
     segments: rows,
     nextStreamId: 2,
+    schemaRegistries: [],
   });
   return { objects, streams, walStart: pos };
 }

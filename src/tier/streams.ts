@@ -14,6 +14,7 @@ import type {
   StreamRow,
   WalSnapshot,
 } from "../storage/wal_store.ts";
+import type { SchemaRegistryRef } from "../objectstore/manifest.ts";
 import { freshRetry, type Retry } from "./retry.ts";
 
 /** Per-stream tiering state. */
@@ -36,6 +37,10 @@ export interface TierStream {
   put: Set<number>;
   /** Summary of the last published manifest (`publishedSummary`). */
   published: string | undefined;
+  /** The schema registry last prepared for publication, and its object. */
+  schema: { source: object; text: string; ref: SchemaRegistryRef } | undefined;
+  /** Key of the registry object the last published manifest named. */
+  schemaPublishedKey: string | undefined;
   /** Sealing fails and backs off independently of uploading. */
   seal: Retry;
   /** Uploading's retry state. */
@@ -63,8 +68,9 @@ export function publishedSummary(
   through: number,
   closed: boolean,
   softDeleted: boolean,
+  schemaKey: string | undefined = undefined,
 ): string {
-  return `${through}|${closed}|${softDeleted}`;
+  return `${through}|${closed}|${softDeleted}|${schemaKey ?? ""}`;
 }
 
 /** Tiered streams by id, with the backlog counters. */
@@ -142,6 +148,8 @@ export class TierStreams {
         unsealedSinceMs: undefined,
         put: new Set(),
         published: undefined,
+        schema: undefined,
+        schemaPublishedKey: undefined,
         seal: freshRetry(),
         upload: freshRetry(),
       };

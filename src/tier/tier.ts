@@ -99,6 +99,13 @@ export class Tier {
   readonly #stop = new AbortController();
   #loops: Promise<void>[] = [];
   #closed = false;
+  /** Per stream: the highest registry revision a published manifest names. */
+  readonly #schemaRevisions = new Map<number, number>();
+  /** Per stream: requests waiting for a registry revision to be published. */
+  readonly #schemaWaiters = new Map<
+    number,
+    Set<{ revision: number; settle: (published: boolean) => void }>
+  >();
 
   private constructor(options: TierOptions) {
     this.#o = options;
@@ -114,6 +121,7 @@ export class Tier {
       streams: new TierStreams(),
       cache: new SegmentCache(options.config.cacheBytes, options.codec),
       closed: () => this.#closed,
+      schemaPublished: (id, revision) => this.#schemaPublished(id, revision),
       crashPoint: crashPointHook(options.config.testCrashPoint),
     };
     this.#releases = new ReleaseQueue(this.#ctx);
@@ -164,7 +172,9 @@ export class Tier {
     const infos = new Map<number, StreamInfo>();
     for (const info of this.#o.streams()) infos.set(info.id, info);
     for (const id of this.#ctx.streams.ids()) {
-      if (!infos.has(id)) this.#releases.release(id);
+      if (infos.has(id)) continue;
+      this.#releases.release(id);
+      this.#schemaRevisions.delete(id);
     }
     return [...infos.values()];
   }
@@ -220,6 +230,53 @@ export class Tier {
     );
   }
 
+  /**
+   * Resolves true once a manifest naming stream `id`'s schema registry at
+   * `revision` (or a later one) is published, false after `timeoutMs` (the
+   * upload loop keeps trying; the change is already committed locally).
+   */
+  schemaPublishedWithin(
+    id: number,
+    revision: number,
+    timeoutMs: number,
+  ): Promise<boolean> {
+    if ((this.#schemaRevisions.get(id) ?? 0) >= revision) {
+      return Promise.resolve(true);
+    }
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    let waiters = this.#schemaWaiters.get(id);
+    if (waiters === undefined) this.#schemaWaiters.set(id, waiters = new Set());
+    const waiter = {
+      revision,
+      settle: (published: boolean) => {
+        clearTimeout(timer);
+        resolve(published);
+      },
+    };
+    const timer = setTimeout(() => {
+      waiters.delete(waiter);
+      if (waiters.size === 0) this.#schemaWaiters.delete(id);
+      resolve(false);
+    }, timeoutMs);
+    waiters.add(waiter);
+    return promise;
+  }
+
+  #schemaPublished(id: number, revision: number): void {
+    this.#schemaRevisions.set(
+      id,
+      Math.max(revision, this.#schemaRevisions.get(id) ?? 0),
+    );
+    const waiters = this.#schemaWaiters.get(id);
+    if (waiters === undefined) return;
+    for (const waiter of waiters) {
+      if (waiter.revision > revision) continue;
+      waiters.delete(waiter);
+      waiter.settle(true);
+    }
+    if (waiters.size === 0) this.#schemaWaiters.delete(id);
+  }
+
   /** `_details` figures for stream `id`. */
   details(id: number, basePos: number): TierDetails {
     return this.#ctx.streams.details(id, basePos);
@@ -242,6 +299,10 @@ export class Tier {
   async close(): Promise<void> {
     this.#closed = true;
     this.#stop.abort();
+    for (const waiters of this.#schemaWaiters.values()) {
+      for (const waiter of waiters) waiter.settle(false);
+    }
+    this.#schemaWaiters.clear();
     await Promise.all(this.#loops);
     this.#sealer.close();
   }

@@ -83,6 +83,7 @@ const STREAM: StreamInfo = {
   closed: false,
   softDeleted: false,
   fork: null,
+  schemaRegistry: null,
 };
 
 Deno.test("seal retries follow their own backoff, and seal failures never delay uploads (nor uploads seals)", async () => {

@@ -13,6 +13,8 @@ import {
   buildManifest,
   encodeManifest,
   manifestKey,
+  schemaRegistryKey,
+  type SchemaRegistryRef,
   segmentKey,
 } from "../objectstore/manifest.ts";
 import type { SegmentRow } from "../storage/wal_store.ts";
@@ -56,9 +58,11 @@ async function uploadDue(
   const last = s.segments[s.segments.length - 1];
   const pending = last !== undefined && !last.uploaded;
   const closed = info.closed && s.sealedThrough === info.tailPos;
+  const schema = await preparedSchema(s, info);
   if (
     !pending && s.walStart >= s.sealedThrough &&
-    s.published === publishedSummary(s.sealedThrough, closed, info.softDeleted)
+    s.published ===
+      publishedSummary(s.sealedThrough, closed, info.softDeleted, schema?.key)
   ) return; // nothing new to publish
   let through = s.basePos;
   const done: SegmentRow[] = [];
@@ -70,17 +74,27 @@ async function uploadDue(
     done.push(row);
     through = row.endPos;
   }
-  const manifest = buildManifest(info, done, through);
+  const manifest = buildManifest(info, done, through, schema);
   const summary = publishedSummary(
     through,
     manifest.closed,
     manifest.softDeleted,
+    schema?.key,
   );
   if (!ctx.streams.isCurrent(s)) return; // deleted meanwhile: no manifest
   if (summary !== s.published) {
+    // The registry object first: a published manifest names only objects
+    // that exist (`put` of the same content again is harmless).
+    if (schema !== undefined && schema.key !== s.schemaPublishedKey) {
+      await ctx.objects.put(schema.key, encoder.encode(s.schema!.text));
+    }
     await ctx.objects.put(manifestKey(s.id), encodeManifest(manifest));
     ctx.crashPoint("after_manifest_publish");
     s.published = summary;
+    if (info.schemaRegistry !== null) {
+      ctx.schemaPublished(s.id, info.schemaRegistry.revision);
+    }
+    await dropOldSchema(ctx, s, schema?.key);
   }
   if (through > s.walStart) await truncateBelow(ctx, s, done, through);
   s.upload.failures = 0;
@@ -142,4 +156,51 @@ async function segmentBytes(
   );
   assert(rebuilt !== undefined, "a sealed range is never empty");
   return rebuilt.bytes;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The registry object `info`'s manifest should name: its key and hash,
+ * computed once per registry change (the engine hands out a new object
+ * after each one).
+ */
+async function preparedSchema(
+  s: TierStream,
+  info: StreamInfo,
+): Promise<SchemaRegistryRef | undefined> {
+  const registry = info.schemaRegistry;
+  if (registry === null) return undefined;
+  if (s.schema?.source === registry) return s.schema.ref;
+  const text = JSON.stringify(registry);
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
+  const sha256 = [...new Uint8Array(digest)]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  const ref = { key: schemaRegistryKey(s.id, sha256), sha256 };
+  s.schema = { source: registry, text, ref };
+  return ref;
+}
+
+/**
+ * After a manifest naming `current` is published, the registry object the
+ * previous one named is garbage; deleting it may fail (it goes with the
+ * stream's other objects at the latest).
+ */
+async function dropOldSchema(
+  ctx: TierContext,
+  s: TierStream,
+  current: string | undefined,
+): Promise<void> {
+  const old = s.schemaPublishedKey;
+  s.schemaPublishedKey = current;
+  if (old === undefined || old === current) return;
+  try {
+    await ctx.objects.delete(old);
+  } catch (error) {
+    ctx.log.warn(
+      `stream ${s.id}: old schema registry object not deleted: ${
+        (error as Error).message
+      }`,
+    );
+  }
 }
