@@ -20,6 +20,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "_wasm/": [],
   "auth/": [],
   "protocol/": [],
+  "search/": [],
   "storage/": [],
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],

@@ -179,3 +179,26 @@ export const ORIGINS_MAX = 256;
  * read only some of them; past it the page ends early with `next` set.
  */
 export const LIST_SCAN_NAMES_MAX = 10_000;
+
+// ---- search (src/search/) ----------------------------------------------------
+
+/** Fields one `search` section may declare. */
+export const SEARCH_FIELDS_MAX = 128;
+/** Rollups one `search` section may declare. */
+export const SEARCH_ROLLUPS_MAX = 16;
+/** Dimensions one rollup may group by. */
+export const SEARCH_ROLLUP_DIMENSIONS_MAX = 8;
+/** Intervals one rollup may keep. */
+export const SEARCH_ROLLUP_INTERVALS_MAX = 8;
+/** Measures one rollup may compute. */
+export const SEARCH_ROLLUP_MEASURES_MAX = 16;
+/** Characters of a search field, alias, rollup or measure name. */
+export const SEARCH_NAME_CHARS_MAX = 64;
+/** Characters of a query (`filter=`, `q`, a rollup `include`). */
+export const QUERY_CHARS_MAX = 4096;
+/** Nesting of parentheses and negations in a query. */
+export const QUERY_DEPTH_MAX = 32;
+/** Clauses (field clauses, `has:`, bare terms) in a query. */
+export const QUERY_CLAUSES_MAX = 128;
+/** Tokens one text value keeps after analysis; the rest are ignored. */
+export const TEXT_TOKENS_PER_VALUE_MAX = 65_536;
