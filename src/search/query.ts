@@ -163,6 +163,12 @@ class Parser {
   primary(depth: number): QueryNode {
     const token = this.#peek();
     if (token === undefined) problem(this.end, "unexpected end of query");
+    if (this.#keyword(token, "and") || this.#keyword(token, "or")) {
+      problem(
+        token.pos,
+        `unexpected ${describe(token)} (quote it to search for it)`,
+      );
+    }
     this.#i++;
     if (token.t === "lparen") {
       this.#deeper(depth, token.pos);
