@@ -202,3 +202,7 @@ export const QUERY_DEPTH_MAX = 32;
 export const QUERY_CLAUSES_MAX = 128;
 /** Tokens one text value keeps after analysis; the rest are ignored. */
 export const TEXT_TOKENS_PER_VALUE_MAX = 65_536;
+/** Windows (`(to - from) / interval`) one `_aggregate` may span. */
+export const AGGREGATE_WINDOWS_MAX = 10_000;
+/** Output groups (summed over buckets) one `_aggregate` may return. */
+export const AGGREGATE_GROUPS_MAX = 100_000;
