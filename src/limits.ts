@@ -206,3 +206,7 @@ export const TEXT_TOKENS_PER_VALUE_MAX = 65_536;
 export const AGGREGATE_WINDOWS_MAX = 10_000;
 /** Output groups (summed over buckets) one `_aggregate` may return. */
 export const AGGREGATE_GROUPS_MAX = 100_000;
+/** Hits one `_search` page may return (`size`). */
+export const SEARCH_SIZE_MAX = 500;
+/** Largest `_search` time budget (`timeout_ms` is clamped to it; also the default). */
+export const SEARCH_TIMEOUT_MS_MAX = 3000;
