@@ -17,7 +17,7 @@ import {
   type SearchConfig,
 } from "./config.ts";
 import { compileQuery, type Plan } from "./compile.ts";
-import { matches } from "./evaluate.ts";
+import { compareScalars, matches } from "./evaluate.ts";
 import {
   type ExtractedDoc,
   parseRfc3339,
@@ -25,7 +25,6 @@ import {
   type Scalar,
 } from "./extract.ts";
 import { parseQuery } from "./query.ts";
-import { compareScalars } from "./evaluate.ts";
 
 /** A checked `_aggregate` request. */
 export interface AggregateRequest {

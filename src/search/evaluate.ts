@@ -49,7 +49,7 @@ export function addToStats(stats: CorpusStats, doc: ExtractedDoc): void {
   }
 }
 
-/** Orders two canonical values of one kind; undefined when incomparable. */
+/** Orders two canonical values (values of one kind compare naturally; `false < true`). */
 export function compareScalars(a: Scalar, b: Scalar): number {
   if (typeof a !== typeof b) return typeof a < typeof b ? -1 : 1;
   if (typeof a === "boolean") return Number(a) - Number(b as boolean);

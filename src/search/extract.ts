@@ -213,3 +213,9 @@ export function extractFields(
   }
   return doc;
 }
+
+/** A canonical value as JSON: integers beyond 2^53 become decimal strings. */
+export function scalarToJson(value: Scalar): string | number | boolean {
+  if (typeof value !== "bigint") return value;
+  return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+}

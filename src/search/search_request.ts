@@ -10,7 +10,7 @@ import { fail, ok, type Result } from "../errors.ts";
 import { SEARCH_SIZE_MAX, SEARCH_TIMEOUT_MS_MAX } from "../limits.ts";
 import type { SearchConfig } from "./config.ts";
 import { compileQuery, hasTextClause, type Plan } from "./compile.ts";
-import type { ExtractedDoc } from "./extract.ts";
+import { type ExtractedDoc, scalarToJson } from "./extract.ts";
 import { parseQuery } from "./query.ts";
 import {
   parseSearchAfter,
@@ -133,11 +133,7 @@ export function fieldsToJson(
 ): Record<string, JsonScalar | JsonScalar[]> {
   const out: Record<string, JsonScalar | JsonScalar[]> = {};
   for (const [name, values] of doc.values) {
-    const json = values.map((v) =>
-      typeof v === "bigint"
-        ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString())
-        : v
-    );
+    const json = values.map(scalarToJson);
     out[name] = json.length === 1 ? json[0] : json;
   }
   return out;

@@ -9,7 +9,12 @@
 import { assert } from "../assert.ts";
 import { fail, ok, type Result } from "../errors.ts";
 import { fieldOf, resolveFieldName, type SearchConfig } from "./config.ts";
-import { canonicalize, type ExtractedDoc, type Scalar } from "./extract.ts";
+import {
+  canonicalize,
+  type ExtractedDoc,
+  type Scalar,
+  scalarToJson,
+} from "./extract.ts";
 import { compareScalars } from "./evaluate.ts";
 
 /** One sort key: a declared field, the score, or the record offset. */
@@ -150,11 +155,7 @@ export function compareSortValues(
 export function sortValuesToJson(
   values: readonly SortValue[],
 ): (string | number | boolean | null)[] {
-  return values.map((v) =>
-    typeof v === "bigint"
-      ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString())
-      : v
-  );
+  return values.map((v) => v === null ? null : scalarToJson(v));
 }
 
 /**
