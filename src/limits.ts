@@ -210,3 +210,5 @@ export const AGGREGATE_GROUPS_MAX = 100_000;
 export const SEARCH_SIZE_MAX = 500;
 /** Largest `_search` time budget (`timeout_ms` is clamped to it; also the default). */
 export const SEARCH_TIMEOUT_MS_MAX = 3000;
+/** Bindings (schema versions) one search field may list. */
+export const SEARCH_FIELD_BINDINGS_MAX = 1024;

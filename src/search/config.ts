@@ -7,6 +7,7 @@
 
 import { fail, ok, type Result } from "../errors.ts";
 import {
+  SEARCH_FIELD_BINDINGS_MAX,
   SEARCH_FIELDS_MAX,
   SEARCH_NAME_CHARS_MAX,
   SEARCH_ROLLUP_DIMENSIONS_MAX,
@@ -403,7 +404,7 @@ function checkKindRules(field: SearchField, path: string): void {
 }
 
 function checkBindings(value: unknown, path: string): FieldBinding[] {
-  const items = array(value, path, 1024, true);
+  const items = array(value, path, SEARCH_FIELD_BINDINGS_MAX, true);
   const bindings = items.map((item, i) => {
     const at = `${path}[${i}]`;
     const raw = object(item, at, ["version", "jsonPointer"]);

@@ -226,6 +226,19 @@ Deno.test("validateSearchConfig() enforces the limits", () => {
     pathOf((c) => (c.fields = { ...c.fields, ...many(125) })),
     "search.fields",
   );
+  const bindings = (n: number) =>
+    Array.from(
+      { length: n },
+      (_, i) => ({ version: i + 1, jsonPointer: "/ts" }),
+    );
+  assert.equal(
+    pathOf((c) => (c.fields.ts.bindings = bindings(1025))),
+    "search.fields.ts.bindings",
+  );
+  assert.equal(
+    validateSearchConfig({ ...exampleSearch(), rollups: undefined }).ok,
+    true,
+  );
   const rollup = {
     dimensions: [],
     intervals: ["1m"],
