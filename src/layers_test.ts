@@ -22,6 +22,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "auth/": [],
   "protocol/": [],
   "schema/": [],
+  "search/": [],
   "storage/": [],
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],

@@ -185,3 +185,36 @@ export const LIST_SCAN_NAMES_MAX = 10_000;
 export const SERVER_DETAILS_TOP_STREAMS = 20;
 /** Longest `X-Request-Id` taken from a client; a longer one is replaced. */
 export const REQUEST_ID_CHARS_MAX = 128;
+
+// ---- search (src/search/) ----------------------------------------------------
+
+/** Fields one `search` section may declare. */
+export const SEARCH_FIELDS_MAX = 128;
+/** Rollups one `search` section may declare. */
+export const SEARCH_ROLLUPS_MAX = 16;
+/** Dimensions one rollup may group by. */
+export const SEARCH_ROLLUP_DIMENSIONS_MAX = 8;
+/** Intervals one rollup may keep. */
+export const SEARCH_ROLLUP_INTERVALS_MAX = 8;
+/** Measures one rollup may compute. */
+export const SEARCH_ROLLUP_MEASURES_MAX = 16;
+/** Characters of a search field, alias, rollup or measure name. */
+export const SEARCH_NAME_CHARS_MAX = 64;
+/** Characters of a query (`filter=`, `q`, a rollup `include`). */
+export const QUERY_CHARS_MAX = 4096;
+/** Nesting of parentheses and negations in a query. */
+export const QUERY_DEPTH_MAX = 32;
+/** Clauses (field clauses, `has:`, bare terms) in a query. */
+export const QUERY_CLAUSES_MAX = 128;
+/** Tokens one text value keeps after analysis; the rest are ignored. */
+export const TEXT_TOKENS_PER_VALUE_MAX = 65_536;
+/** Windows (`(to - from) / interval`) one `_aggregate` may span. */
+export const AGGREGATE_WINDOWS_MAX = 10_000;
+/** Output groups (summed over buckets) one `_aggregate` may return. */
+export const AGGREGATE_GROUPS_MAX = 100_000;
+/** Hits one `_search` page may return (`size`). */
+export const SEARCH_SIZE_MAX = 500;
+/** Largest `_search` time budget (`timeout_ms` is clamped to it; also the default). */
+export const SEARCH_TIMEOUT_MS_MAX = 3000;
+/** Bindings (schema versions) one search field may list. */
+export const SEARCH_FIELD_BINDINGS_MAX = 1024;

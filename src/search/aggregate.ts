@@ -1,0 +1,484 @@
+/**
+ * @module
+ * Rollup aggregation as a pure fold (specs/search.md §4): an `_aggregate`
+ * request checked against the config, then records folded into buckets
+ * aligned to the interval since the epoch, per group of dimension values,
+ * with count and summary measures (log2 histograms, p50/p95/p99). Index
+ * sections and source scans both feed this fold.
+ */
+
+import { fail, ok, type Result } from "../errors.ts";
+import { AGGREGATE_GROUPS_MAX, AGGREGATE_WINDOWS_MAX } from "../limits.ts";
+import {
+  fieldOf,
+  intervalMs,
+  type Measure,
+  type Rollup,
+  type SearchConfig,
+} from "./config.ts";
+import { compileQuery, type Plan } from "./compile.ts";
+import { compareScalars, matches } from "./evaluate.ts";
+import {
+  type ExtractedDoc,
+  parseRfc3339,
+  resolvePointer,
+  type Scalar,
+} from "./extract.ts";
+import { parseQuery } from "./query.ts";
+
+/** A checked `_aggregate` request. */
+export interface AggregateRequest {
+  /** Rollup name. */
+  rollup: string;
+  /** Inclusive start, epoch ms. */
+  fromMs: number;
+  /** Exclusive end, epoch ms. */
+  toMs: number;
+  /** The interval as configured (`1m`). */
+  interval: string;
+  /** Its width in ms. */
+  intervalMs: number;
+  /** The compiled `q`, if any. */
+  filter?: Plan;
+  /** Dimensions to group by (a subset of the rollup's). */
+  groupBy: string[];
+  /** Measure names to compute. */
+  measures: string[];
+}
+
+/** A measure's state and its result: `{count}` or the summary figures. */
+export interface MeasureValue {
+  /** Values (or pre-aggregated counts) folded in. */
+  count: number;
+  /** Summary measures only. */
+  sum?: number;
+  /** Summary only; null when nothing was folded in. */
+  min?: number | null;
+  /** Summary only; null when nothing was folded in. */
+  max?: number | null;
+  /** Summary only: sum / count, null when count is 0. */
+  avg?: number | null;
+  /** Summary only: lower bound of the log2 bucket reaching 50% (null without a histogram). */
+  p50?: number | null;
+  /** Summary only: the same at 95%. */
+  p95?: number | null;
+  /** Summary only: the same at 99%. */
+  p99?: number | null;
+  /** Summary only: count per log2 bucket lower bound. */
+  histogram?: Record<string, number>;
+}
+
+/** One group of a bucket. */
+export interface AggregateGroup {
+  /** Dimension values (`null` when missing), in `groupBy` order. */
+  key: Record<string, Scalar | null>;
+  /** Results per measure name. */
+  measures: Record<string, MeasureValue>;
+}
+
+/** One non-empty bucket. */
+export interface AggregateBucket {
+  /** Bucket start, epoch ms (a multiple of the interval). */
+  startMs: number;
+  /** Bucket end, epoch ms. */
+  endMs: number;
+  /** Groups sorted by key. */
+  groups: AggregateGroup[];
+}
+
+/** A record to fold: its extracted fields and the stored record (for `summary_parts`). */
+export interface AggregateInput {
+  /** Extracted search fields. */
+  doc: ExtractedDoc;
+  /** The stored record. */
+  record: unknown;
+}
+
+function timeOf(raw: unknown, name: string): Result<number> {
+  if (typeof raw === "number" && Number.isSafeInteger(raw)) return ok(raw);
+  // specs/search.md §4: digit strings are refused (numbers are ms).
+  const ms = typeof raw === "string" && !/^[0-9]+$/.test(raw)
+    ? parseRfc3339(raw)
+    : undefined;
+  if (ms === undefined) {
+    return fail(
+      "bad_request",
+      `Invalid ${name}: expected an RFC 3339 string or epoch-ms number`,
+    );
+  }
+  return ok(ms);
+}
+
+/** Checks an `_aggregate` body against `config`. */
+export function parseAggregateRequest(
+  config: SearchConfig,
+  body: Record<string, unknown>,
+): Result<AggregateRequest> {
+  const known = [
+    "rollup",
+    "from",
+    "to",
+    "interval",
+    "q",
+    "group_by",
+    "measures",
+  ];
+  const unknown = Object.keys(body).find((k) => !known.includes(k));
+  if (unknown !== undefined) {
+    return fail("bad_request", `Invalid aggregate: unknown field "${unknown}"`);
+  }
+  const name = body.rollup;
+  const rollup =
+    typeof name === "string" && Object.hasOwn(config.rollups ?? {}, name)
+      ? config.rollups![name]
+      : undefined;
+  if (rollup === undefined) {
+    return fail("bad_request", `Invalid aggregate: unknown rollup`);
+  }
+  const from = timeOf(body.from, "from");
+  if (!from.ok) return from;
+  const to = timeOf(body.to, "to");
+  if (!to.ok) return to;
+  if (to.value <= from.value) {
+    return fail("bad_request", "Invalid aggregate: to must be after from");
+  }
+  const interval = body.interval;
+  if (typeof interval !== "string" || !rollup.intervals.includes(interval)) {
+    return fail(
+      "bad_request",
+      `Invalid aggregate: interval must be one of ${
+        rollup.intervals.join(", ")
+      }`,
+    );
+  }
+  const width = intervalMs(interval)!;
+  if (Math.ceil((to.value - from.value) / width) > AGGREGATE_WINDOWS_MAX) {
+    return fail(
+      "bad_request",
+      `Invalid aggregate: too many buckets (more than ${AGGREGATE_WINDOWS_MAX})`,
+    );
+  }
+  const groupBy = subset(
+    body.group_by,
+    rollup.dimensions ?? [],
+    "group_by",
+    [],
+  );
+  if (!groupBy.ok) return groupBy;
+  const all = Object.keys(rollup.measures);
+  const measures = subset(body.measures, all, "measures", all);
+  if (!measures.ok) return measures;
+  if (measures.value.length === 0) {
+    return fail("bad_request", "Invalid aggregate: measures is empty");
+  }
+  const request: AggregateRequest = {
+    rollup: name as string,
+    fromMs: from.value,
+    toMs: to.value,
+    interval,
+    intervalMs: width,
+    groupBy: groupBy.value,
+    measures: measures.value,
+  };
+  if (body.q !== undefined) {
+    if (typeof body.q !== "string") {
+      return fail("bad_request", "Invalid aggregate: q must be a string");
+    }
+    const parsed = parseQuery(body.q);
+    const compiled = parsed.ok
+      ? compileQuery(config, parsed.value, "search")
+      : parsed;
+    if (!compiled.ok) return compiled;
+    request.filter = compiled.value;
+  }
+  return ok(request);
+}
+
+function subset(
+  raw: unknown,
+  allowed: string[],
+  name: string,
+  fallback: string[],
+): Result<string[]> {
+  if (raw === undefined) return ok(fallback);
+  if (!Array.isArray(raw)) {
+    return fail("bad_request", `Invalid aggregate: ${name} must be an array`);
+  }
+  for (const [i, item] of raw.entries()) {
+    if (
+      typeof item !== "string" || !allowed.includes(item) ||
+      raw.indexOf(item) !== i
+    ) {
+      return fail(
+        "bad_request",
+        `Invalid aggregate: ${name}[${i}] is not one of ${allowed.join(", ")}`,
+      );
+    }
+  }
+  return ok(raw as string[]);
+}
+
+/** The `log2_v1` bucket of a value: 2^floor(log2(max(1, |x|))) (sign is lost). */
+export function log2Bucket(value: number): number {
+  const magnitude = Math.max(1, Math.abs(value));
+  let bucket = 2 ** Math.floor(Math.log2(magnitude));
+  // Guard against rounding in log2 near powers of two.
+  if (bucket * 2 <= magnitude) bucket *= 2;
+  if (bucket > magnitude) bucket /= 2;
+  return bucket;
+}
+
+interface State {
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  histogram: Map<number, number>;
+}
+
+const newState = (): State => ({
+  count: 0,
+  sum: 0,
+  min: Infinity,
+  max: -Infinity,
+  histogram: new Map(),
+});
+
+/** One value of a summary field, or undefined unless the field has exactly one. */
+function singleNumber(doc: ExtractedDoc, field: string): number | undefined {
+  const values = doc.values.get(field);
+  if (values === undefined || values.length !== 1) return undefined;
+  const value = values[0];
+  return typeof value === "bigint"
+    ? Number(value)
+    : typeof value === "number"
+    ? value
+    : undefined;
+}
+
+function foldMeasure(
+  config: SearchConfig,
+  measure: Measure,
+  include: Plan | undefined,
+  state: State,
+  input: AggregateInput,
+): void {
+  if (measure.kind === "count") {
+    if (include === undefined || matches(config, include, input.doc)) {
+      state.count++;
+    }
+    return;
+  }
+  if (measure.kind === "summary") {
+    const value = singleNumber(input.doc, measure.field);
+    if (value === undefined) return;
+    state.count++;
+    state.sum += value;
+    state.min = Math.min(state.min, value);
+    state.max = Math.max(state.max, value);
+    const bucket = log2Bucket(value);
+    state.histogram.set(bucket, (state.histogram.get(bucket) ?? 0) + 1);
+    return;
+  }
+  foldParts(measure, state, input.record);
+}
+
+function foldParts(
+  measure: Extract<Measure, { kind: "summary_parts" }>,
+  state: State,
+  record: unknown,
+): void {
+  const num = (pointer: string) => {
+    const v = resolvePointer(record, pointer);
+    return typeof v === "number" && Number.isFinite(v) ? v : undefined;
+  };
+  const count = num(measure.countJsonPointer);
+  const sum = num(measure.sumJsonPointer);
+  const min = num(measure.minJsonPointer);
+  const max = num(measure.maxJsonPointer);
+  if (
+    count === undefined || sum === undefined || min === undefined ||
+    max === undefined
+  ) return;
+  if (!Number.isSafeInteger(count) || count < 0) return;
+  state.count += count;
+  state.sum += sum;
+  state.min = Math.min(state.min, min);
+  state.max = Math.max(state.max, max);
+  if (measure.histogramJsonPointer === undefined) return;
+  const histogram = resolvePointer(record, measure.histogramJsonPointer);
+  if (
+    typeof histogram !== "object" || histogram === null ||
+    Array.isArray(histogram)
+  ) return;
+  for (const [bound, n] of Object.entries(histogram)) {
+    const b = Number(bound);
+    if (
+      !Number.isFinite(b) || typeof n !== "number" ||
+      !Number.isSafeInteger(n) || n < 0
+    ) continue;
+    const bucket = log2Bucket(b);
+    state.histogram.set(bucket, (state.histogram.get(bucket) ?? 0) + n);
+  }
+}
+
+/** The lower bound of the log2 bucket in which the `p` rank is reached. */
+function percentile(histogram: Map<number, number>, p: number): number | null {
+  const buckets = [...histogram.entries()].sort((a, b) => a[0] - b[0]);
+  const total = buckets.reduce((sum, [, n]) => sum + n, 0);
+  if (total === 0) return null;
+  const rank = Math.max(1, Math.ceil(p * total));
+  let seen = 0;
+  for (const [bucket, n] of buckets) {
+    seen += n;
+    if (seen >= rank) return bucket;
+  }
+  return buckets[buckets.length - 1][0];
+}
+
+function result(measure: Measure, state: State): MeasureValue {
+  if (measure.kind === "count") return { count: state.count };
+  const empty = state.count === 0;
+  const sorted = [...state.histogram.entries()].sort((a, b) => a[0] - b[0]);
+  return {
+    count: state.count,
+    sum: state.sum,
+    min: empty ? null : state.min,
+    max: empty ? null : state.max,
+    avg: empty ? null : state.sum / state.count,
+    p50: percentile(state.histogram, 0.5),
+    p95: percentile(state.histogram, 0.95),
+    p99: percentile(state.histogram, 0.99),
+    histogram: Object.fromEntries(sorted.map(([b, n]) => [String(b), n])),
+  };
+}
+
+function compileIncludes(
+  config: SearchConfig,
+  rollup: Rollup,
+): Map<string, Plan> {
+  const includes = new Map<string, Plan>();
+  for (const [name, measure] of Object.entries(rollup.measures)) {
+    if (measure.kind !== "count" || measure.include === undefined) continue;
+    const parsed = parseQuery(measure.include);
+    const compiled = parsed.ok
+      ? compileQuery(config, parsed.value, "filter")
+      : parsed;
+    // validateSearchConfig() already compiled every include.
+    if (!compiled.ok) throw compiled.error;
+    includes.set(name, compiled.value);
+  }
+  return includes;
+}
+
+/** The group key of a record, or undefined when a dimension has several values. */
+function groupKey(
+  doc: ExtractedDoc,
+  groupBy: readonly string[],
+): (Scalar | null)[] | undefined {
+  const key: (Scalar | null)[] = [];
+  for (const dim of groupBy) {
+    const values = doc.values.get(dim);
+    if (values !== undefined && values.length > 1) return undefined;
+    key.push(values === undefined ? null : values[0]);
+  }
+  return key;
+}
+
+function compareKeys(
+  a: readonly (Scalar | null)[],
+  b: readonly (Scalar | null)[],
+): number {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    if (a[i] === null) return 1;
+    if (b[i] === null) return -1;
+    const c = compareScalars(a[i]!, b[i]!);
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+/**
+ * Folds `inputs` into non-empty buckets, ascending, groups sorted by key
+ * (missing dimension values last). A record counts when its rollup
+ * timestamp has exactly one value in [from, to), it matches `q`, and each
+ * grouped dimension has at most one value. Fails with `too many buckets`
+ * past the output-group cap.
+ */
+export function aggregate(
+  config: SearchConfig,
+  request: AggregateRequest,
+  inputs: Iterable<AggregateInput>,
+): Result<AggregateBucket[]> {
+  const rollup = config.rollups?.[request.rollup];
+  if (
+    rollup === undefined ||
+    fieldOf(config.fields, rollup.timestampField ?? "") === undefined
+  ) {
+    return fail("bad_request", `Invalid aggregate: unknown rollup`);
+  }
+  const includes = compileIncludes(config, rollup);
+  const buckets = new Map<
+    number,
+    Map<string, { key: (Scalar | null)[]; states: State[] }>
+  >();
+  let groups = 0;
+  for (const input of inputs) {
+    const times = input.doc.values.get(rollup.timestampField!);
+    if (times === undefined || times.length !== 1) continue;
+    const ts = times[0] as number;
+    if (ts < request.fromMs || ts >= request.toMs) continue;
+    if (
+      request.filter !== undefined &&
+      !matches(config, request.filter, input.doc)
+    ) continue;
+    const key = groupKey(input.doc, request.groupBy);
+    if (key === undefined) continue;
+    const start = Math.floor(ts / request.intervalMs) * request.intervalMs;
+    let bucket = buckets.get(start);
+    if (bucket === undefined) buckets.set(start, bucket = new Map());
+    const id = JSON.stringify(
+      key.map((v) => typeof v === "bigint" ? `${v}n` : v),
+    );
+    let group = bucket.get(id);
+    if (group === undefined) {
+      if (++groups > AGGREGATE_GROUPS_MAX) {
+        return fail(
+          "bad_request",
+          `Invalid aggregate: too many buckets (more than ${AGGREGATE_GROUPS_MAX} groups)`,
+        );
+      }
+      bucket.set(id, group = { key, states: request.measures.map(newState) });
+    }
+    request.measures.forEach((name, i) => {
+      foldMeasure(
+        config,
+        rollup.measures[name],
+        includes.get(name),
+        group!.states[i],
+        input,
+      );
+    });
+  }
+  return ok(
+    [...buckets.entries()].sort((a, b) => a[0] - b[0]).map((
+      [startMs, bucket],
+    ) => ({
+      startMs,
+      endMs: startMs + request.intervalMs,
+      groups: [...bucket.values()].sort((a, b) => compareKeys(a.key, b.key))
+        .map((g) => ({
+          key: Object.fromEntries(
+            request.groupBy.map((dim, i) => [dim, g.key[i]]),
+          ),
+          measures: Object.fromEntries(
+            request.measures.map((
+              name,
+              i,
+            ) => [name, result(rollup.measures[name], g.states[i])]),
+          ),
+        })),
+    })),
+  );
+}

@@ -1,0 +1,221 @@
+/**
+ * @module
+ * Field extraction (specs/search.md §1.1): for a stored record and its schema
+ * version, the binding with the largest version ≤ that version picks a JSON
+ * pointer; the values there are canonicalized per field kind (analyzed into
+ * tokens for text, normalized for keyword). One rule for index builds, scans,
+ * filters and rollups alike.
+ */
+
+import { TEXT_TOKENS_PER_VALUE_MAX } from "../limits.ts";
+import type {
+  FieldBinding,
+  FieldKind,
+  SearchConfig,
+  SearchField,
+} from "./config.ts";
+
+/** A canonical value: keyword/text string, integer bigint, float/date number, bool. */
+export type Scalar = string | number | bigint | boolean;
+
+/** The search values of one record. Absent fields have no entry. */
+export interface ExtractedDoc {
+  /** Canonical values per field (text fields keep their original strings). */
+  values: Map<string, Scalar[]>;
+  /** Text fields: the analyzed tokens of each value, in order. */
+  tokens: Map<string, string[][]>;
+}
+
+/** The binding in force at `version`: the largest binding version ≤ it. */
+export function bindingFor(
+  bindings: readonly FieldBinding[],
+  version: number,
+): FieldBinding | undefined {
+  let found: FieldBinding | undefined;
+  for (const binding of bindings) {
+    if (
+      binding.version <= version &&
+      (found === undefined || binding.version > found.version)
+    ) {
+      found = binding;
+    }
+  }
+  return found;
+}
+
+/** The value at an RFC 6901 pointer, or undefined when the path is missing. */
+export function resolvePointer(record: unknown, pointer: string): unknown {
+  if (pointer === "") return record;
+  let current = record;
+  for (const raw of pointer.slice(1).split("/")) {
+    const part = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    if (Array.isArray(current)) {
+      if (!/^(0|[1-9][0-9]*)$/.test(part)) return undefined;
+      current = current[Number(part)];
+    } else if (typeof current === "object" && current !== null) {
+      if (!Object.hasOwn(current, part)) return undefined;
+      current = (current as Record<string, unknown>)[part];
+    } else {
+      return undefined;
+    }
+  }
+  return current;
+}
+
+const TOKEN = /[\p{L}\p{N}]+/gu;
+
+/** `unicode_word_v1`: lower-cased runs of letters and digits, at most a fixed number per value. */
+export function analyzeText(text: string): string[] {
+  const tokens: string[] = [];
+  for (const match of text.matchAll(TOKEN)) {
+    if (tokens.length >= TEXT_TOKENS_PER_VALUE_MAX) break;
+    tokens.push(match[0].toLowerCase());
+  }
+  return tokens;
+}
+
+/** Applies a keyword normalizer (`identity_v1` when none is set). */
+export function normalizeKeyword(field: SearchField, value: string): string {
+  return field.normalizer === "lowercase_v1" ? value.toLowerCase() : value;
+}
+
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const DIGITS = /^[0-9]+$/;
+const INTEGER = /^[+-]?[0-9]+$/;
+const FLOAT = /^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
+
+/** Epoch ms of an RFC 3339 timestamp, or undefined when malformed or out of range. */
+export function parseRfc3339(text: string): number | undefined {
+  const m = RFC3339.exec(text);
+  if (m === null) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
+  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 60) {
+    return undefined;
+  }
+  const base = Date.UTC(
+    year,
+    month - 1,
+    day,
+    hour,
+    minute,
+    Math.min(second, 59),
+  );
+  if (new Date(base).getUTCDate() !== day) return undefined;
+  const fraction = m[7] === undefined
+    ? 0
+    : Math.floor(Number(`0${m[7]}`) * 1000);
+  let zone = 0;
+  if (m[8] !== "Z" && m[8] !== "z") {
+    const sign = m[8][0] === "-" ? -1 : 1;
+    const [zh, zm] = m[8].slice(1).split(":").map(Number);
+    if (zh > 23 || zm > 59) return undefined;
+    zone = sign * (zh * 60 + zm) * 60_000;
+  }
+  return base + fraction - zone;
+}
+
+/**
+ * The canonical form of one raw value for a field kind (§1.1 table), or
+ * undefined when it does not canonicalize. Text values stay strings here;
+ * `analyzeText` tokenizes them.
+ */
+export function canonicalize(
+  field: SearchField,
+  raw: unknown,
+): Scalar | undefined {
+  return canonicalizeKind(field.kind, raw, field);
+}
+
+function canonicalizeKind(
+  kind: FieldKind,
+  raw: unknown,
+  field: SearchField,
+): Scalar | undefined {
+  switch (kind) {
+    case "keyword":
+      return typeof raw === "string" ? normalizeKeyword(field, raw) : undefined;
+    case "text":
+      return typeof raw === "string" ? raw : undefined;
+    case "integer":
+      if (typeof raw === "number") {
+        return Number.isInteger(raw) ? BigInt(raw) : undefined;
+      }
+      return typeof raw === "string" && INTEGER.test(raw)
+        ? BigInt(raw)
+        : undefined;
+    case "float": {
+      const n = typeof raw === "number"
+        ? raw
+        : typeof raw === "string" && FLOAT.test(raw)
+        ? Number(raw)
+        : NaN;
+      return Number.isFinite(n) ? n : undefined;
+    }
+    case "date":
+      return canonicalDate(raw);
+    case "bool":
+      if (typeof raw === "boolean") return raw;
+      if (typeof raw !== "string") return undefined;
+      return raw.toLowerCase() === "true"
+        ? true
+        : raw.toLowerCase() === "false"
+        ? false
+        : undefined;
+  }
+}
+
+// specs/search.md §1.1: a digits-only string is always epoch ms; other
+// strings must be RFC 3339.
+function canonicalDate(raw: unknown): number | undefined {
+  if (typeof raw === "number") {
+    return Number.isSafeInteger(raw) ? raw : undefined;
+  }
+  if (typeof raw !== "string") return undefined;
+  if (DIGITS.test(raw)) {
+    const ms = Number(raw);
+    return Number.isSafeInteger(ms) ? ms : undefined;
+  }
+  return parseRfc3339(raw);
+}
+
+/**
+ * Extracts every declared field of `record`, stored at schema `version`.
+ * Arrays at a pointer are flattened one level; `null`, missing and values
+ * that do not canonicalize are absent. A non-object record has no fields.
+ */
+export function extractFields(
+  config: SearchConfig,
+  record: unknown,
+  version: number,
+): ExtractedDoc {
+  const doc: ExtractedDoc = { values: new Map(), tokens: new Map() };
+  if (typeof record !== "object" || record === null || Array.isArray(record)) {
+    return doc;
+  }
+  for (const [name, field] of Object.entries(config.fields)) {
+    const binding = bindingFor(field.bindings, version);
+    if (binding === undefined) continue;
+    const found = resolvePointer(record, binding.jsonPointer);
+    const raws = Array.isArray(found) ? found : [found];
+    const values: Scalar[] = [];
+    for (const raw of raws) {
+      const value = raw === null || raw === undefined
+        ? undefined
+        : canonicalize(field, raw);
+      if (value !== undefined) values.push(value);
+    }
+    if (values.length === 0) continue;
+    doc.values.set(name, values);
+    if (field.kind === "text") {
+      doc.tokens.set(name, values.map((v) => analyzeText(v as string)));
+    }
+  }
+  return doc;
+}
+
+/** A canonical value as JSON: integers beyond 2^53 become decimal strings. */
+export function scalarToJson(value: Scalar): string | number | boolean {
+  if (typeof value !== "bigint") return value;
+  return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+}
