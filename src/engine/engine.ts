@@ -49,9 +49,9 @@ import { gatherShared } from "./read_memo.ts";
 import {
   bytesFrom,
   type ChunkReader,
-  ReadBytes,
   seekChain,
   skipRecords,
+  TierReadBytes,
 } from "./reader.ts";
 import { type KeyedChunkReader, readKeyedFrom } from "./keyed_reader.ts";
 import { type KeyPage, listKeys } from "./key_listing.ts";
@@ -500,7 +500,7 @@ export class Engine {
   // ---- reads and live waits --------------------------------------------------
 
   /** Bytes read for readers, by tier (the tier's reader adds its own). */
-  readonly readBytes: ReadBytes = new ReadBytes();
+  readonly readBytes: TierReadBytes = new TierReadBytes();
   readonly #walChunks: ChunkReader = async (
     id: number,
     from: number,

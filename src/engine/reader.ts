@@ -33,7 +33,7 @@ export type ChunkReader = (
  * the WAL, the segment cache, or the object store (a segment loaded for the
  * read). Plain counters, bumped once per chunk-reader call.
  */
-export class ReadBytes {
+export class TierReadBytes {
   /** From the write-ahead log. */
   wal = 0;
   /** From segments already in the cache. */

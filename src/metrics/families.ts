@@ -10,7 +10,7 @@
 import { cpuUsage } from "node:process";
 import { type OpenMetricsContentType, Registry } from "prom-client";
 import type { Config } from "../config.ts";
-import type { ReadBytes } from "../engine/reader.ts";
+import type { TierReadBytes } from "../engine/reader.ts";
 import type { WriterStats } from "../engine/writer.ts";
 import { OVERLOAD_REASONS } from "../errors.ts";
 import type { OpMeter } from "../objectstore/metered.ts";
@@ -31,7 +31,7 @@ export interface MetricParts {
   /** The engine's figures. */
   engine: {
     writerStats(): WriterStats;
-    readonly readBytes: ReadBytes;
+    readonly readBytes: TierReadBytes;
     readonly streamCount: number;
     readonly waiting: number;
   };
@@ -193,7 +193,7 @@ function httpFamilies(registry: Registry, http: HttpMeters): void {
   });
 }
 
-function readFamilies(registry: Registry, bytes: ReadBytes): void {
+function readFamilies(registry: Registry, bytes: TierReadBytes): void {
   counterFamily(registry, {
     name: `${P}read_bytes_total`,
     help:

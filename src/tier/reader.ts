@@ -7,7 +7,7 @@
  */
 
 import { StreamError } from "../errors.ts";
-import type { ChunkReader, ReadBytes } from "../engine/reader.ts";
+import type { ChunkReader, TierReadBytes } from "../engine/reader.ts";
 import type { KeyedChunkReader, SkippedRange } from "../engine/keyed_reader.ts";
 import type { TimeSeeker } from "../engine/types.ts";
 import type { SegmentReader } from "../segment/reader.ts";
@@ -26,7 +26,7 @@ export function tieredReader(
   objects: ObjectStore,
   cache: SegmentCache,
   wal: ChunkReader,
-  counts: ReadBytes,
+  counts: TierReadBytes,
 ): ChunkReader {
   const segments = (s: TierStream, fromPos: number, bytesMax: number) =>
     readSegments(objects, cache, counts, s, fromPos, bytesMax) as Promise<
@@ -57,7 +57,7 @@ export function tieredKeyedReader(
   objects: ObjectStore,
   cache: SegmentCache,
   wal: ChunkReader,
-  counts: ReadBytes,
+  counts: TierReadBytes,
 ): KeyedChunkReader {
   const segments = (
     s: TierStream,
@@ -167,7 +167,7 @@ async function openRow(
 async function readSegments(
   objects: ObjectStore,
   cache: SegmentCache,
-  counts: ReadBytes,
+  counts: TierReadBytes,
   s: TierStream,
   fromPos: number,
   bytesMax: number,

@@ -5,7 +5,7 @@ import { MemoryObjectStore } from "../objectstore/memory.ts";
 import { SegmentCache } from "../segment/cache.ts";
 import { encodeSegment, type SegmentRecordInput } from "../segment/format.ts";
 import type { Chunk } from "../storage/wal_store.ts";
-import { ReadBytes } from "../engine/reader.ts";
+import { TierReadBytes } from "../engine/reader.ts";
 import { tieredKeyedReader, tieredReader, tieredTimeSeeker } from "./reader.ts";
 import { TierStreams } from "./streams.ts";
 
@@ -70,7 +70,7 @@ Deno.test("tieredKeyedReader() skips segment blocks whose bloom rules the key ou
       walReads.push(from);
       return Promise.resolve([]);
     },
-    new ReadBytes(),
+    new TierReadBytes(),
   );
   const pieces = await read(1, 0, walStart, 1 << 20, enc.encode("k2"));
   // The first segment: blocks 0, 1, 3 skipped, block 2 decoded.
@@ -93,7 +93,7 @@ Deno.test("tieredKeyedReader() skips segment blocks whose bloom rules the key ou
 
 Deno.test("tieredReader() counts segment bytes as object on a load, cache after", async () => {
   const { objects, streams, walStart } = await fixture();
-  const counts = new ReadBytes();
+  const counts = new TierReadBytes();
   const read = tieredReader(
     streams,
     objects,
