@@ -141,6 +141,48 @@ export const RETRY_AFTER_S: Partial<Record<ErrorKind, number>> = {
   rate_limited: 1,
 };
 
+/**
+ * The `reason` label of `overload_rejections_total`: why a request was
+ * refused with a 503 or 429. The refusing site names it in
+ * `detail.overload`; the kind decides for the rest.
+ */
+export const OVERLOAD_REASONS = [
+  "append_queue",
+  "body_budget",
+  "waiters",
+  "backlog",
+  "index_queue",
+  "disk_full",
+  "rate_limited",
+  "subscription_limit",
+  "unavailable",
+  "other",
+] as const;
+
+/** One of `OVERLOAD_REASONS`. */
+export type OverloadReason = typeof OVERLOAD_REASONS[number];
+
+const OVERLOAD_INDEX: ReadonlyMap<string, number> = new Map(
+  OVERLOAD_REASONS.map((reason, i) => [reason, i]),
+);
+
+/**
+ * The index in `OVERLOAD_REASONS` of why `error` refused a request, or -1
+ * when it is no 503/429 refusal.
+ */
+export function overloadIndex(error: StreamError): number {
+  const status = STATUS[error.kind];
+  if (status !== 503 && status !== 429) return -1;
+  const named = error.detail?.overload;
+  if (typeof named === "string") {
+    const i = OVERLOAD_INDEX.get(named);
+    if (i !== undefined) return i;
+  }
+  if (error.detail?.diskFull === true) return OVERLOAD_INDEX.get("disk_full")!;
+  const byKind = OVERLOAD_INDEX.get(error.kind);
+  return byKind ?? OVERLOAD_INDEX.get("other")!;
+}
+
 /** An expected failure with a kind, a message, and data the client needs. */
 export class StreamError extends Error {
   /** Error kind; maps to a status through `STATUS`. */

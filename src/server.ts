@@ -378,8 +378,8 @@ async function openTier(
  * figure, and writes that add bytes pass its backlog budget.
  */
 function wireTier(engine: Engine, tier: Tier): void {
-  engine.wrapChunkReader((wal) => tier.reader(wal));
-  engine.wrapKeyedReader((wal) => tier.keyedReader(wal));
+  engine.wrapChunkReader((wal) => tier.reader(wal, engine.readBytes));
+  engine.wrapKeyedReader((wal) => tier.keyedReader(wal, engine.readBytes));
   engine.wrapTimeSeeker((wal) => tier.timeSeeker(wal));
   const committed = (stream: { id: number; tailPos: number }) =>
     tier.committed(stream.id, stream.tailPos);
@@ -391,10 +391,7 @@ function wireTier(engine: Engine, tier: Tier): void {
 function operatorView(parts: DetailsParts & { http: HttpMeters }): OpsContext {
   const metrics = createMetrics(parts);
   return {
-    metrics: async () => ({
-      contentType: metrics.contentType,
-      body: await metrics.render(),
-    }),
+    metrics: (openMetrics) => metrics.render(openMetrics),
     details: () => serverDetails(parts),
   };
 }

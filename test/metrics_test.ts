@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
+import { encodeOffset } from "../src/protocol/offset.ts";
 import { startTestServer } from "./_server.ts";
 
 /** A family as the parser returns it. */
@@ -21,8 +22,11 @@ interface Family {
  * time without the histograms' `# TYPE` lines: their `_bucket`, `_sum` and
  * `_count` series then come back one family each, labels kept.
  */
-async function scrape(url: string): Promise<Map<string, Family>> {
-  const response = await fetch(`${url}/metrics`);
+async function scrape(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<Map<string, Family>> {
+  const response = await fetch(`${url}/metrics`, { headers });
   assert.equal(response.status, 200);
   assert.equal(
     response.headers.get("content-type"),
@@ -267,6 +271,227 @@ Deno.test("GET /v1/server/_details: limits, memory, queues and the largest strea
     });
     assert.equal(details.writer.appendBytes, 360);
     assert.equal(typeof details.tier.backlogBytes, "number");
+  } finally {
+    await server.close();
+    await Deno.remove(server.dataDir, { recursive: true });
+  }
+});
+
+/** Reads stream `name` from `pos` to its tail; returns the bytes. */
+async function readAll(url: string, name: string, pos = 0): Promise<number> {
+  const offset = pos === 0 ? "-1" : encodeOffset(pos);
+  const response = await fetch(`${url}/v1/stream/${name}?offset=${offset}`);
+  assert.equal(response.status, 200);
+  return (await response.arrayBuffer()).byteLength;
+}
+
+Deno.test("read_bytes_total counts WAL bytes, then object store and cache bytes once segments hold the data", async () => {
+  const overrides = {
+    objectStore: { kind: "fs" as const },
+    segment: { segmentBytes: 1024, segmentAgeMs: 10 },
+  };
+  let server = await startTestServer(overrides);
+  const dataDir = server.dataDir;
+  const tier = (families: Map<string, Family>, t: string) =>
+    valueOf(families, "streambed_read_bytes_total", { tier: t });
+  try {
+    const created = await fetch(`${server.url}/v1/stream/logs`, {
+      method: "PUT",
+      headers: { "content-type": "application/octet-stream" },
+    });
+    await created.body?.cancel();
+    let families = await scrape(server.url);
+    assert.deepEqual(
+      ["wal", "cache", "object"].map((t) => tier(families, t)),
+      [0, 0, 0],
+    );
+    const put = await fetch(`${server.url}/v1/stream/logs`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: new Uint8Array(3000),
+    });
+    await put.body?.cancel();
+    // Wait (bounded) for the data to be sealed and uploaded.
+    for (let i = 0; i < 600; i++) {
+      families = await scrape(server.url);
+      if (valueOf(families, "streambed_tier_segments_uploaded_total") > 0) {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    await server.close();
+    // A restart: the cache is empty and the WAL holds only what was not
+    // uploaded, so the first read loads segments from the object store.
+    server = await startTestServer(overrides, dataDir);
+    const before = await scrape(server.url);
+    assert.equal(await readAll(server.url, "logs"), 3000);
+    const first = await scrape(server.url);
+    const fromObject = tier(first, "object") - tier(before, "object");
+    const fromWal = tier(first, "wal") - tier(before, "wal");
+    assert.ok(fromObject > 0, "no bytes from the object store");
+    assert.equal(tier(first, "cache") - tier(before, "cache"), 0);
+    assert.ok(fromObject + fromWal >= 3000);
+    // Read again (from 1500: an identical small read would be shared with
+    // the first, reading nothing): the segments are cached now.
+    assert.ok(await readAll(server.url, "logs", 1500) >= 1500);
+    const second = await scrape(server.url);
+    assert.equal(tier(second, "object"), tier(first, "object"));
+    const fromCache = tier(second, "cache") - tier(first, "cache");
+    assert.ok(fromCache > 0, "no bytes from the cache");
+    assert.ok(fromCache + tier(second, "wal") - tier(first, "wal") >= 1500);
+  } finally {
+    await server.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("read_bytes_total counts WAL reads without an object store", async () => {
+  const server = await startTestServer();
+  try {
+    const created = await fetch(`${server.url}/v1/stream/w`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+    });
+    await created.body?.cancel();
+    await append(server.url, "w", '{"a":1}');
+    const before = await scrape(server.url);
+    const bytes = await readAll(server.url, "w");
+    assert.ok(bytes > 0);
+    const after = await scrape(server.url);
+    const delta = valueOf(after, "streambed_read_bytes_total", {
+      tier: "wal",
+    }) - valueOf(before, "streambed_read_bytes_total", { tier: "wal" });
+    assert.ok(delta > 0, "WAL bytes not counted");
+  } finally {
+    await server.close();
+    await Deno.remove(server.dataDir, { recursive: true });
+  }
+});
+
+Deno.test("overload_rejections_total counts refusals by reason; error bodies name the request", async () => {
+  const server = await startTestServer({
+    http: { longPollTimeoutMs: 60_000 },
+    limits: { waitersMax: 1 },
+  });
+  const abort = new AbortController();
+  try {
+    const created = await fetch(`${server.url}/v1/stream/lp`, {
+      method: "PUT",
+      headers: { "content-type": "application/octet-stream" },
+    });
+    await created.body?.cancel();
+    const live = `${server.url}/v1/stream/lp?offset=now&live=long-poll`;
+    const first = fetch(live, { signal: abort.signal }).then(
+      (r) => r.body?.cancel(),
+      () => {}, // aborted
+    );
+    let families = await scrape(server.url);
+    for (let i = 0; i < 400; i++) {
+      if (valueOf(families, "streambed_live_waiters") === 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      families = await scrape(server.url);
+    }
+    const before = families;
+    const reasons = (f: Map<string, Family>) =>
+      f.get("streambed_overload_rejections_total")!.metrics.map((m) =>
+        m.labels?.reason
+      );
+    assert.deepEqual(reasons(before), [
+      "append_queue",
+      "body_budget",
+      "waiters",
+      "backlog",
+      "index_queue",
+      "disk_full",
+      "rate_limited",
+      "subscription_limit",
+      "unavailable",
+      "other",
+    ]);
+    const refused = await fetch(live, { headers: { "x-request-id": "lp-2" } });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get("x-request-id"), "lp-2");
+    assert.ok(refused.headers.get("retry-after") !== null);
+    const body = await refused.json();
+    assert.equal(body.error.code, "overloaded");
+    assert.equal(body.error.request_id, "lp-2");
+    const after = await scrape(server.url);
+    const delta = (reason: string) =>
+      valueOf(after, "streambed_overload_rejections_total", { reason }) -
+      valueOf(before, "streambed_overload_rejections_total", { reason });
+    assert.equal(delta("waiters"), 1);
+    assert.equal(delta("append_queue"), 0);
+    abort.abort();
+    await first;
+    // Any error body carries the id, a generated one too.
+    const missing = await fetch(`${server.url}/v1/stream/nope`);
+    const error = (await missing.json()).error;
+    assert.equal(missing.status, 404);
+    assert.equal(error.code, "stream_not_found");
+    assert.equal(error.request_id, missing.headers.get("x-request-id"));
+    assert.ok(error.request_id.length > 0);
+  } finally {
+    abort.abort();
+    await server.close();
+    await Deno.remove(server.dataDir, { recursive: true });
+  }
+});
+
+Deno.test("/metrics speaks OpenMetrics when Accept asks for it, Prometheus text otherwise", async () => {
+  const server = await startTestServer();
+  try {
+    const get = (accept?: string) =>
+      fetch(`${server.url}/metrics`, {
+        headers: accept === undefined ? {} : { accept },
+      });
+    const open = await get(
+      "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    );
+    assert.equal(
+      open.headers.get("content-type"),
+      "application/openmetrics-text; version=1.0.0; charset=utf-8",
+    );
+    const text = await open.text();
+    assert.ok(text.endsWith("# EOF\n"), "no # EOF line");
+    // Counter families are named without _total; their samples have it.
+    assert.match(text, /^# TYPE streambed_append_records counter$/m);
+    assert.match(text, /^streambed_append_records_total 0$/m);
+    assert.match(
+      text,
+      /^streambed_read_bytes_total\{tier="wal"\} \d+$/m,
+    );
+    assert.match(text, /^# TYPE streambed_append_queue_requests gauge$/m);
+    // Every sample line belongs to a family declared before it.
+    const declared = new Set<string>();
+    for (const line of text.split("\n")) {
+      const type = line.match(/^# TYPE (\S+) /);
+      if (type !== null) declared.add(type[1]);
+      else if (line !== "" && !line.startsWith("#")) {
+        const name = line.match(/^[a-zA-Z_:][a-zA-Z0-9_:]*/)![0];
+        const family = name.replace(/_(total|bucket|sum|count)$/, "");
+        assert.ok(
+          declared.has(family) || declared.has(name),
+          `undeclared ${name}`,
+        );
+      }
+    }
+    // Refused or absent: Prometheus text, which the parser reads; the
+    // counters keep their _total there (an OpenMetrics render renames
+    // nothing for later ones).
+    for (
+      const accept of [
+        undefined,
+        "text/plain",
+        "application/openmetrics-text;q=0",
+      ]
+    ) {
+      const families = await scrape(
+        server.url,
+        accept === undefined ? {} : { accept },
+      );
+      assert.ok(families.has("streambed_append_records_total"));
+      assert.ok(families.has("streambed_read_bytes_total"));
+    }
   } finally {
     await server.close();
     await Deno.remove(server.dataDir, { recursive: true });

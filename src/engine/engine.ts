@@ -48,7 +48,13 @@ import { assign, checkAppend, planAppend } from "./plan_append.ts";
 import { checkFork, configMismatch, planCreate } from "./plan_create.ts";
 import { recordKeys } from "./ops.ts";
 import { gatherShared } from "./read_memo.ts";
-import { type ChunkReader, seekChain, skipRecords } from "./reader.ts";
+import {
+  bytesFrom,
+  type ChunkReader,
+  seekChain,
+  skipRecords,
+  TierReadBytes,
+} from "./reader.ts";
 import { type KeyedChunkReader, readKeyedFrom } from "./keyed_reader.ts";
 import { type KeyPage, listKeys } from "./key_listing.ts";
 import { StreamRegistry, viewOf } from "./registry.ts";
@@ -568,12 +574,18 @@ export class Engine {
 
   // ---- reads and live waits --------------------------------------------------
 
-  readonly #walChunks: ChunkReader = (
+  /** Bytes read for readers, by tier (the tier's reader adds its own). */
+  readonly readBytes: TierReadBytes = new TierReadBytes();
+  readonly #walChunks: ChunkReader = async (
     id: number,
     from: number,
     end: number,
     bytesMax: number,
-  ): Promise<Chunk[]> => this.#store.readChunks(id, from, end, bytesMax);
+  ): Promise<Chunk[]> => {
+    const chunks = await this.#store.readChunks(id, from, end, bytesMax);
+    this.readBytes.wal += bytesFrom(chunks, from);
+    return chunks;
+  };
   #readChunks: ChunkReader = this.#walChunks;
   #readKeyed: KeyedChunkReader = (id, from, end, bytesMax) =>
     this.#readChunks(id, from, end, bytesMax);

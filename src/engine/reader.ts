@@ -28,6 +28,29 @@ export type ChunkReader = (
   bytesMax: number,
 ) => Promise<Chunk[]>;
 
+/**
+ * Bytes read for readers, by the tier they came from (`read_bytes_total`):
+ * the WAL, the segment cache, or the object store (a segment loaded for the
+ * read). Plain counters, bumped once per chunk-reader call.
+ */
+export class TierReadBytes {
+  /** From the write-ahead log. */
+  wal = 0;
+  /** From segments already in the cache. */
+  cache = 0;
+  /** From segments the read loaded from the object store. */
+  object = 0;
+}
+
+/** The bytes of `chunks` at or after `fromPos`. */
+export function bytesFrom(chunks: readonly Chunk[], fromPos: number): number {
+  let bytes = 0;
+  for (const c of chunks) {
+    if (c.endPos > fromPos) bytes += c.endPos - Math.max(c.startPos, fromPos);
+  }
+  return bytes;
+}
+
 /** One stream's own part of a fork chain's positions. */
 export interface ChainRange {
   /** Stream id whose chunks hold these positions. */

@@ -39,6 +39,7 @@ export class Waiters {
       return Promise.resolve(
         fail("overloaded", "Too many live readers are waiting", {
           retryAfterSeconds: WAITERS_RETRY_AFTER_SECONDS,
+          overload: "waiters",
         }),
       );
     }

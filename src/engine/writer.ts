@@ -14,7 +14,7 @@
  */
 
 import { setImmediate } from "node:timers";
-import { StreamError } from "../errors.ts";
+import { type OverloadReason, StreamError } from "../errors.ts";
 import { Histogram } from "../histogram.ts";
 import {
   DISK_FULL_PAUSE_MS,
@@ -103,6 +103,8 @@ export class Writer {
   #pausedUntilMs = 0;
   /** ... with this reason. */
   #pauseReason = "";
+  /** ... and this `overload_rejections_total` reason. */
+  #pauseOverload: OverloadReason = "unavailable";
   #idle: (() => void)[] = [];
   #stats = {
     commits: 0,
@@ -166,7 +168,10 @@ export class Writer {
       return new StreamError(
         "overloaded",
         "Server is busy: the append queue is full",
-        { retryAfterSeconds: QUEUE_FULL_RETRY_AFTER_SECONDS },
+        {
+          retryAfterSeconds: QUEUE_FULL_RETRY_AFTER_SECONDS,
+          overload: "append_queue",
+        },
       );
     }
     return undefined;
@@ -218,7 +223,10 @@ export class Writer {
       return new StreamError(
         "unavailable",
         `Cannot write: ${this.#pauseReason} moments ago; retry shortly`,
-        { retryAfterSeconds: DISK_FULL_RETRY_AFTER_SECONDS },
+        {
+          retryAfterSeconds: DISK_FULL_RETRY_AFTER_SECONDS,
+          overload: this.#pauseOverload,
+        },
       );
     }
     return undefined;
@@ -297,6 +305,7 @@ export class Writer {
     this.#pauseReason = diskFull
       ? "the disk was full"
       : "the write-ahead log failed";
+    this.#pauseOverload = diskFull ? "disk_full" : "unavailable";
     const error = new StreamError(
       "unavailable",
       diskFull
@@ -305,6 +314,7 @@ export class Writer {
       {
         retryAfterSeconds: cause.detail?.retryAfterSeconds ??
           DISK_FULL_RETRY_AFTER_SECONDS,
+        overload: this.#pauseOverload,
       },
       { cause },
     );

@@ -179,7 +179,7 @@ function overBudget(): Result<HeldBody> {
   return fail(
     "overloaded",
     "Server is busy: too many request bodies are being received",
-    { retryAfterSeconds: 1 },
+    { retryAfterSeconds: 1, overload: "body_budget" },
   );
 }
 

@@ -40,8 +40,11 @@ export interface RequestNote {
 
 /** The server's own pages: `/metrics`, `/v1/server/_details`. */
 export interface OpsContext {
-  /** The Prometheus text exposition and its content type. */
-  metrics(): Promise<{ contentType: string; body: string }>;
+  /**
+   * The metrics exposition and its content type: OpenMetrics 1.0 when
+   * `openMetrics`, else Prometheus text 0.0.4.
+   */
+  metrics(openMetrics: boolean): Promise<{ contentType: string; body: string }>;
   /** The `GET /v1/server/_details` body. */
   details(): Record<string, unknown>;
 }

@@ -18,6 +18,7 @@ import {
   type RouteName,
 } from "../metrics/http_meters.ts";
 import type { RequestNote } from "./context.ts";
+import { errorNoteOf, withRequestId } from "./respond.ts";
 import type { NotedHandler } from "./handler.ts";
 import { STREAM_ROUTES } from "./routes.ts";
 import { SUBSCRIPTION_ROUTES } from "./subscription_routes.ts";
@@ -58,10 +59,19 @@ export function observeRequests(
       route: "",
       keyId: "",
     };
-    const response = await inner(request, note);
+    let response = await inner(request, note);
     const durationMs = performance.now() - startedMs;
     const meter = meterOf(meters, note.route, method);
     meter.record(response.status, durationMs / 1000);
+    if (response.status >= 400) {
+      const error = errorNoteOf(response);
+      if (error !== undefined) {
+        if (error.overload >= 0) meters.rejections[error.overload]++;
+        if (error.body !== null) {
+          response = withRequestId(response, error.body, note.requestId);
+        }
+      }
+    }
     response.headers.set("x-request-id", note.requestId);
     if (logs(response.status, meter)) {
       const fields = accessFields(request, response, note, meter, {

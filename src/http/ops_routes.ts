@@ -21,12 +21,33 @@ export async function getMetrics(
   const denied = refused(ctx, req);
   if (denied !== undefined) return denied;
   if (ctx.ops === undefined) return notServed(req);
-  const { contentType, body } = await ctx.ops.metrics();
+  const { contentType, body } = await ctx.ops.metrics(
+    wantsOpenMetrics(req.request.headers.get("accept")),
+  );
   const headers = new Headers({
     "content-type": contentType,
     "cache-control": "no-store",
   });
   return respond(req.request.method === "HEAD" ? null : body, 200, headers);
+}
+
+/**
+ * Whether an `Accept` header asks for OpenMetrics text: it lists
+ * `application/openmetrics-text` with a nonzero `q` (Prometheus sends it
+ * first, then `text/plain` as a fallback). Anything else gets Prometheus
+ * text 0.0.4.
+ */
+export function wantsOpenMetrics(accept: string | null): boolean {
+  if (accept === null) return false;
+  for (const range of accept.split(",")) {
+    const [type, ...params] = range.split(";");
+    if (type.trim().toLowerCase() !== "application/openmetrics-text") continue;
+    const q = params.map((p) => p.trim().toLowerCase()).find((p) =>
+      p.startsWith("q=")
+    );
+    if (q === undefined || Number(q.slice(2)) > 0) return true;
+  }
+  return false;
 }
 
 /** GET and HEAD of `/v1/server/_details`. */

@@ -8,6 +8,7 @@
  */
 
 import {
+  overloadIndex,
   RETRY_AFTER_S,
   STATUS,
   type StreamError,
@@ -134,10 +135,49 @@ export function respondJson(
  */
 export type ErrorDialect = "streams" | "subscriptions";
 
+/** What `errorResponse` notes of each response it builds. */
+export interface ErrorNote {
+  /** Index in `OVERLOAD_REASONS` of a 503/429 refusal, else -1. */
+  readonly overload: number;
+  /** The JSON body, or null for HEAD. */
+  readonly body: string | null;
+}
+
+/** Error responses and their notes, read by the request wrapper. */
+const errorNotes = new WeakMap<Response, ErrorNote>();
+
+/** The note of a response `errorResponse` built, if it built it. */
+export function errorNoteOf(response: Response): ErrorNote | undefined {
+  return errorNotes.get(response);
+}
+
+/**
+ * `response` (an error response with JSON body `body`) again, its body
+ * naming the request as `error.request_id`; status and headers unchanged.
+ */
+export function withRequestId(
+  response: Response,
+  body: string,
+  requestId: string,
+): Response {
+  // The body is `{"error":{...}}`: insert before its two closing braces.
+  const named = `${body.slice(0, -2)},"request_id":${
+    JSON.stringify(requestId)
+  }}}`;
+  const copy = new Response(named, {
+    status: response.status,
+    statusText: response.statusText,
+  });
+  for (const [name, value] of response.headers) copy.headers.set(name, value);
+  response.body?.cancel();
+  return copy;
+}
+
 /**
  * The response for an expected failure: status from `STATUS`, the protocol
  * headers its kind carries, `Retry-After` for temporary kinds, and no body
- * for HEAD.
+ * for HEAD. The request wrapper (`observe.ts`) counts 503/429 refusals by
+ * reason and adds the request id to the body.
  */
 export function errorResponse(
   error: StreamError,
@@ -146,7 +186,12 @@ export function errorResponse(
 ): Response {
   const headers = errorHeaders(error);
   const status = STATUS[error.kind];
-  if (method === "HEAD") return respond(null, status, headers);
+  const overload = overloadIndex(error);
+  if (method === "HEAD") {
+    const head = respond(null, status, headers);
+    errorNotes.set(head, { overload, body: null });
+    return head;
+  }
   headers["content-type"] = "application/json";
   const body = dialect === "streams"
     ? { error: { code: error.kind, message: error.message } }
@@ -157,7 +202,10 @@ export function errorResponse(
         message: error.message,
       },
     };
-  return respond(JSON.stringify(body), status, headers);
+  const text = JSON.stringify(body);
+  const response = respond(text, status, headers);
+  errorNotes.set(response, { overload, body: text });
+  return response;
 }
 
 function errorHeaders(error: StreamError): HeaderRecord {

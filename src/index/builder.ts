@@ -115,6 +115,7 @@ export function workerRunBuilder(
       throw new StreamError(
         "overloaded",
         `Index worker has ${pending.size} requests waiting`,
+        { overload: "index_queue" },
       );
     }
     const id = nextId++;

@@ -169,6 +169,7 @@ export class RoutingKeyIndex {
       throw new StreamError(
         "overloaded",
         "Too many routing-key index steps waiting",
+        { overload: "index_queue" },
       );
     }
     this.#waiting++;

@@ -8,9 +8,11 @@
  */
 
 import { cpuUsage } from "node:process";
-import { Registry } from "prom-client";
+import { type OpenMetricsContentType, Registry } from "prom-client";
 import type { Config } from "../config.ts";
+import type { TierReadBytes } from "../engine/reader.ts";
 import type { WriterStats } from "../engine/writer.ts";
+import { OVERLOAD_REASONS } from "../errors.ts";
 import type { OpMeter } from "../objectstore/metered.ts";
 import { OBJECT_ARTIFACTS, OBJECT_OUTCOMES } from "../objectstore/metered.ts";
 import type { TierStats } from "../tier/tier.ts";
@@ -29,6 +31,7 @@ export interface MetricParts {
   /** The engine's figures. */
   engine: {
     writerStats(): WriterStats;
+    readonly readBytes: TierReadBytes;
     readonly streamCount: number;
     readonly waiting: number;
   };
@@ -74,20 +77,55 @@ export const AUTH_FAILURE_REASONS: readonly [
   ["browser", "browser"],
 ];
 
-/** A registry and what renders it. */
+/** An exposition of every family and its `Content-Type`. */
+export interface Exposition {
+  /** `Content-Type` of `body`. */
+  contentType: string;
+  /** The text. */
+  body: string;
+}
+
+/** What renders the families. */
 export interface Metrics {
-  /** The `Content-Type` of `render()`. */
-  readonly contentType: string;
-  /** The Prometheus text exposition of every family. */
-  render(): Promise<string>;
+  /**
+   * Every family as OpenMetrics 1.0 text when `openMetrics`, else as
+   * Prometheus text 0.0.4.
+   */
+  render(openMetrics: boolean): Promise<Exposition>;
 }
 
 const P = "streambed_";
 
-/** Registers every family over `parts`. */
+/**
+ * Registers every family over `parts`, twice: prom-client renders a
+ * registry in one format, and rendering OpenMetrics renames its counters
+ * for good (it drops their `_total`, which it then adds per sample), so each
+ * format has a registry of its own.
+ */
 export function createMetrics(parts: MetricParts): Metrics {
-  const registry = new Registry();
+  const text = new Registry();
+  const open = new Registry();
+  // The typings bind a registry to the format it was made with; the
+  // runtime switches it (and renders by `contentType` at each call).
+  (open as unknown as Registry<OpenMetricsContentType>).setContentType(
+    Registry.OPENMETRICS_CONTENT_TYPE,
+  );
+  register(text, parts);
+  register(open, parts);
+  return {
+    render: async (openMetrics) => {
+      const registry = openMetrics ? open : text;
+      return {
+        contentType: registry.contentType,
+        body: await registry.metrics(),
+      };
+    },
+  };
+}
+
+function register(registry: Registry, parts: MetricParts): void {
   httpFamilies(registry, parts.http);
+  readFamilies(registry, parts.engine.readBytes);
   appendFamilies(registry, () => parts.engine.writerStats());
   liveFamilies(registry, parts);
   if (parts.tier !== undefined) tierFamilies(registry, parts.tier);
@@ -96,10 +134,6 @@ export function createMetrics(parts: MetricParts): Metrics {
   if (parts.authFailures !== undefined) {
     authFamilies(registry, parts.authFailures);
   }
-  return {
-    contentType: registry.contentType,
-    render: () => registry.metrics(),
-  };
 }
 
 function authFamilies(
@@ -137,6 +171,16 @@ function httpFamilies(registry: Registry, http: HttpMeters): void {
       }
     }
   });
+  counterFamily(registry, {
+    name: `${P}overload_rejections_total`,
+    help:
+      "Requests refused with 503 or 429 (busy, over a budget or rate, disk full, unavailable), by reason",
+    labelNames: ["reason"],
+  }, function* () {
+    for (let i = 0; i < OVERLOAD_REASONS.length; i++) {
+      yield [{ reason: OVERLOAD_REASONS[i] }, http.rejections[i]];
+    }
+  });
   histogramFamily(registry, {
     name: `${P}http_request_duration_seconds`,
     help: "Time from request to response head, by route name and method",
@@ -147,6 +191,19 @@ function httpFamilies(registry: Registry, http: HttpMeters): void {
       }
     }
   });
+}
+
+function readFamilies(registry: Registry, bytes: TierReadBytes): void {
+  counterFamily(registry, {
+    name: `${P}read_bytes_total`,
+    help:
+      "Bytes read for readers, by tier (the WAL, the segment cache, the object store)",
+    labelNames: ["tier"],
+  }, () => [
+    [{ tier: "wal" }, bytes.wal],
+    [{ tier: "cache" }, bytes.cache],
+    [{ tier: "object" }, bytes.object],
+  ]);
 }
 
 function appendFamilies(
@@ -182,11 +239,6 @@ function appendFamilies(
       () => one(read(stats())),
     );
   }
-  counterFamily(registry, {
-    name: `${P}overload_rejections_total`,
-    help: "Writes refused because a queue was full, by queue",
-    labelNames: ["reason"],
-  }, () => [[{ reason: "append_queue" }, stats().queueRejections]]);
   histogramFamily(registry, {
     name: `${P}append_commit_duration_seconds`,
     help: "Time one group commit took",

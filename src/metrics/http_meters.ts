@@ -8,6 +8,7 @@
  * at scrape time.
  */
 
+import { OVERLOAD_REASONS } from "../errors.ts";
 import { Histogram } from "../histogram.ts";
 
 /** The `status` label values, by `status / 100 - 1`. */
@@ -66,6 +67,10 @@ export class HttpMeters {
   readonly #other: RouteMeter;
   /** The preflight meter. */
   readonly preflight: RouteMeter;
+  /** 503/429 refusals answered, by index in `OVERLOAD_REASONS`. */
+  readonly rejections: Float64Array = new Float64Array(
+    OVERLOAD_REASONS.length,
+  );
 
   /** Meters for `routes` (names must be unique). */
   constructor(routes: readonly RouteName[]) {

@@ -7,7 +7,7 @@
  */
 
 import { StreamError } from "../errors.ts";
-import type { ChunkReader } from "../engine/reader.ts";
+import type { ChunkReader, TierReadBytes } from "../engine/reader.ts";
 import type { KeyedChunkReader, SkippedRange } from "../engine/keyed_reader.ts";
 import type { TimeSeeker } from "../engine/types.ts";
 import type { SegmentReader } from "../segment/reader.ts";
@@ -26,9 +26,12 @@ export function tieredReader(
   objects: ObjectStore,
   cache: SegmentCache,
   wal: ChunkReader,
+  counts: TierReadBytes,
 ): ChunkReader {
   const segments = (s: TierStream, fromPos: number, bytesMax: number) =>
-    readSegments(objects, cache, s, fromPos, bytesMax) as Promise<Chunk[]>;
+    readSegments(objects, cache, counts, s, fromPos, bytesMax) as Promise<
+      Chunk[]
+    >;
   return async (id, fromPos, endPos, bytesMax) => {
     const s = streams.get(id);
     if (s !== undefined && fromPos < s.walStart) {
@@ -54,13 +57,14 @@ export function tieredKeyedReader(
   objects: ObjectStore,
   cache: SegmentCache,
   wal: ChunkReader,
+  counts: TierReadBytes,
 ): KeyedChunkReader {
   const segments = (
     s: TierStream,
     fromPos: number,
     bytesMax: number,
     key: Uint8Array,
-  ) => readSegments(objects, cache, s, fromPos, bytesMax, key);
+  ) => readSegments(objects, cache, counts, s, fromPos, bytesMax, key);
   return async (id, fromPos, endPos, bytesMax, key) => {
     const s = streams.get(id);
     if (s !== undefined && fromPos < s.walStart) {
@@ -140,6 +144,7 @@ async function openRow(
   cache: SegmentCache,
   streamId: number,
   row: SegmentRow,
+  loaded?: { fromObject: boolean },
 ): Promise<{
   reader: SegmentReader;
   key: string;
@@ -147,6 +152,7 @@ async function openRow(
 }> {
   const key = segmentKey(streamId, row.startPos, row.endPos);
   const load = async () => {
+    if (loaded !== undefined) loaded.fromObject = true;
     const bytes = await objects.get(key);
     if (bytes === undefined) {
       throw new StreamError("corrupt", `Segment object "${key}" is missing`, {
@@ -161,6 +167,7 @@ async function openRow(
 async function readSegments(
   objects: ObjectStore,
   cache: SegmentCache,
+  counts: TierReadBytes,
   s: TierStream,
   fromPos: number,
   bytesMax: number,
@@ -173,11 +180,15 @@ async function readSegments(
       `No segment holds position ${fromPos} of stream id ${s.id}`,
     );
   }
+  // Whether this read made the cache load the segment (or a block of it)
+  // from the object store: its bytes then count as `object`, else `cache`.
+  const loaded = { fromObject: false };
   const { reader: segment, key, load } = await openRow(
     objects,
     cache,
     s.id,
     row,
+    loaded,
   );
   const hash = routingKey === undefined
     ? undefined
@@ -187,6 +198,7 @@ async function readSegments(
   // record and clips at the fork point or tail.
   const chunks: (Chunk | SkippedRange)[] = [];
   let bytes = 0;
+  let served = 0;
   for (
     let b = segment.blockFor(fromPos);
     b >= 0 && b < segment.blocks.length && bytes < bytesMax;
@@ -199,8 +211,13 @@ async function readSegments(
         startPos: info.firstPos,
         endPos: info.endPos,
       });
-    } else chunks.push(await cache.block(key, load, b));
+    } else {
+      chunks.push(await cache.block(key, load, b));
+      served += info.endPos - Math.max(info.firstPos, fromPos);
+    }
     bytes += info.endPos - Math.max(info.firstPos, fromPos);
   }
+  if (loaded.fromObject) counts.object += served;
+  else counts.cache += served;
   return chunks;
 }

@@ -5,7 +5,8 @@ import { MemoryObjectStore } from "../objectstore/memory.ts";
 import { SegmentCache } from "../segment/cache.ts";
 import { encodeSegment, type SegmentRecordInput } from "../segment/format.ts";
 import type { Chunk } from "../storage/wal_store.ts";
-import { tieredKeyedReader, tieredTimeSeeker } from "./reader.ts";
+import { TierReadBytes } from "../engine/reader.ts";
+import { tieredKeyedReader, tieredReader, tieredTimeSeeker } from "./reader.ts";
 import { TierStreams } from "./streams.ts";
 
 const enc = new TextEncoder();
@@ -70,6 +71,7 @@ Deno.test("tieredKeyedReader() skips segment blocks whose bloom rules the key ou
       walReads.push(from);
       return Promise.resolve([]);
     },
+    new TierReadBytes(),
   );
   const pieces = await read(1, 0, walStart, 1 << 20, enc.encode("k2"));
   // The first segment: blocks 0, 1, 3 skipped, block 2 decoded.
@@ -88,6 +90,23 @@ Deno.test("tieredKeyedReader() skips segment blocks whose bloom rules the key ou
   const none = await read(1, 120, walStart, 1 << 20, enc.encode("zz"));
   assert.ok(none.every((p) => (p as SkippedRange).skipped === true));
   assert.equal(walReads.length, 0);
+});
+
+Deno.test("tieredReader() counts segment bytes as object on a load, cache after", async () => {
+  const { objects, streams, walStart } = await fixture();
+  const counts = new TierReadBytes();
+  const read = tieredReader(
+    streams,
+    objects,
+    new SegmentCache(1 << 20, null),
+    () => Promise.resolve([]),
+    counts,
+  );
+  // From 45: blocks 1..3 of the first segment, 75 bytes from 45 on.
+  await read(1, 45, walStart, 1 << 20);
+  assert.deepEqual({ ...counts }, { wal: 0, cache: 0, object: 75 });
+  await read(1, 0, walStart, 1 << 20);
+  assert.deepEqual({ ...counts }, { wal: 0, cache: 120, object: 75 });
 });
 
 Deno.test("tieredTimeSeeker() finds the first record at a time across segments, then asks the WAL", async () => {

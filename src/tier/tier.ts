@@ -11,7 +11,7 @@
 
 import type { Codec } from "../_wasm/codec.ts";
 import type { SegmentConfig } from "../config.ts";
-import type { ChunkReader } from "../engine/reader.ts";
+import type { ChunkReader, TierReadBytes } from "../engine/reader.ts";
 import type { StreamInfo } from "../engine/types.ts";
 import { StreamError } from "../errors.ts";
 import { BACKLOG_RETRY_AFTER_SECONDS, TIER_TICK_MS } from "../limits.ts";
@@ -180,15 +180,15 @@ export class Tier {
   }
 
   /** Wraps the WAL's reader: positions below a stream's WAL range come from segments. */
-  reader(wal: ChunkReader): ChunkReader {
+  reader(wal: ChunkReader, counts: TierReadBytes): ChunkReader {
     const { streams, objects, cache } = this.#ctx;
-    return tieredReader(streams, objects, cache, wal);
+    return tieredReader(streams, objects, cache, wal, counts);
   }
 
   /** Wraps the WAL's reader for keyed reads (bloom filters skip blocks). */
-  keyedReader(wal: ChunkReader): KeyedChunkReader {
+  keyedReader(wal: ChunkReader, counts: TierReadBytes): KeyedChunkReader {
     const { streams, objects, cache } = this.#ctx;
-    return tieredKeyedReader(streams, objects, cache, wal);
+    return tieredKeyedReader(streams, objects, cache, wal, counts);
   }
 
   /** Wraps the WAL's time seeker: segments are searched by time bounds. */
@@ -226,7 +226,7 @@ export class Tier {
     return new StreamError(
       "overloaded",
       `Server is busy: ${backlogBytes} bytes wait for the object store (limit ${backlogBytesMax})`,
-      { retryAfterSeconds: BACKLOG_RETRY_AFTER_SECONDS },
+      { retryAfterSeconds: BACKLOG_RETRY_AFTER_SECONDS, overload: "backlog" },
     );
   }
 

@@ -167,7 +167,10 @@ Deno.test("the backlog figure follows commits and deletes, and admit() refuses a
     assert.equal(tier.stats().walBacklogBytes, 3500);
     const refused = tier.admit(10);
     assert.equal(refused?.kind, "overloaded");
-    assert.deepEqual(refused?.detail, { retryAfterSeconds: 5 });
+    assert.deepEqual(refused?.detail, {
+      retryAfterSeconds: 5,
+      overload: "backlog",
+    });
     tier.committed(1, 3000); // no new bytes
     await clock.advance(100); // a pass sees the same tails
     assert.equal(tier.stats().backlogBytes, 3500);
