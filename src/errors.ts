@@ -41,7 +41,11 @@ export type ErrorKind =
   | "unauthorized"
   | "forbidden"
   | "rate_limited"
-  | "host_not_allowed";
+  | "host_not_allowed"
+  // Stream profiles: a profile that cannot replace the stream's current one,
+  // and a body encoding a profile route does not speak.
+  | "profile_conflict"
+  | "unsupported_media_type";
 
 /** HTTP status for each kind; the compiler flags a new kind with no status. */
 export const STATUS: Record<ErrorKind, number> = {
@@ -77,6 +81,8 @@ export const STATUS: Record<ErrorKind, number> = {
   forbidden: 403,
   rate_limited: 429,
   host_not_allowed: 421,
+  profile_conflict: 409,
+  unsupported_media_type: 415,
 };
 
 /**
@@ -117,6 +123,8 @@ export const SUBSCRIPTION_CODE: Record<ErrorKind, string> = {
   forbidden: "FORBIDDEN",
   rate_limited: "RATE_LIMITED",
   host_not_allowed: "HOST_NOT_ALLOWED",
+  profile_conflict: "PROFILE_CONFLICT",
+  unsupported_media_type: "UNSUPPORTED_MEDIA_TYPE",
 };
 
 /**

@@ -19,6 +19,7 @@ const LEAVES = [
 const MAY_IMPORT: Record<string, string[]> = {
   "_wasm/": [],
   "auth/": [],
+  "profiles/": [],
   "protocol/": [],
   "storage/": [],
   "segment/": ["_wasm/"],
