@@ -179,3 +179,12 @@ export const ORIGINS_MAX = 256;
  * read only some of them; past it the page ends early with `next` set.
  */
 export const LIST_SCAN_NAMES_MAX = 10_000;
+
+// ---- stream profiles (src/profiles/) ----------------------------------------
+
+/** Extra secret key names one profile's `redactKeys` may list. */
+export const PROFILE_REDACT_KEYS_MAX = 64;
+/** Dotted paths one evlog correlation field list may hold. */
+export const PROFILE_FIELD_PATHS_MAX = 64;
+/** Nesting depth of an appended element a profile walks (redaction). */
+export const PROFILE_JSON_DEPTH_MAX = 64;

@@ -153,3 +153,26 @@ export function badOption(
 ): { ok: false; error: StreamError } {
   return fail("bad_request", `Invalid "${path}": ${message}`, { path });
 }
+
+/**
+ * Parses an optional array of non-empty strings of at most `max` items;
+ * `fallback` when absent.
+ */
+export function stringList(
+  raw: unknown,
+  path: string,
+  max: number,
+  fallback: string[],
+): Result<string[]> {
+  if (raw === undefined) return ok(fallback);
+  if (!Array.isArray(raw)) {
+    return badOption(path, "must be an array of strings");
+  }
+  if (raw.length > max) return badOption(path, `at most ${max} items`);
+  for (const item of raw) {
+    if (typeof item !== "string" || item.trim() === "") {
+      return badOption(path, "items must be non-empty strings");
+    }
+  }
+  return ok([...raw]);
+}

@@ -4,12 +4,14 @@
  * Adding a profile means adding one row here.
  */
 
+import { evlogProfile } from "./evlog.ts";
 import { genericProfile } from "./generic.ts";
 import type { Profile, ProfileKind, ProfileOptions } from "./profile.ts";
 
 // Each profile narrows its options type; the registry hands them out by kind,
 // and a caller only passes a profile options its own `validate` produced.
 const PROFILES: Partial<Record<ProfileKind, Profile<ProfileOptions>>> = {
+  evlog: evlogProfile as unknown as Profile<ProfileOptions>,
   generic: genericProfile as unknown as Profile<ProfileOptions>,
 };
 
