@@ -63,6 +63,8 @@ export interface CanonicalRegistry {
   search: { fields: JsonObject; aliases: Record<string, string> } | null;
   /** Rollup declarations by rollup name. */
   rollups: JsonObject;
+  /** Companion index families beyond the schema's (metrics: `mblk`). */
+  indexFamilies?: string[];
 }
 
 /** One profile: its options parser, normalizer and canonical registry. */
