@@ -7,6 +7,7 @@
 import { evlogProfile } from "./evlog.ts";
 import { genericProfile } from "./generic.ts";
 import { metricsProfile } from "./metrics.ts";
+import { otelTracesProfile } from "./otel_traces.ts";
 import type { Profile, ProfileKind, ProfileOptions } from "./profile.ts";
 
 // Each profile narrows its options type; the registry hands them out by kind,
@@ -15,6 +16,7 @@ const PROFILES: Partial<Record<ProfileKind, Profile<ProfileOptions>>> = {
   evlog: evlogProfile as unknown as Profile<ProfileOptions>,
   generic: genericProfile as unknown as Profile<ProfileOptions>,
   metrics: metricsProfile as unknown as Profile<ProfileOptions>,
+  "otel-traces": otelTracesProfile as unknown as Profile<ProfileOptions>,
 };
 
 /** The profile module of `kind`, or undefined for an unknown kind. */
