@@ -8,6 +8,7 @@ import { evlogProfile } from "./evlog.ts";
 import { genericProfile } from "./generic.ts";
 import { metricsProfile } from "./metrics.ts";
 import { otelTracesProfile } from "./otel_traces.ts";
+import { stateProtocolProfile } from "./state_protocol.ts";
 import type { Profile, ProfileKind, ProfileOptions } from "./profile.ts";
 
 // Each profile narrows its options type; the registry hands them out by kind,
@@ -17,6 +18,7 @@ const PROFILES: Partial<Record<ProfileKind, Profile<ProfileOptions>>> = {
   generic: genericProfile as unknown as Profile<ProfileOptions>,
   metrics: metricsProfile as unknown as Profile<ProfileOptions>,
   "otel-traces": otelTracesProfile as unknown as Profile<ProfileOptions>,
+  "state-protocol": stateProtocolProfile as unknown as Profile<ProfileOptions>,
 };
 
 /** The profile module of `kind`, or undefined for an unknown kind. */

@@ -33,6 +33,22 @@ Deno.test("parseProfileRequest() refuses malformed bodies with 400", () => {
   }
 });
 
+Deno.test("an unknown kind lists every supported kind", () => {
+  const result = parseProfileRequest({ profile: { kind: "nope" } });
+  assert.ok(!result.ok);
+  assert.match(
+    result.error.message,
+    /supported kinds: evlog, generic, metrics, otel-traces, state-protocol$/,
+  );
+  assert.deepEqual(result.error.detail?.supported, [
+    "evlog",
+    "generic",
+    "metrics",
+    "otel-traces",
+    "state-protocol",
+  ]);
+});
+
 Deno.test("parseProfileRequest() accepts generic with or without apiVersion", () => {
   for (
     const body of [
