@@ -16,33 +16,48 @@ import { isObject, type Json, type JsonObject } from "./profile.ts";
 
 /** A span ready to become a canonical record. */
 export interface SpanInput {
+  /** Trace id as sent (checked later). */
   traceId: unknown;
+  /** Span id as sent (checked later). */
   spanId: unknown;
+  /** Parent span id as sent, if any. */
   parentSpanId: unknown;
+  /** W3C trace state, if any. */
   traceState: string | null;
+  /** Span name. */
   name: string;
+  /** Span kind, lower case. */
   kind: string;
+  /** Start time in ns since the epoch, as sent. */
   startUnixNano: unknown;
+  /** End time in ns since the epoch, as sent. */
   endUnixNano: unknown;
+  /** Status code (lower case) and message. */
   status: { code: string; message: string | null };
+  /** Span attributes as a map. */
   attributes: JsonObject;
+  /** Resource attributes as a map. */
   resourceAttributes: JsonObject;
+  /** Instrumentation scope. */
   scope: {
     name: string | null;
     version: string | null;
     attributes: JsonObject;
   };
+  /** Span events, at most `maxEvents`. */
   events: {
     name: string;
     timeUnixNano: string | null;
     attributes: JsonObject;
   }[];
+  /** Span links, at most `maxLinks`. */
   links: {
     traceId: string;
     spanId: string;
     traceState: string | null;
     attributes: JsonObject;
   }[];
+  /** Items the sender or the limits dropped. */
   dropped: { attributes: number; events: number; links: number };
 }
 
