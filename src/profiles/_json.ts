@@ -6,7 +6,7 @@
  */
 
 import { PROFILE_JSON_DEPTH_MAX } from "../limits.ts";
-import { isObject, type Json } from "./profile.ts";
+import { isObject, type Json, setField } from "./profile.ts";
 
 /** The value at a dotted `path` ("context.requestId") in `root`. */
 export function atPath(root: unknown, path: string): unknown {
@@ -135,13 +135,13 @@ function redactAt(
   for (const [key, item] of Object.entries(value)) {
     const itemPath = path === "" ? key : `${path}.${key}`;
     if (isSecret(key)) {
-      out[key] = REDACTED;
+      setField(out, key, REDACTED);
       paths.push(itemPath);
       continue;
     }
     const inner = redactAt(item, isSecret, itemPath, paths, depth + 1);
     if (inner === TOO_DEEP) return TOO_DEEP;
-    out[key] = inner;
+    setField(out, key, inner);
   }
   return out;
 }

@@ -12,7 +12,7 @@ import { fail, ok, type Result } from "../errors.ts";
 import { isHexId, redact } from "./_json.ts";
 import type { OtelTracesOptions } from "./_otel_options.ts";
 import { OTEL_SECRET_KEYS } from "./_otel_options.ts";
-import { isObject, type Json, type JsonObject } from "./profile.ts";
+import { isObject, type Json, type JsonObject, setField } from "./profile.ts";
 
 /** A span ready to become a canonical record. */
 export interface SpanInput {
@@ -154,7 +154,7 @@ export function anyValue(
     const out: JsonObject = {};
     for (const kv of values) {
       if (isObject(kv) && typeof kv.key === "string") {
-        out[kv.key] = anyValue(kv.value, depth + 1, options);
+        setField(out, kv.key, anyValue(kv.value, depth + 1, options));
       }
     }
     return out;
@@ -181,7 +181,7 @@ export function attributeMap(
       dropped++;
       continue;
     }
-    map[kv.key] = anyValue(kv.value, 0, options);
+    setField(map, kv.key, anyValue(kv.value, 0, options));
   }
   return { map, dropped };
 }
@@ -454,13 +454,13 @@ function applyPolicies(
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(map)) {
     if (typeof value === "string" && URL_KEYS.includes(key)) {
-      out[key] = urlPolicy(value, options);
+      setField(out, key, urlPolicy(value, options));
     } else if (key === "url.query" && options.urlMode === "drop_query") {
       continue;
     } else if (STATEMENT_KEYS.includes(key) && typeof value === "string") {
       const statement = statementPolicy(value, options);
-      if (statement !== null) out[key] = statement;
-    } else out[key] = value;
+      if (statement !== null) setField(out, key, statement);
+    } else setField(out, key, value);
   }
   return out;
 }

@@ -23,10 +23,10 @@ import {
   type CanonicalRegistry,
   checkKeys,
   isObject,
-  type Json,
   type JsonObject,
   type NormalizeContext,
   type Profile,
+  setField,
   stringList,
 } from "./profile.ts";
 
@@ -354,7 +354,7 @@ function gatherContext(element: Record<string, unknown>): JsonObject {
     ? { ...(element.context as JsonObject) }
     : {};
   for (const [key, value] of Object.entries(element)) {
-    if (!RESERVED.has(key)) out[key] = value as Json;
+    if (!RESERVED.has(key)) setField(out, key, value);
   }
   return out;
 }

@@ -306,3 +306,20 @@ Deno.test("installing evlog: JSON only, empty stream or evlog already, registry 
   assert.deepEqual(Object.keys(registry.rollups), ["requests"]);
   assert.equal(registry.search?.aliases.req, "requestId");
 });
+
+Deno.test("evlog keeps a __proto__ key as data, redacted like any other", () => {
+  const element = JSON.parse(
+    '{"requestId":"r","__proto__":{"token":"x","n":1}}',
+  );
+  const value = normalize(element).value as Record<string, unknown>;
+  const context = value.context as Record<string, unknown>;
+  assert.ok(Object.hasOwn(context, "__proto__"));
+  assert.equal(Object.getPrototypeOf(context), Object.prototype);
+  assert.equal(
+    JSON.stringify(context),
+    '{"__proto__":{"token":"[REDACTED]","n":1}}',
+  );
+  assert.deepEqual((value.redaction as { keys: string[] }).keys, [
+    "context.__proto__.token",
+  ]);
+});

@@ -15,6 +15,7 @@ import {
   isObject,
   type JsonObject,
   type Profile,
+  setField,
 } from "./profile.ts";
 import { METRICS_REGISTRY } from "./_metrics_registry.ts";
 
@@ -275,10 +276,10 @@ function dimensionsOf(raw: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of Object.keys(raw).sort()) {
     const value = raw[key];
-    if (typeof value === "string") out[key] = value;
+    if (typeof value === "string") setField(out, key, value);
     else if (typeof value === "number" && Number.isFinite(value)) {
-      out[key] = String(value);
-    } else if (typeof value === "boolean") out[key] = String(value);
+      setField(out, key, String(value));
+    } else if (typeof value === "boolean") setField(out, key, String(value));
   }
   return out;
 }

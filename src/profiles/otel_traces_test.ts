@@ -510,3 +510,17 @@ Deno.test("protobuf AnyValue nesting is bounded: by our depth limit, then by the
   assert.ok(!bomb.ok);
   assert.equal(bomb.error.kind, "bad_request");
 });
+
+Deno.test("otel-traces keeps a __proto__ attribute key as data", () => {
+  const batch = exportToSpans(
+    exportOf([jsonSpan("00f067aa0ba902b7", {
+      attributes: [{ key: "__proto__", value: { stringValue: "v" } }],
+    })]),
+    options(),
+  );
+  assert.ok(batch.ok);
+  const attrs =
+    (batch.value.records[0].value as { attributes: object }).attributes;
+  assert.equal(JSON.stringify(attrs), '{"__proto__":"v"}');
+  assert.equal(Object.getPrototypeOf(attrs), Object.prototype);
+});

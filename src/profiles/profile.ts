@@ -178,3 +178,22 @@ export function stringList(
   }
   return ok([...raw]);
 }
+
+/**
+ * Sets an own property, even one named `__proto__` (which plain assignment
+ * would treat as the prototype), so user keys survive as data.
+ */
+export function setField(
+  target: Record<string, unknown>,
+  key: string,
+  value: unknown,
+): void {
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else target[key] = value;
+}
