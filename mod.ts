@@ -22,6 +22,7 @@ export {
   testConfig,
 } from "./src/config.ts";
 export type {
+  AccessLogMode,
   AuthConfig,
   AuthMode,
   Config,
@@ -30,6 +31,7 @@ export type {
   HttpConfig,
   LimitsConfig,
   LogConfig,
+  LogFormat,
   LogLevel,
   ObjectStoreConfig,
   ParsedConfig,

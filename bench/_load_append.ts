@@ -14,6 +14,7 @@ import {
   type Target,
 } from "./_load_client.ts";
 import { finiteOrNull, type ScenarioResult } from "./_load_report.ts";
+import { cpuUsPerOp, serverCpuUs } from "./_load_server_cpu.ts";
 import { SampleRecorder } from "./_load_stats.ts";
 
 /** Appends allowed per scenario phase, whatever the duration (loop bound). */
@@ -51,6 +52,8 @@ export interface AppendTiming {
   durationMs: number;
   /** Unmeasured warm-up phase length. */
   warmupMs: number;
+  /** Server process whose CPU per append is reported, or null. */
+  serverPid: number | null;
 }
 
 interface PhaseState {
@@ -102,6 +105,7 @@ export async function runAppendScenario(
   const recorder = new SampleRecorder();
   const startMs = performance.now();
   const cpuBefore = process.cpuUsage();
+  const serverBefore = serverCpuUs(timing.serverPid);
   const state = await runPhase(
     urls,
     appenders,
@@ -110,6 +114,11 @@ export async function runAppendScenario(
     recorder,
   );
   const elapsedMs = performance.now() - startMs;
+  const serverCpu = cpuUsPerOp(
+    serverBefore,
+    serverCpuUs(timing.serverPid),
+    state.appends,
+  );
   const clientCpu = clientCpuPercent(cpuBefore, elapsedMs);
   const summary = recorder.summary();
   return {
@@ -123,6 +132,7 @@ export async function runAppendScenario(
     errors: state.errors,
     notes: `client CPU ${clientCpu.toFixed(0)}%` +
       (state.errors > 0 ? `; last error: ${state.lastError}` : ""),
+    serverCpuUsPerOp: serverCpu,
   };
 }
 

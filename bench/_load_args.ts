@@ -45,6 +45,8 @@ export interface LoadOptions {
   readerProcesses: number;
   /** Client of the timed appends and long-poll reads. @default "raw" */
   client: "raw" | "fetch";
+  /** Server process on this machine whose CPU per append is reported, or null. */
+  serverPid: number | null;
 }
 
 /** Flag definitions shared with compare.ts (which adds its own). */
@@ -64,6 +66,7 @@ export const LOAD_FLAGS = {
   "live-readers": { type: "string" },
   client: { type: "string" },
   "reader-processes": { type: "string" },
+  "server-pid": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -88,6 +91,8 @@ export const LOAD_USAGE =
   --client raw|fetch     HTTP client of appends and long-poll reads (default raw:
                          one keep-alive socket each, little client CPU; fetch:
                          Deno's fetch, 50-70 us of client CPU per request)
+  --server-pid N         the server's process id (same machine): append rows then
+                         report its CPU per append, from /proc/N/stat
   --json                 also print JSON results to stdout`;
 
 /** Drops a leading `--` that `deno task x -- flags` may pass through. */
@@ -148,6 +153,9 @@ export function loadOptionsFrom(
     ),
     readerProcesses: intFlag(values, "reader-processes", 1, 1, 64),
     client,
+    serverPid: values["server-pid"] === undefined
+      ? null
+      : intFlag(values, "server-pid", 0, 1, 2 ** 31 - 1),
   };
 }
 

@@ -3,7 +3,8 @@
  * Catch-up read scenario: fill one binary stream with many ~100-byte appends
  * (concurrent writers), then read it from offset -1 following
  * `Stream-Next-Offset` until `Stream-Up-To-Date: true`, several times, and
- * report median and best MB/s (1 MB = 10^6 bytes of decoded body).
+ * report median and best MB/s (1 MB = 10^6 bytes of decoded body), and with
+ * a server pid the server's CPU per MB read.
  */
 
 import {
@@ -18,6 +19,7 @@ import {
 } from "./_load_client.ts";
 import { randomBytes } from "./_load_append.ts";
 import { finiteOrNull, type ScenarioResult } from "./_load_report.ts";
+import { cpuUsPerOp, serverCpuUs } from "./_load_server_cpu.ts";
 import { median } from "./_load_stats.ts";
 
 /** Parameters of the catch-up scenario. */
@@ -32,6 +34,8 @@ export interface CatchupOptions {
   repeats: number;
   /** Give up filling or reading after this long. */
   timeoutMs: number;
+  /** Server process whose CPU per MB read is reported, or null. */
+  serverPid?: number | null;
 }
 
 /** GET requests allowed per full read (loop bound). */
@@ -59,6 +63,7 @@ export async function runCatchupScenario(
     } ms`,
   );
   const runs: ReadRun[] = [];
+  const cpuBefore = serverCpuUs(options.serverPid ?? null);
   for (let i = 0; i < options.repeats; i++) {
     const run = await readToTail(url, options.timeoutMs);
     log(
@@ -68,7 +73,15 @@ export async function runCatchupScenario(
     );
     runs.push(run);
   }
-  return catchupRows(options, runs, fill.elapsedMs);
+  const rows = catchupRows(options, runs, fill.elapsedMs);
+  const mb = runs.reduce((sum, run) => sum + run.bytes, 0) / 1e6;
+  // Reported on the median row: server CPU µs per MB over all the reads.
+  rows[0].serverCpuUsPerOp = cpuUsPerOp(
+    cpuBefore,
+    serverCpuUs(options.serverPid ?? null),
+    mb,
+  );
+  return rows;
 }
 
 function catchupRows(

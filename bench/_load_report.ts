@@ -25,6 +25,8 @@ export interface ScenarioResult {
   errors: number;
   /** Free-form extra figures, e.g. long-poll 204 count. */
   notes: string;
+  /** Server CPU µs per operation over the measured phase (needs `--server-pid`). */
+  serverCpuUsPerOp?: number | null;
 }
 
 /** Replaces NaN/Infinity with null so rows serialise to valid JSON. */
@@ -67,6 +69,7 @@ export function renderResults(results: readonly ScenarioResult[]): string {
     "p99 ms",
     "samples",
     "errors",
+    "server CPU us/op",
     "notes",
   ];
   const rows = results.map((r) => [
@@ -77,6 +80,7 @@ export function renderResults(results: readonly ScenarioResult[]): string {
     formatNumber(r.p99Ms),
     String(r.samples),
     String(r.errors),
+    formatNumber(r.serverCpuUsPerOp ?? null),
     r.notes,
   ]);
   return renderTable(header, rows);

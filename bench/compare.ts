@@ -62,7 +62,7 @@ interface CompareFlags {
 }
 
 function parseCompareArgs(args: readonly string[]): CompareFlags {
-  const { url: _url, ...loadFlags } = LOAD_FLAGS;
+  const { url: _url, "server-pid": _pid, ...loadFlags } = LOAD_FLAGS;
   const { values } = parseArgs({
     args: stripDashDash(args),
     options: {
@@ -161,7 +161,11 @@ async function benchOne(
   log(`server pid ${server.pid} at ${server.url}`);
   try {
     return await runLoad(
-      loadOptionsFrom({ ...flags.load, url: server.url }),
+      loadOptionsFrom({
+        ...flags.load,
+        url: server.url,
+        "server-pid": String(server.pid),
+      }),
       log,
     );
   } finally {
@@ -181,6 +185,11 @@ const METRICS: Metric[] = [
   { name: "rate", pick: (row) => row.rate, higherIsBetter: true },
   { name: "p50 ms", pick: (row) => row.p50Ms, higherIsBetter: false },
   { name: "p99 ms", pick: (row) => row.p99Ms, higherIsBetter: false },
+  {
+    name: "server CPU us/op",
+    pick: (row) => row.serverCpuUsPerOp ?? null,
+    higherIsBetter: false,
+  },
 ];
 
 /** Renders the side-by-side table: one line per scenario and metric present. */

@@ -8,12 +8,16 @@
  *   best of 5 rounds of 10,000 with 16 requests in flight. On a shared
  *   machine CPU time is steadier than wall time; compare two commits by
  *   running the same file in both trees, alternately.
+ * - `--observe` wraps the handler as the server does (request id, route
+ *   meters, the default sampled access log, its lines discarded), to price
+ *   the observer on the request path.
  */
 
 import process from "node:process";
 import { defaultConfig } from "../src/config.ts";
 import { Engine } from "../src/engine/engine.ts";
 import { createHandler } from "../src/http/handler.ts";
+import { observeRequests, routeMeters } from "../src/http/observe.ts";
 import { createLogger } from "../src/log.ts";
 import { MemoryStore, MemoryWal } from "../src/storage/memory_store.ts";
 
@@ -24,12 +28,19 @@ const engine = await Engine.open(new MemoryStore(new MemoryWal()), {
   log,
   onFatal: () => {},
 });
-const handle = createHandler({
+const handler = createHandler({
   engine,
   http: config.http,
   limits: config.limits,
   log,
 });
+const handle = Deno.args.includes("--observe")
+  ? observeRequests(handler, {
+    meters: routeMeters(),
+    log: config.log,
+    write: () => {},
+  })
+  : handler;
 const base = "http://127.0.0.1:4437/v1/stream/bench-0a1b2c3d-";
 const json = { "content-type": "application/json" };
 for (let i = 0; i < 64; i++) {

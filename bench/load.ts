@@ -158,6 +158,7 @@ function planScenarios(
           fillConcurrency: 32,
           repeats: options.catchupRepeats,
           timeoutMs: 300_000,
+          serverPid: options.serverPid,
         }, log),
     },
     ...planLiveScenarios(options),
@@ -165,7 +166,11 @@ function planScenarios(
 }
 
 function planAppendScenarios(options: LoadOptions): PlannedScenario[] {
-  const timing = { durationMs: options.durationMs, warmupMs: options.warmupMs };
+  const timing = {
+    durationMs: options.durationMs,
+    warmupMs: options.warmupMs,
+    serverPid: options.serverPid,
+  };
   const binary = randomBytes(1024);
   const kinds = [
     {

@@ -9,7 +9,7 @@
  * Scenarios (each starts a fresh server per checkout, `--durability os`,
  * `--object-store none` so sealing does not mix into the figures):
  *
- * - `sse-stalled`: SSE readers that never read (4 KiB receive buffer) follow
+ * - `sse-stalled`: SSE readers (plain TCP connections that never read) follow
  *   a stream while 256 MiB (`--sse-mib`) is appended in 256 KiB appends; 0, 1 and 2
  *   readers. A reader's cost is the peak minus the peak with no reader.
  * - `body-flood`: 32 clients post 8 MiB bodies at once, once with defaults

@@ -19,6 +19,14 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 export type Durability = "fsync" | "os";
 /** `none`: no credentials (loopback only by default). `api-key`: bearer keys. */
 export type AuthMode = "none" | "api-key";
+/** How log lines are written: plain text or one JSON object per line. */
+export type LogFormat = "text" | "json";
+/**
+ * Which requests get an access-log line: none, every one, or every error
+ * and every success except on the hot routes, where one in
+ * `accessLogSampleEvery`.
+ */
+export type AccessLogMode = "off" | "on" | "sampled";
 
 /** HTTP listener and live-read behaviour. */
 export interface HttpConfig {
@@ -57,6 +65,8 @@ export interface AuthConfig {
   allowedHosts: string;
   /** `GET /health` without a key (answers only the status). */
   publicHealth: boolean;
+  /** `GET /metrics` without a key (under `api-key`; with `none` it is open). */
+  publicMetrics: boolean;
 }
 
 /** Which database holds the WAL. */
@@ -216,6 +226,17 @@ export interface ObjectStoreConfig {
 export interface LogConfig {
   /** Lowest level printed. */
   level: LogLevel;
+  /** Text lines or JSON lines (log and access log alike). */
+  format: LogFormat;
+  /** Which requests get an access-log line. */
+  accessLog: AccessLogMode;
+  /** `sampled`: one successful hot-route request in this many is logged. */
+  accessLogSampleEvery: number;
+  /**
+   * Add the request path (stream names included, query left out) to
+   * access-log lines; off, lines name the route only.
+   */
+  accessLogPaths: boolean;
 }
 
 /** Everything the server needs to start. */
@@ -403,6 +424,13 @@ export const OPTION_TABLE: OptionTable = {
       defaultDoc: "loopback, IPs",
       doc:
         "comma-separated Host names accepted with --auth none (*.example.com for subdomains, * = any)",
+    },
+    publicMetrics: {
+      flag: "public-metrics",
+      env: "DS_PUBLIC_METRICS",
+      kind: "bool",
+      default: false,
+      doc: "GET /metrics without a key under --auth api-key",
     },
     publicHealth: {
       flag: "public-health",
@@ -863,6 +891,40 @@ export const OPTION_TABLE: OptionTable = {
       default: "info",
       doc: "lowest log level printed",
     },
+    format: {
+      flag: "log-format",
+      env: "DS_LOG_FORMAT",
+      kind: "enum",
+      choices: ["text", "json"],
+      default: "text",
+      doc: "log and access-log lines as text or as JSON objects",
+    },
+    accessLog: {
+      flag: "access-log",
+      env: "DS_ACCESS_LOG",
+      kind: "enum",
+      choices: ["off", "on", "sampled"],
+      default: "sampled",
+      doc:
+        "access-log lines: none, all, or errors and cold routes always, hot-route successes sampled",
+    },
+    accessLogSampleEvery: {
+      flag: "access-log-sample-every",
+      env: "DS_ACCESS_LOG_SAMPLE_EVERY",
+      kind: "int",
+      min: 1,
+      max: 1_000_000,
+      default: 100,
+      doc:
+        "sampled: log one successful read or append in this many (per route)",
+    },
+    accessLogPaths: {
+      flag: "access-log-paths",
+      env: "DS_ACCESS_LOG_PATHS",
+      kind: "bool",
+      default: false,
+      doc: "add the request path (with stream names) to access-log lines",
+    },
   },
 };
 
@@ -950,6 +1012,7 @@ export function testConfig(
   // Tiering is opt-in for in-process tests (set objectStore.kind).
   base.objectStore.kind = "none";
   base.log.level = "warn";
+  base.log.accessLog = "off";
   return mergeConfig(base, overrides);
 }
 

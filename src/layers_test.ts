@@ -11,6 +11,7 @@ const LEAVES = [
   "config.ts",
   "errors.ts",
   "glob.ts",
+  "histogram.ts",
   "limits.ts",
   "log.ts",
   "record_meta.ts",
@@ -35,7 +36,15 @@ const MAY_IMPORT: Record<string, string[]> = {
     "index/",
     "_wasm/",
   ],
-  "http/": ["protocol/", "engine/", "subscriptions/", "tier/", "auth/"],
+  "http/": [
+    "protocol/",
+    "engine/",
+    "subscriptions/",
+    "tier/",
+    "auth/",
+    "metrics/",
+  ],
+  "metrics/": ["engine/", "tier/", "objectstore/"],
   "subscriptions/": ["protocol/", "engine/", "storage/"],
   "listen.ts": [],
   "server.ts": ["*"],
@@ -46,6 +55,7 @@ const TYPES_ONLY: Record<string, string[]> = {
   "tier/": ["engine/"],
   "http/": ["tier/"],
   "index/": ["storage/"],
+  "metrics/": ["engine/", "tier/"],
 };
 
 const SRC = dirname(fileURLToPath(import.meta.url));

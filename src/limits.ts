@@ -180,6 +180,13 @@ export const ORIGINS_MAX = 256;
  */
 export const LIST_SCAN_NAMES_MAX = 10_000;
 
+// ---- the operator's view (src/metrics/, src/http/observe.ts) ----------------
+
+/** Streams listed by size in `GET /v1/server/_details` at most. */
+export const SERVER_DETAILS_TOP_STREAMS = 20;
+/** Longest `X-Request-Id` taken from a client; a longer one is replaced. */
+export const REQUEST_ID_CHARS_MAX = 128;
+
 // ---- stream profiles (src/profiles/) ----------------------------------------
 
 /** Extra secret key names one profile's `redactKeys` may list. */

@@ -1,9 +1,11 @@
 /**
  * @module
- * A small leveled logger writing one line per event to stderr.
+ * A small leveled logger writing one line per event to stderr, as text
+ * (`time LEVEL message`) or as one JSON object per line (`--log-format
+ * json`: `ts`, `level`, `msg`, and `error` when a cause is given).
  */
 
-import type { LogLevel } from "./config.ts";
+import type { LogFormat, LogLevel } from "./config.ts";
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
@@ -19,30 +21,40 @@ export interface Logger {
   error(message: string, cause?: unknown): void;
 }
 
-/** A logger printing `level` and above to stderr. */
-export function createLogger(level: LogLevel): Logger {
+/** Writes one finished line (stderr by default). */
+export type LineWriter = (line: string) => void;
+
+/** Writes `line` to stderr. */
+export function writeStderr(line: string): void {
+  console.error(line);
+}
+
+/** A logger printing `level` and above in `format` to `write`. */
+export function createLogger(
+  level: LogLevel,
+  format: LogFormat = "text",
+  write: LineWriter = writeStderr,
+): Logger {
   const min = RANK[level];
-  const write = (at: LogLevel, message: string) => {
-    if (RANK[at] >= min) {
-      console.error(
-        `${new Date().toISOString()} ${at.toUpperCase()} ${message}`,
-      );
+  const line = (at: LogLevel, message: string, cause?: unknown) => {
+    if (RANK[at] < min) return;
+    const ts = new Date().toISOString();
+    const error = cause === undefined
+      ? undefined
+      : cause instanceof Error
+      ? cause.stack ?? cause.message
+      : String(cause);
+    if (format === "json") {
+      write(JSON.stringify({ ts, level: at, msg: message, error }));
+    } else {
+      const text = error === undefined ? message : `${message}: ${error}`;
+      write(`${ts} ${at.toUpperCase()} ${text}`);
     }
   };
   return {
-    debug: (m) => write("debug", m),
-    info: (m) => write("info", m),
-    warn: (m) => write("warn", m),
-    error: (m, cause) =>
-      write(
-        "error",
-        cause === undefined
-          ? m
-          : `${m}: ${
-            cause instanceof Error
-              ? cause.stack ?? cause.message
-              : String(cause)
-          }`,
-      ),
+    debug: (m) => line("debug", m),
+    info: (m) => line("info", m),
+    warn: (m) => line("warn", m),
+    error: (m, cause) => line("error", m, cause),
   };
 }

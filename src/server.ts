@@ -14,10 +14,19 @@ import { KeyStore } from "./auth/key_store.ts";
 import type { Config } from "./config.ts";
 import { compactionOptions } from "./engine/compactor.ts";
 import { Engine } from "./engine/engine.ts";
+import type { StreamInfo } from "./engine/types.ts";
 import { StartupError, type StreamError } from "./errors.ts";
+import { BodyBudget } from "./http/body.ts";
+import type { OpsContext } from "./http/context.ts";
 import { createHandler } from "./http/handler.ts";
+import { observeRequests, routeMeters } from "./http/observe.ts";
+import { sseConnections } from "./http/sse.ts";
+import { createMetrics } from "./metrics/families.ts";
+import type { HttpMeters } from "./metrics/http_meters.ts";
+import { type DetailsParts, serverDetails } from "./metrics/server_details.ts";
+import { MeteredObjectStore } from "./objectstore/metered.ts";
 import { listen, probeAddress } from "./listen.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLogger, type LineWriter, type Logger } from "./log.ts";
 import { openSqliteSubscriptionStore } from "./storage/subscription_store.ts";
 import { SubscriptionManager } from "./subscriptions/manager.ts";
 import { lockDataDir } from "./storage/data_dir_lock.ts";
@@ -59,6 +68,8 @@ export interface StartOptions {
   objectStore?: ObjectStore;
   /** Wraps the WAL store once opened (tests inject faults here). */
   wrapWal?: (store: WalStore) => WalStore;
+  /** Where access-log lines go; defaults to stderr. */
+  accessLog?: LineWriter;
 }
 
 /**
@@ -69,7 +80,8 @@ export async function startServer(
   config: Config,
   options: StartOptions = {},
 ): Promise<ServerHandle> {
-  const log = options.log ?? createLogger(config.log.level);
+  const log = options.log ??
+    createLogger(config.log.level, config.log.format);
   const stack = new AsyncDisposableStack();
   try {
     return await open(config, options, log, stack);
@@ -106,18 +118,25 @@ async function open(
     ? { store: options.objectStore, close: () => {} }
     : await openObjectStore(config.objectStore, config.storage.dataDir);
   if (objects !== undefined) stack.defer(() => objects.close());
-  if (objects !== undefined && config.objectStore.bootstrap) {
-    await bootstrapFromObjects(store, objects.store, log);
+  const metered = objects === undefined
+    ? undefined
+    : new MeteredObjectStore(objects.store);
+  if (metered !== undefined && config.objectStore.bootstrap) {
+    await bootstrapFromObjects(store, metered, log);
   }
   const engine = await openEngine(config, store, options, log);
   stack.defer(() => engine.close());
-  const tier = objects === undefined
+  const tier = metered === undefined
     ? undefined
-    : await openTier(config, paths, store, objects.store, engine, log);
+    : await openTier(config, paths, store, metered, engine, log);
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
     ? await openSubscriptions(config, paths.subscriptions, engine, log, stack)
     : undefined;
+  const bodyBudget = new BodyBudget(
+    Math.max(config.limits.bodyInflightBytesMax, config.limits.bodyBytesMax),
+  );
+  const meters = routeMeters();
   const handler = createHandler({
     gate,
     engine,
@@ -129,8 +148,29 @@ async function open(
     subscriptions: subscriptions === undefined
       ? undefined
       : { manager: subscriptions, config: config.subscriptions },
+    bodyBudget,
+    ops: operatorView({
+      http: meters,
+      engine,
+      tier,
+      objects: metered,
+      subscriptions: subscriptions && (() => subscriptions.size),
+      bodyBytesInFlight: () => bodyBudget.reservedBytes,
+      sseConnections,
+      config,
+      streams: () => liveStreams(engine),
+      authFailures: () => gate.counts,
+    }),
   });
-  const http = listen(config.http, handler, log);
+  const http = listen(
+    config.http,
+    observeRequests(handler, {
+      meters,
+      log: config.log,
+      write: options.accessLog,
+    }),
+    log,
+  );
   // Shutdown waits for in-flight responses; nothing below closes before.
   stack.defer(() => http.server.shutdown());
   subscriptions?.setBaseUrl(config.subscriptions.publicUrl || http.url);
@@ -179,7 +219,8 @@ function browserPolicy(config: Config): BrowserPolicy {
 
 /**
  * The access gate: under `--auth api-key`, the keys (followed on SIGHUP and
- * when the keys file changes) and the routes `--public-health` opens.
+ * when the keys file changes) and the routes `--public-health` and
+ * `--public-metrics` open.
  */
 async function openGate(
   config: Config,
@@ -206,11 +247,20 @@ async function openGate(
     mode: "api-key",
     keys,
     browser,
-    publicOperations: new Set(
-      auth.publicHealth ? ["health_get", "health_head"] : [],
-    ),
+    publicOperations: publicOperations(config),
     log,
   });
+}
+
+/**
+ * Operations `--public-health` and `--public-metrics` open to requests
+ * without a key. `GET /v1/server/_details` is never among them.
+ */
+export function publicOperations(config: Config): Set<string> {
+  const open = new Set<string>();
+  if (config.auth.publicHealth) open.add("health_get").add("health_head");
+  if (config.auth.publicMetrics) open.add("metrics_get").add("metrics_head");
+  return open;
 }
 
 /** The files the server keeps under the data dir, named in one place. */
@@ -332,6 +382,25 @@ function wireTier(engine: Engine, tier: Tier): void {
     tier.committed(stream.id, stream.tailPos);
   engine.addListener({ created: committed, appended: committed });
   engine.setAdmissionGate(tier);
+}
+
+/** `/metrics` and `/v1/server/_details` over the running parts. */
+function operatorView(parts: DetailsParts & { http: HttpMeters }): OpsContext {
+  const metrics = createMetrics(parts);
+  return {
+    metrics: async () => ({
+      contentType: metrics.contentType,
+      body: await metrics.render(),
+    }),
+    details: () => serverDetails(parts),
+  };
+}
+
+/** Every stream clients can see (soft-deleted ones left out). */
+function* liveStreams(engine: Engine): Generator<StreamInfo> {
+  for (const info of engine.streamInfos()) {
+    if (!info.softDeleted) yield info;
+  }
 }
 
 /** The tier's part of `GET /health`. */

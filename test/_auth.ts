@@ -32,6 +32,7 @@ export async function withKeyedServer(
   overrides: ConfigOverrides,
   fn: (server: KeyedServer) => Promise<void>,
   log?: Logger,
+  accessLog?: (line: string) => void,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "streambed-auth-" });
   const keysFile = join(dir, "keys.json");
@@ -40,7 +41,7 @@ export async function withKeyedServer(
     ...overrides,
     auth: { mode: "api-key", keysFile, ...overrides.auth },
   });
-  const server = await startServer(config, log === undefined ? {} : { log });
+  const server = await startServer(config, { log, accessLog });
   try {
     await fn({
       url: server.url,

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import type { TestKey } from "../src/auth/_testing.ts";
 import { keysFileText, recordingLogger } from "../src/auth/_testing.ts";
 import { STREAM_ROUTES } from "../src/http/routes.ts";
@@ -75,6 +76,11 @@ export const EXPECTED: Record<string, number[]> = {
   streams_head: /*         */ [401, 401, 200, 403, 403, 200, 200],
   health_get: /*           */ [401, 401, 200, 200, 200, 200, 200],
   health_head: /*          */ [401, 401, 200, 200, 200, 200, 200],
+  // Admin on every stream: `other` is admin on other/** only.
+  metrics_get: /*          */ [401, 401, 403, 403, 403, 200, 403],
+  metrics_head: /*         */ [401, 401, 403, 403, 403, 200, 403],
+  server_details_get: /*   */ [401, 401, 403, 403, 403, 200, 403],
+  server_details_head: /*  */ [401, 401, 403, 403, 403, 200, 403],
   jwks_get: /*             */ [200, 200, 200, 200, 200, 200, 200],
   jwks_head: /*            */ [200, 200, 200, 200, 200, 200, 200],
   subscription_get: /*     */ [401, 401, 403, 403, 403, 200, 403],
@@ -137,6 +143,14 @@ function requestFor(
       return { method: "GET", path: "/health" };
     case "health_head":
       return { method: "HEAD", path: "/health" };
+    case "metrics_get":
+      return { method: "GET", path: "/metrics" };
+    case "metrics_head":
+      return { method: "HEAD", path: "/metrics" };
+    case "server_details_get":
+      return { method: "GET", path: "/v1/server/_details" };
+    case "server_details_head":
+      return { method: "HEAD", path: "/v1/server/_details" };
     case "jwks_get":
       return { method: "GET", path: "/v1/stream/__ds/jwks.json" };
     case "jwks_head":
@@ -555,4 +569,135 @@ Deno.test("API_KEY alone is one admin key; --public-health opens /health with th
     assert.equal(put.status, 201);
     assert.equal((await server.call("DELETE", "/v1/stream/x")).status, 401);
   });
+});
+
+Deno.test("--public-metrics opens /metrics to requests without a key, never /v1/server/_details", async () => {
+  await withKeyedServer(KEYS, {
+    auth: { publicMetrics: true },
+  }, async (server) => {
+    for (const caller of CALLERS) {
+      for (const method of ["GET", "HEAD"]) {
+        const metrics = await server.call(method, "/metrics", secretOf(caller));
+        const body = await metrics.text();
+        assert.equal(metrics.status, 200, `${method} /metrics as ${caller}`);
+        if (method === "GET") assert.match(body, /streambed_streams /);
+      }
+    }
+    const expected = [401, 401, 403, 403, 403, 200, 403];
+    for (const [i, caller] of CALLERS.entries()) {
+      const details = await server.call(
+        "GET",
+        "/v1/server/_details",
+        secretOf(caller),
+      );
+      await details.body?.cancel();
+      assert.equal(details.status, expected[i], `_details as ${caller}`);
+    }
+    const health = await server.call("GET", "/health");
+    await health.body?.cancel();
+    assert.equal(health.status, 401, "--public-metrics leaves /health closed");
+  });
+});
+
+/** `streambed_auth_failures_total` by reason, parsed from `/metrics`. */
+async function authFailures(
+  server: KeyedServer,
+): Promise<Record<string, number>> {
+  const response = await server.call("GET", "/metrics", SECRETS.admin);
+  assert.equal(response.status, 200);
+  const families = parsePrometheusTextFormat(await response.text()) as {
+    name: string;
+    metrics: { value: string; labels?: Record<string, string> }[];
+  }[];
+  const family = families.find((f) =>
+    f.name === "streambed_auth_failures_total"
+  );
+  assert.ok(family !== undefined, "streambed_auth_failures_total is served");
+  const counts: Record<string, number> = {};
+  for (const m of family.metrics) counts[m.labels!.reason] = Number(m.value);
+  return counts;
+}
+
+Deno.test("/metrics counts the gate's refusals by reason in streambed_auth_failures_total", async () => {
+  await withKeyedServer(KEYS, {}, async (server) => {
+    const before = await authFailures(server);
+    assert.deepEqual(Object.keys(before).sort(), [
+      "browser",
+      "forbidden",
+      "invalid",
+      "missing",
+      "rate_limited",
+    ]);
+    const refusals: [string, string | undefined, number][] = [
+      ["/v1/streams", undefined, 401], // missing
+      ["/v1/streams", undefined, 401], // missing
+      ["/v1/streams", WRONG, 401], // invalid
+      ["/metrics", SECRETS.read, 403], // forbidden (the gate)
+      ["/v1/server/_details", SECRETS.other, 403], // forbidden (every stream)
+    ];
+    for (const [path, secret, status] of refusals) {
+      const response = await server.call("GET", path, secret);
+      await response.body?.cancel();
+      assert.equal(response.status, status, path);
+    }
+    const foreign = await server.call("PUT", "/v1/stream/t/x", SECRETS.admin, {
+      headers: { origin: "https://evil.example" },
+    });
+    await foreign.body?.cancel();
+    assert.equal(foreign.status, 403);
+    const after = await authFailures(server);
+    assert.deepEqual(
+      Object.fromEntries(
+        Object.keys(after).map((k) => [k, after[k] - before[k]]),
+      ),
+      { missing: 2, invalid: 1, forbidden: 2, rate_limited: 0, browser: 1 },
+    );
+  });
+});
+
+Deno.test("the access log names the key a request presented, refused or not, and never a secret", async () => {
+  const lines: string[] = [];
+  await withKeyedServer(
+    KEYS,
+    { log: { accessLog: "on", format: "json" } },
+    async (server) => {
+      const calls: [string, string, string | undefined, number][] = [
+        ["PUT", "/v1/stream/t/log", SECRETS.write, 201],
+        ["GET", "/v1/stream/t/log", SECRETS.read, 200],
+        ["GET", "/metrics", SECRETS.read, 403], // refused by scope
+        ["GET", "/v1/server/_details", SECRETS.other, 403], // refused in the route
+        ["GET", "/v1/stream/t/log", WRONG, 401], // unknown key
+        ["GET", "/v1/stream/t/log", undefined, 401], // no key
+        ["GET", "/metrics", SECRETS.admin, 200],
+        ["GET", "/no/such/path", SECRETS.read, 404], // no route
+      ];
+      for (const [method, path, secret, status] of calls) {
+        const response = await server.call(method, path, secret);
+        await response.body?.cancel();
+        assert.equal(response.status, status, `${method} ${path}`);
+      }
+    },
+    undefined,
+    (line) => lines.push(line),
+  );
+  const access = lines.map((l) => JSON.parse(l)).filter((l) =>
+    l.type === "access"
+  );
+  assert.deepEqual(
+    access.map((l) => [l.route, l.status, l.key_id]),
+    [
+      ["stream_create", 201, "writer"],
+      ["stream_get", 200, "reader"],
+      ["metrics_get", 403, "reader"],
+      ["server_details_get", 403, "other"],
+      ["stream_get", 401, null],
+      ["stream_get", 401, null],
+      ["metrics_get", 200, "admin"],
+      ["unmatched", 404, "reader"],
+    ],
+  );
+  const text = lines.join("\n");
+  for (const secret of [...Object.values(SECRETS), WRONG]) {
+    assert.ok(!text.includes(secret), "no secret in the access log");
+  }
 });

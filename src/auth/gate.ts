@@ -146,6 +146,14 @@ export class AccessGate {
     return { principal, error };
   }
 
+  /**
+   * Whether `operation` is open to requests without a key: `--auth none`,
+   * or named in `publicOperations` (`--public-metrics`, `--public-health`).
+   */
+  opens(operation: string): boolean {
+    return this.#open || this.#public.has(operation);
+  }
+
   /** Counts a 403 a handler decided (subscription streams, for example). */
   countForbidden(): void {
     this.counts.forbidden++;

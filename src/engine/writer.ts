@@ -15,6 +15,7 @@
 
 import { setImmediate } from "node:timers";
 import { StreamError } from "../errors.ts";
+import { Histogram } from "../histogram.ts";
 import {
   DISK_FULL_PAUSE_MS,
   DISK_FULL_RETRY_AFTER_SECONDS,
@@ -49,7 +50,7 @@ interface Item {
   reject: (error: StreamError) => void;
 }
 
-/** Counters for operators (`GET /health`). */
+/** Counters for operators (`GET /health`, `/metrics`). */
 export interface WriterStats {
   /** Transactions committed. */
   commits: number;
@@ -57,8 +58,18 @@ export interface WriterStats {
   requests: number;
   /** Total time spent waiting for commits, in ms. */
   commitMs: number;
+  /** Records appended by those commits. */
+  appendRecords: number;
+  /** Record bytes appended by those commits. */
+  appendBytes: number;
+  /** Requests refused because the queue was full. */
+  queueRejections: number;
   /** Requests waiting now. */
   queued: number;
+  /** Bytes of the requests waiting now. */
+  queuedBytes: number;
+  /** Commit durations, in seconds (live: read it, do not keep it). */
+  commitSeconds: Histogram;
 }
 
 /** What the writer reports to its owner. */
@@ -93,7 +104,15 @@ export class Writer {
   /** ... with this reason. */
   #pauseReason = "";
   #idle: (() => void)[] = [];
-  #stats = { commits: 0, requests: 0, commitMs: 0 };
+  #stats = {
+    commits: 0,
+    requests: 0,
+    commitMs: 0,
+    appendRecords: 0,
+    appendBytes: 0,
+    queueRejections: 0,
+  };
+  #commitSeconds = new Histogram();
 
   /** `nextStreamId` is persisted with every commit; `now` is the clock. */
   constructor(
@@ -117,7 +136,12 @@ export class Writer {
 
   /** Commit counters since start. */
   stats(): WriterStats {
-    return { ...this.#stats, queued: this.#queue.length };
+    return {
+      ...this.#stats,
+      queued: this.#queue.length,
+      queuedBytes: this.#queuedBytes,
+      commitSeconds: this.#commitSeconds,
+    };
   }
 
   /**
@@ -138,6 +162,7 @@ export class Writer {
       this.#queue.length >= this.#limits.appendQueueMax ||
       this.#queuedBytes + bytes > this.#limits.appendQueueBytesMax
     ) {
+      this.#stats.queueRejections++;
       return new StreamError(
         "overloaded",
         "Server is busy: the append queue is full",
@@ -234,11 +259,23 @@ export class Writer {
       this.#fail(batch, cause);
       return;
     }
+    const commitMs = performance.now() - startedMs;
     this.#stats.commits++;
     this.#stats.requests += batch.length;
-    this.#stats.commitMs += performance.now() - startedMs;
+    this.#stats.commitMs += commitMs;
+    this.#commitSeconds.observe(commitMs / 1000);
+    this.#countAppends(ops);
     for (const item of batch) item.onCommit?.();
     for (const item of batch) item.resolve();
+  }
+
+  /** Adds the records and bytes of committed `ops` to the counters. */
+  #countAppends(ops: WalOp[]): void {
+    for (const op of ops) {
+      if (op.op !== "append" || op.chunk === null) continue;
+      this.#stats.appendRecords += op.chunk.lengths?.length ?? 1;
+      this.#stats.appendBytes += op.chunk.data.length;
+    }
   }
 
   // A failed commit leaves memory ahead of disk. Requests still queued were

@@ -32,6 +32,34 @@ export function authorize(
   return denied;
 }
 
+/** Every stream: what a server-wide page needs its admin scope on. */
+const EVERY_STREAM = (() => {
+  const glob = parseGlob("**");
+  if (!glob.ok) throw new Error("'**' is a glob");
+  return glob.value;
+})();
+
+/**
+ * `undefined` when the request may see a server-wide page (`/metrics`,
+ * `/v1/server/_details`), which counts and names every stream: `operation`
+ * is open to all (`--auth none`, `--public-metrics`), or the key has
+ * `admin` on every stream. Else the 403; the route table's `admin` alone
+ * lets a key scoped to some streams through.
+ */
+export function authorizeServer(
+  ctx: HttpContext,
+  req: RouteRequest,
+  operation: string,
+): StreamError | undefined {
+  const principal = req.principal;
+  if (principal === Principal.OPEN || ctx.gate.opens(operation)) {
+    return undefined;
+  }
+  if (principal.allowsPattern("admin", EVERY_STREAM)) return undefined;
+  ctx.gate.countForbidden();
+  return principal.refusal("admin", "every stream");
+}
+
 /**
  * `undefined` when every stream `config` may link or wake lies within the
  * key's streams for `scope` (its pattern, its explicit streams, its wake

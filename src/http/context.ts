@@ -24,6 +24,28 @@ export interface SubscriptionContext {
   bodyBytesMax: number;
 }
 
+/**
+ * What the handler tells the request observer (`observe.ts`) about one
+ * request: the route name it matched, and who made it. The observer
+ * creates it with the request id; the handler fills in the rest.
+ */
+export interface RequestNote {
+  /** `X-Request-Id`: the client's, when sane, else generated. */
+  readonly requestId: string;
+  /** The matched operation's name (`stream_append`); "" when none. */
+  route: string;
+  /** The API key id that authenticated the request; "" when none. */
+  keyId: string;
+}
+
+/** The server's own pages: `/metrics`, `/v1/server/_details`. */
+export interface OpsContext {
+  /** The Prometheus text exposition and its content type. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+  /** The `GET /v1/server/_details` body. */
+  details(): Record<string, unknown>;
+}
+
 /** Shared by every route handler. */
 export interface HttpContext {
   /** The engine. */
@@ -45,4 +67,6 @@ export interface HttpContext {
   health?: () => Record<string, unknown>;
   /** The subscription APIs, when enabled. */
   subscriptions?: SubscriptionContext;
+  /** `/metrics` and `/v1/server/_details`; without it they answer 404. */
+  ops?: OpsContext;
 }

@@ -21,7 +21,7 @@ import type { Logger } from "../log.ts";
 import type { SubscriptionManager } from "../subscriptions/manager.ts";
 import { BodyBudget } from "./body.ts";
 import { preflight, withCors } from "./access.ts";
-import type { HttpContext } from "./context.ts";
+import type { HttpContext, OpsContext, RequestNote } from "./context.ts";
 import { requestTarget } from "./request_target.ts";
 import { type ErrorDialect, errorResponse } from "./respond.ts";
 import {
@@ -77,12 +77,23 @@ export interface HandlerOptions {
    * policy (Host and Origin guards on).
    */
   gate?: AccessGate;
+  /** `/metrics` and `/v1/server/_details`. */
+  ops?: OpsContext;
+  /** The request-body budget (default: a new one from `limits`). */
+  bodyBudget?: BodyBudget;
 }
 
+/**
+ * The handler: `note`, when given, receives the matched route's name
+ * (`observe.ts` passes it; `Deno.serve` itself never does).
+ */
+export type NotedHandler = (
+  request: Request,
+  note?: RequestNote,
+) => Promise<Response>;
+
 /** Builds the `Deno.serve` handler. */
-export function createHandler(
-  options: HandlerOptions,
-): (request: Request) => Promise<Response> {
+export function createHandler(options: HandlerOptions): NotedHandler {
   const ctx = httpContext(options);
   const router = new Router(
     options.subscriptions === undefined
@@ -94,7 +105,10 @@ export function createHandler(
   const around = options.around;
   const gate = ctx.gate;
   const policy = gate.browser;
-  const handle = async (request: Request): Promise<Response> => {
+  const handle = async (
+    request: Request,
+    note: RequestNote | undefined,
+  ): Promise<Response> => {
     const method = request.method;
     const target = requestTarget(request.url, request.headers.get("host"));
     if (target === undefined) {
@@ -121,7 +135,9 @@ export function createHandler(
         : routed.route.methods[method as Method];
       if (routed instanceof StreamError || operation === undefined) {
         // No route serves this: still needs a key (no probing without one).
-        const refused = gate.check(request, "key").error;
+        const admitted = gate.check(request, "key");
+        if (note !== undefined) note.keyId = admitted.principal.keyId ?? "";
+        const refused = admitted.error;
         const error = refused !== undefined
           ? refused
           : routed instanceof StreamError
@@ -144,20 +160,28 @@ export function createHandler(
         }
         return await operation.handle(ctx, routed);
       };
-      if (around === undefined) return await next();
-      return await around(routed, operation, next);
+      if (note !== undefined) note.route = operation.name;
+      try {
+        return around === undefined
+          ? await next()
+          : await around(routed, operation, next);
+      } finally {
+        // After the gate ran, refused or not: the key's id, never its secret.
+        if (note !== undefined) note.keyId = routed.principal.keyId ?? "";
+      }
     } catch (error) {
-      return failed(error, request, dialect, options.log);
+      return failed(error, request, dialect, options.log, note);
     }
   };
-  return async (request) => withCors(await handle(request), request, policy);
+  return async (request, note) =>
+    withCors(await handle(request, note), request, policy);
 }
 
 function httpContext(options: HandlerOptions): HttpContext {
   const { engine, limits } = options;
   // Never below body-bytes-max: any body the server takes can be read when
   // nothing else is in flight, so a 503 for the budget is always temporary.
-  const budget = new BodyBudget(
+  const budget = options.bodyBudget ?? new BodyBudget(
     Math.max(limits.bodyInflightBytesMax, limits.bodyBytesMax),
   );
   const subs = options.subscriptions;
@@ -176,6 +200,7 @@ function httpContext(options: HandlerOptions): HttpContext {
     subscriptions: subs === undefined
       ? undefined
       : subscriptionContext(subs.manager, subs.config, limits),
+    ops: options.ops,
   };
 }
 
@@ -185,11 +210,13 @@ function failed(
   request: Request,
   dialect: ErrorDialect,
   log: Logger,
+  note: RequestNote | undefined,
 ): Response {
   if (error instanceof StreamError) {
     return errorResponse(error, request.method, dialect);
   }
-  log.error(`${request.method} ${request.url} failed`, error);
+  const id = note === undefined ? "" : ` (request ${note.requestId})`;
+  log.error(`${request.method} ${request.url} failed${id}`, error);
   return errorResponse(
     new StreamError("internal", "Internal server error"),
     request.method,

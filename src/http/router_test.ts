@@ -10,7 +10,7 @@ const op = (name: string): Operation => ({
   handle: () => new Response(name),
 });
 
-/** The table as it will be once `_schema` lands (`pk/{key}` has): one row each. */
+/** The table as it will be once `_schema` and `/console` land: one row each. */
 const WITH_NEW_ROWS: Route[] = [
   ...STREAM_ROUTES,
   {
@@ -18,7 +18,7 @@ const WITH_NEW_ROWS: Route[] = [
     sub: "_schema",
     methods: { GET: op("schema_get"), POST: op("schema_update") },
   },
-  { shape: "path", path: "/metrics", methods: { GET: op("metrics_get") } },
+  { shape: "path", path: "/console", methods: { GET: op("console_get") } },
 ];
 
 function matchOf(router: Router, method: string, path: string) {
@@ -46,9 +46,9 @@ Deno.test("Router: a new subresource or path is one row", () => {
   assert.deepEqual([key.name, key.key], ["a", "b/c"]);
   assert.equal(key.route.methods.GET?.name, "stream_get_key");
   assert.equal(router.refuse(key.route, "PUT").kind, "bad_request");
-  const metrics = matchOf(router, "GET", "/metrics?x=1");
-  assert.ok(!(metrics instanceof StreamError));
-  assert.equal(metrics.query, "x=1");
+  const console = matchOf(router, "GET", "/console?x=1");
+  assert.ok(!(console instanceof StreamError));
+  assert.equal(console.query, "x=1");
 });
 
 Deno.test("Router refuses a shape listed twice", () => {

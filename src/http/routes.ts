@@ -12,6 +12,7 @@ import { getDetails } from "./details_route.ts";
 import { getHealth } from "./health_route.ts";
 import { listStreams } from "./list_route.ts";
 import { getRoutingKeys } from "./routing_keys_route.ts";
+import { getMetrics, getServerDetails } from "./ops_routes.ts";
 import {
   deleteStream,
   getStream,
@@ -75,6 +76,32 @@ export const STREAM_ROUTES: readonly Route[] = [
       // Any key; no key with --public-health (the status only).
       GET: { name: "health_get", access: "key", handle: getHealth },
       HEAD: { name: "health_head", access: "key", handle: getHealth },
+    },
+  },
+  {
+    shape: "path",
+    path: "/metrics",
+    methods: {
+      // Admin; no key with --public-metrics.
+      GET: { name: "metrics_get", access: "admin", handle: getMetrics },
+      HEAD: { name: "metrics_head", access: "admin", handle: getMetrics },
+    },
+  },
+  {
+    shape: "path",
+    path: "/v1/server/_details",
+    methods: {
+      // Admin, always (limits, memory, the largest streams' names).
+      GET: {
+        name: "server_details_get",
+        access: "admin",
+        handle: getServerDetails,
+      },
+      HEAD: {
+        name: "server_details_head",
+        access: "admin",
+        handle: getServerDetails,
+      },
     },
   },
 ];

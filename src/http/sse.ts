@@ -96,6 +96,14 @@ export function controlEvent(
 
 const KEEP_ALIVE = ": keep-alive\n\n";
 
+/** SSE bodies open in this process (for `/metrics`). */
+let sseOpen = 0;
+
+/** SSE bodies open now: started and not yet ended, cancelled or cut. */
+export function sseConnections(): number {
+  return sseOpen;
+}
+
 /** The SSE body for a stream: catch-up, then live, until closed or timed out. */
 export function sseBody(options: SseOptions): ReadableStream<Uint8Array> {
   const session = new SseSession(options);
@@ -138,6 +146,7 @@ class SseSession {
     this.#first = options.first;
     this.#from = options.from;
     this.#cursor = options.clientCursor;
+    sseOpen++;
   }
 
   /** Enqueues the next event, or closes the body when the loop is over. */
@@ -164,6 +173,7 @@ class SseSession {
   /** Stops waiting and reading: the body was cancelled or is done. */
   end(): void {
     clearTimeout(this.#stallTimer);
+    if (!this.#gone.signal.aborted) sseOpen--;
     this.#gone.abort();
   }
 

@@ -19,7 +19,7 @@ import { withBody } from "./body.ts";
 import type { HttpContext } from "./context.ts";
 import { parseReadParams, type ReadParams } from "./read_params.ts";
 import { parseAppendHeaders, parseCreateHeaders } from "./request_headers.ts";
-import { errorResponse, respond } from "./respond.ts";
+import { errorResponse, type HeaderRecord, respond } from "./respond.ts";
 import type { RouteRequest } from "./router.ts";
 import { sseBody } from "./sse.ts";
 import { reservedNameProblem, streamUrlPath } from "./stream_path.ts";
@@ -62,10 +62,7 @@ async function create(
   if (!created.ok) return errorResponse(created.error);
   const headers = streamHeaders(created.value.stream);
   if (created.value.created) {
-    headers.set(
-      "location",
-      new URL(streamUrlPath(name), request.url).href,
-    );
+    headers["location"] = new URL(streamUrlPath(name), request.url).href;
   }
   return respond(null, created.value.created ? 201 : 200, headers);
 }
@@ -98,13 +95,13 @@ async function append(
   const appended = await ctx.engine.append(name, parsed.value);
   if (!appended.ok) return errorResponse(appended.error);
   const outcome = appended.value;
-  const headers = new Headers({
+  const headers: HeaderRecord = {
     "stream-next-offset": encodeOffset(outcome.nextPos),
-  });
-  if (outcome.closed) headers.set("stream-closed", "true");
+  };
+  if (outcome.closed) headers["stream-closed"] = "true";
   if (outcome.producer !== undefined) {
-    headers.set("producer-epoch", String(outcome.producer.epoch));
-    headers.set("producer-seq", String(outcome.producer.seq));
+    headers["producer-epoch"] = String(outcome.producer.epoch);
+    headers["producer-seq"] = String(outcome.producer.seq);
   }
   const status =
     outcome.kind === "accepted" && parsed.value.producer !== undefined
@@ -119,15 +116,13 @@ export function headStream(ctx: HttpContext, req: RouteRequest): Response {
   if (!found.ok) return errorResponse(found.error, "HEAD");
   const headers = streamHeaders(found.value);
   if (found.value.ttlSeconds !== null) {
-    headers.set("stream-ttl", String(found.value.ttlSeconds));
+    headers["stream-ttl"] = String(found.value.ttlSeconds);
   }
   if (found.value.expiresAtMs !== null) {
-    headers.set(
-      "stream-expires-at",
-      new Date(found.value.expiresAtMs).toISOString(),
-    );
+    headers["stream-expires-at"] = new Date(found.value.expiresAtMs)
+      .toISOString();
   }
-  headers.set("cache-control", "no-store");
+  headers["cache-control"] = "no-store";
   return respond(null, 200, headers);
 }
 
@@ -230,11 +225,11 @@ async function catchUp(
   const r = result.value;
   const headers = readHeaders(r);
   if (from === "now") {
-    headers.set("cache-control", "no-store");
+    headers["cache-control"] = "no-store";
   } else {
     const etag = etagOf(r, p);
-    headers.set("etag", etag);
-    headers.set("cache-control", CACHEABLE);
+    headers["etag"] = etag;
+    headers["cache-control"] = CACHEABLE;
     if (matchesEtag(request.headers.get("if-none-match"), etag)) {
       return respond(null, 304, headers);
     }
@@ -275,9 +270,9 @@ async function longPoll(
     // client moves on from the stop point.
     if (r.data.length > 0 || r.scanLimitReached === true) {
       const headers = readHeaders(r);
-      if (!r.closed) headers.set("stream-cursor", cursor);
-      headers.set("cache-control", CACHEABLE);
-      headers.set("etag", etagOf(r, options.params));
+      if (!r.closed) headers["stream-cursor"] = cursor;
+      headers["cache-control"] = CACHEABLE;
+      headers["etag"] = etagOf(r, options.params);
       return respond(readBodyBytes(r), 200, headers);
     }
     position = r.nextPos;
@@ -296,13 +291,13 @@ async function longPoll(
 }
 
 function longPollEmpty(r: ReadOutcome, cursor: string): Response {
-  const headers = new Headers({
+  const headers: HeaderRecord = {
     "stream-next-offset": encodeOffset(r.nextPos),
     "stream-up-to-date": "true",
     "cache-control": "no-store",
-  });
-  if (r.closed) headers.set("stream-closed", "true");
-  else headers.set("stream-cursor", cursor);
+  };
+  if (r.closed) headers["stream-closed"] = "true";
+  else headers["stream-cursor"] = cursor;
   return respond(null, 204, headers);
 }
 
@@ -318,14 +313,14 @@ async function sse(
   // status before the 200; the body starts by sending it.
   const first = await read(from, ctx.limits.readBytesMax);
   if (!first.ok) return errorResponse(first.error);
-  const headers = new Headers({
+  const headers: HeaderRecord = {
     "content-type": "text/event-stream",
     "cache-control": "no-cache",
     "connection": "keep-alive",
-  });
+  };
   const type = first.value.stream.contentType;
   if (!type.toLowerCase().startsWith("text/") && !isJsonContentType(type)) {
-    headers.set("stream-sse-data-encoding", "base64");
+    headers["stream-sse-data-encoding"] = "base64";
   }
   const body = sseBody({
     engine: ctx.engine,
@@ -354,27 +349,27 @@ function parseTimeout(
   return { ok: true, value: Math.min(Number(value) * 1000, fallbackMs) };
 }
 
-function streamHeaders(stream: StreamView): Headers {
-  const headers = new Headers({
+function streamHeaders(stream: StreamView): HeaderRecord {
+  const headers: HeaderRecord = {
     "content-type": stream.contentType,
     "stream-next-offset": encodeOffset(stream.tailPos),
-  });
-  if (stream.closed) headers.set("stream-closed", "true");
+  };
+  if (stream.closed) headers["stream-closed"] = "true";
   return headers;
 }
 
-function readHeaders(r: ReadOutcome & Partial<KeyedScan>): Headers {
-  const headers = new Headers({
+function readHeaders(r: ReadOutcome & Partial<KeyedScan>): HeaderRecord {
+  const headers: HeaderRecord = {
     "content-type": r.stream.contentType,
     "stream-next-offset": encodeOffset(r.nextPos),
-  });
-  if (r.upToDate) headers.set("stream-up-to-date", "true");
-  if (r.closed) headers.set("stream-closed", "true");
+  };
+  if (r.upToDate) headers["stream-up-to-date"] = "true";
+  if (r.closed) headers["stream-closed"] = "true";
   if (r.scannedBytes !== undefined) {
-    headers.set("stream-scanned-bytes", String(r.scannedBytes));
+    headers["stream-scanned-bytes"] = String(r.scannedBytes);
   }
   if (r.scanLimitReached === true) {
-    headers.set("stream-scan-limit-reached", "true");
+    headers["stream-scan-limit-reached"] = "true";
   }
   return headers;
 }

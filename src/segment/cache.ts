@@ -40,6 +40,8 @@ export interface SegmentCacheStats {
   bytes: number;
   /** Segments held. */
   entries: number;
+  /** Lookups answered from memory. */
+  hits: number;
   /** Loads from the backing source. */
   misses: number;
   /** Entries dropped to stay under the byte limit. */
@@ -54,6 +56,7 @@ export class SegmentCache {
   readonly #entries = new Map<string, Entry>();
   readonly #loading = new Map<string, Promise<SegmentReader>>();
   #bytes = 0;
+  #hits = 0;
   #misses = 0;
   #evictions = 0;
 
@@ -71,6 +74,7 @@ export class SegmentCache {
   ): Promise<SegmentReader> {
     const hit = this.#entries.get(key);
     if (hit !== undefined) {
+      this.#hits++;
       this.#entries.delete(key);
       this.#entries.set(key, hit);
       return hit.reader;
@@ -174,6 +178,7 @@ export class SegmentCache {
     return {
       bytes: this.#bytes,
       entries: this.#entries.size,
+      hits: this.#hits,
       misses: this.#misses,
       evictions: this.#evictions,
     };

@@ -29,6 +29,7 @@ Deno.test("SegmentCache evicts least recently used segments to stay under its by
   assert.deepEqual(cache.stats(), {
     bytes: one * 2,
     entries: 2,
+    hits: 1,
     misses: 3,
     evictions: 1,
   });

@@ -154,6 +154,11 @@ export class SubscriptionManager {
     return manager;
   }
 
+  /** Live subscriptions now (for `/metrics`). */
+  get size(): number {
+    return this.#registry.size;
+  }
+
   /** Sets the base URL (for example once the listener is bound). */
   setBaseUrl(url: string): void {
     this.#baseUrl = url.replace(/\/+$/, "");

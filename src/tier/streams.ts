@@ -75,6 +75,9 @@ export class TierStreams {
   /** Σ of the sizes of sealed, not uploaded segments, and their count. */
   #uploadBacklogBytes = 0;
   #uploadsPending = 0;
+  /** Segments sealed and uploaded since start (for `/metrics`). */
+  #sealed = 0;
+  #uploaded = 0;
 
   /** Per-stream state and the backlog counters from the WAL's tables. */
   load(snapshot: WalSnapshot): void {
@@ -161,6 +164,7 @@ export class TierStreams {
     s.sealedThrough = row.endPos;
     this.#uploadBacklogBytes += row.sizeBytes;
     this.#uploadsPending++;
+    this.#sealed++;
   }
 
   /** A manifest published `s` up to `through`: reads below come from segments. */
@@ -176,6 +180,7 @@ export class TierStreams {
     row.uploaded = true;
     this.#uploadBacklogBytes -= row.sizeBytes;
     this.#uploadsPending--;
+    this.#uploaded++;
   }
 
   /** Stops tracking stream `id`, taking its bytes off the backlog. */
@@ -208,6 +213,8 @@ export class TierStreams {
     walBacklogBytes: number;
     uploadBacklogBytes: number;
     uploadsPending: number;
+    segmentsSealed: number;
+    segmentsUploaded: number;
   } {
     assert(
       this.#walBacklogBytes >= 0 && this.#uploadBacklogBytes >= 0 &&
@@ -218,6 +225,8 @@ export class TierStreams {
       walBacklogBytes: this.#walBacklogBytes,
       uploadBacklogBytes: this.#uploadBacklogBytes,
       uploadsPending: this.#uploadsPending,
+      segmentsSealed: this.#sealed,
+      segmentsUploaded: this.#uploaded,
     };
   }
 

@@ -78,6 +78,10 @@ export interface TierStats {
   uploadBacklogBytes: number;
   /** Sealed segments waiting for upload. */
   uploadsPending: number;
+  /** Segments sealed since start. */
+  segmentsSealed: number;
+  /** Segments uploaded (named by a published manifest) since start. */
+  segmentsUploaded: number;
   /** Streams whose objects wait to be deleted. */
   releaseQueue: number;
   /** Releases dropped because the queue was full. */

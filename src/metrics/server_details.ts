@@ -1,0 +1,96 @@
+/**
+ * @module
+ * `GET /v1/server/_details`: what an operator asks when the server is slow
+ * or large: the limits in force, memory by subsystem, the append queue,
+ * live readers, the tier's backlog, and the largest streams (a bounded
+ * list). Built on demand; it walks every stream once, so it is an admin
+ * route, not something to poll as often as `/health`.
+ */
+
+import { SERVER_DETAILS_TOP_STREAMS } from "../limits.ts";
+import { memoryBySubsystem, type MetricParts } from "./families.ts";
+
+/** A stream as the size ranking sees it. */
+export interface SizedStream {
+  /** Stream name. */
+  name: string;
+  /** Committed tail position: the stream's length in bytes. */
+  tailPos: number;
+}
+
+/** What the details read: the metric parts plus every stream. */
+export interface DetailsParts extends MetricParts {
+  /** Every live stream, in any order. */
+  streams: () => Iterable<SizedStream>;
+}
+
+/** The details body. */
+export function serverDetails(
+  parts: DetailsParts,
+  topMax: number = SERVER_DETAILS_TOP_STREAMS,
+): Record<string, unknown> {
+  const { config } = parts;
+  const writer = parts.engine.writerStats();
+  const tier = parts.tier?.stats();
+  return {
+    uptimeSeconds: Math.round(performance.now() / 1000),
+    limits: config.limits,
+    segment: {
+      segmentBytes: config.segment.segmentBytes,
+      segmentAgeMs: config.segment.segmentAgeMs,
+      cacheBytes: config.segment.cacheBytes,
+      backlogBytesMax: config.segment.backlogBytesMax,
+      uploadBacklogBytesMax: config.segment.uploadBacklogBytesMax,
+    },
+    memory: {
+      process: Deno.memoryUsage(),
+      subsystems: memoryBySubsystem(parts),
+    },
+    appendQueue: {
+      requests: writer.queued,
+      bytes: writer.queuedBytes,
+      rejections: writer.queueRejections,
+    },
+    writer: {
+      commits: writer.commits,
+      requests: writer.requests,
+      appendRecords: writer.appendRecords,
+      appendBytes: writer.appendBytes,
+    },
+    live: {
+      waiters: parts.engine.waiting,
+      sseConnections: parts.sseConnections(),
+    },
+    streams: parts.engine.streamCount,
+    subscriptions: parts.subscriptions?.() ?? null,
+    tier: tier === undefined ? null : {
+      backlogBytes: tier.backlogBytes,
+      walBacklogBytes: tier.walBacklogBytes,
+      uploadBacklogBytes: tier.uploadBacklogBytes,
+      uploadsPending: tier.uploadsPending,
+      releaseQueue: tier.releaseQueue,
+      cache: tier.cache,
+    },
+    topStreams: largest(parts.streams(), topMax).map((s) => ({
+      name: s.name,
+      bytes: s.tailPos,
+    })),
+  };
+}
+
+/** The `max` longest streams, longest first (ties: first seen first). */
+export function largest(
+  streams: Iterable<SizedStream>,
+  max: number,
+): SizedStream[] {
+  const top: SizedStream[] = [];
+  if (max <= 0) return top;
+  for (const s of streams) {
+    if (top.length === max && s.tailPos <= top[max - 1].tailPos) continue;
+    let i = top.length;
+    while (i > 0 && top[i - 1].tailPos < s.tailPos) i--;
+    top.splice(i, 0, s);
+    if (top.length > max) top.pop();
+  }
+  return top;
+}
