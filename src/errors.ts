@@ -45,7 +45,11 @@ export type ErrorKind =
   // Schema registry and lenses.
   | "schema_invalid"
   | "validation_failed"
-  | "lens_version_mismatch";
+  | "lens_version_mismatch"
+  // Stream profiles: a profile that cannot replace the stream's current one,
+  // and a body encoding a profile route does not speak.
+  | "profile_conflict"
+  | "unsupported_media_type";
 
 /** HTTP status for each kind; the compiler flags a new kind with no status. */
 export const STATUS: Record<ErrorKind, number> = {
@@ -84,6 +88,8 @@ export const STATUS: Record<ErrorKind, number> = {
   schema_invalid: 400,
   validation_failed: 400,
   lens_version_mismatch: 409,
+  profile_conflict: 409,
+  unsupported_media_type: 415,
 };
 
 /**
@@ -127,6 +133,8 @@ export const SUBSCRIPTION_CODE: Record<ErrorKind, string> = {
   schema_invalid: "SCHEMA_INVALID",
   validation_failed: "VALIDATION_FAILED",
   lens_version_mismatch: "LENS_VERSION_MISMATCH",
+  profile_conflict: "PROFILE_CONFLICT",
+  unsupported_media_type: "UNSUPPORTED_MEDIA_TYPE",
 };
 
 /**

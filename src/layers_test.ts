@@ -20,6 +20,7 @@ const LEAVES = [
 const MAY_IMPORT: Record<string, string[]> = {
   "_wasm/": [],
   "auth/": [],
+  "profiles/": [],
   "protocol/": [],
   "schema/": [],
   "search/": [],

@@ -179,6 +179,7 @@ export const ORIGINS_MAX = 256;
  * read only some of them; past it the page ends early with `next` set.
  */
 export const LIST_SCAN_NAMES_MAX = 10_000;
+
 // ---- the operator's view (src/metrics/, src/http/observe.ts) ----------------
 
 /** Streams listed by size in `GET /v1/server/_details` at most. */
@@ -218,3 +219,11 @@ export const SEARCH_SIZE_MAX = 500;
 export const SEARCH_TIMEOUT_MS_MAX = 3000;
 /** Bindings (schema versions) one search field may list. */
 export const SEARCH_FIELD_BINDINGS_MAX = 1024;
+// ---- stream profiles (src/profiles/) ----------------------------------------
+
+/** Extra secret key names one profile's `redactKeys` may list. */
+export const PROFILE_REDACT_KEYS_MAX = 64;
+/** Dotted paths one evlog correlation field list may hold. */
+export const PROFILE_FIELD_PATHS_MAX = 64;
+/** Nesting depth of an appended element a profile walks (redaction). */
+export const PROFILE_JSON_DEPTH_MAX = 64;
