@@ -24,6 +24,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "protocol/": [],
   "schema/": [],
   "search/": [],
+  "touch/": ["profiles/"],
   "storage/": [],
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
@@ -59,6 +60,7 @@ const TYPES_ONLY: Record<string, string[]> = {
   "http/": ["tier/"],
   "index/": ["storage/"],
   "metrics/": ["engine/", "tier/"],
+  "touch/": ["profiles/"],
 };
 
 const SRC = dirname(fileURLToPath(import.meta.url));
