@@ -60,7 +60,6 @@ const TYPES_ONLY: Record<string, string[]> = {
   "http/": ["tier/"],
   "index/": ["storage/"],
   "metrics/": ["engine/", "tier/"],
-  "touch/": ["profiles/"],
 };
 
 const SRC = dirname(fileURLToPath(import.meta.url));
