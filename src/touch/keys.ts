@@ -5,7 +5,7 @@
  * projected field). A key is XXH3-64 (seed 0) of a preimage, written as 16
  * lower-case hex digits; a key id is the uint32 used on hot paths. One
  * hasher instance serves a whole batch, so a batch costs no allocation per
- * key across the WASM boundary beyond the preimage itself.
+ * key: preimages are built in a scratch buffer and hashed in place.
  */
 
 import { createXXHash3, createXXHash32, type IHasher } from "hash-wasm";
@@ -36,6 +36,14 @@ export interface Template {
 }
 
 const HEX16 = /^[0-9a-f]{16}$/;
+const TAGS = {
+  key: new TextEncoder().encode("key\0"),
+  mem: new TextEncoder().encode("mem\0"),
+  fld: new TextEncoder().encode("fld\0"),
+  tpl: new TextEncoder().encode("tpl\0"),
+};
+/** Template ids whose 8 bytes are kept decoded. */
+const ID_CACHE_MAX = 65_536;
 const INT = /^-?\d+$/;
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
@@ -96,6 +104,8 @@ export class KeyHasher {
   readonly #h64: IHasher;
   readonly #h32: IHasher;
   readonly #enc = new TextEncoder();
+  readonly #ids = new Map<string, Uint8Array>();
+  readonly #scratch = new Uint8Array(4096);
 
   private constructor(h64: IHasher, h32: IHasher) {
     this.#h64 = h64;
@@ -154,24 +164,22 @@ export class KeyHasher {
 
   /** `"tpl\0" + T`. */
   templateKey(templateId: string): string {
-    return this.hashMany([this.templateKeyPreimage(templateId)])[0];
+    return this.fineKey("tpl", templateId, null, []);
   }
 
   /** `"key\0" + T` then `"\0" + arg` per field. */
   watchKey(templateId: string, args: string[]): string {
-    return this.hashMany([this.finePreimage("key", templateId, null, args)])[0];
+    return this.fineKey("key", templateId, null, args);
   }
 
   /** `"mem\0" + T` then `"\0" + arg` per field. */
   membershipKey(templateId: string, args: string[]): string {
-    return this.hashMany([this.finePreimage("mem", templateId, null, args)])[0];
+    return this.fineKey("mem", templateId, null, args);
   }
 
   /** `"fld\0" + T + "\0" + field` then `"\0" + arg` per template field. */
   projectedFieldKey(templateId: string, field: string, args: string[]): string {
-    return this.hashMany([this.finePreimage("fld", templateId, field, args)])[
-      0
-    ];
+    return this.fineKey("fld", templateId, field, args);
   }
 
   /** Preimage of a template key. */
@@ -184,6 +192,17 @@ export class KeyHasher {
     return this.#bytes(["tbl", entity]);
   }
 
+  /** The key of a fine preimage, hashed in place without a copy. */
+  fineKey(
+    tag: "key" | "mem" | "fld" | "tpl",
+    templateId: string,
+    field: string | null,
+    args: string[],
+  ): string {
+    const bytes = this.#fill(tag, templateId, field, args);
+    return this.#h64.init().update(bytes).digest("hex");
+  }
+
   /** Preimage of a fine key: tag, NUL, T (8 bytes BE), optional field, args. */
   finePreimage(
     tag: "key" | "mem" | "fld" | "tpl",
@@ -191,30 +210,49 @@ export class KeyHasher {
     field: string | null,
     args: string[],
   ): Uint8Array {
-    const parts: Uint8Array[] = [];
-    if (field !== null) parts.push(this.#enc.encode("\0" + field));
-    for (const arg of args) parts.push(this.#enc.encode("\0" + arg));
-    let size = 4 + 8;
-    for (const p of parts) size += p.length;
-    const out = new Uint8Array(size);
-    out.set(this.#enc.encode(tag + "\0"), 0);
-    writeIdBE(out, 4, templateId);
-    let at = 12;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
+    return this.#fill(tag, templateId, field, args).slice();
+  }
+
+  /** The preimage in the scratch buffer when it fits, else a new array. */
+  #fill(
+    tag: "key" | "mem" | "fld" | "tpl",
+    templateId: string,
+    field: string | null,
+    args: string[],
+  ): Uint8Array {
+    let tail = field === null ? "" : "\0" + field;
+    for (const arg of args) tail += "\0" + arg;
+    const scratch = this.#scratch;
+    scratch.set(TAGS[tag], 0);
+    scratch.set(this.#idBytes(templateId), 4);
+    if (tail.length * 3 <= scratch.length - 12) {
+      const { written } = this.#enc.encodeInto(tail, scratch.subarray(12));
+      return scratch.subarray(0, 12 + written);
     }
+    const tailBytes = this.#enc.encode(tail);
+    const out = new Uint8Array(12 + tailBytes.length);
+    out.set(scratch.subarray(0, 12), 0);
+    out.set(tailBytes, 12);
     return out;
+  }
+
+  #idBytes(templateId: string): Uint8Array {
+    let bytes = this.#ids.get(templateId);
+    if (bytes === undefined) {
+      if (!isHex16(templateId)) {
+        throw new RangeError(`template id ${templateId} is not hex16`);
+      }
+      bytes = new Uint8Array(8);
+      for (let i = 0; i < 8; i++) {
+        bytes[i] = parseInt(templateId.slice(i * 2, i * 2 + 2), 16);
+      }
+      if (this.#ids.size >= ID_CACHE_MAX) this.#ids.clear();
+      this.#ids.set(templateId, bytes);
+    }
+    return bytes;
   }
 
   #bytes(parts: string[]): Uint8Array {
     return this.#enc.encode(parts.join("\0"));
-  }
-}
-
-function writeIdBE(out: Uint8Array, at: number, id: string): void {
-  if (!isHex16(id)) throw new RangeError(`template id ${id} is not hex16`);
-  for (let i = 0; i < 8; i++) {
-    out[at + i] = parseInt(id.slice(i * 2, i * 2 + 2), 16);
   }
 }

@@ -202,7 +202,7 @@ export interface BatchOutput {
 
 interface FinePlan {
   template: ActiveTemplate;
-  preimages: Uint8Array[];
+  keys: string[];
 }
 
 /** Runs one batch: changes to touches, with budgets and coalescing. */
@@ -232,8 +232,13 @@ export function processBatch(
     if (touch.kind === "template") state.counters.templateTouches++;
     else if (touch.kind === "fine") state.counters.fineTouches++;
   };
+  const templateKeys = new Map<string, string>();
   const templateTouch = (t: Template) => {
-    const key = hasher.templateKey(t.id);
+    let key = templateKeys.get(t.id);
+    if (key === undefined) {
+      key = hasher.templateKey(t.id);
+      templateKeys.set(t.id, key);
+    }
     add({ key, keyId: hasher.keyId(key), kind: "template" });
   };
   const plans: FinePlan[] = [];
@@ -248,7 +253,7 @@ export function processBatch(
         templateTouch(template);
         continue;
       }
-      const fine = finePreimages(hasher, template, change, opts);
+      const fine = fineKeys(hasher, template, change, opts);
       if (fine === "error") {
         state.counters.missingBeforeErrors++;
         state.errorLatched = true;
@@ -258,11 +263,9 @@ export function processBatch(
         templateTouch(template);
         continue;
       }
-      if (fine.length > 0) plans.push({ template, preimages: fine });
+      if (fine.length > 0) plans.push({ template, keys: fine });
     }
   }
-  // Fine keys of the whole batch in one pass over the hasher.
-  const keys = hasher.hashMany(plans.flatMap((p) => p.preimages));
   const budget = input.lagRecords > opts.lagRecoverFineTouchesAtSourceOffsets
     ? Math.min(
       opts.fineTouchBudgetPerBatch,
@@ -271,10 +274,8 @@ export function processBatch(
     : opts.fineTouchBudgetPerBatch;
   refill(state, input.nowMs, opts);
   let used = 0;
-  let at = 0;
   for (const plan of plans) {
-    for (let i = 0; i < plan.preimages.length; i++) {
-      const key = keys[at++];
+    for (const key of plan.keys) {
       if (out.has(key)) continue;
       const keyId = hasher.keyId(key);
       if (input.isHotKey !== undefined && !input.isHotKey(keyId)) {
@@ -344,23 +345,22 @@ export function tupleOf(template: Template, row: Row | null): string[] | null {
 }
 
 /**
- * Preimages of the fine keys of one change for one template, or `"error"`
- * for an update without a before image under `onMissingBefore: error`.
+ * The fine keys of one change for one template, or `"error"` for an update
+ * without a before image under `onMissingBefore: error`.
  */
-export function finePreimages(
+export function fineKeys(
   hasher: KeyHasher,
   template: Template,
   change: Change,
   opts: Pick<ProcessorOptions, "onMissingBefore">,
-): Uint8Array[] | "error" {
+): string[] | "error" {
   const id = template.id;
-  const watch = (a: string[]) => hasher.finePreimage("key", id, null, a);
-  const member = (a: string[]) => hasher.finePreimage("mem", id, null, a);
-  const field = (f: string, a: string[]) =>
-    hasher.finePreimage("fld", id, f, a);
+  const watch = (a: string[]) => hasher.fineKey("key", id, null, a);
+  const member = (a: string[]) => hasher.fineKey("mem", id, null, a);
+  const field = (f: string, a: string[]) => hasher.fineKey("fld", id, f, a);
   const before = tupleOf(template, change.before);
   const after = tupleOf(template, change.after);
-  const out: Uint8Array[] = [];
+  const out: string[] = [];
   if (change.op === "insert") {
     if (after) out.push(watch(after), member(after));
     return out;
