@@ -24,6 +24,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "protocol/": [],
   "schema/": [],
   "search/": [],
+  "touch/": ["profiles/"],
   "storage/": [],
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
