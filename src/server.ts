@@ -35,6 +35,8 @@ import { openThreadedSqliteStore } from "./storage/threaded_sqlite_store.ts";
 import type { WalStore } from "./storage/wal_store.ts";
 import { createNodeZstdCodec } from "./_wasm/codec.ts";
 import { bootstrapFromObjects } from "./tier/bootstrap.ts";
+import type { RunCatalog } from "./index/catalog.ts";
+import { openSqliteRunCatalog } from "./index/sqlite_catalog.ts";
 import { streamDetails } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
@@ -121,14 +123,19 @@ async function open(
   const metered = objects === undefined
     ? undefined
     : new MeteredObjectStore(objects.store);
+  // The routing-key index catalog, in the data dir's local SQLite file.
+  const indexCatalog = metered === undefined
+    ? undefined
+    : openSqliteRunCatalog(paths.subscriptions, config.storage.durability);
+  if (indexCatalog !== undefined) stack.defer(() => indexCatalog.close());
   if (metered !== undefined && config.objectStore.bootstrap) {
-    await bootstrapFromObjects(store, metered, log);
+    await bootstrapFromObjects(store, metered, log, Date.now(), indexCatalog);
   }
   const engine = await openEngine(config, store, options, log);
   stack.defer(() => engine.close());
   const tier = metered === undefined
     ? undefined
-    : await openTier(config, paths, store, metered, engine, log);
+    : await openTier(config, paths, store, metered, engine, log, indexCatalog);
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
     ? await openSubscriptions(config, paths.subscriptions, engine, log, stack)
@@ -357,6 +364,7 @@ async function openTier(
   objects: ObjectStore,
   engine: Engine,
   log: Logger,
+  indexCatalog?: RunCatalog,
 ): Promise<Tier> {
   const tier = await Tier.open({
     store,
@@ -368,6 +376,7 @@ async function openTier(
     streams: () => engine.streamInfos(),
     streamInfo: (id) => engine.streamInfo(id),
     log,
+    routingIndex: indexCatalog && { catalog: indexCatalog },
   });
   wireTier(engine, tier);
   return tier;

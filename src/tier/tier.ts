@@ -22,7 +22,18 @@ import type { WalStore } from "../storage/wal_store.ts";
 import { crashPointHook, type TierContext } from "./_context.ts";
 import { inThreadSealer, type Sealer, workerSealer } from "./_seal.ts";
 import { SYSTEM_CLOCK, type TierClock } from "./clock.ts";
-import { tieredKeyedReader, tieredReader, tieredTimeSeeker } from "./reader.ts";
+import {
+  segmentKeysOf,
+  tieredKeyedReader,
+  tieredReader,
+  tieredTimeSeeker,
+} from "./reader.ts";
+import { type RunBuilder, workerRunBuilder } from "../index/builder.ts";
+import { RunCache } from "../index/cache.ts";
+import type { RunCatalog } from "../index/catalog.ts";
+import { defaultShape, type RoutingIndexShape } from "../index/plan.ts";
+import { RoutingKeyIndex } from "../index/routing_index.ts";
+import { ROUTING_RUN_CACHE_BYTES_DEFAULT } from "../limits.ts";
 import type { KeyedChunkReader } from "../engine/keyed_reader.ts";
 import type { TimeSeeker } from "../engine/types.ts";
 import { ReleaseQueue } from "./release_queue.ts";
@@ -61,6 +72,26 @@ export interface TierOptions {
    * it, sealing runs on this thread in slices that yield between blocks.
    */
   walPath?: string;
+  /**
+   * The routing-key index: its catalog, and optionally where runs are built
+   * and decoded (default: two Workers) and its shape. Without it, keyed
+   * reads open every segment.
+   */
+  routingIndex?: TierIndexOptions;
+}
+
+/** The routing-key index's parts (`TierOptions.routingIndex`). */
+export interface TierIndexOptions {
+  /** Which runs exist (the data dir's SQLite in the server). */
+  catalog: RunCatalog;
+  /** Where runs are built (default: a Worker). */
+  builder?: RunBuilder;
+  /** Where fetched runs are decoded (default: a second Worker). */
+  decoder?: RunBuilder;
+  /** Run hierarchy shape (default `defaultShape()`). */
+  shape?: RoutingIndexShape;
+  /** Budget of decoded runs in memory. */
+  cacheBytes?: number;
 }
 
 /** Whole-tier counters. */
@@ -95,6 +126,8 @@ export class Tier {
   readonly #o: TierOptions;
   readonly #ctx: TierContext;
   readonly #sealer: Sealer;
+  readonly #index: RoutingKeyIndex | undefined;
+  readonly #closeIndex: () => void;
   readonly #releases: ReleaseQueue;
   readonly #stop = new AbortController();
   #loops: Promise<void>[] = [];
@@ -124,8 +157,46 @@ export class Tier {
       schemaPublished: (id, revision) => this.#schemaPublished(id, revision),
       crashPoint: crashPointHook(options.config.testCrashPoint),
     };
+    const ix = options.routingIndex;
+    if (ix === undefined) {
+      this.#index = undefined;
+      this.#closeIndex = () => {};
+    } else {
+      const builder = ix.builder ?? workerRunBuilder();
+      const decoder = ix.decoder ??
+        (ix.builder === undefined ? workerRunBuilder() : builder);
+      const { streams, objects, cache } = this.#ctx;
+      this.#index = new RoutingKeyIndex({
+        objects,
+        catalog: ix.catalog,
+        builder,
+        decoder,
+        cache: new RunCache(
+          ix.cacheBytes ?? ROUTING_RUN_CACHE_BYTES_DEFAULT,
+        ),
+        readKeys: (id, ordinal) => {
+          const s = streams.get(id);
+          if (s === undefined) {
+            throw new StreamError("not_found", `No tiered stream id ${id}`);
+          }
+          return segmentKeysOf(objects, cache, s, ordinal);
+        },
+        shape: ix.shape ?? defaultShape(),
+        now: () => this.#ctx.clock.now(),
+      });
+      this.#closeIndex = () => {
+        builder.close();
+        if (decoder !== builder) decoder.close();
+      };
+    }
+    this.#ctx.routingIndex = this.#index;
     this.#releases = new ReleaseQueue(this.#ctx);
     this.#sealer = options.sealer ?? sealerFor(options);
+  }
+
+  /** The routing-key index, when configured. */
+  get routingIndex(): RoutingKeyIndex | undefined {
+    return this.#index;
   }
 
   /** Loads segment rows, sweeps stray files, and starts the loops. */
@@ -145,6 +216,7 @@ export class Tier {
       ];
     } catch (error) {
       tier.#sealer.close();
+      tier.#closeIndex();
       throw error;
     }
     return tier;
@@ -175,6 +247,13 @@ export class Tier {
       if (infos.has(id)) continue;
       this.#releases.release(id);
       this.#schemaRevisions.delete(id);
+      this.#index?.dropStream(id).catch((error) =>
+        this.#ctx.log.warn(
+          `stream ${id}: routing-key index not dropped: ${
+            (error as Error).message
+          }`,
+        )
+      );
     }
     return [...infos.values()];
   }
@@ -188,7 +267,14 @@ export class Tier {
   /** Wraps the WAL's reader for keyed reads (bloom filters skip blocks). */
   keyedReader(wal: ChunkReader, counts: TierReadBytes): KeyedChunkReader {
     const { streams, objects, cache } = this.#ctx;
-    return tieredKeyedReader(streams, objects, cache, wal, counts);
+    return tieredKeyedReader(
+      streams,
+      objects,
+      cache,
+      wal,
+      counts,
+      this.#index,
+    );
   }
 
   /** Wraps the WAL's time seeker: segments are searched by time bounds. */
@@ -305,6 +391,7 @@ export class Tier {
     this.#schemaWaiters.clear();
     await Promise.all(this.#loops);
     this.#sealer.close();
+    this.#closeIndex();
   }
 }
 
