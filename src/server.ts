@@ -37,7 +37,7 @@ import { createNodeZstdCodec } from "./_wasm/codec.ts";
 import { bootstrapFromObjects } from "./tier/bootstrap.ts";
 import type { RunCatalog } from "./index/catalog.ts";
 import { openSqliteRunCatalog } from "./index/sqlite_catalog.ts";
-import { streamDetails } from "./tier/details.ts";
+import { streamDetails, streamIndexStatus } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
 import { openObjectStore } from "./objectstore/open.ts";
@@ -151,6 +151,11 @@ async function open(
     limits: config.limits,
     log,
     details: (name) => streamDetails(engine, tier, name),
+    indexStatus: (name) => {
+      const schema = engine.schemaRegistry(name);
+      const rule = schema.ok && schema.value.registry.routingKey !== null;
+      return streamIndexStatus(engine, tier, name, rule);
+    },
     health: tier === undefined ? walHealth : tierHealth(tier),
     schemaPublished: tier === undefined
       ? undefined

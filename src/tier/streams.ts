@@ -75,6 +75,8 @@ export function publishedSummary(
 
 /** Tiered streams by id, with the backlog counters. */
 export class TierStreams {
+  /** When this process marked a segment uploaded (for index lag figures). */
+  readonly uploadedAtMs = new WeakMap<SegmentRow, number>();
   readonly #streams = new Map<number, TierStream>();
   /** Σ over streams of `tailPos - walStart`. */
   #walBacklogBytes = 0;
@@ -183,9 +185,10 @@ export class TierStreams {
   }
 
   /** Marks `row` uploaded (a published manifest names it). */
-  markUploaded(row: SegmentRow): void {
+  markUploaded(row: SegmentRow, nowMs?: number): void {
     if (row.uploaded) return;
     row.uploaded = true;
+    if (nowMs !== undefined) this.uploadedAtMs.set(row, nowMs);
     this.#uploadBacklogBytes -= row.sizeBytes;
     this.#uploadsPending--;
     this.#uploaded++;

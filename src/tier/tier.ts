@@ -27,12 +27,14 @@ import {
   tieredKeyedReader,
   tieredReader,
   tieredTimeSeeker,
+  uploadedCount,
 } from "./reader.ts";
 import { type RunBuilder, workerRunBuilder } from "../index/builder.ts";
 import { RunCache } from "../index/cache.ts";
 import type { RunCatalog } from "../index/catalog.ts";
 import { defaultShape, type RoutingIndexShape } from "../index/plan.ts";
 import { RoutingKeyIndex } from "../index/routing_index.ts";
+import type { RoutingIndexStatus } from "../index/status.ts";
 import { ROUTING_RUN_CACHE_BYTES_DEFAULT } from "../limits.ts";
 import type { KeyedChunkReader } from "../engine/keyed_reader.ts";
 import type { TimeSeeker } from "../engine/types.ts";
@@ -128,6 +130,7 @@ export class Tier {
   readonly #sealer: Sealer;
   readonly #index: RoutingKeyIndex | undefined;
   readonly #closeIndex: () => void;
+  readonly #openedAtMs: number;
   readonly #releases: ReleaseQueue;
   readonly #stop = new AbortController();
   #loops: Promise<void>[] = [];
@@ -190,6 +193,7 @@ export class Tier {
       };
     }
     this.#ctx.routingIndex = this.#index;
+    this.#openedAtMs = this.#ctx.clock.now();
     this.#releases = new ReleaseQueue(this.#ctx);
     this.#sealer = options.sealer ?? sealerFor(options);
   }
@@ -361,6 +365,28 @@ export class Tier {
       waiter.settle(true);
     }
     if (waiters.size === 0) this.#schemaWaiters.delete(id);
+  }
+
+  /**
+   * The `routing_key_index` object of `_index_status` for stream `id`;
+   * `configured` says whether the stream has keys or a routing-key rule.
+   */
+  indexStatus(id: number, configured: boolean): RoutingIndexStatus {
+    const index = this.#index;
+    if (index === undefined) return { configured: false };
+    const s = this.#ctx.streams.get(id);
+    const uploaded = s === undefined ? 0 : uploadedCount(s);
+    const through = index.manifest(id)?.indexedThrough ?? 0;
+    const oldest = s !== undefined && through < uploaded
+      ? s.segments[through]
+      : undefined;
+    return index.status(id, {
+      configured,
+      uploadedCount: uploaded,
+      oldestUnindexedUploadedAtMs: oldest === undefined
+        ? undefined
+        : this.#ctx.streams.uploadedAtMs.get(oldest) ?? this.#openedAtMs,
+    });
   }
 
   /** `_details` figures for stream `id`. */

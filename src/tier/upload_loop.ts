@@ -170,7 +170,7 @@ async function truncateBelow(
   if (!ctx.streams.isCurrent(s)) return; // released: counted there
   for (const row of done) {
     if (row.uploaded) continue;
-    ctx.streams.markUploaded(row);
+    ctx.streams.markUploaded(row, ctx.clock.now());
     await removeSegmentFile(ctx.segmentDir, row);
   }
   s.put.clear();
