@@ -39,6 +39,11 @@ export interface TierStream {
   published: string | undefined;
   /** The schema registry last prepared for publication, and its object. */
   schema: { source: object; text: string; ref: SchemaRegistryRef } | undefined;
+  /**
+   * Publication times (epoch ms, this process) of the manifest before the
+   * latest one and of the latest; 0 before there was one.
+   */
+  manifestAtMs: [number, number];
   /** Key of the registry object the last published manifest named. */
   schemaPublishedKey: string | undefined;
   /** Sealing fails and backs off independently of uploading. */
@@ -152,6 +157,7 @@ export class TierStreams {
         published: undefined,
         schema: undefined,
         schemaPublishedKey: undefined,
+        manifestAtMs: [0, 0],
         seal: freshRetry(),
         upload: freshRetry(),
       };

@@ -24,6 +24,7 @@ import { retryLater, warnFailed } from "./retry.ts";
 import { removeSegmentFile, segmentFilePath } from "./segment_files.ts";
 import { publishedSummary, type TierStream } from "./streams.ts";
 import { uploadedCount } from "./reader.ts";
+import { ROUTING_RUN_RETIRED_GRACE_MS } from "../limits.ts";
 
 /** Uploads and publishes what is due in `infos` (committed streams). */
 export async function uploadPass(
@@ -65,7 +66,8 @@ const INDEX_STEPS_PER_PASS = 4;
  * Brings the stream's routing-key index up to its uploaded segments, a few
  * steps per pass (off the request path). When the index changed, the
  * stream's manifest is published again on the next pass with the new
- * `routingIndex` section. A failed step is logged; the next pass retries.
+ * `routingIndex` section. Retired runs are deleted here too. A failed step
+ * is logged; the next pass retries.
  */
 async function indexStep(ctx: TierContext, s: TierStream): Promise<void> {
   const index = ctx.routingIndex;
@@ -78,6 +80,21 @@ async function indexStep(ctx: TierContext, s: TierStream): Promise<void> {
       if (await index.step(s.id, uploaded) === undefined) break;
       changed = true;
     }
+    // Runs compacted away, once two manifests not naming them are out.
+    const forgotten = await index.collectRetired(s.id, s.manifestAtMs[0]);
+    if (forgotten > 0) changed = true;
+    // Manifests are published on change only: when retired runs wait and
+    // the latest manifest is older than the grace time, publish it again so
+    // a second manifest without them exists.
+    const retired = index.status(s.id, {
+      configured: true,
+      uploadedCount: uploaded,
+      oldestUnindexedUploadedAtMs: undefined,
+    });
+    if (
+      retired.configured && retired.retired_run_count > 0 &&
+      s.manifestAtMs[1] <= ctx.clock.now() - ROUTING_RUN_RETIRED_GRACE_MS
+    ) changed = true;
   } catch (error) {
     ctx.log.warn(
       `stream ${s.id}: routing-key index step failed; will retry: ${
@@ -131,6 +148,7 @@ async function uploadDue(
     await ctx.objects.put(manifestKey(s.id), encodeManifest(manifest));
     ctx.crashPoint("after_manifest_publish");
     s.published = summary;
+    s.manifestAtMs = [s.manifestAtMs[1], ctx.clock.now()];
     if (info.schemaRegistry !== null) {
       ctx.schemaPublished(s.id, info.schemaRegistry.revision);
     }
