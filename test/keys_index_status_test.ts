@@ -49,11 +49,14 @@ Deno.test("_index_status reports the routing-key index the upload loop builds; k
       assert.equal(r.status, 200);
       etag = r.headers.get("etag")!;
       status = await r.json() as Status;
-      if (status.routing_key_index.indexed_segment_count === 32) break;
+      if (
+        status.routing_key_index.indexed_segment_count === 32 &&
+        status.segments.uploaded_count === 36
+      ) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.equal(status!.stream, "ix");
-    assert.ok(status!.segments.uploaded_count >= 32);
+    assert.equal(status!.segments.uploaded_count, 36);
     const rk = status!.routing_key_index;
     assert.equal(rk.configured, true);
     assert.equal(rk.indexed_segment_count, 32);
@@ -68,11 +71,15 @@ Deno.test("_index_status reports the routing-key index the upload loop builds; k
     assert.match(etag, /^W\/"[0-9a-f]{16}"$/);
 
     // Once nothing moves, the same ETag answers 304.
+    assert.equal(rk.lag_segments, 4);
     let notModified = false;
     for (let i = 0; i < 2000 && !notModified; i++) {
       const first = await fetch(`${base}/_index_status`);
       await first.body?.cancel();
       const tag = first.headers.get("etag")!;
+      // Time passes (lag_ms grows: 4 segments wait for a full span); the
+      // tag holds while the index and the uploads stay put.
+      await new Promise((r) => setTimeout(r, 5));
       const again = await fetch(`${base}/_index_status`, {
         headers: { "if-none-match": tag },
       });
@@ -81,6 +88,11 @@ Deno.test("_index_status reports the routing-key index the upload loop builds; k
       if (!notModified) await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(notModified);
+    const stale = await fetch(`${base}/_index_status`, {
+      headers: { "if-none-match": 'W/"0000000000000000"' },
+    });
+    await stale.body?.cancel();
+    assert.equal(stale.status, 200);
 
     const missing = await fetch(`${server.url}/v1/stream/nope/_index_status`);
     assert.equal(missing.status, 404);

@@ -2,8 +2,8 @@
  * @module
  * `GET /v1/stream/{name}/_index_status`: how far the stream's indexes are
  * built (the routing-key index; families not built yet report
- * `configured: false`). A weak ETag over the body answers a matching
- * `If-None-Match` with 304.
+ * `configured: false`). A weak ETag over the body (without `lag_ms`, which
+ * moves with the clock) answers a matching `If-None-Match` with 304.
  */
 
 import { StreamError } from "../errors.ts";
@@ -23,7 +23,13 @@ export function getIndexStatus(ctx: HttpContext, req: RouteRequest): Response {
   const found = ctx.indexStatus(req.name);
   if (!found.ok) return errorResponse(found.error, method);
   const body = JSON.stringify(found.value);
-  const etag = `W/"${bodyHash(body)}"`;
+  // `lag_ms` grows with the clock alone: the tag leaves it out, so it
+  // changes when the index or the uploads move, not on every request.
+  const rk = found.value.routing_key_index;
+  const tagged = rk.configured ? { ...rk, lag_ms: null } : rk;
+  const etag = `W/"${
+    bodyHash(JSON.stringify({ ...found.value, routing_key_index: tagged }))
+  }"`;
   const headers = {
     "content-type": "application/json",
     "cache-control": "no-cache",
