@@ -35,7 +35,9 @@ import { openThreadedSqliteStore } from "./storage/threaded_sqlite_store.ts";
 import type { WalStore } from "./storage/wal_store.ts";
 import { createNodeZstdCodec } from "./_wasm/codec.ts";
 import { bootstrapFromObjects } from "./tier/bootstrap.ts";
-import { streamDetails } from "./tier/details.ts";
+import type { RunCatalog } from "./index/catalog.ts";
+import { openSqliteRunCatalog } from "./index/sqlite_catalog.ts";
+import { streamDetails, streamIndexStatus } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
 import { openObjectStore } from "./objectstore/open.ts";
@@ -121,14 +123,19 @@ async function open(
   const metered = objects === undefined
     ? undefined
     : new MeteredObjectStore(objects.store);
+  // The routing-key index catalog, in the data dir's local SQLite file.
+  const indexCatalog = metered === undefined
+    ? undefined
+    : openSqliteRunCatalog(paths.subscriptions, config.storage.durability);
+  if (indexCatalog !== undefined) stack.defer(() => indexCatalog.close());
   if (metered !== undefined && config.objectStore.bootstrap) {
-    await bootstrapFromObjects(store, metered, log);
+    await bootstrapFromObjects(store, metered, log, Date.now(), indexCatalog);
   }
   const engine = await openEngine(config, store, options, log);
   stack.defer(() => engine.close());
   const tier = metered === undefined
     ? undefined
-    : await openTier(config, paths, store, metered, engine, log);
+    : await openTier(config, paths, store, metered, engine, log, indexCatalog);
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
     ? await openSubscriptions(config, paths.subscriptions, engine, log, stack)
@@ -144,6 +151,11 @@ async function open(
     limits: config.limits,
     log,
     details: (name) => streamDetails(engine, tier, name),
+    indexStatus: (name) => {
+      const schema = engine.schemaRegistry(name);
+      const rule = schema.ok && schema.value.registry.routingKey !== null;
+      return streamIndexStatus(engine, tier, name, rule);
+    },
     health: tier === undefined ? walHealth : tierHealth(tier),
     schemaPublished: tier === undefined
       ? undefined
@@ -357,6 +369,7 @@ async function openTier(
   objects: ObjectStore,
   engine: Engine,
   log: Logger,
+  indexCatalog?: RunCatalog,
 ): Promise<Tier> {
   const tier = await Tier.open({
     store,
@@ -368,6 +381,7 @@ async function openTier(
     streams: () => engine.streamInfos(),
     streamInfo: (id) => engine.streamInfo(id),
     log,
+    routingIndex: indexCatalog && { catalog: indexCatalog },
   });
   wireTier(engine, tier);
   return tier;

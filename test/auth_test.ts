@@ -71,6 +71,7 @@ export const EXPECTED: Record<string, number[]> = {
   stream_get_key: /*       */ [401, 401, 200, 403, 403, 200, 403],
   routing_keys_get: /*     */ [401, 401, 200, 403, 403, 200, 403],
   details_get: /*          */ [401, 401, 200, 403, 403, 200, 403],
+  index_status_get: /*     */ [401, 401, 200, 403, 403, 200, 403],
   details_head: /*         */ [401, 401, 200, 403, 403, 200, 403],
   schema_get: /*           */ [401, 401, 200, 403, 403, 200, 403],
   schema_head: /*          */ [401, 401, 200, 403, 403, 200, 403],
@@ -134,6 +135,8 @@ function requestFor(
       return { method: "GET", path: `${s}/pk/k` };
     case "routing_keys_get":
       return { method: "GET", path: `${s}/_routing_keys` };
+    case "index_status_get":
+      return { method: "GET", path: `${s}/_index_status` };
     case "details_get":
       return { method: "GET", path: `${s}/_details` };
     case "details_head":

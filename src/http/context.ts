@@ -8,7 +8,7 @@
 import type { AccessGate } from "../auth/gate.ts";
 import type { HttpConfig, LimitsConfig } from "../config.ts";
 import type { Engine } from "../engine/engine.ts";
-import type { StreamDetails } from "../tier/details.ts";
+import type { IndexStatusBody, StreamDetails } from "../tier/details.ts";
 import type { Result } from "../errors.ts";
 import type { SubscriptionManager } from "../subscriptions/manager.ts";
 import type { WireLimits } from "../subscriptions/wire.ts";
@@ -63,6 +63,8 @@ export interface HttpContext {
   body: BodyLimits;
   /** `GET /v1/stream/{name}/_details`: where the stream's bytes live. */
   details?: (name: string) => Result<StreamDetails>;
+  /** `GET /v1/stream/{name}/_index_status`: index build progress. */
+  indexStatus?: (name: string) => Result<IndexStatusBody>;
   /**
    * With tiered storage: resolves true once stream `name`'s registry
    * `revision` is published to the object store, false when that did not

@@ -14,7 +14,7 @@ import type {
 } from "../config.ts";
 import { BrowserPolicy } from "../auth/browser.ts";
 import { AccessGate } from "../auth/gate.ts";
-import type { StreamDetails } from "../tier/details.ts";
+import type { IndexStatusBody, StreamDetails } from "../tier/details.ts";
 import type { Engine } from "../engine/engine.ts";
 import { type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -65,6 +65,8 @@ export interface HandlerOptions {
   subscriptions?: { manager: SubscriptionManager; config: SubscriptionsConfig };
   /** `GET /v1/stream/{name}/_details`: where the stream's bytes live. */
   details?: (name: string) => Result<StreamDetails>;
+  /** `GET /v1/stream/{name}/_index_status`: index build progress. */
+  indexStatus?: (name: string) => Result<IndexStatusBody>;
   /**
    * More fields for `GET /health` (the tiered-storage backlog, the
    * database); `status: "unavailable"` among them answers 503.
@@ -198,6 +200,7 @@ function httpContext(options: HandlerOptions): HttpContext {
     },
     gate: options.gate ?? openGate(options.log),
     details: options.details,
+    indexStatus: options.indexStatus,
     health: options.health,
     schemaPublished: options.schemaPublished,
     subscriptions: subs === undefined

@@ -10,6 +10,7 @@
 import type { Route } from "./router.ts";
 import { getDetails } from "./details_route.ts";
 import { getHealth } from "./health_route.ts";
+import { getIndexStatus } from "./index_status_route.ts";
 import { listStreams } from "./list_route.ts";
 import { getRoutingKeys } from "./routing_keys_route.ts";
 import { getMetrics, getServerDetails } from "./ops_routes.ts";
@@ -50,6 +51,17 @@ export const STREAM_ROUTES: readonly Route[] = [
         name: "routing_keys_get",
         access: "read",
         handle: getRoutingKeys,
+      },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "_index_status",
+    methods: {
+      GET: {
+        name: "index_status_get",
+        access: "read",
+        handle: getIndexStatus,
       },
     },
   },

@@ -58,6 +58,12 @@ export interface Manifest {
    * absent when the stream has none.
    */
   schemaRegistry?: SchemaRegistryRef;
+  /**
+   * The stream's routing-key index (docs/index-format.md, "Catalog and
+   * manifest"), checked by the index when restored; absent before its
+   * first run.
+   */
+  routingIndex?: unknown;
 }
 
 /** A published schema registry, as a manifest names it. */

@@ -13,6 +13,7 @@ import type { SegmentCache } from "../segment/cache.ts";
 import type { WalStore } from "../storage/wal_store.ts";
 import type { TierClock } from "./clock.ts";
 import type { TierStreams } from "./streams.ts";
+import type { RoutingKeyIndex } from "../index/routing_index.ts";
 
 /** Test-only crash points (`DS_TEST_CRASH_POINT`); see docs/segments.md. */
 export const CRASH_POINTS = [
@@ -48,6 +49,8 @@ export interface TierContext {
   streams: TierStreams;
   /** Published segments in memory. */
   cache: SegmentCache;
+  /** The routing-key index, when configured (built after uploads). */
+  routingIndex?: RoutingKeyIndex;
   /** True once the tier is closing: loops stop between steps. */
   closed(): boolean;
   /** Tells waiters that stream `id`'s registry `revision` is published. */

@@ -4,7 +4,8 @@
  * manifests in the object store, in one transaction: every published stream
  * comes back with its id, name, content type, TTL, fork link and segments,
  * its tail at the manifest's `uploadedThrough`, and its schema registry if
- * the manifest names one. What was never published
+ * the manifest names one, and its routing-key index catalog (`indexCatalog`)
+ * from the manifest's `routingIndex` section. What was never published
  * (the WAL tail, producer states, `Stream-Seq`) is not restored.
  */
 
@@ -19,6 +20,10 @@ import {
 } from "../objectstore/manifest.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import type { StreamRow, WalOp, WalStore } from "../storage/wal_store.ts";
+import {
+  parseRoutingIndexManifest,
+  type RunCatalog,
+} from "../index/catalog.ts";
 
 /**
  * Restores every stream named by a manifest when `store` holds no streams;
@@ -29,6 +34,7 @@ export async function bootstrapFromObjects(
   objects: ObjectStore,
   log: Logger,
   now: number = Date.now(),
+  indexCatalog?: RunCatalog,
 ): Promise<number> {
   const snapshot = await store.load();
   if (snapshot.streams.length > 0) {
@@ -82,9 +88,36 @@ export async function bootstrapFromObjects(
   }
   const nextStreamId = manifests.reduce((n, m) => Math.max(n, m.id + 1), 1);
   if (ops.length > 0) await store.commit(ops, nextStreamId);
+  if (indexCatalog !== undefined) {
+    for (const m of restored.values()) restoreIndex(indexCatalog, m, now, log);
+  }
   const count = ops.filter((op) => op.op === "create").length;
   log.info(`bootstrap: restored ${count} streams from the object store`);
   return count;
+}
+
+/**
+ * Puts the manifest's routing-key index section into the catalog; without
+ * one (or with a malformed one) the stream's index is dropped and rebuilt
+ * from its segments by the upload loop.
+ */
+function restoreIndex(
+  catalog: RunCatalog,
+  m: Manifest,
+  now: number,
+  log: Logger,
+): void {
+  catalog.drop(m.id);
+  if (m.routingIndex === undefined) return;
+  try {
+    const { state, rows } = parseRoutingIndexManifest(m.routingIndex, now);
+    catalog.replace(m.id, state, rows);
+  } catch (error) {
+    if (!(error instanceof StreamError)) throw error;
+    log.warn(
+      `bootstrap: "${m.name}": routing-key index not restored, will rebuild: ${error.message}`,
+    );
+  }
 }
 
 /**

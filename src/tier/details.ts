@@ -6,6 +6,7 @@
  */
 
 import { ok, type Result } from "../errors.ts";
+import type { RoutingIndexStatus } from "../index/status.ts";
 import type { StreamInfo, StreamView } from "../engine/types.ts";
 import type { Tier, TierStats } from "./tier.ts";
 
@@ -66,5 +67,59 @@ export function streamDetails(
     segmentBytes: t?.segmentBytes ?? 0,
     uploadedSegmentCount: t?.uploadedSegmentCount ?? 0,
     tier: tier?.stats() ?? null,
+  });
+}
+
+/** The `GET .../_index_status` body (snake_case, as served). */
+export interface IndexStatusBody {
+  stream: string;
+  profile: string;
+  segments: { total_count: number; uploaded_count: number };
+  routing_key_index: RoutingIndexStatus;
+  routing_key_lexicon: { configured: false };
+  exact_indexes: never[];
+  bundled_companions: {
+    object_count: number;
+    bytes_at_rest: string;
+    fully_indexed_uploaded_segments: boolean;
+  };
+  search_families: never[];
+}
+
+/**
+ * The index progress of stream `name` (404/410 as a read would answer).
+ * The routing-key index counts as configured once the stream has a
+ * routing-key rule or its index has state (it has uploaded segments).
+ */
+export function streamIndexStatus(
+  engine: DetailsSource,
+  tier: Tier | undefined,
+  name: string,
+  routingRule: boolean,
+): Result<IndexStatusBody> {
+  const found = engine.head(name);
+  if (!found.ok) return found;
+  const view = found.value;
+  const basePos = engine.streamInfo(view.id)?.fork?.position ?? 0;
+  const t = tier?.details(view.id, basePos);
+  const hasIndex = tier?.routingIndex?.manifest(view.id) !== undefined;
+  return ok({
+    stream: view.name,
+    profile: "generic",
+    segments: {
+      total_count: t?.segmentCount ?? 0,
+      uploaded_count: t?.uploadedSegmentCount ?? 0,
+    },
+    routing_key_index: tier === undefined
+      ? { configured: false }
+      : tier.indexStatus(view.id, routingRule || hasIndex),
+    routing_key_lexicon: { configured: false },
+    exact_indexes: [],
+    bundled_companions: {
+      object_count: 0,
+      bytes_at_rest: "0",
+      fully_indexed_uploaded_segments: true,
+    },
+    search_families: [],
   });
 }

@@ -18,6 +18,10 @@ import { segmentKey } from "../objectstore/manifest.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import type { SegmentCache } from "../segment/cache.ts";
 import type { Chunk } from "../storage/wal_store.ts";
+import type { RoutingKeyIndex } from "../index/routing_index.ts";
+import { type SegmentKeys, SegmentKeysBuilder } from "../index/fingerprint.ts";
+import { decodeKeys } from "../record_meta.ts";
+import { recordCount } from "../storage/chunk.ts";
 import { findSegment, type TierStream, type TierStreams } from "./streams.ts";
 
 /** Wraps the WAL's reader: positions below a stream's WAL range come from segments. */
@@ -50,7 +54,9 @@ export function tieredReader(
 /**
  * The keyed variant of `tieredReader`: below the WAL range, segment blocks
  * whose bloom filter rules the key out come back as skipped ranges, read
- * from their headers only; the WAL's chunks are returned whole.
+ * from their headers only; the WAL's chunks are returned whole. With a
+ * routing-key `index`, uploaded segments it rules out are skipped whole,
+ * without being opened; segments past its coverage are read as above.
  */
 export function tieredKeyedReader(
   streams: TierStreams,
@@ -58,13 +64,28 @@ export function tieredKeyedReader(
   cache: SegmentCache,
   wal: ChunkReader,
   counts: TierReadBytes,
+  index?: RoutingKeyIndex,
 ): KeyedChunkReader {
-  const segments = (
+  const segments = async (
     s: TierStream,
     fromPos: number,
     bytesMax: number,
     key: Uint8Array,
-  ) => readSegments(objects, cache, counts, s, fromPos, bytesMax, key);
+  ) => {
+    if (index !== undefined) {
+      const skipped = await skipByIndex(index, s, fromPos, key);
+      if (skipped !== undefined) return [skipped];
+    }
+    return await readSegments(
+      objects,
+      cache,
+      counts,
+      s,
+      fromPos,
+      bytesMax,
+      key,
+    );
+  };
   return async (id, fromPos, endPos, bytesMax, key) => {
     const s = streams.get(id);
     if (s !== undefined && fromPos < s.walStart) {
@@ -77,6 +98,76 @@ export function tieredKeyedReader(
     }
     return chunks;
   };
+}
+
+/** Leading segments of `s` a published manifest names (the index's ordinals). */
+export function uploadedCount(s: TierStream): number {
+  let n = 0;
+  while (n < s.segments.length && s.segments[n].uploaded) n++;
+  return n;
+}
+
+/**
+ * The range from the segment holding `fromPos` to the first segment the
+ * index names as a candidate for `key` (or the end of the uploaded ones),
+ * when that segment itself is ruled out; else undefined (read it).
+ */
+async function skipByIndex(
+  index: RoutingKeyIndex,
+  s: TierStream,
+  fromPos: number,
+  key: Uint8Array,
+): Promise<SkippedRange | undefined> {
+  const ordinal = segmentOrdinal(s.segments, fromPos);
+  const uploaded = uploadedCount(s);
+  if (ordinal < 0 || ordinal >= uploaded) return undefined;
+  const { segments } = await index.candidates(s.id, key, uploaded, ordinal);
+  const next = segments.length > 0 ? segments[0] : uploaded;
+  if (next <= ordinal) return undefined;
+  const row = s.segments[ordinal];
+  const endPos = next < uploaded
+    ? s.segments[next].startPos
+    : s.segments[uploaded - 1].endPos;
+  return { skipped: true, startPos: row.startPos, endPos };
+}
+
+/** Index in `rows` (tiling, ascending) of the segment holding `pos`, or -1. */
+function segmentOrdinal(rows: readonly SegmentRow[], pos: number): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (rows[mid].endPos <= pos) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < rows.length && rows[lo].startPos <= pos ? lo : -1;
+}
+
+/**
+ * The routing keys of segment `ordinal` of `s` (records without a key left
+ * out), decoded block by block through the cache: what the routing-key
+ * index builds its runs from.
+ */
+export async function segmentKeysOf(
+  objects: ObjectStore,
+  cache: SegmentCache,
+  s: TierStream,
+  ordinal: number,
+): Promise<SegmentKeys> {
+  const row = s.segments[ordinal];
+  if (row === undefined || !row.uploaded) {
+    throw new StreamError(
+      "corrupt",
+      `Stream id ${s.id} has no uploaded segment ${ordinal}`,
+    );
+  }
+  const { reader, key, load } = await openRow(objects, cache, s.id, row);
+  const keys = new SegmentKeysBuilder();
+  for (let b = 0; b < reader.blocks.length; b++) {
+    const chunk = await cache.block(key, load, b);
+    for (const k of decodeKeys(chunk.keys, recordCount(chunk))) keys.add(k);
+  }
+  return keys.finish();
 }
 
 /**

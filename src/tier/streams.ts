@@ -39,6 +39,11 @@ export interface TierStream {
   published: string | undefined;
   /** The schema registry last prepared for publication, and its object. */
   schema: { source: object; text: string; ref: SchemaRegistryRef } | undefined;
+  /**
+   * Publication times (epoch ms, this process) of the manifest before the
+   * latest one and of the latest; 0 before there was one.
+   */
+  manifestAtMs: [number, number];
   /** Key of the registry object the last published manifest named. */
   schemaPublishedKey: string | undefined;
   /** Sealing fails and backs off independently of uploading. */
@@ -75,6 +80,8 @@ export function publishedSummary(
 
 /** Tiered streams by id, with the backlog counters. */
 export class TierStreams {
+  /** When this process marked a segment uploaded (for index lag figures). */
+  readonly uploadedAtMs = new WeakMap<SegmentRow, number>();
   readonly #streams = new Map<number, TierStream>();
   /** Σ over streams of `tailPos - walStart`. */
   #walBacklogBytes = 0;
@@ -150,6 +157,7 @@ export class TierStreams {
         published: undefined,
         schema: undefined,
         schemaPublishedKey: undefined,
+        manifestAtMs: [0, 0],
         seal: freshRetry(),
         upload: freshRetry(),
       };
@@ -183,9 +191,10 @@ export class TierStreams {
   }
 
   /** Marks `row` uploaded (a published manifest names it). */
-  markUploaded(row: SegmentRow): void {
+  markUploaded(row: SegmentRow, nowMs?: number): void {
     if (row.uploaded) return;
     row.uploaded = true;
+    if (nowMs !== undefined) this.uploadedAtMs.set(row, nowMs);
     this.#uploadBacklogBytes -= row.sizeBytes;
     this.#uploadsPending--;
     this.#uploaded++;

@@ -22,7 +22,20 @@ import type { WalStore } from "../storage/wal_store.ts";
 import { crashPointHook, type TierContext } from "./_context.ts";
 import { inThreadSealer, type Sealer, workerSealer } from "./_seal.ts";
 import { SYSTEM_CLOCK, type TierClock } from "./clock.ts";
-import { tieredKeyedReader, tieredReader, tieredTimeSeeker } from "./reader.ts";
+import {
+  segmentKeysOf,
+  tieredKeyedReader,
+  tieredReader,
+  tieredTimeSeeker,
+  uploadedCount,
+} from "./reader.ts";
+import { type RunBuilder, workerRunBuilder } from "../index/builder.ts";
+import { RunCache } from "../index/cache.ts";
+import type { RunCatalog } from "../index/catalog.ts";
+import { defaultShape, type RoutingIndexShape } from "../index/plan.ts";
+import { RoutingKeyIndex } from "../index/routing_index.ts";
+import type { RoutingIndexStatus } from "../index/status.ts";
+import { ROUTING_RUN_CACHE_BYTES_DEFAULT } from "../limits.ts";
 import type { KeyedChunkReader } from "../engine/keyed_reader.ts";
 import type { TimeSeeker } from "../engine/types.ts";
 import { ReleaseQueue } from "./release_queue.ts";
@@ -61,6 +74,26 @@ export interface TierOptions {
    * it, sealing runs on this thread in slices that yield between blocks.
    */
   walPath?: string;
+  /**
+   * The routing-key index: its catalog, and optionally where runs are built
+   * and decoded (default: two Workers) and its shape. Without it, keyed
+   * reads open every segment.
+   */
+  routingIndex?: TierIndexOptions;
+}
+
+/** The routing-key index's parts (`TierOptions.routingIndex`). */
+export interface TierIndexOptions {
+  /** Which runs exist (the data dir's SQLite in the server). */
+  catalog: RunCatalog;
+  /** Where runs are built (default: a Worker). */
+  builder?: RunBuilder;
+  /** Where fetched runs are decoded (default: a second Worker). */
+  decoder?: RunBuilder;
+  /** Run hierarchy shape (default `defaultShape()`). */
+  shape?: RoutingIndexShape;
+  /** Budget of decoded runs in memory. */
+  cacheBytes?: number;
 }
 
 /** Whole-tier counters. */
@@ -95,6 +128,9 @@ export class Tier {
   readonly #o: TierOptions;
   readonly #ctx: TierContext;
   readonly #sealer: Sealer;
+  readonly #index: RoutingKeyIndex | undefined;
+  readonly #closeIndex: () => void;
+  readonly #openedAtMs: number;
   readonly #releases: ReleaseQueue;
   readonly #stop = new AbortController();
   #loops: Promise<void>[] = [];
@@ -124,8 +160,47 @@ export class Tier {
       schemaPublished: (id, revision) => this.#schemaPublished(id, revision),
       crashPoint: crashPointHook(options.config.testCrashPoint),
     };
+    const ix = options.routingIndex;
+    if (ix === undefined) {
+      this.#index = undefined;
+      this.#closeIndex = () => {};
+    } else {
+      const builder = ix.builder ?? workerRunBuilder();
+      const decoder = ix.decoder ??
+        (ix.builder === undefined ? workerRunBuilder() : builder);
+      const { streams, objects, cache } = this.#ctx;
+      this.#index = new RoutingKeyIndex({
+        objects,
+        catalog: ix.catalog,
+        builder,
+        decoder,
+        cache: new RunCache(
+          ix.cacheBytes ?? ROUTING_RUN_CACHE_BYTES_DEFAULT,
+        ),
+        readKeys: (id, ordinal) => {
+          const s = streams.get(id);
+          if (s === undefined) {
+            throw new StreamError("not_found", `No tiered stream id ${id}`);
+          }
+          return segmentKeysOf(objects, cache, s, ordinal);
+        },
+        shape: ix.shape ?? defaultShape(),
+        now: () => this.#ctx.clock.now(),
+      });
+      this.#closeIndex = () => {
+        builder.close();
+        if (decoder !== builder) decoder.close();
+      };
+    }
+    this.#ctx.routingIndex = this.#index;
+    this.#openedAtMs = this.#ctx.clock.now();
     this.#releases = new ReleaseQueue(this.#ctx);
     this.#sealer = options.sealer ?? sealerFor(options);
+  }
+
+  /** The routing-key index, when configured. */
+  get routingIndex(): RoutingKeyIndex | undefined {
+    return this.#index;
   }
 
   /** Loads segment rows, sweeps stray files, and starts the loops. */
@@ -145,6 +220,7 @@ export class Tier {
       ];
     } catch (error) {
       tier.#sealer.close();
+      tier.#closeIndex();
       throw error;
     }
     return tier;
@@ -175,6 +251,13 @@ export class Tier {
       if (infos.has(id)) continue;
       this.#releases.release(id);
       this.#schemaRevisions.delete(id);
+      this.#index?.dropStream(id).catch((error) =>
+        this.#ctx.log.warn(
+          `stream ${id}: routing-key index not dropped: ${
+            (error as Error).message
+          }`,
+        )
+      );
     }
     return [...infos.values()];
   }
@@ -188,7 +271,14 @@ export class Tier {
   /** Wraps the WAL's reader for keyed reads (bloom filters skip blocks). */
   keyedReader(wal: ChunkReader, counts: TierReadBytes): KeyedChunkReader {
     const { streams, objects, cache } = this.#ctx;
-    return tieredKeyedReader(streams, objects, cache, wal, counts);
+    return tieredKeyedReader(
+      streams,
+      objects,
+      cache,
+      wal,
+      counts,
+      this.#index,
+    );
   }
 
   /** Wraps the WAL's time seeker: segments are searched by time bounds. */
@@ -277,6 +367,28 @@ export class Tier {
     if (waiters.size === 0) this.#schemaWaiters.delete(id);
   }
 
+  /**
+   * The `routing_key_index` object of `_index_status` for stream `id`;
+   * `configured` says whether the stream has keys or a routing-key rule.
+   */
+  indexStatus(id: number, configured: boolean): RoutingIndexStatus {
+    const index = this.#index;
+    if (index === undefined) return { configured: false };
+    const s = this.#ctx.streams.get(id);
+    const uploaded = s === undefined ? 0 : uploadedCount(s);
+    const through = index.manifest(id)?.indexedThrough ?? 0;
+    const oldest = s !== undefined && through < uploaded
+      ? s.segments[through]
+      : undefined;
+    return index.status(id, {
+      configured,
+      uploadedCount: uploaded,
+      oldestUnindexedUploadedAtMs: oldest === undefined
+        ? undefined
+        : this.#ctx.streams.uploadedAtMs.get(oldest) ?? this.#openedAtMs,
+    });
+  }
+
   /** `_details` figures for stream `id`. */
   details(id: number, basePos: number): TierDetails {
     return this.#ctx.streams.details(id, basePos);
@@ -305,6 +417,7 @@ export class Tier {
     this.#schemaWaiters.clear();
     await Promise.all(this.#loops);
     this.#sealer.close();
+    this.#closeIndex();
   }
 }
 

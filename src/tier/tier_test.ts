@@ -12,6 +12,13 @@ import type { StreamInfo } from "../engine/types.ts";
 import type { Sealer } from "./_seal.ts";
 import type { TierClock } from "./clock.ts";
 import { Tier } from "./tier.ts";
+import { bootstrapFromObjects } from "./bootstrap.ts";
+import { inThreadRunBuilder } from "../index/builder.ts";
+import { MemoryRunCatalog } from "../index/catalog.ts";
+import { decodeManifest, manifestKey } from "../objectstore/manifest.ts";
+import { encodeKeys } from "../record_meta.ts";
+import { ROUTING_RUN_RETIRED_GRACE_MS } from "../limits.ts";
+import type { WalOp } from "../storage/wal_store.ts";
 
 /**
  * A clock the test moves by hand. The tier's two loops sleep on it between
@@ -215,6 +222,143 @@ Deno.test("after a restart the backlog is rebuilt from the WAL: unpublished byte
     assert.equal(stats.uploadBacklogBytes, 70);
     assert.equal(stats.uploadsPending, 1);
     assert.equal(stats.backlogBytes, 1570);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the upload loop builds the routing-key index, its manifest names it, and bootstrap restores it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const store = new MemoryStore();
+  const ops: WalOp[] = [{ op: "create", stream: streamRow(1, "s") }];
+  // 20 records of 100 bytes, keys k0..k4: one segment each.
+  for (let i = 0; i < 20; i++) {
+    const op = appendRecord(1, i * 100, new Uint8Array(100));
+    if (op.op === "append" && op.chunk !== null) {
+      op.chunk.keys = encodeKeys([new TextEncoder().encode(`k${i % 5}`)]);
+    }
+    ops.push(op);
+  }
+  await store.commit(ops, 2);
+  const objects = new MemoryObjectStore();
+  const clock = new ManualClock();
+  const catalog = new MemoryRunCatalog();
+  let live = true;
+  const tier = await Tier.open({
+    store,
+    objects,
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: { ...defaultConfig().segment, segmentBytes: 100, segmentAgeMs: 0 },
+    streams: () => live ? [{ ...STREAM, tailPos: 2000 }] : [],
+    log: createLogger("error"),
+    clock,
+    routingIndex: {
+      catalog,
+      builder: inThreadRunBuilder(),
+    },
+  });
+  try {
+    await clock.settle();
+    for (let i = 0; i < 40 && catalog.state(1)?.indexedThrough !== 16; i++) {
+      await clock.advance(1000);
+    }
+    assert.equal(catalog.state(1)?.indexedThrough, 16);
+    await clock.advance(1000); // publishes the manifest with the index
+    const manifest = decodeManifest(
+      (await objects.get(manifestKey(1)))!,
+      "m",
+    );
+    assert.deepEqual(manifest.routingIndex, tier.routingIndex!.manifest(1));
+    const section = manifest.routingIndex as { indexedThrough: number };
+    assert.equal(section.indexedThrough, 16);
+
+    // A new node bootstraps from the objects: its catalog gets the index.
+    const fresh = new MemoryStore();
+    const restored = new MemoryRunCatalog();
+    await bootstrapFromObjects(
+      fresh,
+      objects,
+      createLogger("error"),
+      0,
+      restored,
+    );
+    assert.equal(restored.state(1)?.indexedThrough, 16);
+    assert.deepEqual(restored.runs(1).map((r) => r.objectKey), [
+      "streams/0000000000000001/index/rk/L0-0000000000000000-0000000000000015.run",
+    ]);
+
+    // Deleting the stream drops its index.
+    live = false;
+    await clock.advance(1000);
+    for (let i = 0; i < 100 && catalog.state(1) !== undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.equal(catalog.state(1), undefined);
+    assert.deepEqual(catalog.runs(1), []);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the upload loop compacts the routing-key index and deletes retired runs after two manifests and the grace time", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const store = new MemoryStore();
+  const ops: WalOp[] = [{ op: "create", stream: streamRow(1, "s") }];
+  for (let i = 0; i < 8; i++) {
+    const op = appendRecord(1, i * 100, new Uint8Array(100));
+    if (op.op === "append" && op.chunk !== null) {
+      op.chunk.keys = encodeKeys([new TextEncoder().encode(`k${i}`)]);
+    }
+    ops.push(op);
+  }
+  await store.commit(ops, 2);
+  const objects = new MemoryObjectStore();
+  const clock = new ManualClock();
+  const catalog = new MemoryRunCatalog();
+  const tier = await Tier.open({
+    store,
+    objects,
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: { ...defaultConfig().segment, segmentBytes: 100, segmentAgeMs: 0 },
+    streams: () => [{ ...STREAM, tailPos: 800 }],
+    log: createLogger("error"),
+    clock,
+    routingIndex: {
+      catalog,
+      builder: inThreadRunBuilder(),
+      shape: { span: 2, fanout: 2, levelMax: 4 },
+    },
+  });
+  const runObjects = async () =>
+    (await objects.list("streams/0000000000000001/index/")).keys.length;
+  try {
+    await clock.settle();
+    // Eight segments: four L0 runs, two L1, then one L2 over all of them.
+    for (let i = 0; i < 60 && catalog.runs(1).at(-1)?.level !== 2; i++) {
+      await clock.advance(1000);
+    }
+    const active = () => catalog.runs(1).filter((r) => r.retiredAtMs === null);
+    assert.deepEqual(active().map((r) => [r.level, r.firstSegment]), [[2, 0]]);
+    assert.equal(catalog.runs(1).length, 7); // six retired, kept for readers
+    assert.equal(await runObjects(), 7);
+    await clock.advance(1000);
+    await clock.advance(1000);
+    assert.equal(catalog.runs(1).length, 7, "within the grace time");
+    await clock.advance(ROUTING_RUN_RETIRED_GRACE_MS);
+    await clock.advance(1000);
+    assert.deepEqual(catalog.runs(1).map((r) => r.level), [2]);
+    assert.equal(await runObjects(), 1);
+    const manifest = decodeManifest((await objects.get(manifestKey(1)))!, "m");
+    assert.deepEqual(
+      (manifest.routingIndex as { runs: { level: number }[] }).runs.map((r) =>
+        r.level
+      ),
+      [2],
+    );
   } finally {
     await tier.close();
     await Deno.remove(dir, { recursive: true });

@@ -23,6 +23,8 @@ import { encodeRange } from "./_seal.ts";
 import { retryLater, warnFailed } from "./retry.ts";
 import { removeSegmentFile, segmentFilePath } from "./segment_files.ts";
 import { publishedSummary, type TierStream } from "./streams.ts";
+import { uploadedCount } from "./reader.ts";
+import { ROUTING_RUN_RETIRED_GRACE_MS } from "../limits.ts";
 
 /** Uploads and publishes what is due in `infos` (committed streams). */
 export async function uploadPass(
@@ -37,17 +39,70 @@ export async function uploadPass(
     try {
       await uploadDue(ctx, s, info);
     } catch (error) {
-      const { uploadRetryMinMs, uploadRetryMaxMs } = ctx.config;
-      retryLater(
-        s.upload,
-        ctx.clock,
-        ctx.random,
-        uploadRetryMinMs,
-        uploadRetryMaxMs,
-      );
-      warnFailed(ctx.log, "uploading", s.id, s.upload, error);
+      uploadFailed(ctx, s, error);
+      continue;
     }
+    await indexStep(ctx, s);
   }
+}
+
+/** Backs the stream's uploads off after `error`. */
+function uploadFailed(ctx: TierContext, s: TierStream, error: unknown): void {
+  const { uploadRetryMinMs, uploadRetryMaxMs } = ctx.config;
+  retryLater(
+    s.upload,
+    ctx.clock,
+    ctx.random,
+    uploadRetryMinMs,
+    uploadRetryMaxMs,
+  );
+  warnFailed(ctx.log, "uploading", s.id, s.upload, error);
+}
+
+/** Index build steps per stream and upload pass (each one run file). */
+const INDEX_STEPS_PER_PASS = 4;
+
+/**
+ * Brings the stream's routing-key index up to its uploaded segments, a few
+ * steps per pass (off the request path). When the index changed, the
+ * stream's manifest is published again on the next pass with the new
+ * `routingIndex` section. Retired runs are deleted here too. A failed step
+ * is logged; the next pass retries.
+ */
+async function indexStep(ctx: TierContext, s: TierStream): Promise<void> {
+  const index = ctx.routingIndex;
+  if (index === undefined || !ctx.streams.isCurrent(s)) return;
+  const uploaded = uploadedCount(s);
+  if (uploaded === 0) return;
+  let changed = false;
+  try {
+    for (let i = 0; i < INDEX_STEPS_PER_PASS && !ctx.closed(); i++) {
+      if (await index.step(s.id, uploaded) === undefined) break;
+      changed = true;
+    }
+    // Runs compacted away, once two manifests not naming them are out.
+    const forgotten = await index.collectRetired(s.id, s.manifestAtMs[0]);
+    if (forgotten > 0) changed = true;
+    // Manifests are published on change only: when retired runs wait and
+    // the latest manifest is older than the grace time, publish it again so
+    // a second manifest without them exists.
+    const retired = index.status(s.id, {
+      configured: true,
+      uploadedCount: uploaded,
+      oldestUnindexedUploadedAtMs: undefined,
+    });
+    if (
+      retired.configured && retired.retired_run_count > 0 &&
+      s.manifestAtMs[1] <= ctx.clock.now() - ROUTING_RUN_RETIRED_GRACE_MS
+    ) changed = true;
+  } catch (error) {
+    ctx.log.warn(
+      `stream ${s.id}: routing-key index step failed; will retry: ${
+        (error as Error).message
+      }`,
+    );
+  }
+  if (changed) s.published = undefined; // publish the new index section
 }
 
 async function uploadDue(
@@ -75,6 +130,8 @@ async function uploadDue(
     through = row.endPos;
   }
   const manifest = buildManifest(info, done, through, schema);
+  const routingIndex = ctx.routingIndex?.manifest(s.id);
+  if (routingIndex !== undefined) manifest.routingIndex = routingIndex;
   const summary = publishedSummary(
     through,
     manifest.closed,
@@ -91,6 +148,7 @@ async function uploadDue(
     await ctx.objects.put(manifestKey(s.id), encodeManifest(manifest));
     ctx.crashPoint("after_manifest_publish");
     s.published = summary;
+    s.manifestAtMs = [s.manifestAtMs[1], ctx.clock.now()];
     if (info.schemaRegistry !== null) {
       ctx.schemaPublished(s.id, info.schemaRegistry.revision);
     }
@@ -130,7 +188,7 @@ async function truncateBelow(
   if (!ctx.streams.isCurrent(s)) return; // released: counted there
   for (const row of done) {
     if (row.uploaded) continue;
-    ctx.streams.markUploaded(row);
+    ctx.streams.markUploaded(row, ctx.clock.now());
     await removeSegmentFile(ctx.segmentDir, row);
   }
   s.put.clear();
