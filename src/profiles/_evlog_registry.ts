@@ -7,34 +7,37 @@
 
 import type { CanonicalRegistry, JsonObject } from "./profile.ts";
 
+/** The stored record's top-level keys, in order. */
+export const EVLOG_FIELDS = [
+  "timestamp",
+  "level",
+  "service",
+  "environment",
+  "version",
+  "region",
+  "requestId",
+  "traceId",
+  "spanId",
+  "method",
+  "path",
+  "status",
+  "duration",
+  "message",
+  "why",
+  "fix",
+  "link",
+  "sampling",
+  "redaction",
+  "context",
+] as const;
+
 const nullableString = { type: ["string", "null"] };
 
 const SCHEMA: JsonObject = {
   $schema: "https://json-schema.org/draft/2020-12/schema",
   type: "object",
   additionalProperties: false,
-  required: [
-    "timestamp",
-    "level",
-    "service",
-    "environment",
-    "version",
-    "region",
-    "requestId",
-    "traceId",
-    "spanId",
-    "method",
-    "path",
-    "status",
-    "duration",
-    "message",
-    "why",
-    "fix",
-    "link",
-    "sampling",
-    "redaction",
-    "context",
-  ],
+  required: [...EVLOG_FIELDS],
   properties: {
     timestamp: { type: "string", format: "date-time" },
     level: { enum: ["debug", "info", "warn", "error"] },

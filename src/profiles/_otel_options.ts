@@ -8,7 +8,13 @@
 
 import { fail, ok, type Result } from "../errors.ts";
 import { PROFILE_FIELD_PATHS_MAX, PROFILE_REDACT_KEYS_MAX } from "../limits.ts";
-import { badOption, checkKeys, isObject, stringList } from "./profile.ts";
+import {
+  badOption,
+  checkKeys,
+  isObject,
+  observabilityStream,
+  stringList,
+} from "./profile.ts";
 
 /** Limits on one span's attribute data. */
 export type AttributeLimits = {
@@ -169,7 +175,7 @@ export function validateOtelOptions(raw: unknown): Result<OtelTracesOptions> {
     otlpLimits: otlpLimits.value,
   };
   if (raw.observability !== undefined) {
-    const events = eventsStreamOf(raw.observability);
+    const events = observabilityStream(raw.observability, "eventsStream");
     if (!events.ok) return events;
     options.observability = { request: { eventsStream: events.value } };
   }
@@ -230,25 +236,4 @@ function enumOf<T extends string>(
     return badOption(path, `must be one of ${values.join(", ")}`);
   }
   return ok(raw as T);
-}
-
-function eventsStreamOf(raw: unknown): Result<string> {
-  const path = "profile.observability";
-  if (!isObject(raw)) return badOption(path, "must be an object");
-  const keys = checkKeys(raw, ["request"], path);
-  if (!keys.ok) return keys;
-  const request = raw.request;
-  if (!isObject(request)) {
-    return badOption(`${path}.request`, "must be an object");
-  }
-  const rkeys = checkKeys(request, ["eventsStream"], `${path}.request`);
-  if (!rkeys.ok) return rkeys;
-  const stream = request.eventsStream;
-  if (typeof stream !== "string" || stream === "") {
-    return badOption(
-      `${path}.request.eventsStream`,
-      "must be a non-empty string",
-    );
-  }
-  return ok(stream);
 }

@@ -16,7 +16,9 @@ import {
   parseTraceparent,
   redact,
 } from "./_json.ts";
-import { EVLOG_REGISTRY } from "./_evlog_registry.ts";
+import { EVLOG_FIELDS, EVLOG_REGISTRY } from "./_evlog_registry.ts";
+
+export { EVLOG_FIELDS };
 import {
   badOption,
   type CanonicalRecord,
@@ -25,6 +27,7 @@ import {
   isObject,
   type JsonObject,
   type NormalizeContext,
+  observabilityStream,
   type Profile,
   setField,
   stringList,
@@ -51,30 +54,6 @@ export const EVLOG_SECRET_KEYS = [
   "cookie",
   "apikey",
 ];
-
-/** The stored record's top-level keys, in order. */
-export const EVLOG_FIELDS = [
-  "timestamp",
-  "level",
-  "service",
-  "environment",
-  "version",
-  "region",
-  "requestId",
-  "traceId",
-  "spanId",
-  "method",
-  "path",
-  "status",
-  "duration",
-  "message",
-  "why",
-  "fix",
-  "link",
-  "sampling",
-  "redaction",
-  "context",
-] as const;
 
 const RESERVED = new Set<string>(EVLOG_FIELDS);
 const LEVELS = ["debug", "info", "warn", "error"];
@@ -134,7 +113,7 @@ function validateEvlog(raw: unknown): Result<EvlogOptions> {
     correlation: correlation.value,
   };
   if (raw.observability !== undefined) {
-    const traces = validateObservability(raw.observability);
+    const traces = observabilityStream(raw.observability, "tracesStream");
     if (!traces.ok) return traces;
     options.observability = { request: { tracesStream: traces.value } };
   }
@@ -193,27 +172,6 @@ function validateCorrelation(
     out.parseTraceparent = raw.parseTraceparent;
   }
   return ok(out);
-}
-
-function validateObservability(raw: unknown): Result<string> {
-  const path = "profile.observability";
-  if (!isObject(raw)) return badOption(path, "must be an object");
-  const keys = checkKeys(raw, ["request"], path);
-  if (!keys.ok) return keys;
-  const request = raw.request;
-  if (!isObject(request)) {
-    return badOption(`${path}.request`, "must be an object");
-  }
-  const rkeys = checkKeys(request, ["tracesStream"], `${path}.request`);
-  if (!rkeys.ok) return rkeys;
-  const stream = request.tracesStream;
-  if (typeof stream !== "string" || stream === "") {
-    return badOption(
-      `${path}.request.tracesStream`,
-      "must be a non-empty string",
-    );
-  }
-  return ok(stream);
 }
 
 function normalizeEvlog(

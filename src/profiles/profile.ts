@@ -157,6 +157,32 @@ export function badOption(
 }
 
 /**
+ * The stream named by `observability.request.<field>` (profiles.md: an
+ * evlog stream names its traces stream, an otel-traces stream its events
+ * stream): an object with that one key, holding a non-empty string.
+ */
+export function observabilityStream(
+  raw: unknown,
+  field: "eventsStream" | "tracesStream",
+): Result<string> {
+  const path = "profile.observability";
+  if (!isObject(raw)) return badOption(path, "must be an object");
+  const keys = checkKeys(raw, ["request"], path);
+  if (!keys.ok) return keys;
+  const request = raw.request;
+  if (!isObject(request)) {
+    return badOption(`${path}.request`, "must be an object");
+  }
+  const rkeys = checkKeys(request, [field], `${path}.request`);
+  if (!rkeys.ok) return rkeys;
+  const stream = request[field];
+  if (typeof stream !== "string" || stream === "") {
+    return badOption(`${path}.request.${field}`, "must be a non-empty string");
+  }
+  return ok(stream);
+}
+
+/**
  * Parses an optional array of non-empty strings of at most `max` items;
  * `fallback` when absent.
  */
