@@ -7,7 +7,7 @@
  *    every full run of segments. One keyed read of the whole stream is timed
  *    with and without the index (same objects, fresh segment cache each
  *    read), counting segment objects fetched.
- * 2. A `since=` seek on a stream of `SINCE_MB` (default 256) MiB, counting
+ * 2. A `since=` seek on a stream of `SINCE_MB` (default 1024) MiB, counting
  *    segment objects fetched and blocks decoded before the found record.
  *
  * Run: `deno run -A bench/keyed_bench.ts` (env `SEGMENTS`, `KEYS`, `SINCE_MB`,
@@ -46,7 +46,7 @@ function envInt(name: string, fallback: number): number {
 
 const SEGMENTS = envInt("SEGMENTS", 260);
 const KEYS = envInt("KEYS", 100_000);
-const SINCE_MB = envInt("SINCE_MB", 256);
+const SINCE_MB = envInt("SINCE_MB", 1024);
 const REPS = envInt("REPS", 7);
 
 /** Counts `get`s of segment objects (run objects live under `/index/`). */
