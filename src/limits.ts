@@ -83,6 +83,11 @@ export const ROUTING_BUILD_PENDING_MAX = 16;
 export const QUEUE_FULL_RETRY_AFTER_SECONDS = 1;
 /** Too many live readers wait (`--waiters-max`). */
 export const WAITERS_RETRY_AFTER_SECONDS = 1;
+/**
+ * Long-polls of `_index_status` waiting at once; beyond it they get 503
+ * with `WAITERS_RETRY_AFTER_SECONDS`.
+ */
+export const INDEX_STATUS_WAITERS_MAX = 1024;
 /** The disk is full (matches `DISK_FULL_PAUSE_MS`). */
 export const DISK_FULL_RETRY_AFTER_SECONDS = 1;
 

@@ -156,6 +156,9 @@ async function open(
       const rule = schema.ok && schema.value.registry.routingKey !== null;
       return streamIndexStatus(engine, tier, name, rule);
     },
+    indexStatusWait: tier === undefined
+      ? undefined
+      : (timeoutMs, signal) => tier.waitForPass(timeoutMs, signal),
     health: tier === undefined ? walHealth : tierHealth(tier),
     schemaPublished: tier === undefined
       ? undefined

@@ -110,3 +110,76 @@ Deno.test("_index_status reports the routing-key index the upload loop builds; k
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("_index_status long-poll: 304 when nothing moves, 200 with the new body once uploads move it, 400 on a bad live mode", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const server = await startServer(
+    testConfig(dir, {
+      objectStore: { kind: "fs" },
+      segment: { segmentBytes: 1024, segmentAgeMs: 50 },
+      http: { longPollTimeoutMs: 60_000 },
+    }),
+    { objectStore: new MemoryObjectStore() },
+  );
+  const base = `${server.url}/v1/stream/lp`;
+  try {
+    const created = await fetch(base, {
+      method: "PUT",
+      headers: { "content-type": "text/plain" },
+    });
+    await created.body?.cancel();
+    assert.equal(created.status, 201);
+    const first = await fetch(`${base}/_index_status`);
+    assert.equal(first.status, 200);
+    const before = await first.json();
+    const etag = first.headers.get("etag")!;
+    assert.equal(before.segments.uploaded_count, 0);
+
+    // Nothing is appended: the wait ends at the (short) timeout with 304.
+    const idle = await fetch(
+      `${base}/_index_status?live=long-poll&timeout=0.2`,
+      { headers: { "if-none-match": etag } },
+    );
+    await idle.body?.cancel();
+    assert.equal(idle.status, 304);
+    assert.equal(idle.headers.get("etag"), etag);
+
+    // A wait in flight while records are appended: segments seal and upload,
+    // the tag changes, and the wait answers 200 with the new body.
+    const waiting = fetch(
+      `${base}/_index_status?live=long-poll&timeout=60`,
+      { headers: { "if-none-match": etag } },
+    );
+    for (let i = 0; i < 4; i++) {
+      const r = await fetch(base, {
+        method: "POST",
+        headers: { "content-type": "text/plain", "stream-key": `k${i}` },
+        body: `<${i}>` + "x".repeat(1100),
+      });
+      await r.body?.cancel();
+      assert.equal(r.status, 204);
+    }
+    const moved = await waiting;
+    assert.equal(moved.status, 200);
+    const after = await moved.json();
+    assert.notEqual(moved.headers.get("etag"), etag);
+    assert.equal(after.stream, "lp");
+    assert.ok(after.segments.total_count > 0);
+
+    // No If-None-Match: nothing to wait for, the body comes at once.
+    const plain = await fetch(`${base}/_index_status?live=long-poll`);
+    assert.equal(plain.status, 200);
+    assert.equal((await plain.json()).stream, "lp");
+
+    for (const query of ["live=sse", "live=yes", "live=long-poll&timeout=x"]) {
+      const bad = await fetch(`${base}/_index_status?${query}`, {
+        headers: { "if-none-match": etag },
+      });
+      assert.equal(bad.status, 400, query);
+      assert.equal((await bad.json()).error.code, "bad_request");
+    }
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -194,6 +194,60 @@ Deno.test("/metrics counts uploads and object store calls, and never names a str
   }
 });
 
+Deno.test("index_lag_segments and index_builds_total move as uploads are indexed", async () => {
+  const server = await startTestServer({
+    objectStore: { kind: "fs" },
+    segment: { segmentBytes: 1024, segmentAgeMs: 20 },
+  });
+  const base = `${server.url}/v1/stream/ix`;
+  const family = { family: "routing_key" };
+  try {
+    let families = await scrape(server.url);
+    assert.equal(families.get("streambed_index_lag_segments")?.type, "GAUGE");
+    assert.equal(
+      families.get("streambed_index_builds_total")?.type,
+      "COUNTER",
+    );
+    assert.equal(valueOf(families, "streambed_index_lag_segments", family), 0);
+    assert.equal(valueOf(families, "streambed_index_builds_total", family), 0);
+    await fetch(base, {
+      method: "PUT",
+      headers: { "content-type": "text/plain" },
+    }).then((r) => r.body?.cancel());
+    // 20 records of ~1100 bytes: one segment each. The index covers whole
+    // spans of 16 segments, so 4 uploaded segments stay unindexed.
+    for (let i = 0; i < 20; i++) {
+      const r = await fetch(base, {
+        method: "POST",
+        headers: { "content-type": "text/plain", "stream-key": `k${i % 3}` },
+        body: `<${i}>` + "x".repeat(1100),
+      });
+      await r.body?.cancel();
+      assert.equal(r.status, 204);
+    }
+    // Sealing, upload and indexing run in the background (bounded wait).
+    for (let i = 0; i < 800; i++) {
+      if (
+        valueOf(families, "streambed_tier_segments_uploaded_total") >= 20 &&
+        valueOf(families, "streambed_index_builds_total", family) >= 1
+      ) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      families = await scrape(server.url);
+    }
+    assert.equal(
+      valueOf(families, "streambed_tier_segments_uploaded_total"),
+      20,
+    );
+    assert.ok(valueOf(families, "streambed_index_builds_total", family) >= 1);
+    assert.equal(valueOf(families, "streambed_index_lag_segments", family), 4);
+    const status = await (await fetch(`${base}/_index_status`)).json();
+    assert.equal(status.routing_key_index.lag_segments, 4);
+  } finally {
+    await server.close();
+    await Deno.remove(server.dataDir, { recursive: true });
+  }
+});
+
 Deno.test("X-Request-Id: a sane one is echoed, others are replaced, on every response", async () => {
   const server = await startTestServer();
   const uuidv7 =

@@ -8,6 +8,7 @@
 import type { AccessGate } from "../auth/gate.ts";
 import type { HttpConfig, LimitsConfig } from "../config.ts";
 import type { Engine } from "../engine/engine.ts";
+import type { WaitOutcome } from "../engine/types.ts";
 import type { IndexStatusBody, StreamDetails } from "../tier/details.ts";
 import type { Result } from "../errors.ts";
 import type { SubscriptionManager } from "../subscriptions/manager.ts";
@@ -65,6 +66,15 @@ export interface HttpContext {
   details?: (name: string) => Result<StreamDetails>;
   /** `GET /v1/stream/{name}/_index_status`: index build progress. */
   indexStatus?: (name: string) => Result<IndexStatusBody>;
+  /**
+   * Waits until the index status may have moved (a tiering pass ended),
+   * `timeoutMs` passes or `signal` aborts; `overloaded` when too many wait.
+   * Without it, `_index_status` long-polls answer at once.
+   */
+  indexStatusWait?: (
+    timeoutMs: number,
+    signal: AbortSignal,
+  ) => Promise<Result<WaitOutcome>>;
   /**
    * With tiered storage: resolves true once stream `name`'s registry
    * `revision` is published to the object store, false when that did not

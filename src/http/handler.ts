@@ -67,6 +67,8 @@ export interface HandlerOptions {
   details?: (name: string) => Result<StreamDetails>;
   /** `GET /v1/stream/{name}/_index_status`: index build progress. */
   indexStatus?: (name: string) => Result<IndexStatusBody>;
+  /** Waits for `_index_status` long-polls (`HttpContext.indexStatusWait`). */
+  indexStatusWait?: HttpContext["indexStatusWait"];
   /**
    * More fields for `GET /health` (the tiered-storage backlog, the
    * database); `status: "unavailable"` among them answers 503.
@@ -201,6 +203,7 @@ function httpContext(options: HandlerOptions): HttpContext {
     gate: options.gate ?? openGate(options.log),
     details: options.details,
     indexStatus: options.indexStatus,
+    indexStatusWait: options.indexStatusWait,
     health: options.health,
     schemaPublished: options.schemaPublished,
     subscriptions: subs === undefined

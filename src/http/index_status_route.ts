@@ -3,42 +3,88 @@
  * `GET /v1/stream/{name}/_index_status`: how far the stream's indexes are
  * built (the routing-key index; families not built yet report
  * `configured: false`). A weak ETag over the body (without `lag_ms`, which
- * moves with the clock) answers a matching `If-None-Match` with 304.
+ * moves with the clock) answers a matching `If-None-Match` with 304;
+ * `live=long-poll` waits for the tag to change first.
  */
 
 import { StreamError } from "../errors.ts";
 import type { HttpContext } from "./context.ts";
 import { errorResponse, respond } from "./respond.ts";
 import type { RouteRequest } from "./router.ts";
+import { parseTimeout } from "./stream_routes.ts";
 
-/** GET of `_index_status`. */
-export function getIndexStatus(ctx: HttpContext, req: RouteRequest): Response {
+/**
+ * GET of `_index_status`. With `live=long-poll` and an `If-None-Match`
+ * naming the current tag, waits (up to `timeout` seconds, capped by
+ * `--long-poll-timeout-ms`) for the tag to change: 200 with the new body,
+ * else 304 at the timeout or when the client hangs up.
+ */
+export async function getIndexStatus(
+  ctx: HttpContext,
+  req: RouteRequest,
+): Promise<Response> {
   const method = req.request.method;
-  if (ctx.indexStatus === undefined) {
+  const params = new URL(req.request.url).searchParams;
+  const live = params.get("live");
+  if (live !== null && live !== "long-poll") {
     return errorResponse(
-      new StreamError("not_found", `No index status for "${req.name}"`),
+      new StreamError(
+        "bad_request",
+        `Invalid live mode "${live}" for _index_status: use long-poll`,
+      ),
       method,
     );
   }
-  const found = ctx.indexStatus(req.name);
-  if (!found.ok) return errorResponse(found.error, method);
-  const body = JSON.stringify(found.value);
-  // `lag_ms` grows with the clock alone: the tag leaves it out, so it
-  // changes when the index or the uploads move, not on every request.
-  const rk = found.value.routing_key_index;
-  const tagged = rk.configured ? { ...rk, lag_ms: null } : rk;
-  const etag = `W/"${
-    bodyHash(JSON.stringify({ ...found.value, routing_key_index: tagged }))
-  }"`;
-  const headers = {
-    "content-type": "application/json",
-    "cache-control": "no-cache",
-    etag,
-  };
-  if (etagMatches(req.request.headers.get("if-none-match"), etag)) {
-    return respond(null, 304, headers);
+  const timeout = parseTimeout(
+    params.get("timeout"),
+    ctx.http.longPollTimeoutMs,
+  );
+  if (!timeout.ok) return errorResponse(timeout.error, method);
+  const ifNoneMatch = req.request.headers.get("if-none-match");
+  const deadline = Date.now() + timeout.value;
+  while (true) {
+    const current = render(ctx, req.name);
+    if (current instanceof Response) return current;
+    const { body, etag } = current;
+    const headers = {
+      "content-type": "application/json",
+      "cache-control": "no-cache",
+      etag,
+    };
+    if (!etagMatches(ifNoneMatch, etag)) return respond(body, 200, headers);
+    const left = deadline - Date.now();
+    const wait = ctx.indexStatusWait;
+    if (live === null || wait === undefined || left <= 0) {
+      return respond(null, 304, headers);
+    }
+    // A client that hangs up ends the wait at once.
+    const waited = await wait(left, req.request.signal);
+    if (!waited.ok) return errorResponse(waited.error, method);
+    if (waited.value !== "changed") return respond(null, 304, headers);
   }
-  return respond(body, 200, headers);
+
+  function render(
+    ctx: HttpContext,
+    name: string,
+  ): { body: string; etag: string } | Response {
+    if (ctx.indexStatus === undefined) {
+      return errorResponse(
+        new StreamError("not_found", `No index status for "${name}"`),
+        method,
+      );
+    }
+    const found = ctx.indexStatus(name);
+    if (!found.ok) return errorResponse(found.error, method);
+    const body = JSON.stringify(found.value);
+    // `lag_ms` grows with the clock alone: the tag leaves it out, so it
+    // changes when the index or the uploads move, not on every request.
+    const rk = found.value.routing_key_index;
+    const tagged = rk.configured ? { ...rk, lag_ms: null } : rk;
+    const etag = `W/"${
+      bodyHash(JSON.stringify({ ...found.value, routing_key_index: tagged }))
+    }"`;
+    return { body, etag };
+  }
 }
 
 /** Whether an `If-None-Match` list names `etag` (weak comparison). */

@@ -337,7 +337,11 @@ async function sse(
   return respond(body, 200, headers);
 }
 
-function parseTimeout(
+/**
+ * The `timeout` parameter of a long-poll, in seconds, as milliseconds
+ * capped at `fallbackMs` (also the value when it is absent).
+ */
+export function parseTimeout(
   value: string | null,
   fallbackMs: number,
 ): Result<number> {

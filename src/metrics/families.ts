@@ -341,6 +341,20 @@ function tierFamilies(registry: Registry, tier: { stats(): TierStats }) {
       () => one(read(tier.stats())),
     );
   }
+  // Index families carry the index family as a label; only the routing-key
+  // index exists so far.
+  const family = { family: "routing_key" };
+  gaugeFamily(registry, {
+    name: `${P}index_lag_segments`,
+    help:
+      "Uploaded segments an index does not cover yet, the most over streams",
+    labelNames: ["family"],
+  }, () => [[family, tier.stats().indexLagSegmentsMax]]);
+  counterFamily(registry, {
+    name: `${P}index_builds_total`,
+    help: "Index build steps that built or compacted a run",
+    labelNames: ["family"],
+  }, () => [[family, tier.stats().indexBuilds]]);
 }
 
 function objectFamilies(

@@ -51,6 +51,8 @@ export interface TierContext {
   cache: SegmentCache;
   /** The routing-key index, when configured (built after uploads). */
   routingIndex?: RoutingKeyIndex;
+  /** Routing-key index steps that built or compacted a run, since start. */
+  indexBuilds: { count: number };
   /** True once the tier is closing: loops stop between steps. */
   closed(): boolean;
   /** Tells waiters that stream `id`'s registry `revision` is published. */

@@ -12,9 +12,14 @@
 import type { Codec } from "../_wasm/codec.ts";
 import type { SegmentConfig } from "../config.ts";
 import type { ChunkReader, TierReadBytes } from "../engine/reader.ts";
-import type { StreamInfo } from "../engine/types.ts";
-import { StreamError } from "../errors.ts";
-import { BACKLOG_RETRY_AFTER_SECONDS, TIER_TICK_MS } from "../limits.ts";
+import type { StreamInfo, WaitOutcome } from "../engine/types.ts";
+import { fail, ok, type Result, StreamError } from "../errors.ts";
+import {
+  BACKLOG_RETRY_AFTER_SECONDS,
+  INDEX_STATUS_WAITERS_MAX,
+  TIER_TICK_MS,
+  WAITERS_RETRY_AFTER_SECONDS,
+} from "../limits.ts";
 import type { Logger } from "../log.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import { SegmentCache, type SegmentCacheStats } from "../segment/cache.ts";
@@ -119,6 +124,13 @@ export interface TierStats {
   releaseQueue: number;
   /** Releases dropped because the queue was full. */
   releasesDropped: number;
+  /**
+   * Uploaded segments the routing-key index does not cover yet, the most
+   * over all streams (0 without the index).
+   */
+  indexLagSegmentsMax: number;
+  /** Routing-key index steps that built or compacted a run, since start. */
+  indexBuilds: number;
   /** The segment cache. */
   cache: SegmentCacheStats;
 }
@@ -134,6 +146,8 @@ export class Tier {
   readonly #releases: ReleaseQueue;
   readonly #stop = new AbortController();
   #loops: Promise<void>[] = [];
+  /** Requests waiting for the next tiering pass (`waitForPass`). */
+  readonly #passWaiters = new Set<() => void>();
   #closed = false;
   /** Per stream: the highest registry revision a published manifest names. */
   readonly #schemaRevisions = new Map<number, number>();
@@ -159,6 +173,7 @@ export class Tier {
       closed: () => this.#closed,
       schemaPublished: (id, revision) => this.#schemaPublished(id, revision),
       crashPoint: crashPointHook(options.config.testCrashPoint),
+      indexBuilds: { count: 0 },
     };
     const ix = options.routingIndex;
     if (ix === undefined) {
@@ -212,9 +227,13 @@ export class Tier {
       streams.load(await options.store.load());
       await sweepSegmentFiles(segmentDir, streams.pendingSegments());
       tier.#loops = [
-        tier.#run(() => sealPass(tier.#ctx, tier.#sealer, tier.#refresh())),
+        tier.#run(async () => {
+          await sealPass(tier.#ctx, tier.#sealer, tier.#refresh());
+          tier.#wakePassWaiters();
+        }),
         tier.#run(async () => {
           await uploadPass(tier.#ctx, tier.#refresh());
+          tier.#wakePassWaiters();
           await tier.#releases.pass();
         }),
       ];
@@ -403,8 +422,64 @@ export class Tier {
       ...counters,
       releaseQueue: this.#releases.size,
       releasesDropped: this.#releases.dropped,
+      indexLagSegmentsMax: this.#indexLagMax(),
+      indexBuilds: this.#ctx.indexBuilds.count,
       cache: this.#ctx.cache.stats(),
     };
+  }
+
+  /** The largest routing-key index lag over the streams, in segments. */
+  #indexLagMax(): number {
+    const index = this.#index;
+    if (index === undefined) return 0;
+    let most = 0;
+    for (const id of this.#ctx.streams.ids()) {
+      const s = this.#ctx.streams.get(id);
+      if (s === undefined) continue;
+      const through = index.manifest(id)?.indexedThrough ?? 0;
+      most = Math.max(most, uploadedCount(s) - through);
+    }
+    return most;
+  }
+
+  /**
+   * Waits until a tiering pass ends (the index or the uploads may have
+   * moved), `timeoutMs` passes or `signal` aborts; `overloaded` when
+   * `INDEX_STATUS_WAITERS_MAX` requests wait already.
+   */
+  waitForPass(
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Result<WaitOutcome>> {
+    if (this.#passWaiters.size >= INDEX_STATUS_WAITERS_MAX) {
+      return Promise.resolve(
+        fail("overloaded", "Too many index status readers are waiting", {
+          retryAfterSeconds: WAITERS_RETRY_AFTER_SECONDS,
+          overload: "waiters",
+        }),
+      );
+    }
+    if (this.#closed || signal?.aborted === true) {
+      return Promise.resolve(ok(signal?.aborted ? "aborted" : "timeout"));
+    }
+    return new Promise((resolve) => {
+      const finish = (outcome: WaitOutcome) => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        this.#passWaiters.delete(wake);
+        resolve(ok(outcome));
+      };
+      const wake = () => finish("changed");
+      const onAbort = () => finish("aborted");
+      const timer = setTimeout(() => finish("timeout"), timeoutMs);
+      this.#passWaiters.add(wake);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Wakes every `waitForPass`. */
+  #wakePassWaiters(): void {
+    for (const wake of [...this.#passWaiters]) wake();
   }
 
   /** Stops the loops after the current step. */
@@ -415,6 +490,7 @@ export class Tier {
       for (const waiter of waiters) waiter.settle(false);
     }
     this.#schemaWaiters.clear();
+    this.#wakePassWaiters();
     await Promise.all(this.#loops);
     this.#sealer.close();
     this.#closeIndex();

@@ -17,7 +17,10 @@ import { inThreadRunBuilder } from "../index/builder.ts";
 import { MemoryRunCatalog } from "../index/catalog.ts";
 import { decodeManifest, manifestKey } from "../objectstore/manifest.ts";
 import { encodeKeys } from "../record_meta.ts";
-import { ROUTING_RUN_RETIRED_GRACE_MS } from "../limits.ts";
+import {
+  INDEX_STATUS_WAITERS_MAX,
+  ROUTING_RUN_RETIRED_GRACE_MS,
+} from "../limits.ts";
 import type { WalOp } from "../storage/wal_store.ts";
 
 /**
@@ -359,6 +362,49 @@ Deno.test("the upload loop compacts the routing-key index and deletes retired ru
       ),
       [2],
     );
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("waitForPass: woken by the next pass, ended by an abort, bounded by INDEX_STATUS_WAITERS_MAX, released on close", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const clock = new ManualClock();
+  const tier = await Tier.open({
+    store: new MemoryStore(),
+    objects: new MemoryObjectStore(),
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: defaultConfig().segment,
+    streams: () => [],
+    streamInfo: () => undefined,
+    log: createLogger("error"),
+    clock,
+    sealer: failingSealer(),
+  });
+  try {
+    await clock.settle();
+    const woken = tier.waitForPass(60_000);
+    await clock.advance(100);
+    assert.deepEqual(await woken, { ok: true, value: "changed" });
+
+    const hangUp = new AbortController();
+    const aborted = tier.waitForPass(60_000, hangUp.signal);
+    hangUp.abort();
+    assert.deepEqual(await aborted, { ok: true, value: "aborted" });
+
+    const held = [];
+    for (let i = 0; i < INDEX_STATUS_WAITERS_MAX; i++) {
+      held.push(tier.waitForPass(60_000));
+    }
+    const refused = await tier.waitForPass(60_000);
+    assert.equal(refused.ok, false);
+    assert.equal(!refused.ok && refused.error.kind, "overloaded");
+    await tier.close();
+    for (const w of await Promise.all(held)) {
+      assert.deepEqual(w, { ok: true, value: "changed" });
+    }
   } finally {
     await tier.close();
     await Deno.remove(dir, { recursive: true });

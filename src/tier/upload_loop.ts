@@ -78,6 +78,7 @@ async function indexStep(ctx: TierContext, s: TierStream): Promise<void> {
   try {
     for (let i = 0; i < INDEX_STEPS_PER_PASS && !ctx.closed(); i++) {
       if (await index.step(s.id, uploaded) === undefined) break;
+      ctx.indexBuilds.count++;
       changed = true;
     }
     // Runs compacted away, once two manifests not naming them are out.
