@@ -134,6 +134,7 @@ async function main(): Promise<void> {
   const timing = {
     durationMs: Number(values["duration-ms"]),
     warmupMs: Number(values["warmup-ms"]),
+    serverPid: null, // this script reads the server's CPU itself
   };
   const writers = Number(values.writers);
   const dataDir = await Deno.makeTempDir({ prefix: "streambed-schema-bench-" });

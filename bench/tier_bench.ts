@@ -307,7 +307,7 @@ async function engineReads(dir: string): Promise<void> {
     streams: () => engine.streamInfos(),
     log,
   });
-  engine.wrapChunkReader((wal) => tier.reader(wal));
+  engine.wrapChunkReader((wal) => tier.reader(wal, engine.readBytes));
   const rates: string[] = [];
   for (let pass = 0; pass < 3; pass++) {
     const start = performance.now();
