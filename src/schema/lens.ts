@@ -9,6 +9,10 @@
  * `add` leaves a present value that fits the op's `schema` alone (it inserts
  * when absent, and replaces only a value the new field could not hold), and
  * `in`/`map` write back a nested root their ops replaced.
+ *
+ * About 640 lines, kept together: the eleven ops and six builtins share one
+ * compiled-op form and one apply loop, and reading one op means reading
+ * the loop it runs in.
  */
 
 import { fail, ok, type Result } from "../errors.ts";

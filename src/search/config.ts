@@ -3,6 +3,10 @@
  * The `search` section of a stream's registry: its types, its validation
  * (every rule of specs/search.md §1, each failure naming the offending path)
  * and the plan hash that decides when indexes built for it are stale.
+ *
+ * About 630 lines: one validator per section of the config (fields,
+ * aliases, default fields, rollups), all sharing the path-qualified error
+ * helpers; the section is validated as one document.
  */
 
 import { fail, ok, type Result } from "../errors.ts";

@@ -4,7 +4,7 @@
  * connection, synchronous calls: a commit is one `BEGIN IMMEDIATE ... COMMIT`
  * covering a whole group of appends, so its fsync is shared by all of them.
  * The tables and row decoding live in `_sqlite_schema.ts`; this file is the
- * prepared statements and the operations on them (about 500 lines, one
+ * prepared statements and the operations on them (about 620 lines, one
  * statement set shared by every method).
  */
 
