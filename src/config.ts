@@ -146,6 +146,11 @@ export interface LimitsConfig {
    * response ends early with `Stream-Scan-Limit-Reached: true`.
    */
   keyedScanBytesMax: number;
+  /**
+   * Stored bytes one `filter=` read response examines at most; past it the
+   * response ends early with `Stream-Filter-Scan-Limit-Reached: true`.
+   */
+  filterScanBytesMax: number;
   /** Largest `POST .../_schema` body, in bytes (the body cap applies first). */
   schemaBytesMax: number;
 }
@@ -617,6 +622,16 @@ export const OPTION_TABLE: OptionTable = {
       default: 64 * MIB,
       doc:
         "stored bytes one keyed read response examines before it stops early",
+    },
+    filterScanBytesMax: {
+      flag: "filter-scan-bytes-max",
+      env: "DS_FILTER_SCAN_BYTES_MAX",
+      kind: "int",
+      min: 1,
+      max: 16 * 1024 * MIB,
+      default: 100 * MIB,
+      doc:
+        "stored bytes one filter= read response examines before it stops early",
     },
     streamNameBytesMax: {
       flag: "stream-name-bytes-max",
