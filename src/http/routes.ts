@@ -15,6 +15,7 @@ import { listStreams } from "./list_route.ts";
 import { getRoutingKeys } from "./routing_keys_route.ts";
 import { getMetrics, getServerDetails } from "./ops_routes.ts";
 import { getSchema, postSchema } from "./schema_route.ts";
+import { getSearch, postAggregate, postSearch } from "./search_route.ts";
 import {
   deleteStream,
   getStream,
@@ -81,6 +82,21 @@ export const STREAM_ROUTES: readonly Route[] = [
       HEAD: { name: "schema_head", access: "read", handle: getSchema },
       // A schema decides which appends every writer may make: `admin`.
       POST: { name: "schema_update", access: "admin", handle: postSchema },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "_search",
+    methods: {
+      GET: { name: "search_get", access: "read", handle: getSearch },
+      POST: { name: "search_post", access: "read", handle: postSearch },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "_aggregate",
+    methods: {
+      POST: { name: "aggregate_post", access: "read", handle: postAggregate },
     },
   },
   {

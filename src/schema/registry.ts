@@ -383,7 +383,9 @@ export function parseStoredRegistry(text: string): Result<Registry> {
     schemas: value.schemas,
     lenses: value.lenses as Record<string, Lens>,
     search: value.search ?? null,
-    searchPlan: isSearchPlanRef(value.searchPlan) ? value.searchPlan : null,
+    ...(isSearchPlanRef(value.searchPlan)
+      ? { searchPlan: value.searchPlan }
+      : {}),
     revision: Number.isSafeInteger(value.revision)
       ? value.revision as number
       : 0,
