@@ -10,16 +10,16 @@ const op = (name: string): Operation => ({
   handle: () => new Response(name),
 });
 
-/** The table as it will be once `_search` and `/console` land: one row each. */
+/** The table with a new subresource and `/console`: one row each. */
 const WITH_NEW_ROWS: Route[] = [
   ...STREAM_ROUTES,
   {
     shape: "stream_sub",
-    sub: "_search",
+    sub: "_explain",
     methods: {
-      GET: op("search_get"),
-      HEAD: op("search_head"),
-      POST: op("search_post"),
+      GET: op("explain_get"),
+      HEAD: op("explain_head"),
+      POST: op("explain_post"),
     },
   },
   { shape: "path", path: "/console", methods: { GET: op("console_get") } },
@@ -36,12 +36,12 @@ function matchOf(router: Router, method: string, path: string) {
 
 Deno.test("Router: a new subresource or path is one row", () => {
   const router = new Router(WITH_NEW_ROWS, 1024);
-  const search = matchOf(router, "GET", "/v1/stream/x/_search");
-  assert.ok(!(search instanceof StreamError));
-  assert.equal(search.route.methods.GET?.name, "search_get");
-  assert.equal(search.name, "x");
+  const explain = matchOf(router, "GET", "/v1/stream/x/_explain");
+  assert.ok(!(explain instanceof StreamError));
+  assert.equal(explain.route.methods.GET?.name, "explain_get");
+  assert.equal(explain.name, "x");
   // A subresource that takes writes answers other methods with 405.
-  const put = router.refuse(search.route, "PUT");
+  const put = router.refuse(explain.route, "PUT");
   assert.equal(put.kind, "method_not_allowed");
   assert.equal(put.detail?.allow, "GET, HEAD, POST, OPTIONS");
   // A read-only one treats writes as a reserved stream name.
