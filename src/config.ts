@@ -151,6 +151,11 @@ export interface LimitsConfig {
    * response ends early with `Stream-Filter-Scan-Limit-Reached: true`.
    */
   filterScanBytesMax: number;
+  /**
+   * `_search` and `_aggregate` requests running at once; up to 64 more wait,
+   * past that they get 503.
+   */
+  searchConcurrency: number;
   /** Largest `POST .../_schema` body, in bytes (the body cap applies first). */
   schemaBytesMax: number;
 }
@@ -632,6 +637,15 @@ export const OPTION_TABLE: OptionTable = {
       default: 100 * MIB,
       doc:
         "stored bytes one filter= read response examines before it stops early",
+    },
+    searchConcurrency: {
+      flag: "search-concurrency",
+      env: "DS_SEARCH_CONCURRENCY",
+      kind: "int",
+      min: 1,
+      max: 256,
+      default: 2,
+      doc: "_search and _aggregate requests running at once (64 more may wait)",
     },
     streamNameBytesMax: {
       flag: "stream-name-bytes-max",

@@ -228,6 +228,8 @@ export const SEARCH_FIELD_BINDINGS_MAX = 1024;
 export const FILTER_READ_TIME_BUDGET_MS = 2000;
 /** Time one `_aggregate` scans source records before it answers 408. */
 export const AGGREGATE_TIMEOUT_MS = 3000;
+/** `_search`/`_aggregate` requests waiting for the search gate before 503. */
+export const SEARCH_QUEUE_MAX = 64;
 // ---- stream profiles (src/profiles/) ----------------------------------------
 
 /** Extra secret key names one profile's `redactKeys` may list. */

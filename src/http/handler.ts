@@ -20,6 +20,8 @@ import { type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { SubscriptionManager } from "../subscriptions/manager.ts";
 import { BodyBudget } from "./body.ts";
+import { SEARCH_QUEUE_MAX } from "../limits.ts";
+import { SearchGate } from "./search_gate.ts";
 import { preflight, withCors } from "./access.ts";
 import type { HttpContext, OpsContext, RequestNote } from "./context.ts";
 import { requestTarget } from "./request_target.ts";
@@ -201,6 +203,7 @@ function httpContext(options: HandlerOptions): HttpContext {
       admit: (bytes) => engine.admitAppendBytes(bytes),
     },
     gate: options.gate ?? openGate(options.log),
+    searchGate: new SearchGate(limits.searchConcurrency, SEARCH_QUEUE_MAX),
     details: options.details,
     indexStatus: options.indexStatus,
     indexStatusWait: options.indexStatusWait,

@@ -99,6 +99,16 @@ export function searchBodyFromQuery(
   return ok(body);
 }
 
+/** Runs `task` under the search gate (503 `overloaded` when it is full). */
+async function gated<T>(
+  ctx: HttpContext,
+  task: () => Promise<Result<T>>,
+): Promise<Result<T>> {
+  if (ctx.searchGate === undefined) return await task();
+  const ran = await ctx.searchGate.run(task);
+  return ran.ok ? ran.value : ran;
+}
+
 /** `POST .../_search` with a JSON body. */
 export async function postSearch(
   ctx: HttpContext,
@@ -126,7 +136,10 @@ async function search(
 ): Promise<Response> {
   const startedMs = Date.now();
   const positions = positionsOf(ctx, req.name);
-  const found = await ctx.engine.search(req.name, body, positions);
+  const found = await gated(
+    ctx,
+    () => ctx.engine.search(req.name, body, positions),
+  );
   if (!found.ok) return errorResponse(found.error);
   const r = found.value;
   const tookMs = Date.now() - startedMs;
@@ -191,7 +204,10 @@ export async function postAggregate(
   const body = await jsonBody(ctx, req.request, "aggregate");
   if (!body.ok) return errorResponse(body.error);
   const positions = positionsOf(ctx, req.name);
-  const found = await ctx.engine.aggregate(req.name, body.value, positions);
+  const found = await gated(
+    ctx,
+    () => ctx.engine.aggregate(req.name, body.value, positions),
+  );
   if (!found.ok) return errorResponse(found.error);
   const r = found.value;
   const json = {
