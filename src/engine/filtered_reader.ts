@@ -12,8 +12,8 @@ import { fail, ok, type Result } from "../errors.ts";
 import { concatBytes } from "../bytes.ts";
 import { promote, versionAt } from "../schema/promote.ts";
 import type { ActiveRegistry } from "../schema/registry.ts";
-import { compileQuery, type Plan } from "../search/compile.ts";
-import type { SearchConfig } from "../search/config.ts";
+import { compileQuery, type Plan, planFields } from "../search/compile.ts";
+import { type SearchConfig, withFields } from "../search/config.ts";
 import { matches } from "../search/evaluate.ts";
 import { type ExtractedDoc, extractFields } from "../search/extract.ts";
 import { parseQuery } from "../search/query.ts";
@@ -32,6 +32,8 @@ export interface CompiledFilter {
   config: SearchConfig;
   /** The compiled filter. */
   plan: Plan;
+  /** The config narrowed to the fields the filter reads (what is extracted). */
+  extract: SearchConfig;
 }
 
 /** Limits of one filtered read. */
@@ -77,23 +79,15 @@ export function compileFilter(
   if (!parsed.ok) return parsed;
   const plan = compileQuery(config, parsed.value, "filter");
   if (!plan.ok) return plan;
-  return ok({ text, config, plan: plan.value });
+  return ok({
+    text,
+    config,
+    plan: plan.value,
+    extract: withFields(config, planFields(plan.value)),
+  });
 }
 
-const decoder = new TextDecoder();
 const encoder = new TextEncoder();
-
-/**
- * The stored message `bytes` (trailing comma included) parsed; a message
- * that is not JSON reads as `undefined` (a record with no fields).
- */
-export function parseStored(bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(decoder.decode(bytes.subarray(0, bytes.length - 1)));
-  } catch {
-    return undefined;
-  }
-}
 
 /** The search fields of the message stored at `position`. */
 export function docAt(
@@ -132,9 +126,8 @@ export async function readFilteredFrom(
     read,
     state,
     { fromPos, tailPos, key },
-    (stored, start) => {
-      const value = parseStored(stored);
-      const doc = docAt(filter.config, active, value, start);
+    (stored, start, _end, value) => {
+      const doc = docAt(filter.extract, active, value, start);
       if (!matches(filter.config, filter.plan, doc)) return true;
       let piece = stored;
       if (active !== null && active.lenses.size > 0) {

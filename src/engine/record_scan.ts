@@ -15,14 +15,16 @@ import type { KeyedChunkReader, SkippedRange } from "./keyed_reader.ts";
 import type { ReadSource } from "./reader.ts";
 
 /**
- * Called with one stored message (its bytes include the trailing comma) and
- * its position; returns false to stop before it (the answer is full), so
- * the scan ends at `start`.
+ * Called with one stored message (its bytes include the trailing comma),
+ * its position and its parsed value (`undefined` when it is not JSON or the
+ * scan does not parse); returns false to stop before it (the answer is
+ * full), so the scan ends at `start`.
  */
 export type RecordVisitor = (
   bytes: Uint8Array,
   start: number,
   end: number,
+  value: unknown,
 ) => boolean;
 
 /** Bounds of one scan. */
@@ -62,6 +64,8 @@ export interface ScanRange {
   key?: Uint8Array;
   /** Position from which `recordsFromSplit` counts (the unsealed tail). */
   splitPos?: number;
+  /** False: messages are only counted, not parsed (default true). */
+  parse?: boolean;
 }
 
 /** Scans `source` over `range`, visiting each message in order. */
@@ -147,6 +151,39 @@ function scanPieces(
   return pos;
 }
 
+const decoder = new TextDecoder();
+
+/**
+ * The stored message `bytes` (trailing comma included) parsed; a message
+ * that is not JSON reads as `undefined` (a record with no fields).
+ */
+export function parseStored(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(decoder.decode(bytes.subarray(0, bytes.length - 1)));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The values of whole records `bytes` (each one message followed by a
+ * comma) parsed at once, which is several times faster than one parse per
+ * message; `undefined` when they do not parse as `count` values.
+ */
+function parseRun(bytes: Uint8Array, count: number): unknown[] | undefined {
+  if (bytes.length === 0 || bytes[bytes.length - 1] !== 0x2c) return undefined;
+  try {
+    const values = JSON.parse(
+      `[${decoder.decode(bytes.subarray(0, bytes.length - 1))}]`,
+    );
+    return Array.isArray(values) && values.length === count
+      ? values
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function scanChunk(
   chunk: Chunk,
   pos: number,
@@ -160,6 +197,9 @@ function scanChunk(
   const keys = range.key === undefined
     ? undefined
     : decodeKeys(chunk.keys, lengths.length);
+  const values = keys === undefined && range.parse !== false
+    ? parseWhole(chunk, lengths, pos, limit)
+    : undefined;
   const split = range.splitPos ?? Infinity;
   let start = chunk.startPos;
   for (let i = 0; i < lengths.length; i++) {
@@ -176,20 +216,28 @@ function scanChunk(
         start - chunk.startPos,
         clipped - chunk.startPos,
       );
-      // A record normally holds one message; split it when it holds more.
-      let at = 0;
-      for (const messageEnd of storedMessageEnds(bytes)) {
-        const s = start + at;
-        if (s + (messageEnd - at) > pos) {
-          if (!visit(bytes.subarray(at, messageEnd), s, start + messageEnd)) {
-            out.endPos = s;
-            out.stop = "full";
-            return undefined;
-          }
-          out.records++;
-          if (s >= split) out.recordsFromSplit++;
+      if (values !== undefined && values.has(i)) {
+        if (!visit(bytes, start, clipped, values.get(i))) {
+          return stopAt(out, start);
         }
-        at = messageEnd;
+        count(out, start, split);
+      } else {
+        // A record normally holds one message; split it when it holds more.
+        let at = 0;
+        for (const messageEnd of storedMessageEnds(bytes)) {
+          const s = start + at;
+          if (s + (messageEnd - at) > pos) {
+            const message = bytes.subarray(at, messageEnd);
+            const value = range.parse === false
+              ? undefined
+              : parseStored(message);
+            if (!visit(message, s, start + messageEnd, value)) {
+              return stopAt(out, s);
+            }
+            count(out, s, split);
+          }
+          at = messageEnd;
+        }
       }
     }
     out.scannedBytes += clipped - Math.max(start, pos);
@@ -197,4 +245,55 @@ function scanChunk(
     start = end;
   }
   return pos;
+}
+
+function stopAt(out: ScanOutcome, position: number): undefined {
+  out.endPos = position;
+  out.stop = "full";
+  return undefined;
+}
+
+function count(out: ScanOutcome, position: number, split: number): void {
+  out.records++;
+  if (position >= split) out.recordsFromSplit++;
+}
+
+/**
+ * The parsed value of each whole record of `chunk` in `[pos, limit)` by
+ * record index, parsed in one call; `undefined` when the records are not
+ * one message each (then each message is parsed on its own).
+ */
+function parseWhole(
+  chunk: Chunk,
+  lengths: ArrayLike<number>,
+  pos: number,
+  limit: number,
+): Map<number, unknown> | undefined {
+  let start = chunk.startPos;
+  let first = -1;
+  let last = -1;
+  let from = 0;
+  let to = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    const end = start + lengths[i];
+    if (end > pos && start < limit) {
+      if (end > limit) break; // a cut record: parse the rest one by one
+      if (first < 0) {
+        first = i;
+        from = start;
+      }
+      last = i;
+      to = end;
+    }
+    start = end;
+  }
+  if (first < 0) return undefined;
+  const values = parseRun(
+    chunk.data.subarray(from - chunk.startPos, to - chunk.startPos),
+    last - first + 1,
+  );
+  if (values === undefined) return undefined;
+  const byIndex = new Map<number, unknown>();
+  for (let i = first; i <= last; i++) byIndex.set(i, values[i - first]);
+  return byIndex;
 }

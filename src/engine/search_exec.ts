@@ -14,13 +14,15 @@ import { promote } from "../schema/promote.ts";
 import type { ActiveRegistry } from "../schema/registry.ts";
 import {
   type AggregateBucket,
+  type AggregateRequest,
   Aggregator,
   parseAggregateRequest,
 } from "../search/aggregate.ts";
-import { hasTextClause } from "../search/compile.ts";
-import type { SearchConfig } from "../search/config.ts";
+import { compileQuery, hasTextClause, planFields } from "../search/compile.ts";
+import { type SearchConfig, withFields } from "../search/config.ts";
+import { parseQuery } from "../search/query.ts";
+import type { Plan } from "../search/compile.ts";
 import {
-  addToStats,
   type CorpusStats,
   emptyStats,
   matches,
@@ -39,7 +41,7 @@ import {
   TopK,
 } from "../search/sort.ts";
 import { encodeOffset } from "../protocol/offset.ts";
-import { docAt, parseStored } from "./filtered_reader.ts";
+import { docAt } from "./filtered_reader.ts";
 import type { KeyedChunkReader } from "./keyed_reader.ts";
 import type { ReadSource } from "./reader.ts";
 import {
@@ -138,7 +140,10 @@ type Visit = (
   position: number,
 ) => boolean | void;
 
-/** Scans every message of `source` in `[0, endPos)`, extracting fields. */
+/**
+ * Scans every message of `source` in `[0, endPos)`, extracting the fields
+ * of `config` (narrowed by the caller to what the request reads).
+ */
 function scanDocs(
   read: KeyedChunkReader,
   source: ReadSource,
@@ -152,11 +157,8 @@ function scanDocs(
     read,
     source,
     { fromPos: 0, tailPos: range.endPos, splitPos: range.splitPos },
-    (stored, start) => {
-      const value = parseStored(stored);
-      return visit(value, docAt(config, active, value, start), start) !==
-        false;
-    },
+    (_stored, start, _end, value) =>
+      visit(value, docAt(config, active, value, start), start) !== false,
     limits,
   );
 }
@@ -173,11 +175,58 @@ async function countRecords(
   const scan = await scanRecords(
     read,
     source,
-    { fromPos, tailPos: endPos },
+    { fromPos, tailPos: endPos, parse: false },
     () => true,
     { ...limits, deadlineMs: Infinity, scanBytesMax: Infinity },
   );
   return scan.records;
+}
+
+/** The analyzed tokens of every text clause of `plan`. */
+function queryTokens(plan: Plan, into: Set<string> = new Set()): Set<string> {
+  switch (plan.type) {
+    case "and":
+    case "or":
+      for (const child of plan.children) queryTokens(child, into);
+      break;
+    case "not":
+      queryTokens(plan.child, into);
+      break;
+    case "text":
+      for (const token of plan.tokens) into.add(token);
+      break;
+  }
+  return into;
+}
+
+/**
+ * Adds one record to the BM25 statistics as `addToStats` would, but counts
+ * document frequencies only for the query's tokens (the only ones scoring
+ * looks up), which keeps the statistics pass cheap.
+ */
+function addQueryStats(
+  stats: CorpusStats,
+  doc: ExtractedDoc,
+  wanted: ReadonlySet<string>,
+): void {
+  stats.docCount++;
+  for (const [field, values] of doc.tokens) {
+    let entry = stats.fields.get(field);
+    if (entry === undefined) {
+      entry = { tokenCount: 0, docFreq: new Map() };
+      stats.fields.set(field, entry);
+    }
+    let seen: Set<string> | undefined;
+    for (const tokens of values) {
+      entry.tokenCount += tokens.length;
+      for (const token of tokens) {
+        if (wanted.has(token)) (seen ??= new Set()).add(token);
+      }
+    }
+    for (const token of seen ?? []) {
+      entry.docFreq.set(token, (entry.docFreq.get(token) ?? 0) + 1);
+    }
+  }
 }
 
 interface Ranked extends Hit {
@@ -215,24 +264,28 @@ export async function runSearch(
     deadlineMs: startedMs + request.timeoutMs,
   };
   const range = { endPos, splitPos: positions.splitPos };
+  const names = planFields(request.plan);
+  for (const key of request.keys) names.add(key.key);
+  const extract = withFields(config.value, names);
   const stats: CorpusStats = emptyStats();
   let statsScan: ScanOutcome | undefined;
   if (hasTextClause(request.plan)) {
+    const wanted = queryTokens(request.plan);
     statsScan = await scanDocs(
       read,
       state,
-      config.value,
+      extract,
       active,
       range,
       scanLimits,
-      (_value, doc) => addToStats(stats, doc),
+      (_value, doc) => addQueryStats(stats, doc, wanted),
     );
   }
   const top = new TopK(request.keys, request.size);
   const scan = await scanDocs(
     read,
     state,
-    config.value,
+    extract,
     active,
     range,
     scanLimits,
@@ -263,7 +316,8 @@ export async function runSearch(
       offset: hit.offset,
       score: hit.score,
       sort: hit.sort,
-      doc: hit.doc,
+      // Every declared field for the answer (the scan extracted a few).
+      doc: docAt(config.value, active, hit.value, hit.position),
       source: source.value,
     });
   }
@@ -278,6 +332,29 @@ export async function runSearch(
     timedOut,
     omittedRecords: await countRecords(read, state, endPos, tailPos, limits),
   });
+}
+
+/** The fields an aggregate reads: time, groups, includes, summaries, `q`. */
+function aggregateFields(
+  config: SearchConfig,
+  request: AggregateRequest,
+): Set<string> {
+  const rollup = config.rollups![request.rollup];
+  const names = new Set<string>([rollup.timestampField!, ...request.groupBy]);
+  if (request.filter !== undefined) planFields(request.filter, names);
+  for (const measure of Object.values(rollup.measures)) {
+    if (measure.kind === "summary") names.add(measure.field);
+    if (measure.kind === "count" && measure.include !== undefined) {
+      const parsed = parseQuery(measure.include);
+      const plan = parsed.ok
+        ? compileQuery(config, parsed.value, "filter")
+        : parsed;
+      // A stored include that no longer compiles reads every field.
+      if (!plan.ok) return new Set(Object.keys(config.fields));
+      planFields(plan.value, names);
+    }
+  }
+  return names;
 }
 
 /**
@@ -304,7 +381,7 @@ export async function runAggregate(
   const scan = await scanDocs(
     read,
     state,
-    config.value,
+    withFields(config.value, aggregateFields(config.value, request)),
     state.visibleSchema,
     { endPos: tailPos, splitPos: positions.splitPos },
     {
