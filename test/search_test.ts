@@ -422,6 +422,49 @@ Deno.test("search over HTTP: filter=, _search and _aggregate across segments and
       }
     });
 
+    await t.step(
+      "_index_status lists the search families and the plan generation moves with the config",
+      async () => {
+        const status = (await send(`${base}/_index_status`)).json;
+        const families = status.search_families as {
+          family: string;
+          plan_generation: number;
+          indexed_segments: number;
+          lag_segments: number;
+        }[];
+        assert.deepEqual(families.map((f) => f.family), [
+          "col",
+          "fts",
+          "exact",
+          "agg",
+        ]);
+        assert.ok(families.every((f) => f.plan_generation === 1));
+        assert.ok(families.every((f) => f.indexed_segments === 0));
+        assert.ok(families[0].lag_segments >= 4);
+        const more = structuredClone(SEARCH) as typeof SEARCH & {
+          fields: Record<string, unknown>;
+        };
+        more.fields.host = {
+          kind: "keyword",
+          bindings: [{ version: 1, jsonPointer: "/host" }],
+          exact: true,
+        };
+        const changed = await send(`${base}/_schema`, "POST", { search: more });
+        assert.equal(changed.status, 200, JSON.stringify(changed.json));
+        const after = (await send(`${base}/_index_status`)).json;
+        assert.ok(
+          after.search_families.every((f: { plan_generation: number }) =>
+            f.plan_generation === 2
+          ),
+        );
+        // Queries stay correct across the change.
+        assert.deepEqual(
+          await filterAll(base, "status:500"),
+          ALL.filter((x) => x.status === 500),
+        );
+      },
+    );
+
     const before = {
       filter: await filterAll(base, "status:404 service:db"),
       search: (await send(`${base}/_search`, "POST", { q: "db timeout" }))
