@@ -153,10 +153,13 @@ async function filterAll(engine: Engine, filter: string): Promise<number> {
 
 const ALL = { splitPos: 0, publishedPos: Infinity };
 
+/** Cases that ran out of their time budget (answered 408 over HTTP). */
+const timedOut = new Set<string>();
+
 async function search(engine: Engine, q: string): Promise<number> {
   const r = await engine.search("logs", { q, size: 50 }, ALL);
   if (!r.ok) fail("search", r.error);
-  if (r.value.timedOut) throw new Error(`search "${q}" timed out`);
+  if (r.value.timedOut) timedOut.add(q);
   return r.value.hits.length;
 }
 
@@ -169,7 +172,7 @@ async function aggregate(engine: Engine): Promise<number> {
     group_by: ["service"],
   }, ALL);
   if (!r.ok) fail("aggregate", r.error);
-  if (r.value.timedOut) throw new Error("aggregate timed out");
+  if (r.value.timedOut) timedOut.add("aggregate");
   return r.value.buckets.length;
 }
 
@@ -209,6 +212,7 @@ const cases: [string, () => Promise<unknown>][] = [
   ],
   ["_aggregate 1m by service, all", () => aggregate(engine)],
 ];
+console.log(`load average at start: ${Deno.loadavg()[0].toFixed(1)}`);
 console.log("| case | median ms | MB/s | records/s | x read |");
 console.log("| --- | ---: | ---: | ---: | ---: |");
 for (const [name, run] of cases) {
@@ -219,6 +223,11 @@ for (const [name, run] of cases) {
     } | ${Math.round(RECORDS / (ms / 1000)).toLocaleString("en-US")} | ${
       (ms / baseline).toFixed(1)
     } |`,
+  );
+}
+if (timedOut.size > 0) {
+  console.log(
+    `timed out (3 s budget, partial answers): ${[...timedOut].join(", ")}`,
   );
 }
 await engine.close();

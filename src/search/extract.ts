@@ -67,26 +67,26 @@ const TOKEN = /[\p{L}\p{N}]+/gu;
 /** `unicode_word_v1`: lower-cased runs of letters and digits, at most a fixed number per value. */
 export function analyzeText(text: string): string[] {
   // ASCII text (the common case) is split by char codes, several times
-  // faster than the Unicode regex; anything else takes the regex.
+  // faster than the Unicode regex; anything else takes the regex. ASCII
+  // lower-casing keeps every index, so tokens are cut from the lowered text.
   const tokens: string[] = [];
+  let lower: string | undefined;
   let start = -1;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0x20;
     if (c >= 0x80) return analyzeUnicode(text);
     const word = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) ||
       (c >= 0x41 && c <= 0x5a);
     if (word) {
       if (start < 0) start = i;
     } else if (start >= 0) {
-      tokens.push(text.slice(start, i));
+      if (tokens.length < TEXT_TOKENS_PER_VALUE_MAX) {
+        lower ??= text.toLowerCase();
+        tokens.push(lower.slice(start, i));
+      }
       start = -1;
     }
   }
-  if (start >= 0) tokens.push(text.slice(start));
-  if (tokens.length > TEXT_TOKENS_PER_VALUE_MAX) {
-    tokens.length = TEXT_TOKENS_PER_VALUE_MAX;
-  }
-  for (let i = 0; i < tokens.length; i++) tokens[i] = tokens[i].toLowerCase();
   return tokens;
 }
 
