@@ -224,7 +224,7 @@ Deno.test("search over HTTP: filter=, _search and _aggregate across segments and
           { offset: "-1", filter: "status:>abc" },
           { offset: "-1", filter: "nope:1" },
           { offset: "-1", filter: "" },
-          { offset: "-1", filter: "status:500", live: "sse" },
+          { offset: "-1", filter: "nope:1", live: "sse" },
         ]
       ) {
         const r = await send(query(base, params));
@@ -264,6 +264,44 @@ Deno.test("search over HTTP: filter=, _search and _aggregate across segments and
         ALL.push(extra);
       },
     );
+
+    await t.step("filter= over SSE sends only matching records", async () => {
+      const want = ALL.filter((x) => x.status === 500 && x.service === "db");
+      const hangUp = new AbortController();
+      const response = await fetch(
+        query(base, {
+          offset: "-1",
+          filter: "status:500 service:db",
+          live: "sse",
+        }),
+        { signal: hangUp.signal },
+      );
+      assert.equal(response.status, 200);
+      const reader = response.body!.pipeThrough(new TextDecoderStream())
+        .getReader();
+      let text = "";
+      const got: Rec[] = [];
+      let upToDate = false;
+      while (!upToDate || got.length < want.length) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+        let end;
+        while ((end = text.indexOf("\n\n")) >= 0) {
+          const event = text.slice(0, end);
+          text = text.slice(end + 2);
+          const data = event.split("\n").filter((l) => l.startsWith("data:"))
+            .map((l) => l.slice(5)).join("\n");
+          if (event.startsWith("event: data")) got.push(...JSON.parse(data));
+          if (event.startsWith("event: control")) {
+            upToDate = JSON.parse(data).upToDate === true;
+          }
+        }
+      }
+      hangUp.abort();
+      await reader.cancel().catch(() => {});
+      assert.deepEqual(got, want);
+    });
 
     await t.step(
       "_search pages status:500 by offset desc, each once",

@@ -180,15 +180,6 @@ export async function getStream(
     });
   }
   if (live === "sse") {
-    if (p.filter !== undefined) {
-      // specs/search.md §2: SSE does not take a filter (yet).
-      return errorResponse(
-        new StreamError(
-          "bad_request",
-          "filter= does not combine with live=sse; use catch-up or long-poll reads",
-        ),
-      );
-    }
     return await sse(
       ctx,
       read,
