@@ -50,6 +50,7 @@ import {
   scanRecords,
 } from "./record_scan.ts";
 import { searchConfigOf } from "./schemas.ts";
+import { mayContain, requiredTokens } from "./text_prefilter.ts";
 import type { StreamState } from "./stream_state.ts";
 
 /** Where the tiers of a stream split, for coverage figures. */
@@ -152,12 +153,15 @@ function scanDocs(
   range: { endPos: number; splitPos: number },
   limits: ScanLimits,
   visit: Visit,
+  needs: readonly string[] = [],
 ): Promise<ScanOutcome> {
   return scanRecords(
     read,
     source,
     { fromPos: 0, tailPos: range.endPos, splitPos: range.splitPos },
-    (_stored, start, _end, value) =>
+    (stored, start, _end, value) =>
+      // A message lacking a token every match needs is not extracted.
+      !mayContain(stored, needs) ||
       visit(value, docAt(config, active, value, start), start) !== false,
     limits,
   );
@@ -297,6 +301,7 @@ export async function runSearch(
       if (!isAfter(request.keys, sort, request.after)) return;
       top.push({ offset, score: s, sort, doc, value, position } as Ranked);
     },
+    requiredTokens(request.plan),
   );
   const timedOut = scan.stop !== "tail" ||
     (statsScan !== undefined && statsScan.stop !== "tail");
@@ -395,6 +400,8 @@ export async function runAggregate(
       failure = added;
       return false;
     },
+    // Only records matching `q` count at all.
+    request.filter === undefined ? [] : requiredTokens(request.filter),
   );
   if (failure !== undefined) return failure;
   return ok({
