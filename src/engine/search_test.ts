@@ -337,3 +337,59 @@ Deno.test("scanRecords() stops at its deadline before reading, and at a full ans
     ["tail", 9, 3, 1],
   );
 });
+
+Deno.test("_aggregate with q counts only matching records, text clauses included", async () => {
+  const { engine } = await open();
+  unwrap(await engine.create("s", createReq()));
+  unwrap(
+    await engine.updateSchema("s", {
+      schema: SCHEMA,
+      search: {
+        ...searchOf({
+          ts: {
+            kind: "date",
+            bindings: [{ version: 1, jsonPointer: "/ts" }],
+            column: true,
+          },
+        }),
+        defaultFields: [{ field: "message" }],
+        rollups: {
+          r: {
+            timestampField: "ts",
+            dimensions: ["service"],
+            intervals: ["1h"],
+            measures: { n: { kind: "count" } },
+          },
+        },
+      },
+    }),
+  );
+  const messages = ["db Timeout", "all fine", "timeout again", "TIMEOUT"];
+  unwrap(
+    await engine.append(
+      "s",
+      appendReq(messages.map((message, i) => ({
+        ts: 3_600_000 + i,
+        service: i % 2 === 0 ? "api" : "web",
+        message,
+      }))),
+    ),
+  );
+  const r = unwrap(
+    await engine.aggregate("s", {
+      rollup: "r",
+      from: 0,
+      to: 7_200_000,
+      interval: "1h",
+      q: "timeout",
+      group_by: ["service"],
+    }, ALL),
+  );
+  assert.deepEqual(
+    r.buckets.map((b) =>
+      b.groups.map((g) => [g.key.service, g.measures.n.count])
+    ),
+    [[["api", 2], ["web", 1]]],
+  );
+  await engine.close();
+});
