@@ -95,9 +95,10 @@ export function docAt(
   active: ActiveRegistry | null,
   value: unknown,
   position: number,
+  analyze = true,
 ): ExtractedDoc {
   const version = active === null ? 0 : versionAt(active, position);
-  return extractFields(config, value, version);
+  return extractFields(config, value, version, analyze);
 }
 
 /**

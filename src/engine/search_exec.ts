@@ -51,6 +51,7 @@ import {
 } from "./record_scan.ts";
 import { searchConfigOf } from "./schemas.ts";
 import { mayContain, requiredTokens } from "./text_prefilter.ts";
+import { addRawQueryStats, queryTokens, textFieldsOf } from "./query_stats.ts";
 import type { StreamState } from "./stream_state.ts";
 
 /** Where the tiers of a stream split, for coverage figures. */
@@ -154,6 +155,7 @@ function scanDocs(
   limits: ScanLimits,
   visit: Visit,
   needs: readonly string[] = [],
+  analyze = true,
 ): Promise<ScanOutcome> {
   return scanRecords(
     read,
@@ -162,7 +164,8 @@ function scanDocs(
     (stored, start, _end, value) =>
       // A message lacking a token every match needs is not extracted.
       !mayContain(stored, needs) ||
-      visit(value, docAt(config, active, value, start), start) !== false,
+      visit(value, docAt(config, active, value, start, analyze), start) !==
+        false,
     limits,
   );
 }
@@ -184,53 +187,6 @@ async function countRecords(
     { ...limits, deadlineMs: Infinity, scanBytesMax: Infinity },
   );
   return scan.records;
-}
-
-/** The analyzed tokens of every text clause of `plan`. */
-function queryTokens(plan: Plan, into: Set<string> = new Set()): Set<string> {
-  switch (plan.type) {
-    case "and":
-    case "or":
-      for (const child of plan.children) queryTokens(child, into);
-      break;
-    case "not":
-      queryTokens(plan.child, into);
-      break;
-    case "text":
-      for (const token of plan.tokens) into.add(token);
-      break;
-  }
-  return into;
-}
-
-/**
- * Adds one record to the BM25 statistics as `addToStats` would, but counts
- * document frequencies only for the query's tokens (the only ones scoring
- * looks up), which keeps the statistics pass cheap.
- */
-function addQueryStats(
-  stats: CorpusStats,
-  doc: ExtractedDoc,
-  wanted: ReadonlySet<string>,
-): void {
-  stats.docCount++;
-  for (const [field, values] of doc.tokens) {
-    let entry = stats.fields.get(field);
-    if (entry === undefined) {
-      entry = { tokenCount: 0, docFreq: new Map() };
-      stats.fields.set(field, entry);
-    }
-    let seen: Set<string> | undefined;
-    for (const tokens of values) {
-      entry.tokenCount += tokens.length;
-      for (const token of tokens) {
-        if (wanted.has(token)) (seen ??= new Set()).add(token);
-      }
-    }
-    for (const token of seen ?? []) {
-      entry.docFreq.set(token, (entry.docFreq.get(token) ?? 0) + 1);
-    }
-  }
 }
 
 interface Ranked extends Hit {
@@ -275,6 +231,7 @@ export async function runSearch(
   let statsScan: ScanOutcome | undefined;
   if (hasTextClause(request.plan)) {
     const wanted = queryTokens(request.plan);
+    const text = textFieldsOf(extract);
     statsScan = await scanDocs(
       read,
       state,
@@ -282,7 +239,9 @@ export async function runSearch(
       active,
       range,
       scanLimits,
-      (_value, doc) => addQueryStats(stats, doc, wanted),
+      (_value, doc) => addRawQueryStats(stats, doc, text, wanted),
+      [],
+      false,
     );
   }
   const top = new TopK(request.keys, request.size);

@@ -90,6 +90,21 @@ export function analyzeText(text: string): string[] {
   return tokens;
 }
 
+/** `analyzeText(text).length`, without building the tokens for ASCII text. */
+export function countTokens(text: string): number {
+  let count = 0;
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return analyzeUnicode(text).length;
+    const word = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) ||
+      (c >= 0x41 && c <= 0x5a);
+    if (word && !inWord) count++;
+    inWord = word;
+  }
+  return Math.min(count, TEXT_TOKENS_PER_VALUE_MAX);
+}
+
 /** `analyzeText` by the Unicode regex: the rule itself, for any text. */
 export function analyzeUnicode(text: string): string[] {
   const tokens: string[] = [];
@@ -209,11 +224,13 @@ function canonicalDate(raw: unknown): number | undefined {
  * Extracts every declared field of `record`, stored at schema `version`.
  * Arrays at a pointer are flattened one level; `null`, missing and values
  * that do not canonicalize are absent. A non-object record has no fields.
+ * With `analyze` false, text fields keep their values but get no tokens.
  */
 export function extractFields(
   config: SearchConfig,
   record: unknown,
   version: number,
+  analyze = true,
 ): ExtractedDoc {
   const doc: ExtractedDoc = { values: new Map(), tokens: new Map() };
   if (typeof record !== "object" || record === null || Array.isArray(record)) {
@@ -233,7 +250,7 @@ export function extractFields(
     }
     if (values.length === 0) continue;
     doc.values.set(name, values);
-    if (field.kind === "text") {
+    if (field.kind === "text" && analyze) {
       doc.tokens.set(name, values.map((v) => analyzeText(v as string)));
     }
   }
