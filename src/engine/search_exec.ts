@@ -235,7 +235,8 @@ export async function runSearch(
     statsScan = await scanDocs(
       read,
       state,
-      extract,
+      // Statistics read the text fields alone (no dates to parse, say).
+      withFields(extract, text),
       active,
       range,
       scanLimits,
