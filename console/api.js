@@ -134,17 +134,3 @@ export async function readSse(path, { onData, onControl, signal }) {
     throw error;
   }
 }
-
-/** Parses Prometheus text into sums by metric name (labels folded). */
-export function parseMetrics(text) {
-  const sums = new Map();
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)/.exec(line);
-    if (match === null) continue;
-    const value = Number(match[3]);
-    if (!Number.isFinite(value)) continue;
-    sums.set(match[1], (sums.get(match[1]) ?? 0) + value);
-  }
-  return sums;
-}

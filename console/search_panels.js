@@ -5,16 +5,7 @@
 import { useState } from "preact/hooks";
 import { apiJson, streamPath } from "./api.js";
 import { Chart, ErrorLine, html, JsonRecord } from "./ui.js";
-
-/** The words of a query worth highlighting (values of `f:v`, bare terms). */
-function wordsOf(query) {
-  return query.split(/\s+/)
-    .map((w) =>
-      w.replace(/^[-+(]*(\w+:)?/, "").replace(/[)"*]+$/g, "")
-        .replace(/^"/, "")
-    )
-    .filter((w) => w.length > 0 && !/^(AND|OR|NOT)$/.test(w));
-}
+import { aggregateSeries, wordsOf } from "./format.js";
 
 /** The search box and its hits. */
 export function SearchPanel({ name }) {
@@ -70,27 +61,6 @@ const WINDOWS = [
   ["6h", 6 * 3600_000],
   ["24h", 24 * 3600_000],
 ];
-
-/** Buckets per group as chart columns: [starts, ...one series a group]. */
-export function aggregateSeries(body, measure) {
-  const starts = [...new Set(body.buckets.map((b) => b.start))].sort();
-  const groups = new Map();
-  for (const bucket of body.buckets) {
-    const x = starts.indexOf(bucket.start);
-    for (const group of bucket.groups) {
-      const label = JSON.stringify(group.key ?? {});
-      if (!groups.has(label)) groups.set(label, starts.map(() => null));
-      const m = group.measures?.[measure];
-      groups.get(label)[x] = m?.count === undefined
-        ? null
-        : (m.avg !== undefined && m.sum !== undefined ? m.sum : m.count);
-    }
-  }
-  return {
-    names: [...groups.keys()],
-    data: [starts.map((s) => Date.parse(s) / 1000), ...groups.values()],
-  };
-}
 
 /** The aggregate form and its chart. */
 export function AggregatePanel({ name, rollups }) {

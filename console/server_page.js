@@ -3,7 +3,8 @@
 // polled every few seconds.
 
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, apiJson, errorOf, parseMetrics } from "./api.js";
+import { api, apiJson, errorOf } from "./api.js";
+import { parseMetrics } from "./format.js";
 import { Chart, ErrorLine, html, KeyValues } from "./ui.js";
 
 const POLL_MS = 2000;

@@ -12,39 +12,13 @@ import {
   routeExists,
   streamPath,
 } from "./api.js";
-import {
-  Chart,
-  ErrorLine,
-  fromBase64,
-  hexDump,
-  html,
-  JsonRecord,
-  KeyValues,
-} from "./ui.js";
+import { Chart, ErrorLine, html, JsonRecord, KeyValues } from "./ui.js";
+import { hexDump, isJson, isText, messagesOf } from "./format.js";
 import { Link } from "./nav.js";
 import { AggregatePanel, SearchPanel } from "./search_panels.js";
 
 const TAIL_RECORDS_MAX = 200;
 const RATE_WINDOW_S = 120;
-
-function isJson(type) {
-  return /^application\/(.+\+)?json\b/i.test(type ?? "");
-}
-
-function isText(type) {
-  return /^text\//i.test(type ?? "");
-}
-
-/** Messages of one payload: JSON elements, one text, or bytes. */
-function messagesOf(type, text, base64) {
-  if (base64) return [{ kind: "bytes", value: fromBase64(text) }];
-  if (isJson(type)) {
-    const value = JSON.parse(text);
-    return (Array.isArray(value) ? value : [value])
-      .map((v) => ({ kind: "json", value: v }));
-  }
-  return [{ kind: "text", value: text }];
-}
 
 /** The messages of a plain read's response. */
 async function messagesOfResponse(type, response) {

@@ -73,32 +73,6 @@ export function highlight(text, marks) {
   );
 }
 
-/** A hex dump: offset, 16 bytes in hex, their printable ASCII. */
-export function hexDump(bytes) {
-  const lines = [];
-  const max = Math.min(bytes.length, 4096);
-  for (let i = 0; i < max; i += 16) {
-    const row = bytes.subarray(i, Math.min(i + 16, max));
-    const hex = [...row].map((b) => b.toString(16).padStart(2, "0")).join(" ");
-    const ascii = [...row].map((b) =>
-      b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : "."
-    ).join("");
-    lines.push(
-      `${i.toString(16).padStart(8, "0")}  ${hex.padEnd(47)}  ${ascii}`,
-    );
-  }
-  if (bytes.length > max) lines.push(`… ${bytes.length - max} more bytes`);
-  return lines.join("\n");
-}
-
-/** Base64 text to bytes. */
-export function fromBase64(text) {
-  const binary = atob(text.replace(/\s+/g, ""));
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
 /**
  * A uPlot chart of `data` ([xs, ...ys], xs in seconds) with one series per
  * name in `series`; redrawn when `data` changes, resized to its box.
