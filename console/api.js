@@ -77,11 +77,15 @@ export function streamPath(name, sub) {
   return `/v1/stream/${encoded}${sub === undefined ? "" : `/${sub}`}`;
 }
 
-/** Whether an optional route exists: anything but 404 (or 405 on GET). */
-export async function routeExists(method, path) {
-  const response = await api(method, path);
+/**
+ * Whether an optional subresource route exists, probed with a GET: a
+ * server without it answers 404; one with it answers anything else (a
+ * POST-only route such as `_aggregate` answers 405).
+ */
+export async function routeExists(path) {
+  const response = await api("GET", path);
   await response.body?.cancel();
-  return response.status !== 404 && response.status !== 405;
+  return response.status !== 404;
 }
 
 /**

@@ -325,8 +325,8 @@ export function StreamPage({ name }) {
     apiJson("GET", streamPath(name, "_schema")).then(setSchema)
       .catch(() => setSchema(null));
     Promise.all([
-      routeExists("GET", streamPath(name, "_search")),
-      routeExists("GET", streamPath(name, "_aggregate")),
+      routeExists(streamPath(name, "_search")),
+      routeExists(streamPath(name, "_aggregate")),
     ]).then(([s, a]) => setSearch({ search: s, aggregate: a }))
       .catch(() => {});
   }, [name]);

@@ -36,6 +36,65 @@ if (!found && !Deno.env.get("CI")) {
   );
 }
 
+const SEARCH_BODY = {
+  stream: "demo/events",
+  took_ms: 3,
+  timed_out: false,
+  coverage: { mode: "complete", complete: true },
+  total: { value: 1, relation: "eq" },
+  hits: [{
+    offset: "0000000000000000_0000000000000001",
+    score: 1,
+    sort: [1, "0000000000000000_0000000000000001"],
+    fields: { type: "signup" },
+    source: { type: "signup", user: 1 },
+  }],
+  next_search_after: null,
+};
+
+const AGGREGATE_BODY = {
+  stream: "demo/events",
+  rollup: "requests",
+  interval: "1m",
+  coverage: { complete: true, used_rollups: true },
+  buckets: [
+    {
+      start: "2026-12-01T10:00:00.000Z",
+      end: "2026-12-01T10:01:00.000Z",
+      groups: [{ key: {}, measures: { n: { count: 42 } } }],
+    },
+    {
+      start: "2026-12-01T10:01:00.000Z",
+      end: "2026-12-01T10:02:00.000Z",
+      groups: [{ key: {}, measures: { n: { count: 7 } } }],
+    },
+  ],
+};
+
+const SCHEMA_BODY = {
+  apiVersion: "durable.streams/schema-registry/v1",
+  schema: "demo/events",
+  currentVersion: 0,
+  boundaries: [],
+  schemas: {},
+  lenses: {},
+  search: {
+    fields: {
+      type: {
+        kind: "keyword",
+        bindings: [{ version: 1, jsonPointer: "/type" }],
+      },
+    },
+    rollups: {
+      requests: {
+        dimensions: ["type"],
+        intervals: ["1m", "1h"],
+        measures: { n: { kind: "count" } },
+      },
+    },
+  },
+};
+
 /** A page that records console errors and uncaught exceptions. */
 async function openPage(
   browser: Browser,
@@ -297,6 +356,91 @@ Deno.test({
       assert.deepEqual(errors, []);
       await page.close();
     });
+
+    await t.step(
+      "search and aggregate, where the server has them",
+      async () => {
+        // A proxy in front of the server answers `_search` and `_aggregate`
+        // with bodies shaped as specs/search.md gives them, and a schema
+        // with a search section and a rollup; everything else passes through.
+        const aggregates: unknown[] = [];
+        const proxy = Deno.serve(
+          { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+          async (req) => {
+            const path = new URL(req.url).pathname;
+            const query = new URL(req.url).search;
+            if (path === "/v1/stream/demo/events/_search") {
+              return Response.json(SEARCH_BODY);
+            }
+            if (path === "/v1/stream/demo/events/_aggregate") {
+              if (req.method !== "POST") {
+                return new Response(null, { status: 405 });
+              }
+              aggregates.push(await req.json());
+              return Response.json(AGGREGATE_BODY);
+            }
+            if (path === "/v1/stream/demo/events/_schema") {
+              return Response.json(SCHEMA_BODY);
+            }
+            const headers = new Headers(req.headers);
+            headers.delete("origin");
+            headers.delete("host");
+            return await fetch(base + path + query, {
+              method: req.method,
+              headers,
+              body: req.body,
+            });
+          },
+        );
+        try {
+          const { page, errors } = await openPage(browser);
+          const front = `http://127.0.0.1:${proxy.addr.port}`;
+          await page.goto(`${front}/console/stream/demo/events`);
+          await page.waitForSelector("#search-q", { timeout: WAIT_MS });
+          await page.type("#search-q", "type:signup");
+          await clickButton(
+            page,
+            "section[aria-labelledby='search-title']",
+            "Search",
+          );
+          await waitForText(
+            page,
+            "#search-hits",
+            "offset 0000000000000000_0000000000000001",
+          );
+          const marked = await page.$$eval(
+            "#search-hits mark",
+            (m) => m.map((e) => e.textContent),
+          );
+          assert.ok(marked.includes("signup"), `highlighted: ${marked}`);
+          await clickButton(
+            page,
+            "section[aria-labelledby='agg-title']",
+            "Chart",
+          );
+          await page.waitForFunction(
+            () =>
+              Number(
+                document.querySelector("#agg-title ~ .chart")?.getAttribute(
+                  "data-points",
+                ),
+              ) === 2,
+            { timeout: WAIT_MS },
+          );
+          assert.ok(await page.$("#agg-title ~ .chart canvas"));
+          const sent = aggregates[0] as Record<string, unknown>;
+          assert.equal(sent.rollup, "requests");
+          assert.equal(sent.interval, "1m");
+          assert.deepEqual(sent.measures, ["n"]);
+          assert.ok(Number(sent.to) > Number(sent.from));
+          await shot(page, "search-aggregate");
+          assert.deepEqual(errors, []);
+          await page.close();
+        } finally {
+          await proxy.shutdown();
+        }
+      },
+    );
 
     await t.step(
       "the server page shows health, details and metric sparklines",
