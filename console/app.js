@@ -3,7 +3,7 @@
 // form shown when the server answers 401.
 
 import { render } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { apiKey, onAuthNeeded, setApiKey } from "./api.js";
 import { html } from "./ui.js";
 import { StreamsPage } from "./streams_page.js";
@@ -13,6 +13,8 @@ import { Link, STREAM_PAGE } from "./nav.js";
 
 function KeyForm({ onDone }) {
   const [key, setKey] = useState("");
+  const input = useRef(null);
+  useEffect(() => input.current?.focus(), []);
   const submit = (event) => {
     event.preventDefault();
     setApiKey(key.trim());
@@ -24,7 +26,8 @@ function KeyForm({ onDone }) {
       <p>This server asks for an API key. It is kept for this browser tab only
         (session storage) and sent in the Authorization header.</p>
       <label for="api-key">API key</label>
-      <input id="api-key" type="password" autocomplete="off" required
+      <input id="api-key" ref=${input} type="password" autocomplete="off"
+        required
         value=${key} onInput=${(e) => setKey(e.currentTarget.value)} />
       <button type="submit">Use key</button>
     </form>

@@ -2,7 +2,7 @@
 // a create form (`PUT /v1/stream/{name}`) and delete with confirmation
 // (`DELETE /v1/stream/{name}`).
 
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api, apiJson, errorOf } from "./api.js";
 import { streamPath } from "./api.js";
 import { ErrorLine, html } from "./ui.js";
@@ -69,6 +69,11 @@ function CreateForm({ onCreated }) {
 function DeleteButton({ name, onDeleted }) {
   const [asking, setAsking] = useState(false);
   const [error, setError] = useState(null);
+  const cancel = useRef(null);
+  // Keyboard users land on the safe choice when asked.
+  useEffect(() => {
+    if (asking) cancel.current?.focus();
+  }, [asking]);
   const remove = async () => {
     setError(null);
     try {
@@ -93,7 +98,8 @@ function DeleteButton({ name, onDeleted }) {
   return html`<span role="group" aria-label=${`Confirm deleting ${name}`} class="confirm">
     Delete <strong>${name}</strong>?
     <button type="button" class="danger" onClick=${remove}>Yes, delete</button>
-    <button type="button" onClick=${() => setAsking(false)}>Cancel</button>
+    <button type="button" ref=${cancel} onClick=${() =>
+    setAsking(false)}>Cancel</button>
   </span>`;
 }
 
@@ -120,6 +126,8 @@ export function StreamsPage() {
     };
   }, [prefix, after, reload]);
   const refresh = () => setReload((n) => n + 1);
+  // A profile column when the server lists profiles.
+  const hasProfile = page?.streams.some((s) => s.profile !== undefined);
   return html`
     <h1>Streams</h1>
     <${CreateForm} onCreated=${refresh} />
@@ -147,6 +155,7 @@ export function StreamsPage() {
                     <th scope="col">Next offset</th>
                     <th scope="col">Closed</th>
                     <th scope="col">TTL</th>
+                    ${hasProfile && html`<th scope="col">Profile</th>`}
                     <th scope="col"><span class="sr">Actions</span></th>
                   </tr>
                 </thead>
@@ -154,7 +163,9 @@ export function StreamsPage() {
                         ${page.streams.length === 0
                           ? html`
                             <tr>
-                              <td colspan="6">No streams${prefix
+                              <td colspan=${hasProfile
+                                ? 7
+                                : 6}>No streams${prefix
                                 ? ` starting with "${prefix}"`
                                 : ""}.</td>
                             </tr>
@@ -172,6 +183,10 @@ export function StreamsPage() {
                                                 ? "closed"
                                                 : "open"}</td>
                                               <td>${s.ttlSeconds ?? "—"}</td>
+                                              ${hasProfile &&
+                                                html`<td>${
+                                                  s.profile ?? "—"
+                                                }</td>`}
                                               <td><${DeleteButton} name=${s
                                                 .name} onDeleted=${refresh} /></td>
                                             </tr>

@@ -259,6 +259,11 @@ Deno.test({
         assert.equal(made.headers.get("content-type"), "text/plain");
         await clickButton(page, 'tr[data-stream="ui/made"]', "Delete");
         await waitForText(page, 'tr[data-stream="ui/made"]', "Delete ui/made?");
+        assert.equal(
+          await page.evaluate(() => document.activeElement?.textContent),
+          "Cancel",
+          "the confirmation takes the focus, on the safe choice",
+        );
         await shot(page, "delete-confirm");
         const still = await fetch(`${base}/v1/stream/ui/made`, {
           method: "HEAD",
