@@ -343,24 +343,75 @@ Deno.test({
       },
     );
 
-    await t.step("reads from an offset; bytes as hex", async () => {
-      const { page, errors } = await openPage(browser);
-      await append(
-        `${base}/v1/stream/other/bytes`,
-        "application/octet-stream",
-        new Uint8Array([0xde, 0xad, 0xbe, 0xef, 0x41]),
-      );
-      await page.goto(`${base}/console/stream/other/bytes`);
-      await page.waitForSelector("#read-value", { timeout: WAIT_MS });
-      await clickButton(page, "section[aria-labelledby='read-title']", "Read");
-      await waitForText(page, "#read-result", "de ad be ef 41");
-      await page.goto(`${base}/console/stream/demo/events`);
-      await page.waitForSelector("#read-value", { timeout: WAIT_MS });
-      await clickButton(page, "section[aria-labelledby='read-title']", "Read");
-      await waitForText(page, "#read-result", "signup");
-      assert.deepEqual(errors, []);
-      await page.close();
-    });
+    await t.step(
+      "reads from an offset, a time or a key; bytes as hex",
+      async () => {
+        const { page, errors } = await openPage(browser);
+        await append(
+          `${base}/v1/stream/other/bytes`,
+          "application/octet-stream",
+          new Uint8Array([0xde, 0xad, 0xbe, 0xef, 0x41]),
+        );
+        await page.goto(`${base}/console/stream/other/bytes`);
+        await page.waitForSelector("#read-value", { timeout: WAIT_MS });
+        await clickButton(
+          page,
+          "section[aria-labelledby='read-title']",
+          "Read",
+        );
+        await waitForText(page, "#read-result", "de ad be ef 41");
+        // since=: the form offers an hour ago, which covers every append.
+        await page.goto(`${base}/console/stream/demo/events`);
+        await page.waitForSelector("#read-value", { timeout: WAIT_MS });
+        await page.select("#read-mode", "since");
+        assert.match(
+          await page.$eval(
+            "#read-value",
+            (el) => (el as HTMLInputElement).value,
+          ),
+          /^\d{4}-\d\d-\d\dT/,
+        );
+        await clickButton(
+          page,
+          "section[aria-labelledby='read-title']",
+          "Read",
+        );
+        await waitForText(page, "#read-result", "signup");
+        // Keyed reads: only the records of one routing key.
+        const keyed = `${base}/v1/stream/keyed/orders`;
+        await put(keyed, "application/json");
+        const rule = await fetch(`${keyed}/_schema`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            routingKey: { jsonPointer: "/user", required: true },
+          }),
+        });
+        assert.equal(rule.status, 200);
+        await rule.body?.cancel();
+        await append(
+          keyed,
+          "application/json",
+          '[{"user":"ada","item":"book"},{"user":"bob","item":"lamp"},{"user":"ada","item":"pen"}]',
+        );
+        await page.goto(`${base}/console/stream/keyed/orders`);
+        await page.waitForSelector("#read-key", { timeout: WAIT_MS });
+        await page.type("#read-key", "ada");
+        await clickButton(
+          page,
+          "section[aria-labelledby='read-title']",
+          "Read key",
+        );
+        await waitForText(page, "#read-result", "pen");
+        const text = await page.$eval(
+          "#read-result",
+          (el) => el.textContent ?? "",
+        );
+        assert.ok(text.includes("book") && !text.includes("lamp"), text);
+        assert.deepEqual(errors, []);
+        await page.close();
+      },
+    );
 
     await t.step(
       "search and aggregate, where the server has them",
