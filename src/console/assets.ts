@@ -37,7 +37,7 @@ export const CONSOLE_ASSET_PREFIX = "/console/assets/";
  * The console's Content Security Policy: its own script, style, images and
  * API calls only; no inline code, no frames, no foreign origin.
  */
-export const CONSOLE_CSP = [
+export const CONSOLE_CSP: string = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
