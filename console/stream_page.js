@@ -157,6 +157,7 @@ function LiveTail({ name, type }) {
         } catch (e) {
           if (signal.aborted) return;
           setError(e);
+          setState("retrying");
           await new Promise((r) => setTimeout(r, 2000));
         }
         if (closed) {
