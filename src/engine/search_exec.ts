@@ -21,7 +21,6 @@ import {
 import { compileQuery, hasTextClause, planFields } from "../search/compile.ts";
 import { type SearchConfig, withFields } from "../search/config.ts";
 import { parseQuery } from "../search/query.ts";
-import type { Plan } from "../search/compile.ts";
 import {
   type CorpusStats,
   emptyStats,
