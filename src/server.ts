@@ -400,7 +400,14 @@ function wireTier(engine: Engine, tier: Tier): void {
   engine.wrapTimeSeeker((wal) => tier.timeSeeker(wal));
   const committed = (stream: { id: number; tailPos: number }) =>
     tier.committed(stream.id, stream.tailPos);
-  engine.addListener({ created: committed, appended: committed });
+  engine.addListener({
+    created: committed,
+    appended: committed,
+    schemaChanged: (stream) => tier.changed(stream.id),
+    deleted: (_name, ids) => {
+      for (const id of ids) tier.changed(id);
+    },
+  });
   engine.setAdmissionGate(tier);
 }
 

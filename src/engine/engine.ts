@@ -555,7 +555,7 @@ export class Engine {
       0,
       () => this.#registry.deleteCommitted(removed),
     );
-    this.#listeners.emitDeleted(name);
+    this.#listeners.emitDeleted(name, changedIds(found.value, removed));
     return ok(undefined);
   }
 
@@ -567,7 +567,11 @@ export class Engine {
     const { ops, removed } = this.#registry.unlink(state);
     this.#writer.enqueue(ops, 0, () => this.#registry.deleteCommitted(removed))
       .then(
-        () => this.#listeners.emitDeleted(state.name),
+        () =>
+          this.#listeners.emitDeleted(
+            state.name,
+            changedIds(state, removed),
+          ),
         () => {/* refused: logged by the writer's owner */},
       );
   }
@@ -795,4 +799,11 @@ export class Engine {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Ids a delete of `state` changed: itself and the sources removed with it. */
+function changedIds(state: StreamState, removed: StreamState[]): number[] {
+  const ids = removed.map((s) => s.id);
+  if (!ids.includes(state.id)) ids.push(state.id);
+  return ids;
 }

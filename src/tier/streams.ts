@@ -33,6 +33,15 @@ export interface TierStream {
   tailPos: number;
   /** When data past `sealedThrough` was first seen. */
   unsealedSinceMs: number | undefined;
+  /**
+   * When the tail last moved (epoch ms; after a restart, the time of the
+   * last append): a small unsealed range waits for `--segment-idle-ms` past it.
+   */
+  lastCommitMs: number;
+  /** The seal loop's earliest scheduled look at it (`Infinity`: none). */
+  sealLookAtMs: number;
+  /** The upload loop's earliest scheduled look at it (`Infinity`: none). */
+  uploadLookAtMs: number;
   /** Segment starts put into the object store (not yet marked uploaded). */
   put: Set<number>;
   /** Summary of the last published manifest (`publishedSummary`). */
@@ -91,6 +100,8 @@ export class TierStreams {
   /** Segments sealed and uploaded since start (for `/metrics`). */
   #sealed = 0;
   #uploaded = 0;
+  /** Streams whose small unsealed range waits for idleness (sealed early under backlog pressure). */
+  readonly #heldSmall = new Set<number>();
 
   /** Per-stream state and the backlog counters from the WAL's tables. */
   load(snapshot: WalSnapshot): void {
@@ -111,6 +122,7 @@ export class TierStreams {
     for (const row of snapshot.streams) {
       const s = this.ensure(row.id, row.forkPos ?? 0);
       s.tailPos = row.tailPos;
+      s.lastCommitMs = row.lastTimeMs;
       s.published = publishedAtStart(s, row);
     }
     for (const s of this.#streams.values()) {
@@ -153,6 +165,9 @@ export class TierStreams {
         walStart: basePos,
         tailPos: basePos,
         unsealedSinceMs: undefined,
+        lastCommitMs: 0,
+        sealLookAtMs: Infinity,
+        uploadLookAtMs: Infinity,
         put: new Set(),
         published: undefined,
         schema: undefined,
@@ -166,11 +181,32 @@ export class TierStreams {
     return s;
   }
 
-  /** Notes a committed tail of `s` (tails only grow). */
-  noteTail(s: TierStream, tailPos: number): void {
+  /** Notes a committed tail of `s` at `nowMs` (tails only grow). */
+  noteTail(s: TierStream, tailPos: number, nowMs: number): void {
     if (tailPos <= s.tailPos) return;
     this.#walBacklogBytes += tailPos - s.tailPos;
     s.tailPos = tailPos;
+    s.lastCommitMs = nowMs;
+  }
+
+  /** Notes whether `s` holds a small unsealed range until it is idle. */
+  holdSmall(s: TierStream, held: boolean): void {
+    if (held) this.#heldSmall.add(s.id);
+    else this.#heldSmall.delete(s.id);
+  }
+
+  /**
+   * Takes up to `max` streams holding small unsealed ranges, oldest hold
+   * first (under backlog pressure they are sealed by age instead).
+   */
+  takeHeldSmall(max: number): number[] {
+    const out: number[] = [];
+    for (const id of this.#heldSmall) {
+      if (out.length >= max) break;
+      out.push(id);
+      this.#heldSmall.delete(id);
+    }
+    return out;
   }
 
   /** Records a sealed segment of `s`, waiting for upload. */
@@ -205,6 +241,7 @@ export class TierStreams {
     const s = this.#streams.get(id);
     if (s === undefined) return undefined;
     this.#streams.delete(id);
+    this.#heldSmall.delete(id);
     this.#walBacklogBytes -= s.tailPos - s.walStart;
     for (const row of s.segments) {
       if (!row.uploaded) {

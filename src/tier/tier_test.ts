@@ -119,6 +119,7 @@ Deno.test("seal retries follow their own backoff, and seal failures never delay 
     segmentDir: dir,
     config,
     streams: () => [STREAM],
+    streamInfo: (id) => id === 1 ? STREAM : undefined,
     log: createLogger("error"),
     clock,
     random: () => 0,
@@ -185,6 +186,7 @@ Deno.test("the backlog figure follows commits and deletes, and admit() refuses a
     await clock.advance(100); // a pass sees the same tails
     assert.equal(tier.stats().backlogBytes, 3500);
     streams.delete(1); // deleted: the next pass forgets its bytes
+    tier.changed(1);
     await clock.advance(100);
     assert.equal(tier.stats().backlogBytes, 500);
     assert.equal(tier.admit(10), undefined);
@@ -215,6 +217,7 @@ Deno.test("after a restart the backlog is rebuilt from the WAL: unpublished byte
     segmentDir: dir,
     config: defaultConfig().segment,
     streams: () => [{ ...STREAM, tailPos: 2500 }],
+    streamInfo: (id) => id === 1 ? { ...STREAM, tailPos: 2500 } : undefined,
     log: createLogger("error"),
     clock,
     sealer: failingSealer(),
@@ -255,6 +258,8 @@ Deno.test("the upload loop builds the routing-key index, its manifest names it, 
     segmentDir: dir,
     config: { ...defaultConfig().segment, segmentBytes: 100, segmentAgeMs: 0 },
     streams: () => live ? [{ ...STREAM, tailPos: 2000 }] : [],
+    streamInfo: (id) =>
+      live && id === 1 ? { ...STREAM, tailPos: 2000 } : undefined,
     log: createLogger("error"),
     clock,
     routingIndex: {
@@ -294,6 +299,7 @@ Deno.test("the upload loop builds the routing-key index, its manifest names it, 
 
     // Deleting the stream drops its index.
     live = false;
+    tier.changed(1);
     await clock.advance(1000);
     for (let i = 0; i < 100 && catalog.state(1) !== undefined; i++) {
       await new Promise((resolve) => setTimeout(resolve, 1));
@@ -328,6 +334,7 @@ Deno.test("the upload loop compacts the routing-key index and deletes retired ru
     segmentDir: dir,
     config: { ...defaultConfig().segment, segmentBytes: 100, segmentAgeMs: 0 },
     streams: () => [{ ...STREAM, tailPos: 800 }],
+    streamInfo: (id) => id === 1 ? { ...STREAM, tailPos: 800 } : undefined,
     log: createLogger("error"),
     clock,
     routingIndex: {
