@@ -417,3 +417,116 @@ Deno.test("waitForPass: woken by the next pass, ended by an abort, bounded by IN
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A store holding streams of the given sizes (ids from 1), and their infos. */
+async function storeWith(
+  sizes: number[],
+): Promise<{ store: MemoryStore; infos: Map<number, StreamInfo> }> {
+  const store = new MemoryStore();
+  const infos = new Map<number, StreamInfo>();
+  const ops: WalOp[] = [];
+  for (const [i, size] of sizes.entries()) {
+    const id = i + 1;
+    ops.push({ op: "create", stream: streamRow(id, `s${id}`) });
+    ops.push(appendRecord(id, 0, new Uint8Array(size)));
+    infos.set(id, { ...STREAM, id, name: `s${id}`, tailPos: size });
+  }
+  await store.commit(ops, sizes.length + 1);
+  return { store, infos };
+}
+
+Deno.test("a small unsealed range is not sealed by age: it waits for --segment-idle-ms after the last commit, and its first manifest comes with its segment", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  // Stream 1: 100 bytes (small: under 16 MiB / 256); stream 2: 100 KiB.
+  const { store, infos } = await storeWith([100, 100 * 1024]);
+  const objects = new MemoryObjectStore();
+  const clock = new ManualClock();
+  let lookups = 0;
+  const tier = await Tier.open({
+    store,
+    objects,
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: {
+      ...defaultConfig().segment,
+      segmentAgeMs: 60_000,
+      segmentIdleMs: 600_000,
+    },
+    streams: () => infos.values(),
+    streamInfo: (id) => {
+      lookups++;
+      return infos.get(id);
+    },
+    log: createLogger("error"),
+    clock,
+  });
+  const manifests = async () =>
+    (await objects.list("streams/")).keys.filter((k) =>
+      k.endsWith("manifest.json")
+    ).length;
+  try {
+    await clock.settle();
+    await clock.advance(61_000); // stream 2 aged: sealed
+    await clock.advance(100); // and uploaded
+    assert.equal(tier.details(2, 0).uploadedThroughPos, 100 * 1024);
+    assert.equal(tier.details(1, 0).sealedThroughPos, 0, "small: not by age");
+    assert.equal(await manifests(), 1, "no manifest for the small stream yet");
+
+    // Idle passes look at no stream at all.
+    lookups = 0;
+    for (let i = 0; i < 5; i++) await clock.advance(1000);
+    assert.equal(lookups, 0);
+
+    // A commit at 300 s moves its idle time: not sealed at 600 s.
+    const more = appendRecord(1, 100, new Uint8Array(100));
+    await store.commit([more], 3);
+    infos.set(1, { ...infos.get(1)!, tailPos: 200 });
+    clock.nowMs = 300_000;
+    tier.committed(1, 200);
+    await clock.advance(0);
+    await clock.advance(300_100);
+    assert.equal(tier.details(1, 0).sealedThroughPos, 0, "written at 300 s");
+    await clock.advance(300_000); // 900.1 s: idle for 600 s
+    await clock.advance(100);
+    const d = tier.details(1, 0);
+    assert.equal(d.sealedThroughPos, 200);
+    assert.equal(d.uploadedThroughPos, 200);
+    assert.equal(await manifests(), 2);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("while the local backlog is above half of --backlog-bytes-max, small ranges are sealed by age", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const { store, infos } = await storeWith([100, 100]);
+  const clock = new ManualClock();
+  const tier = await Tier.open({
+    store,
+    objects: new MemoryObjectStore(),
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: {
+      ...defaultConfig().segment,
+      segmentAgeMs: 60_000,
+      segmentIdleMs: 3_600_000,
+      backlogBytesMax: 300, // 200 bytes wait: above half
+    },
+    streams: () => infos.values(),
+    streamInfo: (id) => infos.get(id),
+    log: createLogger("error"),
+    clock,
+  });
+  try {
+    await clock.settle();
+    await clock.advance(61_000);
+    await clock.advance(100);
+    assert.equal(tier.details(1, 0).uploadedThroughPos, 100);
+    assert.equal(tier.details(2, 0).uploadedThroughPos, 100);
+    assert.equal(tier.stats().backlogBytes, 0);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
