@@ -42,8 +42,11 @@ export interface TierStream {
   sealLookAtMs: number;
   /** The upload loop's earliest scheduled look at it (`Infinity`: none). */
   uploadLookAtMs: number;
-  /** Segment starts put into the object store (not yet marked uploaded). */
-  put: Set<number>;
+  /**
+   * Segment starts put into the object store (not yet marked uploaded);
+   * allocated while an upload is under way.
+   */
+  put: Set<number> | undefined;
   /** Summary of the last published manifest (`publishedSummary`). */
   published: string | undefined;
   /** The schema registry last prepared for publication, and its object. */
@@ -168,7 +171,7 @@ export class TierStreams {
         lastCommitMs: 0,
         sealLookAtMs: Infinity,
         uploadLookAtMs: Infinity,
-        put: new Set(),
+        put: undefined,
         published: undefined,
         schema: undefined,
         schemaPublishedKey: undefined,

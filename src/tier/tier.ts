@@ -184,6 +184,7 @@ export class Tier {
       schemaPublished: (id, revision) => this.#schemaPublished(id, revision),
       crashPoint: crashPointHook(options.config.testCrashPoint),
       indexBuilds: { count: 0 },
+      indexLagging: new Set(),
     };
     const ix = options.routingIndex;
     if (ix === undefined) {
@@ -315,6 +316,7 @@ export class Tier {
   #gone(id: number): void {
     if (this.#ctx.streams.get(id) === undefined) return;
     this.#releases.release(id);
+    this.#ctx.indexLagging.delete(id);
     this.#schemaRevisions.delete(id);
     this.#index?.dropStream(id).catch((error) =>
       this.#ctx.log.warn(
@@ -484,12 +486,15 @@ export class Tier {
     };
   }
 
-  /** The largest routing-key index lag over the streams, in segments. */
+  /**
+   * The largest routing-key index lag over the streams, in segments: only
+   * streams the upload loop saw lagging are looked at.
+   */
   #indexLagMax(): number {
     const index = this.#index;
     if (index === undefined) return 0;
     let most = 0;
-    for (const id of this.#ctx.streams.ids()) {
+    for (const id of this.#ctx.indexLagging) {
       const s = this.#ctx.streams.get(id);
       if (s === undefined) continue;
       const through = index.manifest(id)?.indexedThrough ?? 0;

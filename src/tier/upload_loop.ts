@@ -70,6 +70,7 @@ export async function uploadPass(
     }
     const again = await indexStep(ctx, s);
     if (again !== undefined) later(again);
+    noteIndexLag(ctx, s);
   }
 }
 
@@ -81,6 +82,16 @@ export interface UploadPassHooks {
   gone(id: number): void;
   /** The upload loop's own queue. */
   due: DueQueue;
+}
+
+/** Keeps `ctx.indexLagging` (the streams `indexLagMax` looks at) current for `s`. */
+function noteIndexLag(ctx: TierContext, s: TierStream): void {
+  const index = ctx.routingIndex;
+  if (index === undefined) return;
+  const through = index.manifest(s.id)?.indexedThrough ?? 0;
+  if (ctx.streams.isCurrent(s) && uploadedCount(s) > through) {
+    ctx.indexLagging.add(s.id);
+  } else ctx.indexLagging.delete(s.id);
 }
 
 /** Backs the stream's uploads off after `error`. */
@@ -179,7 +190,7 @@ async function uploadDue(
   const done: SegmentRow[] = [];
   for (const row of s.segments) {
     if (ctx.closed()) return;
-    if (!row.uploaded && !s.put.has(row.startPos)) {
+    if (!row.uploaded && s.put?.has(row.startPos) !== true) {
       await putSegment(ctx, s, row);
     }
     done.push(row);
@@ -224,7 +235,7 @@ async function putSegment(
   const key = segmentKey(s.id, row.startPos, row.endPos);
   await ctx.objects.put(key, bytes);
   ctx.crashPoint("after_segment_upload");
-  s.put.add(row.startPos);
+  (s.put ??= new Set()).add(row.startPos);
   await ctx.cache.put(key, bytes);
 }
 
@@ -247,7 +258,7 @@ async function truncateBelow(
     ctx.streams.markUploaded(row, ctx.clock.now());
     await removeSegmentFile(ctx.segmentDir, row);
   }
-  s.put.clear();
+  s.put = undefined;
 }
 
 /** A sealed segment's bytes: its file, else rebuilt from the WAL. */
