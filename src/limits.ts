@@ -33,6 +33,8 @@ export const SEAL_SMALL_DIVISOR = 256;
 export const SEAL_PRESSED_STREAMS = 10_000;
 /** A stream whose seal waits for uploads is looked at again after this. */
 export const SEAL_BLOCKED_RECHECK_MS = 1000;
+/** A tiering pass yields to requests after looking at this many streams. */
+export const TIER_PASS_YIELD_STREAMS = 512;
 /** A failed routing-key index step is retried after this. */
 export const INDEX_STEP_RETRY_MS = 1000;
 /** WAL bytes read per query while sealing. */

@@ -170,7 +170,20 @@ export class Engine {
     );
     engine.#sweeper.start();
     engine.#compactor.start(engine.#registry.all());
+    engine.#startupSnapshot = snapshot;
     return engine;
+  }
+
+  #startupSnapshot: WalSnapshot | undefined;
+
+  /**
+   * The WAL snapshot the engine started from, once (then forgotten), so
+   * tiering need not load every stream a second time at start-up.
+   */
+  takeStartupSnapshot(): WalSnapshot | undefined {
+    const snapshot = this.#startupSnapshot;
+    this.#startupSnapshot = undefined;
+    return snapshot;
   }
 
   // ---- hooks (call before serving requests) --------------------------------

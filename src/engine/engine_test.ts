@@ -412,3 +412,39 @@ async function waitFor(done: () => boolean): Promise<void> {
     await tick(20);
   }
 }
+
+Deno.test("After a restart, compaction looks only at streams with enough bytes to merge", async () => {
+  const wal = new MemoryWal();
+  const compaction = {
+    chunkBytesTarget: 8,
+    tickBytesMax: 1 << 20,
+    intervalMs: 5,
+    tickStreamsMax: 100,
+  };
+  const options = {
+    limits: defaultConfig().limits,
+    log: createLogger("error"),
+    onFatal: () => {},
+    compaction: { ...compaction, chunkBytesTarget: 0 }, // off while writing
+  };
+  const first = await Engine.open(new MemoryStore(wal), options);
+  await first.create("small", createReq());
+  await first.create("big", createReq());
+  for (const piece of ["aa", "bb", "cc"]) {
+    await first.append("small", appendReq(piece)); // 6 bytes: below 8
+    await first.append("big", appendReq(piece + piece)); // 12 bytes
+  }
+  await first.close();
+  const store = new MemoryStore(wal);
+  const compacted: number[] = [];
+  const compact = store.compact.bind(store);
+  store.compact = (id, ...rest) => {
+    compacted.push(id);
+    return compact(id, ...rest);
+  };
+  const engine = await Engine.open(store, { ...options, compaction });
+  for (let i = 0; i < 200 && compacted.length === 0; i++) await tick();
+  await tick(50);
+  assert.deepEqual([...new Set(compacted)], [2]);
+  await engine.close();
+});

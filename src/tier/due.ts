@@ -7,6 +7,8 @@
  * An id may sit in both or in the heap more than once; a pass takes it once.
  */
 
+import { setImmediate } from "node:timers";
+
 /** Ids due now and ids due at a time. */
 export class DueQueue {
   readonly #next = new Set<number>();
@@ -92,4 +94,9 @@ export function lookAt(
   if (atMs >= currentMs) return currentMs;
   due.at(id, atMs);
   return atMs;
+}
+
+/** Lets requests and timers run between streams of a long pass. */
+export function yieldToEvents(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

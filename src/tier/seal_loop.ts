@@ -12,11 +12,12 @@ import {
   SEAL_BLOCKED_RECHECK_MS,
   SEAL_PASS_BYTES_MAX,
   SEAL_SMALL_DIVISOR,
+  TIER_PASS_YIELD_STREAMS,
 } from "../limits.ts";
 import type { SegmentRow } from "../storage/wal_store.ts";
 import type { TierContext } from "./_context.ts";
 import type { Sealer } from "./_seal.ts";
-import { type DueQueue, lookAt } from "./due.ts";
+import { type DueQueue, lookAt, yieldToEvents } from "./due.ts";
 import { retryLater, warnFailed } from "./retry.ts";
 import { removeSegmentFile } from "./segment_files.ts";
 import type { TierStream } from "./streams.ts";
@@ -40,6 +41,7 @@ export async function sealPass(
       for (const rest of ids.slice(i)) hooks.due.mark(rest); // next pass
       return;
     }
+    if (i > 0 && i % TIER_PASS_YIELD_STREAMS === 0) await yieldToEvents();
     const info = hooks.info(id);
     if (info === undefined) {
       hooks.gone(id);

@@ -24,7 +24,7 @@ import {
 import type { Logger } from "../log.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import { SegmentCache, type SegmentCacheStats } from "../segment/cache.ts";
-import type { WalStore } from "../storage/wal_store.ts";
+import type { WalSnapshot, WalStore } from "../storage/wal_store.ts";
 import { crashPointHook, type TierContext } from "./_context.ts";
 import { inThreadSealer, type Sealer, workerSealer } from "./_seal.ts";
 import { SYSTEM_CLOCK, type TierClock } from "./clock.ts";
@@ -57,6 +57,12 @@ export interface TierOptions {
   store: WalStore;
   /** Where segments and manifests are published. */
   objects: ObjectStore;
+  /**
+   * The WAL's snapshot, when just loaded (the engine's, at start-up);
+   * otherwise the tier loads one. Streams gone since are released by the
+   * first passes.
+   */
+  snapshot?: WalSnapshot;
   /** Block codec. */
   codec: Codec;
   /** Folder for sealed segment files awaiting upload. */
@@ -235,7 +241,7 @@ export class Tier {
     const { streams, segmentDir } = tier.#ctx;
     try {
       await Deno.mkdir(segmentDir, { recursive: true });
-      streams.load(await options.store.load());
+      streams.load(options.snapshot ?? await options.store.load());
       await sweepSegmentFiles(segmentDir, streams.pendingSegments());
       tier.#seed();
       const info = (id: number) => tier.#o.streamInfo(id);

@@ -530,3 +530,38 @@ Deno.test("while the local backlog is above half of --backlog-bytes-max, small r
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Tier.open starts from a given snapshot without loading the WAL again; streams gone since are released", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const { store, infos } = await storeWith([100, 100]);
+  const snapshot = await store.load();
+  let loads = 0;
+  const load = store.load.bind(store);
+  store.load = () => {
+    loads++;
+    return load();
+  };
+  infos.delete(2); // deleted after the snapshot was taken
+  const clock = new ManualClock();
+  const tier = await Tier.open({
+    store,
+    snapshot,
+    objects: new MemoryObjectStore(),
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: defaultConfig().segment,
+    streams: () => infos.values(),
+    streamInfo: (id) => infos.get(id),
+    log: createLogger("error"),
+    clock,
+  });
+  try {
+    await clock.settle();
+    assert.equal(loads, 0);
+    // The snapshot held 200 bytes; the first passes released stream 2.
+    assert.equal(tier.stats().walBacklogBytes, 100);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

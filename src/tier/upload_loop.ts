@@ -20,7 +20,7 @@ import {
 import type { SegmentRow } from "../storage/wal_store.ts";
 import type { TierContext } from "./_context.ts";
 import { encodeRange } from "./_seal.ts";
-import { type DueQueue, lookAt } from "./due.ts";
+import { type DueQueue, lookAt, yieldToEvents } from "./due.ts";
 import { retryLater, warnFailed } from "./retry.ts";
 import { removeSegmentFile, segmentFilePath } from "./segment_files.ts";
 import { publishedSummary, type TierStream } from "./streams.ts";
@@ -29,6 +29,7 @@ import {
   INDEX_STEP_RETRY_MS,
   ROUTING_RUN_RETIRED_GRACE_MS,
   SEAL_SMALL_DIVISOR,
+  TIER_PASS_YIELD_STREAMS,
 } from "../limits.ts";
 
 /**
@@ -46,6 +47,7 @@ export async function uploadPass(
       for (const rest of ids.slice(i)) hooks.due.mark(rest);
       return;
     }
+    if (i > 0 && i % TIER_PASS_YIELD_STREAMS === 0) await yieldToEvents();
     const info = hooks.info(id);
     if (info === undefined) {
       hooks.gone(id);
@@ -88,8 +90,10 @@ export interface UploadPassHooks {
 function noteIndexLag(ctx: TierContext, s: TierStream): void {
   const index = ctx.routingIndex;
   if (index === undefined) return;
+  const uploaded = uploadedCount(s);
+  if (uploaded === 0 && !ctx.indexLagging.has(s.id)) return; // nothing to index
   const through = index.manifest(s.id)?.indexedThrough ?? 0;
-  if (ctx.streams.isCurrent(s) && uploadedCount(s) > through) {
+  if (ctx.streams.isCurrent(s) && uploaded > through) {
     ctx.indexLagging.add(s.id);
   } else ctx.indexLagging.delete(s.id);
 }
