@@ -820,7 +820,7 @@ export const OPTION_TABLE: OptionTable = {
       max: 86_400_000,
       default: 60_000,
       doc:
-        "seal unsealed data older than this (ranges under 1/256 of --segment-bytes wait for --segment-idle-ms)",
+        "seal unsealed data older than this (open streams under 1/256 of --segment-bytes wait for --segment-idle-ms)",
     },
     segmentIdleMs: {
       flag: "segment-idle-ms",
@@ -830,7 +830,7 @@ export const OPTION_TABLE: OptionTable = {
       max: 604_800_000,
       default: 21_600_000,
       doc:
-        "seal a stream's small unsealed range once no write reached it for this long",
+        "seal a tiny stream (under 1/256 of --segment-bytes) once no write reached it for this long",
     },
     cacheBytes: {
       flag: "cache-bytes",

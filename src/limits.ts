@@ -24,9 +24,10 @@ export const TIER_TICK_MS = 50;
 /** WAL bytes one seal pass turns into segments at most, over all streams. */
 export const SEAL_PASS_BYTES_MAX = 64 * MIB;
 /**
- * An unsealed range smaller than `--segment-bytes` / this (64 KiB of the
- * default 16 MiB) is small: it is sealed only once its stream has been idle
- * for `--segment-idle-ms`, not by `--segment-age-ms` alone.
+ * A stream whose own bytes are under `--segment-bytes` / this (64 KiB of the
+ * default 16 MiB) is tiny: while open, its unsealed bytes are sealed only
+ * once it has been idle for `--segment-idle-ms`, not by `--segment-age-ms`
+ * alone.
  */
 export const SEAL_SMALL_DIVISOR = 256;
 /** Small ranges held for idleness that one seal pass takes under backlog pressure. */

@@ -83,17 +83,17 @@ export interface SealPassHooks {
 
 /**
  * When the unsealed bytes of `s` are due for sealing: at once when they
- * reach `--segment-bytes`; by age (`--segment-age-ms` after they were
- * first seen) once they reach `--segment-bytes` / `SEAL_SMALL_DIVISOR`;
- * below that only once the
- * stream has been idle (no commit) for `--segment-idle-ms`, so a tiny
- * stream is not turned into a segment and a manifest of its own every
- * minute. While the WAL backlog is above half its budget, age alone
- * seals small ranges too.
+ * reach `--segment-bytes`; else by age (`--segment-age-ms` after they were
+ * first seen), unless the stream is tiny (`isTiny`) and open: then only once
+ * it has been idle (no commit) for `--segment-idle-ms`, so a tiny stream is
+ * not turned into a segment and a manifest of its own every minute. While
+ * the local backlog is above half its budget, age alone seals tiny streams
+ * too.
  */
 export function sealDueAtMs(
   ctx: TierContext,
   s: TierStream,
+  info: StreamInfo,
   unsealed: number,
 ): number {
   const { segmentBytes, segmentAgeMs, segmentIdleMs, backlogBytesMax } =
@@ -101,8 +101,21 @@ export function sealDueAtMs(
   if (unsealed >= segmentBytes) return 0;
   const aged = (s.unsealedSinceMs ?? ctx.clock.now()) + segmentAgeMs;
   const pressed = ctx.streams.backlogBytes * 2 > backlogBytesMax;
-  if (unsealed * SEAL_SMALL_DIVISOR >= segmentBytes || pressed) return aged;
+  if (!isTiny(ctx, s, info) || info.closed || pressed) return aged;
   return Math.max(aged, s.lastCommitMs + segmentIdleMs);
+}
+
+/**
+ * A stream is tiny while its own bytes (past its fork position) are under
+ * `--segment-bytes` / `SEAL_SMALL_DIVISOR` (64 KiB by default).
+ */
+export function isTiny(
+  ctx: TierContext,
+  s: TierStream,
+  info: StreamInfo,
+): boolean {
+  return (info.tailPos - s.basePos) * SEAL_SMALL_DIVISOR <
+    ctx.config.segmentBytes;
 }
 
 /** Seals segments of `s` that passed a threshold; returns bytes sealed. */
@@ -124,12 +137,9 @@ async function sealDue(
       break;
     }
     s.unsealedSinceMs ??= ctx.clock.now();
-    const atMs = sealDueAtMs(ctx, s, unsealed);
+    const atMs = sealDueAtMs(ctx, s, info, unsealed);
     if (ctx.clock.now() < atMs) {
-      ctx.streams.holdSmall(
-        s,
-        unsealed * SEAL_SMALL_DIVISOR < ctx.config.segmentBytes,
-      );
+      ctx.streams.holdSmall(s, isTiny(ctx, s, info) && !info.closed);
       s.sealLookAtMs = lookAt(due, s.id, atMs, s.sealLookAtMs);
       break;
     }

@@ -35,7 +35,7 @@ export interface TierStream {
   unsealedSinceMs: number | undefined;
   /**
    * When the tail last moved (epoch ms; after a restart, the time of the
-   * last append): a small unsealed range waits for `--segment-idle-ms` past it.
+   * last append): a tiny stream's unsealed bytes wait for `--segment-idle-ms` past it.
    */
   lastCommitMs: number;
   /** The seal loop's earliest scheduled look at it (`Infinity`: none). */
@@ -103,7 +103,7 @@ export class TierStreams {
   /** Segments sealed and uploaded since start (for `/metrics`). */
   #sealed = 0;
   #uploaded = 0;
-  /** Streams whose small unsealed range waits for idleness (sealed early under backlog pressure). */
+  /** Tiny streams waiting for idleness (sealed early under backlog pressure). */
   readonly #heldSmall = new Set<number>();
 
   /** Per-stream state and the backlog counters from the WAL's tables. */
@@ -192,14 +192,14 @@ export class TierStreams {
     s.lastCommitMs = nowMs;
   }
 
-  /** Notes whether `s` holds a small unsealed range until it is idle. */
+  /** Notes whether `s` (tiny) holds unsealed bytes until it is idle. */
   holdSmall(s: TierStream, held: boolean): void {
     if (held) this.#heldSmall.add(s.id);
     else this.#heldSmall.delete(s.id);
   }
 
   /**
-   * Takes up to `max` streams holding small unsealed ranges, oldest hold
+   * Takes up to `max` tiny streams holding unsealed bytes, oldest hold
    * first (under backlog pressure they are sealed by age instead).
    */
   takeHeldSmall(max: number): number[] {

@@ -435,10 +435,12 @@ async function storeWith(
   return { store, infos };
 }
 
-Deno.test("a small unsealed range is not sealed by age: it waits for --segment-idle-ms after the last commit, and its first manifest comes with its segment", async () => {
+Deno.test("a tiny stream is not sealed by age: it waits for --segment-idle-ms after the last commit, and its first manifest comes with its segment; a closed one is sealed by age", async () => {
   const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
-  // Stream 1: 100 bytes (small: under 16 MiB / 256); stream 2: 100 KiB.
-  const { store, infos } = await storeWith([100, 100 * 1024]);
+  // Stream 1: 100 bytes (tiny: under 16 MiB / 256); stream 2: 100 KiB;
+  // stream 3: 100 bytes, closed.
+  const { store, infos } = await storeWith([100, 100 * 1024, 100]);
+  infos.set(3, { ...infos.get(3)!, closed: true });
   const objects = new MemoryObjectStore();
   const clock = new ManualClock();
   let lookups = 0;
@@ -469,8 +471,9 @@ Deno.test("a small unsealed range is not sealed by age: it waits for --segment-i
     await clock.advance(61_000); // stream 2 aged: sealed
     await clock.advance(100); // and uploaded
     assert.equal(tier.details(2, 0).uploadedThroughPos, 100 * 1024);
-    assert.equal(tier.details(1, 0).sealedThroughPos, 0, "small: not by age");
-    assert.equal(await manifests(), 1, "no manifest for the small stream yet");
+    assert.equal(tier.details(1, 0).sealedThroughPos, 0, "tiny: not by age");
+    assert.equal(tier.details(3, 0).uploadedThroughPos, 100, "closed: by age");
+    assert.equal(await manifests(), 2, "no manifest for the tiny stream yet");
 
     // Idle passes look at no stream at all.
     lookups = 0;
@@ -479,7 +482,7 @@ Deno.test("a small unsealed range is not sealed by age: it waits for --segment-i
 
     // A commit at 300 s moves its idle time: not sealed at 600 s.
     const more = appendRecord(1, 100, new Uint8Array(100));
-    await store.commit([more], 3);
+    await store.commit([more], 4);
     infos.set(1, { ...infos.get(1)!, tailPos: 200 });
     clock.nowMs = 300_000;
     tier.committed(1, 200);
@@ -491,14 +494,14 @@ Deno.test("a small unsealed range is not sealed by age: it waits for --segment-i
     const d = tier.details(1, 0);
     assert.equal(d.sealedThroughPos, 200);
     assert.equal(d.uploadedThroughPos, 200);
-    assert.equal(await manifests(), 2);
+    assert.equal(await manifests(), 3);
   } finally {
     await tier.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("while the local backlog is above half of --backlog-bytes-max, small ranges are sealed by age", async () => {
+Deno.test("while the local backlog is above half of --backlog-bytes-max, tiny streams are sealed by age", async () => {
   const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
   const { store, infos } = await storeWith([100, 100]);
   const clock = new ManualClock();

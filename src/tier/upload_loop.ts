@@ -22,13 +22,13 @@ import type { TierContext } from "./_context.ts";
 import { encodeRange } from "./_seal.ts";
 import { type DueQueue, lookAt, yieldToEvents } from "./due.ts";
 import { retryLater, warnFailed } from "./retry.ts";
+import { isTiny } from "./seal_loop.ts";
 import { removeSegmentFile, segmentFilePath } from "./segment_files.ts";
 import { publishedSummary, type TierStream } from "./streams.ts";
 import { uploadedCount } from "./reader.ts";
 import {
   INDEX_STEP_RETRY_MS,
   ROUTING_RUN_RETIRED_GRACE_MS,
-  SEAL_SMALL_DIVISOR,
   TIER_PASS_YIELD_STREAMS,
 } from "../limits.ts";
 
@@ -180,11 +180,10 @@ async function uploadDue(
   const pending = last !== undefined && !last.uploaded;
   const closed = info.closed && s.sealedThrough === info.tailPos;
   const schema = await preparedSchema(s, info);
-  const own = info.tailPos - s.basePos;
   if (
-    s.segments.length === 0 && schema === undefined && own > 0 &&
-    own * SEAL_SMALL_DIVISOR < ctx.config.segmentBytes
-  ) return; // a small stream is first published with its first segment
+    s.segments.length === 0 && schema === undefined &&
+    info.tailPos > s.basePos && isTiny(ctx, s, info)
+  ) return; // a tiny stream is first published with its first segment
   if (
     !pending && s.walStart >= s.sealedThrough &&
     s.published ===
