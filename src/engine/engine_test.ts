@@ -448,3 +448,19 @@ Deno.test("After a restart, compaction looks only at streams with enough bytes t
   assert.deepEqual([...new Set(compacted)], [2]);
   await engine.close();
 });
+
+Deno.test("Delete listeners get the ids a delete changed: the soft-deleted source, then the fork and the source removed with it", async () => {
+  const h = await open();
+  const deleted: [string, number[]][] = [];
+  h.engine.addListener({ deleted: (name, ids) => deleted.push([name, ids]) });
+  await h.engine.create("src", createReq({ body: enc("abc") }));
+  const fork = await h.engine.create(
+    "f",
+    createReq({ fork: { source: "src", position: 3, subOffset: undefined } }),
+  );
+  assert.ok(fork.ok);
+  assert.ok((await h.engine.delete("src")).ok); // soft: the fork reads it
+  assert.ok((await h.engine.delete("f")).ok); // the source goes with it
+  assert.deepEqual(deleted, [["src", [1]], ["f", [2, 1]]]);
+  await h.engine.close();
+});
