@@ -190,8 +190,10 @@ export interface SubscriptionsConfig {
 export interface SegmentConfig {
   /** Seal once a stream has this many unsealed bytes. */
   segmentBytes: number;
-  /** Seal unsealed data older than this, in ms. */
+  /** Seal unsealed data older than this, in ms (unless it is small). */
   segmentAgeMs: number;
+  /** Seal a small unsealed range once its stream is idle this long, in ms. */
+  segmentIdleMs: number;
   /** In-memory cache of published segments, in bytes (LRU). */
   cacheBytes: number;
   /** Sealed bytes awaiting upload before sealing pauses. */
@@ -855,7 +857,18 @@ export const OPTION_TABLE: OptionTable = {
       min: 10,
       max: 86_400_000,
       default: 60_000,
-      doc: "seal unsealed data older than this",
+      doc:
+        "seal unsealed data older than this (open streams under 1/256 of --segment-bytes wait for --segment-idle-ms)",
+    },
+    segmentIdleMs: {
+      flag: "segment-idle-ms",
+      env: "DS_SEGMENT_IDLE_MS",
+      kind: "int",
+      min: 10,
+      max: 604_800_000,
+      default: 21_600_000,
+      doc:
+        "seal a tiny stream (under 1/256 of --segment-bytes) once no write reached it for this long",
     },
     cacheBytes: {
       flag: "cache-bytes",

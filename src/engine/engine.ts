@@ -184,7 +184,20 @@ export class Engine {
     );
     engine.#sweeper.start();
     engine.#compactor.start(engine.#registry.all());
+    engine.#startupSnapshot = snapshot;
     return engine;
+  }
+
+  #startupSnapshot: WalSnapshot | undefined;
+
+  /**
+   * The WAL snapshot the engine started from, once (then forgotten), so
+   * tiering need not load every stream a second time at start-up.
+   */
+  takeStartupSnapshot(): WalSnapshot | undefined {
+    const snapshot = this.#startupSnapshot;
+    this.#startupSnapshot = undefined;
+    return snapshot;
   }
 
   // ---- hooks (call before serving requests) --------------------------------
@@ -569,7 +582,7 @@ export class Engine {
       0,
       () => this.#registry.deleteCommitted(removed),
     );
-    this.#listeners.emitDeleted(name);
+    this.#listeners.emitDeleted(name, changedIds(found.value, removed));
     return ok(undefined);
   }
 
@@ -581,7 +594,11 @@ export class Engine {
     const { ops, removed } = this.#registry.unlink(state);
     this.#writer.enqueue(ops, 0, () => this.#registry.deleteCommitted(removed))
       .then(
-        () => this.#listeners.emitDeleted(state.name),
+        () =>
+          this.#listeners.emitDeleted(
+            state.name,
+            changedIds(state, removed),
+          ),
         () => {/* refused: logged by the writer's owner */},
       );
   }
@@ -867,4 +884,11 @@ export class Engine {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Ids a delete of `state` changed: itself and the sources removed with it. */
+function changedIds(state: StreamState, removed: StreamState[]): number[] {
+  const ids = removed.map((s) => s.id);
+  if (!ids.includes(state.id)) ids.push(state.id);
+  return ids;
 }
