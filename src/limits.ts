@@ -128,6 +128,17 @@ export const PG_MESSAGE_BYTES_MAX = 8 * 1024 * 1024;
  * text or plan grows with the batch.
  */
 export const PG_ROWS_PER_STATEMENT_MAX = 1000;
+/** A node's heartbeat in the `nodes` table, this often. */
+export const PG_HEARTBEAT_MS = 5000;
+/** First and longest retry delay of a lost LISTEN connection, in ms. */
+export const PG_LISTEN_RETRY_MIN_MS = 100;
+/** Longest retry delay of a lost LISTEN connection, in ms. */
+export const PG_LISTEN_RETRY_MAX_MS = 2000;
+/**
+ * Tries of one write whose commit found its streams changed by another
+ * node (each after reloading them); then 503.
+ */
+export const STALE_RETRIES_MAX = 8;
 
 // ---- the HTTP edge (src/http/) -------------------------------------------------
 

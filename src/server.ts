@@ -328,6 +328,7 @@ async function openWal(
       statementTimeoutMs: storage.postgresStatementTimeoutMs,
       connectTimeoutMs: storage.postgresConnectTimeoutMs,
       durability: storage.durability,
+      multiNode: storage.postgresMultiNode,
       log,
     });
     const health = () => {
@@ -358,6 +359,7 @@ function openEngine(
     compaction: compactionOptions(config.storage.compactChunkBytes),
     limits: config.limits,
     log,
+    wakePollMs: config.storage.postgresWakePollMs,
     onFatal: (error) => {
       log.error("write-ahead log failed", error.cause ?? error);
       options.onFatal?.(error);

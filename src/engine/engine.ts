@@ -30,11 +30,16 @@ import {
   KEYED_READ_SLICE_BYTES,
   ROLLBACK_RETRY_MAX_MS,
   ROLLBACK_RETRY_MIN_MS,
+  STALE_RETRIES_MAX,
 } from "../limits.ts";
 import type { ActiveRegistry, Registry } from "../schema/registry.ts";
 import {
+  type AnnouncedTail,
   type Chunk,
   isRetryable,
+  isStale,
+  type SharedWal,
+  staleError,
   type WalSnapshot,
   type WalStore,
 } from "../storage/wal_store.ts";
@@ -102,6 +107,12 @@ export interface EngineOptions {
   onFatal: (error: StreamError) => void;
   /** Clock, for tests. */
   now?: () => number;
+  /**
+   * With a store shared by several nodes: how often, in ms, the node asks
+   * the store for the tails of streams with waiting readers, in case an
+   * announcement was lost. Default 2000.
+   */
+  wakePollMs?: number;
 }
 
 /** Streams on a `WalStore`. Create with `Engine.open`. */
@@ -119,6 +130,12 @@ export class Engine {
   #gate: AdmissionGate | undefined;
   #keyExtractor: KeyExtractor | undefined;
   #closed = false;
+  /** The store's multi-node surface, when other nodes share it. */
+  readonly #shared: SharedWal | undefined;
+  /** A reload from the shared store in progress: writes wait for it. */
+  #syncing: Promise<void> | undefined;
+  #pollTimer: ReturnType<typeof setInterval> | undefined;
+  #polling = false;
 
   private constructor(
     store: WalStore,
@@ -126,6 +143,7 @@ export class Engine {
     options: EngineOptions,
   ) {
     this.#store = store;
+    this.#shared = store.shared;
     this.#limits = options.limits;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
@@ -144,6 +162,7 @@ export class Engine {
       {
         onFatal: options.onFatal,
         onRolledBack: (cause) => void this.#rollBack(cause),
+        onStale: () => void this.#resync(),
       },
       this.#now,
     );
@@ -151,6 +170,7 @@ export class Engine {
       now: this.#now,
       expire: (state) => this.#expire(state),
       write: (ops) => {
+        if (this.#syncing !== undefined) return;
         if (this.#writer.admit(0) !== undefined) return;
         this.#writer.enqueue(ops, 0).catch(
           () => {/* fatal path already logged */},
@@ -170,7 +190,155 @@ export class Engine {
     );
     engine.#sweeper.start();
     engine.#compactor.start(engine.#registry.all());
+    engine.#watchShared(options.wakePollMs ?? 2000);
     return engine;
+  }
+
+  // ---- several nodes on one store ------------------------------------------
+
+  /** Follows other nodes' commits when the store is shared. */
+  #watchShared(pollMs: number): void {
+    const shared = this.#shared;
+    if (shared === undefined) return;
+    shared.watch({
+      tails: (tails) => this.#announced(tails),
+      changed: () => void this.#resync(),
+    });
+    this.#pollTimer = setInterval(() => void this.#poll(), pollMs);
+    Deno.unrefTimer(this.#pollTimer);
+  }
+
+  /** Another node committed these tails: readers here may go on. */
+  #announced(tails: AnnouncedTail[]): void {
+    for (const { streamId, tailPos } of tails) {
+      const state = this.#registry.byId(streamId);
+      if (state === undefined || !state.visible || state.deleted) {
+        continue; // created elsewhere: the meta announcement reloads
+      }
+      if (tailPos <= state.visibleTailPos) continue;
+      state.visibleTailPos = tailPos;
+      state.wakeAll();
+      this.#listeners.emit("appended", () => viewOf(state));
+    }
+  }
+
+  /**
+   * The safety net for lost announcements: the committed tails of streams
+   * with waiting readers, and a reload when streams were created, deleted
+   * or closed elsewhere.
+   */
+  async #poll(): Promise<void> {
+    const shared = this.#shared;
+    if (shared === undefined || this.#polling || this.#closed) return;
+    this.#polling = true;
+    try {
+      const ids: number[] = [];
+      for (const state of this.#registry.all()) {
+        if (state.waiters.size > 0) ids.push(state.id);
+      }
+      const found = await shared.poll(ids);
+      this.#announced(found.tails);
+      if (found.changed) await this.#resync();
+    } catch (error) {
+      this.#log.debug(`polling the shared WAL failed: ${error}`);
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  /**
+   * Reloads every stream from the shared store once the writer is idle
+   * (writes wait meanwhile), waking readers of streams that changed.
+   * Concurrent calls share one reload.
+   */
+  #resync(): Promise<void> {
+    if (this.#syncing !== undefined) return this.#syncing;
+    const run = async () => {
+      await this.#writer.drain();
+      const snapshot = await this.#loadRetrying();
+      if (snapshot === undefined) return;
+      this.#applySnapshot(snapshot);
+      this.#writer.resume();
+    };
+    this.#syncing = run().finally(() => this.#syncing = undefined);
+    return this.#syncing;
+  }
+
+  /** The store's snapshot, retried while the store is away. */
+  async #loadRetrying(): Promise<WalSnapshot | undefined> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        const snapshot = await this.#store.load();
+        return this.#closed ? undefined : snapshot;
+      } catch (error) {
+        if (this.#closed) return undefined;
+        if (!isRetryable(error)) {
+          this.#writer.halt(error);
+          return undefined;
+        }
+        await sleep(
+          backoff(
+            attempt,
+            ROLLBACK_RETRY_MIN_MS,
+            ROLLBACK_RETRY_MAX_MS,
+            Math.random,
+          ),
+        );
+      }
+    }
+  }
+
+  #applySnapshot(snapshot: WalSnapshot): void {
+    const { changed, gone } = this.#registry.syncTo(snapshot);
+    this.#restoreSchemas(snapshot.schemaRegistries, true);
+    for (const state of changed) state.wakeAll();
+    for (const name of gone) this.#listeners.emitDeleted(name);
+  }
+
+  /**
+   * Runs a write; with a shared store, plans it again after a reload when
+   * its commit found its streams changed by another node, or when it
+   * failed a check that state changed elsewhere might explain (bounded).
+   */
+  async #fresh<T>(
+    name: string,
+    work: () => Promise<Result<T>>,
+  ): Promise<Result<T>> {
+    if (this.#shared === undefined) return await work();
+    for (let attempt = 1;; attempt++) {
+      if (this.#syncing !== undefined) await this.#syncing;
+      try {
+        const result = await work();
+        if (
+          result.ok || attempt >= STALE_RETRIES_MAX ||
+          await this.#isCurrent(name)
+        ) return result;
+      } catch (error) {
+        if (!isStale(error) || attempt >= STALE_RETRIES_MAX) throw error;
+      }
+      await this.#resync();
+    }
+  }
+
+  /** Whether this node's view of `name` (and of the stream set) is current. */
+  async #isCurrent(name: string): Promise<boolean> {
+    const state = this.#registry.named(name);
+    return await this.#shared!.current(state === undefined ? [] : [state.id]);
+  }
+
+  /**
+   * With a shared store, brings the committed tail of `name` up to date
+   * before a read (so a read on this node sees what another node
+   * acknowledged), reloading when the stream set changed elsewhere.
+   */
+  async #refresh(name: string): Promise<void> {
+    const shared = this.#shared;
+    if (shared === undefined) return;
+    if (this.#syncing !== undefined) await this.#syncing;
+    const state = this.#registry.named(name);
+    const found = await shared.poll(state === undefined ? [] : [state.id]);
+    this.#announced(found.tails);
+    if (found.changed) await this.#resync();
   }
 
   // ---- hooks (call before serving requests) --------------------------------
@@ -235,6 +403,15 @@ export class Engine {
   head(name: string): Result<StreamView> {
     const found = this.#lookup(name, false);
     return found.ok ? ok(viewOf(found.value)) : found;
+  }
+
+  /**
+   * `head`, after bringing the stream up to date with other nodes' commits
+   * when the store is shared.
+   */
+  async headFresh(name: string): Promise<Result<StreamView>> {
+    if (this.#shared !== undefined) await this.#refresh(name);
+    return this.head(name);
   }
 
   /**
@@ -311,7 +488,14 @@ export class Engine {
   // ---- create --------------------------------------------------------------
 
   /** Creates a stream, or confirms one with the same config (§5.1). */
-  async create(
+  create(
+    name: string,
+    request: CreateRequest,
+  ): Promise<Result<CreateOutcome>> {
+    return this.#fresh(name, () => this.#createOnce(name, request));
+  }
+
+  async #createOnce(
     name: string,
     request: CreateRequest,
   ): Promise<Result<CreateOutcome>> {
@@ -390,6 +574,11 @@ export class Engine {
       );
     }
     await this.#writer.barrier();
+    if (
+      this.#shared !== undefined && !await this.#shared.current([state.id])
+    ) {
+      throw staleError("Create", `stream "${state.name}" changed elsewhere`);
+    }
     return ok({ created: false, stream: viewOf(state) });
   }
 
@@ -429,7 +618,14 @@ export class Engine {
   // ---- append and close ----------------------------------------------------
 
   /** Appends and/or closes (§5.2, §5.3), with producer and Stream-Seq checks. */
-  async append(
+  append(
+    name: string,
+    request: AppendRequest,
+  ): Promise<Result<AppendOutcome>> {
+    return this.#fresh(name, () => this.#appendOnce(name, request));
+  }
+
+  async #appendOnce(
     name: string,
     request: AppendRequest,
   ): Promise<Result<AppendOutcome>> {
@@ -501,7 +697,14 @@ export class Engine {
    * are older records, and appends after it validate against the new schema.
    * Resolves once the change has committed.
    */
-  async updateSchema(name: string, body: unknown): Promise<Result<Registry>> {
+  updateSchema(name: string, body: unknown): Promise<Result<Registry>> {
+    return this.#fresh(name, () => this.#updateSchemaOnce(name, body));
+  }
+
+  async #updateSchemaOnce(
+    name: string,
+    body: unknown,
+  ): Promise<Result<Registry>> {
     this.#assertOpen();
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
@@ -543,7 +746,11 @@ export class Engine {
   // ---- delete and expiry ---------------------------------------------------
 
   /** Deletes a stream; soft-deletes it while forks read from it (§5.4). */
-  async delete(name: string): Promise<Result<void>> {
+  delete(name: string): Promise<Result<void>> {
+    return this.#fresh(name, () => this.#deleteOnce(name));
+  }
+
+  async #deleteOnce(name: string): Promise<Result<void>> {
     this.#assertOpen();
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
@@ -562,6 +769,7 @@ export class Engine {
   // Expiry that cannot be written now (writes refused) waits for the next
   // sweep or lookup; the stream already answers 404 meanwhile.
   #expire(state: StreamState): void {
+    if (this.#syncing !== undefined) return;
     if (this.#writer.admit(0) !== undefined) return;
     this.#log.debug(`stream "${state.name}" expired`);
     const { ops, removed } = this.#registry.unlink(state);
@@ -606,6 +814,7 @@ export class Engine {
     bytesMax: number = this.#limits.readBytesMax,
     scanBytesMax: number = this.#limits.keyedScanBytesMax,
   ): Promise<Result<KeyedReadOutcome>> {
+    if (this.#shared !== undefined) await this.#refresh(name);
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
     return ok(
@@ -673,6 +882,7 @@ export class Engine {
     position: number | "start" | "now",
     bytesMax: number = this.#limits.readBytesMax,
   ): Promise<Result<ReadOutcome>> {
+    if (this.#shared !== undefined) await this.#refresh(name);
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
     const state = found.value;
@@ -718,6 +928,20 @@ export class Engine {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<Result<WaitOutcome>> {
+    if (this.#shared !== undefined) {
+      return this.#refresh(name).then(() =>
+        this.#waitForData(name, position, timeoutMs, signal)
+      );
+    }
+    return this.#waitForData(name, position, timeoutMs, signal);
+  }
+
+  #waitForData(
+    name: string,
+    position: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Result<WaitOutcome>> {
     const found = this.#lookup(name, false);
     if (!found.ok) return Promise.resolve(found);
     const state = found.value;
@@ -744,6 +968,13 @@ export class Engine {
       try {
         const snapshot = await this.#store.load();
         if (this.#closed) return;
+        if (this.#shared !== undefined) {
+          // Other nodes moved on too: take everything from the WAL.
+          this.#applySnapshot(snapshot);
+          this.#log.warn(`${cause.message}: reloaded the shared WAL`);
+          this.#writer.resume();
+          return;
+        }
         const undone = this.#registry.resetTo(snapshot);
         this.#restoreSchemas(snapshot.schemaRegistries, false);
         this.#log.warn(
@@ -786,6 +1017,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#pollTimer);
     this.#sweeper.stop();
     await this.#compactor.stop();
     await this.#writer.drain();

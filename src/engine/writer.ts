@@ -27,6 +27,7 @@ import {
   type Chunk,
   isDiskFull,
   isRetryable,
+  isStale,
   type StreamTail,
   type WalOp,
   type WalStore,
@@ -83,6 +84,12 @@ export interface WriterEvents {
    * store's error.
    */
   onRolledBack: (cause: StreamError) => void;
+  /**
+   * A commit found streams changed by another node (see `isStale`): every
+   * queued request was rejected with the stale error, to be planned again.
+   * Reload, then call `resume()`.
+   */
+  onStale?: (cause: StreamError) => void;
 }
 
 /** Serialises all WAL writes and batches them into shared commits. */
@@ -295,7 +302,12 @@ export class Writer {
   #fail(batch: Item[], cause: unknown): void {
     const rejected = batch.concat(this.#queue.splice(0));
     this.#queuedBytes = 0;
-    if (isRetryable(cause)) this.#pause(rejected, cause as StreamError);
+    if (isStale(cause) && this.#events.onStale !== undefined) {
+      const first = this.#paused === undefined;
+      this.#paused ??= cause as StreamError;
+      for (const item of rejected) item.reject(cause as StreamError);
+      if (first) this.#events.onStale(cause as StreamError);
+    } else if (isRetryable(cause)) this.#pause(rejected, cause as StreamError);
     else this.#stop(rejected, cause);
   }
 
