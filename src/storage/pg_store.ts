@@ -439,8 +439,8 @@ export class PgStore implements WalStore {
    */
   #checkFresh(ops: WalOp[], written: Written, nextStreamId: number): void {
     for (const id of checkedIds(ops)) {
-      const locked = written.locked.get(id);
-      if (locked === undefined || locked !== this.#versions.get(id)) {
+      const known = this.#versions.get(id);
+      if (known !== undefined && written.locked.get(id) !== known) {
         throw staleError(
           "WAL commit failed",
           `stream id ${id} was changed by another node`,
