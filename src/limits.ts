@@ -138,7 +138,12 @@ export const PG_LISTEN_RETRY_MAX_MS = 2000;
  * Tries of one write whose commit found its streams changed by another
  * node (each after reloading them); then 503.
  */
-export const STALE_RETRIES_MAX = 8;
+export const STALE_RETRIES_MAX = 30;
+/**
+ * Jitter before planning a stale write again, in ms (doubling per attempt,
+ * up to 32 times), so nodes racing for one stream stop colliding.
+ */
+export const STALE_BACKOFF_MS = 5;
 
 // ---- the HTTP edge (src/http/) -------------------------------------------------
 

@@ -30,6 +30,7 @@ import {
   KEYED_READ_SLICE_BYTES,
   ROLLBACK_RETRY_MAX_MS,
   ROLLBACK_RETRY_MIN_MS,
+  STALE_BACKOFF_MS,
   STALE_RETRIES_MAX,
 } from "../limits.ts";
 import type { ActiveRegistry, Registry } from "../schema/registry.ts";
@@ -136,6 +137,7 @@ export class Engine {
   #syncing: Promise<void> | undefined;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
   #polling = false;
+  #staleRetries = 0;
 
   private constructor(
     store: WalStore,
@@ -309,12 +311,19 @@ export class Engine {
       if (this.#syncing !== undefined) await this.#syncing;
       try {
         const result = await work();
+        if (result.ok || attempt >= STALE_RETRIES_MAX) return result;
+        // A reload in progress has read the store but maybe not applied it.
         if (
-          result.ok || attempt >= STALE_RETRIES_MAX ||
-          await this.#isCurrent(name)
+          this.#syncing === undefined && await this.#isCurrent(name) &&
+          this.#syncing === undefined
         ) return result;
       } catch (error) {
         if (!isStale(error) || attempt >= STALE_RETRIES_MAX) throw error;
+        this.#staleRetries++;
+        // Nodes racing for one stream: they step back, further each time.
+        await sleep(
+          Math.random() * STALE_BACKOFF_MS * 2 ** Math.min(attempt - 1, 5),
+        );
       }
       await this.#resync();
     }
@@ -338,7 +347,7 @@ export class Engine {
     const state = this.#registry.named(name);
     const found = await shared.poll(state === undefined ? [] : [state.id]);
     this.#announced(found.tails);
-    if (found.changed) await this.#resync();
+    if (found.changed || this.#syncing !== undefined) await this.#resync();
   }
 
   // ---- hooks (call before serving requests) --------------------------------
@@ -422,6 +431,14 @@ export class Engine {
    */
   admitAppendBytes(bytes: number): StreamError | undefined {
     return this.#writer.admit(bytes);
+  }
+
+  /**
+   * Writes planned again because another node had changed their streams
+   * (multi-node only).
+   */
+  get staleRetries(): number {
+    return this.#staleRetries;
   }
 
   /** Group-commit counters. */

@@ -159,7 +159,11 @@ export class Writer {
    * request is larger than the whole queue and so could never fit.
    */
   admit(bytes: number): StreamError | undefined {
-    const refused = this.#refusal();
+    // A pause for stale streams lasts one reload: admitted requests wait
+    // for it (the owner plans them again), so it refuses nothing here.
+    const refused = isStale(this.#paused) && this.#failed === undefined
+      ? undefined
+      : this.#refusal();
     if (refused !== undefined) return refused;
     if (bytes > this.#limits.appendQueueBytesMax) {
       return new StreamError(

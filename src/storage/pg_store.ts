@@ -53,8 +53,8 @@ import {
   isConnectionError,
   isPgDiskFull,
   isRetryableConflict,
-  isStatementTimeout,
   isStaleConflict,
+  isStatementTimeout,
   MIGRATION_LOCK_KEY,
   MIGRATIONS,
   PG_SCHEMA_VERSION,
@@ -224,7 +224,9 @@ export class PgStore implements WalStore {
   async #current(ids: number[]): Promise<boolean> {
     const { rows, meta } = await this.#peek(ids, "id, version");
     if (meta !== this.#metaVersion || rows.length !== ids.length) return false;
-    return rows.every((r) => this.#versions.get(Number(r.id)) === String(r.version));
+    return rows.every((r) =>
+      this.#versions.get(Number(r.id)) === String(r.version)
+    );
   }
 
   async #poll(ids: number[]) {
@@ -893,7 +895,9 @@ export function tailPayloads(prefix: string, ops: WalOp[]): string[] {
   let payload = "";
   for (const [id, tail] of tails) {
     const entry = `${id}:${tail}`;
-    if (payload !== "" && payload.length + entry.length + 1 > NOTIFY_BYTES_MAX) {
+    if (
+      payload !== "" && payload.length + entry.length + 1 > NOTIFY_BYTES_MAX
+    ) {
       out.push(payload);
       payload = "";
     }
