@@ -360,3 +360,26 @@ Deno.test("two nodes: with every announcement lost, live readers on B still wake
     (i) => i === 1 ? deaf : undefined,
   );
 });
+
+Deno.test("two nodes: after their LISTEN connections are cut, the nodes reconnect and readers on B still wake", async () => {
+  await withNodes(2, async ([a, b]) => {
+    const cluster = await sharedPgCluster();
+    const cut = await cluster.psql(
+      `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+       WHERE application_name = 'streambed-listen'`,
+    );
+    assert.ok(Number(cut) >= 2, `listeners cut: ${cut}`);
+    await longPollWakes(a, b, "/v1/stream/after-cut");
+    // Reconnected: the listeners are back.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const back = await cluster.psql(
+        `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'streambed-listen'`,
+      );
+      if (Number(back) >= 2) break;
+      assert.ok(Date.now() < deadline, "listeners never came back");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await sseReceives(a, b, "/v1/stream/sse-after-cut");
+  }, { storage: { postgresWakePollMs: 60_000 } });
+});
