@@ -259,7 +259,12 @@ export class Engine {
       await this.#writer.drain();
       const snapshot = await this.#loadRetrying();
       if (snapshot === undefined) return;
-      this.#applySnapshot(snapshot);
+      try {
+        this.#applySnapshot(snapshot);
+      } catch (error) {
+        this.#writer.halt(error); // fatal: memory and WAL may disagree
+        return;
+      }
       this.#writer.resume();
     };
     this.#syncing = run().finally(() => this.#syncing = undefined);

@@ -149,3 +149,29 @@ Deno.test("tail payloads stay under PostgreSQL's 8000-byte limit and parse back"
   });
   assert.equal(parseTails("1:2,x:3"), undefined);
 });
+
+Deno.test("PgStore: deleting a source another store forked meanwhile is stale", async () => {
+  const schema = freshSchema("stale_fork");
+  const a = await open(schema);
+  const b = await open(schema);
+  try {
+    await a.commit([{ op: "create", stream: streamRow(1, "source") }], 2);
+    await b.load();
+    await a.commit([{
+      op: "create",
+      stream: { ...streamRow(2, "fork"), forkedFrom: 1, forkPos: 0 },
+    }], 3);
+    // B believes the source has no forks and deletes it for good.
+    await assert.rejects(
+      b.commit([{ op: "delete", streamId: 1 }], 2),
+      (error) => isStale(error),
+    );
+    assert.deepEqual((await b.load()).streams.map((s) => s.name), [
+      "source",
+      "fork",
+    ]);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

@@ -849,9 +849,14 @@ function checkedIds(ops: WalOp[]): Set<number> {
   const ids = new Set<number>();
   const created = createdIds(ops);
   for (const op of ops) {
-    if (op.op === "create" || op.op === "touch" || op.op === "segment") {
+    if (op.op === "create") {
+      // A fork was planned from its source, and changes what deleting the
+      // source means: the source's row is checked and moved too.
+      const source = op.stream.forkedFrom;
+      if (source !== null && !created.has(source)) ids.add(source);
       continue;
     }
+    if (op.op === "touch" || op.op === "segment") continue;
     const id = op.op === "producer" ? op.row.streamId : op.streamId;
     if (!created.has(id)) ids.add(id);
   }
@@ -911,7 +916,11 @@ export function tailPayloads(prefix: string, ops: WalOp[]): string[] {
 function lockIds(ops: WalOp[]): number[] {
   const ids = new Set<number>();
   for (const op of ops) {
-    if (op.op === "create") continue; // no row yet
+    if (op.op === "create") {
+      // No row yet; a fork's source is locked (see checkedIds).
+      if (op.stream.forkedFrom !== null) ids.add(op.stream.forkedFrom);
+      continue;
+    }
     ids.add(op.op === "producer" ? op.row.streamId : op.streamId);
   }
   return [...ids].sort((a, b) => a - b);
