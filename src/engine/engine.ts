@@ -17,9 +17,17 @@
  * between"). Readers see committed (visible) state only. When a commit
  * fails for a passing reason (a full disk, a lost database connection), the
  * assigned state is reset to what the WAL holds and writes resume once the
- * WAL takes them again (`#rollBack`). About 780 lines, most
- * of them JSDoc: each method is the few steps of orchestration that must
- * stay together for that invariant to be visible in one place.
+ * WAL takes them again (`#rollBack`).
+ *
+ * With a store other nodes share (`WalStore.shared`), the assigned state
+ * may be behind the store: the store's commit refuses a batch planned from
+ * a stream another node changed (stale), and the engine reloads (`#resync`)
+ * and plans those requests again (`#fresh`); other nodes' announcements
+ * move committed tails and wake readers (`#announced`), a poll is the
+ * safety net, and reads first bring the stream's tail up to date
+ * (`#refresh`). About 1050 lines, most of them JSDoc: each method is the
+ * few steps of orchestration that must stay together for that invariant to
+ * be visible in one place.
  */
 
 import type { LimitsConfig } from "../config.ts";

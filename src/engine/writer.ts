@@ -10,7 +10,11 @@
  * connection: the store kept nothing of it, see `isRetryable`) pauses the
  * writer: every queued request gets `unavailable`, the owner rolls its
  * memory back to the WAL and calls `resume()`, and writes are refused until
- * `DISK_FULL_PAUSE_MS` after the failure. Any other failed commit is fatal.
+ * `DISK_FULL_PAUSE_MS` after the failure. A commit refused as stale
+ * (another node changed its streams, see `isStale`) rejects the batch and
+ * the queue with that error and pauses only until the owner has reloaded
+ * and calls `resume()`; the owner plans those requests again. Any other
+ * failed commit is fatal.
  */
 
 import { setImmediate } from "node:timers";
