@@ -32,16 +32,21 @@ export function randomFront(urls: string[]): {
       const headers = new Headers(request.headers);
       for (const name of DROPPED) headers.delete(name);
       const hasBody = request.method !== "GET" && request.method !== "HEAD";
-      const response = await fetch(
-        `${urls[pick]}${incoming.pathname}${incoming.search}`,
-        {
-          method: request.method,
-          headers,
-          body: hasBody ? await request.arrayBuffer() : undefined,
-          redirect: "manual",
-          signal: request.signal,
-        },
-      );
+      let response: Response;
+      try {
+        response = await fetch(
+          `${urls[pick]}${incoming.pathname}${incoming.search}`,
+          {
+            method: request.method,
+            headers,
+            body: hasBody ? await request.arrayBuffer() : undefined,
+            redirect: "manual",
+            signal: request.signal,
+          },
+        );
+      } catch {
+        return new Response(null, { status: 502 }); // the client hung up
+      }
       const out = new Headers(response.headers);
       // fetch decoded the body already.
       out.delete("content-encoding");

@@ -220,10 +220,18 @@ export class Engine {
 
   /** Another node committed these tails: readers here may go on. */
   #announced(tails: AnnouncedTail[]): void {
-    for (const { streamId, tailPos } of tails) {
+    for (const { streamId, tailPos, accessedAtMs } of tails) {
       const state = this.#registry.byId(streamId);
       if (state === undefined || !state.visible || state.deleted) {
         continue; // created elsewhere: the meta announcement reloads
+      }
+      if (accessedAtMs !== undefined && accessedAtMs > state.accessedAtMs) {
+        // Read through another node: its sliding TTL moved there.
+        state.accessedAtMs = accessedAtMs;
+        state.persistedAccessMs = Math.max(
+          state.persistedAccessMs,
+          accessedAtMs,
+        );
       }
       if (tailPos <= state.visibleTailPos) continue;
       state.visibleTailPos = tailPos;
@@ -325,6 +333,12 @@ export class Engine {
       try {
         const result = await work();
         if (result.ok || attempt >= STALE_RETRIES_MAX) return result;
+        if (attempt === 1) {
+          // Not found or expired here, maybe kept alive through another
+          // node: look again with the stream's row at hand.
+          await this.#refresh(name);
+          if (result.error.kind === "stream_not_found") continue;
+        }
         // A reload in progress has read the store but maybe not applied it.
         if (
           this.#syncing === undefined && await this.#isCurrent(name) &&
@@ -522,7 +536,12 @@ export class Engine {
     name: string,
     request: CreateRequest,
   ): Promise<Result<CreateOutcome>> {
-    return this.#fresh(name, () => this.#createOnce(name, request));
+    const source = request.fork?.source;
+    return this.#fresh(name, async () => {
+      // A fork is checked against its source's committed tail.
+      if (source !== undefined) await this.#refresh(source);
+      return await this.#createOnce(name, request);
+    });
   }
 
   async #createOnce(
@@ -620,6 +639,7 @@ export class Engine {
     if (
       fork === undefined || fork.subOffset === undefined || fork.subOffset === 0
     ) return ok(request);
+    if (this.#shared !== undefined) await this.#refresh(fork.source);
     const parent = this.#registry.live(fork.source);
     if (parent === undefined || !parent.visible) return ok(request); // checkFork reports it
     const base = fork.position ?? parent.visibleTailPos;
@@ -799,6 +819,38 @@ export class Engine {
   // Expiry that cannot be written now (writes refused) waits for the next
   // sweep or lookup; the stream already answers 404 meanwhile.
   #expire(state: StreamState): void {
+    if (this.#shared !== undefined) {
+      void this.#expireShared(state);
+      return;
+    }
+    this.#expireNow(state);
+  }
+
+  readonly #confirming = new Set<StreamState>();
+
+  /**
+   * With a shared store, another node may have kept the stream alive by
+   * reading it: expire only once its access time in the store says so too.
+   */
+  async #expireShared(state: StreamState): Promise<void> {
+    if (this.#confirming.has(state)) return;
+    this.#confirming.add(state);
+    try {
+      const found = await this.#shared!.poll([state.id]);
+      this.#announced(found.tails);
+      if (found.changed) await this.#resync();
+      if (
+        this.#registry.byId(state.id) === state && !state.deleted &&
+        state.isExpired(this.#now())
+      ) this.#expireNow(state);
+    } catch (error) {
+      this.#log.debug(`expiry check of "${state.name}" failed: ${error}`);
+    } finally {
+      this.#confirming.delete(state);
+    }
+  }
+
+  #expireNow(state: StreamState): void {
     if (this.#syncing !== undefined) return;
     if (this.#writer.admit(0) !== undefined) return;
     this.#log.debug(`stream "${state.name}" expired`);

@@ -175,3 +175,35 @@ Deno.test("PgStore: deleting a source another store forked meanwhile is stale", 
     await b.close();
   }
 });
+
+Deno.test("PgStore: deleting a fork whose source another store soft-deleted meanwhile is stale (the cascade was decided from stale state)", async () => {
+  const schema = freshSchema("stale_cascade");
+  const a = await open(schema);
+  const b = await open(schema);
+  try {
+    await a.commit([
+      { op: "create", stream: streamRow(1, "source") },
+      {
+        op: "create",
+        stream: { ...streamRow(2, "fork"), forkedFrom: 1, forkPos: 0 },
+      },
+    ], 3);
+    await b.load();
+    await a.commit([{ op: "soft_delete", streamId: 1 }], 3);
+    // B still sees a live source: deleting the fork alone would leave the
+    // soft-deleted source with no fork, never collected.
+    await assert.rejects(
+      b.commit([{ op: "delete", streamId: 2 }], 3),
+      (error) => isStale(error),
+    );
+    await b.load();
+    await b.commit([{ op: "delete", streamId: 2 }, {
+      op: "delete",
+      streamId: 1,
+    }], 3);
+    assert.deepEqual((await a.load()).streams, []);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

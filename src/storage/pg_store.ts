@@ -230,13 +230,17 @@ export class PgStore implements WalStore {
   }
 
   async #poll(ids: number[]) {
-    const { rows, meta } = await this.#peek(ids, "id, tail_pos, closed");
+    const { rows, meta } = await this.#peek(
+      ids,
+      "id, tail_pos, closed, accessed_at_ms",
+    );
     return {
       changed: meta !== this.#metaVersion || rows.length !== ids.length ||
         rows.some((r) => r.closed === true),
       tails: rows.map((r) => ({
         streamId: Number(r.id),
         tailPos: Number(r.tail_pos),
+        accessedAtMs: Number(r.accessed_at_ms),
       })),
     };
   }
@@ -440,7 +444,10 @@ export class PgStore implements WalStore {
    * it), or another node handed out the ids `ops` create.
    */
   #checkFresh(ops: WalOp[], written: Written, nextStreamId: number): void {
-    for (const id of checkedIds(ops)) {
+    const sources = [...written.locked.keys()].filter((id) =>
+      !lockIds(ops).includes(id)
+    );
+    for (const id of [...checkedIds(ops), ...sources]) {
       const known = this.#versions.get(id);
       if (known !== undefined && written.locked.get(id) !== known) {
         throw staleError(
@@ -494,10 +501,20 @@ export class PgStore implements WalStore {
     const ids = lockIds(ops);
     const statements = ["BEGIN", "SELECT txid_current() AS xid"];
     if (ids.length > 0) {
+      // The source of a stream deleted here too: whether its delete
+      // cascades was decided from the source's state.
+      const deleted = ops.flatMap((op) =>
+        op.op === "delete" ? [op.streamId] : []
+      );
+      const sources = deleted.length === 0
+        ? ""
+        : ` OR id IN (SELECT forked_from FROM streams WHERE id IN (${
+          deleted.join(",")
+        }))`;
       statements.push(
         `SELECT id AS locked_id, version AS locked_version FROM streams WHERE id IN (${
           ids.join(",")
-        }) ORDER BY id FOR UPDATE`,
+        })${sources} ORDER BY id FOR UPDATE`,
       );
     }
     // Meta rows after stream rows, in key order: no lock cycle.
@@ -516,7 +533,11 @@ export class PgStore implements WalStore {
       );
     }
     statements.push(...batchStatements(ops, PG_MESSAGE_BYTES_MAX / 2));
-    const bumped = [...bumpedIds(ops)];
+    // Tail updates set their streams' version themselves.
+    const tails = new Set(
+      ops.flatMap((op) => op.op === "append" ? [op.streamId] : []),
+    );
+    const bumped = [...bumpedIds(ops)].filter((id) => !tails.has(id));
     if (bumped.length > 0) {
       statements.push(
         `UPDATE streams SET version = txid_current() WHERE id IN (${

@@ -253,6 +253,8 @@ export interface AnnouncedTail {
   streamId: number;
   /** Committed tail position. */
   tailPos: number;
+  /** Last access written to the store, when known (sliding TTLs). */
+  accessedAtMs?: number;
 }
 
 /** What a store shared by several nodes tells its engine. */
