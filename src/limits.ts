@@ -144,6 +144,13 @@ export const STALE_RETRIES_MAX = 30;
  * up to 32 times), so nodes racing for one stream stop colliding.
  */
 export const STALE_BACKOFF_MS = 5;
+/**
+ * With several nodes, a stream is deleted for its TTL only once its stored
+ * access time is this much older than the TTL: other nodes write their
+ * readers' access times once a sweep (1 s). Until then it answers 404 as
+ * expired but its row stays.
+ */
+export const SHARED_EXPIRY_GRACE_MS = 2500;
 
 // ---- the HTTP edge (src/http/) -------------------------------------------------
 

@@ -38,6 +38,7 @@ import {
   KEYED_READ_SLICE_BYTES,
   ROLLBACK_RETRY_MAX_MS,
   ROLLBACK_RETRY_MIN_MS,
+  SHARED_EXPIRY_GRACE_MS,
   STALE_BACKOFF_MS,
   STALE_RETRIES_MAX,
 } from "../limits.ts";
@@ -334,10 +335,10 @@ export class Engine {
         const result = await work();
         if (result.ok || attempt >= STALE_RETRIES_MAX) return result;
         if (attempt === 1) {
-          // Not found or expired here, maybe kept alive through another
-          // node: look again with the stream's row at hand.
+          // Refused from what this node knew (not found, expired, closed,
+          // a producer's seq): look again with the stream's row at hand.
           await this.#refresh(name);
-          if (result.error.kind === "stream_not_found") continue;
+          continue;
         }
         // A reload in progress has read the store but maybe not applied it.
         if (
@@ -538,8 +539,12 @@ export class Engine {
   ): Promise<Result<CreateOutcome>> {
     const source = request.fork?.source;
     return this.#fresh(name, async () => {
-      // A fork is checked against its source's committed tail.
-      if (source !== undefined) await this.#refresh(source);
+      if (this.#shared !== undefined) {
+        // An expired name is taken again only by its stored access time; a
+        // fork is checked against its source's committed tail.
+        await this.#refresh(name);
+        if (source !== undefined) await this.#refresh(source);
+      }
       return await this.#createOnce(name, request);
     });
   }
@@ -596,7 +601,8 @@ export class Engine {
     const state = this.#registry.named(name);
     if (state === undefined) return undefined;
     if (!state.softDeleted && state.isExpired(this.#now())) {
-      this.#expire(state);
+      // (With a shared store, `create` refreshed the stream just before.)
+      this.#expireNow(state);
       return this.#registry.softDeleted(name);
     }
     return state;
@@ -839,9 +845,10 @@ export class Engine {
       const found = await this.#shared!.poll([state.id]);
       this.#announced(found.tails);
       if (found.changed) await this.#resync();
+      // Other nodes write their readers' access times a sweep late.
       if (
         this.#registry.byId(state.id) === state && !state.deleted &&
-        state.isExpired(this.#now())
+        state.isExpired(this.#now() - SHARED_EXPIRY_GRACE_MS)
       ) this.#expireNow(state);
     } catch (error) {
       this.#log.debug(`expiry check of "${state.name}" failed: ${error}`);
