@@ -364,6 +364,25 @@ export class Engine {
   }
 
   /**
+   * With a shared store, writes a read's access time of a stream with a
+   * sliding TTL before answering, so the other nodes (which judge its
+   * expiry from the store) see the renewal as soon as the client does.
+   */
+  async #persistAccess(state: StreamState): Promise<void> {
+    if (
+      this.#shared === undefined || state.ttlSeconds === null ||
+      state.accessedAtMs <= state.persistedAccessMs ||
+      this.#writer.admit(0) !== undefined
+    ) return;
+    state.persistedAccessMs = state.accessedAtMs;
+    await this.#writer.enqueue([{
+      op: "touch",
+      streamId: state.id,
+      accessedAtMs: state.accessedAtMs,
+    }], 0).catch(() => {/* the sweeper writes it later */});
+  }
+
+  /**
    * With a shared store, brings the committed tail of `name` up to date
    * before a read (so a read on this node sees what another node
    * acknowledged), reloading when the stream set changed elsewhere.
@@ -694,6 +713,13 @@ export class Engine {
     if (checked.value.kind === "echo") {
       const { answer } = checked.value;
       await this.#writer.barrier();
+      if (
+        this.#shared !== undefined && !await this.#shared.current([state.id])
+      ) {
+        // A duplicate answers with the producer's highest seq: take it
+        // from the store, not from a copy another node has moved past.
+        throw staleError("Append", `stream "${name}" changed elsewhere`);
+      }
       return ok(answer());
     }
     const write = checked.value.write;
@@ -975,6 +1001,7 @@ export class Engine {
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
     const state = found.value;
+    await this.#persistAccess(state);
     const tailPos = state.visibleTailPos;
     const fromPos = position === "start"
       ? 0
