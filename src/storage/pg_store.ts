@@ -251,15 +251,19 @@ export class PgStore implements WalStore {
   ): Promise<{ rows: PgRow[]; meta: string }> {
     const client = await this.#connect("Cannot read the WAL");
     try {
+      // One round trip: the meta row, joined with the streams asked about.
+      const qualified = columns.split(",").map((c) => `s.${c.trim()}`);
       const { rows } = await client.query(
-        `SELECT ${columns} FROM streams WHERE id = ANY($1::bigint[])`,
+        `SELECT m.value AS meta_value, ${qualified.join(", ")} FROM meta m
+         LEFT JOIN streams s ON s.id = ANY($1::bigint[])
+         WHERE m.key = 'meta_version'`,
         [ids],
       );
-      const meta = await client.query(
-        "SELECT value FROM meta WHERE key = 'meta_version'",
-      );
       client.release();
-      return { rows, meta: String(meta.rows[0]?.value ?? "0") };
+      return {
+        rows: rows.filter((r: PgRow) => r.id !== null),
+        meta: String(rows[0]?.meta_value ?? "0"),
+      };
     } catch (error) {
       client.release(isConnectionError(error));
       throw this.#failure("Cannot read the WAL", error);
