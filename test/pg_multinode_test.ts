@@ -192,12 +192,29 @@ Deno.test("two nodes: producers with their own ids never lose or duplicate, and 
         Array.from({ length: perProducer }, (_, i) => i),
       );
     }
+    // One more record through A; a late duplicate through B (whose copy of
+    // the producer is behind) answers with the highest seq A accepted.
+    const next = await call(a.url + path, "POST", {
+      ...JSON_TYPE,
+      "producer-id": "p1",
+      "producer-epoch": "0",
+      "producer-seq": String(perProducer),
+    }, "{}");
+    assert.equal(next.status, 200, next.text);
+    const late = await call(b.url + path, "POST", {
+      ...JSON_TYPE,
+      "producer-id": "p1",
+      "producer-epoch": "0",
+      "producer-seq": "0",
+    }, "{}");
+    assert.equal(late.status, 204, late.text);
+    assert.equal(late.headers.get("producer-seq"), String(perProducer));
     // A gap is refused on the other node exactly as on one node.
     const gap = await call(a.url + path, "POST", {
       ...JSON_TYPE,
       "producer-id": "p0",
       "producer-epoch": "0",
-      "producer-seq": String(perProducer + 1),
+      "producer-seq": String(perProducer + 2),
     }, "{}");
     assert.equal(gap.status, 409, gap.text);
   });
