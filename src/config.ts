@@ -100,6 +100,10 @@ export interface StorageConfig {
    * outcome of a commit whose connection dropped during COMMIT is sought.
    */
   postgresConnectTimeoutMs: number;
+  /** Other servers share the PostgreSQL schema (several nodes). */
+  postgresMultiNode: boolean;
+  /** With several nodes: how often live readers re-check PostgreSQL, in ms. */
+  postgresWakePollMs: number;
   /** Commit durability. */
   durability: Durability;
   /**
@@ -537,6 +541,24 @@ export const OPTION_TABLE: OptionTable = {
       max: 600_000,
       default: 10_000,
       doc: "longest wait for a PostgreSQL connection",
+    },
+    postgresMultiNode: {
+      flag: "postgres-multi-node",
+      env: "DS_POSTGRES_MULTI_NODE",
+      kind: "bool",
+      default: false,
+      doc:
+        "other servers share this PostgreSQL schema: follow their commits (LISTEN/NOTIFY) and register in its nodes table",
+    },
+    postgresWakePollMs: {
+      flag: "postgres-wake-poll-ms",
+      env: "DS_POSTGRES_WAKE_POLL_MS",
+      kind: "int",
+      min: 50,
+      max: 600_000,
+      default: 2000,
+      doc:
+        "with --postgres-multi-node: how often live readers re-check PostgreSQL in case a notification was lost",
     },
     durability: {
       flag: "durability",

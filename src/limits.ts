@@ -143,6 +143,29 @@ export const PG_MESSAGE_BYTES_MAX = 8 * 1024 * 1024;
  * text or plan grows with the batch.
  */
 export const PG_ROWS_PER_STATEMENT_MAX = 1000;
+/** A node's heartbeat in the `nodes` table, this often. */
+export const PG_HEARTBEAT_MS = 5000;
+/** First and longest retry delay of a lost LISTEN connection, in ms. */
+export const PG_LISTEN_RETRY_MIN_MS = 100;
+/** Longest retry delay of a lost LISTEN connection, in ms. */
+export const PG_LISTEN_RETRY_MAX_MS = 2000;
+/**
+ * Tries of one write whose commit found its streams changed by another
+ * node (each after reloading them); then 503.
+ */
+export const STALE_RETRIES_MAX = 30;
+/**
+ * Jitter before planning a stale write again, in ms (doubling per attempt,
+ * up to 32 times), so nodes racing for one stream stop colliding.
+ */
+export const STALE_BACKOFF_MS = 5;
+/**
+ * With several nodes, a stream is deleted for its TTL only once its stored
+ * access time is this much older than the TTL: other nodes write their
+ * readers' access times once a sweep (1 s). Until then it answers 404 as
+ * expired but its row stays.
+ */
+export const SHARED_EXPIRY_GRACE_MS = 2500;
 
 // ---- the HTTP edge (src/http/) -------------------------------------------------
 

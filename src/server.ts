@@ -332,6 +332,7 @@ async function openWal(
       statementTimeoutMs: storage.postgresStatementTimeoutMs,
       connectTimeoutMs: storage.postgresConnectTimeoutMs,
       durability: storage.durability,
+      multiNode: storage.postgresMultiNode,
       log,
     });
     const health = () => {
@@ -362,6 +363,7 @@ function openEngine(
     compaction: compactionOptions(config.storage.compactChunkBytes),
     limits: config.limits,
     log,
+    wakePollMs: config.storage.postgresWakePollMs,
     onFatal: (error) => {
       log.error("write-ahead log failed", error.cause ?? error);
       options.onFatal?.(error);
