@@ -331,7 +331,7 @@ export class Engine {
     const { changed, gone } = this.#registry.syncTo(snapshot);
     this.#restoreSchemas(snapshot.schemaRegistries, true);
     for (const state of changed) state.wakeAll();
-    for (const name of gone) this.#listeners.emitDeleted(name);
+    for (const { name, id } of gone) this.#listeners.emitDeleted(name, [id]);
   }
 
   /**

@@ -208,21 +208,23 @@ export class StreamRegistry {
    * committed. A committed tail announced after the snapshot was taken is
    * kept (readers never see a tail go back); the assigned one is the
    * snapshot's, so a write planned from it is found stale and planned
-   * again. Returns the streams that changed and the names that are gone.
+   * again. Returns the streams that changed and the ones that are gone.
    */
-  syncTo(snapshot: WalSnapshot): { changed: StreamState[]; gone: string[] } {
+  syncTo(
+    snapshot: WalSnapshot,
+  ): { changed: StreamState[]; gone: { name: string; id: number }[] } {
     const rows = new Map(snapshot.streams.map((row) => [row.id, row]));
     const changed: StreamState[] = [];
-    const gone: string[] = [];
+    const gone: { name: string; id: number }[] = [];
     for (const state of [...this.#byId.values()]) {
       const row = rows.get(state.id);
       if (row !== undefined && row.name === state.name) continue;
-      if (state.visible) gone.push(state.name);
+      if (state.visible) gone.push({ name: state.name, id: state.id });
       this.#drop(state);
       changed.push(state);
     }
     for (const state of this.#uncommittedDeletes.values()) {
-      if (!rows.has(state.id)) gone.push(state.name);
+      if (!rows.has(state.id)) gone.push({ name: state.name, id: state.id });
     }
     this.#uncommittedDeletes.clear();
     for (const row of snapshot.streams) {
@@ -239,7 +241,7 @@ export class StreamRegistry {
         continue;
       }
       if (this.#syncStream(state, row)) changed.push(state);
-      state.producers.clear();
+      state.clearProducers();
     }
     this.#setProducers(snapshot.producers);
     this.nextStreamId = Math.max(this.nextStreamId, snapshot.nextStreamId);
