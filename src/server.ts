@@ -398,6 +398,7 @@ function wireTier(engine: Engine, tier: Tier): void {
   engine.wrapChunkReader((wal) => tier.reader(wal, engine.readBytes));
   engine.wrapKeyedReader((wal) => tier.keyedReader(wal, engine.readBytes));
   engine.wrapTimeSeeker((wal) => tier.timeSeeker(wal));
+  engine.setKeyLexicon(tier.keyLexicon());
   const committed = (stream: { id: number; tailPos: number }) =>
     tier.committed(stream.id, stream.tailPos);
   engine.addListener({ created: committed, appended: committed });

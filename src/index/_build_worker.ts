@@ -29,11 +29,19 @@ scope.onmessage = (event: MessageEvent<BuildRequest>) => {
       post.call(scope, reply, runPartsBuffers(parts));
       return;
     }
-    const { bytes, entryCount } = r.kind === "l0"
+    const { bytes, entryCount, lexicon } = r.kind === "l0"
       ? buildL0Bytes(r.seed, r.firstSegment, r.keys)
-      : compactBytes(r.runs);
-    const reply: BuildReply = { id: r.id, ok: true, bytes, entryCount };
-    post.call(scope, reply, [bytes.buffer as ArrayBuffer]);
+      : compactBytes(r.runs, r.lexicons);
+    const reply: BuildReply = {
+      id: r.id,
+      ok: true,
+      bytes,
+      entryCount,
+      lexicon,
+    };
+    const transfer = [bytes.buffer as ArrayBuffer];
+    if (lexicon !== undefined) transfer.push(lexicon.buffer as ArrayBuffer);
+    post.call(scope, reply, transfer);
   } catch (error) {
     scope.postMessage(
       {

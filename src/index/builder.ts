@@ -21,12 +21,14 @@ import type { SegmentKeys } from "./fingerprint.ts";
 import { type RoutingRun, runFromParts, type RunParts } from "./run.ts";
 import { decodeRun } from "./run_format.ts";
 
-/** An encoded run and its distinct fingerprints. */
+/** An encoded run, its distinct fingerprints and its key lexicon. */
 export interface BuiltRun {
   /** The run file. */
   bytes: Uint8Array;
   /** Distinct fingerprints in it. */
   entryCount: number;
+  /** The lexicon file (`lexicon.ts`), when the build made one. */
+  lexicon: Uint8Array | undefined;
 }
 
 /** Builds and compacts runs somewhere off the caller's hands. */
@@ -37,8 +39,11 @@ export interface RunBuilder {
     firstSegment: number,
     keys: SegmentKeys[],
   ): Promise<BuiltRun>;
-  /** The next-level run merging encoded, contiguous runs of one level. */
-  compact(runs: Uint8Array[]): Promise<BuiltRun>;
+  /**
+   * The next-level run merging encoded, contiguous runs of one level, with
+   * the merge of their lexicons when `lexicons` (one per run) is given.
+   */
+  compact(runs: Uint8Array[], lexicons?: Uint8Array[]): Promise<BuiltRun>;
   /** The checked, decoded run file (`corrupt` if it is not one). */
   decode(bytes: Uint8Array): Promise<RoutingRun>;
   /** Releases the Worker, if any; later calls fail. */
@@ -50,7 +55,8 @@ export function inThreadRunBuilder(): RunBuilder {
   return {
     buildL0: (seed, first, keys) =>
       Promise.resolve(buildL0Bytes(seed, first, keys)),
-    compact: (runs) => Promise.resolve(compactBytes(runs)),
+    compact: (runs, lexicons) =>
+      Promise.resolve().then(() => compactBytes(runs, lexicons)),
     decode: (bytes) => Promise.resolve().then(() => decodeRun(bytes)),
     close() {},
   };
@@ -94,7 +100,13 @@ export function workerRunBuilder(
     if (!reply.ok) {
       p.reject(new StreamError(reply.kind as ErrorKind, reply.message));
     } else if ("parts" in reply) p.resolve({ parts: reply.parts });
-    else p.resolve({ bytes: reply.bytes, entryCount: reply.entryCount });
+    else {
+      p.resolve({
+        bytes: reply.bytes,
+        entryCount: reply.entryCount,
+        lexicon: reply.lexicon,
+      });
+    }
   };
   worker.onerror = (event) => {
     event.preventDefault();
@@ -131,8 +143,8 @@ export function workerRunBuilder(
     async buildL0(seed, firstSegment, keys) {
       return built(await send({ kind: "l0", seed, firstSegment, keys }, []));
     },
-    async compact(runs) {
-      return built(await send({ kind: "compact", runs }, []));
+    async compact(runs, lexicons) {
+      return built(await send({ kind: "compact", runs, lexicons }, []));
     },
     async decode(bytes) {
       const reply = await send({ kind: "decode", bytes }, []);

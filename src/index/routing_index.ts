@@ -39,6 +39,7 @@ import {
   shapeErrors,
 } from "./plan.ts";
 import type { RoutingRun } from "./run.ts";
+import { decodeLexicon, type Lexicon, lexiconObjectKey } from "./lexicon.ts";
 import {
   type RoutingIndexStatus,
   routingIndexStatus,
@@ -83,6 +84,16 @@ export interface Candidates {
   indexedThrough: number;
   /** Runs that could not be read; their segments are all listed instead. */
   runsUnreadable: number;
+}
+
+/** A run's key lexicon and the segments it covers. */
+export interface RunLexicon {
+  /** First segment ordinal the run covers. */
+  firstSegment: number;
+  /** Last segment ordinal it covers (inclusive). */
+  lastSegment: number;
+  /** The distinct keys of those segments. */
+  lexicon: Lexicon;
 }
 
 /** Unreadable runs remembered per stream until a step rebuilds them. */
@@ -239,8 +250,22 @@ export class RoutingKeyIndex {
     }
     const built = await this.#d.builder.buildL0(state.seed, first, keys);
     const objectKey = runObjectKey(streamId, 0, first, last);
-    await this.#d.objects.put(objectKey, built.bytes);
+    await this.#putBuilt(objectKey, built);
     return { objectKey, bytes: built.bytes.length };
+  }
+
+  /**
+   * Puts a built run and its lexicon (first, so a run the catalog names
+   * has its lexicon unless the build could not make one). A retried build
+   * overwrites both.
+   */
+  async #putBuilt(objectKey: string, built: BuiltRun): Promise<void> {
+    if (built.lexicon !== undefined) {
+      const lexKey = lexiconObjectKey(objectKey);
+      await this.#d.objects.put(lexKey, built.lexicon);
+      this.#d.cache.delete(lexKey);
+    }
+    await this.#d.objects.put(objectKey, built.bytes);
   }
 
   async #compact(
@@ -256,9 +281,18 @@ export class RoutingKeyIndex {
       else inputs.push(bytes);
     }
     if (bad.length > 0) return await this.#repair(streamId, state, bad);
+    const lexicons: Uint8Array[] = [];
+    for (const r of task.runs) {
+      const bytes = await this.#d.objects.get(lexiconObjectKey(r.objectKey));
+      if (bytes === undefined) break;
+      lexicons.push(bytes);
+    }
     let built: BuiltRun;
     try {
-      built = await this.#d.builder.compact(inputs);
+      built = await this.#compactBuilt(
+        inputs,
+        lexicons.length === inputs.length ? lexicons : undefined,
+      );
     } catch (error) {
       if (!(error instanceof StreamError && error.kind === "corrupt")) {
         throw error;
@@ -273,7 +307,7 @@ export class RoutingKeyIndex {
     const first = task.runs[0].firstSegment;
     const last = task.runs[task.runs.length - 1].lastSegment;
     const objectKey = runObjectKey(streamId, task.level + 1, first, last);
-    await this.#d.objects.put(objectKey, built.bytes);
+    await this.#putBuilt(objectKey, built);
     this.#d.catalog.commit(streamId, {
       add: [{
         level: task.level + 1,
@@ -287,6 +321,25 @@ export class RoutingKeyIndex {
       nowMs: this.#d.now(),
     });
     return task;
+  }
+
+  /**
+   * Compacts `inputs`, merging `lexicons` when given; when only a lexicon
+   * is bad, the run is built without one (listing then scans its segments).
+   */
+  async #compactBuilt(
+    inputs: Uint8Array[],
+    lexicons: Uint8Array[] | undefined,
+  ): Promise<BuiltRun> {
+    if (lexicons === undefined) return await this.#d.builder.compact(inputs);
+    try {
+      return await this.#d.builder.compact(inputs, lexicons);
+    } catch (error) {
+      if (!(error instanceof StreamError && error.kind === "corrupt")) {
+        throw error;
+      }
+      return await this.#d.builder.compact(inputs);
+    }
   }
 
   /** Whether `bytes` decode as a run (false only for `corrupt`). */
@@ -472,20 +525,65 @@ export class RoutingKeyIndex {
     );
     const due = this.#d.catalog.runs(streamId)
       .filter((r) => r.retiredAtMs !== null && r.retiredAtMs <= cutoff);
-    for (const r of due) {
-      await this.#d.objects.delete(r.objectKey);
-      this.#d.cache.delete(r.objectKey);
-    }
+    for (const r of due) await this.#deleteRun(r.objectKey);
     this.#d.catalog.forget(streamId, due.map((r) => r.objectKey));
     return due.length;
+  }
+
+  /** Deletes a run's object and its lexicon's, and drops both from the cache. */
+  async #deleteRun(objectKey: string): Promise<void> {
+    const lexKey = lexiconObjectKey(objectKey);
+    await this.#d.objects.delete(lexKey);
+    this.#d.cache.delete(lexKey);
+    await this.#d.objects.delete(objectKey);
+    this.#d.cache.delete(objectKey);
+  }
+
+  /**
+   * The lexicons of the stream's active runs that lie wholly below
+   * `segmentCount` (and its indexed limit), ascending by segment, through
+   * the cache. A run whose lexicon is missing or unreadable (built before
+   * lexicons existed, or damaged) is left out: its segments must be
+   * scanned, which the caller learns from the gaps.
+   */
+  async lexicons(
+    streamId: number,
+    segmentCount: number,
+  ): Promise<RunLexicon[]> {
+    const state = this.#d.catalog.state(streamId);
+    if (state === undefined) return [];
+    const through = Math.min(state.indexedThrough, segmentCount);
+    const out: RunLexicon[] = [];
+    const rows = activeRuns(this.#d.catalog.runs(streamId))
+      .filter((r) => r.lastSegment < through)
+      .sort((a, b) => a.firstSegment - b.firstSegment);
+    for (const row of rows) {
+      const key = lexiconObjectKey(row.objectKey);
+      try {
+        const lexicon = await this.#d.cache.get<Lexicon>(key, async () => {
+          const bytes = await this.#d.objects.get(key);
+          if (bytes === undefined) {
+            throw new StreamError("not_found", `No lexicon "${key}"`);
+          }
+          return decodeLexicon(bytes);
+        });
+        out.push({
+          firstSegment: row.firstSegment,
+          lastSegment: row.lastSegment,
+          lexicon,
+        });
+      } catch (error) {
+        if (!(error instanceof StreamError)) throw error;
+      }
+    }
+    return out;
   }
 
   /** Deletes every run object of the stream and forgets its index. */
   dropStream(streamId: number): Promise<void> {
     return this.#serial(async () => {
       for (const r of this.#d.catalog.runs(streamId)) {
-        await this.#d.objects.delete(r.objectKey);
-        this.#d.cache.delete(r.objectKey);
+        await this.#deleteRun(r.objectKey);
       }
       this.#d.catalog.drop(streamId);
       this.#suspects.delete(streamId);

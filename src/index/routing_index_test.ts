@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { lexiconObjectKey } from "./lexicon.ts";
 import { StreamError } from "../errors.ts";
 import { FaultyObjectStore, seededRandom } from "../objectstore/faulty.ts";
 import { MemoryObjectStore } from "../objectstore/memory.ts";
@@ -445,8 +446,14 @@ Deno.test("a crash between a run's upload and its catalog commit leaves no stray
       while (await second.index.step(1, 12) !== undefined) { /* catch up */ }
       await assertNoFalseNegatives(second.index, layout, 12, ["zz"]);
       const named = catalog.runs(1).map((r) => r.objectKey).sort();
-      const stored = (await objects.list("streams/")).keys.sort();
+      const all = (await objects.list("streams/")).keys.sort();
+      const stored = all.filter((k) => k.endsWith(".run"));
       assert.deepEqual(stored, named, `crash at commit ${crashAt}`);
+      // Each run has its lexicon beside it, and no lexicon is stray.
+      assert.deepEqual(
+        all.filter((k) => k.endsWith(".lex")),
+        named.map(lexiconObjectKey).sort(),
+      );
       catalog.close();
     } finally {
       await Deno.remove(dir, { recursive: true });

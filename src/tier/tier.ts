@@ -30,6 +30,7 @@ import { SYSTEM_CLOCK, type TierClock } from "./clock.ts";
 import {
   segmentKeysOf,
   tieredKeyedReader,
+  tieredKeyLexicon,
   tieredReader,
   tieredTimeSeeker,
   uploadedCount,
@@ -42,7 +43,7 @@ import { RoutingKeyIndex } from "../index/routing_index.ts";
 import type { RoutingIndexStatus } from "../index/status.ts";
 import { ROUTING_RUN_CACHE_BYTES_DEFAULT } from "../limits.ts";
 import type { KeyedChunkReader } from "../engine/keyed_reader.ts";
-import type { TimeSeeker } from "../engine/types.ts";
+import type { KeyLexiconSource, TimeSeeker } from "../engine/types.ts";
 import { ReleaseQueue } from "./release_queue.ts";
 import { sealPass } from "./seal_loop.ts";
 import { sweepSegmentFiles } from "./segment_files.ts";
@@ -298,6 +299,14 @@ export class Tier {
       counts,
       this.#index,
     );
+  }
+
+  /**
+   * What key listings take from the routing-key index: the keys of indexed
+   * segments, and which uploaded segments they must read instead.
+   */
+  keyLexicon(): KeyLexiconSource {
+    return tieredKeyLexicon(this.#ctx.streams, this.#index);
   }
 
   /** Wraps the WAL's time seeker: segments are searched by time bounds. */
