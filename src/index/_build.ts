@@ -8,8 +8,14 @@
  * builder and the Worker, along with the messages they exchange.
  */
 
+import type { Codec } from "../_wasm/codec.ts";
+import { openSegment } from "../segment/reader.ts";
 import { buildL0Run, compactRuns } from "./build.ts";
-import { fingerprintKeys, type SegmentKeys } from "./fingerprint.ts";
+import {
+  fingerprintKeys,
+  type SegmentKeys,
+  SegmentKeysBuilder,
+} from "./fingerprint.ts";
 import type { RunParts } from "./run.ts";
 import { decodeRun, encodeRun } from "./run_format.ts";
 import {
@@ -19,6 +25,27 @@ import {
   mergeLexicons,
 } from "./lexicon.ts";
 
+/**
+ * One segment's keys for an L0 build: already decoded, or the segment file
+ * itself, whose blocks the build decompresses and reads keys from (on the
+ * Worker, so that work stays off the thread serving requests).
+ */
+export type SegmentKeySource = SegmentKeys | { segment: Uint8Array };
+
+/** The keys of `source` (records without a key left out). */
+export async function keysOfSource(
+  source: SegmentKeySource,
+  codec: Codec | null,
+): Promise<SegmentKeys> {
+  if (!("segment" in source)) return source;
+  const reader = await openSegment(source.segment, { codec });
+  const keys = new SegmentKeysBuilder();
+  for (let b = 0; b < reader.blocks.length; b++) {
+    for (const record of await reader.readBlock(b)) keys.add(record.key);
+  }
+  return keys.finish();
+}
+
 /** A request to the index Worker. */
 export type BuildRequest =
   | {
@@ -26,7 +53,7 @@ export type BuildRequest =
     kind: "l0";
     seed: bigint;
     firstSegment: number;
-    keys: SegmentKeys[];
+    keys: SegmentKeySource[];
   }
   | {
     id: number;
@@ -60,14 +87,18 @@ export interface BuiltBytes {
 }
 
 /**
- * The encoded L0 run over `keys[i]` = keys of segment `firstSegment + i`,
- * and the lexicon of those keys.
+ * The encoded L0 run over `sources[i]` = keys of segment `firstSegment + i`,
+ * and the lexicon of those keys; segment files among `sources` are decoded
+ * with `codec`.
  */
-export function buildL0Bytes(
+export async function buildL0Bytes(
   seed: bigint,
   firstSegment: number,
-  keys: readonly SegmentKeys[],
-): BuiltBytes {
+  sources: readonly SegmentKeySource[],
+  codec: Codec | null,
+): Promise<BuiltBytes> {
+  const keys: SegmentKeys[] = [];
+  for (const source of sources) keys.push(await keysOfSource(source, codec));
   const run = buildL0Run(
     firstSegment,
     keys.map((k) => fingerprintKeys(k, seed)),

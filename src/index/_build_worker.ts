@@ -1,10 +1,12 @@
 /**
  * @module
- * Worker side of `workerRunBuilder`: hashes keys, builds, compacts and
- * decodes runs one request at a time, so none of that runs on the thread
- * serving HTTP. Results go back as transferred buffers.
+ * Worker side of `workerRunBuilder`: reads keys out of segment files
+ * (decompressing their blocks), hashes them, builds, compacts and decodes
+ * runs one request at a time, so none of that runs on the thread serving
+ * HTTP. Results go back as transferred buffers.
  */
 
+import { createNodeZstdCodec } from "../_wasm/codec.ts";
 import { StreamError } from "../errors.ts";
 import { workerScope } from "../worker_scope.ts";
 import { runPartsBuffers, runToParts } from "./run.ts";
@@ -17,8 +19,9 @@ import {
 } from "./_build.ts";
 
 const scope = workerScope<BuildRequest>();
+const codec = createNodeZstdCodec();
 
-scope.onmessage = (event: MessageEvent<BuildRequest>) => {
+scope.onmessage = async (event: MessageEvent<BuildRequest>) => {
   const r = event.data;
   try {
     // Results are fresh: hand their buffers over instead of copying them.
@@ -30,7 +33,7 @@ scope.onmessage = (event: MessageEvent<BuildRequest>) => {
       return;
     }
     const { bytes, entryCount, lexicon } = r.kind === "l0"
-      ? buildL0Bytes(r.seed, r.firstSegment, r.keys)
+      ? await buildL0Bytes(r.seed, r.firstSegment, r.keys, codec)
       : compactBytes(r.runs, r.lexicons);
     const reply: BuildReply = {
       id: r.id,

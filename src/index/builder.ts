@@ -16,8 +16,9 @@ import {
   type BuildReply,
   type BuildRequest,
   compactBytes,
+  type SegmentKeySource,
 } from "./_build.ts";
-import type { SegmentKeys } from "./fingerprint.ts";
+import { type Codec, createNodeZstdCodec } from "../_wasm/codec.ts";
 import { type RoutingRun, runFromParts, type RunParts } from "./run.ts";
 import { decodeRun } from "./run_format.ts";
 
@@ -33,11 +34,14 @@ export interface BuiltRun {
 
 /** Builds and compacts runs somewhere off the caller's hands. */
 export interface RunBuilder {
-  /** The L0 run over `keys[i]` = keys of segment `firstSegment + i`. */
+  /**
+   * The L0 run over `keys[i]` = keys of segment `firstSegment + i` (decoded
+   * keys, or the segment file, decoded where the build runs).
+   */
   buildL0(
     seed: bigint,
     firstSegment: number,
-    keys: SegmentKeys[],
+    keys: SegmentKeySource[],
   ): Promise<BuiltRun>;
   /**
    * The next-level run merging encoded, contiguous runs of one level, with
@@ -50,11 +54,15 @@ export interface RunBuilder {
   close(): void;
 }
 
-/** Runs builds on the calling thread (tests and tools). */
-export function inThreadRunBuilder(): RunBuilder {
+/**
+ * Runs builds on the calling thread (tests and tools); segment files are
+ * decoded with `codec` (default: zstd, made on first use).
+ */
+export function inThreadRunBuilder(codec?: Codec | null): RunBuilder {
+  let made = codec;
   return {
     buildL0: (seed, first, keys) =>
-      Promise.resolve(buildL0Bytes(seed, first, keys)),
+      buildL0Bytes(seed, first, keys, made ??= createNodeZstdCodec()),
     compact: (runs, lexicons) =>
       Promise.resolve().then(() => compactBytes(runs, lexicons)),
     decode: (bytes) => Promise.resolve().then(() => decodeRun(bytes)),

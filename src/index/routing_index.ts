@@ -16,6 +16,7 @@ import {
 } from "../limits.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import type { BuiltRun, RunBuilder } from "./builder.ts";
+import type { SegmentKeySource } from "./_build.ts";
 import type { RunCache } from "./cache.ts";
 import {
   activeRuns,
@@ -26,11 +27,7 @@ import {
   type RunCatalog,
   type RunRow,
 } from "./catalog.ts";
-import {
-  fingerprintOf,
-  newRoutingSeed,
-  type SegmentKeys,
-} from "./fingerprint.ts";
+import { fingerprintOf, newRoutingSeed } from "./fingerprint.ts";
 import {
   type IndexTask,
   nextIndexTask,
@@ -46,11 +43,14 @@ import {
   type RoutingIndexStatusInput,
 } from "./status.ts";
 
-/** Reads the routing keys of one uploaded segment (records without keys left out). */
+/**
+ * Reads the routing keys of one uploaded segment (records without keys left
+ * out), or hands over its file for the builder to read them from.
+ */
 export type SegmentKeyReader = (
   streamId: number,
   segmentOrdinal: number,
-) => Promise<SegmentKeys>;
+) => Promise<SegmentKeySource>;
 
 /** What a `RoutingKeyIndex` works with. */
 export interface RoutingKeyIndexDeps {
@@ -244,7 +244,7 @@ export class RoutingKeyIndex {
     first: number,
     last: number,
   ): Promise<{ objectKey: string; bytes: number }> {
-    const keys: SegmentKeys[] = [];
+    const keys: SegmentKeySource[] = [];
     for (let s = first; s <= last; s++) {
       keys.push(await this.#d.readKeys(streamId, s));
     }

@@ -236,6 +236,34 @@ export async function segmentKeysOf(
 }
 
 /**
+ * The file of uploaded segment `ordinal` of `s`, from the cache when it
+ * holds it, else the object store: the routing-key index's builder reads
+ * the keys out of it on its own thread.
+ */
+export async function segmentFileOf(
+  objects: ObjectStore,
+  cache: SegmentCache,
+  s: TierStream,
+  ordinal: number,
+): Promise<{ segment: Uint8Array }> {
+  const row = s.segments[ordinal];
+  if (row === undefined || !row.uploaded) {
+    throw new StreamError(
+      "corrupt",
+      `Stream id ${s.id} has no uploaded segment ${ordinal}`,
+    );
+  }
+  const key = segmentKey(s.id, row.startPos, row.endPos);
+  const segment = cache.fileOf(key) ?? await objects.get(key);
+  if (segment === undefined) {
+    throw new StreamError("corrupt", `Segment object "${key}" is missing`, {
+      key,
+    });
+  }
+  return { segment };
+}
+
+/**
  * Wraps the WAL's time seeker: positions below a stream's WAL range are
  * searched in its segments, by the time bounds in their footers (a binary
  * search over segments, then over blocks), then one block is decoded.

@@ -28,7 +28,7 @@ import { crashPointHook, type TierContext } from "./_context.ts";
 import { inThreadSealer, type Sealer, workerSealer } from "./_seal.ts";
 import { SYSTEM_CLOCK, type TierClock } from "./clock.ts";
 import {
-  segmentKeysOf,
+  segmentFileOf,
   tieredKeyedReader,
   tieredKeyLexicon,
   tieredReader,
@@ -198,7 +198,7 @@ export class Tier {
           if (s === undefined) {
             throw new StreamError("not_found", `No tiered stream id ${id}`);
           }
-          return segmentKeysOf(objects, cache, s, ordinal);
+          return segmentFileOf(objects, cache, s, ordinal);
         },
         shape: ix.shape ?? defaultShape(),
         now: () => this.#ctx.clock.now(),
