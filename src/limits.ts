@@ -23,6 +23,14 @@ export const BACKOFF_JITTER = 0.2;
 export const TIER_TICK_MS = 50;
 /** WAL bytes one seal pass turns into segments at most, over all streams. */
 export const SEAL_PASS_BYTES_MAX = 64 * MIB;
+/**
+ * Segments one upload pass puts per stream at most before it publishes the
+ * manifest (and truncates the WAL): a stream whose tiny segments are sealed
+ * faster than they upload still publishes, and other streams get a turn.
+ */
+export const UPLOAD_PASS_SEGMENTS_MAX = 32;
+/** Segment bytes one upload pass puts per stream at most (one segment at least). */
+export const UPLOAD_PASS_BYTES_MAX = 64 * MIB;
 /** WAL bytes read per query while sealing. */
 export const SEAL_READ_SLICE_BYTES = 256 * KIB;
 /** Record bytes encoded between two yields to the event loop while sealing. */

@@ -1,9 +1,10 @@
 /**
  * @module
  * One pass of the upload loop: for every committed stream, put its sealed
- * segments into the object store, publish its manifest (the commit point:
- * docs/segments.md "Manifests"), then delete the WAL rows below what is
- * published and the local files. A stream whose upload failed backs off on
+ * segments into the object store (those sealed when the pass began, at most
+ * `UPLOAD_PASS_SEGMENTS_MAX` / `UPLOAD_PASS_BYTES_MAX` per stream), publish
+ * its manifest (the commit point: docs/segments.md "Manifests"), then delete
+ * the WAL rows below what is published and the local files. A stream whose upload failed backs off on
  * its own; a segment whose file is gone is rebuilt from the WAL.
  */
 
@@ -24,7 +25,11 @@ import { retryLater, warnFailed } from "./retry.ts";
 import { removeSegmentFile, segmentFilePath } from "./segment_files.ts";
 import { publishedSummary, type TierStream } from "./streams.ts";
 import { uploadedCount } from "./reader.ts";
-import { ROUTING_RUN_RETIRED_GRACE_MS } from "../limits.ts";
+import {
+  ROUTING_RUN_RETIRED_GRACE_MS,
+  UPLOAD_PASS_BYTES_MAX,
+  UPLOAD_PASS_SEGMENTS_MAX,
+} from "../limits.ts";
 
 /** Uploads and publishes what is due in `infos` (committed streams). */
 export async function uploadPass(
@@ -122,10 +127,22 @@ async function uploadDue(
   ) return; // nothing new to publish
   let through = s.basePos;
   const done: SegmentRow[] = [];
-  for (const row of s.segments) {
+  // The rows sealed when the pass began (the seal loop appends to the live
+  // list meanwhile), in batches: with tiny segments sealed faster than they
+  // upload, iterating the live list would never reach the manifest.
+  const rows = s.segments.slice();
+  let putCount = 0;
+  let putBytes = 0;
+  for (const row of rows) {
     if (ctx.closed()) return;
     if (!row.uploaded && !s.put.has(row.startPos)) {
+      if (
+        putCount >= UPLOAD_PASS_SEGMENTS_MAX ||
+        (putCount > 0 && putBytes + row.sizeBytes > UPLOAD_PASS_BYTES_MAX)
+      ) break; // publish this batch; the next pass puts the rest
       await putSegment(ctx, s, row);
+      putCount++;
+      putBytes += row.sizeBytes;
     }
     done.push(row);
     through = row.endPos;
