@@ -124,7 +124,7 @@ async function open(
     ? undefined
     : new MeteredObjectStore(objects.store);
   // The routing-key index catalog, in the data dir's local SQLite file.
-  const indexCatalog = metered === undefined
+  const indexCatalog = metered === undefined || !config.segment.routingIndex
     ? undefined
     : openSqliteRunCatalog(paths.subscriptions, config.storage.durability);
   if (indexCatalog !== undefined) stack.defer(() => indexCatalog.close());
@@ -384,7 +384,11 @@ async function openTier(
     streams: () => engine.streamInfos(),
     streamInfo: (id) => engine.streamInfo(id),
     log,
-    routingIndex: indexCatalog && { catalog: indexCatalog },
+    routingIndex: indexCatalog && {
+      catalog: indexCatalog,
+      cacheBytes: config.segment.indexCacheBytes,
+      concurrency: config.segment.indexConcurrency,
+    },
   });
   wireTier(engine, tier);
   return tier;

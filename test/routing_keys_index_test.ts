@@ -131,3 +131,58 @@ Deno.test("_routing_keys answers indexed segments from the index's lexicons and 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("--routing-index false: no runs are built; keyed reads and _routing_keys read every segment", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const objects = new MemoryObjectStore();
+  const server = await startServer(
+    testConfig(dir, {
+      objectStore: { kind: "fs" },
+      segment: { segmentBytes: 1024, segmentAgeMs: 50, routingIndex: false },
+    }),
+    { objectStore: objects },
+  );
+  try {
+    const url = `${server.url}/v1/stream/off`;
+    const created = await fetch(url, {
+      method: "PUT",
+      headers: { "content-type": "text/plain" },
+    });
+    await created.body?.cancel();
+    for (let i = 0; i < 20; i++) {
+      const r = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "text/plain", "stream-key": `k${i % 3}` },
+        body: `<${i}>` + "x".repeat(1100),
+      });
+      await r.body?.cancel();
+      assert.equal(r.status, 204);
+    }
+    let status: {
+      segments: { uploaded_count: number };
+      routing_key_index: { configured: boolean };
+    } | undefined;
+    for (let i = 0; i < 3000; i++) {
+      status = await (await fetch(`${url}/_index_status`)).json();
+      if (status!.segments.uploaded_count >= 19) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(status!.segments.uploaded_count >= 19);
+    assert.equal(status!.routing_key_index.configured, false);
+    const listing = await (await fetch(`${url}/_routing_keys`)).json();
+    assert.deepEqual(listing.keys, ["k0", "k1", "k2"]);
+    assert.equal(listing.coverage.indexed_segments, 0);
+    assert.ok(listing.coverage.scanned_segments >= 19);
+    const keyed = await (await fetch(`${url}?key=k1`)).text();
+    assert.deepEqual(
+      [...keyed.matchAll(/<(\d+)>/g)].map((m) => Number(m[1])),
+      [1, 4, 7, 10, 13, 16, 19],
+    );
+    const indexObjects = (await objects.list("streams/")).keys
+      .filter((k) => k.includes("/index/"));
+    assert.deepEqual(indexObjects, []);
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -170,3 +170,31 @@ function built(reply: Reply): BuiltRun {
   assert("bytes" in reply, "a build request gets a run file");
   return reply;
 }
+
+/**
+ * Spreads requests over `builders` (say, one Worker each), each to the one
+ * with the fewest requests in flight, so up to `builders.length` builds run
+ * at once. `close` closes them all.
+ */
+export function pooledRunBuilder(builders: readonly RunBuilder[]): RunBuilder {
+  assert(builders.length >= 1, "a pool holds at least one builder");
+  const busy = new Array<number>(builders.length).fill(0);
+  const on = async <T>(work: (b: RunBuilder) => Promise<T>): Promise<T> => {
+    let pick = 0;
+    for (let i = 1; i < busy.length; i++) if (busy[i] < busy[pick]) pick = i;
+    busy[pick]++;
+    try {
+      return await work(builders[pick]);
+    } finally {
+      busy[pick]--;
+    }
+  };
+  return {
+    buildL0: (seed, first, keys) => on((b) => b.buildL0(seed, first, keys)),
+    compact: (runs, lexicons) => on((b) => b.compact(runs, lexicons)),
+    decode: (bytes) => on((b) => b.decode(bytes)),
+    close() {
+      for (const b of builders) b.close();
+    },
+  };
+}

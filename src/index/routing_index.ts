@@ -102,7 +102,8 @@ const SUSPECT_RUNS_MAX = 64;
 /** The routing-key index of many streams. */
 export class RoutingKeyIndex {
   readonly #d: RoutingKeyIndexDeps;
-  #running: Promise<void> = Promise.resolve();
+  // Per stream: the latest call's completion (calls of one stream chain).
+  #running = new Map<number, Promise<void>>();
   #waiting = 0;
   // Runs a lookup could not decode, checked (and rebuilt) by the next step.
   #suspects = new Map<number, Set<string>>();
@@ -159,23 +160,26 @@ export class RoutingKeyIndex {
    * Does the next unit of work for a stream with `uploadedCount` uploaded
    * segments, and returns it (undefined when the index is up to date). A
    * failure leaves the catalog as it was; an uploaded run nobody names yet
-   * is overwritten by the retry, which writes the same key. Steps run one
-   * at a time per index (one build per node): a call made while another
-   * runs waits for it, and at most `ROUTING_BUILD_PENDING_MAX` may wait.
+   * is overwritten by the retry, which writes the same key. Steps of one
+   * stream run one at a time: a call made while another runs waits for it,
+   * and at most `ROUTING_BUILD_PENDING_MAX` may wait over all streams. How
+   * many streams build at once is up to the caller and the builder.
    */
   step(
     streamId: number,
     uploadedCount: number,
   ): Promise<IndexTask | undefined> {
-    return this.#serial(() => this.#step(streamId, uploadedCount));
+    return this.#serial(streamId, () => this.#step(streamId, uploadedCount));
   }
 
   /**
-   * Runs `work` after every earlier call: steps, retired-run collection
-   * and stream drops never interleave (a repair may re-add a run that a
-   * collection is deleting).
+   * Runs `work` after every earlier call for the same stream: its steps,
+   * retired-run collection and drop never interleave (a repair may re-add
+   * a run that a collection is deleting). Different streams' work runs
+   * side by side, as far as the builder allows. At most
+   * `ROUTING_BUILD_PENDING_MAX` calls wait over all streams.
    */
-  async #serial<T>(work: () => Promise<T>): Promise<T> {
+  async #serial<T>(streamId: number, work: () => Promise<T>): Promise<T> {
     if (this.#waiting >= ROUTING_BUILD_PENDING_MAX) {
       throw new StreamError(
         "overloaded",
@@ -184,14 +188,16 @@ export class RoutingKeyIndex {
       );
     }
     this.#waiting++;
-    const previous = this.#running;
+    const previous = this.#running.get(streamId) ?? Promise.resolve();
     let done!: () => void;
-    this.#running = new Promise<void>((resolve) => done = resolve);
+    const mine = new Promise<void>((resolve) => done = resolve);
+    this.#running.set(streamId, mine);
     try {
       await previous;
       return await work();
     } finally {
       this.#waiting--;
+      if (this.#running.get(streamId) === mine) this.#running.delete(streamId);
       done();
     }
   }
@@ -509,8 +515,9 @@ export class RoutingKeyIndex {
     secondLastManifestAtMs: number,
     graceMs: number = ROUTING_RUN_RETIRED_GRACE_MS,
   ): Promise<number> {
-    return this.#serial(() =>
-      this.#collectRetired(streamId, secondLastManifestAtMs, graceMs)
+    return this.#serial(
+      streamId,
+      () => this.#collectRetired(streamId, secondLastManifestAtMs, graceMs),
     );
   }
 
@@ -581,7 +588,7 @@ export class RoutingKeyIndex {
 
   /** Deletes every run object of the stream and forgets its index. */
   dropStream(streamId: number): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial(streamId, async () => {
       for (const r of this.#d.catalog.runs(streamId)) {
         await this.#deleteRun(r.objectKey);
       }

@@ -7,6 +7,7 @@ import { MemoryObjectStore } from "../objectstore/memory.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import {
   inThreadRunBuilder,
+  pooledRunBuilder,
   type RunBuilder,
   workerRunBuilder,
 } from "./builder.ts";
@@ -523,4 +524,43 @@ Deno.test("workerRunBuilder() leaves its inputs usable (a key reader may cache t
   } finally {
     worker.close();
   }
+});
+
+Deno.test("steps of different streams run side by side (a pooled builder gets both); one stream's steps stay in order", async () => {
+  const inner = inThreadRunBuilder();
+  let inFlight = 0;
+  let most = 0;
+  const gates: (() => void)[] = [];
+  const gated: RunBuilder = {
+    ...inner,
+    async buildL0(seed, first, keys) {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      inFlight--;
+      return await inner.buildL0(seed, first, keys);
+    },
+  };
+  const layout = Array.from({ length: 4 }, (_, s) => [`k${s}`]);
+  const { index, catalog } = makeIndex({
+    layout,
+    builder: pooledRunBuilder([gated, gated]),
+  });
+  const a1 = index.step(1, 4);
+  const a2 = index.step(1, 4);
+  const b1 = index.step(2, 4);
+  for (let i = 0; i < 50 && gates.length < 2; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  // Streams 1 and 2 build at once; stream 1's second step waits its turn.
+  assert.equal(most, 2);
+  while (gates.length > 0 || inFlight > 0) {
+    gates.shift()?.();
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const tasks = await Promise.all([a1, a2, b1]);
+  assert.deepEqual(tasks.map((t) => t?.kind), ["build", "build", "build"]);
+  assert.equal(most, 2);
+  assert.equal(catalog.state(1)?.indexedThrough, 4);
+  assert.equal(catalog.state(2)?.indexedThrough, 2);
 });

@@ -35,7 +35,11 @@ import {
   tieredTimeSeeker,
   uploadedCount,
 } from "./reader.ts";
-import { type RunBuilder, workerRunBuilder } from "../index/builder.ts";
+import {
+  pooledRunBuilder,
+  type RunBuilder,
+  workerRunBuilder,
+} from "../index/builder.ts";
 import { RunCache } from "../index/cache.ts";
 import type { RunCatalog } from "../index/catalog.ts";
 import { defaultShape, type RoutingIndexShape } from "../index/plan.ts";
@@ -98,8 +102,13 @@ export interface TierIndexOptions {
   decoder?: RunBuilder;
   /** Run hierarchy shape (default `defaultShape()`). */
   shape?: RoutingIndexShape;
-  /** Budget of decoded runs in memory. */
+  /** Budget of decoded runs and lexicons in memory. */
   cacheBytes?: number;
+  /**
+   * Streams whose index builds run at once (default 1); without `builder`,
+   * builds get this many Workers.
+   */
+  concurrency?: number;
 }
 
 /** Whole-tier counters. */
@@ -175,13 +184,18 @@ export class Tier {
       schemaPublished: (id, revision) => this.#schemaPublished(id, revision),
       crashPoint: crashPointHook(options.config.testCrashPoint),
       indexBuilds: { count: 0 },
+      indexConcurrency: options.routingIndex?.concurrency ?? 1,
     };
     const ix = options.routingIndex;
     if (ix === undefined) {
       this.#index = undefined;
       this.#closeIndex = () => {};
     } else {
-      const builder = ix.builder ?? workerRunBuilder();
+      const lanes = ix.concurrency ?? 1;
+      const builder = ix.builder ??
+        (lanes === 1 ? workerRunBuilder() : pooledRunBuilder(
+          Array.from({ length: lanes }, () => workerRunBuilder()),
+        ));
       const decoder = ix.decoder ??
         (ix.builder === undefined ? workerRunBuilder() : builder);
       const { streams, objects, cache } = this.#ctx;

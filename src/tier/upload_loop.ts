@@ -4,7 +4,8 @@
  * segments into the object store (those sealed when the pass began, at most
  * `UPLOAD_PASS_SEGMENTS_MAX` / `UPLOAD_PASS_BYTES_MAX` per stream), publish
  * its manifest (the commit point: docs/segments.md "Manifests"), then delete
- * the WAL rows below what is published and the local files. A stream whose upload failed backs off on
+ * the WAL rows below what is published and the local files. After every
+ * stream's uploads, the routing-key index steps over the uploaded segments. A stream whose upload failed backs off on
  * its own; a segment whose file is gone is rebuilt from the WAL.
  */
 
@@ -36,6 +37,7 @@ export async function uploadPass(
   ctx: TierContext,
   infos: StreamInfo[],
 ): Promise<void> {
+  const uploaded: TierStream[] = [];
   for (const info of infos) {
     if (ctx.closed()) return;
     const s = ctx.streams.ensure(info.id, info.fork?.position ?? 0);
@@ -47,8 +49,18 @@ export async function uploadPass(
       uploadFailed(ctx, s, error);
       continue;
     }
-    await indexStep(ctx, s);
+    uploaded.push(s);
   }
+  // Every stream's uploads come first; then the index catches up, up to
+  // `indexConcurrency` streams at once (the builder has as many Workers).
+  let next = 0;
+  const worker = async () => {
+    while (next < uploaded.length && !ctx.closed()) {
+      await indexStep(ctx, uploaded[next++]);
+    }
+  };
+  const lanes = Math.min(ctx.indexConcurrency, uploaded.length);
+  await Promise.all(Array.from({ length: lanes }, worker));
 }
 
 /** Backs the stream's uploads off after `error`. */
