@@ -93,76 +93,185 @@ export class Lexicon {
   }
 }
 
-/** A key as a string of one char per byte: such strings sort by bytes. */
-function byteString(data: Uint8Array, start: number, end: number): string {
-  let s = "";
-  for (let i = start; i < end; i += 4096) {
-    s += String.fromCharCode.apply(
-      null,
-      data.subarray(i, Math.min(end, i + 4096)) as unknown as number[],
-    );
-  }
-  return s;
+/** Keys as one buffer and an offsets column (`offsets.length - 1` keys). */
+interface KeyColumn {
+  data: Uint8Array;
+  offsets: Uint32Array;
 }
 
-/** True when every byte of `data` is ASCII (one char per byte either way). */
-function isAscii(data: Uint8Array): boolean {
-  for (let i = 0; i < data.length; i++) if (data[i] >= 0x80) return false;
+/** All keys of `parts`, back to back in one column. */
+function concatKeys(parts: readonly KeyColumn[]): KeyColumn {
+  let bytes = 0;
+  let count = 0;
+  for (const p of parts) {
+    bytes += p.offsets[p.offsets.length - 1] - p.offsets[0];
+    count += p.offsets.length - 1;
+  }
+  assert(bytes < 2 ** 32, "keys of one build fit u32 offsets");
+  const data = new Uint8Array(bytes);
+  const offsets = new Uint32Array(count + 1);
+  let at = 0;
+  let n = 0;
+  for (const p of parts) {
+    const base = p.offsets[0];
+    const end = p.offsets[p.offsets.length - 1];
+    data.set(p.data.subarray(base, end), at);
+    for (let i = 1; i < p.offsets.length; i++) {
+      offsets[++n] = at + p.offsets[i] - base;
+    }
+    at += end - base;
+  }
+  return { data, offsets };
+}
+
+/** Ranges at most this long are insertion-sorted. */
+const SMALL_RANGE = 16;
+/** Key positions a range may hold (28 bits of a sort word). */
+const RANGE_MAX = 1 << 28;
+
+/**
+ * Sorts `idx` (key indices into `c`) by key bytes, equal keys adjacent:
+ * most-significant-digit radix sort four bytes at a time, where each
+ * digit step is one native sort of 64-bit words (the four bytes, each as
+ * byte + 1 with 0 past the key's end, above the key's place in the range),
+ * so no comparison runs in script; a digit all keys share is skipped
+ * without sorting. Ranges of equal digits recurse; small ones finish with
+ * insertion sort.
+ */
+function sortKeys(c: KeyColumn, idx: Uint32Array): void {
+  const { data, offsets } = c;
+  const less = (x: number, y: number, d: number) => {
+    const xa = offsets[x] + d;
+    const xb = offsets[x + 1];
+    const ya = offsets[y] + d;
+    const yb = offsets[y + 1];
+    const n = Math.min(xb - xa, yb - ya);
+    for (let j = 0; j < n; j++) {
+      const u = data[xa + j];
+      const v = data[ya + j];
+      if (u !== v) return u < v;
+    }
+    return xb - xa < yb - ya;
+  };
+  // Byte d of key i as 1..256, or 0 past its end.
+  const digit = (i: number, d: number) => {
+    const at = offsets[i] + d;
+    return at < offsets[i + 1] ? data[at] + 1 : 0;
+  };
+  const sort = (lo: number, hi: number, d: number): void => {
+    assert(hi - lo <= RANGE_MAX, "a sort range fits 28 bits");
+    for (;;) {
+      const n = hi - lo;
+      if (n <= 1) return;
+      if (n <= SMALL_RANGE) {
+        for (let i = lo + 1; i < hi; i++) {
+          const v = idx[i];
+          let j = i;
+          while (j > lo && less(v, idx[j - 1], d)) {
+            idx[j] = idx[j - 1];
+            j--;
+          }
+          idx[j] = v;
+        }
+        return;
+      }
+      // hi word: digits 0..2 (9 bits each) and the top 5 bits of digit 3;
+      // lo word: its low 4 bits above the 28-bit place in the range.
+      const words = new Uint32Array(2 * n);
+      let same = true;
+      for (let j = 0; j < n; j++) {
+        const i = idx[lo + j];
+        const g0 = digit(i, d);
+        const g1 = g0 === 0 ? 0 : digit(i, d + 1);
+        const g2 = g1 === 0 ? 0 : digit(i, d + 2);
+        const g3 = g2 === 0 ? 0 : digit(i, d + 3);
+        const hiWord = ((g0 << 23) | (g1 << 14) | (g2 << 5) | (g3 >>> 4)) >>>
+          0;
+        const loWord = (((g3 & 0xf) << 28) | j) >>> 0;
+        words[2 * j] = loWord;
+        words[2 * j + 1] = hiWord;
+        if (
+          same &&
+          (hiWord !== words[1] || (loWord >>> 28) !== (words[0] >>> 28))
+        ) same = false;
+      }
+      const ended = (hiWord: number, loWord: number) =>
+        (loWord >>> 28) === 0 && (hiWord & 0x1f) === 0;
+      if (same) {
+        // One shared digit: no reordering. Keys that end inside it are all
+        // equal; else go four bytes deeper.
+        if (ended(words[1], words[0])) return;
+        d += 4;
+        continue;
+      }
+      const sorted = new BigUint64Array(words.buffer).sort();
+      const w = new Uint32Array(sorted.buffer);
+      const before = idx.slice(lo, hi);
+      for (let j = 0; j < n; j++) idx[lo + j] = before[w[2 * j] & 0x0fffffff];
+      let start = 0;
+      for (let j = 1; j <= n; j++) {
+        if (
+          j < n && w[2 * j + 1] === w[2 * start + 1] &&
+          (w[2 * j] >>> 28) === (w[2 * start] >>> 28)
+        ) continue;
+        if (j - start > 1 && !ended(w[2 * start + 1], w[2 * start])) {
+          sort(lo + start, lo + j, d + 4);
+        }
+        start = j;
+      }
+      return;
+    }
+  };
+  sort(0, idx.length, 0);
+}
+
+/** Whether keys `x` and `y` of `c` are equal. */
+function sameKey(c: KeyColumn, x: number, y: number): boolean {
+  const xa = c.offsets[x];
+  const n = c.offsets[x + 1] - xa;
+  const ya = c.offsets[y];
+  if (c.offsets[y + 1] - ya !== n) return false;
+  for (let j = 0; j < n; j++) {
+    if (c.data[xa + j] !== c.data[ya + j]) return false;
+  }
   return true;
 }
 
-const latin1 = new TextDecoder("latin1");
-const ascii = new TextEncoder();
-
-/**
- * Each key of `data`/`offsets` as a byte string, added to `out`. ASCII
- * data (the common case) is decoded once and sliced, which is several
- * times faster than building each string from its bytes.
- */
-function addByteStrings(
-  data: Uint8Array,
-  offsets: Uint32Array,
-  out: Set<string>,
-): void {
-  const n = offsets.length - 1;
-  if (isAscii(data)) {
-    const all = latin1.decode(data);
-    for (let i = 0; i < n; i++) out.add(all.slice(offsets[i], offsets[i + 1]));
-    return;
+/** The sorted distinct keys of `parts`. */
+function lexiconOf(parts: readonly KeyColumn[]): Lexicon {
+  const c = concatKeys(parts);
+  const all = new Uint32Array(c.offsets.length - 1);
+  for (let i = 0; i < all.length; i++) all[i] = i;
+  sortKeys(c, all);
+  // Equal keys are adjacent now: keep the first of each.
+  let kept = 0;
+  for (let i = 0; i < all.length; i++) {
+    if (kept === 0 || !sameKey(c, all[kept - 1], all[i])) all[kept++] = all[i];
   }
-  for (let i = 0; i < n; i++) {
-    out.add(byteString(data, offsets[i], offsets[i + 1]));
+  const idx = all.subarray(0, kept);
+  const offsets = new Uint32Array(idx.length + 1);
+  for (let i = 0; i < idx.length; i++) {
+    offsets[i + 1] = offsets[i] + c.offsets[idx[i] + 1] - c.offsets[idx[i]];
   }
-}
-
-function fromByteStrings(sorted: readonly string[]): Lexicon {
-  const offsets = new Uint32Array(sorted.length + 1);
-  let wide = false;
-  for (let i = 0; i < sorted.length; i++) {
-    offsets[i + 1] = offsets[i] + sorted[i].length;
+  const data = new Uint8Array(offsets[idx.length]);
+  const from = c.data;
+  let at = 0;
+  for (let i = 0; i < idx.length; i++) {
+    // Keys are short: a loop beats a subarray and a set per key.
+    const end = c.offsets[idx[i] + 1];
+    for (let j = c.offsets[idx[i]]; j < end; j++) data[at++] = from[j];
   }
-  const joined = sorted.join("");
-  for (let i = 0; i < joined.length && !wide; i++) {
-    if (joined.charCodeAt(i) >= 0x80) wide = true;
-  }
-  if (!wide) return new Lexicon(ascii.encode(joined), offsets);
-  const data = new Uint8Array(offsets[sorted.length]);
-  for (let i = 0; i < joined.length; i++) data[i] = joined.charCodeAt(i);
   return new Lexicon(data, offsets);
 }
 
 /** The lexicon of every key in `keys` (any order, duplicates allowed). */
 export function buildLexicon(keys: readonly SegmentKeys[]): Lexicon {
-  const distinct = new Set<string>();
-  for (const k of keys) addByteStrings(k.data, k.offsets, distinct);
-  return fromByteStrings([...distinct].sort());
+  return lexiconOf(keys);
 }
 
 /** The union of `lexicons`, sorted and distinct. */
 export function mergeLexicons(lexicons: readonly Lexicon[]): Lexicon {
-  const distinct = new Set<string>();
-  for (const l of lexicons) addByteStrings(l.data, l.offsets, distinct);
-  return fromByteStrings([...distinct].sort());
+  return lexiconOf(lexicons);
 }
 
 class Sink {

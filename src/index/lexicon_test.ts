@@ -94,3 +94,24 @@ Deno.test("a damaged lexicon is corrupt, never a wrong list", () => {
     "streams/0000000000000001/index/rk/L0-a-b.lex",
   );
 });
+
+Deno.test("lexicon order over long shared prefixes, keys that prefix others, and bytes 0x00 and 0xff", () => {
+  const keys: Uint8Array[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const n = (i * 7919) % 1300;
+    keys.push(enc.encode(`customer/region-${n % 7}/id-${n}`));
+    keys.push(enc.encode(`customer/region-${n % 7}`)); // a prefix of the above
+  }
+  for (let b = 0; b < 256; b += 51) {
+    keys.push(Uint8Array.of(0x61, b, 0x62, 0xff, b));
+    keys.push(Uint8Array.of(0x61, b));
+  }
+  const lexicon = buildLexicon([segmentKeys(keys)]);
+  const hex = (k: Uint8Array) =>
+    Array.from(k, (b) => b.toString(16).padStart(2, "0")).join("");
+  const expected = [...new Set(keys.map(hex))]
+    .map((h) => Uint8Array.from(h.match(/../g)!, (x) => parseInt(x, 16)))
+    .sort(compareBytes);
+  const got = Array.from({ length: lexicon.size }, (_, i) => lexicon.at(i));
+  assert.deepEqual(got.map(hex), expected.map(hex));
+});
