@@ -61,7 +61,8 @@ export type BuildRequest =
     runs: Uint8Array[];
     lexicons: Uint8Array[] | undefined;
   }
-  | { id: number; kind: "decode"; bytes: Uint8Array };
+  | { id: number; kind: "decode"; bytes: Uint8Array }
+  | { id: number; kind: "lexicon"; bytes: Uint8Array };
 
 /** The index Worker's reply (`ready` once it listens). */
 export type BuildReply =
@@ -74,6 +75,7 @@ export type BuildReply =
     lexicon: Uint8Array | undefined;
   }
   | { id: number; ok: true; parts: RunParts }
+  | { id: number; ok: true; keys: Uint8Array; offsets: Uint32Array }
   | { id: number; ok: false; kind: string; message: string };
 
 /** An encoded run, its distinct fingerprints, and its encoded lexicon. */

@@ -2,7 +2,7 @@
  * @module
  * Worker side of `workerRunBuilder`: reads keys out of segment files
  * (decompressing their blocks), hashes them, builds, compacts and decodes
- * runs one request at a time, so none of that runs on the thread serving
+ * runs and key lexicons one request at a time, so none of that runs on the thread serving
  * HTTP. Results go back as transferred buffers.
  */
 
@@ -11,6 +11,7 @@ import { StreamError } from "../errors.ts";
 import { workerScope } from "../worker_scope.ts";
 import { runPartsBuffers, runToParts } from "./run.ts";
 import { decodeRun } from "./run_format.ts";
+import { decodeLexicon } from "./lexicon.ts";
 import {
   buildL0Bytes,
   type BuildReply,
@@ -26,6 +27,15 @@ scope.onmessage = async (event: MessageEvent<BuildRequest>) => {
   try {
     // Results are fresh: hand their buffers over instead of copying them.
     const post = scope.postMessage as (m: unknown, t: Transferable[]) => void;
+    if (r.kind === "lexicon") {
+      const { data, offsets } = decodeLexicon(r.bytes);
+      const reply: BuildReply = { id: r.id, ok: true, keys: data, offsets };
+      post.call(scope, reply, [
+        data.buffer as ArrayBuffer,
+        offsets.buffer as ArrayBuffer,
+      ]);
+      return;
+    }
     if (r.kind === "decode") {
       const parts = runToParts(decodeRun(r.bytes));
       const reply: BuildReply = { id: r.id, ok: true, parts };

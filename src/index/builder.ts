@@ -21,6 +21,7 @@ import {
 import { type Codec, createNodeZstdCodec } from "../_wasm/codec.ts";
 import { type RoutingRun, runFromParts, type RunParts } from "./run.ts";
 import { decodeRun } from "./run_format.ts";
+import { decodeLexicon, Lexicon } from "./lexicon.ts";
 
 /** An encoded run, its distinct fingerprints and its key lexicon. */
 export interface BuiltRun {
@@ -50,6 +51,8 @@ export interface RunBuilder {
   compact(runs: Uint8Array[], lexicons?: Uint8Array[]): Promise<BuiltRun>;
   /** The checked, decoded run file (`corrupt` if it is not one). */
   decode(bytes: Uint8Array): Promise<RoutingRun>;
+  /** The checked, decoded lexicon file (`corrupt` if it is not one). */
+  decodeLexicon(bytes: Uint8Array): Promise<Lexicon>;
   /** Releases the Worker, if any; later calls fail. */
   close(): void;
 }
@@ -66,6 +69,8 @@ export function inThreadRunBuilder(codec?: Codec | null): RunBuilder {
     compact: (runs, lexicons) =>
       Promise.resolve().then(() => compactBytes(runs, lexicons)),
     decode: (bytes) => Promise.resolve().then(() => decodeRun(bytes)),
+    decodeLexicon: (bytes) =>
+      Promise.resolve().then(() => decodeLexicon(bytes)),
     close() {},
   };
 }
@@ -75,7 +80,10 @@ type BuildRequestBody = BuildRequest extends infer R
   ? R extends { id: number } ? Omit<R, "id"> : never
   : never;
 
-type Reply = BuiltRun | { parts: RunParts };
+type Reply =
+  | BuiltRun
+  | { parts: RunParts }
+  | { keys: Uint8Array; offsets: Uint32Array };
 type Pending = { resolve: (r: Reply) => void; reject: (e: Error) => void };
 
 /**
@@ -108,7 +116,9 @@ export function workerRunBuilder(
     if (!reply.ok) {
       p.reject(new StreamError(reply.kind as ErrorKind, reply.message));
     } else if ("parts" in reply) p.resolve({ parts: reply.parts });
-    else {
+    else if ("keys" in reply) {
+      p.resolve({ keys: reply.keys, offsets: reply.offsets });
+    } else {
       p.resolve({
         bytes: reply.bytes,
         entryCount: reply.entryCount,
@@ -159,6 +169,11 @@ export function workerRunBuilder(
       assert("parts" in reply, "a decode request gets a decoded run");
       return runFromParts(reply.parts);
     },
+    async decodeLexicon(bytes) {
+      const reply = await send({ kind: "lexicon", bytes }, []);
+      assert("keys" in reply, "a lexicon request gets its keys");
+      return new Lexicon(reply.keys, reply.offsets);
+    },
     close() {
       fail(new StreamError("unavailable", "Index build worker closed"));
       worker.terminate();
@@ -193,6 +208,7 @@ export function pooledRunBuilder(builders: readonly RunBuilder[]): RunBuilder {
     buildL0: (seed, first, keys) => on((b) => b.buildL0(seed, first, keys)),
     compact: (runs, lexicons) => on((b) => b.compact(runs, lexicons)),
     decode: (bytes) => on((b) => b.decode(bytes)),
+    decodeLexicon: (bytes) => on((b) => b.decodeLexicon(bytes)),
     close() {
       for (const b of builders) b.close();
     },

@@ -60,6 +60,13 @@ Deno.test("the build Worker reads keys out of segment files: same run and lexico
       decodeLexicon(fromFiles.lexicon!),
       decodeLexicon(fromKeys.lexicon!),
     );
+    // Lexicons are decoded on the Worker too (listing's cache misses).
+    const onWorker = await worker.decodeLexicon(fromFiles.lexicon!);
+    assert.deepEqual(onWorker, decodeLexicon(fromFiles.lexicon!));
+    await assert.rejects(
+      worker.decodeLexicon(fromFiles.lexicon!.subarray(1)),
+      (e: Error & { kind?: string }) => e.kind === "corrupt",
+    );
     // A damaged file is `corrupt`, not a run missing keys.
     const bad = segments[0].file.slice();
     bad[bad.length >> 1] ^= 0xff;

@@ -36,7 +36,7 @@ import {
   shapeErrors,
 } from "./plan.ts";
 import type { RoutingRun } from "./run.ts";
-import { decodeLexicon, type Lexicon, lexiconObjectKey } from "./lexicon.ts";
+import { type Lexicon, lexiconObjectKey } from "./lexicon.ts";
 import {
   type RoutingIndexStatus,
   routingIndexStatus,
@@ -572,7 +572,10 @@ export class RoutingKeyIndex {
           if (bytes === undefined) {
             throw new StreamError("not_found", `No lexicon "${key}"`);
           }
-          return decodeLexicon(bytes);
+          // Checked and decoded where runs are, off the request thread.
+          return await (this.#d.decoder ?? this.#d.builder).decodeLexicon(
+            bytes,
+          );
         });
         out.push({
           firstSegment: row.firstSegment,
