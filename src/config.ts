@@ -47,6 +47,8 @@ export interface HttpConfig {
   tlsCert: string;
   /** PEM private key file of `tlsCert`. */
   tlsKey: string;
+  /** Serve the browser console at `/console` (docs/console.md). */
+  console: boolean;
 }
 
 /** Who may call the API, and from which browsers and hosts (README: Security). */
@@ -390,6 +392,13 @@ export const OPTION_TABLE: OptionTable = {
       default: "",
       defaultDoc: "none",
       doc: "PEM private key file for --tls-cert",
+    },
+    console: {
+      flag: "console",
+      env: "DS_CONSOLE",
+      kind: "bool",
+      default: true,
+      doc: "serve the browser console at /console (false: 404)",
     },
   },
   auth: {

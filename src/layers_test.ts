@@ -20,6 +20,7 @@ const LEAVES = [
 const MAY_IMPORT: Record<string, string[]> = {
   "_wasm/": [],
   "auth/": [],
+  "console/": [],
   "profiles/": [],
   "protocol/": [],
   "schema/": [],
@@ -47,6 +48,7 @@ const MAY_IMPORT: Record<string, string[]> = {
     "auth/",
     "metrics/",
     "schema/",
+    "console/",
   ],
   "metrics/": ["engine/", "tier/", "objectstore/"],
   "subscriptions/": ["protocol/", "engine/", "storage/"],

@@ -30,7 +30,7 @@ import {
   Router,
   type RouteRequest,
 } from "./router.ts";
-import { STREAM_ROUTES } from "./routes.ts";
+import { CONSOLE_ROUTES, STREAM_ROUTES } from "./routes.ts";
 import {
   SUBSCRIPTION_ROUTES,
   subscriptionContext,
@@ -102,9 +102,11 @@ export type NotedHandler = (
 export function createHandler(options: HandlerOptions): NotedHandler {
   const ctx = httpContext(options);
   const router = new Router(
-    options.subscriptions === undefined
-      ? STREAM_ROUTES
-      : [...STREAM_ROUTES, ...SUBSCRIPTION_ROUTES],
+    [
+      ...STREAM_ROUTES,
+      ...(options.subscriptions === undefined ? [] : SUBSCRIPTION_ROUTES),
+      ...(options.http.console ? CONSOLE_ROUTES : []),
+    ],
     options.limits.streamNameBytesMax,
   );
   const preflightAllow = allMethods(router);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { StreamError } from "../errors.ts";
 import { type Operation, type Route, Router } from "./router.ts";
-import { STREAM_ROUTES } from "./routes.ts";
+import { CONSOLE_ROUTES, STREAM_ROUTES } from "./routes.ts";
 import { SUBSCRIPTION_ROUTES } from "./subscription_routes.ts";
 
 const op = (name: string): Operation => ({
@@ -101,4 +101,32 @@ Deno.test("Router: subscription paths route only when their rows are there", () 
     assert.ok(unknown instanceof StreamError, path);
     assert.equal(unknown.kind, rest === "" ? "bad_request" : "not_found", path);
   }
+});
+
+Deno.test("Router: a prefix route serves every path under it; exact paths win; a malformed prefix throws", () => {
+  const router = new Router([
+    ...STREAM_ROUTES,
+    ...CONSOLE_ROUTES,
+  ], 1024);
+  const nameOf = (path: string) => {
+    const m = matchOf(router, "GET", path);
+    return m instanceof StreamError ? m.kind : m.route.methods.GET!.name;
+  };
+  assert.equal(nameOf("/console"), "console_page");
+  assert.equal(nameOf("/console/server"), "console_page");
+  assert.equal(nameOf("/console/stream/a/b%2Fc"), "console_page");
+  assert.equal(nameOf("/console/assets/console.0123.js"), "console_asset");
+  assert.equal(nameOf("/console/other"), "not_found");
+  assert.equal(nameOf("/console/stream"), "not_found");
+  assert.equal(nameOf("/health"), "health_get");
+  const post = matchOf(router, "POST", "/console/stream/a");
+  assert.ok(!(post instanceof StreamError));
+  assert.equal(router.allow(post.route), "GET, HEAD, OPTIONS");
+  const prefix = (path: string): Route => ({
+    shape: "prefix",
+    path,
+    methods: { GET: op("p") },
+  });
+  assert.throws(() => new Router([prefix("/no-slash")], 1024));
+  assert.throws(() => new Router([prefix("/a/"), prefix("/a/")], 1024));
 });

@@ -8,6 +8,7 @@
  */
 
 import type { Route } from "./router.ts";
+import { getConsoleAsset, getConsolePage } from "./console_routes.ts";
 import { getDetails } from "./details_route.ts";
 import { getHealth } from "./health_route.ts";
 import { getIndexStatus } from "./index_status_route.ts";
@@ -124,6 +125,42 @@ export const STREAM_ROUTES: readonly Route[] = [
         name: "server_details_head",
         access: "admin",
         handle: getServerDetails,
+      },
+    },
+  },
+];
+
+/**
+ * The console (`--console`, on by default): static pages that need no key
+ * (`public`); what they show comes from the routes above, called with the
+ * user's key.
+ */
+export const CONSOLE_ROUTES: readonly Route[] = [
+  ...["/console", "/console/server"].map((path): Route => ({
+    shape: "path",
+    path,
+    methods: {
+      GET: { name: "console_page", access: "public", handle: getConsolePage },
+      HEAD: { name: "console_head", access: "public", handle: getConsolePage },
+    },
+  })),
+  {
+    shape: "prefix",
+    path: "/console/stream/",
+    methods: {
+      GET: { name: "console_page", access: "public", handle: getConsolePage },
+      HEAD: { name: "console_head", access: "public", handle: getConsolePage },
+    },
+  },
+  {
+    shape: "prefix",
+    path: "/console/assets/",
+    methods: {
+      GET: { name: "console_asset", access: "public", handle: getConsoleAsset },
+      HEAD: {
+        name: "console_asset_head",
+        access: "public",
+        handle: getConsoleAsset,
       },
     },
   },
