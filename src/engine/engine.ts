@@ -50,8 +50,11 @@ import {
   type Chunk,
   isRetryable,
   isStale,
+  type PartialSnapshot,
+  type ReloadScope,
   type SharedWal,
   staleError,
+  type WalOp,
   type WalSnapshot,
   type WalStore,
 } from "../storage/wal_store.ts";
@@ -188,7 +191,7 @@ export class Engine {
       {
         onFatal: options.onFatal,
         onRolledBack: (cause) => void this.#rollBack(cause),
-        onStale: () => void this.#resync(),
+        onStale: (_cause, ops) => void this.#resync(this.#scopeOfOps(ops)),
       },
       this.#now,
     );
@@ -229,7 +232,7 @@ export class Engine {
     if (shared === undefined) return;
     shared.watch({
       tails: (tails) => this.#announced(tails),
-      changed: () => void this.#resync(),
+      changed: (scope) => void this.#resync(scope),
     });
     this.#pollTimer = setInterval(() => void this.#poll(), pollMs);
     Deno.unrefTimer(this.#pollTimer);
@@ -259,8 +262,9 @@ export class Engine {
 
   /**
    * The safety net for lost announcements: the committed tails of streams
-   * with waiting readers, and a reload when streams were created, deleted
-   * or closed elsewhere.
+   * with waiting readers, and a reload of those streams when one of them
+   * was deleted or closed elsewhere (or an announced change is not
+   * applied yet).
    */
   async #poll(): Promise<void> {
     const shared = this.#shared;
@@ -273,7 +277,7 @@ export class Engine {
       }
       const found = await shared.poll(ids);
       this.#announced(found.tails);
-      if (found.changed) await this.#resync();
+      if (found.changed) await this.#resync({ ids, names: [] });
     } catch (error) {
       this.#log.debug(`polling the shared WAL failed: ${error}`);
     } finally {
@@ -282,21 +286,56 @@ export class Engine {
   }
 
   /**
-   * Reloads every stream from the shared store once the writer is idle
-   * (writes wait meanwhile), waking readers of streams that changed.
-   * Concurrent calls share one reload.
+   * Reloads the streams of `scope` (every stream without one) from the
+   * shared store once the writer is idle (writes wait meanwhile), waking
+   * readers of streams that changed. Calls during a reload add their
+   * streams to it and share it.
+   *
+   * A reload costs the streams it names: a stale commit reloads the
+   * streams its rejected requests touched (`#scopeOfOps`), a meta
+   * announcement the streams it names, the poll the streams with waiters,
+   * a write refused from what this node knew its stream. Only a lost
+   * database connection (`#rollBack`), a reconnected listener and a meta
+   * announcement too long to name its streams reload every stream.
    */
-  #resync(): Promise<void> {
+  #resync(scope?: ReloadScope): Promise<void> {
+    const pending = this.#pending;
+    if (scope === undefined) pending.full = true;
+    else {
+      for (const id of scope.ids) pending.ids.add(id);
+      for (const name of scope.names) pending.names.add(name);
+      pending.metaVersions.push(...scope.metaVersions ?? []);
+    }
     if (this.#syncing !== undefined) return this.#syncing;
     const run = async () => {
       await this.#writer.drain();
-      const snapshot = await this.#loadRetrying();
-      if (snapshot === undefined) return;
-      try {
-        this.#applySnapshot(snapshot);
-      } catch (error) {
-        this.#writer.halt(error); // fatal: memory and WAL may disagree
-        return;
+      while (
+        !this.#closed &&
+        (pending.full || pending.ids.size > 0 || pending.names.size > 0)
+      ) {
+        const full = pending.full;
+        const taken: ReloadScope = {
+          ids: [...pending.ids],
+          names: [...pending.names],
+          metaVersions: pending.metaVersions.splice(0),
+        };
+        pending.full = false;
+        pending.ids.clear();
+        pending.names.clear();
+        const loaded = await this.#loadRetrying(() =>
+          full ? this.#store.load() : this.#shared!.loadSome(taken)
+        );
+        if (loaded === undefined) return;
+        try {
+          if (full) this.#applySnapshot(loaded as WalSnapshot);
+          else this.#applyPart(loaded as PartialSnapshot, taken);
+        } catch (error) {
+          this.#writer.halt(error); // fatal: memory and WAL may disagree
+          return;
+        }
+        this.#reloads.streams += loaded.streams.length;
+        if (full) this.#reloads.full++;
+        else this.#reloads.partial++;
       }
       this.#writer.resume();
     };
@@ -304,11 +343,46 @@ export class Engine {
     return this.#syncing;
   }
 
-  /** The store's snapshot, retried while the store is away. */
-  async #loadRetrying(): Promise<WalSnapshot | undefined> {
+  /** Streams waiting for the reload in progress (or the next one). */
+  readonly #pending = {
+    full: false,
+    ids: new Set<number>(),
+    names: new Set<string>(),
+    metaVersions: [] as string[],
+  };
+  readonly #reloads = { full: 0, partial: 0, streams: 0 };
+
+  /** The streams a refused batch touched, with their fork sources. */
+  #scopeOfOps(ops: WalOp[]): ReloadScope {
+    const ids = new Set<number>();
+    const names: string[] = [];
+    for (const op of ops) {
+      if (op.op === "create") {
+        ids.add(op.stream.id);
+        names.push(op.stream.name);
+        if (op.stream.forkedFrom !== null) ids.add(op.stream.forkedFrom);
+      } else ids.add(op.op === "producer" ? op.row.streamId : op.streamId);
+    }
+    for (const id of [...ids]) {
+      const parent = this.#registry.byId(id)?.parent;
+      if (parent !== undefined) ids.add(parent.id);
+    }
+    return { ids: [...ids], names };
+  }
+
+  /** The stream named `name` (known here or not) and its fork source. */
+  #scopeOfName(name: string): ReloadScope {
+    const state = this.#registry.named(name);
+    const ids = state === undefined ? [] : [state.id];
+    if (state?.parent !== undefined) ids.push(state.parent.id);
+    return { ids, names: [name] };
+  }
+
+  /** `load` or `loadSome` of the store, retried while the store is away. */
+  async #loadRetrying<T>(load: () => Promise<T>): Promise<T | undefined> {
     for (let attempt = 1;; attempt++) {
       try {
-        const snapshot = await this.#store.load();
+        const snapshot = await load();
         return this.#closed ? undefined : snapshot;
       } catch (error) {
         if (this.#closed) return undefined;
@@ -331,6 +405,17 @@ export class Engine {
   #applySnapshot(snapshot: WalSnapshot): void {
     const { changed, gone } = this.#registry.syncTo(snapshot);
     this.#restoreSchemas(snapshot.schemaRegistries, true);
+    for (const state of changed) state.wakeAll();
+    for (const { name, id } of gone) this.#listeners.emitDeleted(name, [id]);
+  }
+
+  #applyPart(part: PartialSnapshot, scope: ReloadScope): void {
+    const { changed, gone, loaded } = this.#registry.syncSome(
+      part,
+      scope.ids,
+      scope.names,
+    );
+    this.#restoreSchemas(part.schemaRegistries, true, loaded);
     for (const state of changed) state.wakeAll();
     for (const { name, id } of gone) this.#listeners.emitDeleted(name, [id]);
   }
@@ -369,14 +454,13 @@ export class Engine {
           Math.random() * STALE_BACKOFF_MS * 2 ** Math.min(attempt - 1, 5),
         );
       }
-      await this.#resync();
+      await this.#resync(this.#scopeOfName(name));
     }
   }
 
   /** Whether this node's view of `name` (and of the stream set) is current. */
   async #isCurrent(name: string): Promise<boolean> {
-    const state = this.#registry.named(name);
-    return await this.#shared!.current(state === undefined ? [] : [state.id]);
+    return await this.#shared!.current(this.#scopeOfName(name).ids, [name]);
   }
 
   /**
@@ -407,10 +491,12 @@ export class Engine {
     const shared = this.#shared;
     if (shared === undefined) return;
     if (this.#syncing !== undefined) await this.#syncing;
-    const state = this.#registry.named(name);
-    const found = await shared.poll(state === undefined ? [] : [state.id]);
+    const scope = this.#scopeOfName(name);
+    const found = await shared.poll(scope.ids, [name]);
     this.#announced(found.tails);
-    if (found.changed || this.#syncing !== undefined) await this.#resync();
+    if (found.changed || this.#syncing !== undefined) {
+      await this.#resync(scope);
+    }
   }
 
   #startupSnapshot: WalSnapshot | undefined;
@@ -522,6 +608,14 @@ export class Engine {
    */
   get staleRetries(): number {
     return this.#staleRetries;
+  }
+
+  /**
+   * Reloads from the shared store (multi-node only): full ones, partial
+   * ones, and stream rows loaded by both.
+   */
+  get reloadStats(): { full: number; partial: number; streams: number } {
+    return { ...this.#reloads };
   }
 
   /** Group-commit counters. */
@@ -849,10 +943,11 @@ export class Engine {
   #restoreSchemas(
     rows: WalSnapshot["schemaRegistries"],
     visible: boolean,
+    states: Iterable<StreamState> = this.#registry.all(),
   ): void {
     const restored = restoredRegistries(rows);
     if (!restored.ok) throw restored.error;
-    for (const state of this.#registry.all()) {
+    for (const state of states) {
       const active: ActiveRegistry | null = restored.value.get(state.id) ??
         null;
       if (active !== null) clampBoundaries(active, state.tailPos);
@@ -906,7 +1001,7 @@ export class Engine {
     try {
       const found = await this.#shared!.poll([state.id]);
       this.#announced(found.tails);
-      if (found.changed) await this.#resync();
+      if (found.changed) await this.#resync(this.#scopeOfName(state.name));
       // Other nodes write their readers' access times a sweep late.
       if (
         this.#registry.byId(state.id) === state && !state.deleted &&

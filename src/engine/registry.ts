@@ -13,6 +13,7 @@ import { assert } from "../assert.ts";
 import { StreamError } from "../errors.ts";
 import { isJsonContentType } from "../protocol/headers.ts";
 import type {
+  PartialSnapshot,
   ProducerRow,
   StreamRow,
   WalOp,
@@ -248,6 +249,78 @@ export class StreamRegistry {
     return { changed, gone };
   }
 
+  /**
+   * `syncTo` for only the streams of `scope` (ids, and the streams named
+   * `names`), from `part`, which holds their rows that exist (with their
+   * fork sources): nothing of this node touching them is queued, and every
+   * other stream is left as it is. Streams of the scope missing from
+   * `part` are gone. Returns the streams that changed and the ones gone.
+   */
+  syncSome(
+    part: PartialSnapshot,
+    ids: Iterable<number>,
+    names: Iterable<string>,
+  ): {
+    changed: StreamState[];
+    gone: { name: string; id: number }[];
+    loaded: StreamState[];
+  } {
+    const rows = new Map(part.streams.map((row) => [row.id, row]));
+    const changed: StreamState[] = [];
+    const gone: { name: string; id: number }[] = [];
+    const scope = new Set(ids);
+    for (const name of names) {
+      const live = this.#live.get(name);
+      const soft = this.#softDeletedByName.get(name);
+      if (live !== undefined) scope.add(live.id);
+      if (soft !== undefined) scope.add(soft.id);
+    }
+    for (const id of scope) {
+      const state = this.#byId.get(id);
+      if (state !== undefined) {
+        const row = rows.get(id);
+        if (row !== undefined && row.name === state.name) continue;
+        if (state.visible) gone.push({ name: state.name, id: state.id });
+        this.#drop(state);
+        changed.push(state);
+      }
+      const deleting = this.#uncommittedDeletes.get(id);
+      if (deleting !== undefined) {
+        if (!rows.has(id)) gone.push({ name: deleting.name, id });
+        this.#uncommittedDeletes.delete(id);
+      }
+    }
+    const loaded: StreamState[] = [];
+    for (const row of part.streams) {
+      let state = this.#byId.get(row.id);
+      if (state === undefined) {
+        // A name held here by a stream the scope did not name: its row
+        // says it is gone (names of live streams are unique).
+        const holder = row.softDeleted
+          ? this.#softDeletedByName.get(row.name)
+          : this.#live.get(row.name);
+        if (holder !== undefined && !rows.has(holder.id)) {
+          if (holder.visible) gone.push({ name: holder.name, id: holder.id });
+          this.#drop(holder);
+          changed.push(holder);
+        }
+        state = new StreamState(
+          row,
+          this.#parentOf(row),
+          isJsonContentType(row.contentType),
+        );
+        state.visible = true;
+        this.adopt(state);
+        changed.push(state);
+      } else if (this.#syncStream(state, row)) changed.push(state);
+      state.clearProducers();
+      loaded.push(state);
+    }
+    this.#setProducers(part.producers);
+    this.nextStreamId = Math.max(this.nextStreamId, part.nextStreamId);
+    return { changed, gone, loaded };
+  }
+
   /** Forgets a stream another node removed (or whose create never committed). */
   #drop(state: StreamState): void {
     if (this.#live.get(state.name) === state) this.#live.delete(state.name);
@@ -279,6 +352,11 @@ export class StreamRegistry {
       this.#live.delete(state.name);
       this.#softDeletedByName.set(state.name, state);
       state.softDeleted = true;
+    } else if (!row.softDeleted && state.softDeleted) {
+      // This node's soft delete was refused (another node wrote first).
+      this.#softDeletedByName.delete(state.name);
+      this.#live.set(state.name, state);
+      state.softDeleted = false;
     }
     return moved;
   }

@@ -91,9 +91,10 @@ export interface WriterEvents {
   /**
    * A commit found streams changed by another node (see `isStale`): every
    * queued request was rejected with the stale error, to be planned again.
-   * Reload, then call `resume()`.
+   * Reload (at least the streams of `ops`, what those requests wrote),
+   * then call `resume()`.
    */
-  onStale?: (cause: StreamError) => void;
+  onStale?: (cause: StreamError, ops: WalOp[]) => void;
 }
 
 /** Serialises all WAL writes and batches them into shared commits. */
@@ -311,10 +312,13 @@ export class Writer {
     const rejected = batch.concat(this.#queue.splice(0));
     this.#queuedBytes = 0;
     if (isStale(cause) && this.#events.onStale !== undefined) {
-      const first = this.#paused === undefined;
       this.#paused ??= cause as StreamError;
       for (const item of rejected) item.reject(cause as StreamError);
-      if (first) this.#events.onStale(cause as StreamError);
+      // Each refusal names its streams: the owner reloads all of them.
+      this.#events.onStale(
+        cause as StreamError,
+        rejected.flatMap((item) => item.ops),
+      );
     } else if (isRetryable(cause)) this.#pause(rejected, cause as StreamError);
     else this.#stop(rejected, cause);
   }

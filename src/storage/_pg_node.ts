@@ -5,7 +5,9 @@
  * nodes' announcements (tails on `streambed_tail`, creates, deletes, closes
  * and schema changes on `streambed_meta`). Payloads start with
  * `<schema>/<node id>|`, so a node skips its own and those of other
- * clusters sharing the database. When the listening connection drops it
+ * clusters sharing the database. A meta announcement goes on with
+ * `<meta_version>|{"ids":[..],"names":[..]}`, the streams to reload; one
+ * without them (too many to name) makes the engine reload every stream. When the listening connection drops it
  * reconnects with backoff and reports `changed`, since announcements may
  * have been missed meanwhile.
  */
@@ -20,7 +22,11 @@ import {
 } from "../limits.ts";
 import type { Logger } from "../log.ts";
 import { describe } from "./_pg_schema.ts";
-import type { AnnouncedTail, SharedWalEvents } from "./wal_store.ts";
+import type {
+  AnnouncedTail,
+  ReloadScope,
+  SharedWalEvents,
+} from "./wal_store.ts";
 
 /** Channel of the tail announcements. */
 export const TAIL_CHANNEL = "streambed_tail";
@@ -150,7 +156,7 @@ export class PgNodeLink {
     if (events === undefined || from === this.prefix) return;
     if (!from.startsWith(`${this.#options.schema}/`)) return;
     if (message.channel === META_CHANNEL) {
-      events.changed();
+      events.changed(parseMetaScope(payload.slice(bar + 1)));
       return;
     }
     const tails = parseTails(payload.slice(bar + 1));
@@ -194,4 +200,24 @@ export function parseTails(text: string): AnnouncedTail[] | undefined {
     out.push({ streamId, tailPos });
   }
   return out;
+}
+
+/**
+ * `<meta_version>|{"ids":[..],"names":[..]}` as a reload scope, or
+ * `undefined` (reload everything) when it names no streams or is malformed.
+ */
+export function parseMetaScope(text: string): ReloadScope | undefined {
+  const bar = text.indexOf("|");
+  if (bar < 0 || bar === text.length - 1) return undefined;
+  const version = text.slice(0, bar);
+  try {
+    const { ids, names } = JSON.parse(text.slice(bar + 1));
+    if (
+      !Array.isArray(ids) || !ids.every(Number.isSafeInteger) ||
+      !Array.isArray(names) || !names.every((n) => typeof n === "string")
+    ) return undefined;
+    return { ids, names, metaVersions: [version] };
+  } catch {
+    return undefined;
+  }
 }

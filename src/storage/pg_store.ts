@@ -71,6 +71,8 @@ import {
   retryableError,
   type SchemaRegistryRow,
   type SegmentRow,
+  type PartialSnapshot,
+  type ReloadScope,
   type SharedWal,
   staleError,
   type WalOp,
@@ -150,8 +152,13 @@ export class PgStore implements WalStore {
    * holds another version was planned from stale state.
    */
   #versions = new Map<number, string>();
-  /** `meta_version` as this node last loaded or committed it. */
-  #metaVersion = "0";
+  /**
+   * `meta_version` up to which every create, delete, close and schema
+   * change is loaded here (own commits, announced changes reloaded, a full
+   * load), and the versions above it already applied (`#noteMeta`).
+   */
+  #metaVersion = 0;
+  #metaAhead = new Set<number>();
   /** The node registry row, heartbeats and the LISTEN connection. */
   readonly #node: PgNodeLink;
   /**
@@ -210,8 +217,9 @@ export class PgStore implements WalStore {
     this.shared = options.multiNode !== true ? undefined : {
       nodeId: node.nodeId,
       watch: (events) => node.watch(events),
-      current: (ids) => this.#current(ids),
-      poll: (ids) => this.#poll(ids),
+      current: (ids, names) => this.#current(ids, names ?? []),
+      poll: (ids, names) => this.#poll(ids, names ?? []),
+      loadSome: (scope) => this.#loadSome(scope),
     };
   }
 
@@ -220,24 +228,35 @@ export class PgStore implements WalStore {
     if (this.shared !== undefined) await this.#node.join();
   }
 
-  /** Whether `ids` hold the versions this node knows, and meta is unchanged. */
-  async #current(ids: number[]): Promise<boolean> {
-    const { rows, meta } = await this.#peek(ids, "id, version");
-    if (meta !== this.#metaVersion || rows.length !== ids.length) return false;
-    return rows.every((r) =>
-      this.#versions.get(Number(r.id)) === String(r.version)
-    );
+  /**
+   * Whether `ids` hold the versions this node knows, streams named `names`
+   * are known here, and every announced meta change is applied.
+   */
+  async #current(ids: number[], names: string[]): Promise<boolean> {
+    const { rows, meta } = await this.#peek(ids, names, "id, version");
+    if (meta !== this.#metaVersion) return false;
+    const found = new Set(rows.map((r) => Number(r.id)));
+    return ids.every((id) => found.has(id)) &&
+      rows.every((r) => this.#versions.get(Number(r.id)) === String(r.version));
   }
 
-  async #poll(ids: number[]) {
+  async #poll(ids: number[], names: string[]) {
     const { rows, meta } = await this.#peek(
       ids,
-      "id, tail_pos, closed, accessed_at_ms",
+      names,
+      "id, version, tail_pos, closed, accessed_at_ms",
     );
+    const asked = new Set(ids);
+    const found = new Set(rows.map((r) => Number(r.id)));
     return {
-      changed: meta !== this.#metaVersion || rows.length !== ids.length ||
-        rows.some((r) => r.closed === true),
-      tails: rows.map((r) => ({
+      changed: meta !== this.#metaVersion ||
+        ids.some((id) => !found.has(id)) ||
+        rows.some((r) => {
+          const known = this.#versions.get(Number(r.id));
+          return known === undefined ||
+            (r.closed === true && known !== String(r.version));
+        }),
+      tails: rows.filter((r) => asked.has(Number(r.id))).map((r) => ({
         streamId: Number(r.id),
         tailPos: Number(r.tail_pos),
         accessedAtMs: Number(r.accessed_at_ms),
@@ -247,22 +266,24 @@ export class PgStore implements WalStore {
 
   async #peek(
     ids: number[],
+    names: string[],
     columns: string,
-  ): Promise<{ rows: PgRow[]; meta: string }> {
+  ): Promise<{ rows: PgRow[]; meta: number }> {
     const client = await this.#connect("Cannot read the WAL");
     try {
       // One round trip: the meta row, joined with the streams asked about.
       const qualified = columns.split(",").map((c) => `s.${c.trim()}`);
       const { rows } = await client.query(
         `SELECT m.value AS meta_value, ${qualified.join(", ")} FROM meta m
-         LEFT JOIN streams s ON s.id = ANY($1::bigint[])
+         LEFT JOIN streams s
+           ON s.id = ANY($1::bigint[]) OR s.name = ANY($2::text[])
          WHERE m.key = 'meta_version'`,
-        [ids],
+        [ids, names],
       );
       client.release();
       return {
         rows: rows.filter((r: PgRow) => r.id !== null),
-        meta: String(rows[0]?.meta_value ?? "0"),
+        meta: Number(rows[0]?.meta_value ?? 0),
       };
     } catch (error) {
       client.release(isConnectionError(error));
@@ -342,13 +363,7 @@ export class PgStore implements WalStore {
       )).rows;
       const streams = streamRows.map(streamFromPgRow);
       const producers = (await client.query("SELECT * FROM producers")).rows
-        .map((r: PgRow): ProducerRow => ({
-          streamId: Number(r.stream_id),
-          producerId: String(r.producer_id),
-          epoch: Number(r.epoch),
-          seq: Number(r.seq),
-          updatedAtMs: Number(r.updated_at_ms),
-        }));
+        .map(producerFromPgRow);
       const segments = (await client.query(
         "SELECT * FROM segments ORDER BY stream_id, start_pos",
       )).rows.map((r: PgRow): SegmentRow => ({
@@ -375,7 +390,8 @@ export class PgStore implements WalStore {
       this.#versions = new Map(
         streamRows.map((r: PgRow) => [Number(r.id), String(r.version)]),
       );
-      this.#metaVersion = String(meta.rows[0]?.value ?? "0");
+      this.#metaVersion = Number(meta.rows[0]?.value ?? 0);
+      this.#metaAhead.clear();
       const maxId = streams.reduce((m, s) => Math.max(m, s.id), 0);
       const stored = next.rows.length === 0 ? 1 : Number(next.rows[0].value);
       return {
@@ -484,9 +500,81 @@ export class PgStore implements WalStore {
         this.#versions.set(id, written.xid);
       }
     }
-    const meta = written.metaVersion;
-    if (meta !== undefined && String(Number(meta) - 1) === this.#metaVersion) {
-      this.#metaVersion = meta; // else another node's change: reload due
+    if (written.metaVersion !== undefined) {
+      this.#noteMeta([written.metaVersion]);
+    }
+  }
+
+  /**
+   * Notes meta changes as applied here, and moves `#metaVersion` over the
+   * ones now contiguous. Announcements arrive in commit order, own commits
+   * may come before or after them.
+   */
+  #noteMeta(versions: string[]): void {
+    for (const v of versions) {
+      const n = Number(v);
+      if (Number.isSafeInteger(n) && n > this.#metaVersion) {
+        this.#metaAhead.add(n);
+      }
+    }
+    while (this.#metaAhead.delete(this.#metaVersion + 1)) this.#metaVersion++;
+  }
+
+  /**
+   * Reads the streams of `scope` (and their fork sources), their producers
+   * and schema registries in one snapshot, and notes their versions: a
+   * reload that costs the streams it names, not every stream.
+   */
+  async #loadSome(scope: ReloadScope): Promise<PartialSnapshot> {
+    const client = await this.#connect("Cannot load the WAL");
+    try {
+      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const streamRows = (await client.query(
+        `WITH RECURSIVE picked(id, forked_from) AS (
+           SELECT id, forked_from FROM streams
+            WHERE id = ANY($1::bigint[]) OR name = ANY($2::text[])
+           UNION
+           SELECT s.id, s.forked_from FROM streams s
+             JOIN picked p ON s.id = p.forked_from
+         )
+         SELECT * FROM streams WHERE id IN (SELECT id FROM picked) ORDER BY id`,
+        [scope.ids, scope.names],
+      )).rows;
+      const ids = streamRows.map((r: PgRow) => Number(r.id));
+      const producers = (await client.query(
+        "SELECT * FROM producers WHERE stream_id = ANY($1::bigint[])",
+        [ids],
+      )).rows.map(producerFromPgRow);
+      const schemaRegistries = (await client.query(
+        `SELECT stream_id, registry FROM stream_schemas
+          WHERE stream_id = ANY($1::bigint[]) ORDER BY stream_id`,
+        [ids],
+      )).rows.map((r: PgRow): SchemaRegistryRow => ({
+        streamId: Number(r.stream_id),
+        registry: String(r.registry),
+      }));
+      const next = await client.query(
+        "SELECT value FROM meta WHERE key = 'next_stream_id'",
+      );
+      await client.query("COMMIT");
+      client.release();
+      for (const id of scope.ids) this.#versions.delete(id);
+      for (const r of streamRows) {
+        this.#versions.set(Number(r.id), String(r.version));
+      }
+      this.#noteMeta(scope.metaVersions ?? []);
+      const streams = streamRows.map(streamFromPgRow);
+      const maxId = streams.reduce((m, s) => Math.max(m, s.id), 0);
+      const stored = next.rows.length === 0 ? 1 : Number(next.rows[0].value);
+      return {
+        streams,
+        producers,
+        schemaRegistries,
+        nextStreamId: Math.max(stored, maxId + 1),
+      };
+    } catch (error) {
+      client.release(true);
+      throw this.#failure("Cannot load the WAL", error);
     }
   }
 
@@ -594,8 +682,14 @@ export class PgStore implements WalStore {
       `SELECT pg_notify(${literal(TAIL_CHANNEL)}, ${literal(payload)})`
     );
     if (changesMeta(ops)) {
+      // `<prefix>|<meta_version>|<scope>`: the version this batch bumped
+      // meta_version to (read after the bump, in this transaction).
       out.push(
-        `SELECT pg_notify(${literal(META_CHANNEL)}, ${literal(prefix)})`,
+        `SELECT pg_notify(${literal(META_CHANNEL)}, ${
+          literal(`${prefix}|`)
+        } || (SELECT value FROM meta WHERE key = 'meta_version') || ${
+          literal(`|${metaScope(ops)}`)
+        })`,
       );
     }
     return out;
@@ -888,6 +982,16 @@ function checkedIds(ops: WalOp[]): Set<number> {
   return ids;
 }
 
+function producerFromPgRow(r: PgRow): ProducerRow {
+  return {
+    streamId: Number(r.stream_id),
+    producerId: String(r.producer_id),
+    epoch: Number(r.epoch),
+    seq: Number(r.seq),
+    updatedAtMs: Number(r.updated_at_ms),
+  };
+}
+
 /** Streams a batch creates. */
 function createdIds(ops: WalOp[]): Set<number> {
   const ids = new Set<number>();
@@ -900,6 +1004,28 @@ function bumpedIds(ops: WalOp[]): Set<number> {
   const ids = new Set([...checkedIds(ops), ...createdIds(ops)]);
   for (const op of ops) if (op.op === "delete") ids.delete(op.streamId);
   return ids;
+}
+
+/**
+ * The streams a meta announcement names, as JSON `{"ids":[..],"names":[..]}`
+ * (creates by name too); empty when too long for one payload, and the
+ * other nodes then reload every stream.
+ */
+export function metaScope(ops: WalOp[]): string {
+  const ids = new Set<number>();
+  const names = new Set<string>();
+  for (const op of ops) {
+    if (op.op === "create") {
+      ids.add(op.stream.id);
+      names.add(op.stream.name);
+      if (op.stream.forkedFrom !== null) ids.add(op.stream.forkedFrom);
+    } else if (
+      op.op === "delete" || op.op === "soft_delete" ||
+      op.op === "schema_registry" || (op.op === "append" && op.tail.closed)
+    ) ids.add(op.streamId);
+  }
+  const text = JSON.stringify({ ids: [...ids], names: [...names] });
+  return text.length > NOTIFY_BYTES_MAX - 200 ? "" : text;
 }
 
 /** Whether other nodes must reload after `ops`: creates, deletes, closes, schemas. */

@@ -262,16 +262,48 @@ export interface SharedWalEvents {
   /** Another node committed appends: these tails are durable now. */
   tails(tails: AnnouncedTail[]): void;
   /**
-   * Streams were created, deleted, closed or given a schema elsewhere, or
-   * announcements may have been missed (the listener reconnected): the
-   * engine should reload.
+   * Streams were created, deleted, closed or given a schema elsewhere:
+   * the engine reloads the streams of `scope`. Without a scope
+   * announcements may have been missed (the listener reconnected, or a
+   * change touched too many streams to name them): the engine reloads
+   * every stream.
    */
-  changed(): void;
+  changed(scope?: ReloadScope): void;
+}
+
+/** Which streams a partial reload brings up to date. */
+export interface ReloadScope {
+  /** Stream ids. */
+  ids: number[];
+  /** Stream names (a create elsewhere: this node knows no id yet). */
+  names: string[];
+  /** `meta_version` values of the announced changes the reload covers. */
+  metaVersions?: string[];
+}
+
+/**
+ * Some streams as the shared store holds them (`SharedWal.loadSome`): the
+ * rows of the ids and names asked about that exist, with their fork
+ * sources (up to the root), their producers and schema registries.
+ */
+export interface PartialSnapshot {
+  /** Stream rows, by id. */
+  streams: StreamRow[];
+  /** Producer states of those streams. */
+  producers: ProducerRow[];
+  /** Schema registries of those streams. */
+  schemaRegistries: SchemaRegistryRow[];
+  /** The next stream id to hand out. */
+  nextStreamId: number;
 }
 
 /** What `SharedWal.poll` finds. */
 export interface PollResult {
-  /** Something the node has not loaded changed (creates, deletes, closes). */
+  /**
+   * The streams asked about need a reload: one is gone or closed, a name
+   * asked about exists with an id this node has not loaded, or another
+   * node's create, delete, close or schema change is not applied here yet.
+   */
   changed: boolean;
   /** Committed tails of the streams asked about that still exist. */
   tails: AnnouncedTail[];
@@ -290,11 +322,18 @@ export interface SharedWal {
   watch(events: SharedWalEvents): void;
   /**
    * Whether streams `ids` are still as this node last loaded or committed
-   * them and no stream was created, deleted or closed elsewhere since.
+   * them, no stream named one of `names` exists that this node has not
+   * loaded, and every create, delete or close elsewhere is applied here.
    */
-  current(ids: number[]): Promise<boolean>;
-  /** Committed tails of `ids`, and whether a reload is due. */
-  poll(ids: number[]): Promise<PollResult>;
+  current(ids: number[], names?: string[]): Promise<boolean>;
+  /** Committed tails of `ids`, and whether a reload of them is due. */
+  poll(ids: number[], names?: string[]): Promise<PollResult>;
+  /**
+   * Reads only the streams of `scope` (one snapshot, a few queries,
+   * whatever the number of other streams), and notes them, and the
+   * announced changes `scope.metaVersions`, as loaded.
+   */
+  loadSome(scope: ReloadScope): Promise<PartialSnapshot>;
 }
 
 /** A write-ahead log of streams. */
