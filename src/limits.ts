@@ -158,6 +158,12 @@ export const PG_LISTEN_RETRY_MIN_MS = 100;
 /** Longest retry delay of a lost LISTEN connection, in ms. */
 export const PG_LISTEN_RETRY_MAX_MS = 2000;
 /**
+ * How long another node's create, delete, close or schema change may stay
+ * unapplied here (its announcement missed, say while the listener was
+ * connecting) before a poll reloads every stream, in ms.
+ */
+export const PG_META_GAP_MS = 1000;
+/**
  * Tries of one write whose commit found its streams changed by another
  * node (each after reloading them); then 503.
  */

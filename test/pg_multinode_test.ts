@@ -10,7 +10,12 @@ import assert from "node:assert/strict";
 import { type ConfigOverrides, testConfig } from "../src/config.ts";
 import { type ServerHandle, startServer } from "../src/server.ts";
 import { freshSchema, sharedPgCluster } from "../src/storage/_pg_testing.ts";
-import type { WalStore } from "../src/storage/wal_store.ts";
+import {
+  isStale,
+  type SharedWal,
+  type WalOp,
+  type WalStore,
+} from "../src/storage/wal_store.ts";
 
 interface Node extends ServerHandle {
   dataDir: string;
@@ -399,4 +404,133 @@ Deno.test("two nodes: after their LISTEN connections are cut, the nodes reconnec
     }
     await sseReceives(a, b, "/v1/stream/sse-after-cut");
   }, { storage: { postgresWakePollMs: 60_000 } });
+});
+
+/** Counts what a node's store loads, and its commits refused as stale. */
+interface LoadCounts {
+  fullLoads: number;
+  fullRows: number;
+  partialLoads: number;
+  partialRows: number;
+  staleCommits: number;
+}
+
+function counting(counts: LoadCounts): (store: WalStore) => WalStore {
+  return (store) => {
+    const shared = store.shared!;
+    const countedShared: SharedWal = {
+      nodeId: shared.nodeId,
+      watch: (events) => shared.watch(events),
+      current: (ids, names) => shared.current(ids, names),
+      poll: (ids, names) => shared.poll(ids, names),
+      loadSome: async (scope) => {
+        const part = await shared.loadSome(scope);
+        counts.partialLoads++;
+        counts.partialRows += part.streams.length;
+        return part;
+      },
+    };
+    return new Proxy(store, {
+      get(target, key) {
+        if (key === "shared") return countedShared;
+        if (key === "load") {
+          return async () => {
+            const snapshot = await target.load();
+            counts.fullLoads++;
+            counts.fullRows += snapshot.streams.length;
+            return snapshot;
+          };
+        }
+        if (key === "commit") {
+          return async (ops: WalOp[], nextStreamId: number) => {
+            try {
+              await target.commit(ops, nextStreamId);
+            } catch (error) {
+              if (isStale(error)) counts.staleCommits++;
+              throw error;
+            }
+          };
+        }
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  };
+}
+
+Deno.test("two nodes, 1,000 idle streams and one hot one: a stale retry reloads the hot stream only, and nothing is lost or duplicated", async () => {
+  const zero = (): LoadCounts => ({
+    fullLoads: 0,
+    fullRows: 0,
+    partialLoads: 0,
+    partialRows: 0,
+    staleCommits: 0,
+  });
+  const counts = [zero(), zero()];
+  await withNodes(2, async ([a, b]) => {
+    const idle = 1000;
+    for (let i = 0; i < idle; i += 50) {
+      await Promise.all(
+        Array.from(
+          { length: 50 },
+          (_, j) => create(`${a.url}/v1/stream/idle-${i + j}`),
+        ),
+      );
+    }
+    const path = "/v1/stream/hot";
+    await create(a.url + path);
+    // B sees the creates through meta announcements naming them.
+    const deadline = Date.now() + 10_000;
+    while ((await call(b.url + path, "HEAD")).status !== 200) {
+      assert.ok(Date.now() < deadline, "B never saw the hot stream");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // Announcements still on their way would reload idle streams below.
+    let settled = -1;
+    while (settled !== counts[1].partialLoads) {
+      settled = counts[1].partialLoads;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    const before = structuredClone(counts);
+    // A appends, then B (planned from a tail A has moved: stale at least
+    // once), then both at once.
+    const post = (node: Node, body: unknown) =>
+      call(node.url + path, "POST", JSON_TYPE, JSON.stringify(body));
+    assert.equal((await post(a, { writer: -1, i: 0 })).status, 204);
+    assert.equal((await post(b, { writer: -2, i: 0 })).status, 204);
+    const writers = 4;
+    const perWriter = 30;
+    await Promise.all(
+      Array.from({ length: writers }, async (_, writer) => {
+        const node = writer % 2 === 0 ? a : b;
+        for (let i = 0; i < perWriter; i++) {
+          const res = await post(node, { writer, i });
+          assert.equal(res.status, 204, res.text);
+        }
+      }),
+    );
+    const stale = counts[1].staleCommits - before[1].staleCommits +
+      counts[0].staleCommits - before[0].staleCommits;
+    assert.ok(stale >= 1, "B's first append was planned from a stale tail");
+    for (const [n, now] of counts.entries()) {
+      assert.equal(now.fullLoads, before[n].fullLoads, "no full reload");
+      const loads = now.partialLoads - before[n].partialLoads;
+      const rows = now.partialRows - before[n].partialRows;
+      // Each reload reads the hot stream's row (and none of the idle ones).
+      assert.ok(rows <= loads, `${rows} rows in ${loads} reloads`);
+    }
+    assert.ok(
+      counts[1].partialLoads > before[1].partialLoads,
+      "B reloaded the hot stream",
+    );
+    for (const node of [a, b]) {
+      const records = await readAll(node.url + path) as {
+        writer: number;
+        i: number;
+      }[];
+      assert.equal(records.length, writers * perWriter + 2);
+      const seen = new Set(records.map((r) => `${r.writer}/${r.i}`));
+      assert.equal(seen.size, records.length, "no duplicates");
+    }
+  }, {}, (index) => counting(counts[index]));
 });

@@ -277,7 +277,8 @@ export class Engine {
       }
       const found = await shared.poll(ids);
       this.#announced(found.tails);
-      if (found.changed) await this.#resync({ ids, names: [] });
+      if (found.full) await this.#resync();
+      else if (found.changed) await this.#resync({ ids, names: [] });
     } catch (error) {
       this.#log.debug(`polling the shared WAL failed: ${error}`);
     } finally {
@@ -295,8 +296,10 @@ export class Engine {
    * streams its rejected requests touched (`#scopeOfOps`), a meta
    * announcement the streams it names, the poll the streams with waiters,
    * a write refused from what this node knew its stream. Only a lost
-   * database connection (`#rollBack`), a reconnected listener and a meta
-   * announcement too long to name its streams reload every stream.
+   * database connection (`#rollBack`), a reconnected listener, a meta
+   * announcement too long to name its streams and a poll finding a change
+   * elsewhere unapplied for `PG_META_GAP_MS` (its announcement missed)
+   * reload every stream.
    */
   #resync(scope?: ReloadScope): Promise<void> {
     const pending = this.#pending;
@@ -494,7 +497,8 @@ export class Engine {
     const scope = this.#scopeOfName(name);
     const found = await shared.poll(scope.ids, [name]);
     this.#announced(found.tails);
-    if (found.changed || this.#syncing !== undefined) {
+    if (found.full) await this.#resync();
+    else if (found.changed || this.#syncing !== undefined) {
       await this.#resync(scope);
     }
   }
@@ -1001,7 +1005,10 @@ export class Engine {
     try {
       const found = await this.#shared!.poll([state.id]);
       this.#announced(found.tails);
-      if (found.changed) await this.#resync(this.#scopeOfName(state.name));
+      if (found.full) await this.#resync();
+      else if (found.changed) {
+        await this.#resync(this.#scopeOfName(state.name));
+      }
       // Other nodes write their readers' access times a sweep late.
       if (
         this.#registry.byId(state.id) === state && !state.deleted &&

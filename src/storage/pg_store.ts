@@ -31,6 +31,7 @@ import {
   DATABASE_RETRY_AFTER_SECONDS,
   PG_CONFLICT_RETRIES_MAX,
   PG_MESSAGE_BYTES_MAX,
+  PG_META_GAP_MS,
   PG_OUTCOME_POLL_MS,
   PG_READ_PAGE_ROWS,
   QUERY_TIMEOUT_MARGIN_MS,
@@ -229,12 +230,12 @@ export class PgStore implements WalStore {
   }
 
   /**
-   * Whether `ids` hold the versions this node knows, streams named `names`
-   * are known here, and every announced meta change is applied.
+   * Whether `ids` hold the versions this node knows and streams named
+   * `names` are known here (a stream's version moves with every change to
+   * it, its producers and its schema; other streams do not matter).
    */
   async #current(ids: number[], names: string[]): Promise<boolean> {
-    const { rows, meta } = await this.#peek(ids, names, "id, version");
-    if (meta !== this.#metaVersion) return false;
+    const { rows } = await this.#peek(ids, names, "id, version");
     const found = new Set(rows.map((r) => Number(r.id)));
     return ids.every((id) => found.has(id)) &&
       rows.every((r) => this.#versions.get(Number(r.id)) === String(r.version));
@@ -249,6 +250,7 @@ export class PgStore implements WalStore {
     const asked = new Set(ids);
     const found = new Set(rows.map((r) => Number(r.id)));
     return {
+      full: this.#metaGapOld(meta),
       changed: meta !== this.#metaVersion ||
         ids.some((id) => !found.has(id)) ||
         rows.some((r) => {
@@ -263,6 +265,27 @@ export class PgStore implements WalStore {
       })),
     };
   }
+
+  /**
+   * Whether meta changes up to `meta` (the stored `meta_version`) are not
+   * all applied here and some have stayed so for `PG_META_GAP_MS`: their
+   * announcements were missed.
+   */
+  #metaGapOld(meta: number): boolean {
+    const gap = this.#metaGap;
+    const now = Date.now();
+    if (gap !== undefined && this.#metaVersion < gap.meta) {
+      if (now - gap.sinceMs < PG_META_GAP_MS) return false;
+      this.#metaGap = undefined;
+      return true;
+    }
+    this.#metaGap = meta > this.#metaVersion
+      ? { meta, sinceMs: now }
+      : undefined;
+    return false;
+  }
+
+  #metaGap: { meta: number; sinceMs: number } | undefined;
 
   async #peek(
     ids: number[],

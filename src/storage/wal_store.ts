@@ -305,6 +305,11 @@ export interface PollResult {
    * node's create, delete, close or schema change is not applied here yet.
    */
   changed: boolean;
+  /**
+   * Announcements were missed (a change elsewhere stayed unapplied here
+   * too long): reload every stream.
+   */
+  full: boolean;
   /** Committed tails of the streams asked about that still exist. */
   tails: AnnouncedTail[];
 }
