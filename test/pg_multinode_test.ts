@@ -349,9 +349,10 @@ function deaf(store: WalStore): WalStore {
     value: {
       nodeId: shared.nodeId,
       watch: () => {},
-      current: (ids: number[]) => shared.current(ids),
-      poll: (ids: number[]) => shared.poll(ids),
-    },
+      current: (ids, names) => shared.current(ids, names),
+      poll: (ids, names) => shared.poll(ids, names),
+      loadSome: (scope) => shared.loadSome(scope),
+    } satisfies SharedWal,
   });
   for (
     const method of [
