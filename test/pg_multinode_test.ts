@@ -468,70 +468,75 @@ Deno.test("two nodes, 1,000 idle streams and one hot one: a stale retry reloads 
     staleCommits: 0,
   });
   const counts = [zero(), zero()];
-  await withNodes(2, async ([a, b]) => {
-    const idle = 1000;
-    for (let i = 0; i < idle; i += 50) {
+  await withNodes(
+    2,
+    async ([a, b]) => {
+      const idle = 1000;
+      for (let i = 0; i < idle; i += 50) {
+        await Promise.all(
+          Array.from(
+            { length: 50 },
+            (_, j) => create(`${a.url}/v1/stream/idle-${i + j}`),
+          ),
+        );
+      }
+      const path = "/v1/stream/hot";
+      await create(a.url + path);
+      // B sees the creates through meta announcements naming them.
+      const deadline = Date.now() + 10_000;
+      while ((await call(b.url + path, "HEAD")).status !== 200) {
+        assert.ok(Date.now() < deadline, "B never saw the hot stream");
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // Announcements still on their way would reload idle streams below.
+      let settled = -1;
+      while (settled !== counts[1].partialLoads) {
+        settled = counts[1].partialLoads;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      const before = structuredClone(counts);
+      // A appends, then B (planned from a tail A has moved: stale at least
+      // once), then both at once.
+      const post = (node: Node, body: unknown) =>
+        call(node.url + path, "POST", JSON_TYPE, JSON.stringify(body));
+      assert.equal((await post(a, { writer: -1, i: 0 })).status, 204);
+      assert.equal((await post(b, { writer: -2, i: 0 })).status, 204);
+      const writers = 4;
+      const perWriter = 30;
       await Promise.all(
-        Array.from(
-          { length: 50 },
-          (_, j) => create(`${a.url}/v1/stream/idle-${i + j}`),
-        ),
+        Array.from({ length: writers }, async (_, writer) => {
+          const node = writer % 2 === 0 ? a : b;
+          for (let i = 0; i < perWriter; i++) {
+            const res = await post(node, { writer, i });
+            assert.equal(res.status, 204, res.text);
+          }
+        }),
       );
-    }
-    const path = "/v1/stream/hot";
-    await create(a.url + path);
-    // B sees the creates through meta announcements naming them.
-    const deadline = Date.now() + 10_000;
-    while ((await call(b.url + path, "HEAD")).status !== 200) {
-      assert.ok(Date.now() < deadline, "B never saw the hot stream");
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    // Announcements still on their way would reload idle streams below.
-    let settled = -1;
-    while (settled !== counts[1].partialLoads) {
-      settled = counts[1].partialLoads;
-      await new Promise((resolve) => setTimeout(resolve, 300));
-    }
-    const before = structuredClone(counts);
-    // A appends, then B (planned from a tail A has moved: stale at least
-    // once), then both at once.
-    const post = (node: Node, body: unknown) =>
-      call(node.url + path, "POST", JSON_TYPE, JSON.stringify(body));
-    assert.equal((await post(a, { writer: -1, i: 0 })).status, 204);
-    assert.equal((await post(b, { writer: -2, i: 0 })).status, 204);
-    const writers = 4;
-    const perWriter = 30;
-    await Promise.all(
-      Array.from({ length: writers }, async (_, writer) => {
-        const node = writer % 2 === 0 ? a : b;
-        for (let i = 0; i < perWriter; i++) {
-          const res = await post(node, { writer, i });
-          assert.equal(res.status, 204, res.text);
-        }
-      }),
-    );
-    const stale = counts[1].staleCommits - before[1].staleCommits +
-      counts[0].staleCommits - before[0].staleCommits;
-    assert.ok(stale >= 1, "B's first append was planned from a stale tail");
-    for (const [n, now] of counts.entries()) {
-      assert.equal(now.fullLoads, before[n].fullLoads, "no full reload");
-      const loads = now.partialLoads - before[n].partialLoads;
-      const rows = now.partialRows - before[n].partialRows;
-      // Each reload reads the hot stream's row (and none of the idle ones).
-      assert.ok(rows <= loads, `${rows} rows in ${loads} reloads`);
-    }
-    assert.ok(
-      counts[1].partialLoads > before[1].partialLoads,
-      "B reloaded the hot stream",
-    );
-    for (const node of [a, b]) {
-      const records = await readAll(node.url + path) as {
-        writer: number;
-        i: number;
-      }[];
-      assert.equal(records.length, writers * perWriter + 2);
-      const seen = new Set(records.map((r) => `${r.writer}/${r.i}`));
-      assert.equal(seen.size, records.length, "no duplicates");
-    }
-  }, {}, (index) => counting(counts[index]));
+      const stale = counts[1].staleCommits - before[1].staleCommits +
+        counts[0].staleCommits - before[0].staleCommits;
+      assert.ok(stale >= 1, "B's first append was planned from a stale tail");
+      for (const [n, now] of counts.entries()) {
+        assert.equal(now.fullLoads, before[n].fullLoads, "no full reload");
+        const loads = now.partialLoads - before[n].partialLoads;
+        const rows = now.partialRows - before[n].partialRows;
+        // Each reload reads the hot stream's row (and none of the idle ones).
+        assert.ok(rows <= loads, `${rows} rows in ${loads} reloads`);
+      }
+      assert.ok(
+        counts[1].partialLoads > before[1].partialLoads,
+        "B reloaded the hot stream",
+      );
+      for (const node of [a, b]) {
+        const records = await readAll(node.url + path) as {
+          writer: number;
+          i: number;
+        }[];
+        assert.equal(records.length, writers * perWriter + 2);
+        const seen = new Set(records.map((r) => `${r.writer}/${r.i}`));
+        assert.equal(seen.size, records.length, "no duplicates");
+      }
+    },
+    {},
+    (index) => counting(counts[index]),
+  );
 });

@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
 import { appendRecord, streamRow } from "./_contract.ts";
-import { parseTails } from "./_pg_node.ts";
+import { parseMetaScope, parseTails } from "./_pg_node.ts";
 import { freshSchema, sharedPgCluster } from "./_pg_testing.ts";
-import { openPgStore, type PgStore, tailPayloads } from "./pg_store.ts";
+import {
+  metaScope,
+  openPgStore,
+  type PgStore,
+  tailPayloads,
+} from "./pg_store.ts";
 import { type AnnouncedTail, isStale, type WalOp } from "./wal_store.ts";
 
 async function open(schema: string, multiNode = true): Promise<PgStore> {
@@ -206,4 +211,70 @@ Deno.test("PgStore: deleting a fork whose source another store soft-deleted mean
     await a.close();
     await b.close();
   }
+});
+
+Deno.test("PgStore: loadSome reads only the streams asked about (by id or name), their fork sources, producers and schemas", async () => {
+  const schema = freshSchema("some");
+  const a = await open(schema);
+  const b = await open(schema);
+  try {
+    const ops: WalOp[] = [];
+    for (let id = 1; id <= 50; id++) {
+      ops.push({ op: "create", stream: streamRow(id, `s${id}`) });
+    }
+    ops.push({
+      op: "create",
+      stream: streamRow(51, "fork", { forkedFrom: 7, forkPos: 0 }),
+    });
+    await a.commit(ops, 52);
+    await b.load();
+    await a.commit([
+      appendRecord(3, 0, bytes("abc")),
+      {
+        op: "producer",
+        row: { streamId: 3, producerId: "p", epoch: 0, seq: 4, updatedAtMs: 1 },
+      },
+      { op: "schema_registry", streamId: 3, registry: '{"x":1}' },
+      { op: "delete", streamId: 9 },
+    ], 52);
+    // B planned from the old version of stream 3: stale until it reloads it.
+    assert.equal(await b.shared!.current([3]), false);
+    const part = await b.shared!.loadSome({
+      ids: [3, 9],
+      names: ["fork", "nope"],
+    });
+    assert.deepEqual(part.streams.map((s) => s.id), [3, 7, 51]);
+    assert.equal(part.streams[0].tailPos, 3);
+    assert.deepEqual(part.producers.map((p) => [p.streamId, p.seq]), [[3, 4]]);
+    assert.deepEqual(part.schemaRegistries, [
+      { streamId: 3, registry: '{"x":1}' },
+    ]);
+    assert.equal(part.nextStreamId, 52);
+    assert.equal(await b.shared!.current([3, 7, 51]), true);
+    await b.commit([appendRecord(3, 3, bytes("def"))], 52);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("meta announcements name their streams and parse back; too many names mean a full reload", () => {
+  const ops: WalOp[] = [
+    { op: "create", stream: streamRow(5, "a|b,'c'", { forkedFrom: 2 }) },
+    { op: "delete", streamId: 3 },
+    { op: "schema_registry", streamId: 4, registry: null },
+  ];
+  const text = metaScope(ops);
+  assert.deepEqual(parseMetaScope(`17|${text}`), {
+    ids: [5, 2, 3, 4],
+    names: ["a|b,'c'"],
+    metaVersions: ["17"],
+  });
+  const many: WalOp[] = Array.from({ length: 2000 }, (_, i) => ({
+    op: "delete",
+    streamId: i + 1,
+  }));
+  assert.equal(metaScope(many), "");
+  assert.equal(parseMetaScope("18|"), undefined);
+  assert.equal(parseMetaScope("18|{bad"), undefined);
 });
