@@ -7,13 +7,18 @@
  * `main.ts`, to compare before and after in one run), alternates measured
  * phases between the pairs, and reports per acknowledged append: the
  * transactions PostgreSQL rolled back (each stale commit is one), the rows
- * PostgreSQL read (`tup_returned + tup_fetched`), and each node's CPU from
+ * PostgreSQL read from the pair's tables (`seq_tup_read + idx_tup_fetch`,
+ * measured after a pause; the idle pair's polls count too), and each node's
+ * CPU from
  * `/proc/PID/stat`.
  *
  * ```sh
  * deno run -A bench/pg_hot_bench.ts [--idle 1000] [--writers 8] \
  *   [--phase-ms 4000] [--rounds 2] [--base /path/to/other/main.ts]
  * ```
+ *
+ * With `HOT_BENCH_TABLES=1` it also prints PostgreSQL's per-table scan
+ * counters of both pairs at the end.
  */
 
 import { parseArgs } from "node:util";
@@ -65,10 +70,15 @@ async function put(url: string): Promise<void> {
   }
 }
 
-async function pgStats(cluster: PgTestCluster): Promise<number[]> {
+/** Rolled-back transactions, and rows read from `schema`'s tables. */
+async function pgStats(
+  cluster: PgTestCluster,
+  schema: string,
+): Promise<number[]> {
   const out = await cluster.psql(
-    `SELECT sum(xact_rollback) || ' ' || sum(tup_returned + tup_fetched)
-       FROM pg_stat_database`,
+    `SELECT (SELECT sum(xact_rollback) FROM pg_stat_database) || ' ' ||
+       (SELECT coalesce(sum(seq_tup_read), 0) + coalesce(sum(idx_tup_fetch), 0)
+          FROM pg_stat_user_tables WHERE schemaname = '${schema}')`,
   );
   return out.trim().split(" ").map(Number);
 }
@@ -101,7 +111,13 @@ async function main(): Promise<void> {
     ? [["this tree", HERE]]
     : [["base", values.base], ["this tree", HERE]];
   const cluster = await startPgCluster({ fsync: true });
-  const pairs: { label: string; nodes: Node[]; totals: Totals }[] = [];
+  const pairs: {
+    label: string;
+    schema: string;
+    nodes: Node[];
+    totals: Totals;
+  }[] = [];
+  const errorSamples = new Set<string>();
   try {
     for (const [i, [label, main]] of trees.entries()) {
       const args = [
@@ -125,6 +141,7 @@ async function main(): Promise<void> {
       await put(`${nodes[0].url}/v1/stream/hot`);
       pairs.push({
         label,
+        schema: `hot${i}`,
         nodes,
         totals: {
           appends: 0,
@@ -143,7 +160,7 @@ async function main(): Promise<void> {
       for (const pair of order) {
         const t = pair.totals;
         const cpu0 = pair.nodes.map((n) => serverCpuUs(n.child.pid) ?? 0);
-        const [rb0, rows0] = await pgStats(cluster);
+        const [rb0, rows0] = await pgStats(cluster, pair.schema);
         const start = performance.now();
         const until = start + phaseMs;
         await Promise.all(
@@ -156,14 +173,19 @@ async function main(): Promise<void> {
                 headers: { "content-type": "application/json" },
                 body: JSON.stringify({ w, i: i++ }),
               });
-              await res.body?.cancel();
+              const text = await res.text();
               if (res.status === 204) t.appends++;
-              else t.errors++;
+              else {
+                t.errors++;
+                errorSamples.add(`${res.status} ${text.slice(0, 160)}`);
+              }
             }
           }),
         );
         t.ms += performance.now() - start;
-        const [rb1, rows1] = await pgStats(cluster);
+        // Table statistics reach the views within a second.
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        const [rb1, rows1] = await pgStats(cluster, pair.schema);
         t.rollbacks += rb1 - rb0;
         t.rows += rows1 - rows0;
         pair.nodes.forEach((n, k) => {
@@ -182,6 +204,15 @@ async function main(): Promise<void> {
       "| tree | appends/s | errors | rollbacks/append | PG rows read/append | CPU µs/append node A | node B |",
     );
     console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (const sample of errorSamples) console.log(`error: ${sample}`);
+    if (Deno.env.get("HOT_BENCH_TABLES") !== undefined) {
+      console.log(
+        await cluster.psql(
+          `SELECT schemaname, relname, seq_scan, seq_tup_read, idx_scan, idx_tup_fetch
+             FROM pg_stat_user_tables WHERE schemaname LIKE 'hot%' ORDER BY 1, 2`,
+        ),
+      );
+    }
     for (const { label, totals: t } of pairs) {
       const per = (x: number) => (x / Math.max(1, t.appends));
       console.log(
