@@ -25,6 +25,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "schema/": [],
   "search/": [],
   "touch/": ["profiles/"],
+  "live/": ["engine/", "touch/", "profiles/", "protocol/", "storage/"],
   "storage/": [],
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
@@ -47,6 +48,7 @@ const MAY_IMPORT: Record<string, string[]> = {
     "auth/",
     "metrics/",
     "schema/",
+    "live/",
   ],
   "metrics/": ["engine/", "tier/", "objectstore/"],
   "subscriptions/": ["protocol/", "engine/", "storage/"],
@@ -57,7 +59,8 @@ const MAY_IMPORT: Record<string, string[]> = {
 /** Parts that may take only types from a part they may import. */
 const TYPES_ONLY: Record<string, string[]> = {
   "tier/": ["engine/"],
-  "http/": ["tier/"],
+  "http/": ["tier/", "live/"],
+  "live/": ["engine/", "storage/"],
   "index/": ["storage/"],
   "metrics/": ["engine/", "tier/"],
 };

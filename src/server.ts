@@ -14,7 +14,7 @@ import { KeyStore } from "./auth/key_store.ts";
 import type { Config } from "./config.ts";
 import { compactionOptions } from "./engine/compactor.ts";
 import { Engine } from "./engine/engine.ts";
-import type { StreamInfo } from "./engine/types.ts";
+import type { StreamInfo, StreamView } from "./engine/types.ts";
 import { StartupError, type StreamError } from "./errors.ts";
 import { BodyBudget } from "./http/body.ts";
 import type { OpsContext } from "./http/context.ts";
@@ -39,6 +39,10 @@ import type { RunCatalog } from "./index/catalog.ts";
 import { openSqliteRunCatalog } from "./index/sqlite_catalog.ts";
 import { streamDetails, streamIndexStatus } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
+import { TouchService } from "./live/touch_service.ts";
+import { SqliteLiveTemplateStore } from "./storage/live_template_store.ts";
+import { TOUCH_MEMORY_BYTES_DEFAULT } from "./limits.ts";
+import type { JsonObject } from "./profiles/profile.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
 import { openObjectStore } from "./objectstore/open.ts";
 
@@ -140,6 +144,7 @@ async function open(
   const subscriptions = config.subscriptions.enabled
     ? await openSubscriptions(config, paths.subscriptions, engine, log, stack)
     : undefined;
+  const touch = await openTouch(config, paths, engine, log, stack);
   const bodyBudget = new BodyBudget(
     Math.max(config.limits.bodyInflightBytesMax, config.limits.bodyBytesMax),
   );
@@ -167,6 +172,7 @@ async function open(
       ? undefined
       : { manager: subscriptions, config: config.subscriptions },
     bodyBudget,
+    touch,
     ops: operatorView({
       http: meters,
       engine,
@@ -198,6 +204,7 @@ async function open(
       // Quiesce first (each close is idempotent; the stack repeats it):
       await subscriptions?.close(); // stop timers and webhook requests
       await tier?.close(); // stop sealing and uploads between steps
+      touch.close(); // end touch waits, write template last-seen times
       await engine.close(); // drain accepted appends, wake live readers
       await stack.disposeAsync(); // HTTP server, then storage, then the lock
     })();
@@ -452,6 +459,39 @@ function tierHealth(tier: Tier): () => Record<string, unknown> {
       },
     };
   };
+}
+
+/**
+ * The touch runtimes (live query invalidation), with their templates in the
+ * data dir's local SQLite file; fed by committed appends.
+ */
+async function openTouch(
+  config: Config,
+  paths: DataPaths,
+  engine: Engine,
+  log: Logger,
+  stack: AsyncDisposableStack,
+): Promise<TouchService> {
+  const store = new SqliteLiveTemplateStore(
+    paths.subscriptions,
+    config.storage.durability,
+  );
+  stack.defer(() => store.close());
+  const touch = await TouchService.open({
+    engine,
+    touchOptionsOf: touchOptionsOf,
+    store,
+    log,
+    memoryBytesMax: TOUCH_MEMORY_BYTES_DEFAULT,
+  });
+  stack.defer(() => touch.close());
+  engine.addListener(touch.listener());
+  return touch;
+}
+
+/** The `touch` options of a stream whose profile enables touch, else null. */
+function touchOptionsOf(_stream: StreamView): JsonObject | null {
+  return null; // profiles are not stored with streams yet
 }
 
 /** Opens the subscription tables at `path` and starts the manager. */

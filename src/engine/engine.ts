@@ -262,6 +262,14 @@ export class Engine {
     return this.#waiters.count;
   }
 
+  /**
+   * Takes one slot of the `--waiters-max` budget for a wait run outside the
+   * engine (touch waits); call the returned function when the wait ends.
+   */
+  reserveWaiter(): Result<() => void> {
+    return this.#waiters.reserve();
+  }
+
   /** Committed state of every stream, for tiering (see `StreamRegistry.infos`). */
   streamInfos(): Generator<StreamInfo> {
     return this.#registry.infos();

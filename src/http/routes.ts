@@ -16,6 +16,11 @@ import { getRoutingKeys } from "./routing_keys_route.ts";
 import { getMetrics, getServerDetails } from "./ops_routes.ts";
 import { getSchema, postSchema } from "./schema_route.ts";
 import {
+  getTouchMeta,
+  postTouchActivate,
+  postTouchWait,
+} from "./touch_routes.ts";
+import {
   deleteStream,
   getStream,
   headStream,
@@ -81,6 +86,33 @@ export const STREAM_ROUTES: readonly Route[] = [
       HEAD: { name: "schema_head", access: "read", handle: getSchema },
       // A schema decides which appends every writer may make: `admin`.
       POST: { name: "schema_update", access: "admin", handle: postSchema },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "touch/meta",
+    methods: {
+      GET: { name: "touch_meta", access: "read", handle: getTouchMeta },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "touch/wait",
+    // A wait reads: it reveals only that matching changes were appended.
+    methods: {
+      POST: { name: "touch_wait", access: "read", handle: postTouchWait },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "touch/templates/activate",
+    // Readers declare the templates their waits use (rate-limited per stream).
+    methods: {
+      POST: {
+        name: "touch_templates_activate",
+        access: "read",
+        handle: postTouchActivate,
+      },
     },
   },
   {
