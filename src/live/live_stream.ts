@@ -75,6 +75,8 @@ export interface LiveStreamDeps {
   log: Logger;
   /** Epoch ms. */
   clock: () => number;
+  /** Bytes per read (`TOUCH_BATCH_BYTES_MAX`; tests read less to lag). */
+  batchBytesMax?: number;
 }
 
 /** How a wait ended. */
@@ -97,6 +99,8 @@ interface LiveCounters {
   recordsSkipped: number;
   templatesActivated: number;
   templatesRetired: number;
+  restrictedBatches: number;
+  coarseOnlyBatches: number;
 }
 
 /** One stream's touch runtime. */
@@ -142,6 +146,8 @@ export class LiveStream {
     recordsSkipped: 0,
     templatesActivated: 0,
     templatesRetired: 0,
+    restrictedBatches: 0,
+    coarseOnlyBatches: 0,
   };
   /** Epoch ms of the last wait, for eviction. */
   lastWaitMs: number;
@@ -225,7 +231,10 @@ export class LiveStream {
     while (!this.#closed) {
       const tail = this.#d.tailPos();
       if (tail === undefined || this.#processedPos >= tail) return;
-      const got = await this.#d.read(this.#processedPos, TOUCH_BATCH_BYTES_MAX);
+      const got = await this.#d.read(
+        this.#processedPos,
+        this.#d.batchBytesMax ?? TOUCH_BATCH_BYTES_MAX,
+      );
       if (this.#closed) return;
       if (!got.ok) {
         this.#lastError = got.error.message;
@@ -269,6 +278,8 @@ export class LiveStream {
         isHotKey: (id) => this.journal.isHotKey(id),
       });
       this.#state = out.state;
+      if (out.state.mode === "restricted") this.#counters.restrictedBatches++;
+      if (out.state.mode === "coarseOnly") this.#counters.coarseOnlyBatches++;
       if (this.#state.lastError !== null) {
         this.#lastError = this.#state.lastError;
       }
@@ -626,6 +637,8 @@ export class LiveStream {
       fineTouchesDroppedColdTotal: c.fineDroppedCold,
       missingBeforeErrorsTotal: c.missingBeforeErrors,
       flushesTotal: this.#counters.flushes,
+      restrictedBatchesTotal: this.#counters.restrictedBatches,
+      coarseOnlyBatchesTotal: this.#counters.coarseOnlyBatches,
       waitsTouchedTotal: this.#counters.waitsTouched,
       waitsTimeoutTotal: this.#counters.waitsTimeout,
       waitsStaleTotal: this.#counters.waitsStale,

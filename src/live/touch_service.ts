@@ -64,6 +64,8 @@ export interface TouchServiceOptions {
   memoryBytesMax: number;
   /** Epoch ms; `Date.now` by default. */
   clock?: () => number;
+  /** Bytes the processor reads at a time (tests lower it to make lag). */
+  batchBytesMax?: number;
 }
 
 /** Every touch runtime of the node. */
@@ -192,6 +194,7 @@ export class TouchService implements TouchApi {
       store: this.#o.store,
       log: this.#o.log,
       clock: this.#clock,
+      batchBytesMax: this.#o.batchBytesMax,
     });
   }
 
