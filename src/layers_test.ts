@@ -29,7 +29,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
   "index/": ["objectstore/", "storage/", "_wasm/"],
-  "engine/": ["protocol/", "storage/", "schema/"],
+  "engine/": ["protocol/", "storage/", "schema/", "profiles/"],
   "tier/": [
     "engine/",
     "protocol/",
@@ -47,6 +47,7 @@ const MAY_IMPORT: Record<string, string[]> = {
     "auth/",
     "metrics/",
     "schema/",
+    "profiles/",
   ],
   "metrics/": ["engine/", "tier/", "objectstore/"],
   "subscriptions/": ["protocol/", "engine/", "storage/"],

@@ -24,8 +24,11 @@ for (const kind of PROFILE_KINDS) {
     assert.deepEqual(planned.value.boundaries, [{ position: 0, version: 1 }]);
     assert.deepEqual(planned.value.routingKey, registry.routingKey);
     // The canonical registry itself is left as it was.
-    assert.equal(typeof (registry.search!.fields as Record<string, {
-      bindings: unknown[];
-    }>)[Object.keys(registry.search!.fields)[0]].bindings[0], "string");
+    assert.equal(
+      typeof (registry.search!.fields as Record<string, {
+        bindings: unknown[];
+      }>)[Object.keys(registry.search!.fields)[0]].bindings[0],
+      "string",
+    );
   });
 }
