@@ -6,7 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { startTestServer } from "./_server.ts";
+import { decodeManifest } from "../src/objectstore/manifest.ts";
+import { FsObjectStore } from "../src/objectstore/fs.ts";
+import { killServer, spawnServer, startTestServer } from "./_server.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
 
@@ -337,5 +339,130 @@ Deno.test("profiles, options and canonical registries survive a restart; normali
     await first.close().catch(() => {});
     await second?.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("kill -9 after a profile install: the acknowledged profile, registry and normalized records are there after a restart", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-profile-crash-" });
+  let server = await spawnServer(dir);
+  try {
+    const base = `${server.url}/v1/stream`;
+    assert.equal((await send(`${base}/ev`, "PUT")).status, 201);
+    const installed = await send(`${base}/ev/_profile`, "POST", {
+      profile: { kind: "evlog", redactKeys: ["pin"] },
+    });
+    assert.equal(installed.status, 200);
+    assert.equal(
+      (await send(`${base}/ev`, "POST", { requestId: "a", pin: "1" })).status,
+      204,
+    );
+    const schema = (await send(`${base}/ev/_schema`, "GET")).json;
+    await killServer(server);
+    server = await spawnServer(dir);
+    const again = `${server.url}/v1/stream`;
+    assert.deepEqual(
+      (await send(`${again}/ev/_profile`, "GET")).json,
+      installed.json,
+    );
+    assert.deepEqual((await send(`${again}/ev/_schema`, "GET")).json, schema);
+    assert.equal(
+      (await send(`${again}/ev`, "POST", { requestId: "b", pin: "2" })).status,
+      204,
+    );
+    const records = (await send(`${again}/ev?offset=-1`, "GET")).json;
+    assert.deepEqual(
+      records.map((r: { requestId: string; context: { pin: string } }) => [
+        r.requestId,
+        r.context.pin,
+      ]),
+      [["a", "[REDACTED]"], ["b", "[REDACTED]"]],
+    );
+    const keyed = (await send(`${again}/ev?offset=-1&key=a`, "GET")).json;
+    assert.equal(keyed.length, 1);
+  } finally {
+    await killServer(server);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("profiles are published in the manifest and restored by --bootstrap", async () => {
+  const objects = await Deno.makeTempDir({
+    prefix: "streambed-profile-objects-",
+  });
+  const tiered = {
+    objectStore: { kind: "fs" as const, dir: objects },
+    segment: { segmentBytes: 4096, segmentAgeMs: 50 },
+  };
+  const first = await startTestServer(tiered);
+  let second: Server | undefined;
+  try {
+    const base = `${first.url}/v1/stream`;
+    assert.equal((await send(`${base}/ev`, "PUT")).status, 201);
+    const installed = await send(`${base}/ev/_profile`, "POST", {
+      profile: { kind: "evlog", redactKeys: ["pin"] },
+    });
+    assert.equal(installed.status, 200);
+    assert.equal((await send(`${base}/sp`, "PUT")).status, 201);
+    const sp = await send(`${base}/sp/_profile`, "POST", {
+      profile: { kind: "state-protocol" },
+    });
+    assert.equal(sp.status, 200);
+    for (let i = 0; i < 40; i++) {
+      const batch = Array.from({ length: 10 }, (_, k) => ({
+        requestId: `r${i * 10 + k}`,
+        pad: "p".repeat(40),
+      }));
+      assert.equal((await send(`${base}/ev`, "POST", batch)).status, 204);
+    }
+    const all = (await send(`${base}/ev?offset=-1`, "GET")).json;
+    const schema = (await send(`${base}/ev/_schema`, "GET")).json;
+    // Wait until both manifests are published with everything.
+    const store = new FsObjectStore({ root: objects });
+    for (let i = 0;; i++) {
+      const details = (await send(`${base}/ev/_details`, "GET")).json;
+      const keys = (await store.list("streams/")).keys
+        .filter((k) => k.endsWith("/manifest.json"));
+      const manifests = await Promise.all(
+        keys.map(async (k) => decodeManifest((await store.get(k))!, k)),
+      );
+      if (
+        details.uploadedThroughOffset === details.tailOffset &&
+        manifests.length === 2 &&
+        manifests.every((m) => m.profile !== undefined)
+      ) {
+        const byName = new Map(manifests.map((m) => [m.name, m]));
+        assert.deepEqual(byName.get("ev")!.profile, installed.json.profile);
+        assert.deepEqual(byName.get("sp")!.profile, sp.json.profile);
+        break;
+      }
+      assert.ok(i < 400, "never published");
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    await first.close();
+    second = await startTestServer({
+      ...tiered,
+      objectStore: { ...tiered.objectStore, bootstrap: true },
+    });
+    const again = `${second.url}/v1/stream`;
+    assert.deepEqual(
+      (await send(`${again}/ev/_profile`, "GET")).json,
+      installed.json,
+    );
+    assert.deepEqual((await send(`${again}/sp/_profile`, "GET")).json, sp.json);
+    assert.deepEqual((await send(`${again}/ev/_schema`, "GET")).json, schema);
+    assert.deepEqual((await send(`${again}/ev?offset=-1`, "GET")).json, all);
+    assert.equal(
+      (await send(`${again}/ev`, "POST", { requestId: "z", pin: "9" })).status,
+      204,
+    );
+    const last = (await send(`${again}/ev?offset=-1&key=z`, "GET")).json;
+    assert.equal(last[0].context.pin, "[REDACTED]");
+    assert.equal((await send(`${again}/sp`, "POST", [{}])).status, 400);
+  } finally {
+    await first.close().catch(() => {});
+    await second?.close();
+    await Deno.remove(first.dataDir, { recursive: true });
+    if (second) await Deno.remove(second.dataDir, { recursive: true });
+    await Deno.remove(objects, { recursive: true });
   }
 });
