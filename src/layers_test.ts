@@ -30,7 +30,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
   "index/": ["objectstore/", "storage/", "_wasm/"],
-  "engine/": ["protocol/", "storage/", "schema/"],
+  "engine/": ["protocol/", "storage/", "schema/", "profiles/"],
   "tier/": [
     "engine/",
     "protocol/",
@@ -48,6 +48,7 @@ const MAY_IMPORT: Record<string, string[]> = {
     "auth/",
     "metrics/",
     "schema/",
+    "profiles/",
     "live/",
   ],
   "metrics/": ["engine/", "tier/", "objectstore/"],

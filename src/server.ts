@@ -14,7 +14,7 @@ import { KeyStore } from "./auth/key_store.ts";
 import type { Config } from "./config.ts";
 import { compactionOptions } from "./engine/compactor.ts";
 import { Engine } from "./engine/engine.ts";
-import type { StreamInfo, StreamView } from "./engine/types.ts";
+import type { StreamInfo } from "./engine/types.ts";
 import { StartupError, type StreamError } from "./errors.ts";
 import { BodyBudget } from "./http/body.ts";
 import type { OpsContext } from "./http/context.ts";
@@ -42,7 +42,6 @@ import { Tier } from "./tier/tier.ts";
 import { TouchService } from "./live/touch_service.ts";
 import { SqliteLiveTemplateStore } from "./storage/live_template_store.ts";
 import { TOUCH_MEMORY_BYTES_DEFAULT } from "./limits.ts";
-import type { JsonObject } from "./profiles/profile.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
 import { openObjectStore } from "./objectstore/open.ts";
 
@@ -479,7 +478,6 @@ async function openTouch(
   stack.defer(() => store.close());
   const touch = await TouchService.open({
     engine,
-    touchOptionsOf: touchOptionsOf,
     store,
     log,
     memoryBytesMax: TOUCH_MEMORY_BYTES_DEFAULT,
@@ -487,11 +485,6 @@ async function openTouch(
   stack.defer(() => touch.close());
   engine.addListener(touch.listener());
   return touch;
-}
-
-/** The `touch` options of a stream whose profile enables touch, else null. */
-function touchOptionsOf(_stream: StreamView): JsonObject | null {
-  return null; // profiles are not stored with streams yet
 }
 
 /** Opens the subscription tables at `path` and starts the manager. */

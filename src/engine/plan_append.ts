@@ -14,6 +14,7 @@ import { decideProducer, type ProducerState } from "../protocol/producer.ts";
 import type { ClosedBy, WalOp } from "../storage/wal_store.ts";
 import { appendTime, chunkAt, frameBody, type Framed, tailOf } from "./ops.ts";
 import { checkMessages } from "./schemas.ts";
+import { normalizeFramed } from "./stream_profiles.ts";
 import type { StreamState } from "./stream_state.ts";
 import type { AppendOutcome, AppendRequest } from "./types.ts";
 
@@ -37,10 +38,14 @@ export type AppendCheck =
   | { kind: "write"; write: AppendWrite }
   | { kind: "echo"; answer: () => AppendOutcome };
 
-/** Checks `request` against the assigned state of `state`. */
+/**
+ * Checks `request` against the assigned state of `state`; `now` stamps
+ * what the stream's profile fills in (a missing event time).
+ */
 export function checkAppend(
   state: StreamState,
   request: AppendRequest,
+  now: number,
 ): Result<AppendCheck> {
   if (state.closed) return checkClosed(state, request);
   const shape = checkShape(state, request);
@@ -89,7 +94,7 @@ export function checkAppend(
           current.epoch !== decision.next.epoch;
     }
   }
-  const framed = checkSeqAndFrame(state, request);
+  const framed = checkSeqAndFrame(state, request, now);
   if (!framed.ok) return framed;
   return ok({
     kind: "write",
@@ -128,10 +133,14 @@ function checkShape(
   return ok(undefined);
 }
 
-/** `Stream-Seq` must grow; then the body is framed into records. */
+/**
+ * `Stream-Seq` must grow; then the body is framed into records, normalized
+ * by the stream's profile, and checked against its schema.
+ */
 function checkSeqAndFrame(
   state: StreamState,
   request: AppendRequest,
+  now: number,
 ): Result<Framed> {
   if (
     request.streamSeq !== undefined && state.streamSeq !== null &&
@@ -145,7 +154,9 @@ function checkSeqAndFrame(
   if (request.body.length === 0) {
     return ok({ bytes: request.body, lengths: [] });
   }
-  const framed = frameBody(request.body, state.json, false);
+  const parsed = frameBody(request.body, state.json, false);
+  if (!parsed.ok) return parsed;
+  const framed = normalizeFramed(state.profile, parsed.value, now);
   if (!framed.ok) return framed;
   const valid = checkMessages(state, framed.value);
   return valid.ok ? framed : valid;

@@ -7,6 +7,7 @@
 
 import type { Result, StreamError } from "../errors.ts";
 import type { ProducerHeaders } from "../protocol/headers.ts";
+import type { ProfileOptions } from "../profiles/profile.ts";
 import type { Registry } from "../schema/registry.ts";
 
 /** A fork request (`Stream-Forked-From` and friends). */
@@ -97,6 +98,8 @@ export interface StreamView {
   expiresAtMs: number | null;
   /** Creation time, epoch ms. */
   createdAtMs: number;
+  /** The committed profile's options (`{kind: "generic"}` when none was declared). */
+  profile?: ProfileOptions;
 }
 
 /**
@@ -114,6 +117,13 @@ export interface StreamInfo extends StreamView {
    * change (tiering publishes it beside the manifest).
    */
   schemaRegistry: Registry | null;
+  /**
+   * The committed profile's options, defaults filled in (`{kind:
+   * "generic"}` when none was declared); a new object after each change.
+   * Tiering publishes it in the manifest; other parts read their settings
+   * from it (a `state-protocol` stream's `touch` options).
+   */
+  profile: ProfileOptions;
 }
 
 /** Result of a create. */
@@ -187,6 +197,11 @@ export interface StreamListener {
   appended?(stream: StreamView): void;
   /** A stream's schema registry changed (the change committed). */
   schemaChanged?(stream: StreamView): void;
+  /**
+   * A stream's profile changed (the change committed; `stream.profile` is
+   * the new one, `previous` the one it replaced).
+   */
+  profileChanged?(stream: StreamView, previous: ProfileOptions): void;
   /** A stream was deleted, soft-deleted or expired. */
   deleted?(name: string): void;
 }

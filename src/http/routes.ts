@@ -14,6 +14,7 @@ import { getIndexStatus } from "./index_status_route.ts";
 import { listStreams } from "./list_route.ts";
 import { getRoutingKeys } from "./routing_keys_route.ts";
 import { getMetrics, getServerDetails } from "./ops_routes.ts";
+import { getProfile, postProfile } from "./profile_route.ts";
 import { getSchema, postSchema } from "./schema_route.ts";
 import {
   getTouchMeta,
@@ -86,6 +87,16 @@ export const STREAM_ROUTES: readonly Route[] = [
       HEAD: { name: "schema_head", access: "read", handle: getSchema },
       // A schema decides which appends every writer may make: `admin`.
       POST: { name: "schema_update", access: "admin", handle: postSchema },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "_profile",
+    methods: {
+      GET: { name: "profile_get", access: "read", handle: getProfile },
+      HEAD: { name: "profile_head", access: "read", handle: getProfile },
+      // A profile rewrites every writer's appends: `admin`, like a schema.
+      POST: { name: "profile_update", access: "admin", handle: postProfile },
     },
   },
   {

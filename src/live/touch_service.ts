@@ -55,9 +55,10 @@ export interface TouchServiceOptions {
   engine: TouchEngine;
   /**
    * The stream's validated `profile.touch` object when its profile is
-   * `state-protocol` with `touch.enabled`, else null.
+   * `state-protocol` with `touch.enabled`, else null (default:
+   * `touchOptionsOf`, from the stream's committed profile).
    */
-  touchOptionsOf(stream: StreamView): JsonObject | null;
+  touchOptionsOf?(stream: StreamView): JsonObject | null;
   store: LiveTemplateStore;
   log: Logger;
   /** Bytes all journals may hold together. */
@@ -68,9 +69,24 @@ export interface TouchServiceOptions {
   batchBytesMax?: number;
 }
 
+/**
+ * The `touch` options of a stream whose committed profile is
+ * `state-protocol` with `touch.enabled: true`, else null.
+ */
+export function touchOptionsOf(stream: StreamView): JsonObject | null {
+  const profile = stream.profile;
+  if (profile === undefined || profile.kind !== "state-protocol") return null;
+  const touch = profile.touch;
+  if (touch === null || typeof touch !== "object" || Array.isArray(touch)) {
+    return null;
+  }
+  return (touch as JsonObject).enabled === true ? touch as JsonObject : null;
+}
+
 /** Every touch runtime of the node. */
 export class TouchService implements TouchApi {
   readonly #o: TouchServiceOptions;
+  readonly #optionsOf: (stream: StreamView) => JsonObject | null;
   readonly #hasher: KeyHasher;
   readonly #clock: () => number;
   readonly #streams = new Map<string, LiveStream>();
@@ -80,6 +96,7 @@ export class TouchService implements TouchApi {
     this.#o = o;
     this.#hasher = hasher;
     this.#clock = o.clock ?? Date.now;
+    this.#optionsOf = o.touchOptionsOf ?? touchOptionsOf;
   }
 
   /**
@@ -90,7 +107,7 @@ export class TouchService implements TouchApi {
     const service = new TouchService(o, await KeyHasher.create());
     const enabled = new Set<number>();
     for (const info of o.engine.streamInfos()) {
-      if (!info.softDeleted && o.touchOptionsOf(info) !== null) {
+      if (!info.softDeleted && service.#optionsOf(info) !== null) {
         enabled.add(info.id);
       }
     }
@@ -109,7 +126,7 @@ export class TouchService implements TouchApi {
   listener(): StreamListener {
     return {
       appended: (view) => this.#changed(view, false),
-      schemaChanged: (view) => this.#changed(view, true),
+      profileChanged: (view) => this.#changed(view, true),
       deleted: (name) => this.#drop(name, true),
     };
   }
@@ -122,7 +139,7 @@ export class TouchService implements TouchApi {
   #changed(view: StreamView, profileMayChange: boolean): void {
     const live = this.#streams.get(view.name);
     if (live === undefined) {
-      if (profileMayChange && this.#o.touchOptionsOf(view) === null) {
+      if (profileMayChange && this.#optionsOf(view) === null) {
         this.#o.store.deleteStream(view.id);
       }
       return;
@@ -131,7 +148,7 @@ export class TouchService implements TouchApi {
       this.#drop(view.name, false);
       return;
     }
-    const touch = this.#o.touchOptionsOf(view);
+    const touch = this.#optionsOf(view);
     if (touch === null) this.#drop(view.name, true);
     else if (!sameOptions(touch, live.touch)) this.#drop(view.name, false);
     else live.kick();
@@ -152,7 +169,7 @@ export class TouchService implements TouchApi {
     if (view === undefined) {
       return fail("stream_not_found", `Stream "${name}" not found`);
     }
-    const touch = this.#o.touchOptionsOf(view);
+    const touch = this.#optionsOf(view);
     let live = this.#streams.get(name);
     if (touch === null) {
       if (live !== undefined) this.#drop(name, true);

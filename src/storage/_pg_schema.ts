@@ -75,6 +75,9 @@ export const MIGRATIONS: readonly string[] = [
      stream_id bigint PRIMARY KEY REFERENCES streams (id) ON DELETE CASCADE,
      registry text NOT NULL
    );`,
+  // Stream profiles: kind and options (JSON text); NULL for generic.
+  `ALTER TABLE streams ADD COLUMN profile_kind text;
+   ALTER TABLE streams ADD COLUMN profile_json text;`,
 ];
 
 /** The version this code writes and reads. */
