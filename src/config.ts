@@ -137,6 +137,8 @@ export interface LimitsConfig {
   streamNameBytesMax: number;
   /** Live readers (long-poll and SSE) waiting at once before 503. */
   waitersMax: number;
+  /** Bytes all touch journals may hold before the least recently waited goes. */
+  touchMemoryBytes: number;
   /** Streams per page of `GET /v1/streams`. */
   listPageMax: number;
   /** Longest routing key (`Stream-Key`, `?key=`), in UTF-8 bytes. */
@@ -635,6 +637,16 @@ export const OPTION_TABLE: OptionTable = {
       max: 10_000_000,
       default: 10_000,
       doc: "live readers waiting at once before 503",
+    },
+    touchMemoryBytes: {
+      flag: "touch-memory-bytes",
+      env: "DS_TOUCH_MEMORY_BYTES",
+      kind: "int",
+      min: 1,
+      max: 1024 * 1024 * MIB,
+      default: 256 * MIB,
+      doc:
+        "bytes all touch journals may hold before the least recently waited is evicted",
     },
     listPageMax: {
       flag: "list-page-max",

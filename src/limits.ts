@@ -246,5 +246,3 @@ export const TOUCH_SETTLE_POLL_MS = 25;
 /** Default and largest `timeoutMs` of `touch/meta?settle=flush`. */
 export const TOUCH_SETTLE_TIMEOUT_DEFAULT_MS = 30_000;
 export const TOUCH_SETTLE_TIMEOUT_MAX_MS = 120_000;
-/** Bytes all touch journals of the node may hold (touch-live.md §5, §10). */
-export const TOUCH_MEMORY_BYTES_DEFAULT = 256 * MIB;

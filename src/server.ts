@@ -41,7 +41,6 @@ import { streamDetails, streamIndexStatus } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
 import { TouchService } from "./live/touch_service.ts";
 import { SqliteLiveTemplateStore } from "./storage/live_template_store.ts";
-import { TOUCH_MEMORY_BYTES_DEFAULT } from "./limits.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
 import { openObjectStore } from "./objectstore/open.ts";
 
@@ -480,7 +479,7 @@ async function openTouch(
     engine,
     store,
     log,
-    memoryBytesMax: TOUCH_MEMORY_BYTES_DEFAULT,
+    memoryBytesMax: config.limits.touchMemoryBytes,
   });
   stack.defer(() => touch.close());
   engine.addListener(touch.listener());

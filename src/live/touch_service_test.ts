@@ -437,3 +437,26 @@ Deno.test("TouchService: validation answers 400 before anything waits", async ()
     await h.close();
   }
 });
+
+Deno.test("TouchService: journals over the memory cap are evicted, least recently waited first", async () => {
+  const h = await open({ memoryBytesMax: 1 });
+  try {
+    for (const name of ["a", "b"]) {
+      await create(h, name);
+      h.profiles.set(name, touchOptions());
+    }
+    const cursorA = await cursorOf(h, "a");
+    // Opening b's journal puts the node over the cap: a (no waits) goes.
+    await meta(h, "b");
+    assert.equal(h.service.size, 1);
+    const r = await h.service.wait("a", {
+      cursor: cursorA,
+      keys: ["x"],
+      timeoutMs: 0,
+    }, new AbortController().signal);
+    assert.ok(r.ok && r.value !== null);
+    assert.equal(r.value.stale, true);
+  } finally {
+    await h.close();
+  }
+});
