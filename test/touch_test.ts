@@ -405,3 +405,20 @@ Deno.test("touch over HTTP: a restart answers stale and keeps the templates", as
     await second.close();
   }
 });
+
+Deno.test("touch over HTTP: a wait longer than 5 s answers at its timeout, not 408", async () => {
+  const server = await startTestServer();
+  const base = `${server.url}/v1/stream`;
+  try {
+    await touchStream(base, "app");
+    const r = await send(`${base}/app/touch/wait`, "POST", {
+      cursor: "now",
+      keys: ["a"],
+      timeoutMs: 6000,
+    });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.touched, false);
+  } finally {
+    await server.close();
+  }
+});

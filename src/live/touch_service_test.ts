@@ -460,3 +460,29 @@ Deno.test("TouchService: journals over the memory cap are evicted, least recentl
     await h.close();
   }
 });
+
+Deno.test("TouchService: waits heartbeat their templates; last-seen is written on persist and close", async () => {
+  const h = await open();
+  try {
+    await create(h, "app");
+    h.profiles.set("app", touchOptions());
+    activate(h, "app", "public.todos", FIELDS);
+    const id = h.engine.view("app")!.id;
+    const activatedSeen = h.store.load(id)[0].lastSeenAtMs;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const w = await h.service.wait("app", {
+      cursor: "now",
+      keys: [WATCH],
+      templateIdsUsed: [TID],
+      timeoutMs: 0,
+    }, new AbortController().signal);
+    assert.ok(w.ok);
+    assert.equal(h.store.load(id)[0].lastSeenAtMs, activatedSeen);
+    const live = h.service.runtime("app");
+    assert.ok(live.ok);
+    live.value.persistLastSeen();
+    assert.ok(h.store.load(id)[0].lastSeenAtMs > activatedSeen);
+  } finally {
+    await h.close();
+  }
+});
