@@ -17,12 +17,9 @@ import type { Logger } from "../log.ts";
 import type { JsonObject } from "../profiles/profile.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 import { storedMessageEnds } from "../protocol/json.ts";
-import type {
-  LiveTemplateRow,
-  LiveTemplateStore,
-} from "../storage/live_template_store.ts";
+import type { LiveTemplateStore } from "../storage/live_template_store.ts";
 import { TouchJournal, type WaitQuery } from "../touch/journal.ts";
-import type { FieldEncoding, KeyHasher } from "../touch/keys.ts";
+import type { KeyHasher } from "../touch/keys.ts";
 import {
   type Change,
   changeFromRecord,
@@ -35,13 +32,12 @@ import {
   releaseCoarse,
   type Touch,
 } from "../touch/processor.ts";
-import {
-  type ActivateRequest,
-  type ActivateResult,
-  type TemplateEntry,
-  type TemplateLimits,
-  TemplateRegistry,
+import type {
+  ActivateRequest,
+  ActivateResult,
+  TemplateLimits,
 } from "../touch/templates.ts";
+import { StoredTemplates } from "./stored_templates.ts";
 import {
   planWait,
   startWait,
@@ -97,8 +93,6 @@ interface LiveCounters {
   waitsStale: number;
   waitsAborted: number;
   recordsSkipped: number;
-  templatesActivated: number;
-  templatesRetired: number;
   restrictedBatches: number;
   coarseOnlyBatches: number;
 }
@@ -110,13 +104,10 @@ export class LiveStream {
   /** The profile's touch options this runtime was built for. */
   readonly touch: JsonObject;
   readonly journal: TouchJournal;
-  readonly templates: TemplateRegistry;
+  readonly templates: StoredTemplates;
   readonly #d: LiveStreamDeps;
   readonly #popts: ProcessorOptions;
   readonly #bucketMs: number;
-  readonly #limits: TemplateLimits;
-  readonly #persistEveryMs: number;
-  readonly #gcEveryMs: number;
   #state: ProcessorState;
   /** Next position the processor reads. */
   #processedPos: number;
@@ -128,13 +119,7 @@ export class LiveStream {
   #again = false;
   #closed = false;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
-  #maintenance: ReturnType<typeof setInterval>;
-  #lastPersistMs: number;
-  #lastGcMs: number;
   #lastError: string | null = null;
-  readonly #persistedSeen = new Map<string, number>();
-  readonly #createdAt = new Map<string, number>();
-  readonly #retiredAt = new Map<string, number>();
   readonly #waits = new Set<PendingWait>();
   readonly #counters: LiveCounters = {
     scans: 0,
@@ -144,8 +129,6 @@ export class LiveStream {
     waitsStale: 0,
     waitsAborted: 0,
     recordsSkipped: 0,
-    templatesActivated: 0,
-    templatesRetired: 0,
     restrictedBatches: 0,
     coarseOnlyBatches: 0,
   };
@@ -162,36 +145,15 @@ export class LiveStream {
     const jopts = journalOptions(deps.touch);
     this.#bucketMs = jopts.bucketMs;
     this.journal = new TouchJournal(jopts, deps.clock);
-    const t = deps.touch.templates as Record<string, number>;
-    this.#limits = {
-      defaultInactivityTtlMs: t.defaultInactivityTtlMs,
-      maxActiveTemplatesPerEntity: t.maxActiveTemplatesPerEntity,
-      maxActiveTemplatesPerStream: t.maxActiveTemplatesPerStream,
-      activationRateLimitPerMinute: t.activationRateLimitPerMinute,
-    };
-    this.#persistEveryMs = t.lastSeenPersistIntervalMs;
-    this.#gcEveryMs = t.gcIntervalMs;
-    this.templates = new TemplateRegistry(
-      deps.hasher,
-      this.#limits,
-      deps.clock,
-    );
+    this.templates = new StoredTemplates(deps);
     this.#state = initialState(this.#popts, now);
     this.#processedPos = deps.startPos;
-    this.#lastPersistMs = now;
-    this.#lastGcMs = now;
     this.lastWaitMs = now;
-    this.#restoreTemplates();
-    this.#maintenance = setInterval(
-      () => this.#maintain(),
-      Math.min(this.#persistEveryMs, this.#gcEveryMs),
-    );
-    Deno.unrefTimer(this.#maintenance);
   }
 
   /** The template limits of the profile. */
   get limits(): TemplateLimits {
-    return this.#limits;
+    return this.templates.limits;
   }
 
   /** Bytes this runtime holds, roughly (the journal's table dominates). */
@@ -455,132 +417,7 @@ export class LiveStream {
    */
   activate(req: ActivateRequest): ActivateResult {
     const tail = this.#d.tailPos() ?? this.#processedPos;
-    const result = this.templates.activate(req, tail, this.journal.cursor());
-    const now = this.#d.clock();
-    const changed = new Set<string>();
-    for (const a of result.activated) {
-      const e = this.templates.get(a.templateId)!;
-      if (!this.#createdAt.has(e.id)) this.#createdAt.set(e.id, now);
-      this.#retiredAt.delete(e.id);
-      changed.add(e.id);
-    }
-    this.#counters.templatesActivated += result.activated.length;
-    for (const r of result.retired) {
-      this.#retiredAt.set(r.templateId, now);
-      changed.add(r.templateId);
-      this.#d.log.info(
-        `touch template ${r.templateId} of "${this.name}" retired: cap_exceeded`,
-      );
-    }
-    this.#counters.templatesRetired += result.retired.length;
-    this.#persist(changed);
-    return result;
-  }
-
-  #restoreTemplates(): void {
-    for (const row of this.#d.store.load(this.streamId)) {
-      const entry: TemplateEntry = {
-        id: row.templateId,
-        entity: row.entity,
-        fields: row.fields.map((name, i) => ({
-          name,
-          encoding: row.encodings[i] as FieldEncoding,
-        })),
-        // Processing starts at the tail, past every stored activation point.
-        activeFromSeq: row.activeFromPos,
-        state: row.state,
-        lastSeenMs: row.lastSeenAtMs,
-        inactivityTtlMs: row.inactivityTtlMs,
-        retiredReason: row.retiredReason === "inactivity"
-          ? "inactivity"
-          : row.retiredReason === "cap_exceeded"
-          ? "cap_exceeded"
-          : null,
-      };
-      if (!this.templates.restore(entry)) {
-        this.#d.log.warn(
-          `touch template row ${row.templateId} of "${this.name}" does not match its fields; ignored`,
-        );
-        continue;
-      }
-      this.#createdAt.set(row.templateId, row.createdAtMs);
-      if (row.retiredAtMs !== null) {
-        this.#retiredAt.set(row.templateId, row.retiredAtMs);
-      }
-      this.#persistedSeen.set(row.templateId, row.lastSeenAtMs);
-    }
-  }
-
-  #persist(ids: Iterable<string>): void {
-    const rows: LiveTemplateRow[] = [];
-    for (const id of ids) {
-      const e = this.templates.get(id);
-      if (e === undefined) continue;
-      rows.push({
-        streamId: this.streamId,
-        templateId: e.id,
-        entity: e.entity,
-        fields: e.fields.map((f) => f.name),
-        encodings: e.fields.map((f) => f.encoding),
-        state: e.state,
-        createdAtMs: this.#createdAt.get(e.id) ?? e.lastSeenMs,
-        lastSeenAtMs: e.lastSeenMs,
-        inactivityTtlMs: e.inactivityTtlMs,
-        activeFromPos: e.activeFromSeq,
-        retiredAtMs: e.state === "retired"
-          ? this.#retiredAt.get(e.id) ?? e.lastSeenMs
-          : null,
-        retiredReason: e.state === "retired" ? e.retiredReason : null,
-      });
-      this.#persistedSeen.set(e.id, e.lastSeenMs);
-    }
-    try {
-      this.#d.store.put(rows);
-    } catch (error) {
-      this.#d.log.error(
-        `storing touch templates of "${this.name}" failed`,
-        error,
-      );
-    }
-  }
-
-  /** Writes newer last-seen times, then retires idle templates (GC). */
-  #maintain(): void {
-    const now = this.#d.clock();
-    if (now - this.#lastPersistMs >= this.#persistEveryMs) {
-      this.persistLastSeen();
-      this.#lastPersistMs = now;
-    }
-    if (now - this.#lastGcMs >= this.#gcEveryMs) {
-      this.gc();
-      this.#lastGcMs = now;
-    }
-  }
-
-  /** Writes the last-seen time of templates seen since the last write. */
-  persistLastSeen(): void {
-    const stale: string[] = [];
-    for (const e of this.templates.entries()) {
-      if (e.lastSeenMs > (this.#persistedSeen.get(e.id) ?? -1)) {
-        stale.push(e.id);
-      }
-    }
-    this.#persist(stale);
-  }
-
-  /** Retires templates idle past their TTL; returns their ids. */
-  gc(): string[] {
-    const retired = this.templates.gc();
-    const now = this.#d.clock();
-    for (const id of retired) {
-      this.#retiredAt.set(id, now);
-      this.#d.log.info(
-        `touch template ${id} of "${this.name}" retired: inactivity`,
-      );
-    }
-    this.#counters.templatesRetired += retired.length;
-    this.#persist(retired);
-    return retired;
+    return this.templates.activate(req, tail, this.journal.cursor());
   }
 
   // ---- meta and lifecycle ----------------------------------------------------
@@ -643,8 +480,8 @@ export class LiveStream {
       waitsTimeoutTotal: this.#counters.waitsTimeout,
       waitsStaleTotal: this.#counters.waitsStale,
       waitsAbortedTotal: this.#counters.waitsAborted,
-      templatesActivatedTotal: this.#counters.templatesActivated,
-      templatesRetiredTotal: this.#counters.templatesRetired,
+      templatesActivatedTotal: this.templates.activatedTotal,
+      templatesRetiredTotal: this.templates.retiredTotal,
     };
   }
 
@@ -655,9 +492,8 @@ export class LiveStream {
    */
   close(): void {
     if (this.#closed) return;
-    this.persistLastSeen();
+    this.templates.close();
     this.#closed = true;
-    clearInterval(this.#maintenance);
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
     for (const w of [...this.#waits]) w.finish(this.#woken(true, w.kind));
   }

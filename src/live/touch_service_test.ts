@@ -404,7 +404,7 @@ Deno.test("TouchService: templates persist last-seen and GC retires idle ones", 
     const live = h.service.runtime("app");
     assert.ok(live.ok);
     await new Promise((resolve) => setTimeout(resolve, 5));
-    const retired = live.value.gc();
+    const retired = live.value.templates.gc();
     assert.equal(retired.length, 1);
     const rows = h.store.load(h.engine.view("app")!.id);
     assert.equal(rows[0].state, "retired");
@@ -480,8 +480,37 @@ Deno.test("TouchService: waits heartbeat their templates; last-seen is written o
     assert.equal(h.store.load(id)[0].lastSeenAtMs, activatedSeen);
     const live = h.service.runtime("app");
     assert.ok(live.ok);
-    live.value.persistLastSeen();
+    live.value.templates.persistLastSeen();
     assert.ok(h.store.load(id)[0].lastSeenAtMs > activatedSeen);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("TouchService: retired templates past the stream cap are forgotten, in memory and stored", async () => {
+  const h = await open();
+  try {
+    await create(h, "app");
+    h.profiles.set(
+      "app",
+      touchOptions({ templates: { maxActiveTemplatesPerStream: 2 } }),
+    );
+    const r = h.service.activate("app", {
+      templates: Array.from({ length: 8 }, (_, i) => ({
+        entity: `e${i}`,
+        fields: [{ name: "id", encoding: "int64" }],
+      })),
+    });
+    assert.ok(r.ok);
+    assert.equal((r.value.activated as unknown[]).length, 8);
+    const live = h.service.runtime("app");
+    assert.ok(live.ok);
+    // 2 active, at most 2 retired kept.
+    assert.equal(live.value.templates.activeCount, 2);
+    assert.equal(live.value.templates.size, 4);
+    const rows = h.store.load(h.engine.view("app")!.id);
+    assert.equal(rows.length, 4);
+    assert.equal(rows.filter((x) => x.state === "active").length, 2);
   } finally {
     await h.close();
   }

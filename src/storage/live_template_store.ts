@@ -46,6 +46,8 @@ export interface LiveTemplateStore {
   load(streamId: number): LiveTemplateRow[];
   /** Inserts or replaces rows, in one transaction. */
   put(rows: readonly LiveTemplateRow[]): void;
+  /** Drops the rows of some templates of stream `streamId`. */
+  deleteTemplates(streamId: number, templateIds: readonly string[]): void;
   /** Drops every row of stream `streamId`. */
   deleteStream(streamId: number): void;
   /** Streams that have rows. */
@@ -72,6 +74,12 @@ export class MemoryLiveTemplateStore implements LiveTemplateStore {
       }
       stream.set(row.templateId, copy(row));
     }
+  }
+
+  /** Drops the rows of some templates of `streamId`. */
+  deleteTemplates(streamId: number, templateIds: readonly string[]): void {
+    const stream = this.#rows.get(streamId);
+    for (const id of templateIds) stream?.delete(id);
   }
 
   /** Drops the rows of `streamId`. */
@@ -114,6 +122,7 @@ export class SqliteLiveTemplateStore implements LiveTemplateStore {
   readonly #load: StatementSync;
   readonly #put: StatementSync;
   readonly #delete: StatementSync;
+  readonly #deleteOne: StatementSync;
   readonly #streams: StatementSync;
   #closed = false;
 
@@ -134,6 +143,9 @@ export class SqliteLiveTemplateStore implements LiveTemplateStore {
     );
     this.#delete = this.#db.prepare(
       `DELETE FROM live_templates WHERE stream_id = ?`,
+    );
+    this.#deleteOne = this.#db.prepare(
+      `DELETE FROM live_templates WHERE stream_id = ? AND template_id = ?`,
     );
     this.#streams = this.#db.prepare(
       `SELECT DISTINCT stream_id FROM live_templates`,
@@ -181,6 +193,19 @@ export class SqliteLiveTemplateStore implements LiveTemplateStore {
           r.retiredReason,
         );
       }
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  /** Drops the rows of some templates of `streamId`, in one transaction. */
+  deleteTemplates(streamId: number, templateIds: readonly string[]): void {
+    if (templateIds.length === 0) return;
+    this.#db.exec("BEGIN");
+    try {
+      for (const id of templateIds) this.#deleteOne.run(streamId, id);
       this.#db.exec("COMMIT");
     } catch (error) {
       this.#db.exec("ROLLBACK");

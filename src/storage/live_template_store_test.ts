@@ -50,6 +50,9 @@ async function contract(open: () => LiveTemplateStore, reopen = open) {
       }),
     ]);
     assert.deepEqual(again.streamIds().sort(), [1, 2]);
+    again.deleteTemplates(2, ["0000000000000001", "ffffffffffffffff"]);
+    assert.deepEqual(again.load(2), []);
+    again.put([row({ templateId: "0000000000000001", streamId: 2 })]);
     again.deleteStream(1);
     assert.deepEqual(again.load(1), []);
     assert.deepEqual(again.streamIds(), [2]);

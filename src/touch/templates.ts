@@ -238,6 +238,11 @@ export class TemplateRegistry {
     return true;
   }
 
+  /** Forgets a template (a retired one past the keep limit). */
+  forget(id: string): void {
+    this.#entries.delete(id);
+  }
+
   /** Every registered template, active and retired. */
   entries(): IterableIterator<TemplateEntry> {
     return this.#entries.values();
