@@ -182,6 +182,7 @@ async function open(
       config,
       streams: () => liveStreams(engine),
       authFailures: () => gate.counts,
+      touch: () => touch.figures(),
     }),
   });
   const http = listen(

@@ -128,6 +128,17 @@ Deno.test("touch over HTTP: 404 until enabled; a wait wakes on a matching append
     assert.equal(woken.json.effectiveWaitKind, "fineKey");
     assert.match(woken.json.cursor as string, /^[0-9a-f]{16}:\d+$/);
     assert.match(woken.json.bucketMaxSourceOffsetSeq as string, /^\d+_\d+$/);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /^streambed_touch_journals 1$/m);
+    assert.match(metrics, /^streambed_touch_changes_total 3$/m);
+    assert.match(
+      metrics,
+      /^streambed_touch_waits_total\{outcome="touched"\} 1$/m,
+    );
+    assert.match(
+      metrics,
+      /^streambed_touch_templates_total\{event="activated"\} 1$/m,
+    );
   } finally {
     await server.close();
   }

@@ -97,6 +97,41 @@ interface LiveCounters {
   coarseOnlyBatches: number;
 }
 
+/** A runtime's monotonic counts (`LiveStream.totals`). */
+export interface LiveTotals {
+  changes: number;
+  table: number;
+  template: number;
+  fine: number;
+  touched: number;
+  timeout: number;
+  stale: number;
+  aborted: number;
+  activated: number;
+  retired: number;
+}
+
+/** Zero counts. */
+export function zeroTotals(): LiveTotals {
+  return {
+    changes: 0,
+    table: 0,
+    template: 0,
+    fine: 0,
+    touched: 0,
+    timeout: 0,
+    stale: 0,
+    aborted: 0,
+    activated: 0,
+    retired: 0,
+  };
+}
+
+/** Adds `b` into `a`. */
+export function addTotals(a: LiveTotals, b: LiveTotals): void {
+  for (const k of Object.keys(a) as (keyof LiveTotals)[]) a[k] += b[k];
+}
+
 /** One stream's touch runtime. */
 export class LiveStream {
   readonly streamId: number;
@@ -421,6 +456,23 @@ export class LiveStream {
   }
 
   // ---- meta and lifecycle ----------------------------------------------------
+
+  /** Monotonic counts of this runtime, for the node's metrics. */
+  totals(): LiveTotals {
+    const c = this.#state.counters;
+    return {
+      changes: c.changes,
+      table: c.tableTouches,
+      template: c.templateTouches,
+      fine: c.fineTouches,
+      touched: this.#counters.waitsTouched,
+      timeout: this.#counters.waitsTimeout,
+      stale: this.#counters.waitsStale,
+      aborted: this.#counters.waitsAborted,
+      activated: this.templates.activatedTotal,
+      retired: this.templates.retiredTotal,
+    };
+  }
 
   /** Nothing pending and the processor caught up with the tail. */
   get settled(): boolean {

@@ -24,7 +24,13 @@ import type { LiveTemplateStore } from "../storage/live_template_store.ts";
 import { KeyHasher } from "../touch/keys.ts";
 import { parseActivateBody } from "../touch/templates.ts";
 import { parseWaitBody } from "../touch/wait.ts";
-import { LiveStream, touchNotEnabled } from "./live_stream.ts";
+import {
+  addTotals,
+  LiveStream,
+  type LiveTotals,
+  touchNotEnabled,
+  zeroTotals,
+} from "./live_stream.ts";
 
 /** What the HTTP routes call. */
 export interface TouchApi {
@@ -90,6 +96,8 @@ export class TouchService implements TouchApi {
   readonly #hasher: KeyHasher;
   readonly #clock: () => number;
   readonly #streams = new Map<string, LiveStream>();
+  /** Counts of runtimes already dropped, so the node's totals never fall. */
+  readonly #dropped: LiveTotals = zeroTotals();
   #closed = false;
 
   private constructor(o: TouchServiceOptions, hasher: KeyHasher) {
@@ -159,6 +167,7 @@ export class TouchService implements TouchApi {
     if (live === undefined) return;
     this.#streams.delete(name);
     live.close();
+    addTotals(this.#dropped, live.totals());
     if (forgetTemplates) this.#o.store.deleteStream(live.streamId);
   }
 
@@ -231,6 +240,45 @@ export class TouchService implements TouchApi {
       );
       this.#drop(live.name, false);
     }
+  }
+
+  /** Gauges and monotonic counts over every runtime, for `/metrics`. */
+  figures(): {
+    journals: number;
+    journalBytes: number;
+    waiters: number;
+    templatesActive: number;
+    changes: number;
+    touches: { table: number; template: number; fine: number };
+    waits: { touched: number; timeout: number; stale: number; aborted: number };
+    templates: { activated: number; retired: number };
+  } {
+    const t = zeroTotals();
+    addTotals(t, this.#dropped);
+    let journalBytes = 0;
+    let waiters = 0;
+    let templatesActive = 0;
+    for (const live of this.#streams.values()) {
+      addTotals(t, live.totals());
+      journalBytes += live.memoryBytes;
+      waiters += live.waiting;
+      templatesActive += live.templates.activeCount;
+    }
+    return {
+      journals: this.#streams.size,
+      journalBytes,
+      waiters,
+      templatesActive,
+      changes: t.changes,
+      touches: { table: t.table, template: t.template, fine: t.fine },
+      waits: {
+        touched: t.touched,
+        timeout: t.timeout,
+        stale: t.stale,
+        aborted: t.aborted,
+      },
+      templates: { activated: t.activated, retired: t.retired },
+    };
   }
 
   /** `GET touch/meta`, waiting for `settle=flush` when asked. */
