@@ -148,6 +148,8 @@ export class LiveStream {
   #processedPos: number;
   #lagRecords = 0;
   #bucketStartMs: number | null = null;
+  /** When the last flush ran; buckets flush at most every `bucketMs`. */
+  #lastFlushMs = -Infinity;
   #bucketMaxPos = -1;
   #flushMaxPos = -1;
   #running = false;
@@ -307,7 +309,7 @@ export class LiveStream {
     this.#queue(coarse, this.#bucketMaxPos);
     if (
       this.#bucketStartMs !== null &&
-      now - this.#bucketStartMs >= this.#bucketMs
+      now - this.#lastFlushMs >= this.#bucketMs
     ) {
       this.flushNow();
     }
@@ -318,6 +320,7 @@ export class LiveStream {
     const info = this.journal.flush();
     this.#bucketStartMs = null;
     if (info === null) return;
+    this.#lastFlushMs = info.flushAtMs;
     this.#counters.flushes++;
     this.#flushMaxPos = this.#bucketMaxPos;
     for (const w of [...this.#waits]) {
@@ -330,7 +333,7 @@ export class LiveStream {
     const now = this.#d.clock();
     const delays: number[] = [];
     if (this.#bucketStartMs !== null) {
-      delays.push(this.#bucketStartMs + this.#bucketMs - now);
+      delays.push(this.#lastFlushMs + this.#bucketMs - now);
     }
     if (this.#state.coarsePending.size > 0) {
       delays.push(
