@@ -48,7 +48,9 @@ import {
 
 /** A read of committed records: what `Engine.read` answers. */
 export interface RecordChunk {
+  /** Position of the first record. */
   startPos: number;
+  /** Where the next read continues. */
   nextPos: number;
   /** Stored JSON messages, each followed by a comma. */
   data: Uint8Array;
@@ -56,10 +58,13 @@ export interface RecordChunk {
 
 /** What a runtime needs from the server. */
 export interface LiveStreamDeps {
+  /** The key hasher (one per node). */
   hasher: KeyHasher;
   /** The validated `profile.touch` object. */
   touch: JsonObject;
+  /** Internal id of the stream. */
   streamId: number;
+  /** Its name. */
   name: string;
   /** The committed tail when the runtime starts: processing begins there. */
   startPos: number;
@@ -67,7 +72,9 @@ export interface LiveStreamDeps {
   read(pos: number, bytesMax: number): Promise<Result<RecordChunk>>;
   /** The committed tail now; undefined once the stream is gone. */
   tailPos(): number | undefined;
+  /** Where templates are kept. */
   store: LiveTemplateStore;
+  /** Logger. */
   log: Logger;
   /** Epoch ms. */
   clock: () => number;
@@ -97,17 +104,30 @@ interface LiveCounters {
   coarseOnlyBatches: number;
 }
 
-/** A runtime's monotonic counts (`LiveStream.totals`). */
+/**
+ * A runtime's monotonic counts (`LiveStream.totals`): changes read, touches
+ * queued by kind, waits answered by outcome, template events.
+ */
 export interface LiveTotals {
+  /** Change records read. */
   changes: number;
+  /** Table-key touches. */
   table: number;
+  /** Template-key touches. */
   template: number;
+  /** Fine touches. */
   fine: number;
+  /** Waits woken. */
   touched: number;
+  /** Waits timed out. */
   timeout: number;
+  /** Waits answered stale. */
   stale: number;
+  /** Waits whose client hung up. */
   aborted: number;
+  /** Template activations. */
   activated: number;
+  /** Template retirements. */
   retired: number;
 }
 
@@ -134,11 +154,15 @@ export function addTotals(a: LiveTotals, b: LiveTotals): void {
 
 /** One stream's touch runtime. */
 export class LiveStream {
+  /** Internal id of the stream. */
   readonly streamId: number;
+  /** Its name. */
   readonly name: string;
   /** The profile's touch options this runtime was built for. */
   readonly touch: JsonObject;
+  /** The journal: a new epoch per runtime. */
   readonly journal: TouchJournal;
+  /** The stream's templates, in step with the store. */
   readonly templates: StoredTemplates;
   readonly #d: LiveStreamDeps;
   readonly #popts: ProcessorOptions;
@@ -172,6 +196,7 @@ export class LiveStream {
   /** Epoch ms of the last wait, for eviction. */
   lastWaitMs: number;
 
+  /** Loads the templates; processing starts at `deps.startPos`. */
   constructor(deps: LiveStreamDeps) {
     this.#d = deps;
     this.streamId = deps.streamId;

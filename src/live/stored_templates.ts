@@ -28,12 +28,17 @@ import {
 
 /** What the templates of one stream need. */
 export interface StoredTemplatesDeps {
+  /** The key hasher. */
   hasher: KeyHasher;
   /** The validated `profile.touch` object. */
   touch: JsonObject;
+  /** Internal id of the stream. */
   streamId: number;
+  /** Its name (for log lines). */
   name: string;
+  /** Where templates are kept. */
   store: LiveTemplateStore;
+  /** Logger. */
   log: Logger;
   /** Epoch ms. */
   clock: () => number;

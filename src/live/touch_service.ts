@@ -58,6 +58,7 @@ export type TouchEngine = Pick<
 
 /** How to build a `TouchService`. */
 export interface TouchServiceOptions {
+  /** The engine: views, reads, the waiter budget. */
   engine: TouchEngine;
   /**
    * The stream's validated `profile.touch` object when its profile is
@@ -65,7 +66,9 @@ export interface TouchServiceOptions {
    * `touchOptionsOf`, from the stream's committed profile).
    */
   touchOptionsOf?(stream: StreamView): JsonObject | null;
+  /** Where templates are kept. */
   store: LiveTemplateStore;
+  /** Logger. */
   log: Logger;
   /** Bytes all journals may hold together. */
   memoryBytesMax: number;
