@@ -85,6 +85,10 @@ export const EXPECTED: Record<string, number[]> = {
   metrics_head: /*         */ [401, 401, 403, 403, 403, 200, 403],
   server_details_get: /*   */ [401, 401, 403, 403, 403, 200, 403],
   server_details_head: /*  */ [401, 401, 403, 403, 403, 200, 403],
+  // The cell's stream has no state-protocol profile: 404 once admitted.
+  touch_meta: /*           */ [401, 401, 404, 403, 403, 404, 403],
+  touch_wait: /*           */ [401, 401, 404, 403, 403, 404, 403],
+  touch_templates_activate: [401, 401, 404, 403, 403, 404, 403],
   jwks_get: /*             */ [200, 200, 200, 200, 200, 200, 200],
   jwks_head: /*            */ [200, 200, 200, 200, 200, 200, 200],
   subscription_get: /*     */ [401, 401, 403, 403, 403, 200, 403],
@@ -168,6 +172,22 @@ function requestFor(
       return { method: "GET", path: "/v1/server/_details" };
     case "server_details_head":
       return { method: "HEAD", path: "/v1/server/_details" };
+    case "touch_meta":
+      return { method: "GET", path: `${s}/touch/meta` };
+    case "touch_wait":
+      return {
+        method: "POST",
+        path: `${s}/touch/wait`,
+        body: JSON.stringify({ cursor: "now", keys: ["k"], timeoutMs: 0 }),
+        headers: JSON_TYPE,
+      };
+    case "touch_templates_activate":
+      return {
+        method: "POST",
+        path: `${s}/touch/templates/activate`,
+        body: JSON.stringify({ templates: [] }),
+        headers: JSON_TYPE,
+      };
     case "jwks_get":
       return { method: "GET", path: "/v1/stream/__ds/jwks.json" };
     case "jwks_head":
