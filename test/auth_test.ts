@@ -76,6 +76,9 @@ export const EXPECTED: Record<string, number[]> = {
   schema_get: /*           */ [401, 401, 200, 403, 403, 200, 403],
   schema_head: /*          */ [401, 401, 200, 403, 403, 200, 403],
   schema_update: /*        */ [401, 401, 403, 403, 403, 200, 403],
+  profile_get: /*          */ [401, 401, 200, 403, 403, 200, 403],
+  profile_head: /*         */ [401, 401, 200, 403, 403, 200, 403],
+  profile_update: /*       */ [401, 401, 403, 403, 403, 200, 403],
   streams_list: /*         */ [401, 401, 200, 403, 403, 200, 200],
   streams_head: /*         */ [401, 401, 200, 403, 403, 200, 200],
   health_get: /*           */ [401, 401, 200, 200, 200, 200, 200],
@@ -150,6 +153,17 @@ function requestFor(
         method: "POST",
         path: `${s}/_schema`,
         body: JSON.stringify({ routingKey: { jsonPointer: "/n" } }),
+        headers: JSON_TYPE,
+      };
+    case "profile_get":
+      return { method: "GET", path: `${s}/_profile` };
+    case "profile_head":
+      return { method: "HEAD", path: `${s}/_profile` };
+    case "profile_update":
+      return {
+        method: "POST",
+        path: `${s}/_profile`,
+        body: JSON.stringify({ profile: { kind: "generic" } }),
         headers: JSON_TYPE,
       };
     case "streams_list":
