@@ -64,7 +64,10 @@ function exportRequest(spans: Record<string, unknown>[]) {
         attributes: [
           { key: "service.name", value: { stringValue: "shop" } },
           { key: "service.version", value: { stringValue: "1.0.0" } },
-          { key: "deployment.environment.name", value: { stringValue: "prod" } },
+          {
+            key: "deployment.environment.name",
+            value: { stringValue: "prod" },
+          },
         ],
       },
       scopeSpans: [{ scope: { name: "bench", version: "1" }, spans }],
@@ -180,7 +183,12 @@ async function main(): Promise<void> {
         },
         body: protoGz,
       },
-      { label: "plain JSON append", url: `${base}/raw`, headers: json, body: raw },
+      {
+        label: "plain JSON append",
+        url: `${base}/raw`,
+        headers: json,
+        body: raw,
+      },
     ];
     console.error(
       `bodies: protobuf ${proto.length} B, gzip ${protoGz.length} B, JSON ${raw.length} B per ${BATCH} spans`,

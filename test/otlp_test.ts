@@ -21,6 +21,9 @@ import {
   decodeTraceResponse,
 } from "../src/profiles/otlp/decode.ts";
 import type { ConfigOverrides } from "../src/config.ts";
+import { testConfig } from "../src/config.ts";
+import { startServer } from "../src/server.ts";
+import { FaultyWal } from "./_faulty_wal.ts";
 import { startTestServer } from "./_server.ts";
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -434,3 +437,37 @@ for (
     });
   });
 }
+
+Deno.test("overload: 503 with Retry-After and a Status body while the WAL refuses writes; the SDK exporter retries and its spans land", async () => {
+  let wal!: FaultyWal;
+  const dir = await Deno.makeTempDir({ prefix: "streambed-otlp-503-" });
+  const server = await startServer(testConfig(dir), {
+    wrapWal: (store) => (wal = new FaultyWal(store)),
+  });
+  try {
+    await createTraces(server.url, "busy");
+    const url = `${server.url}/v1/stream/busy/_otlp/v1/traces`;
+    wal.fault = "full";
+    const refused = await post(url, JSON.stringify(exportBody()), JSON_HEADERS);
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get("retry-after"), "1");
+    assert.equal(JSON.parse(text(refused.bytes)).code, 14);
+    // The exporter's first attempt is refused too; then the disk has room.
+    const failedBefore = wal.failedCommits;
+    const exported = emitSpans(new ProtoExporter({ url }) as SpanExporter);
+    for (let i = 0; wal.failedCommits === failedBefore; i++) {
+      assert.ok(i < 400, "the exporter never tried");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    wal.fault = "none";
+    await exported;
+    const stored = await records(server.url, "busy");
+    assert.deepEqual(stored.map((r) => r.name).sort(), [
+      "GET /cart",
+      "SELECT carts",
+    ]);
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

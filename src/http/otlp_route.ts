@@ -99,53 +99,77 @@ async function ingest(
   });
   if (!held.ok) return otlpError(held.error, encoding.value);
   try {
-    const decoded = await decodeOtlpBody(
-      {
-        contentType: request.headers.get("content-type"),
-        contentEncoding: request.headers.get("content-encoding"),
-      },
+    return await ingestBody(
+      ctx,
+      request,
+      name,
+      options.value,
       held.value.bytes,
-      limits,
     );
-    if (!decoded.ok) return otlpError(decoded.error, encoding.value);
-    const batch = exportToSpans(decoded.value.request, options.value);
-    if (!batch.ok) return otlpError(batch.error, encoding.value);
-    const { records, rejectedSpans, errorMessage } = batch.value;
-    let nextPos: number;
-    if (records.length === 0) {
-      const view = ctx.engine.view(name);
-      nextPos = view?.tailPos ?? 0;
-    } else {
-      const appended = await ctx.engine.append(name, {
-        contentType: "application/json",
-        body: EMPTY,
-        close: false,
-        streamSeq: undefined,
-        producer: undefined,
-        routingKey: undefined,
-        timestampMs: undefined,
-        records: records.map((r) => r.value),
-        preparedFor: options.value as unknown as ProfileOptions,
-      });
-      if (!appended.ok) return otlpError(appended.error, encoding.value);
-      nextPos = appended.value.nextPos;
-    }
-    return respond(
-      encodeTraceResponse(
-        rejectedSpans,
-        errorMessage,
-        encoding.value,
-      ) as Uint8Array<ArrayBuffer>,
-      200,
-      {
-        "content-type": CONTENT_TYPES[encoding.value],
-        "cache-control": "no-store",
-        "stream-next-offset": encodeOffset(nextPos),
-      },
-    );
+  } catch (error) {
+    // A commit the WAL refused (a full disk, a lost database) throws its
+    // StreamError: answered as OTLP, so exporters see 503 and retry.
+    if (error instanceof StreamError) return otlpError(error, encoding.value);
+    throw error;
   } finally {
     ctx.body.budget?.release(held.value.reservedBytes);
   }
+}
+
+async function ingestBody(
+  ctx: HttpContext,
+  request: Request,
+  name: string,
+  options: OtelTracesOptions,
+  body: Uint8Array,
+): Promise<Response> {
+  const encoding = otlpEncodingOf(request.headers.get("content-type"));
+  if (!encoding.ok) return otlpError(encoding.error, "json");
+  const limits = options.otlpLimits;
+  const decoded = await decodeOtlpBody(
+    {
+      contentType: request.headers.get("content-type"),
+      contentEncoding: request.headers.get("content-encoding"),
+    },
+    body,
+    limits,
+  );
+  if (!decoded.ok) return otlpError(decoded.error, encoding.value);
+  const batch = exportToSpans(decoded.value.request, options);
+  if (!batch.ok) return otlpError(batch.error, encoding.value);
+  const { records, rejectedSpans, errorMessage } = batch.value;
+  let nextPos: number;
+  if (records.length === 0) {
+    const view = ctx.engine.view(name);
+    nextPos = view?.tailPos ?? 0;
+  } else {
+    const appended = await ctx.engine.append(name, {
+      contentType: "application/json",
+      body: EMPTY,
+      close: false,
+      streamSeq: undefined,
+      producer: undefined,
+      routingKey: undefined,
+      timestampMs: undefined,
+      records: records.map((r) => r.value),
+      preparedFor: options as unknown as ProfileOptions,
+    });
+    if (!appended.ok) return otlpError(appended.error, encoding.value);
+    nextPos = appended.value.nextPos;
+  }
+  return respond(
+    encodeTraceResponse(
+      rejectedSpans,
+      errorMessage,
+      encoding.value,
+    ) as Uint8Array<ArrayBuffer>,
+    200,
+    {
+      "content-type": CONTENT_TYPES[encoding.value],
+      "cache-control": "no-store",
+      "stream-next-offset": encodeOffset(nextPos),
+    },
+  );
 }
 
 /**
