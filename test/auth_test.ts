@@ -79,6 +79,10 @@ export const EXPECTED: Record<string, number[]> = {
   profile_get: /*          */ [401, 401, 200, 403, 403, 200, 403],
   profile_head: /*         */ [401, 401, 200, 403, 403, 200, 403],
   profile_update: /*       */ [401, 401, 403, 403, 403, 200, 403],
+  // The cell's stream has no otel-traces profile: 400 once admitted.
+  otlp_traces_stream: /*   */ [401, 401, 403, 400, 403, 400, 403],
+  // Any key passes the gate; without --otlp-traces-stream the path is 404.
+  otlp_traces: /*          */ [401, 401, 404, 404, 404, 404, 404],
   streams_list: /*         */ [401, 401, 200, 403, 403, 200, 200],
   streams_head: /*         */ [401, 401, 200, 403, 403, 200, 200],
   health_get: /*           */ [401, 401, 200, 200, 200, 200, 200],
@@ -164,6 +168,20 @@ function requestFor(
         method: "POST",
         path: `${s}/_profile`,
         body: JSON.stringify({ profile: { kind: "generic" } }),
+        headers: JSON_TYPE,
+      };
+    case "otlp_traces_stream":
+      return {
+        method: "POST",
+        path: `${s}/_otlp/v1/traces`,
+        body: JSON.stringify({ resourceSpans: [] }),
+        headers: JSON_TYPE,
+      };
+    case "otlp_traces":
+      return {
+        method: "POST",
+        path: "/v1/traces",
+        body: JSON.stringify({ resourceSpans: [] }),
         headers: JSON_TYPE,
       };
     case "streams_list":
