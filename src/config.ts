@@ -47,6 +47,13 @@ export interface HttpConfig {
   tlsCert: string;
   /** PEM private key file of `tlsCert`. */
   tlsKey: string;
+  /** The otel-traces stream `POST /v1/traces` writes to; "" turns it off. */
+  otlpTracesStream: string;
+  /**
+   * `POST /v1/traces` creates a missing `otlpTracesStream` (JSON, with the
+   * otel-traces profile) instead of answering 404.
+   */
+  otlpAutoCreate: boolean;
 }
 
 /** Who may call the API, and from which browsers and hosts (README: Security). */
@@ -383,6 +390,23 @@ export const OPTION_TABLE: OptionTable = {
       default: "",
       defaultDoc: "none",
       doc: "PEM private key file for --tls-cert",
+    },
+    otlpTracesStream: {
+      flag: "otlp-traces-stream",
+      env: "DS_OTLP_TRACES_STREAM",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc:
+        "otel-traces stream that POST /v1/traces (OTLP/HTTP) writes to; unset, that path answers 404",
+    },
+    otlpAutoCreate: {
+      flag: "otlp-auto-create",
+      env: "DS_OTLP_AUTO_CREATE",
+      kind: "bool",
+      default: false,
+      doc:
+        "POST /v1/traces creates a missing --otlp-traces-stream (JSON, otel-traces profile)",
     },
   },
   auth: {

@@ -76,6 +76,13 @@ export const EXPECTED: Record<string, number[]> = {
   schema_get: /*           */ [401, 401, 200, 403, 403, 200, 403],
   schema_head: /*          */ [401, 401, 200, 403, 403, 200, 403],
   schema_update: /*        */ [401, 401, 403, 403, 403, 200, 403],
+  profile_get: /*          */ [401, 401, 200, 403, 403, 200, 403],
+  profile_head: /*         */ [401, 401, 200, 403, 403, 200, 403],
+  profile_update: /*       */ [401, 401, 403, 403, 403, 200, 403],
+  // The cell's stream has no otel-traces profile: 400 once admitted.
+  otlp_traces_stream: /*   */ [401, 401, 403, 400, 403, 400, 403],
+  // Any key passes the gate; without --otlp-traces-stream the path is 404.
+  otlp_traces: /*          */ [401, 401, 404, 404, 404, 404, 404],
   streams_list: /*         */ [401, 401, 200, 403, 403, 200, 200],
   streams_head: /*         */ [401, 401, 200, 403, 403, 200, 200],
   health_get: /*           */ [401, 401, 200, 200, 200, 200, 200],
@@ -154,6 +161,31 @@ function requestFor(
         method: "POST",
         path: `${s}/_schema`,
         body: JSON.stringify({ routingKey: { jsonPointer: "/n" } }),
+        headers: JSON_TYPE,
+      };
+    case "profile_get":
+      return { method: "GET", path: `${s}/_profile` };
+    case "profile_head":
+      return { method: "HEAD", path: `${s}/_profile` };
+    case "profile_update":
+      return {
+        method: "POST",
+        path: `${s}/_profile`,
+        body: JSON.stringify({ profile: { kind: "generic" } }),
+        headers: JSON_TYPE,
+      };
+    case "otlp_traces_stream":
+      return {
+        method: "POST",
+        path: `${s}/_otlp/v1/traces`,
+        body: JSON.stringify({ resourceSpans: [] }),
+        headers: JSON_TYPE,
+      };
+    case "otlp_traces":
+      return {
+        method: "POST",
+        path: "/v1/traces",
+        body: JSON.stringify({ resourceSpans: [] }),
         headers: JSON_TYPE,
       };
     case "streams_list":

@@ -466,3 +466,47 @@ Deno.test("profiles are published in the manifest and restored by --bootstrap", 
     await Deno.remove(objects, { recursive: true });
   }
 });
+
+Deno.test("a fork keeps its source's profile: its initial body and later appends are normalized", async () => {
+  await withServer(async (base) => {
+    assert.equal((await send(`${base}/src`, "PUT")).status, 201);
+    assert.equal(
+      (await send(`${base}/src/_profile`, "POST", {
+        profile: { kind: "evlog", redactKeys: ["pin"] },
+      })).status,
+      200,
+    );
+    assert.equal(
+      (await send(`${base}/src`, "POST", { requestId: "a" })).status,
+      204,
+    );
+    const forked = await send(
+      `${base}/fork`,
+      "PUT",
+      [{ requestId: "b", pin: "1" }],
+      { ...JSON_HEADERS, "stream-forked-from": "/v1/stream/src" },
+    );
+    assert.equal(forked.status, 201);
+    assert.deepEqual(
+      (await send(`${base}/fork/_profile`, "GET")).json,
+      (await send(`${base}/src/_profile`, "GET")).json,
+    );
+    assert.equal(
+      (await send(`${base}/fork`, "POST", { requestId: "c", pin: "2" }))
+        .status,
+      204,
+    );
+    const records = (await send(`${base}/fork?offset=-1`, "GET")).json;
+    assert.deepEqual(
+      records.map((r: { requestId: string; context: { pin?: string } }) => [
+        r.requestId,
+        r.context.pin ?? null,
+      ]),
+      [["a", null], ["b", "[REDACTED]"], ["c", "[REDACTED]"]],
+    );
+    assert.equal(
+      (await send(`${base}/fork?offset=-1&key=b`, "GET")).json.length,
+      1,
+    );
+  });
+});

@@ -366,6 +366,7 @@ export class Engine {
     // Assigned: nothing awaited since the checks above.
     await this.#writer.enqueue(ops, bytes, () => {
       state.visibleSchema = state.schema;
+      state.visibleProfile = state.profile;
       state.visible = true;
       state.visibleTailPos = state.tailPos;
       state.visibleClosed = state.closed;

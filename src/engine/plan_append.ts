@@ -14,7 +14,8 @@ import { decideProducer, type ProducerState } from "../protocol/producer.ts";
 import type { ClosedBy, WalOp } from "../storage/wal_store.ts";
 import { appendTime, chunkAt, frameBody, type Framed, tailOf } from "./ops.ts";
 import { checkMessages } from "./schemas.ts";
-import { normalizeFramed } from "./stream_profiles.ts";
+import { keyFramed, normalizeFramed } from "./stream_profiles.ts";
+import { frameJsonValues } from "../protocol/json.ts";
 import type { StreamState } from "./stream_state.ts";
 import type { AppendOutcome, AppendRequest } from "./types.ts";
 
@@ -112,17 +113,20 @@ function checkShape(
   state: StreamState,
   request: AppendRequest,
 ): Result<void> {
-  if (request.body.length === 0 && !request.close) {
+  const hasBody = request.records === undefined
+    ? request.body.length > 0
+    : request.records.length > 0;
+  if (!hasBody && !request.close) {
     return fail(
       "bad_request",
       "Append body must not be empty unless Stream-Closed: true",
     );
   }
-  if (request.body.length > 0 && request.contentType === undefined) {
+  if (hasBody && request.contentType === undefined) {
     return fail("bad_request", "Append with a body needs a Content-Type");
   }
   if (
-    request.body.length > 0 && request.contentType !== undefined &&
+    hasBody && request.contentType !== undefined &&
     mediaType(request.contentType) !== mediaType(state.contentType)
   ) {
     return fail(
@@ -151,12 +155,26 @@ function checkSeqAndFrame(
       `Stream-Seq "${request.streamSeq}" is not greater than the last one, "${state.streamSeq}"`,
     );
   }
-  if (request.body.length === 0) {
+  if (request.records !== undefined) {
+    if (request.records.length === 0) {
+      return ok({ bytes: new Uint8Array(0), lengths: [] });
+    }
+    if (!state.json) {
+      return fail("bad_request", "Records are appended to JSON streams only");
+    }
+  } else if (request.body.length === 0) {
     return ok({ bytes: request.body, lengths: [] });
   }
-  const parsed = frameBody(request.body, state.json, false);
+  const parsed = request.records === undefined
+    ? frameBody(request.body, state.json, false)
+    : ok({
+      ...frameJsonValues(request.records),
+      values: request.records,
+    });
   if (!parsed.ok) return parsed;
-  const framed = normalizeFramed(state.profile, parsed.value, now);
+  const framed = request.preparedFor === state.profile.options
+    ? ok(keyFramed(state.profile, parsed.value))
+    : normalizeFramed(state.profile, parsed.value, now);
   if (!framed.ok) return framed;
   const valid = checkMessages(state, framed.value);
   return valid.ok ? framed : valid;

@@ -12,6 +12,8 @@ import { fail, ok, type Result } from "../errors.ts";
 import { frameJsonValues } from "../protocol/json.ts";
 import { canonicalSchemaBody } from "../profiles/canonical.ts";
 import {
+  isObject,
+  type JsonObject,
   normalizeBatch,
   type Profile,
   type ProfileOptions,
@@ -147,6 +149,25 @@ export function normalizeFramed(
       )
       : undefined,
   });
+}
+
+/**
+ * Records already canonical for the stream's profile (an ingest route
+ * normalized them): only the routing key each gets from the profile.
+ */
+export function keyFramed(active: ActiveProfile, framed: Framed): Framed {
+  const values = framed.values;
+  if (values === undefined) return framed;
+  const encoder = new TextEncoder();
+  let keyed = false;
+  const keys = values.map((value) => {
+    const key = isObject(value)
+      ? active.profile.routingKey(value as JsonObject, active.options)
+      : null;
+    if (key !== null) keyed = true;
+    return key === null ? null : encoder.encode(key);
+  });
+  return keyed ? { ...framed, profileKeys: keys } : framed;
 }
 
 /** Profiles stored in the WAL, checked by their modules (startup, reset). */

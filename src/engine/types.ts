@@ -56,6 +56,17 @@ export interface AppendRequest {
   routingKey: Uint8Array | undefined;
   /** `Stream-Timestamp`: the append time asked for, ms (clamped). */
   timestampMs: number | undefined;
+  /**
+   * JSON records already parsed (an ingest route built them), appended
+   * instead of parsing `body`, which is then ignored.
+   */
+  records?: readonly unknown[];
+  /**
+   * The profile options `records` are canonical for: while they are still
+   * the stream's (the same object), the records are only keyed by the
+   * profile, not normalized again.
+   */
+  preparedFor?: ProfileOptions;
 }
 
 /**

@@ -14,6 +14,7 @@ import { getIndexStatus } from "./index_status_route.ts";
 import { listStreams } from "./list_route.ts";
 import { getRoutingKeys } from "./routing_keys_route.ts";
 import { getMetrics, getServerDetails } from "./ops_routes.ts";
+import { postStreamTraces, postTraces } from "./otlp_route.ts";
 import { getProfile, postProfile } from "./profile_route.ts";
 import { getSchema, postSchema } from "./schema_route.ts";
 import {
@@ -101,6 +102,18 @@ export const STREAM_ROUTES: readonly Route[] = [
   },
   {
     shape: "stream_sub",
+    sub: "_otlp/v1/traces",
+    methods: {
+      // OTLP/HTTP trace export: an append of canonical spans.
+      POST: {
+        name: "otlp_traces_stream",
+        access: "write",
+        handle: postStreamTraces,
+      },
+    },
+  },
+  {
+    shape: "stream_sub",
     sub: "touch/meta",
     methods: {
       GET: { name: "touch_meta", access: "read", handle: getTouchMeta },
@@ -133,6 +146,14 @@ export const STREAM_ROUTES: readonly Route[] = [
       // `read` on some stream; the list holds only the readable ones.
       GET: { name: "streams_list", access: "read", handle: listStreams },
       HEAD: { name: "streams_head", access: "read", handle: listStreams },
+    },
+  },
+  {
+    shape: "path",
+    path: "/v1/traces",
+    methods: {
+      // Any key here; the handler checks `write` on --otlp-traces-stream.
+      POST: { name: "otlp_traces", access: "key", handle: postTraces },
     },
   },
   {
