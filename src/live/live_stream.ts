@@ -182,6 +182,11 @@ export class LiveStream {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #lastError: string | null = null;
   readonly #waits = new Set<PendingWait>();
+  /**
+   * Key ids of the waits registered now, counted: they stay hot for as long
+   * as a wait listens on them, past the hot set's TTL.
+   */
+  readonly #waitingKeys = new Map<number, number>();
   readonly #counters: LiveCounters = {
     scans: 0,
     flushes: 0,
@@ -299,7 +304,8 @@ export class LiveStream {
         lagRecords: this.#lagRecords,
         activeWaiters: this.#waits.size,
         templates: this.templates.activeByEntity(),
-        isHotKey: (id) => this.journal.isHotKey(id),
+        isHotKey: (id) =>
+          this.#waitingKeys.has(id) || this.journal.isHotKey(id),
       });
       this.#state = out.state;
       if (out.state.mode === "restricted") this.#counters.restrictedBatches++;
@@ -441,13 +447,13 @@ export class LiveStream {
         finish: (body) => {
           clearTimeout(timer);
           signal.removeEventListener("abort", onAbort);
-          this.#waits.delete(wait);
+          this.#unregister(wait);
           resolve(ok(body));
         },
       };
       const onAbort = () => {
         clearTimeout(timer);
-        this.#waits.delete(wait);
+        this.#unregister(wait);
         this.#counters.waitsAborted++;
         resolve(ok(null));
       };
@@ -457,9 +463,21 @@ export class LiveStream {
       );
       signal.addEventListener("abort", onAbort, { once: true });
       this.#waits.add(wait);
+      for (const id of wait.query.keyIds) {
+        this.#waitingKeys.set(id, (this.#waitingKeys.get(id) ?? 0) + 1);
+      }
       // A wait can switch the mode from idle: let the processor see it.
       this.kick();
     });
+  }
+
+  #unregister(wait: PendingWait): void {
+    if (!this.#waits.delete(wait)) return;
+    for (const id of wait.query.keyIds) {
+      const n = this.#waitingKeys.get(id) ?? 0;
+      if (n <= 1) this.#waitingKeys.delete(id);
+      else this.#waitingKeys.set(id, n - 1);
+    }
   }
 
   /** The plan a wait would get now (for tests and diagnostics). */

@@ -515,3 +515,26 @@ Deno.test("TouchService: retired templates past the stream cap are forgotten, in
     await h.close();
   }
 });
+
+Deno.test("TouchService: a waiting wait's keys stay hot past hotKeyTtlMs", async () => {
+  const h = await open();
+  try {
+    await create(h, "app");
+    h.profiles.set("app", touchOptions({ memory: { hotKeyTtlMs: 0 } }));
+    activate(h, "app", "public.todos", FIELDS);
+    const cursor = await cursorOf(h, "app");
+    // No templateIdsUsed: only the fine key can wake it.
+    const waiting = h.service.wait("app", {
+      cursor,
+      keys: [WATCH],
+      timeoutMs: 10_000,
+    }, new AbortController().signal);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // TTL long gone
+    await append(h, "app", [insert("public.todos", ROW)]);
+    const woken = await waiting;
+    assert.ok(woken.ok && woken.value !== null);
+    assert.equal(woken.value.touched, true);
+  } finally {
+    await h.close();
+  }
+});
