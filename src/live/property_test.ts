@@ -8,7 +8,9 @@
  * one of them is the wait's key, the server must answer `touched` (or
  * `stale` after a restart). Runs in fine mode, with no fine budget, lagging
  * (restricted), with a before-image error (coarseOnly), with overflowing
- * buckets, with `skipBefore`, and across a journal restart.
+ * buckets, with `skipBefore`, across a journal restart, and with a zero
+ * hot-key TTL where waits registered before the changes name no templates
+ * (their own keys, hot while they wait, must wake them).
  */
 
 import assert from "node:assert/strict";
@@ -177,6 +179,11 @@ interface Scenario {
   restart?: boolean;
   /** A runtime mode the scenario must reach. */
   mode?: string;
+  /**
+   * Waits registered before the changes leave out `templateIdsUsed`: only
+   * their own (hot) fine keys can wake them.
+   */
+  bareWaits?: boolean;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -199,6 +206,11 @@ const SCENARIOS: Scenario[] = [
   { name: "overflowing buckets", touch: { memory: { pendingMaxKeys: 2 } } },
   { name: "skipBefore", touch: { onMissingBefore: "skipBefore" } },
   { name: "journal restart", touch: {}, restart: true },
+  {
+    name: "registered waits keep their keys hot",
+    touch: { memory: { hotKeyTtlMs: 0 } },
+    bareWaits: true,
+  },
 ];
 
 interface WaitCase {
@@ -266,10 +278,12 @@ async function runScenario(
       assert.ok(m.ok);
       return m.value.cursor as string;
     };
-    const waitBody = (cursor: string, timeoutMs: number) => {
+    const waitBody = (cursor: string, timeoutMs: number, bare = false) => {
       const u = pick(r, universe);
       const body: JsonObject = u.template === null
         ? { cursor, interestMode: "coarse", keys: [u.key], timeoutMs }
+        : bare
+        ? { cursor, keys: [u.key], timeoutMs }
         : {
           cursor,
           keys: [u.key],
@@ -305,7 +319,7 @@ async function runScenario(
       } else if (roll < 0.5) {
         const cursor = await cursorNow();
         for (let i = 0; i < 3; i++) {
-          const { key, body } = waitBody(cursor, 60_000);
+          const { key, body } = waitBody(cursor, 60_000, sc.bareWaits);
           const w: WaitCase = { cursor, from: changes.length, key, body };
           w.result = service.wait("s", body, aborts.signal).then((x) => {
             assert.ok(x.ok, x.ok ? "" : x.error.message);
