@@ -54,6 +54,8 @@ export interface HttpConfig {
    * otel-traces profile) instead of answering 404.
    */
   otlpAutoCreate: boolean;
+  /** Serve the browser console at `/console` (docs/console.md). */
+  console: boolean;
 }
 
 /** Who may call the API, and from which browsers and hosts (README: Security). */
@@ -155,6 +157,16 @@ export interface LimitsConfig {
    * response ends early with `Stream-Scan-Limit-Reached: true`.
    */
   keyedScanBytesMax: number;
+  /**
+   * Stored bytes one `filter=` read response examines at most; past it the
+   * response ends early with `Stream-Filter-Scan-Limit-Reached: true`.
+   */
+  filterScanBytesMax: number;
+  /**
+   * `_search` and `_aggregate` requests running at once; up to 64 more wait,
+   * past that they get 503.
+   */
+  searchConcurrency: number;
   /** Largest `POST .../_schema` body, in bytes (the body cap applies first). */
   schemaBytesMax: number;
 }
@@ -187,8 +199,10 @@ export interface SubscriptionsConfig {
 export interface SegmentConfig {
   /** Seal once a stream has this many unsealed bytes. */
   segmentBytes: number;
-  /** Seal unsealed data older than this, in ms. */
+  /** Seal unsealed data older than this, in ms (unless it is small). */
   segmentAgeMs: number;
+  /** Seal a small unsealed range once its stream is idle this long, in ms. */
+  segmentIdleMs: number;
   /** In-memory cache of published segments, in bytes (LRU). */
   cacheBytes: number;
   /** Sealed bytes awaiting upload before sealing pauses. */
@@ -407,6 +421,13 @@ export const OPTION_TABLE: OptionTable = {
       default: false,
       doc:
         "POST /v1/traces creates a missing --otlp-traces-stream (JSON, otel-traces profile)",
+    },
+    console: {
+      flag: "console",
+      env: "DS_CONSOLE",
+      kind: "bool",
+      default: true,
+      doc: "serve the browser console at /console (false: 404)",
     },
   },
   auth: {
@@ -644,6 +665,25 @@ export const OPTION_TABLE: OptionTable = {
       doc:
         "stored bytes one keyed read response examines before it stops early",
     },
+    filterScanBytesMax: {
+      flag: "filter-scan-bytes-max",
+      env: "DS_FILTER_SCAN_BYTES_MAX",
+      kind: "int",
+      min: 1,
+      max: 16 * 1024 * MIB,
+      default: 100 * MIB,
+      doc:
+        "stored bytes one filter= read response examines before it stops early",
+    },
+    searchConcurrency: {
+      flag: "search-concurrency",
+      env: "DS_SEARCH_CONCURRENCY",
+      kind: "int",
+      min: 1,
+      max: 256,
+      default: 2,
+      doc: "_search and _aggregate requests running at once (64 more may wait)",
+    },
     streamNameBytesMax: {
       flag: "stream-name-bytes-max",
       env: "DS_STREAM_NAME_BYTES_MAX",
@@ -853,7 +893,18 @@ export const OPTION_TABLE: OptionTable = {
       min: 10,
       max: 86_400_000,
       default: 60_000,
-      doc: "seal unsealed data older than this",
+      doc:
+        "seal unsealed data older than this (open streams under 1/256 of --segment-bytes wait for --segment-idle-ms)",
+    },
+    segmentIdleMs: {
+      flag: "segment-idle-ms",
+      env: "DS_SEGMENT_IDLE_MS",
+      kind: "int",
+      min: 10,
+      max: 604_800_000,
+      default: 21_600_000,
+      doc:
+        "seal a tiny stream (under 1/256 of --segment-bytes) once no write reached it for this long",
     },
     cacheBytes: {
       flag: "cache-bytes",

@@ -20,6 +20,7 @@ const LEAVES = [
 const MAY_IMPORT: Record<string, string[]> = {
   "_wasm/": [],
   "auth/": [],
+  "console/": [],
   "profiles/": [],
   "protocol/": [],
   "schema/": [],
@@ -30,7 +31,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
   "index/": ["objectstore/", "storage/", "_wasm/"],
-  "engine/": ["protocol/", "storage/", "schema/", "profiles/"],
+  "engine/": ["protocol/", "storage/", "schema/", "profiles/", "search/"],
   "tier/": [
     "engine/",
     "protocol/",
@@ -50,6 +51,8 @@ const MAY_IMPORT: Record<string, string[]> = {
     "schema/",
     "profiles/",
     "live/",
+    "console/",
+    "search/",
   ],
   "metrics/": ["engine/", "tier/", "objectstore/"],
   "subscriptions/": ["protocol/", "engine/", "storage/"],

@@ -217,7 +217,7 @@ export class StreamRegistry {
         undone++;
       }
       undone += this.#resetStream(state, row);
-      state.producers.clear();
+      state.clearProducers();
     }
     this.#uncommittedDeletes.clear();
     this.#setProducers(snapshot.producers);

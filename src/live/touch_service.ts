@@ -138,7 +138,11 @@ export class TouchService implements TouchApi {
     return {
       appended: (view) => this.#changed(view, false),
       profileChanged: (view) => this.#changed(view, true),
-      deleted: (name) => this.#drop(name, true),
+      deleted: (name, ids) => {
+        this.#drop(name, true);
+        // Streams without a runtime may still have stored templates.
+        for (const id of ids) this.#o.store.deleteStream(id);
+      },
     };
   }
 

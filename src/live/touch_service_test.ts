@@ -538,3 +538,23 @@ Deno.test("TouchService: a waiting wait's keys stay hot past hotKeyTtlMs", async
     await h.close();
   }
 });
+
+Deno.test("TouchService: deleting a stream drops its stored templates, runtime or not", async () => {
+  const wal = new MemoryWal();
+  const store = new MemoryLiveTemplateStore();
+  const profiles: Profiles = new Map([["app", touchOptions()]]);
+  const first = await open({ wal, store, profiles });
+  await create(first, "app");
+  activate(first, "app", "public.todos", FIELDS);
+  const id = first.engine.view("app")!.id;
+  await first.close();
+  // After a restart no runtime exists until a touch request.
+  const h = await open({ wal, store, profiles });
+  try {
+    assert.equal(h.store.load(id).length, 1);
+    assert.ok((await h.engine.delete("app")).ok);
+    assert.equal(h.store.load(id).length, 0);
+  } finally {
+    await h.close();
+  }
+});
