@@ -47,6 +47,13 @@ export interface HttpConfig {
   tlsCert: string;
   /** PEM private key file of `tlsCert`. */
   tlsKey: string;
+  /** The otel-traces stream `POST /v1/traces` writes to; "" turns it off. */
+  otlpTracesStream: string;
+  /**
+   * `POST /v1/traces` creates a missing `otlpTracesStream` (JSON, with the
+   * otel-traces profile) instead of answering 404.
+   */
+  otlpAutoCreate: boolean;
   /** Serve the browser console at `/console` (docs/console.md). */
   console: boolean;
 }
@@ -143,6 +150,8 @@ export interface LimitsConfig {
   streamNameBytesMax: number;
   /** Live readers (long-poll and SSE) waiting at once before 503. */
   waitersMax: number;
+  /** Bytes all touch journals may hold before the least recently waited goes. */
+  touchMemoryBytes: number;
   /** Streams per page of `GET /v1/streams`. */
   listPageMax: number;
   /** Longest routing key (`Stream-Key`, `?key=`), in UTF-8 bytes. */
@@ -408,6 +417,23 @@ export const OPTION_TABLE: OptionTable = {
       default: "",
       defaultDoc: "none",
       doc: "PEM private key file for --tls-cert",
+    },
+    otlpTracesStream: {
+      flag: "otlp-traces-stream",
+      env: "DS_OTLP_TRACES_STREAM",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc:
+        "otel-traces stream that POST /v1/traces (OTLP/HTTP) writes to; unset, that path answers 404",
+    },
+    otlpAutoCreate: {
+      flag: "otlp-auto-create",
+      env: "DS_OTLP_AUTO_CREATE",
+      kind: "bool",
+      default: false,
+      doc:
+        "POST /v1/traces creates a missing --otlp-traces-stream (JSON, otel-traces profile)",
     },
     console: {
       flag: "console",
@@ -706,6 +732,16 @@ export const OPTION_TABLE: OptionTable = {
       max: 10_000_000,
       default: 10_000,
       doc: "live readers waiting at once before 503",
+    },
+    touchMemoryBytes: {
+      flag: "touch-memory-bytes",
+      env: "DS_TOUCH_MEMORY_BYTES",
+      kind: "int",
+      min: 1,
+      max: 1024 * 1024 * MIB,
+      default: 256 * MIB,
+      doc:
+        "bytes all touch journals may hold before the least recently waited is evicted",
     },
     listPageMax: {
       flag: "list-page-max",

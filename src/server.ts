@@ -39,6 +39,8 @@ import type { RunCatalog } from "./index/catalog.ts";
 import { openSqliteRunCatalog } from "./index/sqlite_catalog.ts";
 import { streamDetails, streamIndexStatus } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
+import { TouchService } from "./live/touch_service.ts";
+import { SqliteLiveTemplateStore } from "./storage/live_template_store.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
 import { openObjectStore } from "./objectstore/open.ts";
 
@@ -144,6 +146,7 @@ async function open(
   const subscriptions = config.subscriptions.enabled
     ? await openSubscriptions(config, paths.subscriptions, engine, log, stack)
     : undefined;
+  const touch = await openTouch(config, paths, engine, log, stack);
   const bodyBudget = new BodyBudget(
     Math.max(config.limits.bodyInflightBytesMax, config.limits.bodyBytesMax),
   );
@@ -171,6 +174,7 @@ async function open(
       ? undefined
       : { manager: subscriptions, config: config.subscriptions },
     bodyBudget,
+    touch,
     ops: operatorView({
       http: meters,
       engine,
@@ -182,6 +186,7 @@ async function open(
       config,
       streams: () => liveStreams(engine),
       authFailures: () => gate.counts,
+      touch: () => touch.figures(),
     }),
   });
   const http = listen(
@@ -202,6 +207,7 @@ async function open(
       // Quiesce first (each close is idempotent; the stack repeats it):
       await subscriptions?.close(); // stop timers and webhook requests
       await tier?.close(); // stop sealing and uploads between steps
+      touch.close(); // end touch waits, write template last-seen times
       await engine.close(); // drain accepted appends, wake live readers
       await stack.disposeAsync(); // HTTP server, then storage, then the lock
     })();
@@ -472,6 +478,33 @@ function tierHealth(tier: Tier): () => Record<string, unknown> {
       },
     };
   };
+}
+
+/**
+ * The touch runtimes (live query invalidation), with their templates in the
+ * data dir's local SQLite file; fed by committed appends.
+ */
+async function openTouch(
+  config: Config,
+  paths: DataPaths,
+  engine: Engine,
+  log: Logger,
+  stack: AsyncDisposableStack,
+): Promise<TouchService> {
+  const store = new SqliteLiveTemplateStore(
+    paths.subscriptions,
+    config.storage.durability,
+  );
+  stack.defer(() => store.close());
+  const touch = await TouchService.open({
+    engine,
+    store,
+    log,
+    memoryBytesMax: config.limits.touchMemoryBytes,
+  });
+  stack.defer(() => touch.close());
+  engine.addListener(touch.listener());
+  return touch;
 }
 
 /** Opens the subscription tables at `path` and starts the manager. */

@@ -95,6 +95,12 @@ import {
   restoredRegistries,
 } from "./schemas.ts";
 import type { StreamState } from "./stream_state.ts";
+import {
+  GENERIC_PROFILE,
+  planProfileChange,
+  restoredProfiles,
+} from "./stream_profiles.ts";
+import type { ProfileOptions } from "../profiles/profile.ts";
 import { Sweeper } from "./sweeper.ts";
 import type {
   AdmissionGate,
@@ -211,6 +217,7 @@ export class Engine {
     const engine = new Engine(store, snapshot.nextStreamId, options);
     engine.#registry.restore(snapshot.streams, snapshot.producers);
     engine.#restoreSchemas(snapshot.schemaRegistries, true);
+    engine.#restoreProfiles(snapshot.profiles, true);
     engine.#log.info(
       `recovered ${engine.#registry.size} streams from the WAL`,
     );
@@ -539,6 +546,14 @@ export class Engine {
     return this.#waiters.count;
   }
 
+  /**
+   * Takes one slot of the `--waiters-max` budget for a wait run outside the
+   * engine (touch waits); call the returned function when the wait ends.
+   */
+  reserveWaiter(): Result<() => void> {
+    return this.#waiters.reserve();
+  }
+
   /** Committed state of every stream, for tiering (see `StreamRegistry.infos`). */
   streamInfos(): Generator<StreamInfo> {
     return this.#registry.infos();
@@ -644,6 +659,7 @@ export class Engine {
     // Assigned: nothing awaited since the checks above.
     await this.#writer.enqueue(ops, bytes, () => {
       state.visibleSchema = state.schema;
+      state.visibleProfile = state.profile;
       state.visible = true;
       state.visibleTailPos = state.tailPos;
       state.visibleClosed = state.closed;
@@ -744,7 +760,7 @@ export class Engine {
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
     const state = found.value;
-    const checked = checkAppend(state, request);
+    const checked = checkAppend(state, request, this.#now());
     if (!checked.ok) return checked;
     if (checked.value.kind === "echo") {
       const { answer } = checked.value;
@@ -858,6 +874,83 @@ export class Engine {
       if (active !== null) clampBoundaries(active, state.tailPos);
       state.schema = active;
       if (visible) state.visibleSchema = active;
+    }
+  }
+
+  // ---- profiles ------------------------------------------------------------
+
+  /** The committed profile of stream `name` (`generic` without one). */
+  profile(
+    name: string,
+  ): Result<{ stream: StreamView; options: ProfileOptions }> {
+    const found = this.#lookup(name, false);
+    if (!found.ok) return found;
+    const state = found.value;
+    return ok({ stream: viewOf(state), options: state.visibleProfile.options });
+  }
+
+  /**
+   * Applies a `POST .../_profile` with validated `options`. Planned against
+   * the assigned state and assigned with no `await` between (like a schema
+   * change): a profile whose canonical registry needs an empty stream sees
+   * appends still waiting for their commit, and appends assigned after it
+   * are normalized by it. The profile and the registry it installs commit in
+   * one batch. Resolves once that commit is done, with the stored options
+   * and the registry's revision when a registry was installed.
+   */
+  async installProfile(
+    name: string,
+    options: ProfileOptions,
+  ): Promise<
+    Result<
+      {
+        options: ProfileOptions;
+        registry: Registry | null;
+        previous: ProfileOptions;
+      }
+    >
+  > {
+    this.#assertOpen();
+    const found = this.#lookup(name, false);
+    if (!found.ok) return found;
+    const state = found.value;
+    const planned = planProfileChange(state, options);
+    if (!planned.ok) return planned;
+    const refused = this.#writer.admit(0);
+    if (refused !== undefined) return { ok: false, error: refused };
+    const { active, schema, ops } = planned.value;
+    const previous = state.profile.options;
+    state.profile = active;
+    if (schema !== undefined) state.schema = schema;
+    // Assigned: nothing awaited since the checks above.
+    await this.#writer.enqueue(ops, 0, () => {
+      if (state.deleted) return;
+      const before = state.visibleProfile.options;
+      state.visibleProfile = active;
+      if (schema !== undefined) {
+        state.visibleSchema = schema;
+        this.#listeners.emit("schemaChanged", () => viewOf(state));
+      }
+      this.#listeners.emitProfileChanged(viewOf(state), before);
+    });
+    return ok({
+      options: active.options,
+      registry: schema?.registry ?? null,
+      previous,
+    });
+  }
+
+  /**
+   * Puts stored profiles on their streams: at startup (committed, so
+   * visible too) and after a full disk (assigned only).
+   */
+  #restoreProfiles(rows: WalSnapshot["profiles"], visible: boolean): void {
+    const restored = restoredProfiles(rows);
+    if (!restored.ok) throw restored.error;
+    for (const state of this.#registry.all()) {
+      const active = restored.value.get(state.id) ?? GENERIC_PROFILE;
+      state.profile = active;
+      if (visible) state.visibleProfile = active;
     }
   }
 
@@ -1194,6 +1287,7 @@ export class Engine {
         }
         const undone = this.#registry.resetTo(snapshot);
         this.#restoreSchemas(snapshot.schemaRegistries, false);
+        this.#restoreProfiles(snapshot.profiles, false);
         this.#log.warn(
           `${cause.message}: ${undone} uncommitted stream changes undone; writes resume once the WAL takes them`,
         );

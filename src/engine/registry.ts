@@ -370,6 +370,7 @@ export function viewOf(state: StreamState): StreamView {
     ttlSeconds: state.ttlSeconds,
     expiresAtMs: state.expiresAtMs,
     createdAtMs: state.createdAtMs,
+    profile: state.visibleProfile.options,
   };
 }
 
@@ -383,5 +384,6 @@ function infoOf(state: StreamState): StreamInfo {
       position: state.forkPos,
     },
     schemaRegistry: state.visibleSchema?.registry ?? null,
+    profile: state.visibleProfile.options,
   };
 }

@@ -87,6 +87,9 @@ export const MIGRATIONS: readonly string[] = [
      started_at_ms bigint NOT NULL,
      heartbeat_at_ms bigint NOT NULL
    );`,
+  // Stream profiles: kind and options (JSON text); NULL for generic.
+  `ALTER TABLE streams ADD COLUMN profile_kind text;
+   ALTER TABLE streams ADD COLUMN profile_json text;`,
 ];
 
 /** The version this code writes and reads. */

@@ -364,6 +364,14 @@ export class PgStore implements WalStore {
         streamId: Number(r.stream_id),
         registry: String(r.registry),
       }));
+      const profiles = (await client.query(
+        `SELECT id, profile_kind, profile_json FROM streams
+         WHERE profile_kind IS NOT NULL ORDER BY id`,
+      )).rows.map((r: PgRow) => ({
+        streamId: Number(r.id),
+        kind: String(r.profile_kind),
+        options: String(r.profile_json),
+      }));
       const next = await client.query(
         "SELECT value FROM meta WHERE key = 'next_stream_id'",
       );
@@ -384,6 +392,7 @@ export class PgStore implements WalStore {
         segments,
         nextStreamId: Math.max(stored, maxId + 1),
         schemaRegistries,
+        profiles,
       };
     } catch (error) {
       client.release(true);

@@ -86,8 +86,10 @@ export function publishedSummary(
   closed: boolean,
   softDeleted: boolean,
   schemaKey: string | undefined = undefined,
+  profile: string | undefined = undefined,
 ): string {
-  return `${through}|${closed}|${softDeleted}|${schemaKey ?? ""}`;
+  const base = `${through}|${closed}|${softDeleted}|${schemaKey ?? ""}`;
+  return profile === undefined ? base : `${base}|${profile}`;
 }
 
 /** Tiered streams by id, with the backlog counters. */

@@ -200,6 +200,10 @@ async function uploadDue(
   const pending = last !== undefined && !last.uploaded;
   const closed = info.closed && s.sealedThrough === info.tailPos;
   const schema = await preparedSchema(s, info);
+  const profile = manifestProfile(info);
+  const profileText = profile === undefined
+    ? undefined
+    : JSON.stringify(profile);
   if (
     s.segments.length === 0 && schema === undefined &&
     info.tailPos > s.basePos && isTiny(ctx, s, info)
@@ -207,7 +211,13 @@ async function uploadDue(
   if (
     !pending && s.walStart >= s.sealedThrough &&
     s.published ===
-      publishedSummary(s.sealedThrough, closed, info.softDeleted, schema?.key)
+      publishedSummary(
+        s.sealedThrough,
+        closed,
+        info.softDeleted,
+        schema?.key,
+        profileText,
+      )
   ) return; // nothing new to publish
   let through = s.basePos;
   const done: SegmentRow[] = [];
@@ -234,11 +244,13 @@ async function uploadDue(
   const manifest = buildManifest(info, done, through, schema);
   const routingIndex = ctx.routingIndex?.manifest(s.id);
   if (routingIndex !== undefined) manifest.routingIndex = routingIndex;
+  if (profile !== undefined) manifest.profile = profile;
   const summary = publishedSummary(
     through,
     manifest.closed,
     manifest.softDeleted,
     schema?.key,
+    profileText,
   );
   if (!ctx.streams.isCurrent(s)) return; // deleted meanwhile: no manifest
   if (summary !== s.published) {
@@ -258,6 +270,19 @@ async function uploadDue(
   }
   if (through > s.walStart) await truncateBelow(ctx, s, done, through);
   s.upload.failures = 0;
+}
+
+/**
+ * The profile a manifest carries: the stream's options, unless it is plain
+ * `generic` (what a restored stream without one gets anyway).
+ */
+function manifestProfile(
+  info: StreamInfo,
+): { kind: string; [option: string]: unknown } | undefined {
+  const profile = info.profile;
+  return profile === undefined || profile.kind === "generic"
+    ? undefined
+    : profile;
 }
 
 /** Puts one sealed segment into the object store and the cache. */
