@@ -54,6 +54,13 @@ export interface HttpConfig {
    * otel-traces profile) instead of answering 404.
    */
   otlpAutoCreate: boolean;
+  /**
+   * A JSON stream (created with the metrics profile) that gets the server's
+   * own request and commit timings as interval records; "" turns it off.
+   */
+  metricsStream: string;
+  /** How often `metricsStream` gets a window of records, in ms. */
+  metricsStreamIntervalMs: number;
 }
 
 /** Who may call the API, and from which browsers and hosts (README: Security). */
@@ -405,6 +412,24 @@ export const OPTION_TABLE: OptionTable = {
       default: false,
       doc:
         "POST /v1/traces creates a missing --otlp-traces-stream (JSON, otel-traces profile)",
+    },
+    metricsStream: {
+      flag: "metrics-stream",
+      env: "DS_METRICS_STREAM",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc:
+        "stream (created with the metrics profile) that gets this server's request and WAL commit timings as interval records",
+    },
+    metricsStreamIntervalMs: {
+      flag: "metrics-stream-interval-ms",
+      env: "DS_METRICS_STREAM_INTERVAL_MS",
+      kind: "int",
+      min: 100,
+      max: 3_600_000,
+      default: 10_000,
+      doc: "window of each --metrics-stream record",
     },
   },
   auth: {
