@@ -17,7 +17,7 @@
  * between"). Readers see committed (visible) state only. When a commit
  * fails for a passing reason (a full disk, a lost database connection), the
  * assigned state is reset to what the WAL holds and writes resume once the
- * WAL takes them again (`#rollBack`). About 780 lines, most
+ * WAL takes them again (`#rollBack`). About 880 lines, most
  * of them JSDoc: each method is the few steps of orchestration that must
  * stay together for that invariant to be visible in one place.
  */
