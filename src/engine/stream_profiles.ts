@@ -125,7 +125,10 @@ export function normalizeFramed(
   nowMs: number,
 ): Result<Framed> {
   const values = framed.values;
-  if (values === undefined || values.length === 0) return ok(framed);
+  if (
+    values === undefined || values.length === 0 ||
+    active.profile.passThrough === true
+  ) return ok(framed);
   const records = normalizeBatch(active.profile, active.options, values, {
     nowMs,
   });
@@ -157,7 +160,9 @@ export function normalizeFramed(
  */
 export function keyFramed(active: ActiveProfile, framed: Framed): Framed {
   const values = framed.values;
-  if (values === undefined) return framed;
+  if (values === undefined || active.profile.passThrough === true) {
+    return framed;
+  }
   const encoder = new TextEncoder();
   let keyed = false;
   const keys = values.map((value) => {
