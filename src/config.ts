@@ -47,6 +47,8 @@ export interface HttpConfig {
   tlsCert: string;
   /** PEM private key file of `tlsCert`. */
   tlsKey: string;
+  /** Serve the browser console at `/console` (docs/console.md). */
+  console: boolean;
   /** The otel-traces stream `POST /v1/traces` writes to; "" turns it off. */
   otlpTracesStream: string;
   /**
@@ -160,6 +162,16 @@ export interface LimitsConfig {
    * response ends early with `Stream-Scan-Limit-Reached: true`.
    */
   keyedScanBytesMax: number;
+  /**
+   * Stored bytes one `filter=` read response examines at most; past it the
+   * response ends early with `Stream-Filter-Scan-Limit-Reached: true`.
+   */
+  filterScanBytesMax: number;
+  /**
+   * `_search` and `_aggregate` requests running at once; up to 64 more wait,
+   * past that they get 503.
+   */
+  searchConcurrency: number;
   /** Largest `POST .../_schema` body, in bytes (the body cap applies first). */
   schemaBytesMax: number;
 }
@@ -395,6 +407,13 @@ export const OPTION_TABLE: OptionTable = {
       default: "",
       defaultDoc: "none",
       doc: "PEM private key file for --tls-cert",
+    },
+    console: {
+      flag: "console",
+      env: "DS_CONSOLE",
+      kind: "bool",
+      default: true,
+      doc: "serve the browser console at /console (false: 404)",
     },
     otlpTracesStream: {
       flag: "otlp-traces-stream",
@@ -666,6 +685,25 @@ export const OPTION_TABLE: OptionTable = {
       default: 64 * MIB,
       doc:
         "stored bytes one keyed read response examines before it stops early",
+    },
+    filterScanBytesMax: {
+      flag: "filter-scan-bytes-max",
+      env: "DS_FILTER_SCAN_BYTES_MAX",
+      kind: "int",
+      min: 1,
+      max: 16 * 1024 * MIB,
+      default: 100 * MIB,
+      doc:
+        "stored bytes one filter= read response examines before it stops early",
+    },
+    searchConcurrency: {
+      flag: "search-concurrency",
+      env: "DS_SEARCH_CONCURRENCY",
+      kind: "int",
+      min: 1,
+      max: 256,
+      default: 2,
+      doc: "_search and _aggregate requests running at once (64 more may wait)",
     },
     streamNameBytesMax: {
       flag: "stream-name-bytes-max",

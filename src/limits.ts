@@ -224,6 +224,12 @@ export const SEARCH_SIZE_MAX = 500;
 export const SEARCH_TIMEOUT_MS_MAX = 3000;
 /** Bindings (schema versions) one search field may list. */
 export const SEARCH_FIELD_BINDINGS_MAX = 1024;
+/** Time one `filter=` read response scans at most before it answers early. */
+export const FILTER_READ_TIME_BUDGET_MS = 2000;
+/** Time one `_aggregate` scans source records before it answers 408. */
+export const AGGREGATE_TIMEOUT_MS = 3000;
+/** `_search`/`_aggregate` requests waiting for the search gate before 503. */
+export const SEARCH_QUEUE_MAX = 64;
 // ---- stream profiles (src/profiles/) ----------------------------------------
 
 /** Extra secret key names one profile's `redactKeys` may list. */

@@ -27,6 +27,8 @@ import { fail, ok, type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { backoff } from "../backoff.ts";
 import {
+  AGGREGATE_TIMEOUT_MS,
+  FILTER_READ_TIME_BUDGET_MS,
   KEYED_READ_SLICE_BYTES,
   ROLLBACK_RETRY_MAX_MS,
   ROLLBACK_RETRY_MIN_MS,
@@ -57,6 +59,18 @@ import {
 } from "./reader.ts";
 import { type KeyedChunkReader, readKeyedFrom } from "./keyed_reader.ts";
 import { type KeyPage, listKeys } from "./key_listing.ts";
+import {
+  compileFilter,
+  type FilteredReadOutcome,
+  readFilteredFrom,
+} from "./filtered_reader.ts";
+import {
+  type AggregateOutcome,
+  runAggregate,
+  runSearch,
+  type SearchOutcome,
+  type SearchPositions,
+} from "./search_exec.ts";
 import { StreamRegistry, viewOf } from "./registry.ts";
 import {
   clampBoundaries,
@@ -674,6 +688,9 @@ export class Engine {
   #readChunks: ChunkReader = this.#walChunks;
   #readKeyed: KeyedChunkReader = (id, from, end, bytesMax) =>
     this.#readChunks(id, from, end, bytesMax);
+  // Every record, through whatever reader tiering installed.
+  readonly #readAll: KeyedChunkReader = (id, from, end, bytesMax) =>
+    this.#readChunks(id, from, end, bytesMax);
   readonly #walSeek: TimeSeeker = (id, from, end, timeMs) =>
     this.#store.seekTime(id, from, end, timeMs);
   #seekTime: TimeSeeker = this.#walSeek;
@@ -700,6 +717,61 @@ export class Engine {
         sliceBytes: KEYED_READ_SLICE_BYTES,
       }),
     );
+  }
+
+  /**
+   * Reads the records of `name` from `position` that match the `filter=`
+   * expression `filterText` (and, with `key`, whose routing key is `key`),
+   * examining at most `--filter-scan-bytes-max` stored bytes and scanning
+   * for at most the filter time budget. The next offset is the position
+   * after the last record examined.
+   */
+  async readFiltered(
+    name: string,
+    position: number | "start" | "now",
+    filterText: string,
+    key: Uint8Array | undefined,
+    bytesMax: number = this.#limits.readBytesMax,
+  ): Promise<Result<FilteredReadOutcome>> {
+    const found = this.#lookup(name, true);
+    if (!found.ok) return found;
+    const state = found.value;
+    const filter = compileFilter(state, filterText);
+    if (!filter.ok) return filter;
+    const read = key === undefined ? this.#readAll : this.#readKeyed;
+    return await readFilteredFrom(read, state, position, filter.value, key, {
+      bytesMax,
+      scanBytesMax: this.#limits.filterScanBytesMax,
+      sliceBytes: KEYED_READ_SLICE_BYTES,
+      timeBudgetMs: FILTER_READ_TIME_BUDGET_MS,
+    });
+  }
+
+  /** Runs a `_search` body over the records of `name` (specs/search.md §3). */
+  async search(
+    name: string,
+    body: Record<string, unknown>,
+    positions: SearchPositions,
+  ): Promise<Result<SearchOutcome>> {
+    const found = this.#lookup(name, true);
+    if (!found.ok) return found;
+    return await runSearch(this.#readAll, found.value, body, positions, {
+      sliceBytes: KEYED_READ_SLICE_BYTES,
+    });
+  }
+
+  /** Runs an `_aggregate` body over the records of `name` (specs/search.md §4). */
+  async aggregate(
+    name: string,
+    body: Record<string, unknown>,
+    positions: SearchPositions,
+  ): Promise<Result<AggregateOutcome>> {
+    const found = this.#lookup(name, true);
+    if (!found.ok) return found;
+    return await runAggregate(this.#readAll, found.value, body, positions, {
+      sliceBytes: KEYED_READ_SLICE_BYTES,
+      timeoutMs: AGGREGATE_TIMEOUT_MS,
+    });
   }
 
   /**
