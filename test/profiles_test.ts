@@ -581,3 +581,53 @@ Deno.test("--metrics-stream on a stream that cannot take the profile: the server
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("evlog canonical registry serves _search by request id and _aggregate over the requests rollup", async () => {
+  await withServer(async (base) => {
+    assert.equal((await send(`${base}/ev`, "PUT")).status, 201);
+    assert.equal(
+      (await send(`${base}/ev/_profile`, "POST", {
+        profile: { kind: "evlog" },
+      }))
+        .status,
+      200,
+    );
+    const now = Date.now();
+    const at = (ms: number) => new Date(now - ms).toISOString();
+    assert.equal(
+      (await send(`${base}/ev`, "POST", [
+        { requestId: "r1", service: "api", status: 500, timestamp: at(1000) },
+        { requestId: "r2", service: "web", status: 200, timestamp: at(2000) },
+        { requestId: "r3", service: "api", status: 200, timestamp: at(3000) },
+      ])).status,
+      204,
+    );
+    const found = await send(
+      `${base}/ev/_search?q=${encodeURIComponent("req:r1")}`,
+      "GET",
+    );
+    assert.equal(found.status, 200);
+    assert.equal(found.json.total.value, 1);
+    const aggregated = await send(`${base}/ev/_aggregate`, "POST", {
+      rollup: "requests",
+      from: new Date(now - 3_600_000).toISOString(),
+      to: new Date(now + 60_000).toISOString(),
+      interval: "1h",
+      group_by: ["service"],
+    });
+    assert.equal(aggregated.status, 200, JSON.stringify(aggregated.json));
+    // Sum the groups over the buckets (the window may straddle an hour).
+    const totals: Record<string, { count: number; errors: number }> = {};
+    for (const bucket of aggregated.json.buckets) {
+      for (const group of bucket.groups) {
+        const t = totals[group.key.service] ??= { count: 0, errors: 0 };
+        t.count += group.measures.count.count;
+        t.errors += group.measures.errors.count;
+      }
+    }
+    assert.deepEqual(totals, {
+      api: { count: 2, errors: 1 },
+      web: { count: 1, errors: 0 },
+    });
+  });
+});
