@@ -114,6 +114,10 @@ export interface StorageConfig {
    * outcome of a commit whose connection dropped during COMMIT is sought.
    */
   postgresConnectTimeoutMs: number;
+  /** Other servers share the PostgreSQL schema (several nodes). */
+  postgresMultiNode: boolean;
+  /** With several nodes: how often live readers re-check PostgreSQL, in ms. */
+  postgresWakePollMs: number;
   /** Commit durability. */
   durability: Durability;
   /**
@@ -204,8 +208,10 @@ export interface SubscriptionsConfig {
 export interface SegmentConfig {
   /** Seal once a stream has this many unsealed bytes. */
   segmentBytes: number;
-  /** Seal unsealed data older than this, in ms. */
+  /** Seal unsealed data older than this, in ms (unless it is small). */
   segmentAgeMs: number;
+  /** Seal a small unsealed range once its stream is idle this long, in ms. */
+  segmentIdleMs: number;
   /** In-memory cache of published segments, in bytes (LRU). */
   cacheBytes: number;
   /** Sealed bytes awaiting upload before sealing pauses. */
@@ -585,6 +591,24 @@ export const OPTION_TABLE: OptionTable = {
       default: 10_000,
       doc: "longest wait for a PostgreSQL connection",
     },
+    postgresMultiNode: {
+      flag: "postgres-multi-node",
+      env: "DS_POSTGRES_MULTI_NODE",
+      kind: "bool",
+      default: false,
+      doc:
+        "other servers share this PostgreSQL schema: follow their commits (LISTEN/NOTIFY) and register in its nodes table",
+    },
+    postgresWakePollMs: {
+      flag: "postgres-wake-poll-ms",
+      env: "DS_POSTGRES_WAKE_POLL_MS",
+      kind: "int",
+      min: 50,
+      max: 600_000,
+      default: 2000,
+      doc:
+        "with --postgres-multi-node: how often live readers re-check PostgreSQL in case a notification was lost",
+    },
     durability: {
       flag: "durability",
       env: "DS_DURABILITY",
@@ -904,7 +928,18 @@ export const OPTION_TABLE: OptionTable = {
       min: 10,
       max: 86_400_000,
       default: 60_000,
-      doc: "seal unsealed data older than this",
+      doc:
+        "seal unsealed data older than this (open streams under 1/256 of --segment-bytes wait for --segment-idle-ms)",
+    },
+    segmentIdleMs: {
+      flag: "segment-idle-ms",
+      env: "DS_SEGMENT_IDLE_MS",
+      kind: "int",
+      min: 10,
+      max: 604_800_000,
+      default: 21_600_000,
+      doc:
+        "seal a tiny stream (under 1/256 of --segment-bytes) once no write reached it for this long",
     },
     cacheBytes: {
       flag: "cache-bytes",

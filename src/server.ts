@@ -34,7 +34,7 @@ import { SubscriptionManager } from "./subscriptions/manager.ts";
 import { lockDataDir } from "./storage/data_dir_lock.ts";
 import { openSqliteStore } from "./storage/sqlite_store.ts";
 import { openThreadedSqliteStore } from "./storage/threaded_sqlite_store.ts";
-import type { WalStore } from "./storage/wal_store.ts";
+import type { WalSnapshot, WalStore } from "./storage/wal_store.ts";
 import { createNodeZstdCodec } from "./_wasm/codec.ts";
 import { bootstrapFromObjects } from "./tier/bootstrap.ts";
 import type { RunCatalog } from "./index/catalog.ts";
@@ -135,9 +135,13 @@ async function open(
   }
   const engine = await openEngine(config, store, options, log);
   stack.defer(() => engine.close());
+  const snapshot = engine.takeStartupSnapshot();
   const tier = metered === undefined
     ? undefined
-    : await openTier(config, paths, store, metered, engine, log, indexCatalog);
+    : await openTier(config, paths, store, metered, engine, log, {
+      indexCatalog,
+      snapshot,
+    });
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
     ? await openSubscriptions(config, paths.subscriptions, engine, log, stack)
@@ -407,6 +411,7 @@ async function openWal(
       statementTimeoutMs: storage.postgresStatementTimeoutMs,
       connectTimeoutMs: storage.postgresConnectTimeoutMs,
       durability: storage.durability,
+      multiNode: storage.postgresMultiNode,
       log,
     });
     const health = () => {
@@ -437,6 +442,7 @@ function openEngine(
     compaction: compactionOptions(config.storage.compactChunkBytes),
     limits: config.limits,
     log,
+    wakePollMs: config.storage.postgresWakePollMs,
     onFatal: (error) => {
       log.error("write-ahead log failed", error.cause ?? error);
       options.onFatal?.(error);
@@ -451,10 +457,12 @@ async function openTier(
   objects: ObjectStore,
   engine: Engine,
   log: Logger,
-  indexCatalog?: RunCatalog,
+  startup: { indexCatalog?: RunCatalog; snapshot?: WalSnapshot },
 ): Promise<Tier> {
+  const { indexCatalog, snapshot } = startup;
   const tier = await Tier.open({
     store,
+    snapshot,
     objects,
     codec: createNodeZstdCodec(),
     segmentDir: paths.segments,
@@ -479,7 +487,14 @@ function wireTier(engine: Engine, tier: Tier): void {
   engine.wrapTimeSeeker((wal) => tier.timeSeeker(wal));
   const committed = (stream: { id: number; tailPos: number }) =>
     tier.committed(stream.id, stream.tailPos);
-  engine.addListener({ created: committed, appended: committed });
+  engine.addListener({
+    created: committed,
+    appended: committed,
+    schemaChanged: (stream) => tier.changed(stream.id),
+    deleted: (_name, ids) => {
+      for (const id of ids) tier.changed(id);
+    },
+  });
   engine.setAdmissionGate(tier);
 }
 

@@ -213,8 +213,12 @@ export interface StreamListener {
    * the new one, `previous` the one it replaced).
    */
   profileChanged?(stream: StreamView, previous: ProfileOptions): void;
-  /** A stream was deleted, soft-deleted or expired. */
-  deleted?(name: string): void;
+  /**
+   * A stream was deleted, soft-deleted or expired (the change committed);
+   * `ids` are the streams it changed: itself, and soft-deleted sources
+   * deleted with it.
+   */
+  deleted?(name: string, ids: number[]): void;
 }
 
 /**
