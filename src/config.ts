@@ -237,6 +237,15 @@ export interface SegmentConfig {
   sealRetryMaxMs: number;
   /** Deleted streams whose objects wait for deletion, at most. */
   releaseQueueMax: number;
+  /**
+   * Build the routing-key index of uploaded segments (keyed reads and
+   * `_routing_keys` use it); off, they read every segment.
+   */
+  routingIndex: boolean;
+  /** Routing-key index builds running at once, each on its own Worker. */
+  indexConcurrency: number;
+  /** Decoded routing-key runs and key lexicons kept in memory, in bytes (LRU). */
+  indexCacheBytes: number;
   /** Test only (`DS_TEST_CRASH_POINT`, not a flag): SIGKILL self there. */
   testCrashPoint: string;
 }
@@ -1022,6 +1031,33 @@ export const OPTION_TABLE: OptionTable = {
       max: 10_000_000,
       default: 10_000,
       doc: "deleted streams whose objects wait for deletion, at most",
+    },
+    routingIndex: {
+      flag: "routing-index",
+      env: "DS_ROUTING_INDEX",
+      kind: "bool",
+      default: true,
+      doc:
+        "build the routing-key index of uploaded segments (false: keyed reads and _routing_keys read every segment)",
+    },
+    indexConcurrency: {
+      flag: "index-concurrency",
+      env: "DS_INDEX_CONCURRENCY",
+      kind: "int",
+      min: 1,
+      max: 16,
+      default: 1,
+      doc: "routing-key index builds at once (streams), each on its own Worker",
+    },
+    indexCacheBytes: {
+      flag: "index-cache-bytes",
+      env: "DS_INDEX_CACHE_BYTES",
+      kind: "int",
+      min: 0,
+      max: 1024 * 1024 * MIB,
+      default: 64 * MIB,
+      doc:
+        "decoded routing-key runs and key lexicons kept in memory (LRU), in bytes",
     },
     testCrashPoint: {
       env: "DS_TEST_CRASH_POINT",

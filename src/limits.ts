@@ -38,6 +38,14 @@ export const SEAL_BLOCKED_RECHECK_MS = 1000;
 export const TIER_PASS_YIELD_STREAMS = 512;
 /** A failed routing-key index step is retried after this. */
 export const INDEX_STEP_RETRY_MS = 1000;
+/**
+ * Segments one upload pass puts per stream at most before it publishes the
+ * manifest (and truncates the WAL): a stream whose tiny segments are sealed
+ * faster than they upload still publishes, and other streams get a turn.
+ */
+export const UPLOAD_PASS_SEGMENTS_MAX = 32;
+/** Segment bytes one upload pass puts per stream at most (one segment at least). */
+export const UPLOAD_PASS_BYTES_MAX = 64 * MIB;
 /** WAL bytes read per query while sealing. */
 export const SEAL_READ_SLICE_BYTES = 256 * KIB;
 /** Record bytes encoded between two yields to the event loop while sealing. */

@@ -126,7 +126,7 @@ async function open(
     ? undefined
     : new MeteredObjectStore(objects.store);
   // The routing-key index catalog, in the data dir's local SQLite file.
-  const indexCatalog = metered === undefined
+  const indexCatalog = metered === undefined || !config.segment.routingIndex
     ? undefined
     : openSqliteRunCatalog(paths.subscriptions, config.storage.durability);
   if (indexCatalog !== undefined) stack.defer(() => indexCatalog.close());
@@ -471,7 +471,11 @@ async function openTier(
     streams: () => engine.streamInfos(),
     streamInfo: (id) => engine.streamInfo(id),
     log,
-    routingIndex: indexCatalog && { catalog: indexCatalog },
+    routingIndex: indexCatalog && {
+      catalog: indexCatalog,
+      cacheBytes: config.segment.indexCacheBytes,
+      concurrency: config.segment.indexConcurrency,
+    },
   });
   wireTier(engine, tier);
   return tier;
@@ -485,6 +489,7 @@ function wireTier(engine: Engine, tier: Tier): void {
   engine.wrapChunkReader((wal) => tier.reader(wal, engine.readBytes));
   engine.wrapKeyedReader((wal) => tier.keyedReader(wal, engine.readBytes));
   engine.wrapTimeSeeker((wal) => tier.timeSeeker(wal));
+  engine.setKeyLexicon(tier.keyLexicon());
   const committed = (stream: { id: number; tailPos: number }) =>
     tier.committed(stream.id, stream.tailPos);
   engine.addListener({

@@ -110,6 +110,7 @@ import type {
   CreateRequest,
   KeyedReadOutcome,
   KeyExtractor,
+  KeyLexiconSource,
   ReadOutcome,
   StreamInfo,
   StreamListener,
@@ -462,6 +463,14 @@ export class Engine {
    */
   wrapTimeSeeker(make: (wal: TimeSeeker) => TimeSeeker): void {
     this.#seekTime = make(this.#walSeek);
+  }
+
+  /**
+   * Lets key listings (`routingKeys`) take the keys of indexed ranges from
+   * `source` instead of reading their records.
+   */
+  setKeyLexicon(source: KeyLexiconSource): void {
+    this.#keyLexicon = source;
   }
 
   /**
@@ -1035,6 +1044,7 @@ export class Engine {
   readonly #walSeek: TimeSeeker = (id, from, end, timeMs) =>
     this.#store.seekTime(id, from, end, timeMs);
   #seekTime: TimeSeeker = this.#walSeek;
+  #keyLexicon: KeyLexiconSource | undefined;
 
   /**
    * Reads the records of `name` from `position` whose routing key is `key`
@@ -1118,8 +1128,9 @@ export class Engine {
 
   /**
    * A page of the distinct routing keys of `name` after `after`, ascending
-   * by bytes, found by scanning the stream from its start for at most
-   * `scanBytesMax` stored bytes (see `listKeys`). `splitPos` splits the
+   * by bytes: the index's lexicons of indexed ranges, merged with a scan of
+   * the rest from the stream's start for at most `scanBytesMax` stored
+   * bytes (see `listKeys`). `splitPos` splits the
    * count of records examined (the WAL start, for coverage figures).
    */
   async routingKeys(
@@ -1141,6 +1152,7 @@ export class Engine {
         scanBytesMax: options.scanBytesMax ?? this.#limits.keyedScanBytesMax,
         sliceBytes: KEYED_READ_SLICE_BYTES,
         splitPos: options.splitPos,
+        lexicon: this.#keyLexicon,
       }),
     );
   }

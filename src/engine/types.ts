@@ -194,6 +194,28 @@ export type TimeSeeker = (
   timeMs: number,
 ) => Promise<number | undefined>;
 
+/**
+ * What an index knows of one stream's routing keys below a position
+ * (`Engine.setKeyLexicon`): position ranges whose distinct keys it lists,
+ * so a key listing reads only the rest.
+ */
+export interface KeyLexiconCover {
+  /** Covered position ranges, ascending and disjoint. */
+  ranges: readonly { startPos: number; endPos: number }[];
+  /** Segments the ranges span. */
+  indexedSegments: number;
+  /** Stored segments outside the ranges (a listing reads these). */
+  unindexed: readonly { startPos: number; endPos: number }[];
+  /** At most `limit` distinct keys of the ranges after `after`, ascending. */
+  keysAfter(after: Uint8Array | undefined, limit: number): Uint8Array[];
+}
+
+/** The cover of stream `streamId`'s positions below `endPos`, if any. */
+export type KeyLexiconSource = (
+  streamId: number,
+  endPos: number,
+) => Promise<KeyLexiconCover | undefined>;
+
 /** How a live wait ended. */
 export type WaitOutcome = "changed" | "timeout" | "aborted";
 

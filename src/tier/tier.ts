@@ -29,13 +29,18 @@ import { crashPointHook, type TierContext } from "./_context.ts";
 import { inThreadSealer, type Sealer, workerSealer } from "./_seal.ts";
 import { SYSTEM_CLOCK, type TierClock } from "./clock.ts";
 import {
-  segmentKeysOf,
+  segmentFileOf,
   tieredKeyedReader,
+  tieredKeyLexicon,
   tieredReader,
   tieredTimeSeeker,
   uploadedCount,
 } from "./reader.ts";
-import { type RunBuilder, workerRunBuilder } from "../index/builder.ts";
+import {
+  pooledRunBuilder,
+  type RunBuilder,
+  workerRunBuilder,
+} from "../index/builder.ts";
 import { RunCache } from "../index/cache.ts";
 import type { RunCatalog } from "../index/catalog.ts";
 import { defaultShape, type RoutingIndexShape } from "../index/plan.ts";
@@ -43,7 +48,7 @@ import { RoutingKeyIndex } from "../index/routing_index.ts";
 import type { RoutingIndexStatus } from "../index/status.ts";
 import { ROUTING_RUN_CACHE_BYTES_DEFAULT } from "../limits.ts";
 import type { KeyedChunkReader } from "../engine/keyed_reader.ts";
-import type { TimeSeeker } from "../engine/types.ts";
+import type { KeyLexiconSource, TimeSeeker } from "../engine/types.ts";
 import { DueQueue } from "./due.ts";
 import { ReleaseQueue } from "./release_queue.ts";
 import { sealPass } from "./seal_loop.ts";
@@ -109,8 +114,13 @@ export interface TierIndexOptions {
   decoder?: RunBuilder;
   /** Run hierarchy shape (default `defaultShape()`). */
   shape?: RoutingIndexShape;
-  /** Budget of decoded runs in memory. */
+  /** Budget of decoded runs and lexicons in memory. */
   cacheBytes?: number;
+  /**
+   * Streams whose index builds run at once (default 1); without `builder`,
+   * builds get this many Workers.
+   */
+  concurrency?: number;
 }
 
 /** Whole-tier counters. */
@@ -191,13 +201,18 @@ export class Tier {
       crashPoint: crashPointHook(options.config.testCrashPoint),
       indexBuilds: { count: 0 },
       indexLagging: new Set(),
+      indexConcurrency: options.routingIndex?.concurrency ?? 1,
     };
     const ix = options.routingIndex;
     if (ix === undefined) {
       this.#index = undefined;
       this.#closeIndex = () => {};
     } else {
-      const builder = ix.builder ?? workerRunBuilder();
+      const lanes = ix.concurrency ?? 1;
+      const builder = ix.builder ??
+        (lanes === 1 ? workerRunBuilder() : pooledRunBuilder(
+          Array.from({ length: lanes }, () => workerRunBuilder()),
+        ));
       const decoder = ix.decoder ??
         (ix.builder === undefined ? workerRunBuilder() : builder);
       const { streams, objects, cache } = this.#ctx;
@@ -214,7 +229,7 @@ export class Tier {
           if (s === undefined) {
             throw new StreamError("not_found", `No tiered stream id ${id}`);
           }
-          return segmentKeysOf(objects, cache, s, ordinal);
+          return segmentFileOf(objects, cache, s, ordinal);
         },
         shape: ix.shape ?? defaultShape(),
         now: () => this.#ctx.clock.now(),
@@ -350,6 +365,14 @@ export class Tier {
       counts,
       this.#index,
     );
+  }
+
+  /**
+   * What key listings take from the routing-key index: the keys of indexed
+   * segments, and which uploaded segments they must read instead.
+   */
+  keyLexicon(): KeyLexiconSource {
+    return tieredKeyLexicon(this.#ctx.streams, this.#index);
   }
 
   /** Wraps the WAL's time seeker: segments are searched by time bounds. */

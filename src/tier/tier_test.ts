@@ -20,6 +20,7 @@ import { encodeKeys } from "../record_meta.ts";
 import {
   INDEX_STATUS_WAITERS_MAX,
   ROUTING_RUN_RETIRED_GRACE_MS,
+  UPLOAD_PASS_SEGMENTS_MAX,
 } from "../limits.ts";
 import type { WalOp } from "../storage/wal_store.ts";
 
@@ -344,8 +345,16 @@ Deno.test("the upload loop compacts the routing-key index and deletes retired ru
       shape: { span: 2, fanout: 2, levelMax: 4 },
     },
   });
-  const runObjects = async () =>
-    (await objects.list("streams/0000000000000001/index/")).keys.length;
+  // Run files, each with its key lexicon beside it.
+  const runObjects = async () => {
+    const keys = (await objects.list("streams/0000000000000001/index/")).keys;
+    const runs = keys.filter((k) => k.endsWith(".run"));
+    assert.deepEqual(
+      keys.filter((k) => k.endsWith(".lex")),
+      runs.map((k) => k.replace(/\.run$/, ".lex")),
+    );
+    return runs.length;
+  };
   try {
     await clock.settle();
     // Eight segments: four L0 runs, two L1, then one L2 over all of them.
@@ -564,6 +573,70 @@ Deno.test("Tier.open starts from a given snapshot without loading the WAL again;
     assert.equal(loads, 0);
     // The snapshot held 200 bytes; the first passes released stream 2.
     assert.equal(tier.stats().walBacklogBytes, 100);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("uploads publish while sealing keeps adding tiny segments: a pass uploads what was sealed when it began, in bounded batches", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const store = new MemoryStore();
+  const ops: WalOp[] = [{ op: "create", stream: streamRow(1, "s") }];
+  // 300 records of 100 bytes and --segment-bytes 100: 300 tiny segments.
+  for (let i = 0; i < 300; i++) {
+    ops.push(appendRecord(1, i * 100, new Uint8Array(100)));
+  }
+  await store.commit(ops, 2);
+  // Every segment put takes a moment, so sealing outpaces uploading.
+  const memory = new MemoryObjectStore();
+  const puts: string[] = [];
+  const objects = Object.create(memory) as MemoryObjectStore;
+  objects.put = async (key: string, bytes: Uint8Array) => {
+    if (key.includes("/segments/")) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    puts.push(key === manifestKey(1) ? "manifest" : "segment");
+    await memory.put(key, bytes);
+  };
+  const clock = new ManualClock();
+  const tier = await Tier.open({
+    store,
+    objects,
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: { ...defaultConfig().segment, segmentBytes: 100, segmentAgeMs: 0 },
+    streams: () => [{ ...STREAM, tailPos: 30_000 }],
+    streamInfo: (id) => id === 1 ? { ...STREAM, tailPos: 30_000 } : undefined,
+    log: createLogger("error"),
+    clock,
+  });
+  try {
+    await clock.settle();
+    for (
+      let i = 0;
+      i < 50 && puts.filter((p) => p === "segment").length < 300;
+      i++
+    ) {
+      await clock.advance(100);
+    }
+    assert.equal(puts.filter((p) => p === "segment").length, 300);
+    // A manifest (and with it the WAL truncation) came after every batch of
+    // at most UPLOAD_PASS_SEGMENTS_MAX segments, not once sealing stopped.
+    let run = 0;
+    let longest = 0;
+    for (const p of puts) {
+      run = p === "segment" ? run + 1 : 0;
+      longest = Math.max(longest, run);
+    }
+    assert.ok(
+      longest <= UPLOAD_PASS_SEGMENTS_MAX,
+      `${longest} segment puts in a row`,
+    );
+    assert.ok(
+      puts.filter((p) => p === "manifest").length >=
+        300 / UPLOAD_PASS_SEGMENTS_MAX,
+    );
   } finally {
     await tier.close();
     await Deno.remove(dir, { recursive: true });

@@ -1,9 +1,11 @@
 /**
  * @module
  * One pass of the upload loop: for every committed stream, put its sealed
- * segments into the object store, publish its manifest (the commit point:
- * docs/segments.md "Manifests"), then delete the WAL rows below what is
- * published and the local files. A stream whose upload failed backs off on
+ * segments into the object store (those sealed when the pass began, at most
+ * `UPLOAD_PASS_SEGMENTS_MAX` / `UPLOAD_PASS_BYTES_MAX` per stream), publish
+ * its manifest (the commit point: docs/segments.md "Manifests"), then delete
+ * the WAL rows below what is published and the local files. After every
+ * stream's uploads, the routing-key index steps over the uploaded segments. A stream whose upload failed backs off on
  * its own; a segment whose file is gone is rebuilt from the WAL.
  */
 
@@ -30,6 +32,8 @@ import {
   INDEX_STEP_RETRY_MS,
   ROUTING_RUN_RETIRED_GRACE_MS,
   TIER_PASS_YIELD_STREAMS,
+  UPLOAD_PASS_BYTES_MAX,
+  UPLOAD_PASS_SEGMENTS_MAX,
 } from "../limits.ts";
 
 /**
@@ -42,6 +46,7 @@ export async function uploadPass(
   ids: number[],
   hooks: UploadPassHooks,
 ): Promise<void> {
+  const uploaded: TierStream[] = [];
   for (const [i, id] of ids.entries()) {
     if (ctx.closed()) {
       for (const rest of ids.slice(i)) hooks.due.mark(rest);
@@ -70,10 +75,25 @@ export async function uploadPass(
       later(s.upload.retryAtMs);
       continue;
     }
-    const again = await indexStep(ctx, s);
-    if (again !== undefined) later(again);
-    noteIndexLag(ctx, s);
+    // A pass puts a bounded batch: what is left is looked at next pass.
+    if (s.segments.some((row) => !row.uploaded)) hooks.due.mark(id);
+    uploaded.push(s);
   }
+  // Every stream's uploads come first; then the index catches up, up to
+  // `indexConcurrency` streams at once (the builder has as many Workers).
+  let next = 0;
+  const worker = async () => {
+    while (next < uploaded.length && !ctx.closed()) {
+      const s = uploaded[next++];
+      const again = await indexStep(ctx, s);
+      if (again !== undefined) {
+        s.uploadLookAtMs = lookAt(hooks.due, s.id, again, s.uploadLookAtMs);
+      }
+      noteIndexLag(ctx, s);
+    }
+  };
+  const lanes = Math.min(ctx.indexConcurrency, uploaded.length);
+  await Promise.all(Array.from({ length: lanes }, worker));
 }
 
 /** What an upload pass needs besides the context. */
@@ -201,10 +221,22 @@ async function uploadDue(
   ) return; // nothing new to publish
   let through = s.basePos;
   const done: SegmentRow[] = [];
-  for (const row of s.segments) {
+  // The rows sealed when the pass began (the seal loop appends to the live
+  // list meanwhile), in batches: with tiny segments sealed faster than they
+  // upload, iterating the live list would never reach the manifest.
+  const rows = s.segments.slice();
+  let putCount = 0;
+  let putBytes = 0;
+  for (const row of rows) {
     if (ctx.closed()) return;
     if (!row.uploaded && s.put?.has(row.startPos) !== true) {
+      if (
+        putCount >= UPLOAD_PASS_SEGMENTS_MAX ||
+        (putCount > 0 && putBytes + row.sizeBytes > UPLOAD_PASS_BYTES_MAX)
+      ) break; // publish this batch; the next pass puts the rest
       await putSegment(ctx, s, row);
+      putCount++;
+      putBytes += row.sizeBytes;
     }
     done.push(row);
     through = row.endPos;
