@@ -47,6 +47,8 @@ export interface HttpConfig {
   tlsCert: string;
   /** PEM private key file of `tlsCert`. */
   tlsKey: string;
+  /** Serve the browser console at `/console` (docs/console.md). */
+  console: boolean;
   /** The otel-traces stream `POST /v1/traces` writes to; "" turns it off. */
   otlpTracesStream: string;
   /**
@@ -54,8 +56,13 @@ export interface HttpConfig {
    * otel-traces profile) instead of answering 404.
    */
   otlpAutoCreate: boolean;
-  /** Serve the browser console at `/console` (docs/console.md). */
-  console: boolean;
+  /**
+   * A JSON stream (created with the metrics profile) that gets the server's
+   * own request and commit timings as interval records; "" turns it off.
+   */
+  metricsStream: string;
+  /** How often `metricsStream` gets a window of records, in ms. */
+  metricsStreamIntervalMs: number;
 }
 
 /** Who may call the API, and from which browsers and hosts (README: Security). */
@@ -418,6 +425,13 @@ export const OPTION_TABLE: OptionTable = {
       defaultDoc: "none",
       doc: "PEM private key file for --tls-cert",
     },
+    console: {
+      flag: "console",
+      env: "DS_CONSOLE",
+      kind: "bool",
+      default: true,
+      doc: "serve the browser console at /console (false: 404)",
+    },
     otlpTracesStream: {
       flag: "otlp-traces-stream",
       env: "DS_OTLP_TRACES_STREAM",
@@ -435,12 +449,23 @@ export const OPTION_TABLE: OptionTable = {
       doc:
         "POST /v1/traces creates a missing --otlp-traces-stream (JSON, otel-traces profile)",
     },
-    console: {
-      flag: "console",
-      env: "DS_CONSOLE",
-      kind: "bool",
-      default: true,
-      doc: "serve the browser console at /console (false: 404)",
+    metricsStream: {
+      flag: "metrics-stream",
+      env: "DS_METRICS_STREAM",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc:
+        "stream (created with the metrics profile) that gets this server's request and WAL commit timings as interval records",
+    },
+    metricsStreamIntervalMs: {
+      flag: "metrics-stream-interval-ms",
+      env: "DS_METRICS_STREAM_INTERVAL_MS",
+      kind: "int",
+      min: 100,
+      max: 3_600_000,
+      default: 10_000,
+      doc: "window of each --metrics-stream record",
     },
   },
   auth: {

@@ -23,6 +23,8 @@ import { observeRequests, routeMeters } from "./http/observe.ts";
 import { sseConnections } from "./http/sse.ts";
 import { createMetrics } from "./metrics/families.ts";
 import type { HttpMeters } from "./metrics/http_meters.ts";
+import { MetricsStreamFeed } from "./metrics/metrics_stream.ts";
+import { profileFor } from "./profiles/registry.ts";
 import { type DetailsParts, serverDetails } from "./metrics/server_details.ts";
 import { MeteredObjectStore } from "./objectstore/metered.ts";
 import { listen, probeAddress } from "./listen.ts";
@@ -201,10 +203,14 @@ async function open(
   // Shutdown waits for in-flight responses; nothing below closes before.
   stack.defer(() => http.server.shutdown());
   subscriptions?.setBaseUrl(config.subscriptions.publicUrl || http.url);
+  const metricsFeed = config.http.metricsStream === ""
+    ? undefined
+    : await startMetricsStream(config, engine, meters, http.url, log);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       // Quiesce first (each close is idempotent; the stack repeats it):
+      metricsFeed?.stop(); // no more records once the engine drains
       await subscriptions?.close(); // stop timers and webhook requests
       await tier?.close(); // stop sealing and uploads between steps
       touch.close(); // end touch waits, write template last-seen times
@@ -219,6 +225,79 @@ async function open(
     close,
     finished: http.server.finished.then(() => closing),
   };
+}
+
+/**
+ * `--metrics-stream`: makes sure the stream exists as a JSON stream with the
+ * metrics profile, then appends a window of interval records from the
+ * route meters and the WAL writer every `--metrics-stream-interval-ms`. A
+ * stream that cannot take the profile (another content type, or records
+ * under another profile) is logged and left alone.
+ */
+async function startMetricsStream(
+  config: Config,
+  engine: Engine,
+  meters: HttpMeters,
+  url: string,
+  log: Logger,
+): Promise<{ stop(): void } | undefined> {
+  const name = config.http.metricsStream;
+  const created = await engine.create(name, {
+    contentType: "application/json",
+    ttlSeconds: undefined,
+    expiresAtMs: undefined,
+    closed: false,
+    body: new Uint8Array(0),
+    fork: undefined,
+    routingKey: undefined,
+    timestampMs: undefined,
+  });
+  const options = profileFor("metrics")!.validate({ kind: "metrics" });
+  const current = engine.profile(name);
+  const installed = !created.ok || !options.ok || !current.ok
+    ? undefined
+    : current.value.options.kind === options.value.kind
+    ? current
+    : await engine.installProfile(name, options.value);
+  if (installed === undefined || !installed.ok) {
+    const why = !created.ok
+      ? created.error.message
+      : installed?.ok === false
+      ? installed.error.message
+      : "the stream is not usable";
+    log.error(`--metrics-stream "${name}" is off: ${why}`);
+    return undefined;
+  }
+  const feed = new MetricsStreamFeed(
+    {
+      http: meters,
+      commitSeconds: () => engine.writerStats().commitSeconds,
+    },
+    url,
+    Date.now(),
+  );
+  const timer = setInterval(() => {
+    const records = feed.next(Date.now());
+    if (records.length === 0) return;
+    engine.append(name, {
+      contentType: "application/json",
+      body: new Uint8Array(0),
+      close: false,
+      streamSeq: undefined,
+      producer: undefined,
+      routingKey: undefined,
+      timestampMs: undefined,
+      records,
+    }).then(
+      (result) => {
+        if (!result.ok) {
+          log.warn(`--metrics-stream "${name}": ${result.error.message}`);
+        }
+      },
+      (error) => log.warn(`--metrics-stream "${name}": ${error.message}`),
+    );
+  }, config.http.metricsStreamIntervalMs);
+  return { stop: () => clearInterval(timer) };
 }
 
 /**

@@ -23,6 +23,8 @@ import {
 import type { ConfigOverrides } from "../src/config.ts";
 import { testConfig } from "../src/config.ts";
 import { startServer } from "../src/server.ts";
+import type { TestKey } from "../src/auth/_testing.ts";
+import { withKeyedServer } from "./_auth.ts";
 import { FaultyWal } from "./_faulty_wal.ts";
 import { startTestServer } from "./_server.ts";
 
@@ -470,4 +472,49 @@ Deno.test("overload: 503 with Retry-After and a Status body while the WAL refuse
     await server.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("/v1/traces under --auth api-key: the key needs write on --otlp-traces-stream (403 as a Status), and then writes", async () => {
+  const keys = [
+    { id: "w", secret: "writer-secret-0123456789", scopes: ["write"] },
+    {
+      id: "other",
+      secret: "other-secret-01234567890",
+      scopes: ["write"],
+      streams: ["elsewhere/**"],
+    },
+    { id: "admin", secret: "admin-secret-0123456789", scopes: ["admin"] },
+  ] as TestKey[];
+  await withKeyedServer(
+    keys,
+    { http: { otlpTracesStream: "otel", otlpAutoCreate: true } },
+    async (server) => {
+      const body = JSON.stringify(exportBody());
+      const init = { body, headers: JSON_HEADERS };
+      const denied = await server.call(
+        "POST",
+        "/v1/traces",
+        "other-secret-01234567890",
+        init,
+      );
+      assert.equal(denied.status, 403);
+      assert.equal((await denied.json()).code, 7);
+      const none = await server.call("POST", "/v1/traces", undefined, init);
+      assert.equal(none.status, 401);
+      await none.body?.cancel();
+      const ok = await server.call(
+        "POST",
+        "/v1/traces",
+        "writer-secret-0123456789",
+        init,
+      );
+      assert.equal(ok.status, 200, await ok.text());
+      const read = await server.call(
+        "GET",
+        "/v1/stream/otel?offset=-1",
+        "admin-secret-0123456789",
+      );
+      assert.equal((await read.json()).length, 2);
+    },
+  );
 });

@@ -510,3 +510,124 @@ Deno.test("a fork keeps its source's profile: its initial body and later appends
     );
   });
 });
+
+Deno.test("--metrics-stream: the server's request timings land as metrics-profile records, keyed by series", async () => {
+  const server = await startTestServer({
+    http: { metricsStream: "ops/metrics", metricsStreamIntervalMs: 100 },
+  });
+  try {
+    const base = `${server.url}/v1/stream`;
+    assert.equal(
+      (await send(`${base}/ops/metrics/_profile`, "GET")).json.profile.kind,
+      "metrics",
+    );
+    assert.equal((await send(`${base}/x`, "PUT")).status, 201);
+    assert.equal((await send(`${base}/x`, "POST", { a: 1 })).status, 204);
+    let created: Record<string, unknown> | undefined;
+    for (let i = 0; created === undefined; i++) {
+      assert.ok(i < 200, "no record for stream_create");
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      const all = (await send(`${base}/ops/metrics?offset=-1`, "GET")).json;
+      created = all.find((r: { attributes: { route?: string } }) =>
+        r.attributes.route === "stream_create"
+      );
+    }
+    assert.equal(created.apiVersion, "durable.streams/metrics/v1");
+    assert.equal(created.metric, "http.server.duration");
+    assert.equal(created.unit, "s");
+    assert.equal(created.count, 1);
+    assert.equal(created.instance, server.url);
+    assert.equal(typeof created.p50, "number");
+    const keyed = (await send(
+      `${base}/ops/metrics?offset=-1&key=${
+        encodeURIComponent(created.seriesKey as string)
+      }`,
+      "GET",
+    )).json;
+    assert.ok(keyed.length >= 1);
+  } finally {
+    await server.close();
+    await Deno.remove(server.dataDir, { recursive: true });
+  }
+});
+
+Deno.test("--metrics-stream on a stream that cannot take the profile: the server starts, the feed is off", async () => {
+  const first = await startTestServer();
+  const dir = first.dataDir;
+  let second: Server | undefined;
+  try {
+    const octet = { "content-type": "application/octet-stream" };
+    assert.equal(
+      (await send(`${first.url}/v1/stream/m`, "PUT", undefined, octet)).status,
+      201,
+    );
+    await first.close();
+    second = await startTestServer(
+      { http: { metricsStream: "m", metricsStreamIntervalMs: 100 } },
+      dir,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const got = await fetch(`${second.url}/v1/stream/m?offset=-1`);
+    assert.equal(got.status, 200);
+    assert.equal((await got.arrayBuffer()).byteLength, 0);
+    assert.equal(
+      (await send(`${second.url}/v1/stream/m/_profile`, "GET")).json.profile
+        .kind,
+      "generic",
+    );
+  } finally {
+    await first.close().catch(() => {});
+    await second?.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("evlog canonical registry serves _search by request id and _aggregate over the requests rollup", async () => {
+  await withServer(async (base) => {
+    assert.equal((await send(`${base}/ev`, "PUT")).status, 201);
+    assert.equal(
+      (await send(`${base}/ev/_profile`, "POST", {
+        profile: { kind: "evlog" },
+      }))
+        .status,
+      200,
+    );
+    const now = Date.now();
+    const at = (ms: number) => new Date(now - ms).toISOString();
+    assert.equal(
+      (await send(`${base}/ev`, "POST", [
+        { requestId: "r1", service: "api", status: 500, timestamp: at(1000) },
+        { requestId: "r2", service: "web", status: 200, timestamp: at(2000) },
+        { requestId: "r3", service: "api", status: 200, timestamp: at(3000) },
+      ])).status,
+      204,
+    );
+    const found = await send(
+      `${base}/ev/_search?q=${encodeURIComponent("req:r1")}`,
+      "GET",
+    );
+    assert.equal(found.status, 200);
+    assert.equal(found.json.total.value, 1);
+    const aggregated = await send(`${base}/ev/_aggregate`, "POST", {
+      rollup: "requests",
+      from: new Date(now - 3_600_000).toISOString(),
+      to: new Date(now + 60_000).toISOString(),
+      interval: "1h",
+      group_by: ["service"],
+    });
+    assert.equal(aggregated.status, 200, JSON.stringify(aggregated.json));
+    // Sum the groups over the buckets (the window may straddle an hour).
+    const totals: Record<string, { count: number; errors: number }> = {};
+    for (const bucket of aggregated.json.buckets) {
+      for (const group of bucket.groups) {
+        const t = totals[group.key.service] ??= { count: 0, errors: 0 };
+        t.count += group.measures.count.count;
+        t.errors += group.measures.errors.count;
+      }
+    }
+    assert.deepEqual(totals, {
+      api: { count: 2, errors: 1 },
+      web: { count: 1, errors: 0 },
+    });
+  });
+});

@@ -25,7 +25,7 @@
  * and plans those requests again (`#fresh`); other nodes' announcements
  * move committed tails and wake readers (`#announced`), a poll is the
  * safety net, and reads first bring the stream's tail up to date
- * (`#refresh`). About 1050 lines, most of them JSDoc: each method is the
+ * (`#refresh`). About 1330 lines, most of them JSDoc: each method is the
  * few steps of orchestration that must stay together for that invariant to
  * be visible in one place.
  */
@@ -338,6 +338,7 @@ export class Engine {
   #applySnapshot(snapshot: WalSnapshot): void {
     const { changed, gone } = this.#registry.syncTo(snapshot);
     this.#restoreSchemas(snapshot.schemaRegistries, true);
+    this.#restoreProfiles(snapshot.profiles, true);
     for (const state of changed) state.wakeAll();
     for (const { name, id } of gone) this.#listeners.emitDeleted(name, [id]);
   }

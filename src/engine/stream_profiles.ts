@@ -8,7 +8,8 @@
  * the profile modules' business: nothing here looks at the kind.
  */
 
-import { fail, ok, type Result } from "../errors.ts";
+import { fail, ok, type Result, type StreamError } from "../errors.ts";
+import { nextSearchPlan, validateSearchConfig } from "../search/config.ts";
 import { frameJsonValues } from "../protocol/json.ts";
 import { canonicalSchemaBody } from "../profiles/canonical.ts";
 import {
@@ -86,14 +87,21 @@ export function planProfileChange(
   if (plan.registry !== null) {
     const base = emptyRegistry(state.name);
     base.revision = state.schema?.registry.revision ?? 0;
-    const next = planSchemaUpdate(base, canonicalSchemaBody(plan.registry), {
+    const body = canonicalSchemaBody(plan.registry);
+    const next = planSchemaUpdate(base, body, {
       tail: state.forkPos,
       empty: true,
     });
-    if (!next.ok) {
-      return fail(
-        "internal",
-        `Profile "${plan.options.kind}" has a canonical registry the schema rules refuse: ${next.error.message}`,
+    if (!next.ok) return refused(plan.options.kind, next.error.message);
+    if (body.search !== undefined) {
+      // As `POST _schema` does: the section checked in full, and a plan
+      // generation bumped when it differs from the stream's current one.
+      const checked = validateSearchConfig(body.search);
+      if (!checked.ok) return refused(plan.options.kind, checked.error.message);
+      next.value.search = checked.value;
+      next.value.searchPlan = nextSearchPlan(
+        state.schema?.registry.searchPlan ?? undefined,
+        checked.value,
       );
     }
     schema = activate(next.value);
@@ -112,6 +120,13 @@ export function planProfileChange(
   return ok({ active: { options: plan.options, profile }, schema, plan, ops });
 }
 
+function refused(kind: string, why: string): { ok: false; error: StreamError } {
+  return fail(
+    "internal",
+    `Profile "${kind}" has a canonical registry the schema rules refuse: ${why}`,
+  );
+}
+
 /**
  * A JSON append's elements through the stream's profile: the canonical
  * records framed for storage, each with the routing key the profile chose.
@@ -125,7 +140,10 @@ export function normalizeFramed(
   nowMs: number,
 ): Result<Framed> {
   const values = framed.values;
-  if (values === undefined || values.length === 0) return ok(framed);
+  if (
+    values === undefined || values.length === 0 ||
+    active.profile.passThrough === true
+  ) return ok(framed);
   const records = normalizeBatch(active.profile, active.options, values, {
     nowMs,
   });
@@ -157,7 +175,9 @@ export function normalizeFramed(
  */
 export function keyFramed(active: ActiveProfile, framed: Framed): Framed {
   const values = framed.values;
-  if (values === undefined) return framed;
+  if (values === undefined || active.profile.passThrough === true) {
+    return framed;
+  }
   const encoder = new TextEncoder();
   let keyed = false;
   const keys = values.map((value) => {

@@ -32,3 +32,19 @@ for (const kind of PROFILE_KINDS) {
     );
   });
 }
+
+Deno.test("passThrough profiles leave elements unchanged and unkeyed (the engine skips them)", () => {
+  for (const kind of PROFILE_KINDS) {
+    const profile = profileFor(kind)!;
+    if (profile.passThrough !== true) continue;
+    const options = profile.validate({ kind });
+    assert.ok(options.ok);
+    for (const element of [{ a: 1 }, [1, 2], "x", 3, null]) {
+      const out = profile.normalize(element, options.value, { nowMs: 0 });
+      assert.ok(out.ok);
+      assert.equal(out.value.length, 1);
+      assert.equal(out.value[0].value, element);
+      assert.equal(out.value[0].routingKey, null);
+    }
+  }
+});

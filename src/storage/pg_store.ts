@@ -911,11 +911,15 @@ function bumpedIds(ops: WalOp[]): Set<number> {
   return ids;
 }
 
-/** Whether other nodes must reload after `ops`: creates, deletes, closes, schemas. */
+/**
+ * Whether other nodes must reload after `ops`: creates, deletes, closes,
+ * schemas, profiles.
+ */
 function changesMeta(ops: WalOp[]): boolean {
   return ops.some((op) =>
     op.op === "create" || op.op === "delete" || op.op === "soft_delete" ||
-    op.op === "schema_registry" || (op.op === "append" && op.tail.closed)
+    op.op === "schema_registry" || op.op === "profile" ||
+    (op.op === "append" && op.tail.closed)
   );
 }
 
