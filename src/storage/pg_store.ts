@@ -143,6 +143,12 @@ export class PgStore implements WalStore {
   #options: PgStoreOptions;
   #closed = false;
   #persistedNextId = -1;
+  /**
+   * `next_stream_id` as this node last knew it stored (at load, or after its
+   * own commit): ids below it are ones this node may already hold (its own
+   * earlier reservations run ahead of the creates that use them).
+   */
+  #knownNextId = 1;
   #unreachable: string | undefined;
   /**
    * Each stream's `version` (the transaction that last changed it) as this
@@ -386,6 +392,7 @@ export class PgStore implements WalStore {
       this.#metaVersion = String(meta.rows[0]?.value ?? "0");
       const maxId = streams.reduce((m, s) => Math.max(m, s.id), 0);
       const stored = next.rows.length === 0 ? 1 : Number(next.rows[0].value);
+      this.#knownNextId = Math.max(stored, maxId + 1);
       return {
         streams,
         producers,
@@ -409,6 +416,7 @@ export class PgStore implements WalStore {
       try {
         await this.#commitOnce(ops, nextStreamId);
         this.#persistedNextId = nextStreamId;
+        this.#knownNextId = Math.max(this.#knownNextId, nextStreamId);
         return;
       } catch (error) {
         if (isRetryableConflict(error) && attempt < PG_CONFLICT_RETRIES_MAX) {
@@ -470,14 +478,19 @@ export class PgStore implements WalStore {
       }
     }
     if (written.nextId !== undefined) {
-      const lowest = Math.min(
-        ...ops.flatMap((op) => op.op === "create" ? [op.stream.id] : []),
-        nextStreamId,
+      // Ids below `#knownNextId` were reserved by this node already (the
+      // engine hands them out ahead of the flush that commits them); only a
+      // batch reserving new ones must find nobody took them meanwhile.
+      const known = this.#knownNextId;
+      const created = ops.flatMap((op) =>
+        op.op === "create" ? [op.stream.id] : []
       );
-      if (written.nextId > lowest) {
+      const reserves = nextStreamId > known ||
+        created.some((id) => id >= known);
+      if (reserves && written.nextId > known) {
         throw staleError(
           "WAL commit failed",
-          `stream id ${lowest} was handed out by another node`,
+          `stream id ${known} was handed out by another node`,
         );
       }
     }
