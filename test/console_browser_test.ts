@@ -2,7 +2,8 @@
  * The console in a real headless Chromium (Debian's `chromium`, driven by
  * `puppeteer-core`) against real servers on port 0: the streams list,
  * create and delete through the UI, the live tail showing an append made
- * by the test, pause and resume, binary as hex, the server page's charts,
+ * by the test, pause and resume, binary as hex, search and aggregate on a
+ * stream with a search section, the server page's charts,
  * no horizontal scroll at 320 px, and with `--auth api-key` the key form
  * and a read-only key's refused delete. One browser for the whole file;
  * screenshots go to a temp dir (printed). Where Chromium cannot be found
@@ -52,61 +53,34 @@ if (!found && !Deno.env.get("CI")) {
   );
 }
 
-const SEARCH_BODY = {
-  stream: "demo/events",
-  took_ms: 3,
-  timed_out: false,
-  coverage: { mode: "complete", complete: true },
-  total: { value: 1, relation: "eq" },
-  hits: [{
-    offset: "0000000000000000_0000000000000001",
-    score: 1,
-    sort: [1, "0000000000000000_0000000000000001"],
-    fields: { type: "signup" },
-    source: { type: "signup", user: 1 },
-  }],
-  next_search_after: null,
-};
-
-const AGGREGATE_BODY = {
-  stream: "demo/events",
-  rollup: "requests",
-  interval: "1m",
-  coverage: { complete: true, used_rollups: true },
-  buckets: [
-    {
-      start: "2026-12-01T10:00:00.000Z",
-      end: "2026-12-01T10:01:00.000Z",
-      groups: [{ key: {}, measures: { n: { count: 42 } } }],
+/** A search section with a keyword field, a text field and a rollup. */
+const SEARCH_SECTION = {
+  primaryTimestampField: "ts",
+  defaultFields: [{ field: "message", boost: 2 }],
+  fields: {
+    ts: {
+      kind: "date",
+      bindings: [{ version: 1, jsonPointer: "/ts" }],
+      column: true,
+      sortable: true,
     },
-    {
-      start: "2026-12-01T10:01:00.000Z",
-      end: "2026-12-01T10:02:00.000Z",
-      groups: [{ key: {}, measures: { n: { count: 7 } } }],
+    type: {
+      kind: "keyword",
+      bindings: [{ version: 1, jsonPointer: "/type" }],
+      exact: true,
     },
-  ],
-};
-
-const SCHEMA_BODY = {
-  apiVersion: "durable.streams/schema-registry/v1",
-  schema: "demo/events",
-  currentVersion: 0,
-  boundaries: [],
-  schemas: {},
-  lenses: {},
-  search: {
-    fields: {
-      type: {
-        kind: "keyword",
-        bindings: [{ version: 1, jsonPointer: "/type" }],
-      },
+    message: {
+      kind: "text",
+      bindings: [{ version: 1, jsonPointer: "/message" }],
+      analyzer: "unicode_word_v1",
+      positions: true,
     },
-    rollups: {
-      requests: {
-        dimensions: ["type"],
-        intervals: ["1m", "1h"],
-        measures: { n: { kind: "count" } },
-      },
+  },
+  rollups: {
+    requests: {
+      dimensions: ["type"],
+      intervals: ["1m", "1h"],
+      measures: { n: { kind: "count" } },
     },
   },
 };
@@ -432,85 +406,82 @@ Deno.test({
     await t.step(
       "search and aggregate, where the server has them",
       async () => {
-        // A proxy in front of the server answers `_search` and `_aggregate`
-        // with bodies shaped as specs/search.md gives them, and a schema
-        // with a search section and a rollup; everything else passes through.
-        const aggregates: unknown[] = [];
-        const proxy = Deno.serve(
-          { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-          async (req) => {
-            const path = new URL(req.url).pathname;
-            const query = new URL(req.url).search;
-            if (path === "/v1/stream/demo/events/_search") {
-              return Response.json(SEARCH_BODY);
-            }
-            if (path === "/v1/stream/demo/events/_aggregate") {
-              if (req.method !== "POST") {
-                return new Response(null, { status: 405 });
-              }
-              aggregates.push(await req.json());
-              return Response.json(AGGREGATE_BODY);
-            }
-            if (path === "/v1/stream/demo/events/_schema") {
-              return Response.json(SCHEMA_BODY);
-            }
-            const headers = new Headers(req.headers);
-            headers.delete("origin");
-            headers.delete("host");
-            return await fetch(base + path + query, {
-              method: req.method,
-              headers,
-              body: req.body,
-            });
-          },
+        // A real stream with a search section and a rollup, on the real
+        // `_search` and `_aggregate` routes.
+        const logs = `${base}/v1/stream/search/logs`;
+        await put(logs, "application/json");
+        const section = await fetch(`${logs}/_schema`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            schema: { type: "object" },
+            search: SEARCH_SECTION,
+          }),
+        });
+        assert.equal(section.status, 200, await section.text());
+        const now = Date.now();
+        await append(
+          logs,
+          "application/json",
+          JSON.stringify([
+            { ts: now - 1000, type: "signup", message: "new user ada" },
+            { ts: now - 900, type: "login", message: "ada logged in" },
+            { ts: now - 800, type: "signup", message: "new user bob" },
+          ]),
         );
-        try {
-          const { page, errors } = await openPage(browser);
-          const front = `http://127.0.0.1:${proxy.addr.port}`;
-          await page.goto(`${front}/console/stream/demo/events`);
-          await page.waitForSelector("#search-q", { timeout: WAIT_MS });
-          await page.type("#search-q", "type:signup");
-          await clickButton(
-            page,
-            "section[aria-labelledby='search-title']",
-            "Search",
-          );
-          await waitForText(
-            page,
-            "#search-hits",
-            "offset 0000000000000000_0000000000000001",
-          );
-          const marked = await page.$$eval(
-            "#search-hits mark",
-            (m) => m.map((e) => e.textContent),
-          );
-          assert.ok(marked.includes("signup"), `highlighted: ${marked}`);
-          await clickButton(
-            page,
-            "section[aria-labelledby='agg-title']",
-            "Chart",
-          );
-          await page.waitForFunction(
-            () =>
-              Number(
-                document.querySelector("#agg-title ~ .chart")?.getAttribute(
-                  "data-points",
-                ),
-              ) === 2,
-            { timeout: WAIT_MS },
-          );
-          assert.ok(await page.$("#agg-title ~ .chart canvas"));
-          const sent = aggregates[0] as Record<string, unknown>;
-          assert.equal(sent.rollup, "requests");
-          assert.equal(sent.interval, "1m");
-          assert.deepEqual(sent.measures, ["n"]);
-          assert.ok(Number(sent.to) > Number(sent.from));
-          await shot(page, "search-aggregate");
-          assert.deepEqual(errors, []);
-          await page.close();
-        } finally {
-          await proxy.shutdown();
-        }
+        const { page, errors } = await openPage(browser);
+        await page.goto(`${base}/console/stream/search/logs`);
+        await page.waitForSelector("#search-q", { timeout: WAIT_MS });
+        await page.type("#search-q", "type:signup bob");
+        await clickButton(
+          page,
+          "section[aria-labelledby='search-title']",
+          "Search",
+        );
+        await waitForText(page, "#search-hits", "new user bob");
+        const hits = await page.$$eval(
+          "#search-hits details.record",
+          (r) => r.length,
+        );
+        assert.equal(hits, 1, "one record has type signup and the word bob");
+        const marked = await page.$$eval(
+          "#search-hits mark",
+          (m) => m.map((e) => e.textContent),
+        );
+        assert.ok(marked.includes("signup"), `highlighted: ${marked}`);
+        assert.ok(marked.includes("bob"), `highlighted: ${marked}`);
+        await waitForText(
+          page,
+          "section[aria-labelledby='search-title']",
+          "1 hit(s)",
+        );
+        await page.select("#agg-group", "type");
+        await clickButton(
+          page,
+          "section[aria-labelledby='agg-title']",
+          "Chart",
+        );
+        await page.waitForFunction(
+          () =>
+            Number(
+              document.querySelector("#agg-title ~ .chart")?.getAttribute(
+                "data-points",
+              ),
+            ) > 0,
+          { timeout: WAIT_MS },
+        );
+        assert.ok(await page.$("#agg-title ~ .chart canvas"));
+        const legend = await page.$eval(
+          "section[aria-labelledby='agg-title']",
+          (el) => el.textContent ?? "",
+        );
+        assert.ok(
+          legend.includes("signup") && legend.includes("login"),
+          `one series per group: ${legend}`,
+        );
+        await shot(page, "search-aggregate");
+        assert.deepEqual(errors, []);
+        await page.close();
       },
     );
 
