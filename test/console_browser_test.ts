@@ -4,8 +4,8 @@
  * create and delete through the UI, the live tail showing an append made
  * by the test, pause and resume, binary as hex, search and aggregate on a
  * stream with a search section, the server page's charts,
- * no horizontal scroll at 320 px, and with `--auth api-key` the key form
- * and a read-only key's refused delete. One browser for the whole file;
+ * no horizontal scroll at 320 px, and with `--auth api-key` the key form,
+ * a read-only key without create or delete, and a refused delete's 403. One browser for the whole file;
  * screenshots go to a temp dir (printed). Where Chromium cannot be found
  * outside CI the test is skipped with a loud message; in CI it must run.
  */
@@ -544,7 +544,7 @@ Deno.test({
 
   try {
     await t.step(
-      "with --auth api-key: asks for a key; a read-only key cannot delete",
+      "with --auth api-key: asks for a key; a read-only key gets no create or delete",
       async () => {
         const reader = "reader-secret-0123456789";
         const admin = "admin-secret-0123456789";
@@ -567,11 +567,16 @@ Deno.test({
             await page.waitForSelector('tr[data-stream="keep/me"]', {
               timeout: WAIT_MS,
             });
-            await clickButton(page, 'tr[data-stream="keep/me"]', "Delete");
-            await clickButton(page, 'tr[data-stream="keep/me"]', "Yes, delete");
-            await waitForText(page, 'tr[data-stream="keep/me"] .error', "403");
-            const head = await keyed.call("HEAD", "/v1/stream/keep/me", admin);
-            assert.equal(head.status, 200, "a refused delete deletes nothing");
+            // The admin key's page has the buttons: the reader's lacks them
+            // because of its scopes, not because they had not come yet.
+            await page.waitForNetworkIdle({ idleTime: 300, timeout: WAIT_MS });
+            assert.equal(
+              await page.$('tr[data-stream="keep/me"] button'),
+              null,
+              "no delete button for a read-only key",
+            );
+            assert.equal(await page.$("#create-name"), null, "no create form");
+            await shot(page, "auth-read-only");
             const storage = await page.evaluate(() => ({
               session: sessionStorage.getItem("streambed.apiKey"),
               local: localStorage.length,
@@ -580,9 +585,61 @@ Deno.test({
             assert.equal(storage.session, reader);
             assert.equal(storage.local, 0, "nothing in localStorage");
             assert.ok(!storage.url.includes(reader), "no key in the URL");
-            await shot(page, "auth-refused");
             assert.deepEqual(errors, []);
+
+            // The admin key sees both.
+            await clickButton(page, "header.top", "Forget key");
+            await page.waitForSelector("#api-key", { timeout: WAIT_MS });
+            await page.type("#api-key", admin);
+            await clickButton(page, "form.keyform", "Use key");
+            await page.waitForSelector(
+              'tr[data-stream="keep/me"] button.danger',
+              { timeout: WAIT_MS },
+            );
+            assert.ok(await page.$("#create-name"), "a create form");
             await page.close();
+
+            // Should the server still refuse (keys changed since the page
+            // asked), the refusal shows next to the stream: a page told the
+            // reader may delete, and the server's 403.
+            const { page: stale, errors: staleErrors } = await openPage(
+              browser,
+            );
+            await stale.setRequestInterception(true);
+            stale.on("request", (request) => {
+              if (new URL(request.url()).pathname === "/v1/server/_access") {
+                request.respond({
+                  status: 200,
+                  contentType: "application/json",
+                  body: JSON.stringify({
+                    auth: true,
+                    key: "reader",
+                    scopes: ["read", "delete"],
+                    streams: ["**"],
+                  }),
+                });
+              } else request.continue();
+            });
+            await stale.goto(`${keyed.url}/console`);
+            await stale.waitForSelector("#api-key", { timeout: WAIT_MS });
+            await stale.type("#api-key", reader);
+            await clickButton(stale, "form.keyform", "Use key");
+            await stale.waitForSelector(
+              'tr[data-stream="keep/me"] button.danger',
+              { timeout: WAIT_MS },
+            );
+            await clickButton(stale, 'tr[data-stream="keep/me"]', "Delete");
+            await clickButton(
+              stale,
+              'tr[data-stream="keep/me"]',
+              "Yes, delete",
+            );
+            await waitForText(stale, 'tr[data-stream="keep/me"] .error', "403");
+            const head = await keyed.call("HEAD", "/v1/stream/keep/me", admin);
+            assert.equal(head.status, 200, "a refused delete deletes nothing");
+            await shot(stale, "auth-refused");
+            assert.deepEqual(staleErrors, []);
+            await stale.close();
           },
         );
       },
