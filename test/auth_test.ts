@@ -90,6 +90,7 @@ export const EXPECTED: Record<string, number[]> = {
   streams_head: /*         */ [401, 401, 200, 403, 403, 200, 200],
   health_get: /*           */ [401, 401, 200, 200, 200, 200, 200],
   health_head: /*          */ [401, 401, 200, 200, 200, 200, 200],
+  access_get: /*           */ [401, 401, 200, 200, 200, 200, 200],
   // Admin on every stream: `other` is admin on other/** only.
   metrics_get: /*          */ [401, 401, 403, 403, 403, 200, 403],
   metrics_head: /*         */ [401, 401, 403, 403, 403, 200, 403],
@@ -220,6 +221,8 @@ function requestFor(
       return { method: "GET", path: "/health" };
     case "health_head":
       return { method: "HEAD", path: "/health" };
+    case "access_get":
+      return { method: "GET", path: "/v1/server/_access" };
     case "metrics_get":
       return { method: "GET", path: "/metrics" };
     case "metrics_head":
@@ -831,4 +834,35 @@ Deno.test("the access log names the key a request presented, refused or not, and
   for (const secret of [...Object.values(SECRETS), WRONG]) {
     assert.ok(!text.includes(secret), "no secret in the access log");
   }
+});
+
+Deno.test("GET /v1/server/_access tells a key its id, scopes and streams, never its secret", async () => {
+  await withKeyedServer(KEYS, {}, async (server) => {
+    const seen: Record<string, unknown> = {};
+    for (const caller of ["read", "admin", "other"] as const) {
+      const response = await server.call(
+        "GET",
+        "/v1/server/_access",
+        SECRETS[caller],
+      );
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("cache-control"), "no-store");
+      const body = await response.text();
+      assert.ok(!body.includes(SECRETS[caller]), "no secret in the answer");
+      seen[caller] = JSON.parse(body);
+    }
+    assert.deepEqual(seen, {
+      read: { auth: true, key: "reader", scopes: ["read"], streams: ["**"] },
+      admin: { auth: true, key: "admin", scopes: ["admin"], streams: ["**"] },
+      other: {
+        auth: true,
+        key: "other",
+        scopes: ["read", "write", "delete", "admin"],
+        streams: ["other/**"],
+      },
+    });
+    const none = await server.call("GET", "/v1/server/_access");
+    await none.body?.cancel();
+    assert.equal(none.status, 401);
+  });
 });

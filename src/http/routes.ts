@@ -10,7 +10,7 @@
 import type { Route } from "./router.ts";
 import { getConsoleAsset, getConsolePage } from "./console_routes.ts";
 import { getDetails } from "./details_route.ts";
-import { getHealth } from "./health_route.ts";
+import { getAccess, getHealth } from "./health_route.ts";
 import { getIndexStatus } from "./index_status_route.ts";
 import { listStreams } from "./list_route.ts";
 import { getRoutingKeys } from "./routing_keys_route.ts";
@@ -180,6 +180,14 @@ export const STREAM_ROUTES: readonly Route[] = [
       // Any key; no key with --public-health (the status only).
       GET: { name: "health_get", access: "key", handle: getHealth },
       HEAD: { name: "health_head", access: "key", handle: getHealth },
+    },
+  },
+  {
+    shape: "path",
+    path: "/v1/server/_access",
+    methods: {
+      // Any key: its own id, scopes and streams.
+      GET: { name: "access_get", access: "key", handle: getAccess },
     },
   },
   {
