@@ -100,6 +100,10 @@ export interface StorageConfig {
    * outcome of a commit whose connection dropped during COMMIT is sought.
    */
   postgresConnectTimeoutMs: number;
+  /** Other servers share the PostgreSQL schema (several nodes). */
+  postgresMultiNode: boolean;
+  /** With several nodes: how often live readers re-check PostgreSQL, in ms. */
+  postgresWakePollMs: number;
   /** Commit durability. */
   durability: Durability;
   /**
@@ -190,8 +194,10 @@ export interface SubscriptionsConfig {
 export interface SegmentConfig {
   /** Seal once a stream has this many unsealed bytes. */
   segmentBytes: number;
-  /** Seal unsealed data older than this, in ms. */
+  /** Seal unsealed data older than this, in ms (unless it is small). */
   segmentAgeMs: number;
+  /** Seal a small unsealed range once its stream is idle this long, in ms. */
+  segmentIdleMs: number;
   /** In-memory cache of published segments, in bytes (LRU). */
   cacheBytes: number;
   /** Sealed bytes awaiting upload before sealing pauses. */
@@ -217,6 +223,15 @@ export interface SegmentConfig {
   sealRetryMaxMs: number;
   /** Deleted streams whose objects wait for deletion, at most. */
   releaseQueueMax: number;
+  /**
+   * Build the routing-key index of uploaded segments (keyed reads and
+   * `_routing_keys` use it); off, they read every segment.
+   */
+  routingIndex: boolean;
+  /** Routing-key index builds running at once, each on its own Worker. */
+  indexConcurrency: number;
+  /** Decoded routing-key runs and key lexicons kept in memory, in bytes (LRU). */
+  indexCacheBytes: number;
   /** Test only (`DS_TEST_CRASH_POINT`, not a flag): SIGKILL self there. */
   testCrashPoint: string;
 }
@@ -535,6 +550,24 @@ export const OPTION_TABLE: OptionTable = {
       max: 600_000,
       default: 10_000,
       doc: "longest wait for a PostgreSQL connection",
+    },
+    postgresMultiNode: {
+      flag: "postgres-multi-node",
+      env: "DS_POSTGRES_MULTI_NODE",
+      kind: "bool",
+      default: false,
+      doc:
+        "other servers share this PostgreSQL schema: follow their commits (LISTEN/NOTIFY) and register in its nodes table",
+    },
+    postgresWakePollMs: {
+      flag: "postgres-wake-poll-ms",
+      env: "DS_POSTGRES_WAKE_POLL_MS",
+      kind: "int",
+      min: 50,
+      max: 600_000,
+      default: 2000,
+      doc:
+        "with --postgres-multi-node: how often live readers re-check PostgreSQL in case a notification was lost",
     },
     durability: {
       flag: "durability",
@@ -855,7 +888,18 @@ export const OPTION_TABLE: OptionTable = {
       min: 10,
       max: 86_400_000,
       default: 60_000,
-      doc: "seal unsealed data older than this",
+      doc:
+        "seal unsealed data older than this (open streams under 1/256 of --segment-bytes wait for --segment-idle-ms)",
+    },
+    segmentIdleMs: {
+      flag: "segment-idle-ms",
+      env: "DS_SEGMENT_IDLE_MS",
+      kind: "int",
+      min: 10,
+      max: 604_800_000,
+      default: 21_600_000,
+      doc:
+        "seal a tiny stream (under 1/256 of --segment-bytes) once no write reached it for this long",
     },
     cacheBytes: {
       flag: "cache-bytes",
@@ -938,6 +982,33 @@ export const OPTION_TABLE: OptionTable = {
       max: 10_000_000,
       default: 10_000,
       doc: "deleted streams whose objects wait for deletion, at most",
+    },
+    routingIndex: {
+      flag: "routing-index",
+      env: "DS_ROUTING_INDEX",
+      kind: "bool",
+      default: true,
+      doc:
+        "build the routing-key index of uploaded segments (false: keyed reads and _routing_keys read every segment)",
+    },
+    indexConcurrency: {
+      flag: "index-concurrency",
+      env: "DS_INDEX_CONCURRENCY",
+      kind: "int",
+      min: 1,
+      max: 16,
+      default: 1,
+      doc: "routing-key index builds at once (streams), each on its own Worker",
+    },
+    indexCacheBytes: {
+      flag: "index-cache-bytes",
+      env: "DS_INDEX_CACHE_BYTES",
+      kind: "int",
+      min: 0,
+      max: 1024 * 1024 * MIB,
+      default: 64 * MIB,
+      doc:
+        "decoded routing-key runs and key lexicons kept in memory (LRU), in bytes",
     },
     testCrashPoint: {
       env: "DS_TEST_CRASH_POINT",

@@ -29,7 +29,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "storage/": [],
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
-  "index/": ["objectstore/", "storage/", "_wasm/"],
+  "index/": ["objectstore/", "storage/", "segment/", "_wasm/"],
   "engine/": ["protocol/", "storage/", "schema/", "search/"],
   "tier/": [
     "engine/",

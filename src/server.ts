@@ -32,7 +32,7 @@ import { SubscriptionManager } from "./subscriptions/manager.ts";
 import { lockDataDir } from "./storage/data_dir_lock.ts";
 import { openSqliteStore } from "./storage/sqlite_store.ts";
 import { openThreadedSqliteStore } from "./storage/threaded_sqlite_store.ts";
-import type { WalStore } from "./storage/wal_store.ts";
+import type { WalSnapshot, WalStore } from "./storage/wal_store.ts";
 import { createNodeZstdCodec } from "./_wasm/codec.ts";
 import { bootstrapFromObjects } from "./tier/bootstrap.ts";
 import type { RunCatalog } from "./index/catalog.ts";
@@ -124,7 +124,7 @@ async function open(
     ? undefined
     : new MeteredObjectStore(objects.store);
   // The routing-key index catalog, in the data dir's local SQLite file.
-  const indexCatalog = metered === undefined
+  const indexCatalog = metered === undefined || !config.segment.routingIndex
     ? undefined
     : openSqliteRunCatalog(paths.subscriptions, config.storage.durability);
   if (indexCatalog !== undefined) stack.defer(() => indexCatalog.close());
@@ -133,9 +133,13 @@ async function open(
   }
   const engine = await openEngine(config, store, options, log);
   stack.defer(() => engine.close());
+  const snapshot = engine.takeStartupSnapshot();
   const tier = metered === undefined
     ? undefined
-    : await openTier(config, paths, store, metered, engine, log, indexCatalog);
+    : await openTier(config, paths, store, metered, engine, log, {
+      indexCatalog,
+      snapshot,
+    });
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
     ? await openSubscriptions(config, paths.subscriptions, engine, log, stack)
@@ -328,6 +332,7 @@ async function openWal(
       statementTimeoutMs: storage.postgresStatementTimeoutMs,
       connectTimeoutMs: storage.postgresConnectTimeoutMs,
       durability: storage.durability,
+      multiNode: storage.postgresMultiNode,
       log,
     });
     const health = () => {
@@ -358,6 +363,7 @@ function openEngine(
     compaction: compactionOptions(config.storage.compactChunkBytes),
     limits: config.limits,
     log,
+    wakePollMs: config.storage.postgresWakePollMs,
     onFatal: (error) => {
       log.error("write-ahead log failed", error.cause ?? error);
       options.onFatal?.(error);
@@ -372,10 +378,12 @@ async function openTier(
   objects: ObjectStore,
   engine: Engine,
   log: Logger,
-  indexCatalog?: RunCatalog,
+  startup: { indexCatalog?: RunCatalog; snapshot?: WalSnapshot },
 ): Promise<Tier> {
+  const { indexCatalog, snapshot } = startup;
   const tier = await Tier.open({
     store,
+    snapshot,
     objects,
     codec: createNodeZstdCodec(),
     segmentDir: paths.segments,
@@ -384,7 +392,11 @@ async function openTier(
     streams: () => engine.streamInfos(),
     streamInfo: (id) => engine.streamInfo(id),
     log,
-    routingIndex: indexCatalog && { catalog: indexCatalog },
+    routingIndex: indexCatalog && {
+      catalog: indexCatalog,
+      cacheBytes: config.segment.indexCacheBytes,
+      concurrency: config.segment.indexConcurrency,
+    },
   });
   wireTier(engine, tier);
   return tier;
@@ -398,9 +410,17 @@ function wireTier(engine: Engine, tier: Tier): void {
   engine.wrapChunkReader((wal) => tier.reader(wal, engine.readBytes));
   engine.wrapKeyedReader((wal) => tier.keyedReader(wal, engine.readBytes));
   engine.wrapTimeSeeker((wal) => tier.timeSeeker(wal));
+  engine.setKeyLexicon(tier.keyLexicon());
   const committed = (stream: { id: number; tailPos: number }) =>
     tier.committed(stream.id, stream.tailPos);
-  engine.addListener({ created: committed, appended: committed });
+  engine.addListener({
+    created: committed,
+    appended: committed,
+    schemaChanged: (stream) => tier.changed(stream.id),
+    deleted: (_name, ids) => {
+      for (const id of ids) tier.changed(id);
+    },
+  });
   engine.setAdmissionGate(tier);
 }
 

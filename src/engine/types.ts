@@ -173,6 +173,28 @@ export type TimeSeeker = (
   timeMs: number,
 ) => Promise<number | undefined>;
 
+/**
+ * What an index knows of one stream's routing keys below a position
+ * (`Engine.setKeyLexicon`): position ranges whose distinct keys it lists,
+ * so a key listing reads only the rest.
+ */
+export interface KeyLexiconCover {
+  /** Covered position ranges, ascending and disjoint. */
+  ranges: readonly { startPos: number; endPos: number }[];
+  /** Segments the ranges span. */
+  indexedSegments: number;
+  /** Stored segments outside the ranges (a listing reads these). */
+  unindexed: readonly { startPos: number; endPos: number }[];
+  /** At most `limit` distinct keys of the ranges after `after`, ascending. */
+  keysAfter(after: Uint8Array | undefined, limit: number): Uint8Array[];
+}
+
+/** The cover of stream `streamId`'s positions below `endPos`, if any. */
+export type KeyLexiconSource = (
+  streamId: number,
+  endPos: number,
+) => Promise<KeyLexiconCover | undefined>;
+
 /** How a live wait ended. */
 export type WaitOutcome = "changed" | "timeout" | "aborted";
 
@@ -187,8 +209,12 @@ export interface StreamListener {
   appended?(stream: StreamView): void;
   /** A stream's schema registry changed (the change committed). */
   schemaChanged?(stream: StreamView): void;
-  /** A stream was deleted, soft-deleted or expired. */
-  deleted?(name: string): void;
+  /**
+   * A stream was deleted, soft-deleted or expired (the change committed);
+   * `ids` are the streams it changed: itself, and soft-deleted sources
+   * deleted with it.
+   */
+  deleted?(name: string, ids: number[]): void;
 }
 
 /**
