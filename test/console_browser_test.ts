@@ -537,6 +537,68 @@ Deno.test({
     );
 
     await t.step(
+      "a stream's profile: a list column and a card on its page",
+      async () => {
+        const app = `${base}/v1/stream/prof/app`;
+        await put(app, "application/json");
+        const install = await fetch(`${app}/_profile`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ profile: { kind: "evlog" } }),
+        });
+        assert.equal(install.status, 200, await install.text());
+        const { page, errors } = await openPage(browser);
+        await page.goto(`${base}/console`);
+        await page.waitForSelector('tr[data-stream="prof/app"]', {
+          timeout: WAIT_MS,
+        });
+        const headers = await page.$$eval(
+          "#streams thead th",
+          (cells) => cells.map((c) => c.textContent ?? ""),
+        );
+        assert.ok(headers.includes("Profile"), `columns: ${headers}`);
+        await waitForText(page, 'tr[data-stream="prof/app"]', "evlog");
+        await waitForText(page, 'tr[data-stream="demo/notes"]', "generic");
+        await page.goto(`${base}/console/stream/prof/app`);
+        await waitForText(page, "section[aria-label='Profile']", "evlog");
+        await shot(page, "profile");
+        assert.deepEqual(errors, []);
+        await page.close();
+      },
+    );
+
+    await t.step(
+      "a stream's profile: a list column and a card on its page",
+      async () => {
+        const app = `${base}/v1/stream/prof/app`;
+        await put(app, "application/json");
+        const install = await fetch(`${app}/_profile`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ profile: { kind: "evlog" } }),
+        });
+        assert.equal(install.status, 200, await install.text());
+        const { page, errors } = await openPage(browser);
+        await page.goto(`${base}/console`);
+        await page.waitForSelector('tr[data-stream="prof/app"]', {
+          timeout: WAIT_MS,
+        });
+        const headers = await page.$$eval(
+          "#streams thead th",
+          (cells) => cells.map((c) => c.textContent ?? ""),
+        );
+        assert.ok(headers.includes("Profile"), `columns: ${headers}`);
+        await waitForText(page, 'tr[data-stream="prof/app"]', "evlog");
+        await waitForText(page, 'tr[data-stream="demo/notes"]', "generic");
+        await page.goto(`${base}/console/stream/prof/app`);
+        await waitForText(page, "section[aria-label='Profile']", "evlog");
+        await shot(page, "profile");
+        assert.deepEqual(errors, []);
+        await page.close();
+      },
+    );
+
+    await t.step(
       "the server page shows health, details and metric sparklines",
       async () => {
         const { page, errors } = await openPage(browser);
