@@ -75,6 +75,59 @@ export const MIGRATIONS: readonly string[] = [
      stream_id bigint PRIMARY KEY REFERENCES streams (id) ON DELETE CASCADE,
      registry text NOT NULL
    );`,
+  // Subscriptions (cursors, leases, signing keys, the token secret) and the
+  // routing-key run catalog, as in the SQLite file. 'version' of rk_state
+  // grows by one per change, for compare-and-set commits.
+  `CREATE TABLE subscriptions (
+     id text PRIMARY KEY,
+     config text NOT NULL,
+     config_hash text NOT NULL,
+     created_at_ms bigint NOT NULL,
+     deleted boolean NOT NULL,
+     status text NOT NULL,
+     generation bigint NOT NULL,
+     wake_id text,
+     wake_snapshot text,
+     holder text,
+     lease_expires_at_ms bigint,
+     retry_count integer NOT NULL,
+     next_attempt_at_ms bigint
+   );
+   CREATE TABLE subscription_links (
+     subscription_id text NOT NULL,
+     path text NOT NULL,
+     explicit boolean NOT NULL,
+     glob boolean NOT NULL,
+     acked_pos bigint NOT NULL,
+     PRIMARY KEY (subscription_id, path)
+   );
+   CREATE TABLE subscription_keys (
+     kid text PRIMARY KEY,
+     private_jwk text NOT NULL,
+     created_at_ms bigint NOT NULL,
+     retired_at_ms bigint
+   );
+   CREATE TABLE subscription_secrets (
+     name text PRIMARY KEY,
+     value bytea NOT NULL
+   );
+   CREATE TABLE rk_state (
+     stream_id bigint PRIMARY KEY,
+     seed text NOT NULL,
+     indexed_through bigint NOT NULL,
+     updated_at_ms bigint NOT NULL,
+     version bigint NOT NULL
+   );
+   CREATE TABLE rk_runs (
+     stream_id bigint NOT NULL,
+     level integer NOT NULL,
+     first_seg bigint NOT NULL,
+     last_seg bigint NOT NULL,
+     object_key text NOT NULL,
+     bytes bigint NOT NULL,
+     retired_at_ms bigint,
+     PRIMARY KEY (stream_id, object_key)
+   );`,
 ];
 
 /** The version this code writes and reads. */
