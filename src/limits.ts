@@ -128,6 +128,11 @@ export const PG_MESSAGE_BYTES_MAX = 8 * 1024 * 1024;
  * text or plan grows with the batch.
  */
 export const PG_ROWS_PER_STATEMENT_MAX = 1000;
+/**
+ * Longest wait for the Worker of the synchronous PostgreSQL client
+ * (`src/storage/pg_sync.ts`) to load the driver, once, on the first call.
+ */
+export const PG_SYNC_START_MS = 60_000;
 
 // ---- the HTTP edge (src/http/) -------------------------------------------------
 

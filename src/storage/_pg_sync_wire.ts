@@ -42,7 +42,12 @@ export interface SyncRequest {
 
 /** Main thread to Worker. */
 export type SyncMessage =
-  | { type: "init"; init: SyncInit; ctrl: SharedArrayBuffer; data: SharedArrayBuffer }
+  | {
+    type: "init";
+    init: SyncInit;
+    ctrl: SharedArrayBuffer;
+    data: SharedArrayBuffer;
+  }
   | { type: "buffer"; seq: number; data: SharedArrayBuffer }
   | SyncRequest
   | { type: "close"; seq: number };

@@ -9,12 +9,12 @@
 import pg from "pg";
 import {
   encodeValue,
+  SYNC_DONE,
+  SYNC_NEED_BYTES,
   type SyncInit,
   type SyncMessage,
   type SyncRequest,
   type SyncResult,
-  SYNC_DONE,
-  SYNC_NEED_BYTES,
 } from "./_pg_sync_wire.ts";
 
 let init: SyncInit | undefined;
@@ -108,6 +108,8 @@ self.onmessage = (event: MessageEvent<SyncMessage>) => {
       init = message.init;
       ctrl = new Int32Array(message.ctrl);
       data = message.data;
+      Atomics.store(ctrl, 3, 1); // the driver is loaded: ready
+      Atomics.notify(ctrl, 3);
       return;
     case "buffer":
       data = message.data;

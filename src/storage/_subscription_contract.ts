@@ -42,7 +42,8 @@ export function subscriptionRow(
   };
 }
 
-const isFenced = (e: unknown) => e instanceof StreamError && e.kind === "fenced";
+const isFenced = (e: unknown) =>
+  e instanceof StreamError && e.kind === "fenced";
 
 async function withDir(
   body: (dir: string) => Promise<void>,

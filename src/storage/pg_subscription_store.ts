@@ -11,7 +11,11 @@
  */
 
 import { StreamError } from "../errors.ts";
-import { type PgSyncClient, type SyncRow, UnmetExpectation } from "./pg_sync.ts";
+import {
+  type PgSyncClient,
+  type SyncRow,
+  UnmetExpectation,
+} from "./pg_sync.ts";
 import type { SyncStatement } from "./_pg_sync_wire.ts";
 import {
   fencedSubscription,
@@ -44,8 +48,7 @@ export class PgSubscriptionStore implements SubscriptionStore {
       { text: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY" },
       { text: "SELECT * FROM subscriptions ORDER BY id" },
       {
-        text:
-          "SELECT * FROM subscription_links ORDER BY subscription_id, path",
+        text: "SELECT * FROM subscription_links ORDER BY subscription_id, path",
       },
       {
         text: "SELECT * FROM subscription_keys ORDER BY created_at_ms, kid",

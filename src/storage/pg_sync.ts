@@ -13,7 +13,7 @@
  */
 
 import { StreamError } from "../errors.ts";
-import { QUERY_TIMEOUT_MARGIN_MS } from "../limits.ts";
+import { PG_SYNC_START_MS, QUERY_TIMEOUT_MARGIN_MS } from "../limits.ts";
 import { redact } from "./_pg_schema.ts";
 import {
   decodeValue,
@@ -60,7 +60,7 @@ export class PgSyncClient {
       new URL("./_pg_sync_worker.ts", import.meta.url),
       { type: "module" },
     );
-    this.#ctrl = new Int32Array(new SharedArrayBuffer(12));
+    this.#ctrl = new Int32Array(new SharedArrayBuffer(16));
     this.#data = new SharedArrayBuffer(FIRST_BUFFER_BYTES);
     this.#post({
       type: "init",
@@ -90,6 +90,22 @@ export class PgSyncClient {
     );
   }
 
+  /**
+   * `transaction`, but a statement with `expectRows` that touched no row
+   * makes it return undefined (everything rolled back) instead of throwing.
+   */
+  transactionIf(
+    statements: SyncStatement[],
+    action: string,
+  ): SyncRow[][] | undefined {
+    try {
+      return this.transaction(statements, action);
+    } catch (error) {
+      if (error instanceof UnmetExpectation) return undefined;
+      throw error;
+    }
+  }
+
   /** One statement in its own transaction; its rows. */
   query(text: string, values: unknown[], action: string): SyncRow[] {
     return this.transaction([{ text, values }], action)[0];
@@ -110,6 +126,16 @@ export class PgSyncClient {
   }
 
   #call(message: (seq: number) => SyncMessage, action: string): SyncResult {
+    // Slot 3 turns 1 once the Worker has loaded the driver.
+    if (Atomics.load(this.#ctrl, 3) === 0) {
+      Atomics.wait(this.#ctrl, 3, 0, PG_SYNC_START_MS);
+      if (Atomics.load(this.#ctrl, 3) === 0) {
+        throw new StreamError(
+          "unavailable",
+          `${action}: the PostgreSQL client did not start`,
+        );
+      }
+    }
     const seq = ++this.#seq;
     Atomics.store(this.#ctrl, 0, SYNC_WAITING);
     this.#post(message(seq));
