@@ -27,7 +27,12 @@ import { type DetailsParts, serverDetails } from "./metrics/server_details.ts";
 import { MeteredObjectStore } from "./objectstore/metered.ts";
 import { listen, probeAddress } from "./listen.ts";
 import { createLogger, type LineWriter, type Logger } from "./log.ts";
-import { openSqliteSubscriptionStore } from "./storage/subscription_store.ts";
+import {
+  openSqliteSubscriptionStore,
+  type SubscriptionStore,
+} from "./storage/subscription_store.ts";
+import { PgSyncClient } from "./storage/pg_sync.ts";
+import { PgSubscriptionStore } from "./storage/pg_subscription_store.ts";
 import { SubscriptionManager } from "./subscriptions/manager.ts";
 import { lockDataDir } from "./storage/data_dir_lock.ts";
 import { openSqliteStore } from "./storage/sqlite_store.ts";
@@ -37,6 +42,7 @@ import { createNodeZstdCodec } from "./_wasm/codec.ts";
 import { bootstrapFromObjects } from "./tier/bootstrap.ts";
 import type { RunCatalog } from "./index/catalog.ts";
 import { openSqliteRunCatalog } from "./index/sqlite_catalog.ts";
+import { PgRunCatalog } from "./index/pg_catalog.ts";
 import { streamDetails, streamIndexStatus } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
@@ -107,12 +113,14 @@ async function open(
   const paths = dataPaths(config);
   const lock = await lockDataDir(config.storage.dataDir);
   stack.defer(() => lock.release());
-  const { store: opened, health: walHealth } = await openWal(
+  const { store: opened, health: walHealth, sync } = await openWal(
     config,
     paths.wal,
     log,
   );
   stack.defer(() => opened.close());
+  // With PostgreSQL, subscriptions and index catalogs live there too.
+  if (sync !== undefined) stack.defer(() => sync.close());
   const store = options.wrapWal?.(opened) ?? opened;
   const objects = config.objectStore.kind === "none"
     ? undefined
@@ -123,9 +131,11 @@ async function open(
   const metered = objects === undefined
     ? undefined
     : new MeteredObjectStore(objects.store);
-  // The routing-key index catalog, in the data dir's local SQLite file.
+  // The routing-key index catalog, beside the WAL.
   const indexCatalog = metered === undefined
     ? undefined
+    : sync !== undefined
+    ? new PgRunCatalog(sync)
     : openSqliteRunCatalog(paths.subscriptions, config.storage.durability);
   if (indexCatalog !== undefined) stack.defer(() => indexCatalog.close());
   if (metered !== undefined && config.objectStore.bootstrap) {
@@ -138,7 +148,18 @@ async function open(
     : await openTier(config, paths, store, metered, engine, log, indexCatalog);
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
-    ? await openSubscriptions(config, paths.subscriptions, engine, log, stack)
+    ? await openSubscriptions(
+      config,
+      sync !== undefined
+        ? new PgSubscriptionStore(sync)
+        : openSqliteSubscriptionStore(
+          paths.subscriptions,
+          config.storage.durability,
+        ),
+      engine,
+      log,
+      stack,
+    )
     : undefined;
   const bodyBudget = new BodyBudget(
     Math.max(config.limits.bodyInflightBytesMax, config.limits.bodyBytesMax),
@@ -286,8 +307,8 @@ interface DataPaths {
   /** The SQLite WAL. */
   wal: string;
   /**
-   * The subscription tables: in the SQLite WAL's file, or (with the WAL in
-   * PostgreSQL) a SQLite file of their own.
+   * The subscription tables and index catalog: in the SQLite WAL's file
+   * (with PostgreSQL they are tables there, nothing in the data dir).
    */
   subscriptions: string;
   /** Sealed segments waiting for upload. */
@@ -299,9 +320,7 @@ function dataPaths(config: Config): DataPaths {
   const wal = join(dataDir, "wal.sqlite");
   return {
     wal,
-    subscriptions: config.storage.backend === "postgres"
-      ? join(dataDir, "subscriptions.sqlite")
-      : wal,
+    subscriptions: wal,
     segments: join(dataDir, "segments"),
   };
 }
@@ -310,6 +329,8 @@ function dataPaths(config: Config): DataPaths {
 interface OpenedWal {
   store: WalStore;
   health?: () => Record<string, unknown>;
+  /** With PostgreSQL: the synchronous client for subscriptions and catalogs. */
+  sync?: PgSyncClient;
 }
 
 async function openWal(
@@ -339,7 +360,14 @@ async function openWal(
           database: { kind: "postgres", reachable: false, error: unreachable },
         };
     };
-    return { store, health };
+    const sync = new PgSyncClient({
+      url: storage.postgresUrl,
+      schema: storage.postgresSchema,
+      statementTimeoutMs: storage.postgresStatementTimeoutMs,
+      connectTimeoutMs: storage.postgresConnectTimeoutMs,
+      durability: storage.durability,
+    });
+    return { store, health, sync };
   }
   return {
     store: storage.walWorker
@@ -454,18 +482,14 @@ function tierHealth(tier: Tier): () => Record<string, unknown> {
   };
 }
 
-/** Opens the subscription tables at `path` and starts the manager. */
+/** Starts the subscription manager over `store`. */
 async function openSubscriptions(
   config: Config,
-  path: string,
+  store: SubscriptionStore,
   engine: Engine,
   log: Logger,
   stack: AsyncDisposableStack,
 ): Promise<SubscriptionManager> {
-  const store = openSqliteSubscriptionStore(
-    path,
-    config.storage.durability,
-  );
   stack.defer(() => store.close());
   const manager = await SubscriptionManager.open({
     engine,
