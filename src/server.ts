@@ -407,7 +407,8 @@ async function openTier(
     objects,
     codec: createNodeZstdCodec(),
     segmentDir: paths.segments,
-    walPath: paths.wal,
+    // A SQLite WAL is sealed from on a Worker; PostgreSQL through the store.
+    walPath: config.storage.backend === "postgres" ? undefined : paths.wal,
     config: config.segment,
     streams: () => engine.streamInfos(),
     streamInfo: (id) => engine.streamInfo(id),
