@@ -33,6 +33,7 @@ import {
 } from "./storage/subscription_store.ts";
 import { PgSyncClient } from "./storage/pg_sync.ts";
 import { PgSubscriptionStore } from "./storage/pg_subscription_store.ts";
+import { PgManifestGenerations } from "./storage/manifest_generations.ts";
 import { SubscriptionManager } from "./subscriptions/manager.ts";
 import { lockDataDir } from "./storage/data_dir_lock.ts";
 import { openSqliteStore } from "./storage/sqlite_store.ts";
@@ -143,9 +144,16 @@ async function open(
   }
   const engine = await openEngine(config, store, options, log);
   stack.defer(() => engine.close());
-  const tier = metered === undefined
-    ? undefined
-    : await openTier(config, paths, store, metered, engine, log, indexCatalog);
+  const tier = metered === undefined ? undefined : await openTier(
+    config,
+    paths,
+    store,
+    metered,
+    engine,
+    log,
+    indexCatalog,
+    sync,
+  );
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
     ? await openSubscriptions(
@@ -401,6 +409,7 @@ async function openTier(
   engine: Engine,
   log: Logger,
   indexCatalog?: RunCatalog,
+  sync?: PgSyncClient,
 ): Promise<Tier> {
   const tier = await Tier.open({
     store,
@@ -414,6 +423,7 @@ async function openTier(
     streamInfo: (id) => engine.streamInfo(id),
     log,
     routingIndex: indexCatalog && { catalog: indexCatalog },
+    manifestGenerations: sync && new PgManifestGenerations(sync),
   });
   wireTier(engine, tier);
   return tier;

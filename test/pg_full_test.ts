@@ -11,6 +11,9 @@ import { testConfig } from "../src/config.ts";
 import { startServer } from "../src/server.ts";
 import { freshSchema, sharedPgCluster } from "../src/storage/_pg_testing.ts";
 import { sigkillScenario } from "./_crash.ts";
+import { manifestKey } from "../src/objectstore/manifest.ts";
+import { keyPath } from "../src/objectstore/fs.ts";
+import type { Logger } from "../src/log.ts";
 
 const json = { "content-type": "application/json" };
 
@@ -113,6 +116,90 @@ Deno.test("PostgreSQL full mode: segments upload, the WAL tail shrinks, and an e
     for (const dir of [...dirs, objects]) {
       await Deno.remove(dir, { recursive: true });
     }
+  }
+});
+
+Deno.test("PostgreSQL full mode: a publisher whose manifest generation moved elsewhere writes no manifest over it", async () => {
+  const cluster = await sharedPgCluster();
+  const schema = freshSchema("fence");
+  const objects = await Deno.makeTempDir({ prefix: "streambed-full-objects-" });
+  const dir = await Deno.makeTempDir({ prefix: "streambed-full-" });
+  const manifestFile = keyPath(objects, manifestKey(1));
+  // What the object store held when the publication was refused.
+  const refused: string[] = [];
+  const log: Logger = {
+    debug() {},
+    info() {},
+    error() {},
+    warn(message) {
+      if (message.includes("moved past generation")) {
+        refused.push(Deno.readTextFileSync(manifestFile));
+      }
+    },
+  };
+  const server = await startServer(
+    testConfig(dir, {
+      storage: {
+        backend: "postgres",
+        postgresUrl: cluster.url,
+        postgresSchema: schema,
+        postgresMode: "full",
+      },
+      objectStore: { kind: "fs", dir: objects },
+      segment: { segmentBytes: 4096, segmentAgeMs: 50 },
+    }),
+    { log },
+  );
+  const generation = async () =>
+    Number(
+      (await cluster.psql(`SELECT generation FROM ${schema}.manifests`)).trim(),
+    );
+  const append = async (tag: string) => {
+    const batch = Array.from({ length: 60 }, (_, i) => `${tag}-${i}`);
+    const response = await fetch(url, {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify(batch),
+    });
+    await response.body?.cancel();
+    assert.equal(response.status, 204);
+    return batch;
+  };
+  const uploaded = async () => {
+    for (let i = 0; i < 400; i++) {
+      const d = await details(url);
+      if (d.uploadedThroughOffset === d.tailOffset) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error("never uploaded");
+  };
+  const url = `${server.url}/v1/stream/fenced`;
+  try {
+    assert.equal(
+      (await fetch(url, { method: "PUT", headers: json })).status,
+      201,
+    );
+    const first = await append("a");
+    await uploaded();
+    const before = Deno.readTextFileSync(manifestFile);
+    // Another publisher moves the generation on.
+    const moved = (await generation()) + 5;
+    await cluster.psql(
+      `UPDATE ${schema}.manifests SET generation = ${moved}`,
+    );
+    const second = await append("b");
+    for (let i = 0; i < 400 && refused.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(refused.length > 0, "the publication was refused");
+    assert.equal(refused[0], before, "no manifest was written over it");
+    // Having read the new generation, the node publishes after it.
+    await uploaded();
+    assert.ok((await generation()) > moved);
+    assert.deepEqual(await readAll(url), [...first, ...second]);
+  } finally {
+    await server.close();
+    for (const d of [dir, objects]) await Deno.remove(d, { recursive: true });
   }
 });
 

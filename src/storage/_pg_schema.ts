@@ -127,6 +127,13 @@ export const MIGRATIONS: readonly string[] = [
      bytes bigint NOT NULL,
      retired_at_ms bigint,
      PRIMARY KEY (stream_id, object_key)
+   );
+   -- Full mode: the generation of each stream's published manifest, moved
+   -- by one compare-and-set per publication.
+   CREATE TABLE manifests (
+     stream_id bigint PRIMARY KEY REFERENCES streams (id) ON DELETE CASCADE,
+     generation bigint NOT NULL,
+     published_at_ms bigint NOT NULL
    );`,
 ];
 

@@ -37,6 +37,11 @@ export interface TierStream {
   put: Set<number>;
   /** Summary of the last published manifest (`publishedSummary`). */
   published: string | undefined;
+  /**
+   * Generation of the manifest this node last published, when manifest
+   * generations are kept; undefined until read (or after losing a race).
+   */
+  generation: number | undefined;
   /** The schema registry last prepared for publication, and its object. */
   schema: { source: object; text: string; ref: SchemaRegistryRef } | undefined;
   /**
@@ -155,6 +160,7 @@ export class TierStreams {
         unsealedSinceMs: undefined,
         put: new Set(),
         published: undefined,
+        generation: undefined,
         schema: undefined,
         schemaPublishedKey: undefined,
         manifestAtMs: [0, 0],

@@ -24,6 +24,7 @@ import type { Logger } from "../log.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import { SegmentCache, type SegmentCacheStats } from "../segment/cache.ts";
 import type { WalStore } from "../storage/wal_store.ts";
+import type { ManifestGenerations } from "../storage/manifest_generations.ts";
 import { crashPointHook, type TierContext } from "./_context.ts";
 import { inThreadSealer, type Sealer, workerSealer } from "./_seal.ts";
 import { SYSTEM_CLOCK, type TierClock } from "./clock.ts";
@@ -79,6 +80,12 @@ export interface TierOptions {
    * it, sealing runs on this thread in slices that yield between blocks.
    */
   walPath?: string;
+  /**
+   * Where manifest generations are kept (PostgreSQL full mode): each
+   * publication first moves the stream's generation by compare-and-set, and
+   * a publisher that finds it moved elsewhere writes no manifest.
+   */
+  manifestGenerations?: ManifestGenerations;
   /**
    * The routing-key index: its catalog, and optionally where runs are built
    * and decoded (default: two Workers) and its shape. Without it, keyed
@@ -174,6 +181,7 @@ export class Tier {
       schemaPublished: (id, revision) => this.#schemaPublished(id, revision),
       crashPoint: crashPointHook(options.config.testCrashPoint),
       indexBuilds: { count: 0 },
+      generations: options.manifestGenerations,
     };
     const ix = options.routingIndex;
     if (ix === undefined) {

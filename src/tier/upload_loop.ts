@@ -8,6 +8,7 @@
  */
 
 import { assert } from "../assert.ts";
+import { StreamError } from "../errors.ts";
 import type { StreamInfo } from "../engine/types.ts";
 import {
   buildManifest,
@@ -146,6 +147,7 @@ async function uploadDue(
     if (schema !== undefined && schema.key !== s.schemaPublishedKey) {
       await ctx.objects.put(schema.key, encoder.encode(s.schema!.text));
     }
+    claimGeneration(ctx, s);
     await ctx.objects.put(manifestKey(s.id), encodeManifest(manifest));
     ctx.crashPoint("after_manifest_publish");
     s.published = summary;
@@ -157,6 +159,24 @@ async function uploadDue(
   }
   if (through > s.walStart) await truncateBelow(ctx, s, done, through);
   s.upload.failures = 0;
+}
+
+/**
+ * With manifest generations kept, moves the stream's from the one this node
+ * published last (read afresh after a lost race) to the next; throws
+ * `fenced` if another publisher moved it first, so no manifest is written.
+ */
+function claimGeneration(ctx: TierContext, s: TierStream): void {
+  if (ctx.generations === undefined) return;
+  const expected = s.generation ?? ctx.generations.current(s.id);
+  if (!ctx.generations.advance(s.id, expected, ctx.clock.now())) {
+    s.generation = undefined;
+    throw new StreamError(
+      "fenced",
+      `the manifest of stream id ${s.id} moved past generation ${expected} elsewhere; not publishing over it`,
+    );
+  }
+  s.generation = expected + 1;
 }
 
 /** Puts one sealed segment into the object store and the cache. */
