@@ -77,7 +77,11 @@ export const MIGRATIONS: readonly string[] = [
    );`,
   // Subscriptions (cursors, leases, signing keys, the token secret) and the
   // routing-key run catalog, as in the SQLite file. 'version' of rk_state
-  // grows by one per change, for compare-and-set commits.
+  // grows by one per change, for compare-and-set commits. None of these
+  // references 'streams': they are written through the synchronous client
+  // (src/storage/pg_sync.ts) while the event loop waits, and a foreign key
+  // would make such a write wait for a stream row lock that an append
+  // transaction of that same event loop holds.
   `CREATE TABLE subscriptions (
      id text PRIMARY KEY,
      config text NOT NULL,
@@ -129,9 +133,10 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (stream_id, object_key)
    );
    -- Full mode: the generation of each stream's published manifest, moved
-   -- by one compare-and-set per publication.
+   -- by one compare-and-set per publication (stream ids are never reused,
+   -- so a deleted stream's row is inert).
    CREATE TABLE manifests (
-     stream_id bigint PRIMARY KEY REFERENCES streams (id) ON DELETE CASCADE,
+     stream_id bigint PRIMARY KEY,
      generation bigint NOT NULL,
      published_at_ms bigint NOT NULL
    );`,

@@ -10,6 +10,11 @@
  * to touch at least one row (`expectRows`): when one does not, the whole
  * transaction rolls back and the call reports which one, for
  * compare-and-set writes.
+ *
+ * Only for tables the async `PgStore` never locks: while the caller waits,
+ * its event loop cannot finish a transaction of its own, so a statement
+ * here that waited for one of that store's row locks would stall both
+ * until the statement timeout.
  */
 
 import { StreamError } from "../errors.ts";
