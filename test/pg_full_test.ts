@@ -36,22 +36,22 @@ async function details(url: string): Promise<Record<string, unknown>> {
   return await response.json();
 }
 
-Deno.test("PostgreSQL full mode: segments upload, the WAL tail shrinks, and an empty node reads everything back", async () => {
+Deno.test("PostgreSQL full mode: segments upload, the WAL tail shrinks, an empty node reads everything back, and --bootstrap restores an empty database", async () => {
   const cluster = await sharedPgCluster();
   const schema = freshSchema("full");
   const objects = await Deno.makeTempDir({ prefix: "streambed-full-objects-" });
   const dirs: string[] = [];
-  const open = async () => {
+  const open = async (database = schema, bootstrap = false) => {
     const dir = await Deno.makeTempDir({ prefix: "streambed-full-" });
     dirs.push(dir);
     return await startServer(testConfig(dir, {
       storage: {
         backend: "postgres",
         postgresUrl: cluster.url,
-        postgresSchema: schema,
+        postgresSchema: database,
         postgresMode: "full",
       },
-      objectStore: { kind: "fs", dir: objects },
+      objectStore: { kind: "fs", dir: objects, bootstrap },
       segment: { segmentBytes: 4096, segmentAgeMs: 50 },
     }));
   };
@@ -99,7 +99,15 @@ Deno.test("PostgreSQL full mode: segments upload, the WAL tail shrinks, and an e
 
     // A node on an empty data dir: PostgreSQL and the object store suffice.
     await server.close();
+    const local = [...Deno.readDirSync(dirs[0])].map((e) => e.name)
+      .filter((name) => !name.startsWith("LOCK") && name !== "segments");
+    assert.deepEqual(local, [], "nothing but segment files in the data dir");
     server = await open();
+    url = `${server.url}/v1/stream/events`;
+    assert.deepEqual(await readAll(url), sent);
+    // --bootstrap into an empty database restores it from the objects.
+    await server.close();
+    server = await open(freshSchema("restored"), true);
     url = `${server.url}/v1/stream/events`;
     assert.deepEqual(await readAll(url), sent);
     const more = ["after-restart"];

@@ -1,7 +1,7 @@
 /**
  * @module
  * `RunCatalog` on PostgreSQL (`--storage postgres`): tables `rk_state` and
- * `rk_runs` (migration 4 of the WAL schema), through the synchronous client
+ * `rk_runs` (a migration of the WAL schema), through the synchronous client
  * of `storage/pg_sync.ts`. A commit reads the state and runs, checks the
  * change as every catalog does, then writes it in one transaction that is a
  * compare-and-set on `rk_state.version`: if another node changed the

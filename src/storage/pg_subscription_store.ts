@@ -1,7 +1,7 @@
 /**
  * @module
  * `SubscriptionStore` on PostgreSQL (`--storage postgres`): the tables of
- * migration 4 in `_pg_schema.ts`, written through the synchronous client of
+ * subscription migration in `_pg_schema.ts`, written through the synchronous client of
  * `pg_sync.ts`, so nothing of subscriptions lands in the data dir. A commit
  * is one transaction. A `put_subscription` with `expectGeneration` is an
  * `UPDATE … WHERE generation = $expected` that must touch its row, so of
