@@ -33,7 +33,10 @@ import {
 } from "./storage/subscription_store.ts";
 import { PgSyncClient } from "./storage/pg_sync.ts";
 import { PgSubscriptionStore } from "./storage/pg_subscription_store.ts";
-import { PgManifestGenerations } from "./storage/manifest_generations.ts";
+import {
+  PgManifestGenerations,
+  PgStreamLeases,
+} from "./storage/manifest_generations.ts";
 import { SubscriptionManager } from "./subscriptions/manager.ts";
 import { lockDataDir } from "./storage/data_dir_lock.ts";
 import { openSqliteStore } from "./storage/sqlite_store.ts";
@@ -44,6 +47,7 @@ import { bootstrapFromObjects } from "./tier/bootstrap.ts";
 import type { RunCatalog } from "./index/catalog.ts";
 import { openSqliteRunCatalog } from "./index/sqlite_catalog.ts";
 import { PgRunCatalog } from "./index/pg_catalog.ts";
+import { STREAM_LEASE_MS } from "./limits.ts";
 import { streamDetails, streamIndexStatus } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
@@ -424,6 +428,8 @@ async function openTier(
     log,
     routingIndex: indexCatalog && { catalog: indexCatalog },
     manifestGenerations: sync && new PgManifestGenerations(sync),
+    streamLeases: sync &&
+      new PgStreamLeases(sync, crypto.randomUUID(), STREAM_LEASE_MS),
   });
   wireTier(engine, tier);
   return tier;

@@ -127,7 +127,7 @@ Deno.test("PostgreSQL full mode: segments upload, the WAL tail shrinks, an empty
   }
 });
 
-Deno.test("PostgreSQL full mode: a publisher whose manifest generation moved elsewhere writes no manifest over it", async () => {
+Deno.test("PostgreSQL full mode: a publisher whose manifest generation or stream lease moved elsewhere writes no manifest", async () => {
   const cluster = await sharedPgCluster();
   const schema = freshSchema("fence");
   const objects = await Deno.makeTempDir({ prefix: "streambed-full-objects-" });
@@ -205,6 +205,34 @@ Deno.test("PostgreSQL full mode: a publisher whose manifest generation moved els
     await uploaded();
     assert.ok((await generation()) > moved);
     assert.deepEqual(await readAll(url), [...first, ...second]);
+
+    // Another node takes the stream's lease: this one publishes nothing.
+    const published = Deno.readTextFileSync(manifestFile);
+    const atSteal = await generation();
+    await cluster.psql(
+      `UPDATE ${schema}.stream_leases SET node_id = 'other',
+        token = token + 1, expires_at_ms = 9000000000000000`,
+    );
+    const third = await append("c");
+    for (let i = 0; i < 400 && refused.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(refused.length, 2, "the publication was refused again");
+    assert.equal(refused[1], published, "no manifest was written");
+    assert.equal(await generation(), atSteal);
+    // The lease expires; this node takes it (a new token) and publishes.
+    await cluster.psql(
+      `UPDATE ${schema}.stream_leases SET expires_at_ms = 0`,
+    );
+    await uploaded();
+    assert.ok((await generation()) > atSteal);
+    assert.equal(
+      (await cluster.psql(
+        `SELECT node_id <> 'other' FROM ${schema}.stream_leases`,
+      )).trim(),
+      "t",
+    );
+    assert.deepEqual(await readAll(url), [...first, ...second, ...third]);
   } finally {
     await server.close();
     for (const d of [dir, objects]) await Deno.remove(d, { recursive: true });

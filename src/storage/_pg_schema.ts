@@ -139,6 +139,14 @@ export const MIGRATIONS: readonly string[] = [
      stream_id bigint PRIMARY KEY,
      generation bigint NOT NULL,
      published_at_ms bigint NOT NULL
+   );
+   -- Full mode: which node seals, uploads and publishes a stream; 'token'
+   -- grows by one whenever the lease changes hands (fencing).
+   CREATE TABLE stream_leases (
+     stream_id bigint PRIMARY KEY,
+     node_id text NOT NULL,
+     token bigint NOT NULL,
+     expires_at_ms bigint NOT NULL
    );`,
 ];
 

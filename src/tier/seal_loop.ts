@@ -29,6 +29,7 @@ export async function sealPass(
     ctx.streams.noteTail(s, info.tailPos);
     if (ctx.clock.now() < s.seal.retryAtMs) continue;
     try {
+      if (!holdsLease(ctx, s)) continue; // another node seals it
       budget -= await sealDue(ctx, sealer, s, info, budget);
       s.seal.failures = 0;
     } catch (error) {
@@ -37,6 +38,16 @@ export async function sealPass(
       warnFailed(ctx.log, "sealing", s.id, s.seal, error);
     }
   }
+}
+
+/**
+ * True when this node may seal, upload and publish `s`: no leases are kept,
+ * or it holds the stream's lease (whose token it notes on `s`).
+ */
+export function holdsLease(ctx: TierContext, s: TierStream): boolean {
+  if (ctx.leases === undefined) return true;
+  s.leaseToken = ctx.leases.hold(s.id, ctx.clock.now());
+  return s.leaseToken !== undefined;
 }
 
 /** Seals segments of `s` that passed a threshold; returns bytes sealed. */

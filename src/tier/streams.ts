@@ -42,6 +42,8 @@ export interface TierStream {
    * generations are kept; undefined until read (or after losing a race).
    */
   generation: number | undefined;
+  /** Token of this node's lease on the stream, as of the current pass. */
+  leaseToken: number | undefined;
   /** The schema registry last prepared for publication, and its object. */
   schema: { source: object; text: string; ref: SchemaRegistryRef } | undefined;
   /**
@@ -161,6 +163,7 @@ export class TierStreams {
         put: new Set(),
         published: undefined,
         generation: undefined,
+        leaseToken: undefined,
         schema: undefined,
         schemaPublishedKey: undefined,
         manifestAtMs: [0, 0],

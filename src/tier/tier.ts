@@ -24,7 +24,10 @@ import type { Logger } from "../log.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import { SegmentCache, type SegmentCacheStats } from "../segment/cache.ts";
 import type { WalStore } from "../storage/wal_store.ts";
-import type { ManifestGenerations } from "../storage/manifest_generations.ts";
+import type {
+  ManifestGenerations,
+  StreamLeases,
+} from "../storage/manifest_generations.ts";
 import { crashPointHook, type TierContext } from "./_context.ts";
 import { inThreadSealer, type Sealer, workerSealer } from "./_seal.ts";
 import { SYSTEM_CLOCK, type TierClock } from "./clock.ts";
@@ -86,6 +89,12 @@ export interface TierOptions {
    * a publisher that finds it moved elsewhere writes no manifest.
    */
   manifestGenerations?: ManifestGenerations;
+  /**
+   * Stream leases (PostgreSQL full mode): streams whose lease another node
+   * holds are neither sealed nor uploaded here, and each publication names
+   * the lease token, so a node that lost the lease publishes nothing.
+   */
+  streamLeases?: StreamLeases;
   /**
    * The routing-key index: its catalog, and optionally where runs are built
    * and decoded (default: two Workers) and its shape. Without it, keyed
@@ -182,6 +191,7 @@ export class Tier {
       crashPoint: crashPointHook(options.config.testCrashPoint),
       indexBuilds: { count: 0 },
       generations: options.manifestGenerations,
+      leases: options.streamLeases,
     };
     const ix = options.routingIndex;
     if (ix === undefined) {

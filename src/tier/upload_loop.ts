@@ -24,6 +24,7 @@ import { encodeRange } from "./_seal.ts";
 import { retryLater, warnFailed } from "./retry.ts";
 import { removeSegmentFile, segmentFilePath } from "./segment_files.ts";
 import { publishedSummary, type TierStream } from "./streams.ts";
+import { holdsLease } from "./seal_loop.ts";
 import { uploadedCount } from "./reader.ts";
 import { ROUTING_RUN_RETIRED_GRACE_MS } from "../limits.ts";
 
@@ -38,6 +39,7 @@ export async function uploadPass(
     ctx.streams.noteTail(s, info.tailPos);
     if (ctx.clock.now() < s.upload.retryAtMs) continue;
     try {
+      if (!holdsLease(ctx, s)) continue; // another node publishes it
       await uploadDue(ctx, s, info);
     } catch (error) {
       uploadFailed(ctx, s, error);
@@ -169,11 +171,13 @@ async function uploadDue(
 function claimGeneration(ctx: TierContext, s: TierStream): void {
   if (ctx.generations === undefined) return;
   const expected = s.generation ?? ctx.generations.current(s.id);
-  if (!ctx.generations.advance(s.id, expected, ctx.clock.now())) {
+  const now = ctx.clock.now();
+  if (!ctx.generations.advance(s.id, expected, now, s.leaseToken)) {
     s.generation = undefined;
+    ctx.leases?.forget(s.id); // ask again: the lease may have moved
     throw new StreamError(
       "fenced",
-      `the manifest of stream id ${s.id} moved past generation ${expected} elsewhere; not publishing over it`,
+      `the manifest of stream id ${s.id} moved past generation ${expected} or its lease (token ${s.leaseToken}) moved elsewhere; not publishing over it`,
     );
   }
   s.generation = expected + 1;
