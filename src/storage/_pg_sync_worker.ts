@@ -105,6 +105,7 @@ self.onmessage = (event: MessageEvent<SyncMessage>) => {
   const message = event.data;
   switch (message.type) {
     case "init":
+      if (init !== undefined) return; // a repeat, posted while waiting
       init = message.init;
       ctrl = new Int32Array(message.ctrl);
       data = message.data;

@@ -67,9 +67,13 @@ export class PgSyncClient {
     );
     this.#ctrl = new Int32Array(new SharedArrayBuffer(16));
     this.#data = new SharedArrayBuffer(FIRST_BUFFER_BYTES);
+    this.#postInit();
+  }
+
+  #postInit(): void {
     this.#post({
       type: "init",
-      init,
+      init: this.#init,
       ctrl: this.#ctrl.buffer as SharedArrayBuffer,
       data: this.#data,
     });
@@ -131,15 +135,19 @@ export class PgSyncClient {
   }
 
   #call(message: (seq: number) => SyncMessage, action: string): SyncResult {
-    // Slot 3 turns 1 once the Worker has loaded the driver.
-    if (Atomics.load(this.#ctrl, 3) === 0) {
-      Atomics.wait(this.#ctrl, 3, 0, PG_SYNC_START_MS);
-      if (Atomics.load(this.#ctrl, 3) === 0) {
+    // Slot 3 turns 1 once the Worker has loaded the driver and taken
+    // `init`; a message posted before it listened may be lost, so `init` is
+    // posted again while waiting (the Worker takes the first one).
+    const startBy = Date.now() + PG_SYNC_START_MS;
+    while (Atomics.load(this.#ctrl, 3) === 0) {
+      if (Date.now() > startBy) {
         throw new StreamError(
           "unavailable",
           `${action}: the PostgreSQL client did not start`,
         );
       }
+      Atomics.wait(this.#ctrl, 3, 0, 250);
+      if (Atomics.load(this.#ctrl, 3) === 0) this.#postInit();
     }
     const seq = ++this.#seq;
     Atomics.store(this.#ctrl, 0, SYNC_WAITING);
