@@ -48,6 +48,7 @@ import type { RunCatalog } from "./index/catalog.ts";
 import { openSqliteRunCatalog } from "./index/sqlite_catalog.ts";
 import { PgRunCatalog } from "./index/pg_catalog.ts";
 import { STREAM_LEASE_MS } from "./limits.ts";
+import type { PgStoreOptions } from "./storage/pg_store.ts";
 import { streamDetails, streamIndexStatus } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
@@ -337,6 +338,19 @@ function dataPaths(config: Config): DataPaths {
   };
 }
 
+/** How to reach PostgreSQL, from `config.storage`. */
+function pgOptions(config: Config): Omit<PgStoreOptions, "log"> {
+  const storage = config.storage;
+  return {
+    url: storage.postgresUrl,
+    schema: storage.postgresSchema,
+    poolSize: storage.postgresPoolSize,
+    statementTimeoutMs: storage.postgresStatementTimeoutMs,
+    connectTimeoutMs: storage.postgresConnectTimeoutMs,
+    durability: storage.durability,
+  };
+}
+
 /** The WAL, and what it adds to `GET /health` (PostgreSQL's reachability). */
 interface OpenedWal {
   store: WalStore;
@@ -354,15 +368,7 @@ async function openWal(
   if (storage.backend === "postgres") {
     // Loaded only when used, so SQLite servers never fetch the driver.
     const { openPgStore } = await import("./storage/pg_store.ts");
-    const store = await openPgStore({
-      url: storage.postgresUrl,
-      schema: storage.postgresSchema,
-      poolSize: storage.postgresPoolSize,
-      statementTimeoutMs: storage.postgresStatementTimeoutMs,
-      connectTimeoutMs: storage.postgresConnectTimeoutMs,
-      durability: storage.durability,
-      log,
-    });
+    const store = await openPgStore({ ...pgOptions(config), log });
     const health = () => {
       const unreachable = store.unreachable;
       return unreachable === undefined
@@ -420,8 +426,10 @@ async function openTier(
     objects,
     codec: createNodeZstdCodec(),
     segmentDir: paths.segments,
-    // A SQLite WAL is sealed from on a Worker; PostgreSQL through the store.
-    walPath: config.storage.backend === "postgres" ? undefined : paths.wal,
+    // Sealing reads the WAL on a Worker, through a connection of its own.
+    walPath: config.storage.backend === "postgres"
+      ? { postgres: pgOptions(config) }
+      : paths.wal,
     config: config.segment,
     streams: () => engine.streamInfos(),
     streamInfo: (id) => engine.streamInfo(id),

@@ -29,7 +29,12 @@ import type {
   StreamLeases,
 } from "../storage/manifest_generations.ts";
 import { crashPointHook, type TierContext } from "./_context.ts";
-import { inThreadSealer, type Sealer, workerSealer } from "./_seal.ts";
+import {
+  inThreadSealer,
+  type Sealer,
+  type WalSource,
+  workerSealer,
+} from "./_seal.ts";
 import { SYSTEM_CLOCK, type TierClock } from "./clock.ts";
 import {
   segmentKeysOf,
@@ -78,11 +83,12 @@ export interface TierOptions {
   /** Seals ranges into files; tests inject failures. Default: see `walPath`. */
   sealer?: Sealer;
   /**
-   * Path of the SQLite WAL: sealing (WAL reads, compression, checksums, the
-   * file write) then runs on a Worker with its own read connection. Without
-   * it, sealing runs on this thread in slices that yield between blocks.
+   * The WAL (a SQLite file's path, or PostgreSQL's options): sealing (WAL
+   * reads, compression, checksums, the file write) then runs on a Worker
+   * with its own read connection. Without it, sealing runs on this thread in
+   * slices that yield between blocks.
    */
-  walPath?: string;
+  walPath?: WalSource;
   /**
    * Where manifest generations are kept (PostgreSQL full mode): each
    * publication first moves the stream's generation by compare-and-set, and
