@@ -29,7 +29,6 @@ export async function sealPass(
     ctx.streams.noteTail(s, info.tailPos);
     if (ctx.clock.now() < s.seal.retryAtMs) continue;
     try {
-      if (!holdsLease(ctx, s)) continue; // another node seals it
       budget -= await sealDue(ctx, sealer, s, info, budget);
       s.seal.failures = 0;
     } catch (error) {
@@ -70,6 +69,8 @@ async function sealDue(
     const aged = ctx.clock.now() - s.unsealedSinceMs >= segmentAgeMs;
     if (unsealed < segmentBytes && !aged) break;
     if (ctx.streams.uploadBacklogBytes >= uploadBacklogBytesMax) break; // uploads are behind
+    // Asked only when there is work: a lease costs a query when due.
+    if (!holdsLease(ctx, s)) break; // another node seals it
     const row = await seal(ctx, sealer, s, info.tailPos);
     if (row === undefined) break;
     sealed += row.endPos - row.startPos;

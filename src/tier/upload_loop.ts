@@ -39,8 +39,8 @@ export async function uploadPass(
     ctx.streams.noteTail(s, info.tailPos);
     if (ctx.clock.now() < s.upload.retryAtMs) continue;
     try {
-      if (!holdsLease(ctx, s)) continue; // another node publishes it
-      await uploadDue(ctx, s, info);
+      // Index builds are the lease holder's too.
+      if (!await uploadDue(ctx, s, info)) continue;
     } catch (error) {
       uploadFailed(ctx, s, error);
       continue;
@@ -113,7 +113,7 @@ async function uploadDue(
   ctx: TierContext,
   s: TierStream,
   info: StreamInfo,
-): Promise<void> {
+): Promise<boolean> {
   const last = s.segments[s.segments.length - 1];
   const pending = last !== undefined && !last.uploaded;
   const closed = info.closed && s.sealedThrough === info.tailPos;
@@ -122,11 +122,13 @@ async function uploadDue(
     !pending && s.walStart >= s.sealedThrough &&
     s.published ===
       publishedSummary(s.sealedThrough, closed, info.softDeleted, schema?.key)
-  ) return; // nothing new to publish
+  ) return true; // nothing new to publish
+  // Asked only when there is work: a lease costs a query when due.
+  if (!holdsLease(ctx, s)) return false; // another node publishes it
   let through = s.basePos;
   const done: SegmentRow[] = [];
   for (const row of s.segments) {
-    if (ctx.closed()) return;
+    if (ctx.closed()) return true;
     if (!row.uploaded && !s.put.has(row.startPos)) {
       await putSegment(ctx, s, row);
     }
@@ -142,7 +144,7 @@ async function uploadDue(
     manifest.softDeleted,
     schema?.key,
   );
-  if (!ctx.streams.isCurrent(s)) return; // deleted meanwhile: no manifest
+  if (!ctx.streams.isCurrent(s)) return true; // deleted meanwhile: no manifest
   if (summary !== s.published) {
     // The registry object first: a published manifest names only objects
     // that exist (`put` of the same content again is harmless).
@@ -161,6 +163,7 @@ async function uploadDue(
   }
   if (through > s.walStart) await truncateBelow(ctx, s, done, through);
   s.upload.failures = 0;
+  return true;
 }
 
 /**
