@@ -47,6 +47,8 @@ export interface HttpConfig {
   tlsCert: string;
   /** PEM private key file of `tlsCert`. */
   tlsKey: string;
+  /** Serve the browser console at `/console` (docs/console.md). */
+  console: boolean;
 }
 
 /** Who may call the API, and from which browsers and hosts (README: Security). */
@@ -98,6 +100,10 @@ export interface StorageConfig {
    * outcome of a commit whose connection dropped during COMMIT is sought.
    */
   postgresConnectTimeoutMs: number;
+  /** Other servers share the PostgreSQL schema (several nodes). */
+  postgresMultiNode: boolean;
+  /** With several nodes: how often live readers re-check PostgreSQL, in ms. */
+  postgresWakePollMs: number;
   /** Commit durability. */
   durability: Durability;
   /**
@@ -146,6 +152,16 @@ export interface LimitsConfig {
    * response ends early with `Stream-Scan-Limit-Reached: true`.
    */
   keyedScanBytesMax: number;
+  /**
+   * Stored bytes one `filter=` read response examines at most; past it the
+   * response ends early with `Stream-Filter-Scan-Limit-Reached: true`.
+   */
+  filterScanBytesMax: number;
+  /**
+   * `_search` and `_aggregate` requests running at once; up to 64 more wait,
+   * past that they get 503.
+   */
+  searchConcurrency: number;
   /** Largest `POST .../_schema` body, in bytes (the body cap applies first). */
   schemaBytesMax: number;
 }
@@ -178,8 +194,10 @@ export interface SubscriptionsConfig {
 export interface SegmentConfig {
   /** Seal once a stream has this many unsealed bytes. */
   segmentBytes: number;
-  /** Seal unsealed data older than this, in ms. */
+  /** Seal unsealed data older than this, in ms (unless it is small). */
   segmentAgeMs: number;
+  /** Seal a small unsealed range once its stream is idle this long, in ms. */
+  segmentIdleMs: number;
   /** In-memory cache of published segments, in bytes (LRU). */
   cacheBytes: number;
   /** Sealed bytes awaiting upload before sealing pauses. */
@@ -382,6 +400,13 @@ export const OPTION_TABLE: OptionTable = {
       defaultDoc: "none",
       doc: "PEM private key file for --tls-cert",
     },
+    console: {
+      flag: "console",
+      env: "DS_CONSOLE",
+      kind: "bool",
+      default: true,
+      doc: "serve the browser console at /console (false: 404)",
+    },
   },
   auth: {
     mode: {
@@ -517,6 +542,24 @@ export const OPTION_TABLE: OptionTable = {
       default: 10_000,
       doc: "longest wait for a PostgreSQL connection",
     },
+    postgresMultiNode: {
+      flag: "postgres-multi-node",
+      env: "DS_POSTGRES_MULTI_NODE",
+      kind: "bool",
+      default: false,
+      doc:
+        "other servers share this PostgreSQL schema: follow their commits (LISTEN/NOTIFY) and register in its nodes table",
+    },
+    postgresWakePollMs: {
+      flag: "postgres-wake-poll-ms",
+      env: "DS_POSTGRES_WAKE_POLL_MS",
+      kind: "int",
+      min: 50,
+      max: 600_000,
+      default: 2000,
+      doc:
+        "with --postgres-multi-node: how often live readers re-check PostgreSQL in case a notification was lost",
+    },
     durability: {
       flag: "durability",
       env: "DS_DURABILITY",
@@ -617,6 +660,25 @@ export const OPTION_TABLE: OptionTable = {
       default: 64 * MIB,
       doc:
         "stored bytes one keyed read response examines before it stops early",
+    },
+    filterScanBytesMax: {
+      flag: "filter-scan-bytes-max",
+      env: "DS_FILTER_SCAN_BYTES_MAX",
+      kind: "int",
+      min: 1,
+      max: 16 * 1024 * MIB,
+      default: 100 * MIB,
+      doc:
+        "stored bytes one filter= read response examines before it stops early",
+    },
+    searchConcurrency: {
+      flag: "search-concurrency",
+      env: "DS_SEARCH_CONCURRENCY",
+      kind: "int",
+      min: 1,
+      max: 256,
+      default: 2,
+      doc: "_search and _aggregate requests running at once (64 more may wait)",
     },
     streamNameBytesMax: {
       flag: "stream-name-bytes-max",
@@ -817,7 +879,18 @@ export const OPTION_TABLE: OptionTable = {
       min: 10,
       max: 86_400_000,
       default: 60_000,
-      doc: "seal unsealed data older than this",
+      doc:
+        "seal unsealed data older than this (open streams under 1/256 of --segment-bytes wait for --segment-idle-ms)",
+    },
+    segmentIdleMs: {
+      flag: "segment-idle-ms",
+      env: "DS_SEGMENT_IDLE_MS",
+      kind: "int",
+      min: 10,
+      max: 604_800_000,
+      default: 21_600_000,
+      doc:
+        "seal a tiny stream (under 1/256 of --segment-bytes) once no write reached it for this long",
     },
     cacheBytes: {
       flag: "cache-bytes",

@@ -20,6 +20,7 @@ const LEAVES = [
 const MAY_IMPORT: Record<string, string[]> = {
   "_wasm/": [],
   "auth/": [],
+  "console/": [],
   "profiles/": [],
   "protocol/": [],
   "schema/": [],
@@ -29,7 +30,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
   "index/": ["objectstore/", "storage/", "_wasm/"],
-  "engine/": ["protocol/", "storage/", "schema/"],
+  "engine/": ["protocol/", "storage/", "schema/", "search/"],
   "tier/": [
     "engine/",
     "protocol/",
@@ -47,6 +48,8 @@ const MAY_IMPORT: Record<string, string[]> = {
     "auth/",
     "metrics/",
     "schema/",
+    "console/",
+    "search/",
   ],
   "metrics/": ["engine/", "tier/", "objectstore/"],
   "subscriptions/": ["protocol/", "engine/", "storage/"],

@@ -41,7 +41,7 @@ import { SubscriptionManager } from "./subscriptions/manager.ts";
 import { lockDataDir } from "./storage/data_dir_lock.ts";
 import { openSqliteStore } from "./storage/sqlite_store.ts";
 import { openThreadedSqliteStore } from "./storage/threaded_sqlite_store.ts";
-import type { WalStore } from "./storage/wal_store.ts";
+import type { WalSnapshot, WalStore } from "./storage/wal_store.ts";
 import { createNodeZstdCodec } from "./_wasm/codec.ts";
 import { bootstrapFromObjects } from "./tier/bootstrap.ts";
 import type { RunCatalog } from "./index/catalog.ts";
@@ -149,16 +149,14 @@ async function open(
   }
   const engine = await openEngine(config, store, options, log);
   stack.defer(() => engine.close());
-  const tier = metered === undefined ? undefined : await openTier(
-    config,
-    paths,
-    store,
-    metered,
-    engine,
-    log,
-    indexCatalog,
-    sync,
-  );
+  const snapshot = engine.takeStartupSnapshot();
+  const tier = metered === undefined
+    ? undefined
+    : await openTier(config, paths, store, metered, engine, log, {
+      indexCatalog,
+      snapshot,
+      sync,
+    });
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
     ? await openSubscriptions(
@@ -348,6 +346,7 @@ function pgOptions(config: Config): Omit<PgStoreOptions, "log"> {
     statementTimeoutMs: storage.postgresStatementTimeoutMs,
     connectTimeoutMs: storage.postgresConnectTimeoutMs,
     durability: storage.durability,
+    multiNode: storage.postgresMultiNode,
   };
 }
 
@@ -404,6 +403,7 @@ function openEngine(
     compaction: compactionOptions(config.storage.compactChunkBytes),
     limits: config.limits,
     log,
+    wakePollMs: config.storage.postgresWakePollMs,
     onFatal: (error) => {
       log.error("write-ahead log failed", error.cause ?? error);
       options.onFatal?.(error);
@@ -418,17 +418,22 @@ async function openTier(
   objects: ObjectStore,
   engine: Engine,
   log: Logger,
-  indexCatalog?: RunCatalog,
-  sync?: PgSyncClient,
+  startup: {
+    indexCatalog?: RunCatalog;
+    snapshot?: WalSnapshot;
+    sync?: PgSyncClient;
+  },
 ): Promise<Tier> {
+  const { indexCatalog, snapshot, sync } = startup;
   const tier = await Tier.open({
     store,
+    snapshot,
     objects,
     codec: createNodeZstdCodec(),
     segmentDir: paths.segments,
     // Sealing reads the WAL on a Worker, through a connection of its own.
     walPath: config.storage.backend === "postgres"
-      ? { postgres: pgOptions(config) }
+      ? { postgres: { ...pgOptions(config), multiNode: false } }
       : paths.wal,
     config: config.segment,
     streams: () => engine.streamInfos(),
@@ -453,7 +458,14 @@ function wireTier(engine: Engine, tier: Tier): void {
   engine.wrapTimeSeeker((wal) => tier.timeSeeker(wal));
   const committed = (stream: { id: number; tailPos: number }) =>
     tier.committed(stream.id, stream.tailPos);
-  engine.addListener({ created: committed, appended: committed });
+  engine.addListener({
+    created: committed,
+    appended: committed,
+    schemaChanged: (stream) => tier.changed(stream.id),
+    deleted: (_name, ids) => {
+      for (const id of ids) tier.changed(id);
+    },
+  });
   engine.setAdmissionGate(tier);
 }
 

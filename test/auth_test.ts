@@ -76,6 +76,9 @@ export const EXPECTED: Record<string, number[]> = {
   schema_get: /*           */ [401, 401, 200, 403, 403, 200, 403],
   schema_head: /*          */ [401, 401, 200, 403, 403, 200, 403],
   schema_update: /*        */ [401, 401, 403, 403, 403, 200, 403],
+  search_get: /*           */ [401, 401, 200, 403, 403, 200, 403],
+  search_post: /*          */ [401, 401, 200, 403, 403, 200, 403],
+  aggregate_post: /*       */ [401, 401, 200, 403, 403, 200, 403],
   streams_list: /*         */ [401, 401, 200, 403, 403, 200, 200],
   streams_head: /*         */ [401, 401, 200, 403, 403, 200, 200],
   health_get: /*           */ [401, 401, 200, 200, 200, 200, 200],
@@ -152,6 +155,27 @@ function requestFor(
         body: JSON.stringify({ routingKey: { jsonPointer: "/n" } }),
         headers: JSON_TYPE,
       };
+    case "search_get":
+      return { method: "GET", path: `${s}/_search?q=n:1` };
+    case "search_post":
+      return {
+        method: "POST",
+        path: `${s}/_search`,
+        body: JSON.stringify({ q: "n:1" }),
+        headers: JSON_TYPE,
+      };
+    case "aggregate_post":
+      return {
+        method: "POST",
+        path: `${s}/_aggregate`,
+        body: JSON.stringify({
+          rollup: "r",
+          from: 0,
+          to: 3_600_000,
+          interval: "1h",
+        }),
+        headers: JSON_TYPE,
+      };
     case "streams_list":
       return { method: "GET", path: "/v1/streams" };
     case "streams_head":
@@ -224,12 +248,42 @@ function pullWake(stream: string): string {
   });
 }
 
+const SEARCH = {
+  fields: {
+    n: {
+      kind: "integer",
+      bindings: [{ version: 1, jsonPointer: "/n" }],
+      exact: true,
+    },
+    ts: { kind: "date", bindings: [{ version: 1, jsonPointer: "/ts" }] },
+  },
+  rollups: {
+    r: {
+      timestampField: "ts",
+      intervals: ["1h"],
+      measures: { c: { kind: "count" } },
+    },
+  },
+};
+
 /** Creates the cell's stream (one record) and its subscription with work pending. */
 async function setUp(server: KeyedServer, cell: Cell): Promise<void> {
   const admin = SECRETS.admin;
   const s = `/v1/stream/${cell.stream}`;
   const init = { body: '{"n":1}', headers: JSON_TYPE };
-  assert.equal((await server.call("PUT", s, admin, init)).status, 201);
+  if (/\/(search|aggregate)_/.test(s)) {
+    // The search routes need a search section (set on an empty stream).
+    const put = { headers: JSON_TYPE };
+    assert.equal((await server.call("PUT", s, admin, put)).status, 201);
+    const schema = await server.call("POST", `${s}/_schema`, admin, {
+      body: JSON.stringify({ schema: { type: "object" }, search: SEARCH }),
+      headers: JSON_TYPE,
+    });
+    assert.equal(schema.status, 200, await schema.text());
+    assert.equal((await server.call("POST", s, admin, init)).status, 204);
+  } else {
+    assert.equal((await server.call("PUT", s, admin, init)).status, 201);
+  }
   const sub = await server.call("PUT", SUBS + cell.sub, admin, {
     body: pullWake(cell.stream),
     headers: JSON_TYPE,

@@ -39,11 +39,14 @@ export class Listeners {
     }
   }
 
-  /** Tells every listener that stream `name` is gone. */
-  emitDeleted(name: string): void {
+  /**
+   * Tells every listener that stream `name` is gone; `ids` are the streams
+   * whose state changed with it (itself, and sources deleted with it).
+   */
+  emitDeleted(name: string, ids: number[]): void {
     for (const listener of this.#listeners) {
       try {
-        listener.deleted?.(name);
+        listener.deleted?.(name, ids);
       } catch (error) {
         this.#log.error("stream listener failed on deleted", error);
       }

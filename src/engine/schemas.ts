@@ -20,6 +20,11 @@ import {
   type Registry,
 } from "../schema/registry.ts";
 import { validateElements } from "../schema/validate.ts";
+import {
+  nextSearchPlan,
+  type SearchConfig,
+  validateSearchConfig,
+} from "../search/config.ts";
 import type { SchemaRegistryRow, WalOp } from "../storage/wal_store.ts";
 import type { Framed } from "./ops.ts";
 import type { StreamState } from "./stream_state.ts";
@@ -60,6 +65,18 @@ export function planSchemaChange(
     empty: state.tailPos === state.forkPos,
   });
   if (!next.ok) return next;
+  const search = (body as Record<string, unknown>).search;
+  if (search !== undefined) {
+    // specs/search.md §1: the section is checked in full before it is stored;
+    // a change bumps the plan generation (the same config keeps its plan).
+    const checked = validateSearchConfig(search);
+    if (!checked.ok) return checked;
+    next.value.search = checked.value;
+    next.value.searchPlan = nextSearchPlan(
+      state.schema?.registry.searchPlan ?? undefined,
+      checked.value,
+    );
+  }
   return ok({
     active: activate(next.value),
     op: {
@@ -110,6 +127,7 @@ export function forkRegistry(
     schemas: {},
     lenses: {},
     search: version === 0 ? null : from.search,
+    searchPlan: version === 0 ? null : from.searchPlan ?? null,
     revision: from.revision,
   };
   for (let v = 1; v <= version; v++) {
@@ -207,4 +225,24 @@ export function clampBoundaries(active: ActiveRegistry, tailPos: number): void {
   for (const boundary of active.registry.boundaries) {
     if (boundary.position > tailPos) boundary.position = tailPos;
   }
+}
+
+const searchConfigs = new WeakMap<object, SearchConfig | null>();
+
+/**
+ * The search configuration of a registry, checked once per registry object;
+ * `undefined` when it has none (or a stored one that no longer validates).
+ */
+export function searchConfigOf(
+  active: ActiveRegistry | null,
+): SearchConfig | undefined {
+  if (active === null || active.registry.search === null) return undefined;
+  const registry = active.registry;
+  let config = searchConfigs.get(registry);
+  if (config === undefined) {
+    const checked = validateSearchConfig(registry.search);
+    config = checked.ok ? checked.value : null;
+    searchConfigs.set(registry, config);
+  }
+  return config ?? undefined;
 }

@@ -187,8 +187,12 @@ export interface StreamListener {
   appended?(stream: StreamView): void;
   /** A stream's schema registry changed (the change committed). */
   schemaChanged?(stream: StreamView): void;
-  /** A stream was deleted, soft-deleted or expired. */
-  deleted?(name: string): void;
+  /**
+   * A stream was deleted, soft-deleted or expired (the change committed);
+   * `ids` are the streams it changed: itself, and soft-deleted sources
+   * deleted with it.
+   */
+  deleted?(name: string, ids: number[]): void;
 }
 
 /**

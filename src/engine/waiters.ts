@@ -48,14 +48,14 @@ export class Waiters {
       const finish = (outcome: WaitOutcome) => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
-        state.waiters.delete(wake);
+        state.removeWaiter(wake);
         this.#waiting--;
         resolve(ok(outcome));
       };
       const wake = () => finish("changed");
       const onAbort = () => finish("aborted");
       const timer = setTimeout(() => finish("timeout"), timeoutMs);
-      state.waiters.add(wake);
+      state.addWaiter(wake);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }

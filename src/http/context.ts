@@ -14,6 +14,7 @@ import type { Result } from "../errors.ts";
 import type { SubscriptionManager } from "../subscriptions/manager.ts";
 import type { WireLimits } from "../subscriptions/wire.ts";
 import type { BodyLimits } from "./body.ts";
+import type { SearchGate } from "./search_gate.ts";
 
 /** The subscription APIs' part of the context. */
 export interface SubscriptionContext {
@@ -62,6 +63,8 @@ export interface HttpContext {
   gate: AccessGate;
   /** What PUT and POST bodies are read under (size, budget, admission). */
   body: BodyLimits;
+  /** The gate `_search` and `_aggregate` share (none: ungated). */
+  searchGate?: SearchGate;
   /** `GET /v1/stream/{name}/_details`: where the stream's bytes live. */
   details?: (name: string) => Result<StreamDetails>;
   /** `GET /v1/stream/{name}/_index_status`: index build progress. */

@@ -20,6 +20,8 @@ import { type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { SubscriptionManager } from "../subscriptions/manager.ts";
 import { BodyBudget } from "./body.ts";
+import { SEARCH_QUEUE_MAX } from "../limits.ts";
+import { SearchGate } from "./search_gate.ts";
 import { preflight, withCors } from "./access.ts";
 import type { HttpContext, OpsContext, RequestNote } from "./context.ts";
 import { requestTarget } from "./request_target.ts";
@@ -30,7 +32,7 @@ import {
   Router,
   type RouteRequest,
 } from "./router.ts";
-import { STREAM_ROUTES } from "./routes.ts";
+import { CONSOLE_ROUTES, STREAM_ROUTES } from "./routes.ts";
 import {
   SUBSCRIPTION_ROUTES,
   subscriptionContext,
@@ -102,9 +104,11 @@ export type NotedHandler = (
 export function createHandler(options: HandlerOptions): NotedHandler {
   const ctx = httpContext(options);
   const router = new Router(
-    options.subscriptions === undefined
-      ? STREAM_ROUTES
-      : [...STREAM_ROUTES, ...SUBSCRIPTION_ROUTES],
+    [
+      ...STREAM_ROUTES,
+      ...(options.subscriptions === undefined ? [] : SUBSCRIPTION_ROUTES),
+      ...(options.http.console ? CONSOLE_ROUTES : []),
+    ],
     options.limits.streamNameBytesMax,
   );
   const preflightAllow = allMethods(router);
@@ -201,6 +205,7 @@ function httpContext(options: HandlerOptions): HttpContext {
       admit: (bytes) => engine.admitAppendBytes(bytes),
     },
     gate: options.gate ?? openGate(options.log),
+    searchGate: new SearchGate(limits.searchConcurrency, SEARCH_QUEUE_MAX),
     details: options.details,
     indexStatus: options.indexStatus,
     indexStatusWait: options.indexStatusWait,

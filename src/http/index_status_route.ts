@@ -8,6 +8,9 @@
  */
 
 import { StreamError } from "../errors.ts";
+import type { Registry } from "../schema/registry.ts";
+import { type SearchField, validateSearchConfig } from "../search/config.ts";
+import type { SearchFamilyStatus } from "../tier/details.ts";
 import type { HttpContext } from "./context.ts";
 import { errorResponse, respond } from "./respond.ts";
 import type { RouteRequest } from "./router.ts";
@@ -75,6 +78,13 @@ export async function getIndexStatus(
     }
     const found = ctx.indexStatus(name);
     if (!found.ok) return errorResponse(found.error, method);
+    const schema = ctx.engine?.schemaRegistry(name);
+    if (schema?.ok) {
+      found.value.search_families = searchFamilies(
+        schema.value.registry,
+        found.value.segments.uploaded_count,
+      );
+    }
     const body = JSON.stringify(found.value);
     // `lag_ms` grows with the clock alone: the tag leaves it out, so it
     // changes when the index or the uploads move, not on every request.
@@ -108,4 +118,35 @@ function bodyHash(text: string): string {
   }
   return (a >>> 0).toString(16).padStart(8, "0") +
     (b >>> 0).toString(16).padStart(8, "0");
+}
+
+/** The search families a registry's `search` section configures. */
+export function searchFamilies(
+  registry: Registry,
+  uploadedSegments: number,
+): SearchFamilyStatus[] {
+  const checked = registry.search === null
+    ? undefined
+    : validateSearchConfig(registry.search);
+  if (checked === undefined || !checked.ok) return [];
+  const config = checked.value;
+  const fields = Object.entries(config.fields);
+  const named = (keep: (f: SearchField) => boolean) =>
+    fields.filter(([, f]) => keep(f)).map(([name]) => name);
+  const families: [string, string[]][] = [
+    ["col", named((f) => f.column === true)],
+    ["fts", named((f) => f.kind === "text" || f.prefix === true)],
+    ["exact", named((f) => f.exact === true)],
+    ["agg", Object.keys(config.rollups ?? {})],
+  ];
+  return families.filter(([, covered]) => covered.length > 0).map((
+    [family, covered],
+  ) => ({
+    family,
+    fields: covered,
+    plan_generation: registry.searchPlan?.generation ?? 1,
+    indexed_segments: 0,
+    lag_segments: uploadedSegments,
+    bytes_at_rest: "0",
+  }));
 }

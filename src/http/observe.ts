@@ -20,7 +20,7 @@ import {
 import type { RequestNote } from "./context.ts";
 import { errorNoteOf, withRequestId } from "./respond.ts";
 import type { NotedHandler } from "./handler.ts";
-import { STREAM_ROUTES } from "./routes.ts";
+import { CONSOLE_ROUTES, STREAM_ROUTES } from "./routes.ts";
 import { SUBSCRIPTION_ROUTES } from "./subscription_routes.ts";
 
 /** Routes whose successes `sampled` logs one in `accessLogSampleEvery`. */
@@ -227,11 +227,18 @@ export function uuidv7(nowMs: number = Date.now()): string {
   return idPrefix + crypto.randomUUID().slice(15);
 }
 
-/** Meters for every operation of the stream and subscription route tables. */
+/**
+ * Meters for every operation of the stream, subscription and console route
+ * tables (the console's pages share their operations' names).
+ */
 export function routeMeters(): HttpMeters {
   const names: RouteName[] = [];
-  for (const route of [...STREAM_ROUTES, ...SUBSCRIPTION_ROUTES]) {
+  const seen = new Set<string>();
+  const routes = [...STREAM_ROUTES, ...SUBSCRIPTION_ROUTES, ...CONSOLE_ROUTES];
+  for (const route of routes) {
     for (const [method, operation] of Object.entries(route.methods)) {
+      if (seen.has(operation.name)) continue;
+      seen.add(operation.name);
       names.push({ name: operation.name, method });
     }
   }

@@ -3,7 +3,8 @@
  * The query of a stream read, taken apart: where to start (`offset`, or
  * `since` for the first record appended at or after a time, when no offset
  * is given) and which records to keep (`key`, or the `pk/{key}` path form,
- * which wins). Bad values are 400s; nothing here reads the stream.
+ * which wins; `filter`, checked by the engine against the stream's search
+ * configuration). Bad values are 400s; nothing here reads the stream.
  */
 
 import { fail, ok, type Result } from "../errors.ts";
@@ -26,6 +27,8 @@ export interface ReadParams {
   key: Uint8Array | undefined;
   /** The key as text, for ETags. */
   keyText: string;
+  /** The `filter=` expression (specs/search.md §2), when given. */
+  filter: string | undefined;
 }
 
 /**
@@ -73,5 +76,6 @@ export function parseReadParams(
     sinceMs,
     key,
     keyText: keyText ?? "",
+    filter: params.get("filter") ?? undefined,
   });
 }

@@ -34,6 +34,10 @@ export const EXPOSED_HEADERS: string = [
   "Retry-After",
   "Stream-Scanned-Bytes",
   "Stream-Scan-Limit-Reached",
+  "Stream-Filter-Scanned-Bytes",
+  "Stream-Filter-Scan-Limit-Reached",
+  "Stream-Filter-Scan-Limit-Bytes",
+  "Server-Timing",
   "stream-sse-data-encoding",
 ].join(", ");
 

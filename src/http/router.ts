@@ -44,17 +44,19 @@ export interface Operation {
  * - `stream`: `/v1/stream/{name}`;
  * - `stream_sub`: `/v1/stream/{name}/{sub}` (`_details`, `pk/{key}`, ...);
  * - `subscription`: `/v1/stream/__ds/subscriptions/{id}/{sub}`;
- * - `path`: one exact path (`/health`).
+ * - `path`: one exact path (`/health`);
+ * - `prefix`: every path under `path`, which ends in `/` (the console's
+ *   `/console/stream/{name}` pages and hashed assets); exact paths win.
  */
 export interface Route {
   /** The path shape. */
-  readonly shape: "stream" | "stream_sub" | "subscription" | "path";
+  readonly shape: "stream" | "stream_sub" | "subscription" | "path" | "prefix";
   /**
    * `stream_sub`: the subresource as `parseStreamPath` names it;
    * `subscription`: what follows the id ("", `streams`, `streams/*`, ...).
    */
   readonly sub?: string;
-  /** `path`: the exact path. */
+  /** `path`: the exact path; `prefix`: the prefix, ending in `/`. */
   readonly path?: string;
   /** How this route's errors are spelled (default `streams`). */
   readonly dialect?: ErrorDialect;
@@ -92,6 +94,7 @@ export class Router {
   #streamSubs = new Map<string, Route>();
   #subscriptions = new Map<string, Route>();
   #paths = new Map<string, Route>();
+  #prefixes: Route[] = [];
   #allow = new Map<Route, string>();
 
   /** Compiles `routes`; a shape listed twice is a bug and throws. */
@@ -101,6 +104,21 @@ export class Router {
   }
 
   #add(route: Route): void {
+    if (route.shape === "prefix") {
+      const prefix = route.path;
+      if (
+        prefix === undefined || !prefix.endsWith("/") ||
+        this.#prefixes.some((r) => r.path === prefix)
+      ) {
+        throw new Error(`route prefix "${prefix}" is malformed or twice`);
+      }
+      this.#prefixes.push(route);
+      this.#allow.set(
+        route,
+        [...Object.keys(route.methods), "OPTIONS"].join(", "),
+      );
+      return;
+    }
     const table = route.shape === "stream_sub"
       ? this.#streamSubs
       : route.shape === "subscription"
@@ -175,7 +193,8 @@ export class Router {
         principal: Principal.NOBODY,
       };
     }
-    const route = this.#paths.get(path);
+    const route = this.#paths.get(path) ??
+      this.#prefixes.find((r) => path.startsWith(r.path!));
     if (route === undefined) return notFound(path);
     return routeRequest(request, route, query);
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { StreamError } from "../errors.ts";
 import { type Operation, type Route, Router } from "./router.ts";
-import { STREAM_ROUTES } from "./routes.ts";
+import { CONSOLE_ROUTES, STREAM_ROUTES } from "./routes.ts";
 import { SUBSCRIPTION_ROUTES } from "./subscription_routes.ts";
 
 const op = (name: string): Operation => ({
@@ -10,16 +10,16 @@ const op = (name: string): Operation => ({
   handle: () => new Response(name),
 });
 
-/** The table as it will be once `_search` and `/console` land: one row each. */
+/** The table with a new subresource and `/console`: one row each. */
 const WITH_NEW_ROWS: Route[] = [
   ...STREAM_ROUTES,
   {
     shape: "stream_sub",
-    sub: "_search",
+    sub: "_explain",
     methods: {
-      GET: op("search_get"),
-      HEAD: op("search_head"),
-      POST: op("search_post"),
+      GET: op("explain_get"),
+      HEAD: op("explain_head"),
+      POST: op("explain_post"),
     },
   },
   { shape: "path", path: "/console", methods: { GET: op("console_get") } },
@@ -36,12 +36,12 @@ function matchOf(router: Router, method: string, path: string) {
 
 Deno.test("Router: a new subresource or path is one row", () => {
   const router = new Router(WITH_NEW_ROWS, 1024);
-  const search = matchOf(router, "GET", "/v1/stream/x/_search");
-  assert.ok(!(search instanceof StreamError));
-  assert.equal(search.route.methods.GET?.name, "search_get");
-  assert.equal(search.name, "x");
+  const explain = matchOf(router, "GET", "/v1/stream/x/_explain");
+  assert.ok(!(explain instanceof StreamError));
+  assert.equal(explain.route.methods.GET?.name, "explain_get");
+  assert.equal(explain.name, "x");
   // A subresource that takes writes answers other methods with 405.
-  const put = router.refuse(search.route, "PUT");
+  const put = router.refuse(explain.route, "PUT");
   assert.equal(put.kind, "method_not_allowed");
   assert.equal(put.detail?.allow, "GET, HEAD, POST, OPTIONS");
   // A read-only one treats writes as a reserved stream name.
@@ -101,4 +101,32 @@ Deno.test("Router: subscription paths route only when their rows are there", () 
     assert.ok(unknown instanceof StreamError, path);
     assert.equal(unknown.kind, rest === "" ? "bad_request" : "not_found", path);
   }
+});
+
+Deno.test("Router: a prefix route serves every path under it; exact paths win; a malformed prefix throws", () => {
+  const router = new Router([
+    ...STREAM_ROUTES,
+    ...CONSOLE_ROUTES,
+  ], 1024);
+  const nameOf = (path: string) => {
+    const m = matchOf(router, "GET", path);
+    return m instanceof StreamError ? m.kind : m.route.methods.GET!.name;
+  };
+  assert.equal(nameOf("/console"), "console_page");
+  assert.equal(nameOf("/console/server"), "console_page");
+  assert.equal(nameOf("/console/stream/a/b%2Fc"), "console_page");
+  assert.equal(nameOf("/console/assets/console.0123.js"), "console_asset");
+  assert.equal(nameOf("/console/other"), "not_found");
+  assert.equal(nameOf("/console/stream"), "not_found");
+  assert.equal(nameOf("/health"), "health_get");
+  const post = matchOf(router, "POST", "/console/stream/a");
+  assert.ok(!(post instanceof StreamError));
+  assert.equal(router.allow(post.route), "GET, HEAD, OPTIONS");
+  const prefix = (path: string): Route => ({
+    shape: "prefix",
+    path,
+    methods: { GET: op("p") },
+  });
+  assert.throws(() => new Router([prefix("/no-slash")], 1024));
+  assert.throws(() => new Router([prefix("/a/"), prefix("/a/")], 1024));
 });

@@ -8,6 +8,7 @@
  */
 
 import type { Route } from "./router.ts";
+import { getConsoleAsset, getConsolePage } from "./console_routes.ts";
 import { getDetails } from "./details_route.ts";
 import { getHealth } from "./health_route.ts";
 import { getIndexStatus } from "./index_status_route.ts";
@@ -15,6 +16,7 @@ import { listStreams } from "./list_route.ts";
 import { getRoutingKeys } from "./routing_keys_route.ts";
 import { getMetrics, getServerDetails } from "./ops_routes.ts";
 import { getSchema, postSchema } from "./schema_route.ts";
+import { getSearch, postAggregate, postSearch } from "./search_route.ts";
 import {
   deleteStream,
   getStream,
@@ -84,6 +86,21 @@ export const STREAM_ROUTES: readonly Route[] = [
     },
   },
   {
+    shape: "stream_sub",
+    sub: "_search",
+    methods: {
+      GET: { name: "search_get", access: "read", handle: getSearch },
+      POST: { name: "search_post", access: "read", handle: postSearch },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "_aggregate",
+    methods: {
+      POST: { name: "aggregate_post", access: "read", handle: postAggregate },
+    },
+  },
+  {
     shape: "path",
     path: "/v1/streams",
     methods: {
@@ -124,6 +141,42 @@ export const STREAM_ROUTES: readonly Route[] = [
         name: "server_details_head",
         access: "admin",
         handle: getServerDetails,
+      },
+    },
+  },
+];
+
+/**
+ * The console (`--console`, on by default): static pages that need no key
+ * (`public`); what they show comes from the routes above, called with the
+ * user's key.
+ */
+export const CONSOLE_ROUTES: readonly Route[] = [
+  ...["/console", "/console/server"].map((path): Route => ({
+    shape: "path",
+    path,
+    methods: {
+      GET: { name: "console_page", access: "public", handle: getConsolePage },
+      HEAD: { name: "console_head", access: "public", handle: getConsolePage },
+    },
+  })),
+  {
+    shape: "prefix",
+    path: "/console/stream/",
+    methods: {
+      GET: { name: "console_page", access: "public", handle: getConsolePage },
+      HEAD: { name: "console_head", access: "public", handle: getConsolePage },
+    },
+  },
+  {
+    shape: "prefix",
+    path: "/console/assets/",
+    methods: {
+      GET: { name: "console_asset", access: "public", handle: getConsoleAsset },
+      HEAD: {
+        name: "console_asset_head",
+        access: "public",
+        handle: getConsoleAsset,
       },
     },
   },

@@ -111,8 +111,11 @@ async function append(
 }
 
 /** HEAD: metadata, never cached, does not reset the TTL (§5.5). */
-export function headStream(ctx: HttpContext, req: RouteRequest): Response {
-  const found = ctx.engine.head(req.name);
+export async function headStream(
+  ctx: HttpContext,
+  req: RouteRequest,
+): Promise<Response> {
+  const found = await ctx.engine.headFresh(req.name);
   if (!found.ok) return errorResponse(found.error, "HEAD");
   const headers = streamHeaders(found.value);
   if (found.value.ttlSeconds !== null) {
@@ -203,11 +206,29 @@ type Read = (
   bytesMax?: number,
 ) => Promise<Result<ReadOutcome & Partial<KeyedScan>>>;
 
-/** What a keyed read adds to a read's outcome. */
-type KeyedScan = Pick<KeyedReadOutcome, "scannedBytes" | "scanLimitReached">;
+/** What a keyed or filtered read adds to a read's outcome. */
+type KeyedScan =
+  & Pick<KeyedReadOutcome, "scannedBytes" | "scanLimitReached">
+  & { filterScanBytesMax: number };
 
 function readerFor(ctx: HttpContext, name: string, p: ReadParams): Read {
   const key = p.key;
+  const filter = p.filter;
+  if (filter !== undefined) {
+    const cap = ctx.limits.filterScanBytesMax;
+    return async (from, bytesMax) => {
+      const r = await ctx.engine.readFiltered(
+        name,
+        from,
+        filter,
+        key,
+        bytesMax,
+      );
+      return r.ok
+        ? { ok: true, value: { ...r.value, filterScanBytesMax: cap } }
+        : r;
+    };
+  }
   if (key === undefined) {
     return (from, bytesMax) => ctx.engine.read(name, from, bytesMax);
   }
@@ -237,11 +258,10 @@ async function catchUp(
   return respond(readBodyBytes(r), 200, headers);
 }
 
-/** The ETag of a read: stream, range, the key if any, closure. */
+/** The ETag of a read: stream, range, the key and filter if any, closure. */
 function etagOf(r: ReadOutcome, p: ReadParams): string {
-  const key = p.key === undefined
-    ? ""
-    : `:key=${encodeURIComponent(p.keyText)}`;
+  let key = p.key === undefined ? "" : `:key=${encodeURIComponent(p.keyText)}`;
+  if (p.filter !== undefined) key += `:filter=${encodeURIComponent(p.filter)}`;
   return `"${r.stream.id}:${r.startPos}:${r.nextPos}${key}${
     r.closed ? ":c" : ""
   }"`;
@@ -374,6 +394,14 @@ function readHeaders(r: ReadOutcome & Partial<KeyedScan>): HeaderRecord {
   }
   if (r.scanLimitReached === true) {
     headers["stream-scan-limit-reached"] = "true";
+  }
+  if (r.filterScanBytesMax !== undefined) {
+    // specs/search.md §2: the filter's own names for the same figures.
+    headers["stream-filter-scanned-bytes"] = String(r.scannedBytes);
+    if (r.scanLimitReached === true) {
+      headers["stream-filter-scan-limit-reached"] = "true";
+      headers["stream-filter-scan-limit-bytes"] = String(r.filterScanBytesMax);
+    }
   }
   return headers;
 }

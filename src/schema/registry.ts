@@ -42,6 +42,14 @@ export interface Boundary {
   version: number;
 }
 
+/** A search plan as the registry stores it (`search/config.ts` computes it). */
+export interface SearchPlanRef {
+  /** Starts at 1; bumped on every change of the search config. */
+  generation: number;
+  /** Hex hash of the config's canonical JSON. */
+  hash: string;
+}
+
 /** A stream's registry, as stored. */
 export interface Registry {
   /** The registry's schema name (defaults to the stream name). */
@@ -56,8 +64,14 @@ export interface Registry {
   schemas: Record<string, unknown>;
   /** `lenses["N"]` upgrades version N to N+1. */
   lenses: Record<string, Lens>;
-  /** The search configuration, kept as given. */
+  /** The search configuration (validated by the engine before it is stored). */
   search: unknown;
+  /**
+   * The search plan: a generation bumped whenever `search` changes, and the
+   * config's hash. Stored and published with the registry; not part of the
+   * API's JSON.
+   */
+  searchPlan?: SearchPlanRef | null;
   /**
    * Counts the changes (1 after the first): which of two registries of a
    * stream is newer, for publication. Not part of the API's JSON.
@@ -337,6 +351,11 @@ export function registryJson(
   return out;
 }
 
+function isSearchPlanRef(value: unknown): value is SearchPlanRef {
+  return isPlainObject(value) && Number.isSafeInteger(value.generation) &&
+    typeof value.hash === "string";
+}
+
 /** Checks a stored registry read back from disk or an object store. */
 export function parseStoredRegistry(text: string): Result<Registry> {
   let value: unknown;
@@ -364,6 +383,9 @@ export function parseStoredRegistry(text: string): Result<Registry> {
     schemas: value.schemas,
     lenses: value.lenses as Record<string, Lens>,
     search: value.search ?? null,
+    ...(isSearchPlanRef(value.searchPlan)
+      ? { searchPlan: value.searchPlan }
+      : {}),
     revision: Number.isSafeInteger(value.revision)
       ? value.revision as number
       : 0,

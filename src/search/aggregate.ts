@@ -411,39 +411,77 @@ export function aggregate(
   request: AggregateRequest,
   inputs: Iterable<AggregateInput>,
 ): Result<AggregateBucket[]> {
-  const rollup = config.rollups?.[request.rollup];
-  if (
-    rollup === undefined ||
-    fieldOf(config.fields, rollup.timestampField ?? "") === undefined
-  ) {
-    return fail("bad_request", `Invalid aggregate: unknown rollup`);
-  }
-  const includes = compileIncludes(config, rollup);
-  const buckets = new Map<
-    number,
-    Map<string, { key: (Scalar | null)[]; states: State[] }>
-  >();
-  let groups = 0;
+  const folder = Aggregator.open(config, request);
+  if (!folder.ok) return folder;
   for (const input of inputs) {
-    const times = input.doc.values.get(rollup.timestampField!);
-    if (times === undefined || times.length !== 1) continue;
+    const added = folder.value.add(input);
+    if (!added.ok) return added;
+  }
+  return ok(folder.value.buckets());
+}
+
+type GroupState = { key: (Scalar | null)[]; states: State[] };
+
+/**
+ * The fold of `aggregate()` one record at a time, for callers that read
+ * records in slices (a scan never holds them all).
+ */
+export class Aggregator {
+  readonly #config: SearchConfig;
+  readonly #request: AggregateRequest;
+  readonly #rollup: Rollup;
+  readonly #includes: Map<string, Plan>;
+  readonly #buckets = new Map<number, Map<string, GroupState>>();
+  #groups = 0;
+
+  private constructor(
+    config: SearchConfig,
+    request: AggregateRequest,
+    rollup: Rollup,
+  ) {
+    this.#config = config;
+    this.#request = request;
+    this.#rollup = rollup;
+    this.#includes = compileIncludes(config, rollup);
+  }
+
+  /** A fold for `request`; `bad_request` when its rollup is unknown. */
+  static open(
+    config: SearchConfig,
+    request: AggregateRequest,
+  ): Result<Aggregator> {
+    const rollup = config.rollups?.[request.rollup];
+    if (
+      rollup === undefined ||
+      fieldOf(config.fields, rollup.timestampField ?? "") === undefined
+    ) {
+      return fail("bad_request", `Invalid aggregate: unknown rollup`);
+    }
+    return ok(new Aggregator(config, request, rollup));
+  }
+
+  /** Folds one record in; fails past the output-group cap. */
+  add(input: AggregateInput): Result<void> {
+    const request = this.#request;
+    const times = input.doc.values.get(this.#rollup.timestampField!);
+    if (times === undefined || times.length !== 1) return ok(undefined);
     const ts = times[0] as number;
-    if (ts < request.fromMs || ts >= request.toMs) continue;
+    if (ts < request.fromMs || ts >= request.toMs) return ok(undefined);
     if (
       request.filter !== undefined &&
-      !matches(config, request.filter, input.doc)
-    ) continue;
+      !matches(this.#config, request.filter, input.doc)
+    ) return ok(undefined);
     const key = groupKey(input.doc, request.groupBy);
-    if (key === undefined) continue;
+    if (key === undefined) return ok(undefined);
     const start = Math.floor(ts / request.intervalMs) * request.intervalMs;
-    let bucket = buckets.get(start);
-    if (bucket === undefined) buckets.set(start, bucket = new Map());
+    let bucket = this.#buckets.get(start);
+    if (bucket === undefined) this.#buckets.set(start, bucket = new Map());
     const id = JSON.stringify(
       key.map((v) => typeof v === "bigint" ? `${v}n` : v),
     );
     let group = bucket.get(id);
     if (group === undefined) {
-      if (++groups > AGGREGATE_GROUPS_MAX) {
+      if (++this.#groups > AGGREGATE_GROUPS_MAX) {
         return fail(
           "bad_request",
           `Invalid aggregate: too many buckets (more than ${AGGREGATE_GROUPS_MAX} groups)`,
@@ -453,16 +491,21 @@ export function aggregate(
     }
     request.measures.forEach((name, i) => {
       foldMeasure(
-        config,
-        rollup.measures[name],
-        includes.get(name),
+        this.#config,
+        this.#rollup.measures[name],
+        this.#includes.get(name),
         group!.states[i],
         input,
       );
     });
+    return ok(undefined);
   }
-  return ok(
-    [...buckets.entries()].sort((a, b) => a[0] - b[0]).map((
+
+  /** The non-empty buckets so far, ascending, groups sorted by key. */
+  buckets(): AggregateBucket[] {
+    const request = this.#request;
+    const rollup = this.#rollup;
+    return [...this.#buckets.entries()].sort((a, b) => a[0] - b[0]).map((
       [startMs, bucket],
     ) => ({
       startMs,
@@ -479,6 +522,6 @@ export function aggregate(
             ) => [name, result(rollup.measures[name], g.states[i])]),
           ),
         })),
-    })),
-  );
+    }));
+  }
 }

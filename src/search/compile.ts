@@ -235,3 +235,25 @@ function textPlan(
   }
   return { type: "text", targets, tokens, raw, phrase, prefix };
 }
+
+/** The declared fields `plan` reads (added to `into`). */
+export function planFields(
+  plan: Plan,
+  into: Set<string> = new Set(),
+): Set<string> {
+  switch (plan.type) {
+    case "and":
+    case "or":
+      for (const child of plan.children) planFields(child, into);
+      break;
+    case "not":
+      planFields(plan.child, into);
+      break;
+    case "text":
+      for (const target of plan.targets) into.add(target.field);
+      break;
+    default:
+      into.add(plan.field);
+  }
+  return into;
+}

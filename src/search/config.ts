@@ -623,6 +623,22 @@ export function nextSearchPlan(
   return { generation: previous.generation + 1, hash };
 }
 
+/**
+ * `config` with only the fields named in `names` (unknown names ignored):
+ * extraction over it skips the rest, for scans that read a few fields.
+ */
+export function withFields(
+  config: SearchConfig,
+  names: Iterable<string>,
+): SearchConfig {
+  const fields: Record<string, SearchField> = {};
+  for (const name of names) {
+    const field = fieldOf(config.fields, name);
+    if (field !== undefined) fields[name] = field;
+  }
+  return { ...config, fields };
+}
+
 /** The declared field a query names, through aliases; undefined when unknown. */
 export function resolveFieldName(
   config: SearchConfig,

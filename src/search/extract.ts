@@ -66,6 +66,47 @@ const TOKEN = /[\p{L}\p{N}]+/gu;
 
 /** `unicode_word_v1`: lower-cased runs of letters and digits, at most a fixed number per value. */
 export function analyzeText(text: string): string[] {
+  // ASCII text (the common case) is split by char codes, several times
+  // faster than the Unicode regex; anything else takes the regex. ASCII
+  // lower-casing keeps every index, so tokens are cut from the lowered text.
+  const tokens: string[] = [];
+  let lower: string | undefined;
+  let start = -1;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0x20;
+    if (c >= 0x80) return analyzeUnicode(text);
+    const word = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) ||
+      (c >= 0x41 && c <= 0x5a);
+    if (word) {
+      if (start < 0) start = i;
+    } else if (start >= 0) {
+      if (tokens.length < TEXT_TOKENS_PER_VALUE_MAX) {
+        lower ??= text.toLowerCase();
+        tokens.push(lower.slice(start, i));
+      }
+      start = -1;
+    }
+  }
+  return tokens;
+}
+
+/** `analyzeText(text).length`, without building the tokens for ASCII text. */
+export function countTokens(text: string): number {
+  let count = 0;
+  let inWord = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return analyzeUnicode(text).length;
+    const word = (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x7a) ||
+      (c >= 0x41 && c <= 0x5a);
+    if (word && !inWord) count++;
+    inWord = word;
+  }
+  return Math.min(count, TEXT_TOKENS_PER_VALUE_MAX);
+}
+
+/** `analyzeText` by the Unicode regex: the rule itself, for any text. */
+export function analyzeUnicode(text: string): string[] {
   const tokens: string[] = [];
   for (const match of text.matchAll(TOKEN)) {
     if (tokens.length >= TEXT_TOKENS_PER_VALUE_MAX) break;
@@ -183,11 +224,13 @@ function canonicalDate(raw: unknown): number | undefined {
  * Extracts every declared field of `record`, stored at schema `version`.
  * Arrays at a pointer are flattened one level; `null`, missing and values
  * that do not canonicalize are absent. A non-object record has no fields.
+ * With `analyze` false, text fields keep their values but get no tokens.
  */
 export function extractFields(
   config: SearchConfig,
   record: unknown,
   version: number,
+  analyze = true,
 ): ExtractedDoc {
   const doc: ExtractedDoc = { values: new Map(), tokens: new Map() };
   if (typeof record !== "object" || record === null || Array.isArray(record)) {
@@ -207,7 +250,7 @@ export function extractFields(
     }
     if (values.length === 0) continue;
     doc.values.set(name, values);
-    if (field.kind === "text") {
+    if (field.kind === "text" && analyze) {
       doc.tokens.set(name, values.map((v) => analyzeText(v as string)));
     }
   }

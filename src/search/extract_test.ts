@@ -7,6 +7,7 @@ import {
 } from "./config.ts";
 import {
   analyzeText,
+  analyzeUnicode,
   bindingFor,
   canonicalize,
   extractFields,
@@ -161,4 +162,24 @@ Deno.test("extractFields() gives non-object records no fields", () => {
   for (const record of [null, 5, "text", [1, 2], true]) {
     assert.equal(extractFields(c, record, 1).values.size, 0);
   }
+});
+
+Deno.test("analyzeText() equals the Unicode regex rule on ASCII and mixed text", () => {
+  const chars = fc.constantFrom(
+    ..."aZ09 -_.,:;!?'\"\t\n/()[]{}é日ß".split(""),
+  );
+  fc.assert(
+    fc.property(fc.array(chars, { maxLength: 60 }), (parts) => {
+      const text = parts.join("");
+      assert.deepEqual(analyzeText(text), analyzeUnicode(text));
+    }),
+    { numRuns: 500 },
+  );
+  assert.deepEqual(analyzeText("DB Timeout, at 12:30"), [
+    "db",
+    "timeout",
+    "at",
+    "12",
+    "30",
+  ]);
 });

@@ -264,7 +264,7 @@ function updateTails(tails: [number, StreamTail][]): string[] {
     `UPDATE streams AS s SET tail_pos = v.tail_pos, closed = v.closed,
        closed_by_producer = v.producer, closed_by_epoch = v.epoch,
        closed_by_seq = v.seq, stream_seq = v.stream_seq, accessed_at_ms = v.accessed,
-       last_time_ms = v.last_time
+       last_time_ms = v.last_time, version = txid_current()
      FROM (VALUES ${
       values(
         slice.map(([id, t]) => [

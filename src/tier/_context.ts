@@ -61,6 +61,8 @@ export interface TierContext {
   routingIndex?: RoutingKeyIndex;
   /** Routing-key index steps that built or compacted a run, since start. */
   indexBuilds: { count: number };
+  /** Streams whose uploaded segments the routing-key index does not cover yet. */
+  indexLagging: Set<number>;
   /** True once the tier is closing: loops stop between steps. */
   closed(): boolean;
   /** Tells waiters that stream `id`'s registry `revision` is published. */

@@ -83,7 +83,27 @@ export interface IndexStatusBody {
     bytes_at_rest: string;
     fully_indexed_uploaded_segments: boolean;
   };
-  search_families: never[];
+  search_families: SearchFamilyStatus[];
+}
+
+/**
+ * One search index family of a stream's `search` section (specs/search.md
+ * §5): what it covers and how far it is built. No family is built yet, so
+ * every uploaded segment is lag and queries scan.
+ */
+export interface SearchFamilyStatus {
+  /** `col`, `fts`, `exact` or `agg`. */
+  family: string;
+  /** The fields (or rollups, for `agg`) it covers. */
+  fields: string[];
+  /** The search plan generation it would be built for. */
+  plan_generation: number;
+  /** Uploaded segments it covers. */
+  indexed_segments: number;
+  /** Uploaded segments it does not cover yet. */
+  lag_segments: number;
+  /** Bytes of its objects, as a decimal string. */
+  bytes_at_rest: string;
 }
 
 /**

@@ -21,32 +21,89 @@ import {
 import type { SegmentRow } from "../storage/wal_store.ts";
 import type { TierContext } from "./_context.ts";
 import { encodeRange } from "./_seal.ts";
+import { type DueQueue, lookAt, yieldToEvents } from "./due.ts";
 import { retryLater, warnFailed } from "./retry.ts";
+import { isTiny } from "./seal_loop.ts";
 import { removeSegmentFile, segmentFilePath } from "./segment_files.ts";
 import { publishedSummary, type TierStream } from "./streams.ts";
 import { holdsLease } from "./seal_loop.ts";
 import { uploadedCount } from "./reader.ts";
-import { ROUTING_RUN_RETIRED_GRACE_MS } from "../limits.ts";
+import {
+  INDEX_STEP_RETRY_MS,
+  ROUTING_RUN_RETIRED_GRACE_MS,
+  SEAL_BLOCKED_RECHECK_MS,
+  TIER_PASS_YIELD_STREAMS,
+} from "../limits.ts";
 
-/** Uploads and publishes what is due in `infos` (committed streams). */
+/**
+ * Uploads and publishes what is due among `ids` (streams marked or
+ * scheduled). A stream whose upload failed is scheduled for its retry time;
+ * one whose routing-key index moved is looked at again on the next pass.
+ */
 export async function uploadPass(
   ctx: TierContext,
-  infos: StreamInfo[],
+  ids: number[],
+  hooks: UploadPassHooks,
 ): Promise<void> {
-  for (const info of infos) {
-    if (ctx.closed()) return;
-    const s = ctx.streams.ensure(info.id, info.fork?.position ?? 0);
-    ctx.streams.noteTail(s, info.tailPos);
-    if (ctx.clock.now() < s.upload.retryAtMs) continue;
-    try {
-      // Index builds are the lease holder's too.
-      if (!await uploadDue(ctx, s, info)) continue;
-    } catch (error) {
-      uploadFailed(ctx, s, error);
+  for (const [i, id] of ids.entries()) {
+    if (ctx.closed()) {
+      for (const rest of ids.slice(i)) hooks.due.mark(rest);
+      return;
+    }
+    if (i > 0 && i % TIER_PASS_YIELD_STREAMS === 0) await yieldToEvents();
+    const info = hooks.info(id);
+    if (info === undefined) {
+      hooks.gone(id);
       continue;
     }
-    await indexStep(ctx, s);
+    const s = ctx.streams.ensure(info.id, info.fork?.position ?? 0);
+    const now = ctx.clock.now();
+    ctx.streams.noteTail(s, info.tailPos, now);
+    if (now >= s.uploadLookAtMs) s.uploadLookAtMs = Infinity; // this look
+    const later = (atMs: number) =>
+      s.uploadLookAtMs = lookAt(hooks.due, id, atMs, s.uploadLookAtMs);
+    if (now < s.upload.retryAtMs) {
+      later(s.upload.retryAtMs);
+      continue;
+    }
+    try {
+      // Another node holds the lease: look again later (index builds are
+      // the holder's too).
+      if (!await uploadDue(ctx, s, info)) {
+        later(now + SEAL_BLOCKED_RECHECK_MS);
+        continue;
+      }
+    } catch (error) {
+      uploadFailed(ctx, s, error);
+      later(s.upload.retryAtMs);
+      continue;
+    }
+    const again = await indexStep(ctx, s);
+    if (again !== undefined) later(again);
+    noteIndexLag(ctx, s);
   }
+}
+
+/** What an upload pass needs besides the context. */
+export interface UploadPassHooks {
+  /** Committed state of stream `id`; undefined once it is gone. */
+  info(id: number): StreamInfo | undefined;
+  /** Stream `id` is gone: release it. */
+  gone(id: number): void;
+  /** The upload loop's own queue. */
+  due: DueQueue;
+}
+
+/** Keeps `ctx.indexLagging` (the streams `indexLagMax` looks at) current for `s`. */
+function noteIndexLag(ctx: TierContext, s: TierStream): void {
+  const index = ctx.routingIndex;
+  if (index === undefined) return;
+  const uploaded = uploadedCount(s);
+  if (uploaded === 0 && !ctx.indexLagging.has(s.id)) return; // nothing to index
+  const through = index.manifest(s.id)?.indexedThrough ?? 0;
+  if (ctx.streams.isCurrent(s) && uploaded > through) {
+    ctx.indexLagging.add(s.id);
+  } else ctx.indexLagging.delete(s.id);
 }
 
 /** Backs the stream's uploads off after `error`. */
@@ -70,14 +127,21 @@ const INDEX_STEPS_PER_PASS = 4;
  * steps per pass (off the request path). When the index changed, the
  * stream's manifest is published again on the next pass with the new
  * `routingIndex` section. Retired runs are deleted here too. A failed step
- * is logged; the next pass retries.
+ * is logged and retried. Returns when the stream needs another look (more
+ * steps, a publish of the new index, retired runs waiting for their grace
+ * time), or undefined when its index is up to date.
  */
-async function indexStep(ctx: TierContext, s: TierStream): Promise<void> {
+async function indexStep(
+  ctx: TierContext,
+  s: TierStream,
+): Promise<number | undefined> {
   const index = ctx.routingIndex;
-  if (index === undefined || !ctx.streams.isCurrent(s)) return;
+  if (index === undefined || !ctx.streams.isCurrent(s)) return undefined;
   const uploaded = uploadedCount(s);
-  if (uploaded === 0) return;
+  if (uploaded === 0) return undefined;
+  const now = ctx.clock.now();
   let changed = false;
+  let again: number | undefined;
   try {
     for (let i = 0; i < INDEX_STEPS_PER_PASS && !ctx.closed(); i++) {
       if (await index.step(s.id, uploaded) === undefined) break;
@@ -95,18 +159,24 @@ async function indexStep(ctx: TierContext, s: TierStream): Promise<void> {
       uploadedCount: uploaded,
       oldestUnindexedUploadedAtMs: undefined,
     });
-    if (
-      retired.configured && retired.retired_run_count > 0 &&
-      s.manifestAtMs[1] <= ctx.clock.now() - ROUTING_RUN_RETIRED_GRACE_MS
-    ) changed = true;
+    if (retired.configured && retired.retired_run_count > 0) {
+      const graceEndMs = s.manifestAtMs[1] + ROUTING_RUN_RETIRED_GRACE_MS;
+      if (graceEndMs <= now) changed = true;
+      else again = graceEndMs;
+    }
   } catch (error) {
     ctx.log.warn(
       `stream ${s.id}: routing-key index step failed; will retry: ${
         (error as Error).message
       }`,
     );
+    again = now + INDEX_STEP_RETRY_MS;
   }
-  if (changed) s.published = undefined; // publish the new index section
+  if (changed) {
+    s.published = undefined; // publish the new index section
+    return now; // the next pass publishes it and takes further steps
+  }
+  return again;
 }
 
 async function uploadDue(
@@ -119,6 +189,10 @@ async function uploadDue(
   const closed = info.closed && s.sealedThrough === info.tailPos;
   const schema = await preparedSchema(s, info);
   if (
+    s.segments.length === 0 && schema === undefined &&
+    info.tailPos > s.basePos && isTiny(ctx, s, info)
+  ) return true; // a tiny stream is first published with its first segment
+  if (
     !pending && s.walStart >= s.sealedThrough &&
     s.published ===
       publishedSummary(s.sealedThrough, closed, info.softDeleted, schema?.key)
@@ -129,7 +203,7 @@ async function uploadDue(
   const done: SegmentRow[] = [];
   for (const row of s.segments) {
     if (ctx.closed()) return true;
-    if (!row.uploaded && !s.put.has(row.startPos)) {
+    if (!row.uploaded && s.put?.has(row.startPos) !== true) {
       await putSegment(ctx, s, row);
     }
     done.push(row);
@@ -196,7 +270,7 @@ async function putSegment(
   const key = segmentKey(s.id, row.startPos, row.endPos);
   await ctx.objects.put(key, bytes);
   ctx.crashPoint("after_segment_upload");
-  s.put.add(row.startPos);
+  (s.put ??= new Set()).add(row.startPos);
   await ctx.cache.put(key, bytes);
 }
 
@@ -219,7 +293,7 @@ async function truncateBelow(
     ctx.streams.markUploaded(row, ctx.clock.now());
     await removeSegmentFile(ctx.segmentDir, row);
   }
-  s.put.clear();
+  s.put = undefined;
 }
 
 /** A sealed segment's bytes: its file, else rebuilt from the WAL. */

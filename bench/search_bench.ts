@@ -1,0 +1,233 @@
+/**
+ * `filter=` reads, `_search` and `_aggregate` by scanning source records, in
+ * process, on the in-memory WAL store (no companions exist yet, so every
+ * answer is a scan): `RECORDS` (default 100,000) JSON log records of about
+ * 150 bytes (`ts`, `service`, `status`, `message`), a `search` section like
+ * specs/search.md §1. Each query is timed `REPS` times (median) next to a
+ * plain catch-up read of the whole stream in the same run, and reported as
+ * MB/s and records/s of stored bytes scanned, and as a ratio to the read.
+ *
+ * Run: `deno run -A bench/search_bench.ts` (env `RECORDS`, `REPS`). Not part
+ * of `deno task test`.
+ */
+
+import { defaultConfig } from "../src/config.ts";
+import { Engine } from "../src/engine/engine.ts";
+import { createLogger } from "../src/log.ts";
+import { MemoryStore, MemoryWal } from "../src/storage/memory_store.ts";
+
+function envInt(name: string, fallback: number): number {
+  const v = Deno.env.get(name);
+  return v === undefined ? fallback : Number.parseInt(v, 10);
+}
+
+const RECORDS = envInt("RECORDS", 100_000);
+const REPS = envInt("REPS", 5);
+const BATCH = 1000;
+const BASE_MS = Date.UTC(2026, 11, 1, 0, 0, 0);
+const enc = new TextEncoder();
+
+function record(i: number) {
+  const services = ["api", "web", "db", "auth", "billing"];
+  const words = ["request", "served", "cache", "miss", "retry", "slow"];
+  return {
+    ts: new Date(BASE_MS + i * 100).toISOString(),
+    service: services[i % 5],
+    status: i % 997 === 0 ? 500 : i % 13 === 0 ? 404 : 200,
+    message: i % 1009 === 0
+      ? `db timeout after ${i % 300} ms`
+      : `${words[i % 6]} ${words[(i >> 3) % 6]} id ${i} in ${i % 90} ms`,
+  };
+}
+
+const SEARCH = {
+  primaryTimestampField: "ts",
+  defaultFields: [{ field: "message" }],
+  fields: {
+    ts: {
+      kind: "date",
+      bindings: [{ version: 1, jsonPointer: "/ts" }],
+      column: true,
+      sortable: true,
+    },
+    service: {
+      kind: "keyword",
+      bindings: [{ version: 1, jsonPointer: "/service" }],
+      exact: true,
+    },
+    status: {
+      kind: "integer",
+      bindings: [{ version: 1, jsonPointer: "/status" }],
+      exact: true,
+      column: true,
+    },
+    message: {
+      kind: "text",
+      bindings: [{ version: 1, jsonPointer: "/message" }],
+      analyzer: "unicode_word_v1",
+    },
+  },
+  rollups: {
+    requests: {
+      dimensions: ["service"],
+      intervals: ["1m"],
+      measures: {
+        n: { kind: "count" },
+        errors: { kind: "count", include: "status:>=500" },
+      },
+    },
+  },
+};
+
+function fail(what: string, error: unknown): never {
+  throw new Error(`${what}: ${JSON.stringify(error)}`);
+}
+
+async function seed(): Promise<{ engine: Engine; bytes: number }> {
+  const limits = { ...defaultConfig().limits, readBytesMax: 1 << 20 };
+  const engine = await Engine.open(new MemoryStore(new MemoryWal()), {
+    limits,
+    log: createLogger("error"),
+    onFatal: (e) => {
+      throw e;
+    },
+  });
+  const created = await engine.create("logs", {
+    contentType: "application/json",
+    ttlSeconds: undefined,
+    expiresAtMs: undefined,
+    closed: false,
+    body: new Uint8Array(),
+    fork: undefined,
+    routingKey: undefined,
+    timestampMs: undefined,
+  });
+  if (!created.ok) fail("create", created.error);
+  const schema = await engine.updateSchema("logs", {
+    schema: { type: "object" },
+    search: SEARCH,
+  });
+  if (!schema.ok) fail("schema", schema.error);
+  let tail = 0;
+  for (let i = 0; i < RECORDS; i += BATCH) {
+    const batch = Array.from(
+      { length: Math.min(BATCH, RECORDS - i) },
+      (_, k) => record(i + k),
+    );
+    const appended = await engine.append("logs", {
+      contentType: "application/json",
+      body: enc.encode(JSON.stringify(batch)),
+      close: false,
+      streamSeq: undefined,
+      producer: undefined,
+      routingKey: undefined,
+      timestampMs: undefined,
+    });
+    if (!appended.ok) fail("append", appended.error);
+    tail = appended.value.nextPos;
+  }
+  return { engine, bytes: tail };
+}
+
+async function readAll(engine: Engine): Promise<void> {
+  let pos: number | "start" = "start";
+  for (;;) {
+    const r = await engine.read("logs", pos);
+    if (!r.ok) fail("read", r.error);
+    if (r.value.upToDate) return;
+    pos = r.value.nextPos;
+  }
+}
+
+async function filterAll(engine: Engine, filter: string): Promise<number> {
+  let pos: number | "start" = "start";
+  let kept = 0;
+  for (;;) {
+    const r = await engine.readFiltered("logs", pos, filter, undefined);
+    if (!r.ok) fail("filter", r.error);
+    kept += r.value.data.length;
+    if (r.value.upToDate) return kept;
+    pos = r.value.nextPos;
+  }
+}
+
+const ALL = { splitPos: 0, publishedPos: Infinity };
+
+/** Cases that ran out of their time budget (answered 408 over HTTP). */
+const timedOut = new Set<string>();
+
+async function search(engine: Engine, q: string): Promise<number> {
+  const r = await engine.search("logs", { q, size: 50 }, ALL);
+  if (!r.ok) fail("search", r.error);
+  if (r.value.timedOut) timedOut.add(q);
+  return r.value.hits.length;
+}
+
+async function aggregate(engine: Engine): Promise<number> {
+  const r = await engine.aggregate("logs", {
+    rollup: "requests",
+    from: BASE_MS,
+    to: BASE_MS + RECORDS * 100,
+    interval: "1m",
+    group_by: ["service"],
+  }, ALL);
+  if (!r.ok) fail("aggregate", r.error);
+  if (r.value.timedOut) timedOut.add("aggregate");
+  return r.value.buckets.length;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  await run(); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < REPS; i++) {
+    const t0 = performance.now();
+    await run();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+const { engine, bytes } = await seed();
+const mib = bytes / (1 << 20);
+console.log(
+  `${RECORDS} records, ${mib.toFixed(1)} MiB stored, median of ${REPS}`,
+);
+const baseline = await timed(() => readAll(engine));
+const cases: [string, () => Promise<unknown>][] = [
+  ["catch-up read, whole stream", () => readAll(engine)],
+  ["filter=status:500 (whole stream)", () => filterAll(engine, "status:500")],
+  [
+    "filter=service:api status:>=400",
+    () => filterAll(engine, "service:api status:>=400"),
+  ],
+  ["_search q=status:500 size=50", () => search(engine, "status:500")],
+  [
+    '_search q="db timeout" (BM25, 2 passes)',
+    () => search(engine, "db timeout"),
+  ],
+  ["_aggregate 1m by service, all", () => aggregate(engine)],
+];
+console.log(`load average at start: ${Deno.loadavg()[0].toFixed(1)}`);
+console.log("| case | median ms | MB/s | records/s | x read |");
+console.log("| --- | ---: | ---: | ---: | ---: |");
+for (const [name, run] of cases) {
+  const ms = name.startsWith("catch-up") ? baseline : await timed(run);
+  console.log(
+    `| ${name} | ${ms.toFixed(1)} | ${
+      (bytes / 1e6 / (ms / 1000)).toFixed(1)
+    } | ${Math.round(RECORDS / (ms / 1000)).toLocaleString("en-US")} | ${
+      (ms / baseline).toFixed(1)
+    } |`,
+  );
+}
+if (timedOut.size > 0) {
+  console.log(
+    `timed out (3 s budget, partial answers): ${[...timedOut].join(", ")}`,
+  );
+}
+await engine.close();

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import {
+  aggregateSeries,
+  hexDump,
+  messagesOf,
+  parseMetrics,
+  wordsOf,
+} from "./format.js";
+
+Deno.test("messagesOf() splits a JSON array, keeps text whole, decodes base64", () => {
+  assert.deepEqual(messagesOf("application/json", '[{"a":1},2]', false), [
+    { kind: "json", value: { a: 1 } },
+    { kind: "json", value: 2 },
+  ]);
+  assert.deepEqual(
+    messagesOf("application/vnd.x+json; charset=utf-8", '{"a":1}', false),
+    [{ kind: "json", value: { a: 1 } }],
+  );
+  assert.deepEqual(messagesOf("text/plain", "a\nb", false), [
+    { kind: "text", value: "a\nb" },
+  ]);
+  const [bytes] = messagesOf("application/octet-stream", "3q2+7w==", true);
+  assert.equal(bytes.kind, "bytes");
+  assert.deepEqual([...bytes.value], [0xde, 0xad, 0xbe, 0xef]);
+});
+
+Deno.test("hexDump() prints offsets, hex and printable ASCII, and caps its length", () => {
+  const dump = hexDump(new TextEncoder().encode("Hello, world!\n\x00ABC"));
+  assert.equal(
+    dump,
+    "00000000  48 65 6c 6c 6f 2c 20 77 6f 72 6c 64 21 0a 00 41  Hello, world!..A\n" +
+      "00000010  42 43                                            BC",
+  );
+  const long = hexDump(new Uint8Array(5000));
+  assert.equal(long.split("\n").length, 4096 / 16 + 1);
+  assert.match(long, /… 904 more bytes$/);
+});
+
+Deno.test("parseMetrics() sums each family over its labels and skips comments", () => {
+  const sums = parseMetrics(
+    [
+      "# HELP streambed_http_requests_total Requests.",
+      "# TYPE streambed_http_requests_total counter",
+      'streambed_http_requests_total{route="a",status="200"} 3',
+      'streambed_http_requests_total{route="b",status="404"} 4',
+      "process_resident_memory_bytes 1.5e3",
+      "broken_line",
+    ].join("\n"),
+  );
+  assert.equal(sums.get("streambed_http_requests_total"), 7);
+  assert.equal(sums.get("process_resident_memory_bytes"), 1500);
+  assert.equal(sums.has("broken_line"), false);
+});
+
+Deno.test("wordsOf() keeps the values of a query, not its fields or operators", () => {
+  assert.deepEqual(wordsOf('status:500 AND "db timeout" NOT -level:debug'), [
+    "500",
+    "db",
+    "timeout",
+    "debug",
+  ]);
+  assert.deepEqual(wordsOf("serv*"), ["serv"]);
+});
+
+Deno.test("aggregateSeries() turns buckets into one column per group, gaps as null", () => {
+  const body = {
+    buckets: [
+      {
+        start: "2026-12-01T10:00:00.000Z",
+        groups: [
+          { key: { service: "api" }, measures: { n: { count: 42 } } },
+          { key: { service: "web" }, measures: { n: { count: 1 } } },
+        ],
+      },
+      {
+        start: "2026-12-01T10:01:00.000Z",
+        groups: [{
+          key: { service: "api" },
+          measures: { n: { count: 5, sum: 50, avg: 10 } },
+        }],
+      },
+    ],
+  };
+  const { names, data } = aggregateSeries(body, "n");
+  assert.deepEqual(names, ['{"service":"api"}', '{"service":"web"}']);
+  const t0 = Date.parse("2026-12-01T10:00:00Z") / 1000;
+  assert.deepEqual(data, [[t0, t0 + 60], [42, 10], [1, null]]);
+});
