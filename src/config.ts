@@ -540,7 +540,7 @@ export const OPTION_TABLE: OptionTable = {
       kind: "string",
       default: "./data",
       doc:
-        "directory for the SQLite WAL (with postgres: the lock and subscription tables)",
+        "directory for the SQLite WAL (with postgres: the lock, and segments waiting for upload)",
     },
     backend: {
       flag: "storage",
@@ -566,7 +566,7 @@ export const OPTION_TABLE: OptionTable = {
       choices: ["wal", "full"],
       default: "wal",
       doc:
-        "wal: everything in PostgreSQL, no object store (full: not implemented yet)",
+        "wal: everything in PostgreSQL, no object store; full: metadata and the unpublished tail in PostgreSQL, segments in the object store",
     },
     postgresSchema: {
       flag: "postgres-schema",
@@ -1355,10 +1355,24 @@ function checkPostgres(
   if (storage.postgresUrl === "") {
     errors.push("--storage postgres needs --postgres-url");
   }
+  if (storage.walWorker) {
+    errors.push("--wal-worker applies to the SQLite WAL only");
+  }
   if (storage.postgresMode === "full") {
-    errors.push(
-      "--postgres-mode full is not implemented yet; use --postgres-mode wal",
-    );
+    if (
+      !given("object-store", "DS_OBJECT_STORE") ||
+      config.objectStore.kind === "none"
+    ) {
+      errors.push(
+        "--postgres-mode full keeps segments in an object store: give --object-store fs (a folder every node shares) or s3",
+      );
+    } else if (
+      config.objectStore.kind === "fs" && !given("object-dir", "DS_OBJECT_DIR")
+    ) {
+      warnings.push(
+        "--postgres-mode full with --object-store fs and no --object-dir keeps segments under the data dir, where no other node sees them",
+      );
+    }
     return;
   }
   if (given("object-store", "DS_OBJECT_STORE")) {
@@ -1368,9 +1382,6 @@ function checkPostgres(
       );
     }
   } else config.objectStore.kind = "none";
-  if (storage.walWorker) {
-    errors.push("--wal-worker applies to the SQLite WAL only");
-  }
 }
 
 /** `url` with the password (if any) replaced by `***`. */
