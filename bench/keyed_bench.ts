@@ -127,6 +127,7 @@ async function build(
     segments: rows,
     nextStreamId: id + 1,
     schemaRegistries: [],
+    profiles: [],
   });
   return { streams, tailPos: pos, count: segments };
 }

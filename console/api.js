@@ -71,6 +71,22 @@ export async function apiJson(method, path, init = {}) {
   return await response.json();
 }
 
+/**
+ * The JSON body of a 2xx answer, or of a 408 that carries a partial
+ * result (`_search` and `_aggregate` out of time: the hits or buckets found
+ * so far, `timed_out: true`); else throws `ApiError`.
+ */
+export async function apiJsonPartial(method, path, init = {}) {
+  const response = await api(method, path, init);
+  if (response.status === 408) {
+    const body = await response.json().catch(() => null);
+    if (body !== null && body.timed_out === true) return body;
+    throw new ApiError(408, "408: timed out");
+  }
+  if (!response.ok) throw await errorOf(response);
+  return await response.json();
+}
+
 /** `/v1/stream/{name}[/{sub}]`, each path segment of the name encoded. */
 export function streamPath(name, sub) {
   const encoded = name.split("/").map(encodeURIComponent).join("/");

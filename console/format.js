@@ -93,3 +93,36 @@ export function parseMetrics(text) {
   }
   return sums;
 }
+
+/** Whether stream path `name` matches glob `pattern` (`*` one segment, `**` any). */
+export function globMatches(pattern, name) {
+  const glob = pattern.split("/");
+  const parts = name.split("/");
+  const match = (g, p) => {
+    if (g === glob.length) return p === parts.length;
+    if (glob[g] === "**") {
+      for (let q = p; q <= parts.length; q++) if (match(g + 1, q)) return true;
+      return false;
+    }
+    if (p === parts.length) return false;
+    const ok = glob[g] === "*" ? parts[p].length > 0 : glob[g] === parts[p];
+    return ok && match(g + 1, p + 1);
+  };
+  return match(0, 0);
+}
+
+/**
+ * Whether what `GET /v1/server/_access` answered grants `scope` on stream
+ * `name` (any stream when `name` is omitted): everything without auth or
+ * when the answer is unknown (null: an older server), `admin` implying the
+ * other scopes. The server decides in the end; this only hides buttons.
+ */
+export function mayDo(access, scope, name) {
+  if (access === null || access === undefined || access.auth === false) {
+    return true;
+  }
+  const scopes = access.scopes ?? [];
+  if (!scopes.includes(scope) && !scopes.includes("admin")) return false;
+  if (name === undefined) return true;
+  return (access.streams ?? []).some((g) => globMatches(g, name));
+}

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import {
   aggregateSeries,
+  globMatches,
   hexDump,
+  mayDo,
   messagesOf,
   parseMetrics,
   wordsOf,
@@ -85,4 +87,30 @@ Deno.test("aggregateSeries() turns buckets into one column per group, gaps as nu
   assert.deepEqual(names, ['{"service":"api"}', '{"service":"web"}']);
   const t0 = Date.parse("2026-12-01T10:00:00Z") / 1000;
   assert.deepEqual(data, [[t0, t0 + 60], [42, 10], [1, null]]);
+});
+
+Deno.test("globMatches() takes * as one segment and ** as any number", () => {
+  assert.ok(globMatches("**", "a/b/c"));
+  assert.ok(globMatches("eu/**", "eu"));
+  assert.ok(globMatches("eu/**", "eu/orders/1"));
+  assert.ok(!globMatches("eu/**", "us/orders"));
+  assert.ok(globMatches("eu/*", "eu/orders"));
+  assert.ok(!globMatches("eu/*", "eu/orders/1"));
+  assert.ok(globMatches("a/**/z", "a/b/c/z"));
+  assert.ok(!globMatches("a/**/z", "a/b/c"));
+  assert.ok(globMatches("keep/me", "keep/me"));
+  assert.ok(!globMatches("keep/me", "keep/me2"));
+});
+
+Deno.test("mayDo() reads the _access answer: no auth, scopes, admin, streams", () => {
+  assert.ok(mayDo({ auth: false }, "delete", "a"));
+  assert.ok(mayDo(null, "delete", "a"), "unknown: the server decides");
+  const reader = { auth: true, key: "r", scopes: ["read"], streams: ["**"] };
+  assert.ok(mayDo(reader, "read", "a/b"));
+  assert.ok(!mayDo(reader, "delete", "a/b"));
+  assert.ok(!mayDo(reader, "write"));
+  const admin = { auth: true, key: "a", scopes: ["admin"], streams: ["eu/**"] };
+  assert.ok(mayDo(admin, "delete", "eu/x"));
+  assert.ok(!mayDo(admin, "delete", "us/x"), "outside the key's streams");
+  assert.ok(mayDo(admin, "write"), "some stream");
 });

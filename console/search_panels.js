@@ -3,7 +3,7 @@
 // only where the server serves them and the stream configures search.
 
 import { useState } from "preact/hooks";
-import { apiJson, streamPath } from "./api.js";
+import { apiJsonPartial, streamPath } from "./api.js";
 import { Chart, ErrorLine, html, JsonRecord } from "./ui.js";
 import { aggregateSeries, wordsOf } from "./format.js";
 
@@ -17,7 +17,9 @@ export function SearchPanel({ name }) {
     setError(null);
     try {
       const q = new URLSearchParams({ q: query, size: "20" });
-      setResult(await apiJson("GET", `${streamPath(name, "_search")}?${q}`));
+      setResult(
+        await apiJsonPartial("GET", `${streamPath(name, "_search")}?${q}`),
+      );
     } catch (e) {
       setResult(null);
       setError(e);
@@ -79,18 +81,22 @@ export function AggregatePanel({ name, rollups }) {
     const to = Date.now();
     const span = WINDOWS.find(([w]) => w === windowName)[1];
     try {
-      const body = await apiJson("POST", streamPath(name, "_aggregate"), {
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          rollup,
-          from: to - span,
-          to,
-          interval,
-          group_by: groupBy === "" ? [] : [groupBy],
-          measures: [measure],
-        }),
-      });
-      setChart(aggregateSeries(body, measure));
+      const body = await apiJsonPartial(
+        "POST",
+        streamPath(name, "_aggregate"),
+        {
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            rollup,
+            from: to - span,
+            to,
+            interval,
+            group_by: groupBy === "" ? [] : [groupBy],
+            measures: [measure],
+          }),
+        },
+      );
+      setChart({ ...aggregateSeries(body, measure), partial: body.timed_out });
     } catch (e) {
       setChart(null);
       setError(e);
@@ -150,6 +156,10 @@ export function AggregatePanel({ name, rollups }) {
       <button type="submit">Chart</button>
     </form>
     <${ErrorLine} error=${error} />
+    ${
+    chart?.partial &&
+    html`<p class="muted">Timed out: the buckets folded so far.</p>`
+  }
     ${
     chart && (chart.data[0].length === 0
       ? html`<p class="muted">No records in this window.</p>`

@@ -1,11 +1,13 @@
 // The streams page: a paged list (`GET /v1/streams`) with a prefix filter,
 // a create form (`PUT /v1/stream/{name}`) and delete with confirmation
-// (`DELETE /v1/stream/{name}`).
+// (`DELETE /v1/stream/{name}`), each shown only where the key may use it
+// (`GET /v1/server/_access`); a refusal still shows the server's 403.
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, apiJson, errorOf } from "./api.js";
 import { streamPath } from "./api.js";
 import { ErrorLine, html } from "./ui.js";
+import { mayDo } from "./format.js";
 import { Link, streamPage } from "./nav.js";
 
 const PAGE_SIZE = 50;
@@ -125,12 +127,21 @@ export function StreamsPage() {
       live = false;
     };
   }, [prefix, after, reload]);
+  // What the key may do: undefined while asking, null when the server
+  // does not say (then every button shows and the server decides).
+  const [access, setAccess] = useState(undefined);
+  useEffect(() => {
+    apiJson("GET", "/v1/server/_access").then(setAccess)
+      .catch(() => setAccess(null));
+  }, []);
+  const known = access !== undefined;
   const refresh = () => setReload((n) => n + 1);
   // A profile column when the server lists profiles.
   const hasProfile = page?.streams.some((s) => s.profile !== undefined);
   return html`
     <h1>Streams</h1>
-    <${CreateForm} onCreated=${refresh} />
+    ${known && mayDo(access, "write") &&
+      html`<${CreateForm} onCreated=${refresh} />`}
     <section class="card" aria-labelledby="list-title">
           <h2 id="list-title">Streams on this server</h2>
           <form class="row" role="search" onSubmit=${(e) => e.preventDefault()}>
@@ -187,8 +198,13 @@ export function StreamsPage() {
                                                 html`<td>${
                                                   s.profile ?? "—"
                                                 }</td>`}
-                                              <td><${DeleteButton} name=${s
-                                                .name} onDeleted=${refresh} /></td>
+                                              <td>${known &&
+                                                mayDo(
+                                                  access,
+                                                  "delete",
+                                                  s.name,
+                                                ) &&
+                                                html`<${DeleteButton} name=${s.name} onDeleted=${refresh} />`}</td>
                                             </tr>
                             `
                           )}

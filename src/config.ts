@@ -49,6 +49,20 @@ export interface HttpConfig {
   tlsKey: string;
   /** Serve the browser console at `/console` (docs/console.md). */
   console: boolean;
+  /** The otel-traces stream `POST /v1/traces` writes to; "" turns it off. */
+  otlpTracesStream: string;
+  /**
+   * `POST /v1/traces` creates a missing `otlpTracesStream` (JSON, with the
+   * otel-traces profile) instead of answering 404.
+   */
+  otlpAutoCreate: boolean;
+  /**
+   * A JSON stream (created with the metrics profile) that gets the server's
+   * own request and commit timings as interval records; "" turns it off.
+   */
+  metricsStream: string;
+  /** How often `metricsStream` gets a window of records, in ms. */
+  metricsStreamIntervalMs: number;
 }
 
 /** Who may call the API, and from which browsers and hosts (README: Security). */
@@ -143,6 +157,8 @@ export interface LimitsConfig {
   streamNameBytesMax: number;
   /** Live readers (long-poll and SSE) waiting at once before 503. */
   waitersMax: number;
+  /** Bytes all touch journals may hold before the least recently waited goes. */
+  touchMemoryBytes: number;
   /** Streams per page of `GET /v1/streams`. */
   listPageMax: number;
   /** Longest routing key (`Stream-Key`, `?key=`), in UTF-8 bytes. */
@@ -416,6 +432,41 @@ export const OPTION_TABLE: OptionTable = {
       default: true,
       doc: "serve the browser console at /console (false: 404)",
     },
+    otlpTracesStream: {
+      flag: "otlp-traces-stream",
+      env: "DS_OTLP_TRACES_STREAM",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc:
+        "otel-traces stream that POST /v1/traces (OTLP/HTTP) writes to; unset, that path answers 404",
+    },
+    otlpAutoCreate: {
+      flag: "otlp-auto-create",
+      env: "DS_OTLP_AUTO_CREATE",
+      kind: "bool",
+      default: false,
+      doc:
+        "POST /v1/traces creates a missing --otlp-traces-stream (JSON, otel-traces profile)",
+    },
+    metricsStream: {
+      flag: "metrics-stream",
+      env: "DS_METRICS_STREAM",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc:
+        "stream (created with the metrics profile) that gets this server's request and WAL commit timings as interval records",
+    },
+    metricsStreamIntervalMs: {
+      flag: "metrics-stream-interval-ms",
+      env: "DS_METRICS_STREAM_INTERVAL_MS",
+      kind: "int",
+      min: 100,
+      max: 3_600_000,
+      default: 10_000,
+      doc: "window of each --metrics-stream record",
+    },
   },
   auth: {
     mode: {
@@ -489,7 +540,7 @@ export const OPTION_TABLE: OptionTable = {
       kind: "string",
       default: "./data",
       doc:
-        "directory for the SQLite WAL (with postgres: the lock and subscription tables)",
+        "directory for the SQLite WAL (with postgres: the lock, and segments waiting for upload)",
     },
     backend: {
       flag: "storage",
@@ -515,7 +566,7 @@ export const OPTION_TABLE: OptionTable = {
       choices: ["wal", "full"],
       default: "wal",
       doc:
-        "wal: everything in PostgreSQL, no object store (full: not implemented yet)",
+        "wal: everything in PostgreSQL, no object store; full: metadata and the unpublished tail in PostgreSQL, segments in the object store",
     },
     postgresSchema: {
       flag: "postgres-schema",
@@ -706,6 +757,16 @@ export const OPTION_TABLE: OptionTable = {
       max: 10_000_000,
       default: 10_000,
       doc: "live readers waiting at once before 503",
+    },
+    touchMemoryBytes: {
+      flag: "touch-memory-bytes",
+      env: "DS_TOUCH_MEMORY_BYTES",
+      kind: "int",
+      min: 1,
+      max: 1024 * 1024 * MIB,
+      default: 256 * MIB,
+      doc:
+        "bytes all touch journals may hold before the least recently waited is evicted",
     },
     listPageMax: {
       flag: "list-page-max",
@@ -1294,10 +1355,24 @@ function checkPostgres(
   if (storage.postgresUrl === "") {
     errors.push("--storage postgres needs --postgres-url");
   }
+  if (storage.walWorker) {
+    errors.push("--wal-worker applies to the SQLite WAL only");
+  }
   if (storage.postgresMode === "full") {
-    errors.push(
-      "--postgres-mode full is not implemented yet; use --postgres-mode wal",
-    );
+    if (
+      !given("object-store", "DS_OBJECT_STORE") ||
+      config.objectStore.kind === "none"
+    ) {
+      errors.push(
+        "--postgres-mode full keeps segments in an object store: give --object-store fs (a folder every node shares) or s3",
+      );
+    } else if (
+      config.objectStore.kind === "fs" && !given("object-dir", "DS_OBJECT_DIR")
+    ) {
+      warnings.push(
+        "--postgres-mode full with --object-store fs and no --object-dir keeps segments under the data dir, where no other node sees them",
+      );
+    }
     return;
   }
   if (given("object-store", "DS_OBJECT_STORE")) {
@@ -1307,9 +1382,6 @@ function checkPostgres(
       );
     }
   } else config.objectStore.kind = "none";
-  if (storage.walWorker) {
-    errors.push("--wal-worker applies to the SQLite WAL only");
-  }
 }
 
 /** `url` with the password (if any) replaced by `***`. */

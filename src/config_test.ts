@@ -196,10 +196,37 @@ Deno.test("parseConfig() checks the PostgreSQL options against each other", () =
       "--postgres-mode wal keeps every record in PostgreSQL: --object-store must be none",
     ],
   );
+  const full = ["--storage", "postgres", ...url, "--postgres-mode", "full"];
+  const needsObjects =
+    "--postgres-mode full keeps segments in an object store: give --object-store fs (a folder every node shares) or s3";
+  assert.deepEqual(errorsOf(full), [needsObjects]);
+  assert.deepEqual(errorsOf([...full, "--object-store", "none"]), [
+    needsObjects,
+  ]);
   assert.deepEqual(
-    errorsOf(["--storage", "postgres", ...url, "--postgres-mode", "full"]),
-    ["--postgres-mode full is not implemented yet; use --postgres-mode wal"],
+    errorsOf([...full, "--object-store", "none", "--bootstrap"]),
+    [needsObjects, "--bootstrap needs an object store"],
   );
+  assert.deepEqual(
+    errorsOf([...full, "--wal-worker", "--object-store", "fs"]),
+    [
+      "--wal-worker applies to the SQLite WAL only",
+    ],
+  );
+  const fullFs = parseConfig({
+    env: {},
+    args: [...full, "--object-store", "fs", "--object-dir", "/shared/objects"],
+  });
+  assert.ok(fullFs.ok);
+  assert.equal(fullFs.value.objectStore.kind, "fs");
+  assert.equal(fullFs.value.objectStore.dir, "/shared/objects");
+  assert.deepEqual(fullFs.warnings, []);
+  const fullLocal = parseConfig({
+    env: {},
+    args: [...full, "--object-store", "fs"],
+  });
+  assert.ok(fullLocal.ok);
+  assert.match(fullLocal.warnings.join("\n"), /no --object-dir/);
   assert.deepEqual(errorsOf(["--storage", "postgres", ...url, "--bootstrap"]), [
     "--bootstrap needs an object store",
   ]);

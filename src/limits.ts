@@ -180,6 +180,16 @@ export const STALE_BACKOFF_MS = 5;
  * expired but its row stays.
  */
 export const SHARED_EXPIRY_GRACE_MS = 2500;
+/**
+ * Longest wait for the Worker of the synchronous PostgreSQL client
+ * (`src/storage/pg_sync.ts`) to load the driver, once, on the first call.
+ */
+export const PG_SYNC_START_MS = 60_000;
+/**
+ * Length of a full-mode stream lease (who seals, uploads and publishes a
+ * stream); the holder renews it after a third of it.
+ */
+export const STREAM_LEASE_MS = 30_000;
 
 // ---- the HTTP edge (src/http/) -------------------------------------------------
 
@@ -290,3 +300,17 @@ export const PROFILE_REDACT_KEYS_MAX = 64;
 export const PROFILE_FIELD_PATHS_MAX = 64;
 /** Nesting depth of an appended element a profile walks (redaction). */
 export const PROFILE_JSON_DEPTH_MAX = 64;
+
+// ---- live query invalidation (src/live/) --------------------------------------
+
+/** Largest `touch/wait` or `touch/templates/activate` body. */
+export const TOUCH_BODY_BYTES_MAX = 256 * 1024;
+/** Records the touch processor hands to one processor step (touch-live.md §4). */
+export const TOUCH_BATCH_RECORDS_MAX = 500;
+/** Bytes the touch processor reads from a stream per read (touch-live.md §4). */
+export const TOUCH_BATCH_BYTES_MAX = 4 * MIB;
+/** How often `touch/meta?settle=flush` looks again, ms (touch-live.md §6.1). */
+export const TOUCH_SETTLE_POLL_MS = 25;
+/** Default and largest `timeoutMs` of `touch/meta?settle=flush`. */
+export const TOUCH_SETTLE_TIMEOUT_DEFAULT_MS = 30_000;
+export const TOUCH_SETTLE_TIMEOUT_MAX_MS = 120_000;

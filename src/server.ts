@@ -23,11 +23,22 @@ import { observeRequests, routeMeters } from "./http/observe.ts";
 import { sseConnections } from "./http/sse.ts";
 import { createMetrics } from "./metrics/families.ts";
 import type { HttpMeters } from "./metrics/http_meters.ts";
+import { MetricsStreamFeed } from "./metrics/metrics_stream.ts";
+import { profileFor } from "./profiles/registry.ts";
 import { type DetailsParts, serverDetails } from "./metrics/server_details.ts";
 import { MeteredObjectStore } from "./objectstore/metered.ts";
 import { listen, probeAddress } from "./listen.ts";
 import { createLogger, type LineWriter, type Logger } from "./log.ts";
-import { openSqliteSubscriptionStore } from "./storage/subscription_store.ts";
+import {
+  openSqliteSubscriptionStore,
+  type SubscriptionStore,
+} from "./storage/subscription_store.ts";
+import { PgSyncClient } from "./storage/pg_sync.ts";
+import { PgSubscriptionStore } from "./storage/pg_subscription_store.ts";
+import {
+  PgManifestGenerations,
+  PgStreamLeases,
+} from "./storage/manifest_generations.ts";
 import { SubscriptionManager } from "./subscriptions/manager.ts";
 import { lockDataDir } from "./storage/data_dir_lock.ts";
 import { openSqliteStore } from "./storage/sqlite_store.ts";
@@ -37,8 +48,13 @@ import { createNodeZstdCodec } from "./_wasm/codec.ts";
 import { bootstrapFromObjects } from "./tier/bootstrap.ts";
 import type { RunCatalog } from "./index/catalog.ts";
 import { openSqliteRunCatalog } from "./index/sqlite_catalog.ts";
+import { PgRunCatalog } from "./index/pg_catalog.ts";
+import { STREAM_LEASE_MS } from "./limits.ts";
+import type { PgStoreOptions } from "./storage/pg_store.ts";
 import { streamDetails, streamIndexStatus } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
+import { TouchService } from "./live/touch_service.ts";
+import { SqliteLiveTemplateStore } from "./storage/live_template_store.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
 import { openObjectStore } from "./objectstore/open.ts";
 
@@ -107,12 +123,14 @@ async function open(
   const paths = dataPaths(config);
   const lock = await lockDataDir(config.storage.dataDir);
   stack.defer(() => lock.release());
-  const { store: opened, health: walHealth } = await openWal(
+  const { store: opened, health: walHealth, sync } = await openWal(
     config,
     paths.wal,
     log,
   );
   stack.defer(() => opened.close());
+  // With PostgreSQL, subscriptions and index catalogs live there too.
+  if (sync !== undefined) stack.defer(() => sync.close());
   const store = options.wrapWal?.(opened) ?? opened;
   const objects = config.objectStore.kind === "none"
     ? undefined
@@ -123,9 +141,12 @@ async function open(
   const metered = objects === undefined
     ? undefined
     : new MeteredObjectStore(objects.store);
-  // The routing-key index catalog, in the data dir's local SQLite file.
+  // The routing-key index catalog: in PostgreSQL with a shared store, else
+  // in the data dir's local SQLite file.
   const indexCatalog = metered === undefined || !config.segment.routingIndex
     ? undefined
+    : sync !== undefined
+    ? new PgRunCatalog(sync)
     : openSqliteRunCatalog(paths.subscriptions, config.storage.durability);
   if (indexCatalog !== undefined) stack.defer(() => indexCatalog.close());
   if (metered !== undefined && config.objectStore.bootstrap) {
@@ -139,11 +160,24 @@ async function open(
     : await openTier(config, paths, store, metered, engine, log, {
       indexCatalog,
       snapshot,
+      sync,
     });
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
-    ? await openSubscriptions(config, paths.subscriptions, engine, log, stack)
+    ? await openSubscriptions(
+      config,
+      sync !== undefined
+        ? new PgSubscriptionStore(sync)
+        : openSqliteSubscriptionStore(
+          paths.subscriptions,
+          config.storage.durability,
+        ),
+      engine,
+      log,
+      stack,
+    )
     : undefined;
+  const touch = await openTouch(config, paths, engine, log, stack);
   const bodyBudget = new BodyBudget(
     Math.max(config.limits.bodyInflightBytesMax, config.limits.bodyBytesMax),
   );
@@ -171,6 +205,7 @@ async function open(
       ? undefined
       : { manager: subscriptions, config: config.subscriptions },
     bodyBudget,
+    touch,
     ops: operatorView({
       http: meters,
       engine,
@@ -182,6 +217,7 @@ async function open(
       config,
       streams: () => liveStreams(engine),
       authFailures: () => gate.counts,
+      touch: () => touch.figures(),
     }),
   });
   const http = listen(
@@ -196,12 +232,17 @@ async function open(
   // Shutdown waits for in-flight responses; nothing below closes before.
   stack.defer(() => http.server.shutdown());
   subscriptions?.setBaseUrl(config.subscriptions.publicUrl || http.url);
+  const metricsFeed = config.http.metricsStream === ""
+    ? undefined
+    : await startMetricsStream(config, engine, meters, http.url, log);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       // Quiesce first (each close is idempotent; the stack repeats it):
+      metricsFeed?.stop(); // no more records once the engine drains
       await subscriptions?.close(); // stop timers and webhook requests
       await tier?.close(); // stop sealing and uploads between steps
+      touch.close(); // end touch waits, write template last-seen times
       await engine.close(); // drain accepted appends, wake live readers
       await stack.disposeAsync(); // HTTP server, then storage, then the lock
     })();
@@ -213,6 +254,79 @@ async function open(
     close,
     finished: http.server.finished.then(() => closing),
   };
+}
+
+/**
+ * `--metrics-stream`: makes sure the stream exists as a JSON stream with the
+ * metrics profile, then appends a window of interval records from the
+ * route meters and the WAL writer every `--metrics-stream-interval-ms`. A
+ * stream that cannot take the profile (another content type, or records
+ * under another profile) is logged and left alone.
+ */
+async function startMetricsStream(
+  config: Config,
+  engine: Engine,
+  meters: HttpMeters,
+  url: string,
+  log: Logger,
+): Promise<{ stop(): void } | undefined> {
+  const name = config.http.metricsStream;
+  const created = await engine.create(name, {
+    contentType: "application/json",
+    ttlSeconds: undefined,
+    expiresAtMs: undefined,
+    closed: false,
+    body: new Uint8Array(0),
+    fork: undefined,
+    routingKey: undefined,
+    timestampMs: undefined,
+  });
+  const options = profileFor("metrics")!.validate({ kind: "metrics" });
+  const current = engine.profile(name);
+  const installed = !created.ok || !options.ok || !current.ok
+    ? undefined
+    : current.value.options.kind === options.value.kind
+    ? current
+    : await engine.installProfile(name, options.value);
+  if (installed === undefined || !installed.ok) {
+    const why = !created.ok
+      ? created.error.message
+      : installed?.ok === false
+      ? installed.error.message
+      : "the stream is not usable";
+    log.error(`--metrics-stream "${name}" is off: ${why}`);
+    return undefined;
+  }
+  const feed = new MetricsStreamFeed(
+    {
+      http: meters,
+      commitSeconds: () => engine.writerStats().commitSeconds,
+    },
+    url,
+    Date.now(),
+  );
+  const timer = setInterval(() => {
+    const records = feed.next(Date.now());
+    if (records.length === 0) return;
+    engine.append(name, {
+      contentType: "application/json",
+      body: new Uint8Array(0),
+      close: false,
+      streamSeq: undefined,
+      producer: undefined,
+      routingKey: undefined,
+      timestampMs: undefined,
+      records,
+    }).then(
+      (result) => {
+        if (!result.ok) {
+          log.warn(`--metrics-stream "${name}": ${result.error.message}`);
+        }
+      },
+      (error) => log.warn(`--metrics-stream "${name}": ${error.message}`),
+    );
+  }, config.http.metricsStreamIntervalMs);
+  return { stop: () => clearInterval(timer) };
 }
 
 /**
@@ -290,8 +404,8 @@ interface DataPaths {
   /** The SQLite WAL. */
   wal: string;
   /**
-   * The subscription tables: in the SQLite WAL's file, or (with the WAL in
-   * PostgreSQL) a SQLite file of their own.
+   * The subscription tables and index catalog: in the SQLite WAL's file
+   * (with PostgreSQL they are tables there, nothing in the data dir).
    */
   subscriptions: string;
   /** Sealed segments waiting for upload. */
@@ -303,10 +417,22 @@ function dataPaths(config: Config): DataPaths {
   const wal = join(dataDir, "wal.sqlite");
   return {
     wal,
-    subscriptions: config.storage.backend === "postgres"
-      ? join(dataDir, "subscriptions.sqlite")
-      : wal,
+    subscriptions: wal,
     segments: join(dataDir, "segments"),
+  };
+}
+
+/** How to reach PostgreSQL, from `config.storage`. */
+function pgOptions(config: Config): Omit<PgStoreOptions, "log"> {
+  const storage = config.storage;
+  return {
+    url: storage.postgresUrl,
+    schema: storage.postgresSchema,
+    poolSize: storage.postgresPoolSize,
+    statementTimeoutMs: storage.postgresStatementTimeoutMs,
+    connectTimeoutMs: storage.postgresConnectTimeoutMs,
+    durability: storage.durability,
+    multiNode: storage.postgresMultiNode,
   };
 }
 
@@ -314,6 +440,8 @@ function dataPaths(config: Config): DataPaths {
 interface OpenedWal {
   store: WalStore;
   health?: () => Record<string, unknown>;
+  /** With PostgreSQL: the synchronous client for subscriptions and catalogs. */
+  sync?: PgSyncClient;
 }
 
 async function openWal(
@@ -325,16 +453,7 @@ async function openWal(
   if (storage.backend === "postgres") {
     // Loaded only when used, so SQLite servers never fetch the driver.
     const { openPgStore } = await import("./storage/pg_store.ts");
-    const store = await openPgStore({
-      url: storage.postgresUrl,
-      schema: storage.postgresSchema,
-      poolSize: storage.postgresPoolSize,
-      statementTimeoutMs: storage.postgresStatementTimeoutMs,
-      connectTimeoutMs: storage.postgresConnectTimeoutMs,
-      durability: storage.durability,
-      multiNode: storage.postgresMultiNode,
-      log,
-    });
+    const store = await openPgStore({ ...pgOptions(config), log });
     const health = () => {
       const unreachable = store.unreachable;
       return unreachable === undefined
@@ -344,7 +463,14 @@ async function openWal(
           database: { kind: "postgres", reachable: false, error: unreachable },
         };
     };
-    return { store, health };
+    const sync = new PgSyncClient({
+      url: storage.postgresUrl,
+      schema: storage.postgresSchema,
+      statementTimeoutMs: storage.postgresStatementTimeoutMs,
+      connectTimeoutMs: storage.postgresConnectTimeoutMs,
+      durability: storage.durability,
+    });
+    return { store, health, sync };
   }
   return {
     store: storage.walWorker
@@ -378,16 +504,23 @@ async function openTier(
   objects: ObjectStore,
   engine: Engine,
   log: Logger,
-  startup: { indexCatalog?: RunCatalog; snapshot?: WalSnapshot },
+  startup: {
+    indexCatalog?: RunCatalog;
+    snapshot?: WalSnapshot;
+    sync?: PgSyncClient;
+  },
 ): Promise<Tier> {
-  const { indexCatalog, snapshot } = startup;
+  const { indexCatalog, snapshot, sync } = startup;
   const tier = await Tier.open({
     store,
     snapshot,
     objects,
     codec: createNodeZstdCodec(),
     segmentDir: paths.segments,
-    walPath: paths.wal,
+    // Sealing reads the WAL on a Worker, through a connection of its own.
+    walPath: config.storage.backend === "postgres"
+      ? { postgres: { ...pgOptions(config), multiNode: false } }
+      : paths.wal,
     config: config.segment,
     streams: () => engine.streamInfos(),
     streamInfo: (id) => engine.streamInfo(id),
@@ -397,6 +530,9 @@ async function openTier(
       cacheBytes: config.segment.indexCacheBytes,
       concurrency: config.segment.indexConcurrency,
     },
+    manifestGenerations: sync && new PgManifestGenerations(sync),
+    streamLeases: sync &&
+      new PgStreamLeases(sync, crypto.randomUUID(), STREAM_LEASE_MS),
   });
   wireTier(engine, tier);
   return tier;
@@ -474,18 +610,41 @@ function tierHealth(tier: Tier): () => Record<string, unknown> {
   };
 }
 
-/** Opens the subscription tables at `path` and starts the manager. */
+/**
+ * The touch runtimes (live query invalidation), with their templates in the
+ * data dir's local SQLite file; fed by committed appends.
+ */
+async function openTouch(
+  config: Config,
+  paths: DataPaths,
+  engine: Engine,
+  log: Logger,
+  stack: AsyncDisposableStack,
+): Promise<TouchService> {
+  const store = new SqliteLiveTemplateStore(
+    paths.subscriptions,
+    config.storage.durability,
+  );
+  stack.defer(() => store.close());
+  const touch = await TouchService.open({
+    engine,
+    store,
+    log,
+    memoryBytesMax: config.limits.touchMemoryBytes,
+  });
+  stack.defer(() => touch.close());
+  engine.addListener(touch.listener());
+  return touch;
+}
+
+/** Starts the subscription manager over `store`. */
 async function openSubscriptions(
   config: Config,
-  path: string,
+  store: SubscriptionStore,
   engine: Engine,
   log: Logger,
   stack: AsyncDisposableStack,
 ): Promise<SubscriptionManager> {
-  const store = openSqliteSubscriptionStore(
-    path,
-    config.storage.durability,
-  );
   stack.defer(() => store.close());
   const manager = await SubscriptionManager.open({
     engine,

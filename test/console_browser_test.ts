@@ -2,16 +2,21 @@
  * The console in a real headless Chromium (Debian's `chromium`, driven by
  * `puppeteer-core`) against real servers on port 0: the streams list,
  * create and delete through the UI, the live tail showing an append made
- * by the test, pause and resume, binary as hex, the server page's charts,
- * no horizontal scroll at 320 px, and with `--auth api-key` the key form
- * and a read-only key's refused delete. One browser for the whole file;
+ * by the test, pause and resume, binary as hex, search and aggregate on a
+ * stream with a search section, the server page's charts,
+ * no horizontal scroll at 320 px, and with `--auth api-key` the key form,
+ * a read-only key without create or delete, and a refused delete's 403. One browser for the whole file;
  * screenshots go to a temp dir (printed). Where Chromium cannot be found
  * outside CI the test is skipped with a loud message; in CI it must run.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import puppeteer, {
+  type Browser,
+  type HTTPRequest,
+  type Page,
+} from "puppeteer-core";
 import { startTestServer } from "./_server.ts";
 import { withKeyedServer } from "./_auth.ts";
 
@@ -52,61 +57,34 @@ if (!found && !Deno.env.get("CI")) {
   );
 }
 
-const SEARCH_BODY = {
-  stream: "demo/events",
-  took_ms: 3,
-  timed_out: false,
-  coverage: { mode: "complete", complete: true },
-  total: { value: 1, relation: "eq" },
-  hits: [{
-    offset: "0000000000000000_0000000000000001",
-    score: 1,
-    sort: [1, "0000000000000000_0000000000000001"],
-    fields: { type: "signup" },
-    source: { type: "signup", user: 1 },
-  }],
-  next_search_after: null,
-};
-
-const AGGREGATE_BODY = {
-  stream: "demo/events",
-  rollup: "requests",
-  interval: "1m",
-  coverage: { complete: true, used_rollups: true },
-  buckets: [
-    {
-      start: "2026-12-01T10:00:00.000Z",
-      end: "2026-12-01T10:01:00.000Z",
-      groups: [{ key: {}, measures: { n: { count: 42 } } }],
+/** A search section with a keyword field, a text field and a rollup. */
+const SEARCH_SECTION = {
+  primaryTimestampField: "ts",
+  defaultFields: [{ field: "message", boost: 2 }],
+  fields: {
+    ts: {
+      kind: "date",
+      bindings: [{ version: 1, jsonPointer: "/ts" }],
+      column: true,
+      sortable: true,
     },
-    {
-      start: "2026-12-01T10:01:00.000Z",
-      end: "2026-12-01T10:02:00.000Z",
-      groups: [{ key: {}, measures: { n: { count: 7 } } }],
+    type: {
+      kind: "keyword",
+      bindings: [{ version: 1, jsonPointer: "/type" }],
+      exact: true,
     },
-  ],
-};
-
-const SCHEMA_BODY = {
-  apiVersion: "durable.streams/schema-registry/v1",
-  schema: "demo/events",
-  currentVersion: 0,
-  boundaries: [],
-  schemas: {},
-  lenses: {},
-  search: {
-    fields: {
-      type: {
-        kind: "keyword",
-        bindings: [{ version: 1, jsonPointer: "/type" }],
-      },
+    message: {
+      kind: "text",
+      bindings: [{ version: 1, jsonPointer: "/message" }],
+      analyzer: "unicode_word_v1",
+      positions: true,
     },
-    rollups: {
-      requests: {
-        dimensions: ["type"],
-        intervals: ["1m", "1h"],
-        measures: { n: { kind: "count" } },
-      },
+  },
+  rollups: {
+    requests: {
+      dimensions: ["type"],
+      intervals: ["1m", "1h"],
+      measures: { n: { kind: "count" } },
     },
   },
 };
@@ -127,7 +105,7 @@ async function openPage(
     if (
       message.text().startsWith("Failed to load resource") &&
       (/\/_(profile|search|aggregate|schema)$/.test(url) ||
-        /status of 40[13]/.test(message.text()))
+        /status of 40[138]/.test(message.text()))
     ) return;
     errors.push(`${message.text()} ${url}`);
   });
@@ -275,10 +253,11 @@ Deno.test({
         assert.equal(made.headers.get("content-type"), "text/plain");
         await clickButton(page, 'tr[data-stream="ui/made"]', "Delete");
         await waitForText(page, 'tr[data-stream="ui/made"]', "Delete ui/made?");
-        assert.equal(
-          await page.evaluate(() => document.activeElement?.textContent),
-          "Cancel",
-          "the confirmation takes the focus, on the safe choice",
+        // The confirmation takes the focus, on the safe choice (set by an
+        // effect, which runs after the confirmation is drawn).
+        await page.waitForFunction(
+          () => document.activeElement?.textContent === "Cancel",
+          { timeout: WAIT_MS },
         );
         await shot(page, "delete-confirm");
         const still = await fetch(`${base}/v1/stream/ui/made`, {
@@ -346,7 +325,9 @@ Deno.test({
             ) > 0,
           { timeout: WAIT_MS },
         );
-        assert.ok(await page.$("#tail-title ~ .chart canvas"));
+        await page.waitForSelector("#tail-title ~ .chart canvas", {
+          timeout: WAIT_MS,
+        });
         // Records are pretty-printed JSON in collapsible details.
         const pretty = await page.$eval(
           "#tail details.record pre",
@@ -432,85 +413,188 @@ Deno.test({
     await t.step(
       "search and aggregate, where the server has them",
       async () => {
-        // A proxy in front of the server answers `_search` and `_aggregate`
-        // with bodies shaped as specs/search.md gives them, and a schema
-        // with a search section and a rollup; everything else passes through.
-        const aggregates: unknown[] = [];
-        const proxy = Deno.serve(
-          { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-          async (req) => {
-            const path = new URL(req.url).pathname;
-            const query = new URL(req.url).search;
-            if (path === "/v1/stream/demo/events/_search") {
-              return Response.json(SEARCH_BODY);
-            }
-            if (path === "/v1/stream/demo/events/_aggregate") {
-              if (req.method !== "POST") {
-                return new Response(null, { status: 405 });
-              }
-              aggregates.push(await req.json());
-              return Response.json(AGGREGATE_BODY);
-            }
-            if (path === "/v1/stream/demo/events/_schema") {
-              return Response.json(SCHEMA_BODY);
-            }
-            const headers = new Headers(req.headers);
-            headers.delete("origin");
-            headers.delete("host");
-            return await fetch(base + path + query, {
-              method: req.method,
-              headers,
-              body: req.body,
-            });
-          },
+        // A real stream with a search section and a rollup, on the real
+        // `_search` and `_aggregate` routes.
+        const logs = `${base}/v1/stream/search/logs`;
+        await put(logs, "application/json");
+        const section = await fetch(`${logs}/_schema`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            schema: { type: "object" },
+            search: SEARCH_SECTION,
+          }),
+        });
+        assert.equal(section.status, 200, await section.text());
+        const now = Date.now();
+        await append(
+          logs,
+          "application/json",
+          JSON.stringify([
+            { ts: now - 1000, type: "signup", message: "new user ada" },
+            { ts: now - 900, type: "login", message: "ada logged in" },
+            { ts: now - 800, type: "signup", message: "new user bob" },
+          ]),
         );
-        try {
-          const { page, errors } = await openPage(browser);
-          const front = `http://127.0.0.1:${proxy.addr.port}`;
-          await page.goto(`${front}/console/stream/demo/events`);
-          await page.waitForSelector("#search-q", { timeout: WAIT_MS });
-          await page.type("#search-q", "type:signup");
-          await clickButton(
-            page,
-            "section[aria-labelledby='search-title']",
-            "Search",
-          );
-          await waitForText(
-            page,
-            "#search-hits",
-            "offset 0000000000000000_0000000000000001",
-          );
-          const marked = await page.$$eval(
-            "#search-hits mark",
-            (m) => m.map((e) => e.textContent),
-          );
-          assert.ok(marked.includes("signup"), `highlighted: ${marked}`);
-          await clickButton(
-            page,
-            "section[aria-labelledby='agg-title']",
-            "Chart",
-          );
-          await page.waitForFunction(
-            () =>
-              Number(
-                document.querySelector("#agg-title ~ .chart")?.getAttribute(
-                  "data-points",
-                ),
-              ) === 2,
-            { timeout: WAIT_MS },
-          );
-          assert.ok(await page.$("#agg-title ~ .chart canvas"));
-          const sent = aggregates[0] as Record<string, unknown>;
-          assert.equal(sent.rollup, "requests");
-          assert.equal(sent.interval, "1m");
-          assert.deepEqual(sent.measures, ["n"]);
-          assert.ok(Number(sent.to) > Number(sent.from));
-          await shot(page, "search-aggregate");
-          assert.deepEqual(errors, []);
-          await page.close();
-        } finally {
-          await proxy.shutdown();
-        }
+        const { page, errors } = await openPage(browser);
+        await page.goto(`${base}/console/stream/search/logs`);
+        await page.waitForSelector("#search-q", { timeout: WAIT_MS });
+        await page.type("#search-q", "type:signup bob");
+        await clickButton(
+          page,
+          "section[aria-labelledby='search-title']",
+          "Search",
+        );
+        await waitForText(page, "#search-hits", "new user bob");
+        const hits = await page.$$eval(
+          "#search-hits details.record",
+          (r) => r.length,
+        );
+        assert.equal(hits, 1, "one record has type signup and the word bob");
+        const marked = await page.$$eval(
+          "#search-hits mark",
+          (m) => m.map((e) => e.textContent),
+        );
+        assert.ok(marked.includes("signup"), `highlighted: ${marked}`);
+        assert.ok(marked.includes("bob"), `highlighted: ${marked}`);
+        await waitForText(
+          page,
+          "section[aria-labelledby='search-title']",
+          "1 hit(s)",
+        );
+        // A search out of time answers 408 with the hits found so far:
+        // they are shown, marked as timed out.
+        await page.setRequestInterception(true);
+        const timedOut = (request: HTTPRequest) => {
+          const url = new URL(request.url());
+          if (url.pathname.endsWith("/_search") && url.search !== "") {
+            request.respond({
+              status: 408,
+              contentType: "application/json",
+              body: JSON.stringify({
+                stream: "search/logs",
+                took_ms: 3000,
+                timed_out: true,
+                timeout_ms: 3000,
+                coverage: { mode: "complete", complete: false },
+                total: { value: 1, relation: "gte" },
+                hits: [{
+                  offset: "0000000000000000_0000000000000009",
+                  score: 0,
+                  sort: ["0000000000000000_0000000000000009"],
+                  fields: { type: "signup" },
+                  source: { type: "signup", message: "partial hit" },
+                }],
+                next_search_after: null,
+              }),
+            });
+          } else request.continue().catch(() => {});
+        };
+        page.on("request", timedOut);
+        await clickButton(
+          page,
+          "section[aria-labelledby='search-title']",
+          "Search",
+        );
+        await waitForText(page, "#search-hits", "partial hit");
+        await waitForText(
+          page,
+          "section[aria-labelledby='search-title']",
+          "timed out",
+        );
+        page.off("request", timedOut);
+        await page.setRequestInterception(false);
+        await page.select("#agg-group", "type");
+        await clickButton(
+          page,
+          "section[aria-labelledby='agg-title']",
+          "Chart",
+        );
+        await page.waitForFunction(
+          () =>
+            Number(
+              document.querySelector("#agg-title ~ .chart")?.getAttribute(
+                "data-points",
+              ),
+            ) > 0,
+          { timeout: WAIT_MS },
+        );
+        // uPlot draws the canvas and the legend (one series per group)
+        // in an effect, after the points are set.
+        await page.waitForFunction(
+          () => {
+            const chart = document.querySelector("#agg-title ~ .chart");
+            const text = chart?.textContent ?? "";
+            return document.querySelector("#agg-title ~ .chart canvas") !==
+                null && text.includes("signup") && text.includes("login");
+          },
+          { timeout: WAIT_MS },
+        );
+        await shot(page, "search-aggregate");
+        assert.deepEqual(errors, []);
+        await page.close();
+      },
+    );
+
+    await t.step(
+      "a stream's profile: a list column and a card on its page",
+      async () => {
+        const app = `${base}/v1/stream/prof/app`;
+        await put(app, "application/json");
+        const install = await fetch(`${app}/_profile`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ profile: { kind: "evlog" } }),
+        });
+        assert.equal(install.status, 200, await install.text());
+        const { page, errors } = await openPage(browser);
+        await page.goto(`${base}/console`);
+        await page.waitForSelector('tr[data-stream="prof/app"]', {
+          timeout: WAIT_MS,
+        });
+        const headers = await page.$$eval(
+          "#streams thead th",
+          (cells) => cells.map((c) => c.textContent ?? ""),
+        );
+        assert.ok(headers.includes("Profile"), `columns: ${headers}`);
+        await waitForText(page, 'tr[data-stream="prof/app"]', "evlog");
+        await waitForText(page, 'tr[data-stream="demo/notes"]', "generic");
+        await page.goto(`${base}/console/stream/prof/app`);
+        await waitForText(page, "section[aria-label='Profile']", "evlog");
+        await shot(page, "profile");
+        assert.deepEqual(errors, []);
+        await page.close();
+      },
+    );
+
+    await t.step(
+      "a stream's profile: a list column and a card on its page",
+      async () => {
+        const app = `${base}/v1/stream/prof/app`;
+        await put(app, "application/json");
+        const install = await fetch(`${app}/_profile`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ profile: { kind: "evlog" } }),
+        });
+        assert.equal(install.status, 200, await install.text());
+        const { page, errors } = await openPage(browser);
+        await page.goto(`${base}/console`);
+        await page.waitForSelector('tr[data-stream="prof/app"]', {
+          timeout: WAIT_MS,
+        });
+        const headers = await page.$$eval(
+          "#streams thead th",
+          (cells) => cells.map((c) => c.textContent ?? ""),
+        );
+        assert.ok(headers.includes("Profile"), `columns: ${headers}`);
+        await waitForText(page, 'tr[data-stream="prof/app"]', "evlog");
+        await waitForText(page, 'tr[data-stream="demo/notes"]', "generic");
+        await page.goto(`${base}/console/stream/prof/app`);
+        await waitForText(page, "section[aria-label='Profile']", "evlog");
+        await shot(page, "profile");
+        assert.deepEqual(errors, []);
+        await page.close();
       },
     );
 
@@ -573,7 +657,7 @@ Deno.test({
 
   try {
     await t.step(
-      "with --auth api-key: asks for a key; a read-only key cannot delete",
+      "with --auth api-key: asks for a key; a read-only key gets no create or delete",
       async () => {
         const reader = "reader-secret-0123456789";
         const admin = "admin-secret-0123456789";
@@ -596,11 +680,16 @@ Deno.test({
             await page.waitForSelector('tr[data-stream="keep/me"]', {
               timeout: WAIT_MS,
             });
-            await clickButton(page, 'tr[data-stream="keep/me"]', "Delete");
-            await clickButton(page, 'tr[data-stream="keep/me"]', "Yes, delete");
-            await waitForText(page, 'tr[data-stream="keep/me"] .error', "403");
-            const head = await keyed.call("HEAD", "/v1/stream/keep/me", admin);
-            assert.equal(head.status, 200, "a refused delete deletes nothing");
+            // The admin key's page has the buttons: the reader's lacks them
+            // because of its scopes, not because they had not come yet.
+            await page.waitForNetworkIdle({ idleTime: 300, timeout: WAIT_MS });
+            assert.equal(
+              await page.$('tr[data-stream="keep/me"] button'),
+              null,
+              "no delete button for a read-only key",
+            );
+            assert.equal(await page.$("#create-name"), null, "no create form");
+            await shot(page, "auth-read-only");
             const storage = await page.evaluate(() => ({
               session: sessionStorage.getItem("streambed.apiKey"),
               local: localStorage.length,
@@ -609,9 +698,61 @@ Deno.test({
             assert.equal(storage.session, reader);
             assert.equal(storage.local, 0, "nothing in localStorage");
             assert.ok(!storage.url.includes(reader), "no key in the URL");
-            await shot(page, "auth-refused");
             assert.deepEqual(errors, []);
+
+            // The admin key sees both.
+            await clickButton(page, "header.top", "Forget key");
+            await page.waitForSelector("#api-key", { timeout: WAIT_MS });
+            await page.type("#api-key", admin);
+            await clickButton(page, "form.keyform", "Use key");
+            await page.waitForSelector(
+              'tr[data-stream="keep/me"] button.danger',
+              { timeout: WAIT_MS },
+            );
+            assert.ok(await page.$("#create-name"), "a create form");
             await page.close();
+
+            // Should the server still refuse (keys changed since the page
+            // asked), the refusal shows next to the stream: a page told the
+            // reader may delete, and the server's 403.
+            const { page: stale, errors: staleErrors } = await openPage(
+              browser,
+            );
+            await stale.setRequestInterception(true);
+            stale.on("request", (request) => {
+              if (new URL(request.url()).pathname === "/v1/server/_access") {
+                request.respond({
+                  status: 200,
+                  contentType: "application/json",
+                  body: JSON.stringify({
+                    auth: true,
+                    key: "reader",
+                    scopes: ["read", "delete"],
+                    streams: ["**"],
+                  }),
+                });
+              } else request.continue().catch(() => {});
+            });
+            await stale.goto(`${keyed.url}/console`);
+            await stale.waitForSelector("#api-key", { timeout: WAIT_MS });
+            await stale.type("#api-key", reader);
+            await clickButton(stale, "form.keyform", "Use key");
+            await stale.waitForSelector(
+              'tr[data-stream="keep/me"] button.danger',
+              { timeout: WAIT_MS },
+            );
+            await clickButton(stale, 'tr[data-stream="keep/me"]', "Delete");
+            await clickButton(
+              stale,
+              'tr[data-stream="keep/me"]',
+              "Yes, delete",
+            );
+            await waitForText(stale, 'tr[data-stream="keep/me"] .error', "403");
+            const head = await keyed.call("HEAD", "/v1/stream/keep/me", admin);
+            assert.equal(head.status, 200, "a refused delete deletes nothing");
+            await shot(stale, "auth-refused");
+            assert.deepEqual(staleErrors, []);
+            await stale.close();
           },
         );
       },

@@ -105,3 +105,14 @@ Deno.test("under --auth api-key the console's files need no key; its API calls d
     },
   );
 });
+
+Deno.test("GET /v1/server/_access under --auth none answers {auth: false}", async () => {
+  const server = await startTestServer();
+  try {
+    const res = await fetch(`${server.url}/v1/server/_access`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { auth: false });
+  } finally {
+    await server.close();
+  }
+});

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../src/config.ts";
 import { openSqliteSubscriptionStore } from "../src/storage/subscription_store.ts";
 import { startTestServer } from "./_server.ts";
+import { freshSchema, sharedPgCluster } from "../src/storage/_pg_testing.ts";
 import { verifyWebhookSignature } from "../src/subscriptions/_testing.ts";
 
 type Json = Record<string, unknown>;
@@ -87,9 +88,37 @@ function receiver(answer: () => { status: number; body: Json }) {
   };
 }
 
+/** Starts a server on a fresh data dir: SQLite, or PostgreSQL with `schema`. */
+type Start = () => Promise<Awaited<ReturnType<typeof startTestServer>>>;
+
+const onSqlite: Start = () => startTestServer();
+
+/** Servers on one PostgreSQL schema, each with a fresh data dir. */
+async function onPostgres(): Promise<Start> {
+  const cluster = await sharedPgCluster();
+  const schema = freshSchema("subs");
+  return () =>
+    startTestServer({
+      storage: {
+        backend: "postgres",
+        postgresUrl: cluster.url,
+        postgresSchema: schema,
+      },
+    });
+}
+
 Deno.test("pull-wake lease, cursors and keys survive a restart mid-lease", async () => {
-  let server = await startTestServer();
-  const dir = server.dataDir;
+  await restartMidLease(onSqlite, true);
+});
+
+Deno.test("PostgreSQL: pull-wake lease, cursors and keys survive a restart onto an empty data dir", async () => {
+  await restartMidLease(await onPostgres(), false);
+});
+
+/** `sameDir`: restart on the first data dir, else on a fresh one. */
+async function restartMidLease(start: Start, sameDir: boolean) {
+  let server = await start();
+  const dirs = [server.dataDir];
   try {
     let u = urls(server.url);
     await call(u.stream("wake/pool"), "PUT", "[]");
@@ -114,7 +143,14 @@ Deno.test("pull-wake lease, cursors and keys survive a restart mid-lease", async
     const tail = (claim.json.streams as Json[])[0].tail_offset as string;
 
     await server.close();
-    server = await startTestServer({}, dir);
+    if (sameDir) server = await startTestServer({}, dirs[0]);
+    else {
+      // Nothing of subscriptions was written to the data dir.
+      const files = [...Deno.readDirSync(dirs[0])].map((e) => e.name);
+      assert.deepEqual(files.filter((f) => !f.startsWith("LOCK")), []);
+      server = await start();
+      dirs.push(server.dataDir);
+    }
     u = urls(server.url);
 
     const jwks = await (await fetch(u.jwks)).json();
@@ -137,9 +173,9 @@ Deno.test("pull-wake lease, cursors and keys survive a restart mid-lease", async
     assert.equal((got.json.streams as Json[])[0].acked_offset, tail);
   } finally {
     await server.close();
-    await Deno.remove(dir, { recursive: true });
+    for (const dir of dirs) await Deno.remove(dir, { recursive: true });
   }
-});
+}
 
 Deno.test("a failing webhook is retried with status failed, then recovers and auto-acks", async () => {
   let healthy = false;
@@ -303,7 +339,15 @@ Deno.test("webhook deliveries in flight are capped by deliveriesMax", async () =
 });
 
 Deno.test("a stale worker is fenced after its lease expires, and the work is re-woken", async () => {
-  const server = await startTestServer();
+  await staleWorkerFenced(onSqlite);
+});
+
+Deno.test("PostgreSQL: a stale worker is fenced after its lease expires, and the work is re-woken", async () => {
+  await staleWorkerFenced(await onPostgres());
+});
+
+async function staleWorkerFenced(start: Start) {
+  const server = await start();
   try {
     const u = urls(server.url);
     await call(u.stream("wake/q"), "PUT", "[]");
@@ -370,7 +414,7 @@ Deno.test("a stale worker is fenced after its lease expires, and the work is re-
     await server.close();
     await Deno.remove(server.dataDir, { recursive: true });
   }
-});
+}
 
 Deno.test("deleting a subscription fails in-flight acks without moving cursors", async () => {
   const server = await startTestServer();

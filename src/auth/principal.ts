@@ -9,7 +9,17 @@
 
 import { globCovers, globMatch, type GlobPattern } from "../glob.ts";
 import { StreamError } from "../errors.ts";
-import type { ApiKey, Scope } from "./keys.ts";
+import { type ApiKey, type Scope, SCOPES } from "./keys.ts";
+
+/**
+ * What a caller may do, as `GET /v1/server/_access` answers it: `auth:
+ * false` when every request may do anything, else the key's id, its scopes
+ * (`admin` implies the others) and the stream globs they apply to. Never
+ * the secret or its digest.
+ */
+export type AccessDescription =
+  | { auth: false }
+  | { auth: true; key: string | null; scopes: Scope[]; streams: string[] };
 
 /** What a request acts as. */
 export class Principal {
@@ -36,6 +46,18 @@ export class Principal {
   /** The principal of an authenticated `key`. */
   static of(key: ApiKey): Principal {
     return new Principal(key.id, key.scopes, key.streams);
+  }
+
+  /** What this principal may do, for the caller itself to read. */
+  describe(): AccessDescription {
+    const scopes = this.#scopes;
+    if (scopes === "all") return { auth: false };
+    return {
+      auth: true,
+      key: this.keyId,
+      scopes: SCOPES.filter((s) => scopes.has(s)),
+      streams: this.#streams.map((g) => g.source),
+    };
   }
 
   /** Whether the scope is granted at all (`admin` implies every scope). */

@@ -25,7 +25,7 @@
  * and plans those requests again (`#fresh`); other nodes' announcements
  * move committed tails and wake readers (`#announced`), a poll is the
  * safety net, and reads first bring the stream's tail up to date
- * (`#refresh`). About 1050 lines, most of them JSDoc: each method is the
+ * (`#refresh`). About 1330 lines, most of them JSDoc: each method is the
  * few steps of orchestration that must stay together for that invariant to
  * be visible in one place.
  */
@@ -98,6 +98,12 @@ import {
   restoredRegistries,
 } from "./schemas.ts";
 import type { StreamState } from "./stream_state.ts";
+import {
+  GENERIC_PROFILE,
+  planProfileChange,
+  restoredProfiles,
+} from "./stream_profiles.ts";
+import type { ProfileOptions } from "../profiles/profile.ts";
 import { Sweeper } from "./sweeper.ts";
 import type {
   AdmissionGate,
@@ -214,6 +220,7 @@ export class Engine {
     const engine = new Engine(store, snapshot.nextStreamId, options);
     engine.#registry.restore(snapshot.streams, snapshot.producers);
     engine.#restoreSchemas(snapshot.schemaRegistries, true);
+    engine.#restoreProfiles(snapshot.profiles, true);
     engine.#log.info(
       `recovered ${engine.#registry.size} streams from the WAL`,
     );
@@ -408,6 +415,7 @@ export class Engine {
   #applySnapshot(snapshot: WalSnapshot): void {
     const { changed, gone } = this.#registry.syncTo(snapshot);
     this.#restoreSchemas(snapshot.schemaRegistries, true);
+    this.#restoreProfiles(snapshot.profiles, true);
     for (const state of changed) state.wakeAll();
     for (const { name, id } of gone) this.#listeners.emitDeleted(name, [id]);
   }
@@ -419,6 +427,7 @@ export class Engine {
       scope.names,
     );
     this.#restoreSchemas(part.schemaRegistries, true, loaded);
+    this.#restoreProfiles(part.profiles, true, loaded);
     for (const state of changed) state.wakeAll();
     for (const { name, id } of gone) this.#listeners.emitDeleted(name, [id]);
   }
@@ -637,6 +646,14 @@ export class Engine {
     return this.#waiters.count;
   }
 
+  /**
+   * Takes one slot of the `--waiters-max` budget for a wait run outside the
+   * engine (touch waits); call the returned function when the wait ends.
+   */
+  reserveWaiter(): Result<() => void> {
+    return this.#waiters.reserve();
+  }
+
   /** Committed state of every stream, for tiering (see `StreamRegistry.infos`). */
   streamInfos(): Generator<StreamInfo> {
     return this.#registry.infos();
@@ -742,6 +759,7 @@ export class Engine {
     // Assigned: nothing awaited since the checks above.
     await this.#writer.enqueue(ops, bytes, () => {
       state.visibleSchema = state.schema;
+      state.visibleProfile = state.profile;
       state.visible = true;
       state.visibleTailPos = state.tailPos;
       state.visibleClosed = state.closed;
@@ -842,7 +860,7 @@ export class Engine {
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
     const state = found.value;
-    const checked = checkAppend(state, request);
+    const checked = checkAppend(state, request, this.#now());
     if (!checked.ok) return checked;
     if (checked.value.kind === "echo") {
       const { answer } = checked.value;
@@ -957,6 +975,87 @@ export class Engine {
       if (active !== null) clampBoundaries(active, state.tailPos);
       state.schema = active;
       if (visible) state.visibleSchema = active;
+    }
+  }
+
+  // ---- profiles ------------------------------------------------------------
+
+  /** The committed profile of stream `name` (`generic` without one). */
+  profile(
+    name: string,
+  ): Result<{ stream: StreamView; options: ProfileOptions }> {
+    const found = this.#lookup(name, false);
+    if (!found.ok) return found;
+    const state = found.value;
+    return ok({ stream: viewOf(state), options: state.visibleProfile.options });
+  }
+
+  /**
+   * Applies a `POST .../_profile` with validated `options`. Planned against
+   * the assigned state and assigned with no `await` between (like a schema
+   * change): a profile whose canonical registry needs an empty stream sees
+   * appends still waiting for their commit, and appends assigned after it
+   * are normalized by it. The profile and the registry it installs commit in
+   * one batch. Resolves once that commit is done, with the stored options
+   * and the registry's revision when a registry was installed.
+   */
+  async installProfile(
+    name: string,
+    options: ProfileOptions,
+  ): Promise<
+    Result<
+      {
+        options: ProfileOptions;
+        registry: Registry | null;
+        previous: ProfileOptions;
+      }
+    >
+  > {
+    this.#assertOpen();
+    const found = this.#lookup(name, false);
+    if (!found.ok) return found;
+    const state = found.value;
+    const planned = planProfileChange(state, options);
+    if (!planned.ok) return planned;
+    const refused = this.#writer.admit(0);
+    if (refused !== undefined) return { ok: false, error: refused };
+    const { active, schema, ops } = planned.value;
+    const previous = state.profile.options;
+    state.profile = active;
+    if (schema !== undefined) state.schema = schema;
+    // Assigned: nothing awaited since the checks above.
+    await this.#writer.enqueue(ops, 0, () => {
+      if (state.deleted) return;
+      const before = state.visibleProfile.options;
+      state.visibleProfile = active;
+      if (schema !== undefined) {
+        state.visibleSchema = schema;
+        this.#listeners.emit("schemaChanged", () => viewOf(state));
+      }
+      this.#listeners.emitProfileChanged(viewOf(state), before);
+    });
+    return ok({
+      options: active.options,
+      registry: schema?.registry ?? null,
+      previous,
+    });
+  }
+
+  /**
+   * Puts stored profiles on their streams: at startup (committed, so
+   * visible too) and after a full disk (assigned only).
+   */
+  #restoreProfiles(
+    rows: WalSnapshot["profiles"],
+    visible: boolean,
+    states: Iterable<StreamState> = this.#registry.all(),
+  ): void {
+    const restored = restoredProfiles(rows);
+    if (!restored.ok) throw restored.error;
+    for (const state of states) {
+      const active = restored.value.get(state.id) ?? GENERIC_PROFILE;
+      state.profile = active;
+      if (visible) state.visibleProfile = active;
     }
   }
 
@@ -1296,6 +1395,7 @@ export class Engine {
         }
         const undone = this.#registry.resetTo(snapshot);
         this.#restoreSchemas(snapshot.schemaRegistries, false);
+        this.#restoreProfiles(snapshot.profiles, false);
         this.#log.warn(
           `${cause.message}: ${undone} uncommitted stream changes undone; writes resume once the WAL takes them`,
         );

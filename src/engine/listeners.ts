@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from "../log.ts";
+import type { ProfileOptions } from "../profiles/profile.ts";
 import type { StreamListener, StreamView } from "./types.ts";
 
 /** Registered listeners. */
@@ -35,6 +36,17 @@ export class Listeners {
         listener[event]?.(v);
       } catch (error) {
         this.#log.error(`stream listener failed on ${event}`, error);
+      }
+    }
+  }
+
+  /** Tells every listener that a stream's profile replaced `previous`. */
+  emitProfileChanged(view: StreamView, previous: ProfileOptions): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener.profileChanged?.(view, previous);
+      } catch (error) {
+        this.#log.error("stream listener failed on profileChanged", error);
       }
     }
   }

@@ -448,6 +448,7 @@ export function viewOf(state: StreamState): StreamView {
     ttlSeconds: state.ttlSeconds,
     expiresAtMs: state.expiresAtMs,
     createdAtMs: state.createdAtMs,
+    profile: state.visibleProfile.options,
   };
 }
 
@@ -461,5 +462,6 @@ function infoOf(state: StreamState): StreamInfo {
       position: state.forkPos,
     },
     schemaRegistry: state.visibleSchema?.registry ?? null,
+    profile: state.visibleProfile.options,
   };
 }

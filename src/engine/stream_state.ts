@@ -9,6 +9,7 @@
 
 import type { ProducerState } from "../protocol/producer.ts";
 import type { ActiveRegistry } from "../schema/registry.ts";
+import { type ActiveProfile, GENERIC_PROFILE } from "./stream_profiles.ts";
 import type { ClosedBy, StreamRow } from "../storage/wal_store.ts";
 
 /** What a waiting reader is woken with. */
@@ -103,6 +104,12 @@ export class StreamState {
   schema: ActiveRegistry | null = null;
   /** Committed schema registry: reads promote records with it. */
   visibleSchema: ActiveRegistry | null = null;
+  /**
+   * Profile, including an uncommitted change: appends are normalized by it.
+   */
+  profile: ActiveProfile = GENERIC_PROFILE;
+  /** Committed profile: what `GET .../_profile` and listings show. */
+  visibleProfile: ActiveProfile = GENERIC_PROFILE;
 
   /** Builds state from a durable row; `parent` must already be resolved. */
   constructor(row: StreamRow, parent: StreamState | undefined, json: boolean) {

@@ -4,7 +4,9 @@
  * waiting readers, group-commit batching, request bodies held in memory,
  * and whatever the server adds, such as the tiered-storage backlog). When
  * what the server adds says `status: "unavailable"` (its database cannot be
- * reached), the answer is 503.
+ * reached), the answer is 503. `GET /v1/server/_access`: what the caller's
+ * key may do (`Principal.describe()`), so a client such as the console can
+ * leave out what would be refused.
  */
 
 import { Principal } from "../auth/principal.ts";
@@ -38,4 +40,12 @@ export function getHealth(ctx: HttpContext, req: RouteRequest): Response {
     bodyBytesInFlight: ctx.body.budget?.reservedBytes ?? 0,
     ...extra,
   }, extra.status === "unavailable" ? 503 : 200);
+}
+
+/**
+ * GET of `/v1/server/_access`: `{"auth": false}` under `--auth none`, else
+ * the key's id, scopes and stream globs (never its secret).
+ */
+export function getAccess(_ctx: HttpContext, req: RouteRequest): Response {
+  return respondJson(req.principal.describe());
 }

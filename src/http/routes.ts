@@ -10,13 +10,20 @@
 import type { Route } from "./router.ts";
 import { getConsoleAsset, getConsolePage } from "./console_routes.ts";
 import { getDetails } from "./details_route.ts";
-import { getHealth } from "./health_route.ts";
+import { getAccess, getHealth } from "./health_route.ts";
 import { getIndexStatus } from "./index_status_route.ts";
 import { listStreams } from "./list_route.ts";
 import { getRoutingKeys } from "./routing_keys_route.ts";
 import { getMetrics, getServerDetails } from "./ops_routes.ts";
+import { postStreamTraces, postTraces } from "./otlp_route.ts";
+import { getProfile, postProfile } from "./profile_route.ts";
 import { getSchema, postSchema } from "./schema_route.ts";
 import { getSearch, postAggregate, postSearch } from "./search_route.ts";
+import {
+  getTouchMeta,
+  postTouchActivate,
+  postTouchWait,
+} from "./touch_routes.ts";
 import {
   deleteStream,
   getStream,
@@ -87,10 +94,59 @@ export const STREAM_ROUTES: readonly Route[] = [
   },
   {
     shape: "stream_sub",
+    sub: "_profile",
+    methods: {
+      GET: { name: "profile_get", access: "read", handle: getProfile },
+      HEAD: { name: "profile_head", access: "read", handle: getProfile },
+      // A profile rewrites every writer's appends: `admin`, like a schema.
+      POST: { name: "profile_update", access: "admin", handle: postProfile },
+    },
+  },
+  {
+    shape: "stream_sub",
     sub: "_search",
     methods: {
       GET: { name: "search_get", access: "read", handle: getSearch },
       POST: { name: "search_post", access: "read", handle: postSearch },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "_otlp/v1/traces",
+    methods: {
+      // OTLP/HTTP trace export: an append of canonical spans.
+      POST: {
+        name: "otlp_traces_stream",
+        access: "write",
+        handle: postStreamTraces,
+      },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "touch/meta",
+    methods: {
+      GET: { name: "touch_meta", access: "read", handle: getTouchMeta },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "touch/wait",
+    // A wait reads: it reveals only that matching changes were appended.
+    methods: {
+      POST: { name: "touch_wait", access: "read", handle: postTouchWait },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "touch/templates/activate",
+    // Readers declare the templates their waits use (rate-limited per stream).
+    methods: {
+      POST: {
+        name: "touch_templates_activate",
+        access: "read",
+        handle: postTouchActivate,
+      },
     },
   },
   {
@@ -111,11 +167,27 @@ export const STREAM_ROUTES: readonly Route[] = [
   },
   {
     shape: "path",
+    path: "/v1/traces",
+    methods: {
+      // Any key here; the handler checks `write` on --otlp-traces-stream.
+      POST: { name: "otlp_traces", access: "key", handle: postTraces },
+    },
+  },
+  {
+    shape: "path",
     path: "/health",
     methods: {
       // Any key; no key with --public-health (the status only).
       GET: { name: "health_get", access: "key", handle: getHealth },
       HEAD: { name: "health_head", access: "key", handle: getHealth },
+    },
+  },
+  {
+    shape: "path",
+    path: "/v1/server/_access",
+    methods: {
+      // Any key: its own id, scopes and streams.
+      GET: { name: "access_get", access: "key", handle: getAccess },
     },
   },
   {

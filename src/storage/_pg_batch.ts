@@ -131,6 +131,12 @@ function single(op: WalOp): string {
       return `DELETE FROM streams WHERE id = ${literal(op.streamId)}`;
     case "schema_registry":
       return schemaRegistryStatement(op.streamId, op.registry);
+    case "profile":
+      return `UPDATE streams SET profile_kind = ${
+        literal(op.kind)
+      }, profile_json = ${literal(op.options)} WHERE id = ${
+        literal(op.streamId)
+      }`;
     default:
       throw new Error(`unexpected op ${op.op} applied alone`);
   }

@@ -87,6 +87,82 @@ export const MIGRATIONS: readonly string[] = [
      started_at_ms bigint NOT NULL,
      heartbeat_at_ms bigint NOT NULL
    );`,
+  // Stream profiles: kind and options (JSON text); NULL for generic.
+  `ALTER TABLE streams ADD COLUMN profile_kind text;
+   ALTER TABLE streams ADD COLUMN profile_json text;`,
+  // Subscriptions (cursors, leases, signing keys, the token secret) and the
+  // routing-key run catalog, as in the SQLite file. 'version' of rk_state
+  // grows by one per change, for compare-and-set commits. None of these
+  // references 'streams': they are written through the synchronous client
+  // (src/storage/pg_sync.ts) while the event loop waits, and a foreign key
+  // would make such a write wait for a stream row lock that an append
+  // transaction of that same event loop holds.
+  `CREATE TABLE subscriptions (
+     id text PRIMARY KEY,
+     config text NOT NULL,
+     config_hash text NOT NULL,
+     created_at_ms bigint NOT NULL,
+     deleted boolean NOT NULL,
+     status text NOT NULL,
+     generation bigint NOT NULL,
+     wake_id text,
+     wake_snapshot text,
+     holder text,
+     lease_expires_at_ms bigint,
+     retry_count integer NOT NULL,
+     next_attempt_at_ms bigint
+   );
+   CREATE TABLE subscription_links (
+     subscription_id text NOT NULL,
+     path text NOT NULL,
+     explicit boolean NOT NULL,
+     glob boolean NOT NULL,
+     acked_pos bigint NOT NULL,
+     PRIMARY KEY (subscription_id, path)
+   );
+   CREATE TABLE subscription_keys (
+     kid text PRIMARY KEY,
+     private_jwk text NOT NULL,
+     created_at_ms bigint NOT NULL,
+     retired_at_ms bigint
+   );
+   CREATE TABLE subscription_secrets (
+     name text PRIMARY KEY,
+     value bytea NOT NULL
+   );
+   CREATE TABLE rk_state (
+     stream_id bigint PRIMARY KEY,
+     seed text NOT NULL,
+     indexed_through bigint NOT NULL,
+     updated_at_ms bigint NOT NULL,
+     version bigint NOT NULL
+   );
+   CREATE TABLE rk_runs (
+     stream_id bigint NOT NULL,
+     level integer NOT NULL,
+     first_seg bigint NOT NULL,
+     last_seg bigint NOT NULL,
+     object_key text NOT NULL,
+     bytes bigint NOT NULL,
+     retired_at_ms bigint,
+     PRIMARY KEY (stream_id, object_key)
+   );
+   -- Full mode: the generation of each stream's published manifest, moved
+   -- by one compare-and-set per publication (stream ids are never reused,
+   -- so a deleted stream's row is inert).
+   CREATE TABLE manifests (
+     stream_id bigint PRIMARY KEY,
+     generation bigint NOT NULL,
+     published_at_ms bigint NOT NULL
+   );
+   -- Full mode: which node seals, uploads and publishes a stream; 'token'
+   -- grows by one whenever the lease changes hands (fencing).
+   CREATE TABLE stream_leases (
+     stream_id bigint PRIMARY KEY,
+     node_id text NOT NULL,
+     token bigint NOT NULL,
+     expires_at_ms bigint NOT NULL
+   );`,
 ];
 
 /** The version this code writes and reads. */

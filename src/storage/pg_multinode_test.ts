@@ -258,6 +258,44 @@ Deno.test("PgStore: loadSome reads only the streams asked about (by id or name),
   }
 });
 
+Deno.test("PgStore: a profile change is announced to other nodes as a meta change, and their plans from before it are stale", async () => {
+  const schema = freshSchema("profile");
+  const a = await open(schema);
+  const b = await open(schema);
+  let changes = 0;
+  b.shared!.watch({ tails: () => {}, changed: () => changes++ });
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 300)); // LISTEN runs
+    await a.commit([{ op: "create", stream: streamRow(1, "s") }], 2);
+    await b.load();
+    changes = 0;
+    await a.commit([
+      {
+        op: "profile",
+        streamId: 1,
+        kind: "evlog",
+        options: '{"kind":"evlog"}',
+      },
+    ], 2);
+    for (let i = 0; changes === 0; i++) {
+      assert.ok(i < 200, "B never heard of the profile change");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // B planned an append before it: stale, so B reloads and sees the profile.
+    await assert.rejects(
+      b.commit([appendRecord(1, 0, bytes("x"))], 2),
+      (error) => isStale(error),
+    );
+    const snapshot = await b.load();
+    assert.deepEqual(snapshot.profiles, [
+      { streamId: 1, kind: "evlog", options: '{"kind":"evlog"}' },
+    ]);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 Deno.test("meta announcements name their streams and parse back; too many names mean a full reload", () => {
   const ops: WalOp[] = [
     { op: "create", stream: streamRow(5, "a|b,'c'", { forkedFrom: 2 }) },

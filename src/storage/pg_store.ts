@@ -146,6 +146,12 @@ export class PgStore implements WalStore {
   #options: PgStoreOptions;
   #closed = false;
   #persistedNextId = -1;
+  /**
+   * `next_stream_id` as this node last knew it stored (at load, or after its
+   * own commit): ids below it are ones this node may already hold (its own
+   * earlier reservations run ahead of the creates that use them).
+   */
+  #knownNextId = 1;
   #unreachable: string | undefined;
   /**
    * Each stream's `version` (the transaction that last changed it) as this
@@ -402,6 +408,14 @@ export class PgStore implements WalStore {
         streamId: Number(r.stream_id),
         registry: String(r.registry),
       }));
+      const profiles = (await client.query(
+        `SELECT id, profile_kind, profile_json FROM streams
+         WHERE profile_kind IS NOT NULL ORDER BY id`,
+      )).rows.map((r: PgRow) => ({
+        streamId: Number(r.id),
+        kind: String(r.profile_kind),
+        options: String(r.profile_json),
+      }));
       const next = await client.query(
         "SELECT value FROM meta WHERE key = 'next_stream_id'",
       );
@@ -417,12 +431,14 @@ export class PgStore implements WalStore {
       this.#metaAhead.clear();
       const maxId = streams.reduce((m, s) => Math.max(m, s.id), 0);
       const stored = next.rows.length === 0 ? 1 : Number(next.rows[0].value);
+      this.#knownNextId = Math.max(stored, maxId + 1);
       return {
         streams,
         producers,
         segments,
         nextStreamId: Math.max(stored, maxId + 1),
         schemaRegistries,
+        profiles,
       };
     } catch (error) {
       client.release(true);
@@ -439,6 +455,7 @@ export class PgStore implements WalStore {
       try {
         await this.#commitOnce(ops, nextStreamId);
         this.#persistedNextId = nextStreamId;
+        this.#knownNextId = Math.max(this.#knownNextId, nextStreamId);
         return;
       } catch (error) {
         if (isRetryableConflict(error) && attempt < PG_CONFLICT_RETRIES_MAX) {
@@ -500,14 +517,19 @@ export class PgStore implements WalStore {
       }
     }
     if (written.nextId !== undefined) {
-      const lowest = Math.min(
-        ...ops.flatMap((op) => op.op === "create" ? [op.stream.id] : []),
-        nextStreamId,
+      // Ids below `#knownNextId` were reserved by this node already (the
+      // engine hands them out ahead of the flush that commits them); only a
+      // batch reserving new ones must find nobody took them meanwhile.
+      const known = this.#knownNextId;
+      const created = ops.flatMap((op) =>
+        op.op === "create" ? [op.stream.id] : []
       );
-      if (written.nextId > lowest) {
+      const reserves = nextStreamId > known ||
+        created.some((id) => id >= known);
+      if (reserves && written.nextId > known) {
         throw staleError(
           "WAL commit failed",
-          `stream id ${lowest} was handed out by another node`,
+          `stream id ${known} was handed out by another node`,
         );
       }
     }
@@ -599,12 +621,22 @@ export class PgStore implements WalStore {
       }
       this.#noteMeta(scope.metaVersions ?? []);
       const streams = streamRows.map(streamFromPgRow);
+      const profiles = streamRows.filter((r) => r.profile_kind !== null).map((
+        r,
+      ) => ({
+        streamId: Number(r.id),
+        kind: String(r.profile_kind),
+        options: String(r.profile_json),
+      }));
       const maxId = streams.reduce((m, s) => Math.max(m, s.id), 0);
       const stored = next.rows.length === 0 ? 1 : Number(next.rows[0].value);
+      // Ids another node handed out since are no longer free.
+      this.#knownNextId = Math.max(this.#knownNextId, stored, maxId + 1);
       return {
         streams,
         producers,
         schemaRegistries,
+        profiles,
         nextStreamId: Math.max(stored, maxId + 1),
       };
     } catch (error) {
@@ -1056,18 +1088,23 @@ export function metaScope(ops: WalOp[]): string {
       if (op.stream.forkedFrom !== null) ids.add(op.stream.forkedFrom);
     } else if (
       op.op === "delete" || op.op === "soft_delete" ||
-      op.op === "schema_registry" || (op.op === "append" && op.tail.closed)
+      op.op === "schema_registry" || op.op === "profile" ||
+      (op.op === "append" && op.tail.closed)
     ) ids.add(op.streamId);
   }
   const text = JSON.stringify({ ids: [...ids], names: [...names] });
   return text.length > NOTIFY_BYTES_MAX - 200 ? "" : text;
 }
 
-/** Whether other nodes must reload after `ops`: creates, deletes, closes, schemas. */
+/**
+ * Whether other nodes must reload after `ops`: creates, deletes, closes,
+ * schemas, profiles.
+ */
 function changesMeta(ops: WalOp[]): boolean {
   return ops.some((op) =>
     op.op === "create" || op.op === "delete" || op.op === "soft_delete" ||
-    op.op === "schema_registry" || (op.op === "append" && op.tail.closed)
+    op.op === "schema_registry" || op.op === "profile" ||
+    (op.op === "append" && op.tail.closed)
   );
 }
 

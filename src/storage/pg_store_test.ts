@@ -17,7 +17,7 @@ import {
 } from "./_pg_testing.ts";
 import { MIGRATIONS, PG_SCHEMA_VERSION } from "./_pg_schema.ts";
 import { openPgStore, type PgStoreOptions } from "./pg_store.ts";
-import { isRetryable } from "./wal_store.ts";
+import { isRetryable, isStale } from "./wal_store.ts";
 
 async function options(
   schema: string,
@@ -553,5 +553,33 @@ Deno.test("PgStore retries a commit chosen as a deadlock victim, and applies it 
   } finally {
     await other.end();
     await store.close();
+  }
+});
+
+Deno.test("PgStore takes creates of ids it reserved in an earlier commit (the engine hands ids out ahead of the flush), and refuses ids another store took", async () => {
+  const schema = freshSchema();
+  const store = await openPgStore(await options(schema));
+  const other = await openPgStore(await options(schema));
+  try {
+    await store.load();
+    // Ids 1..3 handed out; the first flush commits only id 1.
+    await store.commit([{ op: "create", stream: streamRow(1, "a") }], 4);
+    await store.commit([
+      { op: "create", stream: streamRow(2, "b") },
+      { op: "create", stream: streamRow(3, "c") },
+    ], 4);
+    // Another store that loaded now reserves 4 and 5.
+    await other.load();
+    await other.commit([{ op: "create", stream: streamRow(4, "d") }], 6);
+    // The first store, not knowing, hands out 4 again: stale, nothing kept.
+    await assert.rejects(
+      store.commit([{ op: "create", stream: streamRow(4, "e") }], 5),
+      (e: Error) => isStale(e),
+    );
+    const names = (await store.load()).streams.map((s) => s.name).sort();
+    assert.deepEqual(names, ["a", "b", "c", "d"]);
+  } finally {
+    await store.close();
+    await other.close();
   }
 });

@@ -69,9 +69,19 @@ export interface KeyRow {
   retiredAtMs: number | null;
 }
 
-/** One change; a `commit` applies a list of them atomically. */
+/**
+ * One change; a `commit` applies a list of them atomically. A
+ * `put_subscription` with `expectGeneration` is a compare-and-set: unless
+ * the stored row exists with that generation the whole commit fails with
+ * `fenced` (another node moved the subscription on). `put_secret` keeps a
+ * secret already stored (the first writer wins; reload to learn it).
+ */
 export type SubscriptionOp =
-  | { op: "put_subscription"; row: SubscriptionRow }
+  | {
+    op: "put_subscription";
+    row: SubscriptionRow;
+    expectGeneration?: number;
+  }
   | { op: "purge_subscription"; id: string }
   | { op: "put_link"; row: LinkRow }
   | { op: "delete_link"; subscriptionId: string; path: string }
@@ -91,11 +101,18 @@ export interface SubscriptionSnapshot {
   secrets: Map<string, Uint8Array>;
 }
 
-/** Durable subscription state. */
+/**
+ * Durable subscription state: SQLite here, PostgreSQL in
+ * `pg_subscription_store.ts`; `_subscription_contract.ts` holds both to one
+ * behaviour.
+ */
 export interface SubscriptionStore {
   /** Reads everything. */
   load(): SubscriptionSnapshot;
-  /** Applies `ops` in one synchronous transaction; throws `unavailable` on failure. */
+  /**
+   * Applies `ops` in one synchronous transaction; throws `fenced` when a
+   * compare-and-set fails (nothing applied), `unavailable` on other failures.
+   */
   commit(ops: SubscriptionOp[]): void;
   /** Closes the connection. */
   close(): void;
@@ -157,6 +174,7 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
   #deleteLinks: StatementSync;
   #putKey: StatementSync;
   #putSecret: StatementSync;
+  #generation: StatementSync;
   #closed = false;
 
   /** Opens the connection and creates the tables. */
@@ -171,6 +189,9 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
        deleted, status, generation, wake_id, wake_snapshot, holder,
        lease_expires_at_ms, retry_count, next_attempt_at_ms)
        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+    );
+    this.#generation = db.prepare(
+      "SELECT generation FROM subscriptions WHERE id=?",
     );
     this.#purgeSubscription = db.prepare(
       "DELETE FROM subscriptions WHERE id=?",
@@ -190,7 +211,7 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
        retired_at_ms) VALUES (?,?,?,?)`,
     );
     this.#putSecret = db.prepare(
-      "INSERT OR REPLACE INTO subscription_secrets (name, value) VALUES (?,?)",
+      "INSERT OR IGNORE INTO subscription_secrets (name, value) VALUES (?,?)",
     );
   }
 
@@ -237,6 +258,7 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
       this.#db.exec("COMMIT");
     } catch (cause) {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      if (cause instanceof StreamError && cause.kind === "fenced") throw cause;
       throw new StreamError(
         "unavailable",
         "Subscription store commit failed",
@@ -250,6 +272,15 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
     switch (op.op) {
       case "put_subscription": {
         const s = op.row;
+        if (op.expectGeneration !== undefined) {
+          const stored = this.#generation.get(s.id) as Row | undefined;
+          if (
+            stored === undefined ||
+            Number(stored.generation) !== op.expectGeneration
+          ) {
+            throw fencedSubscription(s.id);
+          }
+        }
         this.#putSubscription.run(
           s.id,
           s.config,
@@ -307,7 +338,16 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
   }
 }
 
-function subscriptionFromRow(r: Row): SubscriptionRow {
+/** The error of a failed compare-and-set on subscription `id`. */
+export function fencedSubscription(id: string): StreamError {
+  return new StreamError(
+    "fenced",
+    `Subscription "${id}" was changed elsewhere; retry`,
+  );
+}
+
+/** A stored row as a `SubscriptionRow` (any driver's value types). */
+export function subscriptionFromRow(r: Row): SubscriptionRow {
   const nullableNumber = (v: unknown) => v === null ? null : Number(v);
   const nullableString = (v: unknown) => v === null ? null : String(v);
   const status = String(r.status);
@@ -322,7 +362,7 @@ function subscriptionFromRow(r: Row): SubscriptionRow {
     config: String(r.config),
     configHash: String(r.config_hash),
     createdAtMs: Number(r.created_at_ms),
-    deleted: Number(r.deleted) === 1,
+    deleted: r.deleted === true || Number(r.deleted) === 1,
     status,
     generation: Number(r.generation),
     wakeId: nullableString(r.wake_id),

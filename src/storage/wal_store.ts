@@ -137,7 +137,8 @@ export type WalOp =
   | { op: "soft_delete"; streamId: number }
   | { op: "delete"; streamId: number }
   | { op: "touch"; streamId: number; accessedAtMs: number }
-  | SchemaRegistryOp;
+  | SchemaRegistryOp
+  | ProfileOp;
 
 /**
  * Replaces a stream's schema registry (a JSON document the store keeps
@@ -153,6 +154,33 @@ export interface SchemaRegistryOp {
   streamId: number;
   /** The registry's JSON text, or `null` to remove it. */
   registry: string | null;
+}
+
+/**
+ * Replaces a stream's profile (profiles.md §1): its kind and its options as
+ * JSON text, both opaque to the store; `null` for both removes it (the
+ * stream is `generic` again). A commit op like `schema_registry`, so that a
+ * profile and the canonical registry it installs commit together.
+ */
+export interface ProfileOp {
+  /** Discriminator. */
+  op: "profile";
+  /** Stream id. */
+  streamId: number;
+  /** The profile kind, or `null` to remove the profile. */
+  kind: string | null;
+  /** The options' JSON text (with `kind`), or `null` to remove them. */
+  options: string | null;
+}
+
+/** A stream's stored profile. */
+export interface ProfileRow {
+  /** Stream id. */
+  streamId: number;
+  /** The profile kind. */
+  kind: string;
+  /** The options' JSON text. */
+  options: string;
 }
 
 /** A stream's stored schema registry. */
@@ -175,6 +203,8 @@ export interface WalSnapshot {
   nextStreamId: number;
   /** Schema registries of existing streams, by stream id. */
   schemaRegistries: SchemaRegistryRow[];
+  /** Profiles of existing streams that declared one, by stream id. */
+  profiles: ProfileRow[];
 }
 
 /**
@@ -293,6 +323,8 @@ export interface PartialSnapshot {
   producers: ProducerRow[];
   /** Schema registries of those streams. */
   schemaRegistries: SchemaRegistryRow[];
+  /** Profiles of those streams. */
+  profiles: ProfileRow[];
   /** The next stream id to hand out. */
   nextStreamId: number;
 }

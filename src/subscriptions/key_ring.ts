@@ -70,6 +70,8 @@ export class KeyRing {
     if (secret === undefined) {
       secret = crypto.getRandomValues(new Uint8Array(32));
       store.commit([{ op: "put_secret", name: TOKEN_SECRET, value: secret }]);
+      // Another node starting alongside may have stored its own first.
+      secret = store.load().secrets.get(TOKEN_SECRET) ?? secret;
     }
     return new KeyRing(store, now, signer, jwks, new TokenSigner(secret));
   }

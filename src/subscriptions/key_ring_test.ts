@@ -33,3 +33,31 @@ Deno.test("KeyRing persists its key and secret, and publishes retired keys for t
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("KeyRing.open() signs with the secret stored first by another node", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-keys-" });
+  try {
+    const store = openSqliteSubscriptionStore(`${dir}/wal.sqlite`, "os");
+    const first = await KeyRing.open(store, () => 1);
+    // A second node read the store before the secret was there.
+    let hidden = true;
+    const racing = {
+      load: () => {
+        const snapshot = store.load();
+        if (hidden) {
+          hidden = false;
+          return { ...snapshot, secrets: new Map() };
+        }
+        return snapshot;
+      },
+      commit: (ops: Parameters<typeof store.commit>[0]) => store.commit(ops),
+      close: () => {},
+    };
+    const second = await KeyRing.open(racing, () => 1);
+    const token = first.tokens.mint({ sub: "s", gen: 1, wid: "w", exp: 9e9 });
+    assert.ok(second.tokens.verify(token, 1).ok);
+    store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

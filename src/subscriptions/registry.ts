@@ -108,6 +108,8 @@ export class SubscriptionRegistry {
   #subs = new Map<string, Sub>();
   #tombstones = new Map<string, SubscriptionRow>();
   #byStream = new Map<string, Set<string>>();
+  /** Generation of each stored row, as last loaded or committed here. */
+  #stored = new Map<string, number>();
 
   /** A registry over `store`; `listPageMax` bounds each page of a stream scan. */
   constructor(
@@ -130,6 +132,7 @@ export class SubscriptionRegistry {
       links.set(link.subscriptionId, list);
     }
     for (const row of snapshot.subscriptions) {
+      this.#stored.set(row.id, row.generation);
       if (row.deleted) {
         this.#tombstones.set(row.id, row);
         continue;
@@ -175,14 +178,30 @@ export class SubscriptionRegistry {
 
   // ---- durable changes (commit first, then apply) --------------------------
 
-  /** Commits `ops` in one transaction. */
+  /**
+   * Commits `ops` in one transaction. Each row written over one this
+   * registry loaded or wrote is a compare-and-set on the generation it saw
+   * last, so a change made elsewhere meanwhile (another node on the same
+   * database) fails the commit with `fenced` instead of being overwritten.
+   */
   commit(ops: SubscriptionOp[]): void {
-    this.#store.commit(ops);
+    const seen = new Map(this.#stored);
+    const fenced = ops.map((op): SubscriptionOp => {
+      if (op.op === "purge_subscription") seen.delete(op.id);
+      if (op.op !== "put_subscription") return op;
+      const expected = seen.get(op.row.id);
+      seen.set(op.row.id, op.row.generation);
+      return expected === undefined || op.expectGeneration !== undefined
+        ? op
+        : { ...op, expectGeneration: expected };
+    });
+    this.#store.commit(fenced);
+    this.#stored = seen;
   }
 
   /** Commits `sub`'s row. */
   persist(sub: Sub): void {
-    this.#store.commit([{ op: "put_subscription", row: { ...sub.row } }]);
+    this.commit([{ op: "put_subscription", row: { ...sub.row } }]);
   }
 
   /** The op that stores `link` of `sub`. */

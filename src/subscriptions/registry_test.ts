@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { StreamError } from "../errors.ts";
 import { openSqliteSubscriptionStore } from "../storage/subscription_store.ts";
 import type { SubscriptionRow } from "../storage/subscription_store.ts";
 import { FakeStreams, pullWake } from "./_testing.ts";
@@ -116,5 +117,36 @@ Deno.test("SubscriptionRegistry.scanMatching() visits every match across pages",
     assert.deepEqual(seen, ["g/1", "g/2", "g/4"]);
   } finally {
     store.close();
+  }
+});
+
+Deno.test("SubscriptionRegistry commits over a row changed elsewhere fail as fenced", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-reg-" });
+  const a = openSqliteSubscriptionStore(`${dir}/wal.sqlite`, "os");
+  const b = openSqliteSubscriptionStore(`${dir}/wal.sqlite`, "os");
+  try {
+    a.commit([{ op: "put_subscription", row: row("s") }]);
+    const one = new SubscriptionRegistry(a, new FakeStreams(), 10);
+    const two = new SubscriptionRegistry(b, new FakeStreams(), 10);
+    one.load();
+    two.load();
+    const mine = one.get("s")!;
+    mine.row = { ...mine.row, generation: 4, holder: "one" };
+    one.persist(mine);
+    mine.row = { ...mine.row, generation: 5 };
+    one.persist(mine); // its own last write is what it expects
+    const theirs = two.get("s")!;
+    theirs.row = { ...theirs.row, generation: 4, holder: "two" };
+    assert.throws(
+      () => two.persist(theirs),
+      (e: unknown) => e instanceof StreamError && e.kind === "fenced",
+    );
+    const stored = a.load().subscriptions[0];
+    assert.equal(stored.generation, 5);
+    assert.equal(stored.holder, "one");
+  } finally {
+    a.close();
+    b.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -11,6 +11,10 @@ import type { Logger } from "../log.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import type { SegmentCache } from "../segment/cache.ts";
 import type { WalStore } from "../storage/wal_store.ts";
+import type {
+  ManifestGenerations,
+  StreamLeases,
+} from "../storage/manifest_generations.ts";
 import type { TierClock } from "./clock.ts";
 import type { TierStreams } from "./streams.ts";
 import type { RoutingKeyIndex } from "../index/routing_index.ts";
@@ -49,6 +53,10 @@ export interface TierContext {
   streams: TierStreams;
   /** Published segments in memory. */
   cache: SegmentCache;
+  /** Manifest generations to move on publication (PostgreSQL full mode). */
+  generations?: ManifestGenerations;
+  /** Stream leases: only streams this node holds are sealed and uploaded. */
+  leases?: StreamLeases;
   /** The routing-key index, when configured (built after uploads). */
   routingIndex?: RoutingKeyIndex;
   /** Routing-key index steps that built or compacted a run, since start. */

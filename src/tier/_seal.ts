@@ -14,6 +14,7 @@ import { SEAL_READ_SLICE_BYTES, SEAL_YIELD_BYTES } from "../limits.ts";
 import { writeFileDurably } from "../segment/builder.ts";
 import { chunkRecords, SegmentEncoder } from "../segment/format.ts";
 import type { Chunk, WalStore } from "../storage/wal_store.ts";
+import type { PgStoreOptions } from "../storage/pg_store.ts";
 import { fileName } from "./segment_files.ts";
 
 /** Reads chunks of one stream (a `WalStore.readChunks`). */
@@ -155,12 +156,18 @@ export function inThreadSealer(
   };
 }
 
+/**
+ * The WAL a seal Worker reads through a connection of its own: a SQLite
+ * file's path, or how to reach PostgreSQL (`log` left out: it cannot cross).
+ */
+export type WalSource = string | { postgres: Omit<PgStoreOptions, "log"> };
+
 /** A request to the seal Worker. */
 export interface SealRequest {
   /** Correlates the reply. */
   id: number;
-  /** The SQLite WAL to read. */
-  walPath: string;
+  /** The WAL to read. */
+  walPath: WalSource;
   /** Folder for the file. */
   segmentDir: string;
   /** Size target. */
@@ -181,7 +188,7 @@ export type SealReply =
 
 /** Seals on a Worker with its own read connection to `walPath`. */
 export function workerSealer(
-  walPath: string,
+  walPath: WalSource,
   segmentDir: string,
   segmentBytes: number,
 ): Sealer {

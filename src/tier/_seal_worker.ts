@@ -1,24 +1,38 @@
 /**
  * @module
  * Worker side of `workerSealer`: reads WAL chunks through its own SQLite
- * connection, encodes and writes one segment file per request, one request
+ * or PostgreSQL connection, encodes and writes one segment file per request, one request
  * at a time, so compression never runs on the thread serving HTTP.
  */
 
 import { createNodeZstdCodec } from "../_wasm/codec.ts";
 import { StreamError } from "../errors.ts";
 import { SqliteStore } from "../storage/sqlite_store.ts";
-import { type SealReply, type SealRequest, sealToFile } from "./_seal.ts";
+import type { WalStore } from "../storage/wal_store.ts";
+import {
+  type SealReply,
+  type SealRequest,
+  sealToFile,
+  type WalSource,
+} from "./_seal.ts";
 import { workerScope } from "../worker_scope.ts";
 
 const codec = createNodeZstdCodec();
-let store: { path: string; db: SqliteStore } | undefined;
+let store: { key: string; db: WalStore } | undefined;
 
-function open(path: string): SqliteStore {
-  if (store?.path !== path) {
-    store?.db.close();
+async function open(source: WalSource): Promise<WalStore> {
+  const key = typeof source === "string" ? source : JSON.stringify(source);
+  if (store?.key !== key) {
+    store?.db.close().catch(() => {});
     // Reads only: durability does not matter for this connection.
-    store = { path, db: new SqliteStore(path, "os") };
+    let db: WalStore;
+    if (typeof source === "string") db = new SqliteStore(source, "os");
+    else {
+      // Loaded only here, so SQLite servers never fetch the driver.
+      const { PgStore } = await import("../storage/pg_store.ts");
+      db = new PgStore({ ...source.postgres, poolSize: 1 });
+    }
+    store = { key, db };
   }
   return store.db;
 }
@@ -28,7 +42,7 @@ const scope = workerScope<SealRequest>();
 scope.onmessage = async (event: MessageEvent<SealRequest>) => {
   const r = event.data;
   try {
-    const db = open(r.walPath);
+    const db = await open(r.walPath);
     const sealed = await sealToFile(
       (id, from, end, max) => db.readChunks(id, from, end, max),
       codec,

@@ -69,6 +69,16 @@ export async function sealPass(
   }
 }
 
+/**
+ * True when this node may seal, upload and publish `s`: no leases are kept,
+ * or it holds the stream's lease (whose token it notes on `s`).
+ */
+export function holdsLease(ctx: TierContext, s: TierStream): boolean {
+  if (ctx.leases === undefined) return true;
+  s.leaseToken = ctx.leases.hold(s.id, ctx.clock.now());
+  return s.leaseToken !== undefined;
+}
+
 /** What a seal pass needs besides the context. */
 export interface SealPassHooks {
   /** Committed state of stream `id`; undefined once it is gone. */
@@ -149,6 +159,12 @@ async function sealDue(
     }
     if (ctx.streams.uploadBacklogBytes >= uploadBacklogBytesMax) {
       const atMs = ctx.clock.now() + SEAL_BLOCKED_RECHECK_MS; // uploads are behind
+      s.sealLookAtMs = lookAt(due, s.id, atMs, s.sealLookAtMs);
+      break;
+    }
+    // Asked only when there is work: a lease costs a query when due.
+    if (!holdsLease(ctx, s)) { // another node seals it
+      const atMs = ctx.clock.now() + SEAL_BLOCKED_RECHECK_MS;
       s.sealLookAtMs = lookAt(due, s.id, atMs, s.sealLookAtMs);
       break;
     }

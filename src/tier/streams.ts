@@ -49,6 +49,13 @@ export interface TierStream {
   put: Set<number> | undefined;
   /** Summary of the last published manifest (`publishedSummary`). */
   published: string | undefined;
+  /**
+   * Generation of the manifest this node last published, when manifest
+   * generations are kept; undefined until read (or after losing a race).
+   */
+  generation: number | undefined;
+  /** Token of this node's lease on the stream, as of the current pass. */
+  leaseToken: number | undefined;
   /** The schema registry last prepared for publication, and its object. */
   schema: { source: object; text: string; ref: SchemaRegistryRef } | undefined;
   /**
@@ -86,8 +93,10 @@ export function publishedSummary(
   closed: boolean,
   softDeleted: boolean,
   schemaKey: string | undefined = undefined,
+  profile: string | undefined = undefined,
 ): string {
-  return `${through}|${closed}|${softDeleted}|${schemaKey ?? ""}`;
+  const base = `${through}|${closed}|${softDeleted}|${schemaKey ?? ""}`;
+  return profile === undefined ? base : `${base}|${profile}`;
 }
 
 /** Tiered streams by id, with the backlog counters. */
@@ -173,6 +182,8 @@ export class TierStreams {
         uploadLookAtMs: Infinity,
         put: undefined,
         published: undefined,
+        generation: undefined,
+        leaseToken: undefined,
         schema: undefined,
         schemaPublishedKey: undefined,
         manifestAtMs: [0, 0],

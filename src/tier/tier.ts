@@ -25,8 +25,17 @@ import type { Logger } from "../log.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import { SegmentCache, type SegmentCacheStats } from "../segment/cache.ts";
 import type { WalSnapshot, WalStore } from "../storage/wal_store.ts";
+import type {
+  ManifestGenerations,
+  StreamLeases,
+} from "../storage/manifest_generations.ts";
 import { crashPointHook, type TierContext } from "./_context.ts";
-import { inThreadSealer, type Sealer, workerSealer } from "./_seal.ts";
+import {
+  inThreadSealer,
+  type Sealer,
+  type WalSource,
+  workerSealer,
+} from "./_seal.ts";
 import { SYSTEM_CLOCK, type TierClock } from "./clock.ts";
 import {
   segmentFileOf,
@@ -91,11 +100,24 @@ export interface TierOptions {
   /** Seals ranges into files; tests inject failures. Default: see `walPath`. */
   sealer?: Sealer;
   /**
-   * Path of the SQLite WAL: sealing (WAL reads, compression, checksums, the
-   * file write) then runs on a Worker with its own read connection. Without
-   * it, sealing runs on this thread in slices that yield between blocks.
+   * The WAL (a SQLite file's path, or PostgreSQL's options): sealing (WAL
+   * reads, compression, checksums, the file write) then runs on a Worker
+   * with its own read connection. Without it, sealing runs on this thread in
+   * slices that yield between blocks.
    */
-  walPath?: string;
+  walPath?: WalSource;
+  /**
+   * Where manifest generations are kept (PostgreSQL full mode): each
+   * publication first moves the stream's generation by compare-and-set, and
+   * a publisher that finds it moved elsewhere writes no manifest.
+   */
+  manifestGenerations?: ManifestGenerations;
+  /**
+   * Stream leases (PostgreSQL full mode): streams whose lease another node
+   * holds are neither sealed nor uploaded here, and each publication names
+   * the lease token, so a node that lost the lease publishes nothing.
+   */
+  streamLeases?: StreamLeases;
   /**
    * The routing-key index: its catalog, and optionally where runs are built
    * and decoded (default: two Workers) and its shape. Without it, keyed
@@ -202,6 +224,8 @@ export class Tier {
       indexBuilds: { count: 0 },
       indexLagging: new Set(),
       indexConcurrency: options.routingIndex?.concurrency ?? 1,
+      generations: options.manifestGenerations,
+      leases: options.streamLeases,
     };
     const ix = options.routingIndex;
     if (ix === undefined) {

@@ -95,6 +95,7 @@ const STREAM: StreamInfo = {
   softDeleted: false,
   fork: null,
   schemaRegistry: null,
+  profile: { kind: "generic" },
 };
 
 Deno.test("seal retries follow their own backoff, and seal failures never delay uploads (nor uploads seals)", async () => {

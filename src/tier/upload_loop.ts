@@ -10,6 +10,7 @@
  */
 
 import { assert } from "../assert.ts";
+import { StreamError } from "../errors.ts";
 import type { StreamInfo } from "../engine/types.ts";
 import {
   buildManifest,
@@ -27,10 +28,12 @@ import { retryLater, warnFailed } from "./retry.ts";
 import { isTiny } from "./seal_loop.ts";
 import { removeSegmentFile, segmentFilePath } from "./segment_files.ts";
 import { publishedSummary, type TierStream } from "./streams.ts";
+import { holdsLease } from "./seal_loop.ts";
 import { uploadedCount } from "./reader.ts";
 import {
   INDEX_STEP_RETRY_MS,
   ROUTING_RUN_RETIRED_GRACE_MS,
+  SEAL_BLOCKED_RECHECK_MS,
   TIER_PASS_YIELD_STREAMS,
   UPLOAD_PASS_BYTES_MAX,
   UPLOAD_PASS_SEGMENTS_MAX,
@@ -69,7 +72,12 @@ export async function uploadPass(
       continue;
     }
     try {
-      await uploadDue(ctx, s, info);
+      // Another node holds the lease: look again later (index builds are
+      // the holder's too).
+      if (!await uploadDue(ctx, s, info)) {
+        later(now + SEAL_BLOCKED_RECHECK_MS);
+        continue;
+      }
     } catch (error) {
       uploadFailed(ctx, s, error);
       later(s.upload.retryAtMs);
@@ -195,20 +203,32 @@ async function uploadDue(
   ctx: TierContext,
   s: TierStream,
   info: StreamInfo,
-): Promise<void> {
+): Promise<boolean> {
   const last = s.segments[s.segments.length - 1];
   const pending = last !== undefined && !last.uploaded;
   const closed = info.closed && s.sealedThrough === info.tailPos;
   const schema = await preparedSchema(s, info);
+  const profile = manifestProfile(info);
+  const profileText = profile === undefined
+    ? undefined
+    : JSON.stringify(profile);
   if (
     s.segments.length === 0 && schema === undefined &&
     info.tailPos > s.basePos && isTiny(ctx, s, info)
-  ) return; // a tiny stream is first published with its first segment
+  ) return true; // a tiny stream is first published with its first segment
   if (
     !pending && s.walStart >= s.sealedThrough &&
     s.published ===
-      publishedSummary(s.sealedThrough, closed, info.softDeleted, schema?.key)
-  ) return; // nothing new to publish
+      publishedSummary(
+        s.sealedThrough,
+        closed,
+        info.softDeleted,
+        schema?.key,
+        profileText,
+      )
+  ) return true; // nothing new to publish
+  // Asked only when there is work: a lease costs a query when due.
+  if (!holdsLease(ctx, s)) return false; // another node publishes it
   let through = s.basePos;
   const done: SegmentRow[] = [];
   // The rows sealed when the pass began (the seal loop appends to the live
@@ -218,7 +238,7 @@ async function uploadDue(
   let putCount = 0;
   let putBytes = 0;
   for (const row of rows) {
-    if (ctx.closed()) return;
+    if (ctx.closed()) return true;
     if (!row.uploaded && s.put?.has(row.startPos) !== true) {
       if (
         putCount >= UPLOAD_PASS_SEGMENTS_MAX ||
@@ -234,19 +254,22 @@ async function uploadDue(
   const manifest = buildManifest(info, done, through, schema);
   const routingIndex = ctx.routingIndex?.manifest(s.id);
   if (routingIndex !== undefined) manifest.routingIndex = routingIndex;
+  if (profile !== undefined) manifest.profile = profile;
   const summary = publishedSummary(
     through,
     manifest.closed,
     manifest.softDeleted,
     schema?.key,
+    profileText,
   );
-  if (!ctx.streams.isCurrent(s)) return; // deleted meanwhile: no manifest
+  if (!ctx.streams.isCurrent(s)) return true; // deleted meanwhile: no manifest
   if (summary !== s.published) {
     // The registry object first: a published manifest names only objects
     // that exist (`put` of the same content again is harmless).
     if (schema !== undefined && schema.key !== s.schemaPublishedKey) {
       await ctx.objects.put(schema.key, encoder.encode(s.schema!.text));
     }
+    claimGeneration(ctx, s);
     await ctx.objects.put(manifestKey(s.id), encodeManifest(manifest));
     ctx.crashPoint("after_manifest_publish");
     s.published = summary;
@@ -258,6 +281,40 @@ async function uploadDue(
   }
   if (through > s.walStart) await truncateBelow(ctx, s, done, through);
   s.upload.failures = 0;
+  return true;
+}
+
+/**
+ * With manifest generations kept, moves the stream's from the one this node
+ * published last (read afresh after a lost race) to the next; throws
+ * `fenced` if another publisher moved it first, so no manifest is written.
+ */
+function claimGeneration(ctx: TierContext, s: TierStream): void {
+  if (ctx.generations === undefined) return;
+  const expected = s.generation ?? ctx.generations.current(s.id);
+  const now = ctx.clock.now();
+  if (!ctx.generations.advance(s.id, expected, now, s.leaseToken)) {
+    s.generation = undefined;
+    ctx.leases?.forget(s.id); // ask again: the lease may have moved
+    throw new StreamError(
+      "fenced",
+      `the manifest of stream id ${s.id} moved past generation ${expected} or its lease (token ${s.leaseToken}) moved elsewhere; not publishing over it`,
+    );
+  }
+  s.generation = expected + 1;
+}
+
+/**
+ * The profile a manifest carries: the stream's options, unless it is plain
+ * `generic` (what a restored stream without one gets anyway).
+ */
+function manifestProfile(
+  info: StreamInfo,
+): { kind: string; [option: string]: unknown } | undefined {
+  const profile = info.profile;
+  return profile === undefined || profile.kind === "generic"
+    ? undefined
+    : profile;
 }
 
 /** Puts one sealed segment into the object store and the cache. */

@@ -1,0 +1,141 @@
+/**
+ * @module
+ * Manifest generations (PostgreSQL full mode, spec postgres-multinode §6):
+ * each stream's published manifest has a generation in the database, and a
+ * publisher first moves it from the one it knows to the next with a
+ * compare-and-set. A publisher that finds it moved (another node published
+ * meanwhile) writes no manifest, so it can never roll a newer one back from
+ * a stale view. `PgManifestGenerations` keeps them in the `manifests` table
+ * through the synchronous client.
+ *
+ * Stream leases: only the node holding a stream's lease seals, uploads and
+ * publishes it; its token grows whenever the lease changes hands, and a
+ * publication names the token it holds, so a node that lost the lease
+ * (paused past its expiry, say) publishes nothing.
+ */
+
+import type { PgSyncClient } from "./pg_sync.ts";
+
+/** Where manifest generations are kept. */
+export interface ManifestGenerations {
+  /** The generation last published for stream `streamId` (0: none yet). */
+  current(streamId: number): number;
+  /**
+   * Moves stream `streamId`'s generation from `expected` to `expected + 1`;
+   * false, changing nothing, when it is no longer `expected` or (given
+   * `leaseToken`) the stream's lease no longer has that token.
+   */
+  advance(
+    streamId: number,
+    expected: number,
+    nowMs: number,
+    leaseToken?: number,
+  ): boolean;
+}
+
+/** Who seals, uploads and publishes each stream (spec §6). */
+export interface StreamLeases {
+  /**
+   * The lease token of stream `streamId` if this node holds its lease
+   * (taking it when free or expired, renewing it when due), else undefined.
+   */
+  hold(streamId: number, nowMs: number): number | undefined;
+  /** Forgets the lease of `streamId` (found lost, or the stream is gone). */
+  forget(streamId: number): void;
+}
+
+/** `ManifestGenerations` in PostgreSQL's `manifests` table. */
+export class PgManifestGenerations implements ManifestGenerations {
+  #client: PgSyncClient;
+
+  /** Uses `client` (the caller's to close) on a migrated schema. */
+  constructor(client: PgSyncClient) {
+    this.#client = client;
+  }
+
+  current(streamId: number): number {
+    const rows = this.#client.query(
+      "SELECT generation FROM manifests WHERE stream_id = $1",
+      [streamId],
+      "Cannot read the manifest generation",
+    );
+    return rows.length === 0 ? 0 : Number(rows[0].generation);
+  }
+
+  advance(
+    streamId: number,
+    expected: number,
+    nowMs: number,
+    leaseToken?: number,
+  ): boolean {
+    // $4 null: no lease to check.
+    const fenced = `($4::bigint IS NULL OR EXISTS (SELECT 1 FROM stream_leases
+      WHERE stream_id = $1 AND token = $4))`;
+    const statement = expected === 0
+      ? {
+        text: `INSERT INTO manifests SELECT $1, 1, $3 WHERE ${fenced}
+          AND $2::bigint = 0
+          ON CONFLICT (stream_id) DO UPDATE SET generation = 1,
+          published_at_ms = $3 WHERE manifests.generation = 0`,
+        values: [streamId, expected, nowMs, leaseToken ?? null],
+        expectRows: true,
+      }
+      : {
+        text: `UPDATE manifests SET generation = generation + 1,
+          published_at_ms = $3 WHERE stream_id = $1 AND generation = $2
+          AND ${fenced}`,
+        values: [streamId, expected, nowMs, leaseToken ?? null],
+        expectRows: true,
+      };
+    return this.#client.transactionIf(
+      [statement],
+      "Cannot move the manifest generation",
+    ) !== undefined;
+  }
+}
+
+/** `StreamLeases` in PostgreSQL's `stream_leases` table, for node `nodeId`. */
+export class PgStreamLeases implements StreamLeases {
+  #client: PgSyncClient;
+  #nodeId: string;
+  #leaseMs: number;
+  #held = new Map<number, { token: number; renewAtMs: number }>();
+
+  /** Leases of `leaseMs` for node `nodeId` through `client`. */
+  constructor(client: PgSyncClient, nodeId: string, leaseMs: number) {
+    this.#client = client;
+    this.#nodeId = nodeId;
+    this.#leaseMs = leaseMs;
+  }
+
+  hold(streamId: number, nowMs: number): number | undefined {
+    const held = this.#held.get(streamId);
+    if (held !== undefined && nowMs < held.renewAtMs) return held.token;
+    // Take a free or expired lease (a new token), or renew our own.
+    const rows = this.#client.query(
+      `INSERT INTO stream_leases VALUES ($1, $2, 1, $3)
+        ON CONFLICT (stream_id) DO UPDATE SET
+        token = CASE WHEN stream_leases.node_id = $2 THEN stream_leases.token
+          ELSE stream_leases.token + 1 END,
+        node_id = $2, expires_at_ms = $3
+        WHERE stream_leases.node_id = $2 OR stream_leases.expires_at_ms < $4
+        RETURNING token`,
+      [streamId, this.#nodeId, nowMs + this.#leaseMs, nowMs],
+      "Cannot take a stream lease",
+    );
+    if (rows.length === 0) {
+      this.#held.delete(streamId);
+      return undefined;
+    }
+    const token = Number(rows[0].token);
+    this.#held.set(streamId, {
+      token,
+      renewAtMs: nowMs + Math.floor(this.#leaseMs / 3),
+    });
+    return token;
+  }
+
+  forget(streamId: number): void {
+    this.#held.delete(streamId);
+  }
+}

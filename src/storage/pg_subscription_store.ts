@@ -1,0 +1,189 @@
+/**
+ * @module
+ * `SubscriptionStore` on PostgreSQL (`--storage postgres`): the tables of
+ * subscription migration in `_pg_schema.ts`, written through the synchronous client of
+ * `pg_sync.ts`, so nothing of subscriptions lands in the data dir. A commit
+ * is one transaction. A `put_subscription` with `expectGeneration` is an
+ * `UPDATE … WHERE generation = $expected` that must touch its row, so of
+ * two nodes moving one subscription on from the same generation exactly one
+ * wins and the other gets `fenced`; the token secret is inserted only when
+ * missing, so nodes starting together agree on it.
+ */
+
+import { StreamError } from "../errors.ts";
+import {
+  type PgSyncClient,
+  type SyncRow,
+  UnmetExpectation,
+} from "./pg_sync.ts";
+import type { SyncStatement } from "./_pg_sync_wire.ts";
+import {
+  fencedSubscription,
+  type KeyRow,
+  type LinkRow,
+  subscriptionFromRow,
+  type SubscriptionOp,
+  type SubscriptionSnapshot,
+  type SubscriptionStore,
+} from "./subscription_store.ts";
+
+const COLUMNS = `config, config_hash, created_at_ms, deleted, status,
+  generation, wake_id, wake_snapshot, holder, lease_expires_at_ms,
+  retry_count, next_attempt_at_ms`;
+
+/** See the module doc. The client is the caller's to close. */
+export class PgSubscriptionStore implements SubscriptionStore {
+  #client: PgSyncClient;
+  #closed = false;
+
+  /** Uses `client`, whose schema has been migrated by `openPgStore`. */
+  constructor(client: PgSyncClient) {
+    this.#client = client;
+  }
+
+  /** Reads everything, in one snapshot. */
+  load(): SubscriptionSnapshot {
+    this.#open();
+    const [subs, links, keys, secrets] = this.#client.transaction([
+      { text: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY" },
+      { text: "SELECT * FROM subscriptions ORDER BY id" },
+      {
+        text: "SELECT * FROM subscription_links ORDER BY subscription_id, path",
+      },
+      {
+        text: "SELECT * FROM subscription_keys ORDER BY created_at_ms, kid",
+      },
+      { text: "SELECT * FROM subscription_secrets" },
+    ], "Cannot load subscriptions").slice(1);
+    return {
+      subscriptions: subs.map(subscriptionFromRow),
+      links: links.map((r: SyncRow): LinkRow => ({
+        subscriptionId: String(r.subscription_id),
+        path: String(r.path),
+        explicit: r.explicit === true,
+        glob: r.glob === true,
+        ackedPos: Number(r.acked_pos),
+      })),
+      keys: keys.map((r: SyncRow): KeyRow => ({
+        kid: String(r.kid),
+        privateJwk: String(r.private_jwk),
+        createdAtMs: Number(r.created_at_ms),
+        retiredAtMs: r.retired_at_ms === null ? null : Number(r.retired_at_ms),
+      })),
+      secrets: new Map(
+        secrets.map((r) => [String(r.name), r.value as Uint8Array]),
+      ),
+    };
+  }
+
+  /** Applies `ops` in one transaction. */
+  commit(ops: SubscriptionOp[]): void {
+    this.#open();
+    if (ops.length === 0) return;
+    const statements = ops.map(statementOf);
+    try {
+      this.#client.transaction(statements, "Subscription store commit failed");
+    } catch (error) {
+      if (error instanceof UnmetExpectation) {
+        const op = ops[error.index];
+        throw fencedSubscription(
+          op.op === "put_subscription" ? op.row.id : "?",
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Stops using the client (it stays open for its owner). */
+  close(): void {
+    this.#closed = true;
+  }
+
+  #open(): void {
+    if (this.#closed) {
+      throw new StreamError("unavailable", "Subscription store is closed");
+    }
+  }
+}
+
+function statementOf(op: SubscriptionOp): SyncStatement {
+  switch (op.op) {
+    case "put_subscription": {
+      const s = op.row;
+      const values = [
+        s.id,
+        s.config,
+        s.configHash,
+        s.createdAtMs,
+        s.deleted,
+        s.status,
+        s.generation,
+        s.wakeId,
+        s.wakeSnapshot,
+        s.holder,
+        s.leaseExpiresAtMs,
+        s.retryCount,
+        s.nextAttemptAtMs,
+      ];
+      if (op.expectGeneration !== undefined) {
+        return {
+          text: `UPDATE subscriptions SET (${COLUMNS}) =
+            ($2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+            WHERE id = $1 AND generation = $14`,
+          values: [...values, op.expectGeneration],
+          expectRows: true,
+        };
+      }
+      return {
+        text: `INSERT INTO subscriptions (id, ${COLUMNS})
+          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+          ON CONFLICT (id) DO UPDATE SET (${COLUMNS}) =
+          ($2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+        values,
+      };
+    }
+    case "purge_subscription":
+      return {
+        text: `WITH l AS (DELETE FROM subscription_links
+          WHERE subscription_id = $1) DELETE FROM subscriptions WHERE id = $1`,
+        values: [op.id],
+      };
+    case "put_link": {
+      const l = op.row;
+      return {
+        text: `INSERT INTO subscription_links
+          (subscription_id, path, explicit, glob, acked_pos)
+          VALUES ($1,$2,$3,$4,$5) ON CONFLICT (subscription_id, path)
+          DO UPDATE SET explicit = $3, glob = $4, acked_pos = $5`,
+        values: [l.subscriptionId, l.path, l.explicit, l.glob, l.ackedPos],
+      };
+    }
+    case "delete_link":
+      return {
+        text:
+          "DELETE FROM subscription_links WHERE subscription_id = $1 AND path = $2",
+        values: [op.subscriptionId, op.path],
+      };
+    case "delete_links":
+      return {
+        text: "DELETE FROM subscription_links WHERE subscription_id = $1",
+        values: [op.subscriptionId],
+      };
+    case "put_key": {
+      const k = op.row;
+      return {
+        text: `INSERT INTO subscription_keys
+          (kid, private_jwk, created_at_ms, retired_at_ms) VALUES ($1,$2,$3,$4)
+          ON CONFLICT (kid) DO UPDATE SET private_jwk = $2,
+          created_at_ms = $3, retired_at_ms = $4`,
+        values: [k.kid, k.privateJwk, k.createdAtMs, k.retiredAtMs],
+      };
+    }
+    case "put_secret":
+      return {
+        text: `INSERT INTO subscription_secrets (name, value) VALUES ($1, $2)
+          ON CONFLICT (name) DO NOTHING`,
+        values: [op.name, op.value],
+      };
+  }
+}
