@@ -24,7 +24,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "profiles/": [],
   "protocol/": [],
   "schema/": [],
-  "search/": [],
+  "search/": ["_wasm/"],
   "touch/": ["profiles/"],
   "storage/": [],
   "segment/": ["_wasm/"],
@@ -39,6 +39,7 @@ const MAY_IMPORT: Record<string, string[]> = {
     "objectstore/",
     "index/",
     "_wasm/",
+    "search/",
   ],
   "http/": [
     "protocol/",

@@ -8,6 +8,8 @@
  */
 
 import { StreamError } from "../errors.ts";
+import type { Plan } from "../search/compile.ts";
+import type { SearchConfig } from "../search/config.ts";
 import { storedMessageEnds } from "../protocol/json.ts";
 import { decodeKeys, sameBytes } from "../record_meta.ts";
 import type { Chunk } from "../storage/wal_store.ts";
@@ -54,6 +56,32 @@ export interface ScanOutcome {
   stop: ScanStop;
 }
 
+/**
+ * Where an index rules records out: for a position in stream `id`'s own
+ * records, the end of the range from there that holds no match (a record
+ * boundary), or undefined when the records there must be examined.
+ */
+export type SkipRanges = (id: number, pos: number) => number | undefined;
+
+/** What an index offers one scan: ranges to skip, and how many segments it answered for. */
+export interface Pruning {
+  /** Ranges that cannot match. */
+  skip: SkipRanges;
+  /** Segments whose index was consulted so far. */
+  indexedSegments(): number;
+}
+
+/**
+ * Asks the indexes of stream `streamId` (its own records, not a fork
+ * source's) which ranges cannot match `plan` under `config`; undefined
+ * when it has none to offer. Installed by tiering (`Engine.setSearchPruner`).
+ */
+export type SearchPruner = (
+  streamId: number,
+  config: SearchConfig,
+  plan: Plan,
+) => Pruning | undefined;
+
 /** What `scanRecords` needs besides the reader and the source. */
 export interface ScanRange {
   /** First position (a position inside a message examines it whole). */
@@ -66,6 +94,8 @@ export interface ScanRange {
   splitPos?: number;
   /** False: messages are only counted, not parsed (default true). */
   parse?: boolean;
+  /** Ranges that cannot match, passed over unread and unvisited. */
+  skip?: SkipRanges;
 }
 
 /** Scans `source` over `range`, visiting each message in order. */
@@ -100,6 +130,11 @@ export async function scanRecords(
       limit = Math.min(limit, owner.forkPos);
       owner = owner.parent;
     }
+    const skipTo = range.skip?.(owner.id, pos);
+    if (skipTo !== undefined && skipTo > pos) {
+      pos = Math.min(skipTo, limit);
+      continue;
+    }
     const budget = Math.max(
       1,
       Math.min(limits.sliceBytes, limits.scanBytesMax - out.scannedBytes),
@@ -111,7 +146,16 @@ export async function scanRecords(
         `Stream data missing at position ${pos} (stream id ${owner.id})`,
       );
     }
-    const next = scanPieces(pieces, pos, limit, range, visit, limits, out);
+    const next = scanPieces(
+      pieces,
+      pos,
+      limit,
+      range,
+      visit,
+      limits,
+      out,
+      owner.id,
+    );
     if (next === undefined) return out; // the answer is full
     if (next <= pos) {
       throw new StreamError(
@@ -133,6 +177,7 @@ function scanPieces(
   visit: RecordVisitor,
   limits: ScanLimits,
   out: ScanOutcome,
+  ownerId: number,
 ): number | undefined {
   for (const piece of pieces) {
     if (pos >= limit || out.scannedBytes >= limits.scanBytesMax) break;
@@ -144,7 +189,16 @@ function scanPieces(
       pos = end;
       continue;
     }
-    const stop = scanChunk(piece, pos, limit, range, visit, limits, out);
+    const stop = scanChunk(
+      piece,
+      pos,
+      limit,
+      range,
+      visit,
+      limits,
+      out,
+      ownerId,
+    );
     if (stop === undefined) return undefined;
     pos = stop;
   }
@@ -192,8 +246,10 @@ function scanChunk(
   visit: RecordVisitor,
   limits: ScanLimits,
   out: ScanOutcome,
+  ownerId: number,
 ): number | undefined {
   const lengths = chunk.lengths ?? [chunk.data.length];
+  let skipTo = -1; // records before this are ruled out
   const keys = range.key === undefined
     ? undefined
     : decodeKeys(chunk.keys, lengths.length);
@@ -210,8 +266,15 @@ function scanChunk(
     }
     if (start >= limit || out.scannedBytes >= limits.scanBytesMax) break;
     const clipped = Math.min(end, limit); // a fork point may cut a record
+    if (range.skip !== undefined && start >= skipTo) {
+      skipTo = range.skip(ownerId, start) ?? start;
+    }
     const k = keys?.[i];
-    if (keys === undefined || (k != null && sameBytes(k, range.key!))) {
+    if (start < skipTo) {
+      // ruled out by an index: passed over unvisited
+    } else if (
+      keys === undefined || (k != null && sameBytes(k, range.key!))
+    ) {
       const bytes = chunk.data.subarray(
         start - chunk.startPos,
         clipped - chunk.startPos,
