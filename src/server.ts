@@ -402,6 +402,7 @@ function wireTier(engine: Engine, tier: Tier): void {
     tier.committed(stream.id, stream.tailPos);
   engine.addListener({ created: committed, appended: committed });
   engine.setAdmissionGate(tier);
+  engine.setSearchPruner(tier.companions.pruner);
 }
 
 /** `/metrics` and `/v1/server/_details` over the running parts. */

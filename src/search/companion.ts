@@ -79,6 +79,8 @@ export interface CompanionRecord {
   startPos: number;
   endPos: number;
   doc: ExtractedDoc;
+  /** A later message of the same stored record: never starts a block. */
+  joinsPrevious?: boolean;
 }
 
 /** Builds the companion of the records of one segment, in position order. */
@@ -94,7 +96,9 @@ export function buildCompanion(
   let current: CompanionBlock | undefined;
   for (const r of records) {
     if (
-      current === undefined || current.endPos - current.startPos >= blockBytes
+      current === undefined ||
+      (r.joinsPrevious !== true &&
+        current.endPos - current.startPos >= blockBytes)
     ) {
       current = { startPos: r.startPos, endPos: r.endPos, records: 0 };
       blocks.push(current);

@@ -14,6 +14,7 @@ import type { WalStore } from "../storage/wal_store.ts";
 import type { TierClock } from "./clock.ts";
 import type { TierStreams } from "./streams.ts";
 import type { RoutingKeyIndex } from "../index/routing_index.ts";
+import type { Companions } from "./companions.ts";
 
 /** Test-only crash points (`DS_TEST_CRASH_POINT`); see docs/segments.md. */
 export const CRASH_POINTS = [
@@ -51,6 +52,8 @@ export interface TierContext {
   cache: SegmentCache;
   /** The routing-key index, when configured (built after uploads). */
   routingIndex?: RoutingKeyIndex;
+  /** Search companions of uploaded segments (built after uploads). */
+  companions?: Companions;
   /** Routing-key index steps that built or compacted a run, since start. */
   indexBuilds: { count: number };
   /** True once the tier is closing: loops stop between steps. */

@@ -170,6 +170,20 @@ export async function segmentKeysOf(
   return keys.finish();
 }
 
+/** The decoded blocks of uploaded segment `ordinal` of `s`, in order. */
+export async function* segmentChunksOf(
+  objects: ObjectStore,
+  cache: SegmentCache,
+  s: TierStream,
+  ordinal: number,
+): AsyncGenerator<Chunk> {
+  const row = s.segments[ordinal];
+  const { reader, key, load } = await openRow(objects, cache, s.id, row);
+  for (let b = 0; b < reader.blocks.length; b++) {
+    yield await cache.block(key, load, b);
+  }
+}
+
 /**
  * Wraps the WAL's time seeker: positions below a stream's WAL range are
  * searched in its segments, by the time bounds in their footers (a binary

@@ -39,8 +39,12 @@ import { RunCache } from "../index/cache.ts";
 import type { RunCatalog } from "../index/catalog.ts";
 import { defaultShape, type RoutingIndexShape } from "../index/plan.ts";
 import { RoutingKeyIndex } from "../index/routing_index.ts";
+import { Companions } from "./companions.ts";
 import type { RoutingIndexStatus } from "../index/status.ts";
-import { ROUTING_RUN_CACHE_BYTES_DEFAULT } from "../limits.ts";
+import {
+  COMPANION_BLOCK_BYTES,
+  ROUTING_RUN_CACHE_BYTES_DEFAULT,
+} from "../limits.ts";
 import type { KeyedChunkReader } from "../engine/keyed_reader.ts";
 import type { TimeSeeker } from "../engine/types.ts";
 import { ReleaseQueue } from "./release_queue.ts";
@@ -85,6 +89,8 @@ export interface TierOptions {
    * reads open every segment.
    */
   routingIndex?: TierIndexOptions;
+  /** Stored bytes per search companion block (tests make it small). */
+  companionBlockBytes?: number;
 }
 
 /** The routing-key index's parts (`TierOptions.routingIndex`). */
@@ -175,6 +181,12 @@ export class Tier {
       crashPoint: crashPointHook(options.config.testCrashPoint),
       indexBuilds: { count: 0 },
     };
+    this.#ctx.companions = new Companions({
+      objects: options.objects,
+      cache: this.#ctx.cache,
+      log: options.log,
+      blockBytes: options.companionBlockBytes ?? COMPANION_BLOCK_BYTES,
+    });
     const ix = options.routingIndex;
     if (ix === undefined) {
       this.#index = undefined;
@@ -211,6 +223,11 @@ export class Tier {
     this.#openedAtMs = this.#ctx.clock.now();
     this.#releases = new ReleaseQueue(this.#ctx);
     this.#sealer = options.sealer ?? sealerFor(options);
+  }
+
+  /** The search companions of uploaded segments. */
+  get companions(): Companions {
+    return this.#ctx.companions!;
   }
 
   /** The routing-key index, when configured. */
@@ -270,6 +287,7 @@ export class Tier {
       if (infos.has(id)) continue;
       this.#releases.release(id);
       this.#schemaRevisions.delete(id);
+      this.#ctx.companions?.drop(id);
       this.#index?.dropStream(id).catch((error) =>
         this.#ctx.log.warn(
           `stream ${id}: routing-key index not dropped: ${

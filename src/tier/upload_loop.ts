@@ -43,8 +43,19 @@ export async function uploadPass(
       continue;
     }
     await indexStep(ctx, s);
+    if (ctx.streams.isCurrent(s)) {
+      await ctx.companions?.catchUp(
+        s,
+        info,
+        COMPANION_STEPS_PER_PASS,
+        ctx.closed,
+      );
+    }
   }
 }
+
+/** Companion builds per stream and upload pass (each one segment). */
+const COMPANION_STEPS_PER_PASS = 4;
 
 /** Backs the stream's uploads off after `error`. */
 function uploadFailed(ctx: TierContext, s: TierStream, error: unknown): void {

@@ -1,0 +1,305 @@
+/**
+ * @module
+ * Search companions of uploaded segments (docs/companions.md): after a
+ * stream's segments are uploaded, the upload loop builds the companion of
+ * the oldest segment lacking one for the stream's current `search` config,
+ * puts it next to the segment in the object store, and keeps it decoded in
+ * memory. Scans ask `pruner` which ranges cannot match; a segment without a
+ * companion of the config in force is read (never a false negative).
+ */
+
+import type { SearchPruner } from "../engine/record_scan.ts";
+import type { StreamInfo } from "../engine/types.ts";
+import type { Logger } from "../log.ts";
+import { segmentKey } from "../objectstore/manifest.ts";
+import type { ObjectStore } from "../objectstore/object_store.ts";
+import { storedMessageEnds } from "../protocol/json.ts";
+import {
+  buildCompanion,
+  type Companion,
+  CompanionError,
+  type CompanionRecord,
+  decodeCompanion,
+  encodeCompanion,
+  ruledOutRanges,
+} from "../search/companion.ts";
+import {
+  type SearchConfig,
+  searchConfigHash,
+  validateSearchConfig,
+} from "../search/config.ts";
+import { extractFields } from "../search/extract.ts";
+import type { SegmentCache } from "../segment/cache.ts";
+import type { Chunk } from "../storage/wal_store.ts";
+import { segmentChunksOf, uploadedCount } from "./reader.ts";
+import type { TierStream } from "./streams.ts";
+
+/** One segment's companion, as the catalog keeps it. */
+interface Entry {
+  /** Hash of the config it was built for. */
+  hash: string;
+  startPos: number;
+  endPos: number;
+  companion: Companion;
+  /** Encoded size. */
+  bytes: number;
+}
+
+/** Progress of one stream's companions (`_index_status`). */
+export interface CompanionStatus {
+  /** Uploaded segments with a companion of the config in force. */
+  indexedSegments: number;
+  /** Uploaded segments. */
+  uploadedSegments: number;
+  /** Bytes of those companions at rest. */
+  bytes: number;
+}
+
+/** The object key of a segment's companion for config hash `hash`. */
+export function companionKey(
+  streamId: number,
+  startPos: number,
+  endPos: number,
+  hash: string,
+): string {
+  const segment = segmentKey(streamId, startPos, endPos).replace(/\.seg$/, "");
+  return `${segment}.${hash.slice(0, 16)}.cmp`;
+}
+
+const hashes = new WeakMap<SearchConfig, string>();
+
+function hashOf(config: SearchConfig): string {
+  let hash = hashes.get(config);
+  if (hash === undefined) {
+    hash = searchConfigHash(config);
+    hashes.set(config, hash);
+  }
+  return hash;
+}
+
+/** The schema version of the record at `position` under `boundaries`. */
+function versionAt(
+  boundaries: readonly { position: number; version: number }[],
+  position: number,
+): number {
+  let version = 0;
+  for (const b of boundaries) {
+    if (b.position > position) break;
+    version = b.version;
+  }
+  return version;
+}
+
+const decoder = new TextDecoder();
+
+/** The records of `chunks` with their extracted fields, in order. */
+export function* companionRecords(
+  chunks: Iterable<Chunk>,
+  config: SearchConfig,
+  boundaries: readonly { position: number; version: number }[],
+): Generator<CompanionRecord> {
+  for (const chunk of chunks) {
+    const lengths = chunk.lengths ?? [chunk.data.length];
+    let start = chunk.startPos;
+    for (let i = 0; i < lengths.length; i++) {
+      const from = start - chunk.startPos;
+      const bytes = chunk.data.subarray(from, from + lengths[i]);
+      let at = 0;
+      for (const end of storedMessageEnds(bytes)) {
+        let value: unknown;
+        try {
+          value = JSON.parse(decoder.decode(bytes.subarray(at, end - 1)));
+        } catch {
+          value = undefined;
+        }
+        const position = start + at;
+        yield {
+          startPos: position,
+          endPos: start + end,
+          doc: extractFields(config, value, versionAt(boundaries, position)),
+          joinsPrevious: at > 0,
+        };
+        at = end;
+      }
+      start += lengths[i];
+    }
+  }
+}
+
+/** What the catalog needs from the tier. */
+export interface CompanionDeps {
+  objects: ObjectStore;
+  cache: SegmentCache;
+  log: Logger;
+  /** Records per companion block stop growing past this many bytes. */
+  blockBytes: number;
+}
+
+/** Builds, keeps and consults the companions of every tiered stream. */
+export class Companions {
+  readonly #d: CompanionDeps;
+  readonly #byStream = new Map<number, Entry[]>();
+  /** Builds done since start. */
+  builds = 0;
+
+  constructor(deps: CompanionDeps) {
+    this.#d = deps;
+  }
+
+  /**
+   * Brings one uploaded segment of `s` (the oldest lacking one) a companion
+   * for `info`'s search config: loaded from the object store when it was
+   * built before, else built and put. False when there is nothing to do.
+   */
+  async step(s: TierStream, info: StreamInfo): Promise<boolean> {
+    const registry = info.schemaRegistry;
+    if (registry === null || registry.search === null) {
+      this.#byStream.delete(s.id);
+      return false;
+    }
+    const checked = validateSearchConfig(registry.search);
+    if (!checked.ok) return false;
+    const config = checked.value;
+    const hash = hashOf(config);
+    const uploaded = uploadedCount(s);
+    const entries = (this.#byStream.get(s.id) ?? []).filter((e) =>
+      e.hash === hash
+    );
+    this.#byStream.set(s.id, entries);
+    const have = new Set(entries.map((e) => e.startPos));
+    let ordinal = 0;
+    while (ordinal < uploaded && have.has(s.segments[ordinal].startPos)) {
+      ordinal++;
+    }
+    if (ordinal >= uploaded) return false;
+    const row = s.segments[ordinal];
+    const key = companionKey(s.id, row.startPos, row.endPos, hash);
+    let bytes = await this.#d.objects.get(key);
+    let companion: Companion | undefined;
+    if (bytes !== undefined) {
+      try {
+        companion = decodeCompanion(bytes);
+      } catch (error) {
+        if (!(error instanceof CompanionError)) throw error;
+        this.#d.log.warn(
+          `stream ${s.id}: companion ${key} unreadable (${error.message}); rebuilding`,
+        );
+      }
+    }
+    if (companion === undefined) {
+      const chunks: Chunk[] = [];
+      for await (
+        const c of segmentChunksOf(this.#d.objects, this.#d.cache, s, ordinal)
+      ) {
+        chunks.push(c);
+      }
+      companion = buildCompanion(
+        config,
+        registry.searchPlan?.generation ?? 1,
+        row,
+        companionRecords(chunks, config, registry.boundaries),
+        this.#d.blockBytes,
+      );
+      bytes = encodeCompanion(companion);
+      await this.#d.objects.put(key, bytes);
+      this.builds++;
+    }
+    entries.push({
+      hash,
+      startPos: row.startPos,
+      endPos: row.endPos,
+      companion,
+      bytes: bytes!.length,
+    });
+    entries.sort((a, b) => a.startPos - b.startPos);
+    return true;
+  }
+
+  /**
+   * Up to `steps` steps for `s` (one upload pass's share); a failure is
+   * logged and retried on the next pass.
+   */
+  async catchUp(
+    s: TierStream,
+    info: StreamInfo,
+    steps: number,
+    closed: () => boolean,
+  ): Promise<void> {
+    try {
+      for (let i = 0; i < steps && !closed(); i++) {
+        if (!await this.step(s, info)) break;
+      }
+    } catch (error) {
+      this.#d.log.warn(
+        `stream ${s.id}: companion build failed; will retry: ${
+          (error as Error).message
+        }`,
+      );
+    }
+  }
+
+  /** Forgets a released stream (its objects go with the stream's prefix). */
+  drop(streamId: number): void {
+    this.#byStream.delete(streamId);
+  }
+
+  /** The stream's progress for `config` (the one in force). */
+  status(
+    s: TierStream,
+    config: SearchConfig | undefined,
+  ): CompanionStatus {
+    const uploaded = uploadedCount(s);
+    if (config === undefined) {
+      return { indexedSegments: 0, uploadedSegments: uploaded, bytes: 0 };
+    }
+    const hash = hashOf(config);
+    const entries = (this.#byStream.get(s.id) ?? []).filter((e) =>
+      e.hash === hash
+    );
+    return {
+      indexedSegments: entries.length,
+      uploadedSegments: uploaded,
+      bytes: entries.reduce((n, e) => n + e.bytes, 0),
+    };
+  }
+
+  /** Which ranges of a stream's own records cannot match a plan. */
+  readonly pruner: SearchPruner = (streamId, config, plan) => {
+    const all = this.#byStream.get(streamId);
+    if (all === undefined || all.length === 0) return undefined;
+    const hash = hashOf(config);
+    const entries = all.filter((e) => e.hash === hash);
+    if (entries.length === 0) return undefined;
+    const ranges = new Map<Entry, { startPos: number; endPos: number }[]>();
+    return {
+      skip: (id, pos) => {
+        if (id !== streamId) return undefined;
+        const entry = entryAt(entries, pos);
+        if (entry === undefined) return undefined;
+        let out = ranges.get(entry);
+        if (out === undefined) {
+          out = ruledOutRanges(config, plan, entry.companion);
+          ranges.set(entry, out);
+        }
+        for (const r of out) {
+          if (r.startPos <= pos && pos < r.endPos) return r.endPos;
+          if (r.startPos > pos) break;
+        }
+        return undefined;
+      },
+      indexedSegments: () => ranges.size,
+    };
+  };
+}
+
+function entryAt(entries: readonly Entry[], pos: number): Entry | undefined {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (entries[mid].endPos <= pos) lo = mid + 1;
+    else hi = mid;
+  }
+  const e = entries[lo];
+  return e !== undefined && e.startPos <= pos ? e : undefined;
+}
