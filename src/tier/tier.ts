@@ -40,6 +40,7 @@ import type { RunCatalog } from "../index/catalog.ts";
 import { defaultShape, type RoutingIndexShape } from "../index/plan.ts";
 import { RoutingKeyIndex } from "../index/routing_index.ts";
 import { Companions } from "./companions.ts";
+import { validateSearchConfig } from "../search/config.ts";
 import type { RoutingIndexStatus } from "../index/status.ts";
 import {
   COMPANION_BLOCK_BYTES,
@@ -228,6 +229,33 @@ export class Tier {
   /** The search companions of uploaded segments. */
   get companions(): Companions {
     return this.#ctx.companions!;
+  }
+
+  /**
+   * `_index_status.bundled_companions` of stream `id` whose `search`
+   * section is `search` (null: none, so nothing to build).
+   */
+  companionStatus(id: number, search: unknown): {
+    object_count: number;
+    bytes_at_rest: string;
+    fully_indexed_uploaded_segments: boolean;
+  } {
+    const s = this.#ctx.streams.get(id);
+    const checked = search === null ? undefined : validateSearchConfig(search);
+    if (s === undefined || checked === undefined || !checked.ok) {
+      return {
+        object_count: 0,
+        bytes_at_rest: "0",
+        fully_indexed_uploaded_segments: true,
+      };
+    }
+    const st = this.#ctx.companions!.status(s, checked.value);
+    return {
+      object_count: st.indexedSegments,
+      bytes_at_rest: String(st.bytes),
+      fully_indexed_uploaded_segments: st.indexedSegments >=
+        st.uploadedSegments,
+    };
   }
 
   /** The routing-key index, when configured. */
