@@ -58,10 +58,14 @@ export interface ScanOutcome {
 
 /**
  * Where an index rules records out: for a position in stream `id`'s own
- * records, the end of the range from there that holds no match (a record
- * boundary), or undefined when the records there must be examined.
+ * records, the first range ending after it that holds no match (bounds at
+ * record boundaries; it may start at or before the position, or later), or
+ * undefined when the index knows of none ahead.
  */
-export type SkipRanges = (id: number, pos: number) => number | undefined;
+export type SkipRanges = (
+  id: number,
+  pos: number,
+) => { from: number; to: number } | undefined;
 
 /** What an index offers one scan: ranges to skip, and how many segments it answered for. */
 export interface Pruning {
@@ -130,10 +134,13 @@ export async function scanRecords(
       limit = Math.min(limit, owner.forkPos);
       owner = owner.parent;
     }
-    const skipTo = range.skip?.(owner.id, pos);
-    if (skipTo !== undefined && skipTo > pos) {
-      pos = Math.min(skipTo, limit);
-      continue;
+    const ruled = range.skip?.(owner.id, pos);
+    if (ruled !== undefined && ruled.to > pos) {
+      if (ruled.from <= pos) {
+        pos = Math.min(ruled.to, limit); // passed over unread
+        continue;
+      }
+      limit = Math.min(limit, ruled.from); // read up to it only
     }
     const budget = Math.max(
       1,
@@ -146,16 +153,7 @@ export async function scanRecords(
         `Stream data missing at position ${pos} (stream id ${owner.id})`,
       );
     }
-    const next = scanPieces(
-      pieces,
-      pos,
-      limit,
-      range,
-      visit,
-      limits,
-      out,
-      owner.id,
-    );
+    const next = scanPieces(pieces, pos, limit, range, visit, limits, out);
     if (next === undefined) return out; // the answer is full
     if (next <= pos) {
       throw new StreamError(
@@ -177,7 +175,6 @@ function scanPieces(
   visit: RecordVisitor,
   limits: ScanLimits,
   out: ScanOutcome,
-  ownerId: number,
 ): number | undefined {
   for (const piece of pieces) {
     if (pos >= limit || out.scannedBytes >= limits.scanBytesMax) break;
@@ -189,16 +186,7 @@ function scanPieces(
       pos = end;
       continue;
     }
-    const stop = scanChunk(
-      piece,
-      pos,
-      limit,
-      range,
-      visit,
-      limits,
-      out,
-      ownerId,
-    );
+    const stop = scanChunk(piece, pos, limit, range, visit, limits, out);
     if (stop === undefined) return undefined;
     pos = stop;
   }
@@ -246,10 +234,8 @@ function scanChunk(
   visit: RecordVisitor,
   limits: ScanLimits,
   out: ScanOutcome,
-  ownerId: number,
 ): number | undefined {
   const lengths = chunk.lengths ?? [chunk.data.length];
-  let skipTo = -1; // records before this are ruled out
   const keys = range.key === undefined
     ? undefined
     : decodeKeys(chunk.keys, lengths.length);
@@ -266,15 +252,8 @@ function scanChunk(
     }
     if (start >= limit || out.scannedBytes >= limits.scanBytesMax) break;
     const clipped = Math.min(end, limit); // a fork point may cut a record
-    if (range.skip !== undefined && start >= skipTo) {
-      skipTo = range.skip(ownerId, start) ?? start;
-    }
     const k = keys?.[i];
-    if (start < skipTo) {
-      // ruled out by an index: passed over unvisited
-    } else if (
-      keys === undefined || (k != null && sameBytes(k, range.key!))
-    ) {
+    if (keys === undefined || (k != null && sameBytes(k, range.key!))) {
       const bytes = chunk.data.subarray(
         start - chunk.startPos,
         clipped - chunk.startPos,

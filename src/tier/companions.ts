@@ -35,7 +35,7 @@ import { segmentChunksOf, uploadedCount } from "./reader.ts";
 import type { TierStream } from "./streams.ts";
 
 /** One segment's companion, as the catalog keeps it. */
-interface Entry {
+export interface CompanionEntry {
   /** Hash of the config it was built for. */
   hash: string;
   startPos: number;
@@ -68,7 +68,8 @@ export function companionKey(
 
 const hashes = new WeakMap<SearchConfig, string>();
 
-function hashOf(config: SearchConfig): string {
+/** `searchConfigHash(config)`, computed once per config object. */
+export function hashOf(config: SearchConfig): string {
   let hash = hashes.get(config);
   if (hash === undefined) {
     hash = searchConfigHash(config);
@@ -138,7 +139,7 @@ export interface CompanionDeps {
 /** Builds, keeps and consults the companions of every tiered stream. */
 export class Companions {
   readonly #d: CompanionDeps;
-  readonly #byStream = new Map<number, Entry[]>();
+  readonly #byStream = new Map<number, CompanionEntry[]>();
   /** Builds done since start. */
   builds = 0;
 
@@ -264,26 +265,48 @@ export class Companions {
   }
 
   /** Which ranges of a stream's own records cannot match a plan. */
-  readonly pruner: SearchPruner = (streamId, config, plan) => {
-    const all = this.#byStream.get(streamId);
+  readonly pruner: SearchPruner = companionPruner((id) =>
+    this.#byStream.get(id)
+  );
+}
+
+/**
+ * A pruner over the companions `entriesOf` lists for a stream (ascending,
+ * not overlapping): only companions built for the config a query runs
+ * under are consulted, each once per query.
+ */
+export function companionPruner(
+  entriesOf: (
+    streamId: number,
+  ) => readonly CompanionEntry[] | undefined,
+): SearchPruner {
+  return (streamId, config, plan) => {
+    const all = entriesOf(streamId);
     if (all === undefined || all.length === 0) return undefined;
     const hash = hashOf(config);
     const entries = all.filter((e) => e.hash === hash);
     if (entries.length === 0) return undefined;
-    const ranges = new Map<Entry, { startPos: number; endPos: number }[]>();
+    const ranges = new Map<
+      CompanionEntry,
+      { startPos: number; endPos: number }[]
+    >();
     return {
       skip: (id, pos) => {
         if (id !== streamId) return undefined;
-        const entry = entryAt(entries, pos);
-        if (entry === undefined) return undefined;
-        let out = ranges.get(entry);
-        if (out === undefined) {
-          out = ruledOutRanges(config, plan, entry.companion);
-          ranges.set(entry, out);
-        }
-        for (const r of out) {
-          if (r.startPos <= pos && pos < r.endPos) return r.endPos;
-          if (r.startPos > pos) break;
+        // The segment holding pos, then the one after it when adjacent.
+        let at = entryIndex(entries, pos);
+        for (let n = 0; n < 2 && at < entries.length; n++, at++) {
+          const entry = entries[at];
+          if (entry.startPos > pos && n === 0) return undefined;
+          if (n > 0 && entry.startPos !== entries[at - 1].endPos) break;
+          let out = ranges.get(entry);
+          if (out === undefined) {
+            out = ruledOutRanges(config, plan, entry.companion);
+            ranges.set(entry, out);
+          }
+          for (const r of out) {
+            if (r.endPos > pos) return { from: r.startPos, to: r.endPos };
+          }
         }
         return undefined;
       },
@@ -292,7 +315,8 @@ export class Companions {
   };
 }
 
-function entryAt(entries: readonly Entry[], pos: number): Entry | undefined {
+/** Index of the first entry ending after `pos` (`entries.length`: none). */
+function entryIndex(entries: readonly CompanionEntry[], pos: number): number {
   let lo = 0;
   let hi = entries.length;
   while (lo < hi) {
@@ -300,6 +324,5 @@ function entryAt(entries: readonly Entry[], pos: number): Entry | undefined {
     if (entries[mid].endPos <= pos) lo = mid + 1;
     else hi = mid;
   }
-  const e = entries[lo];
-  return e !== undefined && e.startPos <= pos ? e : undefined;
+  return lo;
 }
