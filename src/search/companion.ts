@@ -172,32 +172,42 @@ function termField(
   tokens: boolean,
 ): TermField {
   const present = bitmap(n);
+  // Values of one field share a kind, so strings can be their own key.
   const byTerm = new Map<
-    string,
-    { term: Scalar; bits: Uint8Array; docs: number }
+    string | Scalar,
+    { term: Scalar; bits: Uint8Array; docs: number; lastDoc: number }
   >();
-  perBlock.forEach((docs, b) => {
-    for (const doc of docs) {
+  let docIndex = 0;
+  const add = (term: Scalar, b: number) => {
+    const key = typeof term === "string" ? term : termKey(term);
+    let entry = byTerm.get(key);
+    if (entry === undefined) {
+      entry = { term, bits: bitmap(n), docs: 0, lastDoc: -1 };
+      byTerm.set(key, entry);
+    }
+    setBit(entry.bits, b);
+    if (entry.lastDoc !== docIndex) {
+      entry.lastDoc = docIndex;
+      entry.docs++;
+    }
+  };
+  for (let b = 0; b < perBlock.length; b++) {
+    for (const doc of perBlock[b]) {
+      docIndex++;
       const values = doc.values.get(name);
       if (values === undefined) continue;
       setBit(present, b);
-      const terms: Scalar[] = tokens
-        ? [...new Set((doc.tokens.get(name) ?? []).flat())]
-        : [...new Map(values.map((v) => [termKey(v), v])).values()];
-      for (const term of terms) {
-        const key = termKey(term);
-        let entry = byTerm.get(key);
-        if (entry === undefined) {
-          entry = { term, bits: bitmap(n), docs: 0 };
-          byTerm.set(key, entry);
+      if (tokens) {
+        for (const list of doc.tokens.get(name) ?? []) {
+          for (const token of list) add(token, b);
         }
-        setBit(entry.bits, b);
-        entry.docs++;
+      } else {
+        for (const value of values) add(value, b);
       }
     }
-  });
-  const sorted = [...byTerm.values()].sort((a, b) =>
-    compareScalars(a.term, b.term)
+  }
+  const sorted = [...byTerm.values()].sort((x, y) =>
+    compareScalars(x.term, y.term)
   );
   return {
     present,
