@@ -13,14 +13,10 @@ import type { StreamInfo } from "../engine/types.ts";
 import type { Logger } from "../log.ts";
 import { segmentKey } from "../objectstore/manifest.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
-import { storedMessageEnds } from "../protocol/json.ts";
 import {
-  buildCompanion,
   type Companion,
   CompanionError,
-  type CompanionRecord,
   decodeCompanion,
-  encodeCompanion,
   ruledOutRanges,
 } from "../search/companion.ts";
 import {
@@ -28,9 +24,13 @@ import {
   searchConfigHash,
   validateSearchConfig,
 } from "../search/config.ts";
-import { extractFields } from "../search/extract.ts";
 import type { SegmentCache } from "../segment/cache.ts";
-import type { Chunk } from "../storage/wal_store.ts";
+import {
+  type BuildChunk,
+  buildCompanionBytes,
+  type CompanionBuildInput,
+  type CompanionBuildReply,
+} from "./_companion_build.ts";
 import { segmentChunksOf, uploadedCount } from "./reader.ts";
 import type { TierStream } from "./streams.ts";
 
@@ -78,55 +78,6 @@ export function hashOf(config: SearchConfig): string {
   return hash;
 }
 
-/** The schema version of the record at `position` under `boundaries`. */
-function versionAt(
-  boundaries: readonly { position: number; version: number }[],
-  position: number,
-): number {
-  let version = 0;
-  for (const b of boundaries) {
-    if (b.position > position) break;
-    version = b.version;
-  }
-  return version;
-}
-
-const decoder = new TextDecoder();
-
-/** The records of `chunks` with their extracted fields, in order. */
-export function* companionRecords(
-  chunks: Iterable<Chunk>,
-  config: SearchConfig,
-  boundaries: readonly { position: number; version: number }[],
-): Generator<CompanionRecord> {
-  for (const chunk of chunks) {
-    const lengths = chunk.lengths ?? [chunk.data.length];
-    let start = chunk.startPos;
-    for (let i = 0; i < lengths.length; i++) {
-      const from = start - chunk.startPos;
-      const bytes = chunk.data.subarray(from, from + lengths[i]);
-      let at = 0;
-      for (const end of storedMessageEnds(bytes)) {
-        let value: unknown;
-        try {
-          value = JSON.parse(decoder.decode(bytes.subarray(at, end - 1)));
-        } catch {
-          value = undefined;
-        }
-        const position = start + at;
-        yield {
-          startPos: position,
-          endPos: start + end,
-          doc: extractFields(config, value, versionAt(boundaries, position)),
-          joinsPrevious: at > 0,
-        };
-        at = end;
-      }
-      start += lengths[i];
-    }
-  }
-}
-
 /** What the catalog needs from the tier. */
 export interface CompanionDeps {
   objects: ObjectStore;
@@ -134,6 +85,75 @@ export interface CompanionDeps {
   log: Logger;
   /** Records per companion block stop growing past this many bytes. */
   blockBytes: number;
+  /** Where builds run. */
+  builder: CompanionBuilder;
+}
+
+/** Builds encoded companions (on a Worker, or on this thread for tests). */
+export interface CompanionBuilder {
+  build(input: CompanionBuildInput): Promise<Uint8Array>;
+  close(): void;
+}
+
+/** Builds on the calling thread. */
+export function inThreadCompanionBuilder(): CompanionBuilder {
+  return {
+    build: (input) => Promise.resolve(buildCompanionBytes(input)),
+    close() {},
+  };
+}
+
+/**
+ * Builds on a dedicated Worker, one at a time in request order. Inputs are
+ * copied (the segment cache keeps its blocks); results come back transferred.
+ */
+export function workerCompanionBuilder(): CompanionBuilder {
+  const worker = new Worker(
+    new URL("./_companion_worker.ts", import.meta.url),
+    { type: "module" },
+  );
+  const pending = new Map<
+    number,
+    { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }
+  >();
+  let nextId = 1;
+  let failed: Error | undefined;
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => markReady = resolve);
+  const fail = (error: Error) => {
+    failed ??= error;
+    markReady();
+    for (const p of pending.values()) p.reject(error);
+    pending.clear();
+  };
+  worker.onmessage = (event: MessageEvent<CompanionBuildReply>) => {
+    const reply = event.data;
+    if ("ready" in reply) return markReady();
+    const p = pending.get(reply.id);
+    if (p === undefined) return;
+    pending.delete(reply.id);
+    if (reply.ok) p.resolve(reply.bytes);
+    else p.reject(new Error(reply.message));
+  };
+  worker.onerror = (event) => {
+    event.preventDefault();
+    fail(new Error(`Companion build worker crashed: ${event.message}`));
+  };
+  return {
+    async build(input) {
+      await ready;
+      if (failed !== undefined) throw failed;
+      const id = nextId++;
+      return await new Promise<Uint8Array>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ ...input, id });
+      });
+    },
+    close() {
+      fail(new Error("Companion build worker closed"));
+      worker.terminate();
+    },
+  };
 }
 
 /** Builds, keeps and consults the companions of every tiered stream. */
@@ -188,20 +208,24 @@ export class Companions {
       }
     }
     if (companion === undefined) {
-      const chunks: Chunk[] = [];
+      const chunks: BuildChunk[] = [];
       for await (
         const c of segmentChunksOf(this.#d.objects, this.#d.cache, s, ordinal)
       ) {
-        chunks.push(c);
+        chunks.push({ startPos: c.startPos, data: c.data, lengths: c.lengths });
       }
-      companion = buildCompanion(
-        config,
-        registry.searchPlan?.generation ?? 1,
-        row,
-        companionRecords(chunks, config, registry.boundaries),
-        this.#d.blockBytes,
-      );
-      bytes = encodeCompanion(companion);
+      bytes = await this.#d.builder.build({
+        search: registry.search,
+        generation: registry.searchPlan?.generation ?? 1,
+        boundaries: registry.boundaries.map((b) => ({
+          position: b.position,
+          version: b.version,
+        })),
+        segment: { startPos: row.startPos, endPos: row.endPos },
+        chunks,
+        blockBytes: this.#d.blockBytes,
+      });
+      companion = decodeCompanion(bytes); // checked as it is kept
       await this.#d.objects.put(key, bytes);
       this.builds++;
     }

@@ -39,7 +39,11 @@ import { RunCache } from "../index/cache.ts";
 import type { RunCatalog } from "../index/catalog.ts";
 import { defaultShape, type RoutingIndexShape } from "../index/plan.ts";
 import { RoutingKeyIndex } from "../index/routing_index.ts";
-import { Companions } from "./companions.ts";
+import {
+  type CompanionBuilder,
+  Companions,
+  workerCompanionBuilder,
+} from "./companions.ts";
 import { validateSearchConfig } from "../search/config.ts";
 import type { RoutingIndexStatus } from "../index/status.ts";
 import {
@@ -149,6 +153,7 @@ export class Tier {
   readonly #sealer: Sealer;
   readonly #index: RoutingKeyIndex | undefined;
   readonly #closeIndex: () => void;
+  readonly #companionBuilder: CompanionBuilder = workerCompanionBuilder();
   readonly #openedAtMs: number;
   readonly #releases: ReleaseQueue;
   readonly #stop = new AbortController();
@@ -187,6 +192,7 @@ export class Tier {
       cache: this.#ctx.cache,
       log: options.log,
       blockBytes: options.companionBlockBytes ?? COMPANION_BLOCK_BYTES,
+      builder: this.#companionBuilder,
     });
     const ix = options.routingIndex;
     if (ix === undefined) {
@@ -285,6 +291,7 @@ export class Tier {
     } catch (error) {
       tier.#sealer.close();
       tier.#closeIndex();
+      tier.#companionBuilder.close();
       throw error;
     }
     return tier;
@@ -540,6 +547,7 @@ export class Tier {
     await Promise.all(this.#loops);
     this.#sealer.close();
     this.#closeIndex();
+    this.#companionBuilder.close();
   }
 }
 
