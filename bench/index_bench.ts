@@ -25,6 +25,7 @@ import {
 } from "../src/index/fingerprint.ts";
 import { RoutingKeyIndex } from "../src/index/routing_index.ts";
 import { decodeRun, encodeRun } from "../src/index/run_format.ts";
+import { buildLexicon, encodeLexicon } from "../src/index/lexicon.ts";
 import type { RoutingRun } from "../src/index/run.ts";
 import { MemoryObjectStore } from "../src/objectstore/memory.ts";
 
@@ -264,6 +265,7 @@ if (Deno.args.includes("--cpu")) {
     const fps = l0Input.map((k) => fingerprintKeys(k, SEED));
     encodeRun(buildL0Run(0, fps));
   }, 5);
+  const lexicon = cpuMs(() => encodeLexicon(buildLexicon(l0Input)), 5);
   const compact = cpuMs(() => encodeRun(compactRuns(l0Runs)), 5);
   const decode = cpuMs(() => decodeRun(l1File), 5);
   const perSecond = (count: number, ms: number) =>
@@ -271,6 +273,13 @@ if (Deno.args.includes("--cpu")) {
   console.log(
     `L0 build: ${build.toFixed(0)} CPU ms for ${L0_KEYS} keys = ${
       perSecond(L0_KEYS, build)
+    } keys per CPU second`,
+  );
+  console.log(
+    `L0 key lexicon (sorted distinct keys, encoded): ${
+      lexicon.toFixed(0)
+    } CPU ms for ${L0_KEYS} keys = ${
+      perSecond(L0_KEYS, lexicon)
     } keys per CPU second`,
   );
   console.log(

@@ -49,6 +49,20 @@ export interface HttpConfig {
   tlsKey: string;
   /** Serve the browser console at `/console` (docs/console.md). */
   console: boolean;
+  /** The otel-traces stream `POST /v1/traces` writes to; "" turns it off. */
+  otlpTracesStream: string;
+  /**
+   * `POST /v1/traces` creates a missing `otlpTracesStream` (JSON, with the
+   * otel-traces profile) instead of answering 404.
+   */
+  otlpAutoCreate: boolean;
+  /**
+   * A JSON stream (created with the metrics profile) that gets the server's
+   * own request and commit timings as interval records; "" turns it off.
+   */
+  metricsStream: string;
+  /** How often `metricsStream` gets a window of records, in ms. */
+  metricsStreamIntervalMs: number;
 }
 
 /** Who may call the API, and from which browsers and hosts (README: Security). */
@@ -100,6 +114,10 @@ export interface StorageConfig {
    * outcome of a commit whose connection dropped during COMMIT is sought.
    */
   postgresConnectTimeoutMs: number;
+  /** Other servers share the PostgreSQL schema (several nodes). */
+  postgresMultiNode: boolean;
+  /** With several nodes: how often live readers re-check PostgreSQL, in ms. */
+  postgresWakePollMs: number;
   /** Commit durability. */
   durability: Durability;
   /**
@@ -139,6 +157,8 @@ export interface LimitsConfig {
   streamNameBytesMax: number;
   /** Live readers (long-poll and SSE) waiting at once before 503. */
   waitersMax: number;
+  /** Bytes all touch journals may hold before the least recently waited goes. */
+  touchMemoryBytes: number;
   /** Streams per page of `GET /v1/streams`. */
   listPageMax: number;
   /** Longest routing key (`Stream-Key`, `?key=`), in UTF-8 bytes. */
@@ -190,8 +210,10 @@ export interface SubscriptionsConfig {
 export interface SegmentConfig {
   /** Seal once a stream has this many unsealed bytes. */
   segmentBytes: number;
-  /** Seal unsealed data older than this, in ms. */
+  /** Seal unsealed data older than this, in ms (unless it is small). */
   segmentAgeMs: number;
+  /** Seal a small unsealed range once its stream is idle this long, in ms. */
+  segmentIdleMs: number;
   /** In-memory cache of published segments, in bytes (LRU). */
   cacheBytes: number;
   /** Sealed bytes awaiting upload before sealing pauses. */
@@ -217,6 +239,15 @@ export interface SegmentConfig {
   sealRetryMaxMs: number;
   /** Deleted streams whose objects wait for deletion, at most. */
   releaseQueueMax: number;
+  /**
+   * Build the routing-key index of uploaded segments (keyed reads and
+   * `_routing_keys` use it); off, they read every segment.
+   */
+  routingIndex: boolean;
+  /** Routing-key index builds running at once, each on its own Worker. */
+  indexConcurrency: number;
+  /** Decoded routing-key runs and key lexicons kept in memory, in bytes (LRU). */
+  indexCacheBytes: number;
   /** Test only (`DS_TEST_CRASH_POINT`, not a flag): SIGKILL self there. */
   testCrashPoint: string;
 }
@@ -401,6 +432,41 @@ export const OPTION_TABLE: OptionTable = {
       default: true,
       doc: "serve the browser console at /console (false: 404)",
     },
+    otlpTracesStream: {
+      flag: "otlp-traces-stream",
+      env: "DS_OTLP_TRACES_STREAM",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc:
+        "otel-traces stream that POST /v1/traces (OTLP/HTTP) writes to; unset, that path answers 404",
+    },
+    otlpAutoCreate: {
+      flag: "otlp-auto-create",
+      env: "DS_OTLP_AUTO_CREATE",
+      kind: "bool",
+      default: false,
+      doc:
+        "POST /v1/traces creates a missing --otlp-traces-stream (JSON, otel-traces profile)",
+    },
+    metricsStream: {
+      flag: "metrics-stream",
+      env: "DS_METRICS_STREAM",
+      kind: "string",
+      default: "",
+      defaultDoc: "none",
+      doc:
+        "stream (created with the metrics profile) that gets this server's request and WAL commit timings as interval records",
+    },
+    metricsStreamIntervalMs: {
+      flag: "metrics-stream-interval-ms",
+      env: "DS_METRICS_STREAM_INTERVAL_MS",
+      kind: "int",
+      min: 100,
+      max: 3_600_000,
+      default: 10_000,
+      doc: "window of each --metrics-stream record",
+    },
   },
   auth: {
     mode: {
@@ -535,6 +601,24 @@ export const OPTION_TABLE: OptionTable = {
       max: 600_000,
       default: 10_000,
       doc: "longest wait for a PostgreSQL connection",
+    },
+    postgresMultiNode: {
+      flag: "postgres-multi-node",
+      env: "DS_POSTGRES_MULTI_NODE",
+      kind: "bool",
+      default: false,
+      doc:
+        "other servers share this PostgreSQL schema: follow their commits (LISTEN/NOTIFY) and register in its nodes table",
+    },
+    postgresWakePollMs: {
+      flag: "postgres-wake-poll-ms",
+      env: "DS_POSTGRES_WAKE_POLL_MS",
+      kind: "int",
+      min: 50,
+      max: 600_000,
+      default: 2000,
+      doc:
+        "with --postgres-multi-node: how often live readers re-check PostgreSQL in case a notification was lost",
     },
     durability: {
       flag: "durability",
@@ -673,6 +757,16 @@ export const OPTION_TABLE: OptionTable = {
       max: 10_000_000,
       default: 10_000,
       doc: "live readers waiting at once before 503",
+    },
+    touchMemoryBytes: {
+      flag: "touch-memory-bytes",
+      env: "DS_TOUCH_MEMORY_BYTES",
+      kind: "int",
+      min: 1,
+      max: 1024 * 1024 * MIB,
+      default: 256 * MIB,
+      doc:
+        "bytes all touch journals may hold before the least recently waited is evicted",
     },
     listPageMax: {
       flag: "list-page-max",
@@ -855,7 +949,18 @@ export const OPTION_TABLE: OptionTable = {
       min: 10,
       max: 86_400_000,
       default: 60_000,
-      doc: "seal unsealed data older than this",
+      doc:
+        "seal unsealed data older than this (open streams under 1/256 of --segment-bytes wait for --segment-idle-ms)",
+    },
+    segmentIdleMs: {
+      flag: "segment-idle-ms",
+      env: "DS_SEGMENT_IDLE_MS",
+      kind: "int",
+      min: 10,
+      max: 604_800_000,
+      default: 21_600_000,
+      doc:
+        "seal a tiny stream (under 1/256 of --segment-bytes) once no write reached it for this long",
     },
     cacheBytes: {
       flag: "cache-bytes",
@@ -938,6 +1043,33 @@ export const OPTION_TABLE: OptionTable = {
       max: 10_000_000,
       default: 10_000,
       doc: "deleted streams whose objects wait for deletion, at most",
+    },
+    routingIndex: {
+      flag: "routing-index",
+      env: "DS_ROUTING_INDEX",
+      kind: "bool",
+      default: true,
+      doc:
+        "build the routing-key index of uploaded segments (false: keyed reads and _routing_keys read every segment)",
+    },
+    indexConcurrency: {
+      flag: "index-concurrency",
+      env: "DS_INDEX_CONCURRENCY",
+      kind: "int",
+      min: 1,
+      max: 16,
+      default: 1,
+      doc: "routing-key index builds at once (streams), each on its own Worker",
+    },
+    indexCacheBytes: {
+      flag: "index-cache-bytes",
+      env: "DS_INDEX_CACHE_BYTES",
+      kind: "int",
+      min: 0,
+      max: 1024 * 1024 * MIB,
+      default: 64 * MIB,
+      doc:
+        "decoded routing-key runs and key lexicons kept in memory (LRU), in bytes",
     },
     testCrashPoint: {
       env: "DS_TEST_CRASH_POINT",

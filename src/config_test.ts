@@ -231,3 +231,30 @@ Deno.test("--print-config masks the PostgreSQL password", () => {
     "postgres://app:hunter%402@db:5432/streams",
   );
 });
+
+Deno.test("the routing-key index options: on by default, switched off, concurrency and cache checked", () => {
+  const defaults = parseConfig({ env: {}, args: [] });
+  assert.ok(defaults.ok);
+  assert.equal(defaults.value.segment.routingIndex, true);
+  assert.equal(defaults.value.segment.indexConcurrency, 1);
+  assert.equal(defaults.value.segment.indexCacheBytes, 64 * 1024 * 1024);
+  const set = parseConfig({
+    env: { DS_INDEX_CACHE_BYTES: "0" },
+    args: ["--routing-index", "false", "--index-concurrency", "4"],
+  });
+  assert.ok(set.ok);
+  assert.equal(set.value.segment.routingIndex, false);
+  assert.equal(set.value.segment.indexConcurrency, 4);
+  assert.equal(set.value.segment.indexCacheBytes, 0);
+  for (
+    const args of [
+      ["--index-concurrency", "0"],
+      ["--index-concurrency", "17"],
+      ["--index-cache-bytes", "-1"],
+      ["--routing-index", "maybe"],
+    ]
+  ) {
+    const bad = parseConfig({ env: {}, args });
+    assert.ok(!bad.ok, args.join(" "));
+  }
+});

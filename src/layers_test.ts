@@ -26,11 +26,12 @@ const MAY_IMPORT: Record<string, string[]> = {
   "schema/": [],
   "search/": ["_wasm/"],
   "touch/": ["profiles/"],
+  "live/": ["engine/", "touch/", "profiles/", "protocol/", "storage/"],
   "storage/": [],
   "segment/": ["_wasm/"],
   "objectstore/": ["_wasm/"],
-  "index/": ["objectstore/", "storage/", "_wasm/"],
-  "engine/": ["protocol/", "storage/", "schema/", "search/"],
+  "index/": ["objectstore/", "storage/", "segment/", "_wasm/"],
+  "engine/": ["protocol/", "storage/", "schema/", "profiles/", "search/"],
   "tier/": [
     "engine/",
     "protocol/",
@@ -49,6 +50,8 @@ const MAY_IMPORT: Record<string, string[]> = {
     "auth/",
     "metrics/",
     "schema/",
+    "profiles/",
+    "live/",
     "console/",
     "search/",
   ],
@@ -61,7 +64,8 @@ const MAY_IMPORT: Record<string, string[]> = {
 /** Parts that may take only types from a part they may import. */
 const TYPES_ONLY: Record<string, string[]> = {
   "tier/": ["engine/"],
-  "http/": ["tier/"],
+  "http/": ["tier/", "live/"],
+  "live/": ["engine/", "storage/"],
   "index/": ["storage/"],
   "metrics/": ["engine/", "tier/"],
 };

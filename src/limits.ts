@@ -23,6 +23,29 @@ export const BACKOFF_JITTER = 0.2;
 export const TIER_TICK_MS = 50;
 /** WAL bytes one seal pass turns into segments at most, over all streams. */
 export const SEAL_PASS_BYTES_MAX = 64 * MIB;
+/**
+ * A stream whose own bytes are under `--segment-bytes` / this (64 KiB of the
+ * default 16 MiB) is tiny: while open, its unsealed bytes are sealed only
+ * once it has been idle for `--segment-idle-ms`, not by `--segment-age-ms`
+ * alone.
+ */
+export const SEAL_SMALL_DIVISOR = 256;
+/** Small ranges held for idleness that one seal pass takes under backlog pressure. */
+export const SEAL_PRESSED_STREAMS = 10_000;
+/** A stream whose seal waits for uploads is looked at again after this. */
+export const SEAL_BLOCKED_RECHECK_MS = 1000;
+/** A tiering pass yields to requests after looking at this many streams. */
+export const TIER_PASS_YIELD_STREAMS = 512;
+/** A failed routing-key index step is retried after this. */
+export const INDEX_STEP_RETRY_MS = 1000;
+/**
+ * Segments one upload pass puts per stream at most before it publishes the
+ * manifest (and truncates the WAL): a stream whose tiny segments are sealed
+ * faster than they upload still publishes, and other streams get a turn.
+ */
+export const UPLOAD_PASS_SEGMENTS_MAX = 32;
+/** Segment bytes one upload pass puts per stream at most (one segment at least). */
+export const UPLOAD_PASS_BYTES_MAX = 64 * MIB;
 /** WAL bytes read per query while sealing. */
 export const SEAL_READ_SLICE_BYTES = 256 * KIB;
 /** Record bytes encoded between two yields to the event loop while sealing. */
@@ -131,6 +154,29 @@ export const PG_MESSAGE_BYTES_MAX = 8 * 1024 * 1024;
  * text or plan grows with the batch.
  */
 export const PG_ROWS_PER_STATEMENT_MAX = 1000;
+/** A node's heartbeat in the `nodes` table, this often. */
+export const PG_HEARTBEAT_MS = 5000;
+/** First and longest retry delay of a lost LISTEN connection, in ms. */
+export const PG_LISTEN_RETRY_MIN_MS = 100;
+/** Longest retry delay of a lost LISTEN connection, in ms. */
+export const PG_LISTEN_RETRY_MAX_MS = 2000;
+/**
+ * Tries of one write whose commit found its streams changed by another
+ * node (each after reloading them); then 503.
+ */
+export const STALE_RETRIES_MAX = 30;
+/**
+ * Jitter before planning a stale write again, in ms (doubling per attempt,
+ * up to 32 times), so nodes racing for one stream stop colliding.
+ */
+export const STALE_BACKOFF_MS = 5;
+/**
+ * With several nodes, a stream is deleted for its TTL only once its stored
+ * access time is this much older than the TTL: other nodes write their
+ * readers' access times once a sweep (1 s). Until then it answers 404 as
+ * expired but its row stays.
+ */
+export const SHARED_EXPIRY_GRACE_MS = 2500;
 
 // ---- the HTTP edge (src/http/) -------------------------------------------------
 
@@ -241,3 +287,17 @@ export const PROFILE_REDACT_KEYS_MAX = 64;
 export const PROFILE_FIELD_PATHS_MAX = 64;
 /** Nesting depth of an appended element a profile walks (redaction). */
 export const PROFILE_JSON_DEPTH_MAX = 64;
+
+// ---- live query invalidation (src/live/) --------------------------------------
+
+/** Largest `touch/wait` or `touch/templates/activate` body. */
+export const TOUCH_BODY_BYTES_MAX = 256 * 1024;
+/** Records the touch processor hands to one processor step (touch-live.md §4). */
+export const TOUCH_BATCH_RECORDS_MAX = 500;
+/** Bytes the touch processor reads from a stream per read (touch-live.md §4). */
+export const TOUCH_BATCH_BYTES_MAX = 4 * MIB;
+/** How often `touch/meta?settle=flush` looks again, ms (touch-live.md §6.1). */
+export const TOUCH_SETTLE_POLL_MS = 25;
+/** Default and largest `timeoutMs` of `touch/meta?settle=flush`. */
+export const TOUCH_SETTLE_TIMEOUT_DEFAULT_MS = 30_000;
+export const TOUCH_SETTLE_TIMEOUT_MAX_MS = 120_000;

@@ -23,6 +23,8 @@ import { observeRequests, routeMeters } from "./http/observe.ts";
 import { sseConnections } from "./http/sse.ts";
 import { createMetrics } from "./metrics/families.ts";
 import type { HttpMeters } from "./metrics/http_meters.ts";
+import { MetricsStreamFeed } from "./metrics/metrics_stream.ts";
+import { profileFor } from "./profiles/registry.ts";
 import { type DetailsParts, serverDetails } from "./metrics/server_details.ts";
 import { MeteredObjectStore } from "./objectstore/metered.ts";
 import { listen, probeAddress } from "./listen.ts";
@@ -32,13 +34,15 @@ import { SubscriptionManager } from "./subscriptions/manager.ts";
 import { lockDataDir } from "./storage/data_dir_lock.ts";
 import { openSqliteStore } from "./storage/sqlite_store.ts";
 import { openThreadedSqliteStore } from "./storage/threaded_sqlite_store.ts";
-import type { WalStore } from "./storage/wal_store.ts";
+import type { WalSnapshot, WalStore } from "./storage/wal_store.ts";
 import { createNodeZstdCodec } from "./_wasm/codec.ts";
 import { bootstrapFromObjects } from "./tier/bootstrap.ts";
 import type { RunCatalog } from "./index/catalog.ts";
 import { openSqliteRunCatalog } from "./index/sqlite_catalog.ts";
 import { streamDetails, streamIndexStatus } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
+import { TouchService } from "./live/touch_service.ts";
+import { SqliteLiveTemplateStore } from "./storage/live_template_store.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
 import { openObjectStore } from "./objectstore/open.ts";
 
@@ -124,7 +128,7 @@ async function open(
     ? undefined
     : new MeteredObjectStore(objects.store);
   // The routing-key index catalog, in the data dir's local SQLite file.
-  const indexCatalog = metered === undefined
+  const indexCatalog = metered === undefined || !config.segment.routingIndex
     ? undefined
     : openSqliteRunCatalog(paths.subscriptions, config.storage.durability);
   if (indexCatalog !== undefined) stack.defer(() => indexCatalog.close());
@@ -133,13 +137,18 @@ async function open(
   }
   const engine = await openEngine(config, store, options, log);
   stack.defer(() => engine.close());
+  const snapshot = engine.takeStartupSnapshot();
   const tier = metered === undefined
     ? undefined
-    : await openTier(config, paths, store, metered, engine, log, indexCatalog);
+    : await openTier(config, paths, store, metered, engine, log, {
+      indexCatalog,
+      snapshot,
+    });
   if (tier !== undefined) stack.defer(() => tier.close());
   const subscriptions = config.subscriptions.enabled
     ? await openSubscriptions(config, paths.subscriptions, engine, log, stack)
     : undefined;
+  const touch = await openTouch(config, paths, engine, log, stack);
   const bodyBudget = new BodyBudget(
     Math.max(config.limits.bodyInflightBytesMax, config.limits.bodyBytesMax),
   );
@@ -167,6 +176,7 @@ async function open(
       ? undefined
       : { manager: subscriptions, config: config.subscriptions },
     bodyBudget,
+    touch,
     ops: operatorView({
       http: meters,
       engine,
@@ -178,6 +188,7 @@ async function open(
       config,
       streams: () => liveStreams(engine),
       authFailures: () => gate.counts,
+      touch: () => touch.figures(),
     }),
   });
   const http = listen(
@@ -192,12 +203,17 @@ async function open(
   // Shutdown waits for in-flight responses; nothing below closes before.
   stack.defer(() => http.server.shutdown());
   subscriptions?.setBaseUrl(config.subscriptions.publicUrl || http.url);
+  const metricsFeed = config.http.metricsStream === ""
+    ? undefined
+    : await startMetricsStream(config, engine, meters, http.url, log);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       // Quiesce first (each close is idempotent; the stack repeats it):
+      metricsFeed?.stop(); // no more records once the engine drains
       await subscriptions?.close(); // stop timers and webhook requests
       await tier?.close(); // stop sealing and uploads between steps
+      touch.close(); // end touch waits, write template last-seen times
       await engine.close(); // drain accepted appends, wake live readers
       await stack.disposeAsync(); // HTTP server, then storage, then the lock
     })();
@@ -209,6 +225,79 @@ async function open(
     close,
     finished: http.server.finished.then(() => closing),
   };
+}
+
+/**
+ * `--metrics-stream`: makes sure the stream exists as a JSON stream with the
+ * metrics profile, then appends a window of interval records from the
+ * route meters and the WAL writer every `--metrics-stream-interval-ms`. A
+ * stream that cannot take the profile (another content type, or records
+ * under another profile) is logged and left alone.
+ */
+async function startMetricsStream(
+  config: Config,
+  engine: Engine,
+  meters: HttpMeters,
+  url: string,
+  log: Logger,
+): Promise<{ stop(): void } | undefined> {
+  const name = config.http.metricsStream;
+  const created = await engine.create(name, {
+    contentType: "application/json",
+    ttlSeconds: undefined,
+    expiresAtMs: undefined,
+    closed: false,
+    body: new Uint8Array(0),
+    fork: undefined,
+    routingKey: undefined,
+    timestampMs: undefined,
+  });
+  const options = profileFor("metrics")!.validate({ kind: "metrics" });
+  const current = engine.profile(name);
+  const installed = !created.ok || !options.ok || !current.ok
+    ? undefined
+    : current.value.options.kind === options.value.kind
+    ? current
+    : await engine.installProfile(name, options.value);
+  if (installed === undefined || !installed.ok) {
+    const why = !created.ok
+      ? created.error.message
+      : installed?.ok === false
+      ? installed.error.message
+      : "the stream is not usable";
+    log.error(`--metrics-stream "${name}" is off: ${why}`);
+    return undefined;
+  }
+  const feed = new MetricsStreamFeed(
+    {
+      http: meters,
+      commitSeconds: () => engine.writerStats().commitSeconds,
+    },
+    url,
+    Date.now(),
+  );
+  const timer = setInterval(() => {
+    const records = feed.next(Date.now());
+    if (records.length === 0) return;
+    engine.append(name, {
+      contentType: "application/json",
+      body: new Uint8Array(0),
+      close: false,
+      streamSeq: undefined,
+      producer: undefined,
+      routingKey: undefined,
+      timestampMs: undefined,
+      records,
+    }).then(
+      (result) => {
+        if (!result.ok) {
+          log.warn(`--metrics-stream "${name}": ${result.error.message}`);
+        }
+      },
+      (error) => log.warn(`--metrics-stream "${name}": ${error.message}`),
+    );
+  }, config.http.metricsStreamIntervalMs);
+  return { stop: () => clearInterval(timer) };
 }
 
 /**
@@ -328,6 +417,7 @@ async function openWal(
       statementTimeoutMs: storage.postgresStatementTimeoutMs,
       connectTimeoutMs: storage.postgresConnectTimeoutMs,
       durability: storage.durability,
+      multiNode: storage.postgresMultiNode,
       log,
     });
     const health = () => {
@@ -358,6 +448,7 @@ function openEngine(
     compaction: compactionOptions(config.storage.compactChunkBytes),
     limits: config.limits,
     log,
+    wakePollMs: config.storage.postgresWakePollMs,
     onFatal: (error) => {
       log.error("write-ahead log failed", error.cause ?? error);
       options.onFatal?.(error);
@@ -372,10 +463,12 @@ async function openTier(
   objects: ObjectStore,
   engine: Engine,
   log: Logger,
-  indexCatalog?: RunCatalog,
+  startup: { indexCatalog?: RunCatalog; snapshot?: WalSnapshot },
 ): Promise<Tier> {
+  const { indexCatalog, snapshot } = startup;
   const tier = await Tier.open({
     store,
+    snapshot,
     objects,
     codec: createNodeZstdCodec(),
     segmentDir: paths.segments,
@@ -384,7 +477,11 @@ async function openTier(
     streams: () => engine.streamInfos(),
     streamInfo: (id) => engine.streamInfo(id),
     log,
-    routingIndex: indexCatalog && { catalog: indexCatalog },
+    routingIndex: indexCatalog && {
+      catalog: indexCatalog,
+      cacheBytes: config.segment.indexCacheBytes,
+      concurrency: config.segment.indexConcurrency,
+    },
   });
   wireTier(engine, tier);
   return tier;
@@ -398,9 +495,17 @@ function wireTier(engine: Engine, tier: Tier): void {
   engine.wrapChunkReader((wal) => tier.reader(wal, engine.readBytes));
   engine.wrapKeyedReader((wal) => tier.keyedReader(wal, engine.readBytes));
   engine.wrapTimeSeeker((wal) => tier.timeSeeker(wal));
+  engine.setKeyLexicon(tier.keyLexicon());
   const committed = (stream: { id: number; tailPos: number }) =>
     tier.committed(stream.id, stream.tailPos);
-  engine.addListener({ created: committed, appended: committed });
+  engine.addListener({
+    created: committed,
+    appended: committed,
+    schemaChanged: (stream) => tier.changed(stream.id),
+    deleted: (_name, ids) => {
+      for (const id of ids) tier.changed(id);
+    },
+  });
   engine.setAdmissionGate(tier);
   engine.setSearchPruner(tier.companions.pruner);
 }
@@ -453,6 +558,33 @@ function tierHealth(tier: Tier): () => Record<string, unknown> {
       },
     };
   };
+}
+
+/**
+ * The touch runtimes (live query invalidation), with their templates in the
+ * data dir's local SQLite file; fed by committed appends.
+ */
+async function openTouch(
+  config: Config,
+  paths: DataPaths,
+  engine: Engine,
+  log: Logger,
+  stack: AsyncDisposableStack,
+): Promise<TouchService> {
+  const store = new SqliteLiveTemplateStore(
+    paths.subscriptions,
+    config.storage.durability,
+  );
+  stack.defer(() => store.close());
+  const touch = await TouchService.open({
+    engine,
+    store,
+    log,
+    memoryBytesMax: config.limits.touchMemoryBytes,
+  });
+  stack.defer(() => touch.close());
+  engine.addListener(touch.listener());
+  return touch;
 }
 
 /** Opens the subscription tables at `path` and starts the manager. */

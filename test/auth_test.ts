@@ -76,6 +76,13 @@ export const EXPECTED: Record<string, number[]> = {
   schema_get: /*           */ [401, 401, 200, 403, 403, 200, 403],
   schema_head: /*          */ [401, 401, 200, 403, 403, 200, 403],
   schema_update: /*        */ [401, 401, 403, 403, 403, 200, 403],
+  profile_get: /*          */ [401, 401, 200, 403, 403, 200, 403],
+  profile_head: /*         */ [401, 401, 200, 403, 403, 200, 403],
+  profile_update: /*       */ [401, 401, 403, 403, 403, 200, 403],
+  // The cell's stream has no otel-traces profile: 400 once admitted.
+  otlp_traces_stream: /*   */ [401, 401, 403, 400, 403, 400, 403],
+  // Any key passes the gate; without --otlp-traces-stream the path is 404.
+  otlp_traces: /*          */ [401, 401, 404, 404, 404, 404, 404],
   search_get: /*           */ [401, 401, 200, 403, 403, 200, 403],
   search_post: /*          */ [401, 401, 200, 403, 403, 200, 403],
   aggregate_post: /*       */ [401, 401, 200, 403, 403, 200, 403],
@@ -88,6 +95,10 @@ export const EXPECTED: Record<string, number[]> = {
   metrics_head: /*         */ [401, 401, 403, 403, 403, 200, 403],
   server_details_get: /*   */ [401, 401, 403, 403, 403, 200, 403],
   server_details_head: /*  */ [401, 401, 403, 403, 403, 200, 403],
+  // The cell's stream has no state-protocol profile: 404 once admitted.
+  touch_meta: /*           */ [401, 401, 404, 403, 403, 404, 403],
+  touch_wait: /*           */ [401, 401, 404, 403, 403, 404, 403],
+  touch_templates_activate: [401, 401, 404, 403, 403, 404, 403],
   jwks_get: /*             */ [200, 200, 200, 200, 200, 200, 200],
   jwks_head: /*            */ [200, 200, 200, 200, 200, 200, 200],
   subscription_get: /*     */ [401, 401, 403, 403, 403, 200, 403],
@@ -155,6 +166,31 @@ function requestFor(
         body: JSON.stringify({ routingKey: { jsonPointer: "/n" } }),
         headers: JSON_TYPE,
       };
+    case "profile_get":
+      return { method: "GET", path: `${s}/_profile` };
+    case "profile_head":
+      return { method: "HEAD", path: `${s}/_profile` };
+    case "profile_update":
+      return {
+        method: "POST",
+        path: `${s}/_profile`,
+        body: JSON.stringify({ profile: { kind: "generic" } }),
+        headers: JSON_TYPE,
+      };
+    case "otlp_traces_stream":
+      return {
+        method: "POST",
+        path: `${s}/_otlp/v1/traces`,
+        body: JSON.stringify({ resourceSpans: [] }),
+        headers: JSON_TYPE,
+      };
+    case "otlp_traces":
+      return {
+        method: "POST",
+        path: "/v1/traces",
+        body: JSON.stringify({ resourceSpans: [] }),
+        headers: JSON_TYPE,
+      };
     case "search_get":
       return { method: "GET", path: `${s}/_search?q=n:1` };
     case "search_post":
@@ -192,6 +228,22 @@ function requestFor(
       return { method: "GET", path: "/v1/server/_details" };
     case "server_details_head":
       return { method: "HEAD", path: "/v1/server/_details" };
+    case "touch_meta":
+      return { method: "GET", path: `${s}/touch/meta` };
+    case "touch_wait":
+      return {
+        method: "POST",
+        path: `${s}/touch/wait`,
+        body: JSON.stringify({ cursor: "now", keys: ["k"], timeoutMs: 0 }),
+        headers: JSON_TYPE,
+      };
+    case "touch_templates_activate":
+      return {
+        method: "POST",
+        path: `${s}/touch/templates/activate`,
+        body: JSON.stringify({ templates: [] }),
+        headers: JSON_TYPE,
+      };
     case "jwks_get":
       return { method: "GET", path: "/v1/stream/__ds/jwks.json" };
     case "jwks_head":

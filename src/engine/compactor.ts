@@ -66,10 +66,13 @@ export class Compactor {
     return this.#options.chunkBytesTarget > 0;
   }
 
-  /** Starts ticking; after a restart every stream may hold small chunks. */
+  /**
+   * Starts ticking; after a restart a stream with enough bytes past its
+   * fork position may hold small chunks (the rule `offer` applies).
+   */
   start(states: Iterable<StreamState>): void {
     if (!this.#enabled) return;
-    for (const state of states) this.#candidates.add(state);
+    for (const state of states) this.offer(state);
     this.#timer = setInterval(() => {
       this.#running ??= this.#tick().finally(() => {
         this.#running = undefined;

@@ -17,9 +17,17 @@
  * between"). Readers see committed (visible) state only. When a commit
  * fails for a passing reason (a full disk, a lost database connection), the
  * assigned state is reset to what the WAL holds and writes resume once the
- * WAL takes them again (`#rollBack`). About 780 lines, most
- * of them JSDoc: each method is the few steps of orchestration that must
- * stay together for that invariant to be visible in one place.
+ * WAL takes them again (`#rollBack`).
+ *
+ * With a store other nodes share (`WalStore.shared`), the assigned state
+ * may be behind the store: the store's commit refuses a batch planned from
+ * a stream another node changed (stale), and the engine reloads (`#resync`)
+ * and plans those requests again (`#fresh`); other nodes' announcements
+ * move committed tails and wake readers (`#announced`), a poll is the
+ * safety net, and reads first bring the stream's tail up to date
+ * (`#refresh`). About 1330 lines, most of them JSDoc: each method is the
+ * few steps of orchestration that must stay together for that invariant to
+ * be visible in one place.
  */
 
 import type { LimitsConfig } from "../config.ts";
@@ -32,11 +40,18 @@ import {
   KEYED_READ_SLICE_BYTES,
   ROLLBACK_RETRY_MAX_MS,
   ROLLBACK_RETRY_MIN_MS,
+  SHARED_EXPIRY_GRACE_MS,
+  STALE_BACKOFF_MS,
+  STALE_RETRIES_MAX,
 } from "../limits.ts";
 import type { ActiveRegistry, Registry } from "../schema/registry.ts";
 import {
+  type AnnouncedTail,
   type Chunk,
   isRetryable,
+  isStale,
+  type SharedWal,
+  staleError,
   type WalSnapshot,
   type WalStore,
 } from "../storage/wal_store.ts";
@@ -81,6 +96,12 @@ import {
   restoredRegistries,
 } from "./schemas.ts";
 import type { StreamState } from "./stream_state.ts";
+import {
+  GENERIC_PROFILE,
+  planProfileChange,
+  restoredProfiles,
+} from "./stream_profiles.ts";
+import type { ProfileOptions } from "../profiles/profile.ts";
 import { Sweeper } from "./sweeper.ts";
 import type {
   AdmissionGate,
@@ -90,6 +111,7 @@ import type {
   CreateRequest,
   KeyedReadOutcome,
   KeyExtractor,
+  KeyLexiconSource,
   ReadOutcome,
   StreamInfo,
   StreamListener,
@@ -117,6 +139,12 @@ export interface EngineOptions {
   onFatal: (error: StreamError) => void;
   /** Clock, for tests. */
   now?: () => number;
+  /**
+   * With a store shared by several nodes: how often, in ms, the node asks
+   * the store for the tails of streams with waiting readers, in case an
+   * announcement was lost. Default 2000.
+   */
+  wakePollMs?: number;
 }
 
 /** Streams on a `WalStore`. Create with `Engine.open`. */
@@ -134,6 +162,13 @@ export class Engine {
   #gate: AdmissionGate | undefined;
   #keyExtractor: KeyExtractor | undefined;
   #closed = false;
+  /** The store's multi-node surface, when other nodes share it. */
+  readonly #shared: SharedWal | undefined;
+  /** A reload from the shared store in progress: writes wait for it. */
+  #syncing: Promise<void> | undefined;
+  #pollTimer: ReturnType<typeof setInterval> | undefined;
+  #polling = false;
+  #staleRetries = 0;
 
   private constructor(
     store: WalStore,
@@ -141,6 +176,7 @@ export class Engine {
     options: EngineOptions,
   ) {
     this.#store = store;
+    this.#shared = store.shared;
     this.#limits = options.limits;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
@@ -159,6 +195,7 @@ export class Engine {
       {
         onFatal: options.onFatal,
         onRolledBack: (cause) => void this.#rollBack(cause),
+        onStale: () => void this.#resync(),
       },
       this.#now,
     );
@@ -166,6 +203,7 @@ export class Engine {
       now: this.#now,
       expire: (state) => this.#expire(state),
       write: (ops) => {
+        if (this.#syncing !== undefined) return;
         if (this.#writer.admit(0) !== undefined) return;
         this.#writer.enqueue(ops, 0).catch(
           () => {/* fatal path already logged */},
@@ -180,12 +218,220 @@ export class Engine {
     const engine = new Engine(store, snapshot.nextStreamId, options);
     engine.#registry.restore(snapshot.streams, snapshot.producers);
     engine.#restoreSchemas(snapshot.schemaRegistries, true);
+    engine.#restoreProfiles(snapshot.profiles, true);
     engine.#log.info(
       `recovered ${engine.#registry.size} streams from the WAL`,
     );
     engine.#sweeper.start();
     engine.#compactor.start(engine.#registry.all());
+    engine.#startupSnapshot = snapshot;
+    engine.#watchShared(options.wakePollMs ?? 2000);
     return engine;
+  }
+
+  // ---- several nodes on one store ------------------------------------------
+
+  /** Follows other nodes' commits when the store is shared. */
+  #watchShared(pollMs: number): void {
+    const shared = this.#shared;
+    if (shared === undefined) return;
+    shared.watch({
+      tails: (tails) => this.#announced(tails),
+      changed: () => void this.#resync(),
+    });
+    this.#pollTimer = setInterval(() => void this.#poll(), pollMs);
+    Deno.unrefTimer(this.#pollTimer);
+  }
+
+  /** Another node committed these tails: readers here may go on. */
+  #announced(tails: AnnouncedTail[]): void {
+    for (const { streamId, tailPos, accessedAtMs } of tails) {
+      const state = this.#registry.byId(streamId);
+      if (state === undefined || !state.visible || state.deleted) {
+        continue; // created elsewhere: the meta announcement reloads
+      }
+      if (accessedAtMs !== undefined && accessedAtMs > state.accessedAtMs) {
+        // Read through another node: its sliding TTL moved there.
+        state.accessedAtMs = accessedAtMs;
+        state.persistedAccessMs = Math.max(
+          state.persistedAccessMs,
+          accessedAtMs,
+        );
+      }
+      if (tailPos <= state.visibleTailPos) continue;
+      state.visibleTailPos = tailPos;
+      state.wakeAll();
+      this.#listeners.emit("appended", () => viewOf(state));
+    }
+  }
+
+  /**
+   * The safety net for lost announcements: the committed tails of streams
+   * with waiting readers, and a reload when streams were created, deleted
+   * or closed elsewhere.
+   */
+  async #poll(): Promise<void> {
+    const shared = this.#shared;
+    if (shared === undefined || this.#polling || this.#closed) return;
+    this.#polling = true;
+    try {
+      const ids: number[] = [];
+      for (const state of this.#registry.all()) {
+        if (state.hasWaiters) ids.push(state.id);
+      }
+      const found = await shared.poll(ids);
+      this.#announced(found.tails);
+      if (found.changed) await this.#resync();
+    } catch (error) {
+      this.#log.debug(`polling the shared WAL failed: ${error}`);
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  /**
+   * Reloads every stream from the shared store once the writer is idle
+   * (writes wait meanwhile), waking readers of streams that changed.
+   * Concurrent calls share one reload.
+   */
+  #resync(): Promise<void> {
+    if (this.#syncing !== undefined) return this.#syncing;
+    const run = async () => {
+      await this.#writer.drain();
+      const snapshot = await this.#loadRetrying();
+      if (snapshot === undefined) return;
+      try {
+        this.#applySnapshot(snapshot);
+      } catch (error) {
+        this.#writer.halt(error); // fatal: memory and WAL may disagree
+        return;
+      }
+      this.#writer.resume();
+    };
+    this.#syncing = run().finally(() => this.#syncing = undefined);
+    return this.#syncing;
+  }
+
+  /** The store's snapshot, retried while the store is away. */
+  async #loadRetrying(): Promise<WalSnapshot | undefined> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        const snapshot = await this.#store.load();
+        return this.#closed ? undefined : snapshot;
+      } catch (error) {
+        if (this.#closed) return undefined;
+        if (!isRetryable(error)) {
+          this.#writer.halt(error);
+          return undefined;
+        }
+        await sleep(
+          backoff(
+            attempt,
+            ROLLBACK_RETRY_MIN_MS,
+            ROLLBACK_RETRY_MAX_MS,
+            Math.random,
+          ),
+        );
+      }
+    }
+  }
+
+  #applySnapshot(snapshot: WalSnapshot): void {
+    const { changed, gone } = this.#registry.syncTo(snapshot);
+    this.#restoreSchemas(snapshot.schemaRegistries, true);
+    this.#restoreProfiles(snapshot.profiles, true);
+    for (const state of changed) state.wakeAll();
+    for (const { name, id } of gone) this.#listeners.emitDeleted(name, [id]);
+  }
+
+  /**
+   * Runs a write; with a shared store, plans it again after a reload when
+   * its commit found its streams changed by another node, or when it
+   * failed a check that state changed elsewhere might explain (bounded).
+   */
+  async #fresh<T>(
+    name: string,
+    work: () => Promise<Result<T>>,
+  ): Promise<Result<T>> {
+    if (this.#shared === undefined) return await work();
+    for (let attempt = 1;; attempt++) {
+      if (this.#syncing !== undefined) await this.#syncing;
+      try {
+        const result = await work();
+        if (result.ok || attempt >= STALE_RETRIES_MAX) return result;
+        if (attempt === 1) {
+          // Refused from what this node knew (not found, expired, closed,
+          // a producer's seq): look again with the stream's row at hand.
+          await this.#refresh(name);
+          continue;
+        }
+        // A reload in progress has read the store but maybe not applied it.
+        if (
+          this.#syncing === undefined && await this.#isCurrent(name) &&
+          this.#syncing === undefined
+        ) return result;
+      } catch (error) {
+        if (!isStale(error) || attempt >= STALE_RETRIES_MAX) throw error;
+        this.#staleRetries++;
+        // Nodes racing for one stream: they step back, further each time.
+        await sleep(
+          Math.random() * STALE_BACKOFF_MS * 2 ** Math.min(attempt - 1, 5),
+        );
+      }
+      await this.#resync();
+    }
+  }
+
+  /** Whether this node's view of `name` (and of the stream set) is current. */
+  async #isCurrent(name: string): Promise<boolean> {
+    const state = this.#registry.named(name);
+    return await this.#shared!.current(state === undefined ? [] : [state.id]);
+  }
+
+  /**
+   * With a shared store, writes a read's access time of a stream with a
+   * sliding TTL before answering, so the other nodes (which judge its
+   * expiry from the store) see the renewal as soon as the client does.
+   */
+  async #persistAccess(state: StreamState): Promise<void> {
+    if (
+      this.#shared === undefined || state.ttlSeconds === null ||
+      state.accessedAtMs <= state.persistedAccessMs ||
+      this.#writer.admit(0) !== undefined
+    ) return;
+    state.persistedAccessMs = state.accessedAtMs;
+    await this.#writer.enqueue([{
+      op: "touch",
+      streamId: state.id,
+      accessedAtMs: state.accessedAtMs,
+    }], 0).catch(() => {/* the sweeper writes it later */});
+  }
+
+  /**
+   * With a shared store, brings the committed tail of `name` up to date
+   * before a read (so a read on this node sees what another node
+   * acknowledged), reloading when the stream set changed elsewhere.
+   */
+  async #refresh(name: string): Promise<void> {
+    const shared = this.#shared;
+    if (shared === undefined) return;
+    if (this.#syncing !== undefined) await this.#syncing;
+    const state = this.#registry.named(name);
+    const found = await shared.poll(state === undefined ? [] : [state.id]);
+    this.#announced(found.tails);
+    if (found.changed || this.#syncing !== undefined) await this.#resync();
+  }
+
+  #startupSnapshot: WalSnapshot | undefined;
+
+  /**
+   * The WAL snapshot the engine started from, once (then forgotten), so
+   * tiering need not load every stream a second time at start-up.
+   */
+  takeStartupSnapshot(): WalSnapshot | undefined {
+    const snapshot = this.#startupSnapshot;
+    this.#startupSnapshot = undefined;
+    return snapshot;
   }
 
   // ---- hooks (call before serving requests) --------------------------------
@@ -229,6 +475,14 @@ export class Engine {
   }
 
   /**
+   * Lets key listings (`routingKeys`) take the keys of indexed ranges from
+   * `source` instead of reading their records.
+   */
+  setKeyLexicon(source: KeyLexiconSource): void {
+    this.#keyLexicon = source;
+  }
+
+  /**
    * Adds a check to creates with a body and appends with data (closes,
    * deletes and empty creates pass).
    */
@@ -261,6 +515,15 @@ export class Engine {
   }
 
   /**
+   * `head`, after bringing the stream up to date with other nodes' commits
+   * when the store is shared.
+   */
+  async headFresh(name: string): Promise<Result<StreamView>> {
+    if (this.#shared !== undefined) await this.#refresh(name);
+    return this.head(name);
+  }
+
+  /**
    * Whether an append or create of `bytes` would be admitted to the write
    * queue now (checked from `Content-Length` before a body is read): an
    * `overloaded` error while the queue is full, `payload_too_large` when it
@@ -268,6 +531,14 @@ export class Engine {
    */
   admitAppendBytes(bytes: number): StreamError | undefined {
     return this.#writer.admit(bytes);
+  }
+
+  /**
+   * Writes planned again because another node had changed their streams
+   * (multi-node only).
+   */
+  get staleRetries(): number {
+    return this.#staleRetries;
   }
 
   /** Group-commit counters. */
@@ -283,6 +554,14 @@ export class Engine {
   /** Number of readers waiting. */
   get waiting(): number {
     return this.#waiters.count;
+  }
+
+  /**
+   * Takes one slot of the `--waiters-max` budget for a wait run outside the
+   * engine (touch waits); call the returned function when the wait ends.
+   */
+  reserveWaiter(): Result<() => void> {
+    return this.#waiters.reserve();
   }
 
   /** Committed state of every stream, for tiering (see `StreamRegistry.infos`). */
@@ -334,7 +613,23 @@ export class Engine {
   // ---- create --------------------------------------------------------------
 
   /** Creates a stream, or confirms one with the same config (§5.1). */
-  async create(
+  create(
+    name: string,
+    request: CreateRequest,
+  ): Promise<Result<CreateOutcome>> {
+    const source = request.fork?.source;
+    return this.#fresh(name, async () => {
+      if (this.#shared !== undefined) {
+        // An expired name is taken again only by its stored access time; a
+        // fork is checked against its source's committed tail.
+        await this.#refresh(name);
+        if (source !== undefined) await this.#refresh(source);
+      }
+      return await this.#createOnce(name, request);
+    });
+  }
+
+  async #createOnce(
     name: string,
     request: CreateRequest,
   ): Promise<Result<CreateOutcome>> {
@@ -374,6 +669,7 @@ export class Engine {
     // Assigned: nothing awaited since the checks above.
     await this.#writer.enqueue(ops, bytes, () => {
       state.visibleSchema = state.schema;
+      state.visibleProfile = state.profile;
       state.visible = true;
       state.visibleTailPos = state.tailPos;
       state.visibleClosed = state.closed;
@@ -386,7 +682,8 @@ export class Engine {
     const state = this.#registry.named(name);
     if (state === undefined) return undefined;
     if (!state.softDeleted && state.isExpired(this.#now())) {
-      this.#expire(state);
+      // (With a shared store, `create` refreshed the stream just before.)
+      this.#expireNow(state);
       return this.#registry.softDeleted(name);
     }
     return state;
@@ -413,6 +710,11 @@ export class Engine {
       );
     }
     await this.#writer.barrier();
+    if (
+      this.#shared !== undefined && !await this.#shared.current([state.id])
+    ) {
+      throw staleError("Create", `stream "${state.name}" changed elsewhere`);
+    }
     return ok({ created: false, stream: viewOf(state) });
   }
 
@@ -424,6 +726,7 @@ export class Engine {
     if (
       fork === undefined || fork.subOffset === undefined || fork.subOffset === 0
     ) return ok(request);
+    if (this.#shared !== undefined) await this.#refresh(fork.source);
     const parent = this.#registry.live(fork.source);
     if (parent === undefined || !parent.visible) return ok(request); // checkFork reports it
     const base = fork.position ?? parent.visibleTailPos;
@@ -452,7 +755,14 @@ export class Engine {
   // ---- append and close ----------------------------------------------------
 
   /** Appends and/or closes (§5.2, §5.3), with producer and Stream-Seq checks. */
-  async append(
+  append(
+    name: string,
+    request: AppendRequest,
+  ): Promise<Result<AppendOutcome>> {
+    return this.#fresh(name, () => this.#appendOnce(name, request));
+  }
+
+  async #appendOnce(
     name: string,
     request: AppendRequest,
   ): Promise<Result<AppendOutcome>> {
@@ -460,11 +770,18 @@ export class Engine {
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
     const state = found.value;
-    const checked = checkAppend(state, request);
+    const checked = checkAppend(state, request, this.#now());
     if (!checked.ok) return checked;
     if (checked.value.kind === "echo") {
       const { answer } = checked.value;
       await this.#writer.barrier();
+      if (
+        this.#shared !== undefined && !await this.#shared.current([state.id])
+      ) {
+        // A duplicate answers with the producer's highest seq: take it
+        // from the store, not from a copy another node has moved past.
+        throw staleError("Append", `stream "${name}" changed elsewhere`);
+      }
       return ok(answer());
     }
     const write = checked.value.write;
@@ -524,7 +841,14 @@ export class Engine {
    * are older records, and appends after it validate against the new schema.
    * Resolves once the change has committed.
    */
-  async updateSchema(name: string, body: unknown): Promise<Result<Registry>> {
+  updateSchema(name: string, body: unknown): Promise<Result<Registry>> {
+    return this.#fresh(name, () => this.#updateSchemaOnce(name, body));
+  }
+
+  async #updateSchemaOnce(
+    name: string,
+    body: unknown,
+  ): Promise<Result<Registry>> {
     this.#assertOpen();
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
@@ -563,10 +887,91 @@ export class Engine {
     }
   }
 
+  // ---- profiles ------------------------------------------------------------
+
+  /** The committed profile of stream `name` (`generic` without one). */
+  profile(
+    name: string,
+  ): Result<{ stream: StreamView; options: ProfileOptions }> {
+    const found = this.#lookup(name, false);
+    if (!found.ok) return found;
+    const state = found.value;
+    return ok({ stream: viewOf(state), options: state.visibleProfile.options });
+  }
+
+  /**
+   * Applies a `POST .../_profile` with validated `options`. Planned against
+   * the assigned state and assigned with no `await` between (like a schema
+   * change): a profile whose canonical registry needs an empty stream sees
+   * appends still waiting for their commit, and appends assigned after it
+   * are normalized by it. The profile and the registry it installs commit in
+   * one batch. Resolves once that commit is done, with the stored options
+   * and the registry's revision when a registry was installed.
+   */
+  async installProfile(
+    name: string,
+    options: ProfileOptions,
+  ): Promise<
+    Result<
+      {
+        options: ProfileOptions;
+        registry: Registry | null;
+        previous: ProfileOptions;
+      }
+    >
+  > {
+    this.#assertOpen();
+    const found = this.#lookup(name, false);
+    if (!found.ok) return found;
+    const state = found.value;
+    const planned = planProfileChange(state, options);
+    if (!planned.ok) return planned;
+    const refused = this.#writer.admit(0);
+    if (refused !== undefined) return { ok: false, error: refused };
+    const { active, schema, ops } = planned.value;
+    const previous = state.profile.options;
+    state.profile = active;
+    if (schema !== undefined) state.schema = schema;
+    // Assigned: nothing awaited since the checks above.
+    await this.#writer.enqueue(ops, 0, () => {
+      if (state.deleted) return;
+      const before = state.visibleProfile.options;
+      state.visibleProfile = active;
+      if (schema !== undefined) {
+        state.visibleSchema = schema;
+        this.#listeners.emit("schemaChanged", () => viewOf(state));
+      }
+      this.#listeners.emitProfileChanged(viewOf(state), before);
+    });
+    return ok({
+      options: active.options,
+      registry: schema?.registry ?? null,
+      previous,
+    });
+  }
+
+  /**
+   * Puts stored profiles on their streams: at startup (committed, so
+   * visible too) and after a full disk (assigned only).
+   */
+  #restoreProfiles(rows: WalSnapshot["profiles"], visible: boolean): void {
+    const restored = restoredProfiles(rows);
+    if (!restored.ok) throw restored.error;
+    for (const state of this.#registry.all()) {
+      const active = restored.value.get(state.id) ?? GENERIC_PROFILE;
+      state.profile = active;
+      if (visible) state.visibleProfile = active;
+    }
+  }
+
   // ---- delete and expiry ---------------------------------------------------
 
   /** Deletes a stream; soft-deletes it while forks read from it (§5.4). */
-  async delete(name: string): Promise<Result<void>> {
+  delete(name: string): Promise<Result<void>> {
+    return this.#fresh(name, () => this.#deleteOnce(name));
+  }
+
+  async #deleteOnce(name: string): Promise<Result<void>> {
     this.#assertOpen();
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
@@ -578,19 +983,57 @@ export class Engine {
       0,
       () => this.#registry.deleteCommitted(removed),
     );
-    this.#listeners.emitDeleted(name);
+    this.#listeners.emitDeleted(name, changedIds(found.value, removed));
     return ok(undefined);
   }
 
   // Expiry that cannot be written now (writes refused) waits for the next
   // sweep or lookup; the stream already answers 404 meanwhile.
   #expire(state: StreamState): void {
+    if (this.#shared !== undefined) {
+      void this.#expireShared(state);
+      return;
+    }
+    this.#expireNow(state);
+  }
+
+  readonly #confirming = new Set<StreamState>();
+
+  /**
+   * With a shared store, another node may have kept the stream alive by
+   * reading it: expire only once its access time in the store says so too.
+   */
+  async #expireShared(state: StreamState): Promise<void> {
+    if (this.#confirming.has(state)) return;
+    this.#confirming.add(state);
+    try {
+      const found = await this.#shared!.poll([state.id]);
+      this.#announced(found.tails);
+      if (found.changed) await this.#resync();
+      // Other nodes write their readers' access times a sweep late.
+      if (
+        this.#registry.byId(state.id) === state && !state.deleted &&
+        state.isExpired(this.#now() - SHARED_EXPIRY_GRACE_MS)
+      ) this.#expireNow(state);
+    } catch (error) {
+      this.#log.debug(`expiry check of "${state.name}" failed: ${error}`);
+    } finally {
+      this.#confirming.delete(state);
+    }
+  }
+
+  #expireNow(state: StreamState): void {
+    if (this.#syncing !== undefined) return;
     if (this.#writer.admit(0) !== undefined) return;
     this.#log.debug(`stream "${state.name}" expired`);
     const { ops, removed } = this.#registry.unlink(state);
     this.#writer.enqueue(ops, 0, () => this.#registry.deleteCommitted(removed))
       .then(
-        () => this.#listeners.emitDeleted(state.name),
+        () =>
+          this.#listeners.emitDeleted(
+            state.name,
+            changedIds(state, removed),
+          ),
         () => {/* refused: logged by the writer's owner */},
       );
   }
@@ -618,6 +1061,7 @@ export class Engine {
   readonly #walSeek: TimeSeeker = (id, from, end, timeMs) =>
     this.#store.seekTime(id, from, end, timeMs);
   #seekTime: TimeSeeker = this.#walSeek;
+  #keyLexicon: KeyLexiconSource | undefined;
   #pruner: SearchPruner | undefined;
 
   /**
@@ -633,6 +1077,7 @@ export class Engine {
     bytesMax: number = this.#limits.readBytesMax,
     scanBytesMax: number = this.#limits.keyedScanBytesMax,
   ): Promise<Result<KeyedReadOutcome>> {
+    if (this.#shared !== undefined) await this.#refresh(name);
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
     return ok(
@@ -701,8 +1146,9 @@ export class Engine {
 
   /**
    * A page of the distinct routing keys of `name` after `after`, ascending
-   * by bytes, found by scanning the stream from its start for at most
-   * `scanBytesMax` stored bytes (see `listKeys`). `splitPos` splits the
+   * by bytes: the index's lexicons of indexed ranges, merged with a scan of
+   * the rest from the stream's start for at most `scanBytesMax` stored
+   * bytes (see `listKeys`). `splitPos` splits the
    * count of records examined (the WAL start, for coverage figures).
    */
   async routingKeys(
@@ -724,6 +1170,7 @@ export class Engine {
         scanBytesMax: options.scanBytesMax ?? this.#limits.keyedScanBytesMax,
         sliceBytes: KEYED_READ_SLICE_BYTES,
         splitPos: options.splitPos,
+        lexicon: this.#keyLexicon,
       }),
     );
   }
@@ -755,9 +1202,11 @@ export class Engine {
     position: number | "start" | "now",
     bytesMax: number = this.#limits.readBytesMax,
   ): Promise<Result<ReadOutcome>> {
+    if (this.#shared !== undefined) await this.#refresh(name);
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
     const state = found.value;
+    await this.#persistAccess(state);
     const tailPos = state.visibleTailPos;
     const fromPos = position === "start"
       ? 0
@@ -800,6 +1249,20 @@ export class Engine {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<Result<WaitOutcome>> {
+    if (this.#shared !== undefined) {
+      return this.#refresh(name).then(() =>
+        this.#waitForData(name, position, timeoutMs, signal)
+      );
+    }
+    return this.#waitForData(name, position, timeoutMs, signal);
+  }
+
+  #waitForData(
+    name: string,
+    position: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Result<WaitOutcome>> {
     const found = this.#lookup(name, false);
     if (!found.ok) return Promise.resolve(found);
     const state = found.value;
@@ -826,8 +1289,16 @@ export class Engine {
       try {
         const snapshot = await this.#store.load();
         if (this.#closed) return;
+        if (this.#shared !== undefined) {
+          // Other nodes moved on too: take everything from the WAL.
+          this.#applySnapshot(snapshot);
+          this.#log.warn(`${cause.message}: reloaded the shared WAL`);
+          this.#writer.resume();
+          return;
+        }
         const undone = this.#registry.resetTo(snapshot);
         this.#restoreSchemas(snapshot.schemaRegistries, false);
+        this.#restoreProfiles(snapshot.profiles, false);
         this.#log.warn(
           `${cause.message}: ${undone} uncommitted stream changes undone; writes resume once the WAL takes them`,
         );
@@ -868,6 +1339,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#pollTimer);
     this.#sweeper.stop();
     await this.#compactor.stop();
     await this.#writer.drain();
@@ -877,4 +1349,11 @@ export class Engine {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Ids a delete of `state` changed: itself and the sources removed with it. */
+function changedIds(state: StreamState, removed: StreamState[]): number[] {
+  const ids = removed.map((s) => s.id);
+  if (!ids.includes(state.id)) ids.push(state.id);
+  return ids;
 }

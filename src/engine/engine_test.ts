@@ -412,3 +412,55 @@ async function waitFor(done: () => boolean): Promise<void> {
     await tick(20);
   }
 }
+
+Deno.test("After a restart, compaction looks only at streams with enough bytes to merge", async () => {
+  const wal = new MemoryWal();
+  const compaction = {
+    chunkBytesTarget: 8,
+    tickBytesMax: 1 << 20,
+    intervalMs: 5,
+    tickStreamsMax: 100,
+  };
+  const options = {
+    limits: defaultConfig().limits,
+    log: createLogger("error"),
+    onFatal: () => {},
+    compaction: { ...compaction, chunkBytesTarget: 0 }, // off while writing
+  };
+  const first = await Engine.open(new MemoryStore(wal), options);
+  await first.create("small", createReq());
+  await first.create("big", createReq());
+  for (const piece of ["aa", "bb", "cc"]) {
+    await first.append("small", appendReq(piece)); // 6 bytes: below 8
+    await first.append("big", appendReq(piece + piece)); // 12 bytes
+  }
+  await first.close();
+  const store = new MemoryStore(wal);
+  const compacted: number[] = [];
+  const compact = store.compact.bind(store);
+  store.compact = (id, ...rest) => {
+    compacted.push(id);
+    return compact(id, ...rest);
+  };
+  const engine = await Engine.open(store, { ...options, compaction });
+  for (let i = 0; i < 200 && compacted.length === 0; i++) await tick();
+  await tick(50);
+  assert.deepEqual([...new Set(compacted)], [2]);
+  await engine.close();
+});
+
+Deno.test("Delete listeners get the ids a delete changed: the soft-deleted source, then the fork and the source removed with it", async () => {
+  const h = await open();
+  const deleted: [string, number[]][] = [];
+  h.engine.addListener({ deleted: (name, ids) => deleted.push([name, ids]) });
+  await h.engine.create("src", createReq({ body: enc("abc") }));
+  const fork = await h.engine.create(
+    "f",
+    createReq({ fork: { source: "src", position: 3, subOffset: undefined } }),
+  );
+  assert.ok(fork.ok);
+  assert.ok((await h.engine.delete("src")).ok); // soft: the fork reads it
+  assert.ok((await h.engine.delete("f")).ok); // the source goes with it
+  assert.deepEqual(deleted, [["src", [1]], ["f", [2, 1]]]);
+  await h.engine.close();
+});

@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from "../log.ts";
+import type { ProfileOptions } from "../profiles/profile.ts";
 import type { StreamListener, StreamView } from "./types.ts";
 
 /** Registered listeners. */
@@ -39,11 +40,25 @@ export class Listeners {
     }
   }
 
-  /** Tells every listener that stream `name` is gone. */
-  emitDeleted(name: string): void {
+  /** Tells every listener that a stream's profile replaced `previous`. */
+  emitProfileChanged(view: StreamView, previous: ProfileOptions): void {
     for (const listener of this.#listeners) {
       try {
-        listener.deleted?.(name);
+        listener.profileChanged?.(view, previous);
+      } catch (error) {
+        this.#log.error("stream listener failed on profileChanged", error);
+      }
+    }
+  }
+
+  /**
+   * Tells every listener that stream `name` is gone; `ids` are the streams
+   * whose state changed with it (itself, and sources deleted with it).
+   */
+  emitDeleted(name: string, ids: number[]): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener.deleted?.(name, ids);
       } catch (error) {
         this.#log.error("stream listener failed on deleted", error);
       }

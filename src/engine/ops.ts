@@ -26,6 +26,11 @@ export interface Framed {
   lengths: number[];
   /** JSON: the messages as parsed, one per record. */
   values?: readonly unknown[];
+  /**
+   * JSON: the routing key the stream's profile chose for each record (null
+   * for none), or `undefined` when it chose none.
+   */
+  profileKeys?: (Uint8Array | null)[];
 }
 
 /**
@@ -72,8 +77,9 @@ export function chunkAt(
 /**
  * The routing key of each record of `framed`, appended to `stream`: from
  * the pointer of the stream's schema registry (`schema.routingKey`) for
- * JSON, else from the key rule `extractor` for JSON, else `headerKey` for
- * every record, else none (`undefined`). `Stream-Key` beside a pointer, a
+ * JSON, else the keys the stream's profile chose (`framed.profileKeys`,
+ * `headerKey` where it chose none), else from the key rule `extractor` for
+ * JSON, else `headerKey` for every record, else none (`undefined`). `Stream-Key` beside a pointer, a
  * missing required key, a key that is not a string or is empty or over
  * `keyBytesMax` bytes, or an error from the rule rejects the request.
  */
@@ -103,6 +109,19 @@ export function recordKeys(
         ),
       );
     }
+  }
+  if (framed.profileKeys !== undefined) {
+    const keys = framed.profileKeys;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] ?? headerKey ?? null;
+      if (key !== null && (key.length === 0 || key.length > keyBytesMax)) {
+        return fail(
+          "bad_request",
+          `element ${i}: routing key must be 1..${keyBytesMax} bytes`,
+        );
+      }
+    }
+    return ok(keys.map((key) => key ?? headerKey ?? null));
   }
   if (json && extractor !== undefined) {
     assert(framed.values !== undefined, "JSON records come parsed");

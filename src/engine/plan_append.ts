@@ -14,6 +14,8 @@ import { decideProducer, type ProducerState } from "../protocol/producer.ts";
 import type { ClosedBy, WalOp } from "../storage/wal_store.ts";
 import { appendTime, chunkAt, frameBody, type Framed, tailOf } from "./ops.ts";
 import { checkMessages } from "./schemas.ts";
+import { keyFramed, normalizeFramed } from "./stream_profiles.ts";
+import { frameJsonValues } from "../protocol/json.ts";
 import type { StreamState } from "./stream_state.ts";
 import type { AppendOutcome, AppendRequest } from "./types.ts";
 
@@ -37,10 +39,14 @@ export type AppendCheck =
   | { kind: "write"; write: AppendWrite }
   | { kind: "echo"; answer: () => AppendOutcome };
 
-/** Checks `request` against the assigned state of `state`. */
+/**
+ * Checks `request` against the assigned state of `state`; `now` stamps
+ * what the stream's profile fills in (a missing event time).
+ */
 export function checkAppend(
   state: StreamState,
   request: AppendRequest,
+  now: number,
 ): Result<AppendCheck> {
   if (state.closed) return checkClosed(state, request);
   const shape = checkShape(state, request);
@@ -89,7 +95,7 @@ export function checkAppend(
           current.epoch !== decision.next.epoch;
     }
   }
-  const framed = checkSeqAndFrame(state, request);
+  const framed = checkSeqAndFrame(state, request, now);
   if (!framed.ok) return framed;
   return ok({
     kind: "write",
@@ -107,17 +113,20 @@ function checkShape(
   state: StreamState,
   request: AppendRequest,
 ): Result<void> {
-  if (request.body.length === 0 && !request.close) {
+  const hasBody = request.records === undefined
+    ? request.body.length > 0
+    : request.records.length > 0;
+  if (!hasBody && !request.close) {
     return fail(
       "bad_request",
       "Append body must not be empty unless Stream-Closed: true",
     );
   }
-  if (request.body.length > 0 && request.contentType === undefined) {
+  if (hasBody && request.contentType === undefined) {
     return fail("bad_request", "Append with a body needs a Content-Type");
   }
   if (
-    request.body.length > 0 && request.contentType !== undefined &&
+    hasBody && request.contentType !== undefined &&
     mediaType(request.contentType) !== mediaType(state.contentType)
   ) {
     return fail(
@@ -128,10 +137,14 @@ function checkShape(
   return ok(undefined);
 }
 
-/** `Stream-Seq` must grow; then the body is framed into records. */
+/**
+ * `Stream-Seq` must grow; then the body is framed into records, normalized
+ * by the stream's profile, and checked against its schema.
+ */
 function checkSeqAndFrame(
   state: StreamState,
   request: AppendRequest,
+  now: number,
 ): Result<Framed> {
   if (
     request.streamSeq !== undefined && state.streamSeq !== null &&
@@ -142,10 +155,26 @@ function checkSeqAndFrame(
       `Stream-Seq "${request.streamSeq}" is not greater than the last one, "${state.streamSeq}"`,
     );
   }
-  if (request.body.length === 0) {
+  if (request.records !== undefined) {
+    if (request.records.length === 0) {
+      return ok({ bytes: new Uint8Array(0), lengths: [] });
+    }
+    if (!state.json) {
+      return fail("bad_request", "Records are appended to JSON streams only");
+    }
+  } else if (request.body.length === 0) {
     return ok({ bytes: request.body, lengths: [] });
   }
-  const framed = frameBody(request.body, state.json, false);
+  const parsed = request.records === undefined
+    ? frameBody(request.body, state.json, false)
+    : ok({
+      ...frameJsonValues(request.records),
+      values: request.records,
+    });
+  if (!parsed.ok) return parsed;
+  const framed = request.preparedFor === state.profile.options
+    ? ok(keyFramed(state.profile, parsed.value))
+    : normalizeFramed(state.profile, parsed.value, now);
   if (!framed.ok) return framed;
   const valid = checkMessages(state, framed.value);
   return valid.ok ? framed : valid;

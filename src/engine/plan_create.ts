@@ -16,6 +16,7 @@ import {
 import type { StreamRow, WalOp } from "../storage/wal_store.ts";
 import { appendTime, chunkAt, frameBody, type Framed, tailOf } from "./ops.ts";
 import { checkMessages, forkRegistry, registryOp } from "./schemas.ts";
+import { GENERIC_PROFILE, normalizeFramed } from "./stream_profiles.ts";
 import type { ActiveRegistry } from "../schema/registry.ts";
 import { StreamState } from "./stream_state.ts";
 import type { CreateRequest, StreamView } from "./types.ts";
@@ -100,7 +101,13 @@ export function planCreate(
   const contentType = request.contentType ?? fork?.parent.contentType ??
     DEFAULT_CONTENT_TYPE;
   const json = isJsonContentType(contentType);
-  const framed = frameBody(request.body, json, true);
+  const parsed = frameBody(request.body, json, true);
+  if (!parsed.ok) return parsed;
+  // A fork keeps its source's profile: its initial body is normalized too.
+  const profile = fork?.parent.profile ?? GENERIC_PROFILE;
+  const framed = fork === undefined
+    ? parsed
+    : normalizeFramed(profile, parsed.value, now);
   if (!framed.ok) return framed;
   const startPos = fork?.position ?? 0;
   const forkSchema = fork === undefined
@@ -157,6 +164,15 @@ export function planCreate(
     // A fork starts with its source's registry as of the fork position.
     state.schema = forkSchema;
     if (state.schema !== null) ops.push(registryOp(row.id, state.schema));
+    state.profile = profile;
+    if (profile !== GENERIC_PROFILE) {
+      ops.push({
+        op: "profile",
+        streamId: row.id,
+        kind: profile.options.kind,
+        options: JSON.stringify(profile.options),
+      });
+    }
     const valid = checkMessages(state, framed.value);
     if (!valid.ok) return valid;
   }

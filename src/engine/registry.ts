@@ -194,6 +194,95 @@ export class StreamRegistry {
     return state === undefined || !state.visible ? undefined : infoOf(state);
   }
 
+  /** The stream with internal id `id` (live or soft-deleted). */
+  byId(id: number): StreamState | undefined {
+    return this.#byId.get(id);
+  }
+
+  // ---- several nodes on one WAL ----------------------------------------------
+
+  /**
+   * Makes every stream what `snapshot` holds, assigned and committed state
+   * alike: another node changed the shared WAL, and nothing of this node is
+   * queued. Streams gone from it are dropped, new ones adopted as
+   * committed. A committed tail announced after the snapshot was taken is
+   * kept (readers never see a tail go back); the assigned one is the
+   * snapshot's, so a write planned from it is found stale and planned
+   * again. Returns the streams that changed and the ones that are gone.
+   */
+  syncTo(
+    snapshot: WalSnapshot,
+  ): { changed: StreamState[]; gone: { name: string; id: number }[] } {
+    const rows = new Map(snapshot.streams.map((row) => [row.id, row]));
+    const changed: StreamState[] = [];
+    const gone: { name: string; id: number }[] = [];
+    for (const state of [...this.#byId.values()]) {
+      const row = rows.get(state.id);
+      if (row !== undefined && row.name === state.name) continue;
+      if (state.visible) gone.push({ name: state.name, id: state.id });
+      this.#drop(state);
+      changed.push(state);
+    }
+    for (const state of this.#uncommittedDeletes.values()) {
+      if (!rows.has(state.id)) gone.push({ name: state.name, id: state.id });
+    }
+    this.#uncommittedDeletes.clear();
+    for (const row of snapshot.streams) {
+      const state = this.#byId.get(row.id);
+      if (state === undefined) {
+        const fresh = new StreamState(
+          row,
+          this.#parentOf(row),
+          isJsonContentType(row.contentType),
+        );
+        fresh.visible = true;
+        this.adopt(fresh);
+        changed.push(fresh);
+        continue;
+      }
+      if (this.#syncStream(state, row)) changed.push(state);
+      state.clearProducers();
+    }
+    this.#setProducers(snapshot.producers);
+    this.nextStreamId = Math.max(this.nextStreamId, snapshot.nextStreamId);
+    return { changed, gone };
+  }
+
+  /** Forgets a stream another node removed (or whose create never committed). */
+  #drop(state: StreamState): void {
+    if (this.#live.get(state.name) === state) this.#live.delete(state.name);
+    if (this.#softDeletedByName.get(state.name) === state) {
+      this.#softDeletedByName.delete(state.name);
+    }
+    this.#byId.delete(state.id);
+    this.expiring.delete(state);
+    if (state.parent !== undefined) state.parent.forkCount--;
+    state.deleted = true;
+  }
+
+  /** Puts both views of a stream to its row; true if readers see a change. */
+  #syncStream(state: StreamState, row: StreamRow): boolean {
+    const moved = state.visibleTailPos < row.tailPos ||
+      state.visibleClosed !== row.closed || !state.visible ||
+      state.softDeleted !== row.softDeleted;
+    state.tailPos = row.tailPos;
+    state.visibleTailPos = Math.max(state.visibleTailPos, row.tailPos);
+    state.closed = row.closed;
+    state.visibleClosed = row.closed;
+    state.closedBy = row.closedBy;
+    state.streamSeq = row.streamSeq;
+    state.lastTimeMs = row.lastTimeMs;
+    state.persistedAccessMs = row.accessedAtMs;
+    state.accessedAtMs = Math.max(state.accessedAtMs, row.accessedAtMs);
+    state.visible = true;
+    if (row.softDeleted && !state.softDeleted) {
+      this.#live.delete(state.name);
+      this.#softDeletedByName.set(state.name, state);
+      state.softDeleted = true;
+    }
+    return moved;
+  }
+
   // ---- rolling back after a full disk ---------------------------------------
 
   /**
@@ -217,7 +306,7 @@ export class StreamRegistry {
         undone++;
       }
       undone += this.#resetStream(state, row);
-      state.producers.clear();
+      state.clearProducers();
     }
     this.#uncommittedDeletes.clear();
     this.#setProducers(snapshot.producers);
@@ -281,6 +370,7 @@ export function viewOf(state: StreamState): StreamView {
     ttlSeconds: state.ttlSeconds,
     expiresAtMs: state.expiresAtMs,
     createdAtMs: state.createdAtMs,
+    profile: state.visibleProfile.options,
   };
 }
 
@@ -294,5 +384,6 @@ function infoOf(state: StreamState): StreamInfo {
       position: state.forkPos,
     },
     schemaRegistry: state.visibleSchema?.registry ?? null,
+    profile: state.visibleProfile.options,
   };
 }

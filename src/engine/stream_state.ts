@@ -9,6 +9,7 @@
 
 import type { ProducerState } from "../protocol/producer.ts";
 import type { ActiveRegistry } from "../schema/registry.ts";
+import { type ActiveProfile, GENERIC_PROFILE } from "./stream_profiles.ts";
 import type { ClosedBy, StreamRow } from "../storage/wal_store.ts";
 
 /** What a waiting reader is woken with. */
@@ -48,8 +49,14 @@ export class StreamState {
    * next append's time is above it (times strictly increase per request).
    */
   lastTimeMs: number;
-  /** Producer states by id, including uncommitted ones. */
-  readonly producers: Map<string, ProducerState> = new Map();
+  /**
+   * Producer states by id, including uncommitted ones; allocated on first
+   * use (most streams never see a producer: an empty Map costs ~190 bytes).
+   */
+  get producers(): Map<string, ProducerState> {
+    return this.#producers ??= new Map();
+  }
+  #producers: Map<string, ProducerState> | undefined;
 
   /** Committed tail: readers never see past it. */
   visibleTailPos: number;
@@ -81,8 +88,15 @@ export class StreamState {
       result: Promise<{ startPos: number; endPos: number; data: Uint8Array }>;
     }
     | undefined;
-  /** Readers waiting for this stream to change. */
-  readonly waiters: Set<Wake> = new Set();
+  /** Readers waiting for this stream to change (allocated on first use). */
+  get waiters(): Set<Wake> {
+    return this.#waiters ??= new Set();
+  }
+  #waiters: Set<Wake> | undefined;
+  /** Whether any reader waits, without allocating the set. */
+  get hasWaiters(): boolean {
+    return this.#waiters !== undefined && this.#waiters.size > 0;
+  }
   /**
    * Schema registry, including an uncommitted change: appends validate
    * against it. `null` when the stream has none.
@@ -90,6 +104,12 @@ export class StreamState {
   schema: ActiveRegistry | null = null;
   /** Committed schema registry: reads promote records with it. */
   visibleSchema: ActiveRegistry | null = null;
+  /**
+   * Profile, including an uncommitted change: appends are normalized by it.
+   */
+  profile: ActiveProfile = GENERIC_PROFILE;
+  /** Committed profile: what `GET .../_profile` and listings show. */
+  visibleProfile: ActiveProfile = GENERIC_PROFILE;
 
   /** Builds state from a durable row; `parent` must already be resolved. */
   constructor(row: StreamRow, parent: StreamState | undefined, json: boolean) {
@@ -124,10 +144,29 @@ export class StreamState {
 
   /** Wakes every waiting reader (after a commit, close or delete). */
   wakeAll(): void {
-    if (this.waiters.size === 0) return;
-    const wakes = [...this.waiters];
-    this.waiters.clear();
+    const waiters = this.#waiters;
+    if (waiters === undefined || waiters.size === 0) return;
+    const wakes = [...waiters];
+    this.#waiters = undefined;
     for (const wake of wakes) wake();
+  }
+
+  /** Adds a waiting reader. */
+  addWaiter(wake: Wake): void {
+    this.waiters.add(wake);
+  }
+
+  /** Removes a waiting reader; the set goes with the last one. */
+  removeWaiter(wake: Wake): void {
+    const waiters = this.#waiters;
+    if (waiters === undefined) return;
+    waiters.delete(wake);
+    if (waiters.size === 0) this.#waiters = undefined;
+  }
+
+  /** Forgets every producer state (the WAL's are loaded again after). */
+  clearProducers(): void {
+    this.#producers = undefined;
   }
 
   /** The durable row for this state's assigned view. */

@@ -44,3 +44,27 @@ Deno.test("StreamsByName keeps its sorted names when a name is replaced, and dro
   map.clear();
   assert.deepEqual([...map.namesFrom("", undefined)], []);
 });
+
+Deno.test("waiters and producers: added, removed, woken and cleared on demand", () => {
+  const state = stateNamed("w", 1);
+  assert.equal(state.waiters.size, 0);
+  const woken: number[] = [];
+  const a = () => woken.push(1);
+  const b = () => woken.push(2);
+  state.addWaiter(a);
+  state.addWaiter(b);
+  state.removeWaiter(a);
+  state.removeWaiter(a); // twice: harmless
+  assert.equal(state.waiters.size, 1);
+  state.wakeAll();
+  assert.deepEqual(woken, [2]);
+  assert.equal(state.waiters.size, 0);
+  state.wakeAll(); // nobody waits
+  state.removeWaiter(b); // already woken
+  assert.deepEqual(woken, [2]);
+
+  state.producers.set("p", { epoch: 1, seq: 3 });
+  assert.deepEqual(state.producers.get("p"), { epoch: 1, seq: 3 });
+  state.clearProducers();
+  assert.equal(state.producers.size, 0);
+});

@@ -7,6 +7,7 @@
 
 import type { Result, StreamError } from "../errors.ts";
 import type { ProducerHeaders } from "../protocol/headers.ts";
+import type { ProfileOptions } from "../profiles/profile.ts";
 import type { Registry } from "../schema/registry.ts";
 
 /** A fork request (`Stream-Forked-From` and friends). */
@@ -55,6 +56,17 @@ export interface AppendRequest {
   routingKey: Uint8Array | undefined;
   /** `Stream-Timestamp`: the append time asked for, ms (clamped). */
   timestampMs: number | undefined;
+  /**
+   * JSON records already parsed (an ingest route built them), appended
+   * instead of parsing `body`, which is then ignored.
+   */
+  records?: readonly unknown[];
+  /**
+   * The profile options `records` are canonical for: while they are still
+   * the stream's (the same object), the records are only keyed by the
+   * profile, not normalized again.
+   */
+  preparedFor?: ProfileOptions;
 }
 
 /**
@@ -97,6 +109,8 @@ export interface StreamView {
   expiresAtMs: number | null;
   /** Creation time, epoch ms. */
   createdAtMs: number;
+  /** The committed profile's options (`{kind: "generic"}` when none was declared). */
+  profile?: ProfileOptions;
 }
 
 /**
@@ -114,6 +128,13 @@ export interface StreamInfo extends StreamView {
    * change (tiering publishes it beside the manifest).
    */
   schemaRegistry: Registry | null;
+  /**
+   * The committed profile's options, defaults filled in (`{kind:
+   * "generic"}` when none was declared); a new object after each change.
+   * Tiering publishes it in the manifest; other parts read their settings
+   * from it (a `state-protocol` stream's `touch` options).
+   */
+  profile: ProfileOptions;
 }
 
 /** Result of a create. */
@@ -173,6 +194,28 @@ export type TimeSeeker = (
   timeMs: number,
 ) => Promise<number | undefined>;
 
+/**
+ * What an index knows of one stream's routing keys below a position
+ * (`Engine.setKeyLexicon`): position ranges whose distinct keys it lists,
+ * so a key listing reads only the rest.
+ */
+export interface KeyLexiconCover {
+  /** Covered position ranges, ascending and disjoint. */
+  ranges: readonly { startPos: number; endPos: number }[];
+  /** Segments the ranges span. */
+  indexedSegments: number;
+  /** Stored segments outside the ranges (a listing reads these). */
+  unindexed: readonly { startPos: number; endPos: number }[];
+  /** At most `limit` distinct keys of the ranges after `after`, ascending. */
+  keysAfter(after: Uint8Array | undefined, limit: number): Uint8Array[];
+}
+
+/** The cover of stream `streamId`'s positions below `endPos`, if any. */
+export type KeyLexiconSource = (
+  streamId: number,
+  endPos: number,
+) => Promise<KeyLexiconCover | undefined>;
+
 /** How a live wait ended. */
 export type WaitOutcome = "changed" | "timeout" | "aborted";
 
@@ -187,8 +230,17 @@ export interface StreamListener {
   appended?(stream: StreamView): void;
   /** A stream's schema registry changed (the change committed). */
   schemaChanged?(stream: StreamView): void;
-  /** A stream was deleted, soft-deleted or expired. */
-  deleted?(name: string): void;
+  /**
+   * A stream's profile changed (the change committed; `stream.profile` is
+   * the new one, `previous` the one it replaced).
+   */
+  profileChanged?(stream: StreamView, previous: ProfileOptions): void;
+  /**
+   * A stream was deleted, soft-deleted or expired (the change committed);
+   * `ids` are the streams it changed: itself, and soft-deleted sources
+   * deleted with it.
+   */
+  deleted?(name: string, ids: number[]): void;
 }
 
 /**

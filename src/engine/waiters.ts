@@ -6,7 +6,7 @@
  * stream's waiters (`StreamState.wakeAll`).
  */
 
-import { fail, ok, type Result } from "../errors.ts";
+import { fail, ok, type Result, type StreamError } from "../errors.ts";
 import { WAITERS_RETRY_AFTER_SECONDS } from "../limits.ts";
 import type { StreamState } from "./stream_state.ts";
 import type { WaitOutcome } from "./types.ts";
@@ -27,6 +27,22 @@ export class Waiters {
   }
 
   /**
+   * Takes one slot of the budget for a wait the engine does not run itself
+   * (a touch wait): the returned function gives it back (once). `overloaded`
+   * when `waitersMax` readers wait already.
+   */
+  reserve(): Result<() => void> {
+    if (this.#waiting >= this.#waitersMax) return overloaded();
+    this.#waiting++;
+    let released = false;
+    return ok(() => {
+      if (released) return;
+      released = true;
+      this.#waiting--;
+    });
+  }
+
+  /**
    * Waits until `state` is woken, `timeoutMs` passes or `signal` aborts;
    * `overloaded` when `waitersMax` readers wait already.
    */
@@ -36,27 +52,29 @@ export class Waiters {
     signal?: AbortSignal,
   ): Promise<Result<WaitOutcome>> {
     if (this.#waiting >= this.#waitersMax) {
-      return Promise.resolve(
-        fail("overloaded", "Too many live readers are waiting", {
-          retryAfterSeconds: WAITERS_RETRY_AFTER_SECONDS,
-          overload: "waiters",
-        }),
-      );
+      return Promise.resolve(overloaded());
     }
     this.#waiting++;
     return new Promise((resolve) => {
       const finish = (outcome: WaitOutcome) => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
-        state.waiters.delete(wake);
+        state.removeWaiter(wake);
         this.#waiting--;
         resolve(ok(outcome));
       };
       const wake = () => finish("changed");
       const onAbort = () => finish("aborted");
       const timer = setTimeout(() => finish("timeout"), timeoutMs);
-      state.waiters.add(wake);
+      state.addWaiter(wake);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
+}
+
+function overloaded(): { ok: false; error: StreamError } {
+  return fail("overloaded", "Too many live readers are waiting", {
+    retryAfterSeconds: WAITERS_RETRY_AFTER_SECONDS,
+    overload: "waiters",
+  });
 }

@@ -10,7 +10,11 @@
  * connection: the store kept nothing of it, see `isRetryable`) pauses the
  * writer: every queued request gets `unavailable`, the owner rolls its
  * memory back to the WAL and calls `resume()`, and writes are refused until
- * `DISK_FULL_PAUSE_MS` after the failure. Any other failed commit is fatal.
+ * `DISK_FULL_PAUSE_MS` after the failure. A commit refused as stale
+ * (another node changed its streams, see `isStale`) rejects the batch and
+ * the queue with that error and pauses only until the owner has reloaded
+ * and calls `resume()`; the owner plans those requests again. Any other
+ * failed commit is fatal.
  */
 
 import { setImmediate } from "node:timers";
@@ -27,6 +31,7 @@ import {
   type Chunk,
   isDiskFull,
   isRetryable,
+  isStale,
   type StreamTail,
   type WalOp,
   type WalStore,
@@ -83,6 +88,12 @@ export interface WriterEvents {
    * store's error.
    */
   onRolledBack: (cause: StreamError) => void;
+  /**
+   * A commit found streams changed by another node (see `isStale`): every
+   * queued request was rejected with the stale error, to be planned again.
+   * Reload, then call `resume()`.
+   */
+  onStale?: (cause: StreamError) => void;
 }
 
 /** Serialises all WAL writes and batches them into shared commits. */
@@ -152,7 +163,11 @@ export class Writer {
    * request is larger than the whole queue and so could never fit.
    */
   admit(bytes: number): StreamError | undefined {
-    const refused = this.#refusal();
+    // A pause for stale streams lasts one reload: admitted requests wait
+    // for it (the owner plans them again), so it refuses nothing here.
+    const refused = isStale(this.#paused) && this.#failed === undefined
+      ? undefined
+      : this.#refusal();
     if (refused !== undefined) return refused;
     if (bytes > this.#limits.appendQueueBytesMax) {
       return new StreamError(
@@ -295,7 +310,12 @@ export class Writer {
   #fail(batch: Item[], cause: unknown): void {
     const rejected = batch.concat(this.#queue.splice(0));
     this.#queuedBytes = 0;
-    if (isRetryable(cause)) this.#pause(rejected, cause as StreamError);
+    if (isStale(cause) && this.#events.onStale !== undefined) {
+      const first = this.#paused === undefined;
+      this.#paused ??= cause as StreamError;
+      for (const item of rejected) item.reject(cause as StreamError);
+      if (first) this.#events.onStale(cause as StreamError);
+    } else if (isRetryable(cause)) this.#pause(rejected, cause as StreamError);
     else this.#stop(rejected, cause);
   }
 

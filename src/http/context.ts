@@ -10,6 +10,7 @@ import type { HttpConfig, LimitsConfig } from "../config.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { WaitOutcome } from "../engine/types.ts";
 import type { IndexStatusBody, StreamDetails } from "../tier/details.ts";
+import type { TouchApi } from "../live/touch_service.ts";
 import type { Result } from "../errors.ts";
 import type { SubscriptionManager } from "../subscriptions/manager.ts";
 import type { WireLimits } from "../subscriptions/wire.ts";
@@ -93,4 +94,6 @@ export interface HttpContext {
   subscriptions?: SubscriptionContext;
   /** `/metrics` and `/v1/server/_details`; without it they answer 404. */
   ops?: OpsContext;
+  /** The `touch/*` routes; without it they answer 404. */
+  touch?: TouchApi;
 }

@@ -15,6 +15,7 @@ import type {
 import { BrowserPolicy } from "../auth/browser.ts";
 import { AccessGate } from "../auth/gate.ts";
 import type { IndexStatusBody, StreamDetails } from "../tier/details.ts";
+import type { TouchApi } from "../live/touch_service.ts";
 import type { Engine } from "../engine/engine.ts";
 import { type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -89,6 +90,8 @@ export interface HandlerOptions {
   ops?: OpsContext;
   /** The request-body budget (default: a new one from `limits`). */
   bodyBudget?: BodyBudget;
+  /** The `touch/*` routes (live query invalidation). */
+  touch?: TouchApi;
 }
 
 /**
@@ -215,6 +218,7 @@ function httpContext(options: HandlerOptions): HttpContext {
       ? undefined
       : subscriptionContext(subs.manager, subs.config, limits),
     ops: options.ops,
+    touch: options.touch,
   };
 }
 

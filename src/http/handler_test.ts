@@ -102,7 +102,6 @@ Deno.test("subresource names are reserved: writes are 400, unserved reads 404", 
         "_x",
         "a/touch/meta",
         "a/touch/templates/activate",
-        "a/_otlp/v1/traces",
         "a%2F_details", // the decoded name is reserved too
       ]
     ) {
@@ -114,6 +113,13 @@ Deno.test("subresource names are reserved: writes are 400, unserved reads 404", 
     // `_schema` takes writes (POST), so PUT there is a wrong method.
     const schemaPut = await h.call("PUT", "/v1/stream/a/_schema");
     assert.deepEqual([schemaPut.status, schemaPut.code], [
+      405,
+      "method_not_allowed",
+    ]);
+    // So does `_otlp/v1/traces` (POST only): a PUT there is a wrong method
+    // too, never the creation of a stream of that name.
+    const otlpPut = await h.call("PUT", "/v1/stream/a/_otlp/v1/traces");
+    assert.deepEqual([otlpPut.status, otlpPut.code], [
       405,
       "method_not_allowed",
     ]);

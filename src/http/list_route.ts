@@ -46,10 +46,32 @@ export function listStreams(ctx: HttpContext, req: RouteRequest): Response {
     expiresAt: s.expiresAtMs === null
       ? null
       : new Date(s.expiresAtMs).toISOString(),
+    profile: s.profile?.kind ?? "generic",
+    ...observabilityOf(s),
   }));
   const next = page.next ??
     (page.more ? streams[streams.length - 1].name : null);
   return respondJson({ streams, next });
+}
+
+/**
+ * The `observability.request` streams a listing item names (profiles.md
+ * §1): the ones the stream's profile options declare, if any.
+ */
+function observabilityOf(
+  view: StreamView,
+): { observability?: { request: Record<string, string> } } {
+  const declared = view.profile?.observability;
+  if (typeof declared !== "object" || declared === null) return {};
+  const request = (declared as { request?: unknown }).request;
+  if (typeof request !== "object" || request === null) return {};
+  const out: Record<string, string> = {};
+  const { eventsStream, tracesStream } = request as Record<string, unknown>;
+  if (typeof eventsStream === "string") out.events_stream = eventsStream;
+  if (typeof tracesStream === "string") out.traces_stream = tracesStream;
+  return Object.keys(out).length === 0
+    ? {}
+    : { observability: { request: out } };
 }
 
 /**

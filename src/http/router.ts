@@ -229,13 +229,19 @@ export class Router {
   /**
    * The error for a method `route` does not map: 405 with `Allow`; except
    * that a write to a subresource that takes only reads (`_details`,
-   * `pk/{key}`) is a write to a reserved stream name, a 400.
+   * `pk/{key}`) is a write to a reserved stream name, a 400, and so is a
+   * PUT to a `touch/*` route.
    */
   refuse(route: Route, method: string): StreamError {
     const allow = this.allow(route);
+    // touch-live.md §6: a wrong method on `touch/*` is a 405, except PUT,
+    // which would create a stream under the reserved name.
+    const touch = route.sub?.startsWith("touch/") === true;
     if (
       route.shape === "stream_sub" && !READS.has(method) &&
-      Object.keys(route.methods).every((m) => READS.has(m))
+      (touch
+        ? method === "PUT"
+        : Object.keys(route.methods).every((m) => READS.has(m)))
     ) {
       return reservedNameError(route.sub!);
     }

@@ -15,8 +15,15 @@ import { getIndexStatus } from "./index_status_route.ts";
 import { listStreams } from "./list_route.ts";
 import { getRoutingKeys } from "./routing_keys_route.ts";
 import { getMetrics, getServerDetails } from "./ops_routes.ts";
+import { postStreamTraces, postTraces } from "./otlp_route.ts";
+import { getProfile, postProfile } from "./profile_route.ts";
 import { getSchema, postSchema } from "./schema_route.ts";
 import { getSearch, postAggregate, postSearch } from "./search_route.ts";
+import {
+  getTouchMeta,
+  postTouchActivate,
+  postTouchWait,
+} from "./touch_routes.ts";
 import {
   deleteStream,
   getStream,
@@ -87,10 +94,59 @@ export const STREAM_ROUTES: readonly Route[] = [
   },
   {
     shape: "stream_sub",
+    sub: "_profile",
+    methods: {
+      GET: { name: "profile_get", access: "read", handle: getProfile },
+      HEAD: { name: "profile_head", access: "read", handle: getProfile },
+      // A profile rewrites every writer's appends: `admin`, like a schema.
+      POST: { name: "profile_update", access: "admin", handle: postProfile },
+    },
+  },
+  {
+    shape: "stream_sub",
     sub: "_search",
     methods: {
       GET: { name: "search_get", access: "read", handle: getSearch },
       POST: { name: "search_post", access: "read", handle: postSearch },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "_otlp/v1/traces",
+    methods: {
+      // OTLP/HTTP trace export: an append of canonical spans.
+      POST: {
+        name: "otlp_traces_stream",
+        access: "write",
+        handle: postStreamTraces,
+      },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "touch/meta",
+    methods: {
+      GET: { name: "touch_meta", access: "read", handle: getTouchMeta },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "touch/wait",
+    // A wait reads: it reveals only that matching changes were appended.
+    methods: {
+      POST: { name: "touch_wait", access: "read", handle: postTouchWait },
+    },
+  },
+  {
+    shape: "stream_sub",
+    sub: "touch/templates/activate",
+    // Readers declare the templates their waits use (rate-limited per stream).
+    methods: {
+      POST: {
+        name: "touch_templates_activate",
+        access: "read",
+        handle: postTouchActivate,
+      },
     },
   },
   {
@@ -107,6 +163,14 @@ export const STREAM_ROUTES: readonly Route[] = [
       // `read` on some stream; the list holds only the readable ones.
       GET: { name: "streams_list", access: "read", handle: listStreams },
       HEAD: { name: "streams_head", access: "read", handle: listStreams },
+    },
+  },
+  {
+    shape: "path",
+    path: "/v1/traces",
+    methods: {
+      // Any key here; the handler checks `write` on --otlp-traces-stream.
+      POST: { name: "otlp_traces", access: "key", handle: postTraces },
     },
   },
   {

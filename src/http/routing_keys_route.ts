@@ -2,10 +2,11 @@
  * @module
  * `GET /v1/stream/{name}/_routing_keys?limit=&after=`: a page of the
  * stream's distinct routing keys in ascending byte order, with the cursor
- * of the next page and how much of the stream the answer covers. There is
- * no key index yet: every page scans the stream from its start within the
- * keyed scan budget (`--keyed-scan-bytes-max`), and `coverage.complete` is
- * false when the scan stopped before the tail.
+ * of the next page and how much of the stream the answer covers. Segments
+ * the routing-key index covers are answered from its key lexicons
+ * (`coverage.indexed_segments`); every page scans the rest from the
+ * stream's start within the keyed scan budget (`--keyed-scan-bytes-max`),
+ * and `coverage.complete` is false when that scan stopped before the tail.
  */
 
 import { StreamError } from "../errors.ts";
@@ -62,16 +63,14 @@ export async function getRoutingKeys(
   if (!page.ok) return errorResponse(page.error, method);
   const p = page.value;
   const keys = p.keys.map((k) => decoder.decode(k));
-  const uploaded = details?.ok ? details.value.uploadedSegmentCount : 0;
   return respondJson({
     stream: req.name,
     keys,
     next_after: p.more ? keys[keys.length - 1] : null,
     coverage: {
       complete: p.complete,
-      indexed_segments: 0,
-      // The stream's uploaded segments, all read once the scan passed them.
-      scanned_segments: p.scannedThroughPos >= walStart ? uploaded : null,
+      indexed_segments: p.indexedSegments,
+      scanned_segments: p.scannedSegments,
       scanned_wal_records: p.recordsFromSplit,
     },
   });

@@ -111,8 +111,11 @@ async function append(
 }
 
 /** HEAD: metadata, never cached, does not reset the TTL (§5.5). */
-export function headStream(ctx: HttpContext, req: RouteRequest): Response {
-  const found = ctx.engine.head(req.name);
+export async function headStream(
+  ctx: HttpContext,
+  req: RouteRequest,
+): Promise<Response> {
+  const found = await ctx.engine.headFresh(req.name);
   if (!found.ok) return errorResponse(found.error, "HEAD");
   const headers = streamHeaders(found.value);
   if (found.value.ttlSeconds !== null) {

@@ -16,42 +16,61 @@ import {
   type BuildReply,
   type BuildRequest,
   compactBytes,
+  type SegmentKeySource,
 } from "./_build.ts";
-import type { SegmentKeys } from "./fingerprint.ts";
+import { type Codec, createNodeZstdCodec } from "../_wasm/codec.ts";
 import { type RoutingRun, runFromParts, type RunParts } from "./run.ts";
 import { decodeRun } from "./run_format.ts";
+import { decodeLexicon, Lexicon } from "./lexicon.ts";
 
-/** An encoded run and its distinct fingerprints. */
+/** An encoded run, its distinct fingerprints and its key lexicon. */
 export interface BuiltRun {
   /** The run file. */
   bytes: Uint8Array;
   /** Distinct fingerprints in it. */
   entryCount: number;
+  /** The lexicon file (`lexicon.ts`), when the build made one. */
+  lexicon: Uint8Array | undefined;
 }
 
 /** Builds and compacts runs somewhere off the caller's hands. */
 export interface RunBuilder {
-  /** The L0 run over `keys[i]` = keys of segment `firstSegment + i`. */
+  /**
+   * The L0 run over `keys[i]` = keys of segment `firstSegment + i` (decoded
+   * keys, or the segment file, decoded where the build runs).
+   */
   buildL0(
     seed: bigint,
     firstSegment: number,
-    keys: SegmentKeys[],
+    keys: SegmentKeySource[],
   ): Promise<BuiltRun>;
-  /** The next-level run merging encoded, contiguous runs of one level. */
-  compact(runs: Uint8Array[]): Promise<BuiltRun>;
+  /**
+   * The next-level run merging encoded, contiguous runs of one level, with
+   * the merge of their lexicons when `lexicons` (one per run) is given.
+   */
+  compact(runs: Uint8Array[], lexicons?: Uint8Array[]): Promise<BuiltRun>;
   /** The checked, decoded run file (`corrupt` if it is not one). */
   decode(bytes: Uint8Array): Promise<RoutingRun>;
+  /** The checked, decoded lexicon file (`corrupt` if it is not one). */
+  decodeLexicon(bytes: Uint8Array): Promise<Lexicon>;
   /** Releases the Worker, if any; later calls fail. */
   close(): void;
 }
 
-/** Runs builds on the calling thread (tests and tools). */
-export function inThreadRunBuilder(): RunBuilder {
+/**
+ * Runs builds on the calling thread (tests and tools); segment files are
+ * decoded with `codec` (default: zstd, made on first use).
+ */
+export function inThreadRunBuilder(codec?: Codec | null): RunBuilder {
+  let made = codec;
   return {
     buildL0: (seed, first, keys) =>
-      Promise.resolve(buildL0Bytes(seed, first, keys)),
-    compact: (runs) => Promise.resolve(compactBytes(runs)),
+      buildL0Bytes(seed, first, keys, made ??= createNodeZstdCodec()),
+    compact: (runs, lexicons) =>
+      Promise.resolve().then(() => compactBytes(runs, lexicons)),
     decode: (bytes) => Promise.resolve().then(() => decodeRun(bytes)),
+    decodeLexicon: (bytes) =>
+      Promise.resolve().then(() => decodeLexicon(bytes)),
     close() {},
   };
 }
@@ -61,7 +80,10 @@ type BuildRequestBody = BuildRequest extends infer R
   ? R extends { id: number } ? Omit<R, "id"> : never
   : never;
 
-type Reply = BuiltRun | { parts: RunParts };
+type Reply =
+  | BuiltRun
+  | { parts: RunParts }
+  | { keys: Uint8Array; offsets: Uint32Array };
 type Pending = { resolve: (r: Reply) => void; reject: (e: Error) => void };
 
 /**
@@ -94,7 +116,15 @@ export function workerRunBuilder(
     if (!reply.ok) {
       p.reject(new StreamError(reply.kind as ErrorKind, reply.message));
     } else if ("parts" in reply) p.resolve({ parts: reply.parts });
-    else p.resolve({ bytes: reply.bytes, entryCount: reply.entryCount });
+    else if ("keys" in reply) {
+      p.resolve({ keys: reply.keys, offsets: reply.offsets });
+    } else {
+      p.resolve({
+        bytes: reply.bytes,
+        entryCount: reply.entryCount,
+        lexicon: reply.lexicon,
+      });
+    }
   };
   worker.onerror = (event) => {
     event.preventDefault();
@@ -131,13 +161,18 @@ export function workerRunBuilder(
     async buildL0(seed, firstSegment, keys) {
       return built(await send({ kind: "l0", seed, firstSegment, keys }, []));
     },
-    async compact(runs) {
-      return built(await send({ kind: "compact", runs }, []));
+    async compact(runs, lexicons) {
+      return built(await send({ kind: "compact", runs, lexicons }, []));
     },
     async decode(bytes) {
       const reply = await send({ kind: "decode", bytes }, []);
       assert("parts" in reply, "a decode request gets a decoded run");
       return runFromParts(reply.parts);
+    },
+    async decodeLexicon(bytes) {
+      const reply = await send({ kind: "lexicon", bytes }, []);
+      assert("keys" in reply, "a lexicon request gets its keys");
+      return new Lexicon(reply.keys, reply.offsets);
     },
     close() {
       fail(new StreamError("unavailable", "Index build worker closed"));
@@ -149,4 +184,33 @@ export function workerRunBuilder(
 function built(reply: Reply): BuiltRun {
   assert("bytes" in reply, "a build request gets a run file");
   return reply;
+}
+
+/**
+ * Spreads requests over `builders` (say, one Worker each), each to the one
+ * with the fewest requests in flight, so up to `builders.length` builds run
+ * at once. `close` closes them all.
+ */
+export function pooledRunBuilder(builders: readonly RunBuilder[]): RunBuilder {
+  assert(builders.length >= 1, "a pool holds at least one builder");
+  const busy = new Array<number>(builders.length).fill(0);
+  const on = async <T>(work: (b: RunBuilder) => Promise<T>): Promise<T> => {
+    let pick = 0;
+    for (let i = 1; i < busy.length; i++) if (busy[i] < busy[pick]) pick = i;
+    busy[pick]++;
+    try {
+      return await work(builders[pick]);
+    } finally {
+      busy[pick]--;
+    }
+  };
+  return {
+    buildL0: (seed, first, keys) => on((b) => b.buildL0(seed, first, keys)),
+    compact: (runs, lexicons) => on((b) => b.compact(runs, lexicons)),
+    decode: (bytes) => on((b) => b.decode(bytes)),
+    decodeLexicon: (bytes) => on((b) => b.decodeLexicon(bytes)),
+    close() {
+      for (const b of builders) b.close();
+    },
+  };
 }

@@ -1,12 +1,19 @@
 /**
  * @module
- * The run cache: decoded runs by object key, least recently used evicted
- * first once their bytes pass the budget. Concurrent misses on one key share
- * one load. A run larger than the whole budget is returned uncached.
+ * The run cache: decoded runs (and key lexicons) by object key, least
+ * recently used evicted first once their bytes pass the budget. Concurrent
+ * misses on one key share one load. A value larger than the whole budget
+ * is returned uncached.
  */
 
 import { assert } from "../assert.ts";
 import type { RoutingRun } from "./run.ts";
+
+/** What the cache holds: anything that says its size. */
+export interface Sized {
+  /** Bytes charged against the budget. */
+  readonly memoryBytes: number;
+}
 
 /** Counters of a `RunCache`. */
 export interface RunCacheStats {
@@ -28,8 +35,8 @@ export class RunCache {
   readonly bytesMax: number;
   // Map iteration order is insertion order: re-inserting on a hit keeps the
   // least recently used entry first.
-  #runs = new Map<string, RoutingRun>();
-  #loading = new Map<string, Promise<RoutingRun>>();
+  #runs = new Map<string, Sized>();
+  #loading = new Map<string, Promise<Sized>>();
   #stats: RunCacheStats = {
     bytes: 0,
     entries: 0,
@@ -47,19 +54,25 @@ export class RunCache {
     this.bytesMax = bytesMax;
   }
 
-  /** The run under `key`, loading it with `load` on a miss. */
-  async get(key: string, load: () => Promise<RoutingRun>): Promise<RoutingRun> {
+  /**
+   * The value under `key`, loading it with `load` on a miss. One key holds
+   * one kind of value (runs end in `.run`, lexicons in `.lex`).
+   */
+  async get<T extends Sized = RoutingRun>(
+    key: string,
+    load: () => Promise<T>,
+  ): Promise<T> {
     const cached = this.#runs.get(key);
     if (cached !== undefined) {
       this.#stats.hits++;
       this.#runs.delete(key);
       this.#runs.set(key, cached);
-      return cached;
+      return cached as T;
     }
     const pending = this.#loading.get(key);
     if (pending !== undefined) {
       this.#stats.hits++;
-      return await pending;
+      return await pending as T;
     }
     this.#stats.misses++;
     const loading = load();
@@ -86,7 +99,7 @@ export class RunCache {
     return { ...this.#stats, entries: this.#runs.size };
   }
 
-  #insert(key: string, run: RoutingRun): void {
+  #insert(key: string, run: Sized): void {
     const size = run.memoryBytes;
     if (size > this.bytesMax || this.#runs.has(key)) return;
     this.#runs.set(key, run);

@@ -16,6 +16,7 @@ import {
 } from "../limits.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import type { BuiltRun, RunBuilder } from "./builder.ts";
+import type { SegmentKeySource } from "./_build.ts";
 import type { RunCache } from "./cache.ts";
 import {
   activeRuns,
@@ -26,11 +27,7 @@ import {
   type RunCatalog,
   type RunRow,
 } from "./catalog.ts";
-import {
-  fingerprintOf,
-  newRoutingSeed,
-  type SegmentKeys,
-} from "./fingerprint.ts";
+import { fingerprintOf, newRoutingSeed } from "./fingerprint.ts";
 import {
   type IndexTask,
   nextIndexTask,
@@ -39,17 +36,21 @@ import {
   shapeErrors,
 } from "./plan.ts";
 import type { RoutingRun } from "./run.ts";
+import { type Lexicon, lexiconObjectKey } from "./lexicon.ts";
 import {
   type RoutingIndexStatus,
   routingIndexStatus,
   type RoutingIndexStatusInput,
 } from "./status.ts";
 
-/** Reads the routing keys of one uploaded segment (records without keys left out). */
+/**
+ * Reads the routing keys of one uploaded segment (records without keys left
+ * out), or hands over its file for the builder to read them from.
+ */
 export type SegmentKeyReader = (
   streamId: number,
   segmentOrdinal: number,
-) => Promise<SegmentKeys>;
+) => Promise<SegmentKeySource>;
 
 /** What a `RoutingKeyIndex` works with. */
 export interface RoutingKeyIndexDeps {
@@ -85,13 +86,24 @@ export interface Candidates {
   runsUnreadable: number;
 }
 
+/** A run's key lexicon and the segments it covers. */
+export interface RunLexicon {
+  /** First segment ordinal the run covers. */
+  firstSegment: number;
+  /** Last segment ordinal it covers (inclusive). */
+  lastSegment: number;
+  /** The distinct keys of those segments. */
+  lexicon: Lexicon;
+}
+
 /** Unreadable runs remembered per stream until a step rebuilds them. */
 const SUSPECT_RUNS_MAX = 64;
 
 /** The routing-key index of many streams. */
 export class RoutingKeyIndex {
   readonly #d: RoutingKeyIndexDeps;
-  #running: Promise<void> = Promise.resolve();
+  // Per stream: the latest call's completion (calls of one stream chain).
+  #running = new Map<number, Promise<void>>();
   #waiting = 0;
   // Runs a lookup could not decode, checked (and rebuilt) by the next step.
   #suspects = new Map<number, Set<string>>();
@@ -148,23 +160,26 @@ export class RoutingKeyIndex {
    * Does the next unit of work for a stream with `uploadedCount` uploaded
    * segments, and returns it (undefined when the index is up to date). A
    * failure leaves the catalog as it was; an uploaded run nobody names yet
-   * is overwritten by the retry, which writes the same key. Steps run one
-   * at a time per index (one build per node): a call made while another
-   * runs waits for it, and at most `ROUTING_BUILD_PENDING_MAX` may wait.
+   * is overwritten by the retry, which writes the same key. Steps of one
+   * stream run one at a time: a call made while another runs waits for it,
+   * and at most `ROUTING_BUILD_PENDING_MAX` may wait over all streams. How
+   * many streams build at once is up to the caller and the builder.
    */
   step(
     streamId: number,
     uploadedCount: number,
   ): Promise<IndexTask | undefined> {
-    return this.#serial(() => this.#step(streamId, uploadedCount));
+    return this.#serial(streamId, () => this.#step(streamId, uploadedCount));
   }
 
   /**
-   * Runs `work` after every earlier call: steps, retired-run collection
-   * and stream drops never interleave (a repair may re-add a run that a
-   * collection is deleting).
+   * Runs `work` after every earlier call for the same stream: its steps,
+   * retired-run collection and drop never interleave (a repair may re-add
+   * a run that a collection is deleting). Different streams' work runs
+   * side by side, as far as the builder allows. At most
+   * `ROUTING_BUILD_PENDING_MAX` calls wait over all streams.
    */
-  async #serial<T>(work: () => Promise<T>): Promise<T> {
+  async #serial<T>(streamId: number, work: () => Promise<T>): Promise<T> {
     if (this.#waiting >= ROUTING_BUILD_PENDING_MAX) {
       throw new StreamError(
         "overloaded",
@@ -173,14 +188,16 @@ export class RoutingKeyIndex {
       );
     }
     this.#waiting++;
-    const previous = this.#running;
+    const previous = this.#running.get(streamId) ?? Promise.resolve();
     let done!: () => void;
-    this.#running = new Promise<void>((resolve) => done = resolve);
+    const mine = new Promise<void>((resolve) => done = resolve);
+    this.#running.set(streamId, mine);
     try {
       await previous;
       return await work();
     } finally {
       this.#waiting--;
+      if (this.#running.get(streamId) === mine) this.#running.delete(streamId);
       done();
     }
   }
@@ -233,14 +250,28 @@ export class RoutingKeyIndex {
     first: number,
     last: number,
   ): Promise<{ objectKey: string; bytes: number }> {
-    const keys: SegmentKeys[] = [];
+    const keys: SegmentKeySource[] = [];
     for (let s = first; s <= last; s++) {
       keys.push(await this.#d.readKeys(streamId, s));
     }
     const built = await this.#d.builder.buildL0(state.seed, first, keys);
     const objectKey = runObjectKey(streamId, 0, first, last);
-    await this.#d.objects.put(objectKey, built.bytes);
+    await this.#putBuilt(objectKey, built);
     return { objectKey, bytes: built.bytes.length };
+  }
+
+  /**
+   * Puts a built run and its lexicon (first, so a run the catalog names
+   * has its lexicon unless the build could not make one). A retried build
+   * overwrites both.
+   */
+  async #putBuilt(objectKey: string, built: BuiltRun): Promise<void> {
+    if (built.lexicon !== undefined) {
+      const lexKey = lexiconObjectKey(objectKey);
+      await this.#d.objects.put(lexKey, built.lexicon);
+      this.#d.cache.delete(lexKey);
+    }
+    await this.#d.objects.put(objectKey, built.bytes);
   }
 
   async #compact(
@@ -256,9 +287,18 @@ export class RoutingKeyIndex {
       else inputs.push(bytes);
     }
     if (bad.length > 0) return await this.#repair(streamId, state, bad);
+    const lexicons: Uint8Array[] = [];
+    for (const r of task.runs) {
+      const bytes = await this.#d.objects.get(lexiconObjectKey(r.objectKey));
+      if (bytes === undefined) break;
+      lexicons.push(bytes);
+    }
     let built: BuiltRun;
     try {
-      built = await this.#d.builder.compact(inputs);
+      built = await this.#compactBuilt(
+        inputs,
+        lexicons.length === inputs.length ? lexicons : undefined,
+      );
     } catch (error) {
       if (!(error instanceof StreamError && error.kind === "corrupt")) {
         throw error;
@@ -273,7 +313,7 @@ export class RoutingKeyIndex {
     const first = task.runs[0].firstSegment;
     const last = task.runs[task.runs.length - 1].lastSegment;
     const objectKey = runObjectKey(streamId, task.level + 1, first, last);
-    await this.#d.objects.put(objectKey, built.bytes);
+    await this.#putBuilt(objectKey, built);
     this.#d.catalog.commit(streamId, {
       add: [{
         level: task.level + 1,
@@ -287,6 +327,25 @@ export class RoutingKeyIndex {
       nowMs: this.#d.now(),
     });
     return task;
+  }
+
+  /**
+   * Compacts `inputs`, merging `lexicons` when given; when only a lexicon
+   * is bad, the run is built without one (listing then scans its segments).
+   */
+  async #compactBuilt(
+    inputs: Uint8Array[],
+    lexicons: Uint8Array[] | undefined,
+  ): Promise<BuiltRun> {
+    if (lexicons === undefined) return await this.#d.builder.compact(inputs);
+    try {
+      return await this.#d.builder.compact(inputs, lexicons);
+    } catch (error) {
+      if (!(error instanceof StreamError && error.kind === "corrupt")) {
+        throw error;
+      }
+      return await this.#d.builder.compact(inputs);
+    }
   }
 
   /** Whether `bytes` decode as a run (false only for `corrupt`). */
@@ -456,8 +515,9 @@ export class RoutingKeyIndex {
     secondLastManifestAtMs: number,
     graceMs: number = ROUTING_RUN_RETIRED_GRACE_MS,
   ): Promise<number> {
-    return this.#serial(() =>
-      this.#collectRetired(streamId, secondLastManifestAtMs, graceMs)
+    return this.#serial(
+      streamId,
+      () => this.#collectRetired(streamId, secondLastManifestAtMs, graceMs),
     );
   }
 
@@ -472,20 +532,68 @@ export class RoutingKeyIndex {
     );
     const due = this.#d.catalog.runs(streamId)
       .filter((r) => r.retiredAtMs !== null && r.retiredAtMs <= cutoff);
-    for (const r of due) {
-      await this.#d.objects.delete(r.objectKey);
-      this.#d.cache.delete(r.objectKey);
-    }
+    for (const r of due) await this.#deleteRun(r.objectKey);
     this.#d.catalog.forget(streamId, due.map((r) => r.objectKey));
     return due.length;
   }
 
+  /** Deletes a run's object and its lexicon's, and drops both from the cache. */
+  async #deleteRun(objectKey: string): Promise<void> {
+    const lexKey = lexiconObjectKey(objectKey);
+    await this.#d.objects.delete(lexKey);
+    this.#d.cache.delete(lexKey);
+    await this.#d.objects.delete(objectKey);
+    this.#d.cache.delete(objectKey);
+  }
+
+  /**
+   * The lexicons of the stream's active runs that lie wholly below
+   * `segmentCount` (and its indexed limit), ascending by segment, through
+   * the cache. A run whose lexicon is missing or unreadable (built before
+   * lexicons existed, or damaged) is left out: its segments must be
+   * scanned, which the caller learns from the gaps.
+   */
+  async lexicons(
+    streamId: number,
+    segmentCount: number,
+  ): Promise<RunLexicon[]> {
+    const state = this.#d.catalog.state(streamId);
+    if (state === undefined) return [];
+    const through = Math.min(state.indexedThrough, segmentCount);
+    const out: RunLexicon[] = [];
+    const rows = activeRuns(this.#d.catalog.runs(streamId))
+      .filter((r) => r.lastSegment < through)
+      .sort((a, b) => a.firstSegment - b.firstSegment);
+    for (const row of rows) {
+      const key = lexiconObjectKey(row.objectKey);
+      try {
+        const lexicon = await this.#d.cache.get<Lexicon>(key, async () => {
+          const bytes = await this.#d.objects.get(key);
+          if (bytes === undefined) {
+            throw new StreamError("not_found", `No lexicon "${key}"`);
+          }
+          // Checked and decoded where runs are, off the request thread.
+          return await (this.#d.decoder ?? this.#d.builder).decodeLexicon(
+            bytes,
+          );
+        });
+        out.push({
+          firstSegment: row.firstSegment,
+          lastSegment: row.lastSegment,
+          lexicon,
+        });
+      } catch (error) {
+        if (!(error instanceof StreamError)) throw error;
+      }
+    }
+    return out;
+  }
+
   /** Deletes every run object of the stream and forgets its index. */
   dropStream(streamId: number): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial(streamId, async () => {
       for (const r of this.#d.catalog.runs(streamId)) {
-        await this.#d.objects.delete(r.objectKey);
-        this.#d.cache.delete(r.objectKey);
+        await this.#deleteRun(r.objectKey);
       }
       this.#d.catalog.drop(streamId);
       this.#suspects.delete(streamId);

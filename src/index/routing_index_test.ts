@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { lexiconObjectKey } from "./lexicon.ts";
 import { StreamError } from "../errors.ts";
 import { FaultyObjectStore, seededRandom } from "../objectstore/faulty.ts";
 import { MemoryObjectStore } from "../objectstore/memory.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import {
   inThreadRunBuilder,
+  pooledRunBuilder,
   type RunBuilder,
   workerRunBuilder,
 } from "./builder.ts";
@@ -445,8 +447,14 @@ Deno.test("a crash between a run's upload and its catalog commit leaves no stray
       while (await second.index.step(1, 12) !== undefined) { /* catch up */ }
       await assertNoFalseNegatives(second.index, layout, 12, ["zz"]);
       const named = catalog.runs(1).map((r) => r.objectKey).sort();
-      const stored = (await objects.list("streams/")).keys.sort();
+      const all = (await objects.list("streams/")).keys.sort();
+      const stored = all.filter((k) => k.endsWith(".run"));
       assert.deepEqual(stored, named, `crash at commit ${crashAt}`);
+      // Each run has its lexicon beside it, and no lexicon is stray.
+      assert.deepEqual(
+        all.filter((k) => k.endsWith(".lex")),
+        named.map(lexiconObjectKey).sort(),
+      );
       catalog.close();
     } finally {
       await Deno.remove(dir, { recursive: true });
@@ -516,4 +524,43 @@ Deno.test("workerRunBuilder() leaves its inputs usable (a key reader may cache t
   } finally {
     worker.close();
   }
+});
+
+Deno.test("steps of different streams run side by side (a pooled builder gets both); one stream's steps stay in order", async () => {
+  const inner = inThreadRunBuilder();
+  let inFlight = 0;
+  let most = 0;
+  const gates: (() => void)[] = [];
+  const gated: RunBuilder = {
+    ...inner,
+    async buildL0(seed, first, keys) {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise<void>((resolve) => gates.push(resolve));
+      inFlight--;
+      return await inner.buildL0(seed, first, keys);
+    },
+  };
+  const layout = Array.from({ length: 4 }, (_, s) => [`k${s}`]);
+  const { index, catalog } = makeIndex({
+    layout,
+    builder: pooledRunBuilder([gated, gated]),
+  });
+  const a1 = index.step(1, 4);
+  const a2 = index.step(1, 4);
+  const b1 = index.step(2, 4);
+  for (let i = 0; i < 50 && gates.length < 2; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  // Streams 1 and 2 build at once; stream 1's second step waits its turn.
+  assert.equal(most, 2);
+  while (gates.length > 0 || inFlight > 0) {
+    gates.shift()?.();
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const tasks = await Promise.all([a1, a2, b1]);
+  assert.deepEqual(tasks.map((t) => t?.kind), ["build", "build", "build"]);
+  assert.equal(most, 2);
+  assert.equal(catalog.state(1)?.indexedThrough, 4);
+  assert.equal(catalog.state(2)?.indexedThrough, 2);
 });

@@ -49,6 +49,33 @@ export interface MetricParts {
   config: Config;
   /** Requests the access gate refused so far, by reason. */
   authFailures?: () => AuthFailureCounts;
+  /** The touch runtimes' figures, when the server runs them. */
+  touch?: () => TouchFigures;
+}
+
+/**
+ * The node's touch runtimes (live query invalidation): gauges now, and
+ * counters over the server's life (runtimes that were dropped included).
+ */
+export interface TouchFigures {
+  /** Journals in memory. */
+  readonly journals: number;
+  /** Their bytes, roughly. */
+  readonly journalBytes: number;
+  /** Touch waits waiting. */
+  readonly waiters: number;
+  /** Active templates over all streams. */
+  readonly templatesActive: number;
+  /** Change records processed. */
+  readonly changes: number;
+  /** Touches queued, by kind. */
+  readonly touches: Readonly<Record<"table" | "template" | "fine", number>>;
+  /** Waits answered, by outcome. */
+  readonly waits: Readonly<
+    Record<"touched" | "timeout" | "stale" | "aborted", number>
+  >;
+  /** Template lifecycle events. */
+  readonly templates: Readonly<Record<"activated" | "retired", number>>;
 }
 
 /** The access gate's refusal counters (the gate's `counts`). */
@@ -128,6 +155,7 @@ function register(registry: Registry, parts: MetricParts): void {
   readFamilies(registry, parts.engine.readBytes);
   appendFamilies(registry, () => parts.engine.writerStats());
   liveFamilies(registry, parts);
+  if (parts.touch !== undefined) touchFamilies(registry, parts.touch);
   if (parts.tier !== undefined) tierFamilies(registry, parts.tier);
   if (parts.objects !== undefined) objectFamilies(registry, parts.objects);
   memoryFamilies(registry, parts);
@@ -272,6 +300,65 @@ function liveFamilies(registry: Registry, parts: MetricParts): void {
       name: `${P}subscriptions`,
       help: "Live subscriptions",
     }, () => one(subscriptions()));
+  }
+}
+
+function touchFamilies(registry: Registry, touch: () => TouchFigures): void {
+  const gauges: [string, string, (f: TouchFigures) => number][] = [
+    ["touch_journals", "Touch journals in memory", (f) => f.journals],
+    [
+      "touch_journal_bytes",
+      "Bytes the touch journals hold (--touch-memory-bytes caps them)",
+      (f) => f.journalBytes,
+    ],
+    ["touch_waiters", "Touch waits waiting", (f) => f.waiters],
+    [
+      "touch_templates_active",
+      "Active touch templates over all streams",
+      (f) => f.templatesActive,
+    ],
+  ];
+  for (const [name, help, read] of gauges) {
+    gaugeFamily(
+      registry,
+      { name: `${P}${name}`, help },
+      () => one(read(touch())),
+    );
+  }
+  counterFamily(registry, {
+    name: `${P}touch_changes_total`,
+    help: "State Protocol changes the touch processors read",
+  }, () => one(touch().changes));
+  const labelled: [string, string, string, (f: TouchFigures) => object][] = [
+    [
+      "touch_touches_total",
+      "Touches queued, by kind",
+      "kind",
+      (f) => f.touches,
+    ],
+    [
+      "touch_waits_total",
+      "Touch waits answered, by outcome",
+      "outcome",
+      (f) => f.waits,
+    ],
+    [
+      "touch_templates_total",
+      "Touch template activations and retirements",
+      "event",
+      (f) => f.templates,
+    ],
+  ];
+  for (const [name, help, label, read] of labelled) {
+    counterFamily(registry, {
+      name: `${P}${name}`,
+      help,
+      labelNames: [label],
+    }, function* () {
+      for (const [value, n] of Object.entries(read(touch()))) {
+        yield [{ [label]: value }, n as number];
+      }
+    });
   }
 }
 

@@ -64,6 +64,11 @@ export interface Manifest {
    * first run.
    */
   routingIndex?: unknown;
+  /**
+   * The stream's profile options (with `kind`), when it declared one other
+   * than `generic`; checked by the profile's module when restored.
+   */
+  profile?: { kind: string; [option: string]: unknown };
 }
 
 /** A published schema registry, as a manifest names it. */
@@ -240,5 +245,11 @@ function manifestProblem(m: Manifest): string | undefined {
       typeof schema.sha256 !== "string" ||
       !/^[0-9a-f]{64}$/.test(schema.sha256))
   ) return "bad schemaRegistry";
+  const profile = m.profile;
+  if (
+    profile !== undefined &&
+    (typeof profile !== "object" || profile === null ||
+      Array.isArray(profile) || typeof profile.kind !== "string")
+  ) return "bad profile";
   return undefined;
 }

@@ -21,6 +21,7 @@ export type GenericOptions = { kind: "generic" };
 export const genericProfile: Profile<GenericOptions> = {
   kind: "generic",
   installsRegistry: false,
+  passThrough: true,
   validate(raw: unknown): Result<GenericOptions> {
     if (!isObject(raw)) {
       return fail("bad_request", '"profile" must be an object');

@@ -76,6 +76,11 @@ export interface Profile<O extends ProfileOptions = ProfileOptions> {
    * empty stream or the same kind already installed.
    */
   readonly installsRegistry: boolean;
+  /**
+   * True when `normalize` returns every element unchanged and keys none, so
+   * the append path may skip it (the hot path of plain JSON streams).
+   */
+  readonly passThrough?: boolean;
   /** Parses the `profile` object: fills defaults, rejects unknown keys. */
   validate(raw: unknown): Result<O>;
   /**

@@ -49,6 +49,14 @@ export function frameJsonMessages(
   return ok({ ...framed, values });
 }
 
+/**
+ * Frames already parsed values as stored JSON messages (each followed by a
+ * comma), for records rewritten before they are stored.
+ */
+export function frameJsonValues(values: readonly unknown[]): FramedMessages {
+  return encodeMessages(values.map((v) => JSON.stringify(v) + ","));
+}
+
 // Encodes each message straight into one buffer: no per-message buffers to
 // concatenate (a large batch would otherwise be held twice).
 function encodeMessages(texts: string[]): FramedMessages {

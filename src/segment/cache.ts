@@ -30,6 +30,8 @@ export interface DecodedBlock {
 
 interface Entry {
   reader: SegmentReader;
+  /** The segment file, when the cache loaded or was given it whole. */
+  file: Uint8Array;
   bytes: number;
   blocks: Map<number, DecodedBlock>;
 }
@@ -85,7 +87,7 @@ export class SegmentCache {
       pending = (async () => {
         const bytes = await load();
         const reader = await openSegment(bytes, { codec: this.#codec });
-        this.#insert(key, reader, bytes.length);
+        this.#insert(key, reader, bytes);
         return reader;
       })();
       this.#loading.set(key, pending);
@@ -144,7 +146,15 @@ export class SegmentCache {
   async put(key: string, bytes: Uint8Array): Promise<void> {
     if (bytes.length > this.#bytesMax) return;
     const reader = await openSegment(bytes, { codec: this.#codec });
-    this.#insert(key, reader, bytes.length);
+    this.#insert(key, reader, bytes);
+  }
+
+  /**
+   * The whole file under `key` if held (no load, no recency change): for
+   * handing a segment to another thread without fetching it again.
+   */
+  fileOf(key: string): Uint8Array | undefined {
+    return this.#entries.get(key)?.file;
   }
 
   /** Drops `key` if held. */
@@ -155,10 +165,11 @@ export class SegmentCache {
     this.#bytes -= entry.bytes;
   }
 
-  #insert(key: string, reader: SegmentReader, bytes: number): void {
+  #insert(key: string, reader: SegmentReader, file: Uint8Array): void {
     this.delete(key);
+    const bytes = file.length;
     if (bytes > this.#bytesMax) return; // too big to keep: served uncached
-    this.#entries.set(key, { reader, bytes, blocks: new Map() });
+    this.#entries.set(key, { reader, file, bytes, blocks: new Map() });
     this.#bytes += bytes;
     this.#evict();
   }

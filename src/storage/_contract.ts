@@ -86,6 +86,7 @@ export function walStoreContract(name: string, open: OpenStore): void {
     assert.deepEqual(snapshot.streams, []);
     assert.deepEqual(snapshot.producers, []);
     assert.deepEqual(snapshot.schemaRegistries, []);
+    assert.deepEqual(snapshot.profiles, []);
     assert.equal(snapshot.nextStreamId, 1);
   });
 
@@ -192,6 +193,47 @@ export function walStoreContract(name: string, open: OpenStore): void {
     assert.equal(snapshot.streams[0].tailPos, 0);
     assert.deepEqual(await store.readChunks(1, 0, 1, 100), []);
   });
+
+  withStore(
+    "profiles commit with registries, survive a reopen, go with their stream",
+    async (store, dir) => {
+      await store.commit([
+        {
+          op: "create",
+          stream: streamRow(1, "s", { contentType: "application/json" }),
+        },
+        { op: "create", stream: streamRow(2, "t") },
+        { op: "profile", streamId: 1, kind: "evlog", options: '{"k":1}' },
+        { op: "schema_registry", streamId: 1, registry: '{"v":1}' },
+        { op: "profile", streamId: 2, kind: "generic", options: '{"k":2}' },
+      ], 3);
+      // A failed batch keeps neither its registry nor its profile.
+      await assert.rejects(store.commit([
+        { op: "profile", streamId: 1, kind: "metrics", options: '{"k":3}' },
+        { op: "schema_registry", streamId: 1, registry: '{"v":3}' },
+        { op: "create", stream: streamRow(3, "t") }, // unique name violated
+      ], 4));
+      await store.commit([
+        { op: "profile", streamId: 2, kind: null, options: null },
+      ], 3);
+      await store.close();
+      const again = await open(dir);
+      try {
+        let snapshot = await again.load();
+        assert.deepEqual(snapshot.profiles, [
+          { streamId: 1, kind: "evlog", options: '{"k":1}' },
+        ]);
+        assert.deepEqual(snapshot.schemaRegistries, [
+          { streamId: 1, registry: '{"v":1}' },
+        ]);
+        await again.commit([{ op: "delete", streamId: 1 }], 3);
+        snapshot = await again.load();
+        assert.deepEqual(snapshot.profiles, []);
+      } finally {
+        await again.close();
+      }
+    },
+  );
 
   withStore(
     "schema registries commit with appends, survive a reopen, go with their stream",

@@ -131,6 +131,12 @@ function single(op: WalOp): string {
       return `DELETE FROM streams WHERE id = ${literal(op.streamId)}`;
     case "schema_registry":
       return schemaRegistryStatement(op.streamId, op.registry);
+    case "profile":
+      return `UPDATE streams SET profile_kind = ${
+        literal(op.kind)
+      }, profile_json = ${literal(op.options)} WHERE id = ${
+        literal(op.streamId)
+      }`;
     default:
       throw new Error(`unexpected op ${op.op} applied alone`);
   }
@@ -264,7 +270,7 @@ function updateTails(tails: [number, StreamTail][]): string[] {
     `UPDATE streams AS s SET tail_pos = v.tail_pos, closed = v.closed,
        closed_by_producer = v.producer, closed_by_epoch = v.epoch,
        closed_by_seq = v.seq, stream_seq = v.stream_seq, accessed_at_ms = v.accessed,
-       last_time_ms = v.last_time
+       last_time_ms = v.last_time, version = txid_current()
      FROM (VALUES ${
       values(
         slice.map(([id, t]) => [

@@ -75,6 +75,21 @@ export const MIGRATIONS: readonly string[] = [
      stream_id bigint PRIMARY KEY REFERENCES streams (id) ON DELETE CASCADE,
      registry text NOT NULL
    );`,
+  // Several nodes on one schema: 'version' is the id of the transaction that
+  // last changed a stream (a node checks it under the row lock against the
+  // one it planned from), 'meta_version' counts creates, deletes, closes and
+  // schema changes, and 'nodes' lists the servers with their heartbeats.
+  `ALTER TABLE streams ADD COLUMN version bigint NOT NULL DEFAULT 0;
+   INSERT INTO meta (key, value) VALUES ('meta_version', '0')
+     ON CONFLICT (key) DO NOTHING;
+   CREATE TABLE nodes (
+     node_id text PRIMARY KEY,
+     started_at_ms bigint NOT NULL,
+     heartbeat_at_ms bigint NOT NULL
+   );`,
+  // Stream profiles: kind and options (JSON text); NULL for generic.
+  `ALTER TABLE streams ADD COLUMN profile_kind text;
+   ALTER TABLE streams ADD COLUMN profile_json text;`,
 ];
 
 /** The version this code writes and reads. */
@@ -184,6 +199,15 @@ export function isConnectionError(error: unknown): boolean {
 export function isRetryableConflict(error: unknown): boolean {
   const state = sqlState(error);
   return state === "40001" || state === "40P01";
+}
+
+/**
+ * A unique or foreign-key violation in a commit: another node took a name
+ * or id, or deleted a stream, since this node planned the batch.
+ */
+export function isStaleConflict(error: unknown): boolean {
+  const state = sqlState(error);
+  return state === "23505" || state === "23503";
 }
 
 /** `query_canceled` (statement timeout): the transaction was rolled back. */

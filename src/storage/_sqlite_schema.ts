@@ -15,7 +15,7 @@ import type { Chunk, StreamRow } from "./wal_store.ts";
  * migrate (`MIGRATIONS`) is migrated on open; any other mismatch refuses
  * to open.
  */
-export const SCHEMA_VERSION = "3";
+export const SCHEMA_VERSION = "4";
 
 /** Every table of the WAL, created if missing. */
 export const SCHEMA = `
@@ -37,7 +37,10 @@ CREATE TABLE IF NOT EXISTS streams (
   forked_from INTEGER,
   fork_pos INTEGER,
   soft_deleted INTEGER NOT NULL DEFAULT 0,
-  last_time_ms INTEGER NOT NULL DEFAULT 0
+  last_time_ms INTEGER NOT NULL DEFAULT 0,
+  -- The stream's profile (kind and options as JSON text); NULL: generic.
+  profile_kind TEXT,
+  profile_json TEXT
 );
 -- One row per group-commit run of a stream's records. 'keys' holds the
 -- per-record routing keys as a key table (src/record_meta.ts, the segment
@@ -89,7 +92,8 @@ CREATE TABLE IF NOT EXISTS producers (
 /**
  * Statements that take a WAL of the keyed version to the next, run in one
  * transaction with the version update. Version 2 had no append times (its
- * records read as time 0) and an unused `chunks.keys` column.
+ * records read as time 0) and an unused `chunks.keys` column; version 3 no
+ * stream profiles.
  */
 export const MIGRATIONS: Readonly<Record<string, string>> = {
   "2": `
@@ -98,6 +102,12 @@ ALTER TABLE chunks ADD COLUMN times BLOB;
 ALTER TABLE chunks ADD COLUMN max_time_ms INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS chunks_by_time ON chunks (stream_id, max_time_ms, start_pos);
 UPDATE meta SET value = '3' WHERE key = 'schema_version';
+`,
+  // Version 3 had no stream profiles: every stream was generic.
+  "3": `
+ALTER TABLE streams ADD COLUMN profile_kind TEXT;
+ALTER TABLE streams ADD COLUMN profile_json TEXT;
+UPDATE meta SET value = '4' WHERE key = 'schema_version';
 `,
 };
 

@@ -29,6 +29,8 @@ export class MemoryWal {
   segments: Map<number, SegmentRow[]> = new Map();
   /** Schema registries by stream id. */
   schemaRegistries: Map<number, string> = new Map();
+  /** Profiles (kind and options text) by stream id. */
+  profiles: Map<number, { kind: string; options: string }> = new Map();
   /** Next stream id. */
   nextStreamId = 1;
   /** Number of commits applied. */
@@ -67,6 +69,10 @@ export class MemoryStore implements WalStore {
         .filter(([id]) => this.#wal.streams.has(id))
         .sort((a, b) => a[0] - b[0])
         .map(([streamId, registry]) => ({ streamId, registry })),
+      profiles: [...this.#wal.profiles.entries()]
+        .filter(([id]) => this.#wal.streams.has(id))
+        .sort((a, b) => a[0] - b[0])
+        .map(([streamId, p]) => ({ streamId, ...p })),
     });
   }
 
@@ -129,7 +135,16 @@ export class MemoryStore implements WalStore {
         if (op.registry === null) wal.schemaRegistries.delete(op.streamId);
         else wal.schemaRegistries.set(op.streamId, op.registry);
         return;
+      case "profile":
+        if (!wal.streams.has(op.streamId)) return;
+        if (op.kind === null || op.options === null) {
+          wal.profiles.delete(op.streamId);
+        } else {
+          wal.profiles.set(op.streamId, { kind: op.kind, options: op.options });
+        }
+        return;
       case "delete":
+        wal.profiles.delete(op.streamId);
         wal.schemaRegistries.delete(op.streamId);
         wal.streams.delete(op.streamId);
         wal.chunks.delete(op.streamId);

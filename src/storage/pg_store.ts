@@ -35,6 +35,9 @@ import {
   PG_READ_PAGE_ROWS,
   QUERY_TIMEOUT_MARGIN_MS,
 } from "../limits.ts";
+
+/** NOTIFY payloads stay below PostgreSQL's 8000-byte limit. */
+const NOTIFY_BYTES_MAX = 7900;
 import type { Logger } from "../log.ts";
 import { planCompaction } from "./_compact.ts";
 import {
@@ -50,6 +53,7 @@ import {
   isConnectionError,
   isPgDiskFull,
   isRetryableConflict,
+  isStaleConflict,
   isStatementTimeout,
   MIGRATION_LOCK_KEY,
   MIGRATIONS,
@@ -67,10 +71,13 @@ import {
   retryableError,
   type SchemaRegistryRow,
   type SegmentRow,
+  type SharedWal,
+  staleError,
   type WalOp,
   type WalSnapshot,
   type WalStore,
 } from "./wal_store.ts";
+import { META_CHANNEL, PgNodeLink, TAIL_CHANNEL } from "./_pg_node.ts";
 
 export { PG_SCHEMA_VERSION } from "./_pg_schema.ts";
 
@@ -90,6 +97,13 @@ export interface PgStoreOptions {
   durability: Durability;
   /** Where connection losses are reported. */
   log?: Logger;
+  /** This node's id in the node registry; a random one when absent. */
+  nodeId?: string;
+  /**
+   * Other nodes share the schema: register in `nodes`, announce commits
+   * with `NOTIFY`, listen for theirs (see `shared`).
+   */
+  multiNode?: boolean;
 }
 
 type Client = pg.PoolClient;
@@ -109,6 +123,7 @@ export async function openPgStore(options: PgStoreOptions): Promise<PgStore> {
   try {
     await store.migrate();
     await store.checkDurability();
+    await store.join();
   } catch (error) {
     await store.close();
     if (error instanceof StartupError) throw error;
@@ -129,6 +144,22 @@ export class PgStore implements WalStore {
   #closed = false;
   #persistedNextId = -1;
   #unreachable: string | undefined;
+  /**
+   * Each stream's `version` (the transaction that last changed it) as this
+   * node last loaded or committed it: a commit changing a stream whose row
+   * holds another version was planned from stale state.
+   */
+  #versions = new Map<number, string>();
+  /** `meta_version` as this node last loaded or committed it. */
+  #metaVersion = "0";
+  /** The node registry row, heartbeats and the LISTEN connection. */
+  readonly #node: PgNodeLink;
+  /**
+   * Other nodes' announcements and the staleness checks (see `SharedWal`),
+   * with `multiNode`. Commits check staleness either way, so a second
+   * node started without it is refused (503), never trusted.
+   */
+  readonly shared: SharedWal | undefined;
 
   /** Creates the pool; nothing connects until the first query. */
   constructor(options: PgStoreOptions) {
@@ -167,6 +198,76 @@ export class PgStore implements WalStore {
     };
     this.#pool.on("error", lost);
     this.#pool.on("connect", (client) => client.on("error", lost));
+    this.#node = new PgNodeLink({
+      url: options.url,
+      schema: options.schema,
+      nodeId: options.nodeId ?? crypto.randomUUID().slice(0, 13),
+      pool: this.#pool,
+      connectTimeoutMs: options.connectTimeoutMs,
+      log: options.log,
+    });
+    const node = this.#node;
+    this.shared = options.multiNode !== true ? undefined : {
+      nodeId: node.nodeId,
+      watch: (events) => node.watch(events),
+      current: (ids) => this.#current(ids),
+      poll: (ids) => this.#poll(ids),
+    };
+  }
+
+  /** Registers this node and starts its heartbeat (multi-node only). */
+  async join(): Promise<void> {
+    if (this.shared !== undefined) await this.#node.join();
+  }
+
+  /** Whether `ids` hold the versions this node knows, and meta is unchanged. */
+  async #current(ids: number[]): Promise<boolean> {
+    const { rows, meta } = await this.#peek(ids, "id, version");
+    if (meta !== this.#metaVersion || rows.length !== ids.length) return false;
+    return rows.every((r) =>
+      this.#versions.get(Number(r.id)) === String(r.version)
+    );
+  }
+
+  async #poll(ids: number[]) {
+    const { rows, meta } = await this.#peek(
+      ids,
+      "id, tail_pos, closed, accessed_at_ms",
+    );
+    return {
+      changed: meta !== this.#metaVersion || rows.length !== ids.length ||
+        rows.some((r) => r.closed === true),
+      tails: rows.map((r) => ({
+        streamId: Number(r.id),
+        tailPos: Number(r.tail_pos),
+        accessedAtMs: Number(r.accessed_at_ms),
+      })),
+    };
+  }
+
+  async #peek(
+    ids: number[],
+    columns: string,
+  ): Promise<{ rows: PgRow[]; meta: string }> {
+    const client = await this.#connect("Cannot read the WAL");
+    try {
+      // One round trip: the meta row, joined with the streams asked about.
+      const qualified = columns.split(",").map((c) => `s.${c.trim()}`);
+      const { rows } = await client.query(
+        `SELECT m.value AS meta_value, ${qualified.join(", ")} FROM meta m
+         LEFT JOIN streams s ON s.id = ANY($1::bigint[])
+         WHERE m.key = 'meta_version'`,
+        [ids],
+      );
+      client.release();
+      return {
+        rows: rows.filter((r: PgRow) => r.id !== null),
+        meta: String(rows[0]?.meta_value ?? "0"),
+      };
+    } catch (error) {
+      client.release(isConnectionError(error));
+      throw this.#failure("Cannot read the WAL", error);
+    }
   }
 
   /** Brings the schema to `PG_SCHEMA_VERSION`; refuses a newer one. */
@@ -236,8 +337,10 @@ export class PgStore implements WalStore {
     const client = await this.#connect("Cannot load the WAL");
     try {
       await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      const streams = (await client.query("SELECT * FROM streams ORDER BY id"))
-        .rows.map(streamFromPgRow);
+      const streamRows = (await client.query(
+        "SELECT * FROM streams ORDER BY id",
+      )).rows;
+      const streams = streamRows.map(streamFromPgRow);
       const producers = (await client.query("SELECT * FROM producers")).rows
         .map((r: PgRow): ProducerRow => ({
           streamId: Number(r.stream_id),
@@ -261,11 +364,26 @@ export class PgStore implements WalStore {
         streamId: Number(r.stream_id),
         registry: String(r.registry),
       }));
+      const profiles = (await client.query(
+        `SELECT id, profile_kind, profile_json FROM streams
+         WHERE profile_kind IS NOT NULL ORDER BY id`,
+      )).rows.map((r: PgRow) => ({
+        streamId: Number(r.id),
+        kind: String(r.profile_kind),
+        options: String(r.profile_json),
+      }));
       const next = await client.query(
         "SELECT value FROM meta WHERE key = 'next_stream_id'",
       );
+      const meta = await client.query(
+        "SELECT value FROM meta WHERE key = 'meta_version'",
+      );
       await client.query("COMMIT");
       client.release();
+      this.#versions = new Map(
+        streamRows.map((r: PgRow) => [Number(r.id), String(r.version)]),
+      );
+      this.#metaVersion = String(meta.rows[0]?.value ?? "0");
       const maxId = streams.reduce((m, s) => Math.max(m, s.id), 0);
       const stored = next.rows.length === 0 ? 1 : Number(next.rows[0].value);
       return {
@@ -274,6 +392,7 @@ export class PgStore implements WalStore {
         segments,
         nextStreamId: Math.max(stored, maxId + 1),
         schemaRegistries,
+        profiles,
       };
     } catch (error) {
       client.release(true);
@@ -296,6 +415,15 @@ export class PgStore implements WalStore {
           await sleep(Math.random() * 10 * attempt);
           continue;
         }
+        if (isStaleConflict(error)) {
+          // A name or id taken, or a stream gone, by another node's commit.
+          throw staleError(
+            "WAL commit failed",
+            `another node changed these streams (${
+              describe(error, this.#options.url)
+            })`,
+          );
+        }
         throw this.#failure("WAL commit failed", error);
       }
     }
@@ -304,9 +432,10 @@ export class PgStore implements WalStore {
   async #commitOnce(ops: WalOp[], nextStreamId: number): Promise<void> {
     const client = await this.#connect("WAL commit failed");
     const pid = (client as unknown as { processID: number | null }).processID;
-    let xid: string | undefined;
+    let written: Written | undefined;
     try {
-      xid = await this.#write(client, ops, nextStreamId);
+      written = await this.#write(client, ops, nextStreamId);
+      this.#checkFresh(ops, written, nextStreamId);
     } catch (error) {
       await this.#abandon(client, error);
       throw error;
@@ -317,8 +446,56 @@ export class PgStore implements WalStore {
     } catch (error) {
       client.release(true);
       if (!isConnectionError(error)) throw error;
-      if (await this.#committed(xid, pid, error)) return;
-      throw error; // rolled back: reported as retryable by #failure
+      if (!await this.#committed(written.xid, pid, error)) throw error; // rolled back: retryable
+    }
+    this.#remember(ops, written);
+  }
+
+  /**
+   * Rejects with a `staleError` when a stream `ops` change holds a version
+   * this node did not plan from (another node committed to it, or deleted
+   * it), or another node handed out the ids `ops` create.
+   */
+  #checkFresh(ops: WalOp[], written: Written, nextStreamId: number): void {
+    const sources = [...written.locked.keys()].filter((id) =>
+      !lockIds(ops).includes(id)
+    );
+    for (const id of [...checkedIds(ops), ...sources]) {
+      const known = this.#versions.get(id);
+      if (known !== undefined && written.locked.get(id) !== known) {
+        throw staleError(
+          "WAL commit failed",
+          `stream id ${id} was changed by another node`,
+        );
+      }
+    }
+    if (written.nextId !== undefined) {
+      const lowest = Math.min(
+        ...ops.flatMap((op) => op.op === "create" ? [op.stream.id] : []),
+        nextStreamId,
+      );
+      if (written.nextId > lowest) {
+        throw staleError(
+          "WAL commit failed",
+          `stream id ${lowest} was handed out by another node`,
+        );
+      }
+    }
+  }
+
+  /** Notes the versions a committed batch gave its streams. */
+  #remember(ops: WalOp[], written: Written): void {
+    for (const op of ops) {
+      if (op.op === "delete") this.#versions.delete(op.streamId);
+    }
+    for (const id of bumpedIds(ops)) {
+      if (this.#versions.has(id) || createdIds(ops).has(id)) {
+        this.#versions.set(id, written.xid);
+      }
+    }
+    const meta = written.metaVersion;
+    if (meta !== undefined && String(Number(meta) - 1) === this.#metaVersion) {
+      this.#metaVersion = meta; // else another node's change: reload due
     }
   }
 
@@ -333,35 +510,104 @@ export class PgStore implements WalStore {
     client: Client,
     ops: WalOp[],
     nextStreamId: number,
-  ): Promise<string> {
+  ): Promise<Written> {
     const ids = lockIds(ops);
     const statements = ["BEGIN", "SELECT txid_current() AS xid"];
     if (ids.length > 0) {
+      // The source of a stream deleted here too: whether its delete
+      // cascades was decided from the source's state.
+      const deleted = ops.flatMap((op) =>
+        op.op === "delete" ? [op.streamId] : []
+      );
+      const sources = deleted.length === 0
+        ? ""
+        : ` OR id IN (SELECT forked_from FROM streams WHERE id IN (${
+          deleted.join(",")
+        }))`;
       statements.push(
-        `SELECT id FROM streams WHERE id IN (${
+        `SELECT id AS locked_id, version AS locked_version FROM streams WHERE id IN (${
           ids.join(",")
-        }) ORDER BY id FOR UPDATE`,
+        })${sources} ORDER BY id FOR UPDATE`,
       );
     }
-    statements.push(...batchStatements(ops, PG_MESSAGE_BYTES_MAX / 2));
-    if (nextStreamId !== this.#persistedNextId) {
+    // Meta rows after stream rows, in key order: no lock cycle.
+    const creates = createdIds(ops).size > 0;
+    if (creates) {
+      statements.push(
+        "SELECT value AS next_id FROM meta WHERE key = 'next_stream_id' FOR UPDATE",
+      );
+    }
+    if (creates || nextStreamId !== this.#persistedNextId) {
       statements.push(
         `INSERT INTO meta (key, value) VALUES ('next_stream_id', ${
           literal(String(nextStreamId))
-        }) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        }) ON CONFLICT (key) DO UPDATE SET value =
+          greatest(meta.value::bigint, excluded.value::bigint)::text`,
       );
     }
-    let xid: string | undefined;
+    statements.push(...batchStatements(ops, PG_MESSAGE_BYTES_MAX / 2));
+    // Tail updates set their streams' version themselves.
+    const tails = new Set(
+      ops.flatMap((op) => op.op === "append" ? [op.streamId] : []),
+    );
+    const bumped = [...bumpedIds(ops)].filter((id) => !tails.has(id));
+    if (bumped.length > 0) {
+      statements.push(
+        `UPDATE streams SET version = txid_current() WHERE id IN (${
+          bumped.join(",")
+        })`,
+      );
+    }
+    if (changesMeta(ops)) {
+      statements.push(
+        `UPDATE meta SET value = (value::bigint + 1)::text
+         WHERE key = 'meta_version' RETURNING value AS meta_version`,
+      );
+    }
+    if (this.shared !== undefined) statements.push(...this.#notices(ops));
+    const written: Written = { xid: "", locked: new Map() };
     for (const message of packMessages(statements, PG_MESSAGE_BYTES_MAX)) {
       const result = await client.query(message);
       const results =
         (Array.isArray(result) ? result : [result]) as pg.QueryResult[];
       for (const r of results) {
-        if (r.fields?.[0]?.name === "xid") xid = String(r.rows[0].xid);
+        const field = r.fields?.[0]?.name;
+        if (field === "xid") written.xid = String(r.rows[0].xid);
+        else if (field === "locked_id") {
+          for (const row of r.rows) {
+            written.locked.set(
+              Number(row.locked_id),
+              String(row.locked_version),
+            );
+          }
+        } else if (field === "next_id") {
+          written.nextId = r.rows.length === 0 ? 0 : Number(r.rows[0].next_id);
+        } else if (field === "meta_version") {
+          written.metaVersion = String(r.rows[0].meta_version);
+        }
       }
     }
-    assert(xid !== undefined, "the first message reports the transaction id");
-    return xid;
+    assert(written.xid !== "", "the first message reports the transaction id");
+    return written;
+  }
+
+  /**
+   * The `NOTIFY`s of a batch, sent inside its transaction (so delivered
+   * only if it commits, in commit order): one on the meta channel when it
+   * creates, deletes, closes or changes a schema, and its tails on the
+   * tail channel, as few messages as the payload limit allows.
+   */
+  #notices(ops: WalOp[]): string[] {
+    const prefix = this.#node.prefix;
+    const out = tailPayloads(prefix, ops).map((payload) =>
+      `SELECT pg_notify(${literal(TAIL_CHANNEL)}, ${literal(payload)})`
+    );
+    if (changesMeta(ops)) {
+      out.push(
+        `SELECT pg_notify(${literal(META_CHANNEL)}, ${literal(prefix)})`,
+      );
+    }
+    return out;
   }
 
   /** Rolls back after a failed statement; drops the connection if it broke. */
@@ -607,9 +853,10 @@ export class PgStore implements WalStore {
     });
   }
 
-  /** Closes the pool; later calls fail. */
+  /** Leaves the node registry, closes the listener and the pool. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    await this.#node.leave();
     this.#closed = true;
     await this.#pool.end();
   }
@@ -619,11 +866,99 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** What the write of a batch reported back. */
+interface Written {
+  /** The transaction id (also the version it gives the streams it changes). */
+  xid: string;
+  /** Locked stream rows' versions, by id. */
+  locked: Map<number, string>;
+  /** `next_stream_id` as stored before this batch (when it creates). */
+  nextId?: number;
+  /** `meta_version` after this batch's bump (when it has one). */
+  metaVersion?: string;
+}
+
+/** Streams whose state the engine planned from: checked under the lock. */
+function checkedIds(ops: WalOp[]): Set<number> {
+  const ids = new Set<number>();
+  const created = createdIds(ops);
+  for (const op of ops) {
+    if (op.op === "create") {
+      // A fork was planned from its source, and changes what deleting the
+      // source means: the source's row is checked and moved too.
+      const source = op.stream.forkedFrom;
+      if (source !== null && !created.has(source)) ids.add(source);
+      continue;
+    }
+    if (op.op === "touch" || op.op === "segment") continue;
+    const id = op.op === "producer" ? op.row.streamId : op.streamId;
+    if (!created.has(id)) ids.add(id);
+  }
+  return ids;
+}
+
+/** Streams a batch creates. */
+function createdIds(ops: WalOp[]): Set<number> {
+  const ids = new Set<number>();
+  for (const op of ops) if (op.op === "create") ids.add(op.stream.id);
+  return ids;
+}
+
+/** Streams whose version a batch moves (checked ones and new ones). */
+function bumpedIds(ops: WalOp[]): Set<number> {
+  const ids = new Set([...checkedIds(ops), ...createdIds(ops)]);
+  for (const op of ops) if (op.op === "delete") ids.delete(op.streamId);
+  return ids;
+}
+
+/**
+ * Whether other nodes must reload after `ops`: creates, deletes, closes,
+ * schemas, profiles.
+ */
+function changesMeta(ops: WalOp[]): boolean {
+  return ops.some((op) =>
+    op.op === "create" || op.op === "delete" || op.op === "soft_delete" ||
+    op.op === "schema_registry" || op.op === "profile" ||
+    (op.op === "append" && op.tail.closed)
+  );
+}
+
+/**
+ * `<prefix>|<id>:<tail>,...` for every stream `ops` append to, split so
+ * each payload stays under PostgreSQL's 8000-byte limit.
+ */
+export function tailPayloads(prefix: string, ops: WalOp[]): string[] {
+  const tails = new Map<number, number>();
+  for (const op of ops) {
+    if (op.op === "append" && op.chunk !== null) {
+      tails.set(op.streamId, op.tail.tailPos);
+    }
+  }
+  const out: string[] = [];
+  let payload = "";
+  for (const [id, tail] of tails) {
+    const entry = `${id}:${tail}`;
+    if (
+      payload !== "" && payload.length + entry.length + 1 > NOTIFY_BYTES_MAX
+    ) {
+      out.push(payload);
+      payload = "";
+    }
+    payload += payload === "" ? `${prefix}|${entry}` : `,${entry}`;
+  }
+  if (payload !== "") out.push(payload);
+  return out;
+}
+
 /** Stream ids whose rows a batch changes, ascending (the lock order). */
 function lockIds(ops: WalOp[]): number[] {
   const ids = new Set<number>();
   for (const op of ops) {
-    if (op.op === "create") continue; // no row yet
+    if (op.op === "create") {
+      // No row yet; a fork's source is locked (see checkedIds).
+      if (op.stream.forkedFrom !== null) ids.add(op.stream.forkedFrom);
+      continue;
+    }
     ids.add(op.op === "producer" ? op.row.streamId : op.streamId);
   }
   return [...ids].sort((a, b) => a - b);

@@ -69,6 +69,7 @@ export class SqliteStore implements WalStore {
   #touch: StatementSync;
   #putSchemaRegistry: StatementSync;
   #deleteSchemaRegistry: StatementSync;
+  #setProfile: StatementSync;
   #setNextId: StatementSync;
   #readChunks: StatementSync;
   #chunkSpans: StatementSync;
@@ -141,6 +142,9 @@ export class SqliteStore implements WalStore {
     );
     this.#deleteSchemaRegistry = db.prepare(
       "DELETE FROM stream_schemas WHERE stream_id=?",
+    );
+    this.#setProfile = db.prepare(
+      "UPDATE streams SET profile_kind=?, profile_json=? WHERE id=?",
     );
     this.#setNextId = db.prepare(
       "INSERT INTO meta (key, value) VALUES ('next_stream_id', ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
@@ -270,6 +274,14 @@ export class SqliteStore implements WalStore {
       streamId: Number(r.stream_id),
       registry: String(r.registry),
     }));
+    const profiles = (this.#db.prepare(
+      `SELECT id, profile_kind, profile_json FROM streams
+       WHERE profile_kind IS NOT NULL ORDER BY id`,
+    ).all() as Row[]).map((r) => ({
+      streamId: Number(r.id),
+      kind: String(r.profile_kind),
+      options: String(r.profile_json),
+    }));
     const next = this.#db.prepare(
       "SELECT value FROM meta WHERE key='next_stream_id'",
     )
@@ -285,6 +297,7 @@ export class SqliteStore implements WalStore {
       segments,
       nextStreamId,
       schemaRegistries,
+      profiles,
     });
   }
 
@@ -405,6 +418,9 @@ export class SqliteStore implements WalStore {
       case "schema_registry":
         if (op.registry === null) this.#deleteSchemaRegistry.run(op.streamId);
         else this.#putSchemaRegistry.run(op.streamId, op.registry);
+        return;
+      case "profile":
+        this.#setProfile.run(op.kind, op.options, op.streamId);
         return;
       case "delete":
         this.#deleteSchemaRegistry.run(op.streamId);

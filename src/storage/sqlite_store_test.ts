@@ -7,6 +7,7 @@ import {
   walStoreKeysContract,
   walStoreSegmentContract,
 } from "./_contract.ts";
+import { SCHEMA_VERSION } from "./_sqlite_schema.ts";
 import { openSqliteStore } from "./sqlite_store.ts";
 import { isDiskFull } from "./wal_store.ts";
 import { DatabaseSync } from "node:sqlite";
@@ -197,6 +198,45 @@ Deno.test("SqliteStore migrates a version 2 WAL (written by the previous release
     "SELECT value FROM meta WHERE key='schema_version'",
   ).get() as { value: string };
   after.close();
-  assert.equal(migrated.value, "3");
+  assert.equal(migrated.value, SCHEMA_VERSION);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("SqliteStore migrates a version 3 WAL (no profiles) to profiles stored with streams", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/wal.sqlite`;
+  try {
+    const fresh = openSqliteStore(path, "os");
+    await fresh.commit([{ op: "create", stream: streamRow(1, "old") }], 2);
+    await fresh.close();
+    // Take the file back to version 3: streams without the profile columns.
+    const db = new DatabaseSync(path);
+    db.exec(`ALTER TABLE streams DROP COLUMN profile_kind;
+      ALTER TABLE streams DROP COLUMN profile_json;
+      UPDATE meta SET value='3' WHERE key='schema_version';`);
+    db.close();
+    const store = openSqliteStore(path, "os");
+    try {
+      let snapshot = await store.load();
+      assert.deepEqual(snapshot.streams.map((s) => s.name), ["old"]);
+      assert.deepEqual(snapshot.profiles, []);
+      await store.commit([
+        { op: "profile", streamId: 1, kind: "generic", options: "{}" },
+      ], 2);
+      snapshot = await store.load();
+      assert.deepEqual(snapshot.profiles, [
+        { streamId: 1, kind: "generic", options: "{}" },
+      ]);
+    } finally {
+      await store.close();
+    }
+    const check = new DatabaseSync(path);
+    const version = check.prepare(
+      "SELECT value FROM meta WHERE key='schema_version'",
+    ).get() as { value: string };
+    check.close();
+    assert.equal(version.value, "4");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

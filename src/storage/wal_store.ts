@@ -137,7 +137,8 @@ export type WalOp =
   | { op: "soft_delete"; streamId: number }
   | { op: "delete"; streamId: number }
   | { op: "touch"; streamId: number; accessedAtMs: number }
-  | SchemaRegistryOp;
+  | SchemaRegistryOp
+  | ProfileOp;
 
 /**
  * Replaces a stream's schema registry (a JSON document the store keeps
@@ -153,6 +154,33 @@ export interface SchemaRegistryOp {
   streamId: number;
   /** The registry's JSON text, or `null` to remove it. */
   registry: string | null;
+}
+
+/**
+ * Replaces a stream's profile (profiles.md §1): its kind and its options as
+ * JSON text, both opaque to the store; `null` for both removes it (the
+ * stream is `generic` again). A commit op like `schema_registry`, so that a
+ * profile and the canonical registry it installs commit together.
+ */
+export interface ProfileOp {
+  /** Discriminator. */
+  op: "profile";
+  /** Stream id. */
+  streamId: number;
+  /** The profile kind, or `null` to remove the profile. */
+  kind: string | null;
+  /** The options' JSON text (with `kind`), or `null` to remove them. */
+  options: string | null;
+}
+
+/** A stream's stored profile. */
+export interface ProfileRow {
+  /** Stream id. */
+  streamId: number;
+  /** The profile kind. */
+  kind: string;
+  /** The options' JSON text. */
+  options: string;
 }
 
 /** A stream's stored schema registry. */
@@ -175,6 +203,8 @@ export interface WalSnapshot {
   nextStreamId: number;
   /** Schema registries of existing streams, by stream id. */
   schemaRegistries: SchemaRegistryRow[];
+  /** Profiles of existing streams that declared one, by stream id. */
+  profiles: ProfileRow[];
 }
 
 /**
@@ -229,8 +259,78 @@ export function isRetryable(error: unknown): boolean {
   return error instanceof StreamError && error.detail?.retryable === true;
 }
 
+/**
+ * The error a shared store throws when a commit was planned from state
+ * another node has changed since (a kind of `retryableError`: nothing of it
+ * was kept). The engine reloads and plans the requests again.
+ */
+export function staleError(action: string, reason: string): StreamError {
+  return new StreamError(
+    "unavailable",
+    `${action}: ${reason}`,
+    { retryAfterSeconds: 1, retryable: true, stale: true },
+  );
+}
+
+/** True for errors made by `staleError`. */
+export function isStale(error: unknown): boolean {
+  return error instanceof StreamError && error.detail?.stale === true;
+}
+
+/** A stream's committed tail as another node announced it. */
+export interface AnnouncedTail {
+  /** Stream id. */
+  streamId: number;
+  /** Committed tail position. */
+  tailPos: number;
+  /** Last access written to the store, when known (sliding TTLs). */
+  accessedAtMs?: number;
+}
+
+/** What a store shared by several nodes tells its engine. */
+export interface SharedWalEvents {
+  /** Another node committed appends: these tails are durable now. */
+  tails(tails: AnnouncedTail[]): void;
+  /**
+   * Streams were created, deleted, closed or given a schema elsewhere, or
+   * announcements may have been missed (the listener reconnected): the
+   * engine should reload.
+   */
+  changed(): void;
+}
+
+/** What `SharedWal.poll` finds. */
+export interface PollResult {
+  /** Something the node has not loaded changed (creates, deletes, closes). */
+  changed: boolean;
+  /** Committed tails of the streams asked about that still exist. */
+  tails: AnnouncedTail[];
+}
+
+/**
+ * The extra surface of a store that several nodes share (PostgreSQL). Its
+ * commits check, under the row locks, that every stream they change is
+ * still as this node last loaded or committed it, and reject with a
+ * `staleError` otherwise.
+ */
+export interface SharedWal {
+  /** This node's id in the node registry. */
+  readonly nodeId: string;
+  /** Starts delivering other nodes' announcements to `events`. */
+  watch(events: SharedWalEvents): void;
+  /**
+   * Whether streams `ids` are still as this node last loaded or committed
+   * them and no stream was created, deleted or closed elsewhere since.
+   */
+  current(ids: number[]): Promise<boolean>;
+  /** Committed tails of `ids`, and whether a reload is due. */
+  poll(ids: number[]): Promise<PollResult>;
+}
+
 /** A write-ahead log of streams. */
 export interface WalStore {
+  /** Present when several nodes share the store. */
+  readonly shared?: SharedWal;
   /** Reads every stream and producer, for startup. */
   load(): Promise<WalSnapshot>;
   /**

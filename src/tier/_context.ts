@@ -56,6 +56,10 @@ export interface TierContext {
   companions?: Companions;
   /** Routing-key index steps that built or compacted a run, since start. */
   indexBuilds: { count: number };
+  /** Streams whose uploaded segments the routing-key index does not cover yet. */
+  indexLagging: Set<number>;
+  /** Streams whose index steps one upload pass runs at once. */
+  indexConcurrency: number;
   /** True once the tier is closing: loops stop between steps. */
   closed(): boolean;
   /** Tells waiters that stream `id`'s registry `revision` is published. */

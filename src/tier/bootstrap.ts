@@ -4,7 +4,7 @@
  * manifests in the object store, in one transaction: every published stream
  * comes back with its id, name, content type, TTL, fork link and segments,
  * its tail at the manifest's `uploadedThrough`, and its schema registry if
- * the manifest names one, and its routing-key index catalog (`indexCatalog`)
+ * the manifest names one, its profile, and its routing-key index catalog (`indexCatalog`)
  * from the manifest's `routingIndex` section. What was never published
  * (the WAL tail, producer states, `Stream-Seq`) is not restored.
  */
@@ -71,6 +71,16 @@ export async function bootstrapFromObjects(
     const registry = await schemaRegistryOf(objects, m);
     if (registry !== undefined) {
       ops.push({ op: "schema_registry", streamId: m.id, registry });
+    }
+    if (m.profile !== undefined) {
+      // Stored as published; the engine checks it with the profile's module
+      // when it loads the WAL.
+      ops.push({
+        op: "profile",
+        streamId: m.id,
+        kind: m.profile.kind,
+        options: JSON.stringify(m.profile),
+      });
     }
     for (const s of m.segments) {
       ops.push({

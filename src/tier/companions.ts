@@ -241,25 +241,29 @@ export class Companions {
   }
 
   /**
-   * Up to `steps` steps for `s` (one upload pass's share); a failure is
-   * logged and retried on the next pass.
+   * Up to `steps` steps for `s` (one upload pass's share); true when work
+   * may be left (every step did something, or one failed: it is logged and
+   * retried on the next pass).
    */
   async catchUp(
     s: TierStream,
     info: StreamInfo,
     steps: number,
     closed: () => boolean,
-  ): Promise<void> {
+  ): Promise<boolean> {
     try {
-      for (let i = 0; i < steps && !closed(); i++) {
-        if (!await this.step(s, info)) break;
+      for (let i = 0; i < steps; i++) {
+        if (closed()) return true;
+        if (!await this.step(s, info)) return false;
       }
+      return true;
     } catch (error) {
       this.#d.log.warn(
         `stream ${s.id}: companion build failed; will retry: ${
           (error as Error).message
         }`,
       );
+      return true;
     }
   }
 

@@ -9,7 +9,11 @@
 import { StreamError } from "../errors.ts";
 import type { ChunkReader, TierReadBytes } from "../engine/reader.ts";
 import type { KeyedChunkReader, SkippedRange } from "../engine/keyed_reader.ts";
-import type { TimeSeeker } from "../engine/types.ts";
+import type {
+  KeyLexiconCover,
+  KeyLexiconSource,
+  TimeSeeker,
+} from "../engine/types.ts";
 import type { SegmentReader } from "../segment/reader.ts";
 import { routingKeyHash } from "../segment/format.ts";
 import { seekTimeInChunk } from "../storage/chunk.ts";
@@ -19,6 +23,7 @@ import type { ObjectStore } from "../objectstore/object_store.ts";
 import type { SegmentCache } from "../segment/cache.ts";
 import type { Chunk } from "../storage/wal_store.ts";
 import type { RoutingKeyIndex } from "../index/routing_index.ts";
+import { compareBytes } from "../index/lexicon.ts";
 import { type SegmentKeys, SegmentKeysBuilder } from "../index/fingerprint.ts";
 import { decodeKeys } from "../record_meta.ts";
 import { recordCount } from "../storage/chunk.ts";
@@ -97,6 +102,66 @@ export function tieredKeyedReader(
       return await segments(s, fromPos, bytesMax, key);
     }
     return chunks;
+  };
+}
+
+/**
+ * Key listings' view of the index: for a stream's positions below `endPos`,
+ * the uploaded segments whose keys a run lexicon lists (merged position
+ * ranges and the lexicons' keys) and the uploaded segments a listing must
+ * read instead. Without an `index` every uploaded segment is unindexed.
+ */
+export function tieredKeyLexicon(
+  streams: TierStreams,
+  index?: RoutingKeyIndex,
+): KeyLexiconSource {
+  return async (id, endPos): Promise<KeyLexiconCover | undefined> => {
+    const s = streams.get(id);
+    if (s === undefined) return undefined;
+    const uploaded = uploadedCount(s);
+    let n = 0;
+    while (n < uploaded && s.segments[n].endPos <= endPos) n++;
+    const lexicons = index === undefined ? [] : await index.lexicons(id, n);
+    const ranges: { startPos: number; endPos: number }[] = [];
+    const unindexed: { startPos: number; endPos: number }[] = [];
+    let indexedSegments = 0;
+    let next = 0;
+    const gap = (to: number) => {
+      for (; next < to; next++) {
+        const row = s.segments[next];
+        unindexed.push({ startPos: row.startPos, endPos: row.endPos });
+      }
+    };
+    for (const l of lexicons) {
+      gap(l.firstSegment);
+      const startPos = s.segments[l.firstSegment].startPos;
+      const end = s.segments[l.lastSegment].endPos;
+      const last = ranges.at(-1);
+      if (last !== undefined && last.endPos === startPos) last.endPos = end;
+      else ranges.push({ startPos, endPos: end });
+      indexedSegments += l.lastSegment - l.firstSegment + 1;
+      next = l.lastSegment + 1;
+    }
+    gap(n);
+    return {
+      ranges,
+      indexedSegments,
+      unindexed,
+      keysAfter(after, limit) {
+        const all: Uint8Array[] = [];
+        for (const l of lexicons) {
+          all.push(...l.lexicon.keysAfter(after, limit));
+        }
+        all.sort(compareBytes);
+        const out: Uint8Array[] = [];
+        for (const k of all) {
+          if (out.length === limit) break;
+          const last = out.at(-1);
+          if (last === undefined || compareBytes(last, k) !== 0) out.push(k);
+        }
+        return out;
+      },
+    };
   };
 }
 
@@ -182,6 +247,34 @@ export async function* segmentChunksOf(
   for (let b = 0; b < reader.blocks.length; b++) {
     yield await cache.block(key, load, b);
   }
+}
+
+/**
+ * The file of uploaded segment `ordinal` of `s`, from the cache when it
+ * holds it, else the object store: the routing-key index's builder reads
+ * the keys out of it on its own thread.
+ */
+export async function segmentFileOf(
+  objects: ObjectStore,
+  cache: SegmentCache,
+  s: TierStream,
+  ordinal: number,
+): Promise<{ segment: Uint8Array }> {
+  const row = s.segments[ordinal];
+  if (row === undefined || !row.uploaded) {
+    throw new StreamError(
+      "corrupt",
+      `Stream id ${s.id} has no uploaded segment ${ordinal}`,
+    );
+  }
+  const key = segmentKey(s.id, row.startPos, row.endPos);
+  const segment = cache.fileOf(key) ?? await objects.get(key);
+  if (segment === undefined) {
+    throw new StreamError("corrupt", `Segment object "${key}" is missing`, {
+      key,
+    });
+  }
+  return { segment };
 }
 
 /**

@@ -72,6 +72,7 @@ async function fixture(keys: (string | null)[][]) {
     segments: rows,
     nextStreamId: 2,
     schemaRegistries: [],
+    profiles: [],
   });
   return { objects, streams, tailPos: pos, all, count: keys.length };
 }

@@ -56,6 +56,7 @@ async function fixture() {
     segments: rows,
     nextStreamId: 2,
     schemaRegistries: [],
+    profiles: [],
   });
   return { objects, streams, walStart: pos };
 }

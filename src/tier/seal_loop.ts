@@ -8,35 +8,114 @@
  */
 
 import type { StreamInfo } from "../engine/types.ts";
-import { SEAL_PASS_BYTES_MAX } from "../limits.ts";
+import {
+  SEAL_BLOCKED_RECHECK_MS,
+  SEAL_PASS_BYTES_MAX,
+  SEAL_SMALL_DIVISOR,
+  TIER_PASS_YIELD_STREAMS,
+} from "../limits.ts";
 import type { SegmentRow } from "../storage/wal_store.ts";
 import type { TierContext } from "./_context.ts";
 import type { Sealer } from "./_seal.ts";
+import { type DueQueue, lookAt, yieldToEvents } from "./due.ts";
 import { retryLater, warnFailed } from "./retry.ts";
 import { removeSegmentFile } from "./segment_files.ts";
 import type { TierStream } from "./streams.ts";
 
-/** Seals what is due in `infos` (committed streams), within the pass budget. */
+/**
+ * Seals what is due among `ids` (streams marked or scheduled), within the
+ * pass budget. `info` is a stream's committed state (undefined once it is
+ * gone: `gone` releases it). A stream left waiting for a threshold is
+ * scheduled on `due` for the time it passes; one sealed is handed to
+ * `sealed` (the upload loop's queue).
+ */
 export async function sealPass(
   ctx: TierContext,
   sealer: Sealer,
-  infos: StreamInfo[],
+  ids: number[],
+  hooks: SealPassHooks,
 ): Promise<void> {
   let budget = SEAL_PASS_BYTES_MAX;
-  for (const info of infos) {
-    if (ctx.closed() || budget <= 0) return;
+  for (const [i, id] of ids.entries()) {
+    if (ctx.closed() || budget <= 0) {
+      for (const rest of ids.slice(i)) hooks.due.mark(rest); // next pass
+      return;
+    }
+    if (i > 0 && i % TIER_PASS_YIELD_STREAMS === 0) await yieldToEvents();
+    const info = hooks.info(id);
+    if (info === undefined) {
+      hooks.gone(id);
+      continue;
+    }
     const s = ctx.streams.ensure(info.id, info.fork?.position ?? 0);
-    ctx.streams.noteTail(s, info.tailPos);
-    if (ctx.clock.now() < s.seal.retryAtMs) continue;
+    ctx.streams.noteTail(s, info.tailPos, ctx.clock.now());
+    const now = ctx.clock.now();
+    if (now >= s.sealLookAtMs) s.sealLookAtMs = Infinity; // this look
+    if (now < s.seal.retryAtMs) {
+      s.sealLookAtMs = lookAt(hooks.due, id, s.seal.retryAtMs, s.sealLookAtMs);
+      continue;
+    }
     try {
-      budget -= await sealDue(ctx, sealer, s, info, budget);
+      const sealed = await sealDue(ctx, sealer, s, info, budget, hooks.due);
+      budget -= sealed;
+      if (sealed > 0) hooks.sealed(id);
       s.seal.failures = 0;
     } catch (error) {
       const { sealRetryMinMs, sealRetryMaxMs } = ctx.config;
       retryLater(s.seal, ctx.clock, ctx.random, sealRetryMinMs, sealRetryMaxMs);
       warnFailed(ctx.log, "sealing", s.id, s.seal, error);
+      s.sealLookAtMs = lookAt(hooks.due, id, s.seal.retryAtMs, s.sealLookAtMs);
     }
   }
+}
+
+/** What a seal pass needs besides the context. */
+export interface SealPassHooks {
+  /** Committed state of stream `id`; undefined once it is gone. */
+  info(id: number): StreamInfo | undefined;
+  /** Stream `id` is gone: release it. */
+  gone(id: number): void;
+  /** The seal loop's own queue (for streams waiting for a threshold). */
+  due: DueQueue;
+  /** Stream `id` has new sealed segments to upload. */
+  sealed(id: number): void;
+}
+
+/**
+ * When the unsealed bytes of `s` are due for sealing: at once when they
+ * reach `--segment-bytes`; else by age (`--segment-age-ms` after they were
+ * first seen), unless the stream is tiny (`isTiny`) and open: then only once
+ * it has been idle (no commit) for `--segment-idle-ms`, so a tiny stream is
+ * not turned into a segment and a manifest of its own every minute. While
+ * the local backlog is above half its budget, age alone seals tiny streams
+ * too.
+ */
+export function sealDueAtMs(
+  ctx: TierContext,
+  s: TierStream,
+  info: StreamInfo,
+  unsealed: number,
+): number {
+  const { segmentBytes, segmentAgeMs, segmentIdleMs, backlogBytesMax } =
+    ctx.config;
+  if (unsealed >= segmentBytes) return 0;
+  const aged = (s.unsealedSinceMs ?? ctx.clock.now()) + segmentAgeMs;
+  const pressed = ctx.streams.backlogBytes * 2 > backlogBytesMax;
+  if (!isTiny(ctx, s, info) || info.closed || pressed) return aged;
+  return Math.max(aged, s.lastCommitMs + segmentIdleMs);
+}
+
+/**
+ * A stream is tiny while its own bytes (past its fork position) are under
+ * `--segment-bytes` / `SEAL_SMALL_DIVISOR` (64 KiB by default).
+ */
+export function isTiny(
+  ctx: TierContext,
+  s: TierStream,
+  info: StreamInfo,
+): boolean {
+  return (info.tailPos - s.basePos) * SEAL_SMALL_DIVISOR <
+    ctx.config.segmentBytes;
 }
 
 /** Seals segments of `s` that passed a threshold; returns bytes sealed. */
@@ -46,19 +125,33 @@ async function sealDue(
   s: TierStream,
   info: StreamInfo,
   budget: number,
+  due: DueQueue,
 ): Promise<number> {
-  const { segmentBytes, segmentAgeMs, uploadBacklogBytesMax } = ctx.config;
+  const { uploadBacklogBytesMax } = ctx.config;
   let sealed = 0;
-  while (!ctx.closed() && sealed < budget) {
+  while (!ctx.closed()) {
     const unsealed = info.tailPos - s.sealedThrough;
     if (unsealed <= 0) {
       s.unsealedSinceMs = undefined;
+      ctx.streams.holdSmall(s, false);
       break;
     }
     s.unsealedSinceMs ??= ctx.clock.now();
-    const aged = ctx.clock.now() - s.unsealedSinceMs >= segmentAgeMs;
-    if (unsealed < segmentBytes && !aged) break;
-    if (ctx.streams.uploadBacklogBytes >= uploadBacklogBytesMax) break; // uploads are behind
+    const atMs = sealDueAtMs(ctx, s, info, unsealed);
+    if (ctx.clock.now() < atMs) {
+      ctx.streams.holdSmall(s, isTiny(ctx, s, info) && !info.closed);
+      s.sealLookAtMs = lookAt(due, s.id, atMs, s.sealLookAtMs);
+      break;
+    }
+    if (sealed >= budget) {
+      due.mark(s.id); // the pass budget is spent: the next pass goes on
+      break;
+    }
+    if (ctx.streams.uploadBacklogBytes >= uploadBacklogBytesMax) {
+      const atMs = ctx.clock.now() + SEAL_BLOCKED_RECHECK_MS; // uploads are behind
+      s.sealLookAtMs = lookAt(due, s.id, atMs, s.sealLookAtMs);
+      break;
+    }
     const row = await seal(ctx, sealer, s, info.tailPos);
     if (row === undefined) break;
     sealed += row.endPos - row.startPos;

@@ -33,8 +33,20 @@ export interface TierStream {
   tailPos: number;
   /** When data past `sealedThrough` was first seen. */
   unsealedSinceMs: number | undefined;
-  /** Segment starts put into the object store (not yet marked uploaded). */
-  put: Set<number>;
+  /**
+   * When the tail last moved (epoch ms; after a restart, the time of the
+   * last append): a tiny stream's unsealed bytes wait for `--segment-idle-ms` past it.
+   */
+  lastCommitMs: number;
+  /** The seal loop's earliest scheduled look at it (`Infinity`: none). */
+  sealLookAtMs: number;
+  /** The upload loop's earliest scheduled look at it (`Infinity`: none). */
+  uploadLookAtMs: number;
+  /**
+   * Segment starts put into the object store (not yet marked uploaded);
+   * allocated while an upload is under way.
+   */
+  put: Set<number> | undefined;
   /** Summary of the last published manifest (`publishedSummary`). */
   published: string | undefined;
   /** The schema registry last prepared for publication, and its object. */
@@ -74,8 +86,10 @@ export function publishedSummary(
   closed: boolean,
   softDeleted: boolean,
   schemaKey: string | undefined = undefined,
+  profile: string | undefined = undefined,
 ): string {
-  return `${through}|${closed}|${softDeleted}|${schemaKey ?? ""}`;
+  const base = `${through}|${closed}|${softDeleted}|${schemaKey ?? ""}`;
+  return profile === undefined ? base : `${base}|${profile}`;
 }
 
 /** Tiered streams by id, with the backlog counters. */
@@ -91,6 +105,8 @@ export class TierStreams {
   /** Segments sealed and uploaded since start (for `/metrics`). */
   #sealed = 0;
   #uploaded = 0;
+  /** Tiny streams waiting for idleness (sealed early under backlog pressure). */
+  readonly #heldSmall = new Set<number>();
 
   /** Per-stream state and the backlog counters from the WAL's tables. */
   load(snapshot: WalSnapshot): void {
@@ -111,6 +127,7 @@ export class TierStreams {
     for (const row of snapshot.streams) {
       const s = this.ensure(row.id, row.forkPos ?? 0);
       s.tailPos = row.tailPos;
+      s.lastCommitMs = row.lastTimeMs;
       s.published = publishedAtStart(s, row);
     }
     for (const s of this.#streams.values()) {
@@ -153,7 +170,10 @@ export class TierStreams {
         walStart: basePos,
         tailPos: basePos,
         unsealedSinceMs: undefined,
-        put: new Set(),
+        lastCommitMs: 0,
+        sealLookAtMs: Infinity,
+        uploadLookAtMs: Infinity,
+        put: undefined,
         published: undefined,
         schema: undefined,
         schemaPublishedKey: undefined,
@@ -166,11 +186,32 @@ export class TierStreams {
     return s;
   }
 
-  /** Notes a committed tail of `s` (tails only grow). */
-  noteTail(s: TierStream, tailPos: number): void {
+  /** Notes a committed tail of `s` at `nowMs` (tails only grow). */
+  noteTail(s: TierStream, tailPos: number, nowMs: number): void {
     if (tailPos <= s.tailPos) return;
     this.#walBacklogBytes += tailPos - s.tailPos;
     s.tailPos = tailPos;
+    s.lastCommitMs = nowMs;
+  }
+
+  /** Notes whether `s` (tiny) holds unsealed bytes until it is idle. */
+  holdSmall(s: TierStream, held: boolean): void {
+    if (held) this.#heldSmall.add(s.id);
+    else this.#heldSmall.delete(s.id);
+  }
+
+  /**
+   * Takes up to `max` tiny streams holding unsealed bytes, oldest hold
+   * first (under backlog pressure they are sealed by age instead).
+   */
+  takeHeldSmall(max: number): number[] {
+    const out: number[] = [];
+    for (const id of this.#heldSmall) {
+      if (out.length >= max) break;
+      out.push(id);
+      this.#heldSmall.delete(id);
+    }
+    return out;
   }
 
   /** Records a sealed segment of `s`, waiting for upload. */
@@ -205,6 +246,7 @@ export class TierStreams {
     const s = this.#streams.get(id);
     if (s === undefined) return undefined;
     this.#streams.delete(id);
+    this.#heldSmall.delete(id);
     this.#walBacklogBytes -= s.tailPos - s.walStart;
     for (const row of s.segments) {
       if (!row.uploaded) {

@@ -17,24 +17,30 @@ import { fail, ok, type Result, StreamError } from "../errors.ts";
 import {
   BACKLOG_RETRY_AFTER_SECONDS,
   INDEX_STATUS_WAITERS_MAX,
+  SEAL_PRESSED_STREAMS,
   TIER_TICK_MS,
   WAITERS_RETRY_AFTER_SECONDS,
 } from "../limits.ts";
 import type { Logger } from "../log.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import { SegmentCache, type SegmentCacheStats } from "../segment/cache.ts";
-import type { WalStore } from "../storage/wal_store.ts";
+import type { WalSnapshot, WalStore } from "../storage/wal_store.ts";
 import { crashPointHook, type TierContext } from "./_context.ts";
 import { inThreadSealer, type Sealer, workerSealer } from "./_seal.ts";
 import { SYSTEM_CLOCK, type TierClock } from "./clock.ts";
 import {
-  segmentKeysOf,
+  segmentFileOf,
   tieredKeyedReader,
+  tieredKeyLexicon,
   tieredReader,
   tieredTimeSeeker,
   uploadedCount,
 } from "./reader.ts";
-import { type RunBuilder, workerRunBuilder } from "../index/builder.ts";
+import {
+  pooledRunBuilder,
+  type RunBuilder,
+  workerRunBuilder,
+} from "../index/builder.ts";
 import { RunCache } from "../index/cache.ts";
 import type { RunCatalog } from "../index/catalog.ts";
 import { defaultShape, type RoutingIndexShape } from "../index/plan.ts";
@@ -51,7 +57,8 @@ import {
   ROUTING_RUN_CACHE_BYTES_DEFAULT,
 } from "../limits.ts";
 import type { KeyedChunkReader } from "../engine/keyed_reader.ts";
-import type { TimeSeeker } from "../engine/types.ts";
+import type { KeyLexiconSource, TimeSeeker } from "../engine/types.ts";
+import { DueQueue } from "./due.ts";
 import { ReleaseQueue } from "./release_queue.ts";
 import { sealPass } from "./seal_loop.ts";
 import { sweepSegmentFiles } from "./segment_files.ts";
@@ -64,16 +71,26 @@ export interface TierOptions {
   store: WalStore;
   /** Where segments and manifests are published. */
   objects: ObjectStore;
+  /**
+   * The WAL's snapshot, when just loaded (the engine's, at start-up);
+   * otherwise the tier loads one. Streams gone since are released by the
+   * first passes.
+   */
+  snapshot?: WalSnapshot;
   /** Block codec. */
   codec: Codec;
   /** Folder for sealed segment files awaiting upload. */
   segmentDir: string;
   /** Thresholds and limits. */
   config: SegmentConfig;
-  /** Committed streams, from the engine. */
+  /**
+   * Committed streams, from the engine: read once at open (every stream is
+   * looked at by the first passes); after that the loops look only at
+   * streams named by `committed()` and `changed()` or scheduled by a pass.
+   */
   streams: () => Iterable<StreamInfo>;
-  /** One committed stream, for streams first seen through `committed()`. */
-  streamInfo?: (id: number) => StreamInfo | undefined;
+  /** One committed stream; undefined once it is gone (then it is released). */
+  streamInfo: (id: number) => StreamInfo | undefined;
   /** Logger. */
   log: Logger;
   /** Time and the wait between passes; tests step the loops by hand. */
@@ -108,8 +125,13 @@ export interface TierIndexOptions {
   decoder?: RunBuilder;
   /** Run hierarchy shape (default `defaultShape()`). */
   shape?: RoutingIndexShape;
-  /** Budget of decoded runs in memory. */
+  /** Budget of decoded runs and lexicons in memory. */
   cacheBytes?: number;
+  /**
+   * Streams whose index builds run at once (default 1); without `builder`,
+   * builds get this many Workers.
+   */
+  concurrency?: number;
 }
 
 /** Whole-tier counters. */
@@ -158,6 +180,10 @@ export class Tier {
   readonly #releases: ReleaseQueue;
   readonly #stop = new AbortController();
   #loops: Promise<void>[] = [];
+  /** Streams the seal loop must look at, now or at a time. */
+  readonly #sealDue = new DueQueue();
+  /** Streams the upload loop must look at, now or at a time. */
+  readonly #uploadDue = new DueQueue();
   /** Requests waiting for the next tiering pass (`waitForPass`). */
   readonly #passWaiters = new Set<() => void>();
   #closed = false;
@@ -186,6 +212,8 @@ export class Tier {
       schemaPublished: (id, revision) => this.#schemaPublished(id, revision),
       crashPoint: crashPointHook(options.config.testCrashPoint),
       indexBuilds: { count: 0 },
+      indexLagging: new Set(),
+      indexConcurrency: options.routingIndex?.concurrency ?? 1,
     };
     this.#ctx.companions = new Companions({
       objects: options.objects,
@@ -199,7 +227,11 @@ export class Tier {
       this.#index = undefined;
       this.#closeIndex = () => {};
     } else {
-      const builder = ix.builder ?? workerRunBuilder();
+      const lanes = ix.concurrency ?? 1;
+      const builder = ix.builder ??
+        (lanes === 1 ? workerRunBuilder() : pooledRunBuilder(
+          Array.from({ length: lanes }, () => workerRunBuilder()),
+        ));
       const decoder = ix.decoder ??
         (ix.builder === undefined ? workerRunBuilder() : builder);
       const { streams, objects, cache } = this.#ctx;
@@ -216,7 +248,7 @@ export class Tier {
           if (s === undefined) {
             throw new StreamError("not_found", `No tiered stream id ${id}`);
           }
-          return segmentKeysOf(objects, cache, s, ordinal);
+          return segmentFileOf(objects, cache, s, ordinal);
         },
         shape: ix.shape ?? defaultShape(),
         now: () => this.#ctx.clock.now(),
@@ -275,15 +307,39 @@ export class Tier {
     const { streams, segmentDir } = tier.#ctx;
     try {
       await Deno.mkdir(segmentDir, { recursive: true });
-      streams.load(await options.store.load());
+      streams.load(options.snapshot ?? await options.store.load());
       await sweepSegmentFiles(segmentDir, streams.pendingSegments());
+      tier.#seed();
+      const info = (id: number) => tier.#o.streamInfo(id);
+      const gone = (id: number) => tier.#gone(id);
       tier.#loops = [
         tier.#run(async () => {
-          await sealPass(tier.#ctx, tier.#sealer, tier.#refresh());
+          const ctx = tier.#ctx;
+          if (ctx.streams.backlogBytes * 2 > ctx.config.backlogBytesMax) {
+            for (const id of ctx.streams.takeHeldSmall(SEAL_PRESSED_STREAMS)) {
+              tier.#sealDue.mark(id); // backlog pressure: seal by age
+            }
+          }
+          await sealPass(
+            ctx,
+            tier.#sealer,
+            tier.#sealDue.take(ctx.clock.now()),
+            {
+              info,
+              gone,
+              due: tier.#sealDue,
+              sealed: (id) => tier.#uploadDue.mark(id),
+            },
+          );
           tier.#wakePassWaiters();
         }),
         tier.#run(async () => {
-          await uploadPass(tier.#ctx, tier.#refresh());
+          const ctx = tier.#ctx;
+          await uploadPass(ctx, tier.#uploadDue.take(ctx.clock.now()), {
+            info,
+            gone,
+            due: tier.#uploadDue,
+          });
           tier.#wakePassWaiters();
           await tier.#releases.pass();
         }),
@@ -314,24 +370,35 @@ export class Tier {
     }
   }
 
-  /** Committed streams; releases the ones that are gone. */
-  #refresh(): StreamInfo[] {
-    const infos = new Map<number, StreamInfo>();
-    for (const info of this.#o.streams()) infos.set(info.id, info);
-    for (const id of this.#ctx.streams.ids()) {
-      if (infos.has(id)) continue;
-      this.#releases.release(id);
-      this.#schemaRevisions.delete(id);
-      this.#ctx.companions?.drop(id);
-      this.#index?.dropStream(id).catch((error) =>
-        this.#ctx.log.warn(
-          `stream ${id}: routing-key index not dropped: ${
-            (error as Error).message
-          }`,
-        )
-      );
+  /**
+   * The first passes look at every stream the engine has, and at every
+   * stream the WAL's tables track (those of no stream are released).
+   */
+  #seed(): void {
+    for (const info of this.#o.streams()) {
+      this.#sealDue.mark(info.id);
+      this.#uploadDue.mark(info.id);
     }
-    return [...infos.values()];
+    for (const id of this.#ctx.streams.ids()) {
+      this.#sealDue.mark(id);
+      this.#uploadDue.mark(id);
+    }
+  }
+
+  /** Stream `id` is gone: its objects are released. */
+  #gone(id: number): void {
+    if (this.#ctx.streams.get(id) === undefined) return;
+    this.#releases.release(id);
+    this.#ctx.indexLagging.delete(id);
+    this.#schemaRevisions.delete(id);
+    this.#ctx.companions?.drop(id);
+    this.#index?.dropStream(id).catch((error) =>
+      this.#ctx.log.warn(
+        `stream ${id}: routing-key index not dropped: ${
+          (error as Error).message
+        }`,
+      )
+    );
   }
 
   /** Wraps the WAL's reader: positions below a stream's WAL range come from segments. */
@@ -353,6 +420,14 @@ export class Tier {
     );
   }
 
+  /**
+   * What key listings take from the routing-key index: the keys of indexed
+   * segments, and which uploaded segments they must read instead.
+   */
+  keyLexicon(): KeyLexiconSource {
+    return tieredKeyLexicon(this.#ctx.streams, this.#index);
+  }
+
   /** Wraps the WAL's time seeker: segments are searched by time bounds. */
   timeSeeker(wal: TimeSeeker): TimeSeeker {
     const { streams, objects, cache } = this.#ctx;
@@ -364,14 +439,26 @@ export class Tier {
    * commit, so the backlog figure `admit()` checks is current without a scan.
    */
   committed(id: number, tailPos: number): void {
-    const { streams } = this.#ctx;
+    const { streams, clock } = this.#ctx;
     let s = streams.get(id);
     if (s === undefined) {
-      const info = this.#o.streamInfo?.(id);
+      const info = this.#o.streamInfo(id);
       if (info === undefined) return;
       s = streams.ensure(id, info.fork?.position ?? 0);
     }
-    streams.noteTail(s, tailPos);
+    streams.noteTail(s, tailPos, clock.now());
+    this.#sealDue.mark(id);
+    this.#uploadDue.mark(id);
+  }
+
+  /**
+   * Stream `id` changed other than by its tail (closed, deleted,
+   * soft-deleted, schema registry changed; committed): the next passes look
+   * at it (and release it when it is gone).
+   */
+  changed(id: number): void {
+    this.#sealDue.mark(id);
+    this.#uploadDue.mark(id);
   }
 
   /**
@@ -481,12 +568,15 @@ export class Tier {
     };
   }
 
-  /** The largest routing-key index lag over the streams, in segments. */
+  /**
+   * The largest routing-key index lag over the streams, in segments: only
+   * streams the upload loop saw lagging are looked at.
+   */
   #indexLagMax(): number {
     const index = this.#index;
     if (index === undefined) return 0;
     let most = 0;
-    for (const id of this.#ctx.streams.ids()) {
+    for (const id of this.#ctx.indexLagging) {
       const s = this.#ctx.streams.get(id);
       if (s === undefined) continue;
       const through = index.manifest(id)?.indexedThrough ?? 0;

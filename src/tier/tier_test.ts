@@ -20,6 +20,7 @@ import { encodeKeys } from "../record_meta.ts";
 import {
   INDEX_STATUS_WAITERS_MAX,
   ROUTING_RUN_RETIRED_GRACE_MS,
+  UPLOAD_PASS_SEGMENTS_MAX,
 } from "../limits.ts";
 import type { WalOp } from "../storage/wal_store.ts";
 
@@ -94,6 +95,7 @@ const STREAM: StreamInfo = {
   softDeleted: false,
   fork: null,
   schemaRegistry: null,
+  profile: { kind: "generic" },
 };
 
 Deno.test("seal retries follow their own backoff, and seal failures never delay uploads (nor uploads seals)", async () => {
@@ -119,6 +121,7 @@ Deno.test("seal retries follow their own backoff, and seal failures never delay 
     segmentDir: dir,
     config,
     streams: () => [STREAM],
+    streamInfo: (id) => id === 1 ? STREAM : undefined,
     log: createLogger("error"),
     clock,
     random: () => 0,
@@ -185,6 +188,7 @@ Deno.test("the backlog figure follows commits and deletes, and admit() refuses a
     await clock.advance(100); // a pass sees the same tails
     assert.equal(tier.stats().backlogBytes, 3500);
     streams.delete(1); // deleted: the next pass forgets its bytes
+    tier.changed(1);
     await clock.advance(100);
     assert.equal(tier.stats().backlogBytes, 500);
     assert.equal(tier.admit(10), undefined);
@@ -215,6 +219,7 @@ Deno.test("after a restart the backlog is rebuilt from the WAL: unpublished byte
     segmentDir: dir,
     config: defaultConfig().segment,
     streams: () => [{ ...STREAM, tailPos: 2500 }],
+    streamInfo: (id) => id === 1 ? { ...STREAM, tailPos: 2500 } : undefined,
     log: createLogger("error"),
     clock,
     sealer: failingSealer(),
@@ -255,6 +260,8 @@ Deno.test("the upload loop builds the routing-key index, its manifest names it, 
     segmentDir: dir,
     config: { ...defaultConfig().segment, segmentBytes: 100, segmentAgeMs: 0 },
     streams: () => live ? [{ ...STREAM, tailPos: 2000 }] : [],
+    streamInfo: (id) =>
+      live && id === 1 ? { ...STREAM, tailPos: 2000 } : undefined,
     log: createLogger("error"),
     clock,
     routingIndex: {
@@ -294,6 +301,7 @@ Deno.test("the upload loop builds the routing-key index, its manifest names it, 
 
     // Deleting the stream drops its index.
     live = false;
+    tier.changed(1);
     await clock.advance(1000);
     for (let i = 0; i < 100 && catalog.state(1) !== undefined; i++) {
       await new Promise((resolve) => setTimeout(resolve, 1));
@@ -328,6 +336,7 @@ Deno.test("the upload loop compacts the routing-key index and deletes retired ru
     segmentDir: dir,
     config: { ...defaultConfig().segment, segmentBytes: 100, segmentAgeMs: 0 },
     streams: () => [{ ...STREAM, tailPos: 800 }],
+    streamInfo: (id) => id === 1 ? { ...STREAM, tailPos: 800 } : undefined,
     log: createLogger("error"),
     clock,
     routingIndex: {
@@ -336,8 +345,16 @@ Deno.test("the upload loop compacts the routing-key index and deletes retired ru
       shape: { span: 2, fanout: 2, levelMax: 4 },
     },
   });
-  const runObjects = async () =>
-    (await objects.list("streams/0000000000000001/index/")).keys.length;
+  // Run files, each with its key lexicon beside it.
+  const runObjects = async () => {
+    const keys = (await objects.list("streams/0000000000000001/index/")).keys;
+    const runs = keys.filter((k) => k.endsWith(".run"));
+    assert.deepEqual(
+      keys.filter((k) => k.endsWith(".lex")),
+      runs.map((k) => k.replace(/\.run$/, ".lex")),
+    );
+    return runs.length;
+  };
   try {
     await clock.settle();
     // Eight segments: four L0 runs, two L1, then one L2 over all of them.
@@ -405,6 +422,221 @@ Deno.test("waitForPass: woken by the next pass, ended by an abort, bounded by IN
     for (const w of await Promise.all(held)) {
       assert.deepEqual(w, { ok: true, value: "changed" });
     }
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A store holding streams of the given sizes (ids from 1), and their infos. */
+async function storeWith(
+  sizes: number[],
+): Promise<{ store: MemoryStore; infos: Map<number, StreamInfo> }> {
+  const store = new MemoryStore();
+  const infos = new Map<number, StreamInfo>();
+  const ops: WalOp[] = [];
+  for (const [i, size] of sizes.entries()) {
+    const id = i + 1;
+    ops.push({ op: "create", stream: streamRow(id, `s${id}`) });
+    ops.push(appendRecord(id, 0, new Uint8Array(size)));
+    infos.set(id, { ...STREAM, id, name: `s${id}`, tailPos: size });
+  }
+  await store.commit(ops, sizes.length + 1);
+  return { store, infos };
+}
+
+Deno.test("a tiny stream is not sealed by age: it waits for --segment-idle-ms after the last commit, and its first manifest comes with its segment; a closed one is sealed by age", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  // Stream 1: 100 bytes (tiny: under 16 MiB / 256); stream 2: 100 KiB;
+  // stream 3: 100 bytes, closed.
+  const { store, infos } = await storeWith([100, 100 * 1024, 100]);
+  infos.set(3, { ...infos.get(3)!, closed: true });
+  const objects = new MemoryObjectStore();
+  const clock = new ManualClock();
+  let lookups = 0;
+  const tier = await Tier.open({
+    store,
+    objects,
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: {
+      ...defaultConfig().segment,
+      segmentAgeMs: 60_000,
+      segmentIdleMs: 600_000,
+    },
+    streams: () => infos.values(),
+    streamInfo: (id) => {
+      lookups++;
+      return infos.get(id);
+    },
+    log: createLogger("error"),
+    clock,
+  });
+  const manifests = async () =>
+    (await objects.list("streams/")).keys.filter((k) =>
+      k.endsWith("manifest.json")
+    ).length;
+  try {
+    await clock.settle();
+    await clock.advance(61_000); // stream 2 aged: sealed
+    await clock.advance(100); // and uploaded
+    assert.equal(tier.details(2, 0).uploadedThroughPos, 100 * 1024);
+    assert.equal(tier.details(1, 0).sealedThroughPos, 0, "tiny: not by age");
+    assert.equal(tier.details(3, 0).uploadedThroughPos, 100, "closed: by age");
+    assert.equal(await manifests(), 2, "no manifest for the tiny stream yet");
+
+    // Idle passes look at no stream at all.
+    lookups = 0;
+    for (let i = 0; i < 5; i++) await clock.advance(1000);
+    assert.equal(lookups, 0);
+
+    // A commit at 300 s moves its idle time: not sealed at 600 s.
+    const more = appendRecord(1, 100, new Uint8Array(100));
+    await store.commit([more], 4);
+    infos.set(1, { ...infos.get(1)!, tailPos: 200 });
+    clock.nowMs = 300_000;
+    tier.committed(1, 200);
+    await clock.advance(0);
+    await clock.advance(300_100);
+    assert.equal(tier.details(1, 0).sealedThroughPos, 0, "written at 300 s");
+    await clock.advance(300_000); // 900.1 s: idle for 600 s
+    await clock.advance(100);
+    const d = tier.details(1, 0);
+    assert.equal(d.sealedThroughPos, 200);
+    assert.equal(d.uploadedThroughPos, 200);
+    assert.equal(await manifests(), 3);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("while the local backlog is above half of --backlog-bytes-max, tiny streams are sealed by age", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const { store, infos } = await storeWith([100, 100]);
+  const clock = new ManualClock();
+  const tier = await Tier.open({
+    store,
+    objects: new MemoryObjectStore(),
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: {
+      ...defaultConfig().segment,
+      segmentAgeMs: 60_000,
+      segmentIdleMs: 3_600_000,
+      backlogBytesMax: 300, // 200 bytes wait: above half
+    },
+    streams: () => infos.values(),
+    streamInfo: (id) => infos.get(id),
+    log: createLogger("error"),
+    clock,
+  });
+  try {
+    await clock.settle();
+    await clock.advance(61_000);
+    await clock.advance(100);
+    assert.equal(tier.details(1, 0).uploadedThroughPos, 100);
+    assert.equal(tier.details(2, 0).uploadedThroughPos, 100);
+    assert.equal(tier.stats().backlogBytes, 0);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Tier.open starts from a given snapshot without loading the WAL again; streams gone since are released", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const { store, infos } = await storeWith([100, 100]);
+  const snapshot = await store.load();
+  let loads = 0;
+  const load = store.load.bind(store);
+  store.load = () => {
+    loads++;
+    return load();
+  };
+  infos.delete(2); // deleted after the snapshot was taken
+  const clock = new ManualClock();
+  const tier = await Tier.open({
+    store,
+    snapshot,
+    objects: new MemoryObjectStore(),
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: defaultConfig().segment,
+    streams: () => infos.values(),
+    streamInfo: (id) => infos.get(id),
+    log: createLogger("error"),
+    clock,
+  });
+  try {
+    await clock.settle();
+    assert.equal(loads, 0);
+    // The snapshot held 200 bytes; the first passes released stream 2.
+    assert.equal(tier.stats().walBacklogBytes, 100);
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("uploads publish while sealing keeps adding tiny segments: a pass uploads what was sealed when it began, in bounded batches", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const store = new MemoryStore();
+  const ops: WalOp[] = [{ op: "create", stream: streamRow(1, "s") }];
+  // 300 records of 100 bytes and --segment-bytes 100: 300 tiny segments.
+  for (let i = 0; i < 300; i++) {
+    ops.push(appendRecord(1, i * 100, new Uint8Array(100)));
+  }
+  await store.commit(ops, 2);
+  // Every segment put takes a moment, so sealing outpaces uploading.
+  const memory = new MemoryObjectStore();
+  const puts: string[] = [];
+  const objects = Object.create(memory) as MemoryObjectStore;
+  objects.put = async (key: string, bytes: Uint8Array) => {
+    if (key.includes("/segments/")) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    puts.push(key === manifestKey(1) ? "manifest" : "segment");
+    await memory.put(key, bytes);
+  };
+  const clock = new ManualClock();
+  const tier = await Tier.open({
+    store,
+    objects,
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    config: { ...defaultConfig().segment, segmentBytes: 100, segmentAgeMs: 0 },
+    streams: () => [{ ...STREAM, tailPos: 30_000 }],
+    streamInfo: (id) => id === 1 ? { ...STREAM, tailPos: 30_000 } : undefined,
+    log: createLogger("error"),
+    clock,
+  });
+  try {
+    await clock.settle();
+    for (
+      let i = 0;
+      i < 50 && puts.filter((p) => p === "segment").length < 300;
+      i++
+    ) {
+      await clock.advance(100);
+    }
+    assert.equal(puts.filter((p) => p === "segment").length, 300);
+    // A manifest (and with it the WAL truncation) came after every batch of
+    // at most UPLOAD_PASS_SEGMENTS_MAX segments, not once sealing stopped.
+    let run = 0;
+    let longest = 0;
+    for (const p of puts) {
+      run = p === "segment" ? run + 1 : 0;
+      longest = Math.max(longest, run);
+    }
+    assert.ok(
+      longest <= UPLOAD_PASS_SEGMENTS_MAX,
+      `${longest} segment puts in a row`,
+    );
+    assert.ok(
+      puts.filter((p) => p === "manifest").length >=
+        300 / UPLOAD_PASS_SEGMENTS_MAX,
+    );
   } finally {
     await tier.close();
     await Deno.remove(dir, { recursive: true });

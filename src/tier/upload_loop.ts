@@ -1,9 +1,11 @@
 /**
  * @module
  * One pass of the upload loop: for every committed stream, put its sealed
- * segments into the object store, publish its manifest (the commit point:
- * docs/segments.md "Manifests"), then delete the WAL rows below what is
- * published and the local files. A stream whose upload failed backs off on
+ * segments into the object store (those sealed when the pass began, at most
+ * `UPLOAD_PASS_SEGMENTS_MAX` / `UPLOAD_PASS_BYTES_MAX` per stream), publish
+ * its manifest (the commit point: docs/segments.md "Manifests"), then delete
+ * the WAL rows below what is published and the local files. After every
+ * stream's uploads, the routing-key index steps over the uploaded segments. A stream whose upload failed backs off on
  * its own; a segment whose file is gone is rebuilt from the WAL.
  */
 
@@ -20,38 +22,110 @@ import {
 import type { SegmentRow } from "../storage/wal_store.ts";
 import type { TierContext } from "./_context.ts";
 import { encodeRange } from "./_seal.ts";
+import { type DueQueue, lookAt, yieldToEvents } from "./due.ts";
 import { retryLater, warnFailed } from "./retry.ts";
+import { isTiny } from "./seal_loop.ts";
 import { removeSegmentFile, segmentFilePath } from "./segment_files.ts";
 import { publishedSummary, type TierStream } from "./streams.ts";
 import { uploadedCount } from "./reader.ts";
-import { ROUTING_RUN_RETIRED_GRACE_MS } from "../limits.ts";
+import {
+  INDEX_STEP_RETRY_MS,
+  ROUTING_RUN_RETIRED_GRACE_MS,
+  TIER_PASS_YIELD_STREAMS,
+  UPLOAD_PASS_BYTES_MAX,
+  UPLOAD_PASS_SEGMENTS_MAX,
+} from "../limits.ts";
 
-/** Uploads and publishes what is due in `infos` (committed streams). */
+/**
+ * Uploads and publishes what is due among `ids` (streams marked or
+ * scheduled). A stream whose upload failed is scheduled for its retry time;
+ * one whose routing-key index moved is looked at again on the next pass.
+ */
 export async function uploadPass(
   ctx: TierContext,
-  infos: StreamInfo[],
+  ids: number[],
+  hooks: UploadPassHooks,
 ): Promise<void> {
-  for (const info of infos) {
-    if (ctx.closed()) return;
+  const uploaded: TierStream[] = [];
+  for (const [i, id] of ids.entries()) {
+    if (ctx.closed()) {
+      for (const rest of ids.slice(i)) hooks.due.mark(rest);
+      return;
+    }
+    if (i > 0 && i % TIER_PASS_YIELD_STREAMS === 0) await yieldToEvents();
+    const info = hooks.info(id);
+    if (info === undefined) {
+      hooks.gone(id);
+      continue;
+    }
     const s = ctx.streams.ensure(info.id, info.fork?.position ?? 0);
-    ctx.streams.noteTail(s, info.tailPos);
-    if (ctx.clock.now() < s.upload.retryAtMs) continue;
+    const now = ctx.clock.now();
+    ctx.streams.noteTail(s, info.tailPos, now);
+    if (now >= s.uploadLookAtMs) s.uploadLookAtMs = Infinity; // this look
+    const later = (atMs: number) =>
+      s.uploadLookAtMs = lookAt(hooks.due, id, atMs, s.uploadLookAtMs);
+    if (now < s.upload.retryAtMs) {
+      later(s.upload.retryAtMs);
+      continue;
+    }
     try {
       await uploadDue(ctx, s, info);
     } catch (error) {
       uploadFailed(ctx, s, error);
+      later(s.upload.retryAtMs);
       continue;
     }
-    await indexStep(ctx, s);
-    if (ctx.streams.isCurrent(s)) {
+    // A pass puts a bounded batch: what is left is looked at next pass.
+    if (s.segments.some((row) => !row.uploaded)) hooks.due.mark(id);
+    uploaded.push(s);
+    // Search companions of the uploaded segments, a few per pass.
+    if (
+      ctx.streams.isCurrent(s) &&
       await ctx.companions?.catchUp(
-        s,
-        info,
-        COMPANION_STEPS_PER_PASS,
-        ctx.closed,
-      );
-    }
+          s,
+          info,
+          COMPANION_STEPS_PER_PASS,
+          ctx.closed,
+        ) === true
+    ) hooks.due.mark(id);
   }
+  // Every stream's uploads come first; then the index catches up, up to
+  // `indexConcurrency` streams at once (the builder has as many Workers).
+  let next = 0;
+  const worker = async () => {
+    while (next < uploaded.length && !ctx.closed()) {
+      const s = uploaded[next++];
+      const again = await indexStep(ctx, s);
+      if (again !== undefined) {
+        s.uploadLookAtMs = lookAt(hooks.due, s.id, again, s.uploadLookAtMs);
+      }
+      noteIndexLag(ctx, s);
+    }
+  };
+  const lanes = Math.min(ctx.indexConcurrency, uploaded.length);
+  await Promise.all(Array.from({ length: lanes }, worker));
+}
+
+/** What an upload pass needs besides the context. */
+export interface UploadPassHooks {
+  /** Committed state of stream `id`; undefined once it is gone. */
+  info(id: number): StreamInfo | undefined;
+  /** Stream `id` is gone: release it. */
+  gone(id: number): void;
+  /** The upload loop's own queue. */
+  due: DueQueue;
+}
+
+/** Keeps `ctx.indexLagging` (the streams `indexLagMax` looks at) current for `s`. */
+function noteIndexLag(ctx: TierContext, s: TierStream): void {
+  const index = ctx.routingIndex;
+  if (index === undefined) return;
+  const uploaded = uploadedCount(s);
+  if (uploaded === 0 && !ctx.indexLagging.has(s.id)) return; // nothing to index
+  const through = index.manifest(s.id)?.indexedThrough ?? 0;
+  if (ctx.streams.isCurrent(s) && uploaded > through) {
+    ctx.indexLagging.add(s.id);
+  } else ctx.indexLagging.delete(s.id);
 }
 
 /** Companion builds per stream and upload pass (each one segment). */
@@ -78,14 +152,21 @@ const INDEX_STEPS_PER_PASS = 4;
  * steps per pass (off the request path). When the index changed, the
  * stream's manifest is published again on the next pass with the new
  * `routingIndex` section. Retired runs are deleted here too. A failed step
- * is logged; the next pass retries.
+ * is logged and retried. Returns when the stream needs another look (more
+ * steps, a publish of the new index, retired runs waiting for their grace
+ * time), or undefined when its index is up to date.
  */
-async function indexStep(ctx: TierContext, s: TierStream): Promise<void> {
+async function indexStep(
+  ctx: TierContext,
+  s: TierStream,
+): Promise<number | undefined> {
   const index = ctx.routingIndex;
-  if (index === undefined || !ctx.streams.isCurrent(s)) return;
+  if (index === undefined || !ctx.streams.isCurrent(s)) return undefined;
   const uploaded = uploadedCount(s);
-  if (uploaded === 0) return;
+  if (uploaded === 0) return undefined;
+  const now = ctx.clock.now();
   let changed = false;
+  let again: number | undefined;
   try {
     for (let i = 0; i < INDEX_STEPS_PER_PASS && !ctx.closed(); i++) {
       if (await index.step(s.id, uploaded) === undefined) break;
@@ -103,18 +184,24 @@ async function indexStep(ctx: TierContext, s: TierStream): Promise<void> {
       uploadedCount: uploaded,
       oldestUnindexedUploadedAtMs: undefined,
     });
-    if (
-      retired.configured && retired.retired_run_count > 0 &&
-      s.manifestAtMs[1] <= ctx.clock.now() - ROUTING_RUN_RETIRED_GRACE_MS
-    ) changed = true;
+    if (retired.configured && retired.retired_run_count > 0) {
+      const graceEndMs = s.manifestAtMs[1] + ROUTING_RUN_RETIRED_GRACE_MS;
+      if (graceEndMs <= now) changed = true;
+      else again = graceEndMs;
+    }
   } catch (error) {
     ctx.log.warn(
       `stream ${s.id}: routing-key index step failed; will retry: ${
         (error as Error).message
       }`,
     );
+    again = now + INDEX_STEP_RETRY_MS;
   }
-  if (changed) s.published = undefined; // publish the new index section
+  if (changed) {
+    s.published = undefined; // publish the new index section
+    return now; // the next pass publishes it and takes further steps
+  }
+  return again;
 }
 
 async function uploadDue(
@@ -126,17 +213,43 @@ async function uploadDue(
   const pending = last !== undefined && !last.uploaded;
   const closed = info.closed && s.sealedThrough === info.tailPos;
   const schema = await preparedSchema(s, info);
+  const profile = manifestProfile(info);
+  const profileText = profile === undefined
+    ? undefined
+    : JSON.stringify(profile);
+  if (
+    s.segments.length === 0 && schema === undefined &&
+    info.tailPos > s.basePos && isTiny(ctx, s, info)
+  ) return; // a tiny stream is first published with its first segment
   if (
     !pending && s.walStart >= s.sealedThrough &&
     s.published ===
-      publishedSummary(s.sealedThrough, closed, info.softDeleted, schema?.key)
+      publishedSummary(
+        s.sealedThrough,
+        closed,
+        info.softDeleted,
+        schema?.key,
+        profileText,
+      )
   ) return; // nothing new to publish
   let through = s.basePos;
   const done: SegmentRow[] = [];
-  for (const row of s.segments) {
+  // The rows sealed when the pass began (the seal loop appends to the live
+  // list meanwhile), in batches: with tiny segments sealed faster than they
+  // upload, iterating the live list would never reach the manifest.
+  const rows = s.segments.slice();
+  let putCount = 0;
+  let putBytes = 0;
+  for (const row of rows) {
     if (ctx.closed()) return;
-    if (!row.uploaded && !s.put.has(row.startPos)) {
+    if (!row.uploaded && s.put?.has(row.startPos) !== true) {
+      if (
+        putCount >= UPLOAD_PASS_SEGMENTS_MAX ||
+        (putCount > 0 && putBytes + row.sizeBytes > UPLOAD_PASS_BYTES_MAX)
+      ) break; // publish this batch; the next pass puts the rest
       await putSegment(ctx, s, row);
+      putCount++;
+      putBytes += row.sizeBytes;
     }
     done.push(row);
     through = row.endPos;
@@ -144,11 +257,13 @@ async function uploadDue(
   const manifest = buildManifest(info, done, through, schema);
   const routingIndex = ctx.routingIndex?.manifest(s.id);
   if (routingIndex !== undefined) manifest.routingIndex = routingIndex;
+  if (profile !== undefined) manifest.profile = profile;
   const summary = publishedSummary(
     through,
     manifest.closed,
     manifest.softDeleted,
     schema?.key,
+    profileText,
   );
   if (!ctx.streams.isCurrent(s)) return; // deleted meanwhile: no manifest
   if (summary !== s.published) {
@@ -170,6 +285,19 @@ async function uploadDue(
   s.upload.failures = 0;
 }
 
+/**
+ * The profile a manifest carries: the stream's options, unless it is plain
+ * `generic` (what a restored stream without one gets anyway).
+ */
+function manifestProfile(
+  info: StreamInfo,
+): { kind: string; [option: string]: unknown } | undefined {
+  const profile = info.profile;
+  return profile === undefined || profile.kind === "generic"
+    ? undefined
+    : profile;
+}
+
 /** Puts one sealed segment into the object store and the cache. */
 async function putSegment(
   ctx: TierContext,
@@ -180,7 +308,7 @@ async function putSegment(
   const key = segmentKey(s.id, row.startPos, row.endPos);
   await ctx.objects.put(key, bytes);
   ctx.crashPoint("after_segment_upload");
-  s.put.add(row.startPos);
+  (s.put ??= new Set()).add(row.startPos);
   await ctx.cache.put(key, bytes);
 }
 
@@ -203,7 +331,7 @@ async function truncateBelow(
     ctx.streams.markUploaded(row, ctx.clock.now());
     await removeSegmentFile(ctx.segmentDir, row);
   }
-  s.put.clear();
+  s.put = undefined;
 }
 
 /** A sealed segment's bytes: its file, else rebuilt from the WAL. */

@@ -226,6 +226,28 @@ export class TemplateRegistry {
     return out;
   }
 
+  /**
+   * Puts back a template loaded from storage (a restart): its id is
+   * recomputed from the entity and fields, so a row that does not hash to
+   * its id is refused (false).
+   */
+  restore(entry: TemplateEntry): boolean {
+    const t = this.#hasher.template(entry.entity, entry.fields);
+    if (t.id !== entry.id) return false;
+    this.#entries.set(t.id, { ...entry, fields: t.fields });
+    return true;
+  }
+
+  /** Forgets a template (a retired one past the keep limit). */
+  forget(id: string): void {
+    this.#entries.delete(id);
+  }
+
+  /** Every registered template, active and retired. */
+  entries(): IterableIterator<TemplateEntry> {
+    return this.#entries.values();
+  }
+
   /** A template by id. */
   get(id: string): TemplateEntry | undefined {
     return this.#entries.get(id);

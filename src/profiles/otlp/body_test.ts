@@ -93,3 +93,20 @@ Deno.test("decodeOtlpBody() caps compressed and decoded sizes (413) and refuses 
   assert.ok(!badJson.ok);
   assert.equal(badJson.error.kind, "bad_request");
 });
+
+Deno.test("encodeStatus() writes google.rpc.Status in protobuf and JSON", async () => {
+  const { decodeStatus, encodeStatus, grpcCodeOf } = await import(
+    "./decode.ts"
+  );
+  assert.equal(grpcCodeOf(STATUS.overloaded), 14);
+  assert.equal(grpcCodeOf(STATUS.bad_request), 3);
+  assert.equal(grpcCodeOf(500), 13);
+  const bytes = encodeStatus(14, "queue full", "protobuf");
+  // Field 1 varint 14, field 2 length-delimited "queue full".
+  assert.deepEqual([...bytes.subarray(0, 4)], [0x08, 14, 0x12, 10]);
+  assert.deepEqual(decodeStatus(bytes), { code: 14, message: "queue full" });
+  assert.deepEqual(
+    JSON.parse(new TextDecoder().decode(encodeStatus(3, "bad", "json"))),
+    { code: 3, message: "bad" },
+  );
+});

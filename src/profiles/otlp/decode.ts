@@ -19,6 +19,13 @@ const RESPONSE = ROOT.lookupType(
   "opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse",
 );
 
+// google.rpc.Status (code = 1, message = 2; `details` left empty), the error
+// body OTLP/HTTP servers send, built from its field numbers.
+const STATUS_TYPE = new protobuf.Type("Status")
+  .add(new protobuf.Field("code", 1, "int32"))
+  .add(new protobuf.Field("message", 2, "string"));
+new protobuf.Root().define("google.rpc").add(STATUS_TYPE);
+
 /** The two request encodings OTLP/HTTP defines. */
 export type OtlpEncoding = "protobuf" | "json";
 
@@ -85,6 +92,48 @@ export function encodeTraceResponse(
     return new TextEncoder().encode(JSON.stringify(json));
   }
   return RESPONSE.encode(RESPONSE.fromObject(body)).finish();
+}
+
+/** gRPC status codes of the HTTP statuses an OTLP request may get. */
+const GRPC_CODES: Readonly<Record<number, number>> = {
+  400: 3, // INVALID_ARGUMENT
+  401: 16, // UNAUTHENTICATED
+  403: 7, // PERMISSION_DENIED
+  404: 5, // NOT_FOUND
+  409: 9, // FAILED_PRECONDITION
+  413: 8, // RESOURCE_EXHAUSTED
+  415: 3, // INVALID_ARGUMENT
+  429: 8, // RESOURCE_EXHAUSTED
+  503: 14, // UNAVAILABLE
+};
+
+/** The gRPC status code an HTTP status maps to (13 INTERNAL otherwise). */
+export function grpcCodeOf(httpStatus: number): number {
+  return GRPC_CODES[httpStatus] ?? 13;
+}
+
+/**
+ * Encodes an OTLP/HTTP error body: a `google.rpc.Status` with `code` and
+ * `message`, in protobuf or in its JSON mapping.
+ */
+export function encodeStatus(
+  code: number,
+  message: string,
+  encoding: OtlpEncoding,
+): Uint8Array {
+  if (encoding === "json") {
+    return new TextEncoder().encode(JSON.stringify({ code, message }));
+  }
+  return STATUS_TYPE.encode(STATUS_TYPE.fromObject({ code, message }))
+    .finish();
+}
+
+/** Decodes a `google.rpc.Status` in protobuf (for tests and clients). */
+export function decodeStatus(
+  bytes: Uint8Array,
+): { code: number; message: string } {
+  const object = STATUS_TYPE.toObject(STATUS_TYPE.decode(bytes));
+  return { code: object.code ?? 0, message: object.message ?? "" };
 }
 
 /** Decodes an `ExportTraceServiceResponse` (for tests and clients). */

@@ -1,0 +1,146 @@
+/**
+ * @module
+ * Appends with a profile against the same appends without one: evlog wide
+ * events and metrics interval records, 16 writers, one record per request,
+ * one Streambed server process, the two sides alternated per round so the
+ * ratio is fair. Prints appends/s and the server's CPU per append.
+ *
+ * ```sh
+ * deno run -A bench/profile_append_bench.ts --duration-ms 3000 --rounds 2
+ * ```
+ */
+
+import { parseArgs } from "node:util";
+import { runAppendScenario } from "./_load_append.ts";
+import { makeTarget } from "./_load_client.ts";
+import { startServer, streambedCommand } from "./_load_process.ts";
+import { serverCpuUs } from "./_load_server_cpu.ts";
+
+const REPO_ROOT = new URL("..", import.meta.url).pathname;
+
+/** A wide request event in the evlog shape, with a secret in a nested key. */
+function evlogEvent(writer: number, seq: number): string {
+  return JSON.stringify({
+    timestamp: "2026-12-02T10:00:00.000Z",
+    service: "checkout",
+    environment: "prod",
+    requestId: `w${writer}-${seq}`,
+    method: "POST",
+    path: "/api/cart",
+    status: seq % 50 === 0 ? 503 : 200,
+    duration: 12.5,
+    message: "cart updated",
+    user: { id: `u${writer}`, token: "t-123" },
+    cart: { items: seq % 7, total: 42.5 },
+  });
+}
+
+/** An interval summary record with a histogram. */
+function metricsRecord(writer: number, seq: number): string {
+  return JSON.stringify({
+    metric: "http.server.duration",
+    unit: "ms",
+    windowStart: 1_764_669_600_000 + seq * 10_000,
+    windowEnd: 1_764_669_610_000 + seq * 10_000,
+    count: 10,
+    sum: 125,
+    min: 2,
+    max: 40,
+    buckets: { "5": 3, "10": 4, "50": 3 },
+    attributes: { route: `/r${writer % 4}`, method: "GET" },
+  });
+}
+
+async function installProfile(url: string, kind: string): Promise<void> {
+  const response = await fetch(`${url}/_profile`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ profile: { kind } }),
+  });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`_profile: ${text}`);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      "duration-ms": { type: "string", default: "3000" },
+      "warmup-ms": { type: "string", default: "500" },
+      rounds: { type: "string", default: "2" },
+      writers: { type: "string", default: "16" },
+      "streambed-arg": { type: "string", multiple: true, default: [] },
+    },
+  });
+  const timing = {
+    durationMs: Number(values["duration-ms"]),
+    warmupMs: Number(values["warmup-ms"]),
+    serverPid: null,
+  };
+  const dataDir = await Deno.makeTempDir({
+    prefix: "streambed-profile-bench-",
+  });
+  const server = await startServer(
+    streambedCommand(REPO_ROOT, dataDir, values["streambed-arg"] ?? [], 30_000),
+  );
+  try {
+    const target = makeTarget(server.url, "raw");
+    console.log(
+      "| profile | round | without: appends/s | with: appends/s | ratio | without: server µs/append | with: server µs/append |",
+    );
+    console.log("| --- | --- | --- | --- | --- | --- | --- |");
+    for (
+      const [kind, makeBody] of [
+        ["evlog", evlogEvent],
+        ["metrics", metricsRecord],
+      ] as const
+    ) {
+      for (let round = 0; round < Number(values.rounds); round++) {
+        const rate = async (withProfile: boolean) => {
+          const before = serverCpuUs(server.pid)!;
+          const result = await runAppendScenario(target, {
+            id: `${kind}-${withProfile ? "on" : "off"}-${round}`,
+            label: kind,
+            contentType: "application/json",
+            streamCount: 1,
+            writers: Number(values.writers),
+            makeBody,
+            prepare: withProfile
+              ? (urls) => installProfile(urls[0], kind)
+              : undefined,
+          }, timing);
+          if (result.errors > 0) {
+            throw new Error(`${result.id}: ${result.notes}`);
+          }
+          const appends = result.samples *
+            (1 + timing.warmupMs / timing.durationMs);
+          return {
+            rate: result.rate ?? 0,
+            us: (serverCpuUs(server.pid)! - before) / appends,
+          };
+        };
+        const first = round % 2 === 0;
+        const a = await rate(!first);
+        const b = await rate(first);
+        const [off, on] = first ? [a, b] : [b, a];
+        console.log(
+          `| ${kind} | ${round} | ${off.rate.toFixed(0)} | ${
+            on.rate.toFixed(0)
+          } | ${(on.rate / off.rate).toFixed(2)}x | ${off.us.toFixed(1)} | ${
+            on.us.toFixed(1)
+          } |`,
+        );
+      }
+    }
+    console.log(
+      `machine: ${navigator.hardwareConcurrency} CPUs, load ${
+        Deno.loadavg()[0].toFixed(2)
+      }, Deno ${Deno.version.deno}`,
+    );
+  } finally {
+    await server.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import {
+  type LiveTemplateRow,
+  type LiveTemplateStore,
+  MemoryLiveTemplateStore,
+  SqliteLiveTemplateStore,
+} from "./live_template_store.ts";
+
+function row(extra: Partial<LiveTemplateRow> = {}): LiveTemplateRow {
+  return {
+    streamId: 1,
+    templateId: "ddd2330fdab379da",
+    entity: "public.todos",
+    fields: ["status", "tenantId"],
+    encodings: ["string", "int64"],
+    state: "active",
+    createdAtMs: 1000,
+    lastSeenAtMs: 2000,
+    inactivityTtlMs: 60_000,
+    activeFromPos: 123,
+    retiredAtMs: null,
+    retiredReason: null,
+    ...extra,
+  };
+}
+
+async function contract(open: () => LiveTemplateStore, reopen = open) {
+  const store = open();
+  store.put([
+    row(),
+    row({ templateId: "0000000000000001", streamId: 2 }),
+  ]);
+  store.put([
+    row({
+      state: "retired",
+      lastSeenAtMs: 3000,
+      retiredAtMs: 4000,
+      retiredReason: "inactivity",
+    }),
+  ]);
+  store.close();
+  const again = reopen();
+  try {
+    assert.deepEqual(again.load(1), [
+      row({
+        state: "retired",
+        lastSeenAtMs: 3000,
+        retiredAtMs: 4000,
+        retiredReason: "inactivity",
+      }),
+    ]);
+    assert.deepEqual(again.streamIds().sort(), [1, 2]);
+    again.deleteTemplates(2, ["0000000000000001", "ffffffffffffffff"]);
+    assert.deepEqual(again.load(2), []);
+    again.put([row({ templateId: "0000000000000001", streamId: 2 })]);
+    again.deleteStream(1);
+    assert.deepEqual(again.load(1), []);
+    assert.deepEqual(again.streamIds(), [2]);
+    again.put([]);
+  } finally {
+    again.close();
+  }
+  await Promise.resolve();
+}
+
+Deno.test("MemoryLiveTemplateStore: put replaces, load, deleteStream", async () => {
+  const store = new MemoryLiveTemplateStore();
+  await contract(() => store);
+});
+
+Deno.test("SqliteLiveTemplateStore: rows survive reopening the file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-live-" });
+  try {
+    await contract(() =>
+      new SqliteLiveTemplateStore(`${dir}/wal.sqlite`, "os")
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
