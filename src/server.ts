@@ -559,6 +559,7 @@ function wireTier(engine: Engine, tier: Tier): void {
     },
   });
   engine.setAdmissionGate(tier);
+  engine.setSearchPruner(tier.companions.pruner);
 }
 
 /** `/metrics` and `/v1/server/_details` over the running parts. */
