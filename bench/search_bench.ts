@@ -1,7 +1,8 @@
 /**
  * `filter=` reads, `_search` and `_aggregate` by scanning source records, in
- * process, on the in-memory WAL store (no companions exist yet, so every
- * answer is a scan): `RECORDS` (default 100,000) JSON log records of about
+ * process, on the in-memory WAL store, then a few selective queries with and
+ * without companions (built here over the stream cut into pretend segments,
+ * `SEGMENT_BYTES`, blocks of `BLOCK_BYTES`), ratio in the same run: `RECORDS` (default 100,000) JSON log records of about
  * 150 bytes (`ts`, `service`, `status`, `message`), a `search` section like
  * specs/search.md §1. Each query is timed `REPS` times (median) next to a
  * plain catch-up read of the whole stream in the same run, and reported as
@@ -15,6 +16,19 @@ import { defaultConfig } from "../src/config.ts";
 import { Engine } from "../src/engine/engine.ts";
 import { createLogger } from "../src/log.ts";
 import { MemoryStore, MemoryWal } from "../src/storage/memory_store.ts";
+import {
+  buildCompanion,
+  type CompanionRecord,
+  decodeCompanion,
+  encodeCompanion,
+} from "../src/search/companion.ts";
+import { validateSearchConfig } from "../src/search/config.ts";
+import { extractFields } from "../src/search/extract.ts";
+import {
+  type CompanionEntry,
+  companionPruner,
+  hashOf,
+} from "../src/tier/companions.ts";
 
 function envInt(name: string, fallback: number): number {
   const v = Deno.env.get(name);
@@ -22,6 +36,10 @@ function envInt(name: string, fallback: number): number {
 }
 
 const RECORDS = envInt("RECORDS", 100_000);
+/** Stored bytes per pretend segment of the indexed cases. */
+const SEGMENT_BYTES = envInt("SEGMENT_BYTES", 256 * 1024);
+/** Stored bytes per companion block. */
+const BLOCK_BYTES = envInt("BLOCK_BYTES", 16 * 1024);
 const REPS = envInt("REPS", 5);
 const BATCH = 1000;
 const BASE_MS = Date.UTC(2026, 11, 1, 0, 0, 0);
@@ -192,6 +210,55 @@ async function timed(run: () => Promise<unknown>): Promise<number> {
   return median(times);
 }
 
+/**
+ * Companions over the stream cut into `SEGMENT_BYTES` pieces, as the tier
+ * builds them after upload (here in process, from the records appended):
+ * the time to build them and their size next to the stored bytes.
+ */
+function companions(): {
+  entries: CompanionEntry[];
+  buildMs: number;
+  companionBytes: number;
+} {
+  const checked = validateSearchConfig(SEARCH);
+  if (!checked.ok) fail("config", checked.error);
+  const config = checked.value;
+  const hash = hashOf(config);
+  const t0 = performance.now();
+  const entries: CompanionEntry[] = [];
+  let companionBytes = 0;
+  let pos = 0;
+  let records: CompanionRecord[] = [];
+  const flush = () => {
+    if (records.length === 0) return;
+    const segment = { startPos: records[0].startPos, endPos: pos };
+    const encoded = encodeCompanion(
+      buildCompanion(config, 1, segment, records, BLOCK_BYTES),
+    );
+    companionBytes += encoded.length;
+    entries.push({
+      hash,
+      ...segment,
+      companion: decodeCompanion(encoded),
+      bytes: encoded.length,
+    });
+    records = [];
+  };
+  for (let i = 0; i < RECORDS; i++) {
+    const value = record(i);
+    const length = enc.encode(JSON.stringify(value)).length + 1;
+    records.push({
+      startPos: pos,
+      endPos: pos + length,
+      doc: extractFields(config, value, 1),
+    });
+    pos += length;
+    if (pos - records[0].startPos >= SEGMENT_BYTES) flush();
+  }
+  flush();
+  return { entries, buildMs: performance.now() - t0, companionBytes };
+}
+
 const { engine, bytes } = await seed();
 const mib = bytes / (1 << 20);
 console.log(
@@ -225,6 +292,53 @@ for (const [name, run] of cases) {
     } |`,
   );
 }
+
+// Indexed against scan, in this run: the same queries with the companions
+// of every pretend segment consulted, then without.
+const built = companions();
+if (built.entries.at(-1)?.endPos !== bytes) {
+  fail("companions", "positions do not match the stored stream");
+}
+console.log(
+  `\n${built.entries.length} companions of ${
+    (SEGMENT_BYTES / 1024).toFixed(0)
+  } KiB segments, ${(BLOCK_BYTES / 1024).toFixed(0)} KiB blocks: built in ${
+    built.buildMs.toFixed(0)
+  } ms (${(bytes / 1e6 / (built.buildMs / 1000)).toFixed(1)} MB/s of source), ${
+    (100 * built.companionBytes / bytes).toFixed(1)
+  }% of stored bytes`,
+);
+const indexed = companionPruner((id) =>
+  id === engine.view("logs")!.id ? built.entries : undefined
+);
+const scan = () => undefined;
+const pairs: [string, () => Promise<unknown>][] = [
+  ["filter=status:500", () => filterAll(engine, "status:500")],
+  [
+    "filter=service:api status:500",
+    () => filterAll(engine, "service:api status:500"),
+  ],
+  ["_search q=message:timeout", () => search(engine, "message:timeout")],
+  ["_search q=status:500 size=50", () => search(engine, "status:500")],
+];
+console.log("| case | scan ms | indexed ms | scan / indexed |");
+console.log("| --- | ---: | ---: | ---: |");
+for (const [name, run] of pairs) {
+  engine.setSearchPruner(scan);
+  const plain = await run();
+  const scanMs = await timed(run);
+  engine.setSearchPruner(indexed);
+  const assisted = await run();
+  if (plain !== assisted) fail(name, { plain, assisted });
+  const indexedMs = await timed(run);
+  console.log(
+    `| ${name} | ${scanMs.toFixed(1)} | ${indexedMs.toFixed(1)} | ${
+      (scanMs / indexedMs).toFixed(1)
+    } |`,
+  );
+}
+engine.setSearchPruner(scan);
+
 if (timedOut.size > 0) {
   console.log(
     `timed out (3 s budget, partial answers): ${[...timedOut].join(", ")}`,

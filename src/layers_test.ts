@@ -24,7 +24,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "profiles/": [],
   "protocol/": [],
   "schema/": [],
-  "search/": [],
+  "search/": ["_wasm/"],
   "touch/": ["profiles/"],
   "live/": ["engine/", "touch/", "profiles/", "protocol/", "storage/"],
   "storage/": [],
@@ -40,6 +40,7 @@ const MAY_IMPORT: Record<string, string[]> = {
     "objectstore/",
     "index/",
     "_wasm/",
+    "search/",
   ],
   "http/": [
     "protocol/",

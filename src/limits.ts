@@ -97,6 +97,9 @@ export const ROUTING_INDEX_LEVEL_MAX_DEFAULT = 4;
 export const ROUTING_RUN_CACHE_BYTES_DEFAULT = 64 * MIB;
 /** A retired run's object is deleted no sooner than this after retirement. */
 export const ROUTING_RUN_RETIRED_GRACE_MS = 5 * 60_000;
+
+/** Stored bytes per search companion block (a block closes past this). */
+export const COMPANION_BLOCK_BYTES = 16 * 1024;
 /** Index steps (and Worker requests) waiting at most. */
 export const ROUTING_BUILD_PENDING_MAX = 16;
 

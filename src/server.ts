@@ -55,6 +55,7 @@ import { streamDetails, streamIndexStatus } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
 import { TouchService } from "./live/touch_service.ts";
 import { SqliteLiveTemplateStore } from "./storage/live_template_store.ts";
+import { PgLiveTemplateStore } from "./storage/pg_live_template_store.ts";
 import type { ObjectStore } from "./objectstore/object_store.ts";
 import { openObjectStore } from "./objectstore/open.ts";
 
@@ -177,7 +178,7 @@ async function open(
       stack,
     )
     : undefined;
-  const touch = await openTouch(config, paths, engine, log, stack);
+  const touch = await openTouch(config, paths, sync, engine, log, stack);
   const bodyBudget = new BodyBudget(
     Math.max(config.limits.bodyInflightBytesMax, config.limits.bodyBytesMax),
   );
@@ -558,6 +559,7 @@ function wireTier(engine: Engine, tier: Tier): void {
     },
   });
   engine.setAdmissionGate(tier);
+  engine.setSearchPruner(tier.companions.pruner);
 }
 
 /** `/metrics` and `/v1/server/_details` over the running parts. */
@@ -611,20 +613,24 @@ function tierHealth(tier: Tier): () => Record<string, unknown> {
 }
 
 /**
- * The touch runtimes (live query invalidation), with their templates in the
- * data dir's local SQLite file; fed by committed appends.
+ * The touch runtimes (live query invalidation), with their templates in
+ * PostgreSQL when the WAL is there, else in the data dir's local SQLite
+ * file; fed by committed appends.
  */
 async function openTouch(
   config: Config,
   paths: DataPaths,
+  sync: PgSyncClient | undefined,
   engine: Engine,
   log: Logger,
   stack: AsyncDisposableStack,
 ): Promise<TouchService> {
-  const store = new SqliteLiveTemplateStore(
-    paths.subscriptions,
-    config.storage.durability,
-  );
+  const store = sync !== undefined
+    ? new PgLiveTemplateStore(sync)
+    : new SqliteLiveTemplateStore(
+      paths.subscriptions,
+      config.storage.durability,
+    );
   stack.defer(() => store.close());
   const touch = await TouchService.open({
     engine,

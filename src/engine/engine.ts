@@ -76,6 +76,7 @@ import {
   TierReadBytes,
 } from "./reader.ts";
 import { type KeyedChunkReader, readKeyedFrom } from "./keyed_reader.ts";
+import type { SearchPruner } from "./record_scan.ts";
 import { type KeyPage, listKeys } from "./key_listing.ts";
 import {
   compileFilter,
@@ -546,6 +547,14 @@ export class Engine {
    */
   wrapKeyedReader(make: (wal: ChunkReader) => KeyedChunkReader): void {
     this.#readKeyed = make(this.#walChunks);
+  }
+
+  /**
+   * Sets where `filter=`, `_search` and `_aggregate` learn which ranges of
+   * a stream cannot match (tiering: the uploaded segments' companions).
+   */
+  setSearchPruner(pruner: SearchPruner): void {
+    this.#pruner = pruner;
   }
 
   /**
@@ -1160,6 +1169,7 @@ export class Engine {
     this.#store.seekTime(id, from, end, timeMs);
   #seekTime: TimeSeeker = this.#walSeek;
   #keyLexicon: KeyLexiconSource | undefined;
+  #pruner: SearchPruner | undefined;
 
   /**
    * Reads the records of `name` from `position` whose routing key is `key`
@@ -1211,7 +1221,7 @@ export class Engine {
       scanBytesMax: this.#limits.filterScanBytesMax,
       sliceBytes: KEYED_READ_SLICE_BYTES,
       timeBudgetMs: FILTER_READ_TIME_BUDGET_MS,
-    });
+    }, this.#pruner);
   }
 
   /** Runs a `_search` body over the records of `name` (specs/search.md §3). */
@@ -1224,7 +1234,7 @@ export class Engine {
     if (!found.ok) return found;
     return await runSearch(this.#readAll, found.value, body, positions, {
       sliceBytes: KEYED_READ_SLICE_BYTES,
-    });
+    }, this.#pruner);
   }
 
   /** Runs an `_aggregate` body over the records of `name` (specs/search.md §4). */
@@ -1238,7 +1248,7 @@ export class Engine {
     return await runAggregate(this.#readAll, found.value, body, positions, {
       sliceBytes: KEYED_READ_SLICE_BYTES,
       timeoutMs: AGGREGATE_TIMEOUT_MS,
-    });
+    }, this.#pruner);
   }
 
   /**

@@ -18,7 +18,7 @@ import { matches } from "../search/evaluate.ts";
 import { type ExtractedDoc, extractFields } from "../search/extract.ts";
 import { parseQuery } from "../search/query.ts";
 import type { KeyedChunkReader } from "./keyed_reader.ts";
-import { scanRecords } from "./record_scan.ts";
+import { scanRecords, type SearchPruner } from "./record_scan.ts";
 import { viewOf } from "./registry.ts";
 import { searchConfigOf } from "./schemas.ts";
 import type { StreamState } from "./stream_state.ts";
@@ -112,6 +112,7 @@ export async function readFilteredFrom(
   filter: CompiledFilter,
   key: Uint8Array | undefined,
   limits: FilterLimits,
+  pruner?: SearchPruner,
 ): Promise<Result<FilteredReadOutcome>> {
   const tailPos = state.visibleTailPos;
   const active = state.visibleSchema;
@@ -123,10 +124,11 @@ export async function readFilteredFrom(
   const pieces: Uint8Array[] = [];
   let bytes = 0;
   let failure: Result<never> | undefined;
+  const skip = pruner?.(state.id, filter.config, filter.plan)?.skip;
   const scan = await scanRecords(
     read,
     state,
-    { fromPos, tailPos, key },
+    { fromPos, tailPos, key, skip },
     (stored, start, _end, value) => {
       const doc = docAt(filter.extract, active, value, start);
       if (!matches(filter.config, filter.plan, doc)) return true;

@@ -8,6 +8,8 @@
  */
 
 import { StreamError } from "../errors.ts";
+import type { Plan } from "../search/compile.ts";
+import type { SearchConfig } from "../search/config.ts";
 import { storedMessageEnds } from "../protocol/json.ts";
 import { decodeKeys, sameBytes } from "../record_meta.ts";
 import type { Chunk } from "../storage/wal_store.ts";
@@ -54,6 +56,36 @@ export interface ScanOutcome {
   stop: ScanStop;
 }
 
+/**
+ * Where an index rules records out: for a position in stream `id`'s own
+ * records, the first range ending after it that holds no match (bounds at
+ * record boundaries; it may start at or before the position, or later), or
+ * undefined when the index knows of none ahead.
+ */
+export type SkipRanges = (
+  id: number,
+  pos: number,
+) => { from: number; to: number } | undefined;
+
+/** What an index offers one scan: ranges to skip, and how many segments it answered for. */
+export interface Pruning {
+  /** Ranges that cannot match. */
+  skip: SkipRanges;
+  /** Segments whose index was consulted so far. */
+  indexedSegments(): number;
+}
+
+/**
+ * Asks the indexes of stream `streamId` (its own records, not a fork
+ * source's) which ranges cannot match `plan` under `config`; undefined
+ * when it has none to offer. Installed by tiering (`Engine.setSearchPruner`).
+ */
+export type SearchPruner = (
+  streamId: number,
+  config: SearchConfig,
+  plan: Plan,
+) => Pruning | undefined;
+
 /** What `scanRecords` needs besides the reader and the source. */
 export interface ScanRange {
   /** First position (a position inside a message examines it whole). */
@@ -66,6 +98,8 @@ export interface ScanRange {
   splitPos?: number;
   /** False: messages are only counted, not parsed (default true). */
   parse?: boolean;
+  /** Ranges that cannot match, passed over unread and unvisited. */
+  skip?: SkipRanges;
 }
 
 /** Scans `source` over `range`, visiting each message in order. */
@@ -99,6 +133,14 @@ export async function scanRecords(
     while (owner.parent !== undefined && pos < owner.forkPos) {
       limit = Math.min(limit, owner.forkPos);
       owner = owner.parent;
+    }
+    const ruled = range.skip?.(owner.id, pos);
+    if (ruled !== undefined && ruled.to > pos) {
+      if (ruled.from <= pos) {
+        pos = Math.min(ruled.to, limit); // passed over unread
+        continue;
+      }
+      limit = Math.min(limit, ruled.from); // read up to it only
     }
     const budget = Math.max(
       1,

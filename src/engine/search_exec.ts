@@ -1,9 +1,10 @@
 /**
  * @module
  * `_search` and `_aggregate` over a stream's records (specs/search.md §3-4).
- * There are no per-segment companions yet, so every answer comes from
- * scanning source records (sealed and uploaded segments through the tiered
- * reader, then the WAL) within the request's time budget: extraction from
+ * Answers come from scanning source records (sealed and uploaded segments
+ * through the tiered reader, then the WAL) within the request's time
+ * budget, passing over the ranges an uploaded segment's companion rules
+ * out (a `SearchPruner`, installed by tiering): extraction from
  * the stored record with its stored version's binding, the compiled query
  * checked on every record, the best `size` hits kept in a top-k heap, and
  * each hit's source promoted to the current schema version.
@@ -18,7 +19,12 @@ import {
   Aggregator,
   parseAggregateRequest,
 } from "../search/aggregate.ts";
-import { compileQuery, hasTextClause, planFields } from "../search/compile.ts";
+import {
+  compileQuery,
+  hasTextClause,
+  type Plan,
+  planFields,
+} from "../search/compile.ts";
 import { type SearchConfig, withFields } from "../search/config.ts";
 import { parseQuery } from "../search/query.ts";
 import {
@@ -47,6 +53,8 @@ import {
   type ScanLimits,
   type ScanOutcome,
   scanRecords,
+  type SearchPruner,
+  type SkipRanges,
 } from "./record_scan.ts";
 import { searchConfigOf } from "./schemas.ts";
 import { mayContain, requiredTokens } from "./text_prefilter.ts";
@@ -96,6 +104,8 @@ export interface ScanCoverage {
   timedOut: boolean;
   /** Records after the scanned range (the `published` mode's omission). */
   omittedRecords: number;
+  /** Uploaded segments whose companion answered for them. */
+  indexedSegments: number;
 }
 
 /** A `_search` answer before rendering. */
@@ -155,11 +165,12 @@ function scanDocs(
   visit: Visit,
   needs: readonly string[] = [],
   analyze = true,
+  skip?: SkipRanges,
 ): Promise<ScanOutcome> {
   return scanRecords(
     read,
     source,
-    { fromPos: 0, tailPos: range.endPos, splitPos: range.splitPos },
+    { fromPos: 0, tailPos: range.endPos, splitPos: range.splitPos, skip },
     (stored, start, _end, value) =>
       // A message lacking a token every match needs is not extracted.
       !mayContain(stored, needs) ||
@@ -205,6 +216,7 @@ export async function runSearch(
   body: Record<string, unknown>,
   positions: SearchPositions,
   limits: SearchScanLimits,
+  pruner?: SearchPruner,
 ): Promise<Result<SearchOutcome>> {
   const startedMs = Date.now();
   const config = searchableConfig(state);
@@ -245,6 +257,8 @@ export async function runSearch(
     );
   }
   const top = new TopK(request.keys, request.size);
+  // Statistics read every record; matches only what no companion rules out.
+  const pruning = pruner?.(state.id, config.value, request.plan);
   const scan = await scanDocs(
     read,
     state,
@@ -261,6 +275,8 @@ export async function runSearch(
       top.push({ offset, score: s, sort, doc, value, position } as Ranked);
     },
     requiredTokens(request.plan),
+    true,
+    pruning?.skip,
   );
   const timedOut = scan.stop !== "tail" ||
     (statsScan !== undefined && statsScan.stop !== "tail");
@@ -295,6 +311,7 @@ export async function runSearch(
     scannedTailDocs: scan.recordsFromSplit,
     timedOut,
     omittedRecords: await countRecords(read, state, endPos, tailPos, limits),
+    indexedSegments: pruning?.indexedSegments() ?? 0,
   });
 }
 
@@ -331,6 +348,7 @@ export async function runAggregate(
   body: Record<string, unknown>,
   positions: SearchPositions,
   limits: SearchScanLimits & { timeoutMs: number },
+  pruner?: SearchPruner,
 ): Promise<Result<AggregateOutcome>> {
   const startedMs = Date.now();
   const config = searchableConfig(state);
@@ -342,6 +360,11 @@ export async function runAggregate(
   if (!folder.ok) return folder;
   const tailPos = state.visibleTailPos;
   let failure: Result<never> | undefined;
+  const pruning = pruner?.(
+    state.id,
+    config.value,
+    windowPlan(config.value, request),
+  );
   const scan = await scanDocs(
     read,
     state,
@@ -361,6 +384,8 @@ export async function runAggregate(
     },
     // Only records matching `q` count at all.
     request.filter === undefined ? [] : requiredTokens(request.filter),
+    true,
+    pruning?.skip,
   );
   if (failure !== undefined) return failure;
   return ok({
@@ -374,5 +399,20 @@ export async function runAggregate(
     scannedTailDocs: scan.recordsFromSplit,
     timedOut: scan.stop !== "tail",
     omittedRecords: 0,
+    indexedSegments: pruning?.indexedSegments() ?? 0,
   });
+}
+
+/**
+ * What a record must satisfy to count in an aggregate: its time in the
+ * window, and `q` when given (the fold ignores every other record).
+ */
+function windowPlan(config: SearchConfig, request: AggregateRequest): Plan {
+  const field = config.rollups![request.rollup].timestampField!;
+  const children: Plan[] = [
+    { type: "compare", field, kind: "date", op: ">=", value: request.fromMs },
+    { type: "compare", field, kind: "date", op: "<", value: request.toMs },
+  ];
+  if (request.filter !== undefined) children.push(request.filter);
+  return { type: "and", children };
 }

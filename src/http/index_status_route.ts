@@ -83,6 +83,7 @@ export async function getIndexStatus(
       found.value.search_families = searchFamilies(
         schema.value.registry,
         found.value.segments.uploaded_count,
+        found.value.bundled_companions,
       );
     }
     const body = JSON.stringify(found.value);
@@ -124,6 +125,10 @@ function bodyHash(text: string): string {
 export function searchFamilies(
   registry: Registry,
   uploadedSegments: number,
+  companions: { object_count: number; bytes_at_rest: string } = {
+    object_count: 0,
+    bytes_at_rest: "0",
+  },
 ): SearchFamilyStatus[] {
   const checked = registry.search === null
     ? undefined
@@ -145,8 +150,18 @@ export function searchFamilies(
     family,
     fields: covered,
     plan_generation: registry.searchPlan?.generation ?? 1,
-    indexed_segments: 0,
-    lag_segments: uploadedSegments,
-    bytes_at_rest: "0",
+    // col, fts and exact live in each segment's companion; agg sections are
+    // not built yet (aggregates scan source records).
+    ...(family === "agg"
+      ? {
+        indexed_segments: 0,
+        lag_segments: uploadedSegments,
+        bytes_at_rest: "0",
+      }
+      : {
+        indexed_segments: Math.min(companions.object_count, uploadedSegments),
+        lag_segments: Math.max(0, uploadedSegments - companions.object_count),
+        bytes_at_rest: companions.bytes_at_rest,
+      }),
   }));
 }

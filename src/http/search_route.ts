@@ -185,12 +185,12 @@ function coverageFigures(
   positions: ReturnType<typeof positionsOf>,
 ) {
   return {
-    // No companions exist yet: every answer comes from scanning records.
-    indexed_segments: 0,
-    // Sealed segments are read whole once the scan passed them; a scan
-    // that stopped inside them cannot say how many (null).
+    // Segments a companion answered for; the others were read.
+    indexed_segments: r.indexedSegments,
+    // Sealed segments are passed once the scan went by them; a scan that
+    // stopped inside them cannot say how many (null).
     scanned_segments: r.scannedThroughPos >= positions.sealedPos
-      ? positions.segments
+      ? Math.max(0, positions.segments - r.indexedSegments)
       : null,
     scanned_tail_docs: r.scannedTailDocs,
   };

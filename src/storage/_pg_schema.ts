@@ -163,6 +163,23 @@ export const MIGRATIONS: readonly string[] = [
      token bigint NOT NULL,
      expires_at_ms bigint NOT NULL
    );`,
+  // Touch templates (touch-live.md §7), as in the SQLite file. No foreign
+  // key to 'streams', for the reason the subscription tables have none.
+  `CREATE TABLE live_templates (
+     stream_id bigint NOT NULL,
+     template_id text NOT NULL,
+     entity text NOT NULL,
+     fields text NOT NULL,
+     encodings text NOT NULL,
+     state text NOT NULL,
+     created_at_ms bigint NOT NULL,
+     last_seen_at_ms bigint NOT NULL,
+     inactivity_ttl_ms bigint NOT NULL,
+     active_from_pos bigint NOT NULL,
+     retired_at_ms bigint,
+     retired_reason text,
+     PRIMARY KEY (stream_id, template_id)
+   );`,
 ];
 
 /** The version this code writes and reads. */

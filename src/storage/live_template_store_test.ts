@@ -5,6 +5,10 @@ import {
   MemoryLiveTemplateStore,
   SqliteLiveTemplateStore,
 } from "./live_template_store.ts";
+import { freshSchema, sharedPgCluster } from "./_pg_testing.ts";
+import { openPgStore } from "./pg_store.ts";
+import { PgLiveTemplateStore } from "./pg_live_template_store.ts";
+import { PgSyncClient } from "./pg_sync.ts";
 
 function row(extra: Partial<LiveTemplateRow> = {}): LiveTemplateRow {
   return {
@@ -76,5 +80,30 @@ Deno.test("SqliteLiveTemplateStore: rows survive reopening the file", async () =
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PgLiveTemplateStore: rows survive a new client on the same schema", async () => {
+  const cluster = await sharedPgCluster();
+  const schema = freshSchema("live");
+  const options = {
+    url: cluster.url,
+    schema,
+    statementTimeoutMs: 5000,
+    connectTimeoutMs: 2000,
+    durability: "fsync" as const,
+  };
+  // The WAL store migrates the schema, as the server does.
+  await (await openPgStore({ ...options, poolSize: 1 })).close();
+  const clients: PgSyncClient[] = [];
+  const open = () => {
+    const client = new PgSyncClient(options);
+    clients.push(client);
+    return new PgLiveTemplateStore(client);
+  };
+  try {
+    await contract(open);
+  } finally {
+    for (const client of clients) client.close();
   }
 });

@@ -18,6 +18,7 @@ import type {
 import type { TierClock } from "./clock.ts";
 import type { TierStreams } from "./streams.ts";
 import type { RoutingKeyIndex } from "../index/routing_index.ts";
+import type { Companions } from "./companions.ts";
 
 /** Test-only crash points (`DS_TEST_CRASH_POINT`); see docs/segments.md. */
 export const CRASH_POINTS = [
@@ -59,6 +60,8 @@ export interface TierContext {
   leases?: StreamLeases;
   /** The routing-key index, when configured (built after uploads). */
   routingIndex?: RoutingKeyIndex;
+  /** Search companions of uploaded segments (built after uploads). */
+  companions?: Companions;
   /** Routing-key index steps that built or compacted a run, since start. */
   indexBuilds: { count: number };
   /** Streams whose uploaded segments the routing-key index does not cover yet. */

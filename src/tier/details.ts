@@ -135,7 +135,10 @@ export function streamIndexStatus(
       : tier.indexStatus(view.id, routingRule || hasIndex),
     routing_key_lexicon: { configured: false },
     exact_indexes: [],
-    bundled_companions: {
+    bundled_companions: tier?.companionStatus(
+      view.id,
+      engine.streamInfo(view.id)?.schemaRegistry?.search ?? null,
+    ) ?? {
       object_count: 0,
       bytes_at_rest: "0",
       fully_indexed_uploaded_segments: true,

@@ -235,6 +235,20 @@ export async function segmentKeysOf(
   return keys.finish();
 }
 
+/** The decoded blocks of uploaded segment `ordinal` of `s`, in order. */
+export async function* segmentChunksOf(
+  objects: ObjectStore,
+  cache: SegmentCache,
+  s: TierStream,
+  ordinal: number,
+): AsyncGenerator<Chunk> {
+  const row = s.segments[ordinal];
+  const { reader, key, load } = await openRow(objects, cache, s.id, row);
+  for (let b = 0; b < reader.blocks.length; b++) {
+    yield await cache.block(key, load, b);
+  }
+}
+
 /**
  * The file of uploaded segment `ordinal` of `s`, from the cache when it
  * holds it, else the object store: the routing-key index's builder reads

@@ -54,8 +54,17 @@ import { RunCache } from "../index/cache.ts";
 import type { RunCatalog } from "../index/catalog.ts";
 import { defaultShape, type RoutingIndexShape } from "../index/plan.ts";
 import { RoutingKeyIndex } from "../index/routing_index.ts";
+import {
+  type CompanionBuilder,
+  Companions,
+  workerCompanionBuilder,
+} from "./companions.ts";
+import { validateSearchConfig } from "../search/config.ts";
 import type { RoutingIndexStatus } from "../index/status.ts";
-import { ROUTING_RUN_CACHE_BYTES_DEFAULT } from "../limits.ts";
+import {
+  COMPANION_BLOCK_BYTES,
+  ROUTING_RUN_CACHE_BYTES_DEFAULT,
+} from "../limits.ts";
 import type { KeyedChunkReader } from "../engine/keyed_reader.ts";
 import type { KeyLexiconSource, TimeSeeker } from "../engine/types.ts";
 import { DueQueue } from "./due.ts";
@@ -124,6 +133,8 @@ export interface TierOptions {
    * reads open every segment.
    */
   routingIndex?: TierIndexOptions;
+  /** Stored bytes per search companion block (tests make it small). */
+  companionBlockBytes?: number;
 }
 
 /** The routing-key index's parts (`TierOptions.routingIndex`). */
@@ -186,6 +197,7 @@ export class Tier {
   readonly #sealer: Sealer;
   readonly #index: RoutingKeyIndex | undefined;
   readonly #closeIndex: () => void;
+  readonly #companionBuilder: CompanionBuilder = workerCompanionBuilder();
   readonly #openedAtMs: number;
   readonly #releases: ReleaseQueue;
   readonly #stop = new AbortController();
@@ -227,6 +239,13 @@ export class Tier {
       generations: options.manifestGenerations,
       leases: options.streamLeases,
     };
+    this.#ctx.companions = new Companions({
+      objects: options.objects,
+      cache: this.#ctx.cache,
+      log: options.log,
+      blockBytes: options.companionBlockBytes ?? COMPANION_BLOCK_BYTES,
+      builder: this.#companionBuilder,
+    });
     const ix = options.routingIndex;
     if (ix === undefined) {
       this.#index = undefined;
@@ -267,6 +286,38 @@ export class Tier {
     this.#openedAtMs = this.#ctx.clock.now();
     this.#releases = new ReleaseQueue(this.#ctx);
     this.#sealer = options.sealer ?? sealerFor(options);
+  }
+
+  /** The search companions of uploaded segments. */
+  get companions(): Companions {
+    return this.#ctx.companions!;
+  }
+
+  /**
+   * `_index_status.bundled_companions` of stream `id` whose `search`
+   * section is `search` (null: none, so nothing to build).
+   */
+  companionStatus(id: number, search: unknown): {
+    object_count: number;
+    bytes_at_rest: string;
+    fully_indexed_uploaded_segments: boolean;
+  } {
+    const s = this.#ctx.streams.get(id);
+    const checked = search === null ? undefined : validateSearchConfig(search);
+    if (s === undefined || checked === undefined || !checked.ok) {
+      return {
+        object_count: 0,
+        bytes_at_rest: "0",
+        fully_indexed_uploaded_segments: true,
+      };
+    }
+    const st = this.#ctx.companions!.status(s, checked.value);
+    return {
+      object_count: st.indexedSegments,
+      bytes_at_rest: String(st.bytes),
+      fully_indexed_uploaded_segments: st.indexedSegments >=
+        st.uploadedSegments,
+    };
   }
 
   /** The routing-key index, when configured. */
@@ -320,6 +371,7 @@ export class Tier {
     } catch (error) {
       tier.#sealer.close();
       tier.#closeIndex();
+      tier.#companionBuilder.close();
       throw error;
     }
     return tier;
@@ -363,6 +415,7 @@ export class Tier {
     this.#releases.release(id);
     this.#ctx.indexLagging.delete(id);
     this.#schemaRevisions.delete(id);
+    this.#ctx.companions?.drop(id);
     this.#index?.dropStream(id).catch((error) =>
       this.#ctx.log.warn(
         `stream ${id}: routing-key index not dropped: ${
@@ -608,6 +661,7 @@ export class Tier {
     await Promise.all(this.#loops);
     this.#sealer.close();
     this.#closeIndex();
+    this.#companionBuilder.close();
   }
 }
 

@@ -86,6 +86,16 @@ export async function uploadPass(
     // A pass puts a bounded batch: what is left is looked at next pass.
     if (s.segments.some((row) => !row.uploaded)) hooks.due.mark(id);
     uploaded.push(s);
+    // Search companions of the uploaded segments, a few per pass.
+    if (
+      ctx.streams.isCurrent(s) &&
+      await ctx.companions?.catchUp(
+          s,
+          info,
+          COMPANION_STEPS_PER_PASS,
+          ctx.closed,
+        ) === true
+    ) hooks.due.mark(id);
   }
   // Every stream's uploads come first; then the index catches up, up to
   // `indexConcurrency` streams at once (the builder has as many Workers).
@@ -125,6 +135,9 @@ function noteIndexLag(ctx: TierContext, s: TierStream): void {
     ctx.indexLagging.add(s.id);
   } else ctx.indexLagging.delete(s.id);
 }
+
+/** Companion builds per stream and upload pass (each one segment). */
+const COMPANION_STEPS_PER_PASS = 4;
 
 /** Backs the stream's uploads off after `error`. */
 function uploadFailed(ctx: TierContext, s: TierStream, error: unknown): void {

@@ -1,0 +1,722 @@
+/**
+ * @module
+ * The companion object of one uploaded segment: per block of records, what
+ * search fields it holds, so a query can skip blocks (and whole segments)
+ * that cannot match. Little-endian; a header with the block table and a
+ * section table, each section guarded by its own CRC32C (docs/companions.md).
+ *
+ * Sections: `exact` (keyword, integer and bool fields: sorted terms, each
+ * with the blocks holding it), `col` (integer, float and date fields: min
+ * and max per block) and `fts` (text fields: analyzed terms with their
+ * blocks and document counts). Every field also has a presence bitmap.
+ *
+ * Pruning is conservative: `candidateBlocks` returns every block that may
+ * hold a match, never fewer; whatever it cannot decide counts as a match.
+ */
+
+import { crc32c } from "../_wasm/checksum.ts";
+import { fieldOf, type SearchConfig } from "./config.ts";
+import type { Plan } from "./compile.ts";
+import { compareScalars } from "./evaluate.ts";
+import { type ExtractedDoc, normalizeKeyword, type Scalar } from "./extract.ts";
+
+/** First four bytes of a companion object: "SBCP". */
+export const COMPANION_MAGIC = 0x50434253;
+/** Format version written and read. */
+export const COMPANION_VERSION = 1;
+
+/** One block of records: a contiguous run of whole records of the segment. */
+export interface CompanionBlock {
+  /** Position of the block's first record. */
+  startPos: number;
+  /** Position after its last record. */
+  endPos: number;
+  /** Records in the block. */
+  records: number;
+}
+
+/** Terms of one field and the blocks holding each. */
+export interface TermField {
+  /** Blocks where the field has a value. */
+  present: Uint8Array;
+  /** Terms in ascending order (`compareScalars`). */
+  terms: Scalar[];
+  /** Blocks per term, same order. */
+  blocks: Uint8Array[];
+  /** Records per term (fts only; 0 in `exact`). */
+  docs: number[];
+}
+
+/** Min and max per block of one numeric field (`NaN`: no value). */
+export interface ColumnField {
+  /** Blocks where the field has a value. */
+  present: Uint8Array;
+  /** Smallest value per block. */
+  min: Float64Array;
+  /** Largest value per block. */
+  max: Float64Array;
+}
+
+/** A decoded companion. */
+export interface Companion {
+  /** Search plan generation it was built for. */
+  generation: number;
+  /** Segment bounds. */
+  startPos: number;
+  endPos: number;
+  /** Blocks in position order, covering the segment. */
+  blocks: CompanionBlock[];
+  /** `exact` section by field. */
+  exact: Map<string, TermField & { kind: "keyword" | "integer" | "bool" }>;
+  /** `col` section by field. */
+  col: Map<string, ColumnField>;
+  /** `fts` section by field, with the field's total token count. */
+  fts: Map<string, TermField & { tokens: number }>;
+}
+
+/** One record given to the builder: its bounds and its extracted fields. */
+export interface CompanionRecord {
+  startPos: number;
+  endPos: number;
+  doc: ExtractedDoc;
+  /** A later message of the same stored record: never starts a block. */
+  joinsPrevious?: boolean;
+}
+
+/** Builds the companion of the records of one segment, in position order. */
+export function buildCompanion(
+  config: SearchConfig,
+  generation: number,
+  segment: { startPos: number; endPos: number },
+  records: Iterable<CompanionRecord>,
+  blockBytes: number,
+): Companion {
+  const blocks: CompanionBlock[] = [];
+  const perBlock: ExtractedDoc[][] = [];
+  let current: CompanionBlock | undefined;
+  for (const r of records) {
+    if (
+      current === undefined ||
+      (r.joinsPrevious !== true &&
+        current.endPos - current.startPos >= blockBytes)
+    ) {
+      current = { startPos: r.startPos, endPos: r.endPos, records: 0 };
+      blocks.push(current);
+      perBlock.push([]);
+    }
+    current.endPos = r.endPos;
+    current.records++;
+    perBlock[perBlock.length - 1].push(r.doc);
+  }
+  // Blocks cover the segment: the first starts at its start, the last ends at its end.
+  if (blocks.length > 0) {
+    blocks[0].startPos = segment.startPos;
+    blocks[blocks.length - 1].endPos = segment.endPos;
+    for (let i = 1; i < blocks.length; i++) {
+      blocks[i - 1].endPos = blocks[i].startPos;
+    }
+  }
+  const n = blocks.length;
+  const out: Companion = {
+    generation,
+    startPos: segment.startPos,
+    endPos: segment.endPos,
+    blocks,
+    exact: new Map(),
+    col: new Map(),
+    fts: new Map(),
+  };
+  for (const [name, field] of Object.entries(config.fields)) {
+    const kind = field.kind;
+    if (kind === "keyword" || kind === "integer" || kind === "bool") {
+      out.exact.set(name, { kind, ...termField(perBlock, n, name, false) });
+    }
+    if (kind === "integer" || kind === "float" || kind === "date") {
+      out.col.set(name, columnField(perBlock, n, name));
+    }
+    if (kind === "text") {
+      const terms = termField(perBlock, n, name, true);
+      let tokens = 0;
+      for (const docs of perBlock) {
+        for (const doc of docs) {
+          for (const t of doc.tokens.get(name) ?? []) tokens += t.length;
+        }
+      }
+      out.fts.set(name, { ...terms, tokens });
+    }
+  }
+  return out;
+}
+
+function bitmap(blocks: number): Uint8Array {
+  return new Uint8Array((blocks + 7) >> 3);
+}
+
+function setBit(bits: Uint8Array, i: number): void {
+  bits[i >> 3] |= 1 << (i & 7);
+}
+
+/** Whether block `i` is set in `bits`. */
+export function hasBit(bits: Uint8Array, i: number): boolean {
+  return (bits[i >> 3] & (1 << (i & 7))) !== 0;
+}
+
+function termKey(v: Scalar): string {
+  return typeof v === "bigint" ? `i${v}` : `${typeof v}:${String(v)}`;
+}
+
+function termField(
+  perBlock: ExtractedDoc[][],
+  n: number,
+  name: string,
+  tokens: boolean,
+): TermField {
+  const present = bitmap(n);
+  // Values of one field share a kind, so strings can be their own key.
+  const byTerm = new Map<
+    string | Scalar,
+    { term: Scalar; bits: Uint8Array; docs: number; lastDoc: number }
+  >();
+  let docIndex = 0;
+  const add = (term: Scalar, b: number) => {
+    const key = typeof term === "string" ? term : termKey(term);
+    let entry = byTerm.get(key);
+    if (entry === undefined) {
+      entry = { term, bits: bitmap(n), docs: 0, lastDoc: -1 };
+      byTerm.set(key, entry);
+    }
+    setBit(entry.bits, b);
+    if (entry.lastDoc !== docIndex) {
+      entry.lastDoc = docIndex;
+      entry.docs++;
+    }
+  };
+  for (let b = 0; b < perBlock.length; b++) {
+    for (const doc of perBlock[b]) {
+      docIndex++;
+      const values = doc.values.get(name);
+      if (values === undefined) continue;
+      setBit(present, b);
+      if (tokens) {
+        for (const list of doc.tokens.get(name) ?? []) {
+          for (const token of list) add(token, b);
+        }
+      } else {
+        for (const value of values) add(value, b);
+      }
+    }
+  }
+  const sorted = [...byTerm.values()].sort((x, y) =>
+    compareScalars(x.term, y.term)
+  );
+  return {
+    present,
+    terms: sorted.map((e) => e.term),
+    blocks: sorted.map((e) => e.bits),
+    docs: sorted.map((e) => (tokens ? e.docs : 0)),
+  };
+}
+
+function columnField(
+  perBlock: ExtractedDoc[][],
+  n: number,
+  name: string,
+): ColumnField {
+  const present = bitmap(n);
+  const min = new Float64Array(n).fill(NaN);
+  const max = new Float64Array(n).fill(NaN);
+  perBlock.forEach((docs, b) => {
+    for (const doc of docs) {
+      for (const v of doc.values.get(name) ?? []) {
+        setBit(present, b);
+        let lo: number;
+        let hi: number;
+        if (typeof v === "bigint") {
+          const x = Number(v);
+          // Beyond 2^53 the conversion rounds: widen to be safe.
+          lo = Number.isSafeInteger(x) ? x : -Infinity;
+          hi = Number.isSafeInteger(x) ? x : Infinity;
+        } else if (typeof v === "number") {
+          lo = hi = v;
+        } else continue;
+        if (Number.isNaN(min[b]) || lo < min[b]) min[b] = lo;
+        if (Number.isNaN(max[b]) || hi > max[b]) max[b] = hi;
+      }
+    }
+  });
+  return { present, min, max };
+}
+
+// ---------------------------------------------------------------- encoding
+
+class Writer {
+  #buf = new Uint8Array(1024);
+  #view = new DataView(this.#buf.buffer);
+  length = 0;
+
+  #room(n: number): void {
+    if (this.length + n <= this.#buf.length) return;
+    let size = this.#buf.length * 2;
+    while (size < this.length + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.#buf.subarray(0, this.length));
+    this.#buf = next;
+    this.#view = new DataView(next.buffer);
+  }
+  u8(v: number): void {
+    this.#room(1);
+    this.#buf[this.length++] = v;
+  }
+  u32(v: number): void {
+    this.#room(4);
+    this.#view.setUint32(this.length, v, true);
+    this.length += 4;
+  }
+  f64(v: number): void {
+    this.#room(8);
+    this.#view.setFloat64(this.length, v, true);
+    this.length += 8;
+  }
+  bytes(b: Uint8Array): void {
+    this.#room(b.length);
+    this.#buf.set(b, this.length);
+    this.length += b.length;
+  }
+  str(s: string): void {
+    const b = encoder.encode(s);
+    this.u32(b.length);
+    this.bytes(b);
+  }
+  done(): Uint8Array {
+    return this.#buf.slice(0, this.length);
+  }
+}
+
+class Reader {
+  #view: DataView;
+  at = 0;
+  constructor(readonly buf: Uint8Array) {
+    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  #need(n: number): void {
+    if (this.at + n > this.buf.length) throw new CompanionError("truncated");
+  }
+  u8(): number {
+    this.#need(1);
+    return this.buf[this.at++];
+  }
+  u32(): number {
+    this.#need(4);
+    const v = this.#view.getUint32(this.at, true);
+    this.at += 4;
+    return v;
+  }
+  f64(): number {
+    this.#need(8);
+    const v = this.#view.getFloat64(this.at, true);
+    this.at += 8;
+    return v;
+  }
+  bytes(n: number): Uint8Array {
+    this.#need(n);
+    const b = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
+    return b;
+  }
+  str(): string {
+    return decoder.decode(this.bytes(this.u32()));
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** A companion that cannot be read (bad magic, version, CRC or layout). */
+export class CompanionError extends Error {}
+
+const KIND_CODES = { keyword: 0, integer: 1, bool: 2, text: 3 } as const;
+
+function writeTerm(w: Writer, term: Scalar): void {
+  w.str(typeof term === "bigint" ? term.toString() : String(term));
+}
+
+function readTerm(r: Reader, kind: number): Scalar {
+  const text = r.str();
+  if (kind === KIND_CODES.integer) return BigInt(text);
+  if (kind === KIND_CODES.bool) return text === "true";
+  return text;
+}
+
+function writeTerms(w: Writer, f: TermField, kind: number): void {
+  w.bytes(f.present);
+  w.u32(f.terms.length);
+  f.terms.forEach((term, i) => {
+    writeTerm(w, term);
+    w.bytes(f.blocks[i]);
+    if (kind === KIND_CODES.text) w.u32(f.docs[i]);
+  });
+}
+
+function readTerms(r: Reader, n: number, kind: number): TermField {
+  const size = (n + 7) >> 3;
+  const present = r.bytes(size);
+  const count = r.u32();
+  const terms: Scalar[] = [];
+  const blocks: Uint8Array[] = [];
+  const docs: number[] = [];
+  for (let i = 0; i < count; i++) {
+    terms.push(readTerm(r, kind));
+    blocks.push(r.bytes(size));
+    docs.push(kind === KIND_CODES.text ? r.u32() : 0);
+  }
+  return { present, terms, blocks, docs };
+}
+
+/** The companion as bytes. */
+export function encodeCompanion(c: Companion): Uint8Array {
+  const sections: [string, Uint8Array][] = [];
+  const exact = new Writer();
+  exact.u32(c.exact.size);
+  for (const [name, f] of c.exact) {
+    exact.str(name);
+    exact.u8(KIND_CODES[f.kind]);
+    writeTerms(exact, f, KIND_CODES[f.kind]);
+  }
+  sections.push(["exact", exact.done()]);
+  const col = new Writer();
+  col.u32(c.col.size);
+  for (const [name, f] of c.col) {
+    col.str(name);
+    col.bytes(f.present);
+    for (let i = 0; i < c.blocks.length; i++) {
+      col.f64(f.min[i]);
+      col.f64(f.max[i]);
+    }
+  }
+  sections.push(["col", col.done()]);
+  const fts = new Writer();
+  fts.u32(c.fts.size);
+  for (const [name, f] of c.fts) {
+    fts.str(name);
+    fts.f64(f.tokens);
+    writeTerms(fts, f, KIND_CODES.text);
+  }
+  sections.push(["fts", fts.done()]);
+
+  const head = new Writer();
+  head.u32(COMPANION_MAGIC);
+  head.u32(COMPANION_VERSION);
+  head.u32(c.generation);
+  head.f64(c.startPos);
+  head.f64(c.endPos);
+  head.u32(c.blocks.length);
+  for (const b of c.blocks) {
+    head.f64(b.startPos);
+    head.u32(b.records);
+  }
+  head.u32(sections.length);
+  // Offsets are relative to the end of the header (its CRC included).
+  let offset = 0;
+  for (const [name, bytes] of sections) {
+    head.str(name);
+    head.u32(offset);
+    head.u32(bytes.length);
+    head.u32(crc32c(bytes));
+    offset += bytes.length;
+  }
+  const header = head.done();
+  const all = new Writer();
+  all.bytes(header);
+  all.u32(crc32c(header));
+  for (const [, bytes] of sections) all.bytes(bytes);
+  return all.done();
+}
+
+/** Reads a companion; throws `CompanionError` on any damage. */
+export function decodeCompanion(bytes: Uint8Array): Companion {
+  try {
+    return decodeChecked(bytes);
+  } catch (error) {
+    if (error instanceof CompanionError) throw error;
+    throw new CompanionError(`unreadable: ${(error as Error).message}`);
+  }
+}
+
+function decodeChecked(bytes: Uint8Array): Companion {
+  const r = new Reader(bytes);
+  if (r.u32() !== COMPANION_MAGIC) throw new CompanionError("bad magic");
+  const version = r.u32();
+  if (version !== COMPANION_VERSION) {
+    throw new CompanionError(`unknown version ${version}`);
+  }
+  const generation = r.u32();
+  const startPos = r.f64();
+  const endPos = r.f64();
+  const n = r.u32();
+  if (n > bytes.length) throw new CompanionError("bad block count");
+  const blocks: CompanionBlock[] = [];
+  for (let i = 0; i < n; i++) {
+    blocks.push({ startPos: r.f64(), endPos, records: r.u32() });
+    if (i > 0) blocks[i - 1].endPos = blocks[i].startPos;
+  }
+  const sectionCount = r.u32();
+  const table: { name: string; offset: number; length: number; crc: number }[] =
+    [];
+  for (let i = 0; i < sectionCount; i++) {
+    table.push({
+      name: r.str(),
+      offset: r.u32(),
+      length: r.u32(),
+      crc: r.u32(),
+    });
+  }
+  const headerEnd = r.at;
+  if (r.u32() !== crc32c(bytes.subarray(0, headerEnd))) {
+    throw new CompanionError("header checksum mismatch");
+  }
+  const body = r.at;
+  const out: Companion = {
+    generation,
+    startPos,
+    endPos,
+    blocks,
+    exact: new Map(),
+    col: new Map(),
+    fts: new Map(),
+  };
+  for (const s of table) {
+    const start = body + s.offset;
+    if (start + s.length > bytes.length) {
+      throw new CompanionError(`section ${s.name} truncated`);
+    }
+    const data = bytes.subarray(start, start + s.length);
+    if (crc32c(data) !== s.crc) {
+      throw new CompanionError(`section ${s.name} checksum mismatch`);
+    }
+    const sr = new Reader(data);
+    const fields = sr.u32();
+    for (let i = 0; i < fields; i++) {
+      const name = sr.str();
+      if (s.name === "exact") {
+        const code = sr.u8();
+        const kind = (["keyword", "integer", "bool"] as const)[code];
+        if (kind === undefined) throw new CompanionError("bad field kind");
+        out.exact.set(name, { kind, ...readTerms(sr, n, code) });
+      } else if (s.name === "col") {
+        const present = sr.bytes((n + 7) >> 3);
+        const min = new Float64Array(n);
+        const max = new Float64Array(n);
+        for (let b = 0; b < n; b++) {
+          min[b] = sr.f64();
+          max[b] = sr.f64();
+        }
+        out.col.set(name, { present, min, max });
+      } else if (s.name === "fts") {
+        const tokens = sr.f64();
+        out.fts.set(name, { tokens, ...readTerms(sr, n, KIND_CODES.text) });
+      } else break; // an unknown section is ignored
+    }
+  }
+  return out;
+}
+
+// ----------------------------------------------------------------- pruning
+
+/** Blocks of `c` that may hold a record matching `plan` (a bit per block). */
+export function candidateBlocks(
+  config: SearchConfig,
+  plan: Plan,
+  c: Companion,
+): Uint8Array {
+  return candidates(config, plan, c, c.blocks.length);
+}
+
+function all(n: number): Uint8Array {
+  const bits = bitmap(n);
+  for (let i = 0; i < n; i++) setBit(bits, i);
+  return bits;
+}
+
+function and(a: Uint8Array, b: Uint8Array): Uint8Array {
+  return a.map((x, i) => x & b[i]);
+}
+
+function or(a: Uint8Array, b: Uint8Array): Uint8Array {
+  return a.map((x, i) => x | b[i]);
+}
+
+function presence(c: Companion, field: string): Uint8Array | undefined {
+  return c.exact.get(field)?.present ?? c.col.get(field)?.present ??
+    c.fts.get(field)?.present;
+}
+
+/** Union of the blocks of the terms of `f` for which `keep` holds. */
+function termUnion(
+  f: TermField,
+  n: number,
+  keep: (term: Scalar) => boolean,
+): Uint8Array {
+  let bits = bitmap(n);
+  f.terms.forEach((term, i) => {
+    if (keep(term)) bits = or(bits, f.blocks[i]);
+  });
+  return bits;
+}
+
+function holds(op: string, order: number): boolean {
+  switch (op) {
+    case "=":
+      return order === 0;
+    case ">":
+      return order > 0;
+    case ">=":
+      return order >= 0;
+    case "<":
+      return order < 0;
+    default:
+      return order <= 0;
+  }
+}
+
+function candidates(
+  config: SearchConfig,
+  plan: Plan,
+  c: Companion,
+  n: number,
+): Uint8Array {
+  switch (plan.type) {
+    case "and":
+      return plan.children.reduce(
+        (acc, child) => and(acc, candidates(config, child, c, n)),
+        all(n),
+      );
+    case "or":
+      return plan.children.reduce(
+        (acc, child) => or(acc, candidates(config, child, c, n)),
+        bitmap(n),
+      );
+    case "not":
+      return all(n); // a superset of a child says nothing of its complement
+    case "has":
+      return presence(c, plan.field) ?? all(n);
+    case "compare": {
+      const exact = c.exact.get(plan.field);
+      if (exact !== undefined && typeof plan.value === typeof exact.terms[0]) {
+        return termUnion(
+          exact,
+          n,
+          (t) => holds(plan.op, compareScalars(t, plan.value)),
+        );
+      }
+      const col = c.col.get(plan.field);
+      const v = typeof plan.value === "bigint"
+        ? Number(plan.value)
+        : plan.value;
+      if (
+        col === undefined || typeof v !== "number" ||
+        (typeof plan.value === "bigint" && !Number.isSafeInteger(v))
+      ) {
+        return all(n);
+      }
+      const bits = bitmap(n);
+      for (let b = 0; b < n; b++) {
+        if (!hasBit(col.present, b)) continue;
+        const lo = col.min[b];
+        const hi = col.max[b];
+        if (Number.isNaN(lo) || Number.isNaN(hi)) {
+          setBit(bits, b);
+          continue;
+        }
+        const may = plan.op === "="
+          ? lo <= v && v <= hi
+          : plan.op === ">"
+          ? hi > v
+          : plan.op === ">="
+          ? hi >= v
+          : plan.op === "<"
+          ? lo < v
+          : lo <= v;
+        if (may) setBit(bits, b);
+      }
+      return bits;
+    }
+    case "keyword_prefix": {
+      const exact = c.exact.get(plan.field);
+      if (exact === undefined) return all(n);
+      return termUnion(
+        exact,
+        n,
+        (t) => typeof t === "string" && t.startsWith(plan.prefix),
+      );
+    }
+    case "text": {
+      let bits = bitmap(n);
+      for (const target of plan.targets) {
+        bits = or(bits, textTarget(config, plan, target, c, n));
+      }
+      return bits;
+    }
+  }
+}
+
+type TextPlan = Extract<Plan, { type: "text" }>;
+
+function textTarget(
+  config: SearchConfig,
+  plan: TextPlan,
+  target: TextPlan["targets"][number],
+  c: Companion,
+  n: number,
+): Uint8Array {
+  if (target.kind === "keyword") {
+    const declared = fieldOf(config.fields, target.field);
+    const exact = c.exact.get(target.field);
+    if (declared === undefined || exact === undefined) return all(n);
+    const wanted = normalizeKeyword(declared, plan.raw);
+    return termUnion(
+      exact,
+      n,
+      (t) =>
+        typeof t === "string" &&
+        (plan.prefix ? t.startsWith(wanted) : t === wanted),
+    );
+  }
+  const fts = c.fts.get(target.field);
+  if (fts === undefined || plan.tokens.length === 0) return all(n);
+  let bits = all(n);
+  plan.tokens.forEach((wanted, j) => {
+    const prefix = plan.prefix && j === plan.tokens.length - 1;
+    bits = and(
+      bits,
+      termUnion(
+        fts,
+        n,
+        (t) =>
+          typeof t === "string" &&
+          (prefix ? t.startsWith(wanted) : t === wanted),
+      ),
+    );
+  });
+  return bits;
+}
+
+/**
+ * The ranges of `c` no record matching `plan` lies in, merged, in order:
+ * what a scan may skip.
+ */
+export function ruledOutRanges(
+  config: SearchConfig,
+  plan: Plan,
+  c: Companion,
+): { startPos: number; endPos: number }[] {
+  const bits = candidateBlocks(config, plan, c);
+  const out: { startPos: number; endPos: number }[] = [];
+  c.blocks.forEach((b, i) => {
+    if (hasBit(bits, i)) return;
+    const last = out[out.length - 1];
+    if (last !== undefined && last.endPos === b.startPos) {
+      last.endPos = b.endPos;
+    } else out.push({ startPos: b.startPos, endPos: b.endPos });
+  });
+  return out;
+}

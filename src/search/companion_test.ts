@@ -1,0 +1,221 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  buildCompanion,
+  candidateBlocks,
+  type Companion,
+  CompanionError,
+  type CompanionRecord,
+  decodeCompanion,
+  encodeCompanion,
+  hasBit,
+  ruledOutRanges,
+} from "./companion.ts";
+import { compileQuery } from "./compile.ts";
+import { type SearchConfig, validateSearchConfig } from "./config.ts";
+import { matches } from "./evaluate.ts";
+import { extractFields } from "./extract.ts";
+import { parseQuery } from "./query.ts";
+
+const checked = validateSearchConfig({
+  defaultFields: [{ field: "message" }, { field: "service" }],
+  fields: {
+    status: {
+      kind: "integer",
+      bindings: [{ version: 1, jsonPointer: "/status" }],
+      exact: true,
+      column: true,
+    },
+    service: {
+      kind: "keyword",
+      bindings: [{ version: 1, jsonPointer: "/service" }],
+      normalizer: "lowercase_v1",
+      exact: true,
+      prefix: true,
+    },
+    latency: {
+      kind: "float",
+      bindings: [{ version: 1, jsonPointer: "/latency" }],
+      column: true,
+    },
+    ts: {
+      kind: "date",
+      bindings: [{ version: 1, jsonPointer: "/ts" }],
+      column: true,
+    },
+    ok: {
+      kind: "bool",
+      bindings: [{ version: 1, jsonPointer: "/ok" }],
+      exact: true,
+    },
+    message: {
+      kind: "text",
+      bindings: [{ version: 1, jsonPointer: "/message" }],
+      analyzer: "unicode_word_v1",
+      positions: true,
+    },
+  },
+});
+if (!checked.ok) throw checked.error;
+const CONFIG: SearchConfig = checked.value;
+
+const WORDS = ["db", "timeout", "ok", "slow", "cache"];
+const SERVICES = ["api", "Web", "apex", "db"];
+const DATES = ["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", "x"];
+
+const recordArb = fc.record({
+  status: fc.constantFrom(200, 404, 500, 503),
+  service: fc.oneof(
+    fc.constantFrom(...SERVICES),
+    fc.array(fc.constantFrom(...SERVICES), { maxLength: 2 }),
+  ),
+  latency: fc.constantFrom(0.5, 1, 2.25, 10),
+  ts: fc.constantFrom(...DATES),
+  ok: fc.boolean(),
+  message: fc.array(fc.constantFrom(...WORDS), { maxLength: 5 }).map((w) =>
+    w.join(" ")
+  ),
+}, { requiredKeys: [] });
+
+const clauseArb = fc.oneof(
+  fc.constantFrom(200, 404, 500, 503).map((v) => `status:${v}`),
+  fc.constantFrom(">=", "<", ">", "<=").chain((op) =>
+    fc.constantFrom(404, 500).map((v) => `status:${op}${v}`)
+  ),
+  fc.constantFrom(">=", "<", ">", "<=", "").chain((op) =>
+    fc.constantFrom(1, 2.25, 5).map((v) => `latency:${op}${v}`)
+  ),
+  fc.constantFrom(">=", "<", "").map((op) => `ts:${op}"2026-01-02T00:00:00Z"`),
+  fc.constantFrom(...SERVICES).map((v) => `service:${v}`),
+  fc.constantFrom("ok:true", "ok:false", "service:ap*", "message:db"),
+  fc.constantFrom("has:service", "has:status", "has:message", "has:ts"),
+  fc.constantFrom(...WORDS),
+  fc.constantFrom('"db timeout"', "tim*", "db timeout"),
+);
+const queryArb = fc.oneof(
+  clauseArb,
+  fc.tuple(clauseArb, clauseArb).map(([a, b]) => `${a} ${b}`),
+  fc.tuple(clauseArb, clauseArb).map(([a, b]) => `(${a} OR ${b})`),
+  clauseArb.map((a) => `-${a}`),
+);
+
+function recordsOf(values: unknown[]): CompanionRecord[] {
+  const out: CompanionRecord[] = [];
+  let pos = 1000;
+  for (const v of values) {
+    const len = JSON.stringify(v).length + 1;
+    out.push({
+      startPos: pos,
+      endPos: pos + len,
+      doc: extractFields(CONFIG, v, 1),
+    });
+    pos += len;
+  }
+  return out;
+}
+
+function planOf(q: string) {
+  const parsed = parseQuery(q);
+  if (!parsed.ok) return undefined;
+  const plan = compileQuery(CONFIG, parsed.value, "search");
+  return plan.ok ? plan.value : undefined;
+}
+
+function build(records: CompanionRecord[], blockBytes: number): Companion {
+  const startPos = records[0]?.startPos ?? 0;
+  const endPos = records.at(-1)?.endPos ?? 0;
+  return buildCompanion(CONFIG, 3, { startPos, endPos }, records, blockBytes);
+}
+
+Deno.test("companion: no matching record lies in a pruned block", () => {
+  fc.assert(
+    fc.property(
+      fc.array(recordArb, { minLength: 1, maxLength: 60 }),
+      queryArb,
+      fc.integer({ min: 1, max: 400 }),
+      (values, q, blockBytes) => {
+        const plan = planOf(q);
+        fc.pre(plan !== undefined);
+        const records = recordsOf(values);
+        const c = decodeCompanion(encodeCompanion(build(records, blockBytes)));
+        const bits = candidateBlocks(CONFIG, plan!, c);
+        const skipped = ruledOutRanges(CONFIG, plan!, c);
+        for (const r of records) {
+          if (!matches(CONFIG, plan!, r.doc)) continue;
+          const b = c.blocks.findIndex((x) =>
+            x.startPos <= r.startPos && r.endPos <= x.endPos
+          );
+          assert.ok(b >= 0, "every record lies in one block");
+          assert.ok(hasBit(bits, b), `record at ${r.startPos} pruned by ${q}`);
+          assert.ok(
+            !skipped.some((s) =>
+              s.startPos < r.endPos && r.startPos < s.endPos
+            ),
+          );
+        }
+      },
+    ),
+    { numRuns: 400 },
+  );
+});
+
+Deno.test("companion: selective queries do rule blocks out", () => {
+  const values = [];
+  for (let i = 0; i < 200; i++) {
+    values.push({
+      status: i === 150 ? 503 : 200,
+      service: i < 100 ? "api" : "web",
+      latency: i,
+      message: i === 150 ? "db timeout" : "ok",
+    });
+  }
+  const c = build(recordsOf(values), 256);
+  assert.ok(c.blocks.length > 10);
+  for (const q of ["status:503", "timeout", "latency:>=150 latency:<151"]) {
+    const bits = candidateBlocks(CONFIG, planOf(q)!, c);
+    const kept = c.blocks.filter((_, i) => hasBit(bits, i)).length;
+    assert.equal(kept, 1, q);
+  }
+  const web = candidateBlocks(CONFIG, planOf("service:web")!, c);
+  const kept = c.blocks.filter((_, i) => hasBit(web, i)).length;
+  assert.ok(kept < c.blocks.length && kept > 1);
+});
+
+Deno.test("companion: round trip keeps every section", () => {
+  const records = recordsOf([
+    { status: 200, service: "API", latency: 1.5, ts: DATES[0], ok: true },
+    { message: "db timeout db", status: 9007199254740993 },
+  ]);
+  const c = build(records, 1);
+  const back = decodeCompanion(encodeCompanion(c));
+  assert.deepEqual(back, c);
+  assert.deepEqual(back.fts.get("message")!.terms, ["db", "timeout"]);
+  assert.deepEqual(back.fts.get("message")!.docs, [1, 1]);
+  assert.deepEqual(back.exact.get("service")!.terms, ["api"]);
+  // An integer beyond 2^53 widens its block's column to the whole line.
+  assert.equal(back.col.get("status")!.max[1], Infinity);
+});
+
+Deno.test("companion: any damaged byte is refused", () => {
+  const records = recordsOf([
+    { status: 200, service: "api", message: "slow cache" },
+    { status: 500, service: "web", message: "db" },
+  ]);
+  const bytes = encodeCompanion(build(records, 1));
+  fc.assert(
+    fc.property(
+      fc.nat(bytes.length - 1),
+      fc.integer({ min: 1, max: 255 }),
+      (at, flip) => {
+        const bad = bytes.slice();
+        bad[at] ^= flip;
+        assert.throws(() => decodeCompanion(bad), CompanionError);
+      },
+    ),
+    { numRuns: 300 },
+  );
+  assert.throws(
+    () => decodeCompanion(bytes.subarray(0, bytes.length - 3)),
+    CompanionError,
+  );
+});
