@@ -280,9 +280,7 @@ export class Engine {
     this.#polling = true;
     try {
       const ids: number[] = [];
-      for (const state of this.#registry.all()) {
-        if (state.hasWaiters) ids.push(state.id);
-      }
+      for (const state of this.#waiters.streams()) ids.push(state.id);
       const found = await shared.poll(ids);
       this.#announced(found.tails);
       if (found.full) await this.#resync();

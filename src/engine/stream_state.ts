@@ -93,10 +93,6 @@ export class StreamState {
     return this.#waiters ??= new Set();
   }
   #waiters: Set<Wake> | undefined;
-  /** Whether any reader waits, without allocating the set. */
-  get hasWaiters(): boolean {
-    return this.#waiters !== undefined && this.#waiters.size > 0;
-  }
   /**
    * Schema registry, including an uncommitted change: appends validate
    * against it. `null` when the stream has none.

@@ -15,6 +15,8 @@ import type { WaitOutcome } from "./types.ts";
 export class Waiters {
   readonly #waitersMax: number;
   #waiting = 0;
+  /** Streams with readers waiting here, and how many each. */
+  readonly #streams = new Map<StreamState, number>();
 
   /** At most `waitersMax` waits at once. */
   constructor(waitersMax: number) {
@@ -24,6 +26,11 @@ export class Waiters {
   /** Readers waiting now. */
   get count(): number {
     return this.#waiting;
+  }
+
+  /** The streams readers wait on now (not touch waits, which hold no stream). */
+  streams(): IterableIterator<StreamState> {
+    return this.#streams.keys();
   }
 
   /**
@@ -61,12 +68,16 @@ export class Waiters {
         signal?.removeEventListener("abort", onAbort);
         state.removeWaiter(wake);
         this.#waiting--;
+        const left = this.#streams.get(state)! - 1;
+        if (left === 0) this.#streams.delete(state);
+        else this.#streams.set(state, left);
         resolve(ok(outcome));
       };
       const wake = () => finish("changed");
       const onAbort = () => finish("aborted");
       const timer = setTimeout(() => finish("timeout"), timeoutMs);
       state.addWaiter(wake);
+      this.#streams.set(state, (this.#streams.get(state) ?? 0) + 1);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }

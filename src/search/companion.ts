@@ -17,7 +17,7 @@
 import { crc32c } from "../_wasm/checksum.ts";
 import { fieldOf, type SearchConfig } from "./config.ts";
 import type { Plan } from "./compile.ts";
-import { compareScalars } from "./evaluate.ts";
+import { compareHolds, compareScalars } from "./evaluate.ts";
 import { type ExtractedDoc, normalizeKeyword, type Scalar } from "./extract.ts";
 
 /** First four bytes of a companion object: "SBCP". */
@@ -563,21 +563,6 @@ function termUnion(
   return bits;
 }
 
-function holds(op: string, order: number): boolean {
-  switch (op) {
-    case "=":
-      return order === 0;
-    case ">":
-      return order > 0;
-    case ">=":
-      return order >= 0;
-    case "<":
-      return order < 0;
-    default:
-      return order <= 0;
-  }
-}
-
 function candidates(
   config: SearchConfig,
   plan: Plan,
@@ -605,7 +590,7 @@ function candidates(
         return termUnion(
           exact,
           n,
-          (t) => holds(plan.op, compareScalars(t, plan.value)),
+          (t) => compareHolds(plan.op, compareScalars(t, plan.value)),
         );
       }
       const col = c.col.get(plan.field);

@@ -56,7 +56,8 @@ export function compareScalars(a: Scalar, b: Scalar): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function compareHolds(op: string, order: number): boolean {
+/** Whether a comparison `op` holds for `order` (the sign of a compare). */
+export function compareHolds(op: string, order: number): boolean {
   switch (op) {
     case "=":
       return order === 0;

@@ -100,6 +100,43 @@ function copy(row: LiveTemplateRow): LiveTemplateRow {
   return { ...row, fields: [...row.fields], encodings: [...row.encodings] };
 }
 
+/**
+ * A row's values in column order (stream, template, entity, fields,
+ * encodings, state, created, last seen, TTL, active from, retired at,
+ * reason), as both SQL stores write them.
+ */
+export function templateValues(
+  r: LiveTemplateRow,
+): [
+  number,
+  string,
+  string,
+  string,
+  string,
+  string,
+  number,
+  number,
+  number,
+  number,
+  number | null,
+  string | null,
+] {
+  return [
+    r.streamId,
+    r.templateId,
+    r.entity,
+    JSON.stringify(r.fields),
+    JSON.stringify(r.encodings),
+    r.state,
+    r.createdAtMs,
+    r.lastSeenAtMs,
+    r.inactivityTtlMs,
+    r.activeFromPos,
+    r.retiredAtMs,
+    r.retiredReason,
+  ];
+}
+
 const SCHEMA = `CREATE TABLE IF NOT EXISTS live_templates (
   stream_id INTEGER NOT NULL,
   template_id TEXT NOT NULL,
@@ -178,20 +215,7 @@ export class SqliteLiveTemplateStore implements LiveTemplateStore {
     this.#db.exec("BEGIN");
     try {
       for (const r of rows) {
-        this.#put.run(
-          r.streamId,
-          r.templateId,
-          r.entity,
-          JSON.stringify(r.fields),
-          JSON.stringify(r.encodings),
-          r.state,
-          r.createdAtMs,
-          r.lastSeenAtMs,
-          r.inactivityTtlMs,
-          r.activeFromPos,
-          r.retiredAtMs,
-          r.retiredReason,
-        );
+        this.#put.run(...templateValues(r));
       }
       this.#db.exec("COMMIT");
     } catch (error) {

@@ -7,9 +7,10 @@
  * (`pg_sync.ts`), one transaction per call.
  */
 
-import type {
-  LiveTemplateRow,
-  LiveTemplateStore,
+import {
+  type LiveTemplateRow,
+  type LiveTemplateStore,
+  templateValues,
 } from "./live_template_store.ts";
 import type { PgSyncClient, SyncRow, SyncStatement } from "./pg_sync.ts";
 
@@ -47,20 +48,7 @@ export class PgLiveTemplateStore implements LiveTemplateStore {
           active_from_pos = excluded.active_from_pos,
           retired_at_ms = excluded.retired_at_ms,
           retired_reason = excluded.retired_reason`,
-      values: [
-        r.streamId,
-        r.templateId,
-        r.entity,
-        JSON.stringify(r.fields),
-        JSON.stringify(r.encodings),
-        r.state,
-        r.createdAtMs,
-        r.lastSeenAtMs,
-        r.inactivityTtlMs,
-        r.activeFromPos,
-        r.retiredAtMs,
-        r.retiredReason,
-      ],
+      values: templateValues(r),
     }));
     this.#client.transaction(statements, "storing touch templates");
   }
