@@ -17,6 +17,13 @@ const MIB = 1024 * KIB;
 /** Largest share of a retry delay that jitter takes off. */
 export const BACKOFF_JITTER = 0.2;
 
+// ---- the data dir (src/storage/data_dir_lock.ts) ------------------------------
+
+/** How long start-up waits for a data-dir lock found held before failing. */
+export const DATA_DIR_LOCK_WAIT_MS = 1000;
+/** Wait between two tries of a held data-dir lock. */
+export const DATA_DIR_LOCK_RETRY_MS = 25;
+
 // ---- tiering (src/tier/) ---------------------------------------------------
 
 /** Wait between two passes of each tiering loop (sealing, uploading). */

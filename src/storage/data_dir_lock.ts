@@ -6,10 +6,16 @@
  * second server on the same dir, in this process or another, then fails at
  * start instead of serving a stale view and dying on its first write. The
  * file holds the owner's pid, for the error message only.
+ *
+ * A lock found held is tried again for `DATA_DIR_LOCK_WAIT_MS`: a server
+ * restarted in place (by a supervisor, or in the same process) may find its
+ * predecessor's lock still held for a moment, for example while a child
+ * process forked elsewhere in the process still shares the descriptor.
  */
 
 import { join } from "node:path";
 import { StartupError } from "../errors.ts";
+import { DATA_DIR_LOCK_RETRY_MS, DATA_DIR_LOCK_WAIT_MS } from "../limits.ts";
 
 /** A held data-dir lock. */
 export interface DataDirLock {
@@ -33,7 +39,7 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   } catch (cause) {
     throw unusable(dataDir, describe(cause), cause);
   }
-  if (!await file.tryLock(true)) {
+  if (!await tryLockFor(file, DATA_DIR_LOCK_WAIT_MS)) {
     file.close();
     const holder = await readHolder(path);
     throw new StartupError(
@@ -52,6 +58,16 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
       file.close(); // closing the only descriptor drops the flock
     },
   };
+}
+
+/** Tries the exclusive lock until it is taken or `waitMs` has passed. */
+async function tryLockFor(file: Deno.FsFile, waitMs: number): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  while (!await file.tryLock(true)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, DATA_DIR_LOCK_RETRY_MS));
+  }
+  return true;
 }
 
 async function createDir(dataDir: string): Promise<void> {
