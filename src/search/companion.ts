@@ -92,8 +92,12 @@ export function buildCompanion(
   blockBytes: number,
 ): Companion {
   const blocks: CompanionBlock[] = [];
-  const perBlock: ExtractedDoc[][] = [];
+  // One pass over the records feeds every field's accumulator; bitmaps are
+  // made once the block count is known.
+  const fields = fieldBuilders(config);
   let current: CompanionBlock | undefined;
+  let b = -1;
+  let docIndex = 0;
   for (const r of records) {
     if (
       current === undefined ||
@@ -102,11 +106,25 @@ export function buildCompanion(
     ) {
       current = { startPos: r.startPos, endPos: r.endPos, records: 0 };
       blocks.push(current);
-      perBlock.push([]);
+      b++;
     }
     current.endPos = r.endPos;
     current.records++;
-    perBlock[perBlock.length - 1].push(r.doc);
+    docIndex++;
+    const { values, tokens } = r.doc;
+    for (const f of fields) {
+      const found = values.get(f.name);
+      if (found === undefined) continue;
+      f.terms?.addValues(found, b, docIndex);
+      f.column?.add(found, b);
+      if (f.text !== undefined) {
+        for (const list of tokens.get(f.name) ?? []) {
+          f.tokens += list.length;
+          f.text.addTokens(list, b, docIndex);
+        }
+        f.text.markPresent(b);
+      }
+    }
   }
   // Blocks cover the segment: the first starts at its start, the last ends at its end.
   if (blocks.length > 0) {
@@ -126,24 +144,47 @@ export function buildCompanion(
     col: new Map(),
     fts: new Map(),
   };
+  for (const f of fields) {
+    if (f.terms !== undefined) {
+      const kind = f.kind as "keyword" | "integer" | "bool";
+      out.exact.set(f.name, { kind, ...f.terms.finish(n, false) });
+    }
+    if (f.column !== undefined) out.col.set(f.name, f.column.finish(n));
+    if (f.text !== undefined) {
+      out.fts.set(f.name, { ...f.text.finish(n, true), tokens: f.tokens });
+    }
+  }
+  return out;
+}
+
+interface FieldBuilder {
+  name: string;
+  kind: string;
+  /** `exact`: keyword, integer and bool values. */
+  terms?: TermBuilder;
+  /** `col`: integer, float and date values. */
+  column?: ColumnBuilder;
+  /** `fts`: text tokens, and their total count. */
+  text?: TermBuilder;
+  tokens: number;
+}
+
+function fieldBuilders(config: SearchConfig): FieldBuilder[] {
+  const out: FieldBuilder[] = [];
   for (const [name, field] of Object.entries(config.fields)) {
     const kind = field.kind;
-    if (kind === "keyword" || kind === "integer" || kind === "bool") {
-      out.exact.set(name, { kind, ...termField(perBlock, n, name, false) });
-    }
-    if (kind === "integer" || kind === "float" || kind === "date") {
-      out.col.set(name, columnField(perBlock, n, name));
-    }
-    if (kind === "text") {
-      const terms = termField(perBlock, n, name, true);
-      let tokens = 0;
-      for (const docs of perBlock) {
-        for (const doc of docs) {
-          for (const t of doc.tokens.get(name) ?? []) tokens += t.length;
-        }
-      }
-      out.fts.set(name, { ...terms, tokens });
-    }
+    out.push({
+      name,
+      kind,
+      terms: kind === "keyword" || kind === "integer" || kind === "bool"
+        ? new TermBuilder()
+        : undefined,
+      column: kind === "integer" || kind === "float" || kind === "date"
+        ? new ColumnBuilder()
+        : undefined,
+      text: kind === "text" ? new TermBuilder() : undefined,
+      tokens: 0,
+    });
   }
   return out;
 }
@@ -165,86 +206,139 @@ function termKey(v: Scalar): string {
   return typeof v === "bigint" ? `i${v}` : `${typeof v}:${String(v)}`;
 }
 
-function termField(
-  perBlock: ExtractedDoc[][],
-  n: number,
-  name: string,
-  tokens: boolean,
-): TermField {
-  const present = bitmap(n);
+/** One term while building: the blocks holding it (ascending) and its records. */
+interface TermEntry {
+  term: Scalar;
+  /** Blocks holding the term, each once, ascending. */
+  blocks: number[];
+  docs: number;
+  lastDoc: number;
+}
+
+/**
+ * The terms of one field and where they occur, fed in block order; a term's
+ * blocks are a list until `finish` knows the block count.
+ */
+class TermBuilder {
   // Values of one field share a kind, so strings can be their own key.
-  const byTerm = new Map<
-    string | Scalar,
-    { term: Scalar; bits: Uint8Array; docs: number; lastDoc: number }
-  >();
-  let docIndex = 0;
-  const add = (term: Scalar, b: number) => {
-    const key = typeof term === "string" ? term : termKey(term);
-    let entry = byTerm.get(key);
-    if (entry === undefined) {
-      entry = { term, bits: bitmap(n), docs: 0, lastDoc: -1 };
-      byTerm.set(key, entry);
+  readonly #byTerm = new Map<string, TermEntry>();
+  readonly #present: number[] = [];
+
+  markPresent(b: number): void {
+    const present = this.#present;
+    if (present.length === 0 || present[present.length - 1] !== b) {
+      present.push(b);
     }
-    setBit(entry.bits, b);
-    if (entry.lastDoc !== docIndex) {
-      entry.lastDoc = docIndex;
+  }
+
+  addValues(values: readonly Scalar[], b: number, doc: number): void {
+    this.markPresent(b);
+    for (const value of values) {
+      this.#add(
+        typeof value === "string" ? value : termKey(value),
+        value,
+        b,
+        doc,
+      );
+    }
+  }
+
+  addTokens(tokens: readonly string[], b: number, doc: number): void {
+    for (const token of tokens) this.#add(token, token, b, doc);
+  }
+
+  #add(key: string, term: Scalar, b: number, doc: number): void {
+    let entry = this.#byTerm.get(key);
+    if (entry === undefined) {
+      entry = { term, blocks: [b], docs: 1, lastDoc: doc };
+      this.#byTerm.set(key, entry);
+      return;
+    }
+    const blocks = entry.blocks;
+    if (blocks[blocks.length - 1] !== b) blocks.push(b);
+    if (entry.lastDoc !== doc) {
+      entry.lastDoc = doc;
       entry.docs++;
     }
-  };
-  for (let b = 0; b < perBlock.length; b++) {
-    for (const doc of perBlock[b]) {
-      docIndex++;
-      const values = doc.values.get(name);
-      if (values === undefined) continue;
-      setBit(present, b);
-      if (tokens) {
-        for (const list of doc.tokens.get(name) ?? []) {
-          for (const token of list) add(token, b);
-        }
+  }
+
+  finish(n: number, withDocs: boolean): TermField {
+    const present = bitmap(n);
+    for (const b of this.#present) setBit(present, b);
+    const entries = [...this.#byTerm.values()];
+    const stringsOnly = entries.every((e) => typeof e.term === "string");
+    entries.sort(
+      stringsOnly
+        ? (x, y) => (x.term < y.term ? -1 : x.term > y.term ? 1 : 0)
+        : (x, y) => compareScalars(x.term, y.term),
+    );
+    // One buffer holds every term's bitmap.
+    const size = (n + 7) >> 3;
+    const all = new Uint8Array(size * entries.length);
+    const terms: Scalar[] = new Array(entries.length);
+    const blocks: Uint8Array[] = new Array(entries.length);
+    const docs: number[] = new Array(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      const bits = all.subarray(i * size, (i + 1) * size);
+      for (const b of e.blocks) setBit(bits, b);
+      terms[i] = e.term;
+      blocks[i] = bits;
+      docs[i] = withDocs ? e.docs : 0;
+    }
+    return { present, terms, blocks, docs };
+  }
+}
+
+/** Min and max per block of one numeric field while building. */
+class ColumnBuilder {
+  readonly #present: number[] = [];
+  readonly #min: number[] = [];
+  readonly #max: number[] = [];
+
+  add(values: readonly Scalar[], b: number): void {
+    for (const v of values) {
+      let lo: number;
+      let hi: number;
+      if (typeof v === "bigint") {
+        const x = Number(v);
+        // Beyond 2^53 the conversion rounds: widen to be safe.
+        lo = Number.isSafeInteger(x) ? x : -Infinity;
+        hi = Number.isSafeInteger(x) ? x : Infinity;
+      } else if (typeof v === "number") {
+        lo = hi = v;
       } else {
-        for (const value of values) add(value, b);
+        this.#mark(b);
+        continue;
+      }
+      this.#mark(b);
+      if (Number.isNaN(this.#min[b]) || lo < this.#min[b]) this.#min[b] = lo;
+      if (Number.isNaN(this.#max[b]) || hi > this.#max[b]) this.#max[b] = hi;
+    }
+  }
+
+  #mark(b: number): void {
+    const present = this.#present;
+    if (present.length === 0 || present[present.length - 1] !== b) {
+      present.push(b);
+      while (this.#min.length <= b) {
+        this.#min.push(NaN);
+        this.#max.push(NaN);
       }
     }
   }
-  const sorted = [...byTerm.values()].sort((x, y) =>
-    compareScalars(x.term, y.term)
-  );
-  return {
-    present,
-    terms: sorted.map((e) => e.term),
-    blocks: sorted.map((e) => e.bits),
-    docs: sorted.map((e) => (tokens ? e.docs : 0)),
-  };
-}
 
-function columnField(
-  perBlock: ExtractedDoc[][],
-  n: number,
-  name: string,
-): ColumnField {
-  const present = bitmap(n);
-  const min = new Float64Array(n).fill(NaN);
-  const max = new Float64Array(n).fill(NaN);
-  perBlock.forEach((docs, b) => {
-    for (const doc of docs) {
-      for (const v of doc.values.get(name) ?? []) {
-        setBit(present, b);
-        let lo: number;
-        let hi: number;
-        if (typeof v === "bigint") {
-          const x = Number(v);
-          // Beyond 2^53 the conversion rounds: widen to be safe.
-          lo = Number.isSafeInteger(x) ? x : -Infinity;
-          hi = Number.isSafeInteger(x) ? x : Infinity;
-        } else if (typeof v === "number") {
-          lo = hi = v;
-        } else continue;
-        if (Number.isNaN(min[b]) || lo < min[b]) min[b] = lo;
-        if (Number.isNaN(max[b]) || hi > max[b]) max[b] = hi;
-      }
+  finish(n: number): ColumnField {
+    const present = bitmap(n);
+    for (const b of this.#present) setBit(present, b);
+    const min = new Float64Array(n).fill(NaN);
+    const max = new Float64Array(n).fill(NaN);
+    for (let b = 0; b < this.#min.length && b < n; b++) {
+      min[b] = this.#min[b];
+      max[b] = this.#max[b];
     }
-  });
-  return { present, min, max };
+    return { present, min, max };
+  }
 }
 
 // ---------------------------------------------------------------- encoding
