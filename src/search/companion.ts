@@ -19,6 +19,7 @@ import { fieldOf, type SearchConfig } from "./config.ts";
 import type { Plan } from "./compile.ts";
 import { compareHolds, compareScalars } from "./evaluate.ts";
 import { type ExtractedDoc, normalizeKeyword, type Scalar } from "./extract.ts";
+import { TextTermTable } from "./_text_terms.ts";
 
 /** First four bytes of a companion object: "SBCP". */
 export const COMPANION_MAGIC = 0x50434253;
@@ -111,18 +112,19 @@ export function buildCompanion(
     current.endPos = r.endPos;
     current.records++;
     docIndex++;
-    const { values, tokens } = r.doc;
+    const values = r.doc.values;
     for (const f of fields) {
       const found = values.get(f.name);
       if (found === undefined) continue;
       f.terms?.addValues(found, b, docIndex);
       f.column?.add(found, b);
       if (f.text !== undefined) {
-        for (const list of tokens.get(f.name) ?? []) {
-          f.tokens += list.length;
-          f.text.addTokens(list, b, docIndex);
+        // Text values are analyzed here, straight into the dictionary.
+        for (const value of found) {
+          if (typeof value !== "string") continue;
+          f.tokens += f.text.addText(value, b, docIndex);
         }
-        f.text.markPresent(b);
+        f.present!.mark(b);
       }
     }
   }
@@ -151,7 +153,10 @@ export function buildCompanion(
     }
     if (f.column !== undefined) out.col.set(f.name, f.column.finish(n));
     if (f.text !== undefined) {
-      out.fts.set(f.name, { ...f.text.finish(n, true), tokens: f.tokens });
+      out.fts.set(f.name, {
+        ...termField(f.present!.bits(n), f.text.entries(), n, true),
+        tokens: f.tokens,
+      });
     }
   }
   return out;
@@ -164,8 +169,9 @@ interface FieldBuilder {
   terms?: TermBuilder;
   /** `col`: integer, float and date values. */
   column?: ColumnBuilder;
-  /** `fts`: text tokens, and their total count. */
-  text?: TermBuilder;
+  /** `fts`: text tokens, the blocks with a value, the total token count. */
+  text?: TextTermTable;
+  present?: BlockList;
   tokens: number;
 }
 
@@ -182,7 +188,8 @@ function fieldBuilders(config: SearchConfig): FieldBuilder[] {
       column: kind === "integer" || kind === "float" || kind === "date"
         ? new ColumnBuilder()
         : undefined,
-      text: kind === "text" ? new TermBuilder() : undefined,
+      text: kind === "text" ? new TextTermTable() : undefined,
+      present: kind === "text" ? new BlockList() : undefined,
       tokens: 0,
     });
   }
@@ -212,82 +219,88 @@ interface TermEntry {
   /** Blocks holding the term, each once, ascending. */
   blocks: number[];
   docs: number;
-  lastDoc: number;
+  lastDoc?: number;
 }
 
-/**
- * The terms of one field and where they occur, fed in block order; a term's
- * blocks are a list until `finish` knows the block count.
- */
+/** Blocks in ascending order, each once, fed in block order. */
+class BlockList {
+  readonly #blocks: number[] = [];
+
+  mark(b: number): void {
+    const blocks = this.#blocks;
+    if (blocks.length === 0 || blocks[blocks.length - 1] !== b) blocks.push(b);
+  }
+
+  bits(n: number): Uint8Array {
+    const bits = bitmap(n);
+    for (const b of this.#blocks) setBit(bits, b);
+    return bits;
+  }
+}
+
+/** The values of one `exact` field and where they occur, fed in block order. */
 class TermBuilder {
   // Values of one field share a kind, so strings can be their own key.
   readonly #byTerm = new Map<string, TermEntry>();
-  readonly #present: number[] = [];
-
-  markPresent(b: number): void {
-    const present = this.#present;
-    if (present.length === 0 || present[present.length - 1] !== b) {
-      present.push(b);
-    }
-  }
+  readonly #present = new BlockList();
 
   addValues(values: readonly Scalar[], b: number, doc: number): void {
-    this.markPresent(b);
+    this.#present.mark(b);
     for (const value of values) {
-      this.#add(
-        typeof value === "string" ? value : termKey(value),
-        value,
-        b,
-        doc,
-      );
-    }
-  }
-
-  addTokens(tokens: readonly string[], b: number, doc: number): void {
-    for (const token of tokens) this.#add(token, token, b, doc);
-  }
-
-  #add(key: string, term: Scalar, b: number, doc: number): void {
-    let entry = this.#byTerm.get(key);
-    if (entry === undefined) {
-      entry = { term, blocks: [b], docs: 1, lastDoc: doc };
-      this.#byTerm.set(key, entry);
-      return;
-    }
-    const blocks = entry.blocks;
-    if (blocks[blocks.length - 1] !== b) blocks.push(b);
-    if (entry.lastDoc !== doc) {
-      entry.lastDoc = doc;
-      entry.docs++;
+      const key = typeof value === "string" ? value : termKey(value);
+      let entry = this.#byTerm.get(key);
+      if (entry === undefined) {
+        entry = { term: value, blocks: [b], docs: 1, lastDoc: doc };
+        this.#byTerm.set(key, entry);
+        continue;
+      }
+      const blocks = entry.blocks;
+      if (blocks[blocks.length - 1] !== b) blocks.push(b);
+      if (entry.lastDoc !== doc) {
+        entry.lastDoc = doc;
+        entry.docs++;
+      }
     }
   }
 
   finish(n: number, withDocs: boolean): TermField {
-    const present = bitmap(n);
-    for (const b of this.#present) setBit(present, b);
-    const entries = [...this.#byTerm.values()];
-    const stringsOnly = entries.every((e) => typeof e.term === "string");
-    entries.sort(
-      stringsOnly
-        ? (x, y) => (x.term < y.term ? -1 : x.term > y.term ? 1 : 0)
-        : (x, y) => compareScalars(x.term, y.term),
+    return termField(
+      this.#present.bits(n),
+      [...this.#byTerm.values()],
+      n,
+      withDocs,
     );
-    // One buffer holds every term's bitmap.
-    const size = (n + 7) >> 3;
-    const all = new Uint8Array(size * entries.length);
-    const terms: Scalar[] = new Array(entries.length);
-    const blocks: Uint8Array[] = new Array(entries.length);
-    const docs: number[] = new Array(entries.length);
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i];
-      const bits = all.subarray(i * size, (i + 1) * size);
-      for (const b of e.blocks) setBit(bits, b);
-      terms[i] = e.term;
-      blocks[i] = bits;
-      docs[i] = withDocs ? e.docs : 0;
-    }
-    return { present, terms, blocks, docs };
   }
+}
+
+/** A field's terms sorted, each with its block bitmap (and record count). */
+function termField(
+  present: Uint8Array,
+  entries: TermEntry[],
+  n: number,
+  withDocs: boolean,
+): TermField {
+  const stringsOnly = entries.every((e) => typeof e.term === "string");
+  entries.sort(
+    stringsOnly
+      ? (x, y) => (x.term < y.term ? -1 : x.term > y.term ? 1 : 0)
+      : (x, y) => compareScalars(x.term, y.term),
+  );
+  // One buffer holds every term's bitmap.
+  const size = (n + 7) >> 3;
+  const all = new Uint8Array(size * entries.length);
+  const terms: Scalar[] = new Array(entries.length);
+  const blocks: Uint8Array[] = new Array(entries.length);
+  const docs: number[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    const bits = all.subarray(i * size, (i + 1) * size);
+    for (const b of e.blocks) setBit(bits, b);
+    terms[i] = e.term;
+    blocks[i] = bits;
+    docs[i] = withDocs ? e.docs : 0;
+  }
+  return { present, terms, blocks, docs };
 }
 
 /** Min and max per block of one numeric field while building. */
