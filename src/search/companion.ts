@@ -15,6 +15,8 @@
  */
 
 import { crc32c } from "../_wasm/checksum.ts";
+import { createNodeZstdCodec } from "../_wasm/codec.ts";
+import { COMPANION_SECTION_BYTES_MAX } from "../limits.ts";
 import { fieldOf, type SearchConfig } from "./config.ts";
 import type { Plan } from "./compile.ts";
 import { compareHolds, compareScalars } from "./evaluate.ts";
@@ -23,8 +25,17 @@ import { TextTermTable } from "./_text_terms.ts";
 
 /** First four bytes of a companion object: "SBCP". */
 export const COMPANION_MAGIC = 0x50434253;
-/** Format version written and read. */
-export const COMPANION_VERSION = 1;
+/** Format version written: sections zstd-compressed. */
+export const COMPANION_VERSION = 2;
+/** The first format version (sections stored raw), still read. */
+export const COMPANION_VERSION_RAW = 1;
+
+// zstd on the native binding: synchronous, so builds and reads stay so.
+const codec = createNodeZstdCodec({
+  decompressedBytesMax: COMPANION_SECTION_BYTES_MAX,
+});
+/** zstd level of sections (1 measured both faster and smaller than 3 here). */
+const SECTION_ZSTD_LEVEL = 1;
 
 /** One block of records: a contiguous run of whole records of the segment. */
 export interface CompanionBlock {
@@ -390,9 +401,22 @@ class Writer {
     this.length += b.length;
   }
   str(s: string): void {
-    const b = encoder.encode(s);
-    this.u32(b.length);
-    this.bytes(b);
+    this.#room(4 + 3 * s.length);
+    const at = this.length + 4;
+    const buf = this.#buf;
+    let n = 0;
+    // ASCII (most terms) is copied by char code, faster than an encoder
+    // call per short string; anything else is encoded whole.
+    for (; n < s.length; n++) {
+      const c = s.charCodeAt(n);
+      if (c >= 0x80) break;
+      buf[at + n] = c;
+    }
+    if (n < s.length) {
+      n = encoder.encodeInto(s, buf.subarray(at)).written;
+    }
+    this.#view.setUint32(this.length, n, true);
+    this.length = at + n;
   }
   done(): Uint8Array {
     return this.#buf.slice(0, this.length);
@@ -479,8 +503,14 @@ function readTerms(r: Reader, n: number, kind: number): TermField {
   return { present, terms, blocks, docs };
 }
 
-/** The companion as bytes. */
-export function encodeCompanion(c: Companion): Uint8Array {
+/**
+ * The companion as bytes, each section zstd-compressed (`version` 1, the
+ * raw layout, is for tests of older objects).
+ */
+export function encodeCompanion(
+  c: Companion,
+  version: number = COMPANION_VERSION,
+): Uint8Array {
   const sections: [string, Uint8Array][] = [];
   const exact = new Writer();
   exact.u32(c.exact.size);
@@ -509,10 +539,13 @@ export function encodeCompanion(c: Companion): Uint8Array {
     writeTerms(fts, f, KIND_CODES.text);
   }
   sections.push(["fts", fts.done()]);
+  if (version === COMPANION_VERSION) {
+    for (const s of sections) s[1] = codec.compress(s[1], SECTION_ZSTD_LEVEL);
+  }
 
   const head = new Writer();
   head.u32(COMPANION_MAGIC);
-  head.u32(COMPANION_VERSION);
+  head.u32(version);
   head.u32(c.generation);
   head.f64(c.startPos);
   head.f64(c.endPos);
@@ -553,7 +586,7 @@ function decodeChecked(bytes: Uint8Array): Companion {
   const r = new Reader(bytes);
   if (r.u32() !== COMPANION_MAGIC) throw new CompanionError("bad magic");
   const version = r.u32();
-  if (version !== COMPANION_VERSION) {
+  if (version !== COMPANION_VERSION && version !== COMPANION_VERSION_RAW) {
     throw new CompanionError(`unknown version ${version}`);
   }
   const generation = r.u32();
@@ -596,10 +629,14 @@ function decodeChecked(bytes: Uint8Array): Companion {
     if (start + s.length > bytes.length) {
       throw new CompanionError(`section ${s.name} truncated`);
     }
-    const data = bytes.subarray(start, start + s.length);
-    if (crc32c(data) !== s.crc) {
+    const stored = bytes.subarray(start, start + s.length);
+    if (crc32c(stored) !== s.crc) {
       throw new CompanionError(`section ${s.name} checksum mismatch`);
     }
+    // The checksum covers the stored (compressed) bytes.
+    const data = version === COMPANION_VERSION_RAW
+      ? stored
+      : codec.decompress(stored);
     const sr = new Reader(data);
     const fields = sr.u32();
     for (let i = 0; i < fields; i++) {

@@ -4,6 +4,7 @@ import {
   buildCompanion,
   candidateBlocks,
   type Companion,
+  COMPANION_VERSION_RAW,
   CompanionError,
   type CompanionRecord,
   decodeCompanion,
@@ -194,6 +195,26 @@ Deno.test("companion: round trip keeps every section", () => {
   assert.deepEqual(back.exact.get("service")!.terms, ["api"]);
   // An integer beyond 2^53 widens its block's column to the whole line.
   assert.equal(back.col.get("status")!.max[1], Infinity);
+});
+
+Deno.test("companion: sections are stored compressed; the raw first version still reads", () => {
+  const values = Array.from({ length: 400 }, (_, i) => ({
+    status: 200 + (i % 3),
+    service: i % 2 ? "Straße" : "api",
+    message: `id${i} café timeout ${i % 7 ? "ok" : "Éte"}`,
+  }));
+  const c = build(recordsOf(values), 64);
+  const packed = encodeCompanion(c);
+  const raw = encodeCompanion(c, COMPANION_VERSION_RAW);
+  assert.equal(new DataView(packed.buffer).getUint32(4, true), 2);
+  assert.ok(
+    packed.length * 3 < raw.length,
+    `${packed.length} vs ${raw.length}`,
+  );
+  assert.deepEqual(decodeCompanion(packed), c);
+  assert.deepEqual(decodeCompanion(raw), c);
+  assert.ok(c.exact.get("service")!.terms.includes("straße"));
+  assert.ok(c.fts.get("message")!.terms.includes("café"));
 });
 
 Deno.test("companion: any damaged byte is refused", () => {
