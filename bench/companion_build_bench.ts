@@ -2,18 +2,23 @@
  * Companion build throughput: the work the companion Worker does for one
  * uploaded segment (`buildCompanionBytes`: parse the segment's decoded
  * blocks, extract every search field with its binding, build and encode the
- * sections), on this thread, over `SEGMENTS` segments of `SEGMENT_BYTES` of
- * the search benchmarks' JSON log records (`RECORD_BYTES` each) cut into
- * 64 KiB decoded blocks as a segment stores them. Reports MB/s of source per
- * CPU second of this thread and companion bytes as a share of source bytes.
+ * sections), on this thread, over `SEGMENTS` segment files (zstd blocks, as
+ * uploaded) of `SEGMENT_BYTES` of the search benchmarks' JSON log records
+ * (`RECORD_BYTES` each), decompression included. Reports MB/s of source per
+ * CPU second of this thread, and companion bytes as a share of source and
+ * of segment bytes.
  *
  * Run: `deno run -A bench/companion_build_bench.ts` (env `SEGMENTS`,
  * `SEGMENT_BYTES`, `RECORD_BYTES`, `REPS`). Not part of `deno task test`.
  */
 
+import { createNodeZstdCodec } from "../src/_wasm/codec.ts";
 import { COMPANION_BLOCK_BYTES } from "../src/limits.ts";
 import {
-  type BuildChunk,
+  encodeSegment,
+  type SegmentRecordInput,
+} from "../src/segment/format.ts";
+import {
   buildCompanionBytes,
   type CompanionBuildInput,
 } from "../src/tier/_companion_build.ts";
@@ -28,46 +33,30 @@ const SEGMENTS = envInt("SEGMENTS", 8);
 const SEGMENT_BYTES = envInt("SEGMENT_BYTES", 4 << 20);
 const RECORD_BYTES = envInt("RECORD_BYTES", 300);
 const REPS = envInt("REPS", 3);
-const CHUNK_BYTES = 64 * 1024;
 const enc = new TextEncoder();
+const codec = createNodeZstdCodec();
 
-/** One segment's decoded blocks, from record `first` on; and the next record. */
+/** One segment file (zstd blocks) from record `first` on; and the next record. */
 function segment(first: number, startPos: number): {
   input: CompanionBuildInput;
   next: number;
 } {
-  const chunks: BuildChunk[] = [];
+  const records: SegmentRecordInput[] = [];
   let i = first;
   let pos = startPos;
   while (pos - startPos < SEGMENT_BYTES) {
-    const parts: Uint8Array[] = [];
-    const lengths: number[] = [];
-    let size = 0;
-    const chunkStart = pos;
-    while (size < CHUNK_BYTES && pos - startPos < SEGMENT_BYTES) {
-      const bytes = enc.encode(
-        `${JSON.stringify(logRecord(i++, RECORD_BYTES))},`,
-      );
-      parts.push(bytes);
-      lengths.push(bytes.length);
-      size += bytes.length;
-      pos += bytes.length;
-    }
-    const data = new Uint8Array(size);
-    let at = 0;
-    for (const p of parts) {
-      data.set(p, at);
-      at += p.length;
-    }
-    chunks.push({ startPos: chunkStart, data, lengths });
+    const data = enc.encode(`${JSON.stringify(logRecord(i++, RECORD_BYTES))},`);
+    records.push({ pos, data, timeMs: 0 });
+    pos += data.length;
   }
+  const file = encodeSegment(records, { streamId: "bench", codec });
   return {
     input: {
       search: LOG_SEARCH,
       generation: 1,
       boundaries: [{ position: 0, version: 1 }],
       segment: { startPos, endPos: pos },
-      chunks,
+      chunks: { file },
       blockBytes: COMPANION_BLOCK_BYTES,
     },
     next: i,
@@ -99,12 +88,16 @@ console.log(
   }`,
 );
 let companionBytes = 0;
-for (const input of inputs) companionBytes += buildCompanionBytes(input).length; // warm-up
+let segmentBytes = 0;
+for (const input of inputs) {
+  segmentBytes += (input.chunks as { file: Uint8Array }).file.length;
+  companionBytes += (await buildCompanionBytes(input, codec)).length; // warm-up
+}
 const rates: number[] = [];
 for (let r = 0; r < REPS; r++) {
   const cpu0 = threadCpuS();
   const t0 = performance.now();
-  for (const input of inputs) buildCompanionBytes(input);
+  for (const input of inputs) await buildCompanionBytes(input, codec);
   const wallS = (performance.now() - t0) / 1000;
   const cpuS = threadCpuS() - cpu0;
   rates.push(sourceBytes / 1e6 / cpuS);
@@ -118,5 +111,9 @@ rates.sort((a, b) => a - b);
 console.log(
   `median ${rates[rates.length >> 1].toFixed(1)} MB/s per core; companions ${
     (100 * companionBytes / sourceBytes).toFixed(1)
-  }% of source bytes`,
+  }% of source bytes, ${
+    (100 * companionBytes / segmentBytes).toFixed(1)
+  }% of segment bytes (segments ${
+    (100 * segmentBytes / sourceBytes).toFixed(1)
+  }% of source)`,
 );

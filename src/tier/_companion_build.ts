@@ -6,7 +6,9 @@
  * Shared by the in-thread builder and the Worker, with their messages.
  */
 
+import type { Codec } from "../_wasm/codec.ts";
 import { storedMessageEnds } from "../protocol/json.ts";
+import { openSegment } from "../segment/reader.ts";
 import {
   buildCompanion,
   type CompanionRecord,
@@ -32,8 +34,11 @@ export interface CompanionBuildInput {
   boundaries: { position: number; version: number }[];
   /** The segment's bounds. */
   segment: { startPos: number; endPos: number };
-  /** Its decoded blocks, in order. */
-  chunks: BuildChunk[];
+  /**
+   * Its decoded blocks, in order; or the segment file itself, whose blocks
+   * the build decompresses (on the Worker, off the thread serving requests).
+   */
+  chunks: BuildChunk[] | { file: Uint8Array };
   /** Stored bytes per companion block. */
   blockBytes: number;
 }
@@ -48,18 +53,50 @@ export type CompanionBuildReply =
   | { id: number; ok: false; message: string };
 
 /** The encoded companion of `input`'s segment. */
-export function buildCompanionBytes(input: CompanionBuildInput): Uint8Array {
+export async function buildCompanionBytes(
+  input: CompanionBuildInput,
+  codec: Codec | null,
+): Promise<Uint8Array> {
   const checked = validateSearchConfig(input.search);
   if (!checked.ok) throw new Error(checked.error.message);
+  const chunks = "file" in input.chunks
+    ? await chunksOfFile(input.chunks.file, codec)
+    : input.chunks;
   return encodeCompanion(
     buildCompanion(
       checked.value,
       input.generation,
       input.segment,
-      companionRecords(input.chunks, checked.value, input.boundaries),
+      companionRecords(chunks, checked.value, input.boundaries),
       input.blockBytes,
     ),
   );
+}
+
+/** The decoded blocks of a segment file, in order (each checked). */
+async function chunksOfFile(
+  file: Uint8Array,
+  codec: Codec | null,
+): Promise<BuildChunk[]> {
+  const reader = await openSegment(file, { codec });
+  const chunks: BuildChunk[] = [];
+  for (let b = 0; b < reader.blocks.length; b++) {
+    const records = await reader.readBlock(b);
+    if (records.length === 0) continue;
+    const first = records[0];
+    // Records of one block are contiguous in the decoded payload.
+    const end = records[records.length - 1];
+    chunks.push({
+      startPos: first.pos,
+      data: new Uint8Array(
+        first.data.buffer,
+        first.data.byteOffset,
+        end.data.byteOffset + end.data.length - first.data.byteOffset,
+      ),
+      lengths: records.map((r) => r.data.length),
+    });
+  }
+  return chunks;
 }
 
 /** The schema version of the record at `position` under `boundaries`. */
