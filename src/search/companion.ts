@@ -418,6 +418,15 @@ class Writer {
     this.#view.setUint32(this.length, n, true);
     this.length = at + n;
   }
+  /** An unsigned LEB128 integer (below 2^53). */
+  varint(v: number): void {
+    this.#room(8);
+    while (v >= 0x80) {
+      this.#buf[this.length++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.#buf[this.length++] = v;
+  }
   done(): Uint8Array {
     return this.#buf.slice(0, this.length);
   }
@@ -457,6 +466,17 @@ class Reader {
   str(): string {
     return decoder.decode(this.bytes(this.u32()));
   }
+  varint(): number {
+    let v = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const byte = this.u8();
+      v += (byte & 0x7f) * scale;
+      if (byte < 0x80) return v;
+      scale *= 0x80;
+    }
+    throw new CompanionError("bad varint");
+  }
 }
 
 const encoder = new TextEncoder();
@@ -472,33 +492,129 @@ function writeTerm(w: Writer, term: Scalar): void {
 }
 
 function readTerm(r: Reader, kind: number): Scalar {
-  const text = r.str();
+  return termOf(r.str(), kind);
+}
+
+function termOf(text: string, kind: number): Scalar {
   if (kind === KIND_CODES.integer) return BigInt(text);
   if (kind === KIND_CODES.bool) return text === "true";
   return text;
 }
 
-function writeTerms(w: Writer, f: TermField, kind: number): void {
+function writeTerms(
+  w: Writer,
+  f: TermField,
+  kind: number,
+  version: number,
+): void {
+  if (version === COMPANION_VERSION_RAW) {
+    w.bytes(f.present);
+    w.u32(f.terms.length);
+    f.terms.forEach((term, i) => {
+      writeTerm(w, term);
+      w.bytes(f.blocks[i]);
+      if (kind === KIND_CODES.text) w.u32(f.docs[i]);
+    });
+    return;
+  }
+  // Version 2: column by column (terms, then blocks, then record counts),
+  // which compresses far better than one term's parts side by side.
   w.bytes(f.present);
   w.u32(f.terms.length);
-  f.terms.forEach((term, i) => {
-    writeTerm(w, term);
-    w.bytes(f.blocks[i]);
-    if (kind === KIND_CODES.text) w.u32(f.docs[i]);
-  });
+  let previous = "";
+  for (const term of f.terms) {
+    const text = typeof term === "bigint" ? term.toString() : String(term);
+    const shared = sharedPrefix(previous, text);
+    w.varint(shared);
+    w.str(text.slice(shared));
+    previous = text;
+  }
+  for (const bits of f.blocks) writeBlocks(w, bits);
+  if (kind === KIND_CODES.text) { for (const d of f.docs) w.varint(d); }
 }
 
-function readTerms(r: Reader, n: number, kind: number): TermField {
+/**
+ * Code units `a` and `b` share at the start, never ending inside a
+ * surrogate pair (so both parts stay valid UTF-16).
+ */
+function sharedPrefix(a: string, b: string): number {
+  const max = Math.min(a.length, b.length);
+  let n = 0;
+  while (n < max && a.charCodeAt(n) === b.charCodeAt(n)) n++;
+  if (n > 0 && (a.charCodeAt(n - 1) & 0xfc00) === 0xd800) n--;
+  return n;
+}
+
+/**
+ * A term's blocks: `k + 1` and the ascending block numbers as deltas when
+ * that is shorter (rare terms), else 0 and the bitmap.
+ */
+function writeBlocks(w: Writer, bits: Uint8Array): void {
+  let k = 0;
+  for (const byte of bits) k += POPCOUNT[byte];
+  if (2 * k + 1 >= bits.length) {
+    w.varint(0);
+    w.bytes(bits);
+    return;
+  }
+  w.varint(k + 1);
+  let last = 0;
+  for (let i = 0; i < bits.length * 8; i++) {
+    if ((bits[i >> 3] & (1 << (i & 7))) === 0) continue;
+    w.varint(i - last);
+    last = i;
+  }
+}
+
+const POPCOUNT = Uint8Array.from(
+  { length: 256 },
+  (_, v) => v.toString(2).replaceAll("0", "").length,
+);
+
+function readTerms(
+  r: Reader,
+  n: number,
+  kind: number,
+  version: number,
+): TermField {
   const size = (n + 7) >> 3;
   const present = r.bytes(size);
   const count = r.u32();
-  const terms: Scalar[] = [];
-  const blocks: Uint8Array[] = [];
-  const docs: number[] = [];
+  if (count > r.buf.length) throw new CompanionError("bad term count");
+  const terms: Scalar[] = new Array(count);
+  const blocks: Uint8Array[] = new Array(count);
+  const docs: number[] = new Array(count).fill(0);
+  if (version === COMPANION_VERSION_RAW) {
+    for (let i = 0; i < count; i++) {
+      terms[i] = readTerm(r, kind);
+      blocks[i] = r.bytes(size);
+      if (kind === KIND_CODES.text) docs[i] = r.u32();
+    }
+    return { present, terms, blocks, docs };
+  }
+  let previous = "";
   for (let i = 0; i < count; i++) {
-    terms.push(readTerm(r, kind));
-    blocks.push(r.bytes(size));
-    docs.push(kind === KIND_CODES.text ? r.u32() : 0);
+    const shared = r.varint();
+    if (shared > previous.length) throw new CompanionError("bad term prefix");
+    const text = previous.slice(0, shared) + r.str();
+    terms[i] = termOf(text, kind);
+    previous = text;
+  }
+  const all = new Uint8Array(size * count);
+  for (let i = 0; i < count; i++) {
+    const bits = all.subarray(i * size, (i + 1) * size);
+    const k = r.varint();
+    if (k === 0) bits.set(r.bytes(size));
+    let at = 0;
+    for (let j = 1; j < k; j++) {
+      at += r.varint();
+      if (at >= n) throw new CompanionError("block out of range");
+      setBit(bits, at);
+    }
+    blocks[i] = bits;
+  }
+  if (kind === KIND_CODES.text) {
+    for (let i = 0; i < count; i++) docs[i] = r.varint();
   }
   return { present, terms, blocks, docs };
 }
@@ -517,7 +633,7 @@ export function encodeCompanion(
   for (const [name, f] of c.exact) {
     exact.str(name);
     exact.u8(KIND_CODES[f.kind]);
-    writeTerms(exact, f, KIND_CODES[f.kind]);
+    writeTerms(exact, f, KIND_CODES[f.kind], version);
   }
   sections.push(["exact", exact.done()]);
   const col = new Writer();
@@ -536,7 +652,7 @@ export function encodeCompanion(
   for (const [name, f] of c.fts) {
     fts.str(name);
     fts.f64(f.tokens);
-    writeTerms(fts, f, KIND_CODES.text);
+    writeTerms(fts, f, KIND_CODES.text, version);
   }
   sections.push(["fts", fts.done()]);
   if (version === COMPANION_VERSION) {
@@ -645,7 +761,7 @@ function decodeChecked(bytes: Uint8Array): Companion {
         const code = sr.u8();
         const kind = (["keyword", "integer", "bool"] as const)[code];
         if (kind === undefined) throw new CompanionError("bad field kind");
-        out.exact.set(name, { kind, ...readTerms(sr, n, code) });
+        out.exact.set(name, { kind, ...readTerms(sr, n, code, version) });
       } else if (s.name === "col") {
         const present = sr.bytes((n + 7) >> 3);
         const min = new Float64Array(n);
@@ -657,7 +773,10 @@ function decodeChecked(bytes: Uint8Array): Companion {
         out.col.set(name, { present, min, max });
       } else if (s.name === "fts") {
         const tokens = sr.f64();
-        out.fts.set(name, { tokens, ...readTerms(sr, n, KIND_CODES.text) });
+        out.fts.set(name, {
+          tokens,
+          ...readTerms(sr, n, KIND_CODES.text, version),
+        });
       } else break; // an unknown section is ignored
     }
   }
