@@ -208,7 +208,7 @@ function companions(): {
     records.push({
       startPos: pos,
       endPos: pos + length,
-      doc: extractFields(config, value, 1),
+      doc: extractFields(config, value, 1, false),
     });
     pos += length;
     if (pos - records[0].startPos >= SEGMENT_BYTES) flush();

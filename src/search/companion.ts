@@ -559,10 +559,15 @@ function writeBlocks(w: Writer, bits: Uint8Array): void {
   }
   w.varint(k + 1);
   let last = 0;
-  for (let i = 0; i < bits.length * 8; i++) {
-    if ((bits[i >> 3] & (1 << (i & 7))) === 0) continue;
-    w.varint(i - last);
-    last = i;
+  for (let at = 0; at < bits.length; at++) {
+    const byte = bits[at];
+    if (byte === 0) continue; // most bytes of a rare term's bitmap
+    for (let bit = 0; bit < 8; bit++) {
+      if ((byte & (1 << bit)) === 0) continue;
+      const i = at * 8 + bit;
+      w.varint(i - last);
+      last = i;
+    }
   }
 }
 
