@@ -464,7 +464,21 @@ class Reader {
     return b;
   }
   str(): string {
-    return decoder.decode(this.bytes(this.u32()));
+    const bytes = this.bytes(this.u32());
+    // Short ASCII strings (most terms) skip a decoder call each.
+    if (bytes.length <= 32) {
+      let ascii = true;
+      for (let i = 0; i < bytes.length; i++) {
+        if (bytes[i] >= 0x80) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) {
+        return String.fromCharCode.apply(null, bytes as unknown as number[]);
+      }
+    }
+    return decoder.decode(bytes);
   }
   varint(): number {
     let v = 0;
