@@ -25,10 +25,18 @@ import { TextTermTable } from "./_text_terms.ts";
 
 /** First four bytes of a companion object: "SBCP". */
 export const COMPANION_MAGIC = 0x50434253;
-/** Format version written: sections zstd-compressed. */
-export const COMPANION_VERSION = 2;
+/** Format version written: sections zstd-compressed, term lists by column. */
+export const COMPANION_VERSION = 3;
 /** The first format version (sections stored raw), still read. */
 export const COMPANION_VERSION_RAW = 1;
+
+/**
+ * Whether a version stores its sections compressed, with column-wise term
+ * lists; versions 1 and 2 (2 adds sections, same layout) store them raw.
+ */
+function packed(version: number): boolean {
+  return version >= 3;
+}
 
 // zstd on the native binding: synchronous, so builds and reads stay so.
 const codec = createNodeZstdCodec({
@@ -521,7 +529,7 @@ function writeTerms(
   kind: number,
   version: number,
 ): void {
-  if (version === COMPANION_VERSION_RAW) {
+  if (!packed(version)) {
     w.bytes(f.present);
     w.u32(f.terms.length);
     f.terms.forEach((term, i) => {
@@ -531,7 +539,7 @@ function writeTerms(
     });
     return;
   }
-  // Version 2: column by column (terms, then blocks, then record counts),
+  // Version 3: column by column (terms, then blocks, then record counts),
   // which compresses far better than one term's parts side by side.
   w.bytes(f.present);
   w.u32(f.terms.length);
@@ -603,7 +611,7 @@ function readTerms(
   const terms: Scalar[] = new Array(count);
   const blocks: Uint8Array[] = new Array(count);
   const docs: number[] = new Array(count).fill(0);
-  if (version === COMPANION_VERSION_RAW) {
+  if (!packed(version)) {
     for (let i = 0; i < count; i++) {
       terms[i] = readTerm(r, kind);
       blocks[i] = r.bytes(size);
@@ -674,7 +682,7 @@ export function encodeCompanion(
     writeTerms(fts, f, KIND_CODES.text, version);
   }
   sections.push(["fts", fts.done()]);
-  if (version === COMPANION_VERSION) {
+  if (packed(version)) {
     for (const s of sections) s[1] = codec.compress(s[1], SECTION_ZSTD_LEVEL);
   }
 
@@ -721,7 +729,7 @@ function decodeChecked(bytes: Uint8Array): Companion {
   const r = new Reader(bytes);
   if (r.u32() !== COMPANION_MAGIC) throw new CompanionError("bad magic");
   const version = r.u32();
-  if (version !== COMPANION_VERSION && version !== COMPANION_VERSION_RAW) {
+  if (version < COMPANION_VERSION_RAW || version > COMPANION_VERSION) {
     throw new CompanionError(`unknown version ${version}`);
   }
   const generation = r.u32();
@@ -769,9 +777,7 @@ function decodeChecked(bytes: Uint8Array): Companion {
       throw new CompanionError(`section ${s.name} checksum mismatch`);
     }
     // The checksum covers the stored (compressed) bytes.
-    const data = version === COMPANION_VERSION_RAW
-      ? stored
-      : codec.decompress(stored);
+    const data = !packed(version) ? stored : codec.decompress(stored);
     const sr = new Reader(data);
     const fields = sr.u32();
     for (let i = 0; i < fields; i++) {

@@ -207,13 +207,17 @@ Deno.test("companion: sections are stored compressed; the raw first version stil
   const c = build(recordsOf(values), 64);
   const packed = encodeCompanion(c);
   const raw = encodeCompanion(c, COMPANION_VERSION_RAW);
-  assert.equal(new DataView(packed.buffer).getUint32(4, true), 2);
+  assert.equal(new DataView(packed.buffer).getUint32(4, true), 3);
   assert.ok(
     packed.length * 3 < raw.length,
     `${packed.length} vs ${raw.length}`,
   );
   assert.deepEqual(decodeCompanion(packed), c);
   assert.deepEqual(decodeCompanion(raw), c);
+  // Version 2 (more sections, same raw layout) reads too; 4 is unknown.
+  assert.deepEqual(decodeCompanion(encodeCompanion(c, 2)), c);
+  const future = encodeCompanion(c, 4);
+  assert.throws(() => decodeCompanion(future), CompanionError);
   assert.ok(c.exact.get("service")!.terms.includes("straße"));
   assert.deepEqual(decodeCompanion(packed).exact.get("service")!.terms, [
     "api",
