@@ -107,6 +107,8 @@ export const ROUTING_RUN_RETIRED_GRACE_MS = 5 * 60_000;
 
 /** Stored bytes per search companion block (a block closes past this). */
 export const COMPANION_BLOCK_BYTES = 16 * 1024;
+/** A companion section decompresses to at most this many bytes (else it is damaged). */
+export const COMPANION_SECTION_BYTES_MAX = 256 * MIB;
 /** Index steps (and Worker requests) waiting at most. */
 export const ROUTING_BUILD_PENDING_MAX = 16;
 

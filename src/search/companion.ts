@@ -15,15 +15,35 @@
  */
 
 import { crc32c } from "../_wasm/checksum.ts";
+import { createNodeZstdCodec } from "../_wasm/codec.ts";
+import { COMPANION_SECTION_BYTES_MAX } from "../limits.ts";
 import { fieldOf, type SearchConfig } from "./config.ts";
 import type { Plan } from "./compile.ts";
 import { compareHolds, compareScalars } from "./evaluate.ts";
 import { type ExtractedDoc, normalizeKeyword, type Scalar } from "./extract.ts";
+import { TextTermTable } from "./_text_terms.ts";
 
 /** First four bytes of a companion object: "SBCP". */
 export const COMPANION_MAGIC = 0x50434253;
-/** Format version written and read. */
-export const COMPANION_VERSION = 1;
+/** Format version written: sections zstd-compressed, term lists by column. */
+export const COMPANION_VERSION = 3;
+/** The first format version (sections stored raw), still read. */
+export const COMPANION_VERSION_RAW = 1;
+
+/**
+ * Whether a version stores its sections compressed, with column-wise term
+ * lists; versions 1 and 2 (2 adds sections, same layout) store them raw.
+ */
+function packed(version: number): boolean {
+  return version >= 3;
+}
+
+// zstd on the native binding: synchronous, so builds and reads stay so.
+const codec = createNodeZstdCodec({
+  decompressedBytesMax: COMPANION_SECTION_BYTES_MAX,
+});
+/** zstd level of sections (1 measured both faster and smaller than 3 here). */
+const SECTION_ZSTD_LEVEL = 1;
 
 /** One block of records: a contiguous run of whole records of the segment. */
 export interface CompanionBlock {
@@ -92,8 +112,12 @@ export function buildCompanion(
   blockBytes: number,
 ): Companion {
   const blocks: CompanionBlock[] = [];
-  const perBlock: ExtractedDoc[][] = [];
+  // One pass over the records feeds every field's accumulator; bitmaps are
+  // made once the block count is known.
+  const fields = fieldBuilders(config);
   let current: CompanionBlock | undefined;
+  let b = -1;
+  let docIndex = 0;
   for (const r of records) {
     if (
       current === undefined ||
@@ -102,11 +126,26 @@ export function buildCompanion(
     ) {
       current = { startPos: r.startPos, endPos: r.endPos, records: 0 };
       blocks.push(current);
-      perBlock.push([]);
+      b++;
     }
     current.endPos = r.endPos;
     current.records++;
-    perBlock[perBlock.length - 1].push(r.doc);
+    docIndex++;
+    const values = r.doc.values;
+    for (const f of fields) {
+      const found = values.get(f.name);
+      if (found === undefined) continue;
+      f.terms?.addValues(found, b, docIndex);
+      f.column?.add(found, b);
+      if (f.text !== undefined) {
+        // Text values are analyzed here, straight into the dictionary.
+        for (const value of found) {
+          if (typeof value !== "string") continue;
+          f.tokens += f.text.addText(value, b, docIndex);
+        }
+        f.present!.mark(b);
+      }
+    }
   }
   // Blocks cover the segment: the first starts at its start, the last ends at its end.
   if (blocks.length > 0) {
@@ -126,24 +165,52 @@ export function buildCompanion(
     col: new Map(),
     fts: new Map(),
   };
+  for (const f of fields) {
+    if (f.terms !== undefined) {
+      const kind = f.kind as "keyword" | "integer" | "bool";
+      out.exact.set(f.name, { kind, ...f.terms.finish(n, false) });
+    }
+    if (f.column !== undefined) out.col.set(f.name, f.column.finish(n));
+    if (f.text !== undefined) {
+      out.fts.set(f.name, {
+        ...termField(f.present!.bits(n), f.text.entries(), n, true),
+        tokens: f.tokens,
+      });
+    }
+  }
+  return out;
+}
+
+interface FieldBuilder {
+  name: string;
+  kind: string;
+  /** `exact`: keyword, integer and bool values. */
+  terms?: TermBuilder;
+  /** `col`: integer, float and date values. */
+  column?: ColumnBuilder;
+  /** `fts`: text tokens, the blocks with a value, the total token count. */
+  text?: TextTermTable;
+  present?: BlockList;
+  tokens: number;
+}
+
+function fieldBuilders(config: SearchConfig): FieldBuilder[] {
+  const out: FieldBuilder[] = [];
   for (const [name, field] of Object.entries(config.fields)) {
     const kind = field.kind;
-    if (kind === "keyword" || kind === "integer" || kind === "bool") {
-      out.exact.set(name, { kind, ...termField(perBlock, n, name, false) });
-    }
-    if (kind === "integer" || kind === "float" || kind === "date") {
-      out.col.set(name, columnField(perBlock, n, name));
-    }
-    if (kind === "text") {
-      const terms = termField(perBlock, n, name, true);
-      let tokens = 0;
-      for (const docs of perBlock) {
-        for (const doc of docs) {
-          for (const t of doc.tokens.get(name) ?? []) tokens += t.length;
-        }
-      }
-      out.fts.set(name, { ...terms, tokens });
-    }
+    out.push({
+      name,
+      kind,
+      terms: kind === "keyword" || kind === "integer" || kind === "bool"
+        ? new TermBuilder()
+        : undefined,
+      column: kind === "integer" || kind === "float" || kind === "date"
+        ? new ColumnBuilder()
+        : undefined,
+      text: kind === "text" ? new TextTermTable() : undefined,
+      present: kind === "text" ? new BlockList() : undefined,
+      tokens: 0,
+    });
   }
   return out;
 }
@@ -165,86 +232,145 @@ function termKey(v: Scalar): string {
   return typeof v === "bigint" ? `i${v}` : `${typeof v}:${String(v)}`;
 }
 
-function termField(
-  perBlock: ExtractedDoc[][],
-  n: number,
-  name: string,
-  tokens: boolean,
-): TermField {
-  const present = bitmap(n);
+/** One term while building: the blocks holding it (ascending) and its records. */
+interface TermEntry {
+  term: Scalar;
+  /** Blocks holding the term, each once, ascending. */
+  blocks: number[];
+  docs: number;
+  lastDoc?: number;
+}
+
+/** Blocks in ascending order, each once, fed in block order. */
+class BlockList {
+  readonly #blocks: number[] = [];
+
+  mark(b: number): void {
+    const blocks = this.#blocks;
+    if (blocks.length === 0 || blocks[blocks.length - 1] !== b) blocks.push(b);
+  }
+
+  bits(n: number): Uint8Array {
+    const bits = bitmap(n);
+    for (const b of this.#blocks) setBit(bits, b);
+    return bits;
+  }
+}
+
+/** The values of one `exact` field and where they occur, fed in block order. */
+class TermBuilder {
   // Values of one field share a kind, so strings can be their own key.
-  const byTerm = new Map<
-    string | Scalar,
-    { term: Scalar; bits: Uint8Array; docs: number; lastDoc: number }
-  >();
-  let docIndex = 0;
-  const add = (term: Scalar, b: number) => {
-    const key = typeof term === "string" ? term : termKey(term);
-    let entry = byTerm.get(key);
-    if (entry === undefined) {
-      entry = { term, bits: bitmap(n), docs: 0, lastDoc: -1 };
-      byTerm.set(key, entry);
-    }
-    setBit(entry.bits, b);
-    if (entry.lastDoc !== docIndex) {
-      entry.lastDoc = docIndex;
-      entry.docs++;
-    }
-  };
-  for (let b = 0; b < perBlock.length; b++) {
-    for (const doc of perBlock[b]) {
-      docIndex++;
-      const values = doc.values.get(name);
-      if (values === undefined) continue;
-      setBit(present, b);
-      if (tokens) {
-        for (const list of doc.tokens.get(name) ?? []) {
-          for (const token of list) add(token, b);
-        }
-      } else {
-        for (const value of values) add(value, b);
+  readonly #byTerm = new Map<string, TermEntry>();
+  readonly #present = new BlockList();
+
+  addValues(values: readonly Scalar[], b: number, doc: number): void {
+    this.#present.mark(b);
+    for (const value of values) {
+      const key = typeof value === "string" ? value : termKey(value);
+      let entry = this.#byTerm.get(key);
+      if (entry === undefined) {
+        entry = { term: value, blocks: [b], docs: 1, lastDoc: doc };
+        this.#byTerm.set(key, entry);
+        continue;
+      }
+      const blocks = entry.blocks;
+      if (blocks[blocks.length - 1] !== b) blocks.push(b);
+      if (entry.lastDoc !== doc) {
+        entry.lastDoc = doc;
+        entry.docs++;
       }
     }
   }
-  const sorted = [...byTerm.values()].sort((x, y) =>
-    compareScalars(x.term, y.term)
-  );
-  return {
-    present,
-    terms: sorted.map((e) => e.term),
-    blocks: sorted.map((e) => e.bits),
-    docs: sorted.map((e) => (tokens ? e.docs : 0)),
-  };
+
+  finish(n: number, withDocs: boolean): TermField {
+    return termField(
+      this.#present.bits(n),
+      [...this.#byTerm.values()],
+      n,
+      withDocs,
+    );
+  }
 }
 
-function columnField(
-  perBlock: ExtractedDoc[][],
+/** A field's terms sorted, each with its block bitmap (and record count). */
+function termField(
+  present: Uint8Array,
+  entries: TermEntry[],
   n: number,
-  name: string,
-): ColumnField {
-  const present = bitmap(n);
-  const min = new Float64Array(n).fill(NaN);
-  const max = new Float64Array(n).fill(NaN);
-  perBlock.forEach((docs, b) => {
-    for (const doc of docs) {
-      for (const v of doc.values.get(name) ?? []) {
-        setBit(present, b);
-        let lo: number;
-        let hi: number;
-        if (typeof v === "bigint") {
-          const x = Number(v);
-          // Beyond 2^53 the conversion rounds: widen to be safe.
-          lo = Number.isSafeInteger(x) ? x : -Infinity;
-          hi = Number.isSafeInteger(x) ? x : Infinity;
-        } else if (typeof v === "number") {
-          lo = hi = v;
-        } else continue;
-        if (Number.isNaN(min[b]) || lo < min[b]) min[b] = lo;
-        if (Number.isNaN(max[b]) || hi > max[b]) max[b] = hi;
+  withDocs: boolean,
+): TermField {
+  const stringsOnly = entries.every((e) => typeof e.term === "string");
+  entries.sort(
+    stringsOnly
+      ? (x, y) => (x.term < y.term ? -1 : x.term > y.term ? 1 : 0)
+      : (x, y) => compareScalars(x.term, y.term),
+  );
+  // One buffer holds every term's bitmap.
+  const size = (n + 7) >> 3;
+  const all = new Uint8Array(size * entries.length);
+  const terms: Scalar[] = new Array(entries.length);
+  const blocks: Uint8Array[] = new Array(entries.length);
+  const docs: number[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    const bits = all.subarray(i * size, (i + 1) * size);
+    for (const b of e.blocks) setBit(bits, b);
+    terms[i] = e.term;
+    blocks[i] = bits;
+    docs[i] = withDocs ? e.docs : 0;
+  }
+  return { present, terms, blocks, docs };
+}
+
+/** Min and max per block of one numeric field while building. */
+class ColumnBuilder {
+  readonly #present: number[] = [];
+  readonly #min: number[] = [];
+  readonly #max: number[] = [];
+
+  add(values: readonly Scalar[], b: number): void {
+    for (const v of values) {
+      let lo: number;
+      let hi: number;
+      if (typeof v === "bigint") {
+        const x = Number(v);
+        // Beyond 2^53 the conversion rounds: widen to be safe.
+        lo = Number.isSafeInteger(x) ? x : -Infinity;
+        hi = Number.isSafeInteger(x) ? x : Infinity;
+      } else if (typeof v === "number") {
+        lo = hi = v;
+      } else {
+        this.#mark(b);
+        continue;
+      }
+      this.#mark(b);
+      if (Number.isNaN(this.#min[b]) || lo < this.#min[b]) this.#min[b] = lo;
+      if (Number.isNaN(this.#max[b]) || hi > this.#max[b]) this.#max[b] = hi;
+    }
+  }
+
+  #mark(b: number): void {
+    const present = this.#present;
+    if (present.length === 0 || present[present.length - 1] !== b) {
+      present.push(b);
+      while (this.#min.length <= b) {
+        this.#min.push(NaN);
+        this.#max.push(NaN);
       }
     }
-  });
-  return { present, min, max };
+  }
+
+  finish(n: number): ColumnField {
+    const present = bitmap(n);
+    for (const b of this.#present) setBit(present, b);
+    const min = new Float64Array(n).fill(NaN);
+    const max = new Float64Array(n).fill(NaN);
+    for (let b = 0; b < this.#min.length && b < n; b++) {
+      min[b] = this.#min[b];
+      max[b] = this.#max[b];
+    }
+    return { present, min, max };
+  }
 }
 
 // ---------------------------------------------------------------- encoding
@@ -283,9 +409,31 @@ class Writer {
     this.length += b.length;
   }
   str(s: string): void {
-    const b = encoder.encode(s);
-    this.u32(b.length);
-    this.bytes(b);
+    this.#room(4 + 3 * s.length);
+    const at = this.length + 4;
+    const buf = this.#buf;
+    let n = 0;
+    // ASCII (most terms) is copied by char code, faster than an encoder
+    // call per short string; anything else is encoded whole.
+    for (; n < s.length; n++) {
+      const c = s.charCodeAt(n);
+      if (c >= 0x80) break;
+      buf[at + n] = c;
+    }
+    if (n < s.length) {
+      n = encoder.encodeInto(s, buf.subarray(at)).written;
+    }
+    this.#view.setUint32(this.length, n, true);
+    this.length = at + n;
+  }
+  /** An unsigned LEB128 integer (below 2^53). */
+  varint(v: number): void {
+    this.#room(8);
+    while (v >= 0x80) {
+      this.#buf[this.length++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.#buf[this.length++] = v;
   }
   done(): Uint8Array {
     return this.#buf.slice(0, this.length);
@@ -324,7 +472,32 @@ class Reader {
     return b;
   }
   str(): string {
-    return decoder.decode(this.bytes(this.u32()));
+    const bytes = this.bytes(this.u32());
+    // Short ASCII strings (most terms) skip a decoder call each.
+    if (bytes.length <= 32) {
+      let ascii = true;
+      for (let i = 0; i < bytes.length; i++) {
+        if (bytes[i] >= 0x80) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) {
+        return String.fromCharCode.apply(null, bytes as unknown as number[]);
+      }
+    }
+    return decoder.decode(bytes);
+  }
+  varint(): number {
+    let v = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const byte = this.u8();
+      v += (byte & 0x7f) * scale;
+      if (byte < 0x80) return v;
+      scale *= 0x80;
+    }
+    throw new CompanionError("bad varint");
   }
 }
 
@@ -341,46 +514,153 @@ function writeTerm(w: Writer, term: Scalar): void {
 }
 
 function readTerm(r: Reader, kind: number): Scalar {
-  const text = r.str();
+  return termOf(r.str(), kind);
+}
+
+function termOf(text: string, kind: number): Scalar {
   if (kind === KIND_CODES.integer) return BigInt(text);
   if (kind === KIND_CODES.bool) return text === "true";
   return text;
 }
 
-function writeTerms(w: Writer, f: TermField, kind: number): void {
+function writeTerms(
+  w: Writer,
+  f: TermField,
+  kind: number,
+  version: number,
+): void {
+  if (!packed(version)) {
+    w.bytes(f.present);
+    w.u32(f.terms.length);
+    f.terms.forEach((term, i) => {
+      writeTerm(w, term);
+      w.bytes(f.blocks[i]);
+      if (kind === KIND_CODES.text) w.u32(f.docs[i]);
+    });
+    return;
+  }
+  // Version 3: column by column (terms, then blocks, then record counts),
+  // which compresses far better than one term's parts side by side.
   w.bytes(f.present);
   w.u32(f.terms.length);
-  f.terms.forEach((term, i) => {
-    writeTerm(w, term);
-    w.bytes(f.blocks[i]);
-    if (kind === KIND_CODES.text) w.u32(f.docs[i]);
-  });
+  let previous = "";
+  for (const term of f.terms) {
+    const text = typeof term === "bigint" ? term.toString() : String(term);
+    const shared = sharedPrefix(previous, text);
+    w.varint(shared);
+    w.str(text.slice(shared));
+    previous = text;
+  }
+  for (const bits of f.blocks) writeBlocks(w, bits);
+  if (kind === KIND_CODES.text) { for (const d of f.docs) w.varint(d); }
 }
 
-function readTerms(r: Reader, n: number, kind: number): TermField {
+/**
+ * Code units `a` and `b` share at the start, never ending inside a
+ * surrogate pair (so both parts stay valid UTF-16).
+ */
+function sharedPrefix(a: string, b: string): number {
+  const max = Math.min(a.length, b.length);
+  let n = 0;
+  while (n < max && a.charCodeAt(n) === b.charCodeAt(n)) n++;
+  if (n > 0 && (a.charCodeAt(n - 1) & 0xfc00) === 0xd800) n--;
+  return n;
+}
+
+/**
+ * A term's blocks: `k + 1` and the ascending block numbers as deltas when
+ * that is shorter (rare terms), else 0 and the bitmap.
+ */
+function writeBlocks(w: Writer, bits: Uint8Array): void {
+  let k = 0;
+  for (const byte of bits) k += POPCOUNT[byte];
+  if (2 * k + 1 >= bits.length) {
+    w.varint(0);
+    w.bytes(bits);
+    return;
+  }
+  w.varint(k + 1);
+  let last = 0;
+  for (let at = 0; at < bits.length; at++) {
+    const byte = bits[at];
+    if (byte === 0) continue; // most bytes of a rare term's bitmap
+    for (let bit = 0; bit < 8; bit++) {
+      if ((byte & (1 << bit)) === 0) continue;
+      const i = at * 8 + bit;
+      w.varint(i - last);
+      last = i;
+    }
+  }
+}
+
+const POPCOUNT = Uint8Array.from(
+  { length: 256 },
+  (_, v) => v.toString(2).replaceAll("0", "").length,
+);
+
+function readTerms(
+  r: Reader,
+  n: number,
+  kind: number,
+  version: number,
+): TermField {
   const size = (n + 7) >> 3;
   const present = r.bytes(size);
   const count = r.u32();
-  const terms: Scalar[] = [];
-  const blocks: Uint8Array[] = [];
-  const docs: number[] = [];
+  if (count > r.buf.length) throw new CompanionError("bad term count");
+  const terms: Scalar[] = new Array(count);
+  const blocks: Uint8Array[] = new Array(count);
+  const docs: number[] = new Array(count).fill(0);
+  if (!packed(version)) {
+    for (let i = 0; i < count; i++) {
+      terms[i] = readTerm(r, kind);
+      blocks[i] = r.bytes(size);
+      if (kind === KIND_CODES.text) docs[i] = r.u32();
+    }
+    return { present, terms, blocks, docs };
+  }
+  let previous = "";
   for (let i = 0; i < count; i++) {
-    terms.push(readTerm(r, kind));
-    blocks.push(r.bytes(size));
-    docs.push(kind === KIND_CODES.text ? r.u32() : 0);
+    const shared = r.varint();
+    if (shared > previous.length) throw new CompanionError("bad term prefix");
+    const text = previous.slice(0, shared) + r.str();
+    terms[i] = termOf(text, kind);
+    previous = text;
+  }
+  const all = new Uint8Array(size * count);
+  for (let i = 0; i < count; i++) {
+    const bits = all.subarray(i * size, (i + 1) * size);
+    const k = r.varint();
+    if (k === 0) bits.set(r.bytes(size));
+    let at = 0;
+    for (let j = 1; j < k; j++) {
+      at += r.varint();
+      if (at >= n) throw new CompanionError("block out of range");
+      setBit(bits, at);
+    }
+    blocks[i] = bits;
+  }
+  if (kind === KIND_CODES.text) {
+    for (let i = 0; i < count; i++) docs[i] = r.varint();
   }
   return { present, terms, blocks, docs };
 }
 
-/** The companion as bytes. */
-export function encodeCompanion(c: Companion): Uint8Array {
+/**
+ * The companion as bytes, each section zstd-compressed (`version` 1, the
+ * raw layout, is for tests of older objects).
+ */
+export function encodeCompanion(
+  c: Companion,
+  version: number = COMPANION_VERSION,
+): Uint8Array {
   const sections: [string, Uint8Array][] = [];
   const exact = new Writer();
   exact.u32(c.exact.size);
   for (const [name, f] of c.exact) {
     exact.str(name);
     exact.u8(KIND_CODES[f.kind]);
-    writeTerms(exact, f, KIND_CODES[f.kind]);
+    writeTerms(exact, f, KIND_CODES[f.kind], version);
   }
   sections.push(["exact", exact.done()]);
   const col = new Writer();
@@ -399,13 +679,16 @@ export function encodeCompanion(c: Companion): Uint8Array {
   for (const [name, f] of c.fts) {
     fts.str(name);
     fts.f64(f.tokens);
-    writeTerms(fts, f, KIND_CODES.text);
+    writeTerms(fts, f, KIND_CODES.text, version);
   }
   sections.push(["fts", fts.done()]);
+  if (packed(version)) {
+    for (const s of sections) s[1] = codec.compress(s[1], SECTION_ZSTD_LEVEL);
+  }
 
   const head = new Writer();
   head.u32(COMPANION_MAGIC);
-  head.u32(COMPANION_VERSION);
+  head.u32(version);
   head.u32(c.generation);
   head.f64(c.startPos);
   head.f64(c.endPos);
@@ -446,7 +729,7 @@ function decodeChecked(bytes: Uint8Array): Companion {
   const r = new Reader(bytes);
   if (r.u32() !== COMPANION_MAGIC) throw new CompanionError("bad magic");
   const version = r.u32();
-  if (version !== COMPANION_VERSION) {
+  if (version < COMPANION_VERSION_RAW || version > COMPANION_VERSION) {
     throw new CompanionError(`unknown version ${version}`);
   }
   const generation = r.u32();
@@ -489,10 +772,12 @@ function decodeChecked(bytes: Uint8Array): Companion {
     if (start + s.length > bytes.length) {
       throw new CompanionError(`section ${s.name} truncated`);
     }
-    const data = bytes.subarray(start, start + s.length);
-    if (crc32c(data) !== s.crc) {
+    const stored = bytes.subarray(start, start + s.length);
+    if (crc32c(stored) !== s.crc) {
       throw new CompanionError(`section ${s.name} checksum mismatch`);
     }
+    // The checksum covers the stored (compressed) bytes.
+    const data = !packed(version) ? stored : codec.decompress(stored);
     const sr = new Reader(data);
     const fields = sr.u32();
     for (let i = 0; i < fields; i++) {
@@ -501,7 +786,7 @@ function decodeChecked(bytes: Uint8Array): Companion {
         const code = sr.u8();
         const kind = (["keyword", "integer", "bool"] as const)[code];
         if (kind === undefined) throw new CompanionError("bad field kind");
-        out.exact.set(name, { kind, ...readTerms(sr, n, code) });
+        out.exact.set(name, { kind, ...readTerms(sr, n, code, version) });
       } else if (s.name === "col") {
         const present = sr.bytes((n + 7) >> 3);
         const min = new Float64Array(n);
@@ -513,7 +798,10 @@ function decodeChecked(bytes: Uint8Array): Companion {
         out.col.set(name, { present, min, max });
       } else if (s.name === "fts") {
         const tokens = sr.f64();
-        out.fts.set(name, { tokens, ...readTerms(sr, n, KIND_CODES.text) });
+        out.fts.set(name, {
+          tokens,
+          ...readTerms(sr, n, KIND_CODES.text, version),
+        });
       } else break; // an unknown section is ignored
     }
   }

@@ -4,6 +4,7 @@ import {
   buildCompanion,
   candidateBlocks,
   type Companion,
+  COMPANION_VERSION_RAW,
   CompanionError,
   type CompanionRecord,
   decodeCompanion,
@@ -13,8 +14,8 @@ import {
 } from "./companion.ts";
 import { compileQuery } from "./compile.ts";
 import { type SearchConfig, validateSearchConfig } from "./config.ts";
-import { matches } from "./evaluate.ts";
-import { extractFields } from "./extract.ts";
+import { compareScalars, matches } from "./evaluate.ts";
+import { analyzeText, extractFields } from "./extract.ts";
 import { parseQuery } from "./query.ts";
 
 const checked = validateSearchConfig({
@@ -196,6 +197,38 @@ Deno.test("companion: round trip keeps every section", () => {
   assert.equal(back.col.get("status")!.max[1], Infinity);
 });
 
+Deno.test("companion: sections are stored compressed; the raw first version still reads", () => {
+  const values = Array.from({ length: 400 }, (_, i) => ({
+    status: 200 + (i % 3),
+    // Keywords sharing a high surrogate: front coding keeps pairs whole.
+    service: i % 2 ? "Straße" : ["api", "😀a", "😁b", "😁c"][(i >> 1) % 4],
+    message: `id${i} café timeout ${i % 7 ? "ok" : "Éte"}`,
+  }));
+  const c = build(recordsOf(values), 64);
+  const packed = encodeCompanion(c);
+  const raw = encodeCompanion(c, COMPANION_VERSION_RAW);
+  assert.equal(new DataView(packed.buffer).getUint32(4, true), 3);
+  assert.ok(
+    packed.length * 3 < raw.length,
+    `${packed.length} vs ${raw.length}`,
+  );
+  assert.deepEqual(decodeCompanion(packed), c);
+  assert.deepEqual(decodeCompanion(raw), c);
+  // Version 2 (more sections, same raw layout) reads too; 4 is unknown.
+  assert.deepEqual(decodeCompanion(encodeCompanion(c, 2)), c);
+  const future = encodeCompanion(c, 4);
+  assert.throws(() => decodeCompanion(future), CompanionError);
+  assert.ok(c.exact.get("service")!.terms.includes("straße"));
+  assert.deepEqual(decodeCompanion(packed).exact.get("service")!.terms, [
+    "api",
+    "straße",
+    "😀a",
+    "😁b",
+    "😁c",
+  ]);
+  assert.ok(c.fts.get("message")!.terms.includes("café"));
+});
+
 Deno.test("companion: any damaged byte is refused", () => {
   const records = recordsOf([
     { status: 200, service: "api", message: "slow cache" },
@@ -217,5 +250,105 @@ Deno.test("companion: any damaged byte is refused", () => {
   assert.throws(
     () => decodeCompanion(bytes.subarray(0, bytes.length - 3)),
     CompanionError,
+  );
+});
+
+/**
+ * The sections as a plain fold over the records would give them: per field,
+ * each term's blocks and records, presence, min and max, token totals.
+ */
+function referenceSections(records: CompanionRecord[], c: Companion) {
+  const blockOf = (pos: number) =>
+    c.blocks.findIndex((b) => pos >= b.startPos && pos < b.endPos);
+  const out: Record<string, unknown> = {};
+  for (const [name, field] of Object.entries(CONFIG.fields)) {
+    const terms = new Map<string, { blocks: Set<number>; docs: number }>();
+    const present = new Set<number>();
+    let tokens = 0;
+    for (const r of records) {
+      const values = r.doc.values.get(name);
+      if (values === undefined) continue;
+      const b = blockOf(r.startPos);
+      present.add(b);
+      const seen = new Set<string>();
+      const list = field.kind === "text"
+        ? values.flatMap((v) => analyzeText(v as string))
+        : values.map((v) => typeof v === "bigint" ? `${v}n` : String(v));
+      if (field.kind === "text") tokens += list.length;
+      // Dates and floats have no terms (`col` only).
+      const termed = field.kind !== "date" && field.kind !== "float";
+      for (const t of termed ? list : []) {
+        const e = terms.get(t) ?? { blocks: new Set(), docs: 0 };
+        terms.set(t, e);
+        e.blocks.add(b);
+        if (!seen.has(t)) e.docs++;
+        seen.add(t);
+      }
+    }
+    out[name] = {
+      present: [...present].sort((x, y) => x - y),
+      terms: [...terms.entries()].map(([t, e]) => [
+        t,
+        [...e.blocks].sort((x, y) => x - y),
+        field.kind === "text" ? e.docs : 0,
+      ]).sort(),
+      tokens,
+    };
+  }
+  return out;
+}
+
+/** The same figures read from a built companion. */
+function builtSections(c: Companion) {
+  const blocksOf = (bits: Uint8Array) =>
+    c.blocks.map((_, i) => i).filter((i) => hasBit(bits, i));
+  const out: Record<string, unknown> = {};
+  for (const [name, field] of Object.entries(CONFIG.fields)) {
+    const f = field.kind === "text" ? c.fts.get(name) : c.exact.get(name);
+    const col = c.col.get(name);
+    out[name] = {
+      present: blocksOf((f ?? col)!.present),
+      terms: f === undefined ? [] : f.terms.map((t, i) => [
+        typeof t === "bigint" ? `${t}n` : String(t),
+        blocksOf(f.blocks[i]),
+        f.docs[i],
+      ]).sort(),
+      tokens: field.kind === "text" ? c.fts.get(name)!.tokens : 0,
+    };
+  }
+  return out;
+}
+
+const wordArb = fc.oneof(
+  fc.constantFrom(...WORDS, "DB", "Timeout", "café", "ÉTÉ", "x1", "a-b"),
+  fc.string({ maxLength: 6 }),
+);
+
+Deno.test("buildCompanion() gives the terms, blocks and counts of a plain fold (property)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        recordArb.chain((r) =>
+          fc.array(wordArb, { maxLength: 6 }).map((w) => ({
+            ...r,
+            message: w.join(" "),
+          }))
+        ),
+        { minLength: 1, maxLength: 40 },
+      ),
+      fc.integer({ min: 1, max: 300 }),
+      (values, blockBytes) => {
+        const records = recordsOf(values);
+        const c = build(records, blockBytes);
+        assert.deepEqual(builtSections(c), referenceSections(records, c));
+        // Terms are in ascending order, as readers binary-search them.
+        for (const f of [...c.fts.values(), ...c.exact.values()]) {
+          for (let i = 1; i < f.terms.length; i++) {
+            assert.ok(compareScalars(f.terms[i - 1], f.terms[i]) < 0);
+          }
+        }
+      },
+    ),
+    { numRuns: 300 },
   );
 });

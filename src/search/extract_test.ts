@@ -122,6 +122,43 @@ Deno.test("parseRfc3339() agrees with Date for valid UTC timestamps (property)",
   );
 });
 
+Deno.test("parseRfc3339() reads toISOString's shape as the general rule does (property)", () => {
+  // The same instant written with a "+00:00" zone takes the general path.
+  const general = (text: string) => parseRfc3339(`${text.slice(0, 23)}+00:00`);
+  const digits = (n: number, max: number) =>
+    fc.integer({ min: 0, max }).map((v) => String(v).padStart(n, "0"));
+  const text = fc.tuple(
+    digits(4, 9999),
+    digits(2, 19),
+    digits(2, 39),
+    digits(2, 29),
+    digits(2, 69),
+    digits(2, 69),
+    digits(3, 999),
+  ).map(([y, mo, d, h, mi, s, ms]) => `${y}-${mo}-${d}T${h}:${mi}:${s}.${ms}Z`);
+  fc.assert(
+    fc.property(text, (t) => parseRfc3339(t) === general(t)),
+    { numRuns: 2000 },
+  );
+  for (
+    const t of [
+      "2026-02-29T00:00:00.000Z", // not a leap year
+      "2024-02-29T00:00:00.000Z",
+      "2026-12-01T24:00:00.000Z",
+      "2026-12-31T23:59:60.500Z", // a leap second reads as :59
+      "2026-13-01T00:00:00.000Z",
+      "2026-1a-01T00:00:00.000Z",
+    ]
+  ) {
+    assert.equal(parseRfc3339(t), general(t), t);
+  }
+  assert.equal(parseRfc3339("2026-02-29T00:00:00.000Z"), undefined);
+  assert.equal(
+    parseRfc3339("2026-12-31T23:59:60.500Z"),
+    Date.UTC(2026, 11, 31, 23, 59, 59, 500),
+  );
+});
+
 Deno.test("extractFields() uses the binding of the stored version", () => {
   const c = config();
   const v1 = extractFields(c, {

@@ -5,6 +5,7 @@
  * thread serving HTTP. Results go back as transferred buffers.
  */
 
+import { createNodeZstdCodec } from "../_wasm/codec.ts";
 import { workerScope } from "../worker_scope.ts";
 import {
   buildCompanionBytes,
@@ -14,10 +15,12 @@ import {
 
 const scope = workerScope<CompanionBuildRequest>();
 
-scope.onmessage = (event: MessageEvent<CompanionBuildRequest>) => {
+const codec = createNodeZstdCodec();
+
+scope.onmessage = async (event: MessageEvent<CompanionBuildRequest>) => {
   const r = event.data;
   try {
-    const bytes = buildCompanionBytes(r);
+    const bytes = await buildCompanionBytes(r, codec);
     const reply: CompanionBuildReply = { id: r.id, ok: true, bytes };
     const post = scope.postMessage as (m: unknown, t: Transferable[]) => void;
     post.call(scope, reply, [bytes.buffer as ArrayBuffer]);

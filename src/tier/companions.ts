@@ -8,6 +8,7 @@
  * companion of the config in force is read (never a false negative).
  */
 
+import { createNodeZstdCodec } from "../_wasm/codec.ts";
 import type { SearchPruner } from "../engine/record_scan.ts";
 import type { StreamInfo } from "../engine/types.ts";
 import type { Logger } from "../log.ts";
@@ -26,12 +27,11 @@ import {
 } from "../search/config.ts";
 import type { SegmentCache } from "../segment/cache.ts";
 import {
-  type BuildChunk,
   buildCompanionBytes,
   type CompanionBuildInput,
   type CompanionBuildReply,
 } from "./_companion_build.ts";
-import { segmentChunksOf, uploadedCount } from "./reader.ts";
+import { segmentFileOf, uploadedCount } from "./reader.ts";
 import type { TierStream } from "./streams.ts";
 
 /** One segment's companion, as the catalog keeps it. */
@@ -97,15 +97,16 @@ export interface CompanionBuilder {
 
 /** Builds on the calling thread. */
 export function inThreadCompanionBuilder(): CompanionBuilder {
+  const codec = createNodeZstdCodec();
   return {
-    build: (input) => Promise.resolve(buildCompanionBytes(input)),
+    build: (input) => buildCompanionBytes(input, codec),
     close() {},
   };
 }
 
 /**
- * Builds on a dedicated Worker, one at a time in request order. Inputs are
- * copied (the segment cache keeps its blocks); results come back transferred.
+ * Builds on a dedicated Worker, in request order. Inputs are copied (the
+ * segment cache keeps its files); results come back transferred.
  */
 export function workerCompanionBuilder(): CompanionBuilder {
   const worker = new Worker(
@@ -208,12 +209,14 @@ export class Companions {
       }
     }
     if (companion === undefined) {
-      const chunks: BuildChunk[] = [];
-      for await (
-        const c of segmentChunksOf(this.#d.objects, this.#d.cache, s, ordinal)
-      ) {
-        chunks.push({ startPos: c.startPos, data: c.data, lengths: c.lengths });
-      }
+      // The builder decompresses the blocks itself (on the Worker): this
+      // thread only finds the file.
+      const { segment: file } = await segmentFileOf(
+        this.#d.objects,
+        this.#d.cache,
+        s,
+        ordinal,
+      );
       bytes = await this.#d.builder.build({
         search: registry.search,
         generation: registry.searchPlan?.generation ?? 1,
@@ -222,7 +225,7 @@ export class Companions {
           version: b.version,
         })),
         segment: { startPos: row.startPos, endPos: row.endPos },
-        chunks,
+        chunks: { file },
         blockBytes: this.#d.blockBytes,
       });
       companion = decodeCompanion(bytes); // checked as it is kept

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { createNodeZstdCodec } from "../_wasm/codec.ts";
 import { decodeCompanion } from "../search/companion.ts";
+import { encodeSegment } from "../segment/format.ts";
+import { openSegment } from "../segment/reader.ts";
 import { compileQuery } from "../search/compile.ts";
 import { validateSearchConfig } from "../search/config.ts";
 import { parseQuery } from "../search/query.ts";
@@ -81,6 +84,59 @@ function plan(q: string) {
   if (!compiled.ok) throw compiled.error;
   return { config: checked.value, plan: compiled.value };
 }
+
+/** The records of `input()` as a segment file (zstd blocks of 256 bytes). */
+function fileInput(): CompanionBuildInput {
+  const chunked = input();
+  const records = [];
+  for (
+    const c of chunked.chunks as {
+      startPos: number;
+      data: Uint8Array;
+      lengths: Uint32Array;
+    }[]
+  ) {
+    let at = 0;
+    for (const length of c.lengths) {
+      records.push({
+        pos: c.startPos + at,
+        data: c.data.subarray(at, at + length),
+      });
+      at += length;
+    }
+  }
+  const file = encodeSegment(records, {
+    streamId: "t",
+    codec: createNodeZstdCodec(),
+    blockBytesTarget: 256,
+  });
+  return { ...chunked, chunks: { file } };
+}
+
+Deno.test("companion builds: a segment file gives the bytes its decoded blocks give", async () => {
+  const worker = workerCompanionBuilder();
+  try {
+    const fromChunks = await inThreadCompanionBuilder().build(input());
+    const file = fileInput();
+    const opened = await openSegment(
+      (file.chunks as { file: Uint8Array }).file,
+      {
+        codec: createNodeZstdCodec(),
+      },
+    );
+    assert.ok(opened.blocks.length > 2, "several blocks");
+    assert.deepEqual(await worker.build(file), fromChunks);
+    assert.deepEqual(await inThreadCompanionBuilder().build(file), fromChunks);
+    // A damaged file is refused, not built into a short companion.
+    const damaged = (file.chunks as { file: Uint8Array }).file.slice();
+    damaged[40] ^= 0xff;
+    await assert.rejects(() =>
+      worker.build({ ...file, chunks: { file: damaged } })
+    );
+  } finally {
+    worker.close();
+  }
+});
 
 Deno.test("companion builds: the Worker and this thread give the same bytes", async () => {
   const worker = workerCompanionBuilder();
