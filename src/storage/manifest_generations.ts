@@ -14,7 +14,8 @@
  * (paused past its expiry, say) publishes nothing.
  */
 
-import type { PgSyncClient } from "./pg_sync.ts";
+import type { PgSyncClient, SyncRow } from "./pg_sync.ts";
+import type { SegmentRow } from "./wal_store.ts";
 
 /** Where manifest generations are kept. */
 export interface ManifestGenerations {
@@ -42,6 +43,16 @@ export interface StreamLeases {
   hold(streamId: number, nowMs: number): number | undefined;
   /** Forgets the lease of `streamId` (found lost, or the stream is gone). */
   forget(streamId: number): void;
+  /**
+   * On taking stream `streamId`'s lease with `token` (from another node, or
+   * back after losing it): the stream's segment rows in position order, as
+   * the previous owners left them (a row no manifest names yet is rebuilt
+   * from the WAL at upload when its file is not here). Undefined when the
+   * lease moved on meanwhile.
+   */
+  takeOver(streamId: number, token: number): SegmentRow[] | undefined;
+  /** Stream `streamId`'s uploaded segment rows, in position order. */
+  uploadedSegments(streamId: number): SegmentRow[];
 }
 
 /** `ManifestGenerations` in PostgreSQL's `manifests` table. */
@@ -138,4 +149,42 @@ export class PgStreamLeases implements StreamLeases {
   forget(streamId: number): void {
     this.#held.delete(streamId);
   }
+
+  takeOver(streamId: number, token: number): SegmentRow[] | undefined {
+    const [fence, rows] = this.#client.transaction([
+      {
+        text: "SELECT 1 FROM stream_leases WHERE stream_id = $1 AND token = $2",
+        values: [streamId, token],
+      },
+      {
+        text: `SELECT start_pos, end_pos, size_bytes, uploaded FROM segments
+          WHERE stream_id = $1 ORDER BY start_pos`,
+        values: [streamId],
+      },
+    ], "Cannot take over a stream's segments");
+    if (fence.length === 0) {
+      this.#held.delete(streamId);
+      return undefined;
+    }
+    return rows.map((row) => segmentFromRow(streamId, row));
+  }
+
+  uploadedSegments(streamId: number): SegmentRow[] {
+    return this.#client.query(
+      `SELECT start_pos, end_pos, size_bytes, uploaded FROM segments
+        WHERE stream_id = $1 AND uploaded ORDER BY start_pos`,
+      [streamId],
+      "Cannot read a stream's segments",
+    ).map((row) => segmentFromRow(streamId, row));
+  }
+}
+
+function segmentFromRow(streamId: number, row: SyncRow): SegmentRow {
+  return {
+    streamId,
+    startPos: Number(row.start_pos),
+    endPos: Number(row.end_pos),
+    sizeBytes: Number(row.size_bytes),
+    uploaded: row.uploaded === true,
+  };
 }

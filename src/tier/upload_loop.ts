@@ -149,6 +149,10 @@ function uploadFailed(ctx: TierContext, s: TierStream, error: unknown): void {
     uploadRetryMinMs,
     uploadRetryMaxMs,
   );
+  // The lease or the generation moved, or another node's publication took
+  // WAL rows a rebuild needed: ask for the lease and the segments again.
+  ctx.leases?.forget(s.id);
+  s.adoptedToken = undefined;
   warnFailed(ctx.log, "uploading", s.id, s.upload, error);
 }
 
@@ -355,11 +359,13 @@ async function truncateBelow(
   through: number,
 ): Promise<void> {
   ctx.streams.publishedThrough(s, through);
-  await ctx.store.truncate(s.id, through);
+  await ctx.store.truncate(s.id, through, s.leaseToken);
   ctx.crashPoint("after_wal_truncate");
   if (!ctx.streams.isCurrent(s)) return; // released: counted there
   for (const row of done) {
-    if (row.uploaded) continue;
+    // A row no longer listed was dropped when the segments were taken from
+    // the database meanwhile (counted there).
+    if (row.uploaded || !s.segments.includes(row)) continue;
     ctx.streams.markUploaded(row, ctx.clock.now());
     await removeSegmentFile(ctx.segmentDir, row);
   }
