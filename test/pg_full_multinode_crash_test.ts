@@ -255,3 +255,68 @@ Deno.test("full mode, three node processes: kill -9 of one mid-load loses nothin
     await stopCluster(c);
   }
 });
+
+Deno.test("full mode, two node processes: a node paused past its leases and resumed publishes nothing over the new holder's manifests", async () => {
+  const c = await startCluster("fullpause", 2);
+  try {
+    const { cluster, schema } = c;
+    const [a, b] = c.nodes;
+    await createStreams(b.url);
+    const ids = await nodeIds(cluster, schema);
+    const acked = new Map<string, number[]>(STREAMS.map((s) => [s, []]));
+    const append = async (url: string, from: number, to: number) => {
+      for (let seq = from; seq < to; seq++) {
+        for (const stream of STREAMS) {
+          const status = await post(url, stream, seq);
+          assert.ok(status === 200 || status === 204, `${stream}/${seq}`);
+          acked.get(stream)!.push(seq);
+        }
+      }
+    };
+    await append(a.url, 0, 20);
+    await waitFor("A publishes its streams", async () => {
+      const state = [...(await tierState(cluster, schema)).values()];
+      return state.some((s) => s.node === ids[0] && s.uploaded === s.tail);
+    });
+    const before = await tierState(cluster, schema);
+    a.child.kill("SIGSTOP");
+    // B goes on alone; once A's heartbeat and leases are stale, B takes
+    // A's streams with new tokens and publishes them.
+    await append(b.url, 20, 40);
+    await waitFor("B publishes every stream", async () => {
+      const state = await tierState(cluster, schema);
+      return [...state.values()].every((s) =>
+        s.node === ids[1] && s.uploaded === s.tail
+      );
+    });
+    a.child.kill("SIGCONT");
+    await append(b.url, 40, 45);
+    await waitFor(
+      "A finds its leases gone",
+      () => Promise.resolve(a.stderr().includes("no longer holds the lease")),
+    );
+    await waitFor("B publishes the last appends", async () => {
+      const state = await tierState(cluster, schema);
+      return [...state.values()].every((s) => s.uploaded === s.tail);
+    });
+    const after = await tierState(cluster, schema);
+    for (const [id, s] of before) {
+      if (s.node === ids[0]) {
+        assert.ok(after.get(id)!.token > s.token, `stream id ${id}`);
+      }
+    }
+    const dir = await Deno.makeTempDir({ prefix: "streambed-fmc-boot-" });
+    c.dirs.push(dir);
+    const restored = await spawnServer(dir, [
+      ...nodeArgs(cluster.url, freshSchema("pauseboot"), c.objects),
+      "--bootstrap",
+    ]);
+    c.nodes.push(restored);
+    for (const stream of STREAMS) {
+      const records = await readAll(`${restored.url}/v1/stream/${stream}`);
+      assert.deepEqual(records.map((r) => r.seq), acked.get(stream), stream);
+    }
+  } finally {
+    await stopCluster(c);
+  }
+});

@@ -82,6 +82,11 @@ export function holdsLease(ctx: TierContext, s: TierStream): boolean {
   const leases = ctx.leases;
   if (leases === undefined) return true;
   const token = leases.hold(s.id, ctx.clock.now());
+  if (token === undefined && s.leaseToken !== undefined) {
+    ctx.log.warn(
+      `no longer holds the lease of stream id ${s.id} (token ${s.leaseToken}): its holder seals and publishes it`,
+    );
+  }
   s.leaseToken = token;
   if (token === undefined) return false;
   if (token === s.adoptedToken) return true;
