@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { type ConfigOverrides, testConfig } from "../src/config.ts";
 import { type ServerHandle, startServer } from "../src/server.ts";
 import { keyPath } from "../src/objectstore/fs.ts";
+import { spawnTcpProxy } from "./_tcp_proxy.ts";
 import {
   manifestGenerationKey,
   manifestKey,
@@ -191,6 +192,113 @@ Deno.test("full mode on three nodes: appends through every node are published on
       await node.close();
       await Deno.remove(node.dataDir, { recursive: true });
     }
+    await Deno.remove(objects, { recursive: true });
+  }
+});
+
+Deno.test("full mode on two nodes: a node cut off from PostgreSQL answers 503 and stops acknowledging, the other takes its streams, and it recovers when the network heals", async () => {
+  const cluster = await sharedPgCluster();
+  const schema = freshSchema("fullpart");
+  const objects = await Deno.makeTempDir({ prefix: "streambed-fullpart-obj-" });
+  const proxy = await spawnTcpProxy(cluster.port);
+  const nodes: Node[] = [];
+  const storage = { postgresLeaseMs: 1000, postgresConnectTimeoutMs: 1000 };
+  try {
+    nodes.push(
+      await startNode(schema, objects, {
+        storage: {
+          ...storage,
+          postgresUrl: cluster.url.replace(
+            `:${cluster.port}/`,
+            `:${proxy.port}/`,
+          ),
+        },
+      }),
+    );
+    nodes.push(await startNode(schema, objects, { storage }));
+    const [a, b] = nodes;
+    const streams = ["p0", "p1", "p2", "p3", "p4", "p5"];
+    for (const name of streams) {
+      const r = await fetch(`${b.url}/v1/stream/${name}`, {
+        method: "PUT",
+        headers: json,
+      });
+      await r.body?.cancel();
+      assert.equal(r.status, 201);
+    }
+    const sent = new Map<string, string[]>(streams.map((s) => [s, []]));
+    const append = async (node: Node, round: number) => {
+      const statuses: number[] = [];
+      for (const name of streams) {
+        const batch = [`${name}-${round}-${"y".repeat(300)}`];
+        const r = await fetch(`${node.url}/v1/stream/${name}`, {
+          method: "POST",
+          headers: json,
+          body: JSON.stringify(batch),
+        });
+        await r.body?.cancel();
+        if (r.status === 204) sent.get(name)!.push(...batch);
+        else {
+          assert.equal(r.status, 503);
+          assert.ok(Number(r.headers.get("retry-after")) >= 1);
+        }
+        statuses.push(r.status);
+      }
+      return statuses;
+    };
+    for (let round = 0; round < 20; round++) {
+      assert.ok(
+        (await append(round % 2 === 0 ? a : b, round)).every((s) => s === 204),
+      );
+    }
+    await waitFor(async () => {
+      const rows = await published(cluster, schema);
+      return rows.some((r) => r.uploadedThrough > 0);
+    });
+    await proxy.cut();
+    // A acknowledges nothing while cut off; B goes on.
+    for (let round = 20; round < 30; round++) {
+      assert.ok((await append(a, round)).every((s) => s === 503));
+      assert.ok((await append(b, round + 1000)).every((s) => s === 204));
+    }
+    const health = await fetch(`${a.url}/health`);
+    await health.body?.cancel();
+    assert.equal(health.status, 503);
+    // A's heartbeat goes stale: B holds every lease and publishes every
+    // stream through its tail.
+    await waitFor(async () => {
+      const rows = await published(cluster, schema);
+      const holders = await cluster.psql(
+        `SELECT count(*) FROM ${schema}.stream_leases l JOIN ${schema}.nodes n
+          ON n.node_id = l.node_id
+          WHERE n.heartbeat_at_ms > (extract(epoch from now()) * 1000) - 15000`,
+      );
+      return Number(holders.trim()) === streams.length &&
+        rows.every((r) => r.uploadedThrough === r.tail);
+    }, 90_000);
+    await proxy.heal();
+    let statuses: number[] = [];
+    for (let round = 2000; round < 2200; round++) {
+      statuses = await append(a, round);
+      if (statuses.every((s) => s === 204)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual(statuses, streams.map(() => 204), "A acknowledges again");
+    for (const node of nodes) {
+      for (const name of streams) {
+        assert.deepEqual(
+          await readAll(`${node.url}/v1/stream/${name}`),
+          sent.get(name),
+          `${name} on ${node.url}`,
+        );
+      }
+    }
+  } finally {
+    for (const node of nodes) {
+      await node.close();
+      await Deno.remove(node.dataDir, { recursive: true });
+    }
+    await proxy.close();
     await Deno.remove(objects, { recursive: true });
   }
 });
