@@ -227,11 +227,12 @@ async function seal(
   try {
     await ctx.store.addSegment(row, token);
   } catch (error) {
-    if (!(error instanceof StreamError && error.kind === "fenced")) throw error;
-    ctx.leases?.forget(s.id); // another node took the lease: ask again
-    ctx.log.warn(error.message);
-    await removeSegmentFile(ctx.segmentDir, row);
-    return undefined;
+    // Fenced (another node took the lease): the file is not wanted; the
+    // pass retries later, asking for the lease again.
+    if (error instanceof StreamError && error.kind === "fenced") {
+      await removeSegmentFile(ctx.segmentDir, row);
+    }
+    throw error;
   }
   ctx.crashPoint("after_segment_seal");
   // Released meanwhile, or the lease changed hands and came back (the
