@@ -8,8 +8,11 @@
  * `postgresql` package.
  *
  * ```sh
- * deno run -A bench/pg_multinode_bench.ts [--trials 200]
+ * deno run -A bench/pg_multinode_bench.ts [--trials 200] [--server path/to/main.ts]
  * ```
+ *
+ * `--server` runs another checkout's `main.ts` (to compare two versions in
+ * one run, alternating).
  */
 
 import { parseArgs } from "node:util";
@@ -18,11 +21,12 @@ import { startPgCluster } from "../src/storage/_pg_testing.ts";
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 async function startNode(
+  main: string,
   args: string[],
 ): Promise<{ url: string; child: Deno.ChildProcess; dir: string }> {
   const dir = await Deno.makeTempDir({ prefix: "streambed-multibench-" });
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "--port", "0", "--data-dir", dir, ...args],
+    args: ["run", "-A", main, "--port", "0", "--data-dir", dir, ...args],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -53,7 +57,10 @@ function percentile(sorted: number[], p: number): number {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { trials: { type: "string", default: "200" } },
+    options: {
+      trials: { type: "string", default: "200" },
+      server: { type: "string", default: MAIN },
+    },
   });
   const trials = Number(values.trials);
   const cluster = await startPgCluster({ fsync: true });
@@ -65,9 +72,11 @@ async function main(): Promise<void> {
     "--postgres-multi-node",
     "--long-poll-timeout-ms",
     "30000",
+    "--log-level",
+    "warn",
   ];
-  const a = await startNode(args);
-  const b = await startNode(args);
+  const a = await startNode(values.server, args);
+  const b = await startNode(values.server, args);
   try {
     const path = "/v1/stream/bench";
     const created = await fetch(a.url + path, {
@@ -109,7 +118,7 @@ async function main(): Promise<void> {
     fromSend.sort((x, y) => x - y);
     const fmt = (n: number) => n.toFixed(2);
     console.log(
-      `cross-node long-poll delivery, ${trials} trials; Deno ${Deno.version.deno}, ` +
+      `cross-node long-poll delivery, ${values.server}, ${trials} trials; Deno ${Deno.version.deno}, ` +
         `${navigator.hardwareConcurrency} CPUs, 1-min load ${
           loadStart.toFixed(2)
         } at start, ${Deno.loadavg()[0].toFixed(2)} at end`,

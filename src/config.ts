@@ -118,6 +118,11 @@ export interface StorageConfig {
   postgresMultiNode: boolean;
   /** With several nodes: how often live readers re-check PostgreSQL, in ms. */
   postgresWakePollMs: number;
+  /**
+   * Full mode: how long a stream lease (who seals, uploads and publishes
+   * the stream) lasts without renewal, in ms; renewed after a third of it.
+   */
+  postgresLeaseMs: number;
   /** Commit durability. */
   durability: Durability;
   /**
@@ -619,6 +624,16 @@ export const OPTION_TABLE: OptionTable = {
       default: 2000,
       doc:
         "with --postgres-multi-node: how often live readers re-check PostgreSQL in case a notification was lost",
+    },
+    postgresLeaseMs: {
+      flag: "postgres-lease-ms",
+      env: "DS_POSTGRES_LEASE_MS",
+      kind: "int",
+      min: 1000,
+      max: 600_000,
+      default: 30_000,
+      doc:
+        "with --postgres-mode full: how long a node holds a stream's lease (it alone seals, uploads and publishes the stream) without renewing it; a dead node's streams move after this",
     },
     durability: {
       flag: "durability",

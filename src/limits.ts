@@ -197,11 +197,6 @@ export const SHARED_EXPIRY_GRACE_MS = 2500;
  * (`src/storage/pg_sync.ts`) to load the driver, once, on the first call.
  */
 export const PG_SYNC_START_MS = 60_000;
-/**
- * Length of a full-mode stream lease (who seals, uploads and publishes a
- * stream); the holder renews it after a third of it.
- */
-export const STREAM_LEASE_MS = 30_000;
 
 // ---- the HTTP edge (src/http/) -------------------------------------------------
 

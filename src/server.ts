@@ -49,7 +49,6 @@ import { bootstrapFromObjects } from "./tier/bootstrap.ts";
 import type { RunCatalog } from "./index/catalog.ts";
 import { openSqliteRunCatalog } from "./index/sqlite_catalog.ts";
 import { PgRunCatalog } from "./index/pg_catalog.ts";
-import { STREAM_LEASE_MS } from "./limits.ts";
 import type { PgStoreOptions } from "./storage/pg_store.ts";
 import { streamDetails, streamIndexStatus } from "./tier/details.ts";
 import { Tier } from "./tier/tier.ts";
@@ -533,7 +532,11 @@ async function openTier(
     },
     manifestGenerations: sync && new PgManifestGenerations(sync),
     streamLeases: sync &&
-      new PgStreamLeases(sync, crypto.randomUUID(), STREAM_LEASE_MS),
+      new PgStreamLeases(
+        sync,
+        store.shared?.nodeId ?? crypto.randomUUID(),
+        config.storage.postgresLeaseMs,
+      ),
   });
   wireTier(engine, tier);
   return tier;

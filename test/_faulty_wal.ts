@@ -105,13 +105,17 @@ export class FaultyWal implements WalStore {
   }
 
   /** Delegates. */
-  addSegment(row: SegmentRow): Promise<void> {
-    return this.#inner.addSegment(row);
+  addSegment(row: SegmentRow, leaseToken?: number): Promise<void> {
+    return this.#inner.addSegment(row, leaseToken);
   }
 
   /** Delegates. */
-  truncate(streamId: number, belowPos: number): Promise<void> {
-    return this.#inner.truncate(streamId, belowPos);
+  truncate(
+    streamId: number,
+    belowPos: number,
+    leaseToken?: number,
+  ): Promise<void> {
+    return this.#inner.truncate(streamId, belowPos, leaseToken);
   }
 
   /** Delegates. */

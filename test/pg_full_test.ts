@@ -140,7 +140,13 @@ Deno.test("PostgreSQL full mode: a publisher whose manifest generation or stream
     info() {},
     error() {},
     warn(message) {
-      if (message.includes("moved past generation")) {
+      // The generation's compare-and-set refused, or (the lease moved) the
+      // fenced segment commit or the lease itself.
+      if (
+        message.includes("moved past generation") ||
+        message.includes("moved past token") ||
+        message.includes("no longer holds the lease")
+      ) {
         refused.push(Deno.readTextFileSync(manifestFile));
       }
     },
@@ -217,7 +223,7 @@ Deno.test("PostgreSQL full mode: a publisher whose manifest generation or stream
     for (let i = 0; i < 400 && refused.length < 2; i++) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.equal(refused.length, 2, "the publication was refused again");
+    assert.ok(refused.length >= 2, "the publication was refused again");
     assert.equal(refused[1], published, "no manifest was written");
     assert.equal(await generation(), atSteal);
     // The lease expires; this node takes it (a new token) and publishes.

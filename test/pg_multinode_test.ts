@@ -540,3 +540,78 @@ Deno.test("two nodes, 1,000 idle streams and one hot one: a stale retry reloads 
     (index) => counting(counts[index]),
   );
 });
+
+/** Counts the tail checks (`poll`) a node makes on its shared store. */
+function countingPolls(count: { polls: number }): (s: WalStore) => WalStore {
+  return (store) => {
+    const shared = store.shared!;
+    const wrapped = Object.create(store) as WalStore;
+    Object.defineProperty(wrapped, "shared", {
+      value: {
+        nodeId: shared.nodeId,
+        watch: (events) => shared.watch(events),
+        current: (ids, names) => shared.current(ids, names),
+        poll: (ids, names) => {
+          count.polls++;
+          return shared.poll(ids, names);
+        },
+        loadSome: (scope) => shared.loadSome(scope),
+      } satisfies SharedWal,
+    });
+    for (
+      const method of [
+        "load",
+        "commit",
+        "readChunks",
+        "seekTime",
+        "compact",
+        "addSegment",
+        "truncate",
+        "close",
+      ] as const
+    ) {
+      // deno-lint-ignore no-explicit-any
+      (wrapped as any)[method] = (store as any)[method].bind(store);
+    }
+    return wrapped;
+  };
+}
+
+Deno.test("two nodes: a long-poll on B woken by an append through A checks B's tail once, before it waits, not again after the wake", async () => {
+  const count = { polls: 0 };
+  await withNodes(
+    2,
+    async ([a, b]) => {
+      const path = "/v1/stream/lp-polls";
+      assert.equal(
+        (await call(a.url + path, "PUT", { "content-type": "text/plain" }))
+          .status,
+        201,
+      );
+      const head = await call(b.url + path, "HEAD");
+      const offset = head.headers.get("stream-next-offset")!;
+      count.polls = 0;
+      const poll = call(
+        `${b.url}${path}?offset=${offset}&live=long-poll`,
+        "GET",
+      );
+      for (let i = 0; i < 500; i++) {
+        const health = await (await fetch(`${b.url}/health`)).json();
+        if (health.waiting >= 1) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const before = count.polls;
+      const appended = await call(a.url + path, "POST", {
+        "content-type": "text/plain",
+      }, "hello");
+      assert.equal(appended.status, 204);
+      const got = await poll;
+      assert.equal(got.status, 200);
+      assert.equal(got.text, "hello");
+      assert.equal(before, 1, "one tail check before waiting");
+      assert.equal(count.polls, 1, "none after the wake");
+    },
+    { storage: { postgresWakePollMs: 600_000 } },
+    (i) => i === 1 ? countingPolls(count) : undefined,
+  );
+});

@@ -1301,13 +1301,18 @@ export class Engine {
    * Reads from `position` (`"start"`, `"now"` or a byte position) up to the
    * read cap. A position inside a record reads from that record's start; one
    * beyond the tail reads as the tail (nothing yet, next offset the tail).
+   * `fresh`: this request's state was brought up to date a moment ago (a
+   * wait that just returned "changed", a read just before a wait), so a
+   * shared store's tail is not read again first: a live reader on several
+   * nodes saves a round trip per wake.
    */
   async read(
     name: string,
     position: number | "start" | "now",
     bytesMax: number = this.#limits.readBytesMax,
+    fresh = false,
   ): Promise<Result<ReadOutcome>> {
-    if (this.#shared !== undefined) await this.#refresh(name);
+    if (this.#shared !== undefined && !fresh) await this.#refresh(name);
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
     const state = found.value;
@@ -1346,15 +1351,17 @@ export class Engine {
 
   /**
    * Waits until stream `name` has committed data past `position`, is closed,
-   * or is gone; or until `timeoutMs` passes or `signal` aborts.
+   * or is gone; or until `timeoutMs` passes or `signal` aborts. `fresh`:
+   * as for `read` (the caller's read just brought the tail up to date).
    */
   waitForData(
     name: string,
     position: number,
     timeoutMs: number,
     signal?: AbortSignal,
+    fresh = false,
   ): Promise<Result<WaitOutcome>> {
-    if (this.#shared !== undefined) {
+    if (this.#shared !== undefined && !fresh) {
       return this.#refresh(name).then(() =>
         this.#waitForData(name, position, timeoutMs, signal)
       );

@@ -34,6 +34,7 @@ export interface SseOptions {
   read?: (
     from: number | "start" | "now",
     bytesMax: number,
+    fresh?: boolean,
   ) => Promise<Result<ReadOutcome>>;
   /** Stream name. */
   name: string;
@@ -194,8 +195,10 @@ class SseSession {
   async #next(): Promise<string | null> {
     const { engine, name, readBytesMax } = this.#options;
     const readFrom = this.#options.read ??
-      ((from: number | "start" | "now", bytesMax: number) =>
-        engine.read(name, from, bytesMax));
+      ((from: number | "start" | "now", bytesMax: number, fresh?: boolean) =>
+        engine.read(name, from, bytesMax, fresh));
+    // After a wait that returned "changed" the tail is current already.
+    let fresh = false;
     while (
       !this.#closed && !this.#signal.aborted && Date.now() < this.#deadline
     ) {
@@ -203,7 +206,8 @@ class SseSession {
       this.#first = undefined;
       const read = first !== undefined
         ? ok(first)
-        : await readFrom(this.#from, readBytesMax);
+        : await readFrom(this.#from, readBytesMax, fresh);
+      fresh = false;
       if (!read.ok) return null;
       const r = read.value;
       this.#from = r.nextPos;
@@ -225,8 +229,10 @@ class SseSession {
         r.nextPos,
         waitMs,
         this.#signal,
+        first === undefined, // a read just brought the tail up to date
       );
       if (!waited.ok || waited.value === "aborted") return null;
+      fresh = waited.value === "changed";
       if (waited.value === "timeout") {
         return Date.now() < this.#deadline ? KEEP_ALIVE : null;
       }

@@ -204,6 +204,7 @@ export async function getStream(
 type Read = (
   from: number | "start" | "now",
   bytesMax?: number,
+  fresh?: boolean,
 ) => Promise<Result<ReadOutcome & Partial<KeyedScan>>>;
 
 /** What a keyed or filtered read adds to a read's outcome. */
@@ -230,7 +231,8 @@ function readerFor(ctx: HttpContext, name: string, p: ReadParams): Read {
     };
   }
   if (key === undefined) {
-    return (from, bytesMax) => ctx.engine.read(name, from, bytesMax);
+    return (from, bytesMax, fresh) =>
+      ctx.engine.read(name, from, bytesMax, fresh);
   }
   return (from, bytesMax) => ctx.engine.readKeyed(name, from, key, bytesMax);
 }
@@ -281,8 +283,10 @@ async function longPoll(
 ): Promise<Response> {
   const deadline = Date.now() + options.timeoutMs;
   let position = from;
+  // After a wait that returned "changed" the tail is current already.
+  let fresh = false;
   while (true) {
-    const result = await read(position);
+    const result = await read(position, undefined, fresh);
     if (!result.ok) return errorResponse(result.error);
     const r = result.value;
     const cursor = responseCursor(options.clientCursor, Date.now());
@@ -304,9 +308,11 @@ async function longPoll(
       r.nextPos,
       left,
       options.signal,
+      true, // the read above just brought the tail up to date
     );
     if (!waited.ok) return errorResponse(waited.error);
     if (waited.value === "aborted") return longPollEmpty(r, cursor);
+    fresh = waited.value === "changed";
   }
 }
 

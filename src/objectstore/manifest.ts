@@ -89,6 +89,29 @@ export function manifestKey(id: number): string {
   return `${streamPrefix(id)}manifest.json`;
 }
 
+/** Folder of stream `id`'s manifests by generation. */
+export function manifestGenerationsPrefix(id: number): string {
+  return `${streamPrefix(id)}manifests/`;
+}
+
+/**
+ * Key of stream `id`'s manifest of `generation` (several publishers: each
+ * generation is written once, by the publisher that moved the generation
+ * to it, so a late writer can never replace a newer one).
+ */
+export function manifestGenerationKey(id: number, generation: number): string {
+  return `${manifestGenerationsPrefix(id)}${pad(generation)}.json`;
+}
+
+/**
+ * The generation of a `manifestGenerationKey`, or undefined for any other
+ * key.
+ */
+export function generationOfKey(key: string): number | undefined {
+  const match = /\/manifests\/(\d{16})\.json$/.exec(key);
+  return match === null ? undefined : Number(match[1]);
+}
+
 /**
  * Key of stream `id`'s schema registry with content hash `sha256`: a new
  * key per content, so a published manifest never names an object that a

@@ -14,7 +14,9 @@
  * (paused past its expiry, say) publishes nothing.
  */
 
-import type { PgSyncClient } from "./pg_sync.ts";
+import type { PgSyncClient, SyncRow } from "./pg_sync.ts";
+import type { SegmentRow } from "./wal_store.ts";
+import { PG_HEARTBEAT_MS } from "../limits.ts";
 
 /** Where manifest generations are kept. */
 export interface ManifestGenerations {
@@ -42,6 +44,16 @@ export interface StreamLeases {
   hold(streamId: number, nowMs: number): number | undefined;
   /** Forgets the lease of `streamId` (found lost, or the stream is gone). */
   forget(streamId: number): void;
+  /**
+   * On taking stream `streamId`'s lease with `token` (from another node, or
+   * back after losing it): the stream's segment rows in position order, as
+   * the previous owners left them (a row no manifest names yet is rebuilt
+   * from the WAL at upload when its file is not here). Undefined when the
+   * lease moved on meanwhile.
+   */
+  takeOver(streamId: number, token: number): SegmentRow[] | undefined;
+  /** Stream `streamId`'s uploaded segment rows, in position order. */
+  uploadedSegments(streamId: number): SegmentRow[];
 }
 
 /** `ManifestGenerations` in PostgreSQL's `manifests` table. */
@@ -94,12 +106,26 @@ export class PgManifestGenerations implements ManifestGenerations {
   }
 }
 
-/** `StreamLeases` in PostgreSQL's `stream_leases` table, for node `nodeId`. */
+/** How often the live nodes are read again, in ms (the heartbeat interval). */
+const LIVE_NODES_REFRESH_MS = PG_HEARTBEAT_MS;
+/** A node whose heartbeat is older than this is dead, in ms. */
+const NODE_DEAD_AFTER_MS = 3 * PG_HEARTBEAT_MS;
+
+/**
+ * `StreamLeases` in PostgreSQL's `stream_leases` table, for node `nodeId`.
+ * When `nodeId` is registered in the `nodes` table (several nodes), each
+ * stream goes to the live node with the highest rendezvous hash of (node,
+ * stream): a node takes only the leases of streams it is preferred for and
+ * lets the others go (expired at once, token kept, so the preferred node
+ * takes them with a new token). A node joining or dying moves only the
+ * streams whose preferred node changes.
+ */
 export class PgStreamLeases implements StreamLeases {
   #client: PgSyncClient;
   #nodeId: string;
   #leaseMs: number;
   #held = new Map<number, { token: number; renewAtMs: number }>();
+  #live: { nodes: string[]; readAtMs: number } = { nodes: [], readAtMs: -1 };
 
   /** Leases of `leaseMs` for node `nodeId` through `client`. */
   constructor(client: PgSyncClient, nodeId: string, leaseMs: number) {
@@ -110,6 +136,11 @@ export class PgStreamLeases implements StreamLeases {
 
   hold(streamId: number, nowMs: number): number | undefined {
     const held = this.#held.get(streamId);
+    const preferred = preferredNode(this.#liveNodes(nowMs), streamId);
+    if (preferred !== undefined && preferred !== this.#nodeId) {
+      if (held !== undefined) this.#release(streamId, held.token);
+      return undefined; // another live node's stream
+    }
     if (held !== undefined && nowMs < held.renewAtMs) return held.token;
     // Take a free or expired lease (a new token), or renew our own.
     const rows = this.#client.query(
@@ -135,7 +166,120 @@ export class PgStreamLeases implements StreamLeases {
     return token;
   }
 
+  /**
+   * Lets the lease of `streamId` go: expired at once with its token kept
+   * (a row deleted would restart the token at 1 and let an old holder's
+   * fenced writes pass again).
+   */
+  #release(streamId: number, token: number): void {
+    this.#held.delete(streamId);
+    this.#client.query(
+      `UPDATE stream_leases SET expires_at_ms = 0
+        WHERE stream_id = $1 AND node_id = $2 AND token = $3`,
+      [streamId, this.#nodeId, token],
+      "Cannot release a stream lease",
+    );
+  }
+
+  /**
+   * The registered nodes with a recent heartbeat, read again every
+   * `LIVE_NODES_REFRESH_MS`; empty when this node is not among them (it
+   * does not register: leases go first come, first served).
+   */
+  #liveNodes(nowMs: number): string[] {
+    if (nowMs - this.#live.readAtMs < LIVE_NODES_REFRESH_MS) {
+      return this.#live.nodes;
+    }
+    const rows = this.#client.query(
+      "SELECT node_id FROM nodes WHERE heartbeat_at_ms > $1",
+      [nowMs - NODE_DEAD_AFTER_MS],
+      "Cannot read the live nodes",
+    );
+    const nodes = rows.map((row) => String(row.node_id));
+    this.#live = {
+      nodes: nodes.includes(this.#nodeId) ? nodes : [],
+      readAtMs: nowMs,
+    };
+    return this.#live.nodes;
+  }
+
   forget(streamId: number): void {
     this.#held.delete(streamId);
   }
+
+  takeOver(streamId: number, token: number): SegmentRow[] | undefined {
+    const [fence, rows] = this.#client.transaction([
+      {
+        text: "SELECT 1 FROM stream_leases WHERE stream_id = $1 AND token = $2",
+        values: [streamId, token],
+      },
+      {
+        text: `SELECT start_pos, end_pos, size_bytes, uploaded FROM segments
+          WHERE stream_id = $1 ORDER BY start_pos`,
+        values: [streamId],
+      },
+    ], "Cannot take over a stream's segments");
+    if (fence.length === 0) {
+      this.#held.delete(streamId);
+      return undefined;
+    }
+    return rows.map((row) => segmentFromRow(streamId, row));
+  }
+
+  uploadedSegments(streamId: number): SegmentRow[] {
+    return this.#client.query(
+      `SELECT start_pos, end_pos, size_bytes, uploaded FROM segments
+        WHERE stream_id = $1 AND uploaded ORDER BY start_pos`,
+      [streamId],
+      "Cannot read a stream's segments",
+    ).map((row) => segmentFromRow(streamId, row));
+  }
+}
+
+function segmentFromRow(streamId: number, row: SyncRow): SegmentRow {
+  return {
+    streamId,
+    startPos: Number(row.start_pos),
+    endPos: Number(row.end_pos),
+    sizeBytes: Number(row.size_bytes),
+    uploaded: row.uploaded === true,
+  };
+}
+
+/**
+ * The node of `nodes` with the highest rendezvous hash for `streamId`
+ * (undefined for none): every node computes the same answer from the same
+ * list, and a node joining or leaving changes the answer only for the
+ * streams it wins or held.
+ */
+export function preferredNode(
+  nodes: string[],
+  streamId: number,
+): string | undefined {
+  let best: string | undefined;
+  let bestHash = -1;
+  for (const node of nodes) {
+    const hash = rendezvousHash(node, streamId);
+    if (hash > bestHash || (hash === bestHash && node < best!)) {
+      best = node;
+      bestHash = hash;
+    }
+  }
+  return best;
+}
+
+/** FNV-1a (32 bits) of `node:streamId`, finished with a murmur3 mix. */
+function rendezvousHash(node: string, streamId: number): number {
+  let h = 0x811c9dc5;
+  const text = `${node}:${streamId}`;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }

@@ -3,6 +3,7 @@ import { freshSchema, sharedPgCluster } from "./_pg_testing.ts";
 import {
   PgManifestGenerations,
   PgStreamLeases,
+  preferredNode,
 } from "./manifest_generations.ts";
 import { openPgStore } from "./pg_store.ts";
 import { PgSyncClient } from "./pg_sync.ts";
@@ -67,5 +68,94 @@ Deno.test("PgStreamLeases: one holder at a time; a new holder's token fences the
     assert.equal(generations.current(7), 2);
   } finally {
     for (const c of clients) c.close();
+  }
+});
+
+Deno.test("preferredNode(): streams spread over the nodes, and a node joining takes only streams from the others", () => {
+  const two = ["node-a", "node-b"];
+  const three = [...two, "node-c"];
+  const counts = new Map<string, number>();
+  let moved = 0;
+  for (let id = 1; id <= 3000; id++) {
+    const before = preferredNode(two, id)!;
+    const after = preferredNode(three, id)!;
+    counts.set(after, (counts.get(after) ?? 0) + 1);
+    if (before !== after) {
+      moved++;
+      assert.equal(after, "node-c", "a stream moves only to the new node");
+    }
+    assert.equal(preferredNode([...three].reverse(), id), after);
+  }
+  for (const node of three) {
+    const n = counts.get(node) ?? 0;
+    assert.ok(n > 800 && n < 1200, `${node}: ${n} of 3000`);
+  }
+  assert.ok(moved > 800 && moved < 1200, `moved ${moved} of 3000`);
+  assert.equal(preferredNode([], 1), undefined);
+});
+
+Deno.test("PgStreamLeases: registered nodes take the leases of their preferred streams only; a joining node gets its share with new tokens", async () => {
+  const cluster = await sharedPgCluster();
+  const options = {
+    url: cluster.url,
+    schema: freshSchema("place"),
+    poolSize: 1,
+    statementTimeoutMs: 5000,
+    connectTimeoutMs: 2000,
+    durability: "fsync" as const,
+  };
+  await (await openPgStore(options)).close();
+  const client = new PgSyncClient(options);
+  const beat = (node: string, atMs: number) =>
+    client.query(
+      `INSERT INTO nodes VALUES ($1, $2, $2) ON CONFLICT (node_id)
+        DO UPDATE SET heartbeat_at_ms = $2`,
+      [node, atMs],
+      "test heartbeat",
+    );
+  try {
+    const ids = Array.from({ length: 30 }, (_, i) => i + 1);
+    const names = ["n0", "n1", "n2"];
+    const leases = names.map((n) => new PgStreamLeases(client, n, 60_000));
+    const t0 = 100_000;
+    beat("n0", t0);
+    beat("n1", t0);
+    const holders = (nowMs: number, count: number) =>
+      ids.map((id) => {
+        const held = leases.slice(0, count).map((l) => l.hold(id, nowMs));
+        assert.ok(held.filter((t) => t !== undefined).length <= 1);
+        const i = held.findIndex((t) => t !== undefined);
+        return { node: i < 0 ? undefined : names[i], token: held[i] };
+      });
+    // n0 asks first for every stream, but takes only its own.
+    const first = holders(t0, 2);
+    for (const [i, id] of ids.entries()) {
+      assert.equal(first[i].node, preferredNode(["n0", "n1"], id));
+    }
+    assert.ok(first.some((h) => h.node === "n0"));
+    assert.ok(first.some((h) => h.node === "n1"));
+    // n2 joins; once the others read the nodes again, they let its
+    // streams go and it takes them with a new token.
+    beat("n2", t0 + 6000);
+    beat("n0", t0 + 6000);
+    beat("n1", t0 + 6000);
+    const released = holders(t0 + 6000, 2);
+    const second = holders(t0 + 6001, 3);
+    let moved = 0;
+    for (const [i, id] of ids.entries()) {
+      const want = preferredNode(names, id);
+      assert.equal(second[i].node, want, `stream ${id}`);
+      if (want === "n2") {
+        moved++;
+        assert.equal(released[i].node, undefined, "let go first");
+        assert.equal(second[i].token, first[i].token! + 1, "a new token");
+      } else {
+        assert.equal(second[i].node, first[i].node, "only n2's streams move");
+        assert.equal(second[i].token, first[i].token);
+      }
+    }
+    assert.ok(moved > 0 && moved < ids.length, `moved ${moved}`);
+  } finally {
+    client.close();
   }
 });

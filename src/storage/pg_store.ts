@@ -883,16 +883,29 @@ export class PgStore implements WalStore {
     }
   }
 
-  /** Records a sealed segment (see `WalStore`). */
-  addSegment(row: SegmentRow): Promise<void> {
+  /**
+   * Records a sealed segment (see `WalStore`); with `leaseToken`, only while
+   * the stream's lease still carries it (else `fenced`, nothing written).
+   */
+  addSegment(row: SegmentRow, leaseToken?: number): Promise<void> {
     return this.#transaction("Cannot record segment", async (client) => {
+      await fenceLease(client, row.streamId, leaseToken);
       await client.query(segmentStatement(row));
     });
   }
 
-  /** Marks segments uploaded and deletes WAL chunks below `belowPos`, atomically. */
-  truncate(streamId: number, belowPos: number): Promise<void> {
+  /**
+   * Marks segments uploaded and deletes WAL chunks below `belowPos`,
+   * atomically; with `leaseToken`, only while the stream's lease still
+   * carries it (else `fenced`, nothing changed).
+   */
+  truncate(
+    streamId: number,
+    belowPos: number,
+    leaseToken?: number,
+  ): Promise<void> {
     return this.#transaction("WAL truncation failed", async (client) => {
+      await fenceLease(client, streamId, leaseToken);
       await client.query(
         "UPDATE segments SET uploaded = true WHERE stream_id = $1 AND end_pos <= $2",
         [streamId, belowPos],
@@ -1182,5 +1195,31 @@ async function readPages(
        ORDER BY start_pos LIMIT $4`,
       [streamId, after, endPos, PG_READ_PAGE_ROWS],
     ));
+  }
+}
+
+/**
+ * With `leaseToken`: throws `fenced` unless stream `streamId`'s lease still
+ * carries that token (spec postgres-multinode §6: every owner-side commit
+ * is fenced). The row is not locked: lease renewals go through the
+ * synchronous client, which blocks this event loop, so a lock held here
+ * would stall them. A lease taken over between this check and the commit
+ * is harmless: the new owner's own writes start at the rows it reads.
+ */
+async function fenceLease(
+  client: Client,
+  streamId: number,
+  leaseToken: number | undefined,
+): Promise<void> {
+  if (leaseToken === undefined) return;
+  const { rows } = await client.query(
+    "SELECT 1 FROM stream_leases WHERE stream_id = $1 AND token = $2",
+    [streamId, leaseToken],
+  );
+  if (rows.length === 0) {
+    throw new StreamError(
+      "fenced",
+      `the lease of stream id ${streamId} moved past token ${leaseToken}; not writing its tier state`,
+    );
   }
 }

@@ -423,15 +423,22 @@ export interface WalStore {
   /**
    * Records a sealed segment (replacing a row with the same start). Does
    * nothing when the stream no longer exists (it was deleted meanwhile).
+   * With `leaseToken` (stores that keep stream leases), fails `fenced`
+   * and records nothing unless the stream's lease still carries it.
    */
-  addSegment(row: SegmentRow): Promise<void>;
+  addSegment(row: SegmentRow, leaseToken?: number): Promise<void>;
   /**
    * After a manifest naming them is published: marks the stream's segments
    * ending at or below `belowPos` uploaded and deletes its WAL chunks that
    * end at or below `belowPos`, atomically. Chunks straddling `belowPos`
-   * stay (reads above `belowPos` still find them).
+   * stay (reads above `belowPos` still find them). With `leaseToken`, as
+   * for `addSegment`.
    */
-  truncate(streamId: number, belowPos: number): Promise<void>;
+  truncate(
+    streamId: number,
+    belowPos: number,
+    leaseToken?: number,
+  ): Promise<void>;
   /** Closes the store; later calls fail. */
   close(): Promise<void>;
 }

@@ -15,6 +15,7 @@ import { openSegment } from "../segment/reader.ts";
 import type { Logger } from "../log.ts";
 import {
   decodeManifest,
+  generationOfKey,
   type Manifest,
   STREAMS_PREFIX,
 } from "../objectstore/manifest.ts";
@@ -173,19 +174,49 @@ function removeStream(ops: WalOp[], id: number): void {
   }
 }
 
+/**
+ * Each stream's newest manifest: of the generation manifests, the highest
+ * whose segments all exist (a publisher that lost its lease may have left
+ * a stale `manifest.json` or an incomplete newer generation behind), else
+ * `manifest.json`.
+ */
 async function readManifests(objects: ObjectStore): Promise<Manifest[]> {
   const keys: string[] = [];
   let next: string | undefined;
   for (let page = 0; page < BOOTSTRAP_LIST_PAGES_MAX; page++) {
     const listed = await objects.list(STREAMS_PREFIX, next);
-    keys.push(...listed.keys.filter((k) => k.endsWith("/manifest.json")));
+    keys.push(...listed.keys);
     next = listed.next;
     if (next === undefined) break;
   }
-  const manifests: Manifest[] = [];
+  const present = new Set(keys);
+  const byStream = new Map<string, string[]>(); // prefix -> candidates
   for (const key of keys) {
-    const bytes = await objects.get(key);
-    if (bytes !== undefined) manifests.push(decodeManifest(bytes, key));
+    const generation = generationOfKey(key);
+    if (generation === undefined && !key.endsWith("/manifest.json")) continue;
+    const prefix = generation === undefined
+      ? key.slice(0, -"manifest.json".length)
+      : key.slice(0, key.lastIndexOf("/manifests/") + 1);
+    const list = byStream.get(prefix) ?? [];
+    list.push(key);
+    byStream.set(prefix, list);
+  }
+  const manifests: Manifest[] = [];
+  for (const candidates of byStream.values()) {
+    // Highest generation first; the plain manifest.json last.
+    candidates.sort((a, b) =>
+      (generationOfKey(b) ?? -1) - (generationOfKey(a) ?? -1)
+    );
+    for (const key of candidates) {
+      const bytes = await objects.get(key);
+      if (bytes === undefined) continue;
+      const m = decodeManifest(bytes, key);
+      const complete = m.segments.every((row) => present.has(row.key));
+      if (complete || generationOfKey(key) === undefined) {
+        manifests.push(m);
+        break;
+      }
+    }
   }
   // A fork's source always has a smaller id.
   return manifests.sort((a, b) => a.id - b.id);

@@ -29,6 +29,28 @@ import { decodeKeys } from "../record_meta.ts";
 import { recordCount } from "../storage/chunk.ts";
 import { findSegment, type TierStream, type TierStreams } from "./streams.ts";
 
+/**
+ * Takes stream `id`'s published segments from the database (several nodes:
+ * another node may have published and truncated since this one looked).
+ */
+export type TierRefresh = (id: number) => TierStream | undefined;
+
+/**
+ * The state of stream `id` when `fromPos` is below its WAL range, looking
+ * again through `refresh` when the tracked state does not say so.
+ */
+function published(
+  streams: TierStreams,
+  id: number,
+  fromPos: number,
+  refresh: TierRefresh | undefined,
+): TierStream | undefined {
+  const s = streams.get(id);
+  if (s !== undefined && fromPos < s.walStart) return s;
+  const t = refresh?.(id);
+  return t !== undefined && fromPos < t.walStart ? t : undefined;
+}
+
 /** Wraps the WAL's reader: positions below a stream's WAL range come from segments. */
 export function tieredReader(
   streams: TierStreams,
@@ -36,6 +58,7 @@ export function tieredReader(
   cache: SegmentCache,
   wal: ChunkReader,
   counts: TierReadBytes,
+  refresh?: TierRefresh,
 ): ChunkReader {
   const segments = (s: TierStream, fromPos: number, bytesMax: number) =>
     readSegments(objects, cache, counts, s, fromPos, bytesMax) as Promise<
@@ -48,10 +71,10 @@ export function tieredReader(
     }
     const chunks = await wal(id, fromPos, endPos, bytesMax);
     const missing = chunks.length === 0 || chunks[0].startPos > fromPos;
-    if (missing && s !== undefined && fromPos < s.walStart) {
-      // The WAL rows were truncated between the check and the query.
-      return await segments(s, fromPos, bytesMax);
-    }
+    // The WAL rows were truncated between the check and the query, here or
+    // (several nodes) by the node that published them.
+    const t = missing ? published(streams, id, fromPos, refresh) : undefined;
+    if (t !== undefined) return await segments(t, fromPos, bytesMax);
     return chunks;
   };
 }
@@ -70,6 +93,7 @@ export function tieredKeyedReader(
   wal: ChunkReader,
   counts: TierReadBytes,
   index?: RoutingKeyIndex,
+  refresh?: TierRefresh,
 ): KeyedChunkReader {
   const segments = async (
     s: TierStream,
@@ -98,9 +122,8 @@ export function tieredKeyedReader(
     }
     const chunks = await wal(id, fromPos, endPos, bytesMax);
     const missing = chunks.length === 0 || chunks[0].startPos > fromPos;
-    if (missing && s !== undefined && fromPos < s.walStart) {
-      return await segments(s, fromPos, bytesMax, key);
-    }
+    const t = missing ? published(streams, id, fromPos, refresh) : undefined;
+    if (t !== undefined) return await segments(t, fromPos, bytesMax, key);
     return chunks;
   };
 }

@@ -8,6 +8,7 @@
 
 import { RELEASE_LIST_PAGES_MAX } from "../limits.ts";
 import {
+  manifestGenerationsPrefix,
   manifestKey,
   segmentKey,
   streamPrefix,
@@ -63,7 +64,9 @@ export class ReleaseQueue {
       if (this.#ctx.closed()) return;
       if (clock.now() < state.retryAtMs) continue;
       try {
-        // The manifest goes first: without it, bootstrap ignores the rest.
+        // The manifests go first: without them, bootstrap ignores the rest.
+        const generations = await objects.list(manifestGenerationsPrefix(id));
+        for (const key of generations.keys) await objects.delete(key);
         await objects.delete(manifestKey(id));
         for (let page = 0; page < RELEASE_LIST_PAGES_MAX; page++) {
           const listed = await objects.list(streamPrefix(id));

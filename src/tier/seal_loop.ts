@@ -8,6 +8,7 @@
  */
 
 import type { StreamInfo } from "../engine/types.ts";
+import { StreamError } from "../errors.ts";
 import {
   SEAL_BLOCKED_RECHECK_MS,
   SEAL_PASS_BYTES_MAX,
@@ -63,6 +64,10 @@ export async function sealPass(
     } catch (error) {
       const { sealRetryMinMs, sealRetryMaxMs } = ctx.config;
       retryLater(s.seal, ctx.clock, ctx.random, sealRetryMinMs, sealRetryMaxMs);
+      // With leases, another node may have published and truncated the
+      // rows: ask for the lease and the segments again.
+      ctx.leases?.forget(s.id);
+      s.adoptedToken = undefined;
       warnFailed(ctx.log, "sealing", s.id, s.seal, error);
       s.sealLookAtMs = lookAt(hooks.due, id, s.seal.retryAtMs, s.sealLookAtMs);
     }
@@ -74,9 +79,33 @@ export async function sealPass(
  * or it holds the stream's lease (whose token it notes on `s`).
  */
 export function holdsLease(ctx: TierContext, s: TierStream): boolean {
-  if (ctx.leases === undefined) return true;
-  s.leaseToken = ctx.leases.hold(s.id, ctx.clock.now());
-  return s.leaseToken !== undefined;
+  const leases = ctx.leases;
+  if (leases === undefined) return true;
+  const token = leases.hold(s.id, ctx.clock.now());
+  if (token === undefined && s.leaseToken !== undefined) {
+    ctx.log.warn(
+      `no longer holds the lease of stream id ${s.id} (token ${s.leaseToken}): its holder seals and publishes it`,
+    );
+  }
+  s.leaseToken = token;
+  if (token === undefined) return false;
+  if (token === s.adoptedToken) return true;
+  // A new token: another node may have sealed and published since this
+  // node last looked, so the segments are taken from the database.
+  const rows = leases.takeOver(s.id, token);
+  if (rows === undefined) {
+    s.leaseToken = undefined;
+    return false;
+  }
+  const dropped = ctx.streams.adopt(s, rows);
+  for (const row of dropped) {
+    removeSegmentFile(ctx.segmentDir, row).catch(() => {});
+  }
+  s.adoptedToken = token;
+  ctx.log.info(
+    `took the lease of stream id ${s.id} (token ${token}); published through position ${s.walStart}, sealed through ${s.sealedThrough}`,
+  );
+  return true;
 }
 
 /** What a seal pass needs besides the context. */
@@ -184,6 +213,7 @@ async function seal(
   tailPos: number,
 ): Promise<SegmentRow | undefined> {
   const fromPos = s.sealedThrough;
+  const token = s.leaseToken;
   const sealed = await sealer.seal(s.id, fromPos, tailPos);
   if (sealed === undefined) return undefined;
   const row: SegmentRow = {
@@ -194,9 +224,20 @@ async function seal(
     uploaded: false,
   };
   ctx.crashPoint("after_segment_write");
-  await ctx.store.addSegment(row);
+  try {
+    await ctx.store.addSegment(row, token);
+  } catch (error) {
+    // Fenced (another node took the lease): the file is not wanted; the
+    // pass retries later, asking for the lease again.
+    if (error instanceof StreamError && error.kind === "fenced") {
+      await removeSegmentFile(ctx.segmentDir, row);
+    }
+    throw error;
+  }
   ctx.crashPoint("after_segment_seal");
-  if (!ctx.streams.isCurrent(s)) { // released meanwhile
+  // Released meanwhile, or the lease changed hands and came back (the
+  // segments were taken from the database since).
+  if (!ctx.streams.isCurrent(s) || s.adoptedToken !== token) {
     await removeSegmentFile(ctx.segmentDir, row);
     return undefined;
   }

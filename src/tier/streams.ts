@@ -56,6 +56,12 @@ export interface TierStream {
   generation: number | undefined;
   /** Token of this node's lease on the stream, as of the current pass. */
   leaseToken: number | undefined;
+  /**
+   * The lease token under which `segments` were last taken from the
+   * database (several nodes: a new token means another node may have
+   * sealed and published meanwhile).
+   */
+  adoptedToken: number | undefined;
   /** The schema registry last prepared for publication, and its object. */
   schema: { source: object; text: string; ref: SchemaRegistryRef } | undefined;
   /**
@@ -184,6 +190,7 @@ export class TierStreams {
         published: undefined,
         generation: undefined,
         leaseToken: undefined,
+        adoptedToken: undefined,
         schema: undefined,
         schemaPublishedKey: undefined,
         manifestAtMs: [0, 0],
@@ -248,6 +255,45 @@ export class TierStreams {
     this.#uploadBacklogBytes -= row.sizeBytes;
     this.#uploadsPending--;
     this.#uploaded++;
+  }
+
+  /**
+   * Replaces the segments of `s` with `rows` (the database's, uploaded ones
+   * first, tiling from `basePos`), when another node sealed or published
+   * it: `walStart` and `sealedThrough` follow them and the counters are
+   * corrected. Returns the rows dropped that were sealed here and not
+   * uploaded (their files are no longer wanted).
+   */
+  adopt(s: TierStream, rows: SegmentRow[]): SegmentRow[] {
+    let end = s.basePos;
+    let walStart = s.basePos;
+    for (const row of rows) {
+      assert(row.startPos === end, "adopted segments tile the stream");
+      end = row.endPos;
+      if (row.uploaded) walStart = row.endPos;
+    }
+    const dropped: SegmentRow[] = [];
+    for (const row of s.segments) {
+      if (row.uploaded) continue;
+      this.#uploadBacklogBytes -= row.sizeBytes;
+      this.#uploadsPending--;
+      dropped.push(row);
+    }
+    for (const row of rows) {
+      if (row.uploaded) continue;
+      this.#uploadBacklogBytes += row.sizeBytes;
+      this.#uploadsPending++;
+    }
+    s.segments = rows;
+    s.sealedThrough = end;
+    this.#walBacklogBytes -= s.tailPos - s.walStart;
+    s.walStart = walStart;
+    s.tailPos = Math.max(s.tailPos, end);
+    this.#walBacklogBytes += s.tailPos - s.walStart;
+    s.put = undefined;
+    s.published = undefined;
+    s.generation = undefined;
+    return dropped;
   }
 
   /** Stops tracking stream `id`, taking its bytes off the backlog. */

@@ -70,8 +70,8 @@ import type { KeyLexiconSource, TimeSeeker } from "../engine/types.ts";
 import { DueQueue } from "./due.ts";
 import { ReleaseQueue } from "./release_queue.ts";
 import { sealPass } from "./seal_loop.ts";
-import { sweepSegmentFiles } from "./segment_files.ts";
-import { type TierDetails, TierStreams } from "./streams.ts";
+import { removeSegmentFile, sweepSegmentFiles } from "./segment_files.ts";
+import { type TierDetails, type TierStream, TierStreams } from "./streams.ts";
 import { uploadPass } from "./upload_loop.ts";
 
 /** Options of `Tier.open`. */
@@ -428,8 +428,31 @@ export class Tier {
   /** Wraps the WAL's reader: positions below a stream's WAL range come from segments. */
   reader(wal: ChunkReader, counts: TierReadBytes): ChunkReader {
     const { streams, objects, cache } = this.#ctx;
-    return tieredReader(streams, objects, cache, wal, counts);
+    return tieredReader(streams, objects, cache, wal, counts, this.#refresh);
   }
+
+  /**
+   * Several nodes: when a read finds WAL rows gone that this node's state
+   * says are there, the node that holds the stream's lease published and
+   * truncated them; the published segments are taken from the database.
+   */
+  readonly #refresh = (id: number): TierStream | undefined => {
+    const leases = this.#ctx.leases;
+    if (leases === undefined) return undefined;
+    const info = this.#o.streamInfo(id);
+    if (info === undefined) return undefined;
+    const s = this.#ctx.streams.ensure(id, info.fork?.position ?? 0);
+    const rows = leases.uploadedSegments(id);
+    const end = rows.length === 0 ? s.basePos : rows[rows.length - 1].endPos;
+    if (end <= s.walStart) return s;
+    this.#ctx.streams.noteTail(s, info.tailPos, this.#ctx.clock.now());
+    const dropped = this.#ctx.streams.adopt(s, rows);
+    for (const row of dropped) {
+      removeSegmentFile(this.#ctx.segmentDir, row).catch(() => {});
+    }
+    s.adoptedToken = undefined; // taken again in full on the next lease
+    return s;
+  };
 
   /** Wraps the WAL's reader for keyed reads (bloom filters skip blocks). */
   keyedReader(wal: ChunkReader, counts: TierReadBytes): KeyedChunkReader {
@@ -441,6 +464,7 @@ export class Tier {
       wal,
       counts,
       this.#index,
+      this.#refresh,
     );
   }
 

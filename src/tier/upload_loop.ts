@@ -15,6 +15,7 @@ import type { StreamInfo } from "../engine/types.ts";
 import {
   buildManifest,
   encodeManifest,
+  manifestGenerationKey,
   manifestKey,
   schemaRegistryKey,
   type SchemaRegistryRef,
@@ -149,6 +150,10 @@ function uploadFailed(ctx: TierContext, s: TierStream, error: unknown): void {
     uploadRetryMinMs,
     uploadRetryMaxMs,
   );
+  // The lease or the generation moved, or another node's publication took
+  // WAL rows a rebuild needed: ask for the lease and the segments again.
+  ctx.leases?.forget(s.id);
+  s.adoptedToken = undefined;
   warnFailed(ctx.log, "uploading", s.id, s.upload, error);
 }
 
@@ -283,7 +288,15 @@ async function uploadDue(
       await ctx.objects.put(schema.key, encoder.encode(s.schema!.text));
     }
     claimGeneration(ctx, s);
-    await ctx.objects.put(manifestKey(s.id), encodeManifest(manifest));
+    const encoded = encodeManifest(manifest);
+    if (s.generation !== undefined) {
+      // Its own key first: only the publisher that claimed this generation
+      // writes it, so a late write can never replace a newer manifest
+      // (bootstrap takes the highest complete generation).
+      await ctx.objects.put(manifestGenerationKey(s.id, s.generation), encoded);
+      await dropOldGeneration(ctx, s.id, s.generation);
+    }
+    await ctx.objects.put(manifestKey(s.id), encoded);
     ctx.crashPoint("after_manifest_publish");
     s.published = summary;
     s.manifestAtMs = [s.manifestAtMs[1], ctx.clock.now()];
@@ -295,6 +308,28 @@ async function uploadDue(
   if (through > s.walStart) await truncateBelow(ctx, s, done, through);
   s.upload.failures = 0;
   return true;
+}
+
+/** Generation manifests kept besides the newest. */
+const MANIFEST_GENERATIONS_KEPT = 2;
+
+/**
+ * Deletes the generation manifest that `generation` retires (the newest
+ * and `MANIFEST_GENERATIONS_KEPT` before it stay); a failure is only
+ * logged (bootstrap takes the highest generation anyway).
+ */
+async function dropOldGeneration(
+  ctx: TierContext,
+  id: number,
+  generation: number,
+): Promise<void> {
+  const old = generation - MANIFEST_GENERATIONS_KEPT - 1;
+  if (old < 1) return;
+  try {
+    await ctx.objects.delete(manifestGenerationKey(id, old));
+  } catch (error) {
+    ctx.log.warn(`stream id ${id}: old manifest ${old} not deleted: ${error}`);
+  }
 }
 
 /**
@@ -355,11 +390,13 @@ async function truncateBelow(
   through: number,
 ): Promise<void> {
   ctx.streams.publishedThrough(s, through);
-  await ctx.store.truncate(s.id, through);
+  await ctx.store.truncate(s.id, through, s.leaseToken);
   ctx.crashPoint("after_wal_truncate");
   if (!ctx.streams.isCurrent(s)) return; // released: counted there
   for (const row of done) {
-    if (row.uploaded) continue;
+    // A row no longer listed was dropped when the segments were taken from
+    // the database meanwhile (counted there).
+    if (row.uploaded || !s.segments.includes(row)) continue;
     ctx.streams.markUploaded(row, ctx.clock.now());
     await removeSegmentFile(ctx.segmentDir, row);
   }
