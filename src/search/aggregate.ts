@@ -7,6 +7,7 @@
  * sections and source scans both feed this fold.
  */
 
+import { assert } from "../assert.ts";
 import { fail, ok, type Result } from "../errors.ts";
 import { AGGREGATE_GROUPS_MAX, AGGREGATE_WINDOWS_MAX } from "../limits.ts";
 import {
@@ -228,15 +229,22 @@ export function log2Bucket(value: number): number {
   return bucket;
 }
 
-interface State {
+/** The running state of one measure (count, sum, min, max, log2 histogram). */
+export interface State {
+  /** Values (or pre-aggregated counts) folded in. */
   count: number;
+  /** Sum of the values. */
   sum: number;
+  /** Smallest value (Infinity when none). */
   min: number;
+  /** Largest value (-Infinity when none). */
   max: number;
+  /** Count per log2 bucket lower bound. */
   histogram: Map<number, number>;
 }
 
-const newState = (): State => ({
+/** An empty measure state. */
+export const newState = (): State => ({
   count: 0,
   sum: 0,
   min: Infinity,
@@ -256,7 +264,19 @@ function singleNumber(doc: ExtractedDoc, field: string): number | undefined {
     : undefined;
 }
 
-function foldMeasure(
+/** Adds `from` into `into` (states of one measure, folded apart). */
+export function mergeState(into: State, from: State): void {
+  into.count += from.count;
+  into.sum += from.sum;
+  into.min = Math.min(into.min, from.min);
+  into.max = Math.max(into.max, from.max);
+  for (const [bucket, n] of from.histogram) {
+    into.histogram.set(bucket, (into.histogram.get(bucket) ?? 0) + n);
+  }
+}
+
+/** Folds one record into the state of `measure` (`include` compiled). */
+export function foldMeasure(
   config: SearchConfig,
   measure: Measure,
   include: Plan | undefined,
@@ -353,7 +373,8 @@ function result(measure: Measure, state: State): MeasureValue {
   };
 }
 
-function compileIncludes(
+/** The compiled `include` of each count measure of `rollup` that has one. */
+export function compileIncludes(
   config: SearchConfig,
   rollup: Rollup,
 ): Map<string, Plan> {
@@ -420,6 +441,30 @@ export function aggregate(
   return ok(folder.value.buckets());
 }
 
+/**
+ * The equalities on rollup dimensions `q` is a conjunction of (empty
+ * without `q`), or undefined when `q` is anything else: then rollup
+ * sections cannot answer the request (specs/search.md §4).
+ */
+export function rollupEqualities(
+  config: SearchConfig,
+  request: AggregateRequest,
+): { field: string; value: Scalar }[] | undefined {
+  const dimensions = config.rollups?.[request.rollup]?.dimensions ?? [];
+  const out: { field: string; value: Scalar }[] = [];
+  const walk = (plan: Plan): boolean => {
+    if (plan.type === "and") return plan.children.every(walk);
+    if (
+      plan.type !== "compare" || plan.op !== "=" ||
+      !dimensions.includes(plan.field)
+    ) return false;
+    out.push({ field: plan.field, value: plan.value });
+    return true;
+  };
+  if (request.filter !== undefined && !walk(request.filter)) return undefined;
+  return out;
+}
+
 type GroupState = { key: (Scalar | null)[]; states: State[] };
 
 /**
@@ -431,6 +476,7 @@ export class Aggregator {
   readonly #request: AggregateRequest;
   readonly #rollup: Rollup;
   readonly #includes: Map<string, Plan>;
+  readonly #equalities: { field: string; value: Scalar }[] | undefined;
   readonly #buckets = new Map<number, Map<string, GroupState>>();
   #groups = 0;
 
@@ -443,6 +489,7 @@ export class Aggregator {
     this.#request = request;
     this.#rollup = rollup;
     this.#includes = compileIncludes(config, rollup);
+    this.#equalities = rollupEqualities(config, request);
   }
 
   /** A fold for `request`; `bad_request` when its rollup is unknown. */
@@ -474,8 +521,62 @@ export class Aggregator {
     const key = groupKey(input.doc, request.groupBy);
     if (key === undefined) return ok(undefined);
     const start = Math.floor(ts / request.intervalMs) * request.intervalMs;
-    let bucket = this.#buckets.get(start);
-    if (bucket === undefined) this.#buckets.set(start, bucket = new Map());
+    const group = this.#group(start, key);
+    if (!group.ok) return group;
+    request.measures.forEach((name, i) => {
+      foldMeasure(
+        this.#config,
+        this.#rollup.measures[name],
+        this.#includes.get(name),
+        group.value.states[i],
+        input,
+      );
+    });
+    return ok(undefined);
+  }
+
+  /**
+   * Folds one group of a rollup section in: records whose timestamps fall
+   * in the bucket starting at `startMs` (one of this request's buckets,
+   * wholly inside its window), `dims` the values of each of the rollup's
+   * dimensions (in its order; empty when missing) and `states` the state
+   * of each measure by name. The group is passed over when `q` rules it
+   * out or a grouped dimension has several values, as `add` does for one
+   * record. Call only when `rollupEqualities` allows the request.
+   */
+  addRollupGroup(
+    startMs: number,
+    dims: readonly (readonly Scalar[])[],
+    states: Readonly<Record<string, State>>,
+  ): Result<void> {
+    const request = this.#request;
+    const dimensions = this.#rollup.dimensions ?? [];
+    const wanted = this.#equalities;
+    assert(wanted !== undefined, "q is not a rollup filter");
+    for (const { field, value } of wanted) {
+      const values = dims[dimensions.indexOf(field)] ?? [];
+      if (!values.some((v) => compareScalars(v, value) === 0)) {
+        return ok(undefined);
+      }
+    }
+    const key: (Scalar | null)[] = [];
+    for (const dim of request.groupBy) {
+      const values = dims[dimensions.indexOf(dim)] ?? [];
+      if (values.length > 1) return ok(undefined);
+      key.push(values.length === 0 ? null : values[0]);
+    }
+    const group = this.#group(startMs, key);
+    if (!group.ok) return group;
+    request.measures.forEach((name, i) => {
+      const state = states[name];
+      if (state !== undefined) mergeState(group.value.states[i], state);
+    });
+    return ok(undefined);
+  }
+
+  #group(startMs: number, key: (Scalar | null)[]): Result<GroupState> {
+    let bucket = this.#buckets.get(startMs);
+    if (bucket === undefined) this.#buckets.set(startMs, bucket = new Map());
     const id = JSON.stringify(
       key.map((v) => typeof v === "bigint" ? `${v}n` : v),
     );
@@ -487,18 +588,10 @@ export class Aggregator {
           `Invalid aggregate: too many buckets (more than ${AGGREGATE_GROUPS_MAX} groups)`,
         );
       }
-      bucket.set(id, group = { key, states: request.measures.map(newState) });
+      group = { key, states: this.#request.measures.map(newState) };
+      bucket.set(id, group);
     }
-    request.measures.forEach((name, i) => {
-      foldMeasure(
-        this.#config,
-        this.#rollup.measures[name],
-        this.#includes.get(name),
-        group!.states[i],
-        input,
-      );
-    });
-    return ok(undefined);
+    return ok(group);
   }
 
   /** The non-empty buckets so far, ascending, groups sorted by key. */

@@ -19,11 +19,17 @@ import { fieldOf, type SearchConfig } from "./config.ts";
 import type { Plan } from "./compile.ts";
 import { compareHolds, compareScalars } from "./evaluate.ts";
 import { type ExtractedDoc, normalizeKeyword, type Scalar } from "./extract.ts";
+import {
+  type AggSection,
+  decodeAggSection,
+  encodeAggSection,
+  RollupBuilder,
+} from "./rollup_section.ts";
 
 /** First four bytes of a companion object: "SBCP". */
 export const COMPANION_MAGIC = 0x50434253;
 /** Format version written and read. */
-export const COMPANION_VERSION = 1;
+export const COMPANION_VERSION = 2;
 
 /** One block of records: a contiguous run of whole records of the segment. */
 export interface CompanionBlock {
@@ -72,6 +78,8 @@ export interface Companion {
   col: Map<string, ColumnField>;
   /** `fts` section by field, with the field's total token count. */
   fts: Map<string, TermField & { tokens: number }>;
+  /** `agg` section: rollup tables by rollup and interval. */
+  agg: AggSection;
 }
 
 /** One record given to the builder: its bounds and its extracted fields. */
@@ -81,6 +89,8 @@ export interface CompanionRecord {
   doc: ExtractedDoc;
   /** A later message of the same stored record: never starts a block. */
   joinsPrevious?: boolean;
+  /** The parsed record (rollup `summary_parts` measures read it). */
+  record?: unknown;
 }
 
 /** Builds the companion of the records of one segment, in position order. */
@@ -94,7 +104,9 @@ export function buildCompanion(
   const blocks: CompanionBlock[] = [];
   const perBlock: ExtractedDoc[][] = [];
   let current: CompanionBlock | undefined;
+  const rollups = new RollupBuilder(config);
   for (const r of records) {
+    rollups.add(r.doc, r.record);
     if (
       current === undefined ||
       (r.joinsPrevious !== true &&
@@ -125,6 +137,7 @@ export function buildCompanion(
     exact: new Map(),
     col: new Map(),
     fts: new Map(),
+    agg: rollups.finish(),
   };
   for (const [name, field] of Object.entries(config.fields)) {
     const kind = field.kind;
@@ -402,6 +415,7 @@ export function encodeCompanion(c: Companion): Uint8Array {
     writeTerms(fts, f, KIND_CODES.text);
   }
   sections.push(["fts", fts.done()]);
+  sections.push(["agg", encodeAggSection(c.agg)]);
 
   const head = new Writer();
   head.u32(COMPANION_MAGIC);
@@ -483,6 +497,7 @@ function decodeChecked(bytes: Uint8Array): Companion {
     exact: new Map(),
     col: new Map(),
     fts: new Map(),
+    agg: new Map(),
   };
   for (const s of table) {
     const start = body + s.offset;
@@ -492,6 +507,10 @@ function decodeChecked(bytes: Uint8Array): Companion {
     const data = bytes.subarray(start, start + s.length);
     if (crc32c(data) !== s.crc) {
       throw new CompanionError(`section ${s.name} checksum mismatch`);
+    }
+    if (s.name === "agg") {
+      out.agg = decodeAggSection(data);
+      continue;
     }
     const sr = new Reader(data);
     const fields = sr.u32();

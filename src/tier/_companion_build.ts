@@ -103,6 +103,7 @@ export function* companionRecords(
           endPos: start + end,
           doc: extractFields(config, value, versionAt(boundaries, position)),
           joinsPrevious: at > 0,
+          record: value,
         };
         at = end;
       }

@@ -339,6 +339,7 @@ export function companionPruner(
         return undefined;
       },
       indexedSegments: () => ranges.size,
+      companions: () => entries,
     };
   };
 }
