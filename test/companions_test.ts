@@ -147,8 +147,32 @@ async function checkAnswers(base: string): Promise<number> {
     0,
   );
   assert.equal(n, 40);
+  // Whole minutes: the rows of the rollup sections answer where built.
+  const minutes = await send(`${base}/_aggregate`, "POST", {
+    rollup: "requests",
+    from: BASE_MS,
+    to: BASE_MS + 14 * 60_000,
+    interval: "1m",
+    group_by: ["service"],
+  });
+  assert.equal(minutes.status, 200, JSON.stringify(minutes.json));
+  const want = new Map<string, number>();
+  for (const r of RECORDS) {
+    const key = `${r.ts.slice(0, 16)}|${r.service}`;
+    want.set(key, (want.get(key) ?? 0) + 1);
+  }
+  const got = new Map<string, number>();
+  for (const b of minutes.json.buckets) {
+    for (const g of b.groups) {
+      got.set(`${b.start.slice(0, 16)}|${g.key.service}`, g.measures.n.count);
+    }
+  }
+  assert.deepEqual(got, want);
+  usedRollups = minutes.json.coverage.used_rollups;
   return search.json.coverage.indexed_segments;
 }
+
+let usedRollups = false;
 
 async function companionCount(base: string): Promise<[number, number]> {
   const s = (await send(`${base}/_index_status`)).json;
@@ -203,6 +227,7 @@ Deno.test("companions: answers equal brute force, damaged ones are rebuilt, a co
     }
     await waitIndexed(base, 4);
     assert.ok(await checkAnswers(base) >= 4);
+    assert.equal(usedRollups, true);
 
     // Damage one companion, delete another, restart: answers stay exact,
     // and the next passes rebuild both.
