@@ -62,7 +62,12 @@ import {
 } from "./record_scan.ts";
 import { searchConfigOf } from "./schemas.ts";
 import { mayContain, requiredTokens } from "./text_prefilter.ts";
-import { addRawQueryStats, queryTokens, textFieldsOf } from "./query_stats.ts";
+import {
+  addCompanionQueryStats,
+  addRawQueryStats,
+  queryTokens,
+  textFieldsOf,
+} from "./query_stats.ts";
 import type { StreamState } from "./stream_state.ts";
 
 /** Where the tiers of a stream split, for coverage figures. */
@@ -246,9 +251,18 @@ export async function runSearch(
   const extract = withFields(config.value, names);
   const stats: CorpusStats = emptyStats();
   let statsScan: ScanOutcome | undefined;
+  const pruning = pruner?.(state.id, config.value, request.plan);
   if (hasTextClause(request.plan)) {
     const wanted = queryTokens(request.plan);
     const text = textFieldsOf(extract);
+    // Segments with a companion give their figures from its `fts` section;
+    // the scan reads every other record.
+    const indexed = (pruning?.companions?.() ?? []).filter((s) =>
+      s.endPos <= endPos
+    );
+    for (const s of indexed) {
+      addCompanionQueryStats(stats, s.companion, text, wanted);
+    }
     statsScan = await scanDocs(
       read,
       state,
@@ -260,11 +274,11 @@ export async function runSearch(
       (_value, doc) => addRawQueryStats(stats, doc, text, wanted),
       [],
       false,
+      segmentsSkip(state.id, indexed),
     );
   }
   const top = new TopK(request.keys, request.size);
-  // Statistics read every record; matches only what no companion rules out.
-  const pruning = pruner?.(state.id, config.value, request.plan);
+  // Matches read only what no companion rules out.
   const scan = await scanDocs(
     read,
     state,
@@ -319,6 +333,26 @@ export async function runSearch(
     omittedRecords: await countRecords(read, state, endPos, tailPos, limits),
     indexedSegments: pruning?.indexedSegments() ?? 0,
   });
+}
+
+/** Skips the whole of each of `segments` (ascending) of stream `streamId`. */
+function segmentsSkip(
+  streamId: number,
+  segments: readonly IndexedSegment[],
+): SkipRanges | undefined {
+  if (segments.length === 0) return undefined;
+  return (id, pos) => {
+    if (id !== streamId) return undefined;
+    let lo = 0;
+    let hi = segments.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (segments[mid].endPos <= pos) lo = mid + 1;
+      else hi = mid;
+    }
+    const s = segments[lo];
+    return s === undefined ? undefined : { from: s.startPos, to: s.endPos };
+  };
 }
 
 /** The fields an aggregate reads: time, groups, includes, summaries, `q`. */
