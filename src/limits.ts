@@ -100,6 +100,11 @@ export const ROUTING_RUN_RETIRED_GRACE_MS = 5 * 60_000;
 
 /** Stored bytes per search companion block (a block closes past this). */
 export const COMPANION_BLOCK_BYTES = 16 * 1024;
+/**
+ * Bytes of decoded search companions kept in memory (an LRU over all
+ * streams); an evicted companion's segment is read until it is loaded again.
+ */
+export const COMPANION_MEMORY_BYTES_MAX = 64 * MIB;
 /** Index steps (and Worker requests) waiting at most. */
 export const ROUTING_BUILD_PENDING_MAX = 16;
 

@@ -531,6 +531,7 @@ async function openTier(
       cacheBytes: config.segment.indexCacheBytes,
       concurrency: config.segment.indexConcurrency,
     },
+    companionMemoryBytesMax: config.segment.companionCacheBytes,
     manifestGenerations: sync && new PgManifestGenerations(sync),
     streamLeases: sync &&
       new PgStreamLeases(sync, crypto.randomUUID(), STREAM_LEASE_MS),

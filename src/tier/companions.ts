@@ -24,6 +24,8 @@ import {
   searchConfigHash,
   validateSearchConfig,
 } from "../search/config.ts";
+import { aggSectionMemoryBytes } from "../search/rollup_section.ts";
+import { COMPANION_MEMORY_BYTES_MAX } from "../limits.ts";
 import type { SegmentCache } from "../segment/cache.ts";
 import {
   type BuildChunk,
@@ -43,6 +45,37 @@ export interface CompanionEntry {
   companion: Companion;
   /** Encoded size. */
   bytes: number;
+}
+
+/** A catalog entry: the companion while it is in memory, its key always. */
+interface Slot {
+  hash: string;
+  startPos: number;
+  endPos: number;
+  /** Encoded size (at rest). */
+  bytes: number;
+  /** Object key. */
+  key: string;
+  /** Decoded, or undefined once evicted. */
+  companion: Companion | undefined;
+  /** Memory the decoded companion holds (estimated). */
+  memoryBytes: number;
+}
+
+/** The decoded-companion cache, for `/v1/server/_details`. */
+export interface CompanionCacheStats {
+  /** Decoded companions in memory. */
+  entries: number;
+  /** Their estimated bytes. */
+  bytes: number;
+  /** The bound. */
+  bytesMax: number;
+  /** Companions evicted since start. */
+  evictions: number;
+  /** Evicted companions loaded again since start. */
+  reloads: number;
+  /** Companions built since start. */
+  builds: number;
 }
 
 /** Progress of one stream's companions (`_index_status`). */
@@ -87,6 +120,8 @@ export interface CompanionDeps {
   blockBytes: number;
   /** Where builds run. */
   builder: CompanionBuilder;
+  /** Bytes of decoded companions kept (default `COMPANION_MEMORY_BYTES_MAX`). */
+  memoryBytesMax?: number;
 }
 
 /** Builds encoded companions (on a Worker, or on this thread for tests). */
@@ -156,15 +191,28 @@ export function workerCompanionBuilder(): CompanionBuilder {
   };
 }
 
-/** Builds, keeps and consults the companions of every tiered stream. */
+/**
+ * Builds, keeps and consults the companions of every tiered stream. The
+ * catalog knows every companion object; the decoded ones are an LRU bounded
+ * in bytes: a query consults only companions in memory (others' segments
+ * are read) and brings evicted ones it met back in the background.
+ */
 export class Companions {
   readonly #d: CompanionDeps;
-  readonly #byStream = new Map<number, CompanionEntry[]>();
+  readonly #byStream = new Map<number, Slot[]>();
+  /** Slots holding a decoded companion, least recently used first. */
+  readonly #lru = new Set<Slot>();
+  readonly #memoryBytesMax: number;
+  #memoryBytes = 0;
+  #evictions = 0;
+  #reloads = 0;
+  readonly #reloading = new Set<number>();
   /** Builds done since start. */
   builds = 0;
 
   constructor(deps: CompanionDeps) {
     this.#d = deps;
+    this.#memoryBytesMax = deps.memoryBytesMax ?? COMPANION_MEMORY_BYTES_MAX;
   }
 
   /**
@@ -175,7 +223,7 @@ export class Companions {
   async step(s: TierStream, info: StreamInfo): Promise<boolean> {
     const registry = info.schemaRegistry;
     if (registry === null || registry.search === null) {
-      this.#byStream.delete(s.id);
+      this.drop(s.id);
       return false;
     }
     const checked = validateSearchConfig(registry.search);
@@ -183,10 +231,7 @@ export class Companions {
     const config = checked.value;
     const hash = hashOf(config);
     const uploaded = uploadedCount(s);
-    const entries = (this.#byStream.get(s.id) ?? []).filter((e) =>
-      e.hash === hash
-    );
-    this.#byStream.set(s.id, entries);
+    const entries = this.#current(s.id, hash);
     const have = new Set(entries.map((e) => e.startPos));
     let ordinal = 0;
     while (ordinal < uploaded && have.has(s.segments[ordinal].startPos)) {
@@ -196,17 +241,9 @@ export class Companions {
     const row = s.segments[ordinal];
     const key = companionKey(s.id, row.startPos, row.endPos, hash);
     let bytes = await this.#d.objects.get(key);
-    let companion: Companion | undefined;
-    if (bytes !== undefined) {
-      try {
-        companion = decodeCompanion(bytes);
-      } catch (error) {
-        if (!(error instanceof CompanionError)) throw error;
-        this.#d.log.warn(
-          `stream ${s.id}: companion ${key} unreadable (${error.message}); rebuilding`,
-        );
-      }
-    }
+    let companion = bytes === undefined
+      ? undefined
+      : this.#decode(s.id, key, bytes);
     if (companion === undefined) {
       const chunks: BuildChunk[] = [];
       for await (
@@ -229,15 +266,123 @@ export class Companions {
       await this.#d.objects.put(key, bytes);
       this.builds++;
     }
-    entries.push({
+    const slot: Slot = {
       hash,
       startPos: row.startPos,
       endPos: row.endPos,
-      companion,
       bytes: bytes!.length,
-    });
+      key,
+      companion: undefined,
+      memoryBytes: 0,
+    };
+    entries.push(slot);
     entries.sort((a, b) => a.startPos - b.startPos);
+    this.#keep(slot, companion, bytes!.length);
     return true;
+  }
+
+  /** The stream's slots for config `hash`, dropping those of other configs. */
+  #current(streamId: number, hash: string): Slot[] {
+    const all = this.#byStream.get(streamId) ?? [];
+    const entries = all.filter((e) => e.hash === hash);
+    if (entries.length !== all.length) {
+      for (const e of all) if (e.hash !== hash) this.#evict(e, false);
+    }
+    this.#byStream.set(streamId, entries);
+    return entries;
+  }
+
+  #decode(id: number, key: string, bytes: Uint8Array): Companion | undefined {
+    try {
+      return decodeCompanion(bytes);
+    } catch (error) {
+      if (!(error instanceof CompanionError)) throw error;
+      this.#d.log.warn(
+        `stream ${id}: companion ${key} unreadable (${error.message}); rebuilding`,
+      );
+      return undefined;
+    }
+  }
+
+  /** Keeps `companion` decoded in `slot`, evicting the least recently used past the bound. */
+  #keep(slot: Slot, companion: Companion, encodedBytes: number): void {
+    slot.companion = companion;
+    slot.memoryBytes = companionMemoryBytes(companion, encodedBytes);
+    this.#lru.add(slot);
+    this.#memoryBytes += slot.memoryBytes;
+    for (const victim of this.#lru) {
+      if (this.#memoryBytes <= this.#memoryBytesMax) break;
+      this.#evict(victim, true);
+    }
+  }
+
+  #evict(slot: Slot, counted: boolean): void {
+    if (slot.companion === undefined) return;
+    this.#lru.delete(slot);
+    this.#memoryBytes -= slot.memoryBytes;
+    slot.companion = undefined;
+    slot.memoryBytes = 0;
+    if (counted) this.#evictions++;
+  }
+
+  /**
+   * The stream's companions in memory (ascending), marked used; evicted
+   * ones are loaded again in the background for later queries.
+   */
+  #resident(streamId: number): CompanionEntry[] | undefined {
+    const all = this.#byStream.get(streamId);
+    if (all === undefined) return undefined;
+    const out: CompanionEntry[] = [];
+    let evicted = false;
+    for (const slot of all) {
+      if (slot.companion === undefined) {
+        evicted = true;
+        continue;
+      }
+      this.#lru.delete(slot); // most recently used last
+      this.#lru.add(slot);
+      out.push(slot as CompanionEntry);
+    }
+    if (evicted) void this.#reload(streamId);
+    return out;
+  }
+
+  /**
+   * Loads the evicted companions of a stream again while they fit beside
+   * the stream's others (so a stream larger than the bound does not evict
+   * itself in a loop); one reload per stream at a time.
+   */
+  async #reload(streamId: number): Promise<void> {
+    if (this.#reloading.has(streamId)) return;
+    this.#reloading.add(streamId);
+    try {
+      for (const slot of [...(this.#byStream.get(streamId) ?? [])]) {
+        if (slot.companion !== undefined) continue;
+        const own = (this.#byStream.get(streamId) ?? []).reduce(
+          (n, e) => n + e.memoryBytes,
+          0,
+        );
+        if (own + slot.bytes > this.#memoryBytesMax) break;
+        const bytes = await this.#d.objects.get(slot.key);
+        if (
+          bytes === undefined || !this.#byStream.get(streamId)?.includes(slot)
+        ) {
+          continue;
+        }
+        const companion = this.#decode(streamId, slot.key, bytes);
+        if (companion === undefined || slot.companion !== undefined) continue;
+        this.#keep(slot, companion, bytes.length);
+        this.#reloads++;
+      }
+    } catch (error) {
+      this.#d.log.warn(
+        `stream ${streamId}: reloading companions failed: ${
+          (error as Error).message
+        }`,
+      );
+    } finally {
+      this.#reloading.delete(streamId);
+    }
   }
 
   /**
@@ -269,6 +414,9 @@ export class Companions {
 
   /** Forgets a released stream (its objects go with the stream's prefix). */
   drop(streamId: number): void {
+    for (const slot of this.#byStream.get(streamId) ?? []) {
+      this.#evict(slot, false);
+    }
     this.#byStream.delete(streamId);
   }
 
@@ -292,10 +440,35 @@ export class Companions {
     };
   }
 
+  /** The decoded-companion cache's figures. */
+  cacheStats(): CompanionCacheStats {
+    return {
+      entries: this.#lru.size,
+      bytes: this.#memoryBytes,
+      bytesMax: this.#memoryBytesMax,
+      evictions: this.#evictions,
+      reloads: this.#reloads,
+      builds: this.builds,
+    };
+  }
+
   /** Which ranges of a stream's own records cannot match a plan. */
-  readonly pruner: SearchPruner = companionPruner((id) =>
-    this.#byStream.get(id)
-  );
+  readonly pruner: SearchPruner = companionPruner((id) => this.#resident(id));
+}
+
+/**
+ * Estimated bytes a decoded companion holds: its encoded bytes (term and
+ * block bitmaps are views into them), plus per-term and rollup-row objects.
+ */
+export function companionMemoryBytes(
+  c: Companion,
+  encodedBytes: number,
+): number {
+  let terms = 0;
+  for (const f of c.exact.values()) terms += f.terms.length;
+  for (const f of c.fts.values()) terms += f.terms.length;
+  return encodedBytes + c.blocks.length * 48 + c.col.size * 64 +
+    terms * 64 + aggSectionMemoryBytes(c.agg);
 }
 
 /**
