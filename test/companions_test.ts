@@ -278,3 +278,45 @@ Deno.test("companions: answers equal brute force, damaged ones are rebuilt, a co
     await Deno.remove(objects, { recursive: true });
   }
 });
+
+Deno.test("companions: decoded ones stay under --companion-cache-bytes and answers stay exact", async () => {
+  const objects = await Deno.makeTempDir({ prefix: "streambed-cmp-obj-" });
+  const server = await startTestServer({
+    objectStore: { kind: "fs" as const, dir: objects },
+    segment: {
+      segmentBytes: 4096,
+      segmentAgeMs: 50,
+      companionCacheBytes: 8000,
+    },
+  });
+  try {
+    const base = `${server.url}/v1/stream/logs`;
+    assert.equal((await send(base, "PUT")).status, 201);
+    const schema = await send(`${base}/_schema`, "POST", {
+      schema: { type: "object" },
+      search: SEARCH,
+    });
+    assert.equal(schema.status, 200, JSON.stringify(schema.json));
+    for (let i = 0; i < RECORDS.length; i += 50) {
+      assert.equal(
+        (await send(base, "POST", RECORDS.slice(i, i + 50))).status,
+        204,
+      );
+    }
+    await waitIndexed(base, 4);
+    await checkAnswers(base);
+    const details = await send(`${server.url}/v1/server/_details`);
+    assert.equal(details.status, 200);
+    const cache = details.json.tier.companions;
+    assert.equal(cache.bytesMax, 8000);
+    assert.ok(cache.bytes <= 8000, JSON.stringify(cache));
+    assert.ok(cache.evictions > 0, JSON.stringify(cache));
+    const [indexed, uploaded] = await companionCount(base);
+    assert.ok(cache.entries < indexed, JSON.stringify({ cache, indexed }));
+    assert.equal(indexed, uploaded);
+  } finally {
+    await server.close().catch(() => {});
+    await Deno.remove(server.dataDir, { recursive: true });
+    await Deno.remove(objects, { recursive: true });
+  }
+});

@@ -341,7 +341,14 @@ export class Companions {
       }
       this.#lru.delete(slot); // most recently used last
       this.#lru.add(slot);
-      out.push(slot as CompanionEntry);
+      // A copy: the query keeps it even if the slot is evicted meanwhile.
+      out.push({
+        hash: slot.hash,
+        startPos: slot.startPos,
+        endPos: slot.endPos,
+        companion: slot.companion,
+        bytes: slot.bytes,
+      });
     }
     if (evicted) void this.#reload(streamId);
     return out;
