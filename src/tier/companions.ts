@@ -11,7 +11,12 @@
 import type { SearchPruner } from "../engine/record_scan.ts";
 import type { StreamInfo } from "../engine/types.ts";
 import type { Logger } from "../log.ts";
-import { segmentKey } from "../objectstore/manifest.ts";
+import {
+  decodeManifest,
+  type ManifestCompanions,
+  manifestKey,
+  segmentKey,
+} from "../objectstore/manifest.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import {
   type Companion,
@@ -207,6 +212,8 @@ export class Companions {
   #evictions = 0;
   #reloads = 0;
   readonly #reloading = new Set<number>();
+  /** Streams whose manifest listing was read (`restore`). */
+  readonly #restored = new Set<number>();
   /** Builds done since start. */
   builds = 0;
 
@@ -371,14 +378,18 @@ export class Companions {
         );
         if (own + slot.bytes > this.#memoryBytesMax) break;
         const bytes = await this.#d.objects.get(slot.key);
-        if (
-          bytes === undefined || !this.#byStream.get(streamId)?.includes(slot)
-        ) {
+        const slots = this.#byStream.get(streamId);
+        if (slots === undefined || !slots.includes(slot)) continue;
+        const companion = bytes === undefined
+          ? undefined
+          : this.#decode(streamId, slot.key, bytes);
+        if (companion === undefined) {
+          // Gone or damaged: forget it, so the next steps build it again.
+          slots.splice(slots.indexOf(slot), 1);
           continue;
         }
-        const companion = this.#decode(streamId, slot.key, bytes);
-        if (companion === undefined || slot.companion !== undefined) continue;
-        this.#keep(slot, companion, bytes.length);
+        if (slot.companion !== undefined) continue;
+        this.#keep(slot, companion, bytes!.length);
         this.#reloads++;
       }
     } catch (error) {
@@ -421,6 +432,7 @@ export class Companions {
 
   /** Forgets a released stream (its objects go with the stream's prefix). */
   drop(streamId: number): void {
+    this.#restored.delete(streamId);
     for (const slot of this.#byStream.get(streamId) ?? []) {
       this.#evict(slot, false);
     }
@@ -445,6 +457,75 @@ export class Companions {
       uploadedSegments: uploaded,
       bytes: entries.reduce((n, e) => n + e.bytes, 0),
     };
+  }
+
+  /**
+   * What the stream's manifest lists: the companion objects of the config
+   * the catalog holds, in position order; undefined when there are none.
+   */
+  manifest(streamId: number): ManifestCompanions | undefined {
+    const slots = this.#byStream.get(streamId);
+    if (slots === undefined || slots.length === 0) return undefined;
+    const hash = slots[0].hash;
+    return {
+      hash,
+      objects: slots.filter((e) => e.hash === hash).map((e) => ({
+        key: e.key,
+        startPos: e.startPos,
+        endPos: e.endPos,
+        bytes: e.bytes,
+      })),
+    };
+  }
+
+  /**
+   * Once per stream and process: learns the companions the stream's
+   * published manifest lists (after a restart or `--bootstrap`), so they
+   * are neither searched for nor rebuilt. Those of the config in force on
+   * segments the stream has are loaded while they fit the memory bound
+   * (the others when a query needs them); a listed object that is missing
+   * or damaged is dropped, and the next steps build it again.
+   */
+  async restore(s: TierStream, info: StreamInfo): Promise<void> {
+    if (this.#restored.has(s.id)) return;
+    const search = info.schemaRegistry?.search ?? null;
+    if (search === null) return;
+    const checked = validateSearchConfig(search);
+    if (!checked.ok) return;
+    const hash = hashOf(checked.value);
+    // A failed read throws before the mark: the next pass asks again.
+    const bytes = await this.#d.objects.get(manifestKey(s.id));
+    this.#restored.add(s.id);
+    if (bytes === undefined) return;
+    let listed: ManifestCompanions | undefined;
+    try {
+      listed = decodeManifest(bytes, manifestKey(s.id)).companions;
+    } catch {
+      return; // the upload loop reports a bad manifest
+    }
+    if (listed === undefined || listed.hash !== hash) return;
+    const uploaded = new Map(
+      s.segments.slice(0, uploadedCount(s)).map((r) => [r.startPos, r.endPos]),
+    );
+    const entries = this.#current(s.id, hash);
+    const have = new Set(entries.map((e) => e.startPos));
+    for (const o of listed.objects) {
+      if (uploaded.get(o.startPos) !== o.endPos || have.has(o.startPos)) {
+        continue;
+      }
+      entries.push({
+        hash,
+        startPos: o.startPos,
+        endPos: o.endPos,
+        bytes: o.bytes,
+        key: o.key,
+        companion: undefined,
+        memoryBytes: 0,
+      });
+      have.add(o.startPos);
+    }
+    entries.sort((a, b) => a.startPos - b.startPos);
+    await this.#reload(s.id);
   }
 
   /** The decoded-companion cache's figures. */
