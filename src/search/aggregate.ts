@@ -342,10 +342,15 @@ function foldParts(
   }
 }
 
-/** The lower bound of the log2 bucket in which the `p` rank is reached. */
-function percentile(histogram: Map<number, number>, p: number): number | null {
-  const buckets = [...histogram.entries()].sort((a, b) => a[0] - b[0]);
-  const total = buckets.reduce((sum, [, n]) => sum + n, 0);
+/**
+ * The lower bound of the log2 bucket in which the `p` rank is reached, over
+ * `buckets` sorted ascending with their `total`.
+ */
+function percentile(
+  buckets: readonly [number, number][],
+  total: number,
+  p: number,
+): number | null {
   if (total === 0) return null;
   const rank = Math.max(1, Math.ceil(p * total));
   let seen = 0;
@@ -360,16 +365,22 @@ function result(measure: Measure, state: State): MeasureValue {
   if (measure.kind === "count") return { count: state.count };
   const empty = state.count === 0;
   const sorted = [...state.histogram.entries()].sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  const histogram: Record<string, number> = {};
+  for (const [bucket, n] of sorted) {
+    total += n;
+    histogram[String(bucket)] = n;
+  }
   return {
     count: state.count,
     sum: state.sum,
     min: empty ? null : state.min,
     max: empty ? null : state.max,
     avg: empty ? null : state.sum / state.count,
-    p50: percentile(state.histogram, 0.5),
-    p95: percentile(state.histogram, 0.95),
-    p99: percentile(state.histogram, 0.99),
-    histogram: Object.fromEntries(sorted.map(([b, n]) => [String(b), n])),
+    p50: percentile(sorted, total, 0.5),
+    p95: percentile(sorted, total, 0.95),
+    p99: percentile(sorted, total, 0.99),
+    histogram,
   };
 }
 
