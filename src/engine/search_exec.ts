@@ -19,7 +19,6 @@ import {
   Aggregator,
   parseAggregateRequest,
   rollupEqualities,
-  type State,
 } from "../search/aggregate.ts";
 import {
   compileQuery,
@@ -537,14 +536,18 @@ function mergeRollups(
     const table = segment.companion.agg.get(request.rollup)!.get(
       request.interval,
     )!;
+    const picks = request.measures.map((name) => table.measures.indexOf(name));
     for (const window of table.windows) {
       if (window.startMs < cover.fromMs || window.startMs >= cover.toMs) {
         continue;
       }
       for (const row of window.rows) {
-        const states: Record<string, State> = {};
-        table.measures.forEach((name, i) => states[name] = row.states[i]);
-        const added = folder.addRollupGroup(window.startMs, row.dims, states);
+        const added = folder.addRollupGroup(
+          window.startMs,
+          row.dims,
+          row.states,
+          picks,
+        );
         if (!added.ok) return added;
       }
     }

@@ -487,7 +487,10 @@ export class Aggregator {
   readonly #request: AggregateRequest;
   readonly #rollup: Rollup;
   readonly #includes: Map<string, Plan>;
-  readonly #equalities: { field: string; value: Scalar }[] | undefined;
+  /** `q`'s equalities by dimension index, when rollups may answer. */
+  readonly #rollupWanted: { index: number; value: Scalar }[] | undefined;
+  /** The dimension index of each `group_by` dimension. */
+  readonly #rollupGroupBy: number[];
   readonly #buckets = new Map<number, Map<string, GroupState>>();
   #groups = 0;
 
@@ -500,7 +503,12 @@ export class Aggregator {
     this.#request = request;
     this.#rollup = rollup;
     this.#includes = compileIncludes(config, rollup);
-    this.#equalities = rollupEqualities(config, request);
+    const dimensions = rollup.dimensions ?? [];
+    this.#rollupWanted = rollupEqualities(config, request)?.map((e) => ({
+      index: dimensions.indexOf(e.field),
+      value: e.value,
+    }));
+    this.#rollupGroupBy = request.groupBy.map((d) => dimensions.indexOf(d));
   }
 
   /** A fold for `request`; `bad_request` when its rollup is unknown. */
@@ -550,38 +558,40 @@ export class Aggregator {
    * Folds one group of a rollup section in: records whose timestamps fall
    * in the bucket starting at `startMs` (one of this request's buckets,
    * wholly inside its window), `dims` the values of each of the rollup's
-   * dimensions (in its order; empty when missing) and `states` the state
-   * of each measure by name. The group is passed over when `q` rules it
+   * dimensions (in its order; empty when missing) and `states` measure
+   * states. The group is passed over when `q` rules it
    * out or a grouped dimension has several values, as `add` does for one
-   * record. Call only when `rollupEqualities` allows the request.
+   * record. `picks[i]` is the index in `states` of the state of the
+   * request's `i`th measure. Call only when `rollupEqualities` allows the
+   * request.
    */
   addRollupGroup(
     startMs: number,
     dims: readonly (readonly Scalar[])[],
-    states: Readonly<Record<string, State>>,
+    states: readonly State[],
+    picks: readonly number[],
   ): Result<void> {
-    const request = this.#request;
-    const dimensions = this.#rollup.dimensions ?? [];
-    const wanted = this.#equalities;
+    const wanted = this.#rollupWanted;
     assert(wanted !== undefined, "q is not a rollup filter");
-    for (const { field, value } of wanted) {
-      const values = dims[dimensions.indexOf(field)] ?? [];
+    for (const { index, value } of wanted) {
+      const values = dims[index] ?? [];
       if (!values.some((v) => compareScalars(v, value) === 0)) {
         return ok(undefined);
       }
     }
     const key: (Scalar | null)[] = [];
-    for (const dim of request.groupBy) {
-      const values = dims[dimensions.indexOf(dim)] ?? [];
+    for (const index of this.#rollupGroupBy) {
+      const values = dims[index] ?? [];
       if (values.length > 1) return ok(undefined);
       key.push(values.length === 0 ? null : values[0]);
     }
     const group = this.#group(startMs, key);
     if (!group.ok) return group;
-    request.measures.forEach((name, i) => {
-      const state = states[name];
-      if (state !== undefined) mergeState(group.value.states[i], state);
-    });
+    const into = group.value.states;
+    for (let i = 0; i < picks.length; i++) {
+      const state = states[picks[i]];
+      if (state !== undefined) mergeState(into[i], state);
+    }
     return ok(undefined);
   }
 
@@ -608,24 +618,24 @@ export class Aggregator {
   /** The non-empty buckets so far, ascending, groups sorted by key. */
   buckets(): AggregateBucket[] {
     const request = this.#request;
-    const rollup = this.#rollup;
+    const measures = request.measures.map((name) =>
+      this.#rollup.measures[name]
+    );
     return [...this.#buckets.entries()].sort((a, b) => a[0] - b[0]).map((
       [startMs, bucket],
     ) => ({
       startMs,
       endMs: startMs + request.intervalMs,
       groups: [...bucket.values()].sort((a, b) => compareKeys(a.key, b.key))
-        .map((g) => ({
-          key: Object.fromEntries(
-            request.groupBy.map((dim, i) => [dim, g.key[i]]),
-          ),
-          measures: Object.fromEntries(
-            request.measures.map((
-              name,
-              i,
-            ) => [name, result(rollup.measures[name], g.states[i])]),
-          ),
-        })),
+        .map((g) => {
+          const key: Record<string, Scalar | null> = {};
+          request.groupBy.forEach((dim, i) => key[dim] = g.key[i]);
+          const values: Record<string, MeasureValue> = {};
+          request.measures.forEach((name, i) =>
+            values[name] = result(measures[i], g.states[i])
+          );
+          return { key, measures: values };
+        }),
     }));
   }
 }
