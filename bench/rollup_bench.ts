@@ -4,7 +4,8 @@
  * `RECORDS` (default 50,000) JSON log records `SPACING_MS` (2 s) apart (28 h)
  * on the in-memory WAL store, cut into pretend uploaded segments of
  * `SEGMENT_BYTES` with a companion each (built here as the tier builds
- * them). Each case is timed `REPS` times (median) with the companions
+ * them). Each case is timed `REPS` times (median wall time, and the
+ * process's CPU time per run from /proc/self/stat) with the companions
  *
  * consulted and without; both answers are checked equal. A case that runs
  * out of the 3 s budget (a 408 over HTTP) is reported with `>`.
@@ -191,15 +192,27 @@ function median(xs: number[]): number {
   return s[s.length >> 1];
 }
 
-async function timed(run: () => Promise<unknown>): Promise<number> {
+/** This process's CPU time so far (user + system), in ms. */
+function cpuMs(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 (1-based), in clock ticks of 10 ms.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Median wall ms of `REPS` runs after a warm-up, and CPU ms per run. */
+async function timed(
+  run: () => Promise<unknown>,
+): Promise<{ wallMs: number; cpuMs: number }> {
   await run(); // warm-up
   const times: number[] = [];
+  const cpu0 = cpuMs();
   for (let i = 0; i < REPS; i++) {
     const t0 = performance.now();
     await run();
     times.push(performance.now() - t0);
   }
-  return median(times);
+  return { wallMs: median(times), cpuMs: (cpuMs() - cpu0) / REPS };
 }
 
 const ALL = { splitPos: 0, publishedPos: Infinity };
@@ -258,13 +271,15 @@ const cases: [string, Record<string, unknown>][] = [
   ["24 h at 1m, q=service:api", window(...day, { q: "service:api" })],
   ["24 h at 1h by service", { ...window(...day), interval: "1h" }],
 ];
-console.log("| case | source ms | rollups ms | source / rollups |");
-console.log("| --- | ---: | ---: | ---: |");
+console.log(
+  "| case | source ms | rollups ms | ratio | source CPU ms | rollups CPU ms | CPU ratio |",
+);
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const [name, body] of cases) {
   engine.setSearchPruner(() => undefined);
   const plain = await aggregate(engine, body, true);
   let slow = plain.timedOut;
-  const sourceMs = await timed(async () => {
+  const source = await timed(async () => {
     const r = await aggregate(engine, body);
     slow ||= r.timedOut;
   });
@@ -272,12 +287,16 @@ for (const [name, body] of cases) {
   const fast = await aggregate(engine, body, true);
   if (!fast.used || fast.timedOut) fail(name, "rollups not used or timed out");
   if (!slow && fast.json !== plain.json) fail(name, "answers differ");
-  const rollupMs = await timed(() => aggregate(engine, body));
+  const rolled = await timed(() => aggregate(engine, body));
   const more = slow ? ">" : "";
   console.log(
-    `| ${name} | ${more}${sourceMs.toFixed(1)} | ${
-      rollupMs.toFixed(1)
-    } | ${more}${(sourceMs / rollupMs).toFixed(1)} |`,
+    `| ${name} | ${more}${source.wallMs.toFixed(1)} | ${
+      rolled.wallMs.toFixed(1)
+    } | ${more}${(source.wallMs / rolled.wallMs).toFixed(1)} | ${more}${
+      source.cpuMs.toFixed(0)
+    } | ${rolled.cpuMs.toFixed(0)} | ${more}${
+      (source.cpuMs / Math.max(rolled.cpuMs, 1)).toFixed(1)
+    } |`,
   );
 }
 await engine.close();

@@ -476,6 +476,13 @@ export function rollupEqualities(
   return out;
 }
 
+/** One value of a group key as a string no other value gives (typed, length-prefixed). */
+function keyPart(v: Scalar | null): string {
+  if (v === null) return "n;";
+  const text = String(v);
+  return `${(typeof v)[0]}${text.length}:${text}`;
+}
+
 type GroupState = { key: (Scalar | null)[]; states: State[] };
 
 /**
@@ -598,9 +605,8 @@ export class Aggregator {
   #group(startMs: number, key: (Scalar | null)[]): Result<GroupState> {
     let bucket = this.#buckets.get(startMs);
     if (bucket === undefined) this.#buckets.set(startMs, bucket = new Map());
-    const id = JSON.stringify(
-      key.map((v) => typeof v === "bigint" ? `${v}n` : v),
-    );
+    let id = "";
+    for (const v of key) id += keyPart(v);
     let group = bucket.get(id);
     if (group === undefined) {
       if (++this.#groups > AGGREGATE_GROUPS_MAX) {
