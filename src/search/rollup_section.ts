@@ -70,6 +70,7 @@ export class RollupBuilder {
     windows: Map<number, Map<string, RollupRow>>;
   }[] = [];
 
+  /** A builder for the rollups of `config`, one table per rollup and interval. */
   constructor(config: SearchConfig) {
     this.#config = config;
     for (const [rollup, r] of Object.entries(config.rollups ?? {})) {

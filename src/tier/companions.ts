@@ -217,6 +217,7 @@ export class Companions {
   /** Builds done since start. */
   builds = 0;
 
+  /** An empty catalog over `deps`. */
   constructor(deps: CompanionDeps) {
     this.#d = deps;
     this.#memoryBytesMax = deps.memoryBytesMax ?? COMPANION_MEMORY_BYTES_MAX;
