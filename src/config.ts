@@ -11,7 +11,10 @@
  */
 
 import { join } from "node:path";
-import { COMPACTION_CHUNK_BYTES_DEFAULT } from "./limits.ts";
+import {
+  COMPACTION_CHUNK_BYTES_DEFAULT,
+  COMPANION_MEMORY_BYTES_MAX,
+} from "./limits.ts";
 
 /** Log verbosity, most to least. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -253,6 +256,8 @@ export interface SegmentConfig {
   indexConcurrency: number;
   /** Decoded routing-key runs and key lexicons kept in memory, in bytes (LRU). */
   indexCacheBytes: number;
+  /** Decoded search companions kept in memory, in bytes (LRU). */
+  companionCacheBytes: number;
   /** Test only (`DS_TEST_CRASH_POINT`, not a flag): SIGKILL self there. */
   testCrashPoint: string;
 }
@@ -1085,6 +1090,16 @@ export const OPTION_TABLE: OptionTable = {
       default: 64 * MIB,
       doc:
         "decoded routing-key runs and key lexicons kept in memory (LRU), in bytes",
+    },
+    companionCacheBytes: {
+      flag: "companion-cache-bytes",
+      env: "DS_COMPANION_CACHE_BYTES",
+      kind: "int",
+      min: 0,
+      max: 1024 * 1024 * MIB,
+      default: COMPANION_MEMORY_BYTES_MAX,
+      doc:
+        "decoded search companions kept in memory (LRU), in bytes; an evicted one's segment is read until it is loaded again",
     },
     testCrashPoint: {
       env: "DS_TEST_CRASH_POINT",

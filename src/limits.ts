@@ -109,6 +109,11 @@ export const ROUTING_RUN_RETIRED_GRACE_MS = 5 * 60_000;
 export const COMPANION_BLOCK_BYTES = 16 * 1024;
 /** A companion section decompresses to at most this many bytes (else it is damaged). */
 export const COMPANION_SECTION_BYTES_MAX = 256 * MIB;
+/**
+ * Bytes of decoded search companions kept in memory (an LRU over all
+ * streams); an evicted companion's segment is read until it is loaded again.
+ */
+export const COMPANION_MEMORY_BYTES_MAX = 64 * MIB;
 /** Index steps (and Worker requests) waiting at most. */
 export const ROUTING_BUILD_PENDING_MAX = 16;
 

@@ -530,6 +530,7 @@ async function openTier(
       cacheBytes: config.segment.indexCacheBytes,
       concurrency: config.segment.indexConcurrency,
     },
+    companionMemoryBytesMax: config.segment.companionCacheBytes,
     manifestGenerations: sync && new PgManifestGenerations(sync),
     streamLeases: sync &&
       new PgStreamLeases(

@@ -9,6 +9,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { testConfig } from "../src/config.ts";
+import { MemoryObjectStore } from "../src/objectstore/memory.ts";
+import { startServer } from "../src/server.ts";
 import { startTestServer } from "./_server.ts";
 
 const BASE_MS = Date.UTC(2026, 11, 1, 10, 0, 0);
@@ -147,8 +150,32 @@ async function checkAnswers(base: string): Promise<number> {
     0,
   );
   assert.equal(n, 40);
+  // Whole minutes: the rows of the rollup sections answer where built.
+  const minutes = await send(`${base}/_aggregate`, "POST", {
+    rollup: "requests",
+    from: BASE_MS,
+    to: BASE_MS + 14 * 60_000,
+    interval: "1m",
+    group_by: ["service"],
+  });
+  assert.equal(minutes.status, 200, JSON.stringify(minutes.json));
+  const want = new Map<string, number>();
+  for (const r of RECORDS) {
+    const key = `${r.ts.slice(0, 16)}|${r.service}`;
+    want.set(key, (want.get(key) ?? 0) + 1);
+  }
+  const got = new Map<string, number>();
+  for (const b of minutes.json.buckets) {
+    for (const g of b.groups) {
+      got.set(`${b.start.slice(0, 16)}|${g.key.service}`, g.measures.n.count);
+    }
+  }
+  assert.deepEqual(got, want);
+  usedRollups = minutes.json.coverage.used_rollups;
   return search.json.coverage.indexed_segments;
 }
+
+let usedRollups = false;
 
 async function companionCount(base: string): Promise<[number, number]> {
   const s = (await send(`${base}/_index_status`)).json;
@@ -203,6 +230,7 @@ Deno.test("companions: answers equal brute force, damaged ones are rebuilt, a co
     }
     await waitIndexed(base, 4);
     assert.ok(await checkAnswers(base) >= 4);
+    assert.equal(usedRollups, true);
 
     // Damage one companion, delete another, restart: answers stay exact,
     // and the next passes rebuild both.
@@ -251,5 +279,141 @@ Deno.test("companions: answers equal brute force, damaged ones are rebuilt, a co
     await server.close().catch(() => {});
     await Deno.remove(dataDir, { recursive: true });
     await Deno.remove(objects, { recursive: true });
+  }
+});
+
+Deno.test("companions: decoded ones stay under --companion-cache-bytes and answers stay exact", async () => {
+  const objects = await Deno.makeTempDir({ prefix: "streambed-cmp-obj-" });
+  const server = await startTestServer({
+    objectStore: { kind: "fs" as const, dir: objects },
+    segment: {
+      segmentBytes: 4096,
+      segmentAgeMs: 50,
+      companionCacheBytes: 8000,
+    },
+  });
+  try {
+    const base = `${server.url}/v1/stream/logs`;
+    assert.equal((await send(base, "PUT")).status, 201);
+    const schema = await send(`${base}/_schema`, "POST", {
+      schema: { type: "object" },
+      search: SEARCH,
+    });
+    assert.equal(schema.status, 200, JSON.stringify(schema.json));
+    for (let i = 0; i < RECORDS.length; i += 50) {
+      assert.equal(
+        (await send(base, "POST", RECORDS.slice(i, i + 50))).status,
+        204,
+      );
+    }
+    await waitIndexed(base, 4);
+    await checkAnswers(base);
+    const details = await send(`${server.url}/v1/server/_details`);
+    assert.equal(details.status, 200);
+    const cache = details.json.tier.companions;
+    assert.equal(cache.bytesMax, 8000);
+    assert.ok(cache.bytes <= 8000, JSON.stringify(cache));
+    assert.ok(cache.evictions > 0, JSON.stringify(cache));
+    const [indexed, uploaded] = await companionCount(base);
+    assert.ok(cache.entries < indexed, JSON.stringify({ cache, indexed }));
+    assert.equal(indexed, uploaded);
+  } finally {
+    await server.close().catch(() => {});
+    await Deno.remove(server.dataDir, { recursive: true });
+    await Deno.remove(objects, { recursive: true });
+  }
+});
+
+/** A memory store that counts the companion objects asked for and missing. */
+class CountingStore extends MemoryObjectStore {
+  companionMisses = 0;
+  listings: string[] = [];
+  override async get(key: string): Promise<Uint8Array | undefined> {
+    const bytes = await super.get(key);
+    if (key.endsWith(".cmp") && bytes === undefined) this.companionMisses++;
+    return bytes;
+  }
+  override list(prefix: string, continuation?: string) {
+    this.listings.push(prefix);
+    return super.list(prefix, continuation);
+  }
+}
+
+Deno.test("companions: the manifest lists them, and --bootstrap on an empty node loads the listed objects instead of building", async () => {
+  const objects = new CountingStore();
+  const tiered = (dir: string, bootstrap: boolean) =>
+    startServer(
+      testConfig(dir, {
+        objectStore: { kind: "fs", bootstrap },
+        segment: { segmentBytes: 4096, segmentAgeMs: 50 },
+      }),
+      { objectStore: objects },
+    );
+  const first = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  const second = await Deno.makeTempDir({ prefix: "streambed-test-" });
+  let server = await tiered(first, false);
+  try {
+    const base = `${server.url}/v1/stream/logs`;
+    assert.equal((await send(base, "PUT")).status, 201);
+    const schema = await send(`${base}/_schema`, "POST", {
+      schema: { type: "object" },
+      search: SEARCH,
+    });
+    assert.equal(schema.status, 200, JSON.stringify(schema.json));
+    for (let i = 0; i < RECORDS.length; i += 50) {
+      assert.equal(
+        (await send(base, "POST", RECORDS.slice(i, i + 50))).status,
+        204,
+      );
+    }
+    await waitIndexed(base, 4);
+    const manifestKey = "streams/0000000000000001/manifest.json";
+    // The manifest catches up with the companions on a later pass.
+    let manifest: {
+      segments: unknown[];
+      companions?: { hash: string; objects: { key: string }[] };
+    } = { segments: [] };
+    for (let i = 0; i < 400; i++) {
+      const bytes = await objects.get(manifestKey);
+      if (bytes !== undefined) {
+        manifest = JSON.parse(new TextDecoder().decode(bytes));
+        const listed = manifest.companions?.objects.length ?? 0;
+        if (listed > 0 && listed === manifest.segments.length) break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.ok(manifest.segments.length >= 4);
+    assert.equal(manifest.companions?.objects.length, manifest.segments.length);
+    await server.close();
+
+    // Move every companion to a key only the manifest knows: a node that
+    // guessed keys would build them all again.
+    for (const o of manifest.companions!.objects) {
+      const moved = o.key.replace(/\.cmp$/, ".moved.cmp");
+      await objects.put(moved, (await objects.get(o.key))!);
+      await objects.delete(o.key);
+      o.key = moved;
+    }
+    await objects.put(
+      manifestKey,
+      new TextEncoder().encode(JSON.stringify(manifest)),
+    );
+    objects.companionMisses = 0;
+    objects.listings = [];
+    server = await tiered(second, true);
+    const restored = `${server.url}/v1/stream/logs`;
+    await waitIndexed(restored, 4);
+    await checkAnswers(restored);
+    const details = (await send(`${server.url}/v1/server/_details`)).json;
+    assert.equal(details.tier.companions.builds, 0);
+    assert.equal(objects.companionMisses, 0);
+    assert.ok(
+      objects.listings.every((p) => !p.includes("/segments/")),
+      JSON.stringify(objects.listings),
+    );
+  } finally {
+    await server.close().catch(() => {});
+    await Deno.remove(first, { recursive: true });
+    await Deno.remove(second, { recursive: true });
   }
 });

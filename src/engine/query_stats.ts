@@ -7,13 +7,15 @@
  * value is analyzed only when it may hold a query token.
  */
 
+import type { Companion } from "../search/companion.ts";
 import type { Plan } from "../search/compile.ts";
 import type { SearchConfig } from "../search/config.ts";
-import type { CorpusStats } from "../search/evaluate.ts";
+import { compareScalars, type CorpusStats } from "../search/evaluate.ts";
 import {
   analyzeText,
   countTokens,
   type ExtractedDoc,
+  type Scalar,
 } from "../search/extract.ts";
 
 /** The analyzed tokens of every text clause of `plan`. */
@@ -80,4 +82,49 @@ export function addRawQueryStats(
       entry.docFreq.set(token, (entry.docFreq.get(token) ?? 0) + 1);
     }
   }
+}
+
+/**
+ * Adds the records of one segment to `stats` from its companion's `fts`
+ * section: the figures `addRawQueryStats` gives over the same records
+ * (record count, each text field's token count, and the number of records
+ * holding each token of `wanted`), without reading them.
+ */
+export function addCompanionQueryStats(
+  stats: CorpusStats,
+  companion: Companion,
+  textFields: readonly string[],
+  wanted: ReadonlySet<string>,
+): void {
+  for (const block of companion.blocks) stats.docCount += block.records;
+  for (const name of textFields) {
+    const fts = companion.fts.get(name);
+    // No record of the segment has the field: it adds nothing.
+    if (fts === undefined || !fts.present.some((byte) => byte !== 0)) continue;
+    let entry = stats.fields.get(name);
+    if (entry === undefined) {
+      entry = { tokenCount: 0, docFreq: new Map() };
+      stats.fields.set(name, entry);
+    }
+    entry.tokenCount += fts.tokens;
+    for (const token of wanted) {
+      const at = termIndex(fts.terms, token);
+      if (at < 0) continue;
+      entry.docFreq.set(token, (entry.docFreq.get(token) ?? 0) + fts.docs[at]);
+    }
+  }
+}
+
+/** Index of `term` in ascending `terms`, or -1. */
+function termIndex(terms: readonly Scalar[], term: string): number {
+  let lo = 0;
+  let hi = terms.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const order = compareScalars(terms[mid], term);
+    if (order === 0) return mid;
+    if (order < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return -1;
 }

@@ -8,6 +8,7 @@
  */
 
 import { StreamError } from "../errors.ts";
+import type { Companion } from "../search/companion.ts";
 import type { Plan } from "../search/compile.ts";
 import type { SearchConfig } from "../search/config.ts";
 import { storedMessageEnds } from "../protocol/json.ts";
@@ -73,6 +74,22 @@ export interface Pruning {
   skip: SkipRanges;
   /** Segments whose index was consulted so far. */
   indexedSegments(): number;
+  /**
+   * The segments with a companion built for the query's config, ascending
+   * (what `skip` may rule ranges out of): rollup and BM25 figures come
+   * from them instead of their records.
+   */
+  companions?(): readonly IndexedSegment[];
+}
+
+/** An uploaded segment of the stream's own records and its companion. */
+export interface IndexedSegment {
+  /** First position of the segment. */
+  startPos: number;
+  /** Position after it. */
+  endPos: number;
+  /** Its decoded companion. */
+  companion: Companion;
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   type AggregateRequest,
   Aggregator,
   parseAggregateRequest,
+  rollupEqualities,
 } from "../search/aggregate.ts";
 import {
   compileQuery,
@@ -33,7 +34,7 @@ import {
   matches,
   score,
 } from "../search/evaluate.ts";
-import type { ExtractedDoc } from "../search/extract.ts";
+import type { ExtractedDoc, Scalar } from "../search/extract.ts";
 import {
   parseSearchRequest,
   type SearchRequest,
@@ -50,6 +51,8 @@ import { docAt } from "./filtered_reader.ts";
 import type { KeyedChunkReader } from "./keyed_reader.ts";
 import type { ReadSource } from "./reader.ts";
 import {
+  type IndexedSegment,
+  type Pruning,
   type ScanLimits,
   type ScanOutcome,
   scanRecords,
@@ -58,7 +61,12 @@ import {
 } from "./record_scan.ts";
 import { searchConfigOf } from "./schemas.ts";
 import { mayContain, requiredTokens } from "./text_prefilter.ts";
-import { addRawQueryStats, queryTokens, textFieldsOf } from "./query_stats.ts";
+import {
+  addCompanionQueryStats,
+  addRawQueryStats,
+  queryTokens,
+  textFieldsOf,
+} from "./query_stats.ts";
 import type { StreamState } from "./stream_state.ts";
 
 /** Where the tiers of a stream split, for coverage figures. */
@@ -130,6 +138,8 @@ export interface AggregateOutcome extends ScanCoverage {
   interval: string;
   /** Non-empty buckets, ascending. */
   buckets: AggregateBucket[];
+  /** True when rollup rows answered some windows (`coverage.used_rollups`). */
+  usedRollups: boolean;
 }
 
 /** The search config of `state`, or the 400 for a stream without one. */
@@ -240,9 +250,18 @@ export async function runSearch(
   const extract = withFields(config.value, names);
   const stats: CorpusStats = emptyStats();
   let statsScan: ScanOutcome | undefined;
+  const pruning = pruner?.(state.id, config.value, request.plan);
   if (hasTextClause(request.plan)) {
     const wanted = queryTokens(request.plan);
     const text = textFieldsOf(extract);
+    // Segments with a companion give their figures from its `fts` section;
+    // the scan reads every other record.
+    const indexed = (pruning?.companions?.() ?? []).filter((s) =>
+      s.endPos <= endPos
+    );
+    for (const s of indexed) {
+      addCompanionQueryStats(stats, s.companion, text, wanted);
+    }
     statsScan = await scanDocs(
       read,
       state,
@@ -254,11 +273,11 @@ export async function runSearch(
       (_value, doc) => addRawQueryStats(stats, doc, text, wanted),
       [],
       false,
+      segmentsSkip(state.id, indexed),
     );
   }
   const top = new TopK(request.keys, request.size);
-  // Statistics read every record; matches only what no companion rules out.
-  const pruning = pruner?.(state.id, config.value, request.plan);
+  // Matches read only what no companion rules out.
   const scan = await scanDocs(
     read,
     state,
@@ -315,6 +334,26 @@ export async function runSearch(
   });
 }
 
+/** Skips the whole of each of `segments` (ascending) of stream `streamId`. */
+function segmentsSkip(
+  streamId: number,
+  segments: readonly IndexedSegment[],
+): SkipRanges | undefined {
+  if (segments.length === 0) return undefined;
+  return (id, pos) => {
+    if (id !== streamId) return undefined;
+    let lo = 0;
+    let hi = segments.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (segments[mid].endPos <= pos) lo = mid + 1;
+      else hi = mid;
+    }
+    const s = segments[lo];
+    return s === undefined ? undefined : { from: s.startPos, to: s.endPos };
+  };
+}
+
 /** The fields an aggregate reads: time, groups, includes, summaries, `q`. */
 function aggregateFields(
   config: SearchConfig,
@@ -339,8 +378,12 @@ function aggregateFields(
 }
 
 /**
- * Runs an `_aggregate` body against `state` from source records (no rollup
- * sections exist yet): checks it (400s), scans within the budget, folds.
+ * Runs an `_aggregate` body against `state`: checks it (400s), then folds.
+ * The aligned windows wholly inside the request come from the `agg`
+ * sections of the segments that have a companion for the config in force
+ * (when `q` allows it: none, or equalities on dimensions); their records
+ * are read only for the edge windows. Every other record (lagging
+ * segments, the WAL tail, a fork's source) is folded from the source.
  */
 export async function runAggregate(
   read: KeyedChunkReader,
@@ -360,11 +403,14 @@ export async function runAggregate(
   if (!folder.ok) return folder;
   const tailPos = state.visibleTailPos;
   let failure: Result<never> | undefined;
-  const pruning = pruner?.(
-    state.id,
-    config.value,
-    windowPlan(config.value, request),
-  );
+  const rollups = rollupCover(config.value, request, state.id, pruner);
+  const pruning = rollups?.pruning ??
+    pruner?.(state.id, config.value, windowPlan(config.value, request));
+  if (rollups !== undefined) {
+    const merged = mergeRollups(folder.value, request, rollups);
+    if (!merged.ok) return merged;
+  }
+  const timestampField = config.value.rollups![request.rollup].timestampField!;
   const scan = await scanDocs(
     read,
     state,
@@ -376,7 +422,9 @@ export async function runAggregate(
       scanBytesMax: Infinity,
       deadlineMs: startedMs + limits.timeoutMs,
     },
-    (record, doc) => {
+    (record, doc, position) => {
+      // Counted by the rollup rows merged above.
+      if (rollups?.covers(position, doc.values.get(timestampField))) return;
       const added = folder.value.add({ doc, record });
       if (added.ok) return true;
       failure = added;
@@ -399,8 +447,141 @@ export async function runAggregate(
     scannedTailDocs: scan.recordsFromSplit,
     timedOut: scan.stop !== "tail",
     omittedRecords: 0,
-    indexedSegments: pruning?.indexedSegments() ?? 0,
+    indexedSegments: rollups?.segments.length ??
+      pruning?.indexedSegments() ?? 0,
+    usedRollups: rollups !== undefined,
   });
+}
+
+/** The segments whose rollup rows answer an aggregate's inner windows. */
+interface RollupCover {
+  /** Skips, within those segments, every block holding no edge record. */
+  pruning: Pruning;
+  /** The segments, ascending. */
+  segments: readonly IndexedSegment[];
+  /** Inner windows: `[fromMs, toMs)`, aligned to the interval. */
+  fromMs: number;
+  toMs: number;
+  /** Whether the record at `position` with these timestamps is in a merged row. */
+  covers(position: number, times: readonly Scalar[] | undefined): boolean;
+}
+
+/**
+ * The rollup cover of `request`, or undefined when rollups cannot answer
+ * it: `q` is not a conjunction of dimension equalities, no aligned window
+ * lies wholly inside the request, or no segment has a usable `agg` table.
+ */
+function rollupCover(
+  config: SearchConfig,
+  request: AggregateRequest,
+  streamId: number,
+  pruner: SearchPruner | undefined,
+): RollupCover | undefined {
+  if (pruner === undefined) return undefined;
+  if (rollupEqualities(config, request) === undefined) return undefined;
+  const width = request.intervalMs;
+  const fromMs = Math.ceil(request.fromMs / width) * width;
+  const toMs = Math.floor(request.toMs / width) * width;
+  if (fromMs >= toMs) return undefined;
+  const pruning = pruner(
+    streamId,
+    config,
+    edgePlan(config, request, fromMs, toMs),
+  );
+  const segments = pruning?.companions?.() ?? [];
+  if (pruning === undefined || segments.length === 0) return undefined;
+  // Every segment the pruning may skip in must have the table.
+  for (const s of segments) {
+    if (!s.companion.agg.get(request.rollup)?.has(request.interval)) {
+      return undefined;
+    }
+  }
+  return {
+    pruning,
+    segments,
+    fromMs,
+    toMs,
+    covers(position, times) {
+      if (times === undefined || times.length !== 1) return false;
+      const ts = times[0] as number;
+      if (ts < fromMs || ts >= toMs) return false;
+      return segmentAt(segments, position) !== undefined;
+    },
+  };
+}
+
+/** The segment of `segments` (ascending) holding `position`, if any. */
+function segmentAt(
+  segments: readonly IndexedSegment[],
+  position: number,
+): IndexedSegment | undefined {
+  let lo = 0;
+  let hi = segments.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (segments[mid].endPos <= position) lo = mid + 1;
+    else hi = mid;
+  }
+  const s = segments[lo];
+  return s !== undefined && s.startPos <= position ? s : undefined;
+}
+
+/** Merges the rows of the cover's inner windows into `folder`. */
+function mergeRollups(
+  folder: Aggregator,
+  request: AggregateRequest,
+  cover: RollupCover,
+): Result<void> {
+  for (const segment of cover.segments) {
+    const table = segment.companion.agg.get(request.rollup)!.get(
+      request.interval,
+    )!;
+    const picks = request.measures.map((name) => table.measures.indexOf(name));
+    for (const window of table.windows) {
+      if (window.startMs < cover.fromMs || window.startMs >= cover.toMs) {
+        continue;
+      }
+      for (const row of window.rows) {
+        const added = folder.addRollupGroup(
+          window.startMs,
+          row.dims,
+          row.states,
+          picks,
+        );
+        if (!added.ok) return added;
+      }
+    }
+  }
+  return ok(undefined);
+}
+
+/**
+ * What a record of a covered segment must satisfy to be read: its time in
+ * an edge of the window (outside the inner windows), and `q`.
+ */
+function edgePlan(
+  config: SearchConfig,
+  request: AggregateRequest,
+  innerFromMs: number,
+  innerToMs: number,
+): Plan {
+  const field = config.rollups![request.rollup].timestampField!;
+  const range = (from: number, to: number): Plan => ({
+    type: "and",
+    children: [
+      { type: "compare", field, kind: "date", op: ">=", value: from },
+      { type: "compare", field, kind: "date", op: "<", value: to },
+    ],
+  });
+  const children: Plan[] = [{
+    type: "or",
+    children: [
+      range(request.fromMs, innerFromMs),
+      range(innerToMs, request.toMs),
+    ],
+  }];
+  if (request.filter !== undefined) children.push(request.filter);
+  return { type: "and", children };
 }
 
 /**

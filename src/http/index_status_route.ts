@@ -150,18 +150,9 @@ export function searchFamilies(
     family,
     fields: covered,
     plan_generation: registry.searchPlan?.generation ?? 1,
-    // col, fts and exact live in each segment's companion; agg sections are
-    // not built yet (aggregates scan source records).
-    ...(family === "agg"
-      ? {
-        indexed_segments: 0,
-        lag_segments: uploadedSegments,
-        bytes_at_rest: "0",
-      }
-      : {
-        indexed_segments: Math.min(companions.object_count, uploadedSegments),
-        lag_segments: Math.max(0, uploadedSegments - companions.object_count),
-        bytes_at_rest: companions.bytes_at_rest,
-      }),
+    // Every family is a section of each segment's one companion object.
+    indexed_segments: Math.min(companions.object_count, uploadedSegments),
+    lag_segments: Math.max(0, uploadedSegments - companions.object_count),
+    bytes_at_rest: companions.bytes_at_rest,
   }));
 }

@@ -219,8 +219,8 @@ export async function postAggregate(
     timed_out: r.timedOut,
     coverage: {
       complete: !r.timedOut,
-      // No rollup sections exist yet: every bucket is folded from records.
-      used_rollups: false,
+      // Rollup rows answered the inner windows of covered segments.
+      used_rollups: r.usedRollups,
       ...coverageFigures(r, positions),
     },
     buckets: r.buckets.map((b) => ({

@@ -70,6 +70,7 @@ export function serverDetails(
       uploadsPending: tier.uploadsPending,
       releaseQueue: tier.releaseQueue,
       cache: tier.cache,
+      companions: tier.companions,
     },
     topStreams: largest(parts.streams(), topMax).map((s) => ({
       name: s.name,

@@ -69,6 +69,20 @@ export interface Manifest {
    * than `generic`; checked by the profile's module when restored.
    */
   profile?: { kind: string; [option: string]: unknown };
+  /**
+   * The search companions of the uploaded segments, built for the `search`
+   * section whose plan hash is `hash` (docs/companions.md); absent before
+   * the first is built.
+   */
+  companions?: ManifestCompanions;
+}
+
+/** The companion objects a manifest lists. */
+export interface ManifestCompanions {
+  /** Plan hash of the `search` section they were built for. */
+  hash: string;
+  /** One per segment that has one, in position order. */
+  objects: { key: string; startPos: number; endPos: number; bytes: number }[];
 }
 
 /** A published schema registry, as a manifest names it. */
@@ -268,6 +282,18 @@ function manifestProblem(m: Manifest): string | undefined {
       typeof schema.sha256 !== "string" ||
       !/^[0-9a-f]{64}$/.test(schema.sha256))
   ) return "bad schemaRegistry";
+  const companions = m.companions;
+  if (
+    companions !== undefined &&
+    (typeof companions !== "object" || companions === null ||
+      typeof companions.hash !== "string" ||
+      !Array.isArray(companions.objects) ||
+      !companions.objects.every((o) =>
+        typeof o === "object" && o !== null && typeof o.key === "string" &&
+        o.key.startsWith(streamPrefix(m.id)) && isCount(o.startPos) &&
+        isCount(o.endPos) && o.endPos > o.startPos && isCount(o.bytes)
+      ))
+  ) return "bad companions";
   const profile = m.profile;
   if (
     profile !== undefined &&

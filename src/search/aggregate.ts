@@ -7,6 +7,7 @@
  * sections and source scans both feed this fold.
  */
 
+import { assert } from "../assert.ts";
 import { fail, ok, type Result } from "../errors.ts";
 import { AGGREGATE_GROUPS_MAX, AGGREGATE_WINDOWS_MAX } from "../limits.ts";
 import {
@@ -228,15 +229,22 @@ export function log2Bucket(value: number): number {
   return bucket;
 }
 
-interface State {
+/** The running state of one measure (count, sum, min, max, log2 histogram). */
+export interface State {
+  /** Values (or pre-aggregated counts) folded in. */
   count: number;
+  /** Sum of the values. */
   sum: number;
+  /** Smallest value (Infinity when none). */
   min: number;
+  /** Largest value (-Infinity when none). */
   max: number;
+  /** Count per log2 bucket lower bound. */
   histogram: Map<number, number>;
 }
 
-const newState = (): State => ({
+/** An empty measure state. */
+export const newState = (): State => ({
   count: 0,
   sum: 0,
   min: Infinity,
@@ -256,7 +264,19 @@ function singleNumber(doc: ExtractedDoc, field: string): number | undefined {
     : undefined;
 }
 
-function foldMeasure(
+/** Adds `from` into `into` (states of one measure, folded apart). */
+export function mergeState(into: State, from: State): void {
+  into.count += from.count;
+  into.sum += from.sum;
+  into.min = Math.min(into.min, from.min);
+  into.max = Math.max(into.max, from.max);
+  for (const [bucket, n] of from.histogram) {
+    into.histogram.set(bucket, (into.histogram.get(bucket) ?? 0) + n);
+  }
+}
+
+/** Folds one record into the state of `measure` (`include` compiled). */
+export function foldMeasure(
   config: SearchConfig,
   measure: Measure,
   include: Plan | undefined,
@@ -322,10 +342,15 @@ function foldParts(
   }
 }
 
-/** The lower bound of the log2 bucket in which the `p` rank is reached. */
-function percentile(histogram: Map<number, number>, p: number): number | null {
-  const buckets = [...histogram.entries()].sort((a, b) => a[0] - b[0]);
-  const total = buckets.reduce((sum, [, n]) => sum + n, 0);
+/**
+ * The lower bound of the log2 bucket in which the `p` rank is reached, over
+ * `buckets` sorted ascending with their `total`.
+ */
+function percentile(
+  buckets: readonly [number, number][],
+  total: number,
+  p: number,
+): number | null {
   if (total === 0) return null;
   const rank = Math.max(1, Math.ceil(p * total));
   let seen = 0;
@@ -340,20 +365,27 @@ function result(measure: Measure, state: State): MeasureValue {
   if (measure.kind === "count") return { count: state.count };
   const empty = state.count === 0;
   const sorted = [...state.histogram.entries()].sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  const histogram: Record<string, number> = {};
+  for (const [bucket, n] of sorted) {
+    total += n;
+    histogram[String(bucket)] = n;
+  }
   return {
     count: state.count,
     sum: state.sum,
     min: empty ? null : state.min,
     max: empty ? null : state.max,
     avg: empty ? null : state.sum / state.count,
-    p50: percentile(state.histogram, 0.5),
-    p95: percentile(state.histogram, 0.95),
-    p99: percentile(state.histogram, 0.99),
-    histogram: Object.fromEntries(sorted.map(([b, n]) => [String(b), n])),
+    p50: percentile(sorted, total, 0.5),
+    p95: percentile(sorted, total, 0.95),
+    p99: percentile(sorted, total, 0.99),
+    histogram,
   };
 }
 
-function compileIncludes(
+/** The compiled `include` of each count measure of `rollup` that has one. */
+export function compileIncludes(
   config: SearchConfig,
   rollup: Rollup,
 ): Map<string, Plan> {
@@ -420,6 +452,37 @@ export function aggregate(
   return ok(folder.value.buckets());
 }
 
+/**
+ * The equalities on rollup dimensions `q` is a conjunction of (empty
+ * without `q`), or undefined when `q` is anything else: then rollup
+ * sections cannot answer the request (specs/search.md §4).
+ */
+export function rollupEqualities(
+  config: SearchConfig,
+  request: AggregateRequest,
+): { field: string; value: Scalar }[] | undefined {
+  const dimensions = config.rollups?.[request.rollup]?.dimensions ?? [];
+  const out: { field: string; value: Scalar }[] = [];
+  const walk = (plan: Plan): boolean => {
+    if (plan.type === "and") return plan.children.every(walk);
+    if (
+      plan.type !== "compare" || plan.op !== "=" ||
+      !dimensions.includes(plan.field)
+    ) return false;
+    out.push({ field: plan.field, value: plan.value });
+    return true;
+  };
+  if (request.filter !== undefined && !walk(request.filter)) return undefined;
+  return out;
+}
+
+/** One value of a group key as a string no other value gives (typed, length-prefixed). */
+function keyPart(v: Scalar | null): string {
+  if (v === null) return "n;";
+  const text = String(v);
+  return `${(typeof v)[0]}${text.length}:${text}`;
+}
+
 type GroupState = { key: (Scalar | null)[]; states: State[] };
 
 /**
@@ -431,6 +494,10 @@ export class Aggregator {
   readonly #request: AggregateRequest;
   readonly #rollup: Rollup;
   readonly #includes: Map<string, Plan>;
+  /** `q`'s equalities by dimension index, when rollups may answer. */
+  readonly #rollupWanted: { index: number; value: Scalar }[] | undefined;
+  /** The dimension index of each `group_by` dimension. */
+  readonly #rollupGroupBy: number[];
   readonly #buckets = new Map<number, Map<string, GroupState>>();
   #groups = 0;
 
@@ -443,6 +510,12 @@ export class Aggregator {
     this.#request = request;
     this.#rollup = rollup;
     this.#includes = compileIncludes(config, rollup);
+    const dimensions = rollup.dimensions ?? [];
+    this.#rollupWanted = rollupEqualities(config, request)?.map((e) => ({
+      index: dimensions.indexOf(e.field),
+      value: e.value,
+    }));
+    this.#rollupGroupBy = request.groupBy.map((d) => dimensions.indexOf(d));
   }
 
   /** A fold for `request`; `bad_request` when its rollup is unknown. */
@@ -474,11 +547,66 @@ export class Aggregator {
     const key = groupKey(input.doc, request.groupBy);
     if (key === undefined) return ok(undefined);
     const start = Math.floor(ts / request.intervalMs) * request.intervalMs;
-    let bucket = this.#buckets.get(start);
-    if (bucket === undefined) this.#buckets.set(start, bucket = new Map());
-    const id = JSON.stringify(
-      key.map((v) => typeof v === "bigint" ? `${v}n` : v),
-    );
+    const group = this.#group(start, key);
+    if (!group.ok) return group;
+    request.measures.forEach((name, i) => {
+      foldMeasure(
+        this.#config,
+        this.#rollup.measures[name],
+        this.#includes.get(name),
+        group.value.states[i],
+        input,
+      );
+    });
+    return ok(undefined);
+  }
+
+  /**
+   * Folds one group of a rollup section in: records whose timestamps fall
+   * in the bucket starting at `startMs` (one of this request's buckets,
+   * wholly inside its window), `dims` the values of each of the rollup's
+   * dimensions (in its order; empty when missing) and `states` measure
+   * states. The group is passed over when `q` rules it
+   * out or a grouped dimension has several values, as `add` does for one
+   * record. `picks[i]` is the index in `states` of the state of the
+   * request's `i`th measure. Call only when `rollupEqualities` allows the
+   * request.
+   */
+  addRollupGroup(
+    startMs: number,
+    dims: readonly (readonly Scalar[])[],
+    states: readonly State[],
+    picks: readonly number[],
+  ): Result<void> {
+    const wanted = this.#rollupWanted;
+    assert(wanted !== undefined, "q is not a rollup filter");
+    for (const { index, value } of wanted) {
+      const values = dims[index] ?? [];
+      if (!values.some((v) => compareScalars(v, value) === 0)) {
+        return ok(undefined);
+      }
+    }
+    const key: (Scalar | null)[] = [];
+    for (const index of this.#rollupGroupBy) {
+      const values = dims[index] ?? [];
+      if (values.length > 1) return ok(undefined);
+      key.push(values.length === 0 ? null : values[0]);
+    }
+    const group = this.#group(startMs, key);
+    if (!group.ok) return group;
+    const into = group.value.states;
+    for (let i = 0; i < picks.length; i++) {
+      const state = states[picks[i]];
+      if (state !== undefined) mergeState(into[i], state);
+    }
+    return ok(undefined);
+  }
+
+  #group(startMs: number, key: (Scalar | null)[]): Result<GroupState> {
+    let bucket = this.#buckets.get(startMs);
+    if (bucket === undefined) this.#buckets.set(startMs, bucket = new Map());
+    let id = "";
+    for (const v of key) id += keyPart(v);
     let group = bucket.get(id);
     if (group === undefined) {
       if (++this.#groups > AGGREGATE_GROUPS_MAX) {
@@ -487,41 +615,33 @@ export class Aggregator {
           `Invalid aggregate: too many buckets (more than ${AGGREGATE_GROUPS_MAX} groups)`,
         );
       }
-      bucket.set(id, group = { key, states: request.measures.map(newState) });
+      group = { key, states: this.#request.measures.map(newState) };
+      bucket.set(id, group);
     }
-    request.measures.forEach((name, i) => {
-      foldMeasure(
-        this.#config,
-        this.#rollup.measures[name],
-        this.#includes.get(name),
-        group!.states[i],
-        input,
-      );
-    });
-    return ok(undefined);
+    return ok(group);
   }
 
   /** The non-empty buckets so far, ascending, groups sorted by key. */
   buckets(): AggregateBucket[] {
     const request = this.#request;
-    const rollup = this.#rollup;
+    const measures = request.measures.map((name) =>
+      this.#rollup.measures[name]
+    );
     return [...this.#buckets.entries()].sort((a, b) => a[0] - b[0]).map((
       [startMs, bucket],
     ) => ({
       startMs,
       endMs: startMs + request.intervalMs,
       groups: [...bucket.values()].sort((a, b) => compareKeys(a.key, b.key))
-        .map((g) => ({
-          key: Object.fromEntries(
-            request.groupBy.map((dim, i) => [dim, g.key[i]]),
-          ),
-          measures: Object.fromEntries(
-            request.measures.map((
-              name,
-              i,
-            ) => [name, result(rollup.measures[name], g.states[i])]),
-          ),
-        })),
+        .map((g) => {
+          const key: Record<string, Scalar | null> = {};
+          request.groupBy.forEach((dim, i) => key[dim] = g.key[i]);
+          const values: Record<string, MeasureValue> = {};
+          request.measures.forEach((name, i) =>
+            values[name] = result(measures[i], g.states[i])
+          );
+          return { key, measures: values };
+        }),
     }));
   }
 }

@@ -22,6 +22,12 @@ import type { Plan } from "./compile.ts";
 import { compareHolds, compareScalars } from "./evaluate.ts";
 import { type ExtractedDoc, normalizeKeyword, type Scalar } from "./extract.ts";
 import { TextTermTable } from "./_text_terms.ts";
+import {
+  type AggSection,
+  decodeAggSection,
+  encodeAggSection,
+  RollupBuilder,
+} from "./rollup_section.ts";
 
 /** First four bytes of a companion object: "SBCP". */
 export const COMPANION_MAGIC = 0x50434253;
@@ -92,6 +98,8 @@ export interface Companion {
   col: Map<string, ColumnField>;
   /** `fts` section by field, with the field's total token count. */
   fts: Map<string, TermField & { tokens: number }>;
+  /** `agg` section: rollup tables by rollup and interval. */
+  agg: AggSection;
 }
 
 /** One record given to the builder: its bounds and its extracted fields. */
@@ -101,6 +109,8 @@ export interface CompanionRecord {
   doc: ExtractedDoc;
   /** A later message of the same stored record: never starts a block. */
   joinsPrevious?: boolean;
+  /** The parsed record (rollup `summary_parts` measures read it). */
+  record?: unknown;
 }
 
 /** Builds the companion of the records of one segment, in position order. */
@@ -118,7 +128,9 @@ export function buildCompanion(
   let current: CompanionBlock | undefined;
   let b = -1;
   let docIndex = 0;
+  const rollups = new RollupBuilder(config);
   for (const r of records) {
+    rollups.add(r.doc, r.record);
     if (
       current === undefined ||
       (r.joinsPrevious !== true &&
@@ -164,6 +176,7 @@ export function buildCompanion(
     exact: new Map(),
     col: new Map(),
     fts: new Map(),
+    agg: rollups.finish(),
   };
   for (const f of fields) {
     if (f.terms !== undefined) {
@@ -682,6 +695,7 @@ export function encodeCompanion(
     writeTerms(fts, f, KIND_CODES.text, version);
   }
   sections.push(["fts", fts.done()]);
+  sections.push(["agg", encodeAggSection(c.agg)]);
   if (packed(version)) {
     for (const s of sections) s[1] = codec.compress(s[1], SECTION_ZSTD_LEVEL);
   }
@@ -766,6 +780,7 @@ function decodeChecked(bytes: Uint8Array): Companion {
     exact: new Map(),
     col: new Map(),
     fts: new Map(),
+    agg: new Map(),
   };
   for (const s of table) {
     const start = body + s.offset;
@@ -778,6 +793,10 @@ function decodeChecked(bytes: Uint8Array): Companion {
     }
     // The checksum covers the stored (compressed) bytes.
     const data = !packed(version) ? stored : codec.decompress(stored);
+    if (s.name === "agg") {
+      out.agg = decodeAggSection(data);
+      continue;
+    }
     const sr = new Reader(data);
     const fields = sr.u32();
     for (let i = 0; i < fields; i++) {

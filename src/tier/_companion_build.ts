@@ -140,6 +140,7 @@ export function* companionRecords(
             false,
           ),
           joinsPrevious: false,
+          record: values[i],
         };
         start += lengths[i];
         continue;
@@ -165,6 +166,7 @@ export function* companionRecords(
             false,
           ),
           joinsPrevious: at > 0,
+          record: value,
         };
         at = end;
       }

@@ -12,7 +12,12 @@ import { createNodeZstdCodec } from "../_wasm/codec.ts";
 import type { SearchPruner } from "../engine/record_scan.ts";
 import type { StreamInfo } from "../engine/types.ts";
 import type { Logger } from "../log.ts";
-import { segmentKey } from "../objectstore/manifest.ts";
+import {
+  decodeManifest,
+  type ManifestCompanions,
+  manifestKey,
+  segmentKey,
+} from "../objectstore/manifest.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
 import {
   type Companion,
@@ -25,6 +30,8 @@ import {
   searchConfigHash,
   validateSearchConfig,
 } from "../search/config.ts";
+import { aggSectionMemoryBytes } from "../search/rollup_section.ts";
+import { COMPANION_MEMORY_BYTES_MAX } from "../limits.ts";
 import type { SegmentCache } from "../segment/cache.ts";
 import {
   buildCompanionBytes,
@@ -43,6 +50,37 @@ export interface CompanionEntry {
   companion: Companion;
   /** Encoded size. */
   bytes: number;
+}
+
+/** A catalog entry: the companion while it is in memory, its key always. */
+interface Slot {
+  hash: string;
+  startPos: number;
+  endPos: number;
+  /** Encoded size (at rest). */
+  bytes: number;
+  /** Object key. */
+  key: string;
+  /** Decoded, or undefined once evicted. */
+  companion: Companion | undefined;
+  /** Memory the decoded companion holds (estimated). */
+  memoryBytes: number;
+}
+
+/** The decoded-companion cache, for `/v1/server/_details`. */
+export interface CompanionCacheStats {
+  /** Decoded companions in memory. */
+  entries: number;
+  /** Their estimated bytes. */
+  bytes: number;
+  /** The bound. */
+  bytesMax: number;
+  /** Companions evicted since start. */
+  evictions: number;
+  /** Evicted companions loaded again since start. */
+  reloads: number;
+  /** Companions built since start. */
+  builds: number;
 }
 
 /** Progress of one stream's companions (`_index_status`). */
@@ -87,6 +125,8 @@ export interface CompanionDeps {
   blockBytes: number;
   /** Where builds run. */
   builder: CompanionBuilder;
+  /** Bytes of decoded companions kept (default `COMPANION_MEMORY_BYTES_MAX`). */
+  memoryBytesMax?: number;
 }
 
 /** Builds encoded companions (on a Worker, or on this thread for tests). */
@@ -157,15 +197,31 @@ export function workerCompanionBuilder(): CompanionBuilder {
   };
 }
 
-/** Builds, keeps and consults the companions of every tiered stream. */
+/**
+ * Builds, keeps and consults the companions of every tiered stream. The
+ * catalog knows every companion object; the decoded ones are an LRU bounded
+ * in bytes: a query consults only companions in memory (others' segments
+ * are read) and brings evicted ones it met back in the background.
+ */
 export class Companions {
   readonly #d: CompanionDeps;
-  readonly #byStream = new Map<number, CompanionEntry[]>();
+  readonly #byStream = new Map<number, Slot[]>();
+  /** Slots holding a decoded companion, least recently used first. */
+  readonly #lru = new Set<Slot>();
+  readonly #memoryBytesMax: number;
+  #memoryBytes = 0;
+  #evictions = 0;
+  #reloads = 0;
+  readonly #reloading = new Set<number>();
+  /** Streams whose manifest listing was read (`restore`). */
+  readonly #restored = new Set<number>();
   /** Builds done since start. */
   builds = 0;
 
+  /** An empty catalog over `deps`. */
   constructor(deps: CompanionDeps) {
     this.#d = deps;
+    this.#memoryBytesMax = deps.memoryBytesMax ?? COMPANION_MEMORY_BYTES_MAX;
   }
 
   /**
@@ -176,7 +232,7 @@ export class Companions {
   async step(s: TierStream, info: StreamInfo): Promise<boolean> {
     const registry = info.schemaRegistry;
     if (registry === null || registry.search === null) {
-      this.#byStream.delete(s.id);
+      this.drop(s.id);
       return false;
     }
     const checked = validateSearchConfig(registry.search);
@@ -184,10 +240,7 @@ export class Companions {
     const config = checked.value;
     const hash = hashOf(config);
     const uploaded = uploadedCount(s);
-    const entries = (this.#byStream.get(s.id) ?? []).filter((e) =>
-      e.hash === hash
-    );
-    this.#byStream.set(s.id, entries);
+    const entries = this.#current(s.id, hash);
     const have = new Set(entries.map((e) => e.startPos));
     let ordinal = 0;
     while (ordinal < uploaded && have.has(s.segments[ordinal].startPos)) {
@@ -197,17 +250,9 @@ export class Companions {
     const row = s.segments[ordinal];
     const key = companionKey(s.id, row.startPos, row.endPos, hash);
     let bytes = await this.#d.objects.get(key);
-    let companion: Companion | undefined;
-    if (bytes !== undefined) {
-      try {
-        companion = decodeCompanion(bytes);
-      } catch (error) {
-        if (!(error instanceof CompanionError)) throw error;
-        this.#d.log.warn(
-          `stream ${s.id}: companion ${key} unreadable (${error.message}); rebuilding`,
-        );
-      }
-    }
+    let companion = bytes === undefined
+      ? undefined
+      : this.#decode(s.id, key, bytes);
     if (companion === undefined) {
       // The builder decompresses the blocks itself (on the Worker): this
       // thread only finds the file.
@@ -232,15 +277,134 @@ export class Companions {
       await this.#d.objects.put(key, bytes);
       this.builds++;
     }
-    entries.push({
+    const slot: Slot = {
       hash,
       startPos: row.startPos,
       endPos: row.endPos,
-      companion,
       bytes: bytes!.length,
-    });
+      key,
+      companion: undefined,
+      memoryBytes: 0,
+    };
+    entries.push(slot);
     entries.sort((a, b) => a.startPos - b.startPos);
+    this.#keep(slot, companion, bytes!.length);
     return true;
+  }
+
+  /** The stream's slots for config `hash`, dropping those of other configs. */
+  #current(streamId: number, hash: string): Slot[] {
+    const all = this.#byStream.get(streamId) ?? [];
+    const entries = all.filter((e) => e.hash === hash);
+    if (entries.length !== all.length) {
+      for (const e of all) if (e.hash !== hash) this.#evict(e, false);
+    }
+    this.#byStream.set(streamId, entries);
+    return entries;
+  }
+
+  #decode(id: number, key: string, bytes: Uint8Array): Companion | undefined {
+    try {
+      return decodeCompanion(bytes);
+    } catch (error) {
+      if (!(error instanceof CompanionError)) throw error;
+      this.#d.log.warn(
+        `stream ${id}: companion ${key} unreadable (${error.message}); rebuilding`,
+      );
+      return undefined;
+    }
+  }
+
+  /** Keeps `companion` decoded in `slot`, evicting the least recently used past the bound. */
+  #keep(slot: Slot, companion: Companion, encodedBytes: number): void {
+    slot.companion = companion;
+    slot.memoryBytes = companionMemoryBytes(companion, encodedBytes);
+    this.#lru.add(slot);
+    this.#memoryBytes += slot.memoryBytes;
+    for (const victim of this.#lru) {
+      if (this.#memoryBytes <= this.#memoryBytesMax) break;
+      this.#evict(victim, true);
+    }
+  }
+
+  #evict(slot: Slot, counted: boolean): void {
+    if (slot.companion === undefined) return;
+    this.#lru.delete(slot);
+    this.#memoryBytes -= slot.memoryBytes;
+    slot.companion = undefined;
+    slot.memoryBytes = 0;
+    if (counted) this.#evictions++;
+  }
+
+  /**
+   * The stream's companions in memory (ascending), marked used; evicted
+   * ones are loaded again in the background for later queries.
+   */
+  #resident(streamId: number): CompanionEntry[] | undefined {
+    const all = this.#byStream.get(streamId);
+    if (all === undefined) return undefined;
+    const out: CompanionEntry[] = [];
+    let evicted = false;
+    for (const slot of all) {
+      if (slot.companion === undefined) {
+        evicted = true;
+        continue;
+      }
+      this.#lru.delete(slot); // most recently used last
+      this.#lru.add(slot);
+      // A copy: the query keeps it even if the slot is evicted meanwhile.
+      out.push({
+        hash: slot.hash,
+        startPos: slot.startPos,
+        endPos: slot.endPos,
+        companion: slot.companion,
+        bytes: slot.bytes,
+      });
+    }
+    if (evicted) void this.#reload(streamId);
+    return out;
+  }
+
+  /**
+   * Loads the evicted companions of a stream again while they fit beside
+   * the stream's others (so a stream larger than the bound does not evict
+   * itself in a loop); one reload per stream at a time.
+   */
+  async #reload(streamId: number): Promise<void> {
+    if (this.#reloading.has(streamId)) return;
+    this.#reloading.add(streamId);
+    try {
+      for (const slot of [...(this.#byStream.get(streamId) ?? [])]) {
+        if (slot.companion !== undefined) continue;
+        const own = (this.#byStream.get(streamId) ?? []).reduce(
+          (n, e) => n + e.memoryBytes,
+          0,
+        );
+        if (own + slot.bytes > this.#memoryBytesMax) break;
+        const bytes = await this.#d.objects.get(slot.key);
+        const slots = this.#byStream.get(streamId);
+        if (slots === undefined || !slots.includes(slot)) continue;
+        const companion = bytes === undefined
+          ? undefined
+          : this.#decode(streamId, slot.key, bytes);
+        if (companion === undefined) {
+          // Gone or damaged: forget it, so the next steps build it again.
+          slots.splice(slots.indexOf(slot), 1);
+          continue;
+        }
+        if (slot.companion !== undefined) continue;
+        this.#keep(slot, companion, bytes!.length);
+        this.#reloads++;
+      }
+    } catch (error) {
+      this.#d.log.warn(
+        `stream ${streamId}: reloading companions failed: ${
+          (error as Error).message
+        }`,
+      );
+    } finally {
+      this.#reloading.delete(streamId);
+    }
   }
 
   /**
@@ -272,6 +436,10 @@ export class Companions {
 
   /** Forgets a released stream (its objects go with the stream's prefix). */
   drop(streamId: number): void {
+    this.#restored.delete(streamId);
+    for (const slot of this.#byStream.get(streamId) ?? []) {
+      this.#evict(slot, false);
+    }
     this.#byStream.delete(streamId);
   }
 
@@ -295,10 +463,104 @@ export class Companions {
     };
   }
 
+  /**
+   * What the stream's manifest lists: the companion objects of the config
+   * the catalog holds, in position order; undefined when there are none.
+   */
+  manifest(streamId: number): ManifestCompanions | undefined {
+    const slots = this.#byStream.get(streamId);
+    if (slots === undefined || slots.length === 0) return undefined;
+    const hash = slots[0].hash;
+    return {
+      hash,
+      objects: slots.filter((e) => e.hash === hash).map((e) => ({
+        key: e.key,
+        startPos: e.startPos,
+        endPos: e.endPos,
+        bytes: e.bytes,
+      })),
+    };
+  }
+
+  /**
+   * Once per stream and process: learns the companions the stream's
+   * published manifest lists (after a restart or `--bootstrap`), so they
+   * are neither searched for nor rebuilt. Those of the config in force on
+   * segments the stream has are loaded while they fit the memory bound
+   * (the others when a query needs them); a listed object that is missing
+   * or damaged is dropped, and the next steps build it again.
+   */
+  async restore(s: TierStream, info: StreamInfo): Promise<void> {
+    if (this.#restored.has(s.id)) return;
+    const search = info.schemaRegistry?.search ?? null;
+    if (search === null) return;
+    const checked = validateSearchConfig(search);
+    if (!checked.ok) return;
+    const hash = hashOf(checked.value);
+    // A failed read throws before the mark: the next pass asks again.
+    const bytes = await this.#d.objects.get(manifestKey(s.id));
+    this.#restored.add(s.id);
+    if (bytes === undefined) return;
+    let listed: ManifestCompanions | undefined;
+    try {
+      listed = decodeManifest(bytes, manifestKey(s.id)).companions;
+    } catch {
+      return; // the upload loop reports a bad manifest
+    }
+    if (listed === undefined || listed.hash !== hash) return;
+    const uploaded = new Map(
+      s.segments.slice(0, uploadedCount(s)).map((r) => [r.startPos, r.endPos]),
+    );
+    const entries = this.#current(s.id, hash);
+    const have = new Set(entries.map((e) => e.startPos));
+    for (const o of listed.objects) {
+      if (uploaded.get(o.startPos) !== o.endPos || have.has(o.startPos)) {
+        continue;
+      }
+      entries.push({
+        hash,
+        startPos: o.startPos,
+        endPos: o.endPos,
+        bytes: o.bytes,
+        key: o.key,
+        companion: undefined,
+        memoryBytes: 0,
+      });
+      have.add(o.startPos);
+    }
+    entries.sort((a, b) => a.startPos - b.startPos);
+    await this.#reload(s.id);
+  }
+
+  /** The decoded-companion cache's figures. */
+  cacheStats(): CompanionCacheStats {
+    return {
+      entries: this.#lru.size,
+      bytes: this.#memoryBytes,
+      bytesMax: this.#memoryBytesMax,
+      evictions: this.#evictions,
+      reloads: this.#reloads,
+      builds: this.builds,
+    };
+  }
+
   /** Which ranges of a stream's own records cannot match a plan. */
-  readonly pruner: SearchPruner = companionPruner((id) =>
-    this.#byStream.get(id)
-  );
+  readonly pruner: SearchPruner = companionPruner((id) => this.#resident(id));
+}
+
+/**
+ * Estimated bytes a decoded companion holds: its encoded bytes (term and
+ * block bitmaps are views into them), plus per-term and rollup-row objects.
+ */
+export function companionMemoryBytes(
+  c: Companion,
+  encodedBytes: number,
+): number {
+  let terms = 0;
+  for (const f of c.exact.values()) terms += f.terms.length;
+  for (const f of c.fts.values()) terms += f.terms.length;
+  return encodedBytes + c.blocks.length * 48 + c.col.size * 64 +
+    terms * 64 + aggSectionMemoryBytes(c.agg);
 }
 
 /**
@@ -342,6 +604,7 @@ export function companionPruner(
         return undefined;
       },
       indexedSegments: () => ranges.size,
+      companions: () => entries,
     };
   };
 }

@@ -56,6 +56,7 @@ import { defaultShape, type RoutingIndexShape } from "../index/plan.ts";
 import { RoutingKeyIndex } from "../index/routing_index.ts";
 import {
   type CompanionBuilder,
+  type CompanionCacheStats,
   Companions,
   workerCompanionBuilder,
 } from "./companions.ts";
@@ -135,6 +136,8 @@ export interface TierOptions {
   routingIndex?: TierIndexOptions;
   /** Stored bytes per search companion block (tests make it small). */
   companionBlockBytes?: number;
+  /** Bytes of decoded companions kept in memory (tests make it small). */
+  companionMemoryBytesMax?: number;
 }
 
 /** The routing-key index's parts (`TierOptions.routingIndex`). */
@@ -188,6 +191,8 @@ export interface TierStats {
   indexBuilds: number;
   /** The segment cache. */
   cache: SegmentCacheStats;
+  /** Decoded search companions kept in memory. */
+  companions: CompanionCacheStats;
 }
 
 /** See the module doc. Create with `Tier.open`. */
@@ -244,6 +249,7 @@ export class Tier {
       cache: this.#ctx.cache,
       log: options.log,
       blockBytes: options.companionBlockBytes ?? COMPANION_BLOCK_BYTES,
+      memoryBytesMax: options.companionMemoryBytesMax,
       builder: this.#companionBuilder,
     });
     const ix = options.routingIndex;
@@ -613,6 +619,7 @@ export class Tier {
       indexLagSegmentsMax: this.#indexLagMax(),
       indexBuilds: this.#ctx.indexBuilds.count,
       cache: this.#ctx.cache.stats(),
+      companions: this.#ctx.companions!.cacheStats(),
     };
   }
 

@@ -73,6 +73,8 @@ export async function uploadPass(
       continue;
     }
     try {
+      // After a restart or --bootstrap: the companions the manifest lists.
+      await ctx.companions?.restore(s, info);
       // Another node holds the lease: look again later (index builds are
       // the holder's too).
       if (!await uploadDue(ctx, s, info)) {
@@ -87,15 +89,17 @@ export async function uploadPass(
     // A pass puts a bounded batch: what is left is looked at next pass.
     if (s.segments.some((row) => !row.uploaded)) hooks.due.mark(id);
     uploaded.push(s);
-    // Search companions of the uploaded segments, a few per pass.
+    // Search companions of the uploaded segments, a few per pass; new
+    // ones are listed by the next pass's manifest.
+    const listed = companionsText(ctx, s);
     if (
       ctx.streams.isCurrent(s) &&
-      await ctx.companions?.catchUp(
-          s,
-          info,
-          COMPANION_STEPS_PER_PASS,
-          ctx.closed,
-        ) === true
+      (await ctx.companions?.catchUp(
+            s,
+            info,
+            COMPANION_STEPS_PER_PASS,
+            ctx.closed,
+          ) === true || companionsText(ctx, s) !== listed)
     ) hooks.due.mark(id);
   }
   // Every stream's uploads come first; then the index catches up, up to
@@ -238,12 +242,12 @@ async function uploadDue(
     !pending && s.walStart >= s.sealedThrough &&
     s.published ===
       publishedSummary(
-        s.sealedThrough,
-        closed,
-        info.softDeleted,
-        schema?.key,
-        profileText,
-      )
+          s.sealedThrough,
+          closed,
+          info.softDeleted,
+          schema?.key,
+          profileText,
+        ) + companionsText(ctx, s)
   ) return true; // nothing new to publish
   // Asked only when there is work: a lease costs a query when due.
   if (!holdsLease(ctx, s)) return false; // another node publishes it
@@ -273,13 +277,15 @@ async function uploadDue(
   const routingIndex = ctx.routingIndex?.manifest(s.id);
   if (routingIndex !== undefined) manifest.routingIndex = routingIndex;
   if (profile !== undefined) manifest.profile = profile;
+  const companions = ctx.companions?.manifest(s.id);
+  if (companions !== undefined) manifest.companions = companions;
   const summary = publishedSummary(
     through,
     manifest.closed,
     manifest.softDeleted,
     schema?.key,
     profileText,
-  );
+  ) + companionsText(ctx, s);
   if (!ctx.streams.isCurrent(s)) return true; // deleted meanwhile: no manifest
   if (summary !== s.published) {
     // The registry object first: a published manifest names only objects
@@ -330,6 +336,14 @@ async function dropOldGeneration(
   } catch (error) {
     ctx.log.warn(`stream id ${id}: old manifest ${old} not deleted: ${error}`);
   }
+}
+
+/** The companion listing of `s`'s manifest, compactly (for `s.published`). */
+function companionsText(ctx: TierContext, s: TierStream): string {
+  const listed = ctx.companions?.manifest(s.id);
+  return listed === undefined
+    ? ""
+    : `|companions:${listed.hash}:${listed.objects.length}`;
 }
 
 /**
