@@ -245,14 +245,33 @@ function messageEnd(reader: Reader): number {
   return reader.pos + length;
 }
 
-/** Lower-case hex of a length-delimited bytes field. */
+const HEX_CODES = new TextEncoder().encode("0123456789abcdef");
+const hexScratch = new Uint16Array(64);
+
+/**
+ * Lower-case hex of a length-delimited bytes field, built as one flat
+ * string: appending two digits at a time would leave a rope that every
+ * later `JSON.stringify` has to flatten again.
+ */
 function readHex(reader: Reader): string {
   const length = reader.uint32();
   const end = reader.pos + length;
   if (end > reader.len) reader.skip(length); // throws: out of range
   const buf = reader.buf;
   let hex = "";
-  for (let i = reader.pos; i < end; i++) hex += HEX[buf[i]];
+  if (length <= 32) {
+    for (let i = 0; i < length; i++) {
+      const byte = buf[reader.pos + i];
+      hexScratch[2 * i] = HEX_CODES[byte >> 4];
+      hexScratch[2 * i + 1] = HEX_CODES[byte & 15];
+    }
+    hex = String.fromCharCode.apply(
+      null,
+      hexScratch.subarray(0, 2 * length) as unknown as number[],
+    );
+  } else {
+    for (let i = reader.pos; i < end; i++) hex += HEX[buf[i]];
+  }
   reader.pos = end;
   return hex;
 }
