@@ -323,6 +323,11 @@ export function readTraceRequest(
     if (error instanceof AnyValueBounds) {
       return fail("bad_request", error.message);
     }
+    // The reader throws RangeError and Error on bad bytes; a TypeError or
+    // ReferenceError would be a bug here, not bad input.
+    if (error instanceof TypeError || error instanceof ReferenceError) {
+      throw error;
+    }
     return fail(
       "bad_request",
       `Malformed OTLP protobuf request: ${(error as Error).message}`,
