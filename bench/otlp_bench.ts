@@ -18,14 +18,14 @@ import { startServer, streambedCommand } from "./_load_process.ts";
 import { serverCpuUs } from "./_load_server_cpu.ts";
 
 const REPO_ROOT = new URL("..", import.meta.url).pathname;
-const BATCH = 512;
+export const BATCH = 512;
 
 function hex(n: number, width: number): string {
   return n.toString(16).padStart(width, "0");
 }
 
 /** One span in the OTLP JSON mapping: HTTP server-ish, 8 attributes, one event. */
-function spanJson(i: number): Record<string, unknown> {
+export function spanJson(i: number): Record<string, unknown> {
   const start = 1_700_000_000_000_000_000n + BigInt(i) * 1_000_000n;
   return {
     traceId: hex(Math.floor(i / 8) + 1, 32),
@@ -57,7 +57,7 @@ function spanJson(i: number): Record<string, unknown> {
   };
 }
 
-function exportRequest(spans: Record<string, unknown>[]) {
+export function exportRequest(spans: Record<string, unknown>[]) {
   return {
     resourceSpans: [{
       resource: {
@@ -75,7 +75,7 @@ function exportRequest(spans: Record<string, unknown>[]) {
   };
 }
 
-function protobufBody(spans: Record<string, unknown>[]): Uint8Array {
+export function protobufBody(spans: Record<string, unknown>[]): Uint8Array {
   const root = protobuf.Root.fromJSON(TRACE_PROTO_JSON as protobuf.INamespace);
   const type = root.lookupType(
     "opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest",

@@ -15,6 +15,7 @@ import {
   decodeTraceRequestJson,
   decodeTraceRequestProtobuf,
 } from "../src/profiles/otlp/decode.ts";
+import { readTraceRequest } from "../src/profiles/otlp/span_reader.ts";
 import protobuf from "protobufjs";
 import { TRACE_PROTO_JSON } from "../src/profiles/otlp/trace_proto.generated.ts";
 
@@ -116,6 +117,10 @@ Deno.bench(
 
 Deno.bench("otel: 512 spans from protobuf", { group: "otlp" }, () => {
   must(exportToSpans(must(decodeTraceRequestProtobuf(PROTO_BYTES)), OTEL));
+});
+
+Deno.bench("otel: 512 spans read from protobuf", { group: "otlp" }, () => {
+  must(readTraceRequest(PROTO_BYTES, OTEL));
 });
 
 Deno.bench("otel: 512 spans from JSON", { group: "otlp" }, () => {

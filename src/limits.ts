@@ -304,6 +304,23 @@ export const FILTER_READ_TIME_BUDGET_MS = 2000;
 export const AGGREGATE_TIMEOUT_MS = 3000;
 /** `_search`/`_aggregate` requests waiting for the search gate before 503. */
 export const SEARCH_QUEUE_MAX = 64;
+
+// ---- request timelines (/v1/observe/request) ----------------------------------
+
+/** Most events one lookup returns (`limits.events`; the default is 100). */
+export const OBSERVE_EVENTS_MAX = 500;
+/** Most spans one lookup returns (`limits.spans`; the default is 5000). */
+export const OBSERVE_SPANS_MAX = 10_000;
+/** Most padding around a lookup's time window (`time.paddingMs`). */
+export const OBSERVE_PADDING_MS_MAX = 86_400_000;
+/** `_search` page size a lookup pages with. */
+export const OBSERVE_PAGE_SIZE = 500;
+/** Most trace ids a request id's events lead a lookup to. */
+export const OBSERVE_TRACE_IDS_MAX = 64;
+/** Most characters of a looked-up id. */
+export const OBSERVE_ID_CHARS_MAX = 256;
+/** Time one lookup may take before it answers 408 with what it found. */
+export const OBSERVE_REQUEST_BUDGET_MS = 5000;
 // ---- stream profiles (src/profiles/) ----------------------------------------
 
 /** Extra secret key names one profile's `redactKeys` may list. */

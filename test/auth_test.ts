@@ -83,6 +83,9 @@ export const EXPECTED: Record<string, number[]> = {
   otlp_traces_stream: /*   */ [401, 401, 403, 400, 403, 400, 403],
   // Any key passes the gate; without --otlp-traces-stream the path is 404.
   otlp_traces: /*          */ [401, 401, 404, 404, 404, 404, 404],
+  // Read on both named streams; the cell's stream is no evlog stream: 400.
+  observe_request_get: /*  */ [401, 401, 400, 403, 403, 400, 403],
+  observe_request_post: /* */ [401, 401, 400, 403, 403, 400, 403],
   search_get: /*           */ [401, 401, 200, 403, 403, 200, 403],
   search_post: /*          */ [401, 401, 200, 403, 403, 200, 403],
   aggregate_post: /*       */ [401, 401, 200, 403, 403, 200, 403],
@@ -190,6 +193,23 @@ function requestFor(
         method: "POST",
         path: "/v1/traces",
         body: JSON.stringify({ resourceSpans: [] }),
+        headers: JSON_TYPE,
+      };
+    case "observe_request_get":
+      return {
+        method: "GET",
+        path: `/v1/observe/request?requestId=r&events=${
+          encodeURIComponent(stream)
+        }&traces=${encodeURIComponent(stream)}`,
+      };
+    case "observe_request_post":
+      return {
+        method: "POST",
+        path: "/v1/observe/request",
+        body: JSON.stringify({
+          streams: { events: stream, traces: stream },
+          lookup: { requestId: "r" },
+        }),
         headers: JSON_TYPE,
       };
     case "search_get":

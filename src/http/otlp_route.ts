@@ -14,8 +14,8 @@
 import { fail, ok, type Result, RETRY_AFTER_S, STATUS } from "../errors.ts";
 import { StreamError } from "../errors.ts";
 import type { OtelTracesOptions } from "../profiles/_otel_options.ts";
-import { exportToSpans, otelTracesProfile } from "../profiles/otel_traces.ts";
-import { decodeOtlpBody, otlpEncodingOf } from "../profiles/otlp/body.ts";
+import { otelTracesProfile } from "../profiles/otel_traces.ts";
+import { otlpEncodingOf, otlpSpanBatch } from "../profiles/otlp/body.ts";
 import {
   encodeStatus,
   encodeTraceResponse,
@@ -125,17 +125,14 @@ async function ingestBody(
 ): Promise<Response> {
   const encoding = otlpEncodingOf(request.headers.get("content-type"));
   if (!encoding.ok) return otlpError(encoding.error, "json");
-  const limits = options.otlpLimits;
-  const decoded = await decodeOtlpBody(
+  const batch = await otlpSpanBatch(
     {
       contentType: request.headers.get("content-type"),
       contentEncoding: request.headers.get("content-encoding"),
     },
     body,
-    limits,
+    options,
   );
-  if (!decoded.ok) return otlpError(decoded.error, encoding.value);
-  const batch = exportToSpans(decoded.value.request, options);
   if (!batch.ok) return otlpError(batch.error, encoding.value);
   const { records, rejectedSpans, errorMessage } = batch.value;
   let nextPos: number;

@@ -15,6 +15,10 @@ import { getIndexStatus } from "./index_status_route.ts";
 import { listStreams } from "./list_route.ts";
 import { getRoutingKeys } from "./routing_keys_route.ts";
 import { getMetrics, getServerDetails } from "./ops_routes.ts";
+import {
+  getObserveRequest,
+  postObserveRequest,
+} from "./observe_request_route.ts";
 import { postStreamTraces, postTraces } from "./otlp_route.ts";
 import { getProfile, postProfile } from "./profile_route.ts";
 import { getSchema, postSchema } from "./schema_route.ts";
@@ -171,6 +175,23 @@ export const STREAM_ROUTES: readonly Route[] = [
     methods: {
       // Any key here; the handler checks `write` on --otlp-traces-stream.
       POST: { name: "otlp_traces", access: "key", handle: postTraces },
+    },
+  },
+  {
+    shape: "path",
+    path: "/v1/observe/request",
+    methods: {
+      // `read` on some stream; the handler checks `read` on both it names.
+      GET: {
+        name: "observe_request_get",
+        access: "read",
+        handle: getObserveRequest,
+      },
+      POST: {
+        name: "observe_request_post",
+        access: "read",
+        handle: postObserveRequest,
+      },
     },
   },
   {

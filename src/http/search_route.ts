@@ -21,7 +21,15 @@ import type { RouteRequest } from "./router.ts";
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
 /** The tier split the coverage figures need (no tiering: all WAL). */
-function positionsOf(ctx: HttpContext, name: string) {
+export function positionsOf(
+  ctx: HttpContext,
+  name: string,
+): {
+  splitPos: number;
+  publishedPos: number;
+  segments: number;
+  sealedPos: number;
+} {
   const details = ctx.details?.(name);
   if (details === undefined || !details.ok) {
     return { splitPos: 0, publishedPos: Infinity, segments: 0, sealedPos: 0 };

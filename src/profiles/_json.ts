@@ -93,15 +93,17 @@ export const REDACTED = "[REDACTED]";
 /**
  * Replaces the value of every key `isSecret` matches, at any depth and inside
  * arrays, and lists the dotted paths replaced (array items by index). Null
- * when the value nests deeper than `PROFILE_JSON_DEPTH_MAX`.
+ * when the value nests deeper than `PROFILE_JSON_DEPTH_MAX`; `depth` is how
+ * deep `value` already sits.
  */
 export function redact(
   value: unknown,
   isSecret: SecretMatcher,
   path: string,
+  depth = 0,
 ): Redacted | null {
   const paths: string[] = [];
-  const out = redactAt(value, isSecret, path, paths, 0);
+  const out = redactAt(value, isSecret, path, paths, depth);
   return out === TOO_DEEP ? null : { value: out, paths };
 }
 

@@ -9,7 +9,7 @@
  */
 
 import { fail, ok, type Result } from "../errors.ts";
-import { isHexId, redact } from "./_json.ts";
+import { isHexId, redact, REDACTED } from "./_json.ts";
 import type { OtelTracesOptions } from "./_otel_options.ts";
 import { OTEL_SECRET_KEYS } from "./_otel_options.ts";
 import { isObject, type Json, type JsonObject, setField } from "./profile.ts";
@@ -264,6 +264,9 @@ function count(raw: unknown): number {
 function nanos(raw: unknown): bigint | null {
   // OTLP JSON may send 64-bit integers as numbers; past 2^53 they arrive
   // already rounded, which is the sender's precision, not ours to fix.
+  if (typeof raw === "bigint") {
+    return raw >= 0n && raw < 2n ** 64n ? raw : null;
+  }
   if (typeof raw === "number") {
     return Number.isInteger(raw) && raw >= 0 && raw < 2 ** 64
       ? BigInt(raw)
@@ -313,23 +316,20 @@ export function canonicalSpan(
   if (endMs > 8.64e15) return fail("bad_request", "time out of range");
   const secret = secretMatcher(options);
   const redacted: string[] = [];
-  const clean = (map: JsonObject, path: string): JsonObject => {
-    const policed = applyPolicies(map, options);
-    const out = redact(policed, secret, path);
-    if (out === null) {
-      throw new AnyValueBounds("attribute value nests too deeply");
-    }
-    redacted.push(...out.paths);
-    return out.value as JsonObject;
-  };
+  const clean = (map: JsonObject, path: string): JsonObject =>
+    cleanMap(map, options, secret, path, redacted);
   const attributes = clean(input.attributes, "attributes");
-  const resourceAttributes = clean(
+  const resourceAttributes = cleanShared(
     input.resourceAttributes,
     "resource.attributes",
+    options,
+    redacted,
   );
-  const scopeAttributes = clean(
+  const scopeAttributes = cleanShared(
     input.scope.attributes,
     "instrumentationScope.attributes",
+    options,
+    redacted,
   );
   const events = input.events.map((e, i) => ({
     ...e,
@@ -359,8 +359,8 @@ export function canonicalSpan(
     kind: input.kind,
     startUnixNano: String(start),
     endUnixNano: String(end),
-    timestamp: new Date(startMs).toISOString(),
-    endTimestamp: new Date(endMs).toISOString(),
+    timestamp: isoTime(startMs),
+    endTimestamp: isoTime(endMs),
     duration: Number(end - start) / 1e6,
     status: input.status,
     service: r("service.name") ?? keepString(keep, "service"),
@@ -398,6 +398,25 @@ export function canonicalSpan(
   return ok(record);
 }
 
+// Spans of one batch mostly start within the same few seconds: the text up
+// to the second is kept for the last second formatted.
+let isoSecond = NaN;
+let isoPrefix = "";
+
+/** `new Date(ms).toISOString()`, reusing the last second's text. */
+export function isoTime(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    const text = new Date(second * 1000).toISOString();
+    if (text.length !== 24) return new Date(ms).toISOString(); // years past 9999
+    isoSecond = second;
+    isoPrefix = text.slice(0, 20);
+  }
+  const milli = ms - second * 1000;
+  return isoPrefix + (milli < 10 ? "00" : milli < 100 ? "0" : "") + milli +
+    "Z";
+}
+
 function str(value: Json | undefined): string | null {
   if (typeof value === "string") return value === "" ? null : value;
   if (typeof value === "number" || typeof value === "boolean") {
@@ -430,40 +449,107 @@ function keepGroup(
   return out;
 }
 
+const SECRET_KEYS_CACHED_MAX = 4096;
+const matchers = new WeakMap<OtelTracesOptions, (key: string) => boolean>();
+
+// One matcher per options object, remembering its answer per key: spans of
+// one service repeat the same few dozen attribute keys.
 function secretMatcher(options: OtelTracesOptions): (key: string) => boolean {
+  const found = matchers.get(options);
+  if (found !== undefined) return found;
   const secrets = new Set([
     ...OTEL_SECRET_KEYS,
     ...options.redactKeys.map((k) => k.toLowerCase()),
   ]);
-  return (key) => {
+  const answers = new Map<string, boolean>();
+  const matcher = (key: string): boolean => {
+    const known = answers.get(key);
+    if (known !== undefined) return known;
     const lower = key.toLowerCase();
-    if (secrets.has(lower)) return true;
     const dot = lower.lastIndexOf(".");
-    return dot >= 0 && secrets.has(lower.slice(dot + 1));
+    const answer = secrets.has(lower) ||
+      (dot >= 0 && secrets.has(lower.slice(dot + 1)));
+    if (answers.size >= SECRET_KEYS_CACHED_MAX) answers.clear();
+    answers.set(key, answer);
+    return answer;
   };
+  matchers.set(options, matcher);
+  return matcher;
 }
 
-const URL_KEYS = ["http.url", "url.full", "http.target"];
-const STATEMENT_KEYS = ["db.statement", "db.query.text"];
-
-/** URL and statement policies over one attribute map. */
-function applyPolicies(
+/**
+ * One attribute map with the URL and statement policies applied and secret
+ * keys redacted at any depth (their paths go to `redacted`), in one copy.
+ */
+function cleanMap(
   map: JsonObject,
   options: OtelTracesOptions,
+  secret: (key: string) => boolean,
+  path: string,
+  redacted: string[],
 ): JsonObject {
   const out: JsonObject = {};
-  for (const [key, value] of Object.entries(map)) {
+  for (const key of Object.keys(map)) {
+    let value = map[key];
     if (typeof value === "string" && URL_KEYS.includes(key)) {
-      setField(out, key, urlPolicy(value, options));
+      value = urlPolicy(value, options);
     } else if (key === "url.query" && options.urlMode === "drop_query") {
       continue;
     } else if (STATEMENT_KEYS.includes(key) && typeof value === "string") {
       const statement = statementPolicy(value, options);
-      if (statement !== null) setField(out, key, statement);
+      if (statement === null) continue;
+      value = statement;
+    }
+    if (secret(key)) {
+      setField(out, key, REDACTED);
+      redacted.push(`${path}.${key}`);
+    } else if (typeof value === "object" && value !== null) {
+      const inner = redact(value, secret, `${path}.${key}`, 1);
+      if (inner === null) {
+        throw new AnyValueBounds("attribute value nests too deeply");
+      }
+      redacted.push(...inner.paths);
+      setField(out, key, inner.value);
     } else setField(out, key, value);
   }
   return out;
 }
+
+interface Cleaned {
+  options: OtelTracesOptions;
+  path: string;
+  value: JsonObject;
+  paths: string[];
+}
+
+const shared = new WeakMap<JsonObject, Cleaned>();
+
+/**
+ * `cleanMap()` of a map many spans share (their resource's or scope's
+ * attributes), computed once per map object.
+ */
+function cleanShared(
+  map: JsonObject,
+  path: string,
+  options: OtelTracesOptions,
+  redacted: string[],
+): JsonObject {
+  let cleaned = shared.get(map);
+  if (
+    cleaned === undefined || cleaned.options !== options ||
+    cleaned.path !== path
+  ) {
+    const paths: string[] = [];
+    const value = cleanMap(map, options, secretMatcher(options), path, paths);
+    cleaned = { options, path, value, paths };
+    shared.set(map, cleaned);
+  }
+  for (const p of cleaned.paths) redacted.push(p);
+  return cleaned.value;
+}
+
+const URL_KEYS = ["http.url", "url.full", "http.target"];
+const STATEMENT_KEYS = ["db.statement", "db.query.text"];
 
 function urlPolicy(url: string, options: OtelTracesOptions): string {
   if (options.urlMode === "raw") return url;

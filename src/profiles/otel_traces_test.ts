@@ -524,3 +524,27 @@ Deno.test("otel-traces keeps a __proto__ attribute key as data", () => {
   assert.equal(JSON.stringify(attrs), '{"__proto__":"v"}');
   assert.equal(Object.getPrototypeOf(attrs), Object.prototype);
 });
+
+Deno.test("isoTime() matches Date.toISOString() across seconds, years and signs", async () => {
+  const { isoTime } = await import("./_otel_span.ts");
+  const samples = [
+    0,
+    1,
+    999,
+    1000,
+    1_700_000_000_003,
+    1_700_000_000_999,
+    1_700_000_001_000,
+    -1,
+    -1001,
+    253_402_300_799_999,
+    253_402_300_800_000,
+    8.64e15,
+  ];
+  for (let i = 0; i < 2000; i++) {
+    samples.push(Math.floor(Math.random() * 4e12) - 1e12);
+  }
+  for (const ms of samples) {
+    assert.equal(isoTime(ms), new Date(ms).toISOString(), `at ${ms}`);
+  }
+});

@@ -58,22 +58,36 @@ export function frameJsonValues(values: readonly unknown[]): FramedMessages {
 }
 
 // Encodes each message straight into one buffer: no per-message buffers to
-// concatenate (a large batch would otherwise be held twice).
+// concatenate (a large batch would otherwise be held twice). The buffer is
+// first sized for ASCII text, the common case, so no message is measured
+// first; text that does not fit moves to a buffer sized by its UTF-8 length.
 function encodeMessages(texts: string[]): FramedMessages {
   if (texts.length === 1) {
     const bytes = encoder.encode(texts[0]);
     return { bytes, lengths: [bytes.length] };
   }
-  const lengths = texts.map(utf8Length);
-  let total = 0;
-  for (const length of lengths) total += length;
-  const bytes = new Uint8Array(total);
+  let units = 0;
+  for (const text of texts) units += text.length;
+  let bytes = new Uint8Array(units);
+  const lengths = new Array<number>(texts.length);
   let at = 0;
   for (let i = 0; i < texts.length; i++) {
-    encoder.encodeInto(texts[i], bytes.subarray(at, at + lengths[i]));
+    const text = texts[i];
+    const { read, written } = encoder.encodeInto(text, bytes.subarray(at));
+    if (read === text.length) {
+      lengths[i] = written;
+      at += written;
+      continue;
+    }
+    let rest = 0;
+    for (let j = i; j < texts.length; j++) rest += utf8Length(texts[j]);
+    const larger = new Uint8Array(at + rest);
+    larger.set(bytes.subarray(0, at));
+    bytes = larger;
+    lengths[i] = encoder.encodeInto(text, bytes.subarray(at)).written;
     at += lengths[i];
   }
-  return { bytes, lengths };
+  return { bytes: at === bytes.length ? bytes : bytes.slice(0, at), lengths };
 }
 
 /** UTF-8 length of well-formed text (JSON.stringify escapes lone surrogates). */

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { frameJsonMessages, jsonArrayBody, storedMessageEnds } from "./json.ts";
+import {
+  frameJsonMessages,
+  frameJsonValues,
+  jsonArrayBody,
+  storedMessageEnds,
+} from "./json.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -79,4 +84,23 @@ Deno.test("storedMessageEnds() finds each stored message's end (property)", () =
     ),
   );
   assert.deepEqual(storedMessageEnds(enc('"a,\\\\",{"b":[1,2]},')), [7, 19]);
+});
+
+Deno.test("frameJsonValues() frames ASCII and non-ASCII values in any mix (property)", () => {
+  const text = fc.oneof(
+    fc.string({ unit: "grapheme-ascii" }),
+    fc.string({ unit: "binary" }),
+  );
+  fc.assert(
+    fc.property(fc.array(text, { maxLength: 12 }), (values) => {
+      const framed = frameJsonValues(values);
+      const expected = values.map((v) => enc(JSON.stringify(v) + ","));
+      assert.deepEqual(framed.lengths, expected.map((b) => b.length));
+      assert.deepEqual(
+        framed.bytes,
+        new Uint8Array(expected.flatMap((b) => [...b])),
+      );
+    }),
+    { numRuns: 500 },
+  );
 });

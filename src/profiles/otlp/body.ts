@@ -8,7 +8,9 @@
  */
 
 import { fail, ok, type Result } from "../../errors.ts";
-import type { OtlpLimits } from "../_otel_options.ts";
+import type { OtelTracesOptions, OtlpLimits } from "../_otel_options.ts";
+import { exportToSpans, type SpanBatch } from "../otel_traces.ts";
+import { readTraceRequest } from "./span_reader.ts";
 import {
   decodeTraceRequestJson,
   decodeTraceRequestProtobuf,
@@ -67,6 +69,46 @@ export async function decodeOtlpBody(
   body: Uint8Array,
   limits: OtlpLimits,
 ): Promise<Result<OtlpBody>> {
+  const plain = await inflateOtlpBody(headers, body, limits);
+  if (!plain.ok) return plain;
+  const { encoding, bytes } = plain.value;
+  const request = encoding === "protobuf"
+    ? decodeTraceRequestProtobuf(bytes)
+    : decodeTraceRequestJson(new TextDecoder().decode(bytes));
+  if (!request.ok) return request;
+  return ok({ encoding, request: request.value });
+}
+
+/**
+ * The canonical span records of one OTLP/HTTP trace request body: protobuf
+ * is read straight into records (`span_reader.ts`), JSON goes through its
+ * mapping. Limits and refusals are those of `decodeOtlpBody()` then
+ * `exportToSpans()`.
+ */
+export async function otlpSpanBatch(
+  headers: OtlpHeaders,
+  body: Uint8Array,
+  options: OtelTracesOptions,
+): Promise<Result<SpanBatch>> {
+  const plain = await inflateOtlpBody(headers, body, options.otlpLimits);
+  if (!plain.ok) return plain;
+  const { encoding, bytes } = plain.value;
+  if (encoding === "protobuf") return readTraceRequest(bytes, options);
+  const request = decodeTraceRequestJson(new TextDecoder().decode(bytes));
+  if (!request.ok) return request;
+  return exportToSpans(request.value, options);
+}
+
+/**
+ * The encoding and the plain bytes of a body: its content type and
+ * encoding checked (415), its size capped (413), gzip inflated under the
+ * decoded cap.
+ */
+async function inflateOtlpBody(
+  headers: OtlpHeaders,
+  body: Uint8Array,
+  limits: OtlpLimits,
+): Promise<Result<{ encoding: OtlpEncoding; bytes: Uint8Array }>> {
   const encoding = otlpEncodingOf(headers.contentType);
   if (!encoding.ok) return encoding;
   const gzip = isGzipEncoding(headers.contentEncoding);
@@ -78,17 +120,10 @@ export async function decodeOtlpBody(
       `OTLP request body is larger than ${cap} bytes`,
     );
   }
-  let bytes = body;
-  if (gzip.value) {
-    const inflated = await gunzipBounded(body, limits.maxDecodedBytes);
-    if (!inflated.ok) return inflated;
-    bytes = inflated.value;
-  }
-  const request = encoding.value === "protobuf"
-    ? decodeTraceRequestProtobuf(bytes)
-    : decodeTraceRequestJson(new TextDecoder().decode(bytes));
-  if (!request.ok) return request;
-  return ok({ encoding: encoding.value, request: request.value });
+  if (!gzip.value) return ok({ encoding: encoding.value, bytes: body });
+  const inflated = await gunzipBounded(body, limits.maxDecodedBytes);
+  if (!inflated.ok) return inflated;
+  return ok({ encoding: encoding.value, bytes: inflated.value });
 }
 
 /**
