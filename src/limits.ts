@@ -174,6 +174,14 @@ export const PG_LISTEN_RETRY_MAX_MS = 2000;
  */
 export const PG_META_GAP_MS = 1000;
 /**
+ * How long a listing on one node waits, in ms, for the announcements of
+ * creates and deletes committed elsewhere (the stored `meta_version` is
+ * ahead) before it reloads every stream instead.
+ */
+export const META_ANNOUNCE_WAIT_MS = 200;
+/** How often, in ms, that wait looks at the stored `meta_version` again. */
+export const META_ANNOUNCE_POLL_MS = 10;
+/**
  * Tries of one write whose commit found its streams changed by another
  * node (each after reloading them); then 503.
  */

@@ -38,6 +38,8 @@ import {
   AGGREGATE_TIMEOUT_MS,
   FILTER_READ_TIME_BUDGET_MS,
   KEYED_READ_SLICE_BYTES,
+  META_ANNOUNCE_POLL_MS,
+  META_ANNOUNCE_WAIT_MS,
   ROLLBACK_RETRY_MAX_MS,
   ROLLBACK_RETRY_MIN_MS,
   SHARED_EXPIRY_GRACE_MS,
@@ -148,6 +150,16 @@ export interface EngineOptions {
    * announcement was lost. Default 2000.
    */
   wakePollMs?: number;
+}
+
+/** What `Engine.installProfile` installed. */
+export interface ProfileInstalled {
+  /** The stored options. */
+  options: ProfileOptions;
+  /** The canonical registry installed with them, if any. */
+  registry: Registry | null;
+  /** The options before. */
+  previous: ProfileOptions;
 }
 
 /** Streams on a `WalStore`. Create with `Engine.open`. */
@@ -681,6 +693,27 @@ export class Engine {
   }
 
   /**
+   * With a shared store, applies every create, delete, close, schema and
+   * profile change committed elsewhere before a listing: when the stored
+   * `meta_version` is ahead of what this node applied, it waits up to
+   * `META_ANNOUNCE_WAIT_MS` for the announcements (which name the streams
+   * to reload), then reloads every stream. A lost announcement costs
+   * latency, never a listing without a stream another node created.
+   */
+  async syncStreamSet(): Promise<void> {
+    const shared = this.#shared;
+    if (shared === undefined) return;
+    const deadline = Date.now() + META_ANNOUNCE_WAIT_MS;
+    for (;;) {
+      if (this.#syncing !== undefined) await this.#syncing;
+      const found = await shared.poll([]);
+      if (!found.changed && !found.full) return;
+      if (found.full || Date.now() >= deadline) return await this.#resync();
+      await sleep(META_ANNOUNCE_POLL_MS);
+    }
+  }
+
+  /**
    * The stream named `name` for a request: 404 when absent or expired, 410
    * when soft-deleted. `touch` resets the sliding TTL.
    */
@@ -932,6 +965,18 @@ export class Engine {
   }
 
   /**
+   * `schemaRegistry`, after bringing the stream up to date with other
+   * nodes' commits when the store is shared (a schema change made
+   * elsewhere is seen at once, even if its announcement is late or lost).
+   */
+  async schemaRegistryFresh(
+    name: string,
+  ): Promise<Result<{ stream: StreamView; registry: Registry }>> {
+    if (this.#shared !== undefined) await this.#refresh(name);
+    return this.schemaRegistry(name);
+  }
+
+  /**
    * Applies a `POST .../_schema` body. The change is planned against the
    * assigned state and assigned with no `await` between (like an append):
    * the new version starts at the assigned tail, appends assigned earlier
@@ -987,6 +1032,18 @@ export class Engine {
 
   // ---- profiles ------------------------------------------------------------
 
+  /**
+   * `profile`, after bringing the stream up to date with other nodes'
+   * commits when the store is shared (a profile installed elsewhere is
+   * seen at once, even if its announcement is late or lost).
+   */
+  async profileFresh(
+    name: string,
+  ): Promise<Result<{ stream: StreamView; options: ProfileOptions }>> {
+    if (this.#shared !== undefined) await this.#refresh(name);
+    return this.profile(name);
+  }
+
   /** The committed profile of stream `name` (`generic` without one). */
   profile(
     name: string,
@@ -1006,18 +1063,17 @@ export class Engine {
    * one batch. Resolves once that commit is done, with the stored options
    * and the registry's revision when a registry was installed.
    */
-  async installProfile(
+  installProfile(
     name: string,
     options: ProfileOptions,
-  ): Promise<
-    Result<
-      {
-        options: ProfileOptions;
-        registry: Registry | null;
-        previous: ProfileOptions;
-      }
-    >
-  > {
+  ): Promise<Result<ProfileInstalled>> {
+    return this.#fresh(name, () => this.#installProfileOnce(name, options));
+  }
+
+  async #installProfileOnce(
+    name: string,
+    options: ProfileOptions,
+  ): Promise<Result<ProfileInstalled>> {
     this.#assertOpen();
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
