@@ -424,23 +424,39 @@ export class Engine {
   }
 
   #applySnapshot(snapshot: WalSnapshot): void {
-    const { changed, gone } = this.#registry.syncTo(snapshot);
+    const { changed, gone, added } = this.#registry.syncTo(snapshot);
     this.#restoreSchemas(snapshot.schemaRegistries, true);
     this.#restoreProfiles(snapshot.profiles, true);
-    for (const state of changed) state.wakeAll();
-    for (const { name, id } of gone) this.#listeners.emitDeleted(name, [id]);
+    this.#emitSynced(changed, gone, added);
   }
 
   #applyPart(part: PartialSnapshot, scope: ReloadScope): void {
-    const { changed, gone, loaded } = this.#registry.syncSome(
+    const { changed, gone, loaded, added } = this.#registry.syncSome(
       part,
       scope.ids,
       scope.names,
     );
     this.#restoreSchemas(part.schemaRegistries, true, loaded);
     this.#restoreProfiles(part.profiles, true, loaded);
+    this.#emitSynced(changed, gone, added);
+  }
+
+  /**
+   * After a reload: wakes readers of streams that changed, and tells the
+   * listeners of streams other nodes deleted and created (subscriptions'
+   * patterns link the new ones here too).
+   */
+  #emitSynced(
+    changed: StreamState[],
+    gone: { name: string; id: number }[],
+    added: StreamState[],
+  ): void {
     for (const state of changed) state.wakeAll();
     for (const { name, id } of gone) this.#listeners.emitDeleted(name, [id]);
+    for (const state of added) {
+      if (state.softDeleted || state.deleted) continue;
+      this.#listeners.emit("created", () => viewOf(state));
+    }
   }
 
   /**

@@ -358,6 +358,16 @@ export interface SharedWal {
   /** Starts delivering other nodes' announcements to `events`. */
   watch(events: SharedWalEvents): void;
   /**
+   * `<schema>/<node id>`, which starts this node's announcements (the
+   * subscription store's commits send theirs with it).
+   */
+  readonly announcePrefix?: string;
+  /**
+   * Tells `listener` which subscriptions other nodes changed (`undefined`:
+   * announcements may have been missed, reload every one).
+   */
+  watchSubscriptions?(listener: (ids: string[] | undefined) => void): void;
+  /**
    * Whether streams `ids` are still as this node last loaded or committed
    * them, no stream named one of `names` exists that this node has not
    * loaded, and every create, delete or close elsewhere is applied here.
