@@ -201,3 +201,56 @@ Deno.test("three nodes: a webhook wake is delivered once cluster-wide while appe
     await hook.close();
   }
 });
+
+Deno.test("two nodes: when the node that issued a webhook wake stops, the other delivers it", async () => {
+  let healthy = false;
+  const wakes: string[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (req) => {
+      wakes.push(JSON.parse(await req.text()).wake_id);
+      return healthy
+        ? Response.json({ done: true })
+        : Response.json({}, { status: 500 });
+    },
+  );
+  const url = `http://127.0.0.1:${server.addr.port}/hook`;
+  try {
+    await withNodes(2, async ([a, b]) => {
+      const created = await call(sub(a, "takeover"), "PUT", {
+        type: "webhook",
+        streams: ["orders/9"],
+        webhook: { url },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.json));
+      assert.equal((await call(sub(b, "takeover"), "GET")).status, 200);
+      // Created and appended through A: A issues the wake and keeps
+      // failing to deliver it; B only follows.
+      assert.equal(
+        (await call(stream(a, "orders/9"), "PUT", [{ n: 1 }])).status,
+        201,
+      );
+      await waitFor(() => wakes.length >= 2 || undefined, "two attempts");
+      await a.close();
+      healthy = true;
+      const tail = (await send(stream(b, "orders/9"), "HEAD")).headers.get(
+        "stream-next-offset",
+      );
+      await waitFor(async () => {
+        const got = await call(sub(b, "takeover"), "GET");
+        const link = (got.json.streams as Json[])[0];
+        return link?.acked_offset === tail ? true : undefined;
+      }, "B delivered the wake");
+      assert.equal(new Set(wakes).size, 1, "retries resend the same wake");
+    }, {
+      subscriptions: {
+        webhookAllowLocalhost: true,
+        retryDelayMinMs: 50,
+        retryDelayMaxMs: 200,
+        deliveryTimeoutMs: 1000,
+      },
+    });
+  } finally {
+    await server.shutdown();
+  }
+});
