@@ -1,8 +1,8 @@
 /**
- * The upstream conformance suite (core) against three Streambed nodes on
- * one PostgreSQL schema (`--postgres-multi-node`), through a front that
- * sends every request to a node picked at random: the cluster must answer
- * as one server would.
+ * The upstream conformance suite (core and subscriptions) against three
+ * Streambed nodes on one PostgreSQL schema (`--postgres-multi-node`),
+ * through a front that sends every request to a node picked at random: the
+ * cluster must answer as one server would.
  */
 
 import assert from "node:assert/strict";
@@ -13,6 +13,7 @@ import { runConformanceSuite } from "./_conformance.ts";
 import { randomFront } from "./_front.ts";
 
 const CORE_TESTS = 332;
+const SUBSCRIPTION_TESTS = 6;
 
 Deno.test("upstream conformance suite passes against three nodes on one PostgreSQL, each request to a random node", async (t) => {
   const cluster = await sharedPgCluster();
@@ -23,6 +24,7 @@ Deno.test("upstream conformance suite passes against three nodes on one PostgreS
       const dataDir = await Deno.makeTempDir({ prefix: "streambed-node-" });
       const server = await startServer(testConfig(dataDir, {
         http: { longPollTimeoutMs: 500 },
+        subscriptions: { webhookAllowLocalhost: true },
         storage: {
           backend: "postgres",
           postgresUrl: cluster.url,
@@ -35,7 +37,7 @@ Deno.test("upstream conformance suite passes against three nodes on one PostgreS
     const front = randomFront(nodes.map((n) => n.url));
     try {
       const { report, stderr } = await runConformanceSuite(front.url, {
-        subscriptions: false,
+        subscriptions: true,
       });
       for (const file of report.testResults) {
         for (const result of file.assertionResults) {
@@ -52,7 +54,10 @@ Deno.test("upstream conformance suite passes against three nodes on one PostgreS
         }
       }
       assert.equal(report.numFailedTests, 0, stderr.slice(-4000));
-      assert.equal(report.numPassedTests, CORE_TESTS);
+      assert.equal(
+        report.numPassedTests,
+        CORE_TESTS + SUBSCRIPTION_TESTS,
+      );
       for (const count of front.counts) {
         assert.ok(count > 100, `requests per node: ${front.counts}`);
       }
