@@ -19,12 +19,16 @@ Deno.test("upstream conformance suite passes against three nodes on one PostgreS
   const cluster = await sharedPgCluster();
   const schema = freshSchema("multiconf");
   const nodes: (ServerHandle & { dataDir: string })[] = [];
+  // The front first: every node names it as its public URL (callback URLs
+  // must be the cluster's, not one node's); the nodes' URLs fill in below.
+  const targets = ["", "", ""];
+  const front = randomFront(targets);
   try {
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < targets.length; i++) {
       const dataDir = await Deno.makeTempDir({ prefix: "streambed-node-" });
       const server = await startServer(testConfig(dataDir, {
         http: { longPollTimeoutMs: 500 },
-        subscriptions: { webhookAllowLocalhost: true },
+        subscriptions: { webhookAllowLocalhost: true, publicUrl: front.url },
         storage: {
           backend: "postgres",
           postgresUrl: cluster.url,
@@ -33,8 +37,8 @@ Deno.test("upstream conformance suite passes against three nodes on one PostgreS
         },
       }));
       nodes.push({ ...server, dataDir });
+      targets[i] = server.url;
     }
-    const front = randomFront(nodes.map((n) => n.url));
     try {
       const { report, stderr } = await runConformanceSuite(front.url, {
         subscriptions: true,
@@ -65,6 +69,7 @@ Deno.test("upstream conformance suite passes against three nodes on one PostgreS
       await front.close();
     }
   } finally {
+    await front.close(); // again if a node failed to start
     for (const node of nodes) {
       await node.close();
       await Deno.remove(node.dataDir, { recursive: true });
