@@ -713,20 +713,27 @@ export class Engine {
    * profile change committed elsewhere before a listing: when the stored
    * `meta_version` is ahead of what this node applied, it waits up to
    * `META_ANNOUNCE_WAIT_MS` for the announcements (which name the streams
-   * to reload), then reloads every stream. A lost announcement costs
-   * latency, never a listing without a stream another node created.
+   * to reload) to be applied, then reloads every stream. A lost
+   * announcement costs latency, never a listing without a stream another
+   * node created.
    */
   async syncStreamSet(): Promise<void> {
     const shared = this.#shared;
     if (shared === undefined) return;
+    if (this.#syncing !== undefined) await this.#syncing;
+    const found = await shared.poll([]);
+    if (found.full) return await this.#resync();
+    if (!found.changed) return;
+    // Only the changes committed before this listing matter: later ones
+    // (another node creating all the while) need not hold it up.
+    const target = found.meta;
     const deadline = Date.now() + META_ANNOUNCE_WAIT_MS;
-    for (;;) {
-      if (this.#syncing !== undefined) await this.#syncing;
-      const found = await shared.poll([]);
-      if (!found.changed && !found.full) return;
-      if (found.full || Date.now() >= deadline) return await this.#resync();
+    while (Date.now() < deadline) {
       await sleep(META_ANNOUNCE_POLL_MS);
+      if (this.#syncing !== undefined) await this.#syncing;
+      if (target !== undefined && shared.metaApplied?.(target)) return;
     }
+    await this.#resync();
   }
 
   /**

@@ -231,6 +231,7 @@ export class PgStore implements WalStore {
       watchSubscriptions: (listener) => node.watchSubscriptions(listener),
       current: (ids, names) => this.#current(ids, names ?? []),
       poll: (ids, names) => this.#poll(ids, names ?? []),
+      metaApplied: (meta) => this.#metaVersion >= meta,
       loadSome: (scope) => this.#loadSome(scope),
     };
   }
@@ -274,6 +275,7 @@ export class PgStore implements WalStore {
         tailPos: Number(r.tail_pos),
         accessedAtMs: Number(r.accessed_at_ms),
       })),
+      meta,
     };
   }
 

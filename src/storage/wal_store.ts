@@ -344,6 +344,8 @@ export interface PollResult {
   full: boolean;
   /** Committed tails of the streams asked about that still exist. */
   tails: AnnouncedTail[];
+  /** The stored `meta_version` (counts creates, deletes, closes, schemas). */
+  meta?: number;
 }
 
 /**
@@ -373,6 +375,11 @@ export interface SharedWal {
    * loaded, and every create, delete or close elsewhere is applied here.
    */
   current(ids: number[], names?: string[]): Promise<boolean>;
+  /**
+   * Whether every create, delete, close, schema and profile change up to
+   * `meta_version` `meta` is applied here.
+   */
+  metaApplied?(meta: number): boolean;
   /** Committed tails of `ids`, and whether a reload of them is due. */
   poll(ids: number[], names?: string[]): Promise<PollResult>;
   /**
