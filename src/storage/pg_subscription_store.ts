@@ -58,10 +58,16 @@ export class PgSubscriptionStore implements SubscriptionStore {
   constructor(client: PgSyncClient, share?: PgSubscriptionShare) {
     this.#client = client;
     this.#share = share;
+    if (share !== undefined) this.loadSome = (ids) => this.#loadSome(ids);
   }
 
-  /** The rows and links of subscriptions `ids`, in one snapshot. */
-  loadSome(ids: string[]): SubscriptionSnapshot {
+  /**
+   * The rows and links of subscriptions `ids`, in one snapshot; only with
+   * `share` (a single server's copy is always current).
+   */
+  loadSome?: (ids: string[]) => SubscriptionSnapshot;
+
+  #loadSome(ids: string[]): SubscriptionSnapshot {
     this.#open();
     const [subs, links] = this.#client.transaction([
       { text: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY" },

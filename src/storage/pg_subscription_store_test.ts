@@ -105,7 +105,7 @@ Deno.test("PgSubscriptionStore shared by nodes: a new row never replaces another
         }]),
       (e) => e instanceof StreamError && e.kind === "fenced",
     );
-    const some = two.loadSome(["a/b", "missing"]);
+    const some = two.loadSome!(["a/b", "missing"]);
     assert.deepEqual(some.subscriptions.map((r) => [r.id, r.config]), [[
       "a/b",
       "1",
