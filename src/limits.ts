@@ -181,6 +181,25 @@ export const PG_LISTEN_RETRY_MAX_MS = 2000;
  */
 export const PG_META_GAP_MS = 1000;
 /**
+ * How long a listing on one node waits, in ms, for the announcements of
+ * creates and deletes committed elsewhere (the stored `meta_version` is
+ * ahead) before it reloads every stream instead.
+ */
+export const META_ANNOUNCE_WAIT_MS = 200;
+/** How often, in ms, that wait looks at the stored `meta_version` again. */
+export const META_ANNOUNCE_POLL_MS = 10;
+/**
+ * Tries of one subscription request whose commit another node's change
+ * fenced (each after reloading the subscription); then the `fenced` error.
+ */
+export const SUBSCRIPTION_FENCED_TRIES_MAX = 3;
+/**
+ * How long, in ms, past a webhook wake's attempt time (and the delivery
+ * timeout) a node that did not issue the wake waits before delivering it
+ * itself: the issuing node is then taken to be gone.
+ */
+export const WEBHOOK_TAKEOVER_GRACE_MS = 2000;
+/**
  * Tries of one write whose commit found its streams changed by another
  * node (each after reloading them); then 503.
  */

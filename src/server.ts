@@ -39,7 +39,10 @@ import {
   PgManifestGenerations,
   PgStreamLeases,
 } from "./storage/manifest_generations.ts";
-import { SubscriptionManager } from "./subscriptions/manager.ts";
+import {
+  type ManagerOptions,
+  SubscriptionManager,
+} from "./subscriptions/manager.ts";
 import { lockDataDir } from "./storage/data_dir_lock.ts";
 import { openSqliteStore } from "./storage/sqlite_store.ts";
 import { openThreadedSqliteStore } from "./storage/threaded_sqlite_store.ts";
@@ -167,7 +170,12 @@ async function open(
     ? await openSubscriptions(
       config,
       sync !== undefined
-        ? new PgSubscriptionStore(sync)
+        ? new PgSubscriptionStore(
+          sync,
+          opened.shared?.announcePrefix === undefined
+            ? undefined
+            : { prefix: opened.shared.announcePrefix },
+        )
         : openSqliteSubscriptionStore(
           paths.subscriptions,
           config.storage.durability,
@@ -175,6 +183,7 @@ async function open(
       engine,
       log,
       stack,
+      opened.shared?.watchSubscriptions?.bind(opened.shared),
     )
     : undefined;
   const touch = await openTouch(config, paths, sync, engine, log, stack);
@@ -654,6 +663,7 @@ async function openSubscriptions(
   engine: Engine,
   log: Logger,
   stack: AsyncDisposableStack,
+  announcements?: ManagerOptions["announcements"],
 ): Promise<SubscriptionManager> {
   stack.defer(() => store.close());
   const manager = await SubscriptionManager.open({
@@ -662,6 +672,7 @@ async function openSubscriptions(
     config: config.subscriptions,
     limits: config.limits,
     log,
+    announcements,
   });
   stack.defer(() => manager.close());
   return manager;

@@ -2,8 +2,11 @@
  * Interop with the published TypeScript client (@durable-streams/client):
  * the idempotent producer, catch-up reads, live SSE and long-poll
  * subscriptions, resuming from a returned offset, and closing. Each test
- * runs twice: with `--auth none`, and with `--auth api-key` and a client
- * configured with `Authorization: Bearer <key>`.
+ * runs three times: with `--auth none`, with `--auth api-key` and a client
+ * configured with `Authorization: Bearer <key>`, and against three nodes
+ * on one PostgreSQL (`--postgres-multi-node`) behind a front sending each
+ * request to the next node in turn, so a read never goes to the node that
+ * took the write before it.
  */
 
 import assert from "node:assert/strict";
@@ -13,19 +16,33 @@ import {
   stream,
 } from "@durable-streams/client";
 import { startTestServer } from "./_server.ts";
+import { randomFront } from "./_front.ts";
+import { type Node, startNode } from "./_pg_nodes.ts";
+import { freshSchema } from "../src/storage/_pg_testing.ts";
 
 const KEY = "interop-key-0123456789";
 
-/** The two ways each test runs: no auth, and a keyed client. */
+/** The ways each test runs: no auth, a keyed client, three nodes. */
 const MODES = [
-  { label: "", headers: {} as Record<string, string> },
-  { label: " (auth on)", headers: { authorization: `Bearer ${KEY}` } },
+  { label: "", headers: {} as Record<string, string>, cluster: false },
+  {
+    label: " (auth on)",
+    headers: { authorization: `Bearer ${KEY}` },
+    cluster: false,
+  },
+  {
+    label: " (three nodes, each request to the next one)",
+    headers: {} as Record<string, string>,
+    cluster: true,
+  },
 ];
 
 async function withServer(
   headers: Record<string, string>,
   fn: (url: string) => Promise<void>,
+  cluster = false,
 ): Promise<void> {
+  if (cluster) return await withCluster(fn);
   const keyed = "authorization" in headers;
   const server = await startTestServer({
     http: { longPollTimeoutMs: 1000 },
@@ -45,6 +62,33 @@ async function withServer(
   }
 }
 
+/** Three nodes on a fresh schema behind a front taking them in turn. */
+async function withCluster(fn: (url: string) => Promise<void>): Promise<void> {
+  const schema = freshSchema("interop");
+  const nodes: Node[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      nodes.push(
+        await startNode(schema, { http: { longPollTimeoutMs: 1000 } }),
+      );
+    }
+    const front = randomFront(nodes.map((n) => n.url), true);
+    try {
+      await fn(front.url);
+      for (const count of front.counts) {
+        assert.ok(count > 0, `requests per node: ${front.counts}`);
+      }
+    } finally {
+      await front.close();
+    }
+  } finally {
+    for (const node of nodes) {
+      await node.close();
+      await Deno.remove(node.dataDir, { recursive: true });
+    }
+  }
+}
+
 /** Resolves when `check` holds, polling; rejects after `timeoutMs`. */
 async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -54,7 +98,7 @@ async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
   }
 }
 
-for (const { label, headers } of MODES) {
+for (const { label, headers, cluster } of MODES) {
   Deno.test(`IdempotentProducer writes exactly once and stream() reads it back${label}`, async () => {
     await withServer(headers, async (base) => {
       const url = `${base}/v1/stream/interop/producer`;
@@ -84,7 +128,7 @@ for (const { label, headers } of MODES) {
         items.map((item) => item.i),
         Array.from({ length: 300 }, (_, i) => i),
       );
-    });
+    }, cluster);
   });
 
   Deno.test(`stream() resumes from a returned offset${label}`, async () => {
@@ -108,7 +152,7 @@ for (const { label, headers } of MODES) {
         live: false,
       })).json();
       assert.deepEqual(rest, [{ n: 3 }]);
-    });
+    }, cluster);
   });
 
   for (const live of ["sse", "long-poll"] as const) {
@@ -143,7 +187,7 @@ for (const { label, headers } of MODES) {
         assert.ok(head.exists && head.streamClosed === true);
         assert.deepEqual(seen, [0, 1, 2, 3, 4, 5]);
         controller.abort();
-      });
+      }, cluster);
     });
   }
 
@@ -164,6 +208,6 @@ for (const { label, headers } of MODES) {
       const body = await (await stream({ url, headers, live: false })).body();
       assert.equal(body.length, 1010);
       assert.deepEqual(body.subarray(0, 1000), payload);
-    });
+    }, cluster);
   });
 }

@@ -1,8 +1,8 @@
 /**
- * The upstream conformance suite (core) against three Streambed nodes on
- * one PostgreSQL schema (`--postgres-multi-node`), through a front that
- * sends every request to a node picked at random: the cluster must answer
- * as one server would.
+ * The upstream conformance suite (core and subscriptions) against three
+ * Streambed nodes on one PostgreSQL schema (`--postgres-multi-node`),
+ * through a front that sends every request to a node picked at random: the
+ * cluster must answer as one server would.
  */
 
 import assert from "node:assert/strict";
@@ -10,73 +10,25 @@ import { testConfig } from "../src/config.ts";
 import { type ServerHandle, startServer } from "../src/server.ts";
 import { freshSchema, sharedPgCluster } from "../src/storage/_pg_testing.ts";
 import { runConformanceSuite } from "./_conformance.ts";
+import { randomFront } from "./_front.ts";
 
 const CORE_TESTS = 332;
-
-/** Hop-by-hop and framing headers the front does not pass on. */
-const DROPPED = ["host", "connection", "keep-alive", "transfer-encoding"];
-
-/** A front on port 0 sending each request to a random node of `urls`. */
-export function randomFront(urls: string[]): {
-  url: string;
-  counts: number[];
-  close: () => Promise<void>;
-} {
-  const counts = urls.map(() => 0);
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    async (request) => {
-      const pick = Math.floor(Math.random() * urls.length);
-      counts[pick]++;
-      const incoming = new URL(request.url);
-      const headers = new Headers(request.headers);
-      for (const name of DROPPED) headers.delete(name);
-      const hasBody = request.method !== "GET" && request.method !== "HEAD";
-      let response: Response;
-      try {
-        response = await fetch(
-          `${urls[pick]}${incoming.pathname}${incoming.search}`,
-          {
-            method: request.method,
-            headers,
-            body: hasBody ? await request.arrayBuffer() : undefined,
-            redirect: "manual",
-            signal: request.signal,
-          },
-        );
-      } catch {
-        return new Response(null, { status: 502 }); // the client hung up
-      }
-      const out = new Headers(response.headers);
-      // fetch decoded the body already.
-      out.delete("content-encoding");
-      out.delete("content-length");
-      const empty = request.method === "HEAD" ||
-        [101, 204, 205, 304].includes(response.status);
-      if (empty) await response.body?.cancel();
-      return new Response(empty ? null : response.body, {
-        status: response.status,
-        statusText: response.statusText,
-        headers: out,
-      });
-    },
-  );
-  return {
-    url: `http://127.0.0.1:${server.addr.port}`,
-    counts,
-    close: () => server.shutdown(),
-  };
-}
+const SUBSCRIPTION_TESTS = 6;
 
 Deno.test("upstream conformance suite passes against three nodes on one PostgreSQL, each request to a random node", async (t) => {
   const cluster = await sharedPgCluster();
   const schema = freshSchema("multiconf");
   const nodes: (ServerHandle & { dataDir: string })[] = [];
+  // The front first: every node names it as its public URL (callback URLs
+  // must be the cluster's, not one node's); the nodes' URLs fill in below.
+  const targets = ["", "", ""];
+  const front = randomFront(targets);
   try {
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < targets.length; i++) {
       const dataDir = await Deno.makeTempDir({ prefix: "streambed-node-" });
       const server = await startServer(testConfig(dataDir, {
         http: { longPollTimeoutMs: 500 },
+        subscriptions: { webhookAllowLocalhost: true, publicUrl: front.url },
         storage: {
           backend: "postgres",
           postgresUrl: cluster.url,
@@ -85,11 +37,11 @@ Deno.test("upstream conformance suite passes against three nodes on one PostgreS
         },
       }));
       nodes.push({ ...server, dataDir });
+      targets[i] = server.url;
     }
-    const front = randomFront(nodes.map((n) => n.url));
     try {
       const { report, stderr } = await runConformanceSuite(front.url, {
-        subscriptions: false,
+        subscriptions: true,
       });
       for (const file of report.testResults) {
         for (const result of file.assertionResults) {
@@ -106,7 +58,10 @@ Deno.test("upstream conformance suite passes against three nodes on one PostgreS
         }
       }
       assert.equal(report.numFailedTests, 0, stderr.slice(-4000));
-      assert.equal(report.numPassedTests, CORE_TESTS);
+      assert.equal(
+        report.numPassedTests,
+        CORE_TESTS + SUBSCRIPTION_TESTS,
+      );
       for (const count of front.counts) {
         assert.ok(count > 100, `requests per node: ${front.counts}`);
       }
@@ -114,6 +69,7 @@ Deno.test("upstream conformance suite passes against three nodes on one PostgreS
       await front.close();
     }
   } finally {
+    await front.close(); // again if a node failed to start
     for (const node of nodes) {
       await node.close();
       await Deno.remove(node.dataDir, { recursive: true });

@@ -7,77 +7,14 @@
  */
 
 import assert from "node:assert/strict";
-import { type ConfigOverrides, testConfig } from "../src/config.ts";
-import { type ServerHandle, startServer } from "../src/server.ts";
-import { freshSchema, sharedPgCluster } from "../src/storage/_pg_testing.ts";
+import { sharedPgCluster } from "../src/storage/_pg_testing.ts";
 import {
   isStale,
   type SharedWal,
   type WalOp,
   type WalStore,
 } from "../src/storage/wal_store.ts";
-
-interface Node extends ServerHandle {
-  dataDir: string;
-}
-
-/** Starts a node on `schema`; `wrapWal` lets a test drop announcements. */
-async function startNode(
-  schema: string,
-  overrides: ConfigOverrides = {},
-  wrapWal?: (store: WalStore) => WalStore,
-): Promise<Node> {
-  const cluster = await sharedPgCluster();
-  const dataDir = await Deno.makeTempDir({ prefix: "streambed-node-" });
-  const config = testConfig(dataDir, {
-    ...overrides,
-    http: { longPollTimeoutMs: 30_000, ...overrides.http },
-    storage: {
-      backend: "postgres",
-      postgresUrl: cluster.url,
-      postgresSchema: schema,
-      postgresMultiNode: true,
-      ...overrides.storage,
-    },
-  });
-  const server = await startServer(config, { wrapWal });
-  return { ...server, dataDir };
-}
-
-async function withNodes(
-  count: number,
-  fn: (nodes: Node[], schema: string) => Promise<void>,
-  overrides: ConfigOverrides = {},
-  wrapWal?: (index: number) => ((store: WalStore) => WalStore) | undefined,
-): Promise<void> {
-  const schema = freshSchema("multi");
-  const nodes: Node[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      nodes.push(await startNode(schema, overrides, wrapWal?.(i)));
-    }
-    await fn(nodes, schema);
-  } finally {
-    for (const node of nodes) {
-      await node.close();
-      await Deno.remove(node.dataDir, { recursive: true });
-    }
-  }
-}
-
-async function call(
-  url: string,
-  method: string,
-  headers: Record<string, string> = {},
-  body?: string,
-): Promise<{ status: number; headers: Headers; text: string }> {
-  const response = await fetch(url, { method, headers, body });
-  return {
-    status: response.status,
-    headers: response.headers,
-    text: await response.text(),
-  };
-}
+import { call, deaf, type Node, withNodes } from "./_pg_nodes.ts";
 
 const JSON_TYPE = { "content-type": "application/json" };
 
@@ -340,37 +277,6 @@ Deno.test("two nodes: a long-poll and an SSE reader on B wake on appends through
     await sseReceives(a, b, "/v1/stream/sse");
   });
 });
-
-/** A store whose tail announcements never reach this node (lost NOTIFYs). */
-function deaf(store: WalStore): WalStore {
-  const shared = store.shared!;
-  const wrapped = Object.create(store) as WalStore;
-  Object.defineProperty(wrapped, "shared", {
-    value: {
-      nodeId: shared.nodeId,
-      watch: () => {},
-      current: (ids, names) => shared.current(ids, names),
-      poll: (ids, names) => shared.poll(ids, names),
-      loadSome: (scope) => shared.loadSome(scope),
-    } satisfies SharedWal,
-  });
-  for (
-    const method of [
-      "load",
-      "commit",
-      "readChunks",
-      "seekTime",
-      "compact",
-      "addSegment",
-      "truncate",
-      "close",
-    ] as const
-  ) {
-    // deno-lint-ignore no-explicit-any
-    (wrapped as any)[method] = (store as any)[method].bind(store);
-  }
-  return wrapped;
-}
 
 Deno.test("two nodes: with every announcement lost, live readers on B still wake through the poll safety net", async () => {
   await withNodes(

@@ -38,6 +38,8 @@ import {
   AGGREGATE_TIMEOUT_MS,
   FILTER_READ_TIME_BUDGET_MS,
   KEYED_READ_SLICE_BYTES,
+  META_ANNOUNCE_POLL_MS,
+  META_ANNOUNCE_WAIT_MS,
   ROLLBACK_RETRY_MAX_MS,
   ROLLBACK_RETRY_MIN_MS,
   SHARED_EXPIRY_GRACE_MS,
@@ -148,6 +150,16 @@ export interface EngineOptions {
    * announcement was lost. Default 2000.
    */
   wakePollMs?: number;
+}
+
+/** What `Engine.installProfile` installed. */
+export interface ProfileInstalled {
+  /** The stored options. */
+  options: ProfileOptions;
+  /** The canonical registry installed with them, if any. */
+  registry: Registry | null;
+  /** The options before. */
+  previous: ProfileOptions;
 }
 
 /** Streams on a `WalStore`. Create with `Engine.open`. */
@@ -412,23 +424,39 @@ export class Engine {
   }
 
   #applySnapshot(snapshot: WalSnapshot): void {
-    const { changed, gone } = this.#registry.syncTo(snapshot);
+    const { changed, gone, added } = this.#registry.syncTo(snapshot);
     this.#restoreSchemas(snapshot.schemaRegistries, true);
     this.#restoreProfiles(snapshot.profiles, true);
-    for (const state of changed) state.wakeAll();
-    for (const { name, id } of gone) this.#listeners.emitDeleted(name, [id]);
+    this.#emitSynced(changed, gone, added);
   }
 
   #applyPart(part: PartialSnapshot, scope: ReloadScope): void {
-    const { changed, gone, loaded } = this.#registry.syncSome(
+    const { changed, gone, loaded, added } = this.#registry.syncSome(
       part,
       scope.ids,
       scope.names,
     );
     this.#restoreSchemas(part.schemaRegistries, true, loaded);
     this.#restoreProfiles(part.profiles, true, loaded);
+    this.#emitSynced(changed, gone, added);
+  }
+
+  /**
+   * After a reload: wakes readers of streams that changed, and tells the
+   * listeners of streams other nodes deleted and created (subscriptions'
+   * patterns link the new ones here too).
+   */
+  #emitSynced(
+    changed: StreamState[],
+    gone: { name: string; id: number }[],
+    added: StreamState[],
+  ): void {
     for (const state of changed) state.wakeAll();
     for (const { name, id } of gone) this.#listeners.emitDeleted(name, [id]);
+    for (const state of added) {
+      if (state.softDeleted || state.deleted) continue;
+      this.#listeners.emit("created", () => viewOf(state));
+    }
   }
 
   /**
@@ -678,6 +706,34 @@ export class Engine {
     limit: number,
   ): { streams: StreamView[]; more: boolean } {
     return this.#registry.list(prefix, after, limit, this.#now());
+  }
+
+  /**
+   * With a shared store, applies every create, delete, close, schema and
+   * profile change committed elsewhere before a listing: when the stored
+   * `meta_version` is ahead of what this node applied, it waits up to
+   * `META_ANNOUNCE_WAIT_MS` for the announcements (which name the streams
+   * to reload) to be applied, then reloads every stream. A lost
+   * announcement costs latency, never a listing without a stream another
+   * node created.
+   */
+  async syncStreamSet(): Promise<void> {
+    const shared = this.#shared;
+    if (shared === undefined) return;
+    if (this.#syncing !== undefined) await this.#syncing;
+    const found = await shared.poll([]);
+    if (found.full) return await this.#resync();
+    if (!found.changed) return;
+    // Only the changes committed before this listing matter: later ones
+    // (another node creating all the while) need not hold it up.
+    const target = found.meta;
+    const deadline = Date.now() + META_ANNOUNCE_WAIT_MS;
+    while (Date.now() < deadline) {
+      await sleep(META_ANNOUNCE_POLL_MS);
+      if (this.#syncing !== undefined) await this.#syncing;
+      if (target !== undefined && shared.metaApplied?.(target)) return;
+    }
+    await this.#resync();
   }
 
   /**
@@ -932,6 +988,18 @@ export class Engine {
   }
 
   /**
+   * `schemaRegistry`, after bringing the stream up to date with other
+   * nodes' commits when the store is shared (a schema change made
+   * elsewhere is seen at once, even if its announcement is late or lost).
+   */
+  async schemaRegistryFresh(
+    name: string,
+  ): Promise<Result<{ stream: StreamView; registry: Registry }>> {
+    if (this.#shared !== undefined) await this.#refresh(name);
+    return this.schemaRegistry(name);
+  }
+
+  /**
    * Applies a `POST .../_schema` body. The change is planned against the
    * assigned state and assigned with no `await` between (like an append):
    * the new version starts at the assigned tail, appends assigned earlier
@@ -987,6 +1055,18 @@ export class Engine {
 
   // ---- profiles ------------------------------------------------------------
 
+  /**
+   * `profile`, after bringing the stream up to date with other nodes'
+   * commits when the store is shared (a profile installed elsewhere is
+   * seen at once, even if its announcement is late or lost).
+   */
+  async profileFresh(
+    name: string,
+  ): Promise<Result<{ stream: StreamView; options: ProfileOptions }>> {
+    if (this.#shared !== undefined) await this.#refresh(name);
+    return this.profile(name);
+  }
+
   /** The committed profile of stream `name` (`generic` without one). */
   profile(
     name: string,
@@ -1006,18 +1086,17 @@ export class Engine {
    * one batch. Resolves once that commit is done, with the stored options
    * and the registry's revision when a registry was installed.
    */
-  async installProfile(
+  installProfile(
     name: string,
     options: ProfileOptions,
-  ): Promise<
-    Result<
-      {
-        options: ProfileOptions;
-        registry: Registry | null;
-        previous: ProfileOptions;
-      }
-    >
-  > {
+  ): Promise<Result<ProfileInstalled>> {
+    return this.#fresh(name, () => this.#installProfileOnce(name, options));
+  }
+
+  async #installProfileOnce(
+    name: string,
+    options: ProfileOptions,
+  ): Promise<Result<ProfileInstalled>> {
     this.#assertOpen();
     const found = this.#lookup(name, false);
     if (!found.ok) return found;

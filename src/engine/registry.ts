@@ -209,13 +209,19 @@ export class StreamRegistry {
    * committed. A committed tail announced after the snapshot was taken is
    * kept (readers never see a tail go back); the assigned one is the
    * snapshot's, so a write planned from it is found stale and planned
-   * again. Returns the streams that changed and the ones that are gone.
+   * again. Returns the streams that changed, the ones that are gone and
+   * the ones new here.
    */
   syncTo(
     snapshot: WalSnapshot,
-  ): { changed: StreamState[]; gone: { name: string; id: number }[] } {
+  ): {
+    changed: StreamState[];
+    gone: { name: string; id: number }[];
+    added: StreamState[];
+  } {
     const rows = new Map(snapshot.streams.map((row) => [row.id, row]));
     const changed: StreamState[] = [];
+    const added: StreamState[] = [];
     const gone: { name: string; id: number }[] = [];
     for (const state of [...this.#byId.values()]) {
       const row = rows.get(state.id);
@@ -239,6 +245,7 @@ export class StreamRegistry {
         fresh.visible = true;
         this.adopt(fresh);
         changed.push(fresh);
+        added.push(fresh);
         continue;
       }
       if (this.#syncStream(state, row)) changed.push(state);
@@ -246,7 +253,7 @@ export class StreamRegistry {
     }
     this.#setProducers(snapshot.producers);
     this.nextStreamId = Math.max(this.nextStreamId, snapshot.nextStreamId);
-    return { changed, gone };
+    return { changed, gone, added };
   }
 
   /**
@@ -254,7 +261,8 @@ export class StreamRegistry {
    * `names`), from `part`, which holds their rows that exist (with their
    * fork sources): nothing of this node touching them is queued, and every
    * other stream is left as it is. Streams of the scope missing from
-   * `part` are gone. Returns the streams that changed and the ones gone.
+   * `part` are gone. Returns the streams that changed, the ones gone, the
+   * ones loaded and the ones new here.
    */
   syncSome(
     part: PartialSnapshot,
@@ -264,9 +272,11 @@ export class StreamRegistry {
     changed: StreamState[];
     gone: { name: string; id: number }[];
     loaded: StreamState[];
+    added: StreamState[];
   } {
     const rows = new Map(part.streams.map((row) => [row.id, row]));
     const changed: StreamState[] = [];
+    const added: StreamState[] = [];
     const gone: { name: string; id: number }[] = [];
     const scope = new Set(ids);
     for (const name of names) {
@@ -312,13 +322,14 @@ export class StreamRegistry {
         state.visible = true;
         this.adopt(state);
         changed.push(state);
+        added.push(state);
       } else if (this.#syncStream(state, row)) changed.push(state);
       state.clearProducers();
       loaded.push(state);
     }
     this.#setProducers(part.producers);
     this.nextStreamId = Math.max(this.nextStreamId, part.nextStreamId);
-    return { changed, gone, loaded };
+    return { changed, gone, loaded, added };
   }
 
   /** Forgets a stream another node removed (or whose create never committed). */

@@ -18,7 +18,10 @@ import { errorResponse, respondJson } from "./respond.ts";
 import type { RouteRequest } from "./router.ts";
 
 /** Lists streams. */
-export function listStreams(ctx: HttpContext, req: RouteRequest): Response {
+export async function listStreams(
+  ctx: HttpContext,
+  req: RouteRequest,
+): Promise<Response> {
   const params = new URLSearchParams(req.query);
   const prefix = params.get("prefix") ?? "";
   const after = params.get("after") || undefined;
@@ -32,6 +35,8 @@ export function listStreams(ctx: HttpContext, req: RouteRequest): Response {
     }
     limit = Math.min(Number(limitRaw), ctx.limits.listPageMax);
   }
+  // With several nodes: creates and deletes made elsewhere first.
+  await ctx.engine.syncStreamSet();
   const page: { streams: StreamView[]; more: boolean; next?: string } =
     req.principal === Principal.OPEN
       ? ctx.engine.list(prefix, after, limit)

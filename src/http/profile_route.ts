@@ -16,8 +16,11 @@ import type { RouteRequest } from "./router.ts";
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
 /** GET and HEAD: the committed profile (`generic` when none was declared). */
-export function getProfile(ctx: HttpContext, req: RouteRequest): Response {
-  const found = ctx.engine.profile(req.name);
+export async function getProfile(
+  ctx: HttpContext,
+  req: RouteRequest,
+): Promise<Response> {
+  const found = await ctx.engine.profileFresh(req.name);
   if (!found.ok) return errorResponse(found.error, req.request.method);
   return respondJson(profileResource(found.value.options));
 }
@@ -37,7 +40,7 @@ export async function postProfile(
   const parsed = parseJson(body.value);
   if (!parsed.ok) return errorResponse(parsed.error);
   // A missing stream answers 404 before a body problem would answer 400.
-  const exists = ctx.engine.profile(req.name);
+  const exists = await ctx.engine.profileFresh(req.name);
   if (!exists.ok) return errorResponse(exists.error);
   const options = parseProfileRequest(parsed.value);
   if (!options.ok) return errorResponse(options.error);

@@ -21,9 +21,12 @@ export function schemaJson(registry: Registry): Record<string, unknown> {
 }
 
 /** GET and HEAD: the committed registry; empty (version 0) without a schema. */
-export function getSchema(ctx: HttpContext, req: RouteRequest): Response {
+export async function getSchema(
+  ctx: HttpContext,
+  req: RouteRequest,
+): Promise<Response> {
   const method = req.request.method;
-  const found = ctx.engine.schemaRegistry(req.name);
+  const found = await ctx.engine.schemaRegistryFresh(req.name);
   if (!found.ok) return errorResponse(found.error, method);
   return respondJson(schemaJson(found.value.registry));
 }

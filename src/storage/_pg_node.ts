@@ -33,6 +33,18 @@ export const TAIL_CHANNEL = "streambed_tail";
 /** Channel of creates, deletes, closes and schema changes. */
 export const META_CHANNEL = "streambed_meta";
 
+/** NOTIFY payloads stay below PostgreSQL's 8000-byte limit. */
+export const NOTIFY_BYTES_MAX = 7900;
+
+/** Channel of subscription changes (`pg_subscription_store.ts`). */
+export const SUBS_CHANNEL = "streambed_subs";
+
+/**
+ * Told which subscriptions another node changed (URL-decoded ids), or
+ * `undefined` when announcements may have been missed: reload them all.
+ */
+export type SubscriptionsChanged = (ids: string[] | undefined) => void;
+
 /** What the link needs. */
 export interface PgNodeOptions {
   /** Connection URL (its password is never logged). */
@@ -56,6 +68,7 @@ export class PgNodeLink {
   readonly prefix: string;
   readonly #options: PgNodeOptions;
   #events: SharedWalEvents | undefined;
+  #subscriptions: SubscriptionsChanged | undefined;
   #client: pg.Client | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #retry: ReturnType<typeof setTimeout> | undefined;
@@ -92,6 +105,11 @@ export class PgNodeLink {
     void this.#listen();
   }
 
+  /** Other nodes' subscription changes go to `listener`. */
+  watchSubscriptions(listener: SubscriptionsChanged): void {
+    this.#subscriptions = listener;
+  }
+
   async #listen(): Promise<void> {
     if (this.#closed) return;
     const client = new pg.Client({
@@ -119,7 +137,9 @@ export class PgNodeLink {
     client.on("notification", (message) => this.#deliver(message));
     try {
       await client.connect();
-      await client.query(`LISTEN ${TAIL_CHANNEL}; LISTEN ${META_CHANNEL}`);
+      await client.query(
+        `LISTEN ${TAIL_CHANNEL}; LISTEN ${META_CHANNEL}; LISTEN ${SUBS_CHANNEL}`,
+      );
     } catch (error) {
       onLost(error as Error);
       return;
@@ -132,7 +152,10 @@ export class PgNodeLink {
     const reconnected = this.#attempt > 0;
     this.#attempt = 0;
     // Whatever was announced while we were not listening is unknown.
-    if (reconnected) this.#events?.changed();
+    if (reconnected) {
+      this.#events?.changed();
+      this.#subscriptions?.(undefined);
+    }
   }
 
   #reconnect(): void {
@@ -155,6 +178,10 @@ export class PgNodeLink {
     const from = bar < 0 ? payload : payload.slice(0, bar);
     if (events === undefined || from === this.prefix) return;
     if (!from.startsWith(`${this.#options.schema}/`)) return;
+    if (message.channel === SUBS_CHANNEL) {
+      this.#subscriptions?.(parseSubsScope(payload.slice(bar + 1)));
+      return;
+    }
     if (message.channel === META_CHANNEL) {
       events.changed(parseMetaScope(payload.slice(bar + 1)));
       return;
@@ -183,6 +210,16 @@ export class PgNodeLink {
   get listenerPid(): number | undefined {
     return (this.#client as unknown as { processID?: number } | undefined)
       ?.processID;
+  }
+}
+
+/** `<id>,<id>...` (URL-encoded ids), or `undefined` for `*` or malformed. */
+export function parseSubsScope(text: string): string[] | undefined {
+  if (text === "*" || text === "") return undefined;
+  try {
+    return text.split(",").map(decodeURIComponent);
+  } catch {
+    return undefined;
   }
 }
 

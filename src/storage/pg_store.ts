@@ -37,8 +37,6 @@ import {
   QUERY_TIMEOUT_MARGIN_MS,
 } from "../limits.ts";
 
-/** NOTIFY payloads stay below PostgreSQL's 8000-byte limit. */
-const NOTIFY_BYTES_MAX = 7900;
 import type { Logger } from "../log.ts";
 import { planCompaction } from "./_compact.ts";
 import {
@@ -80,7 +78,12 @@ import {
   type WalSnapshot,
   type WalStore,
 } from "./wal_store.ts";
-import { META_CHANNEL, PgNodeLink, TAIL_CHANNEL } from "./_pg_node.ts";
+import {
+  META_CHANNEL,
+  NOTIFY_BYTES_MAX,
+  PgNodeLink,
+  TAIL_CHANNEL,
+} from "./_pg_node.ts";
 
 export { PG_SCHEMA_VERSION } from "./_pg_schema.ts";
 
@@ -224,8 +227,11 @@ export class PgStore implements WalStore {
     this.shared = options.multiNode !== true ? undefined : {
       nodeId: node.nodeId,
       watch: (events) => node.watch(events),
+      announcePrefix: node.prefix,
+      watchSubscriptions: (listener) => node.watchSubscriptions(listener),
       current: (ids, names) => this.#current(ids, names ?? []),
       poll: (ids, names) => this.#poll(ids, names ?? []),
+      metaApplied: (meta) => this.#metaVersion >= meta,
       loadSome: (scope) => this.#loadSome(scope),
     };
   }
@@ -269,6 +275,7 @@ export class PgStore implements WalStore {
         tailPos: Number(r.tail_pos),
         accessedAtMs: Number(r.accessed_at_ms),
       })),
+      meta,
     };
   }
 

@@ -17,7 +17,9 @@ import {
   UnmetExpectation,
 } from "./pg_sync.ts";
 import type { SyncStatement } from "./_pg_sync_wire.ts";
+import { NOTIFY_BYTES_MAX, SUBS_CHANNEL } from "./_pg_node.ts";
 import {
+  changedSubscriptions,
   fencedSubscription,
   type KeyRow,
   type LinkRow,
@@ -31,14 +33,60 @@ const COLUMNS = `config, config_hash, created_at_ms, deleted, status,
   generation, wake_id, wake_snapshot, holder, lease_expires_at_ms,
   retry_count, next_attempt_at_ms`;
 
+/** Options for a store that several nodes share. */
+export interface PgSubscriptionShare {
+  /**
+   * `<schema>/<node id>`: each commit sends
+   * `NOTIFY streambed_subs, '<prefix>|<id>,<id>...'` naming the
+   * subscriptions it changed, inside its transaction.
+   */
+  prefix: string;
+}
+
 /** See the module doc. The client is the caller's to close. */
 export class PgSubscriptionStore implements SubscriptionStore {
   #client: PgSyncClient;
+  #share: PgSubscriptionShare | undefined;
   #closed = false;
 
-  /** Uses `client`, whose schema has been migrated by `openPgStore`. */
-  constructor(client: PgSyncClient) {
+  /**
+   * Uses `client`, whose schema has been migrated by `openPgStore`. With
+   * `share` (several nodes), commits announce what they changed, and a new
+   * subscription row is only inserted where none is stored (one another
+   * node stored meanwhile fences the commit instead of being overwritten).
+   */
+  constructor(client: PgSyncClient, share?: PgSubscriptionShare) {
     this.#client = client;
+    this.#share = share;
+    if (share !== undefined) this.loadSome = (ids) => this.#loadSome(ids);
+  }
+
+  /**
+   * The rows and links of subscriptions `ids`, in one snapshot; only with
+   * `share` (a single server's copy is always current).
+   */
+  loadSome?: (ids: string[]) => SubscriptionSnapshot;
+
+  #loadSome(ids: string[]): SubscriptionSnapshot {
+    this.#open();
+    const [subs, links] = this.#client.transaction([
+      { text: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY" },
+      {
+        text: "SELECT * FROM subscriptions WHERE id = ANY($1) ORDER BY id",
+        values: [ids],
+      },
+      {
+        text: `SELECT * FROM subscription_links WHERE subscription_id = ANY($1)
+          ORDER BY subscription_id, path`,
+        values: [ids],
+      },
+    ], "Cannot load subscriptions").slice(1);
+    return {
+      subscriptions: subs.map(subscriptionFromRow),
+      links: links.map(linkFromRow),
+      keys: [],
+      secrets: new Map(),
+    };
   }
 
   /** Reads everything, in one snapshot. */
@@ -57,13 +105,7 @@ export class PgSubscriptionStore implements SubscriptionStore {
     ], "Cannot load subscriptions").slice(1);
     return {
       subscriptions: subs.map(subscriptionFromRow),
-      links: links.map((r: SyncRow): LinkRow => ({
-        subscriptionId: String(r.subscription_id),
-        path: String(r.path),
-        explicit: r.explicit === true,
-        glob: r.glob === true,
-        ackedPos: Number(r.acked_pos),
-      })),
+      links: links.map(linkFromRow),
       keys: keys.map((r: SyncRow): KeyRow => ({
         kid: String(r.kid),
         privateJwk: String(r.private_jwk),
@@ -80,7 +122,14 @@ export class PgSubscriptionStore implements SubscriptionStore {
   commit(ops: SubscriptionOp[]): void {
     this.#open();
     if (ops.length === 0) return;
-    const statements = ops.map(statementOf);
+    const statements = ops.map((op) => statementOf(op, this.#share));
+    const changed = changedSubscriptions(ops).map(encodeURIComponent);
+    if (this.#share !== undefined && changed.length > 0) {
+      statements.push({
+        text: "SELECT pg_notify($1, $2)",
+        values: [SUBS_CHANNEL, `${this.#share.prefix}|${subsScope(changed)}`],
+      });
+    }
     try {
       this.#client.transaction(statements, "Subscription store commit failed");
     } catch (error) {
@@ -106,7 +155,27 @@ export class PgSubscriptionStore implements SubscriptionStore {
   }
 }
 
-function statementOf(op: SubscriptionOp): SyncStatement {
+/** A stored link row (any driver's value types). */
+function linkFromRow(r: SyncRow): LinkRow {
+  return {
+    subscriptionId: String(r.subscription_id),
+    path: String(r.path),
+    explicit: r.explicit === true,
+    glob: r.glob === true,
+    ackedPos: Number(r.acked_pos),
+  };
+}
+
+/** `<id>,<id>...`, or `*` (reload every one) when too long to announce. */
+function subsScope(ids: string[]): string {
+  const text = ids.join(",");
+  return text.length > NOTIFY_BYTES_MAX - 200 ? "*" : text;
+}
+
+function statementOf(
+  op: SubscriptionOp,
+  share: PgSubscriptionShare | undefined,
+): SyncStatement {
   switch (op.op) {
     case "put_subscription": {
       const s = op.row;
@@ -131,6 +200,16 @@ function statementOf(op: SubscriptionOp): SyncStatement {
             ($2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
             WHERE id = $1 AND generation = $14`,
           values: [...values, op.expectGeneration],
+          expectRows: true,
+        };
+      }
+      if (share !== undefined) {
+        // A row this node never saw: another node's must not be replaced.
+        return {
+          text: `INSERT INTO subscriptions (id, ${COLUMNS})
+            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+            ON CONFLICT (id) DO NOTHING`,
+          values,
           expectRows: true,
         };
       }

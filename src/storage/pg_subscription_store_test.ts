@@ -1,5 +1,13 @@
+import assert from "node:assert/strict";
+// @ts-types="@types/pg"
+import pg from "pg";
+import { StreamError } from "../errors.ts";
+import { parseSubsScope, SUBS_CHANNEL } from "./_pg_node.ts";
 import { freshSchema, sharedPgCluster } from "./_pg_testing.ts";
-import { subscriptionStoreContract } from "./_subscription_contract.ts";
+import {
+  subscriptionRow,
+  subscriptionStoreContract,
+} from "./_subscription_contract.ts";
 import { openPgStore } from "./pg_store.ts";
 import { PgSubscriptionStore } from "./pg_subscription_store.ts";
 import { PgSyncClient } from "./pg_sync.ts";
@@ -41,4 +49,78 @@ subscriptionStoreContract("PgSubscriptionStore", async (dir) => {
     },
   };
   return owned;
+});
+
+Deno.test("PgSubscriptionStore shared by nodes: a new row never replaces another node's, commits announce their subscriptions, loadSome reads only those asked", async () => {
+  const cluster = await sharedPgCluster();
+  const schema = freshSchema("subshare");
+  await (await openPgStore({
+    url: cluster.url,
+    schema,
+    poolSize: 1,
+    statementTimeoutMs: 5000,
+    connectTimeoutMs: 2000,
+    durability: "fsync",
+  })).close();
+  const clients = [0, 1].map(() =>
+    new PgSyncClient({
+      url: cluster.url,
+      schema,
+      statementTimeoutMs: 5000,
+      connectTimeoutMs: 2000,
+      durability: "fsync",
+    })
+  );
+  const [one, two] = clients.map((client, i) =>
+    new PgSubscriptionStore(client, { prefix: `${schema}/n${i}` })
+  );
+  const listener = new pg.Client({ connectionString: cluster.url });
+  const heard: string[] = [];
+  try {
+    await listener.connect();
+    listener.on("notification", (m) => heard.push(m.payload ?? ""));
+    await listener.query(`LISTEN ${SUBS_CHANNEL}`);
+    one.commit([
+      {
+        op: "put_subscription",
+        row: subscriptionRow("a/b", 0, { config: "1" }),
+      },
+      {
+        op: "put_link",
+        row: {
+          subscriptionId: "a/b",
+          path: "s",
+          explicit: true,
+          glob: false,
+          ackedPos: 0,
+        },
+      },
+      { op: "put_subscription", row: subscriptionRow("other") },
+    ]);
+    assert.throws(
+      () =>
+        two.commit([{
+          op: "put_subscription",
+          row: subscriptionRow("a/b", 0, { config: "2" }),
+        }]),
+      (e) => e instanceof StreamError && e.kind === "fenced",
+    );
+    const some = two.loadSome!(["a/b", "missing"]);
+    assert.deepEqual(some.subscriptions.map((r) => [r.id, r.config]), [[
+      "a/b",
+      "1",
+    ]]);
+    assert.deepEqual(some.links.map((l) => l.path), ["s"]);
+    for (let i = 0; i < 100 && heard.length < 1; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // One announcement (the fenced commit sent none), ids URL-encoded.
+    assert.deepEqual(heard, [`${schema}/n0|a%2Fb,other`]);
+    assert.deepEqual(parseSubsScope("a%2Fb,other"), ["a/b", "other"]);
+    assert.equal(parseSubsScope("*"), undefined);
+  } finally {
+    await listener.end();
+    for (const store of [one, two]) store.close();
+    for (const client of clients) client.close();
+  }
 });

@@ -89,6 +89,20 @@ export type SubscriptionOp =
   | { op: "put_key"; row: KeyRow }
   | { op: "put_secret"; name: string; value: Uint8Array };
 
+/** The ids of the subscriptions `ops` change. */
+export function changedSubscriptions(ops: SubscriptionOp[]): string[] {
+  const ids = new Set<string>();
+  for (const op of ops) {
+    if (op.op === "put_subscription") ids.add(op.row.id);
+    else if (op.op === "purge_subscription") ids.add(op.id);
+    else if (op.op === "put_link") ids.add(op.row.subscriptionId);
+    else if (op.op === "delete_link" || op.op === "delete_links") {
+      ids.add(op.subscriptionId);
+    }
+  }
+  return [...ids];
+}
+
 /** Everything stored, as loaded at startup. */
 export interface SubscriptionSnapshot {
   /** Every subscription, tombstones included. */
@@ -114,6 +128,12 @@ export interface SubscriptionStore {
    * compare-and-set fails (nothing applied), `unavailable` on other failures.
    */
   commit(ops: SubscriptionOp[]): void;
+  /**
+   * Reads the rows and links of subscriptions `ids` only (those stored; no
+   * keys or secrets), in one snapshot. Present where several nodes share
+   * the store, so a node can pick up what another changed.
+   */
+  loadSome?(ids: string[]): SubscriptionSnapshot;
   /** Closes the connection. */
   close(): void;
 }

@@ -344,6 +344,8 @@ export interface PollResult {
   full: boolean;
   /** Committed tails of the streams asked about that still exist. */
   tails: AnnouncedTail[];
+  /** The stored `meta_version` (counts creates, deletes, closes, schemas). */
+  meta?: number;
 }
 
 /**
@@ -358,11 +360,26 @@ export interface SharedWal {
   /** Starts delivering other nodes' announcements to `events`. */
   watch(events: SharedWalEvents): void;
   /**
+   * `<schema>/<node id>`, which starts this node's announcements (the
+   * subscription store's commits send theirs with it).
+   */
+  readonly announcePrefix?: string;
+  /**
+   * Tells `listener` which subscriptions other nodes changed (`undefined`:
+   * announcements may have been missed, reload every one).
+   */
+  watchSubscriptions?(listener: (ids: string[] | undefined) => void): void;
+  /**
    * Whether streams `ids` are still as this node last loaded or committed
    * them, no stream named one of `names` exists that this node has not
    * loaded, and every create, delete or close elsewhere is applied here.
    */
   current(ids: number[], names?: string[]): Promise<boolean>;
+  /**
+   * Whether every create, delete, close, schema and profile change up to
+   * `meta_version` `meta` is applied here.
+   */
+  metaApplied?(meta: number): boolean;
   /** Committed tails of `ids`, and whether a reload of them is due. */
   poll(ids: number[], names?: string[]): Promise<PollResult>;
   /**

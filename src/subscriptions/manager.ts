@@ -13,6 +13,7 @@
 import type { LimitsConfig, SubscriptionsConfig } from "../config.ts";
 import type { StreamView } from "../engine/types.ts";
 import { type Result, StreamError } from "../errors.ts";
+import { SUBSCRIPTION_FENCED_TRIES_MAX } from "../limits.ts";
 import type { Logger } from "../log.ts";
 import type { SubscriptionStore } from "../storage/subscription_store.ts";
 import { type Clock, systemClock } from "./clock.ts";
@@ -57,6 +58,11 @@ export interface ManagerOptions {
   attempt?: (options: AttemptOptions) => Promise<AttemptOutcome>;
   /** Retry jitter source, for tests. */
   random?: () => number;
+  /**
+   * With a store several nodes share: registers the listener told which
+   * subscriptions another node changed (`undefined`: maybe all of them).
+   */
+  announcements?: (listener: (ids: string[] | undefined) => void) => void;
 }
 
 /** Subscriptions over an engine. Create with `SubscriptionManager.open`. */
@@ -71,6 +77,7 @@ export class SubscriptionManager {
   #webhooks: WebhookDelivery;
   #wakeEvents: WakeEventQueue;
   #log: Logger;
+  #streams: StreamSource;
   #closed = false;
 
   private constructor(options: ManagerOptions, keys: KeyRing) {
@@ -79,6 +86,7 @@ export class SubscriptionManager {
     this.#baseUrl = options.baseUrl ?? "http://127.0.0.1";
     this.#keys = keys;
     this.#log = log;
+    this.#streams = options.engine;
     const registry = new SubscriptionRegistry(
       options.store,
       options.engine,
@@ -142,6 +150,10 @@ export class SubscriptionManager {
       manager.#links.reconcile(sub);
     }
     options.log.info(`recovered ${manager.#registry.size} subscriptions`);
+    manager.#registry.onFenced((ids) => manager.#reloaded(ids));
+    options.announcements?.((ids) =>
+      manager.#guard(() => manager.#reloaded(ids))
+    );
     options.engine.addListener({
       created: (view) => manager.#guard(() => manager.#created(view)),
       appended: (view) => manager.#guard(() => manager.#appended(view)),
@@ -174,30 +186,35 @@ export class SubscriptionManager {
   /** Creates or re-confirms subscription `id` (§6.2). */
   put(id: string, config: SubscriptionConfig): Promise<Result<PutOutcome>> {
     this.#assertOpen();
-    return this.#control.put(id, config);
+    return this.#freshAsync(id, async () => {
+      // A pattern's backfill and new links' tails need streams created
+      // through other nodes.
+      if (this.#registry.shared) await this.#streams.syncStreamSet?.();
+      return await this.#control.put(id, config);
+    });
   }
 
   /** Subscription `id` (§6.3). */
   get(id: string): Result<SubscriptionView> {
-    return this.#control.get(id);
+    return this.#fresh(id, () => this.#control.get(id));
   }
 
   /** Tombstones subscription `id` (§6.3). */
   delete(id: string): Result<void> {
     this.#assertOpen();
-    return this.#control.delete(id);
+    return this.#fresh(id, () => this.#control.delete(id));
   }
 
   /** Adds explicit links at each stream's current tail (§6.4). */
   addStreams(id: string, paths: string[]): Result<void> {
     this.#assertOpen();
-    return this.#control.addStreams(id, paths);
+    return this.#fresh(id, () => this.#control.addStreams(id, paths));
   }
 
   /** Removes an explicit link; a glob link to the same stream stays (§6.4). */
   removeStream(id: string, path: string): Result<void> {
     this.#assertOpen();
-    return this.#control.removeStream(id, path);
+    return this.#fresh(id, () => this.#control.removeStream(id, path));
   }
 
   /** The public JWK Set (§6.5). */
@@ -210,25 +227,25 @@ export class SubscriptionManager {
   /** Webhook callback (§7.1). */
   callback(id: string, token: string, request: AckRequest): Result<AckOutcome> {
     this.#assertOpen();
-    return this.#leases.callback(id, token, request);
+    return this.#fresh(id, () => this.#leases.callback(id, token, request));
   }
 
   /** Pull-wake ack or heartbeat (§7.2). */
   ack(id: string, token: string, request: AckRequest): Result<AckOutcome> {
     this.#assertOpen();
-    return this.#leases.ack(id, token, request);
+    return this.#fresh(id, () => this.#leases.ack(id, token, request));
   }
 
   /** Pull-wake release without acking (§7.2). */
   release(id: string, token: string, request: AckRequest): Result<void> {
     this.#assertOpen();
-    return this.#leases.release(id, token, request);
+    return this.#fresh(id, () => this.#leases.release(id, token, request));
   }
 
   /** Pull-wake claim (§7.2). */
   claim(id: string, worker: string): Result<ClaimOutcome> {
     this.#assertOpen();
-    return this.#leases.claim(id, worker);
+    return this.#fresh(id, () => this.#leases.claim(id, worker));
   }
 
   // ---- stream events -------------------------------------------------------
@@ -249,12 +266,71 @@ export class SubscriptionManager {
     this.#links.deleted(name);
   }
 
+  // ---- several nodes -------------------------------------------------------
+
+  /**
+   * Takes another node's changes to subscriptions `ids` (every one without
+   * `ids`) from the store, and resets their lease and delivery timers.
+   */
+  #reloaded(ids?: string[]): void {
+    if (this.#closed) return;
+    for (const id of this.#registry.reload(ids)) {
+      this.#waker.disarm(id);
+      this.#webhooks.forget(id);
+      const sub = this.#registry.get(id);
+      if (sub === undefined) continue;
+      this.#waker.arm(sub);
+      this.#webhooks.schedule(sub);
+    }
+  }
+
+  /**
+   * Runs a request on subscription `id`; with a shared store, first brings
+   * `id` up to date (another node may have created, changed or deleted it),
+   * and runs it again when its commit was fenced by another node's change
+   * (the fenced commit reloaded `id`), up to `SUBSCRIPTION_FENCED_TRIES_MAX`.
+   */
+  #fresh<T>(id: string, request: () => T): T {
+    if (!this.#registry.shared) return request();
+    this.#reloaded([id]);
+    for (let attempt = 1;; attempt++) {
+      try {
+        return request();
+      } catch (error) {
+        if (!isFenced(error) || attempt >= SUBSCRIPTION_FENCED_TRIES_MAX) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  /** `#fresh` for a request that resolves later (`put`). */
+  async #freshAsync<T>(id: string, request: () => Promise<T>): Promise<T> {
+    if (!this.#registry.shared) return await request();
+    this.#reloaded([id]);
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await request();
+      } catch (error) {
+        if (!isFenced(error) || attempt >= SUBSCRIPTION_FENCED_TRIES_MAX) {
+          throw error;
+        }
+      }
+    }
+  }
+
   // ---- helpers -------------------------------------------------------------
 
   #guard(fn: () => void): void {
     try {
       fn();
     } catch (error) {
+      if (isFenced(error)) {
+        // Another node got there first (say, both woke one subscription
+        // on one append); the fenced commit reloaded its state.
+        this.#log.debug(`subscription update lost to another node: ${error}`);
+        return;
+      }
       this.#log.error("subscription state update failed", error);
     }
   }
@@ -277,4 +353,8 @@ export class SubscriptionManager {
     await this.#webhooks.close();
     await this.#wakeEvents.close();
   }
+}
+
+function isFenced(error: unknown): boolean {
+  return error instanceof StreamError && error.kind === "fenced";
 }

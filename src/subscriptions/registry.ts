@@ -13,11 +13,13 @@ import type {
   StreamView,
 } from "../engine/types.ts";
 import { fail, type Result, StreamError } from "../errors.ts";
-import type {
-  LinkRow,
-  SubscriptionOp,
-  SubscriptionRow,
-  SubscriptionStore,
+import {
+  changedSubscriptions,
+  type LinkRow,
+  type SubscriptionOp,
+  type SubscriptionRow,
+  type SubscriptionSnapshot,
+  type SubscriptionStore,
 } from "../storage/subscription_store.ts";
 import { globMatch, type GlobPattern, parseGlob } from "../glob.ts";
 import type { LinkInfo, SubscriptionConfig } from "./types.ts";
@@ -35,6 +37,11 @@ export interface StreamSource {
   ): { streams: StreamView[]; more: boolean };
   /** Appends (pull-wake events). */
   append(name: string, request: AppendRequest): Promise<Result<AppendOutcome>>;
+  /**
+   * With several nodes: applies the creates and deletes other nodes made
+   * (before a pattern is matched against the streams).
+   */
+  syncStreamSet?(): Promise<void>;
   /** Observes committed changes. */
   addListener(listener: {
     created?(stream: StreamView): void;
@@ -65,6 +72,12 @@ export interface Sub {
   glob: GlobPattern | undefined;
   /** Its links by path. */
   links: Map<string, Link>;
+  /**
+   * The wake this node read from the store after another node issued it
+   * (several nodes only): the issuer delivers it, this node only takes
+   * over once that is overdue.
+   */
+  foreignWakeId?: string;
 }
 
 /** A subscription as new in memory, with no links yet. */
@@ -111,6 +124,16 @@ export class SubscriptionRegistry {
   /** Generation of each stored row, as last loaded or committed here. */
   #stored = new Map<string, number>();
 
+  #onFenced: (ids: string[]) => void = (ids) => void this.reload(ids);
+
+  /**
+   * Sets what a fenced commit does (the manager reloads the subscriptions
+   * and resets their timers); by default it reloads them.
+   */
+  onFenced(handler: (ids: string[]) => void): void {
+    this.#onFenced = handler;
+  }
+
   /** A registry over `store`; `listPageMax` bounds each page of a stream scan. */
   constructor(
     store: SubscriptionStore,
@@ -124,26 +147,76 @@ export class SubscriptionRegistry {
 
   /** Loads every subscription, tombstone and link from the store. */
   load(): void {
-    const snapshot = this.#store.load();
-    const links = new Map<string, LinkRow[]>();
-    for (const link of snapshot.links) {
-      const list = links.get(link.subscriptionId) ?? [];
-      list.push(link);
-      links.set(link.subscriptionId, list);
+    this.#apply(this.#store.load());
+  }
+
+  /** Whether the store can reload single subscriptions (several nodes). */
+  get shared(): boolean {
+    return this.#store.loadSome !== undefined;
+  }
+
+  /**
+   * Replaces subscriptions `ids` (every one without `ids`) with what the
+   * store holds now, where that differs from this node's copy: another
+   * node changed them. Returns the ids replaced; their old `Sub` objects
+   * are dropped (timers and deliveries holding them stop).
+   */
+  reload(ids?: string[]): string[] {
+    const snapshot = ids === undefined
+      ? this.#store.load()
+      : this.#store.loadSome!(ids);
+    const rows = new Map(snapshot.subscriptions.map((r) => [r.id, r]));
+    const links = linksById(snapshot.links);
+    const asked = new Set(
+      ids ?? [...this.#subs.keys(), ...this.#tombstones.keys()],
+    );
+    for (const id of rows.keys()) asked.add(id);
+    const replaced: string[] = [];
+    for (const id of asked) {
+      const row = rows.get(id);
+      const sub = this.#subs.get(id);
+      const mine = sub?.row ?? this.#tombstones.get(id);
+      if (
+        row !== undefined && mine !== undefined && sameRow(row, mine) &&
+        (row.deleted || sameLinks(links.get(id) ?? [], sub!.links))
+      ) continue;
+      if (row === undefined && mine === undefined) continue;
+      for (const path of sub?.links.keys() ?? []) this.#unindex(id, path);
+      this.#subs.delete(id);
+      this.#tombstones.delete(id);
+      this.#stored.delete(id);
+      replaced.push(id);
+      if (row === undefined) continue;
+      const kept = sub?.row.wakeId === row.wakeId
+        ? sub?.foreignWakeId
+        : undefined;
+      const foreign = row.wakeId === null || sub?.row.wakeId === row.wakeId
+        ? kept
+        : row.wakeId;
+      this.#put(row, links.get(id) ?? [], foreign);
     }
+    return replaced;
+  }
+
+  #apply(snapshot: SubscriptionSnapshot): void {
+    const links = linksById(snapshot.links);
     for (const row of snapshot.subscriptions) {
-      this.#stored.set(row.id, row.generation);
-      if (row.deleted) {
-        this.#tombstones.set(row.id, row);
-        continue;
-      }
-      const sub = newSub(row, configFromCanonical(row.config));
-      for (const l of links.get(row.id) ?? []) {
-        const { path, explicit, glob, ackedPos } = l;
-        sub.links.set(path, { path, explicit, glob, ackedPos });
-      }
-      this.add(sub);
+      this.#put(row, links.get(row.id) ?? [], undefined);
     }
+  }
+
+  #put(row: SubscriptionRow, links: LinkRow[], foreignWakeId?: string): void {
+    this.#stored.set(row.id, row.generation);
+    if (row.deleted) {
+      this.#tombstones.set(row.id, row);
+      return;
+    }
+    const sub = newSub(row, configFromCanonical(row.config));
+    if (foreignWakeId !== undefined) sub.foreignWakeId = foreignWakeId;
+    for (const { path, explicit, glob, ackedPos } of links) {
+      sub.links.set(path, { path, explicit, glob, ackedPos });
+    }
+    this.add(sub);
   }
 
   /** Live subscription `id`. */
@@ -195,7 +268,16 @@ export class SubscriptionRegistry {
         ? op
         : { ...op, expectGeneration: expected };
     });
-    this.#store.commit(fenced);
+    try {
+      this.#store.commit(fenced);
+    } catch (error) {
+      // Another node moved these subscriptions on: take its state, so the
+      // next try plans from it (and this node's copy is not left changed).
+      if (isFenced(error) && this.shared) {
+        this.#onFenced(changedSubscriptions(ops));
+      }
+      throw error;
+    }
     this.#stored = seen;
   }
 
@@ -316,3 +398,37 @@ export class SubscriptionRegistry {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
+
+/** Link rows grouped by subscription id. */
+function linksById(rows: LinkRow[]): Map<string, LinkRow[]> {
+  const out = new Map<string, LinkRow[]>();
+  for (const link of rows) {
+    const list = out.get(link.subscriptionId) ?? [];
+    list.push(link);
+    out.set(link.subscriptionId, list);
+  }
+  return out;
+}
+
+/** Whether two rows of one subscription hold the same state. */
+function sameRow(a: SubscriptionRow, b: SubscriptionRow): boolean {
+  return a.config === b.config && a.deleted === b.deleted &&
+    a.status === b.status && a.generation === b.generation &&
+    a.wakeId === b.wakeId && a.wakeSnapshot === b.wakeSnapshot &&
+    a.holder === b.holder && a.leaseExpiresAtMs === b.leaseExpiresAtMs &&
+    a.retryCount === b.retryCount && a.nextAttemptAtMs === b.nextAttemptAtMs &&
+    a.createdAtMs === b.createdAtMs;
+}
+
+/** Whether stored `rows` are the links `links` holds. */
+function sameLinks(rows: LinkRow[], links: Map<string, Link>): boolean {
+  return rows.length === links.size && rows.every((r) => {
+    const l = links.get(r.path);
+    return l !== undefined && l.explicit === r.explicit &&
+      l.glob === r.glob && l.ackedPos === r.ackedPos;
+  });
+}
+
+function isFenced(error: unknown): boolean {
+  return error instanceof StreamError && error.kind === "fenced";
+}

@@ -9,6 +9,7 @@
 
 import { backoff } from "../backoff.ts";
 import type { SubscriptionsConfig } from "../config.ts";
+import { WEBHOOK_TAKEOVER_GRACE_MS } from "../limits.ts";
 import type { Logger } from "../log.ts";
 import type { SubscriptionOp } from "../storage/subscription_store.ts";
 import type { Clock } from "./clock.ts";
@@ -94,10 +95,25 @@ export class WebhookDelivery {
       this.#timers.delete(id);
       if (this.#closed || this.#o.registry.get(id) !== sub) return;
       if (row.wakeId === null || row.nextAttemptAtMs === null) return;
-      if (row.nextAttemptAtMs > this.#o.clock.now()) this.schedule(sub);
+      if (this.#dueAtMs(sub) > this.#o.clock.now()) this.schedule(sub);
       else this.#start(sub);
-    }, Math.max(0, row.nextAttemptAtMs - this.#o.clock.now()));
+    }, Math.max(0, this.#dueAtMs(sub) - this.#o.clock.now()));
     this.#timers.set(id, cancel);
+  }
+
+  /**
+   * When `sub`'s wake is to be sent from this node: at its attempt time,
+   * unless another node issued it (several nodes share the store): that
+   * node sends it, and this one only once the attempt is overdue by the
+   * delivery timeout and `WEBHOOK_TAKEOVER_GRACE_MS` (the issuer is gone),
+   * so each wake is delivered by one node.
+   */
+  #dueAtMs(sub: Sub): number {
+    const at = sub.row.nextAttemptAtMs!;
+    return sub.foreignWakeId === undefined ||
+        sub.foreignWakeId !== sub.row.wakeId
+      ? at
+      : at + this.#o.config.deliveryTimeoutMs + WEBHOOK_TAKEOVER_GRACE_MS;
   }
 
   /** Drops subscription `id`'s timer and waiting slot (it was deleted). */

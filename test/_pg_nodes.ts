@@ -1,0 +1,102 @@
+/**
+ * Several in-process nodes on one schema of the throwaway PostgreSQL
+ * cluster (`--postgres-multi-node`), for the multi-node tests: start and
+ * stop them, send requests, and a store wrapper that drops every
+ * announcement a node would receive (lost NOTIFYs).
+ */
+
+import { type ConfigOverrides, testConfig } from "../src/config.ts";
+import { type ServerHandle, startServer } from "../src/server.ts";
+import { freshSchema, sharedPgCluster } from "../src/storage/_pg_testing.ts";
+import type { SharedWal, WalStore } from "../src/storage/wal_store.ts";
+
+/** A running node and its data dir. */
+export interface Node extends ServerHandle {
+  dataDir: string;
+}
+
+/** Starts a node on `schema`; `wrapWal` lets a test drop announcements. */
+export async function startNode(
+  schema: string,
+  overrides: ConfigOverrides = {},
+  wrapWal?: (store: WalStore) => WalStore,
+): Promise<Node> {
+  const cluster = await sharedPgCluster();
+  const dataDir = await Deno.makeTempDir({ prefix: "streambed-node-" });
+  const config = testConfig(dataDir, {
+    ...overrides,
+    http: { longPollTimeoutMs: 30_000, ...overrides.http },
+    storage: {
+      backend: "postgres",
+      postgresUrl: cluster.url,
+      postgresSchema: schema,
+      postgresMultiNode: true,
+      ...overrides.storage,
+    },
+  });
+  const server = await startServer(config, { wrapWal });
+  return { ...server, dataDir };
+}
+
+/** Runs `fn` with `count` nodes on a fresh schema, then stops them. */
+export async function withNodes(
+  count: number,
+  fn: (nodes: Node[], schema: string) => Promise<void>,
+  overrides: ConfigOverrides = {},
+  wrapWal?: (index: number) => ((store: WalStore) => WalStore) | undefined,
+): Promise<void> {
+  const schema = freshSchema("multi");
+  const nodes: Node[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      nodes.push(await startNode(schema, overrides, wrapWal?.(i)));
+    }
+    await fn(nodes, schema);
+  } finally {
+    for (const node of nodes) {
+      await node.close();
+      await Deno.remove(node.dataDir, { recursive: true });
+    }
+  }
+}
+
+/** A response, read whole. */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+/** Sends one request and reads the whole answer. */
+export async function call(
+  url: string,
+  method: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<Answer> {
+  const response = await fetch(url, { method, headers, body });
+  return {
+    status: response.status,
+    headers: response.headers,
+    text: await response.text(),
+  };
+}
+
+/** A store whose announcements never reach this node (lost NOTIFYs). */
+export function deaf(store: WalStore): WalStore {
+  const shared = store.shared!;
+  const quiet: SharedWal = {
+    nodeId: shared.nodeId,
+    watch: () => {},
+    current: (ids, names) => shared.current(ids, names),
+    poll: (ids, names) => shared.poll(ids, names),
+    loadSome: (scope) => shared.loadSome(scope),
+  };
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === "shared") return quiet;
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
