@@ -218,6 +218,8 @@ export const VALID_AUTHORITIES_MAX = 64;
 
 // ---- subscriptions (src/subscriptions/) -----------------------------------------
 
+/** Subscriptions one page of `GET /v1/stream/__ds/subscriptions` lists at most. */
+export const SUBSCRIPTION_LIST_PAGE_MAX = 100;
 /** Longest subscription `description`. */
 export const DESCRIPTION_CHARS_MAX = 1024;
 /** Longest `worker` name of a claim. */

@@ -56,3 +56,19 @@ export function claimJson(claim: ClaimOutcome): Record<string, unknown> {
 export function ackJson(ack: AckOutcome): Record<string, unknown> {
   return { ok: true, next_wake: ack.nextWake };
 }
+
+/**
+ * A subscription as the list shows it: what GET shows, each stream with
+ * its tail and whether it has records past the acked offset, and how many
+ * streams do (the subscription's backlog at a glance).
+ */
+export function subscriptionListJson(
+  view: SubscriptionView,
+): Record<string, unknown> {
+  const streams = view.links.map(streamInfoJson);
+  return {
+    ...subscriptionJson(view),
+    streams,
+    pending_streams: streams.filter((s) => s.has_pending).length,
+  };
+}
