@@ -220,6 +220,8 @@ export const VALID_AUTHORITIES_MAX = 64;
 
 /** Subscriptions one page of `GET /v1/stream/__ds/subscriptions` lists at most. */
 export const SUBSCRIPTION_LIST_PAGE_MAX = 100;
+/** Streams with pending records one list item names at most (it counts all). */
+export const SUBSCRIPTION_LIST_PENDING_SAMPLE_MAX = 10;
 /** Longest subscription `description`. */
 export const DESCRIPTION_CHARS_MAX = 1024;
 /** Longest `worker` name of a claim. */

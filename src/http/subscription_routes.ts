@@ -10,6 +10,7 @@
 import {
   CONTROL_BODY_BYTES_MAX,
   SUBSCRIPTION_LIST_PAGE_MAX,
+  SUBSCRIPTION_LIST_PENDING_SAMPLE_MAX,
 } from "../limits.ts";
 import type { LimitsConfig, SubscriptionsConfig } from "../config.ts";
 import { type Result, StreamError } from "../errors.ts";
@@ -176,8 +177,10 @@ function getJwks(ctx: HttpContext, req: RouteRequest): Response {
 /**
  * `GET /v1/stream/__ds/subscriptions?after=&limit=`: a page of the
  * subscriptions the key may administer (every one without auth), sorted by
- * id, each as GET shows it plus its streams' tails, and `next`, the `after`
- * of the following page (null on the last).
+ * id, each as GET shows it but with counts of its streams and of those
+ * with pending records (and the first few of those) in place of the
+ * stream list, and `next`, the `after` of the following page (null on the
+ * last).
  */
 function listSubscriptions(ctx: HttpContext, req: RouteRequest): Response {
   const params = new URLSearchParams(req.query);
@@ -202,7 +205,9 @@ function listSubscriptions(ctx: HttpContext, req: RouteRequest): Response {
       subscriptionRefusal(req.principal, "admin", config) === undefined,
   );
   return respondJson({
-    subscriptions: page.subscriptions.map(subscriptionListJson),
+    subscriptions: page.subscriptions.map((view) =>
+      subscriptionListJson(view, SUBSCRIPTION_LIST_PENDING_SAMPLE_MAX)
+    ),
     next: page.next,
   });
 }
