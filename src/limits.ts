@@ -328,3 +328,8 @@ export const TOUCH_SETTLE_POLL_MS = 25;
 /** Default and largest `timeoutMs` of `touch/meta?settle=flush`. */
 export const TOUCH_SETTLE_TIMEOUT_DEFAULT_MS = 30_000;
 export const TOUCH_SETTLE_TIMEOUT_MAX_MS = 120_000;
+/**
+ * A stream's touch checkpoint (`touch_state`) is written at most this
+ * often while its processor moves (and when its runtime stops).
+ */
+export const TOUCH_STATE_PERSIST_INTERVAL_MS = 1000;

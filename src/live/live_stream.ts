@@ -12,12 +12,19 @@
 
 import type { Result } from "../errors.ts";
 import { fail, ok } from "../errors.ts";
-import { TOUCH_BATCH_BYTES_MAX, TOUCH_BATCH_RECORDS_MAX } from "../limits.ts";
+import {
+  TOUCH_BATCH_BYTES_MAX,
+  TOUCH_BATCH_RECORDS_MAX,
+  TOUCH_STATE_PERSIST_INTERVAL_MS,
+} from "../limits.ts";
 import type { Logger } from "../log.ts";
 import type { JsonObject } from "../profiles/profile.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 import { storedMessageEnds } from "../protocol/json.ts";
-import type { LiveTemplateStore } from "../storage/live_template_store.ts";
+import type {
+  LiveTemplateStore,
+  TouchStateRow,
+} from "../storage/live_template_store.ts";
 import { TouchJournal, type WaitQuery } from "../touch/journal.ts";
 import type { KeyHasher } from "../touch/keys.ts";
 import {
@@ -181,6 +188,11 @@ export class LiveStream {
   #closed = false;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #lastError: string | null = null;
+  /** The checkpoint an earlier runtime of this stream left, if any. */
+  readonly #previous: TouchStateRow | null;
+  /** The position last written to `touch_state`, and when. */
+  #persistedPos = -1;
+  #persistedAtMs = -Infinity;
   readonly #waits = new Set<PendingWait>();
   /**
    * Key ids of the waits registered now, counted: they stay hot for as long
@@ -216,6 +228,39 @@ export class LiveStream {
     this.#state = initialState(this.#popts, now);
     this.#processedPos = deps.startPos;
     this.lastWaitMs = now;
+    // touch-live.md §4: the checkpoint is rebuilt from the tail. Records
+    // between an earlier checkpoint and this tail need no touches: every
+    // cursor of the earlier epoch answers stale, and a cursor of this one
+    // is taken after them.
+    this.#previous = deps.store.touchState(deps.streamId);
+    this.#persistCheckpoint(true);
+  }
+
+  /**
+   * Writes `touch_state` when the processor moved and, unless `force`,
+   * the last write is `TOUCH_STATE_PERSIST_INTERVAL_MS` old. A failed
+   * write is logged and tried again later: the checkpoint only informs.
+   */
+  #persistCheckpoint(force: boolean): void {
+    if (this.#processedPos === this.#persistedPos) return;
+    const now = this.#d.clock();
+    if (!force && now - this.#persistedAtMs < TOUCH_STATE_PERSIST_INTERVAL_MS) {
+      return;
+    }
+    try {
+      this.#d.store.putTouchState({
+        streamId: this.streamId,
+        processedThroughPos: this.#processedPos,
+        epoch: this.journal.epoch,
+        updatedAtMs: now,
+      });
+      this.#persistedPos = this.#processedPos;
+      this.#persistedAtMs = now;
+    } catch (error) {
+      this.#d.log.warn(
+        `touch checkpoint of "${this.name}" not written: ${error}`,
+      );
+    }
   }
 
   /** The template limits of the profile. */
@@ -278,6 +323,7 @@ export class LiveStream {
       this.#processChunk(chunk, tail);
       this.#processedPos = chunk.nextPos;
       this.#flushIfDue();
+      this.#persistCheckpoint(false);
     }
   }
 
@@ -556,6 +602,13 @@ export class LiveStream {
         ? "-1"
         : encodeOffset(this.#flushMaxPos),
       walScannedThrough: encodeOffset(this.#processedPos),
+      checkpointThrough: this.#persistedPos < 0
+        ? null
+        : encodeOffset(this.#persistedPos),
+      previousCheckpointThrough: this.#previous === null
+        ? null
+        : encodeOffset(this.#previous.processedThroughPos),
+      previousCheckpointEpoch: this.#previous?.epoch ?? null,
       fineWaitersActive: kinds.fineKey,
       coarseWaitersActive: kinds.tableKey + kinds.templateKey,
       broadFineWaitersActive: broad,
@@ -590,6 +643,7 @@ export class LiveStream {
    */
   close(): void {
     if (this.#closed) return;
+    this.#persistCheckpoint(true);
     this.templates.close();
     this.#closed = true;
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);

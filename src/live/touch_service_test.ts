@@ -50,6 +50,7 @@ async function open(
     profiles?: Profiles;
     limits?: Partial<LimitsConfig>;
     memoryBytesMax?: number;
+    clock?: () => number;
   } = {},
 ): Promise<Harness> {
   const wal = opts.wal ?? new MemoryWal();
@@ -66,6 +67,7 @@ async function open(
     store,
     log,
     memoryBytesMax: opts.memoryBytesMax ?? 256 * 1024 * 1024,
+    clock: opts.clock,
   });
   engine.addListener(service.listener());
   return {
@@ -303,6 +305,89 @@ Deno.test("TouchService: a restart answers stale and keeps the templates", async
     }, signal);
     assert.ok(woken.ok && woken.value !== null);
     assert.equal(woken.value.touched, true);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("TouchService: touch_state follows the processor and is rebuilt from the tail on restart", async () => {
+  const wal = new MemoryWal();
+  const store = new MemoryLiveTemplateStore();
+  const profiles: Profiles = new Map([["app", touchOptions()]]);
+  // Real time (buckets flush as it passes) plus jumps the test makes.
+  let skewMs = 0;
+  const clock = () => Date.now() + skewMs;
+  const first = await open({ wal, store, profiles, clock });
+  let id = 0;
+  let firstEpoch = "";
+  let finalPos = -1;
+  try {
+    await create(first, "app");
+    await append(first, "app", [insert("public.todos", ROW)]);
+    id = first.engine.view("app")!.id;
+    const started = await settle(first, "app");
+    firstEpoch = started.epoch as string;
+    const startPos = first.engine.view("app")!.tailPos;
+    // Written when the runtime starts, at the tail.
+    const written = store.touchState(id)!;
+    assert.deepEqual(written, {
+      streamId: id,
+      processedThroughPos: startPos,
+      epoch: firstEpoch,
+      updatedAtMs: written.updatedAtMs,
+    });
+    assert.equal(started.previousCheckpointThrough, null);
+    assert.equal(started.checkpointThrough, encodeOffset(startPos));
+    // Within the interval the processor moves on without writing (checked
+    // when this machine got there within it) ...
+    await append(first, "app", [insert("public.todos", ROW)]);
+    await settle(first, "app");
+    if (clock() - written.updatedAtMs < 900) {
+      assert.equal(store.touchState(id)!.processedThroughPos, startPos);
+    }
+    // ... past it, the next batch writes where it got to.
+    skewMs += 1000;
+    await append(first, "app", [insert("public.todos", ROW)]);
+    const moved = await settle(first, "app");
+    const tail = first.engine.view("app")!.tailPos;
+    assert.equal(store.touchState(id)!.processedThroughPos, tail);
+    assert.equal(moved.checkpointThrough, encodeOffset(tail));
+    // A batch inside the interval again: only close writes it.
+    await append(first, "app", [insert("public.todos", ROW)]);
+    await settle(first, "app");
+    finalPos = first.engine.view("app")!.tailPos;
+  } finally {
+    await first.close();
+  }
+  const stopped = store.touchState(id)!;
+  assert.equal(stopped.epoch, firstEpoch);
+  assert.equal(stopped.processedThroughPos, finalPos, "written on close");
+  // Records appended while no runtime follows the stream are not
+  // processed: the new runtime starts at the tail with a new epoch.
+  skewMs += 60_000;
+  const h = await open({ wal, store, profiles, clock });
+  try {
+    await append(h, "app", [insert("public.todos", ROW)]);
+    await append(h, "app", [insert("public.todos", ROW)]);
+    const tail = h.engine.view("app")!.tailPos;
+    assert.ok(tail > stopped.processedThroughPos);
+    const m = await settle(h, "app");
+    assert.notEqual(m.epoch, firstEpoch);
+    assert.equal(
+      m.previousCheckpointThrough,
+      encodeOffset(stopped.processedThroughPos),
+    );
+    assert.equal(m.previousCheckpointEpoch, firstEpoch);
+    assert.equal(m.walScannedThrough, encodeOffset(tail));
+    assert.equal(m.changesTotal, 0, "nothing before the tail is processed");
+    const rebuilt = store.touchState(id)!;
+    assert.equal(rebuilt.processedThroughPos, tail);
+    assert.equal(rebuilt.epoch, m.epoch);
+    assert.ok(rebuilt.updatedAtMs >= stopped.updatedAtMs + 60_000);
+    // Switching touch off forgets the checkpoint with the templates.
+    h.profiles.delete("app");
+    assert.equal((await meta(h, "app")).ok, false);
+    assert.equal(store.touchState(id), null);
   } finally {
     await h.close();
   }
