@@ -208,6 +208,87 @@ Deno.test("TouchService: a wait wakes on a matching append, not on another", asy
   }
 });
 
+Deno.test("TouchService: keyIndexMaxKeys: indexed waits match their key ids exactly, broad ones on the generation table", async () => {
+  const h = await open();
+  try {
+    await create(h, "app");
+    // A table of 2^10 one-slot entries: key ids 1024 apart share a slot.
+    h.profiles.set(
+      "app",
+      touchOptions({ memory: { filterPow2: 10, k: 1, keyIndexMaxKeys: 1 } }),
+    );
+    activate(h, "app", "public.todos", FIELDS);
+    const cursor = await cursorOf(h, "app");
+    const twin = (hasher.keyId(WATCH) ^ 1024) >>> 0;
+    const ac = new AbortController();
+    const wait = (body: Record<string, unknown>) =>
+      h.service.wait("app", { cursor, ...body }, ac.signal);
+    // The row's own key: hot while it waits, so the insert touches it.
+    const own = wait({ keys: [WATCH], timeoutMs: 10_000 });
+    // One key id: indexed, and the twin key id is not its own.
+    const indexed = wait({ keyIds: [twin], timeoutMs: 1500 });
+    // Two key ids: broad, matched on the table, where the twin's slot moved.
+    const broad = wait({ keyIds: [twin, 7], timeoutMs: 10_000 });
+    const m = await meta(h, "app");
+    assert.ok(m.ok);
+    assert.equal(m.value.keyIndexMaxKeys, 1);
+    assert.equal(m.value.broadFineWaitersActive, 1);
+    await append(h, "app", [insert("public.todos", ROW)]);
+    const [a, b, c] = await Promise.all([own, indexed, broad]);
+    assert.ok(a.ok && b.ok && c.ok);
+    assert.equal(a.value?.touched, true);
+    assert.equal(b.value?.touched, false, "no wake for another key id");
+    assert.equal(c.value?.touched, true, "a broad wait shares the slot");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("TouchService: touchCoalesceWindowMs holds a key's repeat touches until its window ends", async () => {
+  const h = await open();
+  try {
+    await create(h, "app");
+    h.profiles.set("app", touchOptions({ touchCoalesceWindowMs: 3000 }));
+    activate(h, "app", "public.todos", FIELDS);
+    const ac = new AbortController();
+    const first = h.service.wait("app", {
+      cursor: await cursorOf(h, "app"),
+      keys: [WATCH],
+      timeoutMs: 10_000,
+    }, ac.signal);
+    // The first touch of the key goes straight through.
+    await append(h, "app", [insert("public.todos", ROW)]);
+    const woken = await first;
+    assert.ok(woken.ok && woken.value?.touched === true);
+    const cursor = woken.value.cursor as string;
+    const second = h.service.wait("app", {
+      cursor,
+      keys: [WATCH],
+      timeoutMs: 20_000,
+    }, ac.signal);
+    let done = false;
+    second.then(() => done = true);
+    // Two more within the window: held, its watch and membership keys
+    // once each.
+    await append(h, "app", [insert("public.todos", ROW)]);
+    await append(h, "app", [insert("public.todos", ROW)]);
+    const m = await meta(h, "app");
+    assert.ok(m.ok);
+    assert.equal(m.value.heldTouches, 2);
+    // 2 or 4: the two appends may be read in one batch.
+    assert.ok((m.value.coalescedTouchesTotal as number) >= 2);
+    assert.equal(m.value.settled, false, "a held touch is pending work");
+    assert.equal(done, false, "held until the window ends");
+    // Then released once: the wait wakes, and the journal settles.
+    const late = await second;
+    assert.ok(late.ok && late.value?.touched === true);
+    const after = await settle(h, "app");
+    assert.equal(after.heldTouches, 0);
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("TouchService: coarse waits, timeouts advance the cursor", async () => {
   const h = await open();
   try {
