@@ -126,3 +126,17 @@ export function mayDo(access, scope, name) {
   if (name === undefined) return true;
   return (access.streams ?? []).some((g) => globMatches(g, name));
 }
+
+/** A byte count for people: 0 B, 999 B, 1.2 KiB, 3.4 MiB, ... */
+export function formatBytes(n) {
+  if (typeof n !== "number" || !Number.isFinite(n) || n < 0) return "—";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  if (unit === 0) return `${value} B`;
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}

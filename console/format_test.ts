@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   aggregateSeries,
+  formatBytes,
   globMatches,
   hexDump,
   mayDo,
@@ -113,4 +114,14 @@ Deno.test("mayDo() reads the _access answer: no auth, scopes, admin, streams", (
   assert.ok(mayDo(admin, "delete", "eu/x"));
   assert.ok(!mayDo(admin, "delete", "us/x"), "outside the key's streams");
   assert.ok(mayDo(admin, "write"), "some stream");
+});
+
+Deno.test("formatBytes() uses binary units with one decimal below 10", () => {
+  assert.equal(formatBytes(0), "0 B");
+  assert.equal(formatBytes(1023), "1023 B");
+  assert.equal(formatBytes(1024), "1.0 KiB");
+  assert.equal(formatBytes(1536), "1.5 KiB");
+  assert.equal(formatBytes(20 * 1024 * 1024), "20 MiB");
+  assert.equal(formatBytes(undefined), "—");
+  assert.equal(formatBytes(-1), "—");
 });

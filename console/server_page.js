@@ -1,6 +1,7 @@
 // The server page: `/health`, `/v1/server/_details` (memory, queues,
-// backlog, subscriptions) and a few `/metrics` series as sparklines,
-// polled every few seconds.
+// backlog, subscriptions), a few `/metrics` series as sparklines, polled
+// every few seconds, and the subscriptions with their state
+// (`GET /v1/stream/__ds/subscriptions`, paged), where the server has them.
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, apiJson, errorOf } from "./api.js";
@@ -106,6 +107,100 @@ function Json({ path, title, id }) {
   </section>`;
 }
 
+const SUBSCRIPTIONS_PAGE = 50;
+
+/** One subscription's row: where it delivers and how far behind it is. */
+function SubscriptionRow({ sub }) {
+  const target = sub.type === "webhook" ? sub.webhook?.url : sub.wake_stream;
+  return html`
+    <tr data-subscription=${sub.id}>
+      <td><code>${sub.id}</code>${sub.description &&
+        html`<div class="muted">${sub.description}</div>`}</td>
+      <td>${sub.type}</td>
+      <td>${target ?? "—"}</td>
+      <td class=${sub.status === "failed" ? "failed" : null}>${sub.status}</td>
+      <td>${sub.pattern ?? "—"}</td>
+      <td>${sub.stream_count}</td>
+      <td title=${sub.pending_sample.map((s) => s.path).join(", ")}>${sub
+        .pending_streams}</td>
+    </tr>
+  `;
+}
+
+/**
+ * The subscriptions and their state; hidden where the server serves no
+ * subscription API (404), shown with the refusal where the key may not.
+ */
+function Subscriptions() {
+  const [pages, setPages] = useState([""]);
+  const [page, setPage] = useState(null);
+  const [error, setError] = useState(null);
+  const [absent, setAbsent] = useState(false);
+  const after = pages[pages.length - 1];
+  useEffect(() => {
+    let live = true;
+    const query = new URLSearchParams({
+      after,
+      limit: String(SUBSCRIPTIONS_PAGE),
+    });
+    const load = () =>
+      apiJson("GET", `/v1/stream/__ds/subscriptions?${query}`)
+        .then((body) => live && (setPage(body), setError(null)))
+        .catch((e) => {
+          if (!live) return;
+          if (e.status === 404) setAbsent(true);
+          else setError(e);
+        });
+    load();
+    const timer = setInterval(load, POLL_MS * 5);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, [after]);
+  if (absent) return null;
+  return html`<section class="card" aria-labelledby="subscriptions-title">
+    <h2 id="subscriptions-title">Subscriptions</h2>
+    <${ErrorLine} error=${error} />
+    ${
+    page !== null && html`
+      <div class="scroll">
+        <table class="list" id="subscriptions">
+          <thead>
+            <tr>
+              <th scope="col">Id</th>
+              <th scope="col">Type</th>
+              <th scope="col">Delivers to</th>
+              <th scope="col">Status</th>
+              <th scope="col">Pattern</th>
+              <th scope="col">Streams</th>
+              <th scope="col">Streams with pending records</th>
+            </tr>
+          </thead>
+          <tbody>
+                ${page.subscriptions.length === 0
+                  ? html`
+                    <tr>
+                      <td colspan="7">No subscriptions.</td>
+                    </tr>
+                  `
+                  : page.subscriptions.map((sub) =>
+                    html`<${SubscriptionRow} key=${sub.id} sub=${sub} />`
+                  )}
+              </tbody>
+        </table>
+      </div>
+    `
+  }
+    <nav class="row" aria-label="Pages of subscriptions">
+      <button type="button" disabled=${pages.length === 1}
+        onClick=${() => setPages(pages.slice(0, -1))}>Previous page</button>
+      <button type="button" disabled=${!page?.next}
+        onClick=${() => setPages([...pages, page.next])}>Next page</button>
+    </nav>
+  </section>`;
+}
+
 /** The server page. */
 export function ServerPage() {
   return html`
@@ -114,5 +209,6 @@ export function ServerPage() {
     <${Metrics} />
     <${Json} path="/v1/server/_details" title="Server details"
       id="details-title" />
+    <${Subscriptions} />
   `;
 }

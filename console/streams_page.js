@@ -1,4 +1,5 @@
-// The streams page: a paged list (`GET /v1/streams`) with a prefix filter,
+// The streams page: a paged list (`GET /v1/streams`: name, content type,
+// size, next offset, closed, TTL, profile) with a prefix filter,
 // a create form (`PUT /v1/stream/{name}`) and delete with confirmation
 // (`DELETE /v1/stream/{name}`), each shown only where the key may use it
 // (`GET /v1/server/_access`); a refusal still shows the server's 403.
@@ -7,7 +8,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, apiJson, errorOf } from "./api.js";
 import { streamPath } from "./api.js";
 import { ErrorLine, html } from "./ui.js";
-import { mayDo } from "./format.js";
+import { formatBytes, mayDo } from "./format.js";
 import { Link, streamPage } from "./nav.js";
 
 const PAGE_SIZE = 50;
@@ -163,6 +164,7 @@ export function StreamsPage() {
                   <tr>
                     <th scope="col">Name</th>
                     <th scope="col">Content type</th>
+                    <th scope="col">Size</th>
                     <th scope="col">Next offset</th>
                     <th scope="col">Closed</th>
                     <th scope="col">TTL</th>
@@ -175,8 +177,8 @@ export function StreamsPage() {
                           ? html`
                             <tr>
                               <td colspan=${hasProfile
-                                ? 7
-                                : 6}>No streams${prefix
+                                ? 8
+                                : 7}>No streams${prefix
                                 ? ` starting with "${prefix}"`
                                 : ""}.</td>
                             </tr>
@@ -188,6 +190,12 @@ export function StreamsPage() {
                                   <${Link} href=${streamPage(s.name)}>${s
                                     .name}<//></td>
                                               <td>${s.contentType}</td>
+                                              <td class="size" title=${s
+                                                  .sizeBytes === undefined
+                                                ? null
+                                                : `${s.sizeBytes} bytes`}>${formatBytes(
+                                                  s.sizeBytes,
+                                                )}</td>
                                               <td><code>${s
                                                 .nextOffset}</code></td>
                                               <td>${s.closed

@@ -239,6 +239,10 @@ export const VALID_AUTHORITIES_MAX = 64;
 
 // ---- subscriptions (src/subscriptions/) -----------------------------------------
 
+/** Subscriptions one page of `GET /v1/stream/__ds/subscriptions` lists at most. */
+export const SUBSCRIPTION_LIST_PAGE_MAX = 100;
+/** Streams with pending records one list item names at most (it counts all). */
+export const SUBSCRIPTION_LIST_PENDING_SAMPLE_MAX = 10;
 /** Longest subscription `description`. */
 export const DESCRIPTION_CHARS_MAX = 1024;
 /** Longest `worker` name of a claim. */
@@ -362,3 +366,8 @@ export const TOUCH_SETTLE_POLL_MS = 25;
 /** Default and largest `timeoutMs` of `touch/meta?settle=flush`. */
 export const TOUCH_SETTLE_TIMEOUT_DEFAULT_MS = 30_000;
 export const TOUCH_SETTLE_TIMEOUT_MAX_MS = 120_000;
+/**
+ * A stream's touch checkpoint (`touch_state`) is written at most this
+ * often while its processor moves (and when its runtime stops).
+ */
+export const TOUCH_STATE_PERSIST_INTERVAL_MS = 1000;

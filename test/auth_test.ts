@@ -105,6 +105,8 @@ export const EXPECTED: Record<string, number[]> = {
   touch_templates_activate: [401, 401, 404, 403, 403, 404, 403],
   jwks_get: /*             */ [200, 200, 200, 200, 200, 200, 200],
   jwks_head: /*            */ [200, 200, 200, 200, 200, 200, 200],
+  // A key with admin on some streams lists the subscriptions it may steer.
+  subscriptions_list: /*   */ [401, 401, 403, 403, 403, 200, 200],
   subscription_get: /*     */ [401, 401, 403, 403, 403, 200, 403],
   subscription_put: /*     */ [401, 401, 403, 403, 403, 201, 403],
   subscription_delete: /*  */ [401, 401, 403, 403, 403, 204, 403],
@@ -271,6 +273,8 @@ function requestFor(
       return { method: "GET", path: "/v1/stream/__ds/jwks.json" };
     case "jwks_head":
       return { method: "HEAD", path: "/v1/stream/__ds/jwks.json" };
+    case "subscriptions_list":
+      return { method: "GET", path: SUBS.slice(0, -1) };
     case "subscription_get":
       return { method: "GET", path: SUBS + sub };
     case "subscription_put":
@@ -562,6 +566,42 @@ Deno.test("GET /v1/streams lists only the streams the key may read", async () =>
       assert.equal((await names(SECRETS.admin)).length, 7);
     },
   );
+});
+
+Deno.test("GET /v1/stream/__ds/subscriptions lists only the subscriptions the key may administer", async () => {
+  await withKeyedServer(KEYS, {}, async (server) => {
+    for (const name of ["t/s", "t/wake", "other/s", "other/wake"]) {
+      const put = await server.call("PUT", `/v1/stream/${name}`, SECRETS.admin);
+      assert.equal(put.status, 201);
+    }
+    const make = async (id: string, stream: string, wake: string) => {
+      const res = await server.call("PUT", SUBS + id, SECRETS.admin, {
+        body: JSON.stringify({
+          type: "pull-wake",
+          streams: [stream],
+          wake_stream: wake,
+        }),
+        headers: JSON_TYPE,
+      });
+      assert.equal(res.status, 201, await res.text());
+    };
+    await make("mine", "other/s", "other/wake");
+    await make("theirs", "t/s", "t/wake");
+    // Reaches other/s but wakes on t/wake: not all within other/**.
+    await make("mixed", "other/s", "t/wake");
+    const ids = async (secret: string) => {
+      const res = await server.call("GET", SUBS.slice(0, -1), secret);
+      assert.equal(res.status, 200);
+      const page = await res.json();
+      assert.equal(page.next, null);
+      return page.subscriptions.map((s: { id: string }) => s.id);
+    };
+    assert.deepEqual(await ids(SECRETS.admin), ["mine", "mixed", "theirs"]);
+    assert.deepEqual(await ids(SECRETS.other), ["mine"]);
+    const read = await server.call("GET", SUBS.slice(0, -1), SECRETS.read);
+    assert.equal(read.status, 403);
+    await read.body?.cancel();
+  });
 });
 
 Deno.test("a subscription cannot reach streams beyond its creator's: the wake-stream injection is refused", async () => {

@@ -3,7 +3,8 @@
  * `puppeteer-core`) against real servers on port 0: the streams list,
  * create and delete through the UI, the live tail showing an append made
  * by the test, pause and resume, binary as hex, search and aggregate on a
- * stream with a search section, the server page's charts,
+ * stream with a search section, the server page's charts and
+ * subscriptions, the streams' sizes,
  * no horizontal scroll at 320 px, and with `--auth api-key` the key form,
  * a read-only key without create or delete, and a refused delete's 403. One browser for the whole file;
  * screenshots go to a temp dir (printed). Where Chromium cannot be found
@@ -228,6 +229,58 @@ Deno.test({
       );
       assert.deepEqual(await listed(page), ["demo/events"]);
       await shot(page, "streams");
+      assert.deepEqual(errors, []);
+      await page.close();
+    });
+
+    await t.step("the list shows each stream's size", async () => {
+      const listing = await (await fetch(`${base}/v1/streams`)).json();
+      const sizes = new Map<string, number>(
+        listing.streams.map((s: { name: string; sizeBytes: number }) => [
+          s.name,
+          s.sizeBytes,
+        ]),
+      );
+      const events = sizes.get("demo/events")!;
+      assert.ok(events > 0, "demo/events has bytes");
+      const { page, errors } = await openPage(browser);
+      await page.goto(`${base}/console`);
+      await page.waitForSelector("#streams tr[data-stream]", {
+        timeout: WAIT_MS,
+      });
+      const headers = await page.$$eval(
+        "#streams thead th",
+        (cells) => cells.map((c) => c.textContent ?? ""),
+      );
+      assert.ok(headers.includes("Size"), `columns: ${headers}`);
+      const cells = await page.$$eval(
+        "#streams tr[data-stream] td.size",
+        (tds) =>
+          tds.map((
+            td,
+          ) => [td.textContent ?? "", td.getAttribute("title") ?? ""]),
+      );
+      assert.deepEqual(cells, [
+        [`${events} B`, `${events} bytes`],
+        ["0 B", "0 bytes"],
+        ["0 B", "0 bytes"],
+      ]);
+      // Grows with an append once the list is reloaded.
+      await append(
+        `${base}/v1/stream/other/bytes`,
+        "application/octet-stream",
+        new Uint8Array(3000),
+      );
+      await clickButton(
+        page,
+        "section[aria-labelledby='list-title']",
+        "Refresh",
+      );
+      await waitForText(
+        page,
+        'tr[data-stream="other/bytes"] td.size',
+        "2.9 KiB",
+      );
       assert.deepEqual(errors, []);
       await page.close();
     });
@@ -601,6 +654,24 @@ Deno.test({
     await t.step(
       "the server page shows health, details and metric sparklines",
       async () => {
+        await put(`${base}/v1/stream/ops/wake`, "application/json");
+        const sub = await fetch(`${base}/v1/stream/__ds/subscriptions/ops-1`, {
+          method: "PUT",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            type: "pull-wake",
+            pattern: "demo/**",
+            wake_stream: "ops/wake",
+            description: "operations",
+          }),
+        });
+        assert.equal(sub.status, 201, await sub.text());
+        // Linked at the tail: an append leaves demo/events pending.
+        await append(
+          `${base}/v1/stream/demo/events`,
+          "application/json",
+          '{"type":"logout","user":1}',
+        );
         const { page, errors } = await openPage(browser);
         await page.goto(`${base}/console/server`);
         await waitForText(
@@ -623,6 +694,21 @@ Deno.test({
           { timeout: WAIT_MS },
         );
         assert.ok((await page.$$(".spark canvas")).length >= 4);
+        const row = 'tr[data-subscription="ops-1"]';
+        await page.waitForSelector(row, { timeout: WAIT_MS });
+        const cells = await page.$$eval(
+          `${row} td`,
+          (tds) => tds.map((td) => td.textContent ?? ""),
+        );
+        assert.deepEqual(cells, [
+          "ops-1operations",
+          "pull-wake",
+          "ops/wake",
+          "active",
+          "demo/**",
+          "2",
+          "1",
+        ]);
         await shot(page, "server");
         assert.deepEqual(errors, []);
         await page.close();

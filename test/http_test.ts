@@ -280,6 +280,17 @@ Deno.test("GET /v1/streams lists by prefix with pagination", async () => {
       second.streams[0].nextOffset,
       "0000000000000000_0000000000000000",
     );
+    assert.equal(second.streams[0].sizeBytes, 0);
+    const append = await fetch(`${url}/v1/stream/a/3`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: new Uint8Array(1234),
+    });
+    assert.equal(append.status, 204);
+    const grown =
+      await (await fetch(`${url}/v1/streams?prefix=a/&after=${first.next}`))
+        .json();
+    assert.equal(grown.streams[0].sizeBytes, 1234, "bytes appended");
     await expectError(
       await fetch(`${url}/v1/streams?limit=0`),
       400,

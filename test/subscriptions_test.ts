@@ -624,6 +624,64 @@ Deno.test("subscription config, glob links and limits over HTTP", async () => {
   }
 });
 
+Deno.test("GET __ds/subscriptions pages subscriptions by id with their streams' state", async () => {
+  const server = await startTestServer();
+  try {
+    const u = urls(server.url);
+    const list = `${server.url}/v1/stream/__ds/subscriptions`;
+    await call(u.stream("p/a"), "PUT", { n: 1 });
+    await call(u.stream("p/b"), "PUT", { n: 1 });
+    const empty = await call(list, "GET");
+    assert.equal(empty.status, 200);
+    assert.deepEqual(empty.json, { subscriptions: [], next: null });
+    for (const id of ["c", "a", "b"]) {
+      await call(u.stream(`w-${id}`), "PUT", { n: 1 });
+      const put = await call(u.sub(id), "PUT", {
+        type: "pull-wake",
+        streams: ["p/a", "p/b"],
+        wake_stream: `w-${id}`,
+      });
+      assert.equal(put.status, 201);
+    }
+    // An append after linking leaves p/a pending for every subscription.
+    assert.equal((await call(u.stream("p/a"), "POST", { n: 2 })).status, 204);
+    const first = await call(`${list}?limit=2`, "GET");
+    assert.equal(first.status, 200);
+    const subs = first.json.subscriptions as Json[];
+    assert.deepEqual(subs.map((s) => s.id), ["a", "b"]);
+    assert.equal(first.json.next, "b");
+    assert.equal(subs[0].type, "pull-wake");
+    assert.equal(subs[0].status, "active");
+    assert.equal(subs[0].stream_count, 2);
+    assert.equal(subs[0].pending_streams, 1);
+    assert.equal(subs[0].streams, undefined, "counts, not every link");
+    const sample = subs[0].pending_sample as Json[];
+    assert.deepEqual(sample.map((s) => s.path), ["p/a"]);
+    assert.notEqual(sample[0].tail_offset, sample[0].acked_offset);
+    const second = await call(`${list}?limit=2&after=b`, "GET");
+    assert.deepEqual(
+      (second.json.subscriptions as Json[]).map((s) => s.id),
+      ["c"],
+    );
+    assert.equal(second.json.next, null);
+    // A deleted subscription leaves the list.
+    assert.equal((await call(u.sub("a"), "DELETE")).status, 204);
+    const after = await call(list, "GET");
+    assert.deepEqual(
+      (after.json.subscriptions as Json[]).map((s) => s.id),
+      ["b", "c"],
+    );
+    for (const bad of ["0", "x", "-1", "1.5"]) {
+      const res = await call(`${list}?limit=${bad}`, "GET");
+      assert.equal(res.status, 400, `limit=${bad}`);
+      assert.equal((res.json.error as Json).code, "INVALID_REQUEST");
+    }
+    assert.equal((await call(list, "POST", {})).status, 405);
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("--subscriptions=false leaves __ds unrouted; bool flags parse", async () => {
   const server = await startTestServer({ subscriptions: { enabled: false } });
   try {

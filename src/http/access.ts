@@ -72,7 +72,21 @@ export function authorizeSubscription(
   scope: Scope,
   config: Pick<SubscriptionConfig, "pattern" | "streams" | "wakeStream">,
 ): StreamError | undefined {
-  const principal = req.principal;
+  const denied = subscriptionRefusal(req.principal, scope, config);
+  if (denied !== undefined) ctx.gate.countForbidden();
+  return denied;
+}
+
+/**
+ * `authorizeSubscription` without counting a refusal: whether `principal`
+ * has `scope` on every stream `config` may reach (undefined), else why not.
+ * The subscription list uses it to leave out what a key may not see.
+ */
+export function subscriptionRefusal(
+  principal: Principal,
+  scope: Scope,
+  config: Pick<SubscriptionConfig, "pattern" | "streams" | "wakeStream">,
+): StreamError | undefined {
   if (principal === Principal.OPEN) return undefined;
   let denied: StreamError | undefined;
   if (config.pattern !== null) {
@@ -90,7 +104,6 @@ export function authorizeSubscription(
   if (denied === undefined && wake !== null && !principal.allows(scope, wake)) {
     denied = principal.refusal(scope, `wake stream "${wake}"`);
   }
-  if (denied !== undefined) ctx.gate.countForbidden();
   return denied;
 }
 

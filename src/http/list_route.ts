@@ -45,6 +45,9 @@ export async function listStreams(
     name: s.name,
     contentType: s.contentType,
     nextOffset: encodeOffset(s.tailPos),
+    // Bytes readable from the start: the tail's byte position (a fork
+    // counts its source's bytes up to the fork point, as its reads do).
+    sizeBytes: s.tailPos,
     closed: s.closed,
     createdAt: new Date(s.createdAtMs).toISOString(),
     ttlSeconds: s.ttlSeconds,

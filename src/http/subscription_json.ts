@@ -9,6 +9,7 @@ import type {
   ClaimOutcome,
   SubscriptionView,
 } from "../subscriptions/types.ts";
+import { encodeOffset } from "../protocol/offset.ts";
 import { streamInfoJson } from "../subscriptions/wire.ts";
 
 /** A subscription as GET and PUT return it (§6.3). */
@@ -55,4 +56,28 @@ export function claimJson(claim: ClaimOutcome): Record<string, unknown> {
 /** A callback or ack (§7.1-7.2). */
 export function ackJson(ack: AckOutcome): Record<string, unknown> {
   return { ok: true, next_wake: ack.nextWake };
+}
+
+/**
+ * A subscription as the list shows it: what GET shows, but in place of its
+ * streams (up to `--subscription-links-max` each) their count, how many
+ * have records past their acked offset, and the first `sampleMax` of
+ * those, so a page stays small.
+ */
+export function subscriptionListJson(
+  view: SubscriptionView,
+  sampleMax: number,
+): Record<string, unknown> {
+  const { streams: _, ...rest } = subscriptionJson(view);
+  const pending = view.links.filter((link) => link.tailPos > link.ackedPos);
+  return {
+    ...rest,
+    stream_count: view.links.length,
+    pending_streams: pending.length,
+    pending_sample: pending.slice(0, sampleMax).map((link) => ({
+      path: link.path,
+      acked_offset: encodeOffset(link.ackedPos),
+      tail_offset: encodeOffset(link.tailPos),
+    })),
+  };
 }

@@ -1,13 +1,17 @@
 /**
  * @module
  * Routes of the reserved `__ds` prefix (PROTOCOL.md §6-7): the JWKS,
- * subscription PUT/GET/DELETE, explicit stream links, and the delivery
+ * the subscription list, subscription PUT/GET/DELETE, explicit stream links, and the delivery
  * endpoints (callback, claim, ack, release). Each handler parses, calls one
  * manager method and responds. Errors speak the subscription dialect
  * (`FENCED`, `ALREADY_CLAIMED`, ...) with statuses from the one `STATUS` table.
  */
 
-import { CONTROL_BODY_BYTES_MAX } from "../limits.ts";
+import {
+  CONTROL_BODY_BYTES_MAX,
+  SUBSCRIPTION_LIST_PAGE_MAX,
+  SUBSCRIPTION_LIST_PENDING_SAMPLE_MAX,
+} from "../limits.ts";
 import type { LimitsConfig, SubscriptionsConfig } from "../config.ts";
 import { type Result, StreamError } from "../errors.ts";
 import type { SubscriptionManager } from "../subscriptions/manager.ts";
@@ -21,12 +25,17 @@ import {
 } from "../subscriptions/wire.ts";
 import type { AckRequest } from "../subscriptions/types.ts";
 import { Principal } from "../auth/principal.ts";
-import { authorizeSubscription } from "./access.ts";
+import { authorizeSubscription, subscriptionRefusal } from "./access.ts";
 import { readBody } from "./body.ts";
 import type { HttpContext, SubscriptionContext } from "./context.ts";
 import { errorResponse, respond, respondJson } from "./respond.ts";
 import type { Route, RouteRequest } from "./router.ts";
-import { ackJson, claimJson, subscriptionJson } from "./subscription_json.ts";
+import {
+  ackJson,
+  claimJson,
+  subscriptionJson,
+  subscriptionListJson,
+} from "./subscription_json.ts";
 import { DS_PREFIX } from "./subscription_path.ts";
 
 /** What the subscription routes need, from the manager and its settings. */
@@ -55,6 +64,18 @@ export const SUBSCRIPTION_ROUTES: readonly Route[] = [
     methods: {
       GET: { name: "jwks_get", access: "public", handle: getJwks },
       HEAD: { name: "jwks_head", access: "public", handle: getJwks },
+    },
+  },
+  {
+    shape: "path",
+    path: DS_PREFIX + "subscriptions",
+    dialect: "subscriptions",
+    methods: {
+      GET: {
+        name: "subscriptions_list",
+        access: "admin",
+        handle: listSubscriptions,
+      },
     },
   },
   {
@@ -151,6 +172,44 @@ function getJwks(ctx: HttpContext, req: RouteRequest): Response {
     ? null
     : JSON.stringify(subs(ctx).manager.jwks());
   return respond(body, 200, headers);
+}
+
+/**
+ * `GET /v1/stream/__ds/subscriptions?after=&limit=`: a page of the
+ * subscriptions the key may administer (every one without auth), sorted by
+ * id, each as GET shows it but with counts of its streams and of those
+ * with pending records (and the first few of those) in place of the
+ * stream list, and `next`, the `after` of the following page (null on the
+ * last).
+ */
+function listSubscriptions(ctx: HttpContext, req: RouteRequest): Response {
+  const params = new URLSearchParams(req.query);
+  const after = params.get("after") ?? "";
+  const limitRaw = params.get("limit") ?? "";
+  let limit = SUBSCRIPTION_LIST_PAGE_MAX;
+  if (limitRaw !== "") {
+    if (!/^[1-9]\d{0,6}$/.test(limitRaw)) {
+      return refuse(
+        new StreamError(
+          "bad_request",
+          `"limit" must be an integer from 1 to ${SUBSCRIPTION_LIST_PAGE_MAX}`,
+        ),
+      );
+    }
+    limit = Math.min(Number(limitRaw), SUBSCRIPTION_LIST_PAGE_MAX);
+  }
+  const page = subs(ctx).manager.list(
+    after,
+    limit,
+    (config) =>
+      subscriptionRefusal(req.principal, "admin", config) === undefined,
+  );
+  return respondJson({
+    subscriptions: page.subscriptions.map((view) =>
+      subscriptionListJson(view, SUBSCRIPTION_LIST_PENDING_SAMPLE_MAX)
+    ),
+    next: page.next,
+  });
 }
 
 function getSubscription(ctx: HttpContext, req: RouteRequest): Response {

@@ -12,12 +12,20 @@
 
 import type { Result } from "../errors.ts";
 import { fail, ok } from "../errors.ts";
-import { TOUCH_BATCH_BYTES_MAX, TOUCH_BATCH_RECORDS_MAX } from "../limits.ts";
+import {
+  TOUCH_BATCH_BYTES_MAX,
+  TOUCH_BATCH_RECORDS_MAX,
+  TOUCH_STATE_PERSIST_INTERVAL_MS,
+} from "../limits.ts";
 import type { Logger } from "../log.ts";
 import type { JsonObject } from "../profiles/profile.ts";
 import { encodeOffset } from "../protocol/offset.ts";
 import { storedMessageEnds } from "../protocol/json.ts";
-import type { LiveTemplateStore } from "../storage/live_template_store.ts";
+import type {
+  LiveTemplateStore,
+  TouchStateRow,
+} from "../storage/live_template_store.ts";
+import { TouchCoalescer } from "../touch/coalesce.ts";
 import { TouchJournal, type WaitQuery } from "../touch/journal.ts";
 import type { KeyHasher } from "../touch/keys.ts";
 import {
@@ -181,7 +189,27 @@ export class LiveStream {
   #closed = false;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #lastError: string | null = null;
+  /** The checkpoint an earlier runtime of this stream left, if any. */
+  readonly #previous: TouchStateRow | null;
+  /** The position last written to `touch_state`, and when. */
+  #persistedPos = -1;
+  #persistedAtMs = -Infinity;
   readonly #waits = new Set<PendingWait>();
+  /**
+   * Waits with at most `memory.keyIndexMaxKeys` key ids, by key id: a
+   * flush asks only the waits of the key ids it wrote, and they match on
+   * the key id itself, not on the generation table.
+   */
+  readonly #index = new Map<number, Set<PendingWait>>();
+  /**
+   * Broad waits (more key ids than the index takes): checked against the
+   * generation table at every flush, so a collision there can wake them.
+   */
+  readonly #broad = new Set<PendingWait>();
+  readonly #keyIndexMaxKeys: number;
+  /** Repeat fine and template touches of a key within its window. */
+  readonly #coalescer: TouchCoalescer;
+  readonly #coalesceWindowMs: number;
   /**
    * Key ids of the waits registered now, counted: they stay hot for as long
    * as a wait listens on them, past the hot set's TTL.
@@ -211,11 +239,50 @@ export class LiveStream {
     this.#popts = processorOptions(deps.touch);
     const jopts = journalOptions(deps.touch);
     this.#bucketMs = jopts.bucketMs;
+    this.#keyIndexMaxKeys = keyIndexMaxKeysOf(deps.touch);
+    this.#coalesceWindowMs = deps.touch.touchCoalesceWindowMs as number;
+    this.#coalescer = new TouchCoalescer(
+      this.#coalesceWindowMs,
+      jopts.pendingMaxKeys,
+    );
     this.journal = new TouchJournal(jopts, deps.clock);
     this.templates = new StoredTemplates(deps);
     this.#state = initialState(this.#popts, now);
     this.#processedPos = deps.startPos;
     this.lastWaitMs = now;
+    // touch-live.md §4: the checkpoint is rebuilt from the tail. Records
+    // between an earlier checkpoint and this tail need no touches: every
+    // cursor of the earlier epoch answers stale, and a cursor of this one
+    // is taken after them.
+    this.#previous = deps.store.touchState(deps.streamId);
+    this.#persistCheckpoint(true);
+  }
+
+  /**
+   * Writes `touch_state` when the processor moved and, unless `force`,
+   * the last write is `TOUCH_STATE_PERSIST_INTERVAL_MS` old. A failed
+   * write is logged and tried again later: the checkpoint only informs.
+   */
+  #persistCheckpoint(force: boolean): void {
+    if (this.#processedPos === this.#persistedPos) return;
+    const now = this.#d.clock();
+    if (!force && now - this.#persistedAtMs < TOUCH_STATE_PERSIST_INTERVAL_MS) {
+      return;
+    }
+    try {
+      this.#d.store.putTouchState({
+        streamId: this.streamId,
+        processedThroughPos: this.#processedPos,
+        epoch: this.journal.epoch,
+        updatedAtMs: now,
+      });
+      this.#persistedPos = this.#processedPos;
+      this.#persistedAtMs = now;
+    } catch (error) {
+      this.#d.log.warn(
+        `touch checkpoint of "${this.name}" not written: ${error}`,
+      );
+    }
   }
 
   /** The template limits of the profile. */
@@ -278,6 +345,7 @@ export class LiveStream {
       this.#processChunk(chunk, tail);
       this.#processedPos = chunk.nextPos;
       this.#flushIfDue();
+      this.#persistCheckpoint(false);
     }
   }
 
@@ -313,7 +381,7 @@ export class LiveStream {
       if (this.#state.lastError !== null) {
         this.#lastError = this.#state.lastError;
       }
-      this.#queue(out.touches, lastPos);
+      this.#queue(this.#coalescer.admit(out.touches, this.#d.clock()), lastPos);
     }
     this.#lagRecords = Math.ceil(
       Math.max(0, tail - chunk.nextPos) / bytesPerRecord,
@@ -338,6 +406,7 @@ export class LiveStream {
       now,
     );
     this.#queue(coarse, this.#bucketMaxPos);
+    this.#queue(this.#coalescer.release(now), this.#bucketMaxPos);
     if (
       this.#bucketStartMs !== null &&
       now - this.#lastFlushMs >= this.#bucketMs
@@ -354,9 +423,28 @@ export class LiveStream {
     this.#lastFlushMs = info.flushAtMs;
     this.#counters.flushes++;
     this.#flushMaxPos = this.#bucketMaxPos;
-    for (const w of [...this.#waits]) {
-      if (this.journal.matches(w.query)) w.finish(this.#woken(true, w.kind));
+    if (info.overflow) {
+      // An overflowed bucket does not name its keys: it wakes every wait.
+      for (const w of [...this.#waits]) w.finish(this.#woken(true, w.kind));
+      return;
     }
+    const woken = new Set<PendingWait>();
+    for (const [keyId, key] of info.touched) {
+      const waits = this.#index.get(keyId);
+      if (waits === undefined) continue;
+      for (const w of waits) {
+        // An exact wait compares full keys where the touch carried one.
+        const exact = w.query.exactKeys;
+        if (exact !== undefined && key !== null && !exact.includes(key)) {
+          continue;
+        }
+        woken.add(w);
+      }
+    }
+    for (const w of this.#broad) {
+      if (this.journal.matches(w.query)) woken.add(w);
+    }
+    for (const w of woken) w.finish(this.#woken(true, w.kind));
   }
 
   #scheduleFlush(): void {
@@ -371,6 +459,8 @@ export class LiveStream {
         this.#state.coarseReleasedAtMs + this.#popts.coarseIntervalMs - now,
       );
     }
+    const held = this.#coalescer.nextDueMs();
+    if (held !== null) delays.push(held - now);
     if (delays.length === 0) return;
     const delay = Math.max(0, Math.min(...delays));
     this.#flushTimer = setTimeout(() => {
@@ -462,13 +552,27 @@ export class LiveStream {
         req.timeoutMs,
       );
       signal.addEventListener("abort", onAbort, { once: true });
-      this.#waits.add(wait);
-      for (const id of wait.query.keyIds) {
-        this.#waitingKeys.set(id, (this.#waitingKeys.get(id) ?? 0) + 1);
-      }
+      this.#register(wait);
       // A wait can switch the mode from idle: let the processor see it.
       this.kick();
     });
+  }
+
+  #register(wait: PendingWait): void {
+    this.#waits.add(wait);
+    const ids = wait.query.keyIds;
+    for (const id of ids) {
+      this.#waitingKeys.set(id, (this.#waitingKeys.get(id) ?? 0) + 1);
+    }
+    if (ids.length > this.#keyIndexMaxKeys) {
+      this.#broad.add(wait);
+      return;
+    }
+    for (const id of ids) {
+      let waits = this.#index.get(id);
+      if (waits === undefined) this.#index.set(id, waits = new Set());
+      waits.add(wait);
+    }
   }
 
   #unregister(wait: PendingWait): void {
@@ -477,6 +581,13 @@ export class LiveStream {
       const n = this.#waitingKeys.get(id) ?? 0;
       if (n <= 1) this.#waitingKeys.delete(id);
       else this.#waitingKeys.set(id, n - 1);
+    }
+    if (this.#broad.delete(wait)) return;
+    for (const id of wait.query.keyIds) {
+      const waits = this.#index.get(id);
+      if (waits === undefined) continue;
+      waits.delete(wait);
+      if (waits.size === 0) this.#index.delete(id);
     }
   }
 
@@ -524,6 +635,7 @@ export class LiveStream {
   get settled(): boolean {
     const tail = this.#d.tailPos() ?? this.#processedPos;
     return this.journal.pendingKeys === 0 && this.#bucketStartMs === null &&
+      this.#coalescer.held === 0 &&
       this.#state.coarsePending.size === 0 && this.#processedPos >= tail &&
       !this.#running;
   }
@@ -536,7 +648,7 @@ export class LiveStream {
     let broad = 0;
     for (const w of this.#waits) {
       kinds[w.kind]++;
-      if (w.kind === "fineKey" && w.query.keyIds.length > 32) broad++;
+      if (w.kind === "fineKey" && this.#broad.has(w)) broad++;
     }
     const c = this.#state.counters;
     return {
@@ -546,6 +658,10 @@ export class LiveStream {
       settled: this.settled,
       bucketMs: this.#bucketMs,
       coalesceMs: this.#popts.coarseIntervalMs,
+      touchCoalesceWindowMs: this.#coalesceWindowMs,
+      heldTouches: this.#coalescer.held,
+      keyIndexMaxKeys: this.#keyIndexMaxKeys,
+      indexedKeyIds: this.#index.size,
       pendingKeys: this.journal.pendingKeys,
       overflowBuckets: this.journal.overflowBuckets,
       activeWaiters: this.#waits.size,
@@ -556,6 +672,13 @@ export class LiveStream {
         ? "-1"
         : encodeOffset(this.#flushMaxPos),
       walScannedThrough: encodeOffset(this.#processedPos),
+      checkpointThrough: this.#persistedPos < 0
+        ? null
+        : encodeOffset(this.#persistedPos),
+      previousCheckpointThrough: this.#previous === null
+        ? null
+        : encodeOffset(this.#previous.processedThroughPos),
+      previousCheckpointEpoch: this.#previous?.epoch ?? null,
       fineWaitersActive: kinds.fineKey,
       coarseWaitersActive: kinds.tableKey + kinds.templateKey,
       broadFineWaitersActive: broad,
@@ -572,6 +695,7 @@ export class LiveStream {
       fineTouchesDroppedColdTotal: c.fineDroppedCold,
       missingBeforeErrorsTotal: c.missingBeforeErrors,
       flushesTotal: this.#counters.flushes,
+      coalescedTouchesTotal: this.#coalescer.coalescedTotal,
       restrictedBatchesTotal: this.#counters.restrictedBatches,
       coarseOnlyBatchesTotal: this.#counters.coarseOnlyBatches,
       waitsTouchedTotal: this.#counters.waitsTouched,
@@ -590,6 +714,7 @@ export class LiveStream {
    */
   close(): void {
     if (this.#closed) return;
+    this.#persistCheckpoint(true);
     this.templates.close();
     this.#closed = true;
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
@@ -628,6 +753,10 @@ function recordsOf(chunk: RecordChunk): PositionedRecord[] {
     from = end;
   }
   return out;
+}
+
+function keyIndexMaxKeysOf(touch: JsonObject): number {
+  return (touch.memory as Record<string, number>).keyIndexMaxKeys;
 }
 
 /** Re-exported for the service: a not-found answer. */

@@ -8,7 +8,9 @@
  * one of them is the wait's key, the server must answer `touched` (or
  * `stale` after a restart). Runs in fine mode, with no fine budget, lagging
  * (restricted), with a before-image error (coarseOnly), with overflowing
- * buckets, with `skipBefore`, across a journal restart, and with a zero
+ * buckets, with `skipBefore`, with repeat touches held by a coalescing
+ * window, with every wait too broad for the key index (matched on the
+ * generation table), across a journal restart, and with a zero
  * hot-key TTL where waits registered before the changes name no templates
  * (their own keys, hot while they wait, must wake them).
  */
@@ -205,6 +207,14 @@ const SCENARIOS: Scenario[] = [
   },
   { name: "overflowing buckets", touch: { memory: { pendingMaxKeys: 2 } } },
   { name: "skipBefore", touch: { onMissingBefore: "skipBefore" } },
+  {
+    name: "coalesced repeat touches",
+    touch: { touchCoalesceWindowMs: 300 },
+  },
+  {
+    name: "broad waits (a key index of one key id)",
+    touch: { memory: { keyIndexMaxKeys: 1 } },
+  },
   { name: "journal restart", touch: {}, restart: true },
   {
     name: "registered waits keep their keys hot",

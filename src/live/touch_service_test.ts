@@ -50,6 +50,7 @@ async function open(
     profiles?: Profiles;
     limits?: Partial<LimitsConfig>;
     memoryBytesMax?: number;
+    clock?: () => number;
   } = {},
 ): Promise<Harness> {
   const wal = opts.wal ?? new MemoryWal();
@@ -66,6 +67,7 @@ async function open(
     store,
     log,
     memoryBytesMax: opts.memoryBytesMax ?? 256 * 1024 * 1024,
+    clock: opts.clock,
   });
   engine.addListener(service.listener());
   return {
@@ -206,6 +208,87 @@ Deno.test("TouchService: a wait wakes on a matching append, not on another", asy
   }
 });
 
+Deno.test("TouchService: keyIndexMaxKeys: indexed waits match their key ids exactly, broad ones on the generation table", async () => {
+  const h = await open();
+  try {
+    await create(h, "app");
+    // A table of 2^10 one-slot entries: key ids 1024 apart share a slot.
+    h.profiles.set(
+      "app",
+      touchOptions({ memory: { filterPow2: 10, k: 1, keyIndexMaxKeys: 1 } }),
+    );
+    activate(h, "app", "public.todos", FIELDS);
+    const cursor = await cursorOf(h, "app");
+    const twin = (hasher.keyId(WATCH) ^ 1024) >>> 0;
+    const ac = new AbortController();
+    const wait = (body: Record<string, unknown>) =>
+      h.service.wait("app", { cursor, ...body }, ac.signal);
+    // The row's own key: hot while it waits, so the insert touches it.
+    const own = wait({ keys: [WATCH], timeoutMs: 10_000 });
+    // One key id: indexed, and the twin key id is not its own.
+    const indexed = wait({ keyIds: [twin], timeoutMs: 1500 });
+    // Two key ids: broad, matched on the table, where the twin's slot moved.
+    const broad = wait({ keyIds: [twin, 7], timeoutMs: 10_000 });
+    const m = await meta(h, "app");
+    assert.ok(m.ok);
+    assert.equal(m.value.keyIndexMaxKeys, 1);
+    assert.equal(m.value.broadFineWaitersActive, 1);
+    await append(h, "app", [insert("public.todos", ROW)]);
+    const [a, b, c] = await Promise.all([own, indexed, broad]);
+    assert.ok(a.ok && b.ok && c.ok);
+    assert.equal(a.value?.touched, true);
+    assert.equal(b.value?.touched, false, "no wake for another key id");
+    assert.equal(c.value?.touched, true, "a broad wait shares the slot");
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("TouchService: touchCoalesceWindowMs holds a key's repeat touches until its window ends", async () => {
+  const h = await open();
+  try {
+    await create(h, "app");
+    h.profiles.set("app", touchOptions({ touchCoalesceWindowMs: 3000 }));
+    activate(h, "app", "public.todos", FIELDS);
+    const ac = new AbortController();
+    const first = h.service.wait("app", {
+      cursor: await cursorOf(h, "app"),
+      keys: [WATCH],
+      timeoutMs: 10_000,
+    }, ac.signal);
+    // The first touch of the key goes straight through.
+    await append(h, "app", [insert("public.todos", ROW)]);
+    const woken = await first;
+    assert.ok(woken.ok && woken.value?.touched === true);
+    const cursor = woken.value.cursor as string;
+    const second = h.service.wait("app", {
+      cursor,
+      keys: [WATCH],
+      timeoutMs: 20_000,
+    }, ac.signal);
+    let done = false;
+    second.then(() => done = true);
+    // Two more within the window: held, its watch and membership keys
+    // once each.
+    await append(h, "app", [insert("public.todos", ROW)]);
+    await append(h, "app", [insert("public.todos", ROW)]);
+    const m = await meta(h, "app");
+    assert.ok(m.ok);
+    assert.equal(m.value.heldTouches, 2);
+    // 2 or 4: the two appends may be read in one batch.
+    assert.ok((m.value.coalescedTouchesTotal as number) >= 2);
+    assert.equal(m.value.settled, false, "a held touch is pending work");
+    assert.equal(done, false, "held until the window ends");
+    // Then released once: the wait wakes, and the journal settles.
+    const late = await second;
+    assert.ok(late.ok && late.value?.touched === true);
+    const after = await settle(h, "app");
+    assert.equal(after.heldTouches, 0);
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("TouchService: coarse waits, timeouts advance the cursor", async () => {
   const h = await open();
   try {
@@ -303,6 +386,89 @@ Deno.test("TouchService: a restart answers stale and keeps the templates", async
     }, signal);
     assert.ok(woken.ok && woken.value !== null);
     assert.equal(woken.value.touched, true);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("TouchService: touch_state follows the processor and is rebuilt from the tail on restart", async () => {
+  const wal = new MemoryWal();
+  const store = new MemoryLiveTemplateStore();
+  const profiles: Profiles = new Map([["app", touchOptions()]]);
+  // Real time (buckets flush as it passes) plus jumps the test makes.
+  let skewMs = 0;
+  const clock = () => Date.now() + skewMs;
+  const first = await open({ wal, store, profiles, clock });
+  let id = 0;
+  let firstEpoch = "";
+  let finalPos = -1;
+  try {
+    await create(first, "app");
+    await append(first, "app", [insert("public.todos", ROW)]);
+    id = first.engine.view("app")!.id;
+    const started = await settle(first, "app");
+    firstEpoch = started.epoch as string;
+    const startPos = first.engine.view("app")!.tailPos;
+    // Written when the runtime starts, at the tail.
+    const written = store.touchState(id)!;
+    assert.deepEqual(written, {
+      streamId: id,
+      processedThroughPos: startPos,
+      epoch: firstEpoch,
+      updatedAtMs: written.updatedAtMs,
+    });
+    assert.equal(started.previousCheckpointThrough, null);
+    assert.equal(started.checkpointThrough, encodeOffset(startPos));
+    // Within the interval the processor moves on without writing (checked
+    // when this machine got there within it) ...
+    await append(first, "app", [insert("public.todos", ROW)]);
+    await settle(first, "app");
+    if (clock() - written.updatedAtMs < 900) {
+      assert.equal(store.touchState(id)!.processedThroughPos, startPos);
+    }
+    // ... past it, the next batch writes where it got to.
+    skewMs += 1000;
+    await append(first, "app", [insert("public.todos", ROW)]);
+    const moved = await settle(first, "app");
+    const tail = first.engine.view("app")!.tailPos;
+    assert.equal(store.touchState(id)!.processedThroughPos, tail);
+    assert.equal(moved.checkpointThrough, encodeOffset(tail));
+    // A batch inside the interval again: only close writes it.
+    await append(first, "app", [insert("public.todos", ROW)]);
+    await settle(first, "app");
+    finalPos = first.engine.view("app")!.tailPos;
+  } finally {
+    await first.close();
+  }
+  const stopped = store.touchState(id)!;
+  assert.equal(stopped.epoch, firstEpoch);
+  assert.equal(stopped.processedThroughPos, finalPos, "written on close");
+  // Records appended while no runtime follows the stream are not
+  // processed: the new runtime starts at the tail with a new epoch.
+  skewMs += 60_000;
+  const h = await open({ wal, store, profiles, clock });
+  try {
+    await append(h, "app", [insert("public.todos", ROW)]);
+    await append(h, "app", [insert("public.todos", ROW)]);
+    const tail = h.engine.view("app")!.tailPos;
+    assert.ok(tail > stopped.processedThroughPos);
+    const m = await settle(h, "app");
+    assert.notEqual(m.epoch, firstEpoch);
+    assert.equal(
+      m.previousCheckpointThrough,
+      encodeOffset(stopped.processedThroughPos),
+    );
+    assert.equal(m.previousCheckpointEpoch, firstEpoch);
+    assert.equal(m.walScannedThrough, encodeOffset(tail));
+    assert.equal(m.changesTotal, 0, "nothing before the tail is processed");
+    const rebuilt = store.touchState(id)!;
+    assert.equal(rebuilt.processedThroughPos, tail);
+    assert.equal(rebuilt.epoch, m.epoch);
+    assert.ok(rebuilt.updatedAtMs >= stopped.updatedAtMs + 60_000);
+    // Switching touch off forgets the checkpoint with the templates.
+    h.profiles.delete("app");
+    assert.equal((await meta(h, "app")).ok, false);
+    assert.equal(store.touchState(id), null);
   } finally {
     await h.close();
   }

@@ -180,6 +180,14 @@ export const MIGRATIONS: readonly string[] = [
      retired_reason text,
      PRIMARY KEY (stream_id, template_id)
    );`,
+  // Touch checkpoints (touch-live.md §4): how far each stream's processor
+  // has read, and for which journal epoch.
+  `CREATE TABLE touch_state (
+     stream_id bigint PRIMARY KEY,
+     processed_through_pos bigint NOT NULL,
+     epoch text NOT NULL,
+     updated_at_ms bigint NOT NULL
+   );`,
 ];
 
 /** The version this code writes and reads. */

@@ -5,7 +5,8 @@
  * SQLite file beside the subscription tables, with an in-memory twin for
  * tests. Touch journals are never stored; only the templates are, with
  * their state and a last-seen time written at most every
- * `lastSeenPersistIntervalMs` by the caller.
+ * `lastSeenPersistIntervalMs` by the caller, and each stream's processor
+ * checkpoint (touch-live.md §4) in `touch_state`.
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
@@ -40,7 +41,22 @@ export interface LiveTemplateRow {
   retiredReason: string | null;
 }
 
-/** Where templates are kept. */
+/**
+ * A stream's touch checkpoint (touch-live.md §4): the position its
+ * processor has read through, and the journal epoch that read it.
+ */
+export interface TouchStateRow {
+  /** Internal id of the stream. */
+  streamId: number;
+  /** Every record before this position has been turned into touches. */
+  processedThroughPos: number;
+  /** The epoch of the journal those touches went to. */
+  epoch: string;
+  /** When it was written, epoch ms. */
+  updatedAtMs: number;
+}
+
+/** Where templates and touch checkpoints are kept. */
 export interface LiveTemplateStore {
   /** Every row of stream `streamId`. */
   load(streamId: number): LiveTemplateRow[];
@@ -48,9 +64,13 @@ export interface LiveTemplateStore {
   put(rows: readonly LiveTemplateRow[]): void;
   /** Drops the rows of some templates of stream `streamId`. */
   deleteTemplates(streamId: number, templateIds: readonly string[]): void;
-  /** Drops every row of stream `streamId`. */
+  /** The touch checkpoint of stream `streamId`, if one was written. */
+  touchState(streamId: number): TouchStateRow | null;
+  /** Writes a stream's touch checkpoint (replacing the last one). */
+  putTouchState(row: TouchStateRow): void;
+  /** Drops every row of stream `streamId`, its checkpoint too. */
   deleteStream(streamId: number): void;
-  /** Streams that have rows. */
+  /** Streams that have rows or a checkpoint. */
   streamIds(): number[];
   /** Closes the store. */
   close(): void;
@@ -59,6 +79,7 @@ export interface LiveTemplateStore {
 /** Templates in memory (tests, and servers without a local file). */
 export class MemoryLiveTemplateStore implements LiveTemplateStore {
   readonly #rows = new Map<number, Map<string, LiveTemplateRow>>();
+  readonly #states = new Map<number, TouchStateRow>();
 
   /** Every row of `streamId`. */
   load(streamId: number): LiveTemplateRow[] {
@@ -82,14 +103,26 @@ export class MemoryLiveTemplateStore implements LiveTemplateStore {
     for (const id of templateIds) stream?.delete(id);
   }
 
-  /** Drops the rows of `streamId`. */
-  deleteStream(streamId: number): void {
-    this.#rows.delete(streamId);
+  /** The checkpoint of `streamId`. */
+  touchState(streamId: number): TouchStateRow | null {
+    const state = this.#states.get(streamId);
+    return state === undefined ? null : { ...state };
   }
 
-  /** Streams that have rows. */
+  /** Writes a checkpoint. */
+  putTouchState(row: TouchStateRow): void {
+    this.#states.set(row.streamId, { ...row });
+  }
+
+  /** Drops the rows and the checkpoint of `streamId`. */
+  deleteStream(streamId: number): void {
+    this.#rows.delete(streamId);
+    this.#states.delete(streamId);
+  }
+
+  /** Streams that have rows or a checkpoint. */
   streamIds(): number[] {
-    return [...this.#rows.keys()];
+    return [...new Set([...this.#rows.keys(), ...this.#states.keys()])];
   }
 
   /** Nothing to close. */
@@ -151,7 +184,23 @@ const SCHEMA = `CREATE TABLE IF NOT EXISTS live_templates (
   retired_at INTEGER,
   retired_reason TEXT,
   PRIMARY KEY (stream_id, template_id)
-) WITHOUT ROWID;`;
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS touch_state (
+  stream_id INTEGER PRIMARY KEY,
+  processed_through_pos INTEGER NOT NULL,
+  epoch TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);`;
+
+/** A checkpoint from a stored row (both SQL stores name columns alike). */
+export function touchStateOf(r: Record<string, unknown>): TouchStateRow {
+  return {
+    streamId: Number(r.stream_id),
+    processedThroughPos: Number(r.processed_through_pos),
+    epoch: String(r.epoch),
+    updatedAtMs: Number(r.updated_at_ms ?? r.updated_at),
+  };
+}
 
 /** `LiveTemplateStore` on `node:sqlite`, in the file at `path`. */
 export class SqliteLiveTemplateStore implements LiveTemplateStore {
@@ -161,6 +210,9 @@ export class SqliteLiveTemplateStore implements LiveTemplateStore {
   readonly #delete: StatementSync;
   readonly #deleteOne: StatementSync;
   readonly #streams: StatementSync;
+  readonly #state: StatementSync;
+  readonly #putState: StatementSync;
+  readonly #deleteState: StatementSync;
   #closed = false;
 
   /** Opens its own connection and creates the table. */
@@ -185,7 +237,34 @@ export class SqliteLiveTemplateStore implements LiveTemplateStore {
       `DELETE FROM live_templates WHERE stream_id = ? AND template_id = ?`,
     );
     this.#streams = this.#db.prepare(
-      `SELECT DISTINCT stream_id FROM live_templates`,
+      `SELECT stream_id FROM live_templates
+       UNION SELECT stream_id FROM touch_state`,
+    );
+    this.#state = this.#db.prepare(
+      `SELECT * FROM touch_state WHERE stream_id = ?`,
+    );
+    this.#putState = this.#db.prepare(
+      `INSERT OR REPLACE INTO touch_state (stream_id, processed_through_pos,
+       epoch, updated_at) VALUES (?,?,?,?)`,
+    );
+    this.#deleteState = this.#db.prepare(
+      `DELETE FROM touch_state WHERE stream_id = ?`,
+    );
+  }
+
+  /** The checkpoint of `streamId`. */
+  touchState(streamId: number): TouchStateRow | null {
+    const row = this.#state.get(streamId);
+    return row === undefined ? null : touchStateOf(row);
+  }
+
+  /** Writes a checkpoint. */
+  putTouchState(row: TouchStateRow): void {
+    this.#putState.run(
+      row.streamId,
+      row.processedThroughPos,
+      row.epoch,
+      row.updatedAtMs,
     );
   }
 
@@ -237,12 +316,20 @@ export class SqliteLiveTemplateStore implements LiveTemplateStore {
     }
   }
 
-  /** Drops the rows of `streamId`. */
+  /** Drops the rows and the checkpoint of `streamId`. */
   deleteStream(streamId: number): void {
-    this.#delete.run(streamId);
+    this.#db.exec("BEGIN");
+    try {
+      this.#delete.run(streamId);
+      this.#deleteState.run(streamId);
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
   }
 
-  /** Streams that have rows. */
+  /** Streams that have rows or a checkpoint. */
   streamIds(): number[] {
     return this.#streams.all().map((r) => Number(r.stream_id));
   }

@@ -42,8 +42,15 @@ async function contract(open: () => LiveTemplateStore, reopen = open) {
       retiredReason: "inactivity",
     }),
   ]);
+  store.putTouchState({
+    streamId: 2,
+    processedThroughPos: 77,
+    epoch: "aaaaaaaaaaaaaaaa",
+    updatedAtMs: 1,
+  });
   store.close();
   const again = reopen();
+  assert.equal(again.touchState(2)?.processedThroughPos, 77, "kept");
   try {
     assert.deepEqual(again.load(1), [
       row({
@@ -57,8 +64,27 @@ async function contract(open: () => LiveTemplateStore, reopen = open) {
     again.deleteTemplates(2, ["0000000000000001", "ffffffffffffffff"]);
     assert.deepEqual(again.load(2), []);
     again.put([row({ templateId: "0000000000000001", streamId: 2 })]);
+    // Checkpoints: one per stream, replaced; a stream with only a
+    // checkpoint is listed; deleteStream drops it with the templates.
+    assert.equal(again.touchState(1), null);
+    const state = {
+      streamId: 1,
+      processedThroughPos: 4096,
+      epoch: "00112233445566ff",
+      updatedAtMs: 5000,
+    };
+    again.putTouchState(state);
+    again.putTouchState({ ...state, processedThroughPos: 8192 });
+    again.putTouchState({ ...state, streamId: 3 });
+    assert.deepEqual(again.touchState(1), {
+      ...state,
+      processedThroughPos: 8192,
+    });
+    assert.deepEqual(again.streamIds().sort(), [1, 2, 3]);
     again.deleteStream(1);
     assert.deepEqual(again.load(1), []);
+    assert.equal(again.touchState(1), null);
+    again.deleteStream(3);
     assert.deepEqual(again.streamIds(), [2]);
     again.put([]);
   } finally {

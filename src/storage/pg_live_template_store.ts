@@ -1,6 +1,7 @@
 /**
  * @module
- * `LiveTemplateStore` in PostgreSQL (`live_templates`, migration 7), for
+ * `LiveTemplateStore` in PostgreSQL (`live_templates`, migration 7, and
+ * `touch_state`, migration 8), for
  * servers whose WAL is there: touch templates then outlive a node replaced
  * by an empty one, like every other piece of state in PostgreSQL modes. The
  * interface is synchronous, so it runs on the synchronous client
@@ -11,6 +12,8 @@ import {
   type LiveTemplateRow,
   type LiveTemplateStore,
   templateValues,
+  touchStateOf,
+  type TouchStateRow,
 } from "./live_template_store.ts";
 import type { PgSyncClient, SyncRow, SyncStatement } from "./pg_sync.ts";
 
@@ -63,19 +66,47 @@ export class PgLiveTemplateStore implements LiveTemplateStore {
     );
   }
 
-  /** Drops every row of `streamId`. */
-  deleteStream(streamId: number): void {
-    this.#client.query(
-      "DELETE FROM live_templates WHERE stream_id = $1",
+  /** The checkpoint of `streamId`. */
+  touchState(streamId: number): TouchStateRow | null {
+    const rows = this.#client.query(
+      "SELECT * FROM touch_state WHERE stream_id = $1",
       [streamId],
-      "deleting touch templates",
+      "loading the touch checkpoint",
+    );
+    return rows.length === 0 ? null : touchStateOf(rows[0]);
+  }
+
+  /** Writes a checkpoint. */
+  putTouchState(row: TouchStateRow): void {
+    this.#client.query(
+      `INSERT INTO touch_state (stream_id, processed_through_pos, epoch,
+        updated_at_ms) VALUES ($1,$2,$3,$4)
+        ON CONFLICT (stream_id) DO UPDATE SET
+          processed_through_pos = excluded.processed_through_pos,
+          epoch = excluded.epoch, updated_at_ms = excluded.updated_at_ms`,
+      [row.streamId, row.processedThroughPos, row.epoch, row.updatedAtMs],
+      "storing the touch checkpoint",
     );
   }
 
-  /** Streams that have rows. */
+  /** Drops every row and the checkpoint of `streamId`. */
+  deleteStream(streamId: number): void {
+    this.#client.transaction([
+      {
+        text: "DELETE FROM live_templates WHERE stream_id = $1",
+        values: [streamId],
+      },
+      {
+        text: "DELETE FROM touch_state WHERE stream_id = $1",
+        values: [streamId],
+      },
+    ], "deleting touch templates");
+  }
+
+  /** Streams that have rows or a checkpoint. */
   streamIds(): number[] {
     return this.#client.query(
-      "SELECT DISTINCT stream_id FROM live_templates",
+      "SELECT stream_id FROM live_templates UNION SELECT stream_id FROM touch_state",
       [],
       "listing touch templates",
     ).map((r) => Number(r.stream_id));

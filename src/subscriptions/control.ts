@@ -26,6 +26,7 @@ import {
 import type {
   PutOutcome,
   SubscriptionConfig,
+  SubscriptionPage,
   SubscriptionView,
 } from "./types.ts";
 import { canonicalConfig, configHash } from "./wire.ts";
@@ -149,6 +150,32 @@ export class Control {
     const sub = this.#registry.get(id);
     if (sub === undefined) return subscriptionNotFound(id);
     return ok(this.view(sub));
+  }
+
+  /**
+   * A page of live subscriptions sorted by id: those after `after` that
+   * `visible` accepts, at most `limit`; `next` is the `after` of the next
+   * page, or null on the last one.
+   */
+  list(
+    after: string,
+    limit: number,
+    visible: (config: SubscriptionConfig) => boolean,
+  ): SubscriptionPage {
+    const ids = [...this.#registry.values()]
+      .map((sub) => sub.row.id)
+      .filter((id) => id > after)
+      .sort();
+    const subscriptions: SubscriptionView[] = [];
+    for (const id of ids) {
+      const sub = this.#registry.get(id)!;
+      if (!visible(sub.config)) continue;
+      if (subscriptions.length === limit) {
+        return { subscriptions, next: subscriptions[limit - 1].id };
+      }
+      subscriptions.push(this.view(sub));
+    }
+    return { subscriptions, next: null };
   }
 
   /** What GET and PUT report of `sub`. */

@@ -29,6 +29,7 @@ import type {
   ClaimOutcome,
   PutOutcome,
   SubscriptionConfig,
+  SubscriptionPage,
   SubscriptionView,
 } from "./types.ts";
 import { Waker } from "./wake.ts";
@@ -197,6 +198,18 @@ export class SubscriptionManager {
   /** Subscription `id` (§6.3). */
   get(id: string): Result<SubscriptionView> {
     return this.#fresh(id, () => this.#control.get(id));
+  }
+
+  /**
+   * A page of live subscriptions sorted by id, after `after`, keeping the
+   * ones `visible` accepts (the caller's key may administer them).
+   */
+  list(
+    after: string,
+    limit: number,
+    visible: (config: SubscriptionConfig) => boolean,
+  ): SubscriptionPage {
+    return this.#control.list(after, limit, visible);
   }
 
   /** Tombstones subscription `id` (§6.3). */

@@ -54,6 +54,14 @@ export interface SubscriptionView {
   signing: { kid: string; jwksUrl: string };
 }
 
+/** A page of the subscription list, sorted by id. */
+export interface SubscriptionPage {
+  /** The subscriptions of the page. */
+  subscriptions: SubscriptionView[];
+  /** The `after` of the next page; null on the last one. */
+  next: string | null;
+}
+
 /** A successful PUT (PROTOCOL.md §6.2). */
 export interface PutOutcome {
   /** True when new (201), false when re-confirmed (200). */

@@ -59,6 +59,11 @@ export interface FlushInfo {
   flushAtMs: number;
 }
 
+/** A flush and the keys it wrote: key id to full key (null when unknown). */
+export interface FlushResult extends FlushInfo {
+  touched: ReadonlyMap<number, string | null>;
+}
+
 /** A wait's question, its cursor already resolved to a generation. */
 export interface WaitQuery {
   generation: number;
@@ -174,8 +179,12 @@ export class TouchJournal {
     return this.#clock() - this.#bucketStartMs >= this.#opts.bucketMs;
   }
 
-  /** Flushes the pending bucket into a new generation; null when empty. */
-  flush(): FlushInfo | null {
+  /**
+   * Flushes the pending bucket into a new generation; null when empty.
+   * The result names the key ids written (all of them unless `overflow`),
+   * so waits indexed by key id can be found without asking every wait.
+   */
+  flush(): FlushResult | null {
     if (this.#bucketStartMs === null) return null;
     const now = this.#clock();
     const gen = ++this.#generation;
@@ -203,11 +212,12 @@ export class TouchJournal {
       bucketStartMs: this.#bucketStartMs,
       flushAtMs: now,
     };
+    const touched = this.#pending;
     this.#pending = new Map();
     this.#pendingOverflow = false;
     this.#bucketStartMs = null;
     this.#lastFlush = info;
-    return info;
+    return { ...info, touched };
   }
 
   /**

@@ -74,6 +74,7 @@ Deno.test("touch journal: flush makes a generation; waits match touches after th
     overflow: false,
     bucketStartMs: 1_000,
     flushAtMs: 1_100,
+    touched: new Map([[5, null]]),
   });
   assert.equal(journal.pendingKeys, 0);
   assert.equal(journal.matches({ generation: 0, keyIds: ids(5) }), true);
