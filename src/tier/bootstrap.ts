@@ -19,6 +19,12 @@ import {
   STREAMS_PREFIX,
 } from "../objectstore/manifest.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
+import {
+  batchable,
+  type BatchEntry,
+  newestEntries,
+  readBatches,
+} from "./manifest_batch.ts";
 import type { StreamRow, WalOp, WalStore } from "../storage/wal_store.ts";
 import {
   parseRoutingIndexManifest,
@@ -182,13 +188,39 @@ async function readManifests(objects: ObjectStore): Promise<Manifest[]> {
     next = listed.next;
     if (next === undefined) break;
   }
-  const manifests: Manifest[] = [];
+  const own = new Map<number, Manifest>();
   for (const key of keys) {
     const bytes = await objects.get(key);
-    if (bytes !== undefined) manifests.push(decodeManifest(bytes, key));
+    if (bytes === undefined) continue;
+    const m = decodeManifest(bytes, key);
+    own.set(m.id, m);
   }
+  const manifests = withBatched(own, newestEntries(await readBatches(objects)));
   // A fork's source always has a smaller id.
   return manifests.sort((a, b) => a.id - b.id);
+}
+
+/**
+ * Each stream's manifest: none after a tombstone (ids are never reused, so
+ * a deleted stream whose own objects were left behind stays deleted); its
+ * own object when that is not batchable (it names segments, a schema
+ * registry or an index: later than any batched one); else its newest batch
+ * entry; else its own object (an empty stream published before batching).
+ */
+export function withBatched(
+  own: ReadonlyMap<number, Manifest>,
+  batched: ReadonlyMap<number, BatchEntry>,
+): Manifest[] {
+  const manifests: Manifest[] = [];
+  for (const [id, m] of own) {
+    const entry = batched.get(id);
+    if (entry?.manifest === null) continue;
+    manifests.push(batchable(m) && entry !== undefined ? entry.manifest : m);
+  }
+  for (const [id, entry] of batched) {
+    if (!own.has(id) && entry.manifest !== null) manifests.push(entry.manifest);
+  }
+  return manifests;
 }
 
 /**
