@@ -268,6 +268,7 @@ export class ManifestBatcher {
 
   async #publish(): Promise<void> {
     const taken = this.#pending;
+    const oldestMs = this.#oldestMs;
     this.#pending = new Map();
     this.#oldestMs = Infinity;
     const seq = this.#nextSeq++;
@@ -278,10 +279,14 @@ export class ManifestBatcher {
     try {
       await this.#o.objects.put(batchKey(seq), encodeBatch(entries));
     } catch (error) {
-      // Queued again, unless a newer entry came meanwhile.
+      // Queued again (as old as before), unless a newer entry came
+      // meanwhile. A put that failed late may still have landed: the next
+      // merge reads and deletes it if so.
       for (const [id, p] of taken) {
-        if (!this.#pending.has(id)) this.#queue(id, p, this.#o.clock.now());
+        if (!this.#pending.has(id)) this.#queue(id, p, oldestMs);
       }
+      this.#oldestMs = Math.min(this.#oldestMs, oldestMs);
+      this.#known.set(batchKey(seq), 0);
       throw error;
     }
     this.#known.set(batchKey(seq), entries.length);
