@@ -14,7 +14,10 @@
  * - `create+append`: an empty `PUT`, then a `POST` of one message;
  * - `list`: after the three phases, `GET /v1/streams?limit=1000` pages: the
  *   first page after a create (the case a sorted copy rebuilt after every new
- *   name makes O(streams)), and pages while creates keep running.
+ *   name makes O(streams)), and pages with no create in between;
+ * - `objects`: after 10 s more, the objects in the fs object store (the
+ *   `body` and `create+append` streams are tiny: they wait for
+ *   `--segment-idle-ms`; the `empty` ones have only a manifest).
  *
  * Each phase reports streams/s and the server's CPU per stream
  * (`/proc/PID/stat`), which is steadier than the rate on a shared machine.
@@ -132,6 +135,21 @@ interface Figures {
   pageWarmMs: number;
   /** Median latency of a page right after a create, ms. */
   pageAfterCreateMs: number;
+  /** Objects in the object store 10 s after the last create. */
+  objects: number;
+}
+
+async function countFiles(dir: string): Promise<number> {
+  let count = 0;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isDirectory) count += await countFiles(`${dir}/${entry.name}`);
+      else count++;
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return count;
 }
 
 async function measure(name: string, root: string): Promise<Figures> {
@@ -158,6 +176,8 @@ async function measure(name: string, root: string): Promise<Figures> {
         await put(`${base}/l/${i}`, "");
         afterCreate.push(await pageMs(server.url, `b/${i * 50}`));
       }
+      await new Promise((r) => setTimeout(r, 10_000));
+      const objects = await countFiles(`${dataDir}/objects`);
       return {
         root: name,
         streams: 3 * n + 20,
@@ -166,6 +186,7 @@ async function measure(name: string, root: string): Promise<Figures> {
         createAppend,
         pageWarmMs: Math.round(median(warm) * 10) / 10,
         pageAfterCreateMs: Math.round(median(afterCreate) * 10) / 10,
+        objects,
       };
     } finally {
       await server.stop();
