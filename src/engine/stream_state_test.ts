@@ -45,6 +45,29 @@ Deno.test("StreamsByName keeps its sorted names when a name is replaced, and dro
   assert.deepEqual([...map.namesFrom("", undefined)], []);
 });
 
+Deno.test("StreamsByName sorts only the names added since the last page, not every name", () => {
+  const map = new StreamsByName();
+  for (let i = 0; i < 1000; i++) map.set(`n/${i}`, stateNamed(`n/${i}`, i + 1));
+  assert.equal([...map.namesFrom("", undefined)].length, 1000);
+  map.set("n/0a", stateNamed("n/0a", 2000));
+  map.delete("n/5");
+  const sorted: number[] = [];
+  const sort = Array.prototype.sort;
+  Array.prototype.sort = function (this: unknown[], ...args) {
+    sorted.push(this.length);
+    return sort.apply(this, args as []);
+  };
+  let page: string[];
+  try {
+    page = [...map.namesFrom("n/", "n/0")].slice(0, 3);
+  } finally {
+    Array.prototype.sort = sort;
+  }
+  assert.deepEqual(page, ["n/0a", "n/1", "n/10"]);
+  assert.deepEqual(sorted, [1]); // the one added name
+  assert.equal([...map.namesFrom("", undefined)].length, 1000);
+});
+
 Deno.test("waiters and producers: added, removed, woken and cleared on demand", () => {
   const state = stateNamed("w", 1);
   assert.equal(state.waiters.size, 0);
