@@ -245,12 +245,19 @@ export class StreamsByName extends Map<string, StreamState> {
   #sortedNames(): string[] {
     if (this.#sorted === undefined) {
       this.#sorted = [...this.keys()].sort();
-    } else if (this.#added.size > 0 || this.#removed.size > 0) {
-      this.#sorted = mergeSorted(
-        this.#sorted,
-        [...this.#added].sort(),
-        this.#removed,
-      );
+    } else if (this.#added.size + this.#removed.size > SPLICE_NAMES_MAX) {
+      this.#sorted = mergeSorted(this.#sorted, [...this.#added], this.#removed);
+      this.#added.clear();
+      this.#removed.clear();
+    } else {
+      // A few changes: one binary search and one move of the tail each.
+      const sorted = this.#sorted;
+      for (const name of this.#removed) {
+        sorted.splice(firstAtLeast(sorted, name), 1);
+      }
+      for (const name of this.#added) {
+        sorted.splice(firstAtLeast(sorted, name), 0, name);
+      }
       this.#added.clear();
       this.#removed.clear();
     }
@@ -258,21 +265,23 @@ export class StreamsByName extends Map<string, StreamState> {
   }
 }
 
-/** `sorted` without `removed`, merged with `added` (sorted, disjoint). */
+/** Changes applied one by one to the sorted names; more are merged. */
+const SPLICE_NAMES_MAX = 256;
+
+/**
+ * `sorted` without `removed`, merged with `added` (disjoint from it). The
+ * engine's sort finds the two sorted runs and merges them in one pass.
+ */
 function mergeSorted(
   sorted: readonly string[],
   added: readonly string[],
   removed: ReadonlySet<string>,
 ): string[] {
-  const out: string[] = [];
-  let j = 0;
-  for (const name of sorted) {
-    if (removed.has(name)) continue;
-    while (j < added.length && added[j] < name) out.push(added[j++]);
-    out.push(name);
-  }
-  while (j < added.length) out.push(added[j++]);
-  return out;
+  const kept = removed.size === 0
+    ? sorted.slice()
+    : sorted.filter((name) => !removed.has(name));
+  const out = kept.concat([...added].sort());
+  return out.sort();
 }
 
 function firstAtLeast(sorted: readonly string[], key: string): number {
