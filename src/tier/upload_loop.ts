@@ -284,6 +284,7 @@ async function uploadDue(
         s.published = summary;
         s.manifestAtMs = [s.manifestAtMs[1], ctx.clock.now()];
       });
+      s.upload.failures = 0;
       return true;
     }
     ctx.batches.drop(s.id); // its own object supersedes a queued entry
