@@ -20,7 +20,7 @@ import {
   MANIFEST_BATCH_OBJECTS_MAX,
 } from "../limits.ts";
 import {
-  decodeManifest,
+  checkManifest,
   type Manifest,
   MANIFEST_VERSION,
 } from "../objectstore/manifest.ts";
@@ -87,17 +87,13 @@ export function decodeBatch(bytes: Uint8Array, key: string): BatchEntry[] {
   if (parsed?.version !== MANIFEST_VERSION || !Array.isArray(parsed.entries)) {
     throw bad("not a version 1 batch");
   }
-  const encoder = new TextEncoder();
   return parsed.entries.map((e: BatchEntry) => {
     if (
       typeof e !== "object" || e === null || !Number.isSafeInteger(e.seq) ||
       !Number.isSafeInteger(e.id) || e.id < 1
     ) throw bad("bad entry");
     if (e.manifest === null) return { seq: e.seq, id: e.id, manifest: null };
-    const m = decodeManifest(
-      encoder.encode(JSON.stringify(e.manifest)),
-      `${key}#${e.id}`,
-    );
+    const m = checkManifest(e.manifest, `${key}#${e.id}`);
     if (m.id !== e.id) throw bad(`entry ${e.id} holds stream ${m.id}`);
     return { seq: e.seq, id: e.id, manifest: m };
   });
