@@ -350,10 +350,10 @@ export class Tier {
       await Deno.mkdir(segmentDir, { recursive: true });
       streams.load(options.snapshot ?? await options.store.load());
       await sweepSegmentFiles(segmentDir, streams.pendingSegments());
-      await tier.#loadBatches();
       tier.#seed();
       const info = (id: number) => tier.#o.streamInfo(id);
       const gone = (id: number) => tier.#gone(id);
+      let batchesRead = false;
       tier.#loops = [
         tier.#run(async () => {
           const ctx = tier.#ctx;
@@ -377,6 +377,12 @@ export class Tier {
         }),
         tier.#run(async () => {
           const ctx = tier.#ctx;
+          // Before the first upload pass, not in `open`: start-up never
+          // waits for the object store.
+          if (!batchesRead) {
+            batchesRead = true;
+            await tier.#loadBatches();
+          }
           await uploadPass(ctx, tier.#uploadDue.take(ctx.clock.now()), {
             info,
             gone,
