@@ -222,6 +222,11 @@ export interface SegmentConfig {
   segmentAgeMs: number;
   /** Seal a small unsealed range once its stream is idle this long, in ms. */
   segmentIdleMs: number;
+  /**
+   * Hold manifests that name no segments (empty streams) this long, in ms,
+   * to publish many of them in one batch object.
+   */
+  manifestBatchMs: number;
   /** In-memory cache of published segments, in bytes (LRU). */
   cacheBytes: number;
   /** Sealed bytes awaiting upload before sealing pauses. */
@@ -981,6 +986,16 @@ export const OPTION_TABLE: OptionTable = {
       default: 21_600_000,
       doc:
         "seal a tiny stream (under 1/256 of --segment-bytes) once no write reached it for this long",
+    },
+    manifestBatchMs: {
+      flag: "manifest-batch-ms",
+      env: "DS_MANIFEST_BATCH_MS",
+      kind: "int",
+      min: 0,
+      max: 3_600_000,
+      default: 5_000,
+      doc:
+        "publish manifests of streams with no segments (empty streams) in shared batch objects, at most this long after they change",
     },
     cacheBytes: {
       flag: "cache-bytes",

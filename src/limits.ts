@@ -61,6 +61,14 @@ export const SEAL_YIELD_BYTES = 64 * KIB;
 export const RELEASE_LIST_PAGES_MAX = 1_000_000;
 /** `list` pages of manifests read by `--bootstrap` at most. */
 export const BOOTSTRAP_LIST_PAGES_MAX = 1_000_000;
+/** Manifests queued for one batch object before it is published at once. */
+export const MANIFEST_BATCH_ENTRIES_MAX = 4096;
+/** Batch objects kept before they are merged. */
+export const MANIFEST_BATCH_OBJECTS_MAX = 32;
+/** Entries per merged batch object at most. */
+export const MANIFEST_BATCH_OBJECT_ENTRIES_MAX = 100_000;
+/** `list` pages of batch objects read at most (a guard, not a budget). */
+export const MANIFEST_BATCH_LIST_PAGES_MAX = 10_000;
 /** `Retry-After` of a write refused while the local backlog is over budget. */
 export const BACKLOG_RETRY_AFTER_SECONDS = 5;
 

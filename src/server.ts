@@ -567,6 +567,8 @@ function wireTier(engine: Engine, tier: Tier): void {
     created: committed,
     appended: committed,
     schemaChanged: (stream) => tier.changed(stream.id),
+    // A manifest carries the profile: publish it again.
+    profileChanged: (stream) => tier.changed(stream.id),
     deleted: (_name, ids) => {
       for (const id of ids) tier.changed(id);
     },

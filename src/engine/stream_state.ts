@@ -188,23 +188,33 @@ export class StreamState {
 }
 
 /**
- * Live streams by name, with a sorted copy of the names that is rebuilt only
- * after a name is added or removed: paging through `GET /v1/streams` costs a
- * binary search per page, not a sort of every name.
+ * Live streams by name, with a sorted copy of the names for paging through
+ * `GET /v1/streams` (a binary search per page). Names added or removed
+ * since the copy was made wait in two small sets and are merged into it by
+ * the next page: a page after N creates costs a sort of those N and one
+ * linear merge, not a sort of every name.
  */
 export class StreamsByName extends Map<string, StreamState> {
   #sorted: string[] | undefined;
+  /** Names added since `#sorted` was made (not in it). */
+  #added = new Set<string>();
+  /** Names removed since `#sorted` was made (still in it). */
+  #removed = new Set<string>();
 
-  /** Adds or replaces; a new name invalidates the sorted copy. */
+  /** Adds or replaces; a new name waits in `#added`. */
   override set(name: string, state: StreamState): this {
-    if (!this.has(name)) this.#sorted = undefined;
+    if (this.#sorted !== undefined && !this.has(name)) {
+      if (!this.#removed.delete(name)) this.#added.add(name);
+    }
     return super.set(name, state);
   }
 
-  /** Removes; invalidates the sorted copy when the name was present. */
+  /** Removes; a name in the sorted copy waits in `#removed`. */
   override delete(name: string): boolean {
     const had = super.delete(name);
-    if (had) this.#sorted = undefined;
+    if (had && this.#sorted !== undefined && !this.#added.delete(name)) {
+      this.#removed.add(name);
+    }
     return had;
   }
 
@@ -212,6 +222,8 @@ export class StreamsByName extends Map<string, StreamState> {
   override clear(): void {
     super.clear();
     this.#sorted = undefined;
+    this.#added.clear();
+    this.#removed.clear();
   }
 
   /**
@@ -219,7 +231,7 @@ export class StreamsByName extends Map<string, StreamState> {
    * UTF-16 code unit order, lazily.
    */
   *namesFrom(prefix: string, after: string | undefined): Generator<string> {
-    const sorted = this.#sorted ??= [...this.keys()].sort();
+    const sorted = this.#sortedNames();
     let i = firstAtLeast(sorted, prefix);
     if (after !== undefined) {
       i = Math.max(i, firstAtLeast(sorted, after));
@@ -229,6 +241,47 @@ export class StreamsByName extends Map<string, StreamState> {
       yield sorted[i];
     }
   }
+
+  #sortedNames(): string[] {
+    if (this.#sorted === undefined) {
+      this.#sorted = [...this.keys()].sort();
+    } else if (this.#added.size + this.#removed.size > SPLICE_NAMES_MAX) {
+      this.#sorted = mergeSorted(this.#sorted, [...this.#added], this.#removed);
+      this.#added.clear();
+      this.#removed.clear();
+    } else {
+      // A few changes: one binary search and one move of the tail each.
+      const sorted = this.#sorted;
+      for (const name of this.#removed) {
+        sorted.splice(firstAtLeast(sorted, name), 1);
+      }
+      for (const name of this.#added) {
+        sorted.splice(firstAtLeast(sorted, name), 0, name);
+      }
+      this.#added.clear();
+      this.#removed.clear();
+    }
+    return this.#sorted;
+  }
+}
+
+/** Changes applied one by one to the sorted names; more are merged. */
+const SPLICE_NAMES_MAX = 256;
+
+/**
+ * `sorted` without `removed`, merged with `added` (disjoint from it). The
+ * engine's sort finds the two sorted runs and merges them in one pass.
+ */
+function mergeSorted(
+  sorted: readonly string[],
+  added: readonly string[],
+  removed: ReadonlySet<string>,
+): string[] {
+  const kept = removed.size === 0
+    ? sorted.slice()
+    : sorted.filter((name) => !removed.has(name));
+  const out = kept.concat([...added].sort());
+  return out.sort();
 }
 
 function firstAtLeast(sorted: readonly string[], key: string): number {

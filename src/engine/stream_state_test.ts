@@ -45,6 +45,39 @@ Deno.test("StreamsByName keeps its sorted names when a name is replaced, and dro
   assert.deepEqual([...map.namesFrom("", undefined)], []);
 });
 
+Deno.test("StreamsByName splices or merges the names changed since the last page instead of sorting every name", () => {
+  const map = new StreamsByName();
+  for (let i = 0; i < 1000; i++) map.set(`n/${i}`, stateNamed(`n/${i}`, i + 1));
+  assert.equal([...map.namesFrom("", undefined)].length, 1000);
+  map.set("n/0a", stateNamed("n/0a", 2000));
+  map.delete("n/5");
+  const sorted: number[] = [];
+  const sort = Array.prototype.sort;
+  Array.prototype.sort = function (this: unknown[], ...args) {
+    sorted.push(this.length);
+    return sort.apply(this, args as []);
+  };
+  let page: string[];
+  try {
+    page = [...map.namesFrom("n/", "n/0")].slice(0, 3);
+  } finally {
+    Array.prototype.sort = sort;
+  }
+  assert.deepEqual(page, ["n/0a", "n/1", "n/10"]);
+  assert.deepEqual(sorted, []); // a few changes: spliced in, nothing sorted
+  assert.equal([...map.namesFrom("", undefined)].length, 1000);
+  // Many changes at once are merged: the same order as sorting every name.
+  for (let i = 0; i < 200; i++) {
+    map.set(`m/${i}`, stateNamed(`m/${i}`, 3000 + i));
+  }
+  for (let i = 0; i < 100; i++) map.delete(`n/${i * 3}`);
+  map.set("n/3", stateNamed("n/3", 4000));
+  assert.deepEqual(
+    [...map.namesFrom("", undefined)],
+    [...map.keys()].sort(),
+  );
+});
+
 Deno.test("waiters and producers: added, removed, woken and cleared on demand", () => {
   const state = stateNamed("w", 1);
   assert.equal(state.waiters.size, 0);

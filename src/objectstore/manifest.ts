@@ -240,6 +240,15 @@ export function decodeManifest(bytes: Uint8Array, key: string): Manifest {
   return m;
 }
 
+/** Checks a parsed manifest (from a batch object); a bad one is `corrupt`. */
+export function checkManifest(m: Manifest, key: string): Manifest {
+  const problem = manifestProblem(m);
+  if (problem !== undefined) {
+    throw new StreamError("corrupt", `Manifest "${key}": ${problem}`, { key });
+  }
+  return m;
+}
+
 function isCount(n: unknown): n is number {
   return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 }

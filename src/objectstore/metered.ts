@@ -36,7 +36,8 @@ export interface OpMeter {
 
 function artifactOf(key: string): number {
   if (key.endsWith(".seg")) return 0;
-  if (key.endsWith("manifest.json")) return 1;
+  // A stream's own manifest, or a batch of them (`manifests/<seq>.json`).
+  if (key.endsWith("manifest.json") || key.startsWith("manifests/")) return 1;
   return 2;
 }
 

@@ -13,10 +13,12 @@ Deno.test("MeteredObjectStore counts calls by operation, artifact and outcome", 
   await store.put(manifestKey(1), new Uint8Array(2));
   await assert.rejects(store.put(segmentKey(1, 10, 20), new Uint8Array(1)));
   await assert.rejects(store.get("other/key"));
+  await assert.rejects(store.get("manifests/0000000000000001.json"));
   const byOp = new Map(store.stats().map((m) => [m.op, m]));
   // counts[artifact * 2 + outcome]: segment, manifest, other x ok, error
   assert.deepEqual([...byOp.get("put")!.counts], [1, 1, 1, 0, 0, 0]);
-  assert.deepEqual([...byOp.get("get")!.counts], [0, 0, 0, 0, 0, 1]);
+  // A batch of manifests counts as a manifest.
+  assert.deepEqual([...byOp.get("get")!.counts], [0, 0, 0, 1, 0, 1]);
   assert.equal(byOp.get("put")!.seconds.count, 3);
   assert.equal(byOp.get("delete")!.seconds.count, 0);
 });

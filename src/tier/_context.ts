@@ -19,6 +19,7 @@ import type { TierClock } from "./clock.ts";
 import type { TierStreams } from "./streams.ts";
 import type { RoutingKeyIndex } from "../index/routing_index.ts";
 import type { Companions } from "./companions.ts";
+import type { ManifestBatcher } from "./manifest_batch.ts";
 
 /** Test-only crash points (`DS_TEST_CRASH_POINT`); see docs/segments.md. */
 export const CRASH_POINTS = [
@@ -27,6 +28,8 @@ export const CRASH_POINTS = [
   "after_segment_upload",
   "after_manifest_publish",
   "after_wal_truncate",
+  "after_manifest_batch_publish",
+  "after_manifest_batch_merge",
 ] as const;
 
 /** One of `CRASH_POINTS`. */
@@ -62,6 +65,7 @@ export interface TierContext {
   routingIndex?: RoutingKeyIndex;
   /** Search companions of uploaded segments (built after uploads). */
   companions?: Companions;
+  batches?: ManifestBatcher;
   /** Routing-key index steps that built or compacted a run, since start. */
   indexBuilds: { count: number };
   /** Streams whose uploaded segments the routing-key index does not cover yet. */

@@ -20,6 +20,12 @@ import {
   STREAMS_PREFIX,
 } from "../objectstore/manifest.ts";
 import type { ObjectStore } from "../objectstore/object_store.ts";
+import {
+  batchable,
+  type BatchEntry,
+  newestEntries,
+  readBatches,
+} from "./manifest_batch.ts";
 import type { StreamRow, WalOp, WalStore } from "../storage/wal_store.ts";
 import {
   parseRoutingIndexManifest,
@@ -201,7 +207,7 @@ async function readManifests(objects: ObjectStore): Promise<Manifest[]> {
     list.push(key);
     byStream.set(prefix, list);
   }
-  const manifests: Manifest[] = [];
+  const own = new Map<number, Manifest>();
   for (const candidates of byStream.values()) {
     // Highest generation first; the plain manifest.json last.
     candidates.sort((a, b) =>
@@ -213,13 +219,37 @@ async function readManifests(objects: ObjectStore): Promise<Manifest[]> {
       const m = decodeManifest(bytes, key);
       const complete = m.segments.every((row) => present.has(row.key));
       if (complete || generationOfKey(key) === undefined) {
-        manifests.push(m);
+        own.set(m.id, m);
         break;
       }
     }
   }
+  const manifests = withBatched(own, newestEntries(await readBatches(objects)));
   // A fork's source always has a smaller id.
   return manifests.sort((a, b) => a.id - b.id);
+}
+
+/**
+ * Each stream's manifest: none after a tombstone (ids are never reused, so
+ * a deleted stream whose own objects were left behind stays deleted); its
+ * own object when that is not batchable (it names segments, a schema
+ * registry or an index: later than any batched one); else its newest batch
+ * entry; else its own object (an empty stream published before batching).
+ */
+export function withBatched(
+  own: ReadonlyMap<number, Manifest>,
+  batched: ReadonlyMap<number, BatchEntry>,
+): Manifest[] {
+  const manifests: Manifest[] = [];
+  for (const [id, m] of own) {
+    const entry = batched.get(id);
+    if (entry?.manifest === null) continue;
+    manifests.push(batchable(m) && entry !== undefined ? entry.manifest : m);
+  }
+  for (const [id, entry] of batched) {
+    if (!own.has(id) && entry.manifest !== null) manifests.push(entry.manifest);
+  }
+  return manifests;
 }
 
 /**

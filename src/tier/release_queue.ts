@@ -73,6 +73,8 @@ export class ReleaseQueue {
           if (listed.keys.length === 0) break;
           for (const key of listed.keys) await objects.delete(key);
         }
+        // A batched manifest of the stream is hidden by a tombstone.
+        this.#ctx.batches?.tombstone(id);
         this.#releases.delete(id);
       } catch {
         const { uploadRetryMinMs, uploadRetryMaxMs } = config;

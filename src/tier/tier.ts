@@ -72,7 +72,13 @@ import { DueQueue } from "./due.ts";
 import { ReleaseQueue } from "./release_queue.ts";
 import { sealPass } from "./seal_loop.ts";
 import { removeSegmentFile, sweepSegmentFiles } from "./segment_files.ts";
-import { type TierDetails, type TierStream, TierStreams } from "./streams.ts";
+import {
+  publishedSummary,
+  type TierDetails,
+  type TierStream,
+  TierStreams,
+} from "./streams.ts";
+import { ManifestBatcher } from "./manifest_batch.ts";
 import { uploadPass } from "./upload_loop.ts";
 
 /** Options of `Tier.open`. */
@@ -289,6 +295,22 @@ export class Tier {
       };
     }
     this.#ctx.routingIndex = this.#index;
+    // With several publishers (manifest generations, leases), every
+    // manifest stays its stream's own object.
+    if (
+      options.manifestGenerations === undefined &&
+      options.streamLeases === undefined
+    ) {
+      this.#ctx.batches = new ManifestBatcher({
+        objects: options.objects,
+        waitMs: options.config.manifestBatchMs,
+        clock: this.#ctx.clock,
+        random: this.#ctx.random,
+        retryMinMs: options.config.uploadRetryMinMs,
+        retryMaxMs: options.config.uploadRetryMaxMs,
+        crashPoint: this.#ctx.crashPoint,
+      });
+    }
     this.#openedAtMs = this.#ctx.clock.now();
     this.#releases = new ReleaseQueue(this.#ctx);
     this.#sealer = options.sealer ?? sealerFor(options);
@@ -342,6 +364,7 @@ export class Tier {
       tier.#seed();
       const info = (id: number) => tier.#o.streamInfo(id);
       const gone = (id: number) => tier.#gone(id);
+      let batchesRead = false;
       tier.#loops = [
         tier.#run(async () => {
           const ctx = tier.#ctx;
@@ -365,10 +388,25 @@ export class Tier {
         }),
         tier.#run(async () => {
           const ctx = tier.#ctx;
+          // Before the first upload pass, not in `open`: start-up never
+          // waits for the object store.
+          if (!batchesRead) {
+            batchesRead = true;
+            await tier.#loadBatches();
+          }
           await uploadPass(ctx, tier.#uploadDue.take(ctx.clock.now()), {
             info,
             gone,
             due: tier.#uploadDue,
+          });
+          await ctx.batches?.flush().catch((error) => {
+            const failures = ctx.batches!.failures;
+            if (failures !== 1 && failures % 20 !== 0) return;
+            ctx.log.warn(
+              `manifest batch not published (attempt ${failures}); will retry: ${
+                (error as Error).message
+              }`,
+            );
           });
           tier.#wakePassWaiters();
           await tier.#releases.pass();
@@ -397,6 +435,43 @@ export class Tier {
       }
       if (this.#closed) break;
       await this.#ctx.clock.sleep(TIER_TICK_MS, this.#stop.signal);
+    }
+  }
+
+  /**
+   * Reads the batch objects: a stream whose newest batched manifest is
+   * there is not published again unless it changed, and an entry of a
+   * stream that is gone (its release was lost in a crash) gets a tombstone.
+   */
+  async #loadBatches(): Promise<void> {
+    const batches = this.#ctx.batches;
+    if (batches === undefined) return;
+    let newest;
+    try {
+      newest = await batches.open();
+    } catch (error) {
+      // Read again before the first batch is published; meanwhile every
+      // stream's manifest is published again.
+      this.#ctx.log.warn(
+        `manifest batches not read: ${(error as Error).message}`,
+      );
+      return;
+    }
+    for (const [id, entry] of newest) {
+      const m = entry.manifest;
+      if (m === null) continue;
+      if (this.#o.streamInfo(id) === undefined) {
+        batches.tombstone(id);
+        continue;
+      }
+      const s = this.#ctx.streams.ensure(id, m.fork?.position ?? 0);
+      s.published ??= publishedSummary(
+        m.uploadedThrough,
+        m.closed,
+        m.softDeleted,
+        undefined,
+        m.profile === undefined ? undefined : JSON.stringify(m.profile),
+      );
     }
   }
 
@@ -690,6 +765,13 @@ export class Tier {
     this.#schemaWaiters.clear();
     this.#wakePassWaiters();
     await Promise.all(this.#loops);
+    // Batched manifests still queued go out now (or on the next start).
+    await this.#ctx.batches?.flush(true).catch(
+      (error) =>
+        this.#ctx.log.warn(
+          `manifest batch not published: ${(error as Error).message}`,
+        ),
+    );
     this.#sealer.close();
     this.#closeIndex();
     this.#companionBuilder.close();

@@ -13,6 +13,7 @@ import type { Sealer } from "./_seal.ts";
 import type { TierClock } from "./clock.ts";
 import { Tier } from "./tier.ts";
 import { bootstrapFromObjects } from "./bootstrap.ts";
+import { readBatches } from "./manifest_batch.ts";
 import { inThreadRunBuilder } from "../index/builder.ts";
 import { MemoryRunCatalog } from "../index/catalog.ts";
 import { decodeManifest, manifestKey } from "../objectstore/manifest.ts";
@@ -113,6 +114,7 @@ Deno.test("seal retries follow their own backoff, and seal failures never delay 
     sealRetryMaxMs: 60_000,
     uploadRetryMinMs: 100,
     uploadRetryMaxMs: 400,
+    manifestBatchMs: 0,
   };
   const tier = await Tier.open({
     store: new MemoryStore(),
@@ -128,6 +130,7 @@ Deno.test("seal retries follow their own backoff, and seal failures never delay 
     sealer,
   });
   try {
+    const attempts = () => objects.calls.put + objects.calls.list - 1;
     await clock.settle(); // the first pass of each loop, at time 0
     const seals = attemptTimes(1000, 60_000, 3000); // 0, 1000, 3000
     const uploads = attemptTimes(100, 400, 3000); // 0, 100, 300, 700, 1100, ...
@@ -135,11 +138,13 @@ Deno.test("seal retries follow their own backoff, and seal failures never delay 
       if (t > 0) await clock.advance(100);
       const at = `at ${t} ms`;
       assert.equal(sealer.calls, seals.filter((s) => s <= t).length, at);
-      // Each upload attempt fails on its first put (the manifest).
-      assert.equal(objects.calls.put, uploads.filter((u) => u <= t).length, at);
+      // The stream has no segment, so its manifest is batched: each
+      // publish attempt fails on its first call, the listing of batches
+      // (one more came at start-up).
+      assert.equal(attempts(), uploads.filter((u) => u <= t).length, at);
     }
     assert.equal(sealer.calls, 3);
-    assert.equal(objects.calls.put, 9);
+    assert.equal(attempts(), 9);
   } finally {
     await tier.close();
     await Deno.remove(dir, { recursive: true });
@@ -592,6 +597,8 @@ Deno.test("uploads publish while sealing keeps adding tiny segments: a pass uplo
   const memory = new MemoryObjectStore();
   const puts: string[] = [];
   const objects = Object.create(memory) as MemoryObjectStore;
+  objects.list = memory.list.bind(memory);
+  objects.get = memory.get.bind(memory);
   objects.put = async (key: string, bytes: Uint8Array) => {
     if (key.includes("/segments/")) {
       await new Promise((resolve) => setTimeout(resolve, 2));
@@ -639,6 +646,78 @@ Deno.test("uploads publish while sealing keeps adding tiny segments: a pass uplo
     );
   } finally {
     await tier.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("empty streams' manifests go out in one batch object, and a restart does not publish them again", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  const store = new MemoryStore();
+  const memory = new MemoryObjectStore();
+  const puts: string[] = [];
+  const objects = Object.create(memory) as MemoryObjectStore;
+  objects.list = memory.list.bind(memory);
+  objects.get = memory.get.bind(memory);
+  objects.put = (key: string, bytes: Uint8Array) => {
+    puts.push(key);
+    return memory.put(key, bytes);
+  };
+  objects.delete = memory.delete.bind(memory);
+  const infos = new Map<number, StreamInfo>();
+  const ops: WalOp[] = [];
+  for (let id = 1; id <= 500; id++) {
+    infos.set(id, { ...STREAM, id, name: `e/${id}`, tailPos: 0 });
+    ops.push({ op: "create", stream: streamRow(id, `e/${id}`) });
+  }
+  await store.commit(ops, 501);
+  const open = (clock: ManualClock) =>
+    Tier.open({
+      store,
+      objects,
+      codec: createNodeZstdCodec(),
+      segmentDir: dir,
+      config: { ...defaultConfig().segment, manifestBatchMs: 1000 },
+      streams: () => infos.values(),
+      streamInfo: (id) => infos.get(id),
+      log: createLogger("error"),
+      clock,
+    });
+  try {
+    let clock = new ManualClock();
+    let tier = await open(clock);
+    await clock.settle();
+    assert.deepEqual(puts, []); // held for --manifest-batch-ms
+    for (let i = 0; i < 25; i++) await clock.advance(50);
+    assert.deepEqual(puts, ["manifests/0000000000000001.json"]);
+    await tier.close();
+    // A restart reads the batch and publishes nothing that did not change.
+    clock = new ManualClock();
+    tier = await open(clock);
+    for (let i = 0; i < 25; i++) await clock.advance(50);
+    assert.equal(puts.length, 1);
+    // A closed stream is published again, in a new batch; a deleted one gets
+    // a tombstone there.
+    infos.set(7, { ...infos.get(7)!, closed: true });
+    tier.changed(7);
+    infos.delete(9);
+    tier.changed(9);
+    for (let i = 0; i < 25; i++) await clock.advance(50);
+    await tier.close();
+    assert.equal(puts.length, 2);
+    const fresh = new MemoryStore();
+    const restored = await bootstrapFromObjects(
+      fresh,
+      memory,
+      createLogger("error"),
+    );
+    // The tombstone came after the entry it hides.
+    const nine = (await readBatches(memory)).filter((e) => e.id === 9);
+    assert.deepEqual(nine.map((e) => e.manifest === null), [false, true]);
+    assert.equal(restored, 499);
+    const rows = (await fresh.load()).streams;
+    assert.equal(rows.find((r) => r.id === 7)!.closed, true);
+    assert.equal(rows.some((r) => r.id === 9), false);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

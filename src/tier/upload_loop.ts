@@ -29,6 +29,7 @@ import { retryLater, warnFailed } from "./retry.ts";
 import { isTiny } from "./seal_loop.ts";
 import { removeSegmentFile, segmentFilePath } from "./segment_files.ts";
 import { publishedSummary, type TierStream } from "./streams.ts";
+import { batchable } from "./manifest_batch.ts";
 import { holdsLease } from "./seal_loop.ts";
 import { uploadedCount } from "./reader.ts";
 import {
@@ -287,6 +288,18 @@ async function uploadDue(
     profileText,
   ) + companionsText(ctx, s);
   if (!ctx.streams.isCurrent(s)) return true; // deleted meanwhile: no manifest
+  if (summary !== s.published && ctx.batches !== undefined) {
+    if (batchable(manifest)) {
+      // Published with many others' (docs/segments.md "Many small streams").
+      ctx.batches.add(manifest, () => {
+        s.published = summary;
+        s.manifestAtMs = [s.manifestAtMs[1], ctx.clock.now()];
+      });
+      s.upload.failures = 0;
+      return true;
+    }
+    ctx.batches.drop(s.id); // its own object supersedes a queued entry
+  }
   if (summary !== s.published) {
     // The registry object first: a published manifest names only objects
     // that exist (`put` of the same content again is harmless).
