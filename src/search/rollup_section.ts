@@ -21,6 +21,7 @@ import {
 import type { Plan } from "./compile.ts";
 import { compareScalars } from "./evaluate.ts";
 import type { ExtractedDoc, Scalar } from "./extract.ts";
+import { Reader, Writer } from "./_section_bytes.ts";
 
 /** One row of a window: the values of each dimension and each measure's state. */
 export interface RollupRow {
@@ -152,93 +153,7 @@ const VALUE_TAGS = { string: 0, bigint: 1, boolean: 2, number: 3 } as const;
 const MEASURE_COUNT = 0;
 const MEASURE_SUMMARY = 1;
 
-class Out {
-  #buf = new Uint8Array(256);
-  #view = new DataView(this.#buf.buffer);
-  length = 0;
-
-  #room(n: number): void {
-    if (this.length + n <= this.#buf.length) return;
-    let size = this.#buf.length * 2;
-    while (size < this.length + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.#buf.subarray(0, this.length));
-    this.#buf = next;
-    this.#view = new DataView(next.buffer);
-  }
-  u8(v: number): void {
-    this.#room(1);
-    this.#buf[this.length++] = v;
-  }
-  u32(v: number): void {
-    this.#room(4);
-    this.#view.setUint32(this.length, v, true);
-    this.length += 4;
-  }
-  f64(v: number): void {
-    this.#room(8);
-    this.#view.setFloat64(this.length, v, true);
-    this.length += 8;
-  }
-  str(s: string): void {
-    const b = encoder.encode(s);
-    this.u32(b.length);
-    this.#room(b.length);
-    this.#buf.set(b, this.length);
-    this.length += b.length;
-  }
-  done(): Uint8Array {
-    return this.#buf.slice(0, this.length);
-  }
-}
-
-class In {
-  #view: DataView;
-  at = 0;
-  constructor(readonly buf: Uint8Array) {
-    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-  #need(n: number): void {
-    if (this.at + n > this.buf.length) {
-      throw new Error("agg section truncated");
-    }
-  }
-  u8(): number {
-    this.#need(1);
-    return this.buf[this.at++];
-  }
-  u32(): number {
-    this.#need(4);
-    const v = this.#view.getUint32(this.at, true);
-    this.at += 4;
-    return v;
-  }
-  f64(): number {
-    this.#need(8);
-    const v = this.#view.getFloat64(this.at, true);
-    this.at += 8;
-    return v;
-  }
-  /** A count read before that many items of at least `itemBytes` each. */
-  count(itemBytes: number): number {
-    const n = this.u32();
-    if (n * itemBytes > this.buf.length - this.at) {
-      throw new Error("agg section count out of bounds");
-    }
-    return n;
-  }
-  str(): string {
-    const n = this.count(1);
-    const b = this.buf.subarray(this.at, this.at + n);
-    this.at += n;
-    return decoder.decode(b);
-  }
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
-function writeValue(w: Out, v: Scalar): void {
+function writeValue(w: Writer, v: Scalar): void {
   const tag = VALUE_TAGS[typeof v as keyof typeof VALUE_TAGS];
   w.u8(tag);
   if (typeof v === "number") w.f64(v);
@@ -246,7 +161,7 @@ function writeValue(w: Out, v: Scalar): void {
   else w.str(String(v));
 }
 
-function readValue(r: In): Scalar {
+function readValue(r: Reader): Scalar {
   const tag = r.u8();
   if (tag === VALUE_TAGS.number) return r.f64();
   if (tag === VALUE_TAGS.boolean) return r.u8() === 1;
@@ -255,7 +170,7 @@ function readValue(r: In): Scalar {
   throw new Error(`agg section: unknown value tag ${tag}`);
 }
 
-function writeState(w: Out, kind: number, s: State): void {
+function writeState(w: Writer, kind: number, s: State): void {
   w.f64(s.count);
   if (kind === MEASURE_COUNT) return;
   w.f64(s.sum);
@@ -268,7 +183,7 @@ function writeState(w: Out, kind: number, s: State): void {
   }
 }
 
-function readState(r: In, kind: number): State {
+function readState(r: Reader, kind: number): State {
   const s = newState();
   s.count = r.f64();
   if (kind === MEASURE_COUNT) return s;
@@ -285,7 +200,7 @@ function readState(r: In, kind: number): State {
  * needs no config: `count` keeps its count, summaries their full state.
  */
 export function encodeAggSection(section: AggSection): Uint8Array {
-  const w = new Out();
+  const w = new Writer();
   const tables = [...section.values()].flatMap((m) => [...m.values()]);
   w.u32(tables.length);
   for (const t of tables) {
@@ -320,7 +235,7 @@ export function encodeAggSection(section: AggSection): Uint8Array {
 
 /** Reads an `agg` section; throws on any damage. */
 export function decodeAggSection(bytes: Uint8Array): AggSection {
-  const r = new In(bytes);
+  const r = new Reader(bytes);
   const out: AggSection = new Map();
   const tables = r.count(1);
   for (let i = 0; i < tables; i++) {
