@@ -357,6 +357,7 @@ function deaf(store: WalStore): WalStore {
   for (
     const method of [
       "load",
+      "loadProducers",
       "commit",
       "readChunks",
       "seekTime",

@@ -30,6 +30,7 @@
  * be visible in one place.
  */
 
+import { assert } from "../assert.ts";
 import type { LimitsConfig } from "../config.ts";
 import { fail, ok, type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -43,6 +44,7 @@ import {
   SHARED_EXPIRY_GRACE_MS,
   STALE_BACKOFF_MS,
   STALE_RETRIES_MAX,
+  STREAM_CACHE_LOAD_ATTEMPTS_MAX,
 } from "../limits.ts";
 import type { ActiveRegistry, Registry } from "../schema/registry.ts";
 import {
@@ -99,6 +101,7 @@ import {
   restoredRegistries,
 } from "./schemas.ts";
 import type { StreamState } from "./stream_state.ts";
+import { StreamCache, type StreamCacheStats } from "./stream_cache.ts";
 import {
   GENERIC_PROFILE,
   planProfileChange,
@@ -162,6 +165,10 @@ export class Engine {
   readonly #waiters: Waiters;
   readonly #listeners: Listeners;
   readonly #compactor: Compactor;
+  /** Which streams hold their producer states in memory. */
+  readonly #cache: StreamCache;
+  /** Producer states being loaded from the WAL, by stream (see `#loadProducers`). */
+  readonly #loading = new Map<StreamState, Promise<unknown>>();
   #gate: AdmissionGate | undefined;
   #keyExtractor: KeyExtractor | undefined;
   #closed = false;
@@ -185,6 +192,7 @@ export class Engine {
     this.#now = options.now ?? Date.now;
     this.#registry = new StreamRegistry(nextStreamId);
     this.#waiters = new Waiters(options.limits.waitersMax);
+    this.#cache = new StreamCache(options.limits.streamCacheBytes);
     this.#listeners = new Listeners(options.log);
     this.#compactor = new Compactor(
       store,
@@ -219,7 +227,7 @@ export class Engine {
   static async open(store: WalStore, options: EngineOptions): Promise<Engine> {
     const snapshot = await store.load();
     const engine = new Engine(store, snapshot.nextStreamId, options);
-    engine.#registry.restore(snapshot.streams, snapshot.producers);
+    engine.#registry.restore(snapshot.streams);
     engine.#restoreSchemas(snapshot.schemaRegistries, true);
     engine.#restoreProfiles(snapshot.profiles, true);
     engine.#log.info(
@@ -413,6 +421,7 @@ export class Engine {
 
   #applySnapshot(snapshot: WalSnapshot): void {
     const { changed, gone } = this.#registry.syncTo(snapshot);
+    this.#producersReset();
     this.#restoreSchemas(snapshot.schemaRegistries, true);
     this.#restoreProfiles(snapshot.profiles, true);
     for (const state of changed) state.wakeAll();
@@ -425,6 +434,7 @@ export class Engine {
       scope.ids,
       scope.names,
     );
+    this.#producersReset();
     this.#restoreSchemas(part.schemaRegistries, true, loaded);
     this.#restoreProfiles(part.profiles, true, loaded);
     for (const state of changed) state.wakeAll();
@@ -636,6 +646,11 @@ export class Engine {
    */
   get reloadStats(): { full: number; partial: number; streams: number } {
     return { ...this.#reloads };
+  }
+
+  /** The stream cache's figures (`--stream-cache-bytes`). */
+  streamCacheStats(): StreamCacheStats {
+    return this.#cache.stats();
   }
 
   /** Group-commit counters. */
@@ -859,14 +874,74 @@ export class Engine {
     return this.#fresh(name, () => this.#appendOnce(name, request));
   }
 
+  /**
+   * A producer request first pins its stream's producer states, loading
+   * them from the WAL when they are not in memory (never used since
+   * start-up, or dropped by the stream cache); when they are, nothing is
+   * awaited before the check. Every append to a stream whose states are
+   * loading waits for that load, in arrival order, so requests are still
+   * assigned in the order they came.
+   */
   async #appendOnce(
     name: string,
     request: AppendRequest,
   ): Promise<Result<AppendOutcome>> {
     this.#assertOpen();
+    if (request.producer === undefined) {
+      const loading = this.#loadingOf(name);
+      if (loading !== undefined) await loading;
+      return await this.#appendPinned(name, request);
+    }
+    let pinned: StreamState | undefined;
+    let hit = true;
+    try {
+      for (let attempt = 1;; attempt++) {
+        const state = this.#registry.named(name);
+        if (state === undefined) break; // the lookup answers
+        this.#cache.pin(state);
+        pinned = state;
+        const loading = this.#loading.get(state) ??
+          (state.producersLoaded ? undefined : this.#loadProducers(state));
+        if (loading === undefined) break;
+        hit = false;
+        const error = await loading;
+        if (error !== undefined) throw error;
+        // A reload may have replaced the stream or reset its states meanwhile.
+        if (state.producersLoaded && this.#registry.named(name) === state) {
+          break;
+        }
+        this.#cache.unpin(state);
+        pinned = undefined;
+        if (attempt >= STREAM_CACHE_LOAD_ATTEMPTS_MAX) {
+          throw new StreamError(
+            "unavailable",
+            `Cannot append to stream "${name}": its producer states kept changing while they loaded`,
+            { retryAfterSeconds: 1 },
+          );
+        }
+      }
+      this.#cache.count(hit);
+      return await this.#appendPinned(name, request);
+    } finally {
+      if (pinned !== undefined) this.#cache.unpin(pinned);
+    }
+  }
+
+  /**
+   * `#appendOnce` once a producer request's stream has its producer states
+   * loaded and pinned: no await between here and the assignment.
+   */
+  async #appendPinned(
+    name: string,
+    request: AppendRequest,
+  ): Promise<Result<AppendOutcome>> {
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
     const state = found.value;
+    assert(
+      request.producer === undefined || state.producersLoaded,
+      `stream "${name}": producer states are not loaded`,
+    );
     const checked = checkAppend(state, request, this.#now());
     if (!checked.ok) return checked;
     if (checked.value.kind === "echo") {
@@ -897,6 +972,7 @@ export class Engine {
     const refused = this.#admit(plan.bytes);
     if (refused !== undefined) return { ok: false, error: refused };
     assign(state, plan.assigned);
+    if (plan.assigned.producer !== undefined) this.#cache.use(state);
     // Assigned: nothing awaited since the checks above.
     const { tailPos: endPos, closed } = plan.assigned;
     await this.#writer.enqueue(plan.ops, plan.bytes, () => {
@@ -908,6 +984,44 @@ export class Engine {
       this.#listeners.emit("appended", () => viewOf(state));
     });
     return ok(plan.outcome);
+  }
+
+  /** The load of producer states of the stream named `name`, if one runs. */
+  #loadingOf(name: string): Promise<unknown> | undefined {
+    const state = this.#registry.named(name);
+    return state === undefined ? undefined : this.#loading.get(state);
+  }
+
+  /**
+   * Loads `state`'s producer states from the WAL once, however many
+   * requests wait for them; resolves with the error when the load failed
+   * (never rejects: waiters that need no states go on regardless). A load
+   * that a reload overtook (`#loading` cleared meanwhile) is not applied:
+   * what it read may be older than the reloaded stream.
+   */
+  #loadProducers(state: StreamState): Promise<unknown> {
+    const load: Promise<unknown> = this.#store.loadProducers(state.id).then(
+      (rows) => {
+        if (this.#loading.get(state) !== load) return undefined;
+        this.#loading.delete(state);
+        if (state.deleted || state.producersLoaded) return undefined;
+        state.loadProducers(rows);
+        if (state.producers.size > 0) this.#cache.use(state);
+        return undefined;
+      },
+      (error) => {
+        if (this.#loading.get(state) === load) this.#loading.delete(state);
+        return error;
+      },
+    );
+    this.#loading.set(state, load);
+    return load;
+  }
+
+  /** A reload from the WAL unloaded producer states: forget their loads. */
+  #producersReset(): void {
+    this.#loading.clear();
+    this.#cache.prune();
   }
 
   /** The writer's queue limits, then the gate for writes that add bytes. */
@@ -1075,11 +1189,14 @@ export class Engine {
 
   async #deleteOnce(name: string): Promise<Result<void>> {
     this.#assertOpen();
+    const loading = this.#loadingOf(name);
+    if (loading !== undefined) await loading; // appends that came first go first
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
     const refused = this.#writer.admit(0);
     if (refused !== undefined) return { ok: false, error: refused };
     const { ops, removed } = this.#registry.unlink(found.value);
+    for (const state of removed) this.#cache.forget(state);
     await this.#writer.enqueue(
       ops,
       0,
@@ -1132,6 +1249,7 @@ export class Engine {
     if (this.#writer.admit(0) !== undefined) return;
     this.#log.debug(`stream "${state.name}" expired`);
     const { ops, removed } = this.#registry.unlink(state);
+    for (const gone of removed) this.#cache.forget(gone);
     this.#writer.enqueue(ops, 0, () => this.#registry.deleteCommitted(removed))
       .then(
         () =>
@@ -1402,6 +1520,7 @@ export class Engine {
           return;
         }
         const undone = this.#registry.resetTo(snapshot);
+        this.#producersReset();
         this.#restoreSchemas(snapshot.schemaRegistries, false);
         this.#restoreProfiles(snapshot.profiles, false);
         this.#log.warn(
