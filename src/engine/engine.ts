@@ -746,6 +746,8 @@ export class Engine {
     request: CreateRequest,
   ): Promise<Result<CreateOutcome>> {
     this.#assertOpen();
+    const loads = this.#loadsOf(name, request.fork?.source);
+    if (loads !== undefined) await loads;
     const existing = this.#existingForCreate(name);
     if (existing !== undefined) {
       return await this.#confirmExisting(existing, request);
@@ -888,10 +890,14 @@ export class Engine {
   ): Promise<Result<AppendOutcome>> {
     this.#assertOpen();
     if (request.producer === undefined) {
-      const loading = this.#loadingOf(name);
-      if (loading !== undefined) await loading;
+      const loads = this.#loadsOf(name);
+      if (loads !== undefined) await loads;
       return await this.#appendPinned(name, request);
     }
+    // Refused now if the stream is missing, gone or expired, as it would be
+    // without a load: a lookup may expire it, which later requests see.
+    const found = this.#lookup(name, true);
+    if (!found.ok) return found;
     let pinned: StreamState | undefined;
     let hit = true;
     try {
@@ -986,10 +992,26 @@ export class Engine {
     return ok(plan.outcome);
   }
 
-  /** The load of producer states of the stream named `name`, if one runs. */
-  #loadingOf(name: string): Promise<unknown> | undefined {
-    const state = this.#registry.named(name);
-    return state === undefined ? undefined : this.#loading.get(state);
+  /**
+   * The loads of producer states running for the streams named `names`
+   * (undefined ones skipped), or `undefined` when none runs. A write that
+   * came after a producer append waiting for its load awaits them, so it
+   * is assigned after that append: arrival order holds for every write of
+   * a stream, and for a fork of it. When none runs the caller must go on
+   * in the same turn (no await), as every write did before loads existed.
+   */
+  #loadsOf(...names: (string | undefined)[]): Promise<unknown> | undefined {
+    const pending: Promise<unknown>[] = [];
+    for (const name of names) {
+      if (name === undefined) continue;
+      const state = this.#registry.named(name);
+      const loading = state === undefined
+        ? undefined
+        : this.#loading.get(state);
+      if (loading !== undefined) pending.push(loading);
+    }
+    if (pending.length === 0) return undefined;
+    return pending.length === 1 ? pending[0] : Promise.all(pending);
   }
 
   /**
@@ -1061,6 +1083,8 @@ export class Engine {
     body: unknown,
   ): Promise<Result<Registry>> {
     this.#assertOpen();
+    const loads = this.#loadsOf(name);
+    if (loads !== undefined) await loads;
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
     const state = found.value;
@@ -1133,6 +1157,8 @@ export class Engine {
     >
   > {
     this.#assertOpen();
+    const loads = this.#loadsOf(name);
+    if (loads !== undefined) await loads;
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
     const state = found.value;
@@ -1189,8 +1215,8 @@ export class Engine {
 
   async #deleteOnce(name: string): Promise<Result<void>> {
     this.#assertOpen();
-    const loading = this.#loadingOf(name);
-    if (loading !== undefined) await loading; // appends that came first go first
+    const loads = this.#loadsOf(name);
+    if (loads !== undefined) await loads;
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
     const refused = this.#writer.admit(0);
