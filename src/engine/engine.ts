@@ -169,6 +169,8 @@ export class Engine {
   readonly #cache: StreamCache;
   /** Producer states being loaded from the WAL, by stream (see `#loadProducers`). */
   readonly #loading = new Map<StreamState, Promise<unknown>>();
+  /** Every load of `#loading`, settled (see `#loadsPending`). */
+  #loadBarrier: Promise<unknown> | undefined;
   #gate: AdmissionGate | undefined;
   #keyExtractor: KeyExtractor | undefined;
   #closed = false;
@@ -746,8 +748,11 @@ export class Engine {
     request: CreateRequest,
   ): Promise<Result<CreateOutcome>> {
     this.#assertOpen();
-    const loads = this.#loadsOf(name, request.fork?.source);
-    if (loads !== undefined) await loads;
+    let loads = this.#loadsPending(); // see there
+    while (loads !== undefined) {
+      await loads;
+      loads = this.#loadsPending();
+    }
     const existing = this.#existingForCreate(name);
     if (existing !== undefined) {
       return await this.#confirmExisting(existing, request);
@@ -880,18 +885,21 @@ export class Engine {
    * A producer request first pins its stream's producer states, loading
    * them from the WAL when they are not in memory (never used since
    * start-up, or dropped by the stream cache); when they are, nothing is
-   * awaited before the check. Every append to a stream whose states are
-   * loading waits for that load, in arrival order, so requests are still
-   * assigned in the order they came.
+   * awaited before the check. A write that arrives while loads run waits
+   * for them first (`#loadsPending`), so writes are still assigned in the
+   * order they came.
    */
   async #appendOnce(
     name: string,
     request: AppendRequest,
   ): Promise<Result<AppendOutcome>> {
     this.#assertOpen();
+    let loads = this.#loadsPending(); // see there
+    while (loads !== undefined) {
+      await loads;
+      loads = this.#loadsPending();
+    }
     if (request.producer === undefined) {
-      const loads = this.#loadsOf(name);
-      if (loads !== undefined) await loads;
       return await this.#appendPinned(name, request);
     }
     // Refused now if the stream is missing, gone or expired, as it would be
@@ -993,25 +1001,18 @@ export class Engine {
   }
 
   /**
-   * The loads of producer states running for the streams named `names`
-   * (undefined ones skipped), or `undefined` when none runs. A write that
-   * came after a producer append waiting for its load awaits them, so it
-   * is assigned after that append: arrival order holds for every write of
-   * a stream, and for a fork of it. When none runs the caller must go on
-   * in the same turn (no await), as every write did before loads existed.
+   * The loads of producer states running now, or `undefined` when none
+   * runs. A write that arrives while some run waits for them, and again
+   * while others started meanwhile (checked in the turn it goes on in, with
+   * no await between the check and the write), so it is assigned after every
+   * producer append that came before it and waits for its load: arrival
+   * order holds across streams (a fork reads its source, a create a name a
+   * delete frees). When none runs the write goes on in the same turn, as
+   * every write did before loads existed.
    */
-  #loadsOf(...names: (string | undefined)[]): Promise<unknown> | undefined {
-    const pending: Promise<unknown>[] = [];
-    for (const name of names) {
-      if (name === undefined) continue;
-      const state = this.#registry.named(name);
-      const loading = state === undefined
-        ? undefined
-        : this.#loading.get(state);
-      if (loading !== undefined) pending.push(loading);
-    }
-    if (pending.length === 0) return undefined;
-    return pending.length === 1 ? pending[0] : Promise.all(pending);
+  #loadsPending(): Promise<unknown> | undefined {
+    if (this.#loading.size === 0) return undefined;
+    return this.#loadBarrier ??= Promise.all(this.#loading.values());
   }
 
   /**
@@ -1025,24 +1026,31 @@ export class Engine {
     const load: Promise<unknown> = this.#store.loadProducers(state.id).then(
       (rows) => {
         if (this.#loading.get(state) !== load) return undefined;
-        this.#loading.delete(state);
+        this.#loadingDone(state);
         if (state.deleted || state.producersLoaded) return undefined;
         state.loadProducers(rows);
         if (state.producers.size > 0) this.#cache.use(state);
         return undefined;
       },
       (error) => {
-        if (this.#loading.get(state) === load) this.#loading.delete(state);
+        if (this.#loading.get(state) === load) this.#loadingDone(state);
         return error;
       },
     );
     this.#loading.set(state, load);
+    this.#loadBarrier = undefined;
     return load;
+  }
+
+  #loadingDone(state: StreamState): void {
+    this.#loading.delete(state);
+    this.#loadBarrier = undefined;
   }
 
   /** A reload from the WAL unloaded producer states: forget their loads. */
   #producersReset(): void {
     this.#loading.clear();
+    this.#loadBarrier = undefined;
     this.#cache.prune();
   }
 
@@ -1083,8 +1091,11 @@ export class Engine {
     body: unknown,
   ): Promise<Result<Registry>> {
     this.#assertOpen();
-    const loads = this.#loadsOf(name);
-    if (loads !== undefined) await loads;
+    let loads = this.#loadsPending(); // see there
+    while (loads !== undefined) {
+      await loads;
+      loads = this.#loadsPending();
+    }
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
     const state = found.value;
@@ -1157,8 +1168,11 @@ export class Engine {
     >
   > {
     this.#assertOpen();
-    const loads = this.#loadsOf(name);
-    if (loads !== undefined) await loads;
+    let loads = this.#loadsPending(); // see there
+    while (loads !== undefined) {
+      await loads;
+      loads = this.#loadsPending();
+    }
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
     const state = found.value;
@@ -1215,8 +1229,11 @@ export class Engine {
 
   async #deleteOnce(name: string): Promise<Result<void>> {
     this.#assertOpen();
-    const loads = this.#loadsOf(name);
-    if (loads !== undefined) await loads;
+    let loads = this.#loadsPending(); // see there
+    while (loads !== undefined) {
+      await loads;
+      loads = this.#loadsPending();
+    }
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
     const refused = this.#writer.admit(0);
