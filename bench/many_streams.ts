@@ -6,6 +6,7 @@
  *
  *   deno run -A bench/many_streams.ts [--n 100000] [--clients 16]
  *     [--idle-ms 60000] [--root NAME=DIR]... [--arg FLAG]... [--json]
+ *     [--producer]
  *
  * Per checkout (a fresh data dir each, default flags plus `--arg`s):
  *
@@ -18,6 +19,11 @@
  * - restart: SIGTERM, start again on the same data dir, time from spawn to
  *   the `listening on` line and to the first answered read, RSS after it;
  * - listing: every name paged through `GET /v1/streams` (1000 a page).
+ *
+ * `--producer` follows each create with one append by an idempotent
+ * producer of its own (`Producer-Id`, epoch 0, seq 0), as a client per
+ * stream using `IdempotentProducer` would: every stream then has producer
+ * state, which the stream cache (`--stream-cache-bytes`) bounds.
  *
  * `--root` defaults to `new=` this checkout; pass `--root old=../other` to
  * compare a change with the code before it in the same run.
@@ -39,6 +45,7 @@ const { values } = parseArgs({
     arg: { type: "string", multiple: true },
     json: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
+    producer: { type: "boolean", default: false },
   },
 });
 const n = Number(values.n);
@@ -95,6 +102,19 @@ async function createAll(url: string): Promise<number> {
       });
       await r.body?.cancel();
       if (r.status !== 201) throw new Error(`PUT s/${i}: ${r.status}`);
+      if (!values.producer) continue;
+      const a = await fetch(`${url}/v1/stream/s/${i}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "producer-id": `writer-${i}`,
+          "producer-epoch": "0",
+          "producer-seq": "0",
+        },
+        body: `[${message(i)}]`,
+      });
+      await a.body?.cancel();
+      if (a.status !== 200) throw new Error(`POST s/${i}: ${a.status}`);
     }
   };
   await Promise.all(Array.from({ length: clients }, worker));

@@ -305,6 +305,7 @@ async function engineReads(dir: string): Promise<void> {
     segmentDir: `${dir}/segments`,
     config: { ...config.segment, cacheBytes: 2048 * MIB },
     streams: () => engine.streamInfos(),
+    streamInfo: (id) => engine.streamInfo(id),
     log,
   });
   engine.wrapChunkReader((wal) => tier.reader(wal, engine.readBytes));

@@ -167,6 +167,12 @@ export interface LimitsConfig {
   waitersMax: number;
   /** Bytes all touch journals may hold before the least recently waited goes. */
   touchMemoryBytes: number;
+  /**
+   * Bytes of producer states held in memory (the stream cache); past it the
+   * least recently used streams' states are dropped and loaded again from
+   * the WAL on their next producer append.
+   */
+  streamCacheBytes: number;
   /** Streams per page of `GET /v1/streams`. */
   listPageMax: number;
   /** Longest routing key (`Stream-Key`, `?key=`), in UTF-8 bytes. */
@@ -793,6 +799,16 @@ export const OPTION_TABLE: OptionTable = {
       doc:
         "bytes all touch journals may hold before the least recently waited is evicted",
     },
+    streamCacheBytes: {
+      flag: "stream-cache-bytes",
+      env: "DS_STREAM_CACHE_BYTES",
+      kind: "int",
+      min: 1024,
+      max: 1024 * 1024 * MIB,
+      default: 64 * MIB,
+      doc:
+        "bytes of producer states held in memory; the least recently used are loaded again from the WAL when needed",
+    },
     listPageMax: {
       flag: "list-page-max",
       env: "DS_LIST_PAGE_MAX",
@@ -1250,6 +1266,8 @@ export function testConfig(
   base.storage.dataDir = dataDir;
   base.limits.readBytesMax = 64 * 1024;
   base.limits.commitBatchMax = 3;
+  // A few streams' producer states: evicted and loaded again all the time.
+  base.limits.streamCacheBytes = 2048;
   // Tiering is opt-in for in-process tests (set objectStore.kind).
   base.objectStore.kind = "none";
   base.log.level = "warn";

@@ -122,6 +122,21 @@ export const COMPANION_SECTION_BYTES_MAX = 256 * MIB;
  * streams); an evicted companion's segment is read until it is loaded again.
  */
 export const COMPANION_MEMORY_BYTES_MAX = 64 * MIB;
+/**
+ * Estimated heap bytes of one stream's producer states in the stream cache
+ * (`--stream-cache-bytes`): the `Map` with room for a few entries...
+ */
+export const STREAM_CACHE_ENTRY_BYTES = 200;
+/**
+ * ...plus, per producer, its state object, table entry and id string header
+ * (each character of the id counts 2 bytes more).
+ */
+export const STREAM_CACHE_PRODUCER_BYTES = 64;
+/**
+ * Times a producer request loads its stream's producer states while the
+ * stream keeps being reloaded or replaced meanwhile, before a 503.
+ */
+export const STREAM_CACHE_LOAD_ATTEMPTS_MAX = 8;
 /** Index steps (and Worker requests) waiting at most. */
 export const ROUTING_BUILD_PENDING_MAX = 16;
 

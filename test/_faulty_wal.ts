@@ -8,6 +8,7 @@
 import { StreamError } from "../src/errors.ts";
 import type {
   Chunk,
+  ProducerRow,
   SegmentRow,
   WalOp,
   WalSnapshot,
@@ -40,6 +41,10 @@ export class FaultyWal implements WalStore {
   /** Delegates. */
   load(): Promise<WalSnapshot> {
     return this.#inner.load();
+  }
+
+  loadProducers(streamId: number): Promise<ProducerRow[]> {
+    return this.#inner.loadProducers(streamId);
   }
 
   /** Fails as configured (keeping nothing), else delegates. */

@@ -316,6 +316,7 @@ Deno.test("GET /v1/server/_details: limits, memory, queues and the largest strea
     assert.deepEqual(subsystems, [
       "append_queue",
       "request_bodies",
+      "stream_cache",
       "segment_cache",
     ]);
     assert.deepEqual(details.appendQueue, {
@@ -546,6 +547,72 @@ Deno.test("/metrics speaks OpenMetrics when Accept asks for it, Prometheus text 
       assert.ok(families.has("streambed_append_records_total"));
       assert.ok(families.has("streambed_read_bytes_total"));
     }
+  } finally {
+    await server.close();
+    await Deno.remove(server.dataDir, { recursive: true });
+  }
+});
+
+Deno.test("The stream cache's figures: producer states loaded, evicted past --stream-cache-bytes and loaded again, in /v1/server/_details and /metrics", async () => {
+  const server = await startTestServer({ limits: { streamCacheBytes: 1024 } });
+  const append = async (name: string, seq: number): Promise<number> => {
+    const response = await fetch(`${server.url}/v1/stream/${name}`, {
+      method: "POST",
+      headers: {
+        "content-type": "text/plain",
+        "producer-id": `writer-of-${name}`,
+        "producer-epoch": "0",
+        "producer-seq": String(seq),
+      },
+      body: `m${seq}`,
+    });
+    await response.body?.cancel();
+    return response.status;
+  };
+  try {
+    const names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    for (const name of names) {
+      const response = await fetch(`${server.url}/v1/stream/${name}`, {
+        method: "PUT",
+        headers: { "content-type": "text/plain" },
+      });
+      await response.body?.cancel();
+      assert.equal(await append(name, 0), 200);
+    }
+    // "a" was evicted long ago: its producer state comes back from the WAL,
+    // so seq 0 again is a duplicate and seq 2 a gap.
+    assert.equal(await append("a", 0), 204);
+    assert.equal(await append("a", 2), 409);
+    assert.equal(await append("a", 1), 200);
+    const response = await fetch(`${server.url}/v1/server/_details`);
+    const { streamCache, memory } = await response.json();
+    assert.equal(streamCache.bytesMax, 1024);
+    assert.ok(streamCache.bytes <= 1024, `${streamCache.bytes} bytes`);
+    assert.ok(streamCache.entries >= 1 && streamCache.entries < names.length);
+    assert.equal(streamCache.pinned, 0);
+    // New streams start loaded; "a" missed once, then hit twice.
+    assert.equal(streamCache.misses, 1);
+    assert.equal(streamCache.hits, names.length + 2);
+    assert.ok(streamCache.evictions >= names.length - streamCache.entries);
+    const row = memory.subsystems.find((
+      s: { subsystem: string },
+    ) => s.subsystem === "stream_cache");
+    assert.deepEqual(row, {
+      subsystem: "stream_cache",
+      usedBytes: streamCache.bytes,
+      budgetBytes: 1024,
+    });
+    const families = await scrape(server.url);
+    assert.equal(valueOf(families, "streambed_stream_cache_misses_total"), 1);
+    assert.equal(
+      valueOf(families, "streambed_stream_cache_evictions_total"),
+      streamCache.evictions,
+    );
+    assert.equal(
+      valueOf(families, "streambed_stream_cache_entries"),
+      streamCache.entries,
+    );
+    assert.ok(valueOf(families, "streambed_stream_cache_bytes") <= 1024);
   } finally {
     await server.close();
     await Deno.remove(server.dataDir, { recursive: true });

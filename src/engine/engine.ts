@@ -30,6 +30,7 @@
  * be visible in one place.
  */
 
+import { assert } from "../assert.ts";
 import type { LimitsConfig } from "../config.ts";
 import { fail, ok, type Result, StreamError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -45,6 +46,7 @@ import {
   SHARED_EXPIRY_GRACE_MS,
   STALE_BACKOFF_MS,
   STALE_RETRIES_MAX,
+  STREAM_CACHE_LOAD_ATTEMPTS_MAX,
 } from "../limits.ts";
 import type { ActiveRegistry, Registry } from "../schema/registry.ts";
 import {
@@ -101,6 +103,7 @@ import {
   restoredRegistries,
 } from "./schemas.ts";
 import type { StreamState } from "./stream_state.ts";
+import { StreamCache, type StreamCacheStats } from "./stream_cache.ts";
 import {
   GENERIC_PROFILE,
   planProfileChange,
@@ -174,6 +177,12 @@ export class Engine {
   readonly #waiters: Waiters;
   readonly #listeners: Listeners;
   readonly #compactor: Compactor;
+  /** Which streams hold their producer states in memory. */
+  readonly #cache: StreamCache;
+  /** Producer states being loaded from the WAL, by stream (see `#loadProducers`). */
+  readonly #loading = new Map<StreamState, Promise<unknown>>();
+  /** Every load of `#loading`, settled (see `#loadsPending`). */
+  #loadBarrier: Promise<unknown> | undefined;
   #gate: AdmissionGate | undefined;
   #keyExtractor: KeyExtractor | undefined;
   #closed = false;
@@ -197,6 +206,7 @@ export class Engine {
     this.#now = options.now ?? Date.now;
     this.#registry = new StreamRegistry(nextStreamId);
     this.#waiters = new Waiters(options.limits.waitersMax);
+    this.#cache = new StreamCache(options.limits.streamCacheBytes);
     this.#listeners = new Listeners(options.log);
     this.#compactor = new Compactor(
       store,
@@ -231,7 +241,7 @@ export class Engine {
   static async open(store: WalStore, options: EngineOptions): Promise<Engine> {
     const snapshot = await store.load();
     const engine = new Engine(store, snapshot.nextStreamId, options);
-    engine.#registry.restore(snapshot.streams, snapshot.producers);
+    engine.#registry.restore(snapshot.streams);
     engine.#restoreSchemas(snapshot.schemaRegistries, true);
     engine.#restoreProfiles(snapshot.profiles, true);
     engine.#log.info(
@@ -425,6 +435,7 @@ export class Engine {
 
   #applySnapshot(snapshot: WalSnapshot): void {
     const { changed, gone, added } = this.#registry.syncTo(snapshot);
+    this.#producersReset();
     this.#restoreSchemas(snapshot.schemaRegistries, true);
     this.#restoreProfiles(snapshot.profiles, true);
     this.#emitSynced(changed, gone, added);
@@ -436,6 +447,7 @@ export class Engine {
       scope.ids,
       scope.names,
     );
+    this.#producersReset();
     this.#restoreSchemas(part.schemaRegistries, true, loaded);
     this.#restoreProfiles(part.profiles, true, loaded);
     this.#emitSynced(changed, gone, added);
@@ -666,6 +678,11 @@ export class Engine {
     return { ...this.#reloads };
   }
 
+  /** The stream cache's figures (`--stream-cache-bytes`). */
+  streamCacheStats(): StreamCacheStats {
+    return this.#cache.stats();
+  }
+
   /** Group-commit counters. */
   writerStats(): WriterStats {
     return this.#writer.stats();
@@ -787,6 +804,11 @@ export class Engine {
     request: CreateRequest,
   ): Promise<Result<CreateOutcome>> {
     this.#assertOpen();
+    let loads = this.#loadsPending(); // see there
+    while (loads !== undefined) {
+      await loads;
+      loads = this.#loadsPending();
+    }
     const existing = this.#existingForCreate(name);
     if (existing !== undefined) {
       return await this.#confirmExisting(existing, request);
@@ -915,14 +937,81 @@ export class Engine {
     return this.#fresh(name, () => this.#appendOnce(name, request));
   }
 
+  /**
+   * A producer request first pins its stream's producer states, loading
+   * them from the WAL when they are not in memory (never used since
+   * start-up, or dropped by the stream cache); when they are, nothing is
+   * awaited before the check. A write that arrives while loads run waits
+   * for them first (`#loadsPending`), so writes are still assigned in the
+   * order they came.
+   */
   async #appendOnce(
     name: string,
     request: AppendRequest,
   ): Promise<Result<AppendOutcome>> {
     this.#assertOpen();
+    let loads = this.#loadsPending(); // see there
+    while (loads !== undefined) {
+      await loads;
+      loads = this.#loadsPending();
+    }
+    if (request.producer === undefined) {
+      return await this.#appendPinned(name, request);
+    }
+    // Refused now if the stream is missing, gone or expired, as it would be
+    // without a load: a lookup may expire it, which later requests see.
+    const found = this.#lookup(name, true);
+    if (!found.ok) return found;
+    let pinned: StreamState | undefined;
+    let hit = true;
+    try {
+      for (let attempt = 1;; attempt++) {
+        const state = this.#registry.named(name);
+        if (state === undefined) break; // the lookup answers
+        this.#cache.pin(state);
+        pinned = state;
+        const loading = this.#loading.get(state) ??
+          (state.producersLoaded ? undefined : this.#loadProducers(state));
+        if (loading === undefined) break;
+        hit = false;
+        const error = await loading;
+        if (error !== undefined) throw error;
+        // A reload may have replaced the stream or reset its states meanwhile.
+        if (state.producersLoaded && this.#registry.named(name) === state) {
+          break;
+        }
+        this.#cache.unpin(state);
+        pinned = undefined;
+        if (attempt >= STREAM_CACHE_LOAD_ATTEMPTS_MAX) {
+          throw new StreamError(
+            "unavailable",
+            `Cannot append to stream "${name}": its producer states kept changing while they loaded`,
+            { retryAfterSeconds: 1 },
+          );
+        }
+      }
+      this.#cache.count(hit);
+      return await this.#appendPinned(name, request);
+    } finally {
+      if (pinned !== undefined) this.#cache.unpin(pinned);
+    }
+  }
+
+  /**
+   * `#appendOnce` once a producer request's stream has its producer states
+   * loaded and pinned: no await between here and the assignment.
+   */
+  async #appendPinned(
+    name: string,
+    request: AppendRequest,
+  ): Promise<Result<AppendOutcome>> {
     const found = this.#lookup(name, true);
     if (!found.ok) return found;
     const state = found.value;
+    assert(
+      request.producer === undefined || state.producersLoaded,
+      `stream "${name}": producer states are not loaded`,
+    );
     const checked = checkAppend(state, request, this.#now());
     if (!checked.ok) return checked;
     if (checked.value.kind === "echo") {
@@ -953,6 +1042,7 @@ export class Engine {
     const refused = this.#admit(plan.bytes);
     if (refused !== undefined) return { ok: false, error: refused };
     assign(state, plan.assigned);
+    if (plan.assigned.producer !== undefined) this.#cache.use(state);
     // Assigned: nothing awaited since the checks above.
     const { tailPos: endPos, closed } = plan.assigned;
     await this.#writer.enqueue(plan.ops, plan.bytes, () => {
@@ -964,6 +1054,60 @@ export class Engine {
       this.#listeners.emit("appended", () => viewOf(state));
     });
     return ok(plan.outcome);
+  }
+
+  /**
+   * The loads of producer states running now, or `undefined` when none
+   * runs. A write that arrives while some run waits for them, and again
+   * while others started meanwhile (checked in the turn it goes on in, with
+   * no await between the check and the write), so it is assigned after every
+   * producer append that came before it and waits for its load: arrival
+   * order holds across streams (a fork reads its source, a create a name a
+   * delete frees). When none runs the write goes on in the same turn, as
+   * every write did before loads existed.
+   */
+  #loadsPending(): Promise<unknown> | undefined {
+    if (this.#loading.size === 0) return undefined;
+    return this.#loadBarrier ??= Promise.all(this.#loading.values());
+  }
+
+  /**
+   * Loads `state`'s producer states from the WAL once, however many
+   * requests wait for them; resolves with the error when the load failed
+   * (never rejects: waiters that need no states go on regardless). A load
+   * that a reload overtook (`#loading` cleared meanwhile) is not applied:
+   * what it read may be older than the reloaded stream.
+   */
+  #loadProducers(state: StreamState): Promise<unknown> {
+    const load: Promise<unknown> = this.#store.loadProducers(state.id).then(
+      (rows) => {
+        if (this.#loading.get(state) !== load) return undefined;
+        this.#loadingDone(state);
+        if (state.deleted || state.producersLoaded) return undefined;
+        state.loadProducers(rows);
+        if (state.producers.size > 0) this.#cache.use(state);
+        return undefined;
+      },
+      (error) => {
+        if (this.#loading.get(state) === load) this.#loadingDone(state);
+        return error;
+      },
+    );
+    this.#loading.set(state, load);
+    this.#loadBarrier = undefined;
+    return load;
+  }
+
+  #loadingDone(state: StreamState): void {
+    this.#loading.delete(state);
+    this.#loadBarrier = undefined;
+  }
+
+  /** A reload from the WAL unloaded producer states: forget their loads. */
+  #producersReset(): void {
+    this.#loading.clear();
+    this.#loadBarrier = undefined;
+    this.#cache.prune();
   }
 
   /** The writer's queue limits, then the gate for writes that add bytes. */
@@ -1015,6 +1159,11 @@ export class Engine {
     body: unknown,
   ): Promise<Result<Registry>> {
     this.#assertOpen();
+    let loads = this.#loadsPending(); // see there
+    while (loads !== undefined) {
+      await loads;
+      loads = this.#loadsPending();
+    }
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
     const state = found.value;
@@ -1098,6 +1247,11 @@ export class Engine {
     options: ProfileOptions,
   ): Promise<Result<ProfileInstalled>> {
     this.#assertOpen();
+    let loads = this.#loadsPending(); // see there
+    while (loads !== undefined) {
+      await loads;
+      loads = this.#loadsPending();
+    }
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
     const state = found.value;
@@ -1154,11 +1308,17 @@ export class Engine {
 
   async #deleteOnce(name: string): Promise<Result<void>> {
     this.#assertOpen();
+    let loads = this.#loadsPending(); // see there
+    while (loads !== undefined) {
+      await loads;
+      loads = this.#loadsPending();
+    }
     const found = this.#lookup(name, false);
     if (!found.ok) return found;
     const refused = this.#writer.admit(0);
     if (refused !== undefined) return { ok: false, error: refused };
     const { ops, removed } = this.#registry.unlink(found.value);
+    for (const state of removed) this.#cache.forget(state);
     await this.#writer.enqueue(
       ops,
       0,
@@ -1211,6 +1371,7 @@ export class Engine {
     if (this.#writer.admit(0) !== undefined) return;
     this.#log.debug(`stream "${state.name}" expired`);
     const { ops, removed } = this.#registry.unlink(state);
+    for (const gone of removed) this.#cache.forget(gone);
     this.#writer.enqueue(ops, 0, () => this.#registry.deleteCommitted(removed))
       .then(
         () =>
@@ -1488,6 +1649,7 @@ export class Engine {
           return;
         }
         const undone = this.#registry.resetTo(snapshot);
+        this.#producersReset();
         this.#restoreSchemas(snapshot.schemaRegistries, false);
         this.#restoreProfiles(snapshot.profiles, false);
         this.#log.warn(

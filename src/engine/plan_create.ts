@@ -159,6 +159,7 @@ export function planCreate(
     lastTimeMs: timeMs,
   };
   const state = new StreamState(row, fork?.parent, json);
+  state.producersLoaded = true; // a new stream has no producer states yet
   const ops: WalOp[] = [{ op: "create", stream: row }];
   if (fork !== undefined) {
     // A fork starts with its source's registry as of the fork position.

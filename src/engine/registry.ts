@@ -14,7 +14,6 @@ import { StreamError } from "../errors.ts";
 import { isJsonContentType } from "../protocol/headers.ts";
 import type {
   PartialSnapshot,
-  ProducerRow,
   StreamRow,
   WalOp,
   WalSnapshot,
@@ -39,8 +38,11 @@ export class StreamRegistry {
     this.nextStreamId = nextStreamId;
   }
 
-  /** Committed streams and producer states, from the WAL. */
-  restore(rows: StreamRow[], producers: ProducerRow[]): void {
+  /**
+   * Committed streams, from the WAL. Their producer states are loaded on
+   * first use (`StreamState.producersLoaded`).
+   */
+  restore(rows: StreamRow[]): void {
     // Rows come in id order and a fork's source always has a smaller id.
     for (const row of rows) {
       const state = new StreamState(
@@ -51,7 +53,6 @@ export class StreamRegistry {
       state.visible = true;
       this.adopt(state);
     }
-    this.#setProducers(producers);
   }
 
   #parentOf(row: StreamRow): StreamState | undefined {
@@ -64,15 +65,6 @@ export class StreamRegistry {
       );
     }
     return parent;
-  }
-
-  #setProducers(producers: ProducerRow[]): void {
-    for (const p of producers) {
-      this.#byId.get(p.streamId)?.producers.set(p.producerId, {
-        epoch: p.epoch,
-        seq: p.seq,
-      });
-    }
   }
 
   /** Registers a stream: restored, re-adopted, or new (its create queued). */
@@ -249,9 +241,8 @@ export class StreamRegistry {
         continue;
       }
       if (this.#syncStream(state, row)) changed.push(state);
-      state.clearProducers();
+      state.unloadProducers();
     }
-    this.#setProducers(snapshot.producers);
     this.nextStreamId = Math.max(this.nextStreamId, snapshot.nextStreamId);
     return { changed, gone, added };
   }
@@ -324,10 +315,9 @@ export class StreamRegistry {
         changed.push(state);
         added.push(state);
       } else if (this.#syncStream(state, row)) changed.push(state);
-      state.clearProducers();
+      state.unloadProducers();
       loaded.push(state);
     }
-    this.#setProducers(part.producers);
     this.nextStreamId = Math.max(this.nextStreamId, part.nextStreamId);
     return { changed, gone, loaded, added };
   }
@@ -395,10 +385,9 @@ export class StreamRegistry {
         undone++;
       }
       undone += this.#resetStream(state, row);
-      state.clearProducers();
+      state.unloadProducers();
     }
     this.#uncommittedDeletes.clear();
-    this.#setProducers(snapshot.producers);
     this.nextStreamId = Math.max(this.nextStreamId, snapshot.nextStreamId);
     return undone;
   }

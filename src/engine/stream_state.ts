@@ -10,7 +10,7 @@
 import type { ProducerState } from "../protocol/producer.ts";
 import type { ActiveRegistry } from "../schema/registry.ts";
 import { type ActiveProfile, GENERIC_PROFILE } from "./stream_profiles.ts";
-import type { ClosedBy, StreamRow } from "../storage/wal_store.ts";
+import type { ClosedBy, ProducerRow, StreamRow } from "../storage/wal_store.ts";
 
 /** What a waiting reader is woken with. */
 export type Wake = () => void;
@@ -57,6 +57,12 @@ export class StreamState {
     return this.#producers ??= new Map();
   }
   #producers: Map<string, ProducerState> | undefined;
+  /**
+   * True once `producers` holds every producer state of the WAL: they are
+   * loaded on a stream's first producer append, not at start-up, and
+   * unloaded again by the stream cache (`stream_cache.ts`).
+   */
+  producersLoaded = false;
 
   /** Committed tail: readers never see past it. */
   visibleTailPos: number;
@@ -160,9 +166,19 @@ export class StreamState {
     if (waiters.size === 0) this.#waiters = undefined;
   }
 
-  /** Forgets every producer state (the WAL's are loaded again after). */
-  clearProducers(): void {
+  /** Forgets every producer state; they are loaded from the WAL on next use. */
+  unloadProducers(): void {
     this.#producers = undefined;
+    this.producersLoaded = false;
+  }
+
+  /** Takes the WAL's producer states (`rows` of this stream) as loaded. */
+  loadProducers(rows: Iterable<ProducerRow>): void {
+    this.#producers = undefined;
+    for (const row of rows) {
+      this.producers.set(row.producerId, { epoch: row.epoch, seq: row.seq });
+    }
+    this.producersLoaded = true;
   }
 
   /** The durable row for this state's assigned view. */

@@ -98,6 +98,12 @@ Deno.test("waiters and producers: added, removed, woken and cleared on demand", 
 
   state.producers.set("p", { epoch: 1, seq: 3 });
   assert.deepEqual(state.producers.get("p"), { epoch: 1, seq: 3 });
-  state.clearProducers();
+  state.unloadProducers();
+  assert.equal(state.producersLoaded, false);
   assert.equal(state.producers.size, 0);
+  state.loadProducers([
+    { streamId: 1, producerId: "q", epoch: 2, seq: 5, updatedAtMs: 0 },
+  ]);
+  assert.equal(state.producersLoaded, true);
+  assert.deepEqual([...state.producers], [["q", { epoch: 2, seq: 5 }]]);
 });

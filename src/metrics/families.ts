@@ -12,6 +12,7 @@ import { type OpenMetricsContentType, Registry } from "prom-client";
 import type { Config } from "../config.ts";
 import type { TierReadBytes } from "../engine/reader.ts";
 import type { WriterStats } from "../engine/writer.ts";
+import type { StreamCacheStats } from "../engine/stream_cache.ts";
 import { OVERLOAD_REASONS } from "../errors.ts";
 import type { OpMeter } from "../objectstore/metered.ts";
 import { OBJECT_ARTIFACTS, OBJECT_OUTCOMES } from "../objectstore/metered.ts";
@@ -31,6 +32,7 @@ export interface MetricParts {
   /** The engine's figures. */
   engine: {
     writerStats(): WriterStats;
+    streamCacheStats(): StreamCacheStats;
     readonly readBytes: TierReadBytes;
     readonly streamCount: number;
     readonly waiting: number;
@@ -155,6 +157,7 @@ function register(registry: Registry, parts: MetricParts): void {
   readFamilies(registry, parts.engine.readBytes);
   appendFamilies(registry, () => parts.engine.writerStats());
   liveFamilies(registry, parts);
+  streamCacheFamilies(registry, () => parts.engine.streamCacheStats());
   if (parts.touch !== undefined) touchFamilies(registry, parts.touch);
   if (parts.tier !== undefined) tierFamilies(registry, parts.tier);
   if (parts.objects !== undefined) objectFamilies(registry, parts.objects);
@@ -300,6 +303,52 @@ function liveFamilies(registry: Registry, parts: MetricParts): void {
       name: `${P}subscriptions`,
       help: "Live subscriptions",
     }, () => one(subscriptions()));
+  }
+}
+
+function streamCacheFamilies(
+  registry: Registry,
+  stats: () => StreamCacheStats,
+): void {
+  const gauges: [string, string, (s: StreamCacheStats) => number][] = [
+    [
+      "stream_cache_entries",
+      "Streams whose producer states the stream cache holds",
+      (s) => s.entries,
+    ],
+    [
+      "stream_cache_bytes",
+      "Estimated bytes the stream cache holds (--stream-cache-bytes caps them)",
+      (s) => s.bytes,
+    ],
+    [
+      "stream_cache_pinned",
+      "Streams pinned in the stream cache by producer requests in flight",
+      (s) => s.pinned,
+    ],
+  ];
+  for (const [name, help, read] of gauges) {
+    gaugeFamily(registry, { name: P + name, help }, () => one(read(stats())));
+  }
+  const counters: [string, string, (s: StreamCacheStats) => number][] = [
+    [
+      "stream_cache_hits_total",
+      "Producer requests whose stream's producer states were in memory",
+      (s) => s.hits,
+    ],
+    [
+      "stream_cache_misses_total",
+      "Producer requests that loaded their stream's producer states from the WAL",
+      (s) => s.misses,
+    ],
+    [
+      "stream_cache_evictions_total",
+      "Streams whose producer states were dropped to stay within the budget",
+      (s) => s.evictions,
+    ],
+  ];
+  for (const [name, help, read] of counters) {
+    counterFamily(registry, { name: P + name, help }, () => one(read(stats())));
   }
 }
 
@@ -494,6 +543,11 @@ export function memoryBySubsystem(
       subsystem: "request_bodies",
       usedBytes: parts.bodyBytesInFlight(),
       budgetBytes: Math.max(limits.bodyInflightBytesMax, limits.bodyBytesMax),
+    },
+    {
+      subsystem: "stream_cache",
+      usedBytes: parts.engine.streamCacheStats().bytes,
+      budgetBytes: limits.streamCacheBytes,
     },
   ];
   if (parts.tier !== undefined) {

@@ -62,6 +62,7 @@ export function serverDetails(
       sseConnections: parts.sseConnections(),
     },
     streams: parts.engine.streamCount,
+    streamCache: parts.engine.streamCacheStats(),
     subscriptions: parts.subscriptions?.() ?? null,
     tier: tier === undefined ? null : {
       backlogBytes: tier.backlogBytes,

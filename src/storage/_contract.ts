@@ -148,6 +148,8 @@ export function walStoreContract(name: string, open: OpenStore): void {
         seq: 9,
         updatedAtMs: 5000,
       }]);
+      assert.deepEqual(await again.loadProducers(7), snapshot.producers);
+      assert.deepEqual(await again.loadProducers(8), []);
       const chunks = await again.readChunks(7, 0, 6, 1000);
       assert.equal(chunks.length, 1);
       assert.equal(text(chunks[0].data), "1,22,3");
@@ -307,6 +309,7 @@ export function walStoreContract(name: string, open: OpenStore): void {
         true,
       ]]);
       assert.deepEqual(snapshot.producers, []);
+      assert.deepEqual(await store.loadProducers(1), []);
       assert.equal((await store.readChunks(2, 0, 2, 100)).length, 1);
     },
   );

@@ -53,6 +53,15 @@ export class MemoryStore implements WalStore {
     this.#wal = wal;
   }
 
+  /** The committed producer states of stream `streamId`. */
+  loadProducers(streamId: number): Promise<ProducerRow[]> {
+    return Promise.resolve(
+      [...this.#wal.producers.values()]
+        .filter((p) => p.streamId === streamId)
+        .map((p) => ({ ...p })),
+    );
+  }
+
   /** Returns a deep-enough copy of everything. */
   load(): Promise<WalSnapshot> {
     return Promise.resolve({

@@ -386,6 +386,22 @@ export class PgStore implements WalStore {
     }
   }
 
+  /** The committed producer states of stream `streamId`. */
+  async loadProducers(streamId: number): Promise<ProducerRow[]> {
+    const client = await this.#connect("Cannot read the WAL");
+    try {
+      const { rows } = await client.query(
+        "SELECT * FROM producers WHERE stream_id = $1",
+        [streamId],
+      );
+      client.release();
+      return rows.map(producerFromPgRow);
+    } catch (error) {
+      client.release(isConnectionError(error));
+      throw this.#failure("Cannot read the WAL", error);
+    }
+  }
+
   /**
    * Reads every stream, producer, segment and schema registry in one
    * snapshot.

@@ -243,6 +243,14 @@ export class SqliteStore implements WalStore {
     }
   }
 
+  /** The committed producer states of stream `streamId`. */
+  loadProducers(streamId: number): Promise<ProducerRow[]> {
+    return this.#run(() =>
+      (this.#db.prepare("SELECT * FROM producers WHERE stream_id=?")
+        .all(streamId) as Row[]).map(producerFromRow)
+    );
+  }
+
   /** Reads every stream and producer. */
   load(): Promise<WalSnapshot> {
     const streams =
@@ -250,13 +258,7 @@ export class SqliteStore implements WalStore {
         .map(streamFromRow);
     const producers =
       (this.#db.prepare("SELECT * FROM producers").all() as Row[])
-        .map((r): ProducerRow => ({
-          streamId: Number(r.stream_id),
-          producerId: String(r.producer_id),
-          epoch: Number(r.epoch),
-          seq: Number(r.seq),
-          updatedAtMs: Number(r.updated_at_ms),
-        }));
+        .map(producerFromRow);
     const segments = (this.#db.prepare(
       `SELECT * FROM segments WHERE stream_id IN (SELECT id FROM streams)
        ORDER BY stream_id, start_pos`,
@@ -634,4 +636,14 @@ export class SqliteStore implements WalStore {
     }
     return Promise.resolve();
   }
+}
+
+function producerFromRow(r: Row): ProducerRow {
+  return {
+    streamId: Number(r.stream_id),
+    producerId: String(r.producer_id),
+    epoch: Number(r.epoch),
+    seq: Number(r.seq),
+    updatedAtMs: Number(r.updated_at_ms),
+  };
 }

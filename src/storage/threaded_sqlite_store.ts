@@ -15,6 +15,7 @@ import type { Durability } from "../config.ts";
 import { type ErrorKind, StreamError } from "../errors.ts";
 import type {
   Chunk,
+  ProducerRow,
   SegmentRow,
   WalOp,
   WalSnapshot,
@@ -102,6 +103,11 @@ export class ThreadedSqliteStore implements WalStore {
   /** Reads every stream and producer (on this thread). */
   load(): Promise<WalSnapshot> {
     return this.#reader.load();
+  }
+
+  /** The committed producer states of stream `streamId`. */
+  loadProducers(streamId: number): Promise<ProducerRow[]> {
+    return this.#reader.loadProducers(streamId);
   }
 
   /** Commits on the writer thread. */

@@ -397,6 +397,11 @@ export interface WalStore {
   /** Reads every stream and producer, for startup. */
   load(): Promise<WalSnapshot>;
   /**
+   * The committed producer states of stream `streamId` (none when it does
+   * not exist): the engine loads them on a stream's first producer append.
+   */
+  loadProducers(streamId: number): Promise<ProducerRow[]>;
+  /**
    * Applies `ops` in order, atomically and durably, then resolves. Rejects
    * with a `diskFullError` when nothing was written for lack of space.
    */
