@@ -1,0 +1,342 @@
+/**
+ * `--postgres-mode full --postgres-multi-node`, rebalancing: two nodes serve
+ * streams under appends, a third joins and takes the streams whose
+ * rendezvous hash it wins (and only those) while appends go on; no stream
+ * has two lease holders at a time, manifest generations never go back,
+ * nothing acknowledged is lost or duplicated. And a delete through a node
+ * that does not hold the stream's lease: its objects are deleted once, and
+ * the holder publishes nothing more for it.
+ */
+
+import assert from "node:assert/strict";
+import { type ConfigOverrides, testConfig } from "../src/config.ts";
+import { type ServerHandle, startServer } from "../src/server.ts";
+import { preferredNode } from "../src/storage/manifest_generations.ts";
+import {
+  freshSchema,
+  type PgTestCluster,
+  sharedPgCluster,
+} from "../src/storage/_pg_testing.ts";
+
+const json = { "content-type": "application/json" };
+const LEASE_MS = 1500;
+
+interface Node extends ServerHandle {
+  dataDir: string;
+}
+
+async function startNode(
+  schema: string,
+  objects: string,
+  overrides: ConfigOverrides = {},
+): Promise<Node> {
+  const cluster = await sharedPgCluster();
+  const dataDir = await Deno.makeTempDir({ prefix: "streambed-rebalance-" });
+  const server = await startServer(testConfig(dataDir, {
+    ...overrides,
+    storage: {
+      backend: "postgres",
+      postgresUrl: cluster.url,
+      postgresSchema: schema,
+      postgresMode: "full",
+      postgresMultiNode: true,
+      postgresLeaseMs: LEASE_MS,
+      ...overrides.storage,
+    },
+    objectStore: { kind: "fs", dir: objects, ...overrides.objectStore },
+    segment: {
+      segmentBytes: 4096,
+      segmentAgeMs: 100,
+      segmentIdleMs: 100,
+      ...overrides.segment,
+    },
+  }));
+  return { ...server, dataDir };
+}
+
+async function readAll(url: string): Promise<string[]> {
+  const out: string[] = [];
+  let offset = "-1";
+  for (let guard = 0; guard < 10_000; guard++) {
+    const response = await fetch(`${url}?offset=${offset}`);
+    const text = await response.text();
+    assert.equal(response.status, 200, text);
+    out.push(...JSON.parse(text) as string[]);
+    offset = response.headers.get("stream-next-offset")!;
+    if (response.headers.get("stream-up-to-date") === "true") break;
+  }
+  return out;
+}
+
+interface StreamRow {
+  tail: number;
+  uploaded: number;
+  node: string;
+  token: number;
+  generation: number;
+}
+
+/** Per stream id: tail, uploaded-through, lease holder, token, generation. */
+async function tierState(
+  cluster: PgTestCluster,
+  schema: string,
+): Promise<Map<number, StreamRow>> {
+  const text = await cluster.psql(
+    `SELECT s.id, s.tail_pos,
+       coalesce((SELECT max(end_pos) FROM ${schema}.segments g
+         WHERE g.stream_id = s.id AND g.uploaded), 0),
+       coalesce(l.node_id, ''), coalesce(l.token, 0),
+       coalesce(m.generation, 0)
+     FROM ${schema}.streams s
+       LEFT JOIN ${schema}.stream_leases l ON l.stream_id = s.id
+       LEFT JOIN ${schema}.manifests m ON m.stream_id = s.id
+     ORDER BY s.id`,
+  );
+  const out = new Map<number, StreamRow>();
+  for (const line of text.trim().split("\n")) {
+    if (!line.includes("|")) continue;
+    const [id, tail, uploaded, node, token, generation] = line.split("|");
+    out.set(Number(id), {
+      tail: Number(tail),
+      uploaded: Number(uploaded),
+      node,
+      token: Number(token),
+      generation: Number(generation),
+    });
+  }
+  return out;
+}
+
+async function nodeIds(
+  cluster: PgTestCluster,
+  schema: string,
+): Promise<string[]> {
+  const text = await cluster.psql(
+    `SELECT node_id FROM ${schema}.nodes ORDER BY started_at_ms`,
+  );
+  return text.trim().split("\n").filter((l) => l.length > 0);
+}
+
+async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!await check()) {
+    assert.ok(Date.now() < deadline, "timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
+ * Watches the lease and manifest rows: every token of a stream belongs to
+ * one node (two holders would share a token or take turns back and forth),
+ * tokens and generations never go back.
+ */
+class History {
+  /** stream id → token → holder. */
+  readonly holders = new Map<number, Map<number, string>>();
+  readonly last = new Map<number, StreamRow>();
+  readonly problems: string[] = [];
+
+  note(state: Map<number, StreamRow>): void {
+    for (const [id, row] of state) {
+      const before = this.last.get(id);
+      if (before !== undefined) {
+        if (row.token < before.token) {
+          this.problems.push(
+            `stream ${id}: token ${before.token} → ${row.token}`,
+          );
+        }
+        if (row.generation < before.generation) {
+          this.problems.push(
+            `stream ${id}: generation ${before.generation} → ${row.generation}`,
+          );
+        }
+      }
+      this.last.set(id, row);
+      if (row.token === 0) continue;
+      const tokens = this.holders.get(id) ?? new Map<number, string>();
+      this.holders.set(id, tokens);
+      const holder = tokens.get(row.token);
+      if (holder !== undefined && holder !== row.node) {
+        this.problems.push(
+          `stream ${id}: token ${row.token} held by ${holder} and ${row.node}`,
+        );
+      }
+      tokens.set(row.token, row.node);
+    }
+  }
+
+  /** The distinct holders stream `id` had, in token order. */
+  owners(id: number): string[] {
+    const tokens = [...(this.holders.get(id) ?? new Map()).entries()]
+      .sort((a, b) => a[0] - b[0]);
+    const out: string[] = [];
+    for (const [, node] of tokens) {
+      if (out.at(-1) !== node) out.push(node);
+    }
+    return out;
+  }
+}
+
+Deno.test("full mode rebalance: a third node joining takes the streams it is preferred for, under appends, and nothing acknowledged is lost", async () => {
+  const cluster = await sharedPgCluster();
+  const schema = freshSchema("rebalance");
+  const objects = await Deno.makeTempDir({ prefix: "streambed-rebal-obj-" });
+  const nodes: Node[] = [];
+  const history = new History();
+  let watching = true;
+  let watcher = Promise.resolve();
+  try {
+    nodes.push(await startNode(schema, objects));
+    nodes.push(await startNode(schema, objects));
+    watcher = (async () => {
+      while (watching) {
+        history.note(await tierState(cluster, schema));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+    })();
+    const streams = Array.from({ length: 24 }, (_, i) => `r${i}`);
+    for (const name of streams) {
+      const r = await fetch(`${nodes[0].url}/v1/stream/${name}`, {
+        method: "PUT",
+        headers: json,
+      });
+      await r.body?.cancel();
+      assert.equal(r.status, 201);
+    }
+    const sent = new Map<string, string[]>(streams.map((s) => [s, []]));
+    let round = 0;
+    let appending = true;
+    const appendRound = async () => {
+      const r0 = round++;
+      await Promise.all(streams.map(async (name, k) => {
+        const node = nodes[(r0 + k) % nodes.length];
+        const batch = [`${name}-${r0}-${"z".repeat(200)}`];
+        const r = await fetch(`${node.url}/v1/stream/${name}`, {
+          method: "POST",
+          headers: json,
+          body: JSON.stringify(batch),
+        });
+        const text = await r.text();
+        assert.equal(r.status, 204, text);
+        sent.get(name)!.push(...batch);
+      }));
+    };
+    const appender = (async () => {
+      while (appending) {
+        await appendRound();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    // Two nodes: every stream leased, each by its preferred node.
+    const [a, b] = await nodeIds(cluster, schema);
+    const ids = () => [...history.last.keys()];
+    await waitFor(async () => {
+      const state = await tierState(cluster, schema);
+      return state.size === streams.length &&
+        [...state].every(([id, row]) =>
+          row.node === preferredNode([a, b], id) && row.generation > 0
+        );
+    });
+    const before = await tierState(cluster, schema);
+    history.note(before);
+
+    // C joins.
+    nodes.push(await startNode(schema, objects));
+    const [, , c] = await nodeIds(cluster, schema);
+    assert.ok(c !== undefined && c !== a && c !== b);
+    const target = new Map(
+      ids().map((id) => [id, preferredNode([a, b, c], id)]),
+    );
+    const moving = ids().filter((id) => target.get(id) === c);
+    assert.ok(
+      moving.length > 0 && moving.length < streams.length,
+      `${moving.length} of ${streams.length} streams prefer the new node`,
+    );
+    const joinedAt = Date.now();
+    await waitFor(async () => {
+      const state = await tierState(cluster, schema);
+      history.note(state);
+      return [...state].every(([id, row]) =>
+        row.node === target.get(id) &&
+        (target.get(id) !== c || row.generation > before.get(id)!.generation)
+      );
+    });
+    const tookMs = Date.now() - joinedAt;
+    assert.ok(tookMs < 60_000, `rebalanced in ${tookMs} ms`);
+    // Appends go on for a while after the move, then stop.
+    const roundsAtMove = round;
+    await waitFor(() => Promise.resolve(round >= roundsAtMove + 10));
+    appending = false;
+    await appender;
+
+    // Every stream published through its tail by its current holder.
+    await waitFor(async () => {
+      const state = await tierState(cluster, schema);
+      history.note(state);
+      return [...state.values()].every((row) => row.uploaded === row.tail);
+    });
+    const after = await tierState(cluster, schema);
+    for (const [id, row] of after) {
+      const was = before.get(id)!;
+      assert.equal(row.node, target.get(id), `stream ${id} holder`);
+      assert.ok(row.generation > was.generation, `stream ${id} published on`);
+      if (target.get(id) === c) {
+        // Moved once: from its old holder to C.
+        assert.deepEqual(history.owners(id), [was.node, c], `stream ${id}`);
+        assert.ok(row.token > was.token);
+      } else {
+        // Not moved: same holder, same token.
+        assert.deepEqual(history.owners(id), [was.node], `stream ${id}`);
+        assert.equal(row.token, was.token, `stream ${id} token`);
+      }
+    }
+    assert.deepEqual(history.problems, []);
+    const share = moving.length / streams.length;
+    console.log(
+      `rebalance: ${moving.length}/${streams.length} streams moved to the new node (${
+        share.toFixed(2)
+      }) in ${tookMs} ms; ${round} append rounds`,
+    );
+    const chunks = await cluster.psql(
+      `SELECT count(*) FROM ${schema}.chunks c JOIN ${schema}.segments g
+        ON g.stream_id = c.stream_id AND g.uploaded AND c.end_pos <= g.end_pos`,
+    );
+    assert.equal(
+      chunks.trim(),
+      "0",
+      "WAL rows below a published segment are gone",
+    );
+    for (const node of nodes) {
+      for (const name of streams) {
+        assert.deepEqual(
+          await readAll(`${node.url}/v1/stream/${name}`),
+          sent.get(name),
+          `${name} on ${node.url}`,
+        );
+      }
+    }
+    // A node bootstrapped from the objects alone has every record too.
+    const restored = await startNode(freshSchema("rebalboot"), objects, {
+      objectStore: { bootstrap: true },
+    });
+    nodes.push(restored);
+    for (const name of streams) {
+      assert.deepEqual(
+        await readAll(`${restored.url}/v1/stream/${name}`),
+        sent.get(name),
+        `${name} restored`,
+      );
+    }
+  } finally {
+    watching = false;
+    await watcher;
+    for (const node of nodes) {
+      await node.close();
+      await Deno.remove(node.dataDir, { recursive: true });
+    }
+    await Deno.remove(objects, { recursive: true });
+  }
+});
