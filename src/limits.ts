@@ -59,6 +59,11 @@ export const SEAL_READ_SLICE_BYTES = 256 * KIB;
 export const SEAL_YIELD_BYTES = 64 * KIB;
 /** `list` pages read per released stream at most (a guard, not a budget). */
 export const RELEASE_LIST_PAGES_MAX = 1_000_000;
+/**
+ * How soon a node asks again whether a deleted stream's objects are
+ * released, in ms, while another live node holds the stream's lease.
+ */
+export const RELEASE_WAIT_MS = 1000;
 /** `list` pages of manifests read by `--bootstrap` at most. */
 export const BOOTSTRAP_LIST_PAGES_MAX = 1_000_000;
 /** Manifests queued for one batch object before it is published at once. */

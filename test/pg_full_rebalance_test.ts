@@ -12,6 +12,9 @@ import assert from "node:assert/strict";
 import { type ConfigOverrides, testConfig } from "../src/config.ts";
 import { type ServerHandle, startServer } from "../src/server.ts";
 import { preferredNode } from "../src/storage/manifest_generations.ts";
+import { FsObjectStore } from "../src/objectstore/fs.ts";
+import type { ObjectStore } from "../src/objectstore/object_store.ts";
+import { manifestKey, streamPrefix } from "../src/objectstore/manifest.ts";
 import {
   freshSchema,
   type PgTestCluster,
@@ -29,28 +32,32 @@ async function startNode(
   schema: string,
   objects: string,
   overrides: ConfigOverrides = {},
+  objectStore?: ObjectStore,
 ): Promise<Node> {
   const cluster = await sharedPgCluster();
   const dataDir = await Deno.makeTempDir({ prefix: "streambed-rebalance-" });
-  const server = await startServer(testConfig(dataDir, {
-    ...overrides,
-    storage: {
-      backend: "postgres",
-      postgresUrl: cluster.url,
-      postgresSchema: schema,
-      postgresMode: "full",
-      postgresMultiNode: true,
-      postgresLeaseMs: LEASE_MS,
-      ...overrides.storage,
-    },
-    objectStore: { kind: "fs", dir: objects, ...overrides.objectStore },
-    segment: {
-      segmentBytes: 4096,
-      segmentAgeMs: 100,
-      segmentIdleMs: 100,
-      ...overrides.segment,
-    },
-  }));
+  const server = await startServer(
+    testConfig(dataDir, {
+      ...overrides,
+      storage: {
+        backend: "postgres",
+        postgresUrl: cluster.url,
+        postgresSchema: schema,
+        postgresMode: "full",
+        postgresMultiNode: true,
+        postgresLeaseMs: LEASE_MS,
+        ...overrides.storage,
+      },
+      objectStore: { kind: "fs", dir: objects, ...overrides.objectStore },
+      segment: {
+        segmentBytes: 4096,
+        segmentAgeMs: 100,
+        segmentIdleMs: 100,
+        ...overrides.segment,
+      },
+    }),
+    { objectStore },
+  );
   return { ...server, dataDir };
 }
 
@@ -340,3 +347,176 @@ Deno.test("full mode rebalance: a third node joining takes the streams it is pre
     await Deno.remove(objects, { recursive: true });
   }
 });
+
+/** Puts and deletes of every node, in the order they started. */
+type ObjectEvent = { node: number; kind: "put" | "delete"; key: string };
+
+/** The shared folder, noting each node's puts and deletes in `events`. */
+class CountingStore extends FsObjectStore {
+  readonly #events: ObjectEvent[];
+  readonly #node: number;
+
+  constructor(root: string, node: number, events: ObjectEvent[]) {
+    super({ root });
+    this.#node = node;
+    this.#events = events;
+  }
+
+  override put(key: string, bytes: Uint8Array): Promise<void> {
+    this.#events.push({ node: this.#node, kind: "put", key });
+    return super.put(key, bytes);
+  }
+
+  override delete(key: string): Promise<void> {
+    this.#events.push({ node: this.#node, kind: "delete", key });
+    return super.delete(key);
+  }
+}
+
+async function keysUnder(
+  store: ObjectStore,
+  prefix: string,
+): Promise<string[]> {
+  const out: string[] = [];
+  let next: string | undefined;
+  do {
+    const page = await store.list(prefix, next);
+    out.push(...page.keys);
+    next = page.next;
+  } while (next !== undefined);
+  return out;
+}
+
+for (const how of ["DELETE", "TTL"] as const) {
+  Deno.test(`full mode on three nodes: a stream gone by ${how} through a node that does not hold its lease has its objects deleted once, and its holder publishes it no more`, async () => {
+    const cluster = await sharedPgCluster();
+    const schema = freshSchema("fulldelete");
+    const objects = await Deno.makeTempDir({ prefix: "streambed-fdel-obj-" });
+    const stores: CountingStore[] = [];
+    const events: ObjectEvent[] = [];
+    const nodes: Node[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        stores.push(new CountingStore(objects, i, events));
+        nodes.push(await startNode(schema, objects, {}, stores[i]));
+      }
+      const ids = await nodeIds(cluster, schema);
+      const streams = Array.from({ length: 6 }, (_, i) => `d${i}`);
+      for (const name of streams) {
+        const r = await fetch(`${nodes[0].url}/v1/stream/${name}`, {
+          method: "PUT",
+          headers: how === "TTL" ? { ...json, "stream-ttl": "6" } : json,
+        });
+        await r.body?.cancel();
+        assert.equal(r.status, 201);
+      }
+      const append = async (node: Node, name: string, round: number) => {
+        const r = await fetch(`${node.url}/v1/stream/${name}`, {
+          method: "POST",
+          headers: json,
+          body: JSON.stringify([`${name}-${round}-${"w".repeat(400)}`]),
+        });
+        await r.body?.cancel();
+        return r.status;
+      };
+      for (let round = 0; round < 20; round++) {
+        for (const [k, name] of streams.entries()) {
+          assert.equal(await append(nodes[(round + k) % 3], name, round), 204);
+        }
+      }
+      // Every stream published by its preferred node.
+      await waitFor(async () => {
+        const state = await tierState(cluster, schema);
+        return state.size === streams.length &&
+          [...state].every(([id, row]) =>
+            row.node === preferredNode(ids, id) && row.uploaded === row.tail &&
+            row.generation > 0
+          );
+      });
+      const state = await tierState(cluster, schema);
+      const [victimId] = [...state.keys()];
+      const victim = streams[victimId - Math.min(...state.keys())];
+      const holder = ids.indexOf(state.get(victimId)!.node);
+      const other = (holder + 1) % 3;
+      const prefix = streamPrefix(victimId);
+      const present = await keysUnder(stores[0], prefix);
+      assert.ok(present.length >= 2, `objects of ${victim}: ${present}`);
+      // Unsealed bytes on the holder when the stream goes.
+      for (let round = 20; round < 24; round++) {
+        assert.equal(await append(nodes[holder], victim, round), 204);
+      }
+      if (how === "DELETE") {
+        const r = await fetch(`${nodes[other].url}/v1/stream/${victim}`, {
+          method: "DELETE",
+        });
+        await r.body?.cancel();
+        assert.equal(r.status, 204);
+      }
+      // The others live on (touched through the nodes that do not hold
+      // the victim, so a sliding TTL keeps them).
+      const touch = async () => {
+        for (const name of streams) {
+          if (name === victim) continue;
+          const r = await fetch(
+            `${nodes[other].url}/v1/stream/${name}?offset=-1`,
+          );
+          await r.body?.cancel();
+        }
+      };
+      await waitFor(async () => {
+        await touch();
+        const r = await fetch(`${nodes[holder].url}/v1/stream/${victim}`, {
+          method: "HEAD",
+        });
+        await r.body?.cancel();
+        return r.status === 404 &&
+          (await keysUnder(stores[0], prefix)).length === 0;
+      });
+      // Long enough for seals, uploads and releases on every node.
+      for (let i = 0; i < 8; i++) {
+        await touch();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      assert.deepEqual(await keysUnder(stores[0], prefix), []);
+      // The release begins with the stream's manifest (publishers retire
+      // old generations, never manifest.json); from there on one node
+      // deletes each object once, and nobody puts anything (whatever the
+      // holder sealed before it learnt the stream was gone came first).
+      const mine = events.filter((e) => e.key.startsWith(prefix));
+      const start = mine.findIndex((e) =>
+        e.kind === "delete" && e.key === manifestKey(victimId)
+      );
+      assert.ok(start >= 0, "released");
+      const release = mine.slice(start);
+      const shown = JSON.stringify(release);
+      const releasers = new Set(release.map((e) => e.node));
+      assert.equal(releasers.size, 1, `released by several nodes: ${shown}`);
+      assert.ok(release.every((e) => e.kind === "delete"), shown);
+      const deleted = release.filter((e) => e.key !== manifestKey(victimId))
+        .map((e) => e.key);
+      assert.equal(new Set(deleted).size, deleted.length, shown);
+      assert.equal(
+        mine.filter((e) =>
+          e.kind === "delete" && e.key === manifestKey(victimId)
+        )
+          .length,
+        1,
+        shown,
+      );
+      const rows = await cluster.psql(
+        `SELECT (SELECT count(*) FROM ${schema}.segments WHERE stream_id = ${victimId}),
+           (SELECT count(*) FROM ${schema}.chunks WHERE stream_id = ${victimId})`,
+      );
+      assert.equal(rows.trim(), "0|0");
+      // The other streams are untouched.
+      const after = await tierState(cluster, schema);
+      assert.equal(after.size, streams.length - 1);
+    } finally {
+      for (const node of nodes) {
+        await node.close();
+        await Deno.remove(node.dataDir, { recursive: true });
+      }
+      await Deno.remove(objects, { recursive: true });
+    }
+  });
+}

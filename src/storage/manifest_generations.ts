@@ -54,7 +54,19 @@ export interface StreamLeases {
   takeOver(streamId: number, token: number): SegmentRow[] | undefined;
   /** Stream `streamId`'s uploaded segment rows, in position order. */
   uploadedSegments(streamId: number): SegmentRow[];
+  /**
+   * Stream `streamId` is gone: who deletes its objects. `release` when this
+   * node may (it holds the lease, the lease expired, or nobody took one):
+   * the lease is then retired for good, with a new token that fences its
+   * last holder's commits, so no other node releases it again; `done` when
+   * another node did; `wait` while another live node holds the lease (that
+   * node releases it, or its lease expires first).
+   */
+  claimRelease(streamId: number, nowMs: number): "release" | "done" | "wait";
 }
+
+/** The holder of a retired lease (its stream is gone and released). */
+const RETIRED = "";
 
 /** `ManifestGenerations` in PostgreSQL's `manifests` table. */
 export class PgManifestGenerations implements ManifestGenerations {
@@ -224,6 +236,32 @@ export class PgStreamLeases implements StreamLeases {
       return undefined;
     }
     return rows.map((row) => segmentFromRow(streamId, row));
+  }
+
+  claimRelease(streamId: number, nowMs: number): "release" | "done" | "wait" {
+    this.#held.delete(streamId);
+    // Retired: the token moves on and the lease never expires, so neither
+    // a late holder's fenced commits nor a new holder get through.
+    const claimed = this.#client.query(
+      `INSERT INTO stream_leases VALUES ($1, $2, 1, ${Number.MAX_SAFE_INTEGER})
+        ON CONFLICT (stream_id) DO UPDATE SET node_id = $2,
+        token = stream_leases.token + 1,
+        expires_at_ms = ${Number.MAX_SAFE_INTEGER}
+        WHERE stream_leases.node_id <> $2 AND (stream_leases.node_id = $3
+          OR stream_leases.expires_at_ms < $4)
+        RETURNING token`,
+      [streamId, RETIRED, this.#nodeId, nowMs],
+      "Cannot claim a stream's release",
+    );
+    if (claimed.length > 0) return "release";
+    const rows = this.#client.query(
+      "SELECT node_id FROM stream_leases WHERE stream_id = $1",
+      [streamId],
+      "Cannot read a stream lease",
+    );
+    return rows.length > 0 && String(rows[0].node_id) === RETIRED
+      ? "done"
+      : "wait";
   }
 
   uploadedSegments(streamId: number): SegmentRow[] {

@@ -6,7 +6,7 @@
  * bounded by `--release-queue-max`; beyond it objects stay behind (logged).
  */
 
-import { RELEASE_LIST_PAGES_MAX } from "../limits.ts";
+import { RELEASE_LIST_PAGES_MAX, RELEASE_WAIT_MS } from "../limits.ts";
 import {
   manifestGenerationsPrefix,
   manifestKey,
@@ -64,6 +64,18 @@ export class ReleaseQueue {
       if (this.#ctx.closed()) return;
       if (clock.now() < state.retryAtMs) continue;
       try {
+        // Several nodes: the lease holder releases (or, once its lease
+        // expired, the first node to ask); the others only forget.
+        const claim = this.#ctx.leases?.claimRelease(id, clock.now()) ??
+          "release";
+        if (claim === "done") {
+          this.#releases.delete(id);
+          continue;
+        }
+        if (claim === "wait") {
+          state.retryAtMs = clock.now() + RELEASE_WAIT_MS;
+          continue;
+        }
         // The manifests go first: without them, bootstrap ignores the rest.
         const generations = await objects.list(manifestGenerationsPrefix(id));
         for (const key of generations.keys) await objects.delete(key);
