@@ -71,6 +71,44 @@ Deno.test("PgStreamLeases: one holder at a time; a new holder's token fences the
   }
 });
 
+Deno.test("PgStreamLeases.claimRelease: a gone stream is released by its holder, or once its lease expired by the first node to ask, and only once", async () => {
+  const cluster = await sharedPgCluster();
+  const options = {
+    url: cluster.url,
+    schema: freshSchema("release"),
+    poolSize: 1,
+    statementTimeoutMs: 5000,
+    connectTimeoutMs: 2000,
+    durability: "fsync" as const,
+  };
+  await (await openPgStore(options)).close();
+  const clients = [0, 1].map(() => new PgSyncClient(options));
+  try {
+    const [a, b] = clients.map((c, i) => new PgStreamLeases(c, `n${i}`, 900));
+    const generations = new PgManifestGenerations(clients[0]);
+    // Held by a: b waits, a releases, then b finds it done.
+    const token = a.hold(3, 1000)!;
+    assert.equal(b.claimRelease(3, 1100), "wait");
+    assert.equal(a.claimRelease(3, 1200), "release");
+    assert.equal(b.claimRelease(3, 1300), "done");
+    assert.equal(a.claimRelease(3, 1300), "done");
+    // Retired: the old token is fenced, and nobody takes it again.
+    assert.equal(generations.advance(3, 0, 1400, token), false);
+    assert.equal(a.hold(3, 10_000_000), undefined);
+    assert.equal(b.hold(3, 10_000_000), undefined);
+    // Held by a whose lease expired: b releases it.
+    a.hold(4, 1000);
+    assert.equal(b.claimRelease(4, 1500), "wait");
+    assert.equal(b.claimRelease(4, 2000), "release");
+    assert.equal(a.claimRelease(4, 2000), "done");
+    // Never leased: the first to ask releases it.
+    assert.equal(b.claimRelease(5, 1000), "release");
+    assert.equal(a.claimRelease(5, 1000), "done");
+  } finally {
+    for (const c of clients) c.close();
+  }
+});
+
 Deno.test("preferredNode(): streams spread over the nodes, and a node joining takes only streams from the others", () => {
   const two = ["node-a", "node-b"];
   const three = [...two, "node-c"];
