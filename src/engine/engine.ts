@@ -851,11 +851,11 @@ export class Engine {
     const refused = this.#admit(bytes);
     if (refused !== undefined) return { ok: false, error: refused };
     registry.adopt(state);
-    // Assigned: nothing awaited since the checks above. What this commit
-    // makes visible is the stream as created: its committed tail and
-    // closure came from the create's row (`planCreate`), and appends or a
-    // close assigned after it (in a later batch) publish their own on
-    // their commit, so they are not copied from the assigned fields here.
+    // Assigned: nothing awaited since the checks above. This commit makes
+    // the stream visible as created: its committed tail and closure come
+    // from the create's row (`planCreate`). Appends or a close assigned
+    // after it publish their own when they commit, maybe in a later batch,
+    // so the assigned fields, which already include them, are not copied.
     const { schema, profile } = state;
     await this.#writer.enqueue(ops, bytes, () => {
       state.visibleSchema = schema;
