@@ -509,3 +509,40 @@ Deno.test("an offset past the tail reads as the tail (catch-up, long-poll, SSE)"
     assert.equal(control.streamClosed, true);
   });
 });
+
+Deno.test("reads sent while a create with a body is in flight answer 404 or the body, never a server error", async () => {
+  await withServer({}, async ({ url }) => {
+    const statuses = new Map<number, number>();
+    const check = async (response: Response) => {
+      const text = await response.text();
+      statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+      if (response.status === 404 && text.length > 0) {
+        assert.equal(JSON.parse(text).error.code, "stream_not_found");
+      } else if (response.status === 200 && text.length > 0) {
+        assert.ok(text === "hello" || text.startsWith("{"), text);
+      } else assert.ok([200, 404].includes(response.status), text);
+    };
+    for (let i = 0; i < 20; i++) {
+      const stream = `${url}/v1/stream/racing-${i}`;
+      let done = false;
+      const put = fetch(stream, {
+        method: "PUT",
+        headers: { "content-type": "text/plain" },
+        body: "hello",
+      }).finally(() => done = true);
+      // Reads keep arriving before, while and after the create commits.
+      while (!done) {
+        const reads = await Promise.all([
+          fetch(`${stream}?offset=-1`),
+          fetch(`${stream}?offset=-1&live=long-poll&timeout=1`),
+          fetch(stream, { method: "HEAD" }),
+          fetch(`${stream}/_details`),
+        ]);
+        for (const response of reads) await check(response);
+      }
+      assert.equal((await put).status, 201);
+      await (await put).body?.cancel();
+    }
+    assert.ok(statuses.has(404) && !statuses.has(500), `${[...statuses]}`);
+  });
+});

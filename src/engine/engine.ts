@@ -639,7 +639,7 @@ export class Engine {
 
   /** Metadata for HEAD; does not reset the TTL. */
   head(name: string): Result<StreamView> {
-    const found = this.#lookup(name, false);
+    const found = this.#lookup(name, "peek");
     return found.ok ? ok(viewOf(found.value)) : found;
   }
 
@@ -755,12 +755,22 @@ export class Engine {
 
   /**
    * The stream named `name` for a request: 404 when absent or expired, 410
-   * when soft-deleted. `touch` resets the sliding TTL.
+   * when soft-deleted. `use` says what the request does with it:
+   * - `peek`: metadata, waits, and changes that wait for the create (HEAD,
+   *   `_schema`, `_profile`, DELETE): committed streams only, TTL untouched;
+   * - `read`: reads: committed streams only, and the sliding TTL is reset;
+   * - `write`: appends, checked against the assigned state (see the module
+   *   header): a stream whose create is still waiting for its commit is
+   *   found, and the sliding TTL is reset.
+   * A stream whose create has not committed may still fail to commit (a
+   * full disk rolls it back), and its initial body is not readable yet, so
+   * for `peek` and `read` it does not exist yet: 404, as it was a moment
+   * before the create.
    */
-  #lookup(name: string, touch: boolean): Result<StreamState> {
+  #lookup(name: string, use: "peek" | "read" | "write"): Result<StreamState> {
     const state = this.#registry.named(name);
     const now = this.#now();
-    if (state === undefined || !state.visible && !touch) {
+    if (state === undefined || !state.visible && use !== "write") {
       return fail("stream_not_found", `Stream "${name}" not found`);
     }
     if (state.softDeleted) {
@@ -773,7 +783,7 @@ export class Engine {
       this.#expire(state);
       return fail("stream_not_found", `Stream "${name}" not found (expired)`);
     }
-    if (touch && state.accessedAtMs !== now) {
+    if (use !== "peek" && state.accessedAtMs !== now) {
       state.accessedAtMs = now;
       this.#sweeper.touched(state);
     }
@@ -841,13 +851,16 @@ export class Engine {
     const refused = this.#admit(bytes);
     if (refused !== undefined) return { ok: false, error: refused };
     registry.adopt(state);
-    // Assigned: nothing awaited since the checks above.
+    // Assigned: nothing awaited since the checks above. This commit makes
+    // the stream visible as created: its committed tail and closure come
+    // from the create's row (`planCreate`). Appends or a close assigned
+    // after it publish their own when they commit, maybe in a later batch,
+    // so the assigned fields, which already include them, are not copied.
+    const { schema, profile } = state;
     await this.#writer.enqueue(ops, bytes, () => {
-      state.visibleSchema = state.schema;
-      state.visibleProfile = state.profile;
+      state.visibleSchema = schema;
+      state.visibleProfile = profile;
       state.visible = true;
-      state.visibleTailPos = state.tailPos;
-      state.visibleClosed = state.closed;
       this.#listeners.emit("created", () => viewOf(state));
     });
     return ok({ created: true, stream: viewOf(state) });
@@ -960,7 +973,7 @@ export class Engine {
     }
     // Refused now if the stream is missing, gone or expired, as it would be
     // without a load: a lookup may expire it, which later requests see.
-    const found = this.#lookup(name, true);
+    const found = this.#lookup(name, "write");
     if (!found.ok) return found;
     let pinned: StreamState | undefined;
     let hit = true;
@@ -1005,7 +1018,7 @@ export class Engine {
     name: string,
     request: AppendRequest,
   ): Promise<Result<AppendOutcome>> {
-    const found = this.#lookup(name, true);
+    const found = this.#lookup(name, "write");
     if (!found.ok) return found;
     const state = found.value;
     assert(
@@ -1122,7 +1135,7 @@ export class Engine {
   schemaRegistry(
     name: string,
   ): Result<{ stream: StreamView; registry: Registry }> {
-    const found = this.#lookup(name, false);
+    const found = this.#lookup(name, "peek");
     if (!found.ok) return found;
     const state = found.value;
     return ok({
@@ -1164,7 +1177,7 @@ export class Engine {
       await loads;
       loads = this.#loadsPending();
     }
-    const found = this.#lookup(name, false);
+    const found = this.#lookup(name, "peek");
     if (!found.ok) return found;
     const state = found.value;
     const planned = planSchemaChange(state, body);
@@ -1220,7 +1233,7 @@ export class Engine {
   profile(
     name: string,
   ): Result<{ stream: StreamView; options: ProfileOptions }> {
-    const found = this.#lookup(name, false);
+    const found = this.#lookup(name, "peek");
     if (!found.ok) return found;
     const state = found.value;
     return ok({ stream: viewOf(state), options: state.visibleProfile.options });
@@ -1252,7 +1265,7 @@ export class Engine {
       await loads;
       loads = this.#loadsPending();
     }
-    const found = this.#lookup(name, false);
+    const found = this.#lookup(name, "peek");
     if (!found.ok) return found;
     const state = found.value;
     const planned = planProfileChange(state, options);
@@ -1313,7 +1326,7 @@ export class Engine {
       await loads;
       loads = this.#loadsPending();
     }
-    const found = this.#lookup(name, false);
+    const found = this.#lookup(name, "peek");
     if (!found.ok) return found;
     const refused = this.#writer.admit(0);
     if (refused !== undefined) return { ok: false, error: refused };
@@ -1423,7 +1436,7 @@ export class Engine {
     scanBytesMax: number = this.#limits.keyedScanBytesMax,
   ): Promise<Result<KeyedReadOutcome>> {
     if (this.#shared !== undefined) await this.#refresh(name);
-    const found = this.#lookup(name, true);
+    const found = this.#lookup(name, "read");
     if (!found.ok) return found;
     return ok(
       await readKeyedFrom(this.#readKeyed, found.value, position, key, {
@@ -1448,7 +1461,7 @@ export class Engine {
     key: Uint8Array | undefined,
     bytesMax: number = this.#limits.readBytesMax,
   ): Promise<Result<FilteredReadOutcome>> {
-    const found = this.#lookup(name, true);
+    const found = this.#lookup(name, "read");
     if (!found.ok) return found;
     const state = found.value;
     const filter = compileFilter(state, filterText);
@@ -1468,7 +1481,7 @@ export class Engine {
     body: Record<string, unknown>,
     positions: SearchPositions,
   ): Promise<Result<SearchOutcome>> {
-    const found = this.#lookup(name, true);
+    const found = this.#lookup(name, "read");
     if (!found.ok) return found;
     return await runSearch(this.#readAll, found.value, body, positions, {
       sliceBytes: KEYED_READ_SLICE_BYTES,
@@ -1481,7 +1494,7 @@ export class Engine {
     body: Record<string, unknown>,
     positions: SearchPositions,
   ): Promise<Result<AggregateOutcome>> {
-    const found = this.#lookup(name, true);
+    const found = this.#lookup(name, "read");
     if (!found.ok) return found;
     return await runAggregate(this.#readAll, found.value, body, positions, {
       sliceBytes: KEYED_READ_SLICE_BYTES,
@@ -1505,7 +1518,7 @@ export class Engine {
       scanBytesMax?: number;
     },
   ): Promise<Result<KeyPage>> {
-    const found = this.#lookup(name, true);
+    const found = this.#lookup(name, "read");
     if (!found.ok) return found;
     const state = found.value;
     return ok(
@@ -1529,7 +1542,7 @@ export class Engine {
     name: string,
     timeMs: number,
   ): Promise<Result<number>> {
-    const found = this.#lookup(name, true);
+    const found = this.#lookup(name, "read");
     if (!found.ok) return found;
     const state = found.value;
     return ok(
@@ -1553,7 +1566,7 @@ export class Engine {
     fresh = false,
   ): Promise<Result<ReadOutcome>> {
     if (this.#shared !== undefined && !fresh) await this.#refresh(name);
-    const found = this.#lookup(name, true);
+    const found = this.#lookup(name, "read");
     if (!found.ok) return found;
     const state = found.value;
     await this.#persistAccess(state);
@@ -1615,7 +1628,7 @@ export class Engine {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<Result<WaitOutcome>> {
-    const found = this.#lookup(name, false);
+    const found = this.#lookup(name, "peek");
     if (!found.ok) return Promise.resolve(found);
     const state = found.value;
     if (state.visibleTailPos > position || state.visibleClosed) {

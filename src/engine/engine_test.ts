@@ -464,3 +464,142 @@ Deno.test("Delete listeners get the ids a delete changed: the soft-deleted sourc
   assert.deepEqual(deleted, [["src", [1]], ["f", [2, 1]]]);
   await h.engine.close();
 });
+
+Deno.test("A stream whose create has not committed is not found by reads, HEAD or waits; appends see it", async () => {
+  const h = await open();
+  const e = h.engine;
+  let release!: () => void;
+  h.store.commitGate = new Promise((r) => (release = r));
+  const created = e.create("s", createReq({ body: enc("hello") }));
+  // Started in the create's turn: assigned, not committed.
+  const sameTurn = await e.read("s", "start");
+  assert.ok(!sameTurn.ok && sameTurn.error.kind === "stream_not_found");
+  await tick(); // the commit has begun and waits at the gate
+  const positions = { splitPos: 0, publishedPos: 0 };
+  const answers = [
+    await e.read("s", "start"),
+    await e.read("s", "now"),
+    await e.read("s", 3),
+    await e.readKeyed("s", "start", enc("k")),
+    await e.readFiltered("s", "start", "x:1", undefined),
+    await e.search("s", { q: "x" }, positions),
+    await e.aggregate("s", { rollup: "r" }, positions),
+    await e.routingKeys("s", { after: undefined, limit: 10, splitPos: 0 }),
+    await e.positionAtTime("s", 0),
+    await e.waitForData("s", 0, 60_000),
+    e.head("s"),
+    await e.headFresh("s"),
+    e.schemaRegistry("s"),
+    e.profile("s"),
+  ];
+  assert.deepEqual(
+    answers.map((r) => r.ok ? "found" : r.error.kind),
+    answers.map(() => "stream_not_found"),
+  );
+  assert.equal(e.view("s"), undefined);
+  assert.deepEqual(e.list("", undefined, 10).streams, []);
+  assert.deepEqual([...e.streamInfos()], []);
+  assert.equal(e.waiting, 0);
+  // Writes are checked against the assigned state: this append follows the
+  // create in the queue.
+  const appended = e.append("s", appendReq(" world"));
+  release();
+  h.store.commitGate = undefined;
+  assert.ok((await created).ok);
+  assert.ok((await appended).ok);
+  const read = await e.read("s", "start");
+  assert.ok(read.ok && dec(read.value.data) === "hello world");
+  await e.close();
+});
+
+Deno.test("A read of a stream whose create failed to commit answers 404", async () => {
+  const h = await open();
+  let release!: () => void;
+  h.store.commitGate = new Promise((r) => (release = r));
+  h.store.failNextCommit = new Error("lost connection");
+  const created = h.engine.create("s", createReq({ body: enc("hello") }));
+  await tick();
+  const before = await h.engine.read("s", "start");
+  assert.ok(!before.ok && before.error.kind === "stream_not_found");
+  release();
+  h.store.commitGate = undefined;
+  const failed = await created.catch((error) => error);
+  assert.ok(!("ok" in failed) || !failed.ok, "the create did not commit");
+  await tick(20); // the roll-back reloads the WAL
+  const after = await h.engine.read("s", "start");
+  assert.ok(!after.ok && after.error.kind === "stream_not_found");
+  assert.equal(h.engine.head("s").ok, false);
+  await h.engine.close();
+});
+
+Deno.test("A create's commit publishes the stream as created, not the appends and close queued behind it", async () => {
+  const h = await open({ commitBatchMax: 1 });
+  const e = h.engine;
+  const created = e.create(
+    "s",
+    createReq({ contentType: "application/json", body: enc("[1]") }),
+  );
+  const closing = e.append(
+    "s",
+    appendReq("[2]", { contentType: "application/json", close: true }),
+  );
+  assert.ok((await created).ok);
+  let release!: () => void;
+  h.store.commitGate = new Promise((r) => (release = r));
+  await tick(); // the append's commit waits at the gate
+  const head = e.head("s");
+  assert.ok(head.ok);
+  assert.equal(head.value.closed, false);
+  const read = await e.read("s", "start");
+  assert.ok(read.ok, "the committed bytes are readable");
+  assert.equal(dec(read.value.data), "1,"); // stored JSON framing
+  assert.equal(read.value.nextPos, head.value.tailPos);
+  assert.equal(read.value.closed, false);
+  release();
+  h.store.commitGate = undefined;
+  assert.ok((await closing).ok);
+  const done = await e.read("s", "start");
+  assert.ok(done.ok && dec(done.value.data) === "1,2," && done.value.closed);
+  await e.close();
+});
+
+Deno.test("A fork of a stream whose create has not committed is refused as a fork of a missing stream", async () => {
+  const h = await open();
+  const e = h.engine;
+  let release!: () => void;
+  h.store.commitGate = new Promise((r) => (release = r));
+  const json = "application/json";
+  const created = e.create(
+    "src",
+    createReq({ contentType: json, body: enc("[1,2,3]") }),
+  );
+  // Started in the source's create turn, and again while it commits.
+  const sameTurn = e.create(
+    "f1",
+    createReq({
+      fork: { source: "src", position: undefined, subOffset: undefined },
+    }),
+  );
+  await tick();
+  const subOffset = createReq({
+    contentType: json,
+    fork: { source: "src", position: 0, subOffset: 2 },
+  });
+  const resolved = await e.resolveForkSubOffset(subOffset);
+  assert.ok(resolved.ok);
+  const later = e.create("f2", resolved.value);
+  release();
+  h.store.commitGate = undefined;
+  for (const fork of [await sameTurn, await later]) {
+    assert.ok(!fork.ok && fork.error.kind === "stream_not_found");
+  }
+  assert.ok((await created).ok);
+  assert.equal(e.head("f1").ok, false);
+  // Once the source committed, the same fork is taken.
+  const again = await e.resolveForkSubOffset(subOffset);
+  assert.ok(again.ok);
+  assert.ok((await e.create("f2", again.value)).ok);
+  const read = await e.read("f2", "start");
+  assert.ok(read.ok && dec(read.value.data) === "1,2,");
+  await e.close();
+});

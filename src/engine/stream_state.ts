@@ -68,7 +68,11 @@ export class StreamState {
   visibleTailPos: number;
   /** Committed closure. */
   visibleClosed: boolean;
-  /** False until the creating transaction commits. */
+  /**
+   * False until the creating transaction commits. Until then no reader
+   * sees the stream at all (404), and `visibleTailPos`/`visibleClosed`
+   * hold what that commit publishes: the create's own tail and closure.
+   */
   visible = false;
   /** Deleted while forks still read from it. */
   softDeleted: boolean;

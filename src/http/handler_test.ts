@@ -3,11 +3,15 @@ import { defaultConfig } from "../config.ts";
 import { Engine } from "../engine/engine.ts";
 import { createLogger } from "../log.ts";
 import { MemoryStore, MemoryWal } from "../storage/memory_store.ts";
+import { streamDetails } from "../tier/details.ts";
 import { createHandler } from "./handler.ts";
 
-async function handler(seen: string[] = []) {
+async function handler(
+  seen: string[] = [],
+  store = new MemoryStore(new MemoryWal()),
+) {
   const config = defaultConfig();
-  const engine = await Engine.open(new MemoryStore(new MemoryWal()), {
+  const engine = await Engine.open(store, {
     limits: config.limits,
     log: createLogger("error"),
     onFatal: () => {},
@@ -17,6 +21,7 @@ async function handler(seen: string[] = []) {
     http: config.http,
     limits: config.limits,
     log: createLogger("error"),
+    details: (name) => streamDetails(engine, undefined, name),
     around: async (req, operation, next) => {
       seen.push(`${operation.name} ${req.name}`);
       return await next();
@@ -141,6 +146,45 @@ Deno.test("subresource names are reserved: writes are 400, unserved reads 404", 
     // A name merely containing such segments is fine.
     assert.equal((await h.call("PUT", "/v1/stream/a/_b/c")).status, 201);
     assert.equal((await h.call("PUT", "/v1/stream/a/pk")).status, 201);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("reads, HEAD and _details racing a create with a body answer 404 until it commits", async () => {
+  const store = new MemoryStore(new MemoryWal());
+  const h = await handler([], store);
+  try {
+    let release!: () => void;
+    store.commitGate = new Promise((r) => (release = r));
+    const put = h.call("PUT", "/v1/stream/s", "hello");
+    const sameTurn = h.call("GET", "/v1/stream/s?offset=-1");
+    await new Promise((resolve) => setTimeout(resolve, 10)); // commit held
+    const paths = [
+      "/v1/stream/s?offset=-1",
+      "/v1/stream/s?offset=now",
+      "/v1/stream/s?offset=-1&live=long-poll",
+      "/v1/stream/s?offset=now&live=long-poll",
+      "/v1/stream/s?offset=-1&live=sse",
+      "/v1/stream/s/pk/k?offset=-1",
+      "/v1/stream/s?offset=-1&since=2020-01-01T00:00:00Z",
+      "/v1/stream/s/_details",
+      "/v1/stream/s/_schema",
+    ];
+    const answers = [await sameTurn];
+    for (const path of paths) answers.push(await h.call("GET", path));
+    assert.deepEqual(
+      answers.map((a) => `${a.status} ${a.code}`),
+      answers.map(() => "404 stream_not_found"),
+    );
+    assert.equal((await h.call("HEAD", "/v1/stream/s")).status, 404);
+    assert.equal((await h.call("HEAD", "/v1/stream/s/_details")).status, 404);
+    release();
+    store.commitGate = undefined;
+    assert.equal((await put).status, 201);
+    const read = await h.call("GET", "/v1/stream/s?offset=-1");
+    assert.equal(read.status, 200);
+    assert.equal((await h.call("GET", "/v1/stream/s/_details")).status, 200);
   } finally {
     await h.close();
   }
