@@ -8,7 +8,12 @@
  *
  *   deno run -A bench/idle_bench.ts [--n 100000] [--ttl 3600]
  *     [--settle-ms 20000] [--idle-ms 30000] [--details 20] [--rounds 2]
- *     [--root NAME=DIR]... [--arg FLAG]...
+ *     [--subscriptions K] [--pattern GLOB] [--root NAME=DIR]... [--arg FLAG]...
+ *
+ * `--subscriptions K` adds K pull-wake subscriptions with the glob
+ * `--pattern` (default `*\/none`: no literal prefix, matches nothing)
+ * through the first root's server before the checkouts are measured, so
+ * each start-up reconciles them with the N streams.
  *
  * Per checkout and round: CPU from spawn to the end of `--settle-ms` after
  * `listening` (start-up and the first passes), CPU over `--idle-ms` of no
@@ -35,6 +40,8 @@ const { values } = parseArgs({
     "idle-ms": { type: "string", default: "30000" },
     details: { type: "string", default: "20" },
     rounds: { type: "string", default: "2" },
+    subscriptions: { type: "string", default: "0" },
+    pattern: { type: "string", default: "*/none" },
     root: { type: "string", multiple: true },
     arg: { type: "string", multiple: true },
   },
@@ -46,6 +53,7 @@ const idleMs = Number(values["idle-ms"]);
 const detailsN = Number(values.details);
 const rounds = Number(values.rounds);
 const extra = values.arg ?? [];
+const subscriptions = Number(values.subscriptions);
 const roots = (values.root ?? [`new=${here}`]).map((spec) => {
   const eq = spec.indexOf("=");
   return { name: spec.slice(0, eq), dir: spec.slice(eq + 1) };
@@ -86,14 +94,46 @@ async function seed(dataDir: string): Promise<void> {
   await store.close();
 }
 
+/** Adds the subscriptions through a server on `dataDir`. */
+async function subscribe(root: string, dataDir: string): Promise<void> {
+  const server = await startServer(
+    streambedCommand(root, dataDir, extra, 300_000),
+  );
+  try {
+    const base = `${server.url}/v1/stream`;
+    const put = async (url: string, body: unknown, status: number) => {
+      const r = await fetch(url, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      await r.body?.cancel();
+      if (r.status !== status) throw new Error(`PUT ${url}: ${r.status}`);
+    };
+    await put(`${base}/wake/pool`, [], 201);
+    for (let i = 0; i < subscriptions; i++) {
+      await put(`${base}/__ds/subscriptions/sub-${i}`, {
+        type: "pull-wake",
+        pattern: values.pattern,
+        wake_stream: "wake/pool",
+      }, 201);
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
 async function measure(root: string, seeded: string) {
   const dataDir = await Deno.makeTempDir({ prefix: "streambed-idle-" });
   try {
     await new Deno.Command("cp", { args: ["-a", `${seeded}/.`, dataDir] })
       .output();
+    const spawned = performance.now();
     const server = await startServer(
       streambedCommand(root, dataDir, extra, 300_000),
     );
+    const listenMs = Math.round(performance.now() - spawned);
+    const listenCpuMs = Math.round((serverCpuUs(server.pid) ?? 0) / 1000);
     try {
       await new Promise((r) => setTimeout(r, settleMs));
       const startUs = serverCpuUs(server.pid) ?? 0;
@@ -107,6 +147,8 @@ async function measure(root: string, seeded: string) {
       }
       const detailsUs = (serverCpuUs(server.pid) ?? 0) - before;
       return {
+        listenMs,
+        listenCpuMs,
         startupCpuMs: Math.round(startUs / 1000),
         idleCpuPct: Math.round(idleUs / (idleMs * 10) * 100) / 100,
         detailsCpuMsEach: Math.round(detailsUs / detailsN / 100) / 10,
@@ -123,9 +165,11 @@ const seeded = await Deno.makeTempDir({ prefix: "streambed-idle-seed-" });
 try {
   const started = performance.now();
   await seed(seeded);
+  if (subscriptions > 0) await subscribe(roots[0].dir, seeded);
   console.log(JSON.stringify({
     seeded: n,
     ttlSeconds: ttlSeconds ?? null,
+    subscriptions,
     seedMs: Math.round(performance.now() - started),
   }));
   for (let round = 1; round <= rounds; round++) {
