@@ -133,6 +133,7 @@ export class StreamRegistry {
       state.softDeleted = true;
       this.#live.delete(state.name);
       this.#softDeletedByName.set(state.name, state);
+      this.expiring.delete(state);
       state.wakeAll();
       return { ops: [{ op: "soft_delete", streamId: state.id }], removed: [] };
     }
@@ -144,6 +145,7 @@ export class StreamRegistry {
       removed.push(current);
       this.#uncommittedDeletes.set(current.id, current);
       current.deleted = true;
+      this.expiring.delete(current);
       if (this.#live.get(current.name) === current) {
         this.#live.delete(current.name);
       }

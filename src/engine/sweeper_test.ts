@@ -114,3 +114,18 @@ Deno.test("Sweeper: a stream whose deletion could not be written is checked on t
   sweeper.sweep();
   assert.equal(calls, 2, "expired once");
 });
+
+Deno.test("StreamRegistry: a deleted stream leaves the expiry queue at once, not at its expiry time", () => {
+  const registry = new StreamRegistry(4);
+  registry.restore([
+    row(1, { ttlSeconds: 86_400 }),
+    row(2, { ttlSeconds: 86_400 }),
+    row(3, { forkedFrom: 2, forkPos: 0, ttlSeconds: 86_400 }),
+  ]);
+  assert.equal(registry.expiring.size, 3);
+  registry.unlink(registry.byId(1)!);
+  assert.equal(registry.expiring.size, 2);
+  registry.unlink(registry.byId(2)!); // a fork reads it: soft-deleted
+  assert.equal(registry.expiring.size, 1);
+  assert.ok(registry.expiring.has(registry.byId(3)!));
+});
