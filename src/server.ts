@@ -14,7 +14,7 @@ import { KeyStore } from "./auth/key_store.ts";
 import type { Config } from "./config.ts";
 import { compactionOptions } from "./engine/compactor.ts";
 import { Engine } from "./engine/engine.ts";
-import type { StreamInfo } from "./engine/types.ts";
+import type { StreamInfo, StreamView } from "./engine/types.ts";
 import { StartupError, type StreamError } from "./errors.ts";
 import { BodyBudget } from "./http/body.ts";
 import type { OpsContext } from "./http/context.ts";
@@ -25,7 +25,13 @@ import { createMetrics } from "./metrics/families.ts";
 import type { HttpMeters } from "./metrics/http_meters.ts";
 import { MetricsStreamFeed } from "./metrics/metrics_stream.ts";
 import { profileFor } from "./profiles/registry.ts";
-import { type DetailsParts, serverDetails } from "./metrics/server_details.ts";
+import { largest, LargestStreams } from "./metrics/largest_streams.ts";
+import { SERVER_DETAILS_TOP_STREAMS } from "./limits.ts";
+import {
+  type DetailsParts,
+  serverDetails,
+  type SizedStream,
+} from "./metrics/server_details.ts";
 import { MeteredObjectStore } from "./objectstore/metered.ts";
 import { listen, probeAddress } from "./listen.ts";
 import { createLogger, type LineWriter, type Logger } from "./log.ts";
@@ -224,7 +230,7 @@ async function open(
       bodyBytesInFlight: () => bodyBudget.reservedBytes,
       sseConnections,
       config,
-      streams: () => liveStreams(engine),
+      topStreams: largestStreams(engine, opened.shared !== undefined),
       authFailures: () => gate.counts,
       touch: () => touch.figures(),
     }),
@@ -584,6 +590,30 @@ function operatorView(parts: DetailsParts & { http: HttpMeters }): OpsContext {
     metrics: (openMetrics) => metrics.render(openMetrics),
     details: () => serverDetails(parts),
   };
+}
+
+/**
+ * The longest live streams for `/v1/server/_details`, followed through the
+ * engine's commits. With a shared store, streams another node changed are
+ * reloaded without a commit event here: every request walks every stream.
+ */
+function largestStreams(
+  engine: Engine,
+  shared: boolean,
+): (max: number) => SizedStream[] {
+  if (shared) return (max) => largest(liveStreams(engine), max);
+  const ranking = new LargestStreams(
+    () => liveStreams(engine),
+    SERVER_DETAILS_TOP_STREAMS * 4,
+  );
+  const noted = (stream: StreamView) =>
+    ranking.noted(stream.name, stream.tailPos);
+  engine.addListener({
+    created: noted,
+    appended: noted,
+    deleted: (name) => ranking.deleted(name),
+  });
+  return (max) => ranking.top(max);
 }
 
 /** Every stream clients can see (soft-deleted ones left out). */

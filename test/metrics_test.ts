@@ -326,6 +326,22 @@ Deno.test("GET /v1/server/_details: limits, memory, queues and the largest strea
     });
     assert.equal(details.writer.appendBytes, 360);
     assert.equal(typeof details.tier.backlogBytes, "number");
+    // The ranking follows appends and deletes after the first request.
+    const append = await fetch(`${server.url}/v1/stream/small`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: new Uint8Array(500),
+    });
+    await append.body?.cancel();
+    const deleted = await fetch(`${server.url}/v1/stream/large`, {
+      method: "DELETE",
+    });
+    await deleted.body?.cancel();
+    const after = await fetch(`${server.url}/v1/server/_details`);
+    assert.deepEqual((await after.json()).topStreams, [
+      { name: "small", bytes: 510 },
+      { name: "mid", bytes: 50 },
+    ]);
   } finally {
     await server.close();
     await Deno.remove(server.dataDir, { recursive: true });

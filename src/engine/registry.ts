@@ -18,6 +18,7 @@ import type {
   WalOp,
   WalSnapshot,
 } from "../storage/wal_store.ts";
+import { ExpiryQueue } from "./expiry_queue.ts";
 import { StreamsByName, StreamState } from "./stream_state.ts";
 import type { StreamInfo, StreamView } from "./types.ts";
 
@@ -28,8 +29,8 @@ export class StreamRegistry {
   readonly #byId = new Map<number, StreamState>();
   readonly #softDeletedByName = new Map<string, StreamState>();
   readonly #uncommittedDeletes = new Map<number, StreamState>();
-  /** Streams with a TTL or an expiry time: the only ones the sweep checks. */
-  readonly expiring: Set<StreamState> = new Set();
+  /** Streams with a TTL or an expiry time, by when they may expire. */
+  readonly expiring: ExpiryQueue = new ExpiryQueue();
   /** The id the next create takes (persisted with every commit). */
   nextStreamId: number;
 
@@ -132,6 +133,7 @@ export class StreamRegistry {
       state.softDeleted = true;
       this.#live.delete(state.name);
       this.#softDeletedByName.set(state.name, state);
+      this.expiring.delete(state);
       state.wakeAll();
       return { ops: [{ op: "soft_delete", streamId: state.id }], removed: [] };
     }
@@ -143,6 +145,7 @@ export class StreamRegistry {
       removed.push(current);
       this.#uncommittedDeletes.set(current.id, current);
       current.deleted = true;
+      this.expiring.delete(current);
       if (this.#live.get(current.name) === current) {
         this.#live.delete(current.name);
       }

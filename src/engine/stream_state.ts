@@ -141,6 +141,17 @@ export class StreamState {
     this.compactedPos = row.forkPos ?? 0;
   }
 
+  /**
+   * When the stream expires if it is not read before (a sliding TTL moves
+   * this later); `Infinity` without a TTL or expiry time.
+   */
+  expiryAtMs(): number {
+    const ttlAtMs = this.ttlSeconds === null
+      ? Infinity
+      : this.accessedAtMs + this.ttlSeconds * 1000;
+    return Math.min(this.expiresAtMs ?? Infinity, ttlAtMs);
+  }
+
   /** True once a sliding TTL or absolute expiry has passed. */
   isExpired(nowMs: number): boolean {
     if (this.expiresAtMs !== null && nowMs >= this.expiresAtMs) return true;

@@ -1,7 +1,8 @@
 /**
  * @module
  * The sweeper: once a second it expires streams whose TTL or expiry time
- * passed (checking only the registry's `expiring` set, not every stream),
+ * passed (checking only the streams the registry's expiry queue has due,
+ * not every stream with a TTL),
  * and writes the access times of streams read since they were last written
  * (so a sliding TTL survives a restart) in one WAL operation batch.
  */
@@ -28,6 +29,7 @@ export class Sweeper {
   /** Streams read since their access time was last written. */
   readonly #accessDirty = new Set<StreamState>();
   #timer: ReturnType<typeof setInterval> | undefined;
+  #checked = 0;
 
   /** A stopped sweeper over `registry`. */
   constructor(registry: StreamRegistry, hooks: SweeperHooks) {
@@ -52,16 +54,29 @@ export class Sweeper {
     this.#accessDirty.add(state);
   }
 
+  /** Streams whose expiry the last sweep checked (for tests and figures). */
+  get checked(): number {
+    return this.#checked;
+  }
+
   /** One sweep: expiries, then access times. */
   sweep(): void {
     const now = this.#hooks.now();
-    for (const state of this.#registry.expiring) {
-      if (this.#registry.live(state.name) !== state) {
-        this.#registry.expiring.delete(state); // deleted, soft-deleted or replaced
-      } else if (state.visible && state.isExpired(now)) {
-        this.#registry.expiring.delete(state);
+    const expiring = this.#registry.expiring;
+    const due = expiring.take(now);
+    this.#checked = due.length;
+    for (const state of due) {
+      if (this.#registry.live(state.name) !== state) continue; // deleted, soft-deleted or replaced
+      if (state.visible && state.isExpired(now)) {
         this.#hooks.expire(state);
+        if (state.deleted || this.#registry.live(state.name) !== state) {
+          continue;
+        }
       }
+      // Read since it was queued (a sliding TTL), its creation commits
+      // first, or its deletion could not be written yet: checked again at
+      // its expiry time, and not before the next sweep.
+      expiring.requeue(state, now + SWEEP_INTERVAL_MS);
     }
     const touches: WalOp[] = [];
     for (const state of this.#accessDirty) {

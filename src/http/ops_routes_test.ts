@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { defaultConfig } from "../config.ts";
 import { Engine } from "../engine/engine.ts";
 import { createLogger } from "../log.ts";
-import { largest } from "../metrics/server_details.ts";
+import { largest } from "../metrics/largest_streams.ts";
 import { MemoryStore, MemoryWal } from "../storage/memory_store.ts";
 import type { OpsContext } from "./context.ts";
 import { createHandler } from "./handler.ts";

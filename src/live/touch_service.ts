@@ -53,7 +53,7 @@ export interface TouchApi {
 /** The engine calls the service makes. */
 export type TouchEngine = Pick<
   Engine,
-  "view" | "read" | "reserveWaiter" | "streamInfos"
+  "view" | "read" | "reserveWaiter" | "streamInfo"
 >;
 
 /** How to build a `TouchService`. */
@@ -116,14 +116,13 @@ export class TouchService implements TouchApi {
    */
   static async open(o: TouchServiceOptions): Promise<TouchService> {
     const service = new TouchService(o, await KeyHasher.create());
-    const enabled = new Set<number>();
-    for (const info of o.engine.streamInfos()) {
-      if (!info.softDeleted && service.#optionsOf(info) !== null) {
-        enabled.add(info.id);
-      }
-    }
+    // Only streams with stored templates are looked up, not every stream.
     for (const id of o.store.streamIds()) {
-      if (!enabled.has(id)) o.store.deleteStream(id);
+      const info = o.engine.streamInfo(id);
+      if (
+        info === undefined || info.softDeleted ||
+        service.#optionsOf(info) === null
+      ) o.store.deleteStream(id);
     }
     return service;
   }

@@ -724,3 +724,51 @@ Deno.test("TouchService: deleting a stream drops its stored templates, runtime o
     await h.close();
   }
 });
+
+Deno.test("TouchService.open looks up only the streams with stored templates, not every stream", async () => {
+  const wal = new MemoryWal();
+  const store = new MemoryLiveTemplateStore();
+  const profiles: Profiles = new Map([
+    ["app", touchOptions()],
+    ["off", touchOptions()],
+  ]);
+  const first = await open({ wal, store, profiles });
+  await create(first, "app");
+  await create(first, "off");
+  for (let i = 0; i < 200; i++) await create(first, `plain/${i}`);
+  activate(first, "app", "public.todos", FIELDS);
+  activate(first, "off", "public.todos", FIELDS);
+  const appId = first.engine.view("app")!.id;
+  const offId = first.engine.view("off")!.id;
+  await first.close();
+  profiles.delete("off"); // touch switched off while the server was down
+  const engine = await Engine.open(new MemoryStore(wal), {
+    limits: defaultConfig().limits,
+    log,
+    onFatal: () => {},
+  });
+  let lookups = 0;
+  const service = await TouchService.open({
+    engine: {
+      view: (name) => engine.view(name),
+      read: (...args) => engine.read(...args),
+      reserveWaiter: () => engine.reserveWaiter(),
+      streamInfo: (id) => {
+        lookups++;
+        return engine.streamInfo(id);
+      },
+    },
+    touchOptionsOf: (s: StreamView) => profiles.get(s.name) ?? null,
+    store,
+    log,
+    memoryBytesMax: 256 * 1024 * 1024,
+  });
+  try {
+    assert.equal(lookups, 2, "the two streams with templates");
+    assert.equal(store.load(appId).length, 1);
+    assert.equal(store.load(offId).length, 0, "touch is off: dropped");
+  } finally {
+    service.close();
+    await engine.close();
+  }
+});

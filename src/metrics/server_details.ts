@@ -3,8 +3,8 @@
  * `GET /v1/server/_details`: what an operator asks when the server is slow
  * or large: the limits in force, memory by subsystem, the append queue,
  * live readers, the tier's backlog, and the largest streams (a bounded
- * list). Built on demand; it walks every stream once, so it is an admin
- * route, not something to poll as often as `/health`.
+ * list, kept up to date as commits happen: see `largest_streams.ts`).
+ * Built on demand.
  */
 
 import { SERVER_DETAILS_TOP_STREAMS } from "../limits.ts";
@@ -18,10 +18,10 @@ export interface SizedStream {
   tailPos: number;
 }
 
-/** What the details read: the metric parts plus every stream. */
+/** What the details read: the metric parts plus the largest streams. */
 export interface DetailsParts extends MetricParts {
-  /** Every live stream, in any order. */
-  streams: () => Iterable<SizedStream>;
+  /** The `max` longest live streams, longest first. */
+  topStreams: (max: number) => SizedStream[];
 }
 
 /** The details body. */
@@ -73,26 +73,9 @@ export function serverDetails(
       cache: tier.cache,
       companions: tier.companions,
     },
-    topStreams: largest(parts.streams(), topMax).map((s) => ({
+    topStreams: parts.topStreams(topMax).map((s) => ({
       name: s.name,
       bytes: s.tailPos,
     })),
   };
-}
-
-/** The `max` longest streams, longest first (ties: first seen first). */
-export function largest(
-  streams: Iterable<SizedStream>,
-  max: number,
-): SizedStream[] {
-  const top: SizedStream[] = [];
-  if (max <= 0) return top;
-  for (const s of streams) {
-    if (top.length === max && s.tailPos <= top[max - 1].tailPos) continue;
-    let i = top.length;
-    while (i > 0 && top[i - 1].tailPos < s.tailPos) i--;
-    top.splice(i, 0, s);
-    if (top.length > max) top.pop();
-  }
-  return top;
 }

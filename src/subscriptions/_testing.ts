@@ -114,6 +114,9 @@ export class FakeStreams implements StreamSource {
     return this.#streams.get(name);
   }
 
+  /** Streams returned by `list` so far. */
+  listed = 0;
+
   /** A sorted page of streams named with `prefix`. */
   list(
     prefix: string,
@@ -123,10 +126,9 @@ export class FakeStreams implements StreamSource {
     const names = [...this.#streams.keys()].sort().filter((n) =>
       n.startsWith(prefix) && (after === undefined || n > after)
     );
-    return {
-      streams: names.slice(0, limit).map((n) => this.#streams.get(n)!),
-      more: names.length > limit,
-    };
+    const page = names.slice(0, limit).map((n) => this.#streams.get(n)!);
+    this.listed += page.length;
+    return { streams: page, more: names.length > limit };
   }
 
   /** Appends `request.body` (parsed as JSON) to an existing stream. */

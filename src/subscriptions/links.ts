@@ -10,7 +10,7 @@
 import type { StreamView } from "../engine/types.ts";
 import type { Logger } from "../log.ts";
 import type { SubscriptionOp } from "../storage/subscription_store.ts";
-import { globMatch } from "../glob.ts";
+import { globMatch, type GlobPattern } from "../glob.ts";
 import {
   type Link,
   mayLink,
@@ -65,29 +65,45 @@ export class StreamLinks {
   /**
    * After a restart: links to streams that shrank (deleted and recreated)
    * restart at 0, and matching streams a crash kept from being linked are
-   * linked at 0 (delivered again rather than skipped).
+   * linked at 0 (delivered again rather than skipped). The patterns of all
+   * of `subs` are matched in one walk over the streams (subscriptions with
+   * the same pattern share its test), not one walk per subscription.
    */
-  reconcile(sub: Sub): void {
+  reconcile(subs: Iterable<Sub>): void {
     const registry = this.#registry;
-    const next: Link[] = [];
-    for (const link of sub.links.values()) {
-      if (link.ackedPos > registry.tail(link.path)) {
-        next.push({ ...link, ackedPos: 0 });
+    const next = new Map<Sub, Link[]>();
+    const byPattern = new Map<string, { glob: GlobPattern; subs: Sub[] }>();
+    for (const sub of subs) {
+      const links: Link[] = [];
+      next.set(sub, links);
+      for (const link of sub.links.values()) {
+        if (link.ackedPos > registry.tail(link.path)) {
+          links.push({ ...link, ackedPos: 0 });
+        }
       }
+      if (sub.glob === undefined) continue;
+      const group = byPattern.get(sub.glob.source);
+      if (group === undefined) {
+        byPattern.set(sub.glob.source, { glob: sub.glob, subs: [sub] });
+      } else group.subs.push(sub);
     }
-    if (sub.glob !== undefined) {
-      registry.scanMatching(sub.glob, (view) => {
-        if (sub.links.has(view.name) || !mayLink(sub, view.name)) return;
-        next.push({
+    const globs = [...byPattern.values()].map((g) => g.glob);
+    registry.scanMatchingAll(globs, (view, glob) => {
+      for (const sub of byPattern.get(glob.source)!.subs) {
+        if (sub.links.has(view.name) || !mayLink(sub, view.name)) continue;
+        next.get(sub)!.push({
           path: view.name,
           explicit: false,
           glob: true,
           ackedPos: 0,
         });
-      });
+      }
+    });
+    for (const [sub, links] of next) {
+      if (links.length === 0) continue;
+      registry.commit(links.map((link) => registry.linkOp(sub, link)));
+      for (const link of links) registry.setLink(sub, link);
     }
-    registry.commit(next.map((link) => registry.linkOp(sub, link)));
-    for (const link of next) registry.setLink(sub, link);
   }
 
   /**

@@ -80,3 +80,42 @@ Deno.test("after a restart, shrunk streams restart at 0 and missed matches are l
     store.close();
   }
 });
+
+Deno.test("after a restart, every pattern is matched in one walk over the streams, not one walk per subscription", async () => {
+  const store = openSqliteSubscriptionStore(":memory:", "os");
+  try {
+    let t = await openTestManager({ store });
+    for (let i = 0; i < 20; i++) {
+      assert.ok((await t.manager.put(`any-${i}`, pullWake([], "*/7"))).ok);
+    }
+    for (let i = 0; i < 10; i++) {
+      assert.ok((await t.manager.put(`a-${i}`, pullWake([], "a/*"))).ok);
+    }
+    assert.ok((await t.manager.put("ab", pullWake([], "a/b/**"))).ok);
+    await t.close();
+    const later = new FakeStreams();
+    for (let i = 0; i < 300; i++) {
+      later.create(`a/${i}`, 1);
+      later.create(`b/${i}`, 1);
+    }
+    later.create("a/b/c", 1);
+    t = await openTestManager({ store, streams: later });
+    try {
+      // One walk lists each of the 601 streams once; a walk per
+      // subscription listed 20 * 601 + 10 * 301 + 1.
+      assert.equal(later.listed, 601);
+      const paths = (id: string) => {
+        const view = t.manager.get(id);
+        assert.ok(view.ok);
+        return view.value.links.map((l) => l.path);
+      };
+      assert.deepEqual(paths("any-19"), ["a/7", "b/7"]);
+      assert.equal(paths("a-3").length, 300);
+      assert.deepEqual(paths("ab"), ["a/b/c"]);
+    } finally {
+      await t.close();
+    }
+  } finally {
+    store.close();
+  }
+});

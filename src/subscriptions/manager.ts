@@ -147,9 +147,7 @@ export class SubscriptionManager {
     const keys = await KeyRing.open(options.store, () => clock.now());
     const manager = new SubscriptionManager(options, keys);
     manager.#registry.load();
-    for (const sub of manager.#registry.values()) {
-      manager.#links.reconcile(sub);
-    }
+    manager.#links.reconcile(manager.#registry.values());
     options.log.info(`recovered ${manager.#registry.size} subscriptions`);
     manager.#registry.onFenced((ids) => manager.#reloaded(ids));
     options.announcements?.((ids) =>

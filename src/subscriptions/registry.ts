@@ -118,6 +118,7 @@ export class SubscriptionRegistry {
   #store: SubscriptionStore;
   #streams: StreamSource;
   #listPageMax: number;
+  #streamsScanned = 0;
   #subs = new Map<string, Sub>();
   #tombstones = new Map<string, SubscriptionRow>();
   #byStream = new Map<string, Set<string>>();
@@ -376,16 +377,56 @@ export class SubscriptionRegistry {
 
   /** Calls `visit` for every live stream `glob` matches, page by page. */
   scanMatching(glob: GlobPattern, visit: (view: StreamView) => void): void {
+    this.#scanPrefix(glob.literalPrefix, (view) => {
+      if (globMatch(glob, view.name)) visit(view);
+    });
+  }
+
+  /**
+   * Calls `visit` for every live stream and each of `globs` it matches, in
+   * one walk: a stream is listed once however many patterns cover it, and
+   * tested only against the patterns whose literal prefix it starts with.
+   */
+  scanMatchingAll(
+    globs: GlobPattern[],
+    visit: (view: StreamView, glob: GlobPattern) => void,
+  ): void {
+    const byPrefix = new Map<string, GlobPattern[]>();
+    for (const glob of globs) {
+      const list = byPrefix.get(glob.literalPrefix) ?? [];
+      list.push(glob);
+      byPrefix.set(glob.literalPrefix, list);
+    }
+    const lengths = [...new Set([...byPrefix.keys()].map((p) => p.length))];
+    // Walk only the prefixes no shorter one covers: their ranges are disjoint.
+    const roots = [...byPrefix.keys()].filter((prefix) =>
+      !lengths.some((l) =>
+        l < prefix.length && byPrefix.has(prefix.slice(0, l))
+      )
+    );
+    for (const root of roots) {
+      this.#scanPrefix(root, (view) => {
+        for (const l of lengths) {
+          if (l > view.name.length) continue;
+          for (const glob of byPrefix.get(view.name.slice(0, l)) ?? []) {
+            if (globMatch(glob, view.name)) visit(view, glob);
+          }
+        }
+      });
+    }
+  }
+
+  /** Streams listed by scans so far (for tests and figures). */
+  get streamsScanned(): number {
+    return this.#streamsScanned;
+  }
+
+  #scanPrefix(prefix: string, visit: (view: StreamView) => void): void {
     let after: string | undefined;
     while (true) {
-      const page = this.#streams.list(
-        glob.literalPrefix,
-        after,
-        this.#listPageMax,
-      );
-      for (const view of page.streams) {
-        if (globMatch(glob, view.name)) visit(view);
-      }
+      const page = this.#streams.list(prefix, after, this.#listPageMax);
+      this.#streamsScanned += page.streams.length;
+      for (const view of page.streams) visit(view);
       if (!page.more || page.streams.length === 0) return;
       after = page.streams[page.streams.length - 1].name;
     }
