@@ -94,17 +94,6 @@ export function streamPath(name, sub) {
 }
 
 /**
- * Whether an optional subresource route exists, probed with a GET: a
- * server without it answers 404; one with it answers anything else (a
- * POST-only route such as `_aggregate` answers 405).
- */
-export async function routeExists(path) {
-  const response = await api("GET", path);
-  await response.body?.cancel();
-  return response.status !== 404;
-}
-
-/**
  * Reads an SSE response (`?live=sse`) with `fetch`, so the key can travel
  * in a header (EventSource cannot send one). Calls `onData(payload)` with
  * each data event's text and `onControl(object)` with each control event;

@@ -1,17 +1,10 @@
 // One stream's page: metadata (HEAD, `_details`), profile, schema, index
 // status, a live tail over SSE (pause, resume from an offset), reads from
-// an offset or a time, keyed reads, and, where the server and the stream
-// have them, search (`_search`) and aggregate charts (`_aggregate`).
+// an offset or a time, keyed reads, and, where the stream's schema
+// configures them, search (`_search`) and aggregate charts (`_aggregate`).
 
 import { useEffect, useRef, useState } from "preact/hooks";
-import {
-  api,
-  apiJson,
-  errorOf,
-  readSse,
-  routeExists,
-  streamPath,
-} from "./api.js";
+import { api, apiJson, errorOf, readSse, streamPath } from "./api.js";
 import { Chart, ErrorLine, html, JsonRecord, KeyValues } from "./ui.js";
 import { hexDump, isJson, isText, messagesOf } from "./format.js";
 import { Link } from "./nav.js";
@@ -321,15 +314,9 @@ function ReadPanel({ name, type }) {
 export function StreamPage({ name }) {
   const [type, setType] = useState(null);
   const [schema, setSchema] = useState(undefined);
-  const [search, setSearch] = useState({ search: false, aggregate: false });
   useEffect(() => {
     apiJson("GET", streamPath(name, "_schema")).then(setSchema)
       .catch(() => setSchema(null));
-    Promise.all([
-      routeExists(streamPath(name, "_search")),
-      routeExists(streamPath(name, "_aggregate")),
-    ]).then(([s, a]) => setSearch({ search: s, aggregate: a }))
-      .catch(() => {});
   }, [name]);
   const searchConfig = schema?.search ?? null;
   return html`
@@ -352,9 +339,9 @@ export function StreamPage({ name }) {
         <${Optional} name=${name} sub="_index_status" title="Index status"
           render=${(v) =>
             html`<${KeyValues} value=${v} label="Index status" />`} />
-        ${search.search && searchConfig &&
+        ${searchConfig &&
           html`<${SearchPanel} name=${name} type=${type} />`}
-        ${search.aggregate && searchConfig?.rollups &&
+        ${searchConfig?.rollups &&
           html`<${AggregatePanel} name=${name} rollups=${searchConfig.rollups} />`}
         <${LiveTail} name=${name} type=${type} />
         ${type !== null && html`<${ReadPanel} name=${name} type=${type} />`}

@@ -101,11 +101,11 @@ async function openPage(
   page.on("console", (message) => {
     if (message.type() !== "error") return;
     const url = message.location()?.url ?? "";
-    // Probing optional routes (404 hides their panels) and refusals the
+    // Optional resources (a 404 hides their panel) and refusals the
     // test provokes show up as failed loads; anything else is a bug.
     if (
       message.text().startsWith("Failed to load resource") &&
-      (/\/_(profile|search|aggregate|schema)$/.test(url) ||
+      (/\/_(profile|schema)$/.test(url) ||
         /status of 40[138]/.test(message.text()))
     ) return;
     errors.push(`${message.text()} ${url}`);
