@@ -17,6 +17,11 @@
  *   than the queue).
  * - `big-append`: one 200 MiB append (`--body-bytes-max` and the queue
  *   raised to take it).
+ * - `waiters`: 2,000 (`--waiters`) idle long-poll reads, then as many idle SSE
+ *   connections, each a plain TCP client on a JSON stream with nothing
+ *   appended; the resident set with them open minus the set before, per
+ *   connection (each figure is the lower of two readings 3 s apart, so a
+ *   collection can land). Not in the default list; name it.
  *
  * `--root` defaults to this checkout; pass another worktree (e.g. an older
  * commit checked out with `git worktree add --detach`) to compare.
@@ -34,10 +39,12 @@ const { values } = parseArgs({
     root: { type: "string", multiple: true },
     scenario: { type: "string", multiple: true },
     "sse-mib": { type: "string", default: "256" },
+    waiters: { type: "string", default: "2000" },
   },
 });
 const roots = values.root ?? [here];
 const sseMiB = Number(values["sse-mib"]);
+const waiterCount = Number(values.waiters);
 const scenarios = values.scenario ??
   ["sse-stalled", "body-flood", "big-append"];
 
@@ -204,8 +211,81 @@ async function bigAppend(root: string): Promise<string[]> {
   ];
 }
 
+/** The lower of two `VmRSS` readings 3 s apart (lets a collection land). */
+async function settledRssKiB(pid: number): Promise<number> {
+  const read = () =>
+    Number(
+      Deno.readTextFileSync(`/proc/${pid}/status`).split("\n")
+        .find((l) => l.startsWith("VmRSS:"))!.split(/\s+/)[1],
+    );
+  const first = read();
+  await new Promise((r) => setTimeout(r, 3000));
+  return Math.min(first, read());
+}
+
+/** Opens `n` idle live reads (raw TCP) and waits until the server counts them. */
+async function openLive(
+  url: string,
+  n: number,
+  query: string,
+): Promise<Deno.TcpConn[]> {
+  const { hostname, port } = new URL(url);
+  const conns: Deno.TcpConn[] = [];
+  const encoder = new TextEncoder();
+  for (let i = 0; i < n; i++) {
+    const conn = await Deno.connect({ hostname, port: Number(port) });
+    await conn.write(encoder.encode(
+      `GET /v1/stream/w?${query} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`,
+    ));
+    conns.push(conn);
+  }
+  for (let tries = 0; tries < 200; tries++) {
+    const health = await (await fetch(`${url}/health`)).json();
+    if (health.waiting >= n) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return conns;
+}
+
+async function waiters(root: string): Promise<string[]> {
+  const n = waiterCount;
+  return [
+    await withServer(root, [
+      "--waiters-max",
+      String(n * 2),
+      "--long-poll-timeout-ms",
+      "300000",
+      "--sse-connection-ms",
+      "600000",
+    ], async (url, pid) => {
+      const r = await fetch(`${url}/v1/stream/w`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+      });
+      await r.body?.cancel();
+      const base = await settledRssKiB(pid);
+      const polls = await openLive(url, n, "offset=now&live=long-poll");
+      const withPolls = await settledRssKiB(pid);
+      for (const c of polls) c.close();
+      await new Promise((r) => setTimeout(r, 1000));
+      const afterPolls = await settledRssKiB(pid);
+      const sse = await openLive(url, n, "offset=now&live=sse");
+      const withSse = await settledRssKiB(pid);
+      for (const c of sse) c.close();
+      const perPoll = (withPolls - base) / n;
+      const perSse = (withSse - afterPolls) / n;
+      return `waiters ${n}: RSS ${Math.round(base / 1024)} MiB idle; ` +
+        `+${Math.round((withPolls - base) / 1024)} MiB with ${n} long-polls ` +
+        `(${perPoll.toFixed(1)} KiB each); +${
+          Math.round((withSse - afterPolls) / 1024)
+        } MiB with ${n} SSE connections (${perSse.toFixed(1)} KiB each)`;
+    }),
+  ];
+}
+
 const SCENARIOS: Record<string, (root: string) => Promise<string[]>> = {
   "sse-stalled": sseStalled,
+  waiters,
   "body-flood": bodyFlood,
   "big-append": bigAppend,
 };

@@ -260,6 +260,13 @@ export const SSE_KEEP_ALIVE_MS = 15_000;
  * so a reader that stops reading holds at most one read plus this much.
  */
 export const SSE_QUEUE_HIGH_WATER_BYTES = 64 * KIB;
+/**
+ * Resident bytes one live reader (long-poll, SSE or touch wait) is counted at
+ * in memory by subsystem: measured 30-31 KiB per idle long-poll and 53-54 KiB
+ * per idle SSE connection (`bench/memory_bench.ts --scenario waiters`), so the
+ * larger, rounded up.
+ */
+export const LIVE_READER_BYTES_ESTIMATE = 64 * KIB;
 /** Subscription control request bodies are small JSON objects. */
 export const CONTROL_BODY_BYTES_MAX = 1 * MIB;
 /** `Host` values remembered as valid; cleared when full, so it stays small. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
+import { LIVE_READER_BYTES_ESTIMATE } from "../src/limits.ts";
 import { encodeOffset } from "../src/protocol/offset.ts";
 import { startTestServer } from "./_server.ts";
 
@@ -317,6 +318,7 @@ Deno.test("GET /v1/server/_details: limits, memory, queues and the largest strea
       "append_queue",
       "request_bodies",
       "stream_cache",
+      "live_readers",
       "segment_cache",
     ]);
     assert.deepEqual(details.appendQueue, {
@@ -355,6 +357,53 @@ async function readAll(url: string, name: string, pos = 0): Promise<number> {
   assert.equal(response.status, 200);
   return (await response.arrayBuffer()).byteLength;
 }
+
+Deno.test("memory by subsystem counts open live readers at the per-connection estimate", async () => {
+  const server = await startTestServer({ limits: { waitersMax: 40 } });
+  const readers = new AbortController();
+  try {
+    const put = await fetch(`${server.url}/v1/stream/w`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+    });
+    await put.body?.cancel();
+    const liveRow = async () => {
+      const response = await fetch(`${server.url}/v1/server/_details`);
+      const { memory } = await response.json();
+      return memory.subsystems.find((s: { subsystem: string }) =>
+        s.subsystem === "live_readers"
+      );
+    };
+    assert.deepEqual(await liveRow(), {
+      subsystem: "live_readers",
+      usedBytes: 0,
+      budgetBytes: 40 * LIVE_READER_BYTES_ESTIMATE,
+    });
+    const polls = Array.from(
+      { length: 3 },
+      () =>
+        fetch(`${server.url}/v1/stream/w?offset=now&live=long-poll`, {
+          signal: readers.signal,
+        }).then((r) => r.body?.cancel(), () => {}),
+    );
+    let row = await liveRow();
+    for (
+      let i = 0;
+      i < 200 && row.usedBytes < 3 * LIVE_READER_BYTES_ESTIMATE;
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 25));
+      row = await liveRow();
+    }
+    assert.equal(row.usedBytes, 3 * LIVE_READER_BYTES_ESTIMATE);
+    readers.abort();
+    await Promise.all(polls);
+  } finally {
+    readers.abort();
+    await server.close();
+    await Deno.remove(server.dataDir, { recursive: true });
+  }
+});
 
 Deno.test("read_bytes_total counts WAL bytes, then object store and cache bytes once segments hold the data", async () => {
   const overrides = {

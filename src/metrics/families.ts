@@ -14,6 +14,7 @@ import type { TierReadBytes } from "../engine/reader.ts";
 import type { WriterStats } from "../engine/writer.ts";
 import type { StreamCacheStats } from "../engine/stream_cache.ts";
 import { OVERLOAD_REASONS } from "../errors.ts";
+import { LIVE_READER_BYTES_ESTIMATE } from "../limits.ts";
 import type { OpMeter } from "../objectstore/metered.ts";
 import { OBJECT_ARTIFACTS, OBJECT_OUTCOMES } from "../objectstore/metered.ts";
 import type { TierStats } from "../tier/tier.ts";
@@ -548,6 +549,13 @@ export function memoryBySubsystem(
       subsystem: "stream_cache",
       usedBytes: parts.engine.streamCacheStats().bytes,
       budgetBytes: limits.streamCacheBytes,
+    },
+    {
+      // Estimated per connection: the bytes are the runtime's (sockets,
+      // pending requests, response streams), not ours to count.
+      subsystem: "live_readers",
+      usedBytes: parts.engine.waiting * LIVE_READER_BYTES_ESTIMATE,
+      budgetBytes: limits.waitersMax * LIVE_READER_BYTES_ESTIMATE,
     },
   ];
   if (parts.tier !== undefined) {
