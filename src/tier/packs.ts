@@ -142,6 +142,28 @@ export class Packer {
 }
 
 /**
+ * Holds `s` for the next pack when it has packable segments (scheduling a
+ * look at its deadline on `due`); true if so (its segments are not put on
+ * their own meanwhile).
+ */
+export function holdForPack(
+  ctx: TierContext,
+  s: TierStream,
+  info: StreamInfo,
+  due: DueQueue,
+): boolean {
+  const packer = ctx.packs;
+  if (packer === undefined) return false;
+  if (packableRows(ctx, s, info).length === 0) {
+    packer.forget(s.id);
+    return false;
+  }
+  const atMs = packer.hold(s.id, ctx.clock.now());
+  s.uploadLookAtMs = lookAt(due, s.id, atMs, s.uploadLookAtMs);
+  return true;
+}
+
+/**
  * Before an upload pass: holds the packable streams among `ids` for the
  * next pack (scheduling a look at their deadline on `due`), and when a pack
  * is due puts one. Returns the streams whose segments it packed (the pass
@@ -161,16 +183,8 @@ export async function packPass(
   for (const id of ids) {
     const info = hooks.info(id);
     const s = ctx.streams.get(id);
-    if (info === undefined || s === undefined) {
-      packer.forget(id);
-      continue;
-    }
-    if (packableRows(ctx, s, info).length === 0) {
-      packer.forget(id);
-      continue;
-    }
-    const atMs = packer.hold(id, now);
-    s.uploadLookAtMs = lookAt(hooks.due, id, atMs, s.uploadLookAtMs);
+    if (info === undefined || s === undefined) packer.forget(id);
+    else holdForPack(ctx, s, info, hooks.due);
   }
   if (!packer.due(now)) return [];
   try {
@@ -263,6 +277,7 @@ async function putPack(
     if (!ctx.streams.isCurrent(s) || !s.segments.includes(row)) continue;
     assert(entries[i].length === row.sizeBytes, "a packed file keeps its size");
     row.pack = { key, offset: entries[i].offset };
+    (s.put ??= new Set()).add(row.startPos); // put: publish, do not put again
     packed.add(s.id);
     await ctx.cache.put(`${key}#${entries[i].offset}`, inputs[i].segment);
   }

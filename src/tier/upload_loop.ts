@@ -28,7 +28,7 @@ import { retryLater, warnFailed } from "./retry.ts";
 import { isTiny } from "./seal_loop.ts";
 import { removeSegmentFile } from "./segment_files.ts";
 import { packText, publishedSummary, type TierStream } from "./streams.ts";
-import { packPass, sealedBytes } from "./packs.ts";
+import { holdForPack, packPass, sealedBytes } from "./packs.ts";
 import { batchable } from "./manifest_batch.ts";
 import { holdsLease } from "./seal_loop.ts";
 import { uploadedCount } from "./reader.ts";
@@ -235,7 +235,8 @@ async function uploadDue(
   info: StreamInfo,
   due: DueQueue,
 ): Promise<boolean> {
-  if (ctx.packs?.holds(s.id) === true) return true; // waits for its pack
+  // Sealed after this pass's pack step, or waiting: goes into a pack.
+  if (holdForPack(ctx, s, info, due)) return true;
   const last = s.segments[s.segments.length - 1];
   const pending = last !== undefined && !last.uploaded;
   const closed = info.closed && s.sealedThrough === info.tailPos;
