@@ -57,7 +57,7 @@ const ARGS = [
 ];
 
 function message(i: number): string {
-  return `{"i":${String(i).padStart(8, "0")},"pad":"${"x".repeat(77)}"}`;
+  return `{"i":"${String(i).padStart(8, "0")}","pad":"${"x".repeat(75)}"}`;
 }
 
 async function runJobs(
