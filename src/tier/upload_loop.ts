@@ -9,7 +9,6 @@
  * its own; a segment whose file is gone is rebuilt from the WAL.
  */
 
-import { assert } from "../assert.ts";
 import { StreamError } from "../errors.ts";
 import type { StreamInfo } from "../engine/types.ts";
 import {
