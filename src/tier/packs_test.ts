@@ -4,6 +4,7 @@ import { defaultConfig, type SegmentConfig } from "../config.ts";
 import { TierReadBytes } from "../engine/reader.ts";
 import type { StreamInfo } from "../engine/types.ts";
 import { createLogger } from "../log.ts";
+import { StreamError } from "../errors.ts";
 import { MemoryObjectStore } from "../objectstore/memory.ts";
 import { decodePackIndex } from "../segment/pack.ts";
 import { appendRecord, streamRow } from "../storage/_contract.ts";
@@ -46,7 +47,12 @@ class ManualClock implements TierClock {
 class CountingStore extends MemoryObjectStore {
   calls = { put: 0, get: 0, getRange: 0 };
   puts: string[] = [];
+  /** While set, puts of pack objects fail as unavailable. */
+  failPacks = false;
   override put(key: string, bytes: Uint8Array): Promise<void> {
+    if (this.failPacks && key.startsWith("packs/")) {
+      return Promise.reject(new StreamError("unavailable", "injected"));
+    }
     this.calls.put++;
     this.puts.push(key);
     return super.put(key, bytes);
@@ -290,5 +296,35 @@ Deno.test("a packed stream that outgrows tiny gets its own manifest, naming the 
   } finally {
     await tier2.close();
     await Deno.remove(dir2, { recursive: true });
+  }
+});
+
+Deno.test("a failed pack put is retried with backoff; the held streams are not put one by one meanwhile, and nothing is lost", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-packs-" });
+  const { store, infos } = await tinyStreams(20);
+  const objects = new CountingStore();
+  objects.failPacks = true;
+  const clock = new ManualClock();
+  const tier = await open(store, objects, infos, clock, dir);
+  try {
+    await clock.settle();
+    await clock.advance(1100);
+    for (let i = 0; i < 40; i++) await clock.advance(50);
+    assert.deepEqual(objects.puts, [], "held, not put on their own");
+    assert.equal(tier.details(20, 0).sealedThroughPos, 100);
+    assert.equal(tier.details(20, 0).walStartPos, 0);
+    objects.failPacks = false;
+    await until(clock, () => tier.details(20, 0).walStartPos === 100);
+    const keys = (await objects.list("")).keys;
+    assert.deepEqual(
+      keys.map((k) => k.replace(/\d{16}/, "N")),
+      ["manifests/N.json", "packs/N.pack"],
+    );
+    for (const id of [1, 10, 20]) {
+      assert.deepEqual(await readAll(tier, store, id), bytesOf(id));
+    }
+  } finally {
+    await tier.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
