@@ -74,6 +74,18 @@ export const MANIFEST_BATCH_OBJECTS_MAX = 32;
 export const MANIFEST_BATCH_OBJECT_ENTRIES_MAX = 100_000;
 /** `list` pages of batch objects read at most (a guard, not a budget). */
 export const MANIFEST_BATCH_LIST_PAGES_MAX = 10_000;
+/**
+ * A sealed segment of a tiny stream (every segment of it so far packed) at
+ * most this big (encoded) is put into a shared pack object with others
+ * instead of an object of its own (docs/segments.md "Packed segments").
+ */
+export const PACK_SEGMENT_BYTES_MAX = 64 * KIB;
+/** Segments one pack object holds at most (one batch of manifests' worth). */
+export const PACK_SEGMENTS_MAX = 4096;
+/** Bytes of one pack object at most (one segment at least). */
+export const PACK_BYTES_MAX = 16 * MIB;
+/** `list` pages of pack objects read at most (a guard, not a budget). */
+export const PACK_LIST_PAGES_MAX = 100_000;
 /** `Retry-After` of a write refused while the local backlog is over budget. */
 export const BACKLOG_RETRY_AFTER_SECONDS = 5;
 

@@ -546,6 +546,8 @@ async function openTier(
       concurrency: config.segment.indexConcurrency,
     },
     companionMemoryBytesMax: config.segment.companionCacheBytes,
+    // The SQLite WAL records pack ranges; PostgreSQL's does not yet.
+    packs: config.storage.backend !== "postgres",
     manifestGenerations: sync && new PgManifestGenerations(sync),
     streamLeases: sync &&
       new PgStreamLeases(

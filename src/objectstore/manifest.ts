@@ -23,8 +23,13 @@ export interface ManifestSegment {
   startPos: number;
   /** Position after its last record. */
   endPos: number;
-  /** Object size in bytes. */
+  /** Object size in bytes (inside a pack: the segment file's length). */
   bytes: number;
+  /**
+   * Set when the segment file sits inside a pack object (`key` names the
+   * pack): its byte offset there; `bytes` long from it.
+   */
+  packOffset?: number;
 }
 
 /** A stream's published state. */
@@ -91,6 +96,20 @@ export interface SchemaRegistryRef {
   key: string;
   /** SHA-256 of the object's bytes, lower-case hex. */
   sha256: string;
+}
+
+/** Prefix of pack objects (docs/segments.md "Packed segments"). */
+export const PACKS_PREFIX = "packs/";
+
+/** Key of pack object `seq`. */
+export function packKey(seq: number): string {
+  return `${PACKS_PREFIX}${pad(seq)}.pack`;
+}
+
+/** The sequence number of a `packKey`, or undefined for any other key. */
+export function packSeqOfKey(key: string): number | undefined {
+  const match = /^packs\/(\d{16})\.pack$/.exec(key);
+  return match === null ? undefined : Number(match[1]);
 }
 
 /** Key of stream `id`'s folder: `streams/<16-digit id>/`. */
@@ -182,6 +201,8 @@ export interface SegmentSpan {
   endPos: number;
   /** Object size in bytes. */
   sizeBytes: number;
+  /** Its place inside a pack object, when packed. */
+  pack?: { key: string; offset: number };
 }
 
 /**
@@ -206,12 +227,22 @@ export function buildManifest(
     expiresAtMs: stream.expiresAtMs,
     softDeleted: stream.softDeleted,
     fork: stream.fork,
-    segments: segments.map((s) => ({
-      key: segmentKey(s.streamId, s.startPos, s.endPos),
-      startPos: s.startPos,
-      endPos: s.endPos,
-      bytes: s.sizeBytes,
-    })),
+    segments: segments.map((s) =>
+      s.pack === undefined
+        ? {
+          key: segmentKey(s.streamId, s.startPos, s.endPos),
+          startPos: s.startPos,
+          endPos: s.endPos,
+          bytes: s.sizeBytes,
+        }
+        : {
+          key: s.pack.key,
+          startPos: s.startPos,
+          endPos: s.endPos,
+          bytes: s.sizeBytes,
+          packOffset: s.pack.offset,
+        }
+    ),
     uploadedThrough,
   };
   if (schemaRegistry !== undefined) manifest.schemaRegistry = schemaRegistry;
@@ -279,6 +310,10 @@ function manifestProblem(m: Manifest): string | undefined {
       typeof s.key !== "string" || s.startPos !== pos ||
       !isCount(s.endPos) || s.endPos <= s.startPos || !isCount(s.bytes)
     ) return `segments do not tile from ${pos}`;
+    if (
+      s.packOffset !== undefined &&
+      (!isCount(s.packOffset) || !s.key.startsWith(PACKS_PREFIX))
+    ) return `bad pack range at ${pos}`;
     pos = s.endPos;
   }
   if (pos !== m.uploadedThrough) return "uploadedThrough disagrees";

@@ -35,7 +35,8 @@ export interface OpMeter {
 }
 
 function artifactOf(key: string): number {
-  if (key.endsWith(".seg")) return 0;
+  // Segments, alone or in a pack (`packs/<seq>.pack`).
+  if (key.endsWith(".seg") || key.endsWith(".pack")) return 0;
   // A stream's own manifest, or a batch of them (`manifests/<seq>.json`).
   if (key.endsWith("manifest.json") || key.startsWith("manifests/")) return 1;
   return 2;

@@ -15,7 +15,7 @@ import type { Chunk, StreamRow } from "./wal_store.ts";
  * migrate (`MIGRATIONS`) is migrated on open; any other mismatch refuses
  * to open.
  */
-export const SCHEMA_VERSION = "4";
+export const SCHEMA_VERSION = "5";
 
 /** Every table of the WAL, created if missing. */
 export const SCHEMA = `
@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS segments (
   end_pos INTEGER NOT NULL,
   size_bytes INTEGER NOT NULL,
   uploaded INTEGER NOT NULL,
+  pack_key TEXT,
+  pack_offset INTEGER,
   PRIMARY KEY (stream_id, start_pos)
 ) WITHOUT ROWID;
 -- A stream's schema registry (JSON text): versions, boundaries, lenses,
@@ -108,6 +110,12 @@ UPDATE meta SET value = '3' WHERE key = 'schema_version';
 ALTER TABLE streams ADD COLUMN profile_kind TEXT;
 ALTER TABLE streams ADD COLUMN profile_json TEXT;
 UPDATE meta SET value = '4' WHERE key = 'schema_version';
+`,
+  // Version 4 had no packed segments: every segment was an object of its own.
+  "4": `
+ALTER TABLE segments ADD COLUMN pack_key TEXT;
+ALTER TABLE segments ADD COLUMN pack_offset INTEGER;
+UPDATE meta SET value = '5' WHERE key = 'schema_version';
 `,
 };
 

@@ -168,8 +168,8 @@ export class SqliteStore implements WalStore {
       "DELETE FROM chunks WHERE stream_id = ? AND start_pos >= ? AND start_pos < ?",
     );
     this.#insertSegment = db.prepare(
-      `INSERT OR REPLACE INTO segments (stream_id, start_pos, end_pos, size_bytes, uploaded)
-       SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM streams WHERE id = ?1)`,
+      `INSERT OR REPLACE INTO segments (stream_id, start_pos, end_pos, size_bytes, uploaded, pack_key, pack_offset)
+       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM streams WHERE id = ?1)`,
     );
     this.#deleteSegments = db.prepare("DELETE FROM segments WHERE stream_id=?");
     this.#markUploaded = db.prepare(
@@ -268,6 +268,9 @@ export class SqliteStore implements WalStore {
       endPos: Number(r.end_pos),
       sizeBytes: Number(r.size_bytes),
       uploaded: Number(r.uploaded) === 1,
+      ...(r.pack_key == null
+        ? {}
+        : { pack: { key: String(r.pack_key), offset: Number(r.pack_offset) } }),
     }));
     const schemaRegistries = (this.#db.prepare(
       `SELECT stream_id, registry FROM stream_schemas
@@ -444,6 +447,8 @@ export class SqliteStore implements WalStore {
       r.endPos,
       r.sizeBytes,
       r.uploaded ? 1 : 0,
+      r.pack?.key ?? null,
+      r.pack?.offset ?? null,
     );
   }
 

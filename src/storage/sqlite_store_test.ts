@@ -213,6 +213,8 @@ Deno.test("SqliteStore migrates a version 3 WAL (no profiles) to profiles stored
     const db = new DatabaseSync(path);
     db.exec(`ALTER TABLE streams DROP COLUMN profile_kind;
       ALTER TABLE streams DROP COLUMN profile_json;
+      ALTER TABLE segments DROP COLUMN pack_key;
+      ALTER TABLE segments DROP COLUMN pack_offset;
       UPDATE meta SET value='3' WHERE key='schema_version';`);
     db.close();
     const store = openSqliteStore(path, "os");
@@ -235,7 +237,60 @@ Deno.test("SqliteStore migrates a version 3 WAL (no profiles) to profiles stored
       "SELECT value FROM meta WHERE key='schema_version'",
     ).get() as { value: string };
     check.close();
-    assert.equal(version.value, "4");
+    assert.equal(version.value, SCHEMA_VERSION);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SqliteStore migrates a version 4 WAL (no packed segments): its segments read back unpacked, new ones keep their pack", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/wal.sqlite`;
+  try {
+    const fresh = openSqliteStore(path, "os");
+    await fresh.commit([{ op: "create", stream: streamRow(1, "old") }], 2);
+    await fresh.addSegment({
+      streamId: 1,
+      startPos: 0,
+      endPos: 10,
+      sizeBytes: 50,
+      uploaded: true,
+    });
+    await fresh.close();
+    // Take the file back to version 4: segments without the pack columns.
+    const db = new DatabaseSync(path);
+    db.exec(`ALTER TABLE segments DROP COLUMN pack_key;
+      ALTER TABLE segments DROP COLUMN pack_offset;
+      UPDATE meta SET value='4' WHERE key='schema_version';`);
+    db.close();
+    const store = openSqliteStore(path, "os");
+    try {
+      let snapshot = await store.load();
+      assert.deepEqual(snapshot.segments, [
+        { streamId: 1, startPos: 0, endPos: 10, sizeBytes: 50, uploaded: true },
+      ]);
+      const pack = { key: "packs/0000000000000003.pack", offset: 8 };
+      await store.addSegment({
+        streamId: 1,
+        startPos: 10,
+        endPos: 20,
+        sizeBytes: 60,
+        uploaded: false,
+        pack,
+      });
+      await store.truncate(1, 20);
+      snapshot = await store.load();
+      assert.deepEqual(snapshot.segments[1], {
+        streamId: 1,
+        startPos: 10,
+        endPos: 20,
+        sizeBytes: 60,
+        uploaded: true,
+        pack,
+      });
+    } finally {
+      await store.close();
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -126,6 +126,21 @@ export interface SegmentRow {
   sizeBytes: number;
   /** True once the segment is in the object store and a manifest names it. */
   uploaded: boolean;
+  /**
+   * Where the segment sits inside a shared pack object (docs/segments.md
+   * "Packed segments"): the pack's key and the byte offset of the segment
+   * file in it (its length is `sizeBytes`). Absent for a segment stored as
+   * an object of its own.
+   */
+  pack?: PackRef;
+}
+
+/** A segment file's place inside a pack object. */
+export interface PackRef {
+  /** Object key of the pack (`packs/<16-digit seq>.pack`). */
+  key: string;
+  /** Byte offset of the segment file inside the pack. */
+  offset: number;
 }
 
 /** One change inside an atomic batch. */

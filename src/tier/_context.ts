@@ -20,6 +20,7 @@ import type { TierStreams } from "./streams.ts";
 import type { RoutingKeyIndex } from "../index/routing_index.ts";
 import type { Companions } from "./companions.ts";
 import type { ManifestBatcher } from "./manifest_batch.ts";
+import type { Packer } from "./packs.ts";
 
 /** Test-only crash points (`DS_TEST_CRASH_POINT`); see docs/segments.md. */
 export const CRASH_POINTS = [
@@ -30,6 +31,7 @@ export const CRASH_POINTS = [
   "after_wal_truncate",
   "after_manifest_batch_publish",
   "after_manifest_batch_merge",
+  "after_pack_put",
 ] as const;
 
 /** One of `CRASH_POINTS`. */
@@ -66,6 +68,8 @@ export interface TierContext {
   /** Search companions of uploaded segments (built after uploads). */
   companions?: Companions;
   batches?: ManifestBatcher;
+  /** Packs tiny streams' segments (single node, with `batches`). */
+  packs?: Packer;
   /** Routing-key index steps that built or compacted a run, since start. */
   indexBuilds: { count: number };
   /** Streams whose uploaded segments the routing-key index does not cover yet. */

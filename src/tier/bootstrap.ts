@@ -99,6 +99,9 @@ export async function bootstrapFromObjects(
           endPos: s.endPos,
           sizeBytes: s.bytes,
           uploaded: true,
+          ...(s.packOffset === undefined
+            ? {}
+            : { pack: { key: s.key, offset: s.packOffset } }),
         },
       });
     }
@@ -263,8 +266,14 @@ async function lastSegmentTime(
 ): Promise<number> {
   const last = m.segments[m.segments.length - 1];
   if (last === undefined) return 0;
-  const bytes = await objects.get(last.key);
-  if (bytes === undefined) {
+  // A packed segment: its range of the pack only.
+  const bytes = last.packOffset === undefined
+    ? await objects.get(last.key)
+    : await objects.getRange(last.key, last.packOffset, last.bytes);
+  if (
+    bytes === undefined ||
+    (last.packOffset !== undefined && bytes.length !== last.bytes)
+  ) {
     throw new StreamError("corrupt", `Segment object "${last.key}" is missing`);
   }
   const segment = await openSegment(bytes, { codec: null });

@@ -43,14 +43,15 @@ export interface BatchEntry {
 }
 
 /**
- * Whether `m` is published in a batch: it names no segments, no schema
- * registry and no routing-key index. Once a stream's manifest is not
- * batchable, none of its later ones is (segments, registries and indexes
- * are never taken back), so its own manifest object wins at bootstrap.
+ * Whether `m` is published in a batch: it names no segment outside a pack
+ * object, no schema registry and no routing-key index. Once a stream's
+ * manifest is not batchable, none of its later ones is (own segments,
+ * registries and indexes are never taken back, and a stream past tiny is
+ * not packed again), so its own manifest object wins at bootstrap.
  */
 export function batchable(m: Manifest): boolean {
-  return m.segments.length === 0 && m.schemaRegistry === undefined &&
-    m.routingIndex === undefined;
+  return m.segments.every((s) => s.packOffset !== undefined) &&
+    m.schemaRegistry === undefined && m.routingIndex === undefined;
 }
 
 /** Key of batch object `seq`. */

@@ -290,14 +290,8 @@ export async function segmentFileOf(
       `Stream id ${s.id} has no uploaded segment ${ordinal}`,
     );
   }
-  const key = segmentKey(s.id, row.startPos, row.endPos);
-  const segment = cache.fileOf(key) ?? await objects.get(key);
-  if (segment === undefined) {
-    throw new StreamError("corrupt", `Segment object "${key}" is missing`, {
-      key,
-    });
-  }
-  return { segment };
+  const { key, load } = segmentObject(objects, s.id, row);
+  return { segment: cache.fileOf(key) ?? await load() };
 }
 
 /**
@@ -371,18 +365,52 @@ async function openRow(
   key: string;
   load: () => Promise<Uint8Array>;
 }> {
-  const key = segmentKey(streamId, row.startPos, row.endPos);
-  const load = async () => {
+  const { key, load: fetch } = segmentObject(objects, streamId, row);
+  const load = () => {
     if (loaded !== undefined) loaded.fromObject = true;
-    const bytes = await objects.get(key);
-    if (bytes === undefined) {
-      throw new StreamError("corrupt", `Segment object "${key}" is missing`, {
-        key,
-      });
+    return fetch();
+  };
+  return { reader: await cache.get(key, load), key, load };
+}
+
+/**
+ * Where segment `row` of stream `streamId` is stored: its cache key, and
+ * how to fetch its file: a GET of its own object, or a ranged GET of its
+ * bytes inside a pack object (one request either way). A missing object or
+ * a short range is `corrupt` (a published manifest names it).
+ */
+export function segmentObject(
+  objects: ObjectStore,
+  streamId: number,
+  row: SegmentRow,
+): { key: string; load: () => Promise<Uint8Array> } {
+  const pack = row.pack;
+  if (pack === undefined) {
+    const key = segmentKey(streamId, row.startPos, row.endPos);
+    const load = async () => {
+      const bytes = await objects.get(key);
+      if (bytes === undefined) {
+        throw new StreamError("corrupt", `Segment object "${key}" is missing`, {
+          key,
+        });
+      }
+      return bytes;
+    };
+    return { key, load };
+  }
+  const key = `${pack.key}#${pack.offset}`;
+  const load = async () => {
+    const bytes = await objects.getRange(pack.key, pack.offset, row.sizeBytes);
+    if (bytes === undefined || bytes.length !== row.sizeBytes) {
+      throw new StreamError(
+        "corrupt",
+        `Pack object "${pack.key}" does not hold ${row.sizeBytes} bytes at ${pack.offset}`,
+        { key: pack.key },
+      );
     }
     return bytes;
   };
-  return { reader: await cache.get(key, load), key, load };
+  return { key, load };
 }
 
 async function readSegments(

@@ -105,6 +105,17 @@ export function publishedSummary(
   return profile === undefined ? base : `${base}|${profile}`;
 }
 
+/**
+ * What of `rows`' packing a published manifest records, compactly (part of
+ * `TierStream.published`): the last segment's pack range, when packed.
+ */
+export function packText(
+  rows: readonly { pack?: { key: string; offset: number } }[],
+): string {
+  const last = rows[rows.length - 1]?.pack;
+  return last === undefined ? "" : `|pack:${last.key}@${last.offset}`;
+}
+
 /** Tiered streams by id, with the backlog counters. */
 export class TierStreams {
   /** When this process marked a segment uploaded (for index lag figures). */
@@ -394,5 +405,5 @@ function publishedAtStart(s: TierStream, row: StreamRow): string | undefined {
   const last = s.segments[s.segments.length - 1];
   if (last === undefined || !last.uploaded) return undefined;
   if (row.closed || row.softDeleted) return undefined;
-  return publishedSummary(last.endPos, false, false);
+  return publishedSummary(last.endPos, false, false) + packText(s.segments);
 }

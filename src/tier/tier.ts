@@ -73,12 +73,14 @@ import { ReleaseQueue } from "./release_queue.ts";
 import { sealPass } from "./seal_loop.ts";
 import { removeSegmentFile, sweepSegmentFiles } from "./segment_files.ts";
 import {
+  packText,
   publishedSummary,
   type TierDetails,
   type TierStream,
   TierStreams,
 } from "./streams.ts";
 import { ManifestBatcher } from "./manifest_batch.ts";
+import { Packer } from "./packs.ts";
 import { uploadPass } from "./upload_loop.ts";
 
 /** Options of `Tier.open`. */
@@ -144,6 +146,12 @@ export interface TierOptions {
   companionBlockBytes?: number;
   /** Bytes of decoded companions kept in memory (tests make it small). */
   companionMemoryBytesMax?: number;
+  /**
+   * Put tiny streams' sealed segments into shared pack objects
+   * (docs/segments.md "Packed segments"); only where manifests are batched
+   * and the WAL records pack ranges. @default false
+   */
+  packs?: boolean;
 }
 
 /** The routing-key index's parts (`TierOptions.routingIndex`). */
@@ -310,6 +318,12 @@ export class Tier {
         retryMaxMs: options.config.uploadRetryMaxMs,
         crashPoint: this.#ctx.crashPoint,
       });
+      if (options.packs === true) {
+        this.#ctx.packs = new Packer(
+          options.objects,
+          options.config.manifestBatchMs,
+        );
+      }
     }
     this.#openedAtMs = this.#ctx.clock.now();
     this.#releases = new ReleaseQueue(this.#ctx);
@@ -471,7 +485,11 @@ export class Tier {
         m.softDeleted,
         undefined,
         m.profile === undefined ? undefined : JSON.stringify(m.profile),
-      );
+      ) + packText(m.segments.map((g) => ({
+        pack: g.packOffset === undefined
+          ? undefined
+          : { key: g.key, offset: g.packOffset },
+      })));
     }
   }
 

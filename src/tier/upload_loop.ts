@@ -9,7 +9,6 @@
  * its own; a segment whose file is gone is rebuilt from the WAL.
  */
 
-import { assert } from "../assert.ts";
 import { StreamError } from "../errors.ts";
 import type { StreamInfo } from "../engine/types.ts";
 import {
@@ -23,12 +22,12 @@ import {
 } from "../objectstore/manifest.ts";
 import type { SegmentRow } from "../storage/wal_store.ts";
 import type { TierContext } from "./_context.ts";
-import { encodeRange } from "./_seal.ts";
 import { type DueQueue, lookAt, yieldToEvents } from "./due.ts";
 import { retryLater, warnFailed } from "./retry.ts";
 import { isTiny } from "./seal_loop.ts";
-import { removeSegmentFile, segmentFilePath } from "./segment_files.ts";
-import { publishedSummary, type TierStream } from "./streams.ts";
+import { removeSegmentFile } from "./segment_files.ts";
+import { packText, publishedSummary, type TierStream } from "./streams.ts";
+import { holdForPack, packPass, sealedBytes } from "./packs.ts";
 import { batchable } from "./manifest_batch.ts";
 import { holdsLease } from "./seal_loop.ts";
 import { uploadedCount } from "./reader.ts";
@@ -52,6 +51,13 @@ export async function uploadPass(
   hooks: UploadPassHooks,
 ): Promise<void> {
   const uploaded: TierStream[] = [];
+  // Tiny streams' segments go into a shared pack first; the streams packed
+  // (some held from earlier passes) publish below.
+  const packed = await packPass(ctx, ids, hooks);
+  if (packed.length > 0) {
+    const listed = new Set(ids);
+    ids = [...ids, ...packed.filter((id) => !listed.has(id))];
+  }
   for (const [i, id] of ids.entries()) {
     if (ctx.closed()) {
       for (const rest of ids.slice(i)) hooks.due.mark(rest);
@@ -78,7 +84,7 @@ export async function uploadPass(
       await ctx.companions?.restore(s, info);
       // Another node holds the lease: look again later (index builds are
       // the holder's too).
-      if (!await uploadDue(ctx, s, info)) {
+      if (!await uploadDue(ctx, s, info, hooks.due)) {
         later(now + SEAL_BLOCKED_RECHECK_MS);
         continue;
       }
@@ -226,7 +232,10 @@ async function uploadDue(
   ctx: TierContext,
   s: TierStream,
   info: StreamInfo,
+  due: DueQueue,
 ): Promise<boolean> {
+  // Sealed after this pass's pack step, or waiting: goes into a pack.
+  if (holdForPack(ctx, s, info, due)) return true;
   const last = s.segments[s.segments.length - 1];
   const pending = last !== undefined && !last.uploaded;
   const closed = info.closed && s.sealedThrough === info.tailPos;
@@ -248,7 +257,7 @@ async function uploadDue(
           info.softDeleted,
           schema?.key,
           profileText,
-        ) + companionsText(ctx, s)
+        ) + companionsText(ctx, s) + packText(s.segments)
   ) return true; // nothing new to publish
   // Asked only when there is work: a lease costs a query when due.
   if (!holdsLease(ctx, s)) return false; // another node publishes it
@@ -286,7 +295,7 @@ async function uploadDue(
     manifest.softDeleted,
     schema?.key,
     profileText,
-  ) + companionsText(ctx, s);
+  ) + companionsText(ctx, s) + packText(done);
   if (!ctx.streams.isCurrent(s)) return true; // deleted meanwhile: no manifest
   if (summary !== s.published && ctx.batches !== undefined) {
     if (batchable(manifest)) {
@@ -294,6 +303,8 @@ async function uploadDue(
       ctx.batches.add(manifest, () => {
         s.published = summary;
         s.manifestAtMs = [s.manifestAtMs[1], ctx.clock.now()];
+        // Packed segments: the next pass marks them uploaded and truncates.
+        if (through > s.walStart) due.mark(s.id);
       });
       s.upload.failures = 0;
       return true;
@@ -398,7 +409,7 @@ async function putSegment(
   s: TierStream,
   row: SegmentRow,
 ): Promise<void> {
-  const bytes = await segmentBytes(ctx, row);
+  const bytes = await sealedBytes(ctx, row);
   const key = segmentKey(s.id, row.startPos, row.endPos);
   await ctx.objects.put(key, bytes);
   ctx.crashPoint("after_segment_upload");
@@ -417,6 +428,13 @@ async function truncateBelow(
   through: number,
 ): Promise<void> {
   ctx.streams.publishedThrough(s, through);
+  // A packed segment's place in its pack is recorded before it counts as
+  // uploaded (rows sealed here recorded none).
+  for (const row of done) {
+    if (row.pack !== undefined && !row.uploaded) {
+      await ctx.store.addSegment(row, s.leaseToken);
+    }
+  }
   await ctx.store.truncate(s.id, through, s.leaseToken);
   ctx.crashPoint("after_wal_truncate");
   if (!ctx.streams.isCurrent(s)) return; // released: counted there
@@ -428,28 +446,6 @@ async function truncateBelow(
     await removeSegmentFile(ctx.segmentDir, row);
   }
   s.put = undefined;
-}
-
-/** A sealed segment's bytes: its file, else rebuilt from the WAL. */
-async function segmentBytes(
-  ctx: TierContext,
-  row: SegmentRow,
-): Promise<Uint8Array> {
-  try {
-    return await Deno.readFile(segmentFilePath(ctx.segmentDir, row));
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  const rebuilt = await encodeRange(
-    (id, from, end, bytesMax) => ctx.store.readChunks(id, from, end, bytesMax),
-    ctx.codec,
-    row.streamId,
-    row.startPos,
-    row.endPos,
-    { endPosExact: row.endPos },
-  );
-  assert(rebuilt !== undefined, "a sealed range is never empty");
-  return rebuilt.bytes;
 }
 
 const encoder = new TextEncoder();
