@@ -15,6 +15,7 @@ import type { StreamView } from "../engine/types.ts";
 import { type Result, StreamError } from "../errors.ts";
 import { SUBSCRIPTION_FENCED_TRIES_MAX } from "../limits.ts";
 import type { Logger } from "../log.ts";
+import { decodeOffset } from "../protocol/offset.ts";
 import type { SubscriptionStore } from "../storage/subscription_store.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { Control } from "./control.ts";
@@ -236,13 +237,25 @@ export class SubscriptionManager {
   // ---- delivery API (§7) ---------------------------------------------------
 
   /** Webhook callback (§7.1). */
-  callback(id: string, token: string, request: AckRequest): Result<AckOutcome> {
+  async callback(
+    id: string,
+    token: string,
+    request: AckRequest,
+  ): Promise<Result<AckOutcome>> {
+    this.#assertOpen();
+    await this.#ackedStreamsCurrent(request);
     this.#assertOpen();
     return this.#fresh(id, () => this.#leases.callback(id, token, request));
   }
 
   /** Pull-wake ack or heartbeat (§7.2). */
-  ack(id: string, token: string, request: AckRequest): Result<AckOutcome> {
+  async ack(
+    id: string,
+    token: string,
+    request: AckRequest,
+  ): Promise<Result<AckOutcome>> {
+    this.#assertOpen();
+    await this.#ackedStreamsCurrent(request);
     this.#assertOpen();
     return this.#fresh(id, () => this.#leases.ack(id, token, request));
   }
@@ -292,6 +305,27 @@ export class SubscriptionManager {
       if (sub === undefined) continue;
       this.#waker.arm(sub);
       this.#webhooks.schedule(sub);
+    }
+  }
+
+  /**
+   * With a shared store, brings each stream `request` acks up to date when
+   * its ack offset lies past the tail this node knows: the wake was issued
+   * by a node that saw the stream created or appended, and this node may
+   * not have applied that announcement yet, so its tail would refuse the
+   * ack as "beyond the tail". Streams acked within the known tail cost
+   * nothing; the ack list is bounded by the body limit.
+   */
+  async #ackedStreamsCurrent(request: AckRequest): Promise<void> {
+    const fresh = this.#streams.headFresh?.bind(this.#streams);
+    if (!this.#registry.shared || fresh === undefined) return;
+    const done = new Set<string>();
+    for (const ack of request.acks) {
+      const pos = decodeOffset(ack.offset);
+      if (pos === undefined || done.has(ack.stream)) continue;
+      if (pos <= this.#registry.tail(ack.stream)) continue;
+      done.add(ack.stream);
+      await fresh(ack.stream);
     }
   }
 
