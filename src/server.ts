@@ -189,7 +189,7 @@ async function open(
       engine,
       log,
       stack,
-      opened.shared?.watchSubscriptions?.bind(opened.shared),
+      store.shared?.watchSubscriptions?.bind(store.shared),
     )
     : undefined;
   const touch = await openTouch(config, paths, sync, engine, log, stack);

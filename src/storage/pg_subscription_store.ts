@@ -233,7 +233,11 @@ function statementOf(
         text: `INSERT INTO subscription_links
           (subscription_id, path, explicit, glob, acked_pos)
           VALUES ($1,$2,$3,$4,$5) ON CONFLICT (subscription_id, path)
-          DO UPDATE SET explicit = $3, glob = $4, acked_pos = $5`,
+          ${
+          op.ifAbsent
+            ? "DO NOTHING"
+            : "DO UPDATE SET explicit = $3, glob = $4, acked_pos = $5"
+        }`,
         values: [l.subscriptionId, l.path, l.explicit, l.glob, l.ackedPos],
       };
     }

@@ -276,7 +276,10 @@ export class SubscriptionManager {
 
   #created(view: StreamView): void {
     if (this.#closed) return;
-    this.#links.created(view);
+    const linked = this.#links.created(view);
+    // A link stored elsewhere first (this node learnt of the stream late)
+    // kept its cursor: plan the wake from the stored state, not this copy.
+    if (this.#registry.shared && linked.length > 0) this.#reloaded(linked);
     this.#waker.wakeLinked(view.name);
   }
 

@@ -45,7 +45,6 @@ export class Waker {
   #log: Logger;
   #timers = new Map<string, () => void>();
   #closed = false;
-  #tag = Math.random().toString(36).slice(2, 6);
 
   /** A waker over `options.registry`. */
   constructor(options: WakerOptions) {
@@ -97,7 +96,6 @@ export class Waker {
       );
     }
     this.#registry.persist(sub);
-    console.error(`DWDBG ${this.#tag} wake ${sub.row.id} gen ${row.generation} ${row.wakeId} ${new Error().stack?.split("\n").slice(2, 7).map((l) => l.trim()).join(" < ")}`);
   }
 
   /** §7.3: an expired lease clears holder and wake; pending work wakes again. */
