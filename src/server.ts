@@ -77,6 +77,12 @@ export interface ServerHandle {
   close(): Promise<void>;
   /** Resolves when the server has stopped. */
   finished: Promise<void>;
+  /**
+   * Retires the webhook signing key and signs with a new one (the old key
+   * stays in the JWKS for a while); with several nodes the others follow.
+   * Present when subscriptions are enabled. Resolves to the new key's id.
+   */
+  rotateSigningKey?: () => Promise<string>;
 }
 
 /** Extra hooks for embedders. */
@@ -190,6 +196,9 @@ async function open(
       log,
       stack,
       store.shared?.watchSubscriptions?.bind(store.shared),
+      opened.shared === undefined
+        ? undefined
+        : config.storage.postgresWakePollMs,
     )
     : undefined;
   const touch = await openTouch(config, paths, sync, engine, log, stack);
@@ -268,6 +277,8 @@ async function open(
     port: http.port,
     close,
     finished: http.server.finished.then(() => closing),
+    rotateSigningKey: subscriptions &&
+      (() => subscriptions.rotateSigningKey()),
   };
 }
 
@@ -696,6 +707,7 @@ async function openSubscriptions(
   log: Logger,
   stack: AsyncDisposableStack,
   announcements?: ManagerOptions["announcements"],
+  freshnessCheckMs?: number,
 ): Promise<SubscriptionManager> {
   stack.defer(() => store.close());
   const manager = await SubscriptionManager.open({
@@ -705,6 +717,7 @@ async function openSubscriptions(
     limits: config.limits,
     log,
     announcements,
+    freshnessCheckMs,
   });
   stack.defer(() => manager.close());
   return manager;

@@ -137,6 +137,23 @@ export interface SubscriptionStore {
    * the store, so a node can pick up what another changed.
    */
   loadSome?(ids: string[]): SubscriptionSnapshot;
+  /**
+   * The signing keys only, oldest first (several nodes: one node's rotation
+   * is read by the others).
+   */
+  loadKeys?(): KeyRow[];
+  /**
+   * Several nodes: notes that the change another node announced as
+   * `version` has been applied here.
+   */
+  applied?(version: number): void;
+  /**
+   * Several nodes: whether this node has missed a change, so its copies
+   * must be reloaded from `load()`. One small query: true when a change
+   * committed before the previous check is still neither loaded here nor
+   * announced (its notification was lost).
+   */
+  behind?(): boolean;
   /** Closes the connection. */
   close(): void;
 }

@@ -17,6 +17,7 @@ import { SUBSCRIPTION_FENCED_TRIES_MAX } from "../limits.ts";
 import type { Logger } from "../log.ts";
 import { decodeOffset } from "../protocol/offset.ts";
 import type { SubscriptionStore } from "../storage/subscription_store.ts";
+import type { SubscriptionChange } from "../storage/wal_store.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { Control } from "./control.ts";
 import { KeyRing } from "./key_ring.ts";
@@ -64,7 +65,15 @@ export interface ManagerOptions {
    * With a store several nodes share: registers the listener told which
    * subscriptions another node changed (`undefined`: maybe all of them).
    */
-  announcements?: (listener: (ids: string[] | undefined) => void) => void;
+  announcements?: (
+    listener: (ids: string[] | undefined, change?: SubscriptionChange) => void,
+  ) => void;
+  /**
+   * With a store several nodes share: how often, in ms, to check that no
+   * change of another node was missed (a lost announcement), reloading
+   * every subscription and the signing keys when one was.
+   */
+  freshnessCheckMs?: number;
 }
 
 /** Subscriptions over an engine. Create with `SubscriptionManager.open`. */
@@ -80,6 +89,9 @@ export class SubscriptionManager {
   #wakeEvents: WakeEventQueue;
   #log: Logger;
   #streams: StreamSource;
+  #store: SubscriptionStore;
+  #clock: Clock;
+  #stopFreshness: (() => void) | undefined;
   #closed = false;
 
   private constructor(options: ManagerOptions, keys: KeyRing) {
@@ -89,6 +101,8 @@ export class SubscriptionManager {
     this.#keys = keys;
     this.#log = log;
     this.#streams = options.engine;
+    this.#store = options.store;
+    this.#clock = clock;
     const registry = new SubscriptionRegistry(
       options.store,
       options.engine,
@@ -151,8 +165,8 @@ export class SubscriptionManager {
     manager.#links.reconcile(manager.#registry.values());
     options.log.info(`recovered ${manager.#registry.size} subscriptions`);
     manager.#registry.onFenced((ids) => manager.#reloaded(ids));
-    options.announcements?.((ids) =>
-      manager.#guard(() => manager.#reloaded(ids))
+    options.announcements?.((ids, change) =>
+      manager.#guard(() => manager.#announced(ids, change))
     );
     options.engine.addListener({
       created: (view) => manager.#guard(() => manager.#created(view)),
@@ -162,6 +176,9 @@ export class SubscriptionManager {
     for (const sub of manager.#registry.values()) {
       manager.#waker.resume(sub);
       manager.#webhooks.schedule(sub);
+    }
+    if (options.freshnessCheckMs !== undefined && options.store.behind) {
+      manager.#checkFreshness(options.freshnessCheckMs);
     }
     return manager;
   }
@@ -333,6 +350,48 @@ export class SubscriptionManager {
   }
 
   /**
+   * Another node committed a change to subscriptions `ids` (every one
+   * without `ids`), maybe to the signing keys, moving the shared version to
+   * `change.version`: takes it, then notes the version as applied.
+   */
+  #announced(ids: string[] | undefined, change?: SubscriptionChange): void {
+    if (this.#closed) return;
+    if (ids === undefined || ids.length > 0) this.#reloaded(ids);
+    if (ids === undefined || change?.keys) this.#reloadKeys();
+    if (change?.version !== undefined) this.#store.applied?.(change.version);
+  }
+
+  /** Takes the signing keys as stored now (another node rotated them). */
+  #reloadKeys(): void {
+    const rows = this.#store.loadKeys?.() ?? this.#store.load().keys;
+    this.#keys.reload(rows).catch((error) =>
+      this.#log.error("cannot load the signing keys", error)
+    );
+  }
+
+  /**
+   * Every `intervalMs`: one small query for the shared subscription
+   * version; when a change of another node was missed (its announcement
+   * lost), reloads every subscription and the signing keys, so this
+   * node's matching, wakes and signatures do not stay stale.
+   */
+  #checkFreshness(intervalMs: number): void {
+    const tick = () => {
+      if (this.#closed) return;
+      this.#guard(() => {
+        if (!this.#store.behind!()) return;
+        this.#log.warn(
+          "subscriptions: a change made on another node was not announced here; reloading them all",
+        );
+        this.#reloaded();
+        this.#reloadKeys();
+      });
+      this.#stopFreshness = this.#clock.setTimer(tick, intervalMs);
+    };
+    this.#stopFreshness = this.#clock.setTimer(tick, intervalMs);
+  }
+
+  /**
    * Runs a request on subscription `id`; with a shared store, first brings
    * `id` up to date (another node may have created, changed or deleted it),
    * and runs it again when its commit was fenced by another node's change
@@ -397,6 +456,7 @@ export class SubscriptionManager {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopFreshness?.();
     this.#waker.close();
     await this.#webhooks.close();
     await this.#wakeEvents.close();
