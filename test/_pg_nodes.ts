@@ -113,8 +113,10 @@ export class Earplugs {
   streams = false;
   /** Drop subscription announcements. */
   subscriptions = false;
-  /** Subscription announcements dropped so far. */
+  /** Subscription announcements of commits dropped so far. */
   droppedSubscriptions = 0;
+  /** Subscription announcements of commits passed on so far. */
+  heardSubscriptions = 0;
 
   /** Wraps a node's store so these switches apply to it. */
   wrap = (store: WalStore): WalStore => {
@@ -129,8 +131,13 @@ export class Earplugs {
         }),
       watchSubscriptions: (listener) =>
         shared.watchSubscriptions?.((ids, ...rest) => {
-          if (!this.subscriptions) return listener(ids, ...rest);
-          this.droppedSubscriptions++;
+          // Counted: announcements of commits (a reconnect names none).
+          const counted = ids === undefined ? 0 : 1;
+          if (!this.subscriptions) {
+            this.heardSubscriptions += counted;
+            return listener(ids, ...rest);
+          }
+          this.droppedSubscriptions += counted;
         }),
       current: (ids, names) => shared.current(ids, names),
       metaApplied: shared.metaApplied?.bind(shared),
