@@ -240,6 +240,12 @@ export const SUBSCRIPTION_FENCED_TRIES_MAX = 3;
  */
 export const WEBHOOK_TAKEOVER_GRACE_MS = 2000;
 /**
+ * Subscription versions a node notes as applied above the highest one up
+ * to which it has applied every change (versions heard out of order); past
+ * this the node reloads every subscription at its next freshness check.
+ */
+export const SUBSCRIPTION_VERSIONS_AHEAD_MAX = 4096;
+/**
  * Tries of one write whose commit found its streams changed by another
  * node (each after reloading them); then 503.
  */

@@ -77,6 +77,12 @@ export interface ServerHandle {
   close(): Promise<void>;
   /** Resolves when the server has stopped. */
   finished: Promise<void>;
+  /**
+   * Retires the webhook signing key and signs with a new one (the old key
+   * stays in the JWKS for a while); with several nodes the others follow.
+   * Present when subscriptions are enabled. Resolves to the new key's id.
+   */
+  rotateSigningKey?: () => Promise<string>;
 }
 
 /** Extra hooks for embedders. */
@@ -189,7 +195,10 @@ async function open(
       engine,
       log,
       stack,
-      opened.shared?.watchSubscriptions?.bind(opened.shared),
+      store.shared?.watchSubscriptions?.bind(store.shared),
+      opened.shared === undefined
+        ? undefined
+        : config.storage.postgresWakePollMs,
     )
     : undefined;
   const touch = await openTouch(config, paths, sync, engine, log, stack);
@@ -268,6 +277,8 @@ async function open(
     port: http.port,
     close,
     finished: http.server.finished.then(() => closing),
+    rotateSigningKey: subscriptions &&
+      (() => subscriptions.rotateSigningKey()),
   };
 }
 
@@ -698,6 +709,7 @@ async function openSubscriptions(
   log: Logger,
   stack: AsyncDisposableStack,
   announcements?: ManagerOptions["announcements"],
+  freshnessCheckMs?: number,
 ): Promise<SubscriptionManager> {
   stack.defer(() => store.close());
   const manager = await SubscriptionManager.open({
@@ -707,6 +719,7 @@ async function openSubscriptions(
     limits: config.limits,
     log,
     announcements,
+    freshnessCheckMs,
   });
   stack.defer(() => manager.close());
   return manager;

@@ -100,3 +100,56 @@ export function deaf(store: WalStore): WalStore {
     },
   });
 }
+
+/**
+ * Switches for the announcements one node hears: while `streams` is set,
+ * other nodes' stream announcements (creates, deletes, tails) are dropped;
+ * while `subscriptions` is set, their subscription announcements are. Unlike
+ * `deaf`, the node keeps announcing its own commits. `wrap` is the store
+ * wrapper to give the node.
+ */
+export class Earplugs {
+  /** Drop stream announcements. */
+  streams = false;
+  /** Drop subscription announcements. */
+  subscriptions = false;
+  /** Subscription announcements of commits dropped so far. */
+  droppedSubscriptions = 0;
+  /** Subscription announcements of commits passed on so far. */
+  heardSubscriptions = 0;
+
+  /** Wraps a node's store so these switches apply to it. */
+  wrap = (store: WalStore): WalStore => {
+    const shared = store.shared!;
+    const filtered: SharedWal = {
+      nodeId: shared.nodeId,
+      announcePrefix: shared.announcePrefix,
+      watch: (events) =>
+        shared.watch({
+          tails: (tails) => this.streams || events.tails(tails),
+          changed: (scope) => this.streams || events.changed(scope),
+        }),
+      watchSubscriptions: (listener) =>
+        shared.watchSubscriptions?.((ids, ...rest) => {
+          // Counted: announcements of commits (a reconnect names none).
+          const counted = ids === undefined ? 0 : 1;
+          if (!this.subscriptions) {
+            this.heardSubscriptions += counted;
+            return listener(ids, ...rest);
+          }
+          this.droppedSubscriptions += counted;
+        }),
+      current: (ids, names) => shared.current(ids, names),
+      metaApplied: shared.metaApplied?.bind(shared),
+      poll: (ids, names) => shared.poll(ids, names),
+      loadSome: (scope) => shared.loadSome(scope),
+    };
+    return new Proxy(store, {
+      get(target, key) {
+        if (key === "shared") return filtered;
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  };
+}

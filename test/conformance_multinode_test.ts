@@ -14,14 +14,6 @@ import { randomFront } from "./_front.ts";
 
 const CORE_TESTS = 332;
 const SUBSCRIPTION_TESTS = 6;
-// Known problem: under load a webhook wake can be issued twice across nodes
-// (a node that learns of a new stream by reload links it and wakes again), so
-// the first wake's callback is fenced ("webhook callback acks and fences stale
-// wake generations" gets 409 for 200). Until that is fixed the subscription
-// tests run on the cluster only with STREAMBED_CLUSTER_SUBSCRIPTIONS=1; they
-// run on one PostgreSQL node in test/conformance_pg_test.ts.
-const WITH_SUBSCRIPTIONS =
-  Deno.env.get("STREAMBED_CLUSTER_SUBSCRIPTIONS") === "1";
 
 Deno.test("upstream conformance suite passes against three nodes on one PostgreSQL, each request to a random node", async (t) => {
   const cluster = await sharedPgCluster();
@@ -49,7 +41,7 @@ Deno.test("upstream conformance suite passes against three nodes on one PostgreS
     }
     try {
       const { report, stderr } = await runConformanceSuite(front.url, {
-        subscriptions: WITH_SUBSCRIPTIONS,
+        subscriptions: true,
       });
       for (const file of report.testResults) {
         for (const result of file.assertionResults) {
@@ -68,7 +60,7 @@ Deno.test("upstream conformance suite passes against three nodes on one PostgreS
       assert.equal(report.numFailedTests, 0, stderr.slice(-4000));
       assert.equal(
         report.numPassedTests,
-        CORE_TESTS + (WITH_SUBSCRIPTIONS ? SUBSCRIPTION_TESTS : 0),
+        CORE_TESTS + SUBSCRIPTION_TESTS,
       );
       for (const count of front.counts) {
         assert.ok(count > 100, `requests per node: ${front.counts}`);

@@ -293,7 +293,7 @@ async function callback(
   const parsed = await tokenAndAck(sc, req.request);
   if (!parsed.ok) return refuse(parsed.error);
   const { token, ack } = parsed.value;
-  const done = sc.manager.callback(req.id, token, ack);
+  const done = await sc.manager.callback(req.id, token, ack);
   return done.ok ? respondJson(ackJson(done.value)) : refuse(done.error);
 }
 
@@ -302,7 +302,7 @@ async function ack(ctx: HttpContext, req: RouteRequest): Promise<Response> {
   const parsed = await tokenAndAck(sc, req.request);
   if (!parsed.ok) return refuse(parsed.error);
   const { token, ack } = parsed.value;
-  const done = sc.manager.ack(req.id, token, ack);
+  const done = await sc.manager.ack(req.id, token, ack);
   return done.ok ? respondJson(ackJson(done.value)) : refuse(done.error);
 }
 

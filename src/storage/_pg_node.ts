@@ -26,6 +26,7 @@ import type {
   AnnouncedTail,
   ReloadScope,
   SharedWalEvents,
+  SubscriptionChange,
 } from "./wal_store.ts";
 
 /** Channel of the tail announcements. */
@@ -41,9 +42,14 @@ export const SUBS_CHANNEL = "streambed_subs";
 
 /**
  * Told which subscriptions another node changed (URL-decoded ids), or
- * `undefined` when announcements may have been missed: reload them all.
+ * `undefined` when announcements may have been missed: reload them all;
+ * `change` carries the version the commit moved to and whether it changed
+ * the signing keys.
  */
-export type SubscriptionsChanged = (ids: string[] | undefined) => void;
+export type SubscriptionsChanged = (
+  ids: string[] | undefined,
+  change?: SubscriptionChange,
+) => void;
 
 /** What the link needs. */
 export interface PgNodeOptions {
@@ -179,7 +185,8 @@ export class PgNodeLink {
     if (events === undefined || from === this.prefix) return;
     if (!from.startsWith(`${this.#options.schema}/`)) return;
     if (message.channel === SUBS_CHANNEL) {
-      this.#subscriptions?.(parseSubsScope(payload.slice(bar + 1)));
+      const { ids, change } = parseSubsAnnouncement(payload.slice(bar + 1));
+      this.#subscriptions?.(ids, change);
       return;
     }
     if (message.channel === META_CHANNEL) {
@@ -213,8 +220,34 @@ export class PgNodeLink {
   }
 }
 
-/** `<id>,<id>...` (URL-encoded ids), or `undefined` for `*` or malformed. */
+/**
+ * `<scope>[|<version>[|keys]]`: the ids (`parseSubsScope`), the version the
+ * commit moved the subscriptions to, and `keys` when it changed the signing
+ * keys.
+ */
+export function parseSubsAnnouncement(
+  text: string,
+): { ids: string[] | undefined; change: SubscriptionChange } {
+  const [scope, version, ...flags] = text.split("|");
+  const number = Number(version);
+  return {
+    ids: parseSubsScope(scope),
+    change: {
+      version: version !== undefined && Number.isSafeInteger(number) &&
+          number > 0
+        ? number
+        : undefined,
+      keys: flags.includes("keys"),
+    },
+  };
+}
+
+/**
+ * `<id>,<id>...` (URL-encoded ids), `-` for none (only the keys changed),
+ * or `undefined` for `*` or malformed.
+ */
 export function parseSubsScope(text: string): string[] | undefined {
+  if (text === "-") return [];
   if (text === "*" || text === "") return undefined;
   try {
     return text.split(",").map(decodeURIComponent);

@@ -253,6 +253,23 @@ export function subscriptionStoreContract(
       b.close();
     }));
 
+  Deno.test(`${name}: a link put if absent keeps a stored link`, () =>
+    withDir(async (dir) => {
+      const store = await open(dir);
+      const link = (ackedPos: number) => ({
+        subscriptionId: "s",
+        path: "p",
+        explicit: false,
+        glob: true,
+        ackedPos,
+      });
+      store.commit([{ op: "put_link", row: link(0), ifAbsent: true }]);
+      store.commit([{ op: "put_link", row: link(9) }]);
+      store.commit([{ op: "put_link", row: link(0), ifAbsent: true }]);
+      assert.deepEqual(store.load().links.map((l) => l.ackedPos), [9]);
+      store.close();
+    }));
+
   Deno.test(`${name}: the first stored secret stays`, () =>
     withDir(async (dir) => {
       const a = await open(dir);

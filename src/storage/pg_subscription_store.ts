@@ -8,9 +8,19 @@
  * two nodes moving one subscription on from the same generation exactly one
  * wins and the other gets `fenced`; the token secret is inserted only when
  * missing, so nodes starting together agree on it.
+ *
+ * Shared by several nodes, every commit that changes subscriptions or keys
+ * also moves the subscription version (`meta` key `subs_version`, one more
+ * per commit, so versions are consecutive) and names it in its
+ * announcement. Each node notes the versions it has applied (its own
+ * commits, announcements, full loads); `behind()` compares the stored
+ * version with them, so a lost announcement is found by one small query.
+ * The version row is written last, just before COMMIT: it serialises the
+ * cluster's subscription commits for the length of a commit.
  */
 
 import { StreamError } from "../errors.ts";
+import { SUBSCRIPTION_VERSIONS_AHEAD_MAX } from "../limits.ts";
 import {
   type PgSyncClient,
   type SyncRow,
@@ -28,6 +38,10 @@ import {
   type SubscriptionSnapshot,
   type SubscriptionStore,
 } from "./subscription_store.ts";
+
+/** The `meta` key of the shared subscription version. */
+const VERSION_KEY = "subs_version";
+const VERSION_QUERY = `SELECT value FROM meta WHERE key = '${VERSION_KEY}'`;
 
 const COLUMNS = `config, config_hash, created_at_ms, deleted, status,
   generation, wake_id, wake_snapshot, holder, lease_expires_at_ms,
@@ -47,6 +61,7 @@ export interface PgSubscriptionShare {
 export class PgSubscriptionStore implements SubscriptionStore {
   #client: PgSyncClient;
   #share: PgSubscriptionShare | undefined;
+  #versions = new AppliedVersions();
   #closed = false;
 
   /**
@@ -58,7 +73,36 @@ export class PgSubscriptionStore implements SubscriptionStore {
   constructor(client: PgSyncClient, share?: PgSubscriptionShare) {
     this.#client = client;
     this.#share = share;
-    if (share !== undefined) this.loadSome = (ids) => this.#loadSome(ids);
+    if (share !== undefined) {
+      this.loadSome = (ids) => this.#loadSome(ids);
+      this.loadKeys = () => this.#loadKeys();
+      this.applied = (version) => this.#versions.note(version);
+      this.behind = () => this.#behind();
+    }
+  }
+
+  /** See `SubscriptionStore.loadKeys`; only with `share`. */
+  loadKeys?: () => KeyRow[];
+  /** See `SubscriptionStore.applied`; only with `share`. */
+  applied?: (version: number) => void;
+  /** See `SubscriptionStore.behind`; only with `share`. */
+  behind?: () => boolean;
+
+  #loadKeys(): KeyRow[] {
+    this.#open();
+    const [keys] = this.#client.transaction([
+      { text: "SELECT * FROM subscription_keys ORDER BY created_at_ms, kid" },
+    ], "Cannot load signing keys");
+    return keys.map(keyFromRow);
+  }
+
+  #behind(): boolean {
+    this.#open();
+    const [rows] = this.#client.transaction(
+      [{ text: VERSION_QUERY }],
+      "Cannot read the subscription version",
+    );
+    return this.#versions.behind(versionOf(rows));
   }
 
   /**
@@ -92,7 +136,7 @@ export class PgSubscriptionStore implements SubscriptionStore {
   /** Reads everything, in one snapshot. */
   load(): SubscriptionSnapshot {
     this.#open();
-    const [subs, links, keys, secrets] = this.#client.transaction([
+    const [subs, links, keys, secrets, version] = this.#client.transaction([
       { text: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY" },
       { text: "SELECT * FROM subscriptions ORDER BY id" },
       {
@@ -102,16 +146,14 @@ export class PgSubscriptionStore implements SubscriptionStore {
         text: "SELECT * FROM subscription_keys ORDER BY created_at_ms, kid",
       },
       { text: "SELECT * FROM subscription_secrets" },
+      { text: VERSION_QUERY },
     ], "Cannot load subscriptions").slice(1);
+    // Everything up to the snapshot's version is in hand now.
+    this.#versions.loaded(versionOf(version));
     return {
       subscriptions: subs.map(subscriptionFromRow),
       links: links.map(linkFromRow),
-      keys: keys.map((r: SyncRow): KeyRow => ({
-        kid: String(r.kid),
-        privateJwk: String(r.private_jwk),
-        createdAtMs: Number(r.created_at_ms),
-        retiredAtMs: r.retired_at_ms === null ? null : Number(r.retired_at_ms),
-      })),
+      keys: keys.map(keyFromRow),
       secrets: new Map(
         secrets.map((r) => [String(r.name), r.value as Uint8Array]),
       ),
@@ -124,14 +166,32 @@ export class PgSubscriptionStore implements SubscriptionStore {
     if (ops.length === 0) return;
     const statements = ops.map((op) => statementOf(op, this.#share));
     const changed = changedSubscriptions(ops).map(encodeURIComponent);
-    if (this.#share !== undefined && changed.length > 0) {
+    const keys = ops.some((op) => op.op === "put_key");
+    const announce = this.#share !== undefined &&
+      (changed.length > 0 || keys);
+    if (announce) {
+      // Last, after every compare-and-set: a fenced commit takes no version.
       statements.push({
-        text: "SELECT pg_notify($1, $2)",
-        values: [SUBS_CHANNEL, `${this.#share.prefix}|${subsScope(changed)}`],
+        text: `INSERT INTO meta (key, value) VALUES ('${VERSION_KEY}', '1')
+          ON CONFLICT (key) DO UPDATE
+          SET value = (meta.value::bigint + 1)::text RETURNING value`,
+      });
+      const scope = changed.length > 0 ? subsScope(changed) : "-";
+      statements.push({
+        text: `SELECT pg_notify($1, $2 || (${VERSION_QUERY}) || $3)`,
+        values: [
+          SUBS_CHANNEL,
+          `${this.#share!.prefix}|${scope}|`,
+          keys ? "|keys" : "",
+        ],
       });
     }
     try {
-      this.#client.transaction(statements, "Subscription store commit failed");
+      const results = this.#client.transaction(
+        statements,
+        "Subscription store commit failed",
+      );
+      if (announce) this.#versions.note(versionOf(results.at(-2)!));
     } catch (error) {
       if (error instanceof UnmetExpectation) {
         const op = ops[error.index];
@@ -153,6 +213,67 @@ export class PgSubscriptionStore implements SubscriptionStore {
       throw new StreamError("unavailable", "Subscription store is closed");
     }
   }
+}
+
+/**
+ * The subscription versions one node has applied: every one up to
+ * `#through`, and those above it noted out of order (bounded). A version
+ * seen stored above `#through` by one check and still missing at the next
+ * means its announcement was lost.
+ */
+class AppliedVersions {
+  #through = 0;
+  #ahead = new Set<number>();
+  #overflow = false;
+  #seen: number | undefined;
+
+  /** Version `version` is applied here. */
+  note(version: number): void {
+    if (version <= this.#through) return;
+    this.#ahead.add(version);
+    while (this.#ahead.delete(this.#through + 1)) this.#through++;
+    if (this.#ahead.size > SUBSCRIPTION_VERSIONS_AHEAD_MAX) {
+      this.#ahead.clear();
+      this.#overflow = true;
+    }
+  }
+
+  /** Everything up to `version` is applied here (a full load). */
+  loaded(version: number): void {
+    this.#overflow = false;
+    if (version <= this.#through) return;
+    this.#through = version;
+    for (const v of this.#ahead) if (v <= version) this.#ahead.delete(v);
+    while (this.#ahead.delete(this.#through + 1)) this.#through++;
+  }
+
+  /** Whether a full load is due, given the stored version now. */
+  behind(stored: number): boolean {
+    const seen = this.#seen;
+    if (stored <= this.#through && !this.#overflow) {
+      this.#seen = undefined;
+      return false;
+    }
+    this.#seen = stored;
+    // Announcements of commits made before the last check had a whole
+    // check interval to arrive.
+    return this.#overflow || (seen !== undefined && this.#through < seen);
+  }
+}
+
+/** The version a `VERSION_QUERY` or the version update returned (0: none). */
+function versionOf(rows: SyncRow[]): number {
+  return rows.length === 0 ? 0 : Number(rows[0].value);
+}
+
+/** A stored key row (any driver's value types). */
+function keyFromRow(r: SyncRow): KeyRow {
+  return {
+    kid: String(r.kid),
+    privateJwk: String(r.private_jwk),
+    createdAtMs: Number(r.created_at_ms),
+    retiredAtMs: r.retired_at_ms === null ? null : Number(r.retired_at_ms),
+  };
 }
 
 /** A stored link row (any driver's value types). */
@@ -233,7 +354,11 @@ function statementOf(
         text: `INSERT INTO subscription_links
           (subscription_id, path, explicit, glob, acked_pos)
           VALUES ($1,$2,$3,$4,$5) ON CONFLICT (subscription_id, path)
-          DO UPDATE SET explicit = $3, glob = $4, acked_pos = $5`,
+          ${
+          op.ifAbsent
+            ? "DO NOTHING"
+            : "DO UPDATE SET explicit = $3, glob = $4, acked_pos = $5"
+        }`,
         values: [l.subscriptionId, l.path, l.explicit, l.glob, l.ackedPos],
       };
     }

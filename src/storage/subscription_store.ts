@@ -74,7 +74,10 @@ export interface KeyRow {
  * `put_subscription` with `expectGeneration` is a compare-and-set: unless
  * the stored row exists with that generation the whole commit fails with
  * `fenced` (another node moved the subscription on). `put_secret` keeps a
- * secret already stored (the first writer wins; reload to learn it).
+ * secret already stored (the first writer wins; reload to learn it), and
+ * so does a `put_link` with `ifAbsent` keep a link already stored (a node
+ * linking a stream it just learned of must not reset a cursor another node
+ * has moved since).
  */
 export type SubscriptionOp =
   | {
@@ -83,7 +86,7 @@ export type SubscriptionOp =
     expectGeneration?: number;
   }
   | { op: "purge_subscription"; id: string }
-  | { op: "put_link"; row: LinkRow }
+  | { op: "put_link"; row: LinkRow; ifAbsent?: boolean }
   | { op: "delete_link"; subscriptionId: string; path: string }
   | { op: "delete_links"; subscriptionId: string }
   | { op: "put_key"; row: KeyRow }
@@ -134,6 +137,23 @@ export interface SubscriptionStore {
    * the store, so a node can pick up what another changed.
    */
   loadSome?(ids: string[]): SubscriptionSnapshot;
+  /**
+   * The signing keys only, oldest first (several nodes: one node's rotation
+   * is read by the others).
+   */
+  loadKeys?(): KeyRow[];
+  /**
+   * Several nodes: notes that the change another node announced as
+   * `version` has been applied here.
+   */
+  applied?(version: number): void;
+  /**
+   * Several nodes: whether this node has missed a change, so its copies
+   * must be reloaded from `load()`. One small query: true when a change
+   * committed before the previous check is still neither loaded here nor
+   * announced (its notification was lost).
+   */
+  behind?(): boolean;
   /** Closes the connection. */
   close(): void;
 }
@@ -190,6 +210,7 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
   #putSubscription: StatementSync;
   #purgeSubscription: StatementSync;
   #putLink: StatementSync;
+  #insertLink: StatementSync;
   #deleteLink: StatementSync;
   #deleteLinks: StatementSync;
   #putKey: StatementSync;
@@ -218,6 +239,10 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
     );
     this.#putLink = db.prepare(
       `INSERT OR REPLACE INTO subscription_links
+       (subscription_id, path, explicit, glob, acked_pos) VALUES (?,?,?,?,?)`,
+    );
+    this.#insertLink = db.prepare(
+      `INSERT OR IGNORE INTO subscription_links
        (subscription_id, path, explicit, glob, acked_pos) VALUES (?,?,?,?,?)`,
     );
     this.#deleteLink = db.prepare(
@@ -324,7 +349,7 @@ export class SqliteSubscriptionStore implements SubscriptionStore {
         return;
       case "put_link": {
         const l = op.row;
-        this.#putLink.run(
+        (op.ifAbsent ? this.#insertLink : this.#putLink).run(
           l.subscriptionId,
           l.path,
           l.explicit ? 1 : 0,

@@ -302,6 +302,14 @@ export interface AnnouncedTail {
   accessedAtMs?: number;
 }
 
+/** What another node's subscription commit announced besides its ids. */
+export interface SubscriptionChange {
+  /** The shared subscription version the commit moved to. */
+  version?: number;
+  /** It changed the signing keys. */
+  keys: boolean;
+}
+
 /** What a store shared by several nodes tells its engine. */
 export interface SharedWalEvents {
   /** Another node committed appends: these tails are durable now. */
@@ -383,7 +391,9 @@ export interface SharedWal {
    * Tells `listener` which subscriptions other nodes changed (`undefined`:
    * announcements may have been missed, reload every one).
    */
-  watchSubscriptions?(listener: (ids: string[] | undefined) => void): void;
+  watchSubscriptions?(
+    listener: (ids: string[] | undefined, change?: SubscriptionChange) => void,
+  ): void;
   /**
    * Whether streams `ids` are still as this node last loaded or committed
    * them, no stream named one of `names` exists that this node has not

@@ -8,6 +8,7 @@
 
 import { KEY_PUBLISH_AFTER_RETIRE_MS } from "../limits.ts";
 import type {
+  KeyRow,
   SubscriptionOp,
   SubscriptionStore,
 } from "../storage/subscription_store.ts";
@@ -34,6 +35,7 @@ export class KeyRing {
   #now: () => number;
   #signer: WebhookSigner;
   #jwks: Published[];
+  #reloads = 0;
   /** Mints and verifies callback and claim tokens. */
   readonly tokens: TokenSigner;
 
@@ -89,6 +91,22 @@ export class KeyRing {
         .filter((k) => k.retiredAtMs === null || k.retiredAtMs > cutoff)
         .map(({ retiredAtMs: _, ...k }) => k),
     };
+  }
+
+  /**
+   * Takes the keys `rows` (as stored now) after another node rotated them:
+   * the newest unretired key signs, and the published set follows.
+   */
+  async reload(rows: KeyRow[]): Promise<void> {
+    const active = rows.filter((k) => k.retiredAtMs === null).at(-1);
+    if (active === undefined) return; // nothing signs yet: keep this one
+    const call = ++this.#reloads;
+    const signer = active.kid === this.#signer.kid
+      ? this.#signer
+      : await WebhookSigner.fromRecord(active);
+    if (call !== this.#reloads) return; // a later reload applies
+    this.#signer = signer;
+    this.#jwks = rows.map(published);
   }
 
   /** Retires the signing key and signs with a new one; the old key stays published. */

@@ -24,7 +24,7 @@ Deno.test("claim takes the lease once; a second worker is refused until it expir
     const second = t.manager.claim("s", "w2");
     assert.ok(second.ok);
     assert.equal(second.value.generation, first.value.generation + 1);
-    const stale = t.manager.ack("s", first.value.token, {
+    const stale = await t.manager.ack("s", first.value.token, {
       wakeId: first.value.wakeId,
       generation: first.value.generation,
       acks: [{ stream: "a", offset: encodeOffset(10) }],
@@ -50,7 +50,7 @@ Deno.test("ack checks every offset before moving any cursor; done finishes the w
       generation: claim.value.generation,
       done: false,
     };
-    const bad = t.manager.ack("s", claim.value.token, {
+    const bad = await t.manager.ack("s", claim.value.token, {
       ...request,
       acks: [
         { stream: "a", offset: encodeOffset(10) },
@@ -63,14 +63,14 @@ Deno.test("ack checks every offset before moving any cursor; done finishes the w
     assert.deepEqual(view.value.links.map((l) => l.ackedPos), [0, 0]);
     // A heartbeat extends the lease from now.
     t.clock.advance(9_000);
-    const beat = t.manager.ack("s", claim.value.token, {
+    const beat = await t.manager.ack("s", claim.value.token, {
       ...request,
       acks: [],
     });
     assert.ok(beat.ok && !beat.value.nextWake);
     t.clock.advance(9_000);
     assert.equal(t.manager.claim("s", "w2").ok, false, "still held");
-    const done = t.manager.ack("s", claim.value.token, {
+    const done = await t.manager.ack("s", claim.value.token, {
       ...request,
       done: true,
       acks: [
@@ -131,14 +131,14 @@ Deno.test("tokens are checked: forged, for another subscription, or of the wrong
       acks: [],
       done: false,
     };
-    const forged = t.manager.ack("s", claim.value.token + "x", request);
+    const forged = await t.manager.ack("s", claim.value.token + "x", request);
     assert.equal(!forged.ok && forged.error.kind, "token_invalid");
-    const other = t.manager.callback("h", claim.value.token, request);
+    const other = await t.manager.callback("h", claim.value.token, request);
     assert.equal(!other.ok && other.error.kind, "token_invalid");
     const webhookClaim = t.manager.claim("h", "w1");
     assert.equal(!webhookClaim.ok && webhookClaim.error.kind, "bad_request");
     t.clock.advance(2 * 24 * 3600 * 1000);
-    const expired = t.manager.ack("s", claim.value.token, request);
+    const expired = await t.manager.ack("s", claim.value.token, request);
     assert.equal(!expired.ok && expired.error.kind, "token_expired");
   } finally {
     await t.close();

@@ -109,9 +109,15 @@ export class StreamLinks {
   /**
    * Stream `view` was created: §6.2, matching subscriptions link it at 0
    * before the append that created it wakes anyone; an explicit link that
-   * outlived an older stream of the same name restarts at 0.
+   * outlived an older stream of the same name restarts at 0. A new link is
+   * stored only where none is: with several nodes, one that learns of the
+   * stream late (by a reload) may hold a copy of the subscription from
+   * before another node linked the stream and acked it, and must not put
+   * the cursor back to 0 (the data would be delivered again). Returns the
+   * ids of the subscriptions given a new link, whose copies the caller
+   * reloads when the store is shared.
    */
-  created(view: StreamView): void {
+  created(view: StreamView): string[] {
     const registry = this.#registry;
     const name = view.name;
     const changes: [Sub, Link][] = [];
@@ -139,8 +145,15 @@ export class StreamLinks {
       }]);
     }
     // One transaction for every subscription the new stream touches.
-    registry.commit(changes.map(([sub, link]) => registry.linkOp(sub, link)));
+    const linked = changes.filter(([sub]) => !sub.links.has(name))
+      .map(([sub]) => sub.row.id);
+    registry.commit(changes.map(([sub, link]): SubscriptionOp => ({
+      op: "put_link",
+      row: { subscriptionId: sub.row.id, ...link },
+      ifAbsent: !sub.links.has(name),
+    })));
     for (const [sub, link] of changes) registry.setLink(sub, link);
+    return linked;
   }
 
   /** Stream `name` was deleted: glob links go; explicit ones stay, reset to 0. */

@@ -15,7 +15,9 @@ import type { StreamView } from "../engine/types.ts";
 import { type Result, StreamError } from "../errors.ts";
 import { SUBSCRIPTION_FENCED_TRIES_MAX } from "../limits.ts";
 import type { Logger } from "../log.ts";
+import { decodeOffset } from "../protocol/offset.ts";
 import type { SubscriptionStore } from "../storage/subscription_store.ts";
+import type { SubscriptionChange } from "../storage/wal_store.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { Control } from "./control.ts";
 import { KeyRing } from "./key_ring.ts";
@@ -63,7 +65,15 @@ export interface ManagerOptions {
    * With a store several nodes share: registers the listener told which
    * subscriptions another node changed (`undefined`: maybe all of them).
    */
-  announcements?: (listener: (ids: string[] | undefined) => void) => void;
+  announcements?: (
+    listener: (ids: string[] | undefined, change?: SubscriptionChange) => void,
+  ) => void;
+  /**
+   * With a store several nodes share: how often, in ms, to check that no
+   * change of another node was missed (a lost announcement), reloading
+   * every subscription and the signing keys when one was.
+   */
+  freshnessCheckMs?: number;
 }
 
 /** Subscriptions over an engine. Create with `SubscriptionManager.open`. */
@@ -79,6 +89,9 @@ export class SubscriptionManager {
   #wakeEvents: WakeEventQueue;
   #log: Logger;
   #streams: StreamSource;
+  #store: SubscriptionStore;
+  #clock: Clock;
+  #stopFreshness: (() => void) | undefined;
   #closed = false;
 
   private constructor(options: ManagerOptions, keys: KeyRing) {
@@ -88,6 +101,8 @@ export class SubscriptionManager {
     this.#keys = keys;
     this.#log = log;
     this.#streams = options.engine;
+    this.#store = options.store;
+    this.#clock = clock;
     const registry = new SubscriptionRegistry(
       options.store,
       options.engine,
@@ -150,8 +165,8 @@ export class SubscriptionManager {
     manager.#links.reconcile(manager.#registry.values());
     options.log.info(`recovered ${manager.#registry.size} subscriptions`);
     manager.#registry.onFenced((ids) => manager.#reloaded(ids));
-    options.announcements?.((ids) =>
-      manager.#guard(() => manager.#reloaded(ids))
+    options.announcements?.((ids, change) =>
+      manager.#guard(() => manager.#announced(ids, change))
     );
     options.engine.addListener({
       created: (view) => manager.#guard(() => manager.#created(view)),
@@ -161,6 +176,9 @@ export class SubscriptionManager {
     for (const sub of manager.#registry.values()) {
       manager.#waker.resume(sub);
       manager.#webhooks.schedule(sub);
+    }
+    if (options.freshnessCheckMs !== undefined && options.store.behind) {
+      manager.#checkFreshness(options.freshnessCheckMs);
     }
     return manager;
   }
@@ -236,13 +254,25 @@ export class SubscriptionManager {
   // ---- delivery API (§7) ---------------------------------------------------
 
   /** Webhook callback (§7.1). */
-  callback(id: string, token: string, request: AckRequest): Result<AckOutcome> {
+  async callback(
+    id: string,
+    token: string,
+    request: AckRequest,
+  ): Promise<Result<AckOutcome>> {
+    this.#assertOpen();
+    await this.#ackedStreamsCurrent(request);
     this.#assertOpen();
     return this.#fresh(id, () => this.#leases.callback(id, token, request));
   }
 
   /** Pull-wake ack or heartbeat (§7.2). */
-  ack(id: string, token: string, request: AckRequest): Result<AckOutcome> {
+  async ack(
+    id: string,
+    token: string,
+    request: AckRequest,
+  ): Promise<Result<AckOutcome>> {
+    this.#assertOpen();
+    await this.#ackedStreamsCurrent(request);
     this.#assertOpen();
     return this.#fresh(id, () => this.#leases.ack(id, token, request));
   }
@@ -263,7 +293,10 @@ export class SubscriptionManager {
 
   #created(view: StreamView): void {
     if (this.#closed) return;
-    this.#links.created(view);
+    const linked = this.#links.created(view);
+    // A link stored elsewhere first (this node learnt of the stream late)
+    // kept its cursor: plan the wake from the stored state, not this copy.
+    if (this.#registry.shared && linked.length > 0) this.#reloaded(linked);
     this.#waker.wakeLinked(view.name);
   }
 
@@ -293,6 +326,69 @@ export class SubscriptionManager {
       this.#waker.arm(sub);
       this.#webhooks.schedule(sub);
     }
+  }
+
+  /**
+   * With a shared store, brings each stream `request` acks up to date when
+   * its ack offset lies past the tail this node knows: the wake was issued
+   * by a node that saw the stream created or appended, and this node may
+   * not have applied that announcement yet, so its tail would refuse the
+   * ack as "beyond the tail". Streams acked within the known tail cost
+   * nothing; the ack list is bounded by the body limit.
+   */
+  async #ackedStreamsCurrent(request: AckRequest): Promise<void> {
+    const fresh = this.#streams.headFresh?.bind(this.#streams);
+    if (!this.#registry.shared || fresh === undefined) return;
+    const done = new Set<string>();
+    for (const ack of request.acks) {
+      const pos = decodeOffset(ack.offset);
+      if (pos === undefined || done.has(ack.stream)) continue;
+      if (pos <= this.#registry.tail(ack.stream)) continue;
+      done.add(ack.stream);
+      await fresh(ack.stream);
+    }
+  }
+
+  /**
+   * Another node committed a change to subscriptions `ids` (every one
+   * without `ids`), maybe to the signing keys, moving the shared version to
+   * `change.version`: takes it, then notes the version as applied.
+   */
+  #announced(ids: string[] | undefined, change?: SubscriptionChange): void {
+    if (this.#closed) return;
+    if (ids === undefined || ids.length > 0) this.#reloaded(ids);
+    if (ids === undefined || change?.keys) this.#reloadKeys();
+    if (change?.version !== undefined) this.#store.applied?.(change.version);
+  }
+
+  /** Takes the signing keys as stored now (another node rotated them). */
+  #reloadKeys(): void {
+    const rows = this.#store.loadKeys?.() ?? this.#store.load().keys;
+    this.#keys.reload(rows).catch((error) =>
+      this.#log.error("cannot load the signing keys", error)
+    );
+  }
+
+  /**
+   * Every `intervalMs`: one small query for the shared subscription
+   * version; when a change of another node was missed (its announcement
+   * lost), reloads every subscription and the signing keys, so this
+   * node's matching, wakes and signatures do not stay stale.
+   */
+  #checkFreshness(intervalMs: number): void {
+    const tick = () => {
+      if (this.#closed) return;
+      this.#guard(() => {
+        if (!this.#store.behind!()) return;
+        this.#log.warn(
+          "subscriptions: a change made on another node was not announced here; reloading them all",
+        );
+        this.#reloaded();
+        this.#reloadKeys();
+      });
+      this.#stopFreshness = this.#clock.setTimer(tick, intervalMs);
+    };
+    this.#stopFreshness = this.#clock.setTimer(tick, intervalMs);
   }
 
   /**
@@ -360,6 +456,7 @@ export class SubscriptionManager {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopFreshness?.();
     this.#waker.close();
     await this.#webhooks.close();
     await this.#wakeEvents.close();

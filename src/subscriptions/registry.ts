@@ -42,6 +42,11 @@ export interface StreamSource {
    * (before a pattern is matched against the streams).
    */
   syncStreamSet?(): Promise<void>;
+  /**
+   * With several nodes: stream `name` after applying what other nodes
+   * committed to it (a create or appends not announced here yet).
+   */
+  headFresh?(name: string): Promise<Result<StreamView>>;
   /** Observes committed changes. */
   addListener(listener: {
     created?(stream: StreamView): void;
