@@ -408,7 +408,7 @@ export const TOUCH_STATE_PERSIST_INTERVAL_MS = 1000;
  * reconciles with the database the streams it holds that have unpublished
  * records, also when it heard of no commit on them.
  */
-export const LEASE_SWEEP_INTERVAL_MS = 2000;
+export const LEASE_SWEEP_INTERVAL_MS = 5000;
 /** Streams one lease sweep looks at, at most (a page, by stream id). */
 export const LEASE_SWEEP_STREAMS_MAX = 256;
 /** Leases one lease sweep takes or lets go of, at most. */
