@@ -66,8 +66,12 @@ function reconcile(
   hooks: LeaseSweepHooks,
 ): void {
   const info = hooks.info(held.streamId);
-  if (info === undefined) return; // gone: the loops release it
-  if (info.tailPos < held.tailPos) hooks.refresh(held.streamId);
+  // Created or appended to elsewhere without this node hearing of it: its
+  // row is read again, and the next sweep finds it current.
+  if (info === undefined || info.tailPos < held.tailPos) {
+    hooks.refresh(held.streamId);
+  }
+  if (info === undefined) return;
   const s = ctx.streams.ensure(info.id, info.fork?.position ?? 0);
   const behind = s.sealedThrough < (held.sealedThrough ?? s.basePos) ||
     s.walStart < (held.uploadedThrough ?? s.basePos);
