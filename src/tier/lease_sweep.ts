@@ -12,11 +12,14 @@
  * work always makes progress, whatever this node heard.
  */
 
-import { LEASE_SWEEP_INTERVAL_MS } from "../limits.ts";
+import { LEASE_SWEEP_INTERVAL_MS, LEASE_SWEEP_STREAMS_MAX } from "../limits.ts";
 import type { StreamInfo } from "../engine/types.ts";
 import type { HeldStream } from "../storage/manifest_generations.ts";
 import type { TierContext } from "./_context.ts";
 import { holdsLease } from "./seal_loop.ts";
+
+/** Lagging streams remembered at most (a few pages' worth). */
+const LAGGING_MAX = 4 * LEASE_SWEEP_STREAMS_MAX;
 
 /** What the sweep needs from the tier. */
 export interface LeaseSweepHooks {
@@ -34,11 +37,17 @@ export interface LeaseSweepState {
   afterId: number;
   /** No page before this time (epoch ms). */
   nextAtMs: number;
+  /**
+   * Held streams the engine was behind on (or did not know), with the
+   * database's tail then: still behind it a sweep later, they are reloaded
+   * (an announcement in flight would have caught up by then).
+   */
+  lagging: Map<number, number>;
 }
 
 /** A sweep that starts at the first stream, at once. */
 export function freshSweep(): LeaseSweepState {
-  return { afterId: 0, nextAtMs: 0 };
+  return { afterId: 0, nextAtMs: 0, lagging: new Map() };
 }
 
 /** Sweeps one page when due; does nothing without leases. */
@@ -53,24 +62,31 @@ export function sweepLeases(
   state.nextAtMs = now + LEASE_SWEEP_INTERVAL_MS;
   const page = leases.sweep(state.afterId, now);
   state.afterId = page.next ?? 0;
+  // Streams that left the walk (gone, or no longer held) are forgotten.
+  if (state.lagging.size > LAGGING_MAX) state.lagging.clear();
   for (const held of page.held) {
     if (ctx.closed()) return;
-    reconcile(ctx, held, hooks);
+    reconcile(ctx, state, held, hooks);
   }
 }
 
 /** Brings this node's view of `held` up to the database's, and looks at it. */
 function reconcile(
   ctx: TierContext,
+  state: LeaseSweepState,
   held: HeldStream,
   hooks: LeaseSweepHooks,
 ): void {
-  const info = hooks.info(held.streamId);
-  // Created or appended to elsewhere without this node hearing of it: its
-  // row is read again, and the next sweep finds it current.
-  if (info === undefined || info.tailPos < held.tailPos) {
-    hooks.refresh(held.streamId);
-  }
+  const id = held.streamId;
+  const info = hooks.info(id);
+  const engineTail = info?.tailPos ?? -1;
+  if (engineTail < held.tailPos) {
+    // Created or appended to elsewhere without this node hearing of it
+    // since the last sweep: its row is read again.
+    const seen = state.lagging.get(id);
+    if (seen !== undefined && engineTail < seen) hooks.refresh(id);
+    state.lagging.set(id, held.tailPos);
+  } else state.lagging.delete(id);
   if (info === undefined) return;
   const s = ctx.streams.ensure(info.id, info.fork?.position ?? 0);
   const behind = s.sealedThrough < (held.sealedThrough ?? s.basePos) ||

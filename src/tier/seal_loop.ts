@@ -242,6 +242,9 @@ async function seal(
     await removeSegmentFile(ctx.segmentDir, row);
     return undefined;
   }
+  // The rows were taken from the database after this one committed (the
+  // lease sweep reconciling): they list it already.
+  if (s.sealedThrough >= row.endPos) return row;
   ctx.streams.addSealed(s, row);
   return row;
 }
