@@ -424,3 +424,17 @@ export const TOUCH_SETTLE_TIMEOUT_MAX_MS = 120_000;
  * often while its processor moves (and when its runtime stops).
  */
 export const TOUCH_STATE_PERSIST_INTERVAL_MS = 1000;
+
+// ---- stream leases across nodes (PostgreSQL full mode) ---------------------
+
+/**
+ * How often a node walks a page of the streams' leases (PostgreSQL full
+ * mode): it takes the leases placement gives it, lets go of the others, and
+ * reconciles with the database the streams it holds that have unpublished
+ * records, also when it heard of no commit on them.
+ */
+export const LEASE_SWEEP_INTERVAL_MS = 5000;
+/** Streams one lease sweep looks at, at most (a page, by stream id). */
+export const LEASE_SWEEP_STREAMS_MAX = 256;
+/** Leases one lease sweep takes or lets go of, at most. */
+export const LEASE_SWEEP_MOVES_MAX = 32;

@@ -565,7 +565,9 @@ async function openTier(
         sync,
         store.shared?.nodeId ?? crypto.randomUUID(),
         config.storage.postgresLeaseMs,
+        store.shared !== undefined,
       ),
+    refreshStream: (id) => void engine.reloadStreams([id]),
   });
   wireTier(engine, tier);
   return tier;

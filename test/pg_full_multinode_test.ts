@@ -10,6 +10,9 @@ import { type ConfigOverrides, testConfig } from "../src/config.ts";
 import { type ServerHandle, startServer } from "../src/server.ts";
 import { keyPath } from "../src/objectstore/fs.ts";
 import { spawnTcpProxy } from "./_tcp_proxy.ts";
+import { deaf } from "./_pg_nodes.ts";
+import type { WalStore } from "../src/storage/wal_store.ts";
+import { preferredNode } from "../src/storage/manifest_generations.ts";
 import {
   manifestGenerationKey,
   manifestKey,
@@ -30,22 +33,26 @@ async function startNode(
   schema: string,
   objects: string,
   overrides: ConfigOverrides = {},
+  wrapWal?: (store: WalStore) => WalStore,
 ): Promise<Node> {
   const cluster = await sharedPgCluster();
   const dataDir = await Deno.makeTempDir({ prefix: "streambed-fullnode-" });
-  const server = await startServer(testConfig(dataDir, {
-    ...overrides,
-    storage: {
-      backend: "postgres",
-      postgresUrl: cluster.url,
-      postgresSchema: schema,
-      postgresMode: "full",
-      postgresMultiNode: true,
-      ...overrides.storage,
-    },
-    objectStore: { kind: "fs", dir: objects, ...overrides.objectStore },
-    segment: { segmentBytes: 4096, segmentAgeMs: 50, ...overrides.segment },
-  }));
+  const server = await startServer(
+    testConfig(dataDir, {
+      ...overrides,
+      storage: {
+        backend: "postgres",
+        postgresUrl: cluster.url,
+        postgresSchema: schema,
+        postgresMode: "full",
+        postgresMultiNode: true,
+        ...overrides.storage,
+      },
+      objectStore: { kind: "fs", dir: objects, ...overrides.objectStore },
+      segment: { segmentBytes: 4096, segmentAgeMs: 50, ...overrides.segment },
+    }),
+    { wrapWal },
+  );
   return { ...server, dataDir };
 }
 
@@ -299,6 +306,73 @@ Deno.test("full mode on two nodes: a node cut off from PostgreSQL answers 503 an
       await Deno.remove(node.dataDir, { recursive: true });
     }
     await proxy.close();
+    await Deno.remove(objects, { recursive: true });
+  }
+});
+
+Deno.test("full mode: a node that hears no announcement still takes, seals and publishes the streams placement gives it", async () => {
+  const cluster = await sharedPgCluster();
+  const schema = freshSchema("fulldeaf");
+  const objects = await Deno.makeTempDir({ prefix: "streambed-fdeaf-obj-" });
+  const nodes: Node[] = [];
+  try {
+    nodes.push(await startNode(schema, objects, {}, deaf)); // a hears nothing
+    nodes.push(await startNode(schema, objects));
+    const [a, b] = (await cluster.psql(
+      `SELECT node_id FROM ${schema}.nodes ORDER BY started_at_ms`,
+    )).trim().split("\n");
+    const names = Array.from({ length: 8 }, (_, i) => `deaf${i}`);
+    const sent = new Map<string, string[]>(names.map((n) => [n, []]));
+    for (const name of names) {
+      const r = await fetch(`${nodes[1].url}/v1/stream/${name}`, {
+        method: "PUT",
+        headers: json,
+      });
+      await r.body?.cancel();
+      assert.equal(r.status, 201);
+    }
+    // Everything goes through b: a learns of it only from the database.
+    for (let round = 0; round < 20; round++) {
+      for (const name of names) {
+        const body = [`${name}-${round}-${"d".repeat(300)}`];
+        const r = await fetch(`${nodes[1].url}/v1/stream/${name}`, {
+          method: "POST",
+          headers: json,
+          body: JSON.stringify(body),
+        });
+        await r.body?.cancel();
+        assert.equal(r.status, 204);
+        sent.get(name)!.push(...body);
+      }
+    }
+    const ids = (await published(cluster, schema)).map((p) => p.id);
+    const deafs = ids.filter((id) => preferredNode([a, b], id) === a);
+    assert.ok(deafs.length > 0, "some streams prefer the deaf node");
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const state = await published(cluster, schema);
+      if (state.every((p) => p.uploadedThrough === p.tail)) break;
+      assert.ok(Date.now() < deadline, JSON.stringify(state));
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const holders = await cluster.psql(
+      `SELECT stream_id, node_id FROM ${schema}.stream_leases`,
+    );
+    for (const line of holders.trim().split("\n")) {
+      const [id, node] = line.split("|");
+      assert.equal(node, preferredNode([a, b], Number(id)), `stream ${id}`);
+    }
+    for (const name of names) {
+      assert.deepEqual(
+        await readAll(`${nodes[1].url}/v1/stream/${name}`),
+        sent.get(name),
+      );
+    }
+  } finally {
+    for (const node of nodes) {
+      await node.close();
+      await Deno.remove(node.dataDir, { recursive: true });
+    }
     await Deno.remove(objects, { recursive: true });
   }
 });

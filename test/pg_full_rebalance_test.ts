@@ -348,6 +348,110 @@ Deno.test("full mode rebalance: a third node joining takes the streams it is pre
   }
 });
 
+Deno.test("full mode rebalance: idle streams' leases move to a joining node too, and it publishes their next appends", async () => {
+  const cluster = await sharedPgCluster();
+  const schema = freshSchema("idlemove");
+  const objects = await Deno.makeTempDir({ prefix: "streambed-idle-obj-" });
+  const nodes: Node[] = [];
+  const history = new History();
+  try {
+    nodes.push(await startNode(schema, objects));
+    nodes.push(await startNode(schema, objects));
+    const streams = Array.from({ length: 16 }, (_, i) => `i${i}`);
+    const sent = new Map<string, string[]>(streams.map((s) => [s, []]));
+    const append = async (round: number) => {
+      for (const [k, name] of streams.entries()) {
+        const body = [`${name}-${round}-${"y".repeat(300)}`];
+        const r = await fetch(
+          `${nodes[(round + k) % nodes.length].url}/v1/stream/${name}`,
+          { method: "POST", headers: json, body: JSON.stringify(body) },
+        );
+        await r.body?.cancel();
+        assert.equal(r.status, 204);
+        sent.get(name)!.push(...body);
+      }
+    };
+    for (const name of streams) {
+      const r = await fetch(`${nodes[0].url}/v1/stream/${name}`, {
+        method: "PUT",
+        headers: json,
+      });
+      await r.body?.cancel();
+      assert.equal(r.status, 201);
+    }
+    for (let round = 0; round < 3; round++) await append(round);
+    const [a, b] = await nodeIds(cluster, schema);
+    await waitFor(async () => {
+      const state = await tierState(cluster, schema);
+      history.note(state);
+      return state.size === streams.length &&
+        [...state].every(([id, row]) =>
+          row.node === preferredNode([a, b], id) && row.uploaded === row.tail
+        );
+    });
+    const before = await tierState(cluster, schema);
+    history.note(before);
+
+    // C joins while nothing is written.
+    nodes.push(await startNode(schema, objects));
+    const [, , c] = await nodeIds(cluster, schema);
+    const target = new Map(
+      [...before.keys()].map((id) => [id, preferredNode([a, b, c], id)]),
+    );
+    const moving = [...target].filter(([, node]) => node === c).length;
+    assert.ok(moving > 0, "some streams prefer the new node");
+    const joinedAt = Date.now();
+    await waitFor(async () => {
+      const state = await tierState(cluster, schema);
+      history.note(state);
+      return [...state].every(([id, row]) => row.node === target.get(id));
+    }, 40_000);
+    const tookMs = Date.now() - joinedAt;
+    const moved = await tierState(cluster, schema);
+    for (const [id, row] of moved) {
+      const was = before.get(id)!;
+      assert.equal(row.tail, was.tail, `stream ${id}: nothing was written`);
+      if (target.get(id) === c) assert.ok(row.token > was.token);
+      else assert.equal(row.token, was.token, `stream ${id} kept its lease`);
+    }
+    console.log(
+      `idle rebalance: ${moving}/${streams.length} idle streams moved to the new node in ${tookMs} ms`,
+    );
+
+    // Their next appends are sealed and published by the new holders.
+    await append(3);
+    await waitFor(async () => {
+      const state = await tierState(cluster, schema);
+      history.note(state);
+      return [...state].every(([id, row]) =>
+        row.uploaded === row.tail && row.node === target.get(id) &&
+        row.generation > moved.get(id)!.generation
+      );
+    });
+    for (const id of before.keys()) {
+      const owners = history.owners(id);
+      assert.deepEqual(
+        owners,
+        target.get(id) === c ? [before.get(id)!.node, c] : [target.get(id)],
+        `stream ${id}`,
+      );
+    }
+    assert.deepEqual(history.problems, []);
+    for (const name of streams) {
+      assert.deepEqual(
+        await readAll(`${nodes[2].url}/v1/stream/${name}`),
+        sent.get(name),
+      );
+    }
+  } finally {
+    for (const node of nodes) {
+      await node.close();
+      await Deno.remove(node.dataDir, { recursive: true });
+    }
+    await Deno.remove(objects, { recursive: true });
+  }
+});
+
 /** Puts and deletes of every node, in the order they started. */
 type ObjectEvent = { node: number; kind: "put" | "delete"; key: string };
 

@@ -716,6 +716,18 @@ export class Engine {
     return this.#registry.info(id);
   }
 
+  /**
+   * With a shared store, reads the rows of the streams with ids `ids` again
+   * (their commits through other nodes were not announced here, as far as
+   * the caller can tell); resolves once applied.
+   */
+  reloadStreams(ids: number[]): Promise<void> {
+    if (this.#shared === undefined || ids.length === 0) {
+      return Promise.resolve();
+    }
+    return this.#resync({ ids, names: [] });
+  }
+
   /** Live streams whose names start with `prefix`, after `after`, sorted. */
   list(
     prefix: string,

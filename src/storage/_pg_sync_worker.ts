@@ -16,6 +16,7 @@ import {
   type SyncRequest,
   type SyncResult,
 } from "./_pg_sync_wire.ts";
+import { QUERY_TIMEOUT_MARGIN_MS } from "../limits.ts";
 
 let init: SyncInit | undefined;
 let client: pg.Client | undefined;
@@ -57,6 +58,12 @@ async function connected(): Promise<pg.Client> {
     application_name: "streambed",
     options: [
       `-c search_path=${options.schema}`,
+      // A transaction whose process stopped between statements (SIGSTOP, a
+      // long pause) must not hold its row locks (a manifest generation, a
+      // lease) and stall the other nodes: the server ends the session.
+      `-c idle_in_transaction_session_timeout=${
+        options.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS
+      }`,
       ...(options.durability === "os" ? ["-c synchronous_commit=off"] : []),
     ].join(" "),
   });

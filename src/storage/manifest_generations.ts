@@ -16,7 +16,11 @@
 
 import type { PgSyncClient, SyncRow } from "./pg_sync.ts";
 import type { SegmentRow } from "./wal_store.ts";
-import { PG_HEARTBEAT_MS } from "../limits.ts";
+import {
+  LEASE_SWEEP_MOVES_MAX,
+  LEASE_SWEEP_STREAMS_MAX,
+  PG_HEARTBEAT_MS,
+} from "../limits.ts";
 
 /** Where manifest generations are kept. */
 export interface ManifestGenerations {
@@ -63,6 +67,36 @@ export interface StreamLeases {
    * node releases it, or its lease expires first).
    */
   claimRelease(streamId: number, nowMs: number): "release" | "done" | "wait";
+  /**
+   * One page of the lease sweep: looks at up to `LEASE_SWEEP_STREAMS_MAX`
+   * streams with ids above `afterId`, takes the leases placement gives this
+   * node (idle streams too) and lets go of the ones it gives another live
+   * node, at most `LEASE_SWEEP_MOVES_MAX` of either. Returns the streams
+   * whose lease this node now holds and that have records no manifest
+   * names yet (as the database has them), and the id to continue after
+   * (undefined: the walk is done, start again from 0).
+   */
+  sweep(afterId: number, nowMs: number): LeaseSweep;
+}
+
+/** What `StreamLeases.sweep` found. */
+export interface LeaseSweep {
+  /** Held streams with unpublished records, as the database has them. */
+  held: HeldStream[];
+  /** The id the next page starts after; undefined at the end. */
+  next: number | undefined;
+}
+
+/** A held stream with unpublished records (`LeaseSweep.held`). */
+export interface HeldStream {
+  /** Stream id. */
+  streamId: number;
+  /** Its committed tail. */
+  tailPos: number;
+  /** The end of its last segment row (undefined: none). */
+  sealedThrough: number | undefined;
+  /** The end of its last uploaded segment row (undefined: none). */
+  uploadedThrough: number | undefined;
 }
 
 /** The holder of a retired lease (its stream is gone and released). */
@@ -131,24 +165,48 @@ const NODE_DEAD_AFTER_MS = 3 * PG_HEARTBEAT_MS;
  * lets the others go (expired at once, token kept, so the preferred node
  * takes them with a new token). A node joining or dying moves only the
  * streams whose preferred node changes.
+ *
+ * With `registered` (the node heartbeats in `nodes`), a node missing from
+ * the live nodes (its heartbeat went stale: it was paused, or cut off from
+ * the database) takes and keeps no lease until its heartbeat is fresh
+ * again: the others count it dead and take its streams meanwhile.
  */
 export class PgStreamLeases implements StreamLeases {
   #client: PgSyncClient;
   #nodeId: string;
   #leaseMs: number;
+  #registered: boolean;
   #held = new Map<number, { token: number; renewAtMs: number }>();
-  #live: { nodes: string[]; readAtMs: number } = { nodes: [], readAtMs: -1 };
+  #live: { nodes: string[]; readAtMs: number; self: boolean } = {
+    nodes: [],
+    readAtMs: -1,
+    self: false,
+  };
 
-  /** Leases of `leaseMs` for node `nodeId` through `client`. */
-  constructor(client: PgSyncClient, nodeId: string, leaseMs: number) {
+  /**
+   * Leases of `leaseMs` for node `nodeId` through `client`; `registered`
+   * when the node heartbeats in the `nodes` table.
+   */
+  constructor(
+    client: PgSyncClient,
+    nodeId: string,
+    leaseMs: number,
+    registered = false,
+  ) {
     this.#client = client;
     this.#nodeId = nodeId;
     this.#leaseMs = leaseMs;
+    this.#registered = registered;
   }
 
   hold(streamId: number, nowMs: number): number | undefined {
     const held = this.#held.get(streamId);
-    const preferred = preferredNode(this.#liveNodes(nowMs), streamId);
+    const nodes = this.#liveNodes(nowMs);
+    if (this.#registered && !this.#live.self) {
+      this.#held.delete(streamId); // counted dead: its leases are moving
+      return undefined;
+    }
+    const preferred = preferredNode(nodes, streamId);
     if (preferred !== undefined && preferred !== this.#nodeId) {
       if (held !== undefined) this.#release(streamId, held.token);
       return undefined; // another live node's stream
@@ -208,11 +266,86 @@ export class PgStreamLeases implements StreamLeases {
       "Cannot read the live nodes",
     );
     const nodes = rows.map((row) => String(row.node_id));
-    this.#live = {
-      nodes: nodes.includes(this.#nodeId) ? nodes : [],
-      readAtMs: nowMs,
-    };
+    const self = nodes.includes(this.#nodeId);
+    this.#live = { nodes: self ? nodes : [], readAtMs: nowMs, self };
     return this.#live.nodes;
+  }
+
+  sweep(afterId: number, nowMs: number): LeaseSweep {
+    const rows = this.#client.query(
+      `SELECT s.id, s.tail_pos, coalesce(s.fork_pos, 0) AS base_pos,
+          l.node_id, l.token, l.expires_at_ms,
+          (SELECT max(end_pos) FROM segments g WHERE g.stream_id = s.id)
+            AS sealed_through,
+          (SELECT max(end_pos) FROM segments g
+            WHERE g.stream_id = s.id AND g.uploaded) AS uploaded_through
+        FROM streams s LEFT JOIN stream_leases l ON l.stream_id = s.id
+        WHERE s.id > $1 ORDER BY s.id LIMIT $2`,
+      [afterId, LEASE_SWEEP_STREAMS_MAX],
+      "Cannot read the stream leases",
+    );
+    const held: HeldStream[] = [];
+    let moves = 0;
+    let next: number | undefined;
+    for (const row of rows) {
+      const streamId = Number(row.id);
+      if (moves >= LEASE_SWEEP_MOVES_MAX) break; // the next page goes on
+      next = streamId;
+      const holder = row.node_id === null ? undefined : String(row.node_id);
+      if (holder === RETIRED) continue; // gone and released
+      const found = sweptStream(row);
+      const unpublished = found.tailPos >
+        (found.uploadedThrough ?? Number(row.base_pos));
+      const step = this.#sweepStep(streamId, holder, row, unpublished, nowMs);
+      if (step === "taken" || step === "released") moves++;
+      if ((step === "taken" || step === "held") && unpublished) {
+        held.push(found);
+      }
+    }
+    if (
+      rows.length < LEASE_SWEEP_STREAMS_MAX && moves < LEASE_SWEEP_MOVES_MAX
+    ) {
+      next = undefined; // walked to the end: start again
+    }
+    return { held, next };
+  }
+
+  /**
+   * The sweep's step for one stream whose lease row says `holder` (and
+   * `row`'s token and expiry): `taken` or `released` when this node took
+   * or let go of the lease, `held` when it kept it, `none` otherwise.
+   */
+  #sweepStep(
+    streamId: number,
+    holder: string | undefined,
+    row: SyncRow,
+    unpublished: boolean,
+    nowMs: number,
+  ): "taken" | "released" | "held" | "none" {
+    const nodes = this.#liveNodes(nowMs);
+    if (this.#registered && !this.#live.self) return "none";
+    const preferred = preferredNode(nodes, streamId);
+    const mine = holder === this.#nodeId;
+    const expired = holder === undefined ||
+      Number(row.expires_at_ms) < nowMs;
+    if (preferred !== undefined && preferred !== this.#nodeId) {
+      // Placement gives it to another live node: let go of it (it may take
+      // an expired lease already).
+      if (!mine || expired) return "none";
+      this.#release(streamId, Number(row.token));
+      return "released";
+    }
+    if (mine) {
+      // An idle stream's lease may lapse: nobody else is preferred for it.
+      if (!unpublished) return "none";
+      return this.hold(streamId, nowMs) === undefined ? "none" : "held";
+    }
+    if (!expired) return "none"; // its holder lets go of it first
+    // Without placement, or never leased: taken only for work to do.
+    if (!unpublished && (preferred === undefined || holder === undefined)) {
+      return "none";
+    }
+    return this.hold(streamId, nowMs) === undefined ? "none" : "taken";
   }
 
   forget(streamId: number): void {
@@ -272,6 +405,19 @@ export class PgStreamLeases implements StreamLeases {
       "Cannot read a stream's segments",
     ).map((row) => segmentFromRow(streamId, row));
   }
+}
+
+function sweptStream(row: SyncRow): HeldStream {
+  return {
+    streamId: Number(row.id),
+    tailPos: Number(row.tail_pos),
+    sealedThrough: row.sealed_through === null
+      ? undefined
+      : Number(row.sealed_through),
+    uploadedThrough: row.uploaded_through === null
+      ? undefined
+      : Number(row.uploaded_through),
+  };
 }
 
 function segmentFromRow(streamId: number, row: SyncRow): SegmentRow {

@@ -7,6 +7,7 @@ import {
 } from "./manifest_generations.ts";
 import { openPgStore } from "./pg_store.ts";
 import { PgSyncClient } from "./pg_sync.ts";
+import { LEASE_SWEEP_MOVES_MAX } from "../limits.ts";
 
 Deno.test("PgManifestGenerations: of two publishers from one generation, one moves it", async () => {
   const cluster = await sharedPgCluster();
@@ -193,6 +194,94 @@ Deno.test("PgStreamLeases: registered nodes take the leases of their preferred s
       }
     }
     assert.ok(moved > 0 && moved < ids.length, `moved ${moved}`);
+  } finally {
+    client.close();
+  }
+});
+
+Deno.test("PgStreamLeases.sweep: a page takes the leases placement gives the node, idle streams too, lets go of the others, at most LEASE_SWEEP_MOVES_MAX moves, and reports held streams with unpublished records", async () => {
+  const cluster = await sharedPgCluster();
+  const options = {
+    url: cluster.url,
+    schema: freshSchema("sweep"),
+    poolSize: 1,
+    statementTimeoutMs: 5000,
+    connectTimeoutMs: 2000,
+    durability: "fsync" as const,
+  };
+  await (await openPgStore(options)).close();
+  const client = new PgSyncClient(options);
+  const sql = (text: string, values: unknown[] = []) =>
+    client.query(text, values, "test");
+  const beat = (node: string, atMs: number) =>
+    sql(
+      `INSERT INTO nodes VALUES ($1, $2, $2) ON CONFLICT (node_id)
+        DO UPDATE SET heartbeat_at_ms = $2`,
+      [node, atMs],
+    );
+  try {
+    // 40 streams whose lease a dead node let lapse; the even ones have
+    // published everything, the odd ones have 50 unpublished bytes.
+    const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+    for (const id of ids) {
+      sql(
+        `INSERT INTO streams (id, name, content_type, created_at_ms,
+          accessed_at_ms, tail_pos, closed) VALUES ($1, $2, 'x', 0, 0, 100, false)`,
+        [id, `s${id}`],
+      );
+      sql(
+        "INSERT INTO segments VALUES ($1, 0, $2, 10, true)",
+        [id, id % 2 === 0 ? 100 : 50],
+      );
+      sql("INSERT INTO stream_leases VALUES ($1, 'gone', 4, 1)", [id]);
+    }
+    const t0 = 100_000;
+    const [n0, n1] = ["n0", "n1"].map((n) =>
+      new PgStreamLeases(client, n, 60_000, true)
+    );
+    // Not live yet (no heartbeat): it takes nothing.
+    assert.deepEqual(n0.sweep(0, t0), { held: [], next: undefined });
+    assert.equal(n0.hold(1, t0), undefined);
+    beat("n0", t0 + 6000);
+    // Alone: every stream is its own, at most LEASE_SWEEP_MOVES_MAX a page.
+    const first = n0.sweep(0, t0 + 6000);
+    assert.equal(first.next, LEASE_SWEEP_MOVES_MAX);
+    assert.deepEqual(
+      first.held.map((h) => h.streamId),
+      ids.filter((id) => id % 2 === 1 && id <= LEASE_SWEEP_MOVES_MAX),
+    );
+    assert.deepEqual(first.held[0], {
+      streamId: 1,
+      tailPos: 100,
+      sealedThrough: 50,
+      uploadedThrough: 50,
+    });
+    const second = n0.sweep(first.next!, t0 + 6000);
+    assert.equal(second.next, undefined);
+    const holders = () =>
+      new Map(
+        sql("SELECT stream_id, node_id, token FROM stream_leases").map((
+          r,
+        ) => [Number(r.stream_id), `${r.node_id}:${r.token}`]),
+      );
+    for (const [, holder] of holders()) assert.equal(holder, "n0:5");
+    // n1 joins: n0 lets its share go (idle ones too), n1 takes them.
+    beat("n0", t0 + 12_000);
+    beat("n1", t0 + 12_000);
+    for (const leases of [n0, n1, n1]) {
+      let next: number | undefined = 0;
+      do next = leases.sweep(next, t0 + 12_000).next; while (
+        next !== undefined
+      );
+    }
+    const moved = holders();
+    let n1Count = 0;
+    for (const id of ids) {
+      const want = preferredNode(["n0", "n1"], id);
+      if (want === "n1") n1Count++;
+      assert.equal(moved.get(id), want === "n1" ? "n1:6" : "n0:5", `${id}`);
+    }
+    assert.ok(n1Count > 0 && n1Count < ids.length);
   } finally {
     client.close();
   }

@@ -80,6 +80,11 @@ export interface TierContext {
   closed(): boolean;
   /** Tells waiters that stream `id`'s registry `revision` is published. */
   schemaPublished(id: number, revision: number): void;
+  /**
+   * This node took stream `id`'s segment rows from the database (a lease
+   * taken or taken again): both loops look at it, whatever their view said.
+   */
+  adopted?(id: number): void;
   /** Test only: may kill the process here (`crashPointHook`). */
   crashPoint(point: CrashPoint): void;
 }

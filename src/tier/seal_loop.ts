@@ -102,6 +102,7 @@ export function holdsLease(ctx: TierContext, s: TierStream): boolean {
     removeSegmentFile(ctx.segmentDir, row).catch(() => {});
   }
   s.adoptedToken = token;
+  ctx.adopted?.(s.id); // the rows may hold work this loop does not see
   ctx.log.info(
     `took the lease of stream id ${s.id} (token ${token}); published through position ${s.walStart}, sealed through ${s.sealedThrough}`,
   );
@@ -241,6 +242,9 @@ async function seal(
     await removeSegmentFile(ctx.segmentDir, row);
     return undefined;
   }
+  // The rows were taken from the database after this one committed (the
+  // lease sweep reconciling): they list it already.
+  if (s.sealedThrough >= row.endPos) return row;
   ctx.streams.addSealed(s, row);
   return row;
 }

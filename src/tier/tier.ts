@@ -69,6 +69,7 @@ import {
 import type { KeyedChunkReader } from "../engine/keyed_reader.ts";
 import type { KeyLexiconSource, TimeSeeker } from "../engine/types.ts";
 import { DueQueue } from "./due.ts";
+import { freshSweep, sweepLeases } from "./lease_sweep.ts";
 import { ReleaseQueue } from "./release_queue.ts";
 import { sealPass } from "./seal_loop.ts";
 import { removeSegmentFile, sweepSegmentFiles } from "./segment_files.ts";
@@ -142,6 +143,12 @@ export interface TierOptions {
    * reads open every segment.
    */
   routingIndex?: TierIndexOptions;
+  /**
+   * Several nodes: the engine missed commits of stream `id` made through
+   * another node (the lease sweep found the database's tail ahead of it);
+   * it reads the stream's row again.
+   */
+  refreshStream?: (id: number) => void;
   /** Stored bytes per search companion block (tests make it small). */
   companionBlockBytes?: number;
   /** Bytes of decoded companions kept in memory (tests make it small). */
@@ -225,6 +232,8 @@ export class Tier {
   readonly #sealDue = new DueQueue();
   /** Streams the upload loop must look at, now or at a time. */
   readonly #uploadDue = new DueQueue();
+  /** Where the walk over the stream leases is (several nodes). */
+  readonly #leaseSweep = freshSweep();
   /** Requests waiting for the next tiering pass (`waitForPass`). */
   readonly #passWaiters = new Set<() => void>();
   #closed = false;
@@ -257,6 +266,10 @@ export class Tier {
       indexConcurrency: options.routingIndex?.concurrency ?? 1,
       generations: options.manifestGenerations,
       leases: options.streamLeases,
+      adopted: (id) => {
+        this.#sealDue.mark(id);
+        this.#uploadDue.mark(id);
+      },
     };
     this.#ctx.companions = new Companions({
       objects: options.objects,
@@ -424,6 +437,11 @@ export class Tier {
           });
           tier.#wakePassWaiters();
           await tier.#releases.pass();
+          sweepLeases(ctx, tier.#leaseSweep, {
+            info,
+            look: (id) => ctx.adopted!(id),
+            refresh: (id) => tier.#o.refreshStream?.(id),
+          });
         }),
       ];
     } catch (error) {
