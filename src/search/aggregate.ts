@@ -270,9 +270,11 @@ export function mergeState(into: State, from: State): void {
   into.sum += from.sum;
   into.min = Math.min(into.min, from.min);
   into.max = Math.max(into.max, from.max);
-  for (const [bucket, n] of from.histogram) {
-    into.histogram.set(bucket, (into.histogram.get(bucket) ?? 0) + n);
-  }
+  // forEach: no entry array per bucket (this runs per merged rollup row).
+  const histogram = into.histogram;
+  from.histogram.forEach((n, bucket) => {
+    histogram.set(bucket, (histogram.get(bucket) ?? 0) + n);
+  });
 }
 
 /** Folds one record into the state of `measure` (`include` compiled). */
@@ -342,44 +344,60 @@ function foldParts(
   }
 }
 
+/** The percentiles a summary reports, ascending. */
+const PERCENTILES = [0.5, 0.95, 0.99] as const;
+
 /**
- * The lower bound of the log2 bucket in which the `p` rank is reached, over
- * `buckets` sorted ascending with their `total`.
+ * The lower bound of the log2 bucket in which each rank of `PERCENTILES`
+ * is reached, over `bounds` ascending with their `counts`: one pass.
  */
-function percentile(
-  buckets: readonly [number, number][],
+function percentiles(
+  bounds: readonly number[],
+  counts: readonly number[],
   total: number,
-  p: number,
-): number | null {
-  if (total === 0) return null;
-  const rank = Math.max(1, Math.ceil(p * total));
+): (number | null)[] {
+  if (total === 0) return [null, null, null];
+  const out: (number | null)[] = [];
   let seen = 0;
-  for (const [bucket, n] of buckets) {
-    seen += n;
-    if (seen >= rank) return bucket;
+  let i = 0;
+  for (const p of PERCENTILES) {
+    const rank = Math.max(1, Math.ceil(p * total));
+    while (i < bounds.length && seen + counts[i] < rank) seen += counts[i++];
+    out.push(bounds[Math.min(i, bounds.length - 1)]);
   }
-  return buckets[buckets.length - 1][0];
+  return out;
 }
 
 function result(measure: Measure, state: State): MeasureValue {
   if (measure.kind === "count") return { count: state.count };
   const empty = state.count === 0;
-  const sorted = [...state.histogram.entries()].sort((a, b) => a[0] - b[0]);
+  const bounds: number[] = [];
+  state.histogram.forEach((_, bound) => bounds.push(bound));
+  bounds.sort((a, b) => a - b);
+  const counts: number[] = new Array(bounds.length);
   let total = 0;
-  const histogram: Record<string, number> = {};
-  for (const [bucket, n] of sorted) {
-    total += n;
-    histogram[String(bucket)] = n;
+  for (let i = 0; i < bounds.length; i++) {
+    total += counts[i] = state.histogram.get(bounds[i])!;
   }
+  // Bounds are integer-like keys, kept as an object's elements: added
+  // largest first, the object starts sparse (dictionary elements) instead
+  // of growing a backing store to the largest bound (1,024 slots for a
+  // bound of 1,024) as ascending inserts do. Keys enumerate ascending
+  // either way.
+  const histogram: Record<string, number> = {};
+  for (let i = bounds.length - 1; i >= 0; i--) {
+    histogram[String(bounds[i])] = counts[i];
+  }
+  const [p50, p95, p99] = percentiles(bounds, counts, total);
   return {
     count: state.count,
     sum: state.sum,
     min: empty ? null : state.min,
     max: empty ? null : state.max,
     avg: empty ? null : state.sum / state.count,
-    p50: percentile(sorted, total, 0.5),
-    p95: percentile(sorted, total, 0.95),
-    p99: percentile(sorted, total, 0.99),
+    p50,
+    p95,
+    p99,
     histogram,
   };
 }
