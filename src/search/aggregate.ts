@@ -252,6 +252,30 @@ export const newState = (): State => ({
   histogram: new Map(),
 });
 
+/**
+ * The histogram of every count measure's state in an `Aggregator`: a count
+ * keeps its count alone, so its groups share one map that refuses writes
+ * instead of each allocating its own.
+ */
+class NoHistogram extends Map<number, number> {
+  override set(): this {
+    assert(false, "a count measure keeps no histogram");
+  }
+}
+const NO_HISTOGRAM: Map<number, number> = new NoHistogram();
+
+/** A state for `measure` in an `Aggregator` group (counts share no map). */
+function groupState(measure: Measure): State {
+  if (measure.kind !== "count") return newState();
+  return {
+    count: 0,
+    sum: 0,
+    min: Infinity,
+    max: -Infinity,
+    histogram: NO_HISTOGRAM,
+  };
+}
+
 /** One value of a summary field, or undefined unless the field has exactly one. */
 function singleNumber(doc: ExtractedDoc, field: string): number | undefined {
   const values = doc.values.get(field);
@@ -516,6 +540,8 @@ export class Aggregator {
   readonly #rollupWanted: { index: number; value: Scalar }[] | undefined;
   /** The dimension index of each `group_by` dimension. */
   readonly #rollupGroupBy: number[];
+  /** The measures of the request, in its order. */
+  readonly #measures: Measure[];
   readonly #buckets = new Map<number, Map<string, GroupState>>();
   #groups = 0;
 
@@ -534,6 +560,7 @@ export class Aggregator {
       value: e.value,
     }));
     this.#rollupGroupBy = request.groupBy.map((d) => dimensions.indexOf(d));
+    this.#measures = request.measures.map((name) => rollup.measures[name]);
   }
 
   /** A fold for `request`; `bad_request` when its rollup is unknown. */
@@ -613,9 +640,13 @@ export class Aggregator {
     const group = this.#group(startMs, key);
     if (!group.ok) return group;
     const into = group.value.states;
+    const measures = this.#measures;
     for (let i = 0; i < picks.length; i++) {
       const state = states[picks[i]];
-      if (state !== undefined) mergeState(into[i], state);
+      if (state === undefined) continue;
+      // A count reports its count alone (and its state keeps no histogram).
+      if (measures[i].kind === "count") into[i].count += state.count;
+      else mergeState(into[i], state);
     }
     return ok(undefined);
   }
@@ -633,7 +664,7 @@ export class Aggregator {
           `Invalid aggregate: too many buckets (more than ${AGGREGATE_GROUPS_MAX} groups)`,
         );
       }
-      group = { key, states: this.#request.measures.map(newState) };
+      group = { key, states: this.#measures.map(groupState) };
       bucket.set(id, group);
     }
     return ok(group);
