@@ -2,7 +2,7 @@
  * @module
  * Appends/s while search companions build, against appends at rest, in one
  * server and one run. One server process seals small segments
- * (`--segment-bytes`, default 1 MiB) so uploads and companion builds run
+ * (`--segment-bytes`, default 256 KiB) so uploads and companion builds run
  * all along; phases alternate between a stream without a search section
  * (`plain`: segments sealed and uploaded, no companions) and one with the
  * search benchmarks' section (`indexed`: a companion built per uploaded
@@ -10,6 +10,7 @@
  * JSON array of `BATCH` log records of ~300 bytes) for `PHASE_S` seconds,
  * open loop (a send every 1/RATE s, at most `IN_FLIGHT` waiting), then waits
  * for the tier to go idle (uploads and builds done) before the next phase.
+ * A first round warms up and is not reported.
  *
  * Per phase: appends/s acknowledged, ack latency p50/p99, the server's CPU
  * (whole process, /proc/PID/stat) and its main thread's
@@ -19,8 +20,8 @@
  * ```sh
  * deno run -A bench/companion_append_bench.ts
  * ```
- * Env: `RATE` (default 300), `BATCH` (20), `PHASE_S` (8), `ROUNDS` (2),
- * `IN_FLIGHT` (64), `SEGMENT_BYTES` (1048576).
+ * Env: `RATE` (default 300), `BATCH` (20), `PHASE_S` (10), `ROUNDS` (2),
+ * `IN_FLIGHT` (64), `SEGMENT_BYTES` (262144).
  */
 
 import { LOG_SEARCH, logRecord } from "./_log_records.ts";
@@ -36,10 +37,10 @@ function envInt(name: string, fallback: number): number {
 
 const RATE = envInt("RATE", 300);
 const BATCH = envInt("BATCH", 20);
-const PHASE_S = envInt("PHASE_S", 8);
+const PHASE_S = envInt("PHASE_S", 10);
 const ROUNDS = envInt("ROUNDS", 2);
 const IN_FLIGHT = envInt("IN_FLIGHT", 64);
-const SEGMENT_BYTES = envInt("SEGMENT_BYTES", 1 << 20);
+const SEGMENT_BYTES = envInt("SEGMENT_BYTES", 256 << 10);
 const SETTLE_MS_MAX = 60_000;
 
 /** CPU µs of a process (`task` undefined) or of one of its threads. */
@@ -216,10 +217,12 @@ async function main(): Promise<void> {
     );
     console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     const sums = new Map<string, { rate: number; main: number }>();
-    for (let round = 0; round < ROUNDS; round++) {
+    // A warm-up round (JIT, first segments) is not reported.
+    for (let round = -1; round < ROUNDS; round++) {
       for (const name of ["plain", "indexed"]) {
         await settle(base);
         const p = await phase(base, server.pid, name);
+        if (round < 0) continue;
         const rate = p.acked / p.seconds;
         const main = p.mainCpuUs / Math.max(1, p.acked);
         const s = sums.get(name) ?? { rate: 0, main: 0 };
