@@ -41,7 +41,9 @@ const PHASE_S = envInt("PHASE_S", 10);
 const ROUNDS = envInt("ROUNDS", 2);
 const IN_FLIGHT = envInt("IN_FLIGHT", 64);
 const SEGMENT_BYTES = envInt("SEGMENT_BYTES", 256 << 10);
-const SETTLE_MS_MAX = 60_000;
+const SETTLE_MS_MAX = 90_000;
+/** Polls (750 ms apart) without a new build before a phase starts. */
+const QUIET_POLLS = 4;
 
 /** CPU µs of a process (`task` undefined) or of one of its threads. */
 function cpuUs(pid: number, task?: number): number {
@@ -84,14 +86,16 @@ async function tierFigures(base: string): Promise<TierFigures> {
   };
 }
 
+/** Waits until no upload is pending and no build ran for `QUIET_POLLS` polls. */
 async function settle(base: string): Promise<void> {
   const until = Date.now() + SETTLE_MS_MAX;
   let last = -1;
-  while (Date.now() < until) {
+  let quiet = 0;
+  while (Date.now() < until && quiet < QUIET_POLLS) {
     const f = await tierFigures(base);
-    if (!f.busy && f.builds === last) return;
+    quiet = !f.busy && f.builds === last ? quiet + 1 : 0;
     last = f.builds;
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 750));
   }
 }
 
