@@ -2,7 +2,9 @@
  * `filter=` reads, `_search` and `_aggregate` by scanning source records, in
  * process, on the in-memory WAL store, then a few selective queries with and
  * without companions (built here over the stream cut into pretend segments,
- * `SEGMENT_BYTES`, blocks of `BLOCK_BYTES`), ratio in the same run: `RECORDS` (default 100,000) JSON log records of about
+ * `SEGMENT_BYTES`, blocks of each size in `BLOCK_BYTES`, default 4 KiB and
+ * 16 KiB), ratio in the same run: `RECORDS` (default 100,000) JSON log
+ * records of about
  * 150 bytes (`ts`, `service`, `status`, `message`), a `search` section like
  * specs/search.md §1. Each query is timed `REPS` times (median) next to a
  * plain catch-up read of the whole stream in the same run, and reported as
@@ -28,6 +30,7 @@ import { validateSearchConfig } from "../src/search/config.ts";
 import { extractFields } from "../src/search/extract.ts";
 import {
   type CompanionEntry,
+  companionMemoryBytes,
   companionPruner,
   hashOf,
 } from "../src/tier/companions.ts";
@@ -40,8 +43,10 @@ function envInt(name: string, fallback: number): number {
 const RECORDS = envInt("RECORDS", 100_000);
 /** Stored bytes per pretend segment of the indexed cases. */
 const SEGMENT_BYTES = envInt("SEGMENT_BYTES", 256 * 1024);
-/** Stored bytes per companion block. */
-const BLOCK_BYTES = envInt("BLOCK_BYTES", 16 * 1024);
+/** Stored bytes per companion block; a comma list compares sizes in one run. */
+const BLOCK_BYTES_LIST = (Deno.env.get("BLOCK_BYTES") ?? "4096,16384").split(
+  ",",
+).map((v) => Number.parseInt(v, 10));
 const REPS = envInt("REPS", 5);
 /** Stored bytes of a record, about (110: the short records of the first runs). */
 const RECORD_BYTES = envInt("RECORD_BYTES", 110);
@@ -132,11 +137,12 @@ const ALL = { splitPos: 0, publishedPos: Infinity };
 /** Cases that ran out of their time budget (answered 408 over HTTP). */
 const timedOut = new Set<string>();
 
+/** Hits of `q`, or -1 when the budget ran out (partial, not comparable). */
 async function search(engine: Engine, q: string): Promise<number> {
   const r = await engine.search("logs", { q, size: 50 }, ALL);
   if (!r.ok) fail("search", r.error);
   if (r.value.timedOut) timedOut.add(q);
-  return r.value.hits.length;
+  return r.value.timedOut ? -1 : r.value.hits.length;
 }
 
 async function aggregate(engine: Engine): Promise<number> {
@@ -173,10 +179,13 @@ async function timed(run: () => Promise<unknown>): Promise<number> {
  * builds them after upload (here in process, from the records appended):
  * the time to build them and their size next to the stored bytes.
  */
-function companions(): {
+function companions(blockBytes: number): {
   entries: CompanionEntry[];
   buildMs: number;
   companionBytes: number;
+  memoryBytes: number;
+  termBlockBytes: number;
+  bitmapOnlyBytes: number;
 } {
   const checked = validateSearchConfig(SEARCH);
   if (!checked.ok) fail("config", checked.error);
@@ -185,19 +194,29 @@ function companions(): {
   const t0 = performance.now();
   const entries: CompanionEntry[] = [];
   let companionBytes = 0;
+  let memoryBytes = 0;
+  // Term blocks as kept, and as a bitmap per term would take.
+  let termBlockBytes = 0;
+  let bitmapOnlyBytes = 0;
   let pos = 0;
   let records: CompanionRecord[] = [];
   const flush = () => {
     if (records.length === 0) return;
     const segment = { startPos: records[0].startPos, endPos: pos };
     const encoded = encodeCompanion(
-      buildCompanion(config, 1, segment, records, BLOCK_BYTES),
+      buildCompanion(config, 1, segment, records, blockBytes),
     );
     companionBytes += encoded.length;
+    const companion = decodeCompanion(encoded);
+    memoryBytes += companionMemoryBytes(companion, encoded.length);
+    for (const f of [...companion.exact.values(), ...companion.fts.values()]) {
+      termBlockBytes += f.blocks.byteLength;
+      bitmapOnlyBytes += f.terms.length * ((companion.blocks.length + 7) >> 3);
+    }
     entries.push({
       hash,
       ...segment,
-      companion: decodeCompanion(encoded),
+      companion,
       bytes: encoded.length,
     });
     records = [];
@@ -214,7 +233,14 @@ function companions(): {
     if (pos - records[0].startPos >= SEGMENT_BYTES) flush();
   }
   flush();
-  return { entries, buildMs: performance.now() - t0, companionBytes };
+  return {
+    entries,
+    buildMs: performance.now() - t0,
+    companionBytes,
+    memoryBytes,
+    termBlockBytes,
+    bitmapOnlyBytes,
+  };
 }
 
 const { engine, bytes } = await seed();
@@ -253,23 +279,7 @@ for (const [name, run] of envInt("SCAN_CASES", 1) ? cases : []) {
 }
 
 // Indexed against scan, in this run: the same queries with the companions
-// of every pretend segment consulted, then without.
-const built = companions();
-if (built.entries.at(-1)?.endPos !== bytes) {
-  fail("companions", "positions do not match the stored stream");
-}
-console.log(
-  `\n${built.entries.length} companions of ${
-    (SEGMENT_BYTES / 1024).toFixed(0)
-  } KiB segments, ${(BLOCK_BYTES / 1024).toFixed(0)} KiB blocks: built in ${
-    built.buildMs.toFixed(0)
-  } ms with the records made again (see companion_build_bench.ts), ${
-    (100 * built.companionBytes / bytes).toFixed(1)
-  }% of stored bytes`,
-);
-const indexed = companionPruner((id) =>
-  id === engine.view("logs")!.id ? built.entries : undefined
-);
+// of every pretend segment consulted (for each block size), then without.
 const scan = () => undefined;
 const pairs: [string, () => Promise<unknown>][] = [
   ["filter=status:500", () => filterAll(engine, "status:500")],
@@ -284,21 +294,53 @@ const pairs: [string, () => Promise<unknown>][] = [
   ],
   ["_search q=status:500 size=50", () => search(engine, "status:500")],
 ];
-console.log("| case | scan ms | indexed ms | scan / indexed |");
-console.log("| --- | ---: | ---: | ---: |");
+const scanned = new Map<string, { answer: unknown; ms: number }>();
+engine.setSearchPruner(scan);
 for (const [name, run] of pairs) {
-  engine.setSearchPruner(scan);
-  const plain = await run();
-  const scanMs = await timed(run);
-  engine.setSearchPruner(indexed);
-  const assisted = await run();
-  if (plain !== assisted) fail(name, { plain, assisted });
-  const indexedMs = await timed(run);
+  scanned.set(name, { answer: await run(), ms: await timed(run) });
+}
+for (const blockBytes of BLOCK_BYTES_LIST) {
+  const built = companions(blockBytes);
+  if (built.entries.at(-1)?.endPos !== bytes) {
+    fail("companions", "positions do not match the stored stream");
+  }
   console.log(
-    `| ${name} | ${scanMs.toFixed(1)} | ${indexedMs.toFixed(1)} | ${
-      (scanMs / indexedMs).toFixed(1)
-    } |`,
+    `\n${built.entries.length} companions of ${
+      (SEGMENT_BYTES / 1024).toFixed(0)
+    } KiB segments, ${(blockBytes / 1024).toFixed(0)} KiB blocks: built in ${
+      built.buildMs.toFixed(0)
+    } ms with the records made again (see companion_build_bench.ts), ${
+      (100 * built.companionBytes / bytes).toFixed(1)
+    }% of stored bytes; decoded in memory ${
+      (built.memoryBytes / (1 << 20)).toFixed(1)
+    } MiB (${
+      (100 * built.memoryBytes / bytes).toFixed(1)
+    }% of stored bytes); term blocks ${
+      (built.termBlockBytes / (1 << 20)).toFixed(2)
+    } MiB as lists and bitmaps, ${
+      (built.bitmapOnlyBytes / (1 << 20)).toFixed(2)
+    } MiB as a bitmap per term`,
   );
+  const indexed = companionPruner((id) =>
+    id === engine.view("logs")!.id ? built.entries : undefined
+  );
+  engine.setSearchPruner(indexed);
+  console.log("| case | scan ms | indexed ms | scan / indexed |");
+  console.log("| --- | ---: | ---: | ---: |");
+  for (const [name, run] of pairs) {
+    const plain = scanned.get(name)!;
+    const assisted = await run();
+    // A scan out of budget has a partial answer: nothing to compare.
+    if (plain.answer !== -1 && plain.answer !== assisted) {
+      fail(name, { plain: plain.answer, assisted });
+    }
+    const indexedMs = await timed(run);
+    console.log(
+      `| ${name} | ${plain.ms.toFixed(1)} | ${indexedMs.toFixed(1)} | ${
+        (plain.ms / indexedMs).toFixed(1)
+      } |`,
+    );
+  }
 }
 engine.setSearchPruner(scan);
 

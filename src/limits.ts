@@ -131,7 +131,7 @@ export const ROUTING_RUN_CACHE_BYTES_DEFAULT = 64 * MIB;
 export const ROUTING_RUN_RETIRED_GRACE_MS = 5 * 60_000;
 
 /** Stored bytes per search companion block (a block closes past this). */
-export const COMPANION_BLOCK_BYTES = 16 * 1024;
+export const COMPANION_BLOCK_BYTES = 4 * 1024;
 /** A companion section decompresses to at most this many bytes (else it is damaged). */
 export const COMPANION_SECTION_BYTES_MAX = 256 * MIB;
 /**

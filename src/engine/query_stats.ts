@@ -96,11 +96,11 @@ export function addCompanionQueryStats(
   textFields: readonly string[],
   wanted: ReadonlySet<string>,
 ): void {
-  for (const block of companion.blocks) stats.docCount += block.records;
+  stats.docCount += recordsOf(companion);
   for (const name of textFields) {
     const fts = companion.fts.get(name);
     // No record of the segment has the field: it adds nothing.
-    if (fts === undefined || !fts.present.some((byte) => byte !== 0)) continue;
+    if (fts === undefined || !hasAny(fts.present)) continue;
     let entry = stats.fields.get(name);
     if (entry === undefined) {
       entry = { tokenCount: 0, docFreq: new Map() };
@@ -113,6 +113,26 @@ export function addCompanionQueryStats(
       entry.docFreq.set(token, (entry.docFreq.get(token) ?? 0) + fts.docs[at]);
     }
   }
+}
+
+/** Records per decoded companion (they never change once decoded). */
+const records = new WeakMap<Companion, number>();
+
+/** The records of `companion`'s segment, summed over its blocks once. */
+function recordsOf(companion: Companion): number {
+  let n = records.get(companion);
+  if (n === undefined) {
+    n = 0;
+    for (const block of companion.blocks) n += block.records;
+    records.set(companion, n);
+  }
+  return n;
+}
+
+/** Whether any bit of `bits` is set. */
+function hasAny(bits: Uint8Array): boolean {
+  for (let i = 0; i < bits.length; i++) if (bits[i] !== 0) return true;
+  return false;
 }
 
 /** Index of `term` in ascending `terms`, or -1. */

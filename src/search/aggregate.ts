@@ -252,6 +252,30 @@ export const newState = (): State => ({
   histogram: new Map(),
 });
 
+/**
+ * The histogram of every count measure's state in an `Aggregator`: a count
+ * keeps its count alone, so its groups share one map that refuses writes
+ * instead of each allocating its own.
+ */
+class NoHistogram extends Map<number, number> {
+  override set(): this {
+    assert(false, "a count measure keeps no histogram");
+  }
+}
+const NO_HISTOGRAM: Map<number, number> = new NoHistogram();
+
+/** A state for `measure` in an `Aggregator` group (counts share no map). */
+function groupState(measure: Measure): State {
+  if (measure.kind !== "count") return newState();
+  return {
+    count: 0,
+    sum: 0,
+    min: Infinity,
+    max: -Infinity,
+    histogram: NO_HISTOGRAM,
+  };
+}
+
 /** One value of a summary field, or undefined unless the field has exactly one. */
 function singleNumber(doc: ExtractedDoc, field: string): number | undefined {
   const values = doc.values.get(field);
@@ -270,9 +294,11 @@ export function mergeState(into: State, from: State): void {
   into.sum += from.sum;
   into.min = Math.min(into.min, from.min);
   into.max = Math.max(into.max, from.max);
-  for (const [bucket, n] of from.histogram) {
-    into.histogram.set(bucket, (into.histogram.get(bucket) ?? 0) + n);
-  }
+  // forEach: no entry array per bucket (this runs per merged rollup row).
+  const histogram = into.histogram;
+  from.histogram.forEach((n, bucket) => {
+    histogram.set(bucket, (histogram.get(bucket) ?? 0) + n);
+  });
 }
 
 /** Folds one record into the state of `measure` (`include` compiled). */
@@ -342,44 +368,60 @@ function foldParts(
   }
 }
 
+/** The percentiles a summary reports, ascending. */
+const PERCENTILES = [0.5, 0.95, 0.99] as const;
+
 /**
- * The lower bound of the log2 bucket in which the `p` rank is reached, over
- * `buckets` sorted ascending with their `total`.
+ * The lower bound of the log2 bucket in which each rank of `PERCENTILES`
+ * is reached, over `bounds` ascending with their `counts`: one pass.
  */
-function percentile(
-  buckets: readonly [number, number][],
+function percentiles(
+  bounds: readonly number[],
+  counts: readonly number[],
   total: number,
-  p: number,
-): number | null {
-  if (total === 0) return null;
-  const rank = Math.max(1, Math.ceil(p * total));
+): (number | null)[] {
+  if (total === 0) return [null, null, null];
+  const out: (number | null)[] = [];
   let seen = 0;
-  for (const [bucket, n] of buckets) {
-    seen += n;
-    if (seen >= rank) return bucket;
+  let i = 0;
+  for (const p of PERCENTILES) {
+    const rank = Math.max(1, Math.ceil(p * total));
+    while (i < bounds.length && seen + counts[i] < rank) seen += counts[i++];
+    out.push(bounds[Math.min(i, bounds.length - 1)]);
   }
-  return buckets[buckets.length - 1][0];
+  return out;
 }
 
 function result(measure: Measure, state: State): MeasureValue {
   if (measure.kind === "count") return { count: state.count };
   const empty = state.count === 0;
-  const sorted = [...state.histogram.entries()].sort((a, b) => a[0] - b[0]);
+  const bounds: number[] = [];
+  state.histogram.forEach((_, bound) => bounds.push(bound));
+  bounds.sort((a, b) => a - b);
+  const counts: number[] = new Array(bounds.length);
   let total = 0;
-  const histogram: Record<string, number> = {};
-  for (const [bucket, n] of sorted) {
-    total += n;
-    histogram[String(bucket)] = n;
+  for (let i = 0; i < bounds.length; i++) {
+    total += counts[i] = state.histogram.get(bounds[i])!;
   }
+  // Bounds are integer-like keys, kept as an object's elements: added
+  // largest first, the object starts sparse (dictionary elements) instead
+  // of growing a backing store to the largest bound (1,024 slots for a
+  // bound of 1,024) as ascending inserts do. Keys enumerate ascending
+  // either way.
+  const histogram: Record<string, number> = {};
+  for (let i = bounds.length - 1; i >= 0; i--) {
+    histogram[String(bounds[i])] = counts[i];
+  }
+  const [p50, p95, p99] = percentiles(bounds, counts, total);
   return {
     count: state.count,
     sum: state.sum,
     min: empty ? null : state.min,
     max: empty ? null : state.max,
     avg: empty ? null : state.sum / state.count,
-    p50: percentile(sorted, total, 0.5),
-    p95: percentile(sorted, total, 0.95),
-    p99: percentile(sorted, total, 0.99),
+    p50,
+    p95,
+    p99,
     histogram,
   };
 }
@@ -498,6 +540,8 @@ export class Aggregator {
   readonly #rollupWanted: { index: number; value: Scalar }[] | undefined;
   /** The dimension index of each `group_by` dimension. */
   readonly #rollupGroupBy: number[];
+  /** The measures of the request, in its order. */
+  readonly #measures: Measure[];
   readonly #buckets = new Map<number, Map<string, GroupState>>();
   #groups = 0;
 
@@ -516,6 +560,7 @@ export class Aggregator {
       value: e.value,
     }));
     this.#rollupGroupBy = request.groupBy.map((d) => dimensions.indexOf(d));
+    this.#measures = request.measures.map((name) => rollup.measures[name]);
   }
 
   /** A fold for `request`; `bad_request` when its rollup is unknown. */
@@ -595,9 +640,13 @@ export class Aggregator {
     const group = this.#group(startMs, key);
     if (!group.ok) return group;
     const into = group.value.states;
+    const measures = this.#measures;
     for (let i = 0; i < picks.length; i++) {
       const state = states[picks[i]];
-      if (state !== undefined) mergeState(into[i], state);
+      if (state === undefined) continue;
+      // A count reports its count alone (and its state keeps no histogram).
+      if (measures[i].kind === "count") into[i].count += state.count;
+      else mergeState(into[i], state);
     }
     return ok(undefined);
   }
@@ -615,7 +664,7 @@ export class Aggregator {
           `Invalid aggregate: too many buckets (more than ${AGGREGATE_GROUPS_MAX} groups)`,
         );
       }
-      group = { key, states: this.#request.measures.map(newState) };
+      group = { key, states: this.#measures.map(groupState) };
       bucket.set(id, group);
     }
     return ok(group);

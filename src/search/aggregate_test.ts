@@ -262,6 +262,12 @@ function bruteForce(rows: Row[], from: number, to: number, width: number) {
   });
 }
 
+/** The value at rank `ceil(p * n)` (at least 1) of ascending `sorted`. */
+function rankOf(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.max(1, Math.ceil(sorted.length * p)) - 1];
+}
+
 Deno.test("aggregate() equals a brute-force fold (property)", () => {
   const row = fc.record({
     ts: fc.integer({ min: T0 - 100_000, max: T0 + 400_000 }),
@@ -294,6 +300,10 @@ Deno.test("aggregate() equals a brute-force fold (property)", () => {
             latSum: g.measures.lat.sum,
             latMax: g.measures.lat.max,
             p50: g.measures.lat.p50,
+            p95: g.measures.lat.p95,
+            p99: g.measures.lat.p99,
+            // Keys in output (JSON) order, with their counts.
+            histogram: Object.entries(g.measures.lat.histogram!),
           }))
         );
         const want = bruteForce(rows, T0, T0 + 300_000, req.intervalMs).map(
@@ -309,9 +319,12 @@ Deno.test("aggregate() equals a brute-force fold (property)", () => {
               latCount: e.lat.length,
               latSum: e.lat.reduce((s, x) => s + x, 0),
               latMax: e.lat.length === 0 ? null : Math.max(...e.lat),
-              p50: sorted.length === 0
-                ? null
-                : sorted[Math.ceil(sorted.length * 0.5) - 1],
+              p50: rankOf(sorted, 0.5),
+              p95: rankOf(sorted, 0.95),
+              p99: rankOf(sorted, 0.99),
+              histogram: [...new Set(sorted)].map((
+                bound,
+              ) => [String(bound), sorted.filter((x) => x === bound).length]),
             };
           },
         );

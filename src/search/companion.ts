@@ -24,6 +24,11 @@ import { type ExtractedDoc, normalizeKeyword, type Scalar } from "./extract.ts";
 import { TextTermTable } from "./_text_terms.ts";
 import { CompanionError, Reader, Writer } from "./_section_bytes.ts";
 import {
+  bitmapBytes,
+  type TermBlocks,
+  TermBlocksBuilder,
+} from "./_term_blocks.ts";
+import {
   type AggSection,
   decodeAggSection,
   encodeAggSection,
@@ -68,8 +73,8 @@ export interface TermField {
   present: Uint8Array;
   /** Terms in ascending order (`compareScalars`). */
   terms: Scalar[];
-  /** Blocks per term, same order. */
-  blocks: Uint8Array[];
+  /** Blocks per term, same order (lists for rare terms, else bitmaps). */
+  blocks: TermBlocks;
   /** Records per term (fts only; 0 in `exact`). */
   docs: number[];
 }
@@ -319,21 +324,16 @@ function termField(
       ? (x, y) => (x.term < y.term ? -1 : x.term > y.term ? 1 : 0)
       : (x, y) => compareScalars(x.term, y.term),
   );
-  // One buffer holds every term's bitmap.
-  const size = (n + 7) >> 3;
-  const all = new Uint8Array(size * entries.length);
   const terms: Scalar[] = new Array(entries.length);
-  const blocks: Uint8Array[] = new Array(entries.length);
+  const blocks = new TermBlocksBuilder(n);
   const docs: number[] = new Array(entries.length);
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
-    const bits = all.subarray(i * size, (i + 1) * size);
-    for (const b of e.blocks) setBit(bits, b);
+    blocks.addList(e.blocks);
     terms[i] = e.term;
-    blocks[i] = bits;
     docs[i] = withDocs ? e.docs : 0;
   }
-  return { present, terms, blocks, docs };
+  return { present, terms, blocks: blocks.finish(), docs };
 }
 
 /** Min and max per block of one numeric field while building. */
@@ -418,7 +418,7 @@ function writeTerms(
     w.u32(f.terms.length);
     f.terms.forEach((term, i) => {
       writeTerm(w, term);
-      w.bytes(f.blocks[i]);
+      w.bytes(f.blocks.bitmapOf(i));
       if (kind === KIND_CODES.text) w.u32(f.docs[i]);
     });
     return;
@@ -435,7 +435,7 @@ function writeTerms(
     w.str(text.slice(shared));
     previous = text;
   }
-  for (const bits of f.blocks) writeBlocks(w, bits);
+  for (let i = 0; i < f.blocks.length; i++) writeBlocks(w, f.blocks, i);
   if (kind === KIND_CODES.text) { for (const d of f.docs) w.varint(d); }
 }
 
@@ -452,35 +452,24 @@ function sharedPrefix(a: string, b: string): number {
 }
 
 /**
- * A term's blocks: `k + 1` and the ascending block numbers as deltas when
- * that is shorter (rare terms), else 0 and the bitmap.
+ * Term `i`'s blocks: `k + 1` and the ascending block numbers as deltas
+ * when that is shorter (rare terms), else 0 and the bitmap.
  */
-function writeBlocks(w: Writer, bits: Uint8Array): void {
-  let k = 0;
-  for (const byte of bits) k += POPCOUNT[byte];
-  if (2 * k + 1 >= bits.length) {
+function writeBlocks(w: Writer, blocks: TermBlocks, i: number): void {
+  const list = blocks.blocksOf(i);
+  const k = list.length;
+  if (2 * k + 1 >= bitmapBytes(blocks.n)) {
     w.varint(0);
-    w.bytes(bits);
+    w.bytes(blocks.bitmapOf(i));
     return;
   }
   w.varint(k + 1);
   let last = 0;
-  for (let at = 0; at < bits.length; at++) {
-    const byte = bits[at];
-    if (byte === 0) continue; // most bytes of a rare term's bitmap
-    for (let bit = 0; bit < 8; bit++) {
-      if ((byte & (1 << bit)) === 0) continue;
-      const i = at * 8 + bit;
-      w.varint(i - last);
-      last = i;
-    }
+  for (const b of list) {
+    w.varint(b - last);
+    last = b;
   }
 }
-
-const POPCOUNT = Uint8Array.from(
-  { length: 256 },
-  (_, v) => v.toString(2).replaceAll("0", "").length,
-);
 
 function readTerms(
   r: Reader,
@@ -493,15 +482,15 @@ function readTerms(
   const count = r.u32();
   if (count > r.buf.length) throw new CompanionError("bad term count");
   const terms: Scalar[] = new Array(count);
-  const blocks: Uint8Array[] = new Array(count);
+  const blocks = new TermBlocksBuilder(n);
   const docs: number[] = new Array(count).fill(0);
   if (!packed(version)) {
     for (let i = 0; i < count; i++) {
       terms[i] = readTerm(r, kind);
-      blocks[i] = r.bytes(size);
+      blocks.addBitmap(r.bytes(size));
       if (kind === KIND_CODES.text) docs[i] = r.u32();
     }
-    return { present, terms, blocks, docs };
+    return { present, terms, blocks: blocks.finish(), docs };
   }
   let previous = "";
   for (let i = 0; i < count; i++) {
@@ -511,23 +500,30 @@ function readTerms(
     terms[i] = termOf(text, kind);
     previous = text;
   }
-  const all = new Uint8Array(size * count);
+  const list: number[] = [];
   for (let i = 0; i < count; i++) {
-    const bits = all.subarray(i * size, (i + 1) * size);
     const k = r.varint();
-    if (k === 0) bits.set(r.bytes(size));
+    if (k === 0) {
+      blocks.addBitmap(r.bytes(size));
+      continue;
+    }
+    list.length = 0;
     let at = 0;
     for (let j = 1; j < k; j++) {
-      at += r.varint();
-      if (at >= n) throw new CompanionError("block out of range");
-      setBit(bits, at);
+      const delta = r.varint();
+      at += delta;
+      // Ascending, each once: a zero delta past the first is damage.
+      if (at >= n || (j > 1 && delta === 0)) {
+        throw new CompanionError("block out of range");
+      }
+      list.push(at);
     }
-    blocks[i] = bits;
+    blocks.addList(list);
   }
   if (kind === KIND_CODES.text) {
     for (let i = 0; i < count; i++) docs[i] = r.varint();
   }
-  return { present, terms, blocks, docs };
+  return { present, terms, blocks: blocks.finish(), docs };
 }
 
 /**
@@ -734,10 +730,41 @@ function termUnion(
   n: number,
   keep: (term: Scalar) => boolean,
 ): Uint8Array {
-  let bits = bitmap(n);
+  const bits = bitmap(n);
   f.terms.forEach((term, i) => {
-    if (keep(term)) bits = or(bits, f.blocks[i]);
+    if (keep(term)) f.blocks.orInto(i, bits);
   });
+  return bits;
+}
+
+/**
+ * Union of the blocks of the terms of `f` equal to `wanted`, or starting
+ * with it when `prefix`: found by binary search (terms are ascending), so
+ * the cost does not grow with the field's terms.
+ */
+function termsFrom(
+  f: TermField,
+  n: number,
+  wanted: Scalar,
+  prefix: boolean,
+): Uint8Array {
+  const bits = bitmap(n);
+  const terms = f.terms;
+  let lo = 0;
+  let hi = terms.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareScalars(terms[mid], wanted) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < terms.length; i++) {
+    const t = terms[i];
+    const hit = prefix
+      ? typeof t === "string" && t.startsWith(wanted as string)
+      : compareScalars(t, wanted) === 0;
+    if (!hit) break;
+    f.blocks.orInto(i, bits);
+  }
   return bits;
 }
 
@@ -765,6 +792,7 @@ function candidates(
     case "compare": {
       const exact = c.exact.get(plan.field);
       if (exact !== undefined && typeof plan.value === typeof exact.terms[0]) {
+        if (plan.op === "=") return termsFrom(exact, n, plan.value, false);
         return termUnion(
           exact,
           n,
@@ -806,11 +834,7 @@ function candidates(
     case "keyword_prefix": {
       const exact = c.exact.get(plan.field);
       if (exact === undefined) return all(n);
-      return termUnion(
-        exact,
-        n,
-        (t) => typeof t === "string" && t.startsWith(plan.prefix),
-      );
+      return termsFrom(exact, n, plan.prefix, true);
     }
     case "text": {
       let bits = bitmap(n);
@@ -836,29 +860,14 @@ function textTarget(
     const exact = c.exact.get(target.field);
     if (declared === undefined || exact === undefined) return all(n);
     const wanted = normalizeKeyword(declared, plan.raw);
-    return termUnion(
-      exact,
-      n,
-      (t) =>
-        typeof t === "string" &&
-        (plan.prefix ? t.startsWith(wanted) : t === wanted),
-    );
+    return termsFrom(exact, n, wanted, plan.prefix);
   }
   const fts = c.fts.get(target.field);
   if (fts === undefined || plan.tokens.length === 0) return all(n);
   let bits = all(n);
   plan.tokens.forEach((wanted, j) => {
     const prefix = plan.prefix && j === plan.tokens.length - 1;
-    bits = and(
-      bits,
-      termUnion(
-        fts,
-        n,
-        (t) =>
-          typeof t === "string" &&
-          (prefix ? t.startsWith(wanted) : t === wanted),
-      ),
-    );
+    bits = and(bits, termsFrom(fts, n, wanted, prefix));
   });
   return bits;
 }

@@ -11,12 +11,14 @@ import {
   encodeCompanion,
   hasBit,
   ruledOutRanges,
+  type TermField,
 } from "./companion.ts";
 import { compileQuery } from "./compile.ts";
 import { type SearchConfig, validateSearchConfig } from "./config.ts";
 import { compareScalars, matches } from "./evaluate.ts";
 import { analyzeText, extractFields } from "./extract.ts";
 import { parseQuery } from "./query.ts";
+import { exampleSearch } from "./_fixtures.ts";
 
 const checked = validateSearchConfig({
   defaultFields: [{ field: "message" }, { field: "service" }],
@@ -302,6 +304,11 @@ function referenceSections(records: CompanionRecord[], c: Companion) {
 function builtSections(c: Companion) {
   const blocksOf = (bits: Uint8Array) =>
     c.blocks.map((_, i) => i).filter((i) => hasBit(bits, i));
+  const termBlocks = (f: TermField, i: number) => {
+    // Both views of a term's blocks agree: the list and the bitmap.
+    assert.deepEqual(blocksOf(f.blocks.bitmapOf(i)), f.blocks.blocksOf(i));
+    return f.blocks.blocksOf(i);
+  };
   const out: Record<string, unknown> = {};
   for (const [name, field] of Object.entries(CONFIG.fields)) {
     const f = field.kind === "text" ? c.fts.get(name) : c.exact.get(name);
@@ -310,7 +317,7 @@ function builtSections(c: Companion) {
       present: blocksOf((f ?? col)!.present),
       terms: f === undefined ? [] : f.terms.map((t, i) => [
         typeof t === "bigint" ? `${t}n` : String(t),
-        blocksOf(f.blocks[i]),
+        termBlocks(f, i),
         f.docs[i],
       ]).sort(),
       tokens: field.kind === "text" ? c.fts.get(name)!.tokens : 0,
@@ -351,4 +358,68 @@ Deno.test("buildCompanion() gives the terms, blocks and counts of a plain fold (
     ),
     { numRuns: 300 },
   );
+});
+
+/**
+ * The records of test/fixtures/companion_v3.bin: written by the version 3
+ * encoder as it was when every term's blocks were decoded into a bitmap
+ * (600 records, `exampleSearch()`, blocks of 512 bytes: 100 blocks).
+ */
+function fixtureCompanion(): Companion {
+  const checked = validateSearchConfig(exampleSearch());
+  if (!checked.ok) throw checked.error;
+  const records: CompanionRecord[] = [];
+  let pos = 0;
+  const services = ["api", "Web", "db", "auth"];
+  for (let i = 0; i < 600; i++) {
+    const v = {
+      ts: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
+      service: services[i % 4],
+      status: i % 37 === 0 ? 500 : 200,
+      msg: `request ${i % 3 ? "served" : "slow"} id${i} ${
+        i % 101 === 0 ? "timeout" : "ok"
+      }`,
+    };
+    const len = JSON.stringify(v).length + 1;
+    records.push({
+      startPos: pos,
+      endPos: pos + len,
+      doc: extractFields(checked.value, v, 1, true),
+      record: v,
+    });
+    pos += len;
+  }
+  return buildCompanion(
+    checked.value,
+    1,
+    { startPos: 0, endPos: pos },
+    records,
+    512,
+  );
+}
+
+Deno.test("companion: a stored version 3 object reads as the same companion and re-encodes to its bytes", () => {
+  const stored = Deno.readFileSync(
+    new URL("../../test/fixtures/companion_v3.bin", import.meta.url),
+  );
+  const back = decodeCompanion(stored);
+  const built = fixtureCompanion();
+  assert.equal(back.blocks.length, 100);
+  assert.deepEqual(back, built);
+  assert.deepEqual(encodeCompanion(back), stored);
+  // Rare terms are kept as lists, common ones as bitmaps.
+  const message = back.fts.get("message")!;
+  const at = (t: string) => message.terms.indexOf(t);
+  assert.equal(message.blocks.bitsAt[at("id7")], -1);
+  assert.deepEqual(message.blocks.blocksOf(at("id7")), [1]);
+  assert.ok(message.blocks.bitsAt[at("request")] >= 0);
+  assert.equal(message.blocks.blocksOf(at("request")).length, 100);
+  assert.deepEqual(message.blocks.blocksOf(at("timeout")), [
+    0,
+    16,
+    33,
+    50,
+    67,
+    84,
+  ]);
 });

@@ -549,18 +549,23 @@ export class Companions {
 }
 
 /**
- * Estimated bytes a decoded companion holds: its encoded bytes (term and
- * block bitmaps are views into them), plus per-term and rollup-row objects.
+ * Estimated bytes a decoded companion holds: its encoded bytes (about what
+ * its decompressed sections' views take), per-term and rollup-row objects,
+ * and each field's term blocks (a list for a rare term, a bitmap for a
+ * common one: bounded per term by the smaller of the two).
  */
 export function companionMemoryBytes(
   c: Companion,
   encodedBytes: number,
 ): number {
   let terms = 0;
-  for (const f of c.exact.values()) terms += f.terms.length;
-  for (const f of c.fts.values()) terms += f.terms.length;
+  let termBlocks = 0;
+  for (const f of [...c.exact.values(), ...c.fts.values()]) {
+    terms += f.terms.length;
+    termBlocks += f.blocks.byteLength;
+  }
   return encodedBytes + c.blocks.length * 48 + c.col.size * 64 +
-    terms * 64 + aggSectionMemoryBytes(c.agg);
+    terms * 64 + termBlocks + aggSectionMemoryBytes(c.agg);
 }
 
 /**
