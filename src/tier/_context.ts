@@ -30,6 +30,8 @@ export const CRASH_POINTS = [
   "after_wal_truncate",
   "after_manifest_batch_publish",
   "after_manifest_batch_merge",
+  "before_release_objects",
+  "after_release_object",
 ] as const;
 
 /** One of `CRASH_POINTS`. */
