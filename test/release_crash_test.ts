@@ -13,8 +13,8 @@ import assert from "node:assert/strict";
 import { FsObjectStore } from "../src/objectstore/fs.ts";
 import {
   decodeManifest,
-  STREAMS_PREFIX,
   streamPrefix,
+  STREAMS_PREFIX,
 } from "../src/objectstore/manifest.ts";
 import { freshSchema, sharedPgCluster } from "../src/storage/_pg_testing.ts";
 import { killServer, type ServerProcess, spawnServer } from "./_server.ts";
