@@ -6,7 +6,9 @@
  * the same WAL (SQLite, or PostgreSQL in full mode) the release log brings
  * the release back: every object of the deleted stream is gone within a
  * bounded time, while a live stream and a stream created again under the
- * deleted name (a new id) keep every object and byte.
+ * deleted name (a new id) keep every object and byte. With two nodes, a
+ * node killed mid-release leaves its claim behind, and the survivor takes
+ * the release over once the claim runs out.
  */
 
 import assert from "node:assert/strict";
@@ -190,12 +192,12 @@ async function crashCase(c: Case): Promise<void> {
 }
 
 const sqlite = () => Promise.resolve([]);
-const pgFull = async () => {
+const pgFull = async (schema = freshSchema("relcrash")) => {
   const cluster = await sharedPgCluster();
   return [
     "--storage=postgres",
     `--postgres-url=${cluster.url}`,
-    `--postgres-schema=${freshSchema("relcrash")}`,
+    `--postgres-schema=${schema}`,
     "--postgres-mode=full",
     `--postgres-lease-ms=${LEASE_MS}`,
     "--object-store=fs",
@@ -213,3 +215,96 @@ Deno.test("PostgreSQL full mode: SIGKILL after a release is claimed, before any 
 
 Deno.test("PostgreSQL full mode: SIGKILL between deleting some of a released stream's objects and the rest: the restart deletes the rest", () =>
   crashCase({ point: "after_release_object", nth: 2, wal: pgFull }));
+
+Deno.test("PostgreSQL full mode on two nodes: the node releasing a deleted stream dies mid-release; the survivor takes the release over once the claim runs out and deletes every object, the other streams keep theirs", async () => {
+  const cluster = await sharedPgCluster();
+  const schema = freshSchema("reltake");
+  const dir = await Deno.makeTempDir({ prefix: "streambed-rtake-" });
+  const objectsDir = `${dir}/objects`;
+  const objects = new FsObjectStore({ root: objectsDir });
+  const args = [
+    ...await pgFull(schema),
+    "--postgres-multi-node",
+    ...TINY,
+    `--object-dir=${objectsDir}`,
+  ];
+  const nodeIds = async () =>
+    (await cluster.psql(`SELECT node_id FROM ${schema}.nodes ORDER BY 1`))
+      .trim().split("\n").filter((line) => line !== "");
+  // a releases and dies at its first release; b lives on.
+  const a = await spawnServer(`${dir}/a`, args, {
+    DS_TEST_CRASH_POINT: "before_release_objects:1",
+  });
+  let b: ServerProcess | undefined;
+  try {
+    const [idA] = await nodeIds();
+    b = await spawnServer(`${dir}/b`, args);
+    const names = Array.from({ length: 6 }, (_, i) => `t${i}`);
+    const sent = new Map<string, string[]>();
+    for (const name of names) sent.set(name, await fill(a.url, name));
+    const ids = await waitFor("every stream published", async () => {
+      const out = new Map<string, number>();
+      for (const name of names) {
+        const id = await publishedId(objects, name);
+        if (id === undefined) return undefined;
+        out.set(name, id);
+      }
+      return out;
+    }, 60_000);
+    // A stream whose lease a holds: a releases it.
+    const held = await cluster.psql(
+      `SELECT stream_id FROM ${schema}.stream_leases WHERE node_id = '${idA}'
+         AND expires_at_ms > 0 ORDER BY 1`,
+    );
+    const heldIds = held.trim().split("\n").filter((l) => l !== "").map(
+      Number,
+    );
+    const victim = names.find((n) => heldIds.includes(ids.get(n)!));
+    assert.ok(victim !== undefined, `a holds one of ${[...ids]}: ${heldIds}`);
+    const victimId = ids.get(victim)!;
+    const before = await keysUnder(objects, streamPrefix(victimId));
+    assert.ok(before.length >= 3, `objects of ${victim}: ${before}`);
+    const others = names.filter((n) => n !== victim);
+    const otherKeys = new Map<string, string[]>();
+    for (const name of others) {
+      otherKeys.set(
+        name,
+        await keysUnder(objects, streamPrefix(ids.get(name)!)),
+      );
+    }
+    assert.equal(await call(b.url, "DELETE", victim), 204);
+    const status = await a.child.status;
+    assert.equal(status.signal, "SIGKILL", "a died at its release");
+    assert.deepEqual(
+      await keysUnder(objects, streamPrefix(victimId)),
+      before,
+      "a deleted nothing",
+    );
+    const claimed = await cluster.psql(
+      `SELECT node_id FROM ${schema}.releases WHERE stream_id = ${victimId}`,
+    );
+    assert.equal(claimed.trim(), idA, "a's claim is left behind");
+    await waitFor(
+      "b to finish the release",
+      async () =>
+        (await keysUnder(objects, streamPrefix(victimId))).length === 0,
+      RELEASED_WITHIN_MS,
+    );
+    await waitFor("the release log row gone", async () =>
+      (await cluster.psql(
+        `SELECT count(*) FROM ${schema}.releases`,
+      )).trim() === "0");
+    for (const name of others) {
+      const now = await keysUnder(objects, streamPrefix(ids.get(name)!));
+      for (const key of otherKeys.get(name)!) {
+        if (key.includes("/manifests/")) continue; // retired generations
+        assert.ok(now.includes(key), `${name}: ${key} survives`);
+      }
+      assert.deepEqual(await readAll(b.url, name), sent.get(name));
+    }
+  } finally {
+    await killServer(a);
+    if (b !== undefined) await killServer(b);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
