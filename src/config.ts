@@ -256,7 +256,10 @@ export interface SegmentConfig {
   sealRetryMinMs: number;
   /** Longest seal retry delay, in ms. */
   sealRetryMaxMs: number;
-  /** Deleted streams whose objects wait for deletion, at most. */
+  /**
+   * Deleted streams whose objects wait for deletion in memory, at most (the
+   * rest wait in the WAL's release log).
+   */
   releaseQueueMax: number;
   /**
    * Build the routing-key index of uploaded segments (keyed reads and
@@ -1093,7 +1096,8 @@ export const OPTION_TABLE: OptionTable = {
       min: 1,
       max: 10_000_000,
       default: 10_000,
-      doc: "deleted streams whose objects wait for deletion, at most",
+      doc:
+        "deleted streams whose objects wait for deletion in memory, at most (the rest wait in the WAL's release log)",
     },
     routingIndex: {
       flag: "routing-index",

@@ -64,6 +64,12 @@ export const RELEASE_LIST_PAGES_MAX = 1_000_000;
  * released, in ms, while another live node holds the stream's lease.
  */
 export const RELEASE_WAIT_MS = 1000;
+/**
+ * How often the release queue reads the release log again, in ms: deletes
+ * on other nodes, and releases that did not fit the queue, are found this
+ * late at most (a restart reads it on the first pass).
+ */
+export const RELEASE_LOG_READ_MS = 1000;
 /** `list` pages of manifests read by `--bootstrap` at most. */
 export const BOOTSTRAP_LIST_PAGES_MAX = 1_000_000;
 /** Manifests queued for one batch object before it is published at once. */

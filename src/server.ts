@@ -459,6 +459,8 @@ function pgOptions(config: Config): Omit<PgStoreOptions, "log"> {
     connectTimeoutMs: storage.postgresConnectTimeoutMs,
     durability: storage.durability,
     multiNode: storage.postgresMultiNode,
+    // Without an object store there is nothing to release.
+    releaseLog: config.objectStore.kind !== "none",
   };
 }
 
@@ -498,10 +500,14 @@ async function openWal(
     });
     return { store, health, sync };
   }
+  // Without an object store there is nothing to release.
+  const releaseLog = config.objectStore.kind !== "none";
   return {
     store: storage.walWorker
-      ? await openThreadedSqliteStore(walPath, storage.durability)
-      : openSqliteStore(walPath, storage.durability),
+      ? await openThreadedSqliteStore(walPath, storage.durability, {
+        releaseLog,
+      })
+      : openSqliteStore(walPath, storage.durability, { releaseLog }),
   };
 }
 

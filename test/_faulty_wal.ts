@@ -73,6 +73,16 @@ export class FaultyWal implements WalStore {
   }
 
   /** Delegates. */
+  pendingReleases(afterId: number, limit: number): Promise<number[]> {
+    return this.#inner.pendingReleases(afterId, limit);
+  }
+
+  /** Delegates. */
+  released(streamId: number): Promise<void> {
+    return this.#inner.released(streamId);
+  }
+
+  /** Delegates. */
   readChunks(
     streamId: number,
     fromPos: number,

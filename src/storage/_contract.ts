@@ -315,6 +315,53 @@ export function walStoreContract(name: string, open: OpenStore): void {
   );
 }
 
+/** Registers the release log tests for one implementation. */
+export function walStoreReleaseContract(name: string, open: OpenStore): void {
+  Deno.test(`${name}: a delete records its stream in the release log, in its transaction; released() takes it out; the log survives a reopen`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "walstore-" });
+    let store = await open(dir);
+    try {
+      assert.deepEqual(await store.pendingReleases(0, 10), []);
+      await store.commit([
+        { op: "create", stream: streamRow(1, "a") },
+        { op: "create", stream: streamRow(2, "b") },
+        { op: "create", stream: streamRow(3, "c") },
+        { op: "create", stream: streamRow(4, "d") },
+      ], 5);
+      await store.commit([{ op: "soft_delete", streamId: 2 }], 5);
+      // A batch that fails records nothing.
+      await assert.rejects(store.commit([
+        { op: "delete", streamId: 1 },
+        { op: "create", stream: streamRow(5, "c") }, // unique name violated
+      ], 6));
+      assert.deepEqual(await store.pendingReleases(0, 10), []);
+      await store.commit([
+        { op: "delete", streamId: 3 },
+        { op: "delete", streamId: 1 },
+      ], 5);
+      await store.commit([{ op: "delete", streamId: 4 }], 5);
+      assert.deepEqual(await store.pendingReleases(0, 10), [1, 3, 4]);
+      // Pages in id order.
+      assert.deepEqual(await store.pendingReleases(0, 2), [1, 3]);
+      assert.deepEqual(await store.pendingReleases(3, 2), [4]);
+      await store.close();
+      store = await open(dir);
+      assert.deepEqual(await store.pendingReleases(0, 10), [1, 3, 4]);
+      await store.released(3);
+      await store.released(3); // gone already: nothing
+      await store.released(99);
+      assert.deepEqual(await store.pendingReleases(0, 10), [1, 4]);
+      // A name deleted and created again gets a new id, never a logged one.
+      const snapshot = await store.load();
+      assert.ok(snapshot.nextStreamId > 4);
+      assert.deepEqual(snapshot.streams.map((s) => s.id), [2]);
+    } finally {
+      await store.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
 /** Registers the segment-row and truncation tests for one implementation. */
 export function walStoreSegmentContract(name: string, open: OpenStore): void {
   Deno.test(`${name}: segments are recorded, truncate() drops covered chunks only, delete drops rows`, async () => {

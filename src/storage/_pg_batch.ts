@@ -94,7 +94,11 @@ function slices<T>(
  * inserts are split so that each statement carries about `bytesMax` bytes
  * of records at most.
  */
-export function batchStatements(ops: WalOp[], bytesMax: number): string[] {
+export function batchStatements(
+  ops: WalOp[],
+  bytesMax: number,
+  releaseLog = true,
+): string[] {
   const out: string[] = [];
   for (let i = 0; i < ops.length;) {
     const group = groupOf(ops[i]);
@@ -107,6 +111,9 @@ export function batchStatements(ops: WalOp[], bytesMax: number): string[] {
     else if (group === "write") out.push(...writeRun(run, bytesMax));
     else if (group === "touch") out.push(...touchStreams(run));
     else out.push(single(run[0]));
+    if (releaseLog && run[0].op === "delete") {
+      out.push(releaseStatement(run[0].streamId));
+    }
     i = j;
   }
   return out;
@@ -140,6 +147,17 @@ function single(op: WalOp): string {
     default:
       throw new Error(`unexpected op ${op.op} applied alone`);
   }
+}
+
+/**
+ * Records deleted stream `streamId` in the release log, in the delete's
+ * transaction: its objects are deleted from there (`WalStore.released`).
+ */
+export function releaseStatement(streamId: number): string {
+  return `INSERT INTO releases (stream_id, deleted_at_ms) VALUES (${
+    literal(streamId)
+  }, (extract(epoch from clock_timestamp()) * 1000)::bigint)
+    ON CONFLICT (stream_id) DO NOTHING`;
 }
 
 /** Records a segment row unless its stream is gone (see `WalStore.addSegment`). */

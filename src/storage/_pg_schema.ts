@@ -188,6 +188,18 @@ export const MIGRATIONS: readonly string[] = [
      epoch text NOT NULL,
      updated_at_ms bigint NOT NULL
    );`,
+  // The release log (docs/segments.md "Releasing deleted streams"): a
+  // stream's delete records it here in the same transaction; the row goes
+  // once every object of the stream is deleted. 'node_id' and
+  // 'claimed_until_ms' say which node releases it (full mode: one node at
+  // a time; a dead node's claim is taken over once it has run out). No
+  // foreign key: the stream row is gone by then.
+  `CREATE TABLE releases (
+     stream_id bigint PRIMARY KEY,
+     deleted_at_ms bigint NOT NULL,
+     node_id text,
+     claimed_until_ms bigint NOT NULL DEFAULT 0
+   );`,
 ];
 
 /** The version this code writes and reads. */

@@ -81,6 +81,14 @@ CREATE TABLE IF NOT EXISTS stream_schemas (
   stream_id INTEGER PRIMARY KEY,
   registry TEXT NOT NULL
 );
+-- The release log: streams whose delete committed and whose objects may
+-- still be in the object store (docs/segments.md "Releasing deleted
+-- streams"). A row goes only once every object of the stream is deleted.
+-- New tables need no version bump: SCHEMA runs on every open.
+CREATE TABLE IF NOT EXISTS releases (
+  stream_id INTEGER PRIMARY KEY,
+  deleted_at_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS producers (
   stream_id INTEGER NOT NULL,
   producer_id TEXT NOT NULL,

@@ -62,9 +62,13 @@ export interface StreamLeases {
    * Stream `streamId` is gone: who deletes its objects. `release` when this
    * node may (it holds the lease, the lease expired, or nobody took one):
    * the lease is then retired for good, with a new token that fences its
-   * last holder's commits, so no other node releases it again; `done` when
-   * another node did; `wait` while another live node holds the lease (that
-   * node releases it, or its lease expires first).
+   * last holder's commits, and this node claims the stream's release log
+   * row for a lease period; `wait` while another live node holds the lease
+   * (that node releases it, or its lease expires first) or another node's
+   * claim on the release has not run out; `done` once the release log row
+   * is gone (another node finished the release). A node that dies
+   * mid-release leaves its row claimed: once the claim runs out, the next
+   * node to ask gets `release`.
    */
   claimRelease(streamId: number, nowMs: number): "release" | "done" | "wait";
   /**
@@ -386,15 +390,40 @@ export class PgStreamLeases implements StreamLeases {
       [streamId, RETIRED, this.#nodeId, nowMs],
       "Cannot claim a stream's release",
     );
-    if (claimed.length > 0) return "release";
+    if (claimed.length > 0) {
+      this.#claimLogged(streamId, nowMs); // none for a delete of old
+      return "release";
+    }
     const rows = this.#client.query(
       "SELECT node_id FROM stream_leases WHERE stream_id = $1",
       [streamId],
       "Cannot read a stream lease",
     );
-    return rows.length > 0 && String(rows[0].node_id) === RETIRED
-      ? "done"
-      : "wait";
+    if (rows.length === 0 || String(rows[0].node_id) !== RETIRED) return "wait";
+    // Retired by an earlier claim: released unless its log row is left.
+    if (this.#claimLogged(streamId, nowMs)) return "release";
+    const left = this.#client.query(
+      "SELECT 1 FROM releases WHERE stream_id = $1",
+      [streamId],
+      "Cannot read the release log",
+    );
+    return left.length > 0 ? "wait" : "done";
+  }
+
+  /**
+   * Claims stream `streamId`'s release log row for this node for a lease
+   * period, when it is unclaimed, ours, or its claim ran out; false when
+   * another node's claim holds or there is no row.
+   */
+  #claimLogged(streamId: number, nowMs: number): boolean {
+    return this.#client.query(
+      `UPDATE releases SET node_id = $2, claimed_until_ms = $3
+        WHERE stream_id = $1 AND (node_id IS NULL OR node_id = $2
+          OR claimed_until_ms < $4)
+        RETURNING stream_id`,
+      [streamId, this.#nodeId, nowMs + this.#leaseMs, nowMs],
+      "Cannot claim a stream's release",
+    ).length > 0;
   }
 
   uploadedSegments(streamId: number): SegmentRow[] {

@@ -8,6 +8,7 @@ import {
 import { openPgStore } from "./pg_store.ts";
 import { PgSyncClient } from "./pg_sync.ts";
 import { LEASE_SWEEP_MOVES_MAX } from "../limits.ts";
+import { streamRow } from "./_contract.ts";
 
 Deno.test("PgManifestGenerations: of two publishers from one generation, one moves it", async () => {
   const cluster = await sharedPgCluster();
@@ -284,5 +285,56 @@ Deno.test("PgStreamLeases.sweep: a page takes the leases placement gives the nod
     assert.ok(n1Count > 0 && n1Count < ids.length);
   } finally {
     client.close();
+  }
+});
+
+Deno.test("PgStreamLeases.claimRelease with the release log: one node at a time releases a logged stream until its row goes; a dead releaser's claim is taken over once it runs out", async () => {
+  const cluster = await sharedPgCluster();
+  const options = {
+    url: cluster.url,
+    schema: freshSchema("relog"),
+    poolSize: 1,
+    statementTimeoutMs: 5000,
+    connectTimeoutMs: 2000,
+    durability: "fsync" as const,
+  };
+  const wal = await openPgStore(options);
+  const clients = [0, 1, 2].map(() => new PgSyncClient(options));
+  try {
+    const [a, b, c] = clients.map((cl, i) =>
+      new PgStreamLeases(cl, `n${i}`, 900)
+    );
+    await wal.commit([
+      { op: "create", stream: streamRow(1, "x") },
+      { op: "create", stream: streamRow(2, "y") },
+    ], 3);
+    a.hold(1, 1000);
+    a.hold(2, 1000);
+    await wal.commit([
+      { op: "delete", streamId: 1 },
+      { op: "delete", streamId: 2 },
+    ], 3);
+    assert.deepEqual(await wal.pendingReleases(0, 10), [1, 2]);
+    // Stream 1: a releases; while its row is there the others wait, then
+    // they find it done.
+    assert.equal(b.claimRelease(1, 1100), "wait");
+    assert.equal(a.claimRelease(1, 1200), "release");
+    assert.equal(b.claimRelease(1, 1300), "wait");
+    assert.equal(a.claimRelease(1, 1400), "release", "a's own claim");
+    await wal.released(1);
+    assert.equal(b.claimRelease(1, 1500), "done");
+    assert.equal(a.claimRelease(1, 1500), "done");
+    // Stream 2: a claims it and dies mid-release. Its claim runs out 900
+    // ms later; then exactly one other node takes the release over.
+    assert.equal(a.claimRelease(2, 1200), "release");
+    assert.equal(b.claimRelease(2, 2000), "wait", "a's claim holds");
+    assert.equal(b.claimRelease(2, 2200), "release", "taken over");
+    assert.equal(c.claimRelease(2, 2300), "wait", "b's claim holds");
+    await wal.released(2);
+    assert.equal(c.claimRelease(2, 9000), "done");
+    assert.deepEqual(await wal.pendingReleases(0, 10), []);
+  } finally {
+    for (const cl of clients) cl.close();
+    await wal.close();
   }
 });

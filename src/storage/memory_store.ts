@@ -31,6 +31,8 @@ export class MemoryWal {
   schemaRegistries: Map<number, string> = new Map();
   /** Profiles (kind and options text) by stream id. */
   profiles: Map<number, { kind: string; options: string }> = new Map();
+  /** The release log: deleted streams whose objects may remain. */
+  releases: Set<number> = new Set();
   /** Next stream id. */
   nextStreamId = 1;
   /** Number of commits applied. */
@@ -161,6 +163,7 @@ export class MemoryStore implements WalStore {
         for (const key of [...wal.producers.keys()]) {
           if (key.startsWith(`${op.streamId}/`)) wal.producers.delete(key);
         }
+        wal.releases.add(op.streamId);
         return;
       case "touch": {
         const row = wal.streams.get(op.streamId);
@@ -185,6 +188,26 @@ export class MemoryStore implements WalStore {
       return Promise.reject(new StreamError("unavailable", "store is closed"));
     }
     this.#putSegment(row);
+    return Promise.resolve();
+  }
+
+  /** Release log entries above `afterId`, in id order. */
+  pendingReleases(afterId: number, limit: number): Promise<number[]> {
+    if (this.#closed) {
+      return Promise.reject(new StreamError("unavailable", "store is closed"));
+    }
+    return Promise.resolve(
+      [...this.#wal.releases].filter((id) => id > afterId)
+        .sort((a, b) => a - b).slice(0, limit),
+    );
+  }
+
+  /** Removes stream `streamId` from the release log. */
+  released(streamId: number): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new StreamError("unavailable", "store is closed"));
+    }
+    this.#wal.releases.delete(streamId);
     return Promise.resolve();
   }
 

@@ -2,6 +2,7 @@ import {
   walStoreCompactionContract,
   walStoreContract,
   walStoreKeysContract,
+  walStoreReleaseContract,
   walStoreSegmentContract,
 } from "./_contract.ts";
 import { MemoryStore, MemoryWal } from "./memory_store.ts";
@@ -16,3 +17,4 @@ walStoreContract("MemoryStore", openMemory);
 walStoreSegmentContract("MemoryStore", openMemory);
 walStoreCompactionContract("MemoryStore", openMemory);
 walStoreKeysContract("MemoryStore", openMemory);
+walStoreReleaseContract("MemoryStore", openMemory);

@@ -110,6 +110,11 @@ export interface PgStoreOptions {
    * with `NOTIFY`, listen for theirs (see `shared`).
    */
   multiNode?: boolean;
+  /**
+   * Whether a `delete` records its stream in the release log (off when no
+   * object store is used: nothing would take the rows out). @default true
+   */
+  releaseLog?: boolean;
 }
 
 type Client = pg.PoolClient;
@@ -714,7 +719,13 @@ export class PgStore implements WalStore {
           greatest(meta.value::bigint, excluded.value::bigint)::text`,
       );
     }
-    statements.push(...batchStatements(ops, PG_MESSAGE_BYTES_MAX / 2));
+    statements.push(
+      ...batchStatements(
+        ops,
+        PG_MESSAGE_BYTES_MAX / 2,
+        this.#options.releaseLog ?? true,
+      ),
+    );
     // Tail updates set their streams' version themselves.
     const tails = new Set(
       ops.flatMap((op) => op.op === "append" ? [op.streamId] : []),
@@ -938,6 +949,29 @@ export class PgStore implements WalStore {
         [streamId, belowPos],
       );
     });
+  }
+
+  /** Release log entries above `afterId` (see `WalStore`). */
+  async pendingReleases(afterId: number, limit: number): Promise<number[]> {
+    const rows = await this.#transaction(
+      "Cannot read the release log",
+      (client) =>
+        client.query(
+          `SELECT stream_id FROM releases WHERE stream_id > $1
+           ORDER BY stream_id LIMIT $2`,
+          [afterId, limit],
+        ),
+    );
+    return rows.rows.map((row) => Number(row.stream_id));
+  }
+
+  /** Removes stream `streamId` from the release log. */
+  async released(streamId: number): Promise<void> {
+    await this.#transaction(
+      "Cannot update the release log",
+      (client) =>
+        client.query("DELETE FROM releases WHERE stream_id = $1", [streamId]),
+    );
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   walStoreCompactionContract,
   walStoreContract,
   walStoreKeysContract,
+  walStoreReleaseContract,
   walStoreSegmentContract,
 } from "./_contract.ts";
 import {
@@ -45,6 +46,7 @@ walStoreContract("PgStore", openPg);
 walStoreSegmentContract("PgStore", openPg);
 walStoreCompactionContract("PgStore", openPg);
 walStoreKeysContract("PgStore", openPg);
+walStoreReleaseContract("PgStore", openPg);
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

@@ -44,6 +44,12 @@ export interface SqliteStoreOptions {
    * commit fails as on a full disk. Unlimited by default; tests use it.
    */
   pagesMax?: number;
+  /**
+   * Whether a `delete` records its stream in the release log (the tier
+   * deletes its objects from it). Off when no object store is used: nothing
+   * would ever take the rows out. @default true
+   */
+  releaseLog?: boolean;
 }
 
 /** Opens (creating if needed) the SQLite WAL at `path`. */
@@ -80,6 +86,9 @@ export class SqliteStore implements WalStore {
   #markUploaded: StatementSync;
   #deleteChunksBelow: StatementSync;
   #seekTime: StatementSync;
+  #logRelease: StatementSync | undefined;
+  #pendingReleases: StatementSync;
+  #released: StatementSync;
   // Prepared, not exec'd: only statement errors carry SQLite's result code
   // (`errcode`), which tells a full disk from other failures.
   #begin: StatementSync;
@@ -175,6 +184,15 @@ export class SqliteStore implements WalStore {
     this.#markUploaded = db.prepare(
       "UPDATE segments SET uploaded=1 WHERE stream_id = ? AND end_pos <= ?",
     );
+    this.#logRelease = options.releaseLog === false ? undefined : db.prepare(
+      `INSERT OR IGNORE INTO releases (stream_id, deleted_at_ms)
+         VALUES (?, CAST(strftime('%s', 'now') AS INTEGER) * 1000)`,
+    );
+    this.#pendingReleases = db.prepare(
+      `SELECT stream_id FROM releases WHERE stream_id > ?
+       ORDER BY stream_id LIMIT ?`,
+    );
+    this.#released = db.prepare("DELETE FROM releases WHERE stream_id = ?");
     this.#begin = db.prepare("BEGIN IMMEDIATE");
     this.#commit = db.prepare("COMMIT");
     this.#rollback = db.prepare("ROLLBACK");
@@ -291,7 +309,14 @@ export class SqliteStore implements WalStore {
       "SELECT value FROM meta WHERE key='next_stream_id'",
     )
       .get() as Row | undefined;
-    const maxId = streams.reduce((m, s) => Math.max(m, s.id), 0);
+    // Ids of streams waiting in the release log are never handed out again
+    // (their objects' keys name them).
+    const logged = this.#db.prepare("SELECT max(stream_id) AS id FROM releases")
+      .get() as Row | undefined;
+    const maxId = streams.reduce(
+      (m, s) => Math.max(m, s.id),
+      Number(logged?.id ?? 0),
+    );
     const nextStreamId = Math.max(
       next === undefined ? 1 : Number(next.value),
       maxId + 1,
@@ -433,6 +458,7 @@ export class SqliteStore implements WalStore {
         this.#deleteChunks.run(op.streamId);
         this.#deleteProducers.run(op.streamId);
         this.#deleteStream.run(op.streamId);
+        this.#logRelease?.run(op.streamId);
         return;
       case "touch":
         this.#touch.run(op.accessedAtMs, op.streamId);
@@ -456,6 +482,24 @@ export class SqliteStore implements WalStore {
   addSegment(row: SegmentRow): Promise<void> {
     return this.#run(() =>
       this.#transaction("Cannot record segment", () => this.#writeSegment(row))
+    );
+  }
+
+  /** Release log entries above `afterId` (see `WalStore`). */
+  pendingReleases(afterId: number, limit: number): Promise<number[]> {
+    return this.#run(() =>
+      (this.#pendingReleases.all(afterId, limit) as Row[]).map((r) =>
+        Number(r.stream_id)
+      )
+    );
+  }
+
+  /** Removes stream `streamId` from the release log. */
+  released(streamId: number): Promise<void> {
+    return this.#run(() =>
+      this.#transaction("Cannot update the release log", () => {
+        this.#released.run(streamId);
+      })
     );
   }
 

@@ -5,6 +5,7 @@ import {
   walStoreCompactionContract,
   walStoreContract,
   walStoreKeysContract,
+  walStoreReleaseContract,
   walStoreSegmentContract,
 } from "./_contract.ts";
 import { SCHEMA_VERSION } from "./_sqlite_schema.ts";
@@ -18,6 +19,26 @@ walStoreContract("SqliteStore", openSqlite);
 walStoreSegmentContract("SqliteStore", openSqlite);
 walStoreCompactionContract("SqliteStore", openSqlite);
 walStoreKeysContract("SqliteStore", openSqlite);
+walStoreReleaseContract("SqliteStore", openSqlite);
+
+Deno.test("SqliteStore without a release log (no object store) records no deletes; a WAL from before the log gets the table on open", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/wal.sqlite`;
+  const store = openSqliteStore(path, "os", { releaseLog: false });
+  await store.commit([{ op: "create", stream: streamRow(1, "a") }], 2);
+  await store.commit([{ op: "delete", streamId: 1 }], 2);
+  assert.deepEqual(await store.pendingReleases(0, 10), []);
+  await store.close();
+  const db = new DatabaseSync(path);
+  db.exec("DROP TABLE releases"); // as a WAL written before the log
+  db.close();
+  const again = openSqliteStore(path, "os");
+  await again.commit([{ op: "create", stream: streamRow(2, "a") }], 3);
+  await again.commit([{ op: "delete", streamId: 2 }], 3);
+  assert.deepEqual(await again.pendingReleases(0, 10), [2]);
+  await again.close();
+  await Deno.remove(dir, { recursive: true });
+});
 
 Deno.test("SqliteStore refuses a database with another schema version", async () => {
   const dir = await Deno.makeTempDir();

@@ -13,7 +13,13 @@ import { workerScope } from "../worker_scope.ts";
 
 /** A request from the main thread. */
 export type WorkerRequest =
-  | { id: number; type: "open"; path: string; durability: Durability }
+  | {
+    id: number;
+    type: "open";
+    path: string;
+    durability: Durability;
+    releaseLog: boolean;
+  }
   | { id: number; type: "commit"; ops: WalOp[]; nextStreamId: number }
   | {
     id: number;
@@ -26,6 +32,7 @@ export type WorkerRequest =
   }
   | { id: number; type: "addSegment"; row: SegmentRow }
   | { id: number; type: "truncate"; streamId: number; belowPos: number }
+  | { id: number; type: "released"; streamId: number }
   | { id: number; type: "close" };
 
 /** The worker's answer. */
@@ -75,7 +82,9 @@ scope.onmessage = async (event: MessageEvent<WorkerRequest>) => {
 async function handle(request: WorkerRequest): Promise<number | undefined> {
   switch (request.type) {
     case "open":
-      store = new SqliteStore(request.path, request.durability);
+      store = new SqliteStore(request.path, request.durability, {
+        releaseLog: request.releaseLog,
+      });
       return undefined;
     case "commit":
       await open().commit(request.ops, request.nextStreamId);
@@ -93,6 +102,9 @@ async function handle(request: WorkerRequest): Promise<number | undefined> {
       return undefined;
     case "truncate":
       await open().truncate(request.streamId, request.belowPos);
+      return undefined;
+    case "released":
+      await open().released(request.streamId);
       return undefined;
     case "close":
       await store?.close();

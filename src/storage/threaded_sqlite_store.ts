@@ -34,12 +34,14 @@ type Payload<T> = T extends unknown ? Omit<T, "id"> : never;
 export async function openThreadedSqliteStore(
   path: string,
   durability: Durability,
+  options: { releaseLog?: boolean } = {},
 ): Promise<ThreadedSqliteStore> {
   // Open on this thread first: creates the schema and checks its version.
   const reader = new SqliteStore(path, durability);
   const store = new ThreadedSqliteStore(reader);
+  const releaseLog = options.releaseLog ?? true;
   try {
-    await store.call({ type: "open", path, durability });
+    await store.call({ type: "open", path, durability, releaseLog });
   } catch (error) {
     await store.close();
     throw error;
@@ -142,6 +144,16 @@ export class ThreadedSqliteStore implements WalStore {
   /** Marks segments uploaded and truncates on the writer thread. */
   async truncate(streamId: number, belowPos: number): Promise<void> {
     await this.call({ type: "truncate", streamId, belowPos });
+  }
+
+  /** Reads the release log on this thread. */
+  pendingReleases(afterId: number, limit: number): Promise<number[]> {
+    return this.#reader.pendingReleases(afterId, limit);
+  }
+
+  /** Updates the release log on the writer thread. */
+  async released(streamId: number): Promise<void> {
+    await this.call({ type: "released", streamId });
   }
 
   /** Reads chunks on this thread. */

@@ -3,6 +3,7 @@ import {
   walStoreCompactionContract,
   walStoreContract,
   walStoreKeysContract,
+  walStoreReleaseContract,
   walStoreSegmentContract,
 } from "./_contract.ts";
 import { openThreadedSqliteStore } from "./threaded_sqlite_store.ts";
@@ -13,6 +14,7 @@ walStoreContract("ThreadedSqliteStore", openThreaded);
 walStoreSegmentContract("ThreadedSqliteStore", openThreaded);
 walStoreCompactionContract("ThreadedSqliteStore", openThreaded);
 walStoreKeysContract("ThreadedSqliteStore", openThreaded);
+walStoreReleaseContract("ThreadedSqliteStore", openThreaded);
 
 Deno.test("ThreadedSqliteStore opens a version 2 WAL: its reader and writer each open it, one migrates", async () => {
   const dir = await Deno.makeTempDir();

@@ -486,6 +486,17 @@ export interface WalStore {
     belowPos: number,
     leaseToken?: number,
   ): Promise<void>;
+  /**
+   * The release log: stream ids whose delete committed (the `delete` op
+   * records the id in the same transaction) and whose objects may still be
+   * in the object store, above `afterId` in id order, `limit` at most.
+   */
+  pendingReleases(afterId: number, limit: number): Promise<number[]>;
+  /**
+   * Stream `streamId`'s objects are all gone: removes it from the release
+   * log (nothing when it is not there).
+   */
+  released(streamId: number): Promise<void>;
   /** Closes the store; later calls fail. */
   close(): Promise<void>;
 }

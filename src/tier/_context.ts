@@ -32,6 +32,8 @@ export const CRASH_POINTS = [
   "after_manifest_batch_publish",
   "after_manifest_batch_merge",
   "after_pack_put",
+  "before_release_objects",
+  "after_release_object",
 ] as const;
 
 /** One of `CRASH_POINTS`. */

@@ -16,10 +16,16 @@ import { bootstrapFromObjects } from "./bootstrap.ts";
 import { readBatches } from "./manifest_batch.ts";
 import { inThreadRunBuilder } from "../index/builder.ts";
 import { MemoryRunCatalog } from "../index/catalog.ts";
-import { decodeManifest, manifestKey } from "../objectstore/manifest.ts";
+import {
+  decodeManifest,
+  manifestKey,
+  segmentKey,
+  streamPrefix,
+} from "../objectstore/manifest.ts";
 import { encodeKeys } from "../record_meta.ts";
 import {
   INDEX_STATUS_WAITERS_MAX,
+  RELEASE_LOG_READ_MS,
   ROUTING_RUN_RETIRED_GRACE_MS,
   UPLOAD_PASS_SEGMENTS_MAX,
 } from "../limits.ts";
@@ -718,6 +724,108 @@ Deno.test("empty streams' manifests go out in one batch object, and a restart do
     assert.equal(rows.find((r) => r.id === 7)!.closed, true);
     assert.equal(rows.some((r) => r.id === 9), false);
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Every key under `prefix` in `objects`. */
+async function keysUnder(
+  objects: MemoryObjectStore,
+  prefix: string,
+): Promise<string[]> {
+  const out: string[] = [];
+  let next: string | undefined;
+  for (let i = 0; i < 1000; i++) {
+    const page = await objects.list(prefix, next);
+    out.push(...page.keys);
+    next = page.next;
+    if (next === undefined) break;
+  }
+  return out;
+}
+
+Deno.test("the release queue works from the WAL's release log: objects left by a crash are deleted after a restart, the row goes only once every object is gone, a full queue reads the rest later, live streams keep theirs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "streambed-tier-" });
+  // Streams 1..4 with objects; 2 and 3 deleted (the crash came before any
+  // of their objects went), 4 deleted too, and "s2" created again as 5.
+  const { store, infos } = await storeWith([100, 100, 100, 100]);
+  await store.commit([
+    { op: "delete", streamId: 2 },
+    { op: "delete", streamId: 3 },
+    { op: "delete", streamId: 4 },
+    { op: "create", stream: streamRow(5, "s2") },
+  ], 6);
+  for (const id of [2, 3, 4]) infos.delete(id);
+  infos.set(5, { ...STREAM, id: 5, name: "s2", tailPos: 0 });
+  const memory = new MemoryObjectStore();
+  const blob = new Uint8Array(8);
+  for (const id of [1, 2, 3, 4, 5]) {
+    await memory.put(manifestKey(id), blob);
+    await memory.put(
+      `${streamPrefix(id)}manifests/0000000000000001.json`,
+      blob,
+    );
+    await memory.put(segmentKey(id, 0, 100), blob);
+    await memory.put(`${streamPrefix(id)}index/rk/L0-x.run`, blob);
+  }
+  // Deletes of stream 3's segment fail until `healed`: its release stops
+  // half-way and its row stays.
+  let healed = false;
+  const objects = Object.create(memory) as MemoryObjectStore;
+  objects.list = memory.list.bind(memory);
+  objects.put = memory.put.bind(memory);
+  objects.get = memory.get.bind(memory);
+  objects.head = memory.head.bind(memory);
+  objects.delete = (key) =>
+    !healed && key === segmentKey(3, 0, 100)
+      ? Promise.reject(new StreamError("unavailable", "object store down"))
+      : memory.delete(key);
+  const clock = new ManualClock();
+  const tier = await Tier.open({
+    store,
+    objects,
+    codec: createNodeZstdCodec(),
+    segmentDir: dir,
+    // Two releases in memory at most: the third waits in the log.
+    config: {
+      ...defaultConfig().segment,
+      releaseQueueMax: 2,
+      uploadRetryMinMs: 100,
+      uploadRetryMaxMs: 100,
+      manifestBatchMs: 0,
+    },
+    streams: () => infos.values(),
+    streamInfo: (id) => infos.get(id),
+    log: createLogger("error"),
+    clock,
+    random: () => 0,
+  });
+  try {
+    await clock.settle();
+    assert.deepEqual(await keysUnder(memory, streamPrefix(2)), []);
+    assert.ok((await keysUnder(memory, streamPrefix(3))).length > 0);
+    assert.deepEqual(await store.pendingReleases(0, 10), [3, 4]);
+    // 4 did not fit the queue; the next read of the log takes it.
+    await clock.advance(RELEASE_LOG_READ_MS);
+    assert.deepEqual(await keysUnder(memory, streamPrefix(4)), []);
+    assert.deepEqual(await store.pendingReleases(0, 10), [3]);
+    assert.ok(
+      (await keysUnder(memory, streamPrefix(3))).includes(
+        segmentKey(3, 0, 100),
+      ),
+    );
+    healed = true;
+    await clock.advance(RELEASE_LOG_READ_MS);
+    assert.deepEqual(await keysUnder(memory, streamPrefix(3)), []);
+    assert.deepEqual(await store.pendingReleases(0, 10), []);
+    assert.equal(tier.stats().releaseQueue, 0);
+    // The live streams, the one re-created under a deleted name included,
+    // keep every object.
+    for (const id of [1, 5]) {
+      assert.equal((await keysUnder(memory, streamPrefix(id))).length, 4);
+    }
+  } finally {
+    await tier.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
