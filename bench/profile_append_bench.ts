@@ -3,7 +3,12 @@
  * Appends with a profile against the same appends without one: evlog wide
  * events and metrics interval records, 16 writers, one record per request,
  * one Streambed server process, the two sides alternated per round so the
- * ratio is fair. Prints appends/s and the server's CPU per append.
+ * ratio is fair. Prints appends/s and the server's CPU per append, per
+ * round, then per profile the medians over the rounds of the rate ratio and
+ * of the CPU ratio (with / without).
+ *
+ * `--only evlog` (or `metrics`) runs one profile; `CPU_PROF=<dir>` runs
+ * the server with Deno's `--cpu-prof` into that folder.
  *
  * ```sh
  * deno run -A bench/profile_append_bench.ts --duration-ms 3000 --rounds 2
@@ -14,7 +19,7 @@ import { parseArgs } from "node:util";
 import { runAppendScenario } from "./_load_append.ts";
 import { makeTarget } from "./_load_client.ts";
 import { startServer, streambedCommand } from "./_load_process.ts";
-import { serverCpuUs } from "./_load_server_cpu.ts";
+import { serverCpuUs, threadCpuUs } from "./_load_server_cpu.ts";
 
 const REPO_ROOT = new URL("..", import.meta.url).pathname;
 
@@ -61,6 +66,18 @@ async function installProfile(url: string, kind: string): Promise<void> {
   if (response.status !== 200) throw new Error(`_profile: ${text}`);
 }
 
+function median(list: number[]): number {
+  const sorted = [...list].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? sorted[mid]
+    : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function range(list: number[]): string {
+  return `${Math.min(...list).toFixed(2)}-${Math.max(...list).toFixed(2)}`;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -70,6 +87,7 @@ async function main(): Promise<void> {
       rounds: { type: "string", default: "2" },
       writers: { type: "string", default: "16" },
       "streambed-arg": { type: "string", multiple: true, default: [] },
+      only: { type: "string" },
     },
   });
   const timing = {
@@ -80,24 +98,39 @@ async function main(): Promise<void> {
   const dataDir = await Deno.makeTempDir({
     prefix: "streambed-profile-bench-",
   });
-  const server = await startServer(
-    streambedCommand(REPO_ROOT, dataDir, values["streambed-arg"] ?? [], 30_000),
+  const command = streambedCommand(
+    REPO_ROOT,
+    dataDir,
+    values["streambed-arg"] ?? [],
+    30_000,
   );
+  const cpuProfDir = Deno.env.get("CPU_PROF");
+  if (cpuProfDir) {
+    await Deno.mkdir(cpuProfDir, { recursive: true });
+    command.args.splice(1, 0, "--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`);
+  }
+  const server = await startServer(command);
   try {
     const target = makeTarget(server.url, "raw");
     console.log(
-      "| profile | round | without: appends/s | with: appends/s | ratio | without: server µs/append | with: server µs/append |",
+      "| profile | round | without: appends/s | with: appends/s | ratio | without: server µs/append | with: server µs/append | without: main thread µs/append | with: main thread µs/append |",
     );
-    console.log("| --- | --- | --- | --- | --- | --- | --- |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    const ratios: string[] = [];
     for (
       const [kind, makeBody] of [
         ["evlog", evlogEvent],
         ["metrics", metricsRecord],
       ] as const
     ) {
+      if (values.only !== undefined && values.only !== kind) continue;
+      const rateRatios: number[] = [];
+      const cpuRatios: number[] = [];
+      const mainRatios: number[] = [];
       for (let round = 0; round < Number(values.rounds); round++) {
         const rate = async (withProfile: boolean) => {
           const before = serverCpuUs(server.pid)!;
+          const mainBefore = threadCpuUs(server.pid).get("main") ?? 0;
           const result = await runAppendScenario(target, {
             id: `${kind}-${withProfile ? "on" : "off"}-${round}`,
             label: kind,
@@ -117,21 +150,36 @@ async function main(): Promise<void> {
           return {
             rate: result.rate ?? 0,
             us: (serverCpuUs(server.pid)! - before) / appends,
+            mainUs: ((threadCpuUs(server.pid).get("main") ?? 0) - mainBefore) /
+              appends,
           };
         };
         const first = round % 2 === 0;
         const a = await rate(!first);
         const b = await rate(first);
         const [off, on] = first ? [a, b] : [b, a];
+        rateRatios.push(on.rate / off.rate);
+        cpuRatios.push(on.us / off.us);
+        mainRatios.push(on.mainUs / off.mainUs);
         console.log(
           `| ${kind} | ${round} | ${off.rate.toFixed(0)} | ${
             on.rate.toFixed(0)
           } | ${(on.rate / off.rate).toFixed(2)}x | ${off.us.toFixed(1)} | ${
             on.us.toFixed(1)
-          } |`,
+          } | ${off.mainUs.toFixed(1)} | ${on.mainUs.toFixed(1)} |`,
         );
       }
+      ratios.push(
+        `${kind}: median rate ratio ${median(rateRatios).toFixed(2)}x (${
+          range(rateRatios)
+        }), median CPU per append ratio ${median(cpuRatios).toFixed(2)}x (${
+          range(cpuRatios)
+        }), main thread ${median(mainRatios).toFixed(2)}x (${
+          range(mainRatios)
+        }) over ${rateRatios.length} rounds`,
+      );
     }
+    for (const line of ratios) console.log(line);
     console.log(
       `machine: ${navigator.hardwareConcurrency} CPUs, load ${
         Deno.loadavg()[0].toFixed(2)
