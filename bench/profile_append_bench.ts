@@ -7,8 +7,9 @@
  * round, then per profile the medians over the rounds of the rate ratio and
  * of the CPU ratio (with / without).
  *
- * `--only evlog` (or `metrics`) runs one profile; `CPU_PROF=<dir>` runs
- * the server with Deno's `--cpu-prof` into that folder.
+ * `--only evlog` (or `metrics`) runs one profile, `--side with` (or
+ * `without`) one side; `CPU_PROF=<dir>` runs the server with Deno's
+ * `--cpu-prof` into that folder.
  *
  * ```sh
  * deno run -A bench/profile_append_bench.ts --duration-ms 3000 --rounds 2
@@ -19,7 +20,7 @@ import { parseArgs } from "node:util";
 import { runAppendScenario } from "./_load_append.ts";
 import { makeTarget } from "./_load_client.ts";
 import { startServer, streambedCommand } from "./_load_process.ts";
-import { serverCpuUs, threadCpuUs } from "./_load_server_cpu.ts";
+import { threadCpuUs } from "./_load_server_cpu.ts";
 
 const REPO_ROOT = new URL("..", import.meta.url).pathname;
 
@@ -88,12 +89,13 @@ async function main(): Promise<void> {
       writers: { type: "string", default: "16" },
       "streambed-arg": { type: "string", multiple: true, default: [] },
       only: { type: "string" },
+      side: { type: "string", default: "both" },
     },
   });
   const timing = {
     durationMs: Number(values["duration-ms"]),
     warmupMs: Number(values["warmup-ms"]),
-    serverPid: null,
+    serverPid: null as number | null,
   };
   const dataDir = await Deno.makeTempDir({
     prefix: "streambed-profile-bench-",
@@ -110,6 +112,7 @@ async function main(): Promise<void> {
     command.args.splice(1, 0, "--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`);
   }
   const server = await startServer(command);
+  timing.serverPid = server.pid;
   try {
     const target = makeTarget(server.url, "raw");
     console.log(
@@ -128,9 +131,12 @@ async function main(): Promise<void> {
       const cpuRatios: number[] = [];
       const mainRatios: number[] = [];
       for (let round = 0; round < Number(values.rounds); round++) {
+        // Server CPU of the measured phase only: creating the stream and
+        // installing the profile (compiling its canonical schema) come
+        // before it, as they would once for a long-lived stream.
         const rate = async (withProfile: boolean) => {
-          const before = serverCpuUs(server.pid)!;
-          const mainBefore = threadCpuUs(server.pid).get("main") ?? 0;
+          let mainBefore = 0;
+          let mainUs = 0;
           const result = await runAppendScenario(target, {
             id: `${kind}-${withProfile ? "on" : "off"}-${round}`,
             label: kind,
@@ -141,22 +147,32 @@ async function main(): Promise<void> {
             prepare: withProfile
               ? (urls) => installProfile(urls[0], kind)
               : undefined,
-          }, timing);
+          }, {
+            ...timing,
+            onMeasure: (phase) => {
+              const main = threadCpuUs(server.pid).get("main") ?? 0;
+              if (phase === "start") mainBefore = main;
+              else mainUs = main - mainBefore;
+            },
+          });
           if (result.errors > 0) {
             throw new Error(`${result.id}: ${result.notes}`);
           }
-          const appends = result.samples *
-            (1 + timing.warmupMs / timing.durationMs);
           return {
             rate: result.rate ?? 0,
-            us: (serverCpuUs(server.pid)! - before) / appends,
-            mainUs: ((threadCpuUs(server.pid).get("main") ?? 0) - mainBefore) /
-              appends,
+            us: result.serverCpuUsPerOp ?? NaN,
+            mainUs: mainUs / result.samples,
           };
         };
         const first = round % 2 === 0;
-        const a = await rate(!first);
-        const b = await rate(first);
+        const skip = { rate: NaN, us: NaN, mainUs: NaN };
+        const side = values.side;
+        const a = side === "both" || (side === "with") === !first
+          ? await rate(!first)
+          : skip;
+        const b = side === "both" || (side === "with") === first
+          ? await rate(first)
+          : skip;
         const [off, on] = first ? [a, b] : [b, a];
         rateRatios.push(on.rate / off.rate);
         cpuRatios.push(on.us / off.us);
