@@ -396,3 +396,31 @@ Deno.test("readTraceRequest() reads strings of any length and bytes like protobu
     { numRuns: 300 },
   );
 });
+
+Deno.test("readTraceRequest() refuses a string field that is not UTF-8 (400), as protobufjs decoding does", () => {
+  const body = spanWithStrings(
+    new Uint8Array([0x47, 0x45, 0x54, 0xff]),
+    new TextEncoder().encode("https://shop.test/a/long/path?q=1"),
+  );
+  const result = readTraceRequest(body, DEFAULTS);
+  assert.ok(!result.ok && result.error.kind === "bad_request");
+  assert.match(result.error.message, /UTF-8/);
+  assert.equal(decodeTraceRequestProtobuf(body).ok, false);
+  const fine = readTraceRequest(
+    spanWithStrings(
+      new TextEncoder().encode("GET /ünï/ok"),
+      new TextEncoder().encode("https://shop.test/a/long/path?q=1"),
+    ),
+    DEFAULTS,
+  );
+  assert.ok(fine.ok);
+  const record = fine.value.records[0].value as Record<string, unknown>;
+  assert.equal(record.name, "GET /ünï/ok");
+  assert.deepEqual(record.http, {
+    method: null,
+    route: null,
+    target: null,
+    url: "https://shop.test/a/long/path",
+    statusCode: null,
+  });
+});
