@@ -56,6 +56,8 @@ export interface AppendTiming {
   warmupMs: number;
   /** Server process whose CPU per append is reported, or null. */
   serverPid: number | null;
+  /** Called just before and just after the measured phase. */
+  onMeasure?: (phase: "start" | "end") => void;
 }
 
 interface PhaseState {
@@ -108,6 +110,7 @@ export async function runAppendScenario(
   const recorder = new SampleRecorder();
   const startMs = performance.now();
   const cpuBefore = process.cpuUsage();
+  timing.onMeasure?.("start");
   const serverBefore = serverCpuUs(timing.serverPid);
   const state = await runPhase(
     urls,
@@ -116,6 +119,7 @@ export async function runAppendScenario(
     timing.durationMs,
     recorder,
   );
+  timing.onMeasure?.("end");
   const elapsedMs = performance.now() - startMs;
   const serverCpu = cpuUsPerOp(
     serverBefore,

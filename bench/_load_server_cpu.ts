@@ -44,3 +44,25 @@ export function cpuUsPerOp(
   if (before === null || after === null || ops <= 0) return null;
   return (after - before) / ops;
 }
+
+/**
+ * CPU µs of each thread of `pid` (from `/proc/PID/task/TID/stat`), summed
+ * by thread name; the main thread is named `main`.
+ */
+export function threadCpuUs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const entry of Deno.readDirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = Deno.readTextFileSync(`/proc/${pid}/task/${entry.name}/stat`);
+    } catch {
+      continue; // the thread ended
+    }
+    const tid = Number(entry.name);
+    const name = tid === pid
+      ? "main"
+      : stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    out.set(name, (out.get(name) ?? 0) + (cpuUsFromStat(stat) ?? 0));
+  }
+  return out;
+}

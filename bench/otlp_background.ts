@@ -6,7 +6,9 @@
  * /proc/PID/stat) while the requests ran and in the 8 s after, when
  * sealing, compression and the search companions catch up.
  * `PROF=1` also passes `--prof` to V8 (logs under /tmp/v8prof, for
- * `node --prof-process`).
+ * `node --prof-process`); `CPU_PROF=<dir>` runs the server with Deno's
+ * `--cpu-prof` into that folder (summarise it with
+ * `bench/cpu_profile_top.ts`).
  *
  * ```sh
  * deno run -A bench/otlp_background.ts
@@ -15,11 +17,24 @@
 
 import { BATCH, protobufBody, spanJson } from "./otlp_bench.ts";
 import { startServer, streambedCommand } from "./_load_process.ts";
-import { serverCpuUs } from "./_load_server_cpu.ts";
+import { serverCpuUs, threadCpuUs } from "./_load_server_cpu.ts";
 
 const REPO_ROOT = new URL("..", import.meta.url).pathname;
 const BATCHES = 80;
 const AFTER_MS = 8000;
+
+function threadLine(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  spans: number,
+): string {
+  const parts: string[] = [];
+  for (const [name, us] of after) {
+    const delta = (us - (before.get(name) ?? 0)) / spans;
+    if (delta >= 0.5) parts.push(`${name} ${delta.toFixed(1)}`);
+  }
+  return parts.join(", ");
+}
 
 async function main(): Promise<void> {
   const proto = protobufBody(
@@ -40,6 +55,11 @@ async function main(): Promise<void> {
       "--v8-flags=--prof,--logfile=/tmp/v8prof/isolate-%p.log",
     );
   }
+  const cpuProfDir = Deno.env.get("CPU_PROF");
+  if (cpuProfDir) {
+    await Deno.mkdir(cpuProfDir, { recursive: true });
+    command.args.splice(1, 0, "--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`);
+  }
   const server = await startServer(command);
   const json = { "content-type": "application/json" };
   try {
@@ -50,6 +70,7 @@ async function main(): Promise<void> {
       headers: json,
       body: JSON.stringify({ profile: { kind: "otel-traces" } }),
     })).body?.cancel();
+    const threadsStart = threadCpuUs(server.pid!);
     const start = serverCpuUs(server.pid) ?? NaN;
     for (let i = 0; i < BATCHES; i++) {
       const response = await fetch(`${base}/_otlp/v1/traces`, {
@@ -61,8 +82,10 @@ async function main(): Promise<void> {
       await response.body?.cancel();
     }
     const sent = serverCpuUs(server.pid) ?? NaN;
+    const threadsSent = threadCpuUs(server.pid!);
     await new Promise((resolve) => setTimeout(resolve, AFTER_MS));
     const after = serverCpuUs(server.pid) ?? NaN;
+    const threadsAfter = threadCpuUs(server.pid!);
     const spans = BATCHES * BATCH;
     console.log(
       `server µs/span: ${
@@ -70,6 +93,16 @@ async function main(): Promise<void> {
       } during the requests, ${((after - sent) / spans).toFixed(1)} in the ${
         AFTER_MS / 1000
       } s after (load ${Deno.loadavg()[0].toFixed(2)})`,
+    );
+    console.log(
+      `by thread, µs/span during: ${
+        threadLine(threadsStart, threadsSent, spans)
+      }`,
+    );
+    console.log(
+      `by thread, µs/span after: ${
+        threadLine(threadsSent, threadsAfter, spans)
+      }`,
     );
   } finally {
     await server.stop();

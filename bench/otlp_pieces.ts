@@ -4,13 +4,15 @@
  * decoding, conversion to canonical span records, framing them as JSON
  * messages, and the schema check the engine runs on them; then the whole
  * route's work by the protobufjs message path and by the reader path. One batch of 512
- * spans (the one `otlp_bench.ts` sends), µs per span for each piece.
+ * spans (the one `otlp_bench.ts` sends), µs per span for each piece, in
+ * wall time and in the process's CPU time (GC threads included).
  *
  * ```sh
  * deno run -A bench/otlp_pieces.ts
  * ```
  */
 
+import process from "node:process";
 import { BATCH, protobufBody, spanJson } from "./otlp_bench.ts";
 import { decodeOtlpBody } from "../src/profiles/otlp/body.ts";
 import {
@@ -46,9 +48,16 @@ const gzHeaders = { ...headers, contentEncoding: "gzip" };
 async function time(label: string, rounds: number, fn: () => unknown) {
   for (let i = 0; i < 5; i++) await fn();
   const started = performance.now();
+  const cpuStarted = process.cpuUsage();
   for (let i = 0; i < rounds; i++) await fn();
+  const cpu = process.cpuUsage(cpuStarted);
   const us = (performance.now() - started) * 1000 / rounds / BATCH;
-  console.log(`${label.padEnd(28)} ${us.toFixed(2)} µs/span`);
+  const cpuUs = (cpu.user + cpu.system) / rounds / BATCH;
+  console.log(
+    `${label.padEnd(28)} ${us.toFixed(2)} µs/span, process CPU ${
+      cpuUs.toFixed(2)
+    } µs/span`,
+  );
 }
 
 const decoded = await decodeOtlpBody(headers, proto, limits);

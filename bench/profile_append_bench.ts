@@ -3,7 +3,13 @@
  * Appends with a profile against the same appends without one: evlog wide
  * events and metrics interval records, 16 writers, one record per request,
  * one Streambed server process, the two sides alternated per round so the
- * ratio is fair. Prints appends/s and the server's CPU per append.
+ * ratio is fair. Prints appends/s and the server's CPU per append, per
+ * round, then per profile the medians over the rounds of the rate ratio and
+ * of the CPU ratio (with / without).
+ *
+ * `--only evlog` (or `metrics`) runs one profile, `--side with` (or
+ * `without`) one side; `CPU_PROF=<dir>` runs the server with Deno's
+ * `--cpu-prof` into that folder.
  *
  * ```sh
  * deno run -A bench/profile_append_bench.ts --duration-ms 3000 --rounds 2
@@ -14,7 +20,7 @@ import { parseArgs } from "node:util";
 import { runAppendScenario } from "./_load_append.ts";
 import { makeTarget } from "./_load_client.ts";
 import { startServer, streambedCommand } from "./_load_process.ts";
-import { serverCpuUs } from "./_load_server_cpu.ts";
+import { threadCpuUs } from "./_load_server_cpu.ts";
 
 const REPO_ROOT = new URL("..", import.meta.url).pathname;
 
@@ -61,6 +67,18 @@ async function installProfile(url: string, kind: string): Promise<void> {
   if (response.status !== 200) throw new Error(`_profile: ${text}`);
 }
 
+function median(list: number[]): number {
+  const sorted = [...list].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? sorted[mid]
+    : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function range(list: number[]): string {
+  return `${Math.min(...list).toFixed(2)}-${Math.max(...list).toFixed(2)}`;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -70,34 +88,55 @@ async function main(): Promise<void> {
       rounds: { type: "string", default: "2" },
       writers: { type: "string", default: "16" },
       "streambed-arg": { type: "string", multiple: true, default: [] },
+      only: { type: "string" },
+      side: { type: "string", default: "both" },
     },
   });
   const timing = {
     durationMs: Number(values["duration-ms"]),
     warmupMs: Number(values["warmup-ms"]),
-    serverPid: null,
+    serverPid: null as number | null,
   };
   const dataDir = await Deno.makeTempDir({
     prefix: "streambed-profile-bench-",
   });
-  const server = await startServer(
-    streambedCommand(REPO_ROOT, dataDir, values["streambed-arg"] ?? [], 30_000),
+  const command = streambedCommand(
+    REPO_ROOT,
+    dataDir,
+    values["streambed-arg"] ?? [],
+    30_000,
   );
+  const cpuProfDir = Deno.env.get("CPU_PROF");
+  if (cpuProfDir) {
+    await Deno.mkdir(cpuProfDir, { recursive: true });
+    command.args.splice(1, 0, "--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`);
+  }
+  const server = await startServer(command);
+  timing.serverPid = server.pid;
   try {
     const target = makeTarget(server.url, "raw");
     console.log(
-      "| profile | round | without: appends/s | with: appends/s | ratio | without: server µs/append | with: server µs/append |",
+      "| profile | round | without: appends/s | with: appends/s | ratio | without: server µs/append | with: server µs/append | without: main thread µs/append | with: main thread µs/append |",
     );
-    console.log("| --- | --- | --- | --- | --- | --- | --- |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    const ratios: string[] = [];
     for (
       const [kind, makeBody] of [
         ["evlog", evlogEvent],
         ["metrics", metricsRecord],
       ] as const
     ) {
+      if (values.only !== undefined && values.only !== kind) continue;
+      const rateRatios: number[] = [];
+      const cpuRatios: number[] = [];
+      const mainRatios: number[] = [];
       for (let round = 0; round < Number(values.rounds); round++) {
+        // Server CPU of the measured phase only: creating the stream and
+        // installing the profile (compiling its canonical schema) come
+        // before it, as they would once for a long-lived stream.
         const rate = async (withProfile: boolean) => {
-          const before = serverCpuUs(server.pid)!;
+          let mainBefore = 0;
+          let mainUs = 0;
           const result = await runAppendScenario(target, {
             id: `${kind}-${withProfile ? "on" : "off"}-${round}`,
             label: kind,
@@ -108,30 +147,55 @@ async function main(): Promise<void> {
             prepare: withProfile
               ? (urls) => installProfile(urls[0], kind)
               : undefined,
-          }, timing);
+          }, {
+            ...timing,
+            onMeasure: (phase) => {
+              const main = threadCpuUs(server.pid).get("main") ?? 0;
+              if (phase === "start") mainBefore = main;
+              else mainUs = main - mainBefore;
+            },
+          });
           if (result.errors > 0) {
             throw new Error(`${result.id}: ${result.notes}`);
           }
-          const appends = result.samples *
-            (1 + timing.warmupMs / timing.durationMs);
           return {
             rate: result.rate ?? 0,
-            us: (serverCpuUs(server.pid)! - before) / appends,
+            us: result.serverCpuUsPerOp ?? NaN,
+            mainUs: mainUs / result.samples,
           };
         };
         const first = round % 2 === 0;
-        const a = await rate(!first);
-        const b = await rate(first);
+        const skip = { rate: NaN, us: NaN, mainUs: NaN };
+        const side = values.side;
+        const a = side === "both" || (side === "with") === !first
+          ? await rate(!first)
+          : skip;
+        const b = side === "both" || (side === "with") === first
+          ? await rate(first)
+          : skip;
         const [off, on] = first ? [a, b] : [b, a];
+        rateRatios.push(on.rate / off.rate);
+        cpuRatios.push(on.us / off.us);
+        mainRatios.push(on.mainUs / off.mainUs);
         console.log(
           `| ${kind} | ${round} | ${off.rate.toFixed(0)} | ${
             on.rate.toFixed(0)
           } | ${(on.rate / off.rate).toFixed(2)}x | ${off.us.toFixed(1)} | ${
             on.us.toFixed(1)
-          } |`,
+          } | ${off.mainUs.toFixed(1)} | ${on.mainUs.toFixed(1)} |`,
         );
       }
+      ratios.push(
+        `${kind}: median rate ratio ${median(rateRatios).toFixed(2)}x (${
+          range(rateRatios)
+        }), median CPU per append ratio ${median(cpuRatios).toFixed(2)}x (${
+          range(cpuRatios)
+        }), main thread ${median(mainRatios).toFixed(2)}x (${
+          range(mainRatios)
+        }) over ${rateRatios.length} rounds`,
+      );
     }
+    for (const line of ratios) console.log(line);
     console.log(
       `machine: ${navigator.hardwareConcurrency} CPUs, load ${
         Deno.loadavg()[0].toFixed(2)

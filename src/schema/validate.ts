@@ -25,15 +25,21 @@ export interface CompiledSchema {
 const DATE_TIME =
   /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|([+-])(\d{2}):(\d{2}))$/;
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /** Whether `text` is an RFC 3339 date-time with a `T` and seconds. */
 export function isStrictDateTime(text: string): boolean {
+  // Called for every date-time field of every appended record: no arrays
+  // or destructuring beyond the match itself.
   const m = DATE_TIME.exec(text);
   if (m === null) return false;
-  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
   if (month < 1 || month > 12 || day < 1) return false;
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-  if (day > days[month - 1]) return false;
+  const days = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+  if (day > days) return false;
   // Second 60 is a leap second (RFC 3339 §5.7).
   if (Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 60) {
     return false;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   cachedValidatorCount,
   compileSchema,
@@ -30,6 +31,27 @@ Deno.test("isStrictDateTime() takes RFC 3339 with T and seconds only", () => {
       "2026-12-01T10:00:00+24:00",
     ]
   ) assert.equal(isStrictDateTime(bad), false, bad);
+});
+
+Deno.test("isStrictDateTime() takes a day exactly when the calendar has it (property)", () => {
+  const pad = (n: number, width: number) => String(n).padStart(width, "0");
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 9999 }),
+      fc.integer({ min: 1, max: 12 }),
+      fc.integer({ min: 1, max: 31 }),
+      (year, month, day) => {
+        const date = new Date(0);
+        date.setUTCFullYear(year, month - 1, day);
+        const exists = date.getUTCDate() === day;
+        const text = `${pad(year, 4)}-${pad(month, 2)}-${
+          pad(day, 2)
+        }T00:00:00Z`;
+        assert.equal(isStrictDateTime(text), exists, text);
+      },
+    ),
+    { numRuns: 3000 },
+  );
 });
 
 Deno.test("compileSchema() applies the strict date-time format", () => {

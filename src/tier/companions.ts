@@ -116,6 +116,37 @@ export function hashOf(config: SearchConfig): string {
   return hash;
 }
 
+const checkedSections = new WeakMap<
+  object,
+  { config: SearchConfig; hash: string } | null
+>();
+
+/**
+ * A registry's `search` section validated, with its config hash; null when
+ * it does not validate. Computed once per section object: the upload loop
+ * asks on every pass for every stream with search fields, and a registry's
+ * section is replaced, never changed in place, when the schema changes.
+ */
+export function checkedSearch(
+  search: unknown,
+): { config: SearchConfig; hash: string } | null {
+  if (typeof search !== "object" || search === null) {
+    const checked = validateSearchConfig(search);
+    return checked.ok
+      ? { config: checked.value, hash: hashOf(checked.value) }
+      : null;
+  }
+  let found = checkedSections.get(search);
+  if (found === undefined) {
+    const checked = validateSearchConfig(search);
+    found = checked.ok
+      ? { config: checked.value, hash: hashOf(checked.value) }
+      : null;
+    checkedSections.set(search, found);
+  }
+  return found;
+}
+
 /** What the catalog needs from the tier. */
 export interface CompanionDeps {
   objects: ObjectStore;
@@ -235,10 +266,9 @@ export class Companions {
       this.drop(s.id);
       return false;
     }
-    const checked = validateSearchConfig(registry.search);
-    if (!checked.ok) return false;
-    const config = checked.value;
-    const hash = hashOf(config);
+    const checked = checkedSearch(registry.search);
+    if (checked === null) return false;
+    const hash = checked.hash;
     const uploaded = uploadedCount(s);
     const entries = this.#current(s.id, hash);
     const have = new Set(entries.map((e) => e.startPos));
@@ -494,9 +524,9 @@ export class Companions {
     if (this.#restored.has(s.id)) return;
     const search = info.schemaRegistry?.search ?? null;
     if (search === null) return;
-    const checked = validateSearchConfig(search);
-    if (!checked.ok) return;
-    const hash = hashOf(checked.value);
+    const checked = checkedSearch(search);
+    if (checked === null) return;
+    const hash = checked.hash;
     // A failed read throws before the mark: the next pass asks again.
     const bytes = await this.#d.objects.get(manifestKey(s.id));
     this.#restored.add(s.id);

@@ -8,6 +8,7 @@ import { validateSearchConfig } from "../search/config.ts";
 import { parseQuery } from "../search/query.ts";
 import type { CompanionBuildInput } from "./_companion_build.ts";
 import {
+  checkedSearch,
   type CompanionEntry,
   companionPruner,
   hashOf,
@@ -193,4 +194,22 @@ Deno.test("companion pruner: ranges ahead, only the stream's own records and its
   });
   if (!other.ok) throw other.error;
   assert.equal(pruner(7, other.value, p), undefined);
+});
+
+Deno.test("checkedSearch() validates and hashes a search section once per section object", () => {
+  const section = structuredClone(SEARCH);
+  const first = checkedSearch(section);
+  assert.ok(first !== null);
+  const checked = validateSearchConfig(section);
+  assert.ok(checked.ok);
+  assert.equal(first.hash, hashOf(checked.value));
+  // The same object: the same answer, not a second validation.
+  assert.equal(checkedSearch(section), first);
+  // An equal section in another object is checked again, to the same hash.
+  const copy = structuredClone(SEARCH);
+  const again = checkedSearch(copy);
+  assert.ok(again !== null && again !== first);
+  assert.equal(again.hash, first.hash);
+  assert.equal(checkedSearch({ fields: 3 }), null);
+  assert.equal(checkedSearch(null), null);
 });

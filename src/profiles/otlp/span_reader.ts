@@ -76,7 +76,7 @@ function readKeyValue(reader: Reader): KeyValue {
   const entry: KeyValue = { key: null, valueStart: -1, valueEnd: -1 };
   while (reader.pos < end) {
     const tag = reader.uint32();
-    if (tag === (1 << 3 | LENGTH)) entry.key = reader.string();
+    if (tag === (1 << 3 | LENGTH)) entry.key = readString(reader);
     else if (tag === (2 << 3 | LENGTH)) {
       const length = reader.uint32();
       entry.valueStart = reader.pos;
@@ -124,7 +124,7 @@ function readAnyValue(
     const tag = reader.uint32();
     switch (tag) {
       case 1 << 3 | LENGTH:
-        string = reader.string();
+        string = readString(reader);
         break;
       case 2 << 3 | VARINT:
         bool = reader.bool();
@@ -274,6 +274,47 @@ function readHex(reader: Reader): string {
   }
   reader.pos = end;
   return hex;
+}
+
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+/** ASCII strings up to this many bytes are built from their char codes. */
+const CHAR_CODES_BYTES_MAX = 256;
+// A plain array, not a typed one: `fromCharCode.apply` over a typed array
+// was measured slower, and its strings slower to stringify.
+const charCodes: number[] = [];
+
+/**
+ * A length-delimited string field, always as one flat string. protobufjs
+ * builds short strings by appending to a string, which leaves V8 a rope
+ * (a "cons string") for those of 13 characters and more, and a rope in a
+ * record takes `JSON.stringify` off its fast path for the whole record.
+ * Invalid UTF-8 is refused, as proto3 and protobufjs's message decoding
+ * (`decode.ts`) refuse it.
+ */
+function readString(reader: Reader): string {
+  const length = reader.uint32();
+  const start = reader.pos;
+  const end = start + length;
+  if (end > reader.len) reader.skip(length); // throws: out of range
+  reader.pos = end;
+  if (length === 0) return "";
+  if (length <= CHAR_CODES_BYTES_MAX) {
+    const buf = reader.buf;
+    const units = charCodes;
+    units.length = length;
+    let high = 0;
+    for (let i = 0; i < length; i++) {
+      const byte = buf[start + i];
+      high |= byte;
+      units[i] = byte;
+    }
+    if (high < 0x80) return String.fromCharCode.apply(null, units);
+  }
+  try {
+    return strictDecoder.decode(reader.buf.subarray(start, end));
+  } catch {
+    throw new RangeError("invalid UTF-8 in a string field");
+  }
 }
 
 /** An unsigned fixed64 (nanoseconds) as a bigint. */
@@ -442,8 +483,8 @@ function readScope(reader: Reader, options: OtelTracesOptions): Scope {
   const attributes = new AttributeMap();
   while (reader.pos < end) {
     const tag = reader.uint32();
-    if (tag === (1 << 3 | LENGTH)) name = reader.string();
-    else if (tag === (2 << 3 | LENGTH)) version = reader.string();
+    if (tag === (1 << 3 | LENGTH)) name = readString(reader);
+    else if (tag === (2 << 3 | LENGTH)) version = readString(reader);
     else if (tag === (3 << 3 | LENGTH)) attributes.add(reader, options);
     else reader.skipType(tag & 7);
   }
@@ -494,7 +535,7 @@ function readSpan(
         input.spanId = readHex(reader);
         break;
       case 3 << 3 | LENGTH: {
-        const state = reader.string();
+        const state = readString(reader);
         input.traceState = state === "" ? null : state;
         break;
       }
@@ -502,7 +543,7 @@ function readSpan(
         input.parentSpanId = readHex(reader);
         break;
       case 5 << 3 | LENGTH:
-        input.name = reader.string();
+        input.name = readString(reader);
         break;
       case 6 << 3 | VARINT:
         input.kind = spanKind(reader.int32());
@@ -565,7 +606,7 @@ function readEvent(
     const tag = reader.uint32();
     if (tag === (1 << 3 | FIXED64)) {
       event.timeUnixNano = String(readNanos(reader));
-    } else if (tag === (2 << 3 | LENGTH)) event.name = reader.string();
+    } else if (tag === (2 << 3 | LENGTH)) event.name = readString(reader);
     else if (tag === (3 << 3 | LENGTH)) attributes.add(reader, options);
     else reader.skipType(tag & 7);
   }
@@ -590,7 +631,7 @@ function readLink(
     if (tag === (1 << 3 | LENGTH)) link.traceId = readHex(reader);
     else if (tag === (2 << 3 | LENGTH)) link.spanId = readHex(reader);
     else if (tag === (3 << 3 | LENGTH)) {
-      const state = reader.string();
+      const state = readString(reader);
       link.traceState = state === "" ? null : state;
     } else if (tag === (4 << 3 | LENGTH)) attributes.add(reader, options);
     else reader.skipType(tag & 7);
@@ -605,7 +646,7 @@ function readStatus(reader: Reader): SpanInput["status"] {
   let code = 0;
   while (reader.pos < end) {
     const tag = reader.uint32();
-    if (tag === (2 << 3 | LENGTH)) message = reader.string();
+    if (tag === (2 << 3 | LENGTH)) message = readString(reader);
     else if (tag === (3 << 3 | VARINT)) code = reader.int32();
     else reader.skipType(tag & 7);
   }

@@ -353,3 +353,74 @@ Deno.test("readTraceRequest() never throws on random or mutated bytes", () => {
     { numRuns: 500 },
   );
 });
+
+/** One span whose name and `url.full` attribute are the given raw bytes. */
+function spanWithStrings(name: Uint8Array, url: Uint8Array): Uint8Array {
+  const w = protobuf.Writer.create();
+  w.uint32(1 << 3 | 2).fork(); // resource_spans
+  w.uint32(2 << 3 | 2).fork(); // scope_spans
+  w.uint32(2 << 3 | 2).fork(); // spans
+  w.uint32(1 << 3 | 2).bytes(new Uint8Array(16).fill(0xab));
+  w.uint32(2 << 3 | 2).bytes(new Uint8Array(8).fill(0xcd));
+  w.uint32(5 << 3 | 2).bytes(name);
+  w.uint32(7 << 3 | 1).fixed64(1_700_000_000_000_000_000n.toString());
+  w.uint32(8 << 3 | 1).fixed64(1_700_000_000_123_456_789n.toString());
+  w.uint32(9 << 3 | 2).fork(); // attributes
+  w.uint32(1 << 3 | 2).string("url.full");
+  w.uint32(2 << 3 | 2).fork().uint32(1 << 3 | 2).bytes(url).ldelim();
+  w.ldelim();
+  w.ldelim().ldelim().ldelim();
+  return w.finish();
+}
+
+Deno.test("readTraceRequest() reads strings of any length and bytes like protobufjs decoding (invalid UTF-8 refused)", () => {
+  const ascii = fc.string({ maxLength: 600 }).map((s) =>
+    new TextEncoder().encode(s)
+  );
+  const text = fc.string({ maxLength: 300, unit: "grapheme" }).map((s) =>
+    new TextEncoder().encode(s)
+  );
+  const anyBytes = fc.uint8Array({ maxLength: 600 });
+  const bytes = fc.oneof(ascii, text, anyBytes);
+  const url = fc.tuple(
+    fc.string({ maxLength: 300 }),
+    fc.constantFrom("", "?", "#", "?q=1#f"),
+    fc.string({ maxLength: 20 }),
+  ).map(([a, cut, b]) => new TextEncoder().encode(a + cut + b));
+  fc.assert(
+    fc.property(bytes, fc.oneof(url, anyBytes), (name, href) => {
+      const body = spanWithStrings(name, href);
+      assertSame(body, DEFAULTS);
+      assertSame(body, optionsOf({ urlMode: "raw" }));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("readTraceRequest() refuses a string field that is not UTF-8 (400), as protobufjs decoding does", () => {
+  const body = spanWithStrings(
+    new Uint8Array([0x47, 0x45, 0x54, 0xff]),
+    new TextEncoder().encode("https://shop.test/a/long/path?q=1"),
+  );
+  const result = readTraceRequest(body, DEFAULTS);
+  assert.ok(!result.ok && result.error.kind === "bad_request");
+  assert.match(result.error.message, /UTF-8/);
+  assert.equal(decodeTraceRequestProtobuf(body).ok, false);
+  const fine = readTraceRequest(
+    spanWithStrings(
+      new TextEncoder().encode("GET /ünï/ok"),
+      new TextEncoder().encode("https://shop.test/a/long/path?q=1"),
+    ),
+    DEFAULTS,
+  );
+  assert.ok(fine.ok);
+  const record = fine.value.records[0].value as Record<string, unknown>;
+  assert.equal(record.name, "GET /ünï/ok");
+  assert.deepEqual(record.http, {
+    method: null,
+    route: null,
+    target: null,
+    url: "https://shop.test/a/long/path",
+    statusCode: null,
+  });
+});
