@@ -29,6 +29,7 @@ import {
   diskFullError,
   type ProducerRow,
   type SegmentRow,
+  type StreamRow,
   type StreamTail,
   type WalOp,
   type WalSnapshot,
@@ -251,14 +252,16 @@ export class SqliteStore implements WalStore {
     );
   }
 
-  /** Reads every stream and producer. */
+  /**
+   * Reads every stream (not their producer states). Rows are converted one
+   * at a time as SQLite steps, so start-up never holds every raw row and
+   * every converted row at once.
+   */
   load(): Promise<WalSnapshot> {
-    const streams =
-      (this.#db.prepare("SELECT * FROM streams ORDER BY id").all() as Row[])
-        .map(streamFromRow);
-    const producers =
-      (this.#db.prepare("SELECT * FROM producers").all() as Row[])
-        .map(producerFromRow);
+    const streams: StreamRow[] = [];
+    const rows = this.#db.prepare("SELECT * FROM streams ORDER BY id")
+      .iterate() as Iterable<Row>;
+    for (const r of rows) streams.push(streamFromRow(r));
     const segments = (this.#db.prepare(
       `SELECT * FROM segments WHERE stream_id IN (SELECT id FROM streams)
        ORDER BY stream_id, start_pos`,
@@ -295,7 +298,6 @@ export class SqliteStore implements WalStore {
     );
     return Promise.resolve({
       streams,
-      producers,
       segments,
       nextStreamId,
       schemaRegistries,
