@@ -1,52 +1,46 @@
 /**
  * @module
- * Where the JS heap of an idle stream goes, in process: N streams with one
- * 100-byte JSON message each are written to a SQLite WAL, then measured
- * piece by piece after a full GC each time: the start-up snapshot's rows,
- * the engine after `Engine.open` (with and without the snapshot it keeps
- * for tiering), the sorted name array the first listing builds, and, built
- * alone from the same rows, the `StreamState` objects, the maps by name
- * and id, and the name strings.
+ * Where the JS heap of an idle stream goes: N streams with one 100-byte
+ * JSON message each are written to a SQLite WAL; a server is started in
+ * process on that data dir and on an empty one, a heap snapshot is taken of
+ * each after a full GC, and their live objects are summed by kind
+ * (constructor for objects, `string`, `number`, `array`...). Prints the
+ * bytes per stream of each kind above the empty server's.
  *
- *   deno run -A --v8-flags=--expose-gc bench/stream_heap_breakdown.ts [--n 100000]
+ *   deno run -A --v8-flags=--expose-gc bench/stream_heap_breakdown.ts \
+ *     [--n 50000] [--arg FLAG]...
  */
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { defaultConfig } from "../src/config.ts";
+import v8 from "node:v8";
+import { defaultConfig, parseConfig } from "../src/config.ts";
 import { Engine } from "../src/engine/engine.ts";
-import { StreamState } from "../src/engine/stream_state.ts";
 import { createLogger } from "../src/log.ts";
-import { parseConfig } from "../src/config.ts";
 import { startServer } from "../src/server.ts";
 import { openSqliteStore } from "../src/storage/sqlite_store.ts";
-import type { StreamRow } from "../src/storage/wal_store.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { n: { type: "string", default: "100000" } },
+  options: {
+    n: { type: "string", default: "50000" },
+    arg: { type: "string", multiple: true },
+  },
 });
 const n = Number(values.n);
+const extra = values.arg ?? [];
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with --v8-flags=--expose-gc");
 
-function heap(): number {
-  gc!();
-  gc!();
-  return Deno.memoryUsage().heapUsed;
-}
-
-const engineOptions = {
-  limits: defaultConfig().limits,
-  log: createLogger("error"),
-  onFatal: (e: unknown) => {
-    throw e;
-  },
-};
-
-async function seed(path: string): Promise<void> {
-  const store = openSqliteStore(path, "os");
-  const engine = await Engine.open(store, engineOptions);
+async function seed(dataDir: string): Promise<void> {
+  const store = openSqliteStore(join(dataDir, "wal.sqlite"), "os");
+  const engine = await Engine.open(store, {
+    limits: defaultConfig().limits,
+    log: createLogger("error"),
+    onFatal: (e) => {
+      throw e;
+    },
+  });
   const enc = new TextEncoder();
   for (let i = 0; i < n; i += 1000) {
     const batch = [];
@@ -72,8 +66,41 @@ async function seed(path: string): Promise<void> {
   await store.close();
 }
 
-/** Heap after a full GC with a server up on `dataDir`. */
-async function serverHeap(dataDir: string, objectStore: string) {
+interface HeapSnapshot {
+  snapshot: {
+    meta: { node_fields: string[]; node_types: [string[]] };
+  };
+  nodes: number[];
+  strings: string[];
+}
+
+/** Live bytes by kind in a heap snapshot file. */
+function bytesByKind(path: string): Map<string, number> {
+  const snap = JSON.parse(Deno.readTextFileSync(path)) as HeapSnapshot;
+  const fields = snap.snapshot.meta.node_fields;
+  const types = snap.snapshot.meta.node_types[0];
+  const width = fields.length;
+  const typeAt = fields.indexOf("type");
+  const nameAt = fields.indexOf("name");
+  const sizeAt = fields.indexOf("self_size");
+  const out = new Map<string, number>();
+  for (let i = 0; i < snap.nodes.length; i += width) {
+    const type = types[snap.nodes[i + typeAt]];
+    const name = snap.strings[snap.nodes[i + nameAt]];
+    const kind = type === "object" || type === "closure"
+      ? `${type} ${name}`
+      : type === "string" && name.startsWith("s/")
+      ? "string (stream names)"
+      : type === "string" && name === "application/json"
+      ? "string (content types)"
+      : type;
+    out.set(kind, (out.get(kind) ?? 0) + snap.nodes[i + sizeAt]);
+  }
+  return out;
+}
+
+/** Heap by kind with a server up on `dataDir`. */
+async function serverHeap(dataDir: string): Promise<Map<string, number>> {
   const parsed = parseConfig({
     env: {},
     args: [
@@ -85,80 +112,43 @@ async function serverHeap(dataDir: string, objectStore: string) {
       "off",
       "--log-level",
       "error",
-      "--object-store",
-      objectStore,
+      ...extra,
     ],
   });
   if (!parsed.ok) throw new Error(parsed.errors.join("; "));
-  const base = heap();
   const server = await startServer(parsed.value);
-  const r = await fetch(`${server.url}/v1/stream/s/1?offset=-1`);
-  await r.body?.cancel();
-  // Let the tier's first passes over every stream run.
-  await new Promise((r) => setTimeout(r, 5000));
-  const used = heap() - base;
-  await server.close();
-  return used;
+  const path = join(dataDir, "heap.heapsnapshot");
+  try {
+    const r = await fetch(`${server.url}/v1/stream/s/1?offset=-1`);
+    await r.body?.cancel();
+    // Let the tier's first passes over every stream run.
+    await new Promise((r) => setTimeout(r, 5000));
+    gc!();
+    v8.writeHeapSnapshot(path);
+  } finally {
+    await server.close();
+  }
+  const kinds = bytesByKind(path);
+  await Deno.remove(path);
+  return kinds;
 }
 
-const per = (bytes: number) => Math.round(bytes / n);
-const dir = await Deno.makeTempDir({ prefix: "streambed-heap-" });
-const path = join(dir, "wal.sqlite");
+const full = await Deno.makeTempDir({ prefix: "streambed-heap-" });
+const empty = await Deno.makeTempDir({ prefix: "streambed-heap-empty-" });
 try {
-  await seed(path);
-  const figures: Record<string, number> = {};
-  const store = openSqliteStore(path, "os");
+  await seed(full);
 
-  let base = heap();
-  let rows: StreamRow[] | undefined = (await store.load()).streams;
-  figures.snapshotRows = per(heap() - base);
-
-  // The same rows, built alone into the pieces the registry keeps.
-  base = heap();
-  let states: StreamState[] | undefined = rows.map((row) =>
-    new StreamState(row, undefined, true)
-  );
-  figures.streamStates = per(heap() - base);
-  base = heap();
-  let byName: Map<string, StreamState> | undefined = new Map(
-    states.map((s) => [s.name, s]),
-  );
-  figures.mapByName = per(heap() - base);
-  base = heap();
-  let byId: Map<number, StreamState> | undefined = new Map(
-    states.map((s) => [s.id, s]),
-  );
-  figures.mapById = per(heap() - base);
-  base = heap();
-  let sorted: string[] | undefined = [...byName.keys()].sort();
-  figures.sortedNames = per(heap() - base);
-  base = heap();
-  let names: string[] | undefined = rows.map((r) => `${r.name} `.slice(0, -1));
-  figures.nameStrings = per(heap() - base);
-  names = sorted = byId = byName = states = rows = undefined;
-
-  // The engine as start-up builds it.
-  base = heap();
-  const engine = await Engine.open(store, engineOptions);
-  figures.engineWithSnapshot = per(heap() - base);
-  let snapshot = engine.takeStartupSnapshot();
-  snapshot = undefined;
-  figures.engineAfterSnapshot = per(heap() - base);
-  engine.list("", undefined, 1);
-  figures.engineAfterListing = per(heap() - base);
-  await engine.close();
-  await store.close();
-
-  // The whole server (tiering on an fs object store, the default), and
-  // without tiering, each above its own empty data dir.
-  for (const objectStore of ["fs", "none"]) {
-    const key = `server_${objectStore}`;
-    const empty = await serverHeap(await Deno.makeTempDir(), objectStore);
-    figures[key] = per(await serverHeap(dir, objectStore) - empty);
-  }
-  console.log(JSON.stringify({ n, bytesPerStream: figures }));
-  void names;
-  void snapshot;
+  const base = await serverHeap(empty);
+  const kinds = await serverHeap(full);
+  const rows = [...kinds].map(([kind, bytes]) => ({
+    kind,
+    bytesPerStream: Math.round((bytes - (base.get(kind) ?? 0)) / n),
+  })).filter((r) => Math.abs(r.bytesPerStream) >= 4)
+    .sort((a, b) => b.bytesPerStream - a.bytesPerStream);
+  const total = rows.reduce((sum, r) => sum + r.bytesPerStream, 0);
+  console.log(JSON.stringify({ n, args: extra, totalPerStream: total }));
+  for (const r of rows) console.log(`${r.bytesPerStream}\t${r.kind}`);
 } finally {
-  await Deno.remove(dir, { recursive: true });
+  await Deno.remove(full, { recursive: true });
+  await Deno.remove(empty, { recursive: true });
 }
