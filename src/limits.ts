@@ -399,3 +399,12 @@ export const TOUCH_SETTLE_TIMEOUT_MAX_MS = 120_000;
  * often while its processor moves (and when its runtime stops).
  */
 export const TOUCH_STATE_PERSIST_INTERVAL_MS = 1000;
+
+// ---- start-up -----------------------------------------------------------------
+
+/**
+ * `streams` rows the SQLite WAL reads per query at start-up: the raw rows
+ * of one page are converted and dropped before the next is read, so the
+ * load never holds every raw row, and a page is few enough native calls.
+ */
+export const WAL_LOAD_PAGE_ROWS = 4096;

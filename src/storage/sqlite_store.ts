@@ -22,6 +22,7 @@ import {
   streamFromRow,
   SYNCHRONOUS,
 } from "./_sqlite_schema.ts";
+import { WAL_LOAD_PAGE_ROWS } from "../limits.ts";
 import { encodeTimes } from "../record_meta.ts";
 import { mergeChunks, seekTimeInChunk } from "./chunk.ts";
 import {
@@ -253,15 +254,22 @@ export class SqliteStore implements WalStore {
   }
 
   /**
-   * Reads every stream (not their producer states). Rows are converted one
-   * at a time as SQLite steps, so start-up never holds every raw row and
-   * every converted row at once.
+   * Reads every stream (not their producer states). Rows are read a page
+   * (`WAL_LOAD_PAGE_ROWS`) at a time and converted, so start-up never holds
+   * every raw row and every converted row at once; a page per query keeps
+   * the native calls few (stepping row by row took twice as long).
    */
   load(): Promise<WalSnapshot> {
     const streams: StreamRow[] = [];
-    const rows = this.#db.prepare("SELECT * FROM streams ORDER BY id")
-      .iterate() as Iterable<Row>;
-    for (const r of rows) streams.push(streamFromRow(r));
+    const page = this.#db.prepare(
+      "SELECT * FROM streams WHERE id > ? ORDER BY id LIMIT ?",
+    );
+    for (let afterId = Number.MIN_SAFE_INTEGER;;) {
+      const rows = page.all(afterId, WAL_LOAD_PAGE_ROWS) as Row[];
+      for (const r of rows) streams.push(streamFromRow(r));
+      if (rows.length < WAL_LOAD_PAGE_ROWS) break;
+      afterId = streams[streams.length - 1].id;
+    }
     const segments = (this.#db.prepare(
       `SELECT * FROM segments WHERE stream_id IN (SELECT id FROM streams)
        ORDER BY stream_id, start_pos`,
