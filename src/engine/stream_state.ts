@@ -17,9 +17,13 @@ export type Wake = () => void;
 
 /** The last small read, shared by live readers woken at one offset. */
 export interface LastRead {
+  /** Where the read starts. */
   fromPos: number;
+  /** The committed tail it was made at. */
   tailPos: number;
+  /** Its byte cap. */
   bytesMax: number;
+  /** The read, shared by every reader that asks for the same one. */
   result: Promise<{ startPos: number; endPos: number; data: Uint8Array }>;
 }
 
