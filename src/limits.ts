@@ -444,3 +444,12 @@ export const LEASE_SWEEP_INTERVAL_MS = 5000;
 export const LEASE_SWEEP_STREAMS_MAX = 256;
 /** Leases one lease sweep takes or lets go of, at most. */
 export const LEASE_SWEEP_MOVES_MAX = 32;
+
+// ---- start-up -----------------------------------------------------------------
+
+/**
+ * `streams` rows the SQLite WAL reads per query at start-up: the raw rows
+ * of one page are converted and dropped before the next is read, so the
+ * load never holds every raw row, and a page is few enough native calls.
+ */
+export const WAL_LOAD_PAGE_ROWS = 4096;

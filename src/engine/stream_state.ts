@@ -15,7 +15,73 @@ import type { ClosedBy, ProducerRow, StreamRow } from "../storage/wal_store.ts";
 /** What a waiting reader is woken with. */
 export type Wake = () => void;
 
-/** One stream, as the engine tracks it. */
+/** The last small read, shared by live readers woken at one offset. */
+export interface LastRead {
+  /** Where the read starts. */
+  fromPos: number;
+  /** The committed tail it was made at. */
+  tailPos: number;
+  /** Its byte cap. */
+  bytesMax: number;
+  /** The read, shared by every reader that asks for the same one. */
+  result: Promise<{ startPos: number; endPos: number; data: Uint8Array }>;
+}
+
+/**
+ * The fields most streams never change from their defaults: they live in
+ * one object allocated on the first change, so an idle stream costs one
+ * pointer for all of them (`StreamState`'s own fields are 8 bytes each).
+ */
+class Cold {
+  closedBy: ClosedBy | null = null;
+  streamSeq: string | null = null;
+  producers: Map<string, ProducerState> | undefined = undefined;
+  producersLoaded = false;
+  forkCount = 0;
+  compactedPos: number;
+  lastRead: LastRead | undefined = undefined;
+  waiters: Set<Wake> | undefined = undefined;
+  schema: ActiveRegistry | null = null;
+  visibleSchema: ActiveRegistry | null = null;
+  profile: ActiveProfile = GENERIC_PROFILE;
+  visibleProfile: ActiveProfile = GENERIC_PROFILE;
+
+  constructor(compactedPos: number) {
+    this.compactedPos = compactedPos;
+  }
+}
+
+/** Bits of `StreamState.#flags`. */
+const JSON_FLAG = 1;
+const CLOSED = 2;
+const VISIBLE_CLOSED = 4;
+const VISIBLE = 8;
+const SOFT_DELETED = 16;
+const DELETED = 32;
+
+/**
+ * Content types seen, so that streams of one type share one string (a
+ * million `application/json` streams would otherwise hold a million copies).
+ * Bounded: past `CONTENT_TYPES_MAX` distinct types, new ones are kept as given.
+ */
+const contentTypes = new Map<string, string>();
+const CONTENT_TYPES_MAX = 256;
+
+function internContentType(contentType: string): string {
+  const known = contentTypes.get(contentType);
+  if (known !== undefined) return known;
+  if (contentTypes.size < CONTENT_TYPES_MAX) {
+    contentTypes.set(contentType, contentType);
+  }
+  return contentType;
+}
+
+/**
+ * One stream, as the engine tracks it. An idle stream keeps only the fields
+ * every stream needs; the rest (`Cold`) and the booleans (`#flags`) are
+ * behind accessors, so an idle stream costs about half the heap it would
+ * with a field each.
+ */
 export class StreamState {
   /** Internal id. */
   readonly id: number;
@@ -23,8 +89,6 @@ export class StreamState {
   readonly name: string;
   /** Content type from creation. */
   readonly contentType: string;
-  /** True for `application/json` streams. */
-  readonly json: boolean;
   /** Creation time. */
   readonly createdAtMs: number;
   /** Sliding TTL, seconds. */
@@ -38,107 +102,230 @@ export class StreamState {
 
   /** Tail including uncommitted appends. */
   tailPos: number;
-  /** Closed, including an uncommitted close. */
-  closed: boolean;
-  /** Producer tuple of the closing request. */
-  closedBy: ClosedBy | null;
-  /** Last accepted `Stream-Seq`. */
-  streamSeq: string | null;
   /**
    * Append time of the last record, including uncommitted appends, ms: the
    * next append's time is above it (times strictly increase per request).
    */
   lastTimeMs: number;
-  /**
-   * Producer states by id, including uncommitted ones; allocated on first
-   * use (most streams never see a producer: an empty Map costs ~190 bytes).
-   */
-  get producers(): Map<string, ProducerState> {
-    return this.#producers ??= new Map();
-  }
-  #producers: Map<string, ProducerState> | undefined;
-  /**
-   * True once `producers` holds every producer state of the WAL: they are
-   * loaded on a stream's first producer append, not at start-up, and
-   * unloaded again by the stream cache (`stream_cache.ts`).
-   */
-  producersLoaded = false;
-
   /** Committed tail: readers never see past it. */
   visibleTailPos: number;
-  /** Committed closure. */
-  visibleClosed: boolean;
-  /**
-   * False until the creating transaction commits. Until then no reader
-   * sees the stream at all (404), and `visibleTailPos`/`visibleClosed`
-   * hold what that commit publishes: the create's own tail and closure.
-   */
-  visible = false;
-  /** Deleted while forks still read from it. */
-  softDeleted: boolean;
-  /** Removed for good (hard delete or expiry). */
-  deleted = false;
-  /** Live (not hard-deleted) forks whose source this is. */
-  forkCount = 0;
   /** Last access that reset the sliding TTL. */
   accessedAtMs: number;
   /** `accessedAtMs` as last written to the WAL. */
   persistedAccessMs: number;
-  /** Own chunks below this position are full-size (WAL compaction). */
-  compactedPos: number;
-  /**
-   * The last small read, shared by live readers woken at one offset. It is
-   * memoised as a promise, so readers woken together share one read.
-   */
-  lastRead:
-    | {
-      fromPos: number;
-      tailPos: number;
-      bytesMax: number;
-      result: Promise<{ startPos: number; endPos: number; data: Uint8Array }>;
-    }
-    | undefined;
-  /** Readers waiting for this stream to change (allocated on first use). */
-  get waiters(): Set<Wake> {
-    return this.#waiters ??= new Set();
-  }
-  #waiters: Set<Wake> | undefined;
-  /**
-   * Schema registry, including an uncommitted change: appends validate
-   * against it. `null` when the stream has none.
-   */
-  schema: ActiveRegistry | null = null;
-  /** Committed schema registry: reads promote records with it. */
-  visibleSchema: ActiveRegistry | null = null;
-  /**
-   * Profile, including an uncommitted change: appends are normalized by it.
-   */
-  profile: ActiveProfile = GENERIC_PROFILE;
-  /** Committed profile: what `GET .../_profile` and listings show. */
-  visibleProfile: ActiveProfile = GENERIC_PROFILE;
+
+  #flags: number;
+  #cold: Cold | undefined;
 
   /** Builds state from a durable row; `parent` must already be resolved. */
   constructor(row: StreamRow, parent: StreamState | undefined, json: boolean) {
     this.id = row.id;
     this.name = row.name;
-    this.contentType = row.contentType;
-    this.json = json;
+    this.contentType = internContentType(row.contentType);
     this.createdAtMs = row.createdAtMs;
     this.ttlSeconds = row.ttlSeconds;
     this.expiresAtMs = row.expiresAtMs;
     this.parent = parent;
     this.forkPos = row.forkPos ?? 0;
     this.tailPos = row.tailPos;
-    this.closed = row.closed;
-    this.closedBy = row.closedBy;
-    this.streamSeq = row.streamSeq;
     this.lastTimeMs = row.lastTimeMs;
     this.visibleTailPos = row.tailPos;
-    this.visibleClosed = row.closed;
-    this.softDeleted = row.softDeleted;
     this.accessedAtMs = row.accessedAtMs;
     this.persistedAccessMs = row.accessedAtMs;
-    this.compactedPos = row.forkPos ?? 0;
+    this.#flags = (json ? JSON_FLAG : 0) |
+      (row.closed ? CLOSED | VISIBLE_CLOSED : 0) |
+      (row.softDeleted ? SOFT_DELETED : 0);
+    this.#cold = undefined;
+    if (row.closedBy !== null) this.closedBy = row.closedBy;
+    if (row.streamSeq !== null) this.streamSeq = row.streamSeq;
+  }
+
+  #coldFields(): Cold {
+    return this.#cold ??= new Cold(this.forkPos);
+  }
+
+  #flag(bit: number): boolean {
+    return (this.#flags & bit) !== 0;
+  }
+
+  #setFlag(bit: number, on: boolean): void {
+    this.#flags = on ? this.#flags | bit : this.#flags & ~bit;
+  }
+
+  /** True for `application/json` streams. */
+  get json(): boolean {
+    return this.#flag(JSON_FLAG);
+  }
+
+  /** Closed, including an uncommitted close. */
+  get closed(): boolean {
+    return this.#flag(CLOSED);
+  }
+  set closed(on: boolean) {
+    this.#setFlag(CLOSED, on);
+  }
+
+  /** Committed closure. */
+  get visibleClosed(): boolean {
+    return this.#flag(VISIBLE_CLOSED);
+  }
+  set visibleClosed(on: boolean) {
+    this.#setFlag(VISIBLE_CLOSED, on);
+  }
+
+  /**
+   * False until the creating transaction commits. Until then no reader
+   * sees the stream at all (404), and `visibleTailPos`/`visibleClosed`
+   * hold what that commit publishes: the create's own tail and closure.
+   */
+  get visible(): boolean {
+    return this.#flag(VISIBLE);
+  }
+  set visible(on: boolean) {
+    this.#setFlag(VISIBLE, on);
+  }
+
+  /** Deleted while forks still read from it. */
+  get softDeleted(): boolean {
+    return this.#flag(SOFT_DELETED);
+  }
+  set softDeleted(on: boolean) {
+    this.#setFlag(SOFT_DELETED, on);
+  }
+
+  /** Removed for good (hard delete or expiry). */
+  get deleted(): boolean {
+    return this.#flag(DELETED);
+  }
+  set deleted(on: boolean) {
+    this.#setFlag(DELETED, on);
+  }
+
+  /** Producer tuple of the closing request. */
+  get closedBy(): ClosedBy | null {
+    return this.#cold?.closedBy ?? null;
+  }
+  set closedBy(value: ClosedBy | null) {
+    if (value !== null || this.#cold !== undefined) {
+      this.#coldFields().closedBy = value;
+    }
+  }
+
+  /** Last accepted `Stream-Seq`. */
+  get streamSeq(): string | null {
+    return this.#cold?.streamSeq ?? null;
+  }
+  set streamSeq(value: string | null) {
+    if (value !== null || this.#cold !== undefined) {
+      this.#coldFields().streamSeq = value;
+    }
+  }
+
+  /**
+   * Producer states by id, including uncommitted ones; allocated on first
+   * use (most streams never see a producer: an empty Map costs ~190 bytes).
+   */
+  get producers(): Map<string, ProducerState> {
+    const cold = this.#coldFields();
+    return cold.producers ??= new Map();
+  }
+
+  /**
+   * True once `producers` holds every producer state of the WAL: they are
+   * loaded on a stream's first producer append, not at start-up, and
+   * unloaded again by the stream cache (`stream_cache.ts`).
+   */
+  get producersLoaded(): boolean {
+    return this.#cold?.producersLoaded ?? false;
+  }
+  set producersLoaded(on: boolean) {
+    if (on || this.#cold !== undefined) {
+      this.#coldFields().producersLoaded = on;
+    }
+  }
+
+  /** Live (not hard-deleted) forks whose source this is. */
+  get forkCount(): number {
+    return this.#cold?.forkCount ?? 0;
+  }
+  set forkCount(count: number) {
+    if (count !== 0 || this.#cold !== undefined) {
+      this.#coldFields().forkCount = count;
+    }
+  }
+
+  /** Own chunks below this position are full-size (WAL compaction). */
+  get compactedPos(): number {
+    return this.#cold?.compactedPos ?? this.forkPos;
+  }
+  set compactedPos(pos: number) {
+    if (pos !== this.forkPos || this.#cold !== undefined) {
+      this.#coldFields().compactedPos = pos;
+    }
+  }
+
+  /**
+   * The last small read, shared by live readers woken at one offset. It is
+   * memoised as a promise, so readers woken together share one read.
+   */
+  get lastRead(): LastRead | undefined {
+    return this.#cold?.lastRead;
+  }
+  set lastRead(read: LastRead | undefined) {
+    if (read !== undefined || this.#cold !== undefined) {
+      this.#coldFields().lastRead = read;
+    }
+  }
+
+  /** Readers waiting for this stream to change (allocated on first use). */
+  get waiters(): Set<Wake> {
+    const cold = this.#coldFields();
+    return cold.waiters ??= new Set();
+  }
+
+  /**
+   * Schema registry, including an uncommitted change: appends validate
+   * against it. `null` when the stream has none.
+   */
+  get schema(): ActiveRegistry | null {
+    return this.#cold?.schema ?? null;
+  }
+  set schema(registry: ActiveRegistry | null) {
+    if (registry !== null || this.#cold !== undefined) {
+      this.#coldFields().schema = registry;
+    }
+  }
+
+  /** Committed schema registry: reads promote records with it. */
+  get visibleSchema(): ActiveRegistry | null {
+    return this.#cold?.visibleSchema ?? null;
+  }
+  set visibleSchema(registry: ActiveRegistry | null) {
+    if (registry !== null || this.#cold !== undefined) {
+      this.#coldFields().visibleSchema = registry;
+    }
+  }
+
+  /**
+   * Profile, including an uncommitted change: appends are normalized by it.
+   */
+  get profile(): ActiveProfile {
+    return this.#cold?.profile ?? GENERIC_PROFILE;
+  }
+  set profile(profile: ActiveProfile) {
+    if (profile !== GENERIC_PROFILE || this.#cold !== undefined) {
+      this.#coldFields().profile = profile;
+    }
+  }
+
+  /** Committed profile: what `GET .../_profile` and listings show. */
+  get visibleProfile(): ActiveProfile {
+    return this.#cold?.visibleProfile ?? GENERIC_PROFILE;
+  }
+  set visibleProfile(profile: ActiveProfile) {
+    if (profile !== GENERIC_PROFILE || this.#cold !== undefined) {
+      this.#coldFields().visibleProfile = profile;
+    }
   }
 
   /**
@@ -161,10 +348,10 @@ export class StreamState {
 
   /** Wakes every waiting reader (after a commit, close or delete). */
   wakeAll(): void {
-    const waiters = this.#waiters;
+    const waiters = this.#cold?.waiters;
     if (waiters === undefined || waiters.size === 0) return;
     const wakes = [...waiters];
-    this.#waiters = undefined;
+    this.#cold!.waiters = undefined;
     for (const wake of wakes) wake();
   }
 
@@ -175,21 +362,22 @@ export class StreamState {
 
   /** Removes a waiting reader; the set goes with the last one. */
   removeWaiter(wake: Wake): void {
-    const waiters = this.#waiters;
+    const waiters = this.#cold?.waiters;
     if (waiters === undefined) return;
     waiters.delete(wake);
-    if (waiters.size === 0) this.#waiters = undefined;
+    if (waiters.size === 0) this.#cold!.waiters = undefined;
   }
 
   /** Forgets every producer state; they are loaded from the WAL on next use. */
   unloadProducers(): void {
-    this.#producers = undefined;
-    this.producersLoaded = false;
+    if (this.#cold === undefined) return;
+    this.#cold.producers = undefined;
+    this.#cold.producersLoaded = false;
   }
 
   /** Takes the WAL's producer states (`rows` of this stream) as loaded. */
   loadProducers(rows: Iterable<ProducerRow>): void {
-    this.#producers = undefined;
+    this.#coldFields().producers = undefined;
     for (const row of rows) {
       this.producers.set(row.producerId, { epoch: row.epoch, seq: row.seq });
     }

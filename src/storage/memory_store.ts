@@ -70,7 +70,6 @@ export class MemoryStore implements WalStore {
       streams: [...this.#wal.streams.values()].sort((a, b) => a.id - b.id).map((
         s,
       ) => ({ ...s })),
-      producers: [...this.#wal.producers.values()].map((p) => ({ ...p })),
       segments: [...this.#wal.segments.entries()]
         .filter(([id]) => this.#wal.streams.has(id))
         .sort((a, b) => a[0] - b[0])

@@ -245,7 +245,10 @@ Deno.test("PgStore: loadSome reads only the streams asked about (by id or name),
     });
     assert.deepEqual(part.streams.map((s) => s.id), [3, 7, 51]);
     assert.equal(part.streams[0].tailPos, 3);
-    assert.deepEqual(part.producers.map((p) => [p.streamId, p.seq]), [[3, 4]]);
+    assert.deepEqual(
+      (await b.loadProducers(3)).map((p) => [p.streamId, p.seq]),
+      [[3, 4]],
+    );
     assert.deepEqual(part.schemaRegistries, [
       { streamId: 3, registry: '{"x":1}' },
     ]);

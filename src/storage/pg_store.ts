@@ -408,8 +408,8 @@ export class PgStore implements WalStore {
   }
 
   /**
-   * Reads every stream, producer, segment and schema registry in one
-   * snapshot.
+   * Reads every stream, segment and schema registry in one snapshot
+   * (producer states are read per stream, on demand).
    */
   async load(): Promise<WalSnapshot> {
     const client = await this.#connect("Cannot load the WAL");
@@ -419,8 +419,6 @@ export class PgStore implements WalStore {
         "SELECT * FROM streams ORDER BY id",
       )).rows;
       const streams = streamRows.map(streamFromPgRow);
-      const producers = (await client.query("SELECT * FROM producers")).rows
-        .map(producerFromPgRow);
       const segments = (await client.query(
         "SELECT * FROM segments ORDER BY stream_id, start_pos",
       )).rows.map((r: PgRow): SegmentRow => ({
@@ -462,7 +460,6 @@ export class PgStore implements WalStore {
       this.#knownNextId = Math.max(stored, maxId + 1);
       return {
         streams,
-        producers,
         segments,
         nextStreamId: Math.max(stored, maxId + 1),
         schemaRegistries,
@@ -594,8 +591,8 @@ export class PgStore implements WalStore {
   }
 
   /**
-   * Reads the streams of `scope` (and their fork sources), their producers
-   * and schema registries in one snapshot, and notes their versions: a
+   * Reads the streams of `scope` (and their fork sources) and their schema
+   * registries in one snapshot, and notes their versions: a
    * reload that costs the streams it names, not every stream (every query
    * is an index lookup: `EXPLAIN` showed a join with a recursive query
    * scanning the whole table once it was a few thousand rows).
@@ -626,10 +623,6 @@ export class PgStore implements WalStore {
       }
       const ids = [...byId.keys()].sort((x, y) => x - y);
       const streamRows = ids.map((id) => byId.get(id)!);
-      const producers = (await client.query(
-        "SELECT * FROM producers WHERE stream_id = ANY($1::bigint[])",
-        [ids],
-      )).rows.map(producerFromPgRow);
       const schemaRegistries = (await client.query(
         `SELECT stream_id, registry FROM stream_schemas
           WHERE stream_id = ANY($1::bigint[]) ORDER BY stream_id`,
@@ -662,7 +655,6 @@ export class PgStore implements WalStore {
       this.#knownNextId = Math.max(this.#knownNextId, stored, maxId + 1);
       return {
         streams,
-        producers,
         schemaRegistries,
         profiles,
         nextStreamId: Math.max(stored, maxId + 1),

@@ -11,6 +11,7 @@ import {
 import { SCHEMA_VERSION } from "./_sqlite_schema.ts";
 import { openSqliteStore } from "./sqlite_store.ts";
 import { isDiskFull } from "./wal_store.ts";
+import { WAL_LOAD_PAGE_ROWS } from "../limits.ts";
 import { DatabaseSync } from "node:sqlite";
 
 const openSqlite = (dir: string) =>
@@ -313,6 +314,36 @@ Deno.test("SqliteStore migrates a version 4 WAL (no packed segments): its segmen
       await store.close();
     }
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SqliteStore load() reads every stream across its pages, in id order, with gaps", async () => {
+  const dir = await Deno.makeTempDir();
+  const store = openSqliteStore(`${dir}/wal.sqlite`, "os");
+  try {
+    // Two full pages and a part, with ids skipping (deleted streams).
+    const ids: number[] = [];
+    for (let id = 3; ids.length < 2 * WAL_LOAD_PAGE_ROWS + 5; id += 2) {
+      ids.push(id);
+    }
+    await store.commit(
+      ids.reverse().map((id) => ({
+        op: "create" as const,
+        stream: streamRow(id, `s/${id}`),
+      })),
+      ids[0] + 1,
+    );
+    ids.reverse();
+    const snapshot = await store.load();
+    assert.deepEqual(snapshot.streams.map((s) => s.id), ids);
+    assert.equal(
+      snapshot.streams[WAL_LOAD_PAGE_ROWS].name,
+      `s/${ids[WAL_LOAD_PAGE_ROWS]}`,
+    );
+    assert.equal(snapshot.nextStreamId, ids[ids.length - 1] + 1);
+  } finally {
+    await store.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -206,12 +206,13 @@ export interface SchemaRegistryRow {
   registry: string;
 }
 
-/** Everything a store holds at startup. */
+/**
+ * What a store holds at startup. Producer states are not part of it: the
+ * engine reads a stream's with `loadProducers` on its first producer append.
+ */
 export interface WalSnapshot {
   /** All streams, soft-deleted ones included. */
   streams: StreamRow[];
-  /** All producer states. */
-  producers: ProducerRow[];
   /** All segment rows of existing streams, by stream id then position. */
   segments: SegmentRow[];
   /** The next stream id to hand out. */
@@ -340,10 +341,8 @@ export interface ReloadScope {
  * sources (up to the root), their producers and schema registries.
  */
 export interface PartialSnapshot {
-  /** Stream rows, by id. */
+  /** Stream rows, by id (producer states load on demand, as at start-up). */
   streams: StreamRow[];
-  /** Producer states of those streams. */
-  producers: ProducerRow[];
   /** Schema registries of those streams. */
   schemaRegistries: SchemaRegistryRow[];
   /** Profiles of those streams. */
@@ -419,7 +418,7 @@ export interface SharedWal {
 export interface WalStore {
   /** Present when several nodes share the store. */
   readonly shared?: SharedWal;
-  /** Reads every stream and producer, for startup. */
+  /** Reads every stream (not their producer states), for startup. */
   load(): Promise<WalSnapshot>;
   /**
    * The committed producer states of stream `streamId` (none when it does

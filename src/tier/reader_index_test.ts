@@ -68,7 +68,6 @@ async function fixture(keys: (string | null)[][]) {
   const streams = new TierStreams();
   streams.load({
     streams: [],
-    producers: [],
     segments: rows,
     nextStreamId: 2,
     schemaRegistries: [],

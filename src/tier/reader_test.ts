@@ -52,7 +52,6 @@ async function fixture() {
   const streams = new TierStreams();
   streams.load({
     streams: [],
-    producers: [],
     segments: rows,
     nextStreamId: 2,
     schemaRegistries: [],
