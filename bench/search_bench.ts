@@ -13,29 +13,16 @@
  * of `deno task test`.
  */
 
-import { defaultConfig } from "../src/config.ts";
 import { LOG_BASE_MS, LOG_SEARCH, logRecord } from "./_log_records.ts";
-import { Engine } from "../src/engine/engine.ts";
-import { createLogger } from "../src/log.ts";
-import { MemoryStore, MemoryWal } from "../src/storage/memory_store.ts";
+import type { Engine } from "../src/engine/engine.ts";
+import { companionPruner } from "../src/tier/companions.ts";
 import {
-  buildCompanion,
-  type CompanionRecord,
-  decodeCompanion,
-  encodeCompanion,
-} from "../src/search/companion.ts";
-import { validateSearchConfig } from "../src/search/config.ts";
-import { extractFields } from "../src/search/extract.ts";
-import {
-  type CompanionEntry,
-  companionPruner,
-  hashOf,
-} from "../src/tier/companions.ts";
-
-function envInt(name: string, fallback: number): number {
-  const v = Deno.env.get(name);
-  return v === undefined ? fallback : Number.parseInt(v, 10);
-}
+  envInt,
+  fail,
+  pretendCompanions,
+  seedStream,
+  timed,
+} from "./_search_setup.ts";
 
 const RECORDS = envInt("RECORDS", 100_000);
 /** Stored bytes per pretend segment of the indexed cases. */
@@ -45,65 +32,13 @@ const BLOCK_BYTES = envInt("BLOCK_BYTES", 16 * 1024);
 const REPS = envInt("REPS", 5);
 /** Stored bytes of a record, about (110: the short records of the first runs). */
 const RECORD_BYTES = envInt("RECORD_BYTES", 110);
-const BATCH = 1000;
 const BASE_MS = LOG_BASE_MS;
-const enc = new TextEncoder();
 
 function record(i: number) {
   return logRecord(i, RECORD_BYTES);
 }
 
 const SEARCH = LOG_SEARCH;
-
-function fail(what: string, error: unknown): never {
-  throw new Error(`${what}: ${JSON.stringify(error)}`);
-}
-
-async function seed(): Promise<{ engine: Engine; bytes: number }> {
-  const limits = { ...defaultConfig().limits, readBytesMax: 1 << 20 };
-  const engine = await Engine.open(new MemoryStore(new MemoryWal()), {
-    limits,
-    log: createLogger("error"),
-    onFatal: (e) => {
-      throw e;
-    },
-  });
-  const created = await engine.create("logs", {
-    contentType: "application/json",
-    ttlSeconds: undefined,
-    expiresAtMs: undefined,
-    closed: false,
-    body: new Uint8Array(),
-    fork: undefined,
-    routingKey: undefined,
-    timestampMs: undefined,
-  });
-  if (!created.ok) fail("create", created.error);
-  const schema = await engine.updateSchema("logs", {
-    schema: { type: "object" },
-    search: SEARCH,
-  });
-  if (!schema.ok) fail("schema", schema.error);
-  let tail = 0;
-  for (let i = 0; i < RECORDS; i += BATCH) {
-    const batch = Array.from(
-      { length: Math.min(BATCH, RECORDS - i) },
-      (_, k) => record(i + k),
-    );
-    const appended = await engine.append("logs", {
-      contentType: "application/json",
-      body: enc.encode(JSON.stringify(batch)),
-      close: false,
-      streamSeq: undefined,
-      producer: undefined,
-      routingKey: undefined,
-      timestampMs: undefined,
-    });
-    if (!appended.ok) fail("append", appended.error);
-    tail = appended.value.nextPos;
-  }
-  return { engine, bytes: tail };
-}
 
 async function readAll(engine: Engine): Promise<void> {
   let pos: number | "start" = "start";
@@ -152,77 +87,17 @@ async function aggregate(engine: Engine): Promise<number> {
   return r.value.buckets.length;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
+/** Median wall ms of `REPS` runs after a warm-up. */
+async function wallMs(run: () => Promise<unknown>): Promise<number> {
+  return (await timed(run, REPS)).wallMs;
 }
 
-async function timed(run: () => Promise<unknown>): Promise<number> {
-  await run(); // warm-up
-  const times: number[] = [];
-  for (let i = 0; i < REPS; i++) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-  }
-  return median(times);
-}
-
-/**
- * Companions over the stream cut into `SEGMENT_BYTES` pieces, as the tier
- * builds them after upload (here in process, from the records appended):
- * the time to build them and their size next to the stored bytes.
- */
-function companions(): {
-  entries: CompanionEntry[];
-  buildMs: number;
-  companionBytes: number;
-} {
-  const checked = validateSearchConfig(SEARCH);
-  if (!checked.ok) fail("config", checked.error);
-  const config = checked.value;
-  const hash = hashOf(config);
-  const t0 = performance.now();
-  const entries: CompanionEntry[] = [];
-  let companionBytes = 0;
-  let pos = 0;
-  let records: CompanionRecord[] = [];
-  const flush = () => {
-    if (records.length === 0) return;
-    const segment = { startPos: records[0].startPos, endPos: pos };
-    const encoded = encodeCompanion(
-      buildCompanion(config, 1, segment, records, BLOCK_BYTES),
-    );
-    companionBytes += encoded.length;
-    entries.push({
-      hash,
-      ...segment,
-      companion: decodeCompanion(encoded),
-      bytes: encoded.length,
-    });
-    records = [];
-  };
-  for (let i = 0; i < RECORDS; i++) {
-    const value = record(i);
-    const length = enc.encode(JSON.stringify(value)).length + 1;
-    records.push({
-      startPos: pos,
-      endPos: pos + length,
-      doc: extractFields(config, value, 1, false),
-    });
-    pos += length;
-    if (pos - records[0].startPos >= SEGMENT_BYTES) flush();
-  }
-  flush();
-  return { entries, buildMs: performance.now() - t0, companionBytes };
-}
-
-const { engine, bytes } = await seed();
+const { engine, bytes } = await seedStream("logs", SEARCH, RECORDS, record);
 const mib = bytes / (1 << 20);
 console.log(
   `${RECORDS} records, ${mib.toFixed(1)} MiB stored, median of ${REPS}`,
 );
-const baseline = await timed(() => readAll(engine));
+const baseline = await wallMs(() => readAll(engine));
 const cases: [string, () => Promise<unknown>][] = [
   ["catch-up read, whole stream", () => readAll(engine)],
   ["filter=status:500 (whole stream)", () => filterAll(engine, "status:500")],
@@ -242,7 +117,7 @@ console.log("| case | median ms | MB/s | records/s | x read |");
 console.log("| --- | ---: | ---: | ---: | ---: |");
 // `SCAN_CASES=0` goes straight to the indexed cases.
 for (const [name, run] of envInt("SCAN_CASES", 1) ? cases : []) {
-  const ms = name.startsWith("catch-up") ? baseline : await timed(run);
+  const ms = name.startsWith("catch-up") ? baseline : await wallMs(run);
   console.log(
     `| ${name} | ${ms.toFixed(1)} | ${
       (bytes / 1e6 / (ms / 1000)).toFixed(1)
@@ -254,7 +129,15 @@ for (const [name, run] of envInt("SCAN_CASES", 1) ? cases : []) {
 
 // Indexed against scan, in this run: the same queries with the companions
 // of every pretend segment consulted, then without.
-const built = companions();
+// Companions over the stream cut into `SEGMENT_BYTES` pieces, as the tier
+// builds them after upload (here in process, from the records appended):
+// the time to build them and their size next to the stored bytes.
+const built = pretendCompanions(SEARCH, RECORDS, record, {
+  segmentBytes: SEGMENT_BYTES,
+  blockBytes: BLOCK_BYTES,
+  analyze: false,
+  keepRecord: false,
+});
 if (built.entries.at(-1)?.endPos !== bytes) {
   fail("companions", "positions do not match the stored stream");
 }
@@ -264,7 +147,7 @@ console.log(
   } KiB segments, ${(BLOCK_BYTES / 1024).toFixed(0)} KiB blocks: built in ${
     built.buildMs.toFixed(0)
   } ms with the records made again (see companion_build_bench.ts), ${
-    (100 * built.companionBytes / bytes).toFixed(1)
+    (100 * built.bytes / bytes).toFixed(1)
   }% of stored bytes`,
 );
 const indexed = companionPruner((id) =>
@@ -289,11 +172,11 @@ console.log("| --- | ---: | ---: | ---: |");
 for (const [name, run] of pairs) {
   engine.setSearchPruner(scan);
   const plain = await run();
-  const scanMs = await timed(run);
+  const scanMs = await wallMs(run);
   engine.setSearchPruner(indexed);
   const assisted = await run();
   if (plain !== assisted) fail(name, { plain, assisted });
-  const indexedMs = await timed(run);
+  const indexedMs = await wallMs(run);
   console.log(
     `| ${name} | ${scanMs.toFixed(1)} | ${indexedMs.toFixed(1)} | ${
       (scanMs / indexedMs).toFixed(1)
