@@ -8,6 +8,7 @@
 
 import { defaultConfig, type LimitsConfig } from "../src/config.ts";
 import { Engine } from "../src/engine/engine.ts";
+import { appendReq, createReq } from "../src/engine/_testing.ts";
 import { createLogger } from "../src/log.ts";
 import type { CompanionRecord } from "../src/search/companion.ts";
 import type { SearchConfig } from "../src/search/config.ts";
@@ -32,16 +33,10 @@ export async function openSearchStream(
       throw e;
     },
   });
-  const created = await engine.create(name, {
-    contentType: "application/json",
-    ttlSeconds: undefined,
-    expiresAtMs: undefined,
-    closed: false,
-    body: new Uint8Array(),
-    fork: undefined,
-    routingKey: undefined,
-    timestampMs: undefined,
-  });
+  const created = await engine.create(
+    name,
+    createReq({ contentType: "application/json" }),
+  );
   if (!created.ok) throw created.error;
   const schema = await engine.updateSchema(name, {
     schema: { type: "object" },
@@ -57,15 +52,10 @@ export async function appendJson(
   name: string,
   values: unknown[],
 ): Promise<number> {
-  const appended = await engine.append(name, {
-    contentType: "application/json",
-    body: enc.encode(JSON.stringify(values)),
-    close: false,
-    streamSeq: undefined,
-    producer: undefined,
-    routingKey: undefined,
-    timestampMs: undefined,
-  });
+  const appended = await engine.append(
+    name,
+    appendReq(JSON.stringify(values), { contentType: "application/json" }),
+  );
   if (!appended.ok) throw appended.error;
   return appended.value.nextPos;
 }

@@ -1,7 +1,7 @@
 /**
  * @module
- * Create and append requests for the engine's tests: a text/plain stream
- * with every optional field unset, plus whatever fields a test names.
+ * Create and append requests for tests that drive the engine: a text/plain
+ * stream with every optional field unset, plus whatever fields a test names.
  */
 
 import type { AppendRequest, CreateRequest } from "./types.ts";
