@@ -13,10 +13,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { startPgCluster } from "../src/storage/_pg_testing.ts";
 import type { LoadReport } from "./load.ts";
+import { postgresArgs, startNode, stopNode, withPgCluster } from "./_pg.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const LOAD = new URL("./load.ts", import.meta.url).pathname;
 
 interface Row {
@@ -28,31 +27,6 @@ interface Row {
   errors: number;
   batchAvg: number;
   commitMsAvg: number;
-}
-
-async function startServer(
-  args: string[],
-): Promise<{ url: string; child: Deno.ChildProcess; dir: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "streambed-pgbench-" });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "--port", "0", "--data-dir", dir, ...args],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`server exited: ${out}`);
-    out += value;
-    const match = /listening on (http:\/\/\S+)/.exec(out);
-    if (match !== null) {
-      (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })().catch(() => {});
-      return { url: match[1], child, dir };
-    }
-  }
 }
 
 async function health(
@@ -71,7 +45,7 @@ async function measure(
   args: string[],
   loadArgs: string[],
 ): Promise<Row[]> {
-  const server = await startServer(args);
+  const server = await startNode(args);
   try {
     const before = await health(server.url);
     const out = await new Deno.Command(Deno.execPath(), {
@@ -98,9 +72,7 @@ async function measure(
         : (after.commitMs - before.commitMs) / commits,
     }));
   } finally {
-    server.child.kill("SIGTERM");
-    await server.child.status;
-    await Deno.remove(server.dir, { recursive: true });
+    await stopNode(server);
   }
 }
 
@@ -121,17 +93,11 @@ async function main(): Promise<void> {
     "--only",
     values.only!,
   ];
-  const cluster = await startPgCluster({ fsync: true });
-  try {
+  await withPgCluster(async (cluster) => {
     const loadStart = Deno.loadavg()[0];
     const rows = [
       ...await measure("sqlite", [], loadArgs),
-      ...await measure("postgres", [
-        "--storage",
-        "postgres",
-        "--postgres-url",
-        cluster.url,
-      ], loadArgs),
+      ...await measure("postgres", postgresArgs(cluster), loadArgs),
     ];
     console.log(
       `PostgreSQL vs SQLite WAL, ${values.writers} writers, ${
@@ -171,9 +137,7 @@ async function main(): Promise<void> {
         );
       }
     }
-  } finally {
-    await cluster.destroy();
-  }
+  });
 }
 
 if (import.meta.main) await main();

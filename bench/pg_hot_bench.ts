@@ -23,41 +23,16 @@
 
 import { parseArgs } from "node:util";
 import { serverCpuUs } from "./_load_server_cpu.ts";
+import type { PgTestCluster } from "../src/storage/_pg_testing.ts";
 import {
-  type PgTestCluster,
-  startPgCluster,
-} from "../src/storage/_pg_testing.ts";
+  type BenchNode,
+  postgresArgs,
+  startNode,
+  stopNode,
+  withPgCluster,
+} from "./_pg.ts";
 
 const HERE = new URL("../main.ts", import.meta.url).pathname;
-
-interface Node {
-  url: string;
-  child: Deno.ChildProcess;
-  dir: string;
-}
-
-async function startNode(main: string, args: string[]): Promise<Node> {
-  const dir = await Deno.makeTempDir({ prefix: "streambed-hotbench-" });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, "--port", "0", "--data-dir", dir, ...args],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`server exited: ${out}`);
-    out += value;
-    const match = /listening on (http:\/\/\S+)/.exec(out);
-    if (match !== null) {
-      (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })().catch(() => {});
-      return { url: match[1], child, dir };
-    }
-  }
-}
 
 async function put(url: string): Promise<void> {
   const res = await fetch(url, {
@@ -110,26 +85,36 @@ async function main(): Promise<void> {
   const trees: [string, string][] = values.base === undefined
     ? [["this tree", HERE]]
     : [["base", values.base], ["this tree", HERE]];
-  const cluster = await startPgCluster({ fsync: true });
+  await withPgCluster((cluster) =>
+    measurePairs(cluster, trees, { idle, writers, phaseMs, rounds })
+  );
+}
+
+/** Starts a pair of nodes per tree, then runs and reports the phases. */
+async function measurePairs(
+  cluster: PgTestCluster,
+  trees: [string, string][],
+  { idle, writers, phaseMs, rounds }: {
+    idle: number;
+    writers: number;
+    phaseMs: number;
+    rounds: number;
+  },
+): Promise<void> {
   const pairs: {
     label: string;
     schema: string;
-    nodes: Node[];
+    nodes: BenchNode[];
     totals: Totals;
   }[] = [];
   const errorSamples = new Set<string>();
   try {
     for (const [i, [label, main]] of trees.entries()) {
-      const args = [
-        "--storage",
-        "postgres",
-        "--postgres-url",
-        cluster.url,
-        "--postgres-schema",
-        `hot${i}`,
-        "--postgres-multi-node",
-      ];
-      const nodes = [await startNode(main, args), await startNode(main, args)];
+      const args = postgresArgs(cluster, {
+        schema: `hot${i}`,
+        multiNode: true,
+      });
+      const nodes = [await startNode(args, main), await startNode(args, main)];
       for (let s = 0; s < idle; s += 50) {
         await Promise.all(
           Array.from(
@@ -225,13 +210,8 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const { nodes } of pairs) {
-      for (const node of nodes) {
-        node.child.kill("SIGTERM");
-        await node.child.status;
-        await Deno.remove(node.dir, { recursive: true });
-      }
+      for (const node of nodes) await stopNode(node);
     }
-    await cluster.destroy();
   }
 }
 

@@ -16,35 +16,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { startPgCluster } from "../src/storage/_pg_testing.ts";
+import type { PgTestCluster } from "../src/storage/_pg_testing.ts";
+import { postgresArgs, startNode, stopNode, withPgCluster } from "./_pg.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-async function startNode(
-  main: string,
-  args: string[],
-): Promise<{ url: string; child: Deno.ChildProcess; dir: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "streambed-multibench-" });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, "--port", "0", "--data-dir", dir, ...args],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`server exited: ${out}`);
-    out += value;
-    const match = /listening on (http:\/\/\S+)/.exec(out);
-    if (match !== null) {
-      (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })().catch(() => {});
-      return { url: match[1], child, dir };
-    }
-  }
-}
 
 async function waiting(url: string): Promise<number> {
   return (await (await fetch(`${url}/health`)).json()).waiting;
@@ -62,21 +37,24 @@ async function main(): Promise<void> {
       server: { type: "string", default: MAIN },
     },
   });
-  const trials = Number(values.trials);
-  const cluster = await startPgCluster({ fsync: true });
+  await withPgCluster((cluster) =>
+    measure(cluster, values.server, Number(values.trials))
+  );
+}
+
+/** Runs `trials` deliveries between two nodes of `server` and reports them. */
+async function measure(
+  cluster: PgTestCluster,
+  server: string,
+  trials: number,
+): Promise<void> {
   const args = [
-    "--storage",
-    "postgres",
-    "--postgres-url",
-    cluster.url,
-    "--postgres-multi-node",
+    ...postgresArgs(cluster, { multiNode: true }),
     "--long-poll-timeout-ms",
     "30000",
-    "--log-level",
-    "warn",
   ];
-  const a = await startNode(values.server, args);
-  const b = await startNode(values.server, args);
+  const a = await startNode(args, server);
+  const b = await startNode(args, server);
   try {
     const path = "/v1/stream/bench";
     const created = await fetch(a.url + path, {
@@ -118,7 +96,7 @@ async function main(): Promise<void> {
     fromSend.sort((x, y) => x - y);
     const fmt = (n: number) => n.toFixed(2);
     console.log(
-      `cross-node long-poll delivery, ${values.server}, ${trials} trials; Deno ${Deno.version.deno}, ` +
+      `cross-node long-poll delivery, ${server}, ${trials} trials; Deno ${Deno.version.deno}, ` +
         `${navigator.hardwareConcurrency} CPUs, 1-min load ${
           loadStart.toFixed(2)
         } at start, ${Deno.loadavg()[0].toFixed(2)} at end`,
@@ -138,12 +116,8 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    for (const node of [a, b]) {
-      node.child.kill("SIGTERM");
-      await node.child.status;
-      await Deno.remove(node.dir, { recursive: true });
-    }
-    await cluster.destroy();
+    await stopNode(a);
+    await stopNode(b);
   }
 }
 

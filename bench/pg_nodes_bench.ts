@@ -14,41 +14,17 @@
  */
 
 import { parseArgs } from "node:util";
-import { startPgCluster } from "../src/storage/_pg_testing.ts";
 import type { LoadReport } from "./load.ts";
 import { serverCpuUs } from "./_load_server_cpu.ts";
+import {
+  type BenchNode,
+  postgresArgs,
+  startNode,
+  stopNode,
+  withPgCluster,
+} from "./_pg.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const LOAD = new URL("./load.ts", import.meta.url).pathname;
-
-interface Node {
-  url: string;
-  child: Deno.ChildProcess;
-  dir: string;
-}
-
-async function startNode(args: string[]): Promise<Node> {
-  const dir = await Deno.makeTempDir({ prefix: "streambed-nodesbench-" });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "--port", "0", "--data-dir", dir, ...args],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`server exited: ${out}`);
-    out += value;
-    const match = /listening on (http:\/\/\S+)/.exec(out);
-    if (match !== null) {
-      (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })().catch(() => {});
-      return { url: match[1], child, dir };
-    }
-  }
-}
 
 async function writer(
   url: string,
@@ -75,7 +51,7 @@ async function measure(
   durationMs: string,
   xacts: () => Promise<number>,
 ): Promise<Row> {
-  const nodes: Node[] = [];
+  const nodes: BenchNode[] = [];
   try {
     for (let i = 0; i < count; i++) nodes.push(await startNode(args));
     const before = await Promise.all(nodes.map((n) => writer(n.url)));
@@ -138,11 +114,7 @@ async function measure(
       ),
     };
   } finally {
-    for (const node of nodes) {
-      node.child.kill("SIGTERM");
-      await node.child.status;
-      await Deno.remove(node.dir, { recursive: true });
-    }
+    for (const node of nodes) await stopNode(node);
   }
 }
 
@@ -155,31 +127,20 @@ async function main(): Promise<void> {
       nodes: { type: "string", default: "3" },
     },
   });
-  const cluster = await startPgCluster({ fsync: true });
-  const xacts = async () =>
-    Number(
-      (await cluster.psql(
-        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
-      )).trim(),
-    );
-  try {
+  await withPgCluster(async (cluster) => {
+    const xacts = async () =>
+      Number(
+        (await cluster.psql(
+          "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+        )).trim(),
+      );
     const loadStart = Deno.loadavg()[0];
     const rows: Row[] = [];
     for (let n = 1; n <= Number(values.nodes); n++) {
       rows.push(
         await measure(
           n,
-          [
-            "--storage",
-            "postgres",
-            "--postgres-url",
-            cluster.url,
-            "--postgres-schema",
-            `nodes${n}`,
-            "--postgres-multi-node",
-            "--log-level",
-            "warn",
-          ],
+          postgresArgs(cluster, { schema: `nodes${n}`, multiNode: true }),
           Number(values.writers),
           values["duration-ms"]!,
           xacts,
@@ -209,9 +170,7 @@ async function main(): Promise<void> {
         } | ${r.pgXactsPerS.toFixed(0)} | ${r.errors} |`,
       );
     }
-  } finally {
-    await cluster.destroy();
-  }
+  });
 }
 
 if (import.meta.main) await main();

@@ -14,28 +14,15 @@
  * `REPS`, `SEGMENT_BYTES`). Not part of `deno task test`.
  */
 
-import { defaultConfig } from "../src/config.ts";
-import { Engine } from "../src/engine/engine.ts";
-import { createLogger } from "../src/log.ts";
+import type { Engine } from "../src/engine/engine.ts";
+import { companionPruner } from "../src/tier/companions.ts";
 import {
-  buildCompanion,
-  type CompanionRecord,
-  decodeCompanion,
-  encodeCompanion,
-} from "../src/search/companion.ts";
-import { validateSearchConfig } from "../src/search/config.ts";
-import { extractFields } from "../src/search/extract.ts";
-import { MemoryStore, MemoryWal } from "../src/storage/memory_store.ts";
-import {
-  type CompanionEntry,
-  companionPruner,
-  hashOf,
-} from "../src/tier/companions.ts";
-
-function envInt(name: string, fallback: number): number {
-  const v = Deno.env.get(name);
-  return v === undefined ? fallback : Number.parseInt(v, 10);
-}
+  envInt,
+  fail,
+  pretendCompanions,
+  seedStream,
+  timed,
+} from "./_search_setup.ts";
 
 const RECORDS = envInt("RECORDS", 50_000);
 /** Time between records: 2 s puts 50,000 records over 27.8 h. */
@@ -43,10 +30,8 @@ const SPACING_MS = envInt("SPACING_MS", 2000);
 const REPS = envInt("REPS", 5);
 const SEGMENT_BYTES = envInt("SEGMENT_BYTES", 256 * 1024);
 const BLOCK_BYTES = 16 * 1024;
-const BATCH = 1000;
 const HOUR = 3_600_000;
 const BASE_MS = Date.UTC(2026, 11, 1, 0, 0, 0);
-const enc = new TextEncoder();
 
 function record(i: number) {
   const services = ["api", "web", "db", "auth", "billing"];
@@ -98,123 +83,6 @@ const SEARCH = {
   },
 };
 
-function fail(what: string, error: unknown): never {
-  throw new Error(`${what}: ${JSON.stringify(error)}`);
-}
-
-async function seed(): Promise<{ engine: Engine; bytes: number }> {
-  const engine = await Engine.open(new MemoryStore(new MemoryWal()), {
-    limits: { ...defaultConfig().limits, readBytesMax: 1 << 20 },
-    log: createLogger("error"),
-    onFatal: (e) => {
-      throw e;
-    },
-  });
-  const created = await engine.create("logs", {
-    contentType: "application/json",
-    ttlSeconds: undefined,
-    expiresAtMs: undefined,
-    closed: false,
-    body: new Uint8Array(),
-    fork: undefined,
-    routingKey: undefined,
-    timestampMs: undefined,
-  });
-  if (!created.ok) fail("create", created.error);
-  const schema = await engine.updateSchema("logs", {
-    schema: { type: "object" },
-    search: SEARCH,
-  });
-  if (!schema.ok) fail("schema", schema.error);
-  let tail = 0;
-  for (let i = 0; i < RECORDS; i += BATCH) {
-    const batch = Array.from(
-      { length: Math.min(BATCH, RECORDS - i) },
-      (_, k) => record(i + k),
-    );
-    const appended = await engine.append("logs", {
-      contentType: "application/json",
-      body: enc.encode(JSON.stringify(batch)),
-      close: false,
-      streamSeq: undefined,
-      producer: undefined,
-      routingKey: undefined,
-      timestampMs: undefined,
-    });
-    if (!appended.ok) fail("append", appended.error);
-    tail = appended.value.nextPos;
-  }
-  return { engine, bytes: tail };
-}
-
-/** A companion per `SEGMENT_BYTES` of the stream, as the tier builds them. */
-function companions(): { entries: CompanionEntry[]; bytes: number } {
-  const checked = validateSearchConfig(SEARCH);
-  if (!checked.ok) fail("config", checked.error);
-  const config = checked.value;
-  const entries: CompanionEntry[] = [];
-  let bytes = 0;
-  let pos = 0;
-  let records: CompanionRecord[] = [];
-  const flush = () => {
-    if (records.length === 0) return;
-    const segment = { startPos: records[0].startPos, endPos: pos };
-    const encoded = encodeCompanion(
-      buildCompanion(config, 1, segment, records, BLOCK_BYTES),
-    );
-    bytes += encoded.length;
-    entries.push({
-      hash: hashOf(config),
-      ...segment,
-      companion: decodeCompanion(encoded),
-      bytes: encoded.length,
-    });
-    records = [];
-  };
-  for (let i = 0; i < RECORDS; i++) {
-    const value = record(i);
-    const length = enc.encode(JSON.stringify(value)).length + 1;
-    records.push({
-      startPos: pos,
-      endPos: pos + length,
-      doc: extractFields(config, value, 1),
-      record: value,
-    });
-    pos += length;
-    if (pos - records[0].startPos >= SEGMENT_BYTES) flush();
-  }
-  flush();
-  return { entries, bytes };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
-
-/** This process's CPU time so far (user + system), in ms. */
-function cpuMs(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // utime and stime are fields 14 and 15 (1-based), in clock ticks of 10 ms.
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-/** Median wall ms of `REPS` runs after a warm-up, and CPU ms per run. */
-async function timed(
-  run: () => Promise<unknown>,
-): Promise<{ wallMs: number; cpuMs: number }> {
-  await run(); // warm-up
-  const times: number[] = [];
-  const cpu0 = cpuMs();
-  for (let i = 0; i < REPS; i++) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-  }
-  return { wallMs: median(times), cpuMs: (cpuMs() - cpu0) / REPS };
-}
-
 const ALL = { splitPos: 0, publishedPos: Infinity };
 
 /** Answers `body`; the buckets as JSON only when `render` (not timed). */
@@ -232,8 +100,14 @@ async function aggregate(
   };
 }
 
-const { engine, bytes } = await seed();
-const built = companions();
+const { engine, bytes } = await seedStream("logs", SEARCH, RECORDS, record);
+// A companion per `SEGMENT_BYTES` of the stream, as the tier builds them.
+const built = pretendCompanions(SEARCH, RECORDS, record, {
+  segmentBytes: SEGMENT_BYTES,
+  blockBytes: BLOCK_BYTES,
+  analyze: true,
+  keepRecord: true,
+});
 if (built.entries.at(-1)?.endPos !== bytes) {
   fail("companions", "positions do not match the stored stream");
 }
@@ -282,12 +156,12 @@ for (const [name, body] of cases) {
   const source = await timed(async () => {
     const r = await aggregate(engine, body);
     slow ||= r.timedOut;
-  });
+  }, REPS);
   engine.setSearchPruner(rollups);
   const fast = await aggregate(engine, body, true);
   if (!fast.used || fast.timedOut) fail(name, "rollups not used or timed out");
   if (!slow && fast.json !== plain.json) fail(name, "answers differ");
-  const rolled = await timed(() => aggregate(engine, body));
+  const rolled = await timed(() => aggregate(engine, body), REPS);
   const more = slow ? ">" : "";
   console.log(
     `| ${name} | ${more}${source.wallMs.toFixed(1)} | ${

@@ -15,6 +15,7 @@ const LEAVES = [
   "limits.ts",
   "log.ts",
   "record_meta.ts",
+  "time_heap.ts",
   "worker_scope.ts",
 ];
 const MAY_IMPORT: Record<string, string[]> = {

@@ -11,10 +11,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { defaultConfig } from "../src/config.ts";
-import { Engine } from "../src/engine/engine.ts";
-import type { AppendRequest, CreateRequest } from "../src/engine/types.ts";
-import { createLogger } from "../src/log.ts";
+import type { Engine } from "../src/engine/engine.ts";
 import {
   aggregate,
   parseAggregateRequest,
@@ -38,13 +35,13 @@ import {
 } from "../src/search/evaluate.ts";
 import { extractFields } from "../src/search/extract.ts";
 import { parseQuery } from "../src/search/query.ts";
-import { MemoryStore, MemoryWal } from "../src/storage/memory_store.ts";
 import { companionRecords } from "../src/tier/_companion_build.ts";
 import {
   type CompanionEntry,
   companionPruner,
   hashOf,
 } from "../src/tier/companions.ts";
+import { appendJson, openSearchStream } from "./_search_stream.ts";
 
 const MINUTE = 60_000;
 
@@ -142,33 +139,6 @@ const requestArb = fc.record({
   ),
 });
 
-const enc = (s: string) => new TextEncoder().encode(s);
-
-function createReq(): CreateRequest {
-  return {
-    contentType: "application/json",
-    ttlSeconds: undefined,
-    expiresAtMs: undefined,
-    closed: false,
-    body: new Uint8Array(),
-    fork: undefined,
-    routingKey: undefined,
-    timestampMs: undefined,
-  };
-}
-
-function appendReq(values: unknown[]): AppendRequest {
-  return {
-    contentType: "application/json",
-    body: enc(JSON.stringify(values)),
-    close: false,
-    streamSeq: undefined,
-    producer: undefined,
-    routingKey: undefined,
-    timestampMs: undefined,
-  };
-}
-
 /** JSON with bigints as numbers (the fold keeps integers as bigints). */
 const plain = (v: unknown) =>
   JSON.stringify(v, (_k, x) => typeof x === "bigint" ? Number(x) : x);
@@ -225,24 +195,11 @@ async function streamOf(
   search: unknown,
   batches: unknown[][],
 ): Promise<{ engine: Engine; bounds: [number, number][] }> {
-  const engine = await Engine.open(new MemoryStore(new MemoryWal()), {
-    limits: defaultConfig().limits,
-    log: createLogger("error"),
-    onFatal: (e) => {
-      throw e;
-    },
-  });
-  assert.ok((await engine.create("s", createReq())).ok);
-  const schema = await engine.updateSchema("s", {
-    schema: { type: "object" },
-    search,
-  });
-  assert.ok(schema.ok, schema.ok ? "" : schema.error.message);
+  const engine = await openSearchStream("s", search);
   const bounds: [number, number][] = [];
   for (const batch of batches) {
-    const r = await engine.append("s", appendReq(batch));
-    assert.ok(r.ok);
-    bounds.push([bounds.at(-1)?.[1] ?? 0, r.value.nextPos]);
+    const nextPos = await appendJson(engine, "s", batch);
+    bounds.push([bounds.at(-1)?.[1] ?? 0, nextPos]);
   }
   return { engine, bounds };
 }

@@ -9,8 +9,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { defaultConfig } from "../src/config.ts";
-import { Engine } from "../src/engine/engine.ts";
-import { createLogger } from "../src/log.ts";
 import {
   buildCompanion,
   type CompanionRecord,
@@ -23,14 +21,17 @@ import {
 import { matches } from "../src/search/evaluate.ts";
 import { extractFields } from "../src/search/extract.ts";
 import { parseQuery } from "../src/search/query.ts";
-import { MemoryStore, MemoryWal } from "../src/storage/memory_store.ts";
 import {
   type CompanionEntry,
   companionPruner,
   hashOf,
 } from "../src/tier/companions.ts";
+import {
+  appendJson,
+  jsonCompanionRecord,
+  openSearchStream,
+} from "./_search_stream.ts";
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 const SEARCH = {
@@ -138,56 +139,19 @@ Deno.test("filter= and _search with companions equal a brute-force evaluation", 
       searchArb,
       async (segments, blockBytes, filter, q) => {
         const limits = { ...defaultConfig().limits, filterScanBytesMax: 90 };
-        const engine = await Engine.open(new MemoryStore(new MemoryWal()), {
-          limits,
-          log: createLogger("error"),
-          onFatal: (e) => {
-            throw e;
-          },
-        });
+        const engine = await openSearchStream("s", SEARCH, limits);
         try {
-          const created = await engine.create("s", {
-            contentType: "application/json",
-            ttlSeconds: undefined,
-            expiresAtMs: undefined,
-            closed: false,
-            body: new Uint8Array(),
-            fork: undefined,
-            routingKey: undefined,
-            timestampMs: undefined,
-          });
-          assert.ok(created.ok);
-          assert.ok(
-            (await engine.updateSchema("s", {
-              schema: { type: "object" },
-              search: SEARCH,
-            })).ok,
-          );
           const entries: CompanionEntry[] = [];
           let pos = 0;
           for (const [batch, kind] of segments) {
-            const r = await engine.append("s", {
-              contentType: "application/json",
-              body: enc.encode(JSON.stringify(batch)),
-              close: false,
-              streamSeq: undefined,
-              producer: undefined,
-              routingKey: undefined,
-              timestampMs: undefined,
-            });
-            assert.ok(r.ok);
+            const nextPos = await appendJson(engine, "s", batch);
             const config = kind === "other" ? OTHER : CONFIG;
             const records: CompanionRecord[] = batch.map((value) => {
-              const length = enc.encode(JSON.stringify(value)).length + 1;
-              const rec = {
-                startPos: pos,
-                endPos: pos + length,
-                doc: extractFields(config, value, 1),
-              };
-              pos += length;
+              const rec = jsonCompanionRecord(config, value, pos);
+              pos = rec.endPos;
               return rec;
             });
-            assert.equal(pos, r.value.nextPos);
+            assert.equal(pos, nextPos);
             if (kind === "missing") continue;
             const segment = { startPos: records[0].startPos, endPos: pos };
             entries.push({

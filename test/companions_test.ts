@@ -13,6 +13,7 @@ import { testConfig } from "../src/config.ts";
 import { MemoryObjectStore } from "../src/objectstore/memory.ts";
 import { startServer } from "../src/server.ts";
 import { startTestServer } from "./_server.ts";
+import { sendJson as send } from "./_json_http.ts";
 
 const BASE_MS = Date.UTC(2026, 11, 1, 10, 0, 0);
 
@@ -90,20 +91,6 @@ const FILTERS: [string, (r: Rec) => boolean][] = [
     (r) => r.ts >= "2026-12-01T10:12:00" && r.ts < "2026-12-01T10:12:10",
   ],
 ];
-
-async function send(url: string, method = "GET", body?: unknown) {
-  const response = await fetch(url, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    headers: response.headers,
-    json: text ? JSON.parse(text) : undefined,
-  };
-}
 
 async function filterAll(base: string, filter: string): Promise<Rec[]> {
   const out: Rec[] = [];

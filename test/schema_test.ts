@@ -6,36 +6,11 @@
 
 import assert from "node:assert/strict";
 import { startTestServer } from "./_server.ts";
+import { sendJson as call } from "./_json_http.ts";
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
 
-const JSON_HEADERS = { "content-type": "application/json" };
 const ZERO = "0000000000000000_0000000000000000";
-
-async function call(
-  url: string,
-  method: string,
-  body?: unknown,
-  headers: Record<string, string> = JSON_HEADERS,
-  // deno-lint-ignore no-explicit-any
-): Promise<{ status: number; json: any; text: string; headers: Headers }> {
-  const response = await fetch(url, {
-    method,
-    headers,
-    body: body === undefined
-      ? undefined
-      : typeof body === "string"
-      ? body
-      : JSON.stringify(body),
-  });
-  const text = await response.text();
-  // deno-lint-ignore no-explicit-any
-  let json: any;
-  try {
-    json = text === "" ? undefined : JSON.parse(text);
-  } catch { /* not JSON */ }
-  return { status: response.status, json, text, headers: response.headers };
-}
 
 async function tail(url: string): Promise<string> {
   const response = await fetch(url, { method: "HEAD" });

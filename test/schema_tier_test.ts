@@ -12,18 +12,7 @@ import { MemoryObjectStore } from "../src/objectstore/memory.ts";
 import { startServer } from "../src/server.ts";
 import { decodeManifest } from "../src/objectstore/manifest.ts";
 import { startTestServer } from "./_server.ts";
-
-const JSON_HEADERS = { "content-type": "application/json" };
-
-async function send(url: string, method: string, body?: unknown) {
-  const response = await fetch(url, {
-    method,
-    headers: JSON_HEADERS,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, json: text ? JSON.parse(text) : undefined };
-}
+import { JSON_HEADERS, sendJson as send } from "./_json_http.ts";
 
 async function waitPublished(base: string, schemaVersion: number) {
   for (let i = 0; i < 400; i++) {

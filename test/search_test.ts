@@ -8,8 +8,8 @@
 
 import assert from "node:assert/strict";
 import { startTestServer } from "./_server.ts";
+import { sendJson as send } from "./_json_http.ts";
 
-const JSON_HEADERS = { "content-type": "application/json" };
 const BASE_MS = Date.UTC(2026, 11, 1, 10, 0, 0);
 const SERVICES = ["api", "web", "db"];
 
@@ -81,20 +81,6 @@ const SEARCH = {
     },
   },
 };
-
-async function send(url: string, method = "GET", body?: unknown) {
-  const response = await fetch(url, {
-    method,
-    headers: JSON_HEADERS,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    headers: response.headers,
-    json: text ? JSON.parse(text) : undefined,
-  };
-}
 
 async function waitUploaded(base: string): Promise<void> {
   for (let i = 0; i < 800; i++) {

@@ -4,40 +4,11 @@ import type { StreamError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import { MemoryStore, MemoryWal } from "../storage/memory_store.ts";
 import { Engine } from "./engine.ts";
-import type { AppendRequest, CreateRequest } from "./types.ts";
+import { appendReq, createReq } from "./_testing.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const tick = (ms = 5) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function createReq(extra: Partial<CreateRequest> = {}): CreateRequest {
-  return {
-    contentType: "text/plain",
-    ttlSeconds: undefined,
-    expiresAtMs: undefined,
-    closed: false,
-    body: new Uint8Array(),
-    fork: undefined,
-    routingKey: undefined,
-    timestampMs: undefined,
-    ...extra,
-  };
-}
-function appendReq(
-  body: string,
-  extra: Partial<AppendRequest> = {},
-): AppendRequest {
-  return {
-    contentType: "text/plain",
-    body: enc(body),
-    close: false,
-    streamSeq: undefined,
-    producer: undefined,
-    routingKey: undefined,
-    timestampMs: undefined,
-    ...extra,
-  };
-}
 
 interface Harness {
   engine: Engine;

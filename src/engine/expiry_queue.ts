@@ -7,6 +7,7 @@
  * A sweep thus visits the streams due, not every stream with a TTL.
  */
 
+import { TimeHeap } from "../time_heap.ts";
 import type { StreamState } from "./stream_state.ts";
 
 /** Stale heap entries tolerated beyond the members before a rebuild. */
@@ -16,9 +17,8 @@ const STALE_ENTRIES_MIN = 1024;
 export class ExpiryQueue {
   /** Members; a heap entry of a stream no longer here is skipped. */
   readonly #members = new Set<StreamState>();
-  /** Min-heap on `atMs`: parallel arrays, no object per entry. */
-  readonly #atMs: number[] = [];
-  readonly #states: StreamState[] = [];
+  /** Each member at its queued time; stale entries are skipped when due. */
+  readonly #heap = new TimeHeap<StreamState>();
 
   /** Queues `state` at its expiry time (once while it is a member). */
   add(state: StreamState): void {
@@ -33,7 +33,7 @@ export class ExpiryQueue {
    */
   delete(state: StreamState): void {
     if (!this.#members.delete(state)) return;
-    if (this.#atMs.length > 2 * this.#members.size + STALE_ENTRIES_MIN) {
+    if (this.#heap.size > 2 * this.#members.size + STALE_ENTRIES_MIN) {
       this.#rebuild();
     }
   }
@@ -50,7 +50,7 @@ export class ExpiryQueue {
 
   /** Heap entries, stale ones included (for tests: they stay bounded). */
   get entries(): number {
-    return this.#atMs.length;
+    return this.#heap.size;
   }
 
   /**
@@ -59,8 +59,9 @@ export class ExpiryQueue {
    */
   take(nowMs: number): StreamState[] {
     const out = new Set<StreamState>();
-    while (this.#atMs.length > 0 && this.#atMs[0] <= nowMs) {
-      const state = this.#pop();
+    const heap = this.#heap;
+    while (heap.size > 0 && heap.nextAtMs <= nowMs) {
+      const state = heap.pop();
       if (this.#members.delete(state)) out.add(state);
     }
     return [...out];
@@ -76,50 +77,12 @@ export class ExpiryQueue {
   #rebuild(): void {
     const members = [...this.#members];
     this.#members.clear();
-    this.#atMs.length = 0;
-    this.#states.length = 0;
+    this.#heap.clear();
     for (const state of members) this.add(state);
   }
 
   #push(state: StreamState, atMs: number): void {
     if (atMs === Infinity) return; // cannot expire: nothing to check
-    const atList = this.#atMs;
-    const states = this.#states;
-    let i = atList.length;
-    atList.push(atMs);
-    states.push(state);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (atList[parent] <= atMs) break;
-      atList[i] = atList[parent];
-      states[i] = states[parent];
-      i = parent;
-    }
-    atList[i] = atMs;
-    states[i] = state;
-  }
-
-  #pop(): StreamState {
-    const atList = this.#atMs;
-    const states = this.#states;
-    const top = states[0];
-    const lastAt = atList.pop()!;
-    const lastState = states.pop()!;
-    const n = atList.length;
-    if (n === 0) return top;
-    let i = 0;
-    for (;;) {
-      const left = 2 * i + 1;
-      if (left >= n) break;
-      const right = left + 1;
-      const child = right < n && atList[right] < atList[left] ? right : left;
-      if (atList[child] >= lastAt) break;
-      atList[i] = atList[child];
-      states[i] = states[child];
-      i = child;
-    }
-    atList[i] = lastAt;
-    states[i] = lastState;
-    return top;
+    this.#heap.push(state, atMs);
   }
 }

@@ -10,12 +10,11 @@
 
 import { fail, ok, type Result } from "../errors.ts";
 import {
-  lookUp,
-  observeBody,
   type ObserveRequest,
   parseObserveRequest,
-  type SearchFn,
-} from "../profiles/request_timeline.ts";
+} from "../profiles/observe_request.ts";
+import { lookUp, type SearchFn } from "../profiles/request_lookup.ts";
+import { observeBody } from "../profiles/request_timeline.ts";
 import { isObject, type JsonObject } from "../profiles/profile.ts";
 import { OBSERVE_REQUEST_BUDGET_MS } from "../limits.ts";
 import { authorize } from "./access.ts";

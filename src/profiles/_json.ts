@@ -18,6 +18,11 @@ export function atPath(root: unknown, path: string): unknown {
   return value;
 }
 
+/** `value` when it is a non-empty string, else null (no trimming). */
+export function nonEmptyString(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
 /** A trimmed non-empty string, or null (numbers and booleans are spelled). */
 export function cleanString(value: unknown): string | null {
   if (typeof value === "number" && Number.isFinite(value)) return String(value);

@@ -12,7 +12,55 @@ import { fail, ok, type Result } from "../errors.ts";
 import { isHexId, redact, REDACTED } from "./_json.ts";
 import type { OtelTracesOptions } from "./_otel_options.ts";
 import { OTEL_SECRET_KEYS } from "./_otel_options.ts";
-import { isObject, type Json, type JsonObject, setField } from "./profile.ts";
+import {
+  type CanonicalRecord,
+  isObject,
+  type Json,
+  type JsonObject,
+  setField,
+} from "./profile.ts";
+
+/** What one OTLP export request yields. */
+export interface SpanBatch {
+  /** Accepted spans, in request order. */
+  records: CanonicalRecord[];
+  /** Spans not stored: invalid, or past `maxSpansPerRequest`. */
+  rejectedSpans: number;
+  /** Why the first spans were rejected; empty when none were. */
+  errorMessage: string;
+}
+
+/**
+ * Adds a span's canonical record to `batch` (keyed by its trace id), or
+ * counts the span rejected, keeping the first rejection's reason.
+ */
+export function addSpan(batch: SpanBatch, record: Result<JsonObject>): void {
+  if (record.ok) {
+    batch.records.push({
+      value: record.value,
+      routingKey: record.value.traceId as string,
+    });
+    return;
+  }
+  if (batch.rejectedSpans === 0) {
+    batch.errorMessage = `Rejected span: ${record.error.message}`;
+  }
+  batch.rejectedSpans++;
+}
+
+/** Counts `overLimit` spans past the limit of `max` rejected, and says so. */
+export function addOverLimit(
+  batch: SpanBatch,
+  overLimit: number,
+  max: number,
+): void {
+  if (overLimit === 0) return;
+  batch.rejectedSpans += overLimit;
+  const note = `${overLimit} spans past the limit of ${max} per request`;
+  batch.errorMessage = batch.errorMessage === ""
+    ? note
+    : `${batch.errorMessage}; ${note}`;
+}
 
 /** A span ready to become a canonical record. */
 export interface SpanInput {

@@ -13,9 +13,12 @@ import {
   validateOtelOptions,
 } from "./_otel_options.ts";
 import {
+  addOverLimit,
+  addSpan,
   AnyValueBounds,
   attributeMap,
   canonicalSpan,
+  type SpanBatch,
   type SpanInput,
   spanInputOf,
 } from "./_otel_span.ts";
@@ -29,16 +32,7 @@ import {
 } from "./profile.ts";
 
 export type { OtelTracesOptions } from "./_otel_options.ts";
-
-/** What one OTLP export request yields. */
-export interface SpanBatch {
-  /** Accepted spans, in request order. */
-  records: CanonicalRecord[];
-  /** Spans not stored: invalid, or past `maxSpansPerRequest`. */
-  rejectedSpans: number;
-  /** Why the first spans were rejected; empty when none were. */
-  errorMessage: string;
-}
+export type { SpanBatch } from "./_otel_span.ts";
 
 /** The otel-traces profile. */
 export const otelTracesProfile: Profile<OtelTracesOptions> = {
@@ -119,27 +113,11 @@ function convertAll(
             null,
           )
           : fail("bad_request", "a span must be an object");
-        if (record.ok) {
-          batch.records.push({
-            value: record.value,
-            routingKey: record.value.traceId as string,
-          });
-        } else {
-          if (batch.rejectedSpans === 0) {
-            batch.errorMessage = `Rejected span: ${record.error.message}`;
-          }
-          batch.rejectedSpans++;
-        }
+        addSpan(batch, record);
       }
     }
   }
-  if (overLimit > 0) {
-    batch.rejectedSpans += overLimit;
-    const note = `${overLimit} spans past the limit of ${max} per request`;
-    batch.errorMessage = batch.errorMessage === ""
-      ? note
-      : `${batch.errorMessage}; ${note}`;
-  }
+  addOverLimit(batch, overLimit, max);
   return batch;
 }
 

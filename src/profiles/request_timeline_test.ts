@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
+import { parseObserveRequest } from "./observe_request.ts";
+import { lookUp, type SearchFn } from "./request_lookup.ts";
 import {
-  lookUp,
   observeBody,
-  parseObserveRequest,
   rootOf,
-  type SearchFn,
   timelineOf,
   traceSection,
 } from "./request_timeline.ts";

@@ -8,13 +8,12 @@
  */
 
 import { setImmediate } from "node:timers";
+import { TimeHeap } from "../time_heap.ts";
 
 /** Ids due now and ids due at a time. */
 export class DueQueue {
   readonly #next = new Set<number>();
-  /** Min-heap on `atMs`: parallel arrays, no object per entry. */
-  readonly #atMs: number[] = [];
-  readonly #ids: number[] = [];
+  readonly #scheduled = new TimeHeap<number>();
 
   /** Looks at `id` on the next pass. */
   mark(id: number): void {
@@ -23,59 +22,23 @@ export class DueQueue {
 
   /** Looks at `id` on the first pass at or after `atMs`. */
   at(id: number, atMs: number): void {
-    const atList = this.#atMs;
-    const ids = this.#ids;
-    let i = atList.length;
-    atList.push(atMs);
-    ids.push(id);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (atList[parent] <= atMs) break;
-      atList[i] = atList[parent];
-      ids[i] = ids[parent];
-      i = parent;
-    }
-    atList[i] = atMs;
-    ids[i] = id;
+    this.#scheduled.push(id, atMs);
   }
 
   /** Ids marked plus ids whose time came by `nowMs`, each once; removes them. */
   take(nowMs: number): number[] {
     const out = new Set(this.#next);
     this.#next.clear();
-    while (this.#atMs.length > 0 && this.#atMs[0] <= nowMs) {
-      out.add(this.#pop());
+    const scheduled = this.#scheduled;
+    while (scheduled.size > 0 && scheduled.nextAtMs <= nowMs) {
+      out.add(scheduled.pop());
     }
     return [...out];
   }
 
   /** Entries held (marked plus scheduled; for tests and figures). */
   get size(): number {
-    return this.#next.size + this.#atMs.length;
-  }
-
-  #pop(): number {
-    const atList = this.#atMs;
-    const ids = this.#ids;
-    const top = ids[0];
-    const lastAt = atList.pop()!;
-    const lastId = ids.pop()!;
-    const n = atList.length;
-    if (n === 0) return top;
-    let i = 0;
-    for (;;) {
-      const left = 2 * i + 1;
-      if (left >= n) break;
-      const right = left + 1;
-      const child = right < n && atList[right] < atList[left] ? right : left;
-      if (atList[child] >= lastAt) break;
-      atList[i] = atList[child];
-      ids[i] = ids[child];
-      i = child;
-    }
-    atList[i] = lastAt;
-    ids[i] = lastId;
-    return top;
+    return this.#next.size + this.#scheduled.size;
   }
 }
 

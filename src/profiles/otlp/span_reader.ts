@@ -15,15 +15,17 @@ import protobuf from "protobufjs";
 import { fail, ok, type Result } from "../../errors.ts";
 import type { OtelTracesOptions } from "../_otel_options.ts";
 import {
+  addOverLimit,
+  addSpan,
   AnyValueBounds,
   canonicalSpan,
+  type SpanBatch,
   type SpanInput,
   spanKind,
   statusCode,
   truncate,
 } from "../_otel_span.ts";
 import { type Json, type JsonObject, setField } from "../profile.ts";
-import type { SpanBatch } from "../otel_traces.ts";
 
 type Reader = protobuf.Reader;
 
@@ -374,15 +376,11 @@ export function readTraceRequest(
       `Malformed OTLP protobuf request: ${(error as Error).message}`,
     );
   }
-  if (counts.overLimit > 0) {
-    const max = options.otlpLimits.maxSpansPerRequest;
-    batch.rejectedSpans += counts.overLimit;
-    const note =
-      `${counts.overLimit} spans past the limit of ${max} per request`;
-    batch.errorMessage = batch.errorMessage === ""
-      ? note
-      : `${batch.errorMessage}; ${note}`;
-  }
+  addOverLimit(
+    batch,
+    counts.overLimit,
+    options.otlpLimits.maxSpansPerRequest,
+  );
   return ok(batch);
 }
 
@@ -461,17 +459,7 @@ function readScopeSpans(
     reader.pos = spans[i];
     const input = readSpan(reader, spans[i + 1], resource, scope, options);
     const record = canonicalSpan(input, options, null);
-    if (record.ok) {
-      batch.records.push({
-        value: record.value,
-        routingKey: record.value.traceId as string,
-      });
-    } else {
-      if (batch.rejectedSpans === 0) {
-        batch.errorMessage = `Rejected span: ${record.error.message}`;
-      }
-      batch.rejectedSpans++;
-    }
+    addSpan(batch, record);
   }
   reader.pos = end;
 }
