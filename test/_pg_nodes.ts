@@ -82,6 +82,49 @@ export async function call(
   };
 }
 
+/** A JSON object from a response body. */
+export type Json = Record<string, unknown>;
+
+/** Sends a JSON body (when given) and parses the answer (`{}` when empty). */
+export async function callJson(
+  url: string,
+  method: string,
+  body?: unknown,
+): Promise<{ status: number; json: Json }> {
+  const got = await call(
+    url,
+    method,
+    { "content-type": "application/json" },
+    body === undefined ? undefined : JSON.stringify(body),
+  );
+  return {
+    status: got.status,
+    json: got.text === "" ? {} : JSON.parse(got.text),
+  };
+}
+
+/** A subscription's URL on `node`. */
+export const subscriptionUrl = (node: Node, id: string): string =>
+  `${node.url}/v1/stream/__ds/subscriptions/${id}`;
+
+/** A stream's URL on `node`. */
+export const streamUrl = (node: Node, path: string): string =>
+  `${node.url}/v1/stream/${path}`;
+
+/** Polls `probe` every 25 ms until it returns a value, `tries` times at most. */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  tries = 400,
+): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 /** A store whose announcements never reach this node (lost NOTIFYs). */
 export function deaf(store: WalStore): WalStore {
   const shared = store.shared!;

@@ -6,37 +6,20 @@
  */
 
 import assert from "node:assert/strict";
-import { call as send, Earplugs, type Node, withNodes } from "./_pg_nodes.ts";
-
-type Json = Record<string, unknown>;
+import {
+  call as send,
+  callJson,
+  Earplugs,
+  type Json,
+  type Node,
+  waitFor,
+  withNodes,
+} from "./_pg_nodes.ts";
 
 const DS = (node: Node) => `${node.url}/v1/stream/__ds`;
 
-async function json(url: string, method = "GET", body?: unknown) {
-  const got = await send(
-    url,
-    method,
-    { "content-type": "application/json" },
-    body === undefined ? undefined : JSON.stringify(body),
-  );
-  return {
-    status: got.status,
-    json: (got.text === "" ? {} : JSON.parse(got.text)) as Json,
-  };
-}
-
-async function waitFor<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  tries = 400,
-): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const json = (url: string, method = "GET", body?: unknown) =>
+  callJson(url, method, body);
 
 /**
  * Waits until B's LISTEN connection is up (it connects after start-up): a

@@ -7,42 +7,21 @@
  */
 
 import assert from "node:assert/strict";
-import { call as send, Earplugs, type Node, withNodes } from "./_pg_nodes.ts";
+import {
+  call as send,
+  callJson,
+  Earplugs,
+  type Json,
+  type Node,
+  streamUrl,
+  subscriptionUrl,
+  waitFor,
+  withNodes,
+} from "./_pg_nodes.ts";
 
-type Json = Record<string, unknown>;
-
-async function call(
-  url: string,
-  method: string,
-  body?: unknown,
-): Promise<{ status: number; json: Json }> {
-  const got = await send(
-    url,
-    method,
-    { "content-type": "application/json" },
-    body === undefined ? undefined : JSON.stringify(body),
-  );
-  return {
-    status: got.status,
-    json: got.text === "" ? {} : JSON.parse(got.text),
-  };
-}
-
-const sub = (node: Node, id: string) =>
-  `${node.url}/v1/stream/__ds/subscriptions/${id}`;
-const stream = (node: Node, path: string) => `${node.url}/v1/stream/${path}`;
-
-async function waitFor<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  what: string,
-): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const call = callJson;
+const sub = subscriptionUrl;
+const stream = streamUrl;
 
 /** A webhook receiver keeping every delivery's body; answers `answer`. */
 function receiver(answer: Json) {

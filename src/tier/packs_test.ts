@@ -11,37 +11,9 @@ import { appendRecord, streamRow } from "../storage/_contract.ts";
 import { MemoryStore } from "../storage/memory_store.ts";
 import type { WalOp } from "../storage/wal_store.ts";
 import { bootstrapFromObjects } from "./bootstrap.ts";
-import type { TierClock } from "./clock.ts";
 import { readBatches } from "./manifest_batch.ts";
 import { Tier } from "./tier.ts";
-
-/** A clock the test moves by hand (as in tier_test.ts). */
-class ManualClock implements TierClock {
-  nowMs = 0;
-  #sleeping: (() => void)[] = [];
-
-  now = (): number => this.nowMs;
-
-  sleep(_ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      this.#sleeping.push(resolve);
-      signal.addEventListener("abort", () => resolve(), { once: true });
-    });
-  }
-
-  async settle(): Promise<void> {
-    for (let i = 0; i < 100_000 && this.#sleeping.length < 2; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-    assert.equal(this.#sleeping.length, 2, "both loops sleep");
-  }
-
-  async advance(ms: number): Promise<void> {
-    this.nowMs += ms;
-    for (const wake of this.#sleeping.splice(0)) wake();
-    await this.settle();
-  }
-}
+import { ManualClock } from "./_testing.ts";
 
 /** A memory store that counts requests by kind. */
 class CountingStore extends MemoryObjectStore {

@@ -10,7 +10,6 @@ import { appendRecord, streamRow } from "../storage/_contract.ts";
 import { MemoryStore } from "../storage/memory_store.ts";
 import type { StreamInfo } from "../engine/types.ts";
 import type { Sealer } from "./_seal.ts";
-import type { TierClock } from "./clock.ts";
 import { Tier } from "./tier.ts";
 import { bootstrapFromObjects } from "./bootstrap.ts";
 import { readBatches } from "./manifest_batch.ts";
@@ -30,39 +29,7 @@ import {
   UPLOAD_PASS_SEGMENTS_MAX,
 } from "../limits.ts";
 import type { WalOp } from "../storage/wal_store.ts";
-
-/**
- * A clock the test moves by hand. The tier's two loops sleep on it between
- * passes; `advance()` moves time, wakes them and waits until both sleep
- * again, so every advance runs exactly one pass of each loop.
- */
-class ManualClock implements TierClock {
-  nowMs = 0;
-  #sleeping: (() => void)[] = [];
-
-  now = (): number => this.nowMs;
-
-  sleep(_ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      this.#sleeping.push(resolve);
-      signal.addEventListener("abort", () => resolve(), { once: true });
-    });
-  }
-
-  /** Waits until both loops finished their pass and sleep. */
-  async settle(): Promise<void> {
-    for (let i = 0; i < 100_000 && this.#sleeping.length < 2; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-    assert.equal(this.#sleeping.length, 2, "both loops sleep");
-  }
-
-  async advance(ms: number): Promise<void> {
-    this.nowMs += ms;
-    for (const wake of this.#sleeping.splice(0)) wake();
-    await this.settle();
-  }
-}
+import { ManualClock } from "./_testing.ts";
 
 /** A sealer whose every call fails, as on a full or read-only disk. */
 function failingSealer(): Sealer & { calls: number } {
