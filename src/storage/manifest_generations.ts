@@ -205,7 +205,16 @@ export class PgStreamLeases implements StreamLeases {
 
   hold(streamId: number, nowMs: number): number | undefined {
     const held = this.#held.get(streamId);
-    const nodes = this.#liveNodes(nowMs);
+    // Taking a lease this node does not hold may move a stream: decide on a
+    // view of the nodes younger than a lease, or a node that just joined
+    // and took an idle stream's (unrenewed, soon expired) lease would lose
+    // it again to a node that has not seen it join yet.
+    const nodes = this.#liveNodes(
+      nowMs,
+      held === undefined
+        ? Math.min(LIVE_NODES_REFRESH_MS, Math.floor(this.#leaseMs / 3))
+        : LIVE_NODES_REFRESH_MS,
+    );
     if (this.#registered && !this.#live.self) {
       this.#held.delete(streamId); // counted dead: its leases are moving
       return undefined;
@@ -256,12 +265,13 @@ export class PgStreamLeases implements StreamLeases {
   }
 
   /**
-   * The registered nodes with a recent heartbeat, read again every
-   * `LIVE_NODES_REFRESH_MS`; empty when this node is not among them (it
-   * does not register: leases go first come, first served).
+   * The registered nodes with a recent heartbeat, read again once the copy
+   * is `maxAgeMs` old (`LIVE_NODES_REFRESH_MS` by default); empty when this
+   * node is not among them (it does not register: leases go first come,
+   * first served).
    */
-  #liveNodes(nowMs: number): string[] {
-    if (nowMs - this.#live.readAtMs < LIVE_NODES_REFRESH_MS) {
+  #liveNodes(nowMs: number, maxAgeMs = LIVE_NODES_REFRESH_MS): string[] {
+    if (nowMs - this.#live.readAtMs < maxAgeMs) {
       return this.#live.nodes;
     }
     const rows = this.#client.query(
@@ -276,6 +286,8 @@ export class PgStreamLeases implements StreamLeases {
   }
 
   sweep(afterId: number, nowMs: number): LeaseSweep {
+    // A sweep moves leases: it decides on a fresh view of the live nodes.
+    this.#liveNodes(nowMs, 0);
     const rows = this.#client.query(
       `SELECT s.id, s.tail_pos, coalesce(s.fork_pos, 0) AS base_pos,
           l.node_id, l.token, l.expires_at_ms,
