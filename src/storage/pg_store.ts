@@ -219,7 +219,12 @@ export class PgStore implements WalStore {
       options.log?.warn(`PostgreSQL connection lost: ${this.#unreachable}`);
     };
     this.#pool.on("error", lost);
-    this.#pool.on("connect", (client) => client.on("error", lost));
+    // Only a new connection that finished its handshake shows the database
+    // reachable again: an idle pooled one may be dead without knowing it.
+    this.#pool.on("connect", (client) => {
+      this.#unreachable = undefined;
+      client.on("error", lost);
+    });
     this.#node = new PgNodeLink({
       url: options.url,
       schema: options.schema,
@@ -845,7 +850,7 @@ export class PgStore implements WalStore {
 
   /**
    * Why the database looks unreachable (the last connection failure), or
-   * `undefined` once a connection worked again; for `GET /health`.
+   * `undefined` once a new connection was made again; for `GET /health`.
    */
   get unreachable(): string | undefined {
     return this.#unreachable;
@@ -855,9 +860,7 @@ export class PgStore implements WalStore {
   async #connect(action: string): Promise<Client> {
     if (this.#closed) throw new StreamError("unavailable", "WAL is closed");
     try {
-      const client = await this.#pool.connect();
-      this.#unreachable = undefined;
-      return client;
+      return await this.#pool.connect();
     } catch (error) {
       throw this.#failure(action, error);
     }
