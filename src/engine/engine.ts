@@ -693,6 +693,11 @@ export class Engine {
     return this.#registry.size;
   }
 
+  /** Why writes are refused now (the WAL failed a commit), if they are. */
+  get writesRefusedBecause(): string | undefined {
+    return this.#writer.refusedBecause;
+  }
+
   /** Number of readers waiting. */
   get waiting(): number {
     return this.#waiters.count;

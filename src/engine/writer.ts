@@ -220,6 +220,20 @@ export class Writer {
     return this.enqueue([], 0);
   }
 
+  /**
+   * Why writes are refused until further notice (a failed commit the owner
+   * is recovering from, or a fatal one), or `undefined`. A pause for a stale
+   * reload of other nodes' changes is not counted: admitted writes wait it
+   * out.
+   */
+  get refusedBecause(): string | undefined {
+    if (this.#failed !== undefined) return this.#failed.message;
+    if (this.#paused !== undefined && !isStale(this.#paused)) {
+      return this.#paused.message;
+    }
+    return undefined;
+  }
+
   /** Ends a pause once the owner's memory matches the WAL again. */
   resume(): void {
     if (this.#failed === undefined) this.#paused = undefined;

@@ -4,7 +4,8 @@
  * waiting readers, group-commit batching, request bodies held in memory,
  * and whatever the server adds, such as the tiered-storage backlog). When
  * what the server adds says `status: "unavailable"` (its database cannot be
- * reached), the answer is 503. `GET /v1/server/_access`: what the caller's
+ * reached), or the engine refuses writes after a failed commit
+ * (`writesRefused` says why), the answer is 503. `GET /v1/server/_access`: what the caller's
  * key may do (`Principal.describe()`), so a client such as the console can
  * leave out what would be refused.
  */
@@ -22,6 +23,11 @@ export function getHealth(ctx: HttpContext, req: RouteRequest): Response {
   if (req.principal === Principal.NOBODY) return respondJson({ status: "ok" });
   const writer = ctx.engine.writerStats();
   const extra = ctx.health?.() ?? {};
+  const refused = ctx.engine.writesRefusedBecause;
+  if (refused !== undefined) {
+    extra.status = "unavailable";
+    extra.writesRefused = refused;
+  }
   return respondJson({
     status: "ok",
     streams: ctx.engine.streamCount,
