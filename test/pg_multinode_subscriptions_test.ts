@@ -10,7 +10,6 @@ import {
   call as send,
   callJson,
   type Json,
-  type Node,
   streamUrl,
   subscriptionUrl,
   waitFor,

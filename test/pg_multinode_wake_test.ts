@@ -12,7 +12,6 @@ import {
   callJson,
   Earplugs,
   type Json,
-  type Node,
   streamUrl,
   subscriptionUrl,
   waitFor,
