@@ -130,7 +130,7 @@ export function deaf(store: WalStore): WalStore {
   const shared = store.shared!;
   const quiet: SharedWal = {
     nodeId: shared.nodeId,
-    watch: () => {},
+    watch: () => Promise.resolve(),
     current: (ids, names) => shared.current(ids, names),
     poll: (ids, names) => shared.poll(ids, names),
     loadSome: (scope) => shared.loadSome(scope),

@@ -239,6 +239,16 @@ export class Engine {
 
   /** Loads every stream from `store` and starts the sweeper and compaction. */
   static async open(store: WalStore, options: EngineOptions): Promise<Engine> {
+    // Listen before loading, so no other node's commit after the load goes
+    // unheard; what is heard during the load is applied after it.
+    const early: Array<(engine: Engine) => void> = [];
+    let deliver = (apply: (engine: Engine) => void): void => {
+      early.push(apply);
+    };
+    await store.shared?.watch({
+      tails: (tails) => deliver((engine) => engine.#announced(tails)),
+      changed: (scope) => deliver((engine) => void engine.#resync(scope)),
+    });
     const snapshot = await store.load();
     const engine = new Engine(store, snapshot.nextStreamId, options);
     engine.#registry.restore(snapshot.streams);
@@ -250,20 +260,17 @@ export class Engine {
     engine.#sweeper.start();
     engine.#compactor.start(engine.#registry.all());
     engine.#startupSnapshot = snapshot;
-    engine.#watchShared(options.wakePollMs ?? 2000);
+    engine.#pollShared(options.wakePollMs ?? 2000);
+    deliver = (apply) => apply(engine);
+    for (const apply of early.splice(0)) apply(engine);
     return engine;
   }
 
   // ---- several nodes on one store ------------------------------------------
 
-  /** Follows other nodes' commits when the store is shared. */
-  #watchShared(pollMs: number): void {
-    const shared = this.#shared;
-    if (shared === undefined) return;
-    shared.watch({
-      tails: (tails) => this.#announced(tails),
-      changed: (scope) => void this.#resync(scope),
-    });
+  /** Starts the safety-net poll when the store is shared. */
+  #pollShared(pollMs: number): void {
+    if (this.#shared === undefined) return;
     this.#pollTimer = setInterval(() => void this.#poll(), pollMs);
     Deno.unrefTimer(this.#pollTimer);
   }

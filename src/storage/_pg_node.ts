@@ -105,10 +105,14 @@ export class PgNodeLink {
     Deno.unrefTimer(this.#heartbeat);
   }
 
-  /** Starts listening; announcements of other nodes go to `events`. */
-  watch(events: SharedWalEvents): void {
+  /**
+   * Starts listening; announcements of other nodes go to `events`. Resolves
+   * once the first attempt has ended: listening, or failed and retrying in
+   * the background (a later success reports `changed()`).
+   */
+  watch(events: SharedWalEvents): Promise<void> {
     this.#events = events;
-    void this.#listen();
+    return this.#listen();
   }
 
   /** Other nodes' subscription changes go to `listener`. */

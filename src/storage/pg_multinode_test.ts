@@ -96,16 +96,15 @@ Deno.test("PgStore: commits announce tails to other nodes' listeners, one notifi
   const heardByA: AnnouncedTail[][] = [];
   let changes = 0;
   const listening = Promise.withResolvers<void>();
-  b.shared!.watch({
+  await b.shared!.watch({
     tails: (tails) => {
       heardByB.push(tails);
       listening.resolve();
     },
     changed: () => changes++,
   });
-  a.shared!.watch({ tails: (t) => heardByA.push(t), changed: () => {} });
+  await a.shared!.watch({ tails: (t) => heardByA.push(t), changed: () => {} });
   try {
-    await new Promise((resolve) => setTimeout(resolve, 300)); // LISTEN runs
     await a.commit([
       { op: "create", stream: streamRow(1, "x") },
       { op: "create", stream: streamRow(2, "y") },
@@ -266,9 +265,8 @@ Deno.test("PgStore: a profile change is announced to other nodes as a meta chang
   const a = await open(schema);
   const b = await open(schema);
   let changes = 0;
-  b.shared!.watch({ tails: () => {}, changed: () => changes++ });
+  await b.shared!.watch({ tails: () => {}, changed: () => changes++ });
   try {
-    await new Promise((resolve) => setTimeout(resolve, 300)); // LISTEN runs
     await a.commit([{ op: "create", stream: streamRow(1, "s") }], 2);
     await b.load();
     changes = 0;

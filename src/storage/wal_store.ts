@@ -379,8 +379,12 @@ export interface PollResult {
 export interface SharedWal {
   /** This node's id in the node registry. */
   readonly nodeId: string;
-  /** Starts delivering other nodes' announcements to `events`. */
-  watch(events: SharedWalEvents): void;
+  /**
+   * Starts delivering other nodes' announcements to `events`. Resolves once
+   * announcements are being heard, or once the first attempt failed (then
+   * a later success delivers `changed()`, since some may have been missed).
+   */
+  watch(events: SharedWalEvents): Promise<void>;
   /**
    * `<schema>/<node id>`, which starts this node's announcements (the
    * subscription store's commits send theirs with it).
